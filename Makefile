@@ -1,0 +1,134 @@
+# Ducat - plain GNU Makefile. See docs/ARCHITECTURE.md for why plain make.
+#
+#   make            build libducat (static + shared), tools and tests
+#   make check      install missing packages, build, run every test
+#   make check-asan the same under AddressSanitizer + UBSan (no recovery)
+#   make run        build and run the core self-check (the server arrives later)
+#   make bench-core core benchmark (Ed25519 vs chain verification, bytes/hop)
+#   make fuzz       libFuzzer on every decoder (clang), FUZZ_SECONDS each
+#   make fmt / lint clang-format rewrite / style + static checks
+#   make install PREFIX=/usr/local
+
+PREFIX  ?= /usr/local
+BUILD   ?= build
+CC      ?= cc
+VERSION := 0.1.0
+
+WARN   := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion \
+          -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 -Wundef \
+          -Wcast-qual -Wwrite-strings -Werror
+OPT    ?= -O2
+CFLAGS ?= -g $(OPT)
+SAN    ?=
+PKGS   := libsodium
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS  = -std=c11 $(WARN) $(CFLAGS) $(SAN) -fPIC -D_POSIX_C_SOURCE=200809L \
+              -Iinclude -Isrc $(PKG_CFLAGS)
+LDLIBS      = $(PKG_LIBS)
+
+CORE_SRC  := $(sort $(wildcard src/core/*.c))
+CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
+LIB_A     := $(BUILD)/libducat.a
+LIB_SO    := $(BUILD)/libducat.so
+TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_NAMES:= $(FUZZ_SRC:fuzz/fuzz_%.c=%)
+REPLAY_BIN:= $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+TOOLS     := $(BUILD)/tools/ducat-selfcheck $(BUILD)/tools/ducat-vectors $(BUILD)/tools/ducat-errors
+
+.PHONY: all deps check check-asan run bench-core fuzz fmt lint install clean docs-check
+all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc
+
+deps:
+	@scripts/deps.sh build
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB_A): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIB_SO): $(CORE_OBJ)
+	$(CC) -shared $(SAN) -Wl,-soname,libducat.so.0 -o $@ $^ $(LDLIBS)
+
+$(BUILD)/ducat.pc: ducat.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(BUILD)/tests/%: tests/unit/%.c tests/test.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(LIB_A) $(LDLIBS)
+
+$(BUILD)/tools/%: tools/%.c tests/fixture.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(LIB_A) $(LDLIBS)
+
+# Corpus replay: each fuzz target linked with a plain driver (no libFuzzer).
+$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c tests/fixture.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests fuzz/replay.c $< -o $@ $(LIB_A) $(LDLIBS)
+
+-include $(CORE_OBJ:.o=.d)
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory run-tests
+
+run-tests: all
+	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN) tests/vectors.sh tests/errors_doc.sh \
+	    $(REPLAY_BIN)
+
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    run-tests
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/tools/ducat-selfcheck
+
+bench-core: deps
+	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" build-bench/libducat.a
+	@mkdir -p build-bench/bench
+	$(CC) -std=c11 -O2 -Iinclude -Isrc -Itests $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L bench/bench_core.c \
+	    -o build-bench/bench/bench_core build-bench/libducat.a $(LDLIBS)
+	build-bench/bench/bench_core
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz OPT=-O1 \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" build-fuzz/libducat.a
+	@mkdir -p build-fuzz/fuzz
+	@for t in $(FUZZ_NAMES); do \
+	    clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -Itests $(PKG_CFLAGS) \
+	        fuzz/fuzz_$$t.c -o build-fuzz/fuzz/fuzz_$$t build-fuzz/libducat.a $(LDLIBS) || exit 1; \
+	    mkdir -p build-fuzz/corpus/$$t; \
+	    build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	        $$( [ -f fuzz/$$t.dict ] && echo -dict=fuzz/$$t.dict ) build-fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
+	done
+
+FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+fmt:
+	clang-format -i $(FMT_FILES)
+
+lint:
+	@scripts/deps.sh all
+	clang-format --dry-run --Werror $(FMT_FILES)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+	    --suppress=missingIncludeSystem -Iinclude -Isrc src tools
+
+install: $(LIB_A) $(LIB_SO) $(BUILD)/ducat.pc
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/ducat
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libducat.so.0
+	ln -sf libducat.so.0 $(DESTDIR)$(PREFIX)/lib/libducat.so
+	install -m 644 include/ducat/*.h include/ducat/*.def $(DESTDIR)$(PREFIX)/include/ducat/
+	install -m 644 $(BUILD)/ducat.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+clean:
+	rm -rf build build-asan build-bench build-fuzz

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian packages Ducat needs, only those that are missing.
+#   scripts/deps.sh [build|fuzz|all]
+# Uses apt-get as root, or sudo otherwise. Safe to run repeatedly: when
+# everything is present it does nothing and prints nothing.
+set -e
+what=${1:-build}
+pkgs="make gcc pkg-config libsodium-dev"
+case "$what" in
+    build) ;;
+    fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
+    all) pkgs="$pkgs clang libclang-rt-14-dev clang-format cppcheck" ;;
+    *) echo "deps.sh: unknown set '$what' (build, fuzz, all)" >&2; exit 2 ;;
+esac
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+echo "deps.sh: installing:$missing"
+if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq || true
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,148 @@
+/*
+ * test_evidence.c - fork evidence: built from two chains that fork, checked
+ * with nothing but the master public key, naming the culprit; refused for
+ * siblings, extensions, unrelated coins and any tampering.
+ */
+#include "fixture.h"
+#include "test.h"
+
+static struct world W;
+static uint8_t a[DC_COIN_MAX_BYTES], b[DC_COIN_MAX_BYTES];
+static uint8_t ev[DC_EVIDENCE_MAX_BYTES], ev2[DC_EVIDENCE_MAX_BYTES];
+static uint8_t c3[DC_COIN_MAX_BYTES];
+static struct dc_coin CA, CB;
+
+static size_t pay(uint8_t *buf, size_t len, const struct party *from, const struct party *to,
+                  uint8_t nonce_tag)
+{
+    uint8_t nonce[DC_NONCE_BYTES];
+    nonce_of(nonce, nonce_tag);
+    ASSERT_OK(dc_coin_transfer(buf, DC_COIN_MAX_BYTES, &len, from->sk, to->cert_bytes, nonce));
+    return len;
+}
+
+/* Alice pays Bob, then restores a backup and pays the same coin to Carol. */
+static void make_fork(size_t *la, size_t *lb)
+{
+    size_t len = issue(&W, a, sizeof a, 500, &W.alice, 1, 10);
+    memcpy(b, a, len);
+    *la = pay(a, len, &W.alice, &W.bob, 0x11);
+    *lb = pay(b, len, &W.alice, &W.carol, 0x22);
+    ASSERT_OK(dc_coin_decode(&CA, a, *la));
+    ASSERT_OK(dc_coin_decode(&CB, b, *lb));
+}
+
+static void test_double_spend_proves_culprit(void)
+{
+    size_t la, lb, len, len2;
+    world_init(&W);
+    make_fork(&la, &lb);
+    ASSERT_OK(dc_evidence_build(ev, sizeof ev, &len, &W.trust, &CA, &CB));
+    struct dc_evidence_info info;
+    ASSERT_OK(dc_evidence_verify(&info, W.master_pk, ev, len));
+    ASSERT_MEM(info.culprit, W.alice.pk, DC_PUBKEY_BYTES);
+    ASSERT_MEM(info.alias, "alice\0\0\0", DC_ALIAS_BYTES);
+    ASSERT_MEM(info.serial, CA.genesis.serial, DC_SERIAL_BYTES);
+    ASSERT_EQ(info.value, 500);
+    ASSERT_EQ(info.fork_index, 0);
+    ASSERT_EQ(info.type_a, DC_TYPE_TRANSFER);
+    uint8_t s0[DC_HASH_BYTES];
+    dc_coin_state(s0, &CA, 0);
+    ASSERT_MEM(info.state, s0, DC_HASH_BYTES);
+    /* one fork, one encoding, whichever branch came first */
+    ASSERT_OK(dc_evidence_build(ev2, sizeof ev2, &len2, &W.trust, &CB, &CA));
+    ASSERT_EQ(len2, len);
+    ASSERT_MEM(ev, ev2, len);
+    /* another master key proves nothing */
+    ASSERT_ERR(dc_evidence_verify(&info, W.key_pk, ev, len), DC_ERR_EVIDENCE_INVALID);
+    /* too small a buffer reports the size needed */
+    ASSERT_ERR(dc_evidence_build(ev2, 10, &len2, &W.trust, &CA, &CB), DC_ERR_BUFFER_TOO_SMALL);
+    ASSERT_EQ(len2, len);
+}
+
+static void test_fork_later_in_chain(void)
+{
+    /* Alice -> Bob honestly; Bob splits, then pays the same part twice. */
+    int64_t parts[2] = {300, 200};
+    size_t len = issue(&W, a, sizeof a, 500, &W.alice, 2, 10);
+    len = pay(a, len, &W.alice, &W.bob, 1);
+    ASSERT_OK(dc_coin_split(a, sizeof a, &len, W.bob.sk, parts, 2));
+    memcpy(b, a, len);
+    size_t la = pay(a, len, &W.bob, &W.carol, 2);
+    size_t lb = len;
+    ASSERT_OK(dc_coin_deposit(b, sizeof b, &lb, W.bob.sk, 42, T0 + DAY)); /* deposit then spend */
+    ASSERT_OK(dc_coin_decode(&CA, a, la));
+    ASSERT_OK(dc_coin_decode(&CB, b, lb));
+    size_t elen;
+    ASSERT_OK(dc_evidence_build(ev, sizeof ev, &elen, &W.trust, &CA, &CB));
+    struct dc_evidence_info info;
+    ASSERT_OK(dc_evidence_verify(&info, W.master_pk, ev, elen));
+    ASSERT_MEM(info.culprit, W.bob.pk, DC_PUBKEY_BYTES);
+    ASSERT_EQ(info.fork_index, 2);
+    ASSERT_EQ(info.value, 300);
+    ASSERT((info.type_a == DC_TYPE_DEPOSIT) != (info.type_b == DC_TYPE_DEPOSIT));
+    /* the proof outlives every key window: it is timeless */
+    W.trust.now = T0 + 1000 * DAY;
+    ASSERT_OK(dc_evidence_verify(&info, W.master_pk, ev, elen));
+    W.trust.now = T0 + DAY;
+}
+
+static void test_no_fork(void)
+{
+    size_t len = issue(&W, a, sizeof a, 500, &W.alice, 3, 10), elen;
+    int64_t parts[2] = {300, 200};
+    /* split siblings are both legitimate */
+    ASSERT_OK(dc_coin_split(a, sizeof a, &len, W.alice.sk, parts, 2));
+    memcpy(b, a, len);
+    memcpy(c3, a, len);
+    ASSERT_OK(dc_coin_select_part(b, len, 1));
+    size_t la = pay(a, len, &W.alice, &W.bob, 1);
+    size_t lb = pay(b, len, &W.alice, &W.carol, 2);
+    ASSERT_OK(dc_coin_decode(&CA, a, la));
+    ASSERT_OK(dc_coin_decode(&CB, b, lb));
+    ASSERT_ERR(dc_evidence_build(ev, sizeof ev, &elen, &W.trust, &CA, &CB), DC_ERR_NO_FORK);
+    /* one chain extends the other */
+    ASSERT_OK(dc_coin_decode(&CB, c3, len));
+    ASSERT_ERR(dc_evidence_build(ev, sizeof ev, &elen, &W.trust, &CA, &CB), DC_ERR_NO_FORK);
+    /* the same chain twice */
+    ASSERT_ERR(dc_evidence_build(ev, sizeof ev, &elen, &W.trust, &CA, &CA), DC_ERR_NO_FORK);
+    /* unrelated coins */
+    size_t lc = issue(&W, b, sizeof b, 500, &W.alice, 4, 10);
+    ASSERT_OK(dc_coin_decode(&CB, b, lc));
+    ASSERT_ERR(dc_evidence_build(ev, sizeof ev, &elen, &W.trust, &CA, &CB), DC_ERR_NO_FORK);
+}
+
+static void test_tampered_evidence(void)
+{
+    size_t la, lb, len;
+    make_fork(&la, &lb);
+    ASSERT_OK(dc_evidence_build(ev, sizeof ev, &len, &W.trust, &CA, &CB));
+    struct dc_evidence_info info;
+    /* every single-bit flip is refused (decode or proof error), never OK */
+    for (size_t i = 0; i < len; i++) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            memcpy(ev2, ev, len);
+            ev2[i] ^= (uint8_t)(1u << bit);
+            enum dc_err e = dc_evidence_verify(&info, W.master_pk, ev2, len);
+            if (e == DC_OK) FAIL_AT("bit %d of byte %zu flipped, still verifies", bit, i);
+        }
+    }
+    /* every truncation too, and trailing bytes */
+    for (size_t cut = 0; cut < len; cut++) {
+        if (dc_evidence_verify(&info, W.master_pk, ev, cut) == DC_OK) FAIL_AT("cut %zu", cut);
+    }
+    ev[len] = 0;
+    ASSERT_ERR(dc_evidence_verify(&info, W.master_pk, ev, len + 1), DC_ERR_DECODE_TRAILING);
+    /* the two successors swapped (non-canonical order) */
+    size_t tail = len - 2 * DC_TRANSFER_BYTES;
+    memcpy(ev2, ev, tail);
+    memcpy(ev2 + tail, ev + tail + DC_TRANSFER_BYTES, DC_TRANSFER_BYTES);
+    memcpy(ev2 + tail + DC_TRANSFER_BYTES, ev + tail, DC_TRANSFER_BYTES);
+    ASSERT_ERR(dc_evidence_verify(&info, W.master_pk, ev2, len), DC_ERR_EVIDENCE_INVALID);
+    /* the same successor twice is no double spend */
+    memcpy(ev2 + tail + DC_TRANSFER_BYTES, ev2 + tail, DC_TRANSFER_BYTES);
+    ASSERT_ERR(dc_evidence_verify(&info, W.master_pk, ev2, len), DC_ERR_EVIDENCE_INVALID);
+}
+
+TESTS(T(test_double_spend_proves_culprit), T(test_fork_later_in_chain), T(test_no_fork),
+      T(test_tampered_evidence))
