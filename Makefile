@@ -23,6 +23,9 @@ SAN    ?=
 PKGS   := libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SRV_PKGS   := sqlite3 libmicrohttpd jansson
+SRV_LIBS   := $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) -lpthread
+TEST_LIBS  := $(shell pkg-config --libs libcurl jansson 2>/dev/null) -lpthread
 ALL_CFLAGS  = -std=c11 $(WARN) $(CFLAGS) $(SAN) -fPIC -D_POSIX_C_SOURCE=200809L \
               -Iinclude -Isrc $(PKG_CFLAGS)
 LDLIBS      = $(PKG_LIBS)
@@ -37,9 +40,15 @@ FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_NAMES:= $(FUZZ_SRC:fuzz/fuzz_%.c=%)
 REPLAY_BIN:= $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 TOOLS     := $(BUILD)/tools/ducat-selfcheck $(BUILD)/tools/ducat-vectors $(BUILD)/tools/ducat-errors
+SRV_SRC   := $(sort $(wildcard src/store/*.c src/server/*.c))
+SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
+DUCATD    := $(BUILD)/ducatd
+GEN       := $(BUILD)/gen/schema_sqlite.h $(BUILD)/gen/calendar_default.h
+API_SRC   := $(sort $(wildcard tests/api/test_*.c))
+API_BIN   := $(API_SRC:tests/api/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps check check-asan run bench-core fuzz fmt lint install clean docs-check
-all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc
+all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(API_BIN)
 
 deps:
 	@scripts/deps.sh build
@@ -47,6 +56,26 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# ducatd: server and store, linked with the core.
+$(BUILD)/gen/schema_sqlite.h: $(sort $(wildcard src/store/schema/sqlite/*.sql)) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh schema_sqlite $(sort $(wildcard src/store/schema/sqlite/*.sql)) > $@
+
+$(BUILD)/gen/calendar_default.h: data/calendar-cn-2026.txt scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh calendar_default $< > $@
+
+$(SRV_OBJ): $(GEN)
+$(SRV_OBJ): ALL_CFLAGS += -I$(BUILD)/gen
+
+$(DUCATD): $(SRV_OBJ) $(LIB_A)
+	$(CC) $(SAN) -o $@ $(SRV_OBJ) $(LIB_A) $(SRV_LIBS) $(LDLIBS)
+
+# API tests: a real ducatd on loopback, driven through tests/api/harness.c.
+$(BUILD)/tests/test_%: tests/api/test_%.c tests/api/harness.c tests/api/harness.h tests/test.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -Itests/api $< tests/api/harness.c -o $@ $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
 $(LIB_A): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -72,15 +101,15 @@ $(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c tests/fixture.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests fuzz/replay.c $< -o $@ $(LIB_A) $(LDLIBS)
 
--include $(CORE_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(SRV_OBJ:.o=.d)
 
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory run-tests
 
 run-tests: all
-	@BUILD=$(BUILD) tests/run.sh $(TEST_BIN) tests/vectors.sh tests/errors_doc.sh \
-	    $(REPLAY_BIN)
+	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/run.sh $(TEST_BIN) tests/vectors.sh \
+	    tests/errors_doc.sh $(REPLAY_BIN) $(API_BIN)
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \

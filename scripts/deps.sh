@@ -5,7 +5,7 @@
 # everything is present it does nothing and prints nothing.
 set -e
 what=${1:-build}
-pkgs="make gcc pkg-config libsodium-dev"
+pkgs="make gcc pkg-config libsodium-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev"
 case "$what" in
     build) ;;
     fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;

@@ -253,6 +253,11 @@ const struct dc_devcert *dc_coin_owner(const struct dc_coin *c);
 
 /* State hash after the first k records (k = 0: the genesis state). */
 void dc_coin_state(uint8_t out[static DC_HASH_BYTES], const struct dc_coin *c, size_t k);
+/* Incremental form: the genesis state, and the state after one record
+ * (what a server walking a chain uses; out may alias prev). */
+void dc_state_genesis(uint8_t out[static DC_HASH_BYTES], const uint8_t *genesis_bytes);
+void dc_state_next(uint8_t out[static DC_HASH_BYTES], const uint8_t prev[static DC_HASH_BYTES],
+                   const struct dc_record *rec);
 /* Hash identifying the record that consumed state k (the successor body). */
 void dc_coin_successor(uint8_t out[static DC_HASH_BYTES], const struct dc_coin *c, size_t k);
 

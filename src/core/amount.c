@@ -281,7 +281,7 @@ static int denoms_shape_ok(const struct dc_denoms *d)
 static uint64_t greedy_count(const uint64_t *c, size_t n, uint64_t x)
 {
     uint64_t count = 0;
-    for (size_t k = 0; k < n && x > 0; k++) {
+    for (size_t k = 0; k < n; k++) {
         count += x / c[k];
         x %= c[k];
     }

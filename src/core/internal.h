@@ -20,11 +20,6 @@ void dc_coin_read(struct dc_reader *r, struct dc_coin *out);
 void dc_genesis_read(struct dc_reader *r, struct dc_genesis *g);
 /* Length of a record's body (its encoding without the signature). */
 size_t dc_record_body_len(const struct dc_record *rec);
-/* Next state from the previous state and a record. */
-void dc_state_next(uint8_t out[static DC_HASH_BYTES], const uint8_t prev[static DC_HASH_BYTES],
-                   const struct dc_record *rec);
-/* The genesis state. */
-void dc_state_genesis(uint8_t out[static DC_HASH_BYTES], const uint8_t *genesis_bytes);
 
 #define DC_GENESIS_BODY (DC_GENESIS_BYTES - DC_SIG_BYTES)
 

@@ -51,16 +51,33 @@ static uint64_t rng(void)
 /* A pseudo-random int64 biased towards the interesting places. */
 static int64_t rnd_i64(void)
 {
-    static const int64_t edge[] = {0,          1,          -1,        2,         -2,
-                                   INT64_MAX,  INT64_MIN,  INT64_MAX - 1, INT64_MIN + 1,
-                                   INT64_MAX / 2, INT64_MIN / 2, 3037000499, -3037000499,
-                                   3037000500, -3037000500, INT64_C(1) << 32, -(INT64_C(1) << 32),
-                                   INT64_C(1) << 31, -(INT64_C(1) << 31)};
+    static const int64_t edge[] = {0,
+                                   1,
+                                   -1,
+                                   2,
+                                   -2,
+                                   INT64_MAX,
+                                   INT64_MIN,
+                                   INT64_MAX - 1,
+                                   INT64_MIN + 1,
+                                   INT64_MAX / 2,
+                                   INT64_MIN / 2,
+                                   3037000499,
+                                   -3037000499,
+                                   3037000500,
+                                   -3037000500,
+                                   INT64_C(1) << 32,
+                                   -(INT64_C(1) << 32),
+                                   INT64_C(1) << 31,
+                                   -(INT64_C(1) << 31)};
     uint64_t r = rng();
     switch (r % 4) {
-    case 0: return edge[(r >> 8) % (sizeof edge / sizeof edge[0])];
-    case 1: return (int64_t)(rng() >> (1 + (r >> 8) % 63)) * ((r >> 16) & 1 ? -1 : 1);
-    default: return (int64_t)rng();
+    case 0:
+        return edge[(r >> 8) % (sizeof edge / sizeof edge[0])];
+    case 1:
+        return (int64_t)(rng() >> (1 + (r >> 8) % 63)) * ((r >> 16) & 1 ? -1 : 1);
+    default:
+        return (int64_t)rng();
     }
 }
 
@@ -90,8 +107,8 @@ static void test_currency_init_valid(void)
 
 static void test_currency_init_invalid(void)
 {
-    static const char *const bad_codes[] = {"", "C", "CN", "CNYX", "cny", "CnY", "C1Y",
-                                            "CN ", " CN", "C-Y", "AB[", "@BC"};
+    static const char *const bad_codes[] = {"",    "C",   "CN",  "CNYX", "cny", "CnY",
+                                            "C1Y", "CN ", " CN", "C-Y",  "AB[", "@BC"};
     struct dc_currency c;
     for (size_t i = 0; i < sizeof bad_codes / sizeof bad_codes[0]; i++) {
         memset(&c, 0x55, sizeof c);
@@ -208,8 +225,7 @@ static void test_i64_mul_boundaries(void)
     ASSERT_ERR(dc_i64_mul(&r, -3037000500, 3037000500), DC_ERR_AMOUNT_OVERFLOW);
     ASSERT_ERR(dc_i64_mul(&r, -3037000500, -3037000500), DC_ERR_AMOUNT_OVERFLOW);
     ASSERT_ERR(dc_i64_mul(&r, INT64_C(1) << 32, INT64_C(1) << 31), DC_ERR_AMOUNT_OVERFLOW);
-    ASSERT_ERR(dc_i64_mul(&r, -(INT64_C(1) << 32), -(INT64_C(1) << 31)),
-               DC_ERR_AMOUNT_OVERFLOW);
+    ASSERT_ERR(dc_i64_mul(&r, -(INT64_C(1) << 32), -(INT64_C(1) << 31)), DC_ERR_AMOUNT_OVERFLOW);
     ASSERT_ERR(dc_i64_mul(&r, INT64_MIN, INT64_MIN), DC_ERR_AMOUNT_OVERFLOW);
     ASSERT_ERR(dc_i64_mul(&r, INT64_MAX, INT64_MIN), DC_ERR_AMOUNT_OVERFLOW);
     ASSERT_ERR(dc_i64_mul(NULL, 1, 1), DC_ERR_INVALID_ARGUMENT);
@@ -443,9 +459,9 @@ static void test_parse_rejects(void)
         struct dc_amount a = {.minor = 42, .currency = 42};
         enum dc_err e = parse_s(&a, cases[i].exponent, cases[i].text, cases[i].neg);
         if (e != cases[i].err || a.minor != 0 || a.currency != 0) {
-            FAIL_AT("parse \"%s\" exp %u neg %d: %s {%" PRId64 ", %u}, expected %s",
-                    cases[i].text, cases[i].exponent, cases[i].neg, dc_err_name(e), a.minor,
-                    (unsigned)a.currency, dc_err_name(cases[i].err));
+            FAIL_AT("parse \"%s\" exp %u neg %d: %s {%" PRId64 ", %u}, expected %s", cases[i].text,
+                    cases[i].exponent, cases[i].neg, dc_err_name(e), a.minor, (unsigned)a.currency,
+                    dc_err_name(cases[i].err));
         }
     }
 }
@@ -684,8 +700,14 @@ static void test_roundtrip(void)
         }
     }
     /* text -> value -> the same text, for texts already in full form */
-    static const char *const texts[] = {"0.00", "0.01", "-0.01", "1.00", "12.34", "-99.99",
-                                        "1000000.00", "92233720368547758.07",
+    static const char *const texts[] = {"0.00",
+                                        "0.01",
+                                        "-0.01",
+                                        "1.00",
+                                        "12.34",
+                                        "-99.99",
+                                        "1000000.00",
+                                        "92233720368547758.07",
                                         "-92233720368547758.08"};
     struct dc_currency c = cur_exp(2);
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
@@ -710,7 +732,7 @@ static struct dc_denoms mk(size_t n, const int64_t *v)
     return d;
 }
 
-#define MK(...)                                                                                \
+#define MK(...)                                                                                    \
     mk(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t), (const int64_t[]){__VA_ARGS__})
 
 static void test_denoms_validate(void)
@@ -870,7 +892,7 @@ static void test_denoms_canonical_vs_bruteforce(void)
 
 static void test_denoms_series125(void)
 {
-    static const int64_t want[] = {1,   2,   5,    10,   20,   50,    100,  200,
+    static const int64_t want[] = {1,   2,    5,    10,   20,    50,    100,  200,
                                    500, 1000, 2000, 5000, 10000, 20000, 50000};
     struct dc_denoms d;
     ASSERT_OK(dc_denoms_series125(&d, 1, 50000));
@@ -1112,9 +1134,8 @@ static void test_denoms_greedy_optimal_125(void)
 
 TESTS(T(test_currency_init_valid), T(test_currency_init_invalid), T(test_i64_add_boundaries),
       T(test_i64_sub_boundaries), T(test_i64_mul_boundaries), T(test_i64_reference),
-      T(test_amount_add_sub), T(test_parse_valid), T(test_parse_rejects),
-      T(test_parse_int64_edges), T(test_parse_length_and_nul), T(test_parse_long_inputs),
-      T(test_parse_bad_arguments), T(test_format_values), T(test_format_buffer),
-      T(test_format_errors), T(test_roundtrip), T(test_denoms_validate),
-      T(test_denoms_canonical_vs_bruteforce), T(test_denoms_series125), T(test_denoms_parse),
-      T(test_denoms_decompose), T(test_denoms_greedy_optimal_125))
+      T(test_amount_add_sub), T(test_parse_valid), T(test_parse_rejects), T(test_parse_int64_edges),
+      T(test_parse_length_and_nul), T(test_parse_long_inputs), T(test_parse_bad_arguments),
+      T(test_format_values), T(test_format_buffer), T(test_format_errors), T(test_roundtrip),
+      T(test_denoms_validate), T(test_denoms_canonical_vs_bruteforce), T(test_denoms_series125),
+      T(test_denoms_parse), T(test_denoms_decompose), T(test_denoms_greedy_optimal_125))

@@ -1,0 +1,249 @@
+/*
+ * cmd_init.c - `ducatd init DIR`: a working instance in one command.
+ *
+ * Creates DIR/ducat.conf (every key, with its default, commented),
+ * DIR/master.key (the issuer master key, 0600; move it offline after init,
+ * see docs/OPERATIONS.md), DIR/keys/signing-1.key (the first signing key,
+ * certified by the master), DIR/ducat.db (SQLite, migrated, with the system
+ * accounts), DIR/calendar.txt (the shipped working-day calendar) and
+ * DIR/admin.token (the admin bearer token, 0600, never printed; only its
+ * hash is in the config). With DUCATD_KEY_PASSPHRASE set, key files are sealed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "calendar_default.h" /* generated: calendar_default[] */
+#include "ducat/auth.h"
+#include "server/cmd.h"
+#include "server/config.h"
+#include "server/keyfile.h"
+#include "server/ledger.h"
+#include "store/store.h"
+
+static int write_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) {
+        dc_cmd_fail("cannot create '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    size_t n = strlen(text);
+    int ok = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0;
+    close(fd);
+    if (!ok) dc_cmd_fail("cannot write '%s'", path);
+    return ok ? 0 : -1;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Certifies a signing key with the master key and records it. */
+enum dc_err dc_init_signing_key(struct dc_store *st, const uint8_t *master_sk, uint32_t key_id,
+                                const uint8_t pub[DC_PUBKEY_BYTES], uint64_t now,
+                                const struct dc_config *cfg);
+enum dc_err dc_init_signing_key(struct dc_store *st, const uint8_t *master_sk, uint32_t key_id,
+                                const uint8_t pub[DC_PUBKEY_BYTES], uint64_t now,
+                                const struct dc_config *cfg)
+{
+    struct dc_keycert c;
+    memset(&c, 0, sizeof c);
+    c.key_id = key_id;
+    memcpy(c.pub, pub, DC_PUBKEY_BYTES);
+    c.valid_from = now - 60000;
+    c.sign_until = now + 365 * DC_DAY_MS;
+    /* what it signed stays valid through the longest coin's life and grace */
+    c.verify_until = c.sign_until +
+                     (uint64_t)(cfg->coin_lifetime_days + cfg->deposit_grace_days + 30) * DC_DAY_MS;
+    struct dc_key_rec k;
+    memset(&k, 0, sizeof k);
+    k.key_id = key_id;
+    dc_keycert_sign(k.keycert, &c, master_sk);
+    return st->ops->key_put(st, &k);
+}
+
+int dc_cmd_init(const struct dc_cmd_env *env, int argc, char **argv)
+{
+    (void)env;
+    const char *dir = NULL, *store = NULL, *listen = NULL;
+    int auto_verify = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--auto-verify") == 0) {
+            auto_verify = 1;
+        } else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc) {
+            store = argv[++i];
+        } else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+            listen = argv[++i];
+        } else if (argv[i][0] != '-' && !dir) {
+            dir = argv[i];
+        } else {
+            dc_cmd_fail("init: unexpected argument '%s'", argv[i]);
+            return DC_EXIT_USAGE;
+        }
+    }
+    if (!dir) {
+        dc_cmd_fail("init: missing DIR (e.g. 'ducatd init ./var')");
+        return DC_EXIT_USAGE;
+    }
+    char path[DC_PATH_MAX], conf[DC_PATH_MAX];
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        dc_cmd_fail("init: cannot create '%s': %s", dir, strerror(errno));
+        return DC_EXIT_CONFIG;
+    }
+    snprintf(conf, sizeof conf, "%s/ducat.conf", dir);
+    if (access(conf, F_OK) == 0) {
+        dc_cmd_fail("init: '%s' already exists: refusing to overwrite an instance", conf);
+        return DC_EXIT_REFUSED;
+    }
+    snprintf(path, sizeof path, "%s/keys", dir);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        dc_cmd_fail("init: cannot create '%s': %s", path, strerror(errno));
+        return DC_EXIT_CONFIG;
+    }
+
+    /* admin token: shown once, stored as a hash */
+    uint8_t raw[32], h[32];
+    char token[80], b64[64], hhex[65];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(token, sizeof token, "dcadm_%s", b64);
+    crypto_generichash(h, sizeof h, (const uint8_t *)token, strlen(token), NULL, 0);
+    dc_hex_encode(hhex, h, sizeof h);
+    sodium_memzero(raw, sizeof raw);
+
+    struct dc_config d;
+    dc_config_defaults(&d);
+    char text[8192];
+    snprintf(text, sizeof text,
+             "# ducatd configuration (every key with its default: docs/OPERATIONS.md)\n"
+             "# Relative paths are relative to this file's directory.\n\n"
+             "[ducat]\n"
+             "store = %s\n"
+             "currency = %s\n"
+             "currency_numeric = %u\n"
+             "currency_exponent = %u\n"
+             "# 'series125 MIN MAX' or a comma-separated list such as 0.01,0.02,0.05,0.1\n"
+             "denominations = series125 0.01 500\n\n"
+             "[server]\n"
+             "listen = %s\n"
+             "# most concurrent connections (one thread each)\n"
+             "threads = 256\n"
+             "max_body_bytes = %zu\n"
+             "log_level = info\n"
+             "release_interval_s = %u\n\n"
+             "[keys]\n"
+             "# leave empty once the master key is kept offline\n"
+             "master_key = master.key\n"
+             "signing_key_dir = keys\n\n"
+             "[limits]\n"
+             "default_offline_limit = 2000.00\n"
+             "max_hops = %u\n"
+             "max_split_parts = %u\n"
+             "coin_lifetime_days = %u\n"
+             "deposit_grace_days = %u\n"
+             "cert_lifetime_days = %u\n"
+             "max_coins_per_withdrawal = %u\n"
+             "max_batch_transfers = %u\n"
+             "clock_skew_s = %u\n\n"
+             "[hold]\n"
+             "working_days = %u\n"
+             "calendar = calendar.txt\n\n"
+             "[policy]\n"
+             "auto_verify = %s\n"
+             "auto_resolve = true\n\n"
+             "[admin]\n"
+             "token_hash = %s\n\n"
+             "[group_commit]\n"
+             "max_batch = %u\n"
+             "max_wait_us = %u\n",
+             store ? store : "sqlite:ducat.db", d.currency.code, d.currency.numeric,
+             d.currency.exponent, listen ? listen : d.listen, d.max_body, d.release_interval_s,
+             d.max_hops, d.max_split_parts, d.coin_lifetime_days, d.deposit_grace_days,
+             d.cert_lifetime_days, d.max_coins_per_withdrawal, d.max_batch_transfers,
+             d.clock_skew_s, d.hold_working_days, auto_verify ? "true" : "false", hhex,
+             d.gc_max_batch, d.gc_max_wait_us);
+
+    snprintf(path, sizeof path, "%s/calendar.txt", dir);
+    if (access(path, F_OK) != 0) {
+        char cal[1 << 14] = "";
+        for (size_t i = 0; calendar_default[i]; i++) {
+            strncat(cal, calendar_default[i], sizeof cal - strlen(cal) - 1);
+        }
+        if (write_file(path, cal, 0644) != 0) return DC_EXIT_CONFIG;
+    }
+    if (write_file(conf, text, 0600) != 0) return DC_EXIT_CONFIG;
+
+    char err[512] = "";
+    const char *pass = getenv("DUCATD_KEY_PASSPHRASE");
+    uint8_t *seeds = sodium_malloc(64), *msk = sodium_malloc(64), *ssk = sodium_malloc(64);
+    uint8_t mpk[32], spk[32];
+    if (!seeds || !msk || !ssk) return DC_EXIT_CONFIG;
+    randombytes_buf(seeds, 64);
+    dc_keypair_from_seed(mpk, msk, seeds);
+    dc_keypair_from_seed(spk, ssk, seeds + 32);
+    enum dc_err e;
+    snprintf(path, sizeof path, "%s/master.key", dir);
+    e = dc_keyfile_write(path, seeds, pass, err, sizeof err);
+    snprintf(path, sizeof path, "%s/keys/signing-1.key", dir);
+    if (e == DC_OK) e = dc_keyfile_write(path, seeds + 32, pass, err, sizeof err);
+
+    struct dc_config c;
+    struct dc_store *st = NULL;
+    if (e == DC_OK) e = dc_config_load(&c, conf, err, sizeof err);
+    char url[DC_PATH_MAX * 2];
+    if (e == DC_OK) {
+        dc_config_path(&c, c.store, url, sizeof url);
+        e = dc_store_open(&st, url, err, sizeof err);
+    }
+    int version = 0;
+    if (e == DC_OK && (e = st->ops->migrate(st, &version)) != DC_OK) {
+        snprintf(err, sizeof err, "%s", st->ops->errmsg(st));
+    }
+    uint64_t now = now_ms();
+    if (e == DC_OK) e = st->ops->begin(st, 1);
+    if (e == DC_OK) {
+        char mhex[65];
+        dc_hex_encode(mhex, mpk, 32);
+        e = st->ops->meta_put(st, "master_pub", mhex);
+        if (e == DC_OK) e = st->ops->meta_put(st, "current_key", "1");
+        if (e == DC_OK) e = dc_ledger_bootstrap(st, now);
+        if (e == DC_OK) e = dc_init_signing_key(st, msk, 1, spk, now, &c);
+        if (e == DC_OK) e = st->ops->commit(st);
+        if (e != DC_OK) {
+            snprintf(err, sizeof err, "%s", st->ops->errmsg(st));
+            st->ops->rollback(st);
+        }
+    }
+    if (st) st->ops->close(st);
+    sodium_free(seeds);
+    sodium_free(msk);
+    sodium_free(ssk);
+    if (e != DC_OK) {
+        dc_cmd_fail("init: %s", err[0] ? err : dc_err_str(e));
+        return DC_EXIT_CONFIG;
+    }
+    snprintf(path, sizeof path, "%s/admin.token", dir);
+    char line[96];
+    snprintf(line, sizeof line, "%s\n", token);
+    if (write_file(path, line, 0600) != 0) return DC_EXIT_CONFIG;
+    printf("ducatd: created instance in %s (schema v%d)\n"
+           "  config       %s\n"
+           "  master key   %s/master.key  (keep it offline: docs/OPERATIONS.md)\n"
+           "  signing key  %s/keys/signing-1.key\n"
+           "  admin token  %s/admin.token  (mode 0600; never printed or logged)\n"
+           "next: ducatd -c %s serve\n",
+           dir, version, conf, dir, dir, dir, conf);
+    sodium_memzero(token, sizeof token);
+    sodium_memzero(line, sizeof line);
+    return DC_EXIT_OK;
+}

@@ -1,0 +1,686 @@
+/*
+ * cmd_ops.c - the operator's subcommands that work on the database
+ * directly (the server may be running: SQLite's locks and the busy timeout
+ * serialise us with its writer): keys, accounts, fund, payout, cases,
+ * holds, audit. Each write is one transaction through the same ledger code
+ * the server uses.
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ducat/armor.h"
+#include "ducat/auth.h"
+#include "server/cmd.h"
+#include "server/http.h"
+#include "server/keyfile.h"
+#include "server/ledger.h"
+
+enum dc_err dc_init_signing_key(struct dc_store *st, const uint8_t *master_sk, uint32_t key_id,
+                                const uint8_t pub[DC_PUBKEY_BYTES], uint64_t now,
+                                const struct dc_config *cfg);
+
+static struct dc_ctx X;
+
+static int open_ctx(const struct dc_cmd_env *env)
+{
+    char err[512] = "";
+    enum dc_err e = dc_ctx_open(&X, env->config, err, sizeof err);
+    if (e != DC_OK) {
+        dc_cmd_fail("%s", err[0] ? err : dc_err_str(e));
+        return -1;
+    }
+    return 0;
+}
+
+typedef enum dc_err (*tx_fn)(struct dc_store *st, void *arg);
+
+/* Runs fn in one write transaction on a fresh connection. */
+static enum dc_err tx(tx_fn fn, void *arg)
+{
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(&X, &st);
+    if (e != DC_OK) return e;
+    e = st->ops->begin(st, 1);
+    if (e == DC_OK) {
+        e = fn(st, arg);
+        enum dc_err c = e == DC_OK ? st->ops->commit(st) : st->ops->rollback(st);
+        if (e == DC_OK) e = c;
+    }
+    if (e >= 3000 && e < 4000) dc_log(DC_LOG_ERROR, "%s", st->ops->errmsg(st));
+    dc_pool_put(&X, st);
+    return e;
+}
+
+static int finish(int rc)
+{
+    dc_ctx_close(&X);
+    return rc;
+}
+
+static int parse_id(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = s ? strtoll(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v <= 0) return 0;
+    *out = v;
+    return 1;
+}
+
+static void print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2));
+    if (s) puts(s);
+    free(s);
+    json_decref(j);
+}
+
+/* ---- accounts ---------------------------------------------------------- */
+
+static int print_account_line(void *ctx, const struct dc_account *a)
+{
+    (void)ctx;
+    static const char *const st[] = {"unverified", "verified", "frozen"};
+    printf("%-8lld %-10s %-10s %14lld %14lld  %s\n", (long long)a->id, st[a->status % 3],
+           a->offline_blocked ? "blocked" : "-", (long long)a->available, (long long)a->held,
+           a->kind == DC_ACCT_USER ? a->name : "(system)");
+    return 0;
+}
+
+struct status_arg {
+    int64_t id;
+    int status;
+};
+
+static enum dc_err status_fn(struct dc_store *st, void *arg)
+{
+    struct status_arg *s = arg;
+    return dc_ledger_set_status(st, s->id, s->status);
+}
+
+int dc_cmd_accounts(const struct dc_cmd_env *env, int argc, char **argv)
+{
+    if (argc < 1) {
+        dc_cmd_fail("accounts: expected list, show, verify, freeze or unfreeze");
+        return DC_EXIT_USAGE;
+    }
+    const char *sub = argv[0];
+    int64_t id = 0;
+    int status = -1;
+    if (strcmp(sub, "list") == 0) {
+        if (argc == 3 && strcmp(argv[1], "--status") == 0) {
+            status = strcmp(argv[2], "unverified") == 0 ? DC_ACCT_UNVERIFIED
+                     : strcmp(argv[2], "verified") == 0 ? DC_ACCT_VERIFIED
+                     : strcmp(argv[2], "frozen") == 0   ? DC_ACCT_FROZEN
+                                                        : -2;
+            if (status == -2) {
+                dc_cmd_fail("accounts list: --status '%s': expected unverified, verified or "
+                            "frozen", argv[2]);
+                return DC_EXIT_USAGE;
+            }
+        } else if (argc != 1) {
+            dc_cmd_fail("accounts list: unexpected argument '%s'", argv[1]);
+            return DC_EXIT_USAGE;
+        }
+    } else if (argc != 2 || !parse_id(argv[1], &id)) {
+        dc_cmd_fail("accounts %s: expected an account number, got '%s'", sub,
+                    argc > 1 ? argv[1] : "");
+        return DC_EXIT_USAGE;
+    }
+    if (open_ctx(env)) return DC_EXIT_CONFIG;
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(&X, &st);
+    if (e != DC_OK) return finish(DC_EXIT_CONFIG);
+    if (strcmp(sub, "list") == 0) {
+        printf("%-8s %-10s %-10s %14s %14s  %s\n", "account", "status", "offline", "available",
+               "held", "name");
+        e = st->ops->account_list(st, status, print_account_line, NULL);
+        dc_pool_put(&X, st);
+        return finish(dc_cmd_exit_for(e));
+    }
+    if (strcmp(sub, "show") == 0) {
+        struct dc_account a;
+        e = st->ops->account_get(st, &a, DC_BY_ID, id, NULL);
+        dc_pool_put(&X, st);
+        if (e != DC_OK) {
+            dc_cmd_fail("accounts show: '%lld': %s", (long long)id, dc_err_str(e));
+            return finish(dc_cmd_exit_for(e));
+        }
+        print_json(dc_json_account(&a, 1));
+        return finish(DC_EXIT_OK);
+    }
+    dc_pool_put(&X, st);
+    struct status_arg s = {id, 0};
+    if (strcmp(sub, "verify") == 0 || strcmp(sub, "unfreeze") == 0) {
+        s.status = DC_ACCT_VERIFIED;
+    } else if (strcmp(sub, "freeze") == 0) {
+        s.status = DC_ACCT_FROZEN;
+    } else {
+        dc_cmd_fail("accounts: unknown subcommand '%s'", sub);
+        return finish(DC_EXIT_USAGE);
+    }
+    e = tx(status_fn, &s);
+    if (e != DC_OK) {
+        dc_cmd_fail("accounts %s: '%lld': %s", sub, (long long)id, dc_err_str(e));
+        return finish(dc_cmd_exit_for(e));
+    }
+    printf("account %lld: %s\n", (long long)id, s.status == DC_ACCT_FROZEN ? "frozen" : "verified");
+    return finish(DC_EXIT_OK);
+}
+
+/* ---- fund / payout ----------------------------------------------------- */
+
+struct fund_arg {
+    int64_t account, amount, posting;
+    int payout;
+    uint64_t now;
+    char detail[256];
+};
+
+static enum dc_err fund_fn(struct dc_store *st, void *arg)
+{
+    struct fund_arg *f = arg;
+    return dc_ledger_fund(st, f->now, f->account, f->amount, f->payout, &f->posting, f->detail,
+                          sizeof f->detail);
+}
+
+static int fund_cmd(const struct dc_cmd_env *env, int argc, char **argv, int payout)
+{
+    const char *name = payout ? "payout" : "fund";
+    struct fund_arg f;
+    memset(&f, 0, sizeof f);
+    f.payout = payout;
+    if (argc != 2 || !parse_id(argv[0], &f.account)) {
+        dc_cmd_fail("%s: expected ACCOUNT AMOUNT, e.g. '%s 1001 100.00'", name, name);
+        return DC_EXIT_USAGE;
+    }
+    if (open_ctx(env)) return DC_EXIT_CONFIG;
+    struct dc_amount a;
+    enum dc_err e = dc_amount_parse(&a, &X.cfg.currency, argv[1], strlen(argv[1]), 0);
+    if (e == DC_OK && a.minor <= 0) e = DC_ERR_AMOUNT_ZERO;
+    if (e != DC_OK) {
+        dc_cmd_fail("%s: amount '%s': %s", name, argv[1], dc_err_str(e));
+        return finish(DC_EXIT_USAGE);
+    }
+    f.amount = a.minor;
+    f.now = dc_now(&X);
+    e = tx(fund_fn, &f);
+    if (e != DC_OK) {
+        dc_cmd_fail("%s: account '%s': %s%s%s", name, argv[0], dc_err_str(e),
+                    f.detail[0] ? ": " : "", f.detail);
+        return finish(dc_cmd_exit_for(e));
+    }
+    char s[DC_AMOUNT_STR_MAX];
+    if (dc_amount_format(s, sizeof s, &X.cfg.currency, a) != DC_OK) s[0] = '\0';
+    printf("%s %s %s to account %lld (posting %lld)\n", payout ? "paid out" : "funded", s,
+           X.cfg.currency.code, (long long)f.account, (long long)f.posting);
+    return finish(DC_EXIT_OK);
+}
+
+int dc_cmd_fund(const struct dc_cmd_env *env, int argc, char **argv)
+{
+    return fund_cmd(env, argc, argv, 0);
+}
+
+int dc_cmd_payout(const struct dc_cmd_env *env, int argc, char **argv)
+{
+    return fund_cmd(env, argc, argv, 1);
+}
+
+/* ---- cases ------------------------------------------------------------- */
+
+static int print_case_line(void *ctx, const struct dc_case *c)
+{
+    (void)ctx;
+    char culprit[65];
+    dc_hex_encode(culprit, c->culprit, 8);
+    printf("%-6lld %-9s %-8s %12lld %12lld  %-10lld %s\n", (long long)c->id,
+           c->status == DC_CASE_OPEN ? "open" : "resolved", c->decision[0] ? c->decision : "-",
+           (long long)c->value, (long long)c->exposure, (long long)c->culprit_account, culprit);
+    return 0;
+}
+
+struct resolve_arg {
+    int64_t id;
+    uint64_t now;
+    const char *decision, *actor, *reason;
+};
+
+static enum dc_err resolve_fn(struct dc_store *st, void *arg)
+{
+    struct resolve_arg *r = arg;
+    return dc_ledger_resolve(st, r->now, r->id, r->decision, r->actor, r->reason);
+}
+
+int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv)
+{
+    if (argc < 1) {
+        dc_cmd_fail("cases: expected list, show or resolve");
+        return DC_EXIT_USAGE;
+    }
+    const char *sub = argv[0];
+    if (strcmp(sub, "list") == 0) {
+        int status = -1;
+        if (argc == 3 && strcmp(argv[1], "--status") == 0) {
+            status = strcmp(argv[2], "open") == 0 ? 0 : strcmp(argv[2], "resolved") == 0 ? 1 : -2;
+        } else if (argc != 1) {
+            status = -2;
+        }
+        if (status == -2) {
+            dc_cmd_fail("cases list: expected [--status open|resolved]");
+            return DC_EXIT_USAGE;
+        }
+        if (open_ctx(env)) return DC_EXIT_CONFIG;
+        struct dc_store *st;
+        enum dc_err e = dc_pool_get(&X, &st);
+        if (e != DC_OK) return finish(DC_EXIT_CONFIG);
+        printf("%-6s %-9s %-8s %12s %12s  %-10s %s\n", "case", "status", "decision", "value",
+               "exposure", "culprit", "device");
+        e = st->ops->case_list(st, status, print_case_line, NULL);
+        dc_pool_put(&X, st);
+        return finish(dc_cmd_exit_for(e));
+    }
+    int64_t id;
+    if (argc < 2 || !parse_id(argv[1], &id)) {
+        dc_cmd_fail("cases %s: expected a case number, got '%s'", sub, argc > 1 ? argv[1] : "");
+        return DC_EXIT_USAGE;
+    }
+    if (strcmp(sub, "show") == 0) {
+        if (open_ctx(env)) return DC_EXIT_CONFIG;
+        struct dc_store *st;
+        struct dc_case c;
+        enum dc_err e = dc_pool_get(&X, &st);
+        if (e == DC_OK) {
+            e = st->ops->case_get(st, &c, id, NULL, NULL);
+            dc_pool_put(&X, st);
+        }
+        if (e != DC_OK) {
+            dc_cmd_fail("cases show: '%lld': %s", (long long)id, dc_err_str(e));
+            return finish(dc_cmd_exit_for(e));
+        }
+        print_json(dc_json_case(&c, 1));
+        dc_case_clear(&c);
+        return finish(DC_EXIT_OK);
+    }
+    if (strcmp(sub, "resolve") == 0) {
+        struct resolve_arg r = {id, 0, argc > 2 ? argv[2] : "", "operator", NULL};
+        for (int i = 3; i < argc; i++) {
+            if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+                r.reason = argv[++i];
+            } else if (strcmp(argv[i], "--actor") == 0 && i + 1 < argc) {
+                r.actor = argv[++i];
+            } else {
+                dc_cmd_fail("cases resolve: unexpected argument '%s'", argv[i]);
+                return DC_EXIT_USAGE;
+            }
+        }
+        if ((strcmp(r.decision, "honour") != 0 && strcmp(r.decision, "reject") != 0) ||
+            !r.reason || !*r.reason) {
+            dc_cmd_fail("cases resolve: expected 'resolve ID honour|reject --reason TEXT', got "
+                        "decision '%s'",
+                        r.decision);
+            return DC_EXIT_USAGE;
+        }
+        if (open_ctx(env)) return DC_EXIT_CONFIG;
+        r.now = dc_now(&X);
+        enum dc_err e = tx(resolve_fn, &r);
+        if (e != DC_OK) {
+            dc_cmd_fail("cases resolve: '%lld': %s", (long long)id, dc_err_str(e));
+            return finish(dc_cmd_exit_for(e));
+        }
+        printf("case %lld resolved: %s\n", (long long)id, r.decision);
+        return finish(DC_EXIT_OK);
+    }
+    dc_cmd_fail("cases: unknown subcommand '%s'", sub);
+    return DC_EXIT_USAGE;
+}
+
+/* ---- holds ------------------------------------------------------------- */
+
+int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv)
+{
+    const char *at = NULL;
+    if (argc < 1 || strcmp(argv[0], "release") != 0) {
+        dc_cmd_fail("holds: expected 'release [--now TIME]'");
+        return DC_EXIT_USAGE;
+    }
+    if (argc == 3 && strcmp(argv[1], "--now") == 0) {
+        at = argv[2];
+    } else if (argc != 1) {
+        dc_cmd_fail("holds release: unexpected argument '%s'", argv[1]);
+        return DC_EXIT_USAGE;
+    }
+    if (open_ctx(env)) return DC_EXIT_CONFIG;
+    struct dc_release_arg r = {dc_now(&X), 0};
+    if (at) {
+        int32_t day;
+        char *end;
+        unsigned long long ms = strtoull(at, &end, 10);
+        if (dc_date_parse(&day, at, strlen(at)) == DC_OK) {
+            r.now = dc_calendar_day_start_ms(&X.cal, day);
+        } else if (*at && !*end && ms > 0) {
+            r.now = ms;
+        } else {
+            dc_cmd_fail("holds release: --now '%s': expected YYYY-MM-DD (local midnight) or ms "
+                        "since the epoch",
+                        at);
+            return finish(DC_EXIT_USAGE);
+        }
+    }
+    enum dc_err e = tx(dc_release_job, &r);
+    if (e != DC_OK) {
+        dc_cmd_fail("holds release: %s", dc_err_str(e));
+        return finish(dc_cmd_exit_for(e));
+    }
+    printf("released %zu holds\n", r.released);
+    return finish(DC_EXIT_OK);
+}
+
+/* ---- audit ------------------------------------------------------------- */
+
+int dc_cmd_audit(const struct dc_cmd_env *env, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0) {
+        dc_cmd_fail("audit: takes no arguments");
+        return DC_EXIT_USAGE;
+    }
+    if (open_ctx(env)) return DC_EXIT_CONFIG;
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(&X, &st);
+    if (e != DC_OK) return finish(DC_EXIT_CONFIG);
+    static char report[1 << 16];
+    e = st->ops->begin(st, 0);
+    if (e == DC_OK) e = dc_ledger_audit(st, report, sizeof report);
+    st->ops->rollback(st);
+    dc_pool_put(&X, st);
+    fputs(report, stdout);
+    if (e != DC_OK && e != DC_ERR_AUDIT) dc_cmd_fail("audit: %s", dc_err_str(e));
+    return finish(dc_cmd_exit_for(e));
+}
+
+/* ---- keys -------------------------------------------------------------- */
+
+struct key_list_ctx {
+    uint32_t current, max_id;
+};
+
+static int print_key(void *ctx, const struct dc_key_rec *k)
+{
+    struct key_list_ctx *kl = ctx;
+    struct dc_keycert c;
+    if (dc_keycert_decode(&c, k->keycert, DC_KEYCERT_BYTES) != DC_OK) return 0;
+    char pub[65];
+    dc_hex_encode(pub, c.pub, 32);
+    if (k->key_id > kl->max_id) kl->max_id = k->key_id;
+    printf("%-4u %s %s sign_until=%llu verify_until=%llu%s\n", k->key_id,
+           k->key_id == kl->current ? "*" : " ", pub, (unsigned long long)c.sign_until,
+           (unsigned long long)c.verify_until, k->revoked_at ? " REVOKED" : "");
+    return 0;
+}
+
+static int quiet_key(void *ctx, const struct dc_key_rec *k)
+{
+    struct key_list_ctx *kl = ctx;
+    if (k->key_id > kl->max_id) kl->max_id = k->key_id;
+    return 0;
+}
+
+struct rotate_arg {
+    uint32_t id;
+    uint8_t pub[32];
+    const uint8_t *msk;
+    uint64_t now;
+    int make_current;
+    const struct dc_keycert *cert; /* import: a certificate made elsewhere */
+    uint64_t revoke_at;
+};
+
+static enum dc_err rotate_fn(struct dc_store *st, void *arg)
+{
+    struct rotate_arg *r = arg;
+    enum dc_err e = DC_OK;
+    if (r->cert) {
+        struct dc_key_rec k;
+        memset(&k, 0, sizeof k);
+        k.key_id = r->cert->key_id;
+        dc_keycert_encode(k.keycert, r->cert);
+        e = st->ops->key_put(st, &k);
+    } else if (r->msk) {
+        e = dc_init_signing_key(st, r->msk, r->id, r->pub, r->now, &X.cfg);
+    }
+    if (e == DC_OK && r->make_current) {
+        char v[16];
+        snprintf(v, sizeof v, "%u", r->id);
+        e = st->ops->meta_put(st, "current_key", v);
+    }
+    return e;
+}
+
+static enum dc_err revoke_fn(struct dc_store *st, void *arg)
+{
+    struct rotate_arg *r = arg;
+    struct key_find {
+        uint32_t id;
+        struct dc_key_rec rec;
+        int found;
+    };
+    struct dc_key_rec k;
+    memset(&k, 0, sizeof k);
+    /* find the stored certificate */
+    const struct dc_trust_key *tk = dc_trust_find_key(&X.trust, r->id);
+    if (!tk) return DC_ERR_UNKNOWN_KEY;
+    k.key_id = r->id;
+    dc_keycert_encode(k.keycert, &tk->cert);
+    k.revoked_at = r->revoke_at;
+    return st->ops->key_put(st, &k);
+}
+
+static char *read_stdin(size_t *len)
+{
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, stdin);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int keys_sign_offline(int argc, char **argv)
+{
+    /* runs on the offline machine: needs no config, only the master key */
+    const char *mfile = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--master") == 0 && i + 1 < argc) mfile = argv[++i];
+    }
+    if (!mfile) {
+        dc_cmd_fail("keys sign: expected --master FILE (the request comes on stdin)");
+        return DC_EXIT_USAGE;
+    }
+    size_t len;
+    char *text = read_stdin(&len);
+    uint8_t req[DC_KEYREQ_BYTES];
+    size_t got;
+    enum dc_err e = dc_armor_decode(req, sizeof req, &got, DC_ARMOR_KEYREQ, text, len);
+    struct dc_keycert c;
+    if (e == DC_OK) e = dc_keyreq_decode_check(&c, req, got);
+    if (e != DC_OK) {
+        dc_cmd_fail("keys sign: the request on stdin: %s", dc_err_str(e));
+        return DC_EXIT_REFUSED;
+    }
+    char err[4096];
+    uint8_t *seed = sodium_malloc(32), *sk = sodium_malloc(64), pk[32];
+    if (!seed || !sk) return DC_EXIT_CONFIG;
+    e = dc_keyfile_read(seed, mfile, getenv("DUCATD_KEY_PASSPHRASE"), err, sizeof err);
+    if (e != DC_OK) {
+        dc_cmd_fail("keys sign: %s", err);
+        sodium_free(seed);
+        sodium_free(sk);
+        return DC_EXIT_CONFIG;
+    }
+    dc_keypair_from_seed(pk, sk, seed);
+    uint8_t cert[DC_KEYCERT_BYTES];
+    dc_keycert_sign(cert, &c, sk);
+    sodium_free(seed);
+    sodium_free(sk);
+    char out[512];
+    if (dc_armor_encode(out, sizeof out, &got, DC_ARMOR_KEYCERT, cert, sizeof cert) != DC_OK) {
+        return DC_EXIT_CONFIG;
+    }
+    fprintf(stderr, "ducatd: certified signing key %u\n", c.key_id);
+    puts(out);
+    return DC_EXIT_OK;
+}
+
+int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
+{
+    if (argc < 1) {
+        dc_cmd_fail("keys: expected list, rotate, revoke, request, sign or import");
+        return DC_EXIT_USAGE;
+    }
+    const char *sub = argv[0];
+    if (strcmp(sub, "sign") == 0) return keys_sign_offline(argc, argv);
+    if (open_ctx(env)) return DC_EXIT_CONFIG;
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(&X, &st);
+    if (e != DC_OK) return finish(DC_EXIT_CONFIG);
+    struct key_list_ctx kl = {X.signer.key_id, 0};
+    if (strcmp(sub, "list") == 0) {
+        e = st->ops->key_list(st, print_key, &kl);
+        dc_pool_put(&X, st);
+        return finish(dc_cmd_exit_for(e));
+    }
+    e = st->ops->key_list(st, quiet_key, &kl);
+    dc_pool_put(&X, st);
+    if (e != DC_OK) return finish(DC_EXIT_CONFIG);
+    char err[4096] = "", dir[DC_PATH_MAX * 2], path[DC_PATH_MAX * 3];
+    dc_config_path(&X.cfg, X.cfg.signing_key_dir, dir, sizeof dir);
+    struct rotate_arg r;
+    memset(&r, 0, sizeof r);
+    r.now = dc_now(&X);
+
+    if (strcmp(sub, "revoke") == 0) {
+        int64_t id;
+        if (argc != 2 || !parse_id(argv[1], &id) || id > UINT32_MAX) {
+            dc_cmd_fail("keys revoke: expected a key id, got '%s'", argc > 1 ? argv[1] : "");
+            return finish(DC_EXIT_USAGE);
+        }
+        if ((uint32_t)id == X.signer.key_id) {
+            dc_cmd_fail("keys revoke: key %lld is the current signing key: rotate first",
+                        (long long)id);
+            return finish(DC_EXIT_REFUSED);
+        }
+        r.id = (uint32_t)id;
+        r.revoke_at = r.now;
+        e = tx(revoke_fn, &r);
+        if (e != DC_OK) {
+            dc_cmd_fail("keys revoke: '%lld': %s", (long long)id, dc_err_str(e));
+            return finish(dc_cmd_exit_for(e));
+        }
+        printf("revoked signing key %u: nothing it signed verifies from now on\n", r.id);
+        return finish(DC_EXIT_OK);
+    }
+    if (strcmp(sub, "rotate") == 0 || strcmp(sub, "request") == 0) {
+        int offline = strcmp(sub, "request") == 0;
+        uint8_t *seed = sodium_malloc(32), *sk = sodium_malloc(64), *msk = sodium_malloc(64);
+        if (!seed || !sk || !msk) return finish(DC_EXIT_CONFIG);
+        uint8_t mpk[32];
+        if (!offline) {
+            if (!X.cfg.master_key[0]) {
+                dc_cmd_fail("keys rotate: the master key is offline ([keys] master_key is empty): "
+                            "use 'keys request', 'keys sign' elsewhere, then 'keys import'");
+                return finish(DC_EXIT_REFUSED);
+            }
+            dc_config_path(&X.cfg, X.cfg.master_key, path, sizeof path);
+            e = dc_keyfile_read(seed, path, getenv("DUCATD_KEY_PASSPHRASE"), err, sizeof err);
+            if (e == DC_OK) dc_keypair_from_seed(mpk, msk, seed);
+            if (e == DC_OK && memcmp(mpk, X.master_pub, 32) != 0) {
+                snprintf(err, sizeof err, "'%s' is not this issuer's master key", path);
+                e = DC_ERR_CONFIG;
+            }
+        }
+        r.id = kl.max_id + 1;
+        if (e == DC_OK) {
+            randombytes_buf(seed, 32);
+            dc_keypair_from_seed(r.pub, sk, seed);
+            snprintf(path, sizeof path, "%s/signing-%u.key", dir, r.id);
+            e = dc_keyfile_write(path, seed, getenv("DUCATD_KEY_PASSPHRASE"), err, sizeof err);
+        }
+        if (e == DC_OK && !offline) {
+            r.msk = msk;
+            r.make_current = 1;
+            e = tx(rotate_fn, &r);
+        }
+        if (e == DC_OK && offline) {
+            struct dc_keycert c;
+            memset(&c, 0, sizeof c);
+            c.key_id = r.id;
+            memcpy(c.pub, r.pub, 32);
+            c.valid_from = r.now - 60000;
+            c.sign_until = r.now + 365 * DC_DAY_MS;
+            c.verify_until = c.sign_until + (uint64_t)(X.cfg.coin_lifetime_days +
+                                                       X.cfg.deposit_grace_days + 30) * DC_DAY_MS;
+            uint8_t req[DC_KEYREQ_BYTES];
+            char out[512];
+            size_t got;
+            dc_keyreq_sign(req, &c, sk);
+            if (dc_armor_encode(out, sizeof out, &got, DC_ARMOR_KEYREQ, req, sizeof req) ==
+                DC_OK) {
+                puts(out);
+            }
+            fprintf(stderr, "ducatd: key %u created; sign the request above with 'ducatd keys "
+                            "sign --master FILE' where the master key lives, then 'ducatd keys "
+                            "import' the result here\n", r.id);
+        }
+        sodium_free(seed);
+        sodium_free(sk);
+        sodium_free(msk);
+        if (e != DC_OK) {
+            dc_cmd_fail("keys %s: %s", sub, err[0] ? err : dc_err_str(e));
+            return finish(dc_cmd_exit_for(e));
+        }
+        if (!offline) printf("signing key %u is now current\n", r.id);
+        return finish(DC_EXIT_OK);
+    }
+    if (strcmp(sub, "import") == 0) {
+        size_t len;
+        char *text = read_stdin(&len);
+        uint8_t raw[DC_KEYCERT_BYTES];
+        size_t got;
+        struct dc_keycert c;
+        e = dc_armor_decode(raw, sizeof raw, &got, DC_ARMOR_KEYCERT, text, len);
+        if (e == DC_OK) e = dc_keycert_decode(&c, raw, got);
+        if (e == DC_OK) e = dc_keycert_check(&c, X.master_pub);
+        if (e != DC_OK) {
+            dc_cmd_fail("keys import: the certificate on stdin: %s", dc_err_str(e));
+            return finish(DC_EXIT_REFUSED);
+        }
+        uint8_t *seed = sodium_malloc(32), *sk = sodium_malloc(64), pk[32];
+        snprintf(path, sizeof path, "%s/signing-%u.key", dir, c.key_id);
+        e = dc_keyfile_read(seed, path, getenv("DUCATD_KEY_PASSPHRASE"), err, sizeof err);
+        if (e == DC_OK) {
+            dc_keypair_from_seed(pk, sk, seed);
+            if (memcmp(pk, c.pub, 32) != 0) {
+                snprintf(err, sizeof err, "'%s' does not hold the certified key", path);
+                e = DC_ERR_CONFIG;
+            }
+        }
+        sodium_free(seed);
+        sodium_free(sk);
+        r.id = c.key_id;
+        r.cert = &c;
+        r.make_current = 1;
+        if (e == DC_OK) e = tx(rotate_fn, &r);
+        if (e != DC_OK) {
+            dc_cmd_fail("keys import: %s", err[0] ? err : dc_err_str(e));
+            return finish(dc_cmd_exit_for(e));
+        }
+        printf("signing key %u imported and now current\n", r.id);
+        return finish(DC_EXIT_OK);
+    }
+    dc_cmd_fail("keys: unknown subcommand '%s'", sub);
+    return finish(DC_EXIT_USAGE);
+}

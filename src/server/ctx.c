@@ -1,0 +1,248 @@
+/*
+ * ctx.c - building the ducatd instance context: configuration, calendar,
+ * keys, trust, the store (migrated), the read-connection pool; the clock
+ * and the logger.
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ducat/auth.h"
+#include "server/keyfile.h"
+#include "server/ledger.h"
+#include "server/metrics.h"
+#include "server/server.h"
+#include "server/writer.h"
+
+static int log_level = DC_LOG_INFO;
+
+void dc_log_set_level(int level)
+{
+    log_level = level;
+}
+
+void dc_log(int level, const char *fmt, ...)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    if (level > log_level) return;
+    char msg[1024], ts[32];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "%s ducatd %s: %s\n", ts, names[level & 3], msg);
+}
+
+uint64_t dc_now(const struct dc_ctx *x)
+{
+    if (x->cfg.clock_file[0]) {
+        /* tests drive time through a file holding ms since the epoch */
+        char path[DC_PATH_MAX * 2];
+        dc_config_path(&x->cfg, x->cfg.clock_file, path, sizeof path);
+        FILE *f = fopen(path, "r");
+        unsigned long long v = 0;
+        if (f) {
+            if (fscanf(f, "%llu", &v) != 1) v = 0;
+            fclose(f);
+        }
+        if (v) return v;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+enum dc_err dc_pool_get(struct dc_ctx *x, struct dc_store **out)
+{
+    pthread_mutex_lock(&x->pool_lock);
+    if (x->pool_n) {
+        *out = x->pool[--x->pool_n];
+        pthread_mutex_unlock(&x->pool_lock);
+        return DC_OK;
+    }
+    pthread_mutex_unlock(&x->pool_lock);
+    char err[256];
+    enum dc_err e = dc_store_open(out, x->store_url, err, sizeof err);
+    if (e != DC_OK) dc_log(DC_LOG_ERROR, "%s", err);
+    return e;
+}
+
+void dc_pool_put(struct dc_ctx *x, struct dc_store *s)
+{
+    pthread_mutex_lock(&x->pool_lock);
+    if (x->pool_n < sizeof x->pool / sizeof x->pool[0]) {
+        x->pool[x->pool_n++] = s;
+        s = NULL;
+    }
+    pthread_mutex_unlock(&x->pool_lock);
+    if (s) s->ops->close(s);
+}
+
+struct trust_build {
+    struct dc_trust *t;
+    enum dc_err err;
+};
+
+static int add_trust_key(void *ctx, const struct dc_key_rec *k)
+{
+    struct trust_build *b = ctx;
+    struct dc_keycert c;
+    if (dc_keycert_decode(&c, k->keycert, DC_KEYCERT_BYTES) != DC_OK) {
+        b->err = DC_ERR_CONFIG;
+        return 1;
+    }
+    enum dc_err e = dc_trust_add_key(b->t, &c, k->revoked_at);
+    if (e != DC_OK) {
+        b->err = e;
+        return 1;
+    }
+    return 0;
+}
+
+enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st)
+{
+    struct dc_trust t;
+    dc_trust_init(&t, x->master_pub, x->cfg.currency.numeric, 0);
+    /* the server at deposit: no device revocation (fork detection handles
+     * culprits), no signer freshness (certificates may expire while coins
+     * wait), a grace period for expired coins */
+    t.flags = 0;
+    t.expiry_grace_ms = (uint64_t)x->cfg.deposit_grace_days * DC_DAY_MS;
+    t.max_hops = (uint8_t)x->cfg.max_hops;
+    t.max_split_parts = (uint8_t)x->cfg.max_split_parts;
+    t.base_unit = x->cfg.denoms.v[0];
+    t.clock_skew_ms = (uint64_t)x->cfg.clock_skew_s * 1000u;
+    struct trust_build b = {&t, DC_OK};
+    enum dc_err e = st->ops->key_list(st, add_trust_key, &b);
+    if (e == DC_OK) e = b.err;
+    if (e != DC_OK) return e;
+    pthread_rwlock_wrlock(&x->trust_lock);
+    x->trust = t;
+    pthread_rwlock_unlock(&x->trust_lock);
+    return DC_OK;
+}
+
+/* Loads the current signing key: its certificate from the store, its seed
+ * from keys/signing-<id>.key. */
+static enum dc_err load_signer(struct dc_ctx *x, struct dc_store *st, char *err, size_t cap)
+{
+    char v[128];
+    enum dc_err e = st->ops->meta_get(st, "current_key", v, sizeof v);
+    if (e != DC_OK) {
+        snprintf(err, cap, "no current signing key in the database (run 'ducatd keys rotate')");
+        return DC_ERR_CONFIG;
+    }
+    x->signer.key_id = (uint32_t)strtoul(v, NULL, 10);
+    const struct dc_trust_key *k = dc_trust_find_key(&x->trust, x->signer.key_id);
+    if (!k) {
+        snprintf(err, cap, "signing key %u has no certificate in the database", x->signer.key_id);
+        return DC_ERR_CONFIG;
+    }
+    x->signer.cert = k->cert;
+    char dir[DC_PATH_MAX * 2], path[DC_PATH_MAX * 3];
+    dc_config_path(&x->cfg, x->cfg.signing_key_dir, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/signing-%u.key", dir, x->signer.key_id);
+    uint8_t *seed = sodium_malloc(32);
+    x->signer.sk = sodium_malloc(DC_SECKEY_BYTES);
+    if (!seed || !x->signer.sk) {
+        sodium_free(seed);
+        return DC_ERR_NO_MEMORY;
+    }
+    e = dc_keyfile_read(seed, path, getenv("DUCATD_KEY_PASSPHRASE"), err, cap);
+    if (e == DC_OK) {
+        uint8_t pk[DC_PUBKEY_BYTES];
+        dc_keypair_from_seed(pk, x->signer.sk, seed);
+        if (memcmp(pk, k->cert.pub, DC_PUBKEY_BYTES) != 0) {
+            snprintf(err, cap, "key file '%s' does not match signing key %u's certificate", path,
+                     x->signer.key_id);
+            e = DC_ERR_CONFIG;
+        }
+    }
+    sodium_free(seed); /* wipes */
+    if (e == DC_OK) sodium_mprotect_readonly(x->signer.sk);
+    return e;
+}
+
+enum dc_err dc_ctx_open(struct dc_ctx *x, const char *config_path, char *err, size_t cap)
+{
+    memset(x, 0, sizeof *x);
+    pthread_rwlock_init(&x->trust_lock, NULL);
+    pthread_mutex_init(&x->pool_lock, NULL);
+    enum dc_err e = dc_config_load(&x->cfg, config_path, err, cap);
+    if (e != DC_OK) return e;
+    dc_log_set_level(x->cfg.log_level);
+
+    char path[DC_PATH_MAX * 2];
+    dc_config_path(&x->cfg, x->cfg.calendar, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, cap, "cannot open calendar '%s': %s", path, strerror(errno));
+        return DC_ERR_CONFIG;
+    }
+    static char text[1 << 17];
+    size_t n = fread(text, 1, sizeof text, f);
+    fclose(f);
+    size_t line = 0;
+    e = dc_calendar_parse(&x->cal, &line, text, n);
+    if (e != DC_OK) {
+        snprintf(err, cap, "calendar '%s' line %zu: %s", path, line, dc_err_str(e));
+        return DC_ERR_CONFIG;
+    }
+
+    if (x->cfg.admin_token_hash[0]) {
+        if (dc_hex_decode(x->admin_hash, 32, x->cfg.admin_token_hash, 64) != DC_OK) {
+            return DC_ERR_CONFIG;
+        }
+        x->has_admin = 1;
+    }
+
+    dc_config_path(&x->cfg, x->cfg.store, x->store_url, sizeof x->store_url);
+    struct dc_store *st;
+    e = dc_store_open(&st, x->store_url, err, cap);
+    if (e != DC_OK) return e;
+    int version;
+    e = st->ops->migrate(st, &version);
+    if (e != DC_OK) {
+        snprintf(err, cap, "%s", st->ops->errmsg(st));
+        st->ops->close(st);
+        return e;
+    }
+    char hex[80];
+    e = st->ops->meta_get(st, "master_pub", hex, sizeof hex);
+    if (e != DC_OK || dc_hex_decode(x->master_pub, 32, hex, strlen(hex)) != DC_OK) {
+        snprintf(err, cap, "the database has no issuer master key: was it made by 'ducatd init'?");
+        st->ops->close(st);
+        return DC_ERR_CONFIG;
+    }
+    e = dc_ctx_reload_trust(x, st);
+    if (e == DC_OK) e = load_signer(x, st, err, cap);
+    if (e != DC_OK) {
+        if (!err[0]) snprintf(err, cap, "cannot load keys: %s", dc_err_str(e));
+        st->ops->close(st);
+        return e;
+    }
+    x->metrics = dc_metrics_new();
+    /* the first connection becomes the pool's; the writer opens its own */
+    dc_pool_put(x, st);
+    return x->metrics ? DC_OK : DC_ERR_NO_MEMORY;
+}
+
+void dc_ctx_close(struct dc_ctx *x)
+{
+    if (x->writer) dc_writer_stop(x->writer);
+    x->writer = NULL;
+    for (size_t i = 0; i < x->pool_n; i++) x->pool[i]->ops->close(x->pool[i]);
+    x->pool_n = 0;
+    dc_metrics_free(x->metrics);
+    x->metrics = NULL;
+    if (x->signer.sk) sodium_free(x->signer.sk);
+    x->signer.sk = NULL;
+}

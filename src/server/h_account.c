@@ -1,0 +1,143 @@
+/*
+ * h_account.c - a device's own account: POST /v1/sync (fresh device
+ * certificate), GET /v1/balance, GET /v1/history.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/http.h"
+#include "server/ledger.h"
+
+const char *dc_hold_status_name(int status)
+{
+    switch (status) {
+    case DC_HOLD_HELD:
+        return "held";
+    case DC_HOLD_FROZEN:
+        return "frozen";
+    case DC_HOLD_RELEASED:
+        return "released";
+    default:
+        return "reversed";
+    }
+}
+
+static const char *status_name(int s)
+{
+    return s == DC_ACCT_VERIFIED ? "verified" : s == DC_ACCT_FROZEN ? "frozen" : "unverified";
+}
+
+enum dc_err dc_h_sync(struct dc_req *rq, struct dc_resp *rs)
+{
+    const struct dc_account *a = &rq->account;
+    if (a->offline_blocked) return DC_ERR_OFFLINE_BLOCKED;
+    if (a->status == DC_ACCT_FROZEN) return DC_ERR_ACCOUNT_FROZEN;
+    uint8_t cert[DC_DEVCERT_BYTES];
+    struct dc_devcert c;
+    dc_ledger_devcert(cert, &c, rq->x, a, rq->now);
+    rs->json = json_pack("{s:o, s:I, s:I, s:s, s:I}", "devcert",
+                         dc_json_hex(cert, sizeof cert), "expires_at", (json_int_t)c.expires_at,
+                         "offline_limit", (json_int_t)c.offline_limit, "status",
+                         status_name(a->status), "account", (json_int_t)a->id);
+    return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
+}
+
+static int add_hold(void *ctx, const struct dc_hold *h)
+{
+    json_t *o = json_pack("{s:I, s:I, s:I, s:s}", "id", (json_int_t)h->id, "amount",
+                          (json_int_t)h->amount, "release_at", (json_int_t)h->release_at,
+                          "status", dc_hold_status_name(h->status));
+    if (o && h->case_id) json_object_set_new(o, "case", json_integer(h->case_id));
+    if (o && !h->case_id) json_object_set_new(o, "case", json_null());
+    json_array_append_new(ctx, o);
+    return 0;
+}
+
+enum dc_err dc_h_balance(struct dc_req *rq, struct dc_resp *rs)
+{
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(rq->x, &st);
+    if (e != DC_OK) return e;
+    struct dc_account a;
+    json_t *holds = json_array();
+    int64_t outstanding = 0;
+    /* one read transaction: balance and holds from the same snapshot */
+    e = st->ops->begin(st, 0);
+    if (e == DC_OK) e = st->ops->account_get(st, &a, DC_BY_ID, rq->account.id, NULL);
+    if (e == DC_OK) e = st->ops->holds_list(st, DC_HOLDS_OF_ACCOUNT, a.id, add_hold, holds);
+    if (e == DC_OK) e = st->ops->coin_outstanding(st, a.id, &outstanding);
+    st->ops->rollback(st);
+    dc_pool_put(rq->x, st);
+    if (e != DC_OK) {
+        json_decref(holds);
+        return e;
+    }
+    rs->json = json_pack("{s:I, s:I, s:I, s:I, s:o, s:s}", "account", (json_int_t)a.id,
+                         "available", (json_int_t)a.available, "held", (json_int_t)a.held,
+                         "offline_outstanding", (json_int_t)outstanding, "holds", holds, "status",
+                         status_name(a.status));
+    return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
+}
+
+struct hist {
+    int64_t account;
+    json_t *arr;
+    int64_t last;
+};
+
+static int add_entry(void *ctx, const struct dc_posting *p)
+{
+    struct hist *h = ctx;
+    int outgoing = p->debit == h->account;
+    int bucket = outgoing ? p->debit_bucket : p->credit_bucket;
+    int64_t other = outgoing ? p->credit : p->debit;
+    if (p->debit == p->credit) { /* a release moves held -> available */
+        outgoing = 0;
+        bucket = p->credit_bucket;
+    }
+    json_array_append_new(
+        h->arr, json_pack("{s:I, s:I, s:s, s:I, s:s, s:I, s:s}", "id", (json_int_t)p->id, "time",
+                          (json_int_t)p->time, "kind", p->kind, "amount",
+                          (json_int_t)(outgoing ? -p->amount : p->amount), "bucket",
+                          bucket == DC_BUCKET_HELD ? "held" : "available", "counterparty",
+                          (json_int_t)other, "ref", p->ref));
+    h->last = p->id;
+    return 0;
+}
+
+static int parse_int_arg(const char *v, long long lo, long long hi, long long *out)
+{
+    if (!v || !*v) return 0;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (*end || x < lo || x > hi) return -1;
+    *out = x;
+    return 1;
+}
+
+enum dc_err dc_h_history(struct dc_req *rq, struct dc_resp *rs)
+{
+    long long limit = 50, before = 0;
+    if (parse_int_arg(rq->query(rq->conn, "limit"), 1, 500, &limit) < 0) {
+        snprintf(rq->detail, sizeof rq->detail, "limit must be 1..500");
+        return DC_ERR_FIELD;
+    }
+    if (parse_int_arg(rq->query(rq->conn, "before"), 1, INT64_MAX, &before) < 0) {
+        snprintf(rq->detail, sizeof rq->detail, "before must be a positive entry id");
+        return DC_ERR_FIELD;
+    }
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(rq->x, &st);
+    if (e != DC_OK) return e;
+    struct hist h = {rq->account.id, json_array(), 0};
+    e = st->ops->journal_list(st, rq->account.id, before, (int)limit, add_entry, &h);
+    dc_pool_put(rq->x, st);
+    if (e != DC_OK) {
+        json_decref(h.arr);
+        return e;
+    }
+    size_t n = json_array_size(h.arr);
+    rs->json = json_pack("{s:o, s:o}", "entries", h.arr, "next_before",
+                         n == (size_t)limit ? json_integer(h.last) : json_null());
+    return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
+}

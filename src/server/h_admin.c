@@ -1,0 +1,312 @@
+/*
+ * h_admin.c - the operator's API under /v1/admin (Bearer token): accounts,
+ * cash-in/out, fork cases and their resolution, hold release, audit.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ducat/armor.h"
+#include "server/http.h"
+#include "server/ledger.h"
+#include "server/metrics.h"
+#include "server/writer.h"
+
+#define ADMIN_NAMESPACE (-1) /* idempotency keys of admin requests */
+
+json_t *dc_json_account(const struct dc_account *a, int with_private)
+{
+    static const char *const kinds[] = {"user", "settlement", "float", "losses"};
+    json_t *j = json_pack(
+        "{s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I}", "account", (json_int_t)a->id, "kind",
+        kinds[a->kind & 3], "status",
+        a->status == DC_ACCT_VERIFIED ? "verified"
+        : a->status == DC_ACCT_FROZEN ? "frozen"
+                                      : "unverified",
+        "offline_blocked", a->offline_blocked, "offline_limit", (json_int_t)a->offline_limit,
+        "available", (json_int_t)a->available, "held", (json_int_t)a->held, "created_at",
+        (json_int_t)a->created_at);
+    if (j && with_private && a->kind == DC_ACCT_USER) {
+        json_object_set_new(j, "name", json_string(a->name));
+        json_object_set_new(j, "national_id", json_string(a->national_id));
+        json_object_set_new(j, "phone", json_string(a->phone));
+        json_object_set_new(j, "device_pub", dc_json_hex(a->device_pub, DC_PUBKEY_BYTES));
+        json_object_set_new(j, "alias", dc_json_hex(a->alias, DC_ALIAS_BYTES));
+    }
+    return j;
+}
+
+json_t *dc_json_case(const struct dc_case *c, int with_evidence)
+{
+    json_t *j = json_pack(
+        "{s:I, s:o, s:o, s:o, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I}", "case",
+        (json_int_t)c->id, "serial", dc_json_hex(c->serial, DC_SERIAL_BYTES), "state",
+        dc_json_hex(c->state, DC_HASH_BYTES), "culprit", dc_json_hex(c->culprit, DC_PUBKEY_BYTES),
+        "culprit_account", (json_int_t)c->culprit_account, "value", (json_int_t)c->value,
+        "exposure", (json_int_t)c->exposure, "status",
+        c->status == DC_CASE_OPEN ? "open" : "resolved", "decision", c->decision, "actor",
+        c->actor, "reason", c->reason, "created_at", (json_int_t)c->created_at, "resolved_at",
+        (json_int_t)c->resolved_at);
+    if (j && with_evidence && c->evidence) {
+        json_object_set_new(j, "evidence", dc_json_hex(c->evidence, c->evidence_len));
+        size_t need = dc_armor_encoded_len(DC_ARMOR_EVIDENCE, c->evidence_len) + 1, got;
+        char *a = malloc(need);
+        if (a && dc_armor_encode(a, need, &got, DC_ARMOR_EVIDENCE, c->evidence,
+                                 c->evidence_len) == DC_OK) {
+            json_object_set_new(j, "evidence_armor", json_string(a));
+        }
+        free(a);
+    }
+    return j;
+}
+
+static int add_account(void *ctx, const struct dc_account *a)
+{
+    json_array_append_new(ctx, dc_json_account(a, 0));
+    return 0;
+}
+
+enum dc_err dc_h_admin_accounts(struct dc_req *rq, struct dc_resp *rs)
+{
+    const char *sv = rq->query(rq->conn, "status");
+    int status = -1;
+    if (sv) {
+        status = strcmp(sv, "unverified") == 0 ? DC_ACCT_UNVERIFIED
+                 : strcmp(sv, "verified") == 0 ? DC_ACCT_VERIFIED
+                 : strcmp(sv, "frozen") == 0   ? DC_ACCT_FROZEN
+                                               : -2;
+        if (status == -2) {
+            snprintf(rq->detail, sizeof rq->detail, "status must be unverified, verified or frozen");
+            return DC_ERR_FIELD;
+        }
+    }
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(rq->x, &st);
+    if (e != DC_OK) return e;
+    json_t *arr = json_array();
+    e = st->ops->account_list(st, status, add_account, arr);
+    dc_pool_put(rq->x, st);
+    rs->json = json_pack("{s:o}", "accounts", arr);
+    return e;
+}
+
+enum dc_err dc_h_admin_account(struct dc_req *rq, struct dc_resp *rs)
+{
+    struct dc_store *st;
+    struct dc_account a;
+    enum dc_err e = dc_pool_get(rq->x, &st);
+    if (e != DC_OK) return e;
+    e = st->ops->account_get(st, &a, DC_BY_ID, rq->path_id, NULL);
+    dc_pool_put(rq->x, st);
+    if (e != DC_OK) return e;
+    rs->json = dc_json_account(&a, 1);
+    return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
+}
+
+struct status_job {
+    int64_t id;
+    int status;
+};
+
+static enum dc_err status_run(struct dc_store *st, void *ctx)
+{
+    struct status_job *j = ctx;
+    return dc_ledger_set_status(st, j->id, j->status);
+}
+
+static enum dc_err set_status(struct dc_req *rq, struct dc_resp *rs, int status)
+{
+    struct status_job j = {rq->path_id, status};
+    enum dc_err e = dc_writer_run(rq->x->writer, status_run, &j);
+    if (e != DC_OK) return e;
+    return dc_h_admin_account(rq, rs);
+}
+
+enum dc_err dc_h_admin_verify(struct dc_req *rq, struct dc_resp *rs)
+{
+    return set_status(rq, rs, DC_ACCT_VERIFIED);
+}
+
+enum dc_err dc_h_admin_freeze(struct dc_req *rq, struct dc_resp *rs)
+{
+    return set_status(rq, rs, DC_ACCT_FROZEN);
+}
+
+struct fund_args {
+    int64_t account, amount;
+    int payout;
+};
+
+static enum dc_err fund_fn(struct dc_store *st, struct dc_req *rq, void *arg, struct dc_resp *out)
+{
+    struct fund_args *f = arg;
+    int64_t id;
+    enum dc_err e = dc_ledger_fund(st, rq->now, f->account, f->amount, f->payout, &id, rq->detail,
+                                   sizeof rq->detail);
+    if (e != DC_OK) return e;
+    struct dc_account a;
+    e = st->ops->account_get(st, &a, DC_BY_ID, f->account, NULL);
+    if (e != DC_OK) return e;
+    out->status = 201;
+    out->json = json_pack("{s:I, s:I, s:I, s:I}", "posting", (json_int_t)id, "account",
+                          (json_int_t)f->account, "amount", (json_int_t)f->amount, "available",
+                          (json_int_t)a.available);
+    return out->json ? DC_OK : DC_ERR_NO_MEMORY;
+}
+
+static enum dc_err fund(struct dc_req *rq, struct dc_resp *rs, int payout)
+{
+    char request_id[65];
+    struct fund_args f = {0, 0, payout};
+    const struct dc_jspec spec[] = {
+        {"request_id", DC_J_REQID, request_id, sizeof request_id, 0},
+        {"account", DC_J_POS_I64, &f.account, 0, 0},
+        {"amount", DC_J_POS_I64, &f.amount, 0, 0},
+        DC_JSPEC_END,
+    };
+    enum dc_err e = dc_jspec_parse(rq, spec);
+    if (e != DC_OK) return e;
+    return dc_idempotent(rq, ADMIN_NAMESPACE, request_id, fund_fn, &f, rs);
+}
+
+enum dc_err dc_h_admin_fund(struct dc_req *rq, struct dc_resp *rs)
+{
+    return fund(rq, rs, 0);
+}
+
+enum dc_err dc_h_admin_payout(struct dc_req *rq, struct dc_resp *rs)
+{
+    return fund(rq, rs, 1);
+}
+
+static int add_case(void *ctx, const struct dc_case *c)
+{
+    json_array_append_new(ctx, dc_json_case(c, 0));
+    return 0;
+}
+
+enum dc_err dc_h_admin_cases(struct dc_req *rq, struct dc_resp *rs)
+{
+    const char *sv = rq->query(rq->conn, "status");
+    int status = !sv ? -1 : strcmp(sv, "open") == 0 ? DC_CASE_OPEN
+                        : strcmp(sv, "resolved") == 0 ? DC_CASE_RESOLVED
+                                                      : -2;
+    if (status == -2) {
+        snprintf(rq->detail, sizeof rq->detail, "status must be open or resolved");
+        return DC_ERR_FIELD;
+    }
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(rq->x, &st);
+    if (e != DC_OK) return e;
+    json_t *arr = json_array();
+    e = st->ops->case_list(st, status, add_case, arr);
+    dc_pool_put(rq->x, st);
+    rs->json = json_pack("{s:o}", "cases", arr);
+    return e;
+}
+
+static int add_case_hold(void *ctx, const struct dc_hold *h)
+{
+    json_array_append_new(
+        ctx, json_pack("{s:I, s:I, s:I, s:s, s:b, s:I}", "hold", (json_int_t)h->id, "account",
+                       (json_int_t)h->account, "amount", (json_int_t)h->amount, "status",
+                       dc_hold_status_name(h->status), "provisional", h->provisional,
+                       "release_at", (json_int_t)h->release_at));
+    return 0;
+}
+
+enum dc_err dc_h_admin_case(struct dc_req *rq, struct dc_resp *rs)
+{
+    struct dc_store *st;
+    struct dc_case c;
+    enum dc_err e = dc_pool_get(rq->x, &st);
+    if (e != DC_OK) return e;
+    e = st->ops->case_get(st, &c, rq->path_id, NULL, NULL);
+    json_t *holds = json_array();
+    if (e == DC_OK) e = st->ops->holds_list(st, DC_HOLDS_OF_CASE, c.id, add_case_hold, holds);
+    dc_pool_put(rq->x, st);
+    if (e != DC_OK) {
+        json_decref(holds);
+        return e;
+    }
+    rs->json = dc_json_case(&c, 1);
+    dc_case_clear(&c);
+    if (!rs->json) return DC_ERR_NO_MEMORY;
+    json_object_set_new(rs->json, "holds", holds);
+    return DC_OK;
+}
+
+struct resolve_job {
+    int64_t id;
+    uint64_t now;
+    char decision[16], actor[64], reason[256];
+};
+
+static enum dc_err resolve_run(struct dc_store *st, void *ctx)
+{
+    struct resolve_job *j = ctx;
+    return dc_ledger_resolve(st, j->now, j->id, j->decision, j->actor, j->reason);
+}
+
+enum dc_err dc_h_admin_resolve(struct dc_req *rq, struct dc_resp *rs)
+{
+    struct resolve_job j;
+    memset(&j, 0, sizeof j);
+    snprintf(j.actor, sizeof j.actor, "admin");
+    const struct dc_jspec spec[] = {
+        {"decision", DC_J_STR, j.decision, sizeof j.decision, 0},
+        {"reason", DC_J_STR, j.reason, sizeof j.reason, 0},
+        {"actor", DC_J_STR, j.actor, sizeof j.actor, 1},
+        DC_JSPEC_END,
+    };
+    enum dc_err e = dc_jspec_parse(rq, spec);
+    if (e != DC_OK) return e;
+    if (strcmp(j.decision, "honour") != 0 && strcmp(j.decision, "reject") != 0) {
+        snprintf(rq->detail, sizeof rq->detail, "decision must be 'honour' or 'reject'");
+        return DC_ERR_FIELD;
+    }
+    j.id = rq->path_id;
+    j.now = rq->now;
+    e = dc_writer_run(rq->x->writer, resolve_run, &j);
+    if (e != DC_OK) return e;
+    return dc_h_admin_case(rq, rs);
+}
+
+enum dc_err dc_release_job(struct dc_store *st, void *ctx)
+{
+    struct dc_release_arg *r = ctx;
+    return dc_ledger_release_due(st, r->now, &r->released);
+}
+
+enum dc_err dc_h_admin_release(struct dc_req *rq, struct dc_resp *rs)
+{
+    struct dc_release_arg r = {rq->now, 0};
+    enum dc_err e = dc_writer_run(rq->x->writer, dc_release_job, &r);
+    if (e != DC_OK) return e;
+    dc_metrics_add(rq->x->metrics, DC_M_HOLDS_RELEASED, r.released);
+    rs->json = json_pack("{s:I}", "released", (json_int_t)r.released);
+    return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
+}
+
+enum dc_err dc_h_admin_audit(struct dc_req *rq, struct dc_resp *rs)
+{
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(rq->x, &st);
+    if (e != DC_OK) return e;
+    static const size_t cap = 1 << 16;
+    char *report = malloc(cap);
+    if (!report) {
+        dc_pool_put(rq->x, st);
+        return DC_ERR_NO_MEMORY;
+    }
+    e = st->ops->begin(st, 0);
+    enum dc_err a = e == DC_OK ? dc_ledger_audit(st, report, cap) : e;
+    st->ops->rollback(st);
+    dc_pool_put(rq->x, st);
+    if (a != DC_OK && a != DC_ERR_AUDIT) {
+        free(report);
+        return a;
+    }
+    rs->json = json_pack("{s:b, s:s}", "ok", a == DC_OK, "report", report);
+    free(report);
+    return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
+}

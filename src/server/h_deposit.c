@@ -1,0 +1,160 @@
+/*
+ * h_deposit.c - POST /v1/deposits: verify every coin (in this request's
+ * thread, so both cores verify in parallel), then record the deposit in one
+ * group-commit job: the atomic check-and-insert of every consumed state,
+ * the holds in the frozen box, and fork cases (ledger.c).
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/codec.h"
+#include "ducat/auth.h"
+#include "server/http.h"
+#include "server/ledger.h"
+#include "server/metrics.h"
+
+#define MAX_DEPOSIT_COINS 1000
+
+struct deposit_args {
+    struct dc_deposit_in *in;
+    size_t n;
+    struct dc_deposit_coin_out *outc;
+    size_t forks;
+};
+
+static const uint8_t receipt_ctx[8] = {'D', 'U', 'C', 'A', 'T', 'R', 'C', 'P'};
+
+/* The receipt: the issuer's signing key vouches for what was credited. */
+static json_t *receipt(const struct dc_ctx *x, const struct dc_deposit_out *o, int64_t account,
+                       uint64_t now)
+{
+    size_t len = 8 + 4 + 8 + 8 + 8 + 8 + 2 + o->n * DC_SERIAL_BYTES;
+    uint8_t *b = malloc(len + DC_SIG_BYTES);
+    if (!b) return NULL;
+    struct dc_writer w;
+    dc_writer_init(&w, b, len);
+    dc_write_bytes(&w, receipt_ctx, 8);
+    dc_write_u32(&w, x->signer.key_id);
+    dc_write_u64(&w, (uint64_t)o->deposit_id);
+    dc_write_u64(&w, (uint64_t)account);
+    dc_write_i64(&w, o->credited);
+    dc_write_u64(&w, now);
+    dc_write_u8(&w, (uint8_t)(o->n & 0xff));
+    dc_write_u8(&w, (uint8_t)(o->n >> 8));
+    for (size_t i = 0; i < o->n; i++) dc_write_bytes(&w, o->coins[i].serial, DC_SERIAL_BYTES);
+    crypto_sign_ed25519_detached(b + len, NULL, b, len, x->signer.sk);
+    json_t *j = dc_json_hex(b, len + DC_SIG_BYTES);
+    free(b);
+    return j;
+}
+
+static enum dc_err deposit_fn(struct dc_store *st, struct dc_req *rq, void *arg,
+                              struct dc_resp *out)
+{
+    struct deposit_args *d = arg;
+    struct dc_deposit_out o;
+    memset(&o, 0, sizeof o);
+    o.coins = d->outc;
+    enum dc_err e = dc_ledger_deposit(st, rq->x, rq->now, rq->account.id, d->in, d->n, &o,
+                                      rq->detail, sizeof rq->detail);
+    if (e != DC_OK) return e;
+    d->forks = o.forks_new;
+    json_t *coins = json_array();
+    for (size_t i = 0; i < o.n; i++) {
+        const struct dc_deposit_coin_out *c = &o.coins[i];
+        json_array_append_new(
+            coins, json_pack("{s:o, s:I, s:I, s:I, s:s, s:b, s:o}", "serial",
+                             dc_json_hex(c->serial, DC_SERIAL_BYTES), "amount",
+                             (json_int_t)c->amount, "hold", (json_int_t)c->hold, "release_at",
+                             (json_int_t)c->release_at, "status", dc_hold_status_name(c->status),
+                             "flagged", c->flagged, "case",
+                             c->case_id ? json_integer(c->case_id) : json_null()));
+    }
+    out->status = 201;
+    out->json = json_pack("{s:I, s:I, s:o, s:o}", "deposit_id", (json_int_t)o.deposit_id,
+                          "credited", (json_int_t)o.credited, "coins", coins, "receipt",
+                          receipt(rq->x, &o, rq->account.id, rq->now));
+    return out->json ? DC_OK : DC_ERR_NO_MEMORY;
+}
+
+enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
+{
+    char request_id[65];
+    json_t *coins = NULL;
+    const struct dc_jspec spec[] = {
+        {"request_id", DC_J_REQID, request_id, sizeof request_id, 0},
+        {"coins", DC_J_ARRAY, &coins, MAX_DEPOSIT_COINS, 0},
+        DC_JSPEC_END,
+    };
+    enum dc_err e = dc_jspec_parse(rq, spec);
+    if (e != DC_OK) return e;
+    size_t n = json_array_size(coins);
+    struct deposit_args d = {calloc(n, sizeof *d.in), n, calloc(n, sizeof *d.outc), 0};
+    uint8_t **bufs = calloc(n, sizeof *bufs);
+    struct dc_coin *coin = malloc(sizeof *coin);
+    if (!d.in || !d.outc || !bufs || !coin) e = DC_ERR_NO_MEMORY;
+
+    /* a trust snapshot at this request's time */
+    struct dc_trust *t = malloc(sizeof *t);
+    if (!t) e = DC_ERR_NO_MEMORY;
+    if (e == DC_OK) {
+        pthread_rwlock_rdlock(&rq->x->trust_lock);
+        *t = rq->x->trust;
+        pthread_rwlock_unlock(&rq->x->trust_lock);
+        t->now = rq->now;
+    }
+    /* split siblings in one deposit share their history: verify it once */
+    uint8_t (*slots)[DC_HASH_BYTES] = calloc(1024, DC_HASH_BYTES);
+    struct dc_verify_cache cache = {slots, slots ? 1024 : 0, 0};
+    for (size_t i = 0; e == DC_OK && i < n; i++) {
+        const char *hex = json_string_value(json_array_get(coins, i));
+        size_t hl = hex ? strlen(hex) : 0;
+        if (!hex || hl % 2 || hl / 2 > DC_COIN_MAX_BYTES || hl == 0) {
+            snprintf(rq->detail, sizeof rq->detail, "coins[%zu] must be a hex-encoded coin", i);
+            e = DC_ERR_FIELD;
+            break;
+        }
+        bufs[i] = malloc(hl / 2);
+        if (!bufs[i] || dc_hex_decode(bufs[i], hl / 2, hex, hl) != DC_OK) {
+            snprintf(rq->detail, sizeof rq->detail, "coins[%zu] is not valid hex", i);
+            e = bufs[i] ? DC_ERR_FIELD : DC_ERR_NO_MEMORY;
+            break;
+        }
+        e = dc_coin_decode(coin, bufs[i], hl / 2);
+        if (e != DC_OK) {
+            snprintf(rq->detail, sizeof rq->detail, "coins[%zu]: %s", i, dc_err_str(e));
+            break;
+        }
+        struct dc_verify_result res;
+        struct dc_verify_opts o = {NULL, NULL, 1};
+        e = dc_coin_verify(&res, t, coin, &o, &cache);
+        if (e == DC_OK && (coin->n == 0 || coin->rec[coin->n - 1].type != DC_TYPE_DEPOSIT)) {
+            res.index = coin->n;
+            e = DC_ERR_CHAIN_ORDER;
+        }
+        if (e != DC_OK) {
+            snprintf(rq->detail, sizeof rq->detail, "coins[%zu] record %zu: %s", i, res.index,
+                     dc_err_str(e));
+            break;
+        }
+        d.in[i].bytes = bufs[i];
+        d.in[i].len = hl / 2;
+        d.in[i].amount = res.value;
+        d.in[i].flagged = res.expired_in_grace;
+    }
+    if (e == DC_OK) e = dc_idempotent(rq, rq->account.id, request_id, deposit_fn, &d, rs);
+    if (e == DC_OK) {
+        dc_metrics_add(rq->x->metrics, DC_M_DEPOSITS, 1);
+        dc_metrics_add(rq->x->metrics, DC_M_COINS_DEPOSITED, n);
+        if (d.forks) dc_metrics_add(rq->x->metrics, DC_M_FORKS, d.forks);
+    }
+    for (size_t i = 0; bufs && i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(coin);
+    free(t);
+    free(slots);
+    free(d.in);
+    free(d.outc);
+    return e;
+}

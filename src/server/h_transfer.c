@@ -1,0 +1,99 @@
+/*
+ * h_transfer.c - online payments: POST /v1/transfers and
+ * POST /v1/transfers/batch (many transfers under one signed request, all or
+ * nothing). Idempotent by request_id.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/http.h"
+#include "server/ledger.h"
+#include "server/metrics.h"
+
+struct transfer_args {
+    size_t n;
+    int64_t *to, *amount, *ids;
+    int batch;
+};
+
+static enum dc_err transfer_fn(struct dc_store *st, struct dc_req *rq, void *arg,
+                               struct dc_resp *out)
+{
+    struct transfer_args *t = arg;
+    int64_t available;
+    enum dc_err e = dc_ledger_transfer(st, rq->now, rq->account.id, t->to, t->amount, t->n,
+                                       t->ids, &available, rq->detail, sizeof rq->detail);
+    if (e != DC_OK) return e;
+    out->status = 201;
+    if (!t->batch) {
+        out->json = json_pack("{s:I, s:I, s:I, s:I, s:I}", "transfer_id", (json_int_t)t->ids[0],
+                              "from", (json_int_t)rq->account.id, "to", (json_int_t)t->to[0],
+                              "amount", (json_int_t)t->amount[0], "available",
+                              (json_int_t)available);
+    } else {
+        json_t *ids = json_array();
+        int64_t total = 0;
+        for (size_t i = 0; i < t->n; i++) {
+            json_array_append_new(ids, json_integer(t->ids[i]));
+            total += t->amount[i]; /* checked in the ledger */
+        }
+        out->json = json_pack("{s:o, s:I, s:I, s:I}", "transfer_ids", ids, "count",
+                              (json_int_t)t->n, "total", (json_int_t)total, "available",
+                              (json_int_t)available);
+    }
+    return out->json ? DC_OK : DC_ERR_NO_MEMORY;
+}
+
+enum dc_err dc_h_transfer(struct dc_req *rq, struct dc_resp *rs)
+{
+    char request_id[65], memo[129] = "";
+    int64_t to, amount, id = 0;
+    const struct dc_jspec spec[] = {
+        {"request_id", DC_J_REQID, request_id, sizeof request_id, 0},
+        {"to", DC_J_POS_I64, &to, 0, 0},
+        {"amount", DC_J_POS_I64, &amount, 0, 0},
+        {"memo", DC_J_STR, memo, sizeof memo, 1},
+        DC_JSPEC_END,
+    };
+    enum dc_err e = dc_jspec_parse(rq, spec);
+    if (e != DC_OK) return e;
+    struct transfer_args t = {1, &to, &amount, &id, 0};
+    e = dc_idempotent(rq, rq->account.id, request_id, transfer_fn, &t, rs);
+    if (e == DC_OK) dc_metrics_add(rq->x->metrics, DC_M_TRANSFERS, 1);
+    return e;
+}
+
+enum dc_err dc_h_transfer_batch(struct dc_req *rq, struct dc_resp *rs)
+{
+    char request_id[65];
+    json_t *items = NULL;
+    const struct dc_jspec spec[] = {
+        {"request_id", DC_J_REQID, request_id, sizeof request_id, 0},
+        {"transfers", DC_J_ARRAY, &items, rq->x->cfg.max_batch_transfers, 0},
+        DC_JSPEC_END,
+    };
+    enum dc_err e = dc_jspec_parse(rq, spec);
+    if (e != DC_OK) return e;
+    size_t n = json_array_size(items);
+    struct transfer_args t = {n, calloc(n, 8), calloc(n, 8), calloc(n, 8), 1};
+    if (!t.to || !t.amount || !t.ids) e = DC_ERR_NO_MEMORY;
+    for (size_t i = 0; e == DC_OK && i < n; i++) {
+        json_t *it = json_array_get(items, i), *jt = json_object_get(it, "to"),
+               *ja = json_object_get(it, "amount");
+        if (!json_is_object(it) || !json_is_integer(jt) || !json_is_integer(ja) ||
+            json_integer_value(jt) <= 0 || json_integer_value(ja) <= 0) {
+            snprintf(rq->detail, sizeof rq->detail,
+                     "transfers[%zu] needs positive integers 'to' and 'amount'", i);
+            e = DC_ERR_FIELD;
+            break;
+        }
+        t.to[i] = (int64_t)json_integer_value(jt);
+        t.amount[i] = (int64_t)json_integer_value(ja);
+    }
+    if (e == DC_OK) e = dc_idempotent(rq, rq->account.id, request_id, transfer_fn, &t, rs);
+    if (e == DC_OK) dc_metrics_add(rq->x->metrics, DC_M_TRANSFERS, n);
+    free(t.to);
+    free(t.amount);
+    free(t.ids);
+    return e;
+}

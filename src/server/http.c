@@ -1,0 +1,647 @@
+/*
+ * http.c - libmicrohttpd adapter, dispatch through the route table,
+ * authentication, error rendering, JSON specs and idempotent execution.
+ *
+ * Threading: one thread per connection (MHD_USE_THREAD_PER_CONNECTION), so
+ * a handler may block on the group-commit writer without stalling other
+ * clients; the connection limit bounds the threads. Bodies are collected up
+ * to the route's limit; a larger body is drained and answered 413 without
+ * being parsed. Nothing here logs a secret: never a key, a token, a body.
+ */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ducat/auth.h"
+#include "server/metrics.h"
+#include "server/writer.h"
+
+/* ---- Nonce cache (replay protection for signed requests) -------------- */
+
+#define NONCE_BUCKETS 4096
+
+struct nonce_entry {
+    uint8_t key[DC_PUBKEY_BYTES + DC_NONCE_BYTES];
+    uint64_t expires;
+    struct nonce_entry *next;
+};
+
+struct dc_nonces {
+    pthread_mutex_t lock;
+    struct nonce_entry *bucket[NONCE_BUCKETS];
+    uint64_t last_sweep;
+};
+
+static struct dc_nonces *nonces_new(void)
+{
+    struct dc_nonces *n = calloc(1, sizeof *n);
+    if (n) pthread_mutex_init(&n->lock, NULL);
+    return n;
+}
+
+static void nonces_free(struct dc_nonces *n)
+{
+    if (!n) return;
+    for (size_t i = 0; i < NONCE_BUCKETS; i++) {
+        for (struct nonce_entry *e = n->bucket[i], *next; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+    }
+    pthread_mutex_destroy(&n->lock);
+    free(n);
+}
+
+/* 1 if (pub, nonce) is new (and remembers it until `expires`), 0 if seen. */
+static int nonce_fresh(struct dc_nonces *n, const uint8_t *pub, const uint8_t *nonce,
+                       uint64_t now, uint64_t expires)
+{
+    uint8_t key[DC_PUBKEY_BYTES + DC_NONCE_BYTES];
+    memcpy(key, pub, DC_PUBKEY_BYTES);
+    memcpy(key + DC_PUBKEY_BYTES, nonce, DC_NONCE_BYTES);
+    size_t b = (size_t)(((uint32_t)nonce[0] | (uint32_t)nonce[1] << 8) % NONCE_BUCKETS);
+    int fresh = 1;
+    pthread_mutex_lock(&n->lock);
+    if (now > n->last_sweep + 60000) { /* drop expired entries once a minute */
+        for (size_t i = 0; i < NONCE_BUCKETS; i++) {
+            struct nonce_entry **pp = &n->bucket[i];
+            while (*pp) {
+                if ((*pp)->expires < now) {
+                    struct nonce_entry *dead = *pp;
+                    *pp = dead->next;
+                    free(dead);
+                } else {
+                    pp = &(*pp)->next;
+                }
+            }
+        }
+        n->last_sweep = now;
+    }
+    for (struct nonce_entry *e = n->bucket[b]; e; e = e->next) {
+        if (memcmp(e->key, key, sizeof key) == 0) {
+            fresh = 0;
+            break;
+        }
+    }
+    if (fresh) {
+        struct nonce_entry *e = malloc(sizeof *e);
+        if (e) {
+            memcpy(e->key, key, sizeof key);
+            e->expires = expires;
+            e->next = n->bucket[b];
+            n->bucket[b] = e;
+        } else {
+            fresh = 0; /* cannot remember it: refuse rather than risk a replay */
+        }
+    }
+    pthread_mutex_unlock(&n->lock);
+    return fresh;
+}
+
+/* ---- Per-connection state ---------------------------------------------- */
+
+struct conn_state {
+    char *uri;     /* raw request target incl. query (from the URI log callback) */
+    uint8_t *body;
+    size_t len, cap;
+    size_t limit;
+    int too_large;
+    int started;
+    uint64_t t0_us;
+};
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    struct conn_state *s = calloc(1, sizeof *s);
+    if (s) {
+        s->uri = strdup(uri ? uri : "");
+        s->t0_us = mono_us();
+    }
+    return s;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct conn_state *s = *con_cls;
+    if (!s) return;
+    free(s->uri);
+    free(s->body);
+    free(s);
+    *con_cls = NULL;
+}
+
+static const char *get_header(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+static const char *get_query(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* ---- Rendering --------------------------------------------------------- */
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, const char *body,
+                                 const char *ctype, const char *cache)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", ctype);
+    MHD_add_response_header(r, "Cache-Control", cache ? cache : "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static char *error_body(enum dc_err e, const char *detail)
+{
+    json_t *j = json_pack("{s:i, s:s, s:s}", "code", (int)e, "name", dc_err_name(e), "hint",
+                          dc_err_str(e));
+    if (j && detail && detail[0]) json_object_set_new(j, "detail", json_string(detail));
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return s;
+}
+
+json_t *dc_json_hex(const uint8_t *p, size_t n)
+{
+    char *h = malloc(2 * n + 1);
+    if (!h) return NULL;
+    dc_hex_encode(h, p, n);
+    json_t *j = json_string(h);
+    free(h);
+    return j;
+}
+
+/* ---- Authentication ---------------------------------------------------- */
+
+static enum dc_err hex_header(struct dc_req *rq, const char *name, uint8_t *out, size_t n)
+{
+    const char *v = rq->header(rq->conn, name);
+    if (!v || dc_hex_decode(out, n, v, strlen(v)) != DC_OK) {
+        snprintf(rq->detail, sizeof rq->detail, "header %s missing or not %zu hex bytes", name, n);
+        return DC_ERR_AUTH_MISSING;
+    }
+    return DC_OK;
+}
+
+static enum dc_err auth_device(struct dc_req *rq, int need_account)
+{
+    uint8_t nonce[DC_NONCE_BYTES], sig[DC_SIG_BYTES];
+    enum dc_err e = hex_header(rq, "X-Ducat-Key", rq->device, DC_PUBKEY_BYTES);
+    if (e == DC_OK) e = hex_header(rq, "X-Ducat-Nonce", nonce, DC_NONCE_BYTES);
+    if (e == DC_OK) e = hex_header(rq, "X-Ducat-Signature", sig, DC_SIG_BYTES);
+    if (e != DC_OK) return e;
+    const char *tv = rq->header(rq->conn, "X-Ducat-Time");
+    char *end = NULL;
+    unsigned long long t = tv ? strtoull(tv, &end, 10) : 0;
+    if (!tv || !*tv || *end || tv[0] == '-' || tv[0] == '+') {
+        snprintf(rq->detail, sizeof rq->detail, "header X-Ducat-Time missing or not decimal ms");
+        return DC_ERR_AUTH_MISSING;
+    }
+    uint64_t skew = (uint64_t)rq->x->cfg.clock_skew_s * 1000u;
+    if (t + skew < rq->now || t > rq->now + skew) {
+        snprintf(rq->detail, sizeof rq->detail, "request time %llu, server time %llu", t,
+                 (unsigned long long)rq->now);
+        return DC_ERR_AUTH_STALE;
+    }
+    if (dc_auth_check(sig, rq->device, rq->method, rq->target, rq->body, rq->body_len, t, nonce) !=
+        DC_OK) {
+        return DC_ERR_AUTH_SIGNATURE;
+    }
+    /* only a valid signature may consume a nonce, or anyone could burn them */
+    if (!nonce_fresh(rq->x->nonces, rq->device, nonce, rq->now, t + 2 * skew)) {
+        return DC_ERR_AUTH_REPLAY;
+    }
+    if (!need_account) return DC_OK;
+    struct dc_store *st;
+    e = dc_pool_get(rq->x, &st);
+    if (e != DC_OK) return e;
+    e = st->ops->account_get(st, &rq->account, DC_BY_DEVICE, 0, rq->device);
+    dc_pool_put(rq->x, st);
+    return e == DC_ERR_NO_ACCOUNT ? DC_ERR_AUTH_UNKNOWN : e;
+}
+
+static enum dc_err auth_admin(struct dc_req *rq)
+{
+    const char *v = rq->header(rq->conn, "Authorization");
+    if (!rq->x->has_admin || !v || strncmp(v, "Bearer ", 7) != 0) return DC_ERR_ADMIN_AUTH;
+    uint8_t h[32];
+    crypto_generichash(h, sizeof h, (const uint8_t *)v + 7, strlen(v + 7), NULL, 0);
+    int ok = sodium_memcmp(h, rq->x->admin_hash, sizeof h) == 0;
+    sodium_memzero(h, sizeof h);
+    return ok ? DC_OK : DC_ERR_ADMIN_AUTH;
+}
+
+/* ---- Routing ----------------------------------------------------------- */
+
+/* Matches path against a pattern with at most one {id} (a positive integer). */
+static int route_match(const char *pattern, const char *path, int64_t *id)
+{
+    while (*pattern && *path) {
+        if (strncmp(pattern, "{id}", 4) == 0) {
+            char *end;
+            if (*path < '1' || *path > '9') return 0;
+            long long v = strtoll(path, &end, 10);
+            if (v <= 0 || end == path) return 0;
+            *id = v;
+            path = end;
+            pattern += 4;
+            continue;
+        }
+        if (*pattern != *path) return 0;
+        pattern++;
+        path++;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+static const struct dc_route *find_route(const char *method, const char *path, int64_t *id,
+                                         int *path_known, size_t *index)
+{
+    *path_known = 0;
+    for (size_t i = 0; i < dc_routes_n; i++) {
+        int64_t v = 0;
+        if (!route_match(dc_routes[i].path, path, &v)) continue;
+        *path_known = 1;
+        if (strcmp(dc_routes[i].method, method) == 0) {
+            *id = v;
+            *index = i;
+            return &dc_routes[i];
+        }
+    }
+    return NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct dc_ctx *x = cls;
+    struct conn_state *s = *con_cls;
+    if (!s) return MHD_NO;
+    int64_t id = 0;
+    int path_known;
+    size_t index = DC_METRICS_ROUTES - 1;
+    const struct dc_route *rt = find_route(method, url, &id, &path_known, &index);
+    if (!s->started) {
+        s->started = 1;
+        s->limit = rt && rt->max_body ? rt->max_body : x->cfg.max_body;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!s->too_large && s->len + *upload_size > s->limit) {
+            s->too_large = 1;
+        }
+        if (!s->too_large) {
+            if (s->len + *upload_size > s->cap) {
+                size_t cap = s->cap ? s->cap : 1024;
+                while (cap < s->len + *upload_size) cap *= 2;
+                uint8_t *p = realloc(s->body, cap);
+                if (!p) return MHD_NO;
+                s->body = p;
+                s->cap = cap;
+            }
+            memcpy(s->body + s->len, upload_data, *upload_size);
+            s->len += *upload_size;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+
+    struct dc_req rq;
+    struct dc_resp rs;
+    memset(&rq, 0, sizeof rq);
+    memset(&rs, 0, sizeof rs);
+    rq.x = x;
+    rq.method = method;
+    rq.path = url;
+    rq.target = s->uri ? s->uri : url;
+    rq.body = s->body ? s->body : (const uint8_t *)"";
+    rq.body_len = s->len;
+    rq.now = dc_now(x);
+    rq.path_id = id;
+    rq.header = get_header;
+    rq.query = get_query;
+    rq.conn = conn;
+    rs.status = 200;
+
+    enum dc_err e = DC_OK;
+    if (!rt) {
+        e = path_known ? DC_ERR_METHOD : DC_ERR_NOT_FOUND;
+        if (!path_known) snprintf(rq.detail, sizeof rq.detail, "%s %s", method, url);
+    } else if (s->too_large) {
+        snprintf(rq.detail, sizeof rq.detail, "limit %zu bytes", s->limit);
+        e = DC_ERR_BODY_TOO_LARGE;
+    } else if (rt->flags & DC_R_ADMIN) {
+        e = auth_admin(&rq);
+    } else if (rt->flags & (DC_R_DEVICE | DC_R_SELF_SIGNED)) {
+        e = auth_device(&rq, (rt->flags & DC_R_DEVICE) != 0);
+    }
+    if (e == DC_ERR_AUTH_MISSING || e == DC_ERR_AUTH_SIGNATURE || e == DC_ERR_AUTH_STALE ||
+        e == DC_ERR_AUTH_REPLAY || e == DC_ERR_AUTH_UNKNOWN || e == DC_ERR_ADMIN_AUTH) {
+        dc_metrics_add(x->metrics, DC_M_AUTH_FAILURES, 1);
+    }
+    json_t *parsed = NULL;
+    if (e == DC_OK && strcmp(method, "POST") == 0) {
+        json_error_t je;
+        parsed = json_loadb((const char *)rq.body, rq.body_len, JSON_REJECT_DUPLICATES, &je);
+        if (!parsed || !json_is_object(parsed)) {
+            snprintf(rq.detail, sizeof rq.detail, "%s",
+                     parsed ? "the body must be a JSON object" : je.text);
+            e = DC_ERR_JSON;
+        }
+        rq.json = parsed;
+    }
+    if (e == DC_OK) e = rt->fn(&rq, &rs);
+    json_decref(parsed);
+
+    char *body = NULL;
+    const char *ctype = "application/json";
+    int status;
+    if (e != DC_OK) {
+        json_decref(rs.json);
+        free(rs.text);
+        rs.json = NULL;
+        rs.text = NULL;
+        status = dc_err_http_status(e);
+        body = error_body(e, rq.detail);
+        if (status >= 500) {
+            dc_log(DC_LOG_ERROR, "%s %s: %s %s", method, url, dc_err_name(e), rq.detail);
+        } else {
+            dc_log(DC_LOG_DEBUG, "%s %s: %s %s", method, url, dc_err_name(e), rq.detail);
+        }
+    } else {
+        status = rs.status;
+        if (rs.text) {
+            body = rs.text;
+            rs.text = NULL;
+            if (rs.content_type) ctype = rs.content_type;
+        } else {
+            body = rs.json ? json_dumps(rs.json, JSON_COMPACT) : strdup("{}");
+        }
+        json_decref(rs.json);
+    }
+    enum MHD_Result ret =
+        send_resp(conn, status, body ? body : "{\"code\":1003}", ctype, rs.cache_control);
+    free(body);
+    dc_metrics_request(x->metrics, rt ? index : DC_METRICS_ROUTES - 1, status,
+                       mono_us() - s->t0_us);
+    return ret;
+}
+
+/* ---- JSON specs -------------------------------------------------------- */
+
+static int valid_request_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+enum dc_err dc_jspec_parse(struct dc_req *rq, const struct dc_jspec *spec)
+{
+    for (const struct dc_jspec *f = spec; f->name; f++) {
+        json_t *v = json_object_get(rq->json, f->name);
+        if (!v) {
+            if (f->optional) continue;
+            snprintf(rq->detail, sizeof rq->detail, "missing field '%s'", f->name);
+            return DC_ERR_FIELD;
+        }
+        const char *why = NULL;
+        switch (f->type) {
+        case DC_J_I64:
+        case DC_J_POS_I64:
+            if (!json_is_integer(v)) {
+                why = "must be an integer (minor units)";
+            } else if (f->type == DC_J_POS_I64 && json_integer_value(v) <= 0) {
+                why = "must be positive";
+            } else {
+                *(int64_t *)f->dest = (int64_t)json_integer_value(v);
+            }
+            break;
+        case DC_J_STR:
+        case DC_J_REQID: {
+            const char *s = json_string_value(v);
+            if (!s) {
+                why = "must be a string";
+            } else if (strlen(s) >= f->cap || json_string_length(v) != strlen(s)) {
+                why = "too long or contains NUL";
+            } else if (f->type == DC_J_REQID && !valid_request_id(s)) {
+                why = "must be 1-64 characters of A-Z a-z 0-9 . _ : -";
+            } else {
+                memcpy(f->dest, s, strlen(s) + 1);
+            }
+            break;
+        }
+        case DC_J_HEX: {
+            const char *s = json_string_value(v);
+            if (!s || dc_hex_decode(f->dest, f->cap, s, strlen(s)) != DC_OK) why = "bad hex";
+            break;
+        }
+        case DC_J_ARRAY:
+            if (!json_is_array(v)) {
+                why = "must be an array";
+            } else if (json_array_size(v) == 0 || json_array_size(v) > f->cap) {
+                why = "must have 1 to the allowed number of items";
+            } else {
+                *(json_t **)f->dest = v;
+            }
+            break;
+        }
+        if (why) {
+            snprintf(rq->detail, sizeof rq->detail, "field '%s' %s", f->name, why);
+            return DC_ERR_FIELD;
+        }
+    }
+    return DC_OK;
+}
+
+/* ---- Idempotent execution ---------------------------------------------- */
+
+struct idem_job {
+    struct dc_req *rq;
+    int64_t account;
+    const char *request_id;
+    dc_idem_fn fn;
+    void *arg;
+    struct dc_resp *rs;
+    char *replayed; /* stored answer, when this is a retry */
+    int replay_status;
+};
+
+static enum dc_err idem_run(struct dc_store *st, void *ctx)
+{
+    struct idem_job *j = ctx;
+    struct dc_request_rec rec;
+    memset(&rec, 0, sizeof rec);
+    rec.account = j->account;
+    snprintf(rec.request_id, sizeof rec.request_id, "%s", j->request_id);
+    uint8_t h[DC_HASH_BYTES];
+    crypto_generichash(h, sizeof h, j->rq->body, j->rq->body_len, NULL, 0);
+    enum dc_err e = st->ops->request_get(st, &rec);
+    if (e == DC_OK) {
+        int same = memcmp(rec.body_hash, h, sizeof h) == 0;
+        if (!same) {
+            free(rec.response);
+            snprintf(j->rq->detail, sizeof j->rq->detail, "request_id '%s'", j->request_id);
+            return DC_ERR_IDEMPOTENCY_CONFLICT;
+        }
+        j->replayed = rec.response;
+        j->replay_status = rec.status;
+        return DC_OK;
+    }
+    if (e != DC_ERR_NOT_FOUND) return e;
+    json_decref(j->rs->json);
+    j->rs->json = NULL;
+    e = j->fn(st, j->rq, j->arg, j->rs);
+    if (e != DC_OK) return e;
+    char *text = j->rs->json ? json_dumps(j->rs->json, JSON_COMPACT) : strdup("{}");
+    if (!text) return DC_ERR_NO_MEMORY;
+    memcpy(rec.body_hash, h, sizeof h);
+    rec.status = j->rs->status;
+    rec.created_at = j->rq->now;
+    e = st->ops->request_put(st, &rec, text);
+    free(text);
+    return e;
+}
+
+enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id,
+                          dc_idem_fn fn, void *arg, struct dc_resp *rs)
+{
+    struct idem_job j = {rq, account, request_id, fn, arg, rs, NULL, 0};
+    enum dc_err e = dc_writer_run(rq->x->writer, idem_run, &j);
+    if (e != DC_OK) {
+        free(j.replayed);
+        return e;
+    }
+    if (j.replayed) {
+        json_decref(rs->json);
+        rs->json = NULL;
+        rs->text = j.replayed;
+        rs->content_type = "application/json";
+        rs->status = j.replay_status;
+        dc_metrics_add(rq->x->metrics, DC_M_IDEMPOTENT_REPLAYS, 1);
+    }
+    return DC_OK;
+}
+
+/* ---- Server loop ------------------------------------------------------- */
+
+static enum dc_err parse_listen(const char *listen, char *host, size_t hcap, uint16_t *port)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon || (size_t)(colon - listen) >= hcap) return DC_ERR_CONFIG;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p < 0 || p > 65535 || colon[1] == '\0') return DC_ERR_CONFIG;
+    *port = (uint16_t)p;
+    return DC_OK;
+}
+
+enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port_file,
+                          volatile int *stop)
+{
+    char host[96];
+    uint16_t port;
+    if (parse_listen(listen, host, sizeof host, &port) != DC_OK) {
+        dc_log(DC_LOG_ERROR, "listen address '%s': expected HOST:PORT such as 127.0.0.1:8080",
+               listen);
+        return DC_ERR_CONFIG;
+    }
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        dc_log(DC_LOG_ERROR, "listen address '%s': '%s' is not an IPv4 address", listen, host);
+        return DC_ERR_CONFIG;
+    }
+    x->nonces = nonces_new();
+    if (!x->nonces) return DC_ERR_NO_MEMORY;
+    for (size_t i = 0; i < dc_routes_n && i < DC_METRICS_ROUTES - 1; i++) {
+        dc_metrics_set_route_name(x->metrics, i, dc_routes[i].name);
+    }
+    dc_metrics_set_route_name(x->metrics, DC_METRICS_ROUTES - 1, "unmatched");
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+            MHD_USE_ERROR_LOG,
+        port, NULL, NULL, on_request, x, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed,
+        NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)x->cfg.threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+    if (!d) {
+        dc_log(DC_LOG_ERROR, "cannot listen on %s (address in use or not allowed?)", listen);
+        nonces_free(x->nonces);
+        x->nonces = NULL;
+        return DC_ERR_IO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned actual = info ? info->port : port;
+    dc_log(DC_LOG_INFO, "serving on http://%s:%u (store %s)", host, actual, x->cfg.store);
+    if (port_file && *port_file) {
+        char tmp[DC_PATH_MAX + 8];
+        snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
+        FILE *f = fopen(tmp, "w");
+        if (!f || fprintf(f, "%u\n", actual) < 0 || fclose(f) != 0 || rename(tmp, port_file)) {
+            dc_log(DC_LOG_ERROR, "cannot write port file '%s'", port_file);
+        }
+    }
+    uint64_t next_release = 0;
+    while (!*stop) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        uint64_t now = dc_now(x);
+        if (now >= next_release) {
+            /* the hold-release timer: due credits become available */
+            struct dc_release_arg r = {now, 0};
+            enum dc_err e = dc_writer_run(x->writer, dc_release_job, &r);
+            if (e != DC_OK) dc_log(DC_LOG_WARN, "hold release: %s", dc_err_str(e));
+            if (r.released) {
+                dc_log(DC_LOG_INFO, "released %zu holds", r.released);
+                dc_metrics_add(x->metrics, DC_M_HOLDS_RELEASED, r.released);
+            }
+            next_release = now + (uint64_t)x->cfg.release_interval_s * 1000u;
+        }
+    }
+    dc_log(DC_LOG_INFO, "shutting down: finishing in-flight requests");
+    MHD_quiesce_daemon(d);
+    MHD_stop_daemon(d); /* joins the connection threads */
+    nonces_free(x->nonces);
+    x->nonces = NULL;
+    return DC_OK;
+}

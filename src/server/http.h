@@ -1,0 +1,131 @@
+/*
+ * http.h - the HTTP side of ducatd: requests, responses, the route table
+ * and the helpers handlers share.
+ *
+ * A handler is thin: parse the JSON body (jspec), validate with the core,
+ * run one store transaction through the writer (or read from a pooled
+ * connection), render. It returns DC_OK with rs filled, or an error with an
+ * optional rq->detail; http.c renders every error the same way:
+ * {"code", "name", "hint", "detail"} with the registry's HTTP status.
+ */
+#ifndef DUCAT_SERVER_HTTP_H
+#define DUCAT_SERVER_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/server.h"
+
+/* Route flags. */
+#define DC_R_PUBLIC 0x0u
+#define DC_R_DEVICE 0x1u      /* signed by a registered device */
+#define DC_R_SELF_SIGNED 0x2u /* signed by the key in the body (registration) */
+#define DC_R_ADMIN 0x4u       /* Authorization: Bearer <admin token> */
+
+struct dc_req {
+    struct dc_ctx *x;
+    const char *method;
+    const char *path;   /* without the query */
+    const char *target; /* path?query exactly as sent (what signatures cover) */
+    const uint8_t *body;
+    size_t body_len;
+    json_t *json;       /* parsed body (POST), borrowed */
+    uint64_t now;
+    int64_t path_id;    /* the {id} of the route, if any */
+    uint8_t device[DC_PUBKEY_BYTES]; /* authenticated device key */
+    struct dc_account account;        /* its account (DC_R_DEVICE) */
+    char detail[256];   /* why a request failed, for the error body */
+    const char *(*header)(void *conn, const char *name);
+    const char *(*query)(void *conn, const char *name);
+    void *conn;
+};
+
+struct dc_resp {
+    int status;           /* 200 unless set */
+    json_t *json;         /* owned: freed after sending */
+    char *text;           /* alternative raw body (owned), e.g. /metrics */
+    const char *content_type;
+    const char *cache_control;
+};
+
+typedef enum dc_err (*dc_handler)(struct dc_req *rq, struct dc_resp *rs);
+
+struct dc_route {
+    const char *method;
+    const char *path; /* may contain one "{id}" segment */
+    dc_handler fn;
+    unsigned flags;
+    size_t max_body;  /* 0 = server default */
+    const char *name; /* metrics label */
+};
+
+extern const struct dc_route dc_routes[];
+extern const size_t dc_routes_n;
+
+/* Serves until *stop becomes non-zero; then drains and returns. */
+enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port_file,
+                          volatile int *stop);
+
+/* ---- Helpers for handlers ---------------------------------------------- */
+
+/* JSON body spec (Taler's spec arrays): a table of fields to read. */
+enum dc_jtype { DC_J_I64, DC_J_POS_I64, DC_J_STR, DC_J_HEX, DC_J_ARRAY, DC_J_REQID };
+struct dc_jspec {
+    const char *name;
+    enum dc_jtype type;
+    void *dest;   /* int64_t*, char* (cap), uint8_t* (cap bytes), json_t** */
+    size_t cap;   /* string capacity incl. NUL / hex byte count / max array length */
+    int optional;
+};
+#define DC_JSPEC_END {NULL, DC_J_I64, NULL, 0, 0}
+enum dc_err dc_jspec_parse(struct dc_req *rq, const struct dc_jspec *spec);
+
+/* Runs a money-moving operation idempotently: `fn` executes in the writer
+ * inside the caller's savepoint and fills *out (status + json); the answer
+ * is stored under (account, request_id) and replayed on a retry. */
+typedef enum dc_err (*dc_idem_fn)(struct dc_store *st, struct dc_req *rq, void *arg,
+                                  struct dc_resp *out);
+enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id,
+                          dc_idem_fn fn, void *arg, struct dc_resp *rs);
+
+/* Hex helpers for responses. */
+json_t *dc_json_hex(const uint8_t *p, size_t n);
+
+/* Handlers (one file per family). */
+enum dc_err dc_h_health(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_keys(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_metrics(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_register(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_sync(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_balance(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_history(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_transfer(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_transfer_batch(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_withdraw(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_deposit(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_accounts(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_account(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_verify(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_freeze(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_fund(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_payout(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_cases(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_case(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_resolve(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_release(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_audit(struct dc_req *, struct dc_resp *);
+
+/* The hold-release job, for the timer and the API (ctx: struct dc_release_arg). */
+struct dc_release_arg {
+    uint64_t now;
+    size_t released;
+};
+enum dc_err dc_release_job(struct dc_store *st, void *ctx);
+
+/* JSON renderings shared by handlers and the operator CLI. */
+json_t *dc_json_account(const struct dc_account *a, int with_private);
+json_t *dc_json_case(const struct dc_case *c, int with_evidence);
+const char *dc_hold_status_name(int status);
+
+#endif

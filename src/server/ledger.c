@@ -1,0 +1,951 @@
+/*
+ * ledger.c - the business rules of ducatd (see ledger.h).
+ *
+ * Accounts: the settlement account (1) is the operator's window to the
+ * outside world (fund/payout), the float (2) holds the value of coins in
+ * circulation, the loss account (3) carries provisional credits of
+ * double-spent branches and booked fraud losses; users start at 1001.
+ * Because every movement is a posting between two of these, the sum of all
+ * balances is always zero, which is the conservation law the audit proves:
+ *   Σ users (available + held) + float + losses = funded − paid out.
+ *
+ * Deposits and forks. For each deposited coin the states it consumes are
+ * claimed in the consumed-state index (serial, state) -> successor:
+ *   - new state: recorded;
+ *   - same successor: shared history (a split sibling) or a re-deposit;
+ *   - different successor: a double spend. The case for (serial, state) is
+ *     opened (or joined), the evidence is built from the stored chain and
+ *     this one, the culprit's device is blocked and revoked, and every held
+ *     credit descending from the state is frozen. This coin's credit comes
+ *     provisionally from the loss account (the float already paid for the
+ *     first branch) and is frozen with the case.
+ *   - a state that is already the subject of a case freezes the credit too.
+ * With auto_resolve, a case whose culprit's available balance covers the
+ * provisional credits is settled at once: the culprit pays the loss account
+ * and the frozen credits go back to their normal release date.
+ */
+#include "server/ledger.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ducat/amount.h"
+#include "ducat/auth.h"
+
+static void set_detail(char *d, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#include <stdarg.h>
+static void set_detail(char *d, size_t cap, const char *fmt, ...)
+{
+    if (!d || !cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d, cap, fmt, ap);
+    va_end(ap);
+}
+
+static enum dc_err posting(struct dc_store *st, uint64_t now, int64_t debit, int dbucket,
+                           int64_t credit, int cbucket, int64_t amount, const char *kind,
+                           const char *ref, int64_t *id)
+{
+    struct dc_posting p;
+    memset(&p, 0, sizeof p);
+    p.time = now;
+    p.debit = debit;
+    p.debit_bucket = dbucket;
+    p.credit = credit;
+    p.credit_bucket = cbucket;
+    p.amount = amount;
+    snprintf(p.kind, sizeof p.kind, "%s", kind);
+    snprintf(p.ref, sizeof p.ref, "%s", ref);
+    enum dc_err e = st->ops->post(st, &p);
+    if (e == DC_OK && id) *id = p.id;
+    return e;
+}
+
+enum dc_err dc_ledger_bootstrap(struct dc_store *st, uint64_t now)
+{
+    static const struct {
+        int64_t id;
+        int kind;
+        const char *name;
+    } sys[] = {{DC_ACCT_ID_SETTLEMENT, DC_ACCT_SETTLEMENT, "settlement"},
+               {DC_ACCT_ID_FLOAT, DC_ACCT_FLOAT, "offline float"},
+               {DC_ACCT_ID_LOSS, DC_ACCT_LOSS, "fraud losses"}};
+    for (size_t i = 0; i < 3; i++) {
+        struct dc_account a;
+        enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, sys[i].id, NULL);
+        if (e == DC_OK) continue;
+        if (e != DC_ERR_NO_ACCOUNT) return e;
+        memset(&a, 0, sizeof a);
+        a.id = sys[i].id;
+        a.kind = sys[i].kind;
+        a.status = DC_ACCT_VERIFIED;
+        snprintf(a.name, sizeof a.name, "%s", sys[i].name);
+        a.created_at = now;
+        e = st->ops->account_insert(st, &a);
+        if (e != DC_OK) return e;
+    }
+    return DC_OK;
+}
+
+/* ---- Accounts --------------------------------------------------------- */
+
+void dc_ledger_devcert(uint8_t out[DC_DEVCERT_BYTES], struct dc_devcert *cert,
+                       const struct dc_ctx *x, const struct dc_account *a, uint64_t now)
+{
+    memset(cert, 0, sizeof *cert);
+    cert->key_id = x->signer.key_id;
+    memcpy(cert->pub, a->device_pub, DC_PUBKEY_BYTES);
+    memcpy(cert->alias, a->alias, DC_ALIAS_BYTES);
+    cert->expires_at = now + (uint64_t)x->cfg.cert_lifetime_days * DC_DAY_MS;
+    cert->offline_limit = a->offline_limit;
+    dc_devcert_sign(out, cert, x->signer.sk);
+}
+
+enum dc_err dc_ledger_register(struct dc_store *st, const struct dc_ctx *x, uint64_t now,
+                               struct dc_account *io, const uint8_t alias_rnd[DC_ALIAS_BYTES],
+                               int *created)
+{
+    struct dc_account old;
+    *created = 0;
+    enum dc_err e = st->ops->account_get(st, &old, DC_BY_DEVICE, 0, io->device_pub);
+    if (e == DC_OK) {
+        if (strcmp(old.name, io->name) != 0 || strcmp(old.national_id, io->national_id) != 0 ||
+            strcmp(old.phone, io->phone) != 0) {
+            return DC_ERR_ALREADY_REGISTERED;
+        }
+        *io = old;
+        return DC_OK;
+    }
+    if (e != DC_ERR_NO_ACCOUNT) return e;
+    io->id = 0;
+    io->kind = DC_ACCT_USER;
+    io->status = x->cfg.auto_verify ? DC_ACCT_VERIFIED : DC_ACCT_UNVERIFIED;
+    io->offline_blocked = 0;
+    io->offline_limit = x->cfg.default_offline_limit;
+    io->available = io->held = 0;
+    io->created_at = now;
+    memcpy(io->alias, alias_rnd, DC_ALIAS_BYTES);
+    if (io->id == 0) {
+        /* user ids start at 1001 so they never collide with system accounts */
+        struct dc_account probe;
+        if (st->ops->account_get(st, &probe, DC_BY_ID, DC_ACCT_ID_FIRST_USER, NULL) ==
+            DC_ERR_NO_ACCOUNT) {
+            io->id = DC_ACCT_ID_FIRST_USER;
+        }
+    }
+    e = st->ops->account_insert(st, io);
+    if (e == DC_OK) *created = 1;
+    return e;
+}
+
+enum dc_err dc_ledger_set_status(struct dc_store *st, int64_t account, int status)
+{
+    struct dc_account a;
+    enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
+    if (e != DC_OK) return e;
+    if (a.kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
+    a.status = status;
+    return st->ops->account_update(st, &a);
+}
+
+/* A user account that may pay: exists, is a user, is not frozen. */
+static enum dc_err payer(struct dc_store *st, int64_t id, struct dc_account *a)
+{
+    enum dc_err e = st->ops->account_get(st, a, DC_BY_ID, id, NULL);
+    if (e != DC_OK) return e;
+    if (a->kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
+    if (a->status == DC_ACCT_FROZEN) return DC_ERR_ACCOUNT_FROZEN;
+    return DC_OK;
+}
+
+/* ---- Online money ----------------------------------------------------- */
+
+enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, const int64_t *to,
+                               const int64_t *amount, size_t n, int64_t *ids, int64_t *available,
+                               char *detail, size_t dcap)
+{
+    struct dc_account a, b;
+    enum dc_err e = payer(st, from, &a);
+    if (e != DC_OK) return e;
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (amount[i] <= 0) {
+            set_detail(detail, dcap, "transfers[%zu].amount must be positive", i);
+            return DC_ERR_AMOUNT_ZERO;
+        }
+        if (dc_i64_add(&total, total, amount[i]) != DC_OK) return DC_ERR_AMOUNT_OVERFLOW;
+        if (to[i] == from) {
+            set_detail(detail, dcap, "transfers[%zu].to is the sender", i);
+            return DC_ERR_SELF_TRANSFER;
+        }
+    }
+    /* one check for the whole batch: it is all or nothing */
+    if (total > a.available) {
+        set_detail(detail, dcap, "needs %lld, available %lld", (long long)total,
+                   (long long)a.available);
+        return DC_ERR_INSUFFICIENT_FUNDS;
+    }
+    for (size_t i = 0; i < n; i++) {
+        e = st->ops->account_get(st, &b, DC_BY_ID, to[i], NULL);
+        if (e == DC_OK && (b.kind != DC_ACCT_USER)) e = DC_ERR_NO_ACCOUNT;
+        if (e == DC_OK && b.status == DC_ACCT_FROZEN) e = DC_ERR_ACCOUNT_FROZEN;
+        if (e != DC_OK) {
+            set_detail(detail, dcap, "recipient %lld", (long long)to[i]);
+            return e;
+        }
+        char ref[48];
+        snprintf(ref, sizeof ref, "to:%lld", (long long)to[i]);
+        e = posting(st, now, from, DC_BUCKET_AVAILABLE, to[i], DC_BUCKET_AVAILABLE, amount[i],
+                    "transfer", ref, &ids[i]);
+        if (e != DC_OK) return e;
+    }
+    *available = a.available - total;
+    return DC_OK;
+}
+
+enum dc_err dc_ledger_fund(struct dc_store *st, uint64_t now, int64_t account, int64_t amount,
+                           int payout, int64_t *id, char *detail, size_t dcap)
+{
+    struct dc_account a;
+    if (amount <= 0) return DC_ERR_AMOUNT_ZERO;
+    enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
+    if (e != DC_OK) return e;
+    if (a.kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
+    if (payout) {
+        if (amount > a.available) {
+            set_detail(detail, dcap, "payout %lld exceeds available %lld", (long long)amount,
+                       (long long)a.available);
+            return DC_ERR_INSUFFICIENT_FUNDS;
+        }
+        return posting(st, now, account, DC_BUCKET_AVAILABLE, DC_ACCT_ID_SETTLEMENT,
+                       DC_BUCKET_AVAILABLE, amount, "payout", "", id);
+    }
+    int64_t check;
+    if (dc_i64_add(&check, a.available, amount) != DC_OK) return DC_ERR_AMOUNT_OVERFLOW;
+    return posting(st, now, DC_ACCT_ID_SETTLEMENT, DC_BUCKET_AVAILABLE, account,
+                   DC_BUCKET_AVAILABLE, amount, "fund", "", id);
+}
+
+/* ---- Withdrawal ------------------------------------------------------- */
+
+enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint64_t now,
+                               int64_t account, int64_t amount, const uint8_t *rnd, size_t rnd_len,
+                               struct dc_withdrawal *out, char *detail, size_t dcap)
+{
+    struct dc_account a;
+    memset(out, 0, sizeof *out);
+    enum dc_err e = payer(st, account, &a);
+    if (e != DC_OK) return e;
+    if (a.status != DC_ACCT_VERIFIED) return DC_ERR_ACCOUNT_UNVERIFIED;
+    if (a.offline_blocked) return DC_ERR_OFFLINE_BLOCKED;
+    if (amount <= 0) return DC_ERR_AMOUNT_ZERO;
+    if (amount > a.available) {
+        set_detail(detail, dcap, "needs %lld, available %lld", (long long)amount,
+                   (long long)a.available);
+        return DC_ERR_INSUFFICIENT_FUNDS;
+    }
+    int64_t outstanding, after;
+    e = st->ops->coin_outstanding(st, account, &outstanding);
+    if (e != DC_OK) return e;
+    if (dc_i64_add(&after, outstanding, amount) != DC_OK || after > a.offline_limit) {
+        set_detail(detail, dcap, "offline limit %lld, already withdrawn %lld",
+                   (long long)a.offline_limit, (long long)outstanding);
+        return DC_ERR_OFFLINE_LIMIT;
+    }
+    size_t cap = x->cfg.max_coins_per_withdrawal, n = 0;
+    int64_t *values = calloc(cap, sizeof *values);
+    if (!values) return DC_ERR_NO_MEMORY;
+    e = dc_denoms_decompose(values, cap, &n, &x->cfg.denoms, amount);
+    if (e == DC_ERR_BUFFER_TOO_SMALL) {
+        set_detail(detail, dcap, "would need %zu coins, at most %zu per withdrawal", n, cap);
+        e = DC_ERR_LIMIT_EXCEEDED;
+    } else if (e == DC_ERR_DENOM_UNREACHABLE) {
+        set_detail(detail, dcap, "amount is not a multiple of the smallest coin");
+    }
+    if (e == DC_OK && rnd_len < n * DC_SERIAL_RANDOM_BYTES) e = DC_ERR_INTERNAL;
+    if (e == DC_OK) {
+        out->coins = calloc(n, sizeof *out->coins);
+        if (!out->coins) e = DC_ERR_NO_MEMORY;
+    }
+    if (e == DC_OK) {
+        e = posting(st, now, account, DC_BUCKET_AVAILABLE, DC_ACCT_ID_FLOAT, DC_BUCKET_AVAILABLE,
+                    amount, "withdraw", "", &out->id);
+    }
+    struct dc_devcert cert;
+    if (e == DC_OK) dc_ledger_devcert(out->devcert, &cert, x, &a, now);
+    for (size_t i = 0; e == DC_OK && i < n; i++) {
+        struct dc_genesis g;
+        memset(&g, 0, sizeof g);
+        g.key_id = x->signer.key_id;
+        dc_serial_make(g.serial, now, rnd + i * DC_SERIAL_RANDOM_BYTES);
+        g.currency = x->cfg.currency.numeric;
+        g.value = values[i];
+        g.issued_at = now;
+        g.expires_at = now + (uint64_t)x->cfg.coin_lifetime_days * DC_DAY_MS;
+        g.hop_limit = (uint8_t)x->cfg.max_hops;
+        g.owner = cert;
+        size_t len;
+        e = dc_coin_issue(out->coins[i], sizeof out->coins[i], &len, &g, x->signer.sk);
+        if (e != DC_OK) break;
+        struct dc_coin_rec rec;
+        memset(&rec, 0, sizeof rec);
+        memcpy(rec.serial, g.serial, DC_SERIAL_BYTES);
+        rec.value = g.value;
+        rec.account = account;
+        rec.withdrawal = out->id;
+        rec.expires_at = g.expires_at;
+        e = st->ops->coin_insert(st, &rec);
+    }
+    free(values);
+    if (e != DC_OK) {
+        free(out->coins);
+        out->coins = NULL;
+        return e;
+    }
+    out->n = n;
+    return DC_OK;
+}
+
+/* ---- Deposit ---------------------------------------------------------- */
+
+/* Finds, among the stored deposited chains of a serial, one that consumed
+ * `state` (k records before it) with a successor other than `succ`. */
+struct find_other {
+    const uint8_t *state;
+    const uint8_t *succ;
+    uint8_t *chain; /* OUT: malloc'd copy */
+    size_t len;
+    struct dc_coin *scratch;
+};
+
+static int find_other_cb(void *ctx, const struct dc_dcoin *d)
+{
+    struct find_other *f = ctx;
+    if (dc_coin_decode(f->scratch, d->chain, d->chain_len) != DC_OK) return 0;
+    uint8_t s[DC_HASH_BYTES], x[DC_HASH_BYTES];
+    for (size_t k = 0; k < f->scratch->n; k++) {
+        dc_coin_state(s, f->scratch, k);
+        if (memcmp(s, f->state, DC_HASH_BYTES) != 0) continue;
+        dc_coin_successor(x, f->scratch, k);
+        if (memcmp(x, f->succ, DC_HASH_BYTES) == 0) return 0;
+        f->chain = malloc(d->chain_len);
+        if (!f->chain) return 1;
+        memcpy(f->chain, d->chain, d->chain_len);
+        f->len = d->chain_len;
+        return 1;
+    }
+    return 0;
+}
+
+/* Freezes every hold whose deposited chain passes through `state`. */
+struct freeze_ctx {
+    struct dc_store *st;
+    const uint8_t *state;
+    int64_t case_id;
+    struct dc_coin *scratch;
+    enum dc_err err;
+};
+
+static int freeze_cb(void *ctx, const struct dc_dcoin *d)
+{
+    struct freeze_ctx *f = ctx;
+    if (dc_coin_decode(f->scratch, d->chain, d->chain_len) != DC_OK) return 0;
+    uint8_t s[DC_HASH_BYTES];
+    for (size_t k = 0; k < f->scratch->n; k++) {
+        dc_coin_state(s, f->scratch, k);
+        if (memcmp(s, f->state, DC_HASH_BYTES) != 0) continue;
+        struct dc_hold h;
+        f->err = f->st->ops->hold_get(f->st, &h, d->hold);
+        if (f->err != DC_OK) return 1;
+        if (h.status == DC_HOLD_HELD || (h.status == DC_HOLD_FROZEN && h.case_id == 0)) {
+            h.status = DC_HOLD_FROZEN;
+            h.case_id = f->case_id;
+            f->err = f->st->ops->hold_put(f->st, &h);
+            if (f->err != DC_OK) return 1;
+        }
+        /* a released credit is past freezing: the exposure bound in the
+         * configuration makes this impossible for branches within lifetime */
+        return 0;
+    }
+    return 0;
+}
+
+struct hold_sum {
+    struct dc_store *st;
+    int status;  /* new status for each hold of the case */
+    enum dc_err err;
+};
+
+static int unfreeze_cb(void *ctx, const struct dc_hold *h)
+{
+    struct hold_sum *u = ctx;
+    if (h->status != DC_HOLD_FROZEN) return 0;
+    struct dc_hold c = *h;
+    c.status = u->status;
+    u->err = u->st->ops->hold_put(u->st, &c);
+    return u->err != DC_OK;
+}
+
+/* Settles a case automatically if the culprit's available balance covers
+ * the provisional credits. */
+static enum dc_err try_auto_resolve(struct dc_store *st, const struct dc_ctx *x, uint64_t now,
+                                    struct dc_case *c)
+{
+    if (!x->cfg.auto_resolve || c->culprit_account == 0) return DC_OK;
+    struct dc_account a;
+    enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, c->culprit_account, NULL);
+    if (e != DC_OK) return e;
+    if (a.available < c->exposure) return DC_OK; /* waits for an operator */
+    if (c->exposure > 0) {
+        char ref[48];
+        snprintf(ref, sizeof ref, "c:%lld", (long long)c->id);
+        e = posting(st, now, a.id, DC_BUCKET_AVAILABLE, DC_ACCT_ID_LOSS, DC_BUCKET_AVAILABLE,
+                    c->exposure, "recover", ref, NULL);
+        if (e != DC_OK) return e;
+    }
+    char why[256];
+    snprintf(why, sizeof why, "culprit account %lld covered %lld", (long long)a.id,
+             (long long)c->exposure);
+    c->exposure = 0;
+    c->status = DC_CASE_RESOLVED;
+    snprintf(c->decision, sizeof c->decision, "auto");
+    snprintf(c->actor, sizeof c->actor, "policy");
+    snprintf(c->reason, sizeof c->reason, "%s", why);
+    c->resolved_at = now;
+    e = st->ops->case_put(st, c);
+    if (e == DC_OK) e = st->ops->case_event(st, c->id, now, "policy", "auto-resolve", why);
+    struct hold_sum u = {st, DC_HOLD_HELD, DC_OK};
+    if (e == DC_OK) e = st->ops->holds_list(st, DC_HOLDS_OF_CASE, c->id, unfreeze_cb, &u);
+    return e != DC_OK ? e : u.err;
+}
+
+struct deposit_job {
+    struct dc_store *st;
+    struct dc_ctx *x;
+    uint64_t now;
+    struct dc_coin *coin, *other, *scratch;
+};
+
+/* Opens or joins the case for a forked state; returns its id. */
+static enum dc_err open_case(struct deposit_job *j, const uint8_t *bytes, size_t len,
+                             const uint8_t *state, const uint8_t *succ, int64_t *case_id,
+                             int *opened)
+{
+    struct dc_store *st = j->st;
+    struct dc_case c;
+    memset(&c, 0, sizeof c);
+    *opened = 0;
+    enum dc_err e = st->ops->case_get(st, &c, 0, j->coin->genesis.serial, state);
+    if (e == DC_OK) {
+        *case_id = c.id;
+        dc_case_clear(&c);
+        return DC_OK;
+    }
+    if (e != DC_ERR_NO_CASE) return e;
+
+    struct find_other f = {state, succ, NULL, 0, j->scratch};
+    e = st->ops->dcoins_by_serial(st, j->coin->genesis.serial, find_other_cb, &f);
+    if (e != DC_OK) return e;
+    if (!f.chain) return DC_ERR_INTERNAL; /* the index and the chains disagree */
+    uint8_t *ev = malloc(DC_EVIDENCE_MAX_BYTES);
+    size_t ev_len = 0;
+    e = ev ? dc_coin_decode(j->other, f.chain, f.len) : DC_ERR_NO_MEMORY;
+    struct dc_coin *mine = j->scratch;
+    if (e == DC_OK) e = dc_coin_decode(mine, bytes, len);
+    if (e == DC_OK) {
+        pthread_rwlock_rdlock(&j->x->trust_lock);
+        e = dc_evidence_build(ev, DC_EVIDENCE_MAX_BYTES, &ev_len, &j->x->trust, mine, j->other);
+        pthread_rwlock_unlock(&j->x->trust_lock);
+    }
+    struct dc_evidence_info info;
+    if (e == DC_OK) e = dc_evidence_verify(&info, j->x->master_pub, ev, ev_len);
+    if (e == DC_OK) {
+        memcpy(c.serial, info.serial, DC_SERIAL_BYTES);
+        memcpy(c.state, info.state, DC_HASH_BYTES);
+        memcpy(c.culprit, info.culprit, DC_PUBKEY_BYTES);
+        c.value = info.value;
+        c.evidence = ev;
+        c.evidence_len = ev_len;
+        c.created_at = j->now;
+        struct dc_account culprit;
+        if (st->ops->account_get(st, &culprit, DC_BY_ALIAS, 0, info.alias) == DC_OK) {
+            c.culprit_account = culprit.id;
+            culprit.offline_blocked = 1;
+            e = st->ops->account_update(st, &culprit);
+        }
+    }
+    if (e == DC_OK) e = st->ops->case_put(st, &c);
+    if (e == DC_OK) e = st->ops->revoke_put(st, c.culprit, c.id, j->now);
+    if (e == DC_OK) e = st->ops->case_event(st, c.id, j->now, "system", "open", "fork detected");
+    if (e == DC_OK) {
+        /* freeze every credit already granted that descends from the state */
+        struct freeze_ctx fz = {st, state, c.id, j->other, DC_OK};
+        e = st->ops->dcoins_by_serial(st, c.serial, freeze_cb, &fz);
+        if (e == DC_OK) e = fz.err;
+    }
+    free(ev);
+    free(f.chain);
+    if (e == DC_OK) {
+        *case_id = c.id;
+        *opened = 1;
+    }
+    return e;
+}
+
+enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t now,
+                              int64_t account, const struct dc_deposit_in *in, size_t n,
+                              struct dc_deposit_out *out, char *detail, size_t dcap)
+{
+    struct dc_account a;
+    enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
+    if (e != DC_OK) return e;
+    if (a.kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
+    /* A frozen account may still deposit: the credit only lands in its
+     * frozen box, and refusing would leave value stranded in the float. */
+    uint64_t release_at;
+    e = dc_calendar_release_ms(&release_at, &x->cal, now, x->cfg.hold_working_days);
+    if (e != DC_OK) return e;
+
+    struct deposit_job j = {st, x, now, NULL, NULL, NULL};
+    j.coin = malloc(sizeof *j.coin);
+    j.other = malloc(sizeof *j.other);
+    j.scratch = malloc(sizeof *j.scratch);
+    if (!j.coin || !j.other || !j.scratch) e = DC_ERR_NO_MEMORY;
+
+    out->credited = 0;
+    out->forks_new = 0;
+    out->deposit_id = 0;
+    for (size_t i = 0; e == DC_OK && i < n; i++) {
+        struct dc_deposit_coin_out *o = &out->coins[i];
+        memset(o, 0, sizeof *o);
+        e = dc_coin_decode(j.coin, in[i].bytes, in[i].len);
+        if (e != DC_OK) break;
+        const struct dc_record *last = &j.coin->rec[j.coin->n - 1];
+        if (j.coin->n == 0 || last->type != DC_TYPE_DEPOSIT) {
+            set_detail(detail, dcap, "coins[%zu] does not end in a deposit record", i);
+            e = DC_ERR_CHAIN_ORDER;
+            break;
+        }
+        if ((int64_t)last->u.deposit.account != account) {
+            set_detail(detail, dcap, "coins[%zu] deposit record names account %llu", i,
+                       (unsigned long long)last->u.deposit.account);
+            e = DC_ERR_DEPOSIT_ACCOUNT;
+            break;
+        }
+        memcpy(o->serial, j.coin->genesis.serial, DC_SERIAL_BYTES);
+        o->amount = in[i].amount;
+        o->flagged = in[i].flagged;
+        o->release_at = release_at;
+
+        /* the hold and the deposited chain first: the index points at them */
+        struct dc_hold h;
+        memset(&h, 0, sizeof h);
+        h.account = account;
+        h.amount = in[i].amount;
+        h.release_at = release_at;
+        h.status = DC_HOLD_HELD;
+        h.created_at = now;
+        e = st->ops->hold_put(st, &h);
+        if (e != DC_OK) break;
+        if (out->deposit_id == 0) out->deposit_id = h.id;
+        h.deposit = out->deposit_id;
+        struct dc_dcoin dc;
+        memset(&dc, 0, sizeof dc);
+        dc.deposit = out->deposit_id;
+        dc.account = account;
+        memcpy(dc.serial, j.coin->genesis.serial, DC_SERIAL_BYTES);
+        dc.chain = in[i].bytes;
+        dc.chain_len = in[i].len;
+        dc.amount = in[i].amount;
+        dc.hold = h.id;
+        dc.flagged = in[i].flagged;
+        e = st->ops->dcoin_insert(st, &dc);
+        if (e != DC_OK) break;
+
+        int64_t case_id = 0;
+        int forked = 0;
+        uint8_t state[DC_HASH_BYTES], succ[DC_HASH_BYTES], had[DC_HASH_BYTES];
+        dc_state_genesis(state, j.coin->genesis_bytes);
+        for (size_t k = 0; e == DC_OK && k < j.coin->n; k++) {
+            int inserted;
+            dc_coin_successor(succ, j.coin, k);
+            e = st->ops->state_claim(st, j.coin->genesis.serial, state, succ, dc.id, &inserted,
+                                     had);
+            if (e != DC_OK) break;
+            if (!inserted && memcmp(had, succ, DC_HASH_BYTES) == 0 && k + 1 == j.coin->n) {
+                set_detail(detail, dcap, "coins[%zu] was already deposited", i);
+                e = DC_ERR_COIN_SPENT;
+                break;
+            }
+            if (!inserted && memcmp(had, succ, DC_HASH_BYTES) != 0) {
+                if (k + 1 == j.coin->n) {
+                    /* Two deposit records of one state: the owner deposited the
+                     * same coin twice (a lost response, a retry with a new
+                     * record). The issuer is the receiver both times, so no one
+                     * was deceived: refuse, do not accuse. */
+                    struct find_other f = {state, succ, NULL, 0, j.scratch};
+                    e = st->ops->dcoins_by_serial(st, j.coin->genesis.serial, find_other_cb, &f);
+                    int both_deposits = 0;
+                    if (e == DC_OK && f.chain && dc_coin_decode(j.other, f.chain, f.len) == DC_OK) {
+                        for (size_t q = 0; q < j.other->n; q++) {
+                            uint8_t s2[DC_HASH_BYTES];
+                            dc_coin_state(s2, j.other, q);
+                            if (memcmp(s2, state, DC_HASH_BYTES) == 0) {
+                                both_deposits = j.other->rec[q].type == DC_TYPE_DEPOSIT;
+                            }
+                        }
+                    }
+                    free(f.chain);
+                    if (e != DC_OK) break;
+                    if (both_deposits) {
+                        set_detail(detail, dcap, "coins[%zu] was already deposited", i);
+                        e = DC_ERR_COIN_SPENT;
+                        break;
+                    }
+                }
+                int opened;
+                int64_t cid;
+                e = open_case(&j, in[i].bytes, in[i].len, state, succ, &cid, &opened);
+                if (e != DC_OK) break;
+                if (!forked) case_id = cid;
+                forked = 1;
+                out->forks_new += (size_t)opened;
+            } else if (!case_id) {
+                /* shared or new history: is this state already under a case? */
+                struct dc_case c;
+                enum dc_err ce = st->ops->case_get(st, &c, 0, j.coin->genesis.serial, state);
+                if (ce == DC_OK) {
+                    case_id = c.id;
+                    dc_case_clear(&c);
+                } else if (ce != DC_ERR_NO_CASE) {
+                    e = ce;
+                    break;
+                }
+            }
+            dc_state_next(state, state, &j.coin->rec[k]);
+        }
+        if (e != DC_OK) break;
+
+        /* credit: from the float for a first branch, provisionally from the
+         * loss account for a double-spent one */
+        char ref[48];
+        snprintf(ref, sizeof ref, "h:%lld", (long long)h.id);
+        if (forked) {
+            e = posting(st, now, DC_ACCT_ID_LOSS, DC_BUCKET_AVAILABLE, account, DC_BUCKET_HELD,
+                        in[i].amount, "deposit", ref, NULL);
+            h.provisional = 1;
+        } else {
+            e = st->ops->coin_add_deposited(st, j.coin->genesis.serial, in[i].amount);
+            if (e == DC_ERR_STORE_CONSTRAINT || e == DC_ERR_NOT_FOUND) {
+                set_detail(detail, dcap, "coins[%zu]: issued value exceeded or unknown serial", i);
+                e = DC_ERR_COIN_VALUE;
+            }
+            if (e == DC_OK) {
+                e = posting(st, now, DC_ACCT_ID_FLOAT, DC_BUCKET_AVAILABLE, account,
+                            DC_BUCKET_HELD, in[i].amount, "deposit", ref, NULL);
+            }
+        }
+        if (e != DC_OK) break;
+        if (dc_i64_add(&out->credited, out->credited, in[i].amount) != DC_OK) {
+            e = DC_ERR_AMOUNT_OVERFLOW;
+            break;
+        }
+        if (case_id || h.provisional) {
+            h.status = case_id ? DC_HOLD_FROZEN : DC_HOLD_HELD;
+            h.case_id = case_id;
+            e = st->ops->hold_put(st, &h);
+            struct dc_case c;
+            if (e == DC_OK) e = st->ops->case_get(st, &c, case_id, NULL, NULL);
+            if (e == DC_OK) {
+                if (forked) {
+                    c.exposure += in[i].amount;
+                    if (c.status == DC_CASE_RESOLVED) {
+                        c.status = DC_CASE_OPEN; /* a new branch reopens it */
+                        e = st->ops->case_event(st, c.id, now, "system", "reopen",
+                                                "another branch deposited");
+                    }
+                    if (e == DC_OK) e = st->ops->case_put(st, &c);
+                    if (e == DC_OK) e = try_auto_resolve(st, x, now, &c);
+                } else if (c.status == DC_CASE_RESOLVED) {
+                    /* a descendant of a settled case: back to its normal schedule */
+                    h.status = DC_HOLD_HELD;
+                    e = st->ops->hold_put(st, &h);
+                }
+                dc_case_clear(&c);
+            }
+            if (e == DC_OK) e = st->ops->hold_get(st, &h, h.id);
+        }
+        if (e != DC_OK) break;
+        o->hold = h.id;
+        o->status = h.status;
+        o->case_id = case_id;
+    }
+    free(j.coin);
+    free(j.other);
+    free(j.scratch);
+    if (e == DC_OK) out->n = n;
+    return e;
+}
+
+/* ---- Holds and cases -------------------------------------------------- */
+
+struct release_ctx {
+    struct dc_store *st;
+    uint64_t now;
+    size_t n;
+    enum dc_err err;
+    struct dc_hold *due;
+    size_t due_n, due_cap;
+};
+
+static int collect_due(void *ctx, const struct dc_hold *h)
+{
+    struct release_ctx *r = ctx;
+    if (r->due_n == r->due_cap) {
+        size_t cap = r->due_cap ? r->due_cap * 2 : 64;
+        struct dc_hold *p = realloc(r->due, cap * sizeof *p);
+        if (!p) {
+            r->err = DC_ERR_NO_MEMORY;
+            return 1;
+        }
+        r->due = p;
+        r->due_cap = cap;
+    }
+    r->due[r->due_n++] = *h;
+    return 0;
+}
+
+enum dc_err dc_ledger_release_due(struct dc_store *st, uint64_t now, size_t *released)
+{
+    struct release_ctx r = {st, now, 0, DC_OK, NULL, 0, 0};
+    *released = 0;
+    /* collect first: the listing statement must finish before we write */
+    enum dc_err e = st->ops->holds_list(st, DC_HOLDS_DUE, (int64_t)now, collect_due, &r);
+    if (e == DC_OK) e = r.err;
+    for (size_t i = 0; e == DC_OK && i < r.due_n; i++) {
+        struct dc_hold h = r.due[i];
+        char ref[48];
+        snprintf(ref, sizeof ref, "h:%lld", (long long)h.id);
+        e = posting(st, now, h.account, DC_BUCKET_HELD, h.account, DC_BUCKET_AVAILABLE, h.amount,
+                    "release", ref, NULL);
+        if (e == DC_OK) {
+            h.status = DC_HOLD_RELEASED;
+            e = st->ops->hold_put(st, &h);
+        }
+        if (e == DC_OK) (*released)++;
+    }
+    free(r.due);
+    return e;
+}
+
+static int collect_case_holds(void *ctx, const struct dc_hold *h)
+{
+    return collect_due(ctx, h);
+}
+
+enum dc_err dc_ledger_resolve(struct dc_store *st, uint64_t now, int64_t case_id,
+                              const char *decision, const char *actor, const char *reason)
+{
+    int reject = strcmp(decision, "reject") == 0;
+    if (!reject && strcmp(decision, "honour") != 0) return DC_ERR_FIELD;
+    struct dc_case c;
+    enum dc_err e = st->ops->case_get(st, &c, case_id, NULL, NULL);
+    if (e != DC_OK) return e;
+    if (c.status != DC_CASE_OPEN) {
+        dc_case_clear(&c);
+        return DC_ERR_CASE_CLOSED;
+    }
+    struct release_ctx r = {st, now, 0, DC_OK, NULL, 0, 0};
+    e = st->ops->holds_list(st, DC_HOLDS_OF_CASE, case_id, collect_case_holds, &r);
+    if (e == DC_OK) e = r.err;
+    for (size_t i = 0; e == DC_OK && i < r.due_n; i++) {
+        struct dc_hold h = r.due[i];
+        if (h.status != DC_HOLD_FROZEN) continue;
+        if (reject && h.provisional) {
+            /* the later branch loses: its provisional credit goes back */
+            char ref[48];
+            snprintf(ref, sizeof ref, "c:%lld", (long long)case_id);
+            e = posting(st, now, h.account, DC_BUCKET_HELD, DC_ACCT_ID_LOSS, DC_BUCKET_AVAILABLE,
+                        h.amount, "reverse", ref, NULL);
+            if (e == DC_OK && c.exposure >= h.amount) c.exposure -= h.amount;
+            h.status = DC_HOLD_REVERSED;
+        } else {
+            h.status = DC_HOLD_HELD; /* back to its normal release date */
+        }
+        if (e == DC_OK) e = st->ops->hold_put(st, &h);
+    }
+    free(r.due);
+    if (e == DC_OK) {
+        /* honour: the provisional credits stand, the loss account carries them */
+        c.status = DC_CASE_RESOLVED;
+        snprintf(c.decision, sizeof c.decision, "%s", reject ? "reject" : "honour");
+        snprintf(c.actor, sizeof c.actor, "%s", actor);
+        snprintf(c.reason, sizeof c.reason, "%s", reason);
+        c.resolved_at = now;
+        e = st->ops->case_put(st, &c);
+    }
+    if (e == DC_OK) e = st->ops->case_event(st, case_id, now, actor, decision, reason);
+    dc_case_clear(&c);
+    return e;
+}
+
+/* ---- Audit ------------------------------------------------------------ */
+
+/* Sums of many int64 balances cannot overflow 128 bits. */
+__extension__ typedef __int128 i128;
+
+struct audit {
+    struct dc_store *st;
+    char *out;
+    size_t cap, len;
+    int bad;
+    i128 users, float_bal, loss, settlement, all;
+    int64_t float_acct;
+    enum dc_err err;
+    /* per-account hold sums */
+};
+
+static void say(struct audit *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct audit *a, const char *fmt, ...)
+{
+    if (a->len >= a->cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(a->out + a->len, a->cap - a->len, fmt, ap);
+    va_end(ap);
+    if (n > 0) a->len += (size_t)n;
+    if (a->len > a->cap) a->len = a->cap;
+}
+
+struct hold_total {
+    int64_t sum;
+    int overflow;
+};
+
+static int hold_total_cb(void *ctx, const struct dc_hold *h)
+{
+    struct hold_total *t = ctx;
+    if (dc_i64_add(&t->sum, t->sum, h->amount) != DC_OK) t->overflow = 1;
+    return 0;
+}
+
+static int audit_row(void *ctx, const struct dc_audit_row *r)
+{
+    struct audit *a = ctx;
+    struct dc_account acc;
+    enum dc_err e = a->st->ops->account_get(a->st, &acc, DC_BY_ID, r->account, NULL);
+    if (e != DC_OK) {
+        a->err = e;
+        return 1;
+    }
+    if (acc.available != r->journal_available || acc.held != r->journal_held) {
+        say(a, "DISCREPANCY account %lld: balance available %lld held %lld, journal says %lld/%lld\n",
+            (long long)acc.id, (long long)acc.available, (long long)acc.held,
+            (long long)r->journal_available, (long long)r->journal_held);
+        a->bad = 1;
+    }
+    a->all += (i128)acc.available + acc.held;
+    switch (acc.kind) {
+    case DC_ACCT_USER: {
+        a->users += (i128)acc.available + acc.held;
+        if (acc.available < 0 || acc.held < 0) {
+            say(a, "DISCREPANCY account %lld is negative\n", (long long)acc.id);
+            a->bad = 1;
+        }
+        break;
+    }
+    case DC_ACCT_FLOAT:
+        a->float_bal += acc.available + acc.held;
+        break;
+    case DC_ACCT_LOSS:
+        a->loss += acc.available + acc.held;
+        break;
+    case DC_ACCT_SETTLEMENT:
+        a->settlement += acc.available + acc.held;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* Held balances must equal the open holds, per user account. */
+static int audit_holds_cb(void *ctx, const struct dc_account *acc)
+{
+    struct audit *a = ctx;
+    if (acc->kind != DC_ACCT_USER) return 0;
+    struct hold_total t = {0, 0};
+    enum dc_err e = a->st->ops->holds_list(a->st, DC_HOLDS_OF_ACCOUNT, acc->id, hold_total_cb, &t);
+    if (e != DC_OK) {
+        a->err = e;
+        return 1;
+    }
+    if (t.overflow || t.sum != acc->held) {
+        say(a, "DISCREPANCY account %lld: held %lld but open holds sum to %lld\n",
+            (long long)acc->id, (long long)acc->held, (long long)t.sum);
+        a->bad = 1;
+    }
+    return 0;
+}
+
+static int orphan_cb(void *ctx, const uint8_t *serial, size_t len)
+{
+    struct audit *a = ctx;
+    char hex[2 * DC_SERIAL_BYTES + 1] = "";
+    if (len == DC_SERIAL_BYTES) dc_hex_encode(hex, serial, DC_SERIAL_BYTES);
+    say(a, "DISCREPANCY consumed state of serial %s belongs to no coin this issuer made\n", hex);
+    a->bad = 1;
+    return 0;
+}
+
+static long long clamp(i128 v)
+{
+    return v > INT64_MAX ? INT64_MAX : v < INT64_MIN ? INT64_MIN : (long long)v;
+}
+
+enum dc_err dc_ledger_audit(struct dc_store *st, char *report, size_t cap)
+{
+    struct audit a;
+    memset(&a, 0, sizeof a);
+    a.st = st;
+    a.out = report;
+    a.cap = cap;
+    if (cap) report[0] = '\0';
+    enum dc_err e = st->ops->audit_sums(st, audit_row, &a);
+    if (e == DC_OK) e = a.err;
+    if (e == DC_OK) e = st->ops->account_list(st, -1, audit_holds_cb, &a);
+    if (e == DC_OK) e = a.err;
+    int64_t outstanding = 0;
+    if (e == DC_OK) e = st->ops->coin_outstanding(st, 0, &outstanding);
+    if (e == DC_OK) e = st->ops->state_unknown_serials(st, orphan_cb, &a);
+    if (e != DC_OK) return e;
+
+    /* settlement = -(funded - paid out); losses <= 0 are booked fraud losses */
+    i128 net_funded = -a.settlement;
+    say(&a, "users (available + held): %lld\n", clamp(a.users));
+    say(&a, "offline float:            %lld\n", clamp(a.float_bal));
+    say(&a, "fraud losses account:     %lld\n", clamp(a.loss));
+    say(&a, "funded - paid out:        %lld\n", clamp(net_funded));
+    say(&a, "coins outstanding:        %lld\n", (long long)outstanding);
+    if (a.all != 0) {
+        say(&a, "DISCREPANCY the journal does not balance: all accounts sum to %lld\n",
+            clamp(a.all));
+        a.bad = 1;
+    }
+    if (a.users + a.float_bal + a.loss != net_funded) {
+        say(&a, "DISCREPANCY users + float + losses = %lld, but funded - paid out = %lld\n",
+            clamp(a.users + a.float_bal + a.loss), clamp(net_funded));
+        a.bad = 1;
+    }
+    if (a.float_bal != outstanding) {
+        say(&a, "DISCREPANCY the float is %lld but coins outstanding are worth %lld\n",
+            clamp(a.float_bal), (long long)outstanding);
+        a.bad = 1;
+    }
+    say(&a, a.bad ? "audit: FAILED\n" : "audit: OK\n");
+    return a.bad ? DC_ERR_AUDIT : DC_OK;
+}

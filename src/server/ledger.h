@@ -1,0 +1,107 @@
+/*
+ * ledger.h - the business rules of ducatd, in C, over the store interface.
+ *
+ * Every function here runs inside an open write transaction that its caller
+ * owns (a group-commit job of the server, or an operator command), so each
+ * either does all its writes or, when it returns an error, the caller rolls
+ * back and nothing is written. Money moves only by double-entry postings
+ * (store->post); every amount is checked for overflow before arithmetic and
+ * user balances are checked before they could go negative.
+ *
+ * Account requests are authenticated before they get here; these functions
+ * enforce the account rules (verified, frozen, offline blocked, limits).
+ */
+#ifndef DUCAT_SERVER_LEDGER_H
+#define DUCAT_SERVER_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/server.h"
+
+#define DC_DAY_MS 86400000ull
+
+/* Issues a device certificate for an account's device, valid from now. */
+void dc_ledger_devcert(uint8_t out[DC_DEVCERT_BYTES], struct dc_devcert *cert,
+                       const struct dc_ctx *x, const struct dc_account *a, uint64_t now);
+
+/* Creates (or, for the same device and data, finds) a user account.
+ * *created says which. alias_rnd: 8 random bytes for a new alias. */
+enum dc_err dc_ledger_register(struct dc_store *st, const struct dc_ctx *x, uint64_t now,
+                               struct dc_account *io, const uint8_t alias_rnd[DC_ALIAS_BYTES],
+                               int *created);
+
+/* One or many transfers from one account, all or nothing. ids[i] receives
+ * each posting id; *available the sender's balance afterwards. */
+enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, const int64_t *to,
+                               const int64_t *amount, size_t n, int64_t *ids, int64_t *available,
+                               char *detail, size_t dcap);
+
+/* Operator cash-in (payout = 0) or cash-out (payout = 1) against the settlement account. */
+enum dc_err dc_ledger_fund(struct dc_store *st, uint64_t now, int64_t account, int64_t amount,
+                           int payout, int64_t *posting, char *detail, size_t dcap);
+
+/* Account status changes by the operator. */
+enum dc_err dc_ledger_set_status(struct dc_store *st, int64_t account, int status);
+
+struct dc_withdrawal {
+    int64_t id;            /* posting id */
+    size_t n;              /* coins */
+    uint8_t (*coins)[DC_COIN_HEADER_BYTES + DC_GENESIS_BYTES]; /* malloc'd, caller frees */
+    uint8_t devcert[DC_DEVCERT_BYTES];
+};
+
+/* Withdraws amount into fresh coins for the account's device. rnd holds
+ * DC_SERIAL_RANDOM_BYTES per possible coin (cfg.max_coins_per_withdrawal). */
+enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint64_t now,
+                               int64_t account, int64_t amount, const uint8_t *rnd, size_t rnd_len,
+                               struct dc_withdrawal *out, char *detail, size_t dcap);
+
+/* One coin of a deposit, already decoded and verified by the caller. */
+struct dc_deposit_in {
+    const uint8_t *bytes;
+    size_t len;
+    int64_t amount;   /* value of the final state (verify result) */
+    int flagged;      /* expired within grace */
+};
+
+struct dc_deposit_coin_out {
+    uint8_t serial[DC_SERIAL_BYTES];
+    int64_t amount;
+    int64_t hold;
+    uint64_t release_at;
+    int status;       /* enum dc_hold_status */
+    int64_t case_id;
+    int flagged;
+};
+
+struct dc_deposit_out {
+    int64_t deposit_id;
+    int64_t credited;
+    size_t n;
+    struct dc_deposit_coin_out *coins; /* caller-provided, n entries */
+    size_t forks_new;                  /* cases opened by this deposit */
+};
+
+/* Records a deposit of n verified coins for account (see the file comment in
+ * ledger.c for the fork rules). */
+enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t now,
+                              int64_t account, const struct dc_deposit_in *in, size_t n,
+                              struct dc_deposit_out *out, char *detail, size_t dcap);
+
+/* Releases every hold due at `now` that no case froze. */
+enum dc_err dc_ledger_release_due(struct dc_store *st, uint64_t now, size_t *released);
+
+/* Operator decision on a case: "honour" (book the loss, release the
+ * receivers) or "reject" (reverse the later branches' provisional credits). */
+enum dc_err dc_ledger_resolve(struct dc_store *st, uint64_t now, int64_t case_id,
+                              const char *decision, const char *actor, const char *reason);
+
+/* Proves conservation from the journal; writes a human report. DC_ERR_AUDIT
+ * names the first discrepancy class found (all are listed in the report). */
+enum dc_err dc_ledger_audit(struct dc_store *st, char *report, size_t cap);
+
+/* Ensures the three system accounts exist (called by init and migrations). */
+enum dc_err dc_ledger_bootstrap(struct dc_store *st, uint64_t now);
+
+#endif

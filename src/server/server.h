@@ -1,0 +1,72 @@
+/*
+ * server.h - what every part of ducatd shares: the instance context (config,
+ * keys, calendar, trust, store pool, writer, metrics) and the logger.
+ *
+ * One struct dc_ctx exists per process, built by main.c; there are no other
+ * globals outside main.c and the signal flag. Handlers receive it borrowed.
+ */
+#ifndef DUCAT_SERVER_H
+#define DUCAT_SERVER_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "ducat/amount.h"
+#include "ducat/calendar.h"
+#include "ducat/coin.h"
+#include "server/config.h"
+#include "store/store.h"
+
+struct dc_writer;
+struct dc_metrics;
+struct dc_nonces;
+
+/* The issuer's current signing key; sk lives in sodium_malloc'd memory. */
+struct dc_signer {
+    uint32_t key_id;
+    struct dc_keycert cert;
+    uint8_t *sk; /* DC_SECKEY_BYTES, guarded, wiped on free */
+};
+
+struct dc_ctx {
+    struct dc_config cfg;
+    struct dc_calendar cal;
+    struct dc_signer signer;
+    uint8_t master_pub[DC_PUBKEY_BYTES];
+    /* Trust context for verifying deposits, rebuilt when keys change. */
+    pthread_rwlock_t trust_lock;
+    struct dc_trust trust;
+    /* Read connections, one per thread at a time. */
+    pthread_mutex_t pool_lock;
+    struct dc_store *pool[256];
+    size_t pool_n;
+    char store_url[DC_PATH_MAX];
+    struct dc_writer *writer;
+    struct dc_metrics *metrics;
+    struct dc_nonces *nonces;
+    uint8_t admin_hash[32];
+    int has_admin;
+};
+
+/* Current time in ms: the real clock, or the [dev] clock_file for tests. */
+uint64_t dc_now(const struct dc_ctx *x);
+
+/* Borrow / return a read connection (opened lazily). */
+enum dc_err dc_pool_get(struct dc_ctx *x, struct dc_store **out);
+void dc_pool_put(struct dc_ctx *x, struct dc_store *s);
+
+/* Loads keys, calendar and trust; opens and migrates the store. */
+enum dc_err dc_ctx_open(struct dc_ctx *x, const char *config_path, char *err, size_t cap);
+void dc_ctx_close(struct dc_ctx *x);
+/* Rebuilds the trust context from the signing keys in the store. */
+enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st);
+
+/* Logging: one line to stderr with time and level; never log secrets. */
+void dc_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dc_log_set_level(int level);
+#define DC_LOG_ERROR 0
+#define DC_LOG_WARN 1
+#define DC_LOG_INFO 2
+#define DC_LOG_DEBUG 3
+
+#endif

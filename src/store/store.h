@@ -1,0 +1,260 @@
+/*
+ * store.h - the one small store interface of ducatd.
+ *
+ * A store is a handle on one database connection plus a const table of
+ * operations (struct dc_store_ops), like sqlite3_vfs or br_hash_class. The
+ * SQLite backend (store_sqlite.c) and the PostgreSQL backend (store_pg.c)
+ * implement the same table and pass one contract suite (tests/store/).
+ *
+ * Rules: business logic lives in C (src/server/ledger.c), not in SQL; the
+ * store does storage with constraints as a safety net (UNIQUE, CHECK
+ * balance >= 0 for user accounts). Every write happens inside begin/commit;
+ * the group-commit writer runs many requests in one transaction, each in a
+ * savepoint. Listing operations call a callback per row; a non-zero return
+ * from the callback stops the listing. A handle is used by one thread at a
+ * time. Strings are NUL-terminated UTF-8; blobs are fixed-size arrays.
+ */
+#ifndef DUCAT_STORE_H
+#define DUCAT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ducat/coin.h"
+#include "ducat/err.h"
+
+/* ---- Records ---------------------------------------------------------- */
+
+enum dc_acct_kind { DC_ACCT_USER = 0, DC_ACCT_SETTLEMENT = 1, DC_ACCT_FLOAT = 2, DC_ACCT_LOSS = 3 };
+enum dc_acct_status { DC_ACCT_UNVERIFIED = 0, DC_ACCT_VERIFIED = 1, DC_ACCT_FROZEN = 2 };
+
+/* The three system accounts have fixed ids; user accounts start at 1001. */
+#define DC_ACCT_ID_SETTLEMENT 1
+#define DC_ACCT_ID_FLOAT 2
+#define DC_ACCT_ID_LOSS 3
+#define DC_ACCT_ID_FIRST_USER 1001
+
+struct dc_account {
+    int64_t id;
+    int kind;            /* enum dc_acct_kind */
+    int status;          /* enum dc_acct_status */
+    int offline_blocked; /* set when the device double-spent */
+    char name[128];
+    char national_id[64];
+    char phone[40];
+    uint8_t device_pub[DC_PUBKEY_BYTES];
+    uint8_t alias[DC_ALIAS_BYTES];
+    int64_t offline_limit;
+    int64_t available; /* minor units; >= 0 for users */
+    int64_t held;      /* minor units in the frozen box; >= 0 */
+    uint64_t created_at;
+};
+
+enum dc_bucket { DC_BUCKET_AVAILABLE = 0, DC_BUCKET_HELD = 1 };
+
+/* One double-entry posting: amount moves from debit to credit. */
+struct dc_posting {
+    int64_t id;         /* OUT of post */
+    uint64_t time;
+    int64_t debit;      /* account id */
+    int debit_bucket;   /* enum dc_bucket */
+    int64_t credit;
+    int credit_bucket;
+    int64_t amount;     /* > 0 */
+    char kind[16];      /* fund payout transfer withdraw deposit release recover reverse */
+    char ref[48];       /* what caused it: "t:17", "w:4", "d:5", "h:3", "c:2" */
+};
+
+/* Stored outcome of a money-moving request, for idempotent replay. */
+struct dc_request_rec {
+    int64_t account;
+    char request_id[65];
+    uint8_t body_hash[DC_HASH_BYTES];
+    int status;          /* HTTP status of the original answer */
+    char *response;      /* OUT of request_get: malloc'd JSON, caller frees */
+    uint64_t created_at;
+};
+
+struct dc_coin_rec {
+    uint8_t serial[DC_SERIAL_BYTES];
+    int64_t value;
+    int64_t account;      /* withdrawn by */
+    int64_t withdrawal;   /* journal posting id of the withdrawal */
+    uint64_t expires_at;
+    int64_t deposited;    /* value of its parts deposited against the float */
+};
+
+enum dc_hold_status { DC_HOLD_HELD = 0, DC_HOLD_FROZEN = 1, DC_HOLD_RELEASED = 2,
+                      DC_HOLD_REVERSED = 3 };
+
+struct dc_hold {
+    int64_t id;
+    int64_t account;
+    int64_t amount;
+    uint64_t release_at;
+    int status;       /* enum dc_hold_status */
+    int64_t case_id;  /* 0 = none */
+    int64_t deposit;  /* deposit id */
+    uint64_t created_at;
+    int provisional;  /* credited from the loss account: a double-spent branch */
+};
+
+/* One coin of a deposit, with its whole chain (for evidence and freezing). */
+struct dc_dcoin {
+    int64_t id;
+    int64_t deposit;
+    int64_t account;
+    uint8_t serial[DC_SERIAL_BYTES];
+    const uint8_t *chain; /* borrowed on insert; malloc'd on read (caller frees) */
+    size_t chain_len;
+    int64_t amount;
+    int64_t hold;
+    int flagged;      /* accepted within the expiry grace period */
+};
+
+enum dc_case_status { DC_CASE_OPEN = 0, DC_CASE_RESOLVED = 1 };
+
+struct dc_case {
+    int64_t id;
+    uint8_t serial[DC_SERIAL_BYTES];
+    uint8_t state[DC_HASH_BYTES];
+    uint8_t culprit[DC_PUBKEY_BYTES];
+    int64_t culprit_account; /* 0 if the alias is unknown */
+    int64_t value;           /* value of the forked state */
+    int64_t exposure;        /* credits paid provisionally from the loss account */
+    uint8_t *evidence;       /* borrowed on put; malloc'd on get (caller frees) */
+    size_t evidence_len;
+    int status;              /* enum dc_case_status */
+    char decision[16];       /* auto, honour, reject */
+    char actor[64];
+    char reason[256];
+    uint64_t created_at;
+    uint64_t resolved_at;
+};
+
+struct dc_key_rec {
+    uint32_t key_id;
+    uint8_t keycert[DC_KEYCERT_BYTES];
+    uint64_t revoked_at;
+};
+
+/* Selector for account_get. */
+enum dc_acct_by { DC_BY_ID, DC_BY_DEVICE, DC_BY_ALIAS };
+
+/* Selector for holds_list. */
+enum dc_holds_by { DC_HOLDS_OF_ACCOUNT, DC_HOLDS_DUE, DC_HOLDS_OF_CASE, DC_HOLDS_OF_DEPOSIT };
+
+/* Per-account journal sums, for the audit. */
+struct dc_audit_row {
+    int64_t account;
+    int64_t journal_available; /* credits - debits on the available bucket */
+    int64_t journal_held;
+};
+
+struct dc_store;
+
+typedef int (*dc_account_cb)(void *ctx, const struct dc_account *a);
+typedef int (*dc_posting_cb)(void *ctx, const struct dc_posting *p);
+typedef int (*dc_hold_cb)(void *ctx, const struct dc_hold *h);
+typedef int (*dc_dcoin_cb)(void *ctx, const struct dc_dcoin *c);
+typedef int (*dc_case_cb)(void *ctx, const struct dc_case *c);
+typedef int (*dc_key_cb)(void *ctx, const struct dc_key_rec *k);
+typedef int (*dc_blob_cb)(void *ctx, const uint8_t *blob, size_t len);
+typedef int (*dc_audit_cb)(void *ctx, const struct dc_audit_row *r);
+
+struct dc_store_ops {
+    const char *name; /* "sqlite", "postgresql" */
+
+    /* -- connection and schema -- */
+    enum dc_err (*close)(struct dc_store *s);
+    enum dc_err (*migrate)(struct dc_store *s, int *version); /* OUT: schema version */
+    const char *(*errmsg)(struct dc_store *s); /* the last backend error, for logs */
+
+    /* -- transactions: one level plus savepoints for group commit -- */
+    enum dc_err (*begin)(struct dc_store *s, int write);
+    enum dc_err (*commit)(struct dc_store *s);
+    enum dc_err (*rollback)(struct dc_store *s);
+    enum dc_err (*savepoint)(struct dc_store *s);
+    enum dc_err (*release)(struct dc_store *s);     /* keep the savepoint's work */
+    enum dc_err (*rollback_to)(struct dc_store *s); /* undo it (and release) */
+
+    /* -- settings (key/value) -- */
+    enum dc_err (*meta_get)(struct dc_store *s, const char *key, char *out, size_t cap);
+    enum dc_err (*meta_put)(struct dc_store *s, const char *key, const char *value);
+
+    /* -- accounts -- */
+    enum dc_err (*account_insert)(struct dc_store *s, struct dc_account *a); /* a->id 0: assign */
+    enum dc_err (*account_get)(struct dc_store *s, struct dc_account *out, enum dc_acct_by by,
+                               int64_t id, const uint8_t *key);
+    /* Writes status, offline_blocked and offline_limit (balances move only by post). */
+    enum dc_err (*account_update)(struct dc_store *s, const struct dc_account *a);
+    enum dc_err (*account_list)(struct dc_store *s, int status, dc_account_cb cb, void *ctx);
+
+    /* -- journal -- */
+    /* Inserts the posting and moves both balances, atomically. */
+    enum dc_err (*post)(struct dc_store *s, struct dc_posting *p);
+    enum dc_err (*journal_list)(struct dc_store *s, int64_t account, int64_t before, int limit,
+                                dc_posting_cb cb, void *ctx);
+    enum dc_err (*audit_sums)(struct dc_store *s, dc_audit_cb cb, void *ctx);
+
+    /* -- idempotency -- */
+    enum dc_err (*request_get)(struct dc_store *s, struct dc_request_rec *io); /* DC_ERR_NOT_FOUND */
+    enum dc_err (*request_put)(struct dc_store *s, const struct dc_request_rec *r,
+                               const char *response);
+
+    /* -- issued coins and the consumed-state index -- */
+    enum dc_err (*coin_insert)(struct dc_store *s, const struct dc_coin_rec *c);
+    enum dc_err (*coin_get)(struct dc_store *s, struct dc_coin_rec *io); /* by io->serial */
+    enum dc_err (*coin_add_deposited)(struct dc_store *s, const uint8_t *serial, int64_t amount);
+    enum dc_err (*coin_outstanding)(struct dc_store *s, int64_t account, int64_t *total);
+    /*
+     * Atomic check-and-insert of a consumed state: if (serial, state) is new,
+     * records successor and sets *inserted = 1; otherwise copies the stored
+     * successor into existing and sets *inserted = 0.
+     */
+    enum dc_err (*state_claim)(struct dc_store *s, const uint8_t *serial, const uint8_t *state,
+                               const uint8_t *successor, int64_t dcoin, int *inserted,
+                               uint8_t existing[DC_HASH_BYTES]);
+    enum dc_err (*state_unknown_serials)(struct dc_store *s, dc_blob_cb cb, void *ctx);
+
+    /* -- deposits and the frozen box -- */
+    enum dc_err (*dcoin_insert)(struct dc_store *s, struct dc_dcoin *c);
+    enum dc_err (*dcoins_by_serial)(struct dc_store *s, const uint8_t *serial, dc_dcoin_cb cb,
+                                    void *ctx);
+    enum dc_err (*hold_put)(struct dc_store *s, struct dc_hold *h); /* h->id 0: insert */
+    enum dc_err (*hold_get)(struct dc_store *s, struct dc_hold *out, int64_t id);
+    enum dc_err (*holds_list)(struct dc_store *s, enum dc_holds_by by, int64_t arg,
+                              dc_hold_cb cb, void *ctx);
+
+    /* -- fork cases, revocation, signing keys -- */
+    enum dc_err (*case_put)(struct dc_store *s, struct dc_case *c); /* c->id 0: insert */
+    enum dc_err (*case_get)(struct dc_store *s, struct dc_case *out, int64_t id,
+                            const uint8_t *serial, const uint8_t *state);
+    enum dc_err (*case_list)(struct dc_store *s, int status, dc_case_cb cb, void *ctx);
+    enum dc_err (*case_event)(struct dc_store *s, int64_t case_id, uint64_t time,
+                              const char *actor, const char *action, const char *reason);
+    enum dc_err (*revoke_put)(struct dc_store *s, const uint8_t *device, int64_t case_id,
+                              uint64_t time);
+    enum dc_err (*revoked_list)(struct dc_store *s, dc_blob_cb cb, void *ctx);
+    enum dc_err (*key_put)(struct dc_store *s, const struct dc_key_rec *k);
+    enum dc_err (*key_list)(struct dc_store *s, dc_key_cb cb, void *ctx);
+};
+
+struct dc_store {
+    const struct dc_store_ops *ops;
+};
+
+/*
+ * Opens a store by URL: "sqlite:PATH" (or a plain path) or
+ * "postgresql://..." / "postgres://...". Runs no migration. On error *out is
+ * NULL and errbuf holds one line naming the problem.
+ */
+enum dc_err dc_store_open(struct dc_store **out, const char *url, char *errbuf, size_t errcap);
+enum dc_err dc_store_sqlite_open(struct dc_store **out, const char *path, char *errbuf,
+                                 size_t errcap);
+enum dc_err dc_store_pg_open(struct dc_store **out, const char *url, char *errbuf, size_t errcap);
+
+/* Frees what a read op malloc'd inside a record (NULL-safe). */
+void dc_case_clear(struct dc_case *c);
+
+#endif
