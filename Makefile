@@ -44,11 +44,14 @@ SRV_SRC   := $(sort $(wildcard src/store/*.c src/server/*.c))
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
 DUCATD    := $(BUILD)/ducatd
 GEN       := $(BUILD)/gen/schema_sqlite.h $(BUILD)/gen/calendar_default.h
+SRV_LIB   := $(BUILD)/libducatd.a
+SRVT_SRC  := $(sort $(wildcard tests/server/test_*.c))
+SRVT_BIN  := $(SRVT_SRC:tests/server/%.c=$(BUILD)/tests/%)
 API_SRC   := $(sort $(wildcard tests/api/test_*.c))
 API_BIN   := $(API_SRC:tests/api/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check check-asan run bench-core fuzz fmt lint install clean docs-check
-all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(API_BIN)
+.PHONY: all deps check check-asan run run-tests bench-core bench-server fuzz fmt lint install clean
+all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(SRVT_BIN) $(API_BIN)
 
 deps:
 	@scripts/deps.sh build
@@ -71,6 +74,14 @@ $(SRV_OBJ): ALL_CFLAGS += -I$(BUILD)/gen
 
 $(DUCATD): $(SRV_OBJ) $(LIB_A)
 	$(CC) $(SAN) -o $@ $(SRV_OBJ) $(LIB_A) $(SRV_LIBS) $(LDLIBS)
+
+# Server unit tests (config, store contract): the server objects as a library.
+$(SRV_LIB): $(filter-out %/main.o,$(SRV_OBJ))
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/test_%: tests/server/test_%.c tests/test.h $(SRV_LIB) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -I$(BUILD)/gen $< -o $@ $(SRV_LIB) $(LIB_A) $(SRV_LIBS) $(LDLIBS)
 
 # API tests: a real ducatd on loopback, driven through tests/api/harness.c.
 $(BUILD)/tests/test_%: tests/api/test_%.c tests/api/harness.c tests/api/harness.h tests/test.h $(LIB_A)
@@ -109,16 +120,28 @@ check: deps
 
 run-tests: all
 	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/run.sh $(TEST_BIN) tests/vectors.sh \
-	    tests/errors_doc.sh $(REPLAY_BIN) $(API_BIN)
+	    tests/errors_doc.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN)
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	    run-tests
 
+RUN_DIR  ?= var
+RUN_ADDR ?= 127.0.0.1:8080
 run: deps
-	@$(MAKE) --no-print-directory all
-	$(BUILD)/tools/ducat-selfcheck
+	@$(MAKE) --no-print-directory $(DUCATD) $(BUILD)/tools/ducat-selfcheck
+	@$(BUILD)/tools/ducat-selfcheck > /dev/null || { echo "core self-check failed"; exit 1; }
+	@if [ ! -f $(RUN_DIR)/ducat.conf ]; then $(DUCATD) init $(RUN_DIR) --auto-verify; fi
+	@echo ""
+	@echo "ducatd (development instance in ./$(RUN_DIR), SQLite) on http://$(RUN_ADDR) - try:"
+	@echo "  curl -s http://$(RUN_ADDR)/v1/keys"
+	@echo "  curl -s -H \"Authorization: Bearer \$$(cat $(RUN_DIR)/admin.token)\" http://$(RUN_ADDR)/v1/admin/audit"
+	@echo "  $(DUCATD) -c $(RUN_DIR)/ducat.conf accounts list"
+	@echo "  $(BUILD)/tools/ducat-selfcheck    (a coin's life, offline, in one screen)"
+	@echo "Stop with Ctrl-C. API: docs/API.md; operating: docs/OPERATIONS.md"
+	@echo ""
+	$(DUCATD) -c $(RUN_DIR)/ducat.conf serve --listen $(RUN_ADDR)
 
 bench-core: deps
 	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" build-bench/libducat.a
@@ -126,6 +149,15 @@ bench-core: deps
 	$(CC) -std=c11 -O2 -Iinclude -Isrc -Itests $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L bench/bench_core.c \
 	    -o build-bench/bench/bench_core build-bench/libducat.a $(LDLIBS)
 	build-bench/bench/bench_core
+
+bench-server: deps
+	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" build-bench/ducatd \
+	    build-bench/libducat.a
+	@mkdir -p build-bench/bench
+	$(CC) -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -Itests -Itests/api $(PKG_CFLAGS) \
+	    bench/bench_server.c tests/api/harness.c -o build-bench/bench/bench_server \
+	    build-bench/libducat.a $(TEST_LIBS) $(LDLIBS)
+	DUCATD=build-bench/ducatd build-bench/bench/bench_server
 
 FUZZ_SECONDS ?= 60
 fuzz:

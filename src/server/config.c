@@ -209,9 +209,10 @@ static enum dc_err set_key(struct dc_config *c, struct pending *pd, const struct
 static enum dc_err finish(struct dc_config *c, const struct pending *pd, const char *path,
                           char *err, size_t cap)
 {
-    enum dc_err e = dc_currency_init(&c->currency, pd->code[0] ? pd->code : c->currency.code,
-                                     pd->numeric ? pd->numeric : c->currency.numeric,
-                                     pd->exponent != ~0u ? pd->exponent : c->currency.exponent);
+    struct dc_currency old = c->currency; /* dc_currency_init writes its output first */
+    enum dc_err e = dc_currency_init(&c->currency, pd->code[0] ? pd->code : old.code,
+                                     pd->numeric ? pd->numeric : old.numeric,
+                                     pd->exponent != ~0u ? pd->exponent : old.exponent);
     if (e != DC_OK) {
         say(err, cap, "%s: [ducat] currency: '%s': %s", path, pd->code, dc_err_str(e));
         return DC_ERR_CONFIG;

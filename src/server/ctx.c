@@ -55,6 +55,11 @@ uint64_t dc_now(const struct dc_ctx *x)
         }
         if (v) return v;
     }
+    return dc_wall_now();
+}
+
+uint64_t dc_wall_now(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;

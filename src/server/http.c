@@ -223,10 +223,10 @@ static enum dc_err auth_device(struct dc_req *rq, int need_account)
         snprintf(rq->detail, sizeof rq->detail, "header X-Ducat-Time missing or not decimal ms");
         return DC_ERR_AUTH_MISSING;
     }
-    uint64_t skew = (uint64_t)rq->x->cfg.clock_skew_s * 1000u;
-    if (t + skew < rq->now || t > rq->now + skew) {
+    uint64_t skew = (uint64_t)rq->x->cfg.clock_skew_s * 1000u, wall = dc_wall_now();
+    if (t + skew < wall || t > wall + skew) {
         snprintf(rq->detail, sizeof rq->detail, "request time %llu, server time %llu", t,
-                 (unsigned long long)rq->now);
+                 (unsigned long long)wall);
         return DC_ERR_AUTH_STALE;
     }
     if (dc_auth_check(sig, rq->device, rq->method, rq->target, rq->body, rq->body_len, t, nonce) !=
@@ -234,7 +234,7 @@ static enum dc_err auth_device(struct dc_req *rq, int need_account)
         return DC_ERR_AUTH_SIGNATURE;
     }
     /* only a valid signature may consume a nonce, or anyone could burn them */
-    if (!nonce_fresh(rq->x->nonces, rq->device, nonce, rq->now, t + 2 * skew)) {
+    if (!nonce_fresh(rq->x->nonces, rq->device, nonce, wall, t + 2 * skew)) {
         return DC_ERR_AUTH_REPLAY;
     }
     if (!need_account) return DC_OK;

@@ -48,8 +48,10 @@ struct dc_ctx {
     int has_admin;
 };
 
-/* Current time in ms: the real clock, or the [dev] clock_file for tests. */
+/* Business time in ms (issue, expiry, holds, cases): the real clock, or the
+ * [dev] clock_file for tests. Request freshness always uses the wall clock. */
 uint64_t dc_now(const struct dc_ctx *x);
+uint64_t dc_wall_now(void);
 
 /* Borrow / return a read connection (opened lazily). */
 enum dc_err dc_pool_get(struct dc_ctx *x, struct dc_store **out);

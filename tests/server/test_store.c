@@ -1,0 +1,477 @@
+/*
+ * test_store.c - the store contract: one suite every backend must pass.
+ *
+ * Runs against SQLite (a fresh file) always, and against PostgreSQL when
+ * DC_PG_DSN names a server (make check starts a throwaway cluster for it).
+ * Each case opens a fresh database, migrates it and checks one aggregate of
+ * the interface: what it stores, what it refuses, and that a rolled-back
+ * savepoint leaves nothing behind.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "test.h"
+
+static struct dc_store *S;
+static char url[512];
+/* DC_STORE_BACKEND=postgresql runs the same cases against DC_PG_DSN */
+static int backend = -1; /* 0 sqlite, 1 postgresql */
+
+static void fresh(void)
+{
+    char err[256];
+    if (backend < 0) {
+        const char *b = getenv("DC_STORE_BACKEND");
+        backend = b && strcmp(b, "postgresql") == 0 ? 1 : 0;
+    }
+    if (S) S->ops->close(S);
+    S = NULL;
+    static char path[128];
+    if (backend == 0 && path[0]) {
+        char p2[160];
+        unlink(path); /* the previous case's file */
+        snprintf(p2, sizeof p2, "%s-wal", path);
+        unlink(p2);
+        snprintf(p2, sizeof p2, "%s-shm", path);
+        unlink(p2);
+    }
+    if (backend == 0) {
+        static int n;
+        snprintf(path, sizeof path, "/tmp/ducat-store-test-%d-%d.db", (int)getpid(), n++);
+        unlink(path);
+        snprintf(url, sizeof url, "sqlite:%s", path);
+    } else {
+        snprintf(url, sizeof url, "%s", getenv("DC_PG_DSN"));
+    }
+    enum dc_err e = dc_store_open(&S, url, err, sizeof err);
+    if (e != DC_OK) FAIL_AT("open %s: %s", url, err);
+    int v;
+    ASSERT_OK(S->ops->migrate(S, &v));
+    ASSERT(v >= 1);
+}
+
+static void user(struct dc_account *a, int64_t id, uint8_t tag)
+{
+    memset(a, 0, sizeof *a);
+    a->id = id;
+    a->kind = DC_ACCT_USER;
+    snprintf(a->name, sizeof a->name, "user %lld", (long long)id);
+    memset(a->device_pub, tag, DC_PUBKEY_BYTES);
+    memset(a->alias, tag, DC_ALIAS_BYTES);
+    a->offline_limit = 1000;
+    a->created_at = 5;
+}
+
+static void sys_accounts(void)
+{
+    struct dc_account a;
+    memset(&a, 0, sizeof a);
+    a.kind = DC_ACCT_SETTLEMENT;
+    a.id = DC_ACCT_ID_SETTLEMENT;
+    ASSERT_OK(S->ops->account_insert(S, &a));
+}
+
+static int count_cb(void *ctx, const struct dc_account *a)
+{
+    (void)a;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_accounts(void)
+{
+    struct dc_account a, b, got;
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    sys_accounts();
+    user(&a, 1001, 1);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    user(&b, 0, 2); /* id assigned by the store */
+    ASSERT_OK(S->ops->account_insert(S, &b));
+    ASSERT(b.id > 1001);
+    ASSERT_OK(S->ops->account_get(S, &got, DC_BY_ID, 1001, NULL));
+    ASSERT_STR(got.name, "user 1001");
+    ASSERT_MEM(got.device_pub, a.device_pub, DC_PUBKEY_BYTES);
+    ASSERT_OK(S->ops->account_get(S, &got, DC_BY_DEVICE, 0, b.device_pub));
+    ASSERT_EQ(got.id, b.id);
+    ASSERT_OK(S->ops->account_get(S, &got, DC_BY_ALIAS, 0, a.alias));
+    ASSERT_EQ(got.id, 1001);
+    ASSERT_ERR(S->ops->account_get(S, &got, DC_BY_ID, 999999, NULL), DC_ERR_NO_ACCOUNT);
+    /* a device belongs to one account */
+    struct dc_account dup;
+    user(&dup, 0, 1);
+    ASSERT_ERR(S->ops->account_insert(S, &dup), DC_ERR_STORE_CONSTRAINT);
+    got.status = DC_ACCT_VERIFIED;
+    got.offline_blocked = 1;
+    got.offline_limit = 7;
+    ASSERT_OK(S->ops->account_update(S, &got));
+    ASSERT_OK(S->ops->account_get(S, &got, DC_BY_ID, 1001, NULL));
+    ASSERT_EQ(got.status, DC_ACCT_VERIFIED);
+    ASSERT_EQ(got.offline_blocked, 1);
+    ASSERT_EQ(got.offline_limit, 7);
+    int n = 0;
+    ASSERT_OK(S->ops->account_list(S, -1, count_cb, &n));
+    ASSERT_EQ(n, 3);
+    n = 0;
+    ASSERT_OK(S->ops->account_list(S, DC_ACCT_VERIFIED, count_cb, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_OK(S->ops->commit(S));
+}
+
+static int sum_cb(void *ctx, const struct dc_posting *p)
+{
+    int64_t *s = ctx;
+    s[0] += p->amount;
+    s[1]++;
+    s[2] = p->id;
+    return 0;
+}
+
+static int audit_cb(void *ctx, const struct dc_audit_row *r)
+{
+    if (r->account == 1001) *(int64_t *)ctx = r->journal_available;
+    return 0;
+}
+
+static void post(int64_t d, int db, int64_t c, int cb, int64_t amount, enum dc_err want)
+{
+    struct dc_posting p;
+    memset(&p, 0, sizeof p);
+    p.time = 9;
+    p.debit = d;
+    p.debit_bucket = db;
+    p.credit = c;
+    p.credit_bucket = cb;
+    p.amount = amount;
+    snprintf(p.kind, sizeof p.kind, "test");
+    ASSERT_ERR(S->ops->post(S, &p), want);
+}
+
+static void test_postings(void)
+{
+    struct dc_account a, b;
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    sys_accounts();
+    user(&a, 1001, 1);
+    user(&b, 1002, 2);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    ASSERT_OK(S->ops->account_insert(S, &b));
+    post(DC_ACCT_ID_SETTLEMENT, 0, 1001, 0, 500, DC_OK);
+    post(1001, 0, 1002, 1, 200, DC_OK);
+    post(1002, 1, 1002, 0, 50, DC_OK);
+    ASSERT_OK(S->ops->commit(S));
+    ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, 1001, NULL));
+    ASSERT_OK(S->ops->account_get(S, &b, DC_BY_ID, 1002, NULL));
+    ASSERT_EQ(a.available, 300);
+    ASSERT_EQ(b.held, 150);
+    ASSERT_EQ(b.available, 50);
+    /* a user can never go negative, even if business code forgot to check */
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(S->ops->savepoint(S));
+    post(1001, 0, 1002, 0, 301, DC_ERR_STORE_CONSTRAINT);
+    ASSERT_OK(S->ops->rollback_to(S));
+    post(1001, 0, 1002, 0, 0, DC_ERR_INVALID_ARGUMENT);
+    ASSERT_OK(S->ops->commit(S));
+    ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, 1001, NULL));
+    ASSERT_EQ(a.available, 300);
+    /* the system settlement account may go negative: it is money brought in */
+    int64_t s[3] = {0, 0, 0};
+    ASSERT_OK(S->ops->journal_list(S, 1002, 0, 10, sum_cb, s));
+    ASSERT_EQ(s[1], 2);
+    ASSERT_EQ(s[0], 250);
+    int64_t first = s[2];
+    memset(s, 0, sizeof s);
+    ASSERT_OK(S->ops->journal_list(S, 1002, first, 10, sum_cb, s));
+    ASSERT_EQ(s[1], 0); /* nothing older than the oldest */
+    int64_t j = -1;
+    ASSERT_OK(S->ops->audit_sums(S, audit_cb, &j));
+    ASSERT_EQ(j, 300);
+}
+
+static void test_savepoints(void)
+{
+    struct dc_account a;
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    sys_accounts();
+    ASSERT_OK(S->ops->savepoint(S));
+    user(&a, 1001, 1);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    ASSERT_OK(S->ops->rollback_to(S));
+    ASSERT_OK(S->ops->savepoint(S));
+    user(&a, 1002, 2);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    ASSERT_OK(S->ops->release(S));
+    ASSERT_OK(S->ops->commit(S));
+    ASSERT_ERR(S->ops->account_get(S, &a, DC_BY_ID, 1001, NULL), DC_ERR_NO_ACCOUNT);
+    ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, 1002, NULL));
+    /* a whole transaction rolled back */
+    ASSERT_OK(S->ops->begin(S, 1));
+    user(&a, 1003, 3);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    ASSERT_OK(S->ops->rollback(S));
+    ASSERT_ERR(S->ops->account_get(S, &a, DC_BY_ID, 1003, NULL), DC_ERR_NO_ACCOUNT);
+    /* migrating again is a no-op */
+    int v;
+    ASSERT_OK(S->ops->migrate(S, &v));
+    char val[64];
+    ASSERT_OK(S->ops->meta_put(S, "k", "v1"));
+    ASSERT_OK(S->ops->meta_put(S, "k", "v2"));
+    ASSERT_OK(S->ops->meta_get(S, "k", val, sizeof val));
+    ASSERT_STR(val, "v2");
+    ASSERT_ERR(S->ops->meta_get(S, "nope", val, sizeof val), DC_ERR_NOT_FOUND);
+}
+
+static void test_requests(void)
+{
+    struct dc_request_rec r, got;
+    fresh();
+    memset(&r, 0, sizeof r);
+    r.account = 1001;
+    snprintf(r.request_id, sizeof r.request_id, "req-1");
+    memset(r.body_hash, 7, sizeof r.body_hash);
+    r.status = 201;
+    r.created_at = 3;
+    got = r;
+    ASSERT_ERR(S->ops->request_get(S, &got), DC_ERR_NOT_FOUND);
+    ASSERT_OK(S->ops->request_put(S, &r, "{\"x\":1}"));
+    ASSERT_ERR(S->ops->request_put(S, &r, "{}"), DC_ERR_STORE_CONSTRAINT);
+    memset(got.body_hash, 0, sizeof got.body_hash);
+    ASSERT_OK(S->ops->request_get(S, &got));
+    ASSERT_EQ(got.status, 201);
+    ASSERT_STR(got.response, "{\"x\":1}");
+    ASSERT_MEM(got.body_hash, r.body_hash, DC_HASH_BYTES);
+    free(got.response);
+    /* ids are per account */
+    r.account = 1002;
+    ASSERT_OK(S->ops->request_put(S, &r, "{}"));
+}
+
+static void test_coins_and_states(void)
+{
+    struct dc_account a;
+    struct dc_coin_rec c, got;
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    user(&a, 1001, 1);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    memset(&c, 0, sizeof c);
+    memset(c.serial, 0x11, DC_SERIAL_BYTES);
+    c.value = 500;
+    c.account = 1001;
+    c.withdrawal = 1;
+    c.expires_at = 99;
+    ASSERT_OK(S->ops->coin_insert(S, &c));
+    ASSERT_ERR(S->ops->coin_insert(S, &c), DC_ERR_STORE_CONSTRAINT);
+    ASSERT_OK(S->ops->coin_add_deposited(S, c.serial, 300));
+    ASSERT_OK(S->ops->savepoint(S));
+    ASSERT_ERR(S->ops->coin_add_deposited(S, c.serial, 201), DC_ERR_STORE_CONSTRAINT);
+    ASSERT_OK(S->ops->rollback_to(S));
+    memset(&got, 0, sizeof got);
+    memcpy(got.serial, c.serial, DC_SERIAL_BYTES);
+    ASSERT_OK(S->ops->coin_get(S, &got));
+    ASSERT_EQ(got.deposited, 300);
+    ASSERT_EQ(got.value, 500);
+    int64_t out;
+    ASSERT_OK(S->ops->coin_outstanding(S, 1001, &out));
+    ASSERT_EQ(out, 200);
+    ASSERT_OK(S->ops->coin_outstanding(S, 0, &out));
+    ASSERT_EQ(out, 200);
+    uint8_t serial2[DC_SERIAL_BYTES];
+    memset(serial2, 0x22, sizeof serial2);
+    ASSERT_ERR(S->ops->coin_add_deposited(S, serial2, 1), DC_ERR_NOT_FOUND);
+
+    uint8_t st[DC_HASH_BYTES], s1[DC_HASH_BYTES], s2[DC_HASH_BYTES], had[DC_HASH_BYTES];
+    memset(st, 1, sizeof st);
+    memset(s1, 2, sizeof s1);
+    memset(s2, 3, sizeof s2);
+    int inserted;
+    ASSERT_OK(S->ops->state_claim(S, c.serial, st, s1, 1, &inserted, had));
+    ASSERT_EQ(inserted, 1);
+    ASSERT_OK(S->ops->state_claim(S, c.serial, st, s2, 2, &inserted, had));
+    ASSERT_EQ(inserted, 0);
+    ASSERT_MEM(had, s1, DC_HASH_BYTES); /* the first successor stays */
+    ASSERT_OK(S->ops->state_claim(S, serial2, st, s2, 3, &inserted, had));
+    ASSERT_EQ(inserted, 1); /* same state bytes, another coin: another key */
+    ASSERT_OK(S->ops->commit(S));
+}
+
+static int orphan_cb(void *ctx, const uint8_t *b, size_t n)
+{
+    (void)b;
+    if (n == DC_SERIAL_BYTES) (*(int *)ctx)++;
+    return 0;
+}
+
+static int dcoin_cb(void *ctx, const struct dc_dcoin *d)
+{
+    int *n = ctx;
+    if (d->chain_len == 3 && memcmp(d->chain, "abc", 3) == 0) (*n)++;
+    return 0;
+}
+
+static int hold_cb(void *ctx, const struct dc_hold *h)
+{
+    (void)h;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_deposits_and_holds(void)
+{
+    struct dc_account a;
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    user(&a, 1001, 1);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    struct dc_hold h;
+    memset(&h, 0, sizeof h);
+    h.account = 1001;
+    h.amount = 70;
+    h.release_at = 1000;
+    h.deposit = 1;
+    ASSERT_OK(S->ops->hold_put(S, &h));
+    ASSERT(h.id > 0);
+    struct dc_hold h2 = h;
+    h2.id = 0;
+    h2.release_at = 3000;
+    ASSERT_OK(S->ops->hold_put(S, &h2));
+    int n = 0;
+    ASSERT_OK(S->ops->holds_list(S, DC_HOLDS_DUE, 2000, hold_cb, &n));
+    ASSERT_EQ(n, 1);
+    h2.status = DC_HOLD_FROZEN;
+    h2.case_id = 9;
+    h2.provisional = 1;
+    ASSERT_OK(S->ops->hold_put(S, &h2));
+    n = 0;
+    ASSERT_OK(S->ops->holds_list(S, DC_HOLDS_DUE, 5000, hold_cb, &n));
+    ASSERT_EQ(n, 1); /* frozen holds are never due */
+    n = 0;
+    ASSERT_OK(S->ops->holds_list(S, DC_HOLDS_OF_CASE, 9, hold_cb, &n));
+    ASSERT_EQ(n, 1);
+    n = 0;
+    ASSERT_OK(S->ops->holds_list(S, DC_HOLDS_OF_ACCOUNT, 1001, hold_cb, &n));
+    ASSERT_EQ(n, 2);
+    n = 0;
+    ASSERT_OK(S->ops->holds_list(S, DC_HOLDS_OF_DEPOSIT, 1, hold_cb, &n));
+    ASSERT_EQ(n, 2);
+    struct dc_hold got;
+    ASSERT_OK(S->ops->hold_get(S, &got, h2.id));
+    ASSERT_EQ(got.status, DC_HOLD_FROZEN);
+    ASSERT_EQ(got.provisional, 1);
+    ASSERT_ERR(S->ops->hold_get(S, &got, 424242), DC_ERR_NOT_FOUND);
+
+    struct dc_dcoin d;
+    memset(&d, 0, sizeof d);
+    d.deposit = 1;
+    d.account = 1001;
+    memset(d.serial, 0x33, DC_SERIAL_BYTES);
+    d.chain = (const uint8_t *)"abc";
+    d.chain_len = 3;
+    d.amount = 70;
+    d.hold = h.id;
+    ASSERT_OK(S->ops->dcoin_insert(S, &d));
+    ASSERT(d.id > 0);
+    n = 0;
+    ASSERT_OK(S->ops->dcoins_by_serial(S, d.serial, dcoin_cb, &n));
+    ASSERT_EQ(n, 1);
+    /* a consumed state of a serial the issuer never made is reported */
+    uint8_t st[DC_HASH_BYTES];
+    int inserted;
+    memset(st, 5, sizeof st);
+    ASSERT_OK(S->ops->state_claim(S, d.serial, st, st, d.id, &inserted, st));
+    n = 0;
+    ASSERT_OK(S->ops->state_unknown_serials(S, orphan_cb, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_OK(S->ops->commit(S));
+}
+
+static int case_cb(void *ctx, const struct dc_case *c)
+{
+    (void)c;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int blob_cb(void *ctx, const uint8_t *b, size_t n)
+{
+    uint8_t *first = ctx;
+    if (n == DC_PUBKEY_BYTES && first[0] == 0) memcpy(first, b, n);
+    return 0;
+}
+
+static int key_cb(void *ctx, const struct dc_key_rec *k)
+{
+    *(uint64_t *)ctx = k->revoked_at;
+    return 0;
+}
+
+static void test_cases_revocations_keys(void)
+{
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    struct dc_case c, got;
+    memset(&c, 0, sizeof c);
+    memset(c.serial, 1, DC_SERIAL_BYTES);
+    memset(c.state, 2, DC_HASH_BYTES);
+    memset(c.culprit, 3, DC_PUBKEY_BYTES);
+    c.value = 700;
+    c.exposure = 700;
+    uint8_t ev[8] = {'e', 'v', 'i', 'd', 'e', 'n', 'c', 'e'};
+    c.evidence = ev;
+    c.evidence_len = 8;
+    c.created_at = 4;
+    ASSERT_OK(S->ops->case_put(S, &c));
+    ASSERT(c.id > 0);
+    struct dc_case dup = c;
+    dup.id = 0;
+    ASSERT_OK(S->ops->savepoint(S));
+    ASSERT_ERR(S->ops->case_put(S, &dup), DC_ERR_STORE_CONSTRAINT); /* one case per fork */
+    ASSERT_OK(S->ops->rollback_to(S));
+    ASSERT_OK(S->ops->case_get(S, &got, 0, c.serial, c.state));
+    ASSERT_EQ(got.id, c.id);
+    ASSERT_EQ(got.evidence_len, 8);
+    ASSERT_MEM(got.evidence, "evidence", 8);
+    dc_case_clear(&got);
+    c.status = DC_CASE_RESOLVED;
+    c.exposure = 0;
+    snprintf(c.decision, sizeof c.decision, "honour");
+    snprintf(c.actor, sizeof c.actor, "op");
+    ASSERT_OK(S->ops->case_put(S, &c));
+    ASSERT_OK(S->ops->case_get(S, &got, c.id, NULL, NULL));
+    ASSERT_EQ(got.status, DC_CASE_RESOLVED);
+    ASSERT_STR(got.decision, "honour");
+    dc_case_clear(&got);
+    ASSERT_ERR(S->ops->case_get(S, &got, 999, NULL, NULL), DC_ERR_NO_CASE);
+    int n = 0;
+    ASSERT_OK(S->ops->case_list(S, DC_CASE_OPEN, case_cb, &n));
+    ASSERT_EQ(n, 0);
+    ASSERT_OK(S->ops->case_list(S, -1, case_cb, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_OK(S->ops->case_event(S, c.id, 5, "op", "honour", "because"));
+
+    uint8_t dev[DC_PUBKEY_BYTES], first[DC_PUBKEY_BYTES] = {0};
+    memset(dev, 9, sizeof dev);
+    ASSERT_OK(S->ops->revoke_put(S, dev, c.id, 5));
+    ASSERT_OK(S->ops->revoke_put(S, dev, c.id, 6)); /* idempotent */
+    ASSERT_OK(S->ops->revoked_list(S, blob_cb, first));
+    ASSERT_MEM(first, dev, DC_PUBKEY_BYTES);
+
+    struct dc_key_rec k;
+    memset(&k, 0, sizeof k);
+    k.key_id = 1;
+    memset(k.keycert, 4, DC_KEYCERT_BYTES);
+    ASSERT_OK(S->ops->key_put(S, &k));
+    k.revoked_at = 77;
+    ASSERT_OK(S->ops->key_put(S, &k)); /* update in place */
+    uint64_t rev = 0;
+    ASSERT_OK(S->ops->key_list(S, key_cb, &rev));
+    ASSERT_EQ(rev, 77);
+    ASSERT_OK(S->ops->commit(S));
+}
+
+TESTS(T(test_accounts), T(test_postings), T(test_savepoints), T(test_requests),
+      T(test_coins_and_states), T(test_deposits_and_holds), T(test_cases_revocations_keys))
