@@ -44,6 +44,12 @@ SRV_SRC   := $(sort $(wildcard src/store/*.c src/server/*.c))
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
 DUCATD    := $(BUILD)/ducatd
 GEN       := $(BUILD)/gen/schema_sqlite.h $(BUILD)/gen/calendar_default.h
+WAL_SRC   := $(sort $(wildcard src/wallet/*.c))
+WAL_OBJ   := $(WAL_SRC:%.c=$(BUILD)/%.o)
+WAL_LIB   := $(BUILD)/libducat-wallet.a
+CLI_SRC   := $(sort $(wildcard src/cli/*.c))
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
+DUCAT     := $(BUILD)/ducat
 SRV_LIB   := $(BUILD)/libducatd.a
 SRVT_SRC  := $(sort $(wildcard tests/server/test_*.c))
 SRVT_BIN  := $(SRVT_SRC:tests/server/%.c=$(BUILD)/tests/%)
@@ -51,7 +57,7 @@ API_SRC   := $(sort $(wildcard tests/api/test_*.c))
 API_BIN   := $(API_SRC:tests/api/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps check check-asan run run-tests bench-core bench-server fuzz fmt lint install clean
-all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(SRVT_BIN) $(API_BIN)
+all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN)
 
 deps:
 	@scripts/deps.sh build
@@ -99,20 +105,29 @@ $(BUILD)/ducat.pc: ducat.pc.in Makefile
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-$(BUILD)/tests/%: tests/unit/%.c tests/test.h $(LIB_A)
+$(BUILD)/tests/%: tests/unit/%.c tests/test.h tests/fixture.h $(WAL_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(LIB_A) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
+
+# The wallet library (offline engine, wallet file, coin selection, client)
+# and the ducat CLI on top of it.
+$(WAL_LIB): $(WAL_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(DUCAT): $(CLI_OBJ) $(WAL_LIB) $(LIB_A)
+	$(CC) $(SAN) -o $@ $(CLI_OBJ) $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
 $(BUILD)/tools/%: tools/%.c tests/fixture.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(LIB_A) $(LDLIBS)
 
 # Corpus replay: each fuzz target linked with a plain driver (no libFuzzer).
-$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c tests/fixture.h $(LIB_A)
+$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c tests/fixture.h $(WAL_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests fuzz/replay.c $< -o $@ $(LIB_A) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests fuzz/replay.c $< -o $@ $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
--include $(CORE_OBJ:.o=.d) $(SRV_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(WAL_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
 check: deps
 	@$(MAKE) --no-print-directory all
@@ -163,7 +178,8 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@scripts/deps.sh fuzz
 	@$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz OPT=-O1 \
-	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" build-fuzz/libducat.a
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" build-fuzz/libducat.a \
+	    build-fuzz/libducat-wallet.a
 	@mkdir -p build-fuzz/fuzz
 	@for t in $(FUZZ_NAMES); do \
 	    clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -Itests $(PKG_CFLAGS) \

@@ -116,6 +116,7 @@ struct conn_state {
     size_t limit;
     int too_large;
     int started;
+    int late;
     uint64_t t0_us;
 };
 
@@ -165,13 +166,14 @@ static const char *get_query(void *conn, const char *name)
 /* ---- Rendering --------------------------------------------------------- */
 
 static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, const char *body,
-                                 const char *ctype, const char *cache)
+                                 const char *ctype, const char *cache, int close_after)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "Content-Type", ctype);
     MHD_add_response_header(r, "Cache-Control", cache ? cache : "no-store");
+    if (close_after) MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
     MHD_destroy_response(r);
     return ret;
@@ -224,6 +226,9 @@ static enum dc_err auth_device(struct dc_req *rq, int need_account)
         return DC_ERR_AUTH_MISSING;
     }
     uint64_t skew = (uint64_t)rq->x->cfg.clock_skew_s * 1000u, wall = dc_wall_now();
+    /* KNOWN GAP: seen nonces live in memory only, so a request captured
+     * before a restart can be replayed within the time window afterwards
+     * (money-moving requests stay idempotent by request id). */
     if (t + skew < wall || t > wall + skew) {
         snprintf(rq->detail, sizeof rq->detail, "request time %llu, server time %llu", t,
                  (unsigned long long)wall);
@@ -311,6 +316,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const struct dc_route *rt = find_route(method, url, &id, &path_known, &index);
     if (!s->started) {
         s->started = 1;
+        s->late = x->stopping; /* arrived after shutdown began: refused */
         s->limit = rt && rt->max_body ? rt->max_body : x->cfg.max_body;
         return MHD_YES;
     }
@@ -352,7 +358,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     rs.status = 200;
 
     enum dc_err e = DC_OK;
-    if (!rt) {
+    if (s->late) {
+        e = DC_ERR_SHUTTING_DOWN;
+    } else if (!rt) {
         e = path_known ? DC_ERR_METHOD : DC_ERR_NOT_FOUND;
         if (!path_known) snprintf(rq.detail, sizeof rq.detail, "%s %s", method, url);
     } else if (s->too_large) {
@@ -408,7 +416,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         json_decref(rs.json);
     }
     enum MHD_Result ret =
-        send_resp(conn, status, body ? body : "{\"code\":1003}", ctype, rs.cache_control);
+        send_resp(conn, status, body ? body : "{\"code\":1003}", ctype, rs.cache_control,
+                  x->stopping);
     free(body);
     dc_metrics_request(x->metrics, rt ? index : DC_METRICS_ROUTES - 1, status,
                        mono_us() - s->t0_us);
@@ -639,7 +648,15 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
         }
     }
     dc_log(DC_LOG_INFO, "shutting down: finishing in-flight requests");
+    x->stopping = 1; /* answers close their connections; new requests get 503 */
     MHD_quiesce_daemon(d);
+    /* let in-flight requests finish and answer (up to 5 s) */
+    for (int i = 0; i < 500; i++) {
+        const union MHD_DaemonInfo *ci = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (!ci || ci->num_connections == 0) break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(d); /* joins the connection threads */
     nonces_free(x->nonces);
     x->nonces = NULL;

@@ -129,14 +129,7 @@ enum dc_err dc_ledger_register(struct dc_store *st, const struct dc_ctx *x, uint
     io->available = io->held = 0;
     io->created_at = now;
     memcpy(io->alias, alias_rnd, DC_ALIAS_BYTES);
-    if (io->id == 0) {
-        /* user ids start at 1001 so they never collide with system accounts */
-        struct dc_account probe;
-        if (st->ops->account_get(st, &probe, DC_BY_ID, DC_ACCT_ID_FIRST_USER, NULL) ==
-            DC_ERR_NO_ACCOUNT) {
-            io->id = DC_ACCT_ID_FIRST_USER;
-        }
-    }
+    /* the store numbers user accounts from DC_ACCT_ID_FIRST_USER */
     e = st->ops->account_insert(st, io);
     if (e == DC_OK) *created = 1;
     return e;
@@ -243,6 +236,12 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
     if (a.status != DC_ACCT_VERIFIED) return DC_ERR_ACCOUNT_UNVERIFIED;
     if (a.offline_blocked) return DC_ERR_OFFLINE_BLOCKED;
     if (amount <= 0) return DC_ERR_AMOUNT_ZERO;
+    /* never hand out coins the current signing key may not sign now */
+    if (now < x->signer.cert.valid_from || now >= x->signer.cert.sign_until) {
+        set_detail(detail, dcap, "signing key %u is outside its signing window: rotate keys",
+                   x->signer.key_id);
+        return DC_ERR_KEY_EXPIRED;
+    }
     if (amount > a.available) {
         set_detail(detail, dcap, "needs %lld, available %lld", (long long)amount,
                    (long long)a.available);

@@ -46,6 +46,7 @@ struct dc_ctx {
     struct dc_nonces *nonces;
     uint8_t admin_hash[32];
     int has_admin;
+    volatile int stopping; /* shutdown began: close connections after answering */
 };
 
 /* Business time in ms (issue, expiry, holds, cases): the real clock, or the

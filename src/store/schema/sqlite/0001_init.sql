@@ -8,7 +8,7 @@ CREATE TABLE meta (
 );
 
 CREATE TABLE accounts (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     kind            INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 3),
     status          INTEGER NOT NULL DEFAULT 0 CHECK (status BETWEEN 0 AND 2),
     offline_blocked INTEGER NOT NULL DEFAULT 0 CHECK (offline_blocked IN (0, 1)),
@@ -24,6 +24,9 @@ CREATE TABLE accounts (
     -- users never go negative; system accounts may (settlement, losses)
     CHECK (kind <> 0 OR (available >= 0 AND held >= 0))
 );
+
+-- user accounts are numbered from 1001; 1..3 are the system accounts
+INSERT INTO sqlite_sequence(name, seq) VALUES ('accounts', 1000);
 
 CREATE TABLE journal (
     id            INTEGER PRIMARY KEY,

@@ -1,0 +1,167 @@
+/*
+ * client.c - signed HTTP calls to ducatd (see ducat/client.h).
+ */
+#include "ducat/client.h"
+
+#include <curl/curl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ducat/auth.h"
+#include "ducat/coin.h"
+
+struct dc_client {
+    CURL *curl;
+    char base[512];
+    const uint8_t *sk;
+    long timeout_ms;
+};
+
+struct body {
+    char *p;
+    size_t len;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct body *b = ud;
+    size_t n = size * nmemb;
+    if (b->len + n > (16u << 20)) return 0; /* refuse absurd answers */
+    char *q = realloc(b->p, b->len + n + 1);
+    if (!q) return 0;
+    memcpy(q + b->len, ptr, n);
+    b->p = q;
+    b->len += n;
+    b->p[b->len] = '\0';
+    return n;
+}
+
+enum dc_err dc_client_new(struct dc_client **out, const char *base_url)
+{
+    static int global_done;
+    if (!global_done) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        global_done = 1;
+    }
+    *out = NULL;
+    size_t n = strlen(base_url);
+    if (n == 0 || n >= 500) return DC_ERR_INVALID_ARGUMENT;
+    struct dc_client *c = calloc(1, sizeof *c);
+    if (!c) return DC_ERR_NO_MEMORY;
+    c->curl = curl_easy_init();
+    if (!c->curl) {
+        free(c);
+        return DC_ERR_NO_MEMORY;
+    }
+    memcpy(c->base, base_url, n + 1);
+    while (n && c->base[n - 1] == '/') c->base[--n] = '\0';
+    c->timeout_ms = 30000;
+    *out = c;
+    return DC_OK;
+}
+
+void dc_client_free(struct dc_client *c)
+{
+    if (!c) return;
+    curl_easy_cleanup(c->curl);
+    free(c);
+}
+
+void dc_client_set_key(struct dc_client *c, const uint8_t *sk)
+{
+    c->sk = sk;
+}
+
+void dc_client_set_timeout(struct dc_client *c, long ms)
+{
+    c->timeout_ms = ms;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+enum dc_err dc_client_call(struct dc_client *c, int signed_, const char *method, const char *path,
+                           const char *body, int *status, json_t **out, char *detail, size_t dcap)
+{
+    char url[2600];
+    struct curl_slist *h = NULL;
+    struct body resp = {NULL, 0};
+    const char *b = body ? body : "";
+    *status = 0;
+    if (out) *out = NULL;
+    if (detail && dcap) detail[0] = '\0';
+    snprintf(url, sizeof url, "%s%s", c->base, path);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");
+    if (signed_) {
+        if (!c->sk) return DC_ERR_INVALID_ARGUMENT;
+        uint8_t nonce[DC_NONCE_BYTES], sig[DC_SIG_BYTES];
+        uint64_t t = wall_ms();
+        randombytes_buf(nonce, sizeof nonce);
+        enum dc_err e = dc_auth_sign(sig, c->sk, method, path, (const uint8_t *)b, strlen(b), t,
+                                     nonce);
+        if (e != DC_OK) {
+            curl_slist_free_all(h);
+            return e;
+        }
+        char line[256], hex[2 * DC_SIG_BYTES + 1];
+        dc_hex_encode(hex, c->sk + 32, DC_PUBKEY_BYTES);
+        snprintf(line, sizeof line, "X-Ducat-Key: %s", hex);
+        h = curl_slist_append(h, line);
+        snprintf(line, sizeof line, "X-Ducat-Time: %llu", (unsigned long long)t);
+        h = curl_slist_append(h, line);
+        dc_hex_encode(hex, nonce, DC_NONCE_BYTES);
+        snprintf(line, sizeof line, "X-Ducat-Nonce: %s", hex);
+        h = curl_slist_append(h, line);
+        dc_hex_encode(hex, sig, DC_SIG_BYTES);
+        snprintf(line, sizeof line, "X-Ducat-Signature: %s", hex);
+        h = curl_slist_append(h, line);
+    }
+    CURL *k = c->curl;
+    curl_easy_reset(k);
+    curl_easy_setopt(k, CURLOPT_URL, url);
+    curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(k, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(k, CURLOPT_WRITEDATA, &resp);
+    if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(k, CURLOPT_POSTFIELDS, b);
+        curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE, (long)strlen(b));
+    }
+    CURLcode rc = curl_easy_perform(k);
+    curl_slist_free_all(h);
+    if (rc != CURLE_OK) {
+        if (detail) snprintf(detail, dcap, "%s: %s", c->base, curl_easy_strerror(rc));
+        free(resp.p);
+        return DC_ERR_IO;
+    }
+    long code = 0;
+    curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &code);
+    *status = (int)code;
+    json_t *j = resp.p ? json_loads(resp.p, 0, NULL) : NULL;
+    free(resp.p);
+    enum dc_err e = DC_OK;
+    if (code < 200 || code > 299) {
+        json_t *jc = json_object_get(j, "code");
+        const char *d = json_string_value(json_object_get(j, "detail"));
+        if (!json_is_integer(jc) || !dc_err_from_code(&e, (int)json_integer_value(jc))) {
+            e = DC_ERR_INTERNAL;
+        }
+        if (detail && d) snprintf(detail, dcap, "%s", d);
+    }
+    if (out) {
+        *out = j;
+    } else {
+        json_decref(j);
+    }
+    return e;
+}
