@@ -869,7 +869,7 @@ static void auth_suite(const char *method, const char *path, int with_body)
         q.sig = sig;
         AUTH_ERR("body altered after signing", &q, 401, "DC_ERR_AUTH_SIGNATURE");
         if (with_body) {
-            snprintf(body2, sizeof body2, "%s ", signed_body);
+            snprintf(body2, sizeof body2, "%s ", signed_body ? signed_body : "");
             randombytes_buf(nonce, sizeof nonce);
             dev_sign_hex(sig, &A, method, path, signed_body, strlen(signed_body), t, nonce);
             q = mkreq(method, path, body2, &A);
