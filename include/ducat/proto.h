@@ -42,17 +42,18 @@
  *            time: when the payee accepted (ms since epoch).
  *
  * Payee-side rules (dc_payment_verify), in order, first failure wins:
- *   decode request and payment; request_hash matches (NONCE_MISMATCH);
+ *   decode request and payment; request_hash matches (PAY_WRONG_REQUEST);
  *   request currency is the trust context's (CURRENCY_MISMATCH); every coin
  *   passes dc_coin_verify with expect_owner = payee key and expect_nonce =
  *   request nonce, no deposit record (all of the core's errors, with the
- *   coin and record index); no two coins share a state: the same final
- *   state twice, or two coins of one serial whose chains consume one state
- *   with different successors (COIN_SPENT); the payee's seen-set callback
- *   reports no consumed state (serial, state_k, successor_k), k = 0..n-1,
- *   that it knows with a different successor (COIN_SPENT: a fork detected
- *   on the spot); the values sum (overflow-checked, AMOUNT_OVERFLOW)
- *   exactly to the amount (COIN_VALUE).
+ *   coin and record index); no two coins share a state: the same coin
+ *   twice, or one a prefix of the other (PAY_DUPLICATE_COIN), or two coins
+ *   of one serial whose chains consume one state with different successors
+ *   (FORK_DETECTED); the payee's seen-set callback reports no consumed
+ *   state (serial, state_k, successor_k), k = 0..n-1, that it knows with a
+ *   different successor (FORK_DETECTED: a double spend detected on the
+ *   spot); the values sum (overflow-checked, AMOUNT_OVERFLOW) exactly to
+ *   the amount (PAY_AMOUNT; res->total says what was paid).
  *
  * Framing. A message is cut into frames of at most DC_FRAME_MAX = 255 bytes
  * (one NFC short APDU); a stream transport sends frames back to back.
@@ -65,9 +66,9 @@
  * The receiver keeps one reassembly per message type and processes frames
  * deterministically: the next in-order frame is stored; a frame already
  * held (a re-sent frame) is accepted if byte-identical and ignored, else
- * refused (IDEMPOTENCY_CONFLICT); a gap is refused (CHAIN_ORDER); a
- * message larger than its type allows is refused at its first frame
- * (LIMIT_EXCEEDED); bad header fields are DECODE_TYPE / DECODE_VALUE. Once
+ * refused (FRAME_CONFLICT); a gap is refused (FRAME_ORDER); a message
+ * larger than its type allows is refused at its first frame
+ * (MSG_TOO_LARGE); bad header fields are DECODE_TYPE / DECODE_VALUE. Once
  * a message is complete, later frames of its type are compared with it
  * (any order, any frame size); a whole in-order pass over it is a REPEAT
  * (the peer re-sent the message), which drives idempotent re-sends.
@@ -108,14 +109,16 @@
  * Session errors (dc_session_error once FAILED). Input from the peer fails
  * the session, except once the outcome is committed (the payee has verified
  * the payment): later bad input is dropped and cannot undo it.
- *   framing errors as above; CHAIN_ORDER: a message type this side does
+ *   framing errors as above; MSG_UNEXPECTED: a message type this side does
  *   not take now (a REQUEST at a payee, a RECEIPT before paying);
- *   BAD_SIGNATURE: a forged REQUEST or RECEIPT; NONCE_MISMATCH: a RECEIPT
- *   naming another request or payment; IDEMPOTENCY_CONFLICT: a re-sent
+ *   BAD_SIGNATURE: a forged REQUEST or RECEIPT; RECEIPT_MISMATCH: a
+ *   RECEIPT naming another request or payment; FRAME_CONFLICT: a re-sent
  *   message that differs from the copy held (e.g. a new REQUEST after
  *   paying); any dc_payment_verify error at the payee.
- * A host call in the wrong state or with bad arguments returns an error
- * (INVALID_ARGUMENT, or the payment's fault) and changes nothing.
+ * A host call returns an error and changes nothing when: the session is in
+ * another state (SESSION_STATE), the context fails its invariants
+ * (SESSION_CORRUPT), an argument is bad (INVALID_ARGUMENT), or the
+ * payment handed over is at fault (dc_session_payer_pay).
  *
  * Sizes: 228 + 489 + 138 bytes of messages for a 1-hop coin, in 4 frames of
  * at most 255 bytes (879 bytes on the wire); 2,799 bytes in 12 frames for a
@@ -207,12 +210,12 @@ struct dc_payment {
 };
 
 /* Writes the payment. Checks the counts and lengths (not the coins):
- * DC_ERR_INVALID_ARGUMENT, DC_ERR_LIMIT_EXCEEDED (over
+ * DC_ERR_INVALID_ARGUMENT, DC_ERR_MSG_TOO_LARGE (over
  * DC_PAYMENT_MAX_BYTES), DC_ERR_BUFFER_TOO_SMALL with *out_len = needed. */
 DC_MUST_CHECK enum dc_err dc_payment_encode(uint8_t *out, size_t cap, size_t *out_len,
                                             const struct dc_payment *p);
 /* Strict decoder: structure, and every coin decodes exactly (no signature
- * checked). DC_ERR_LIMIT_EXCEEDED above DC_PAYMENT_MAX_BYTES. On error,
+ * checked). DC_ERR_MSG_TOO_LARGE above DC_PAYMENT_MAX_BYTES. On error,
  * *bad_coin (may be NULL) is the coin at fault or DC_PAYMENT_WHOLE. */
 DC_MUST_CHECK enum dc_err dc_payment_decode(struct dc_payment *out, size_t *bad_coin,
                                             const uint8_t *in, size_t len);
@@ -223,9 +226,10 @@ void dc_payment_hash(uint8_t out[static DC_HASH_BYTES], const uint8_t *pay, size
  * Seen-set query, answered by the payee's wallet from what it knows (coins
  * it holds or held, states it saw consumed). For one state a coin of the
  * payment consumes: DC_OK if the state is unknown or known with this same
- * successor; DC_ERR_COIN_SPENT if known with a DIFFERENT successor (a fork,
- * a double spend detected on the spot); any other error (e.g. DC_ERR_STORE)
- * stops verification and is returned as is.
+ * successor; DC_ERR_FORK_DETECTED (or DC_ERR_COIN_SPENT, treated alike) if
+ * known with a DIFFERENT successor (a double spend detected on the spot);
+ * any other error (e.g. DC_ERR_STORE) stops verification and is returned
+ * as is.
  */
 typedef enum dc_err (*dc_seen_fn)(void *ctx, const uint8_t serial[DC_SERIAL_BYTES],
                                   const uint8_t state[DC_HASH_BYTES],
@@ -325,7 +329,7 @@ struct dc_reasm {
 void dc_reasm_init(struct dc_reasm *r);
 /* Takes one whole frame. *event (OUT) is a DC_RX_* value. Errors as in the
  * framing rules above; a frame of another tag than the first is
- * DC_ERR_CHAIN_ORDER. The reassembler is unchanged by a refused frame. */
+ * DC_ERR_MSG_UNEXPECTED. The reassembler is unchanged by a refused frame. */
 DC_MUST_CHECK enum dc_err dc_reasm_push(struct dc_reasm *r, int *event, const uint8_t *frame,
                                         size_t len);
 
@@ -392,11 +396,11 @@ DC_MUST_CHECK enum dc_err dc_session_payer_start(struct dc_session *s, unsigned 
 
 /* DC_SESSION_* bits. A session that fails dc_session_check wants FAILED. */
 unsigned dc_session_want(const struct dc_session *s);
-/* DC_OK unless FAILED (DC_ERR_INVALID_ARGUMENT for a corrupt context). */
+/* DC_OK unless FAILED (DC_ERR_SESSION_CORRUPT for a corrupt context). */
 enum dc_err dc_session_error(const struct dc_session *s);
 /* DC_OK if the bytes form a consistent session of this build;
- * DC_ERR_DECODE_VERSION if they are not a session of this build (magic,
- * size), DC_ERR_INVALID_ARGUMENT if its fields are inconsistent. */
+ * DC_ERR_SESSION_CORRUPT if they are not a session of this build (magic,
+ * size) or its fields are inconsistent; DC_ERR_INVALID_ARGUMENT for NULL. */
 DC_MUST_CHECK enum dc_err dc_session_check(const struct dc_session *s);
 
 /* Outgoing bytes: a window of the current frame (never more than one
@@ -426,24 +430,25 @@ const uint8_t *dc_session_receipt(const struct dc_session *s, size_t *len);
 
 /* Payer, on NEED_COINS: hands over the payment the wallet built for
  * dc_session_request(). Checked without signatures: decodes, names this
- * request (NONCE_MISMATCH), every coin ends with a transfer to the payee
+ * request (PAY_WRONG_REQUEST), every coin ends with a transfer to the payee
  * (WRONG_RECEIVER) carrying its nonce (NONCE_MISMATCH), currency
- * (CURRENCY_MISMATCH), values sum to the amount (COIN_VALUE). On error the
+ * (CURRENCY_MISMATCH), values sum to the amount (PAY_AMOUNT). On error the
  * session is unchanged (still NEED_COINS); on success it wants PERSIST. */
 DC_MUST_CHECK enum dc_err dc_session_payer_pay(struct dc_session *s, const uint8_t *payment,
                                                size_t len);
 /* Payee, on NEED_VERIFY: dc_payment_verify under chk; on success signs the
  * receipt (time `now`) with payee_sk and wants PERSIST. A payment refused
- * fails the session; an error from the seen-set callback other than
- * COIN_SPENT, or a bad argument, is returned and leaves the session as it
- * was so the host can retry. res (OUT) may be NULL. */
+ * fails the session; an error from the seen-set callback other than a
+ * fork, or a bad argument, is returned and leaves the session as it was so
+ * the host can retry. res (OUT) may be NULL. */
 DC_MUST_CHECK enum dc_err dc_session_payee_verify(struct dc_session *s,
                                                   struct dc_payment_result *res,
                                                   const struct dc_payment_check *chk,
                                                   const uint8_t payee_sk[static DC_SECKEY_BYTES],
                                                   uint64_t now);
 /* On NEED_PERSIST, once the host has made the payment (payer) or the
- * accepted coins (payee) durable: the engine proceeds to send. */
+ * accepted coins (payee) durable: the engine proceeds to send.
+ * DC_ERR_SESSION_STATE in any other state. */
 DC_MUST_CHECK enum dc_err dc_session_persisted(struct dc_session *s);
 
 #ifdef __cplusplus

@@ -101,7 +101,7 @@ uint64_t dc_wallet_account(const struct dc_wallet *w);       /* 0 if none */
  * device's key (DC_ERR_CERT_INVALID otherwise). */
 DC_MUST_CHECK enum dc_err dc_wallet_set_devcert(struct dc_wallet *w,
                                                 const uint8_t cert[static DC_DEVCERT_BYTES]);
-/* Copies it out: DC_OK, or DC_ERR_NOT_FOUND before the first one. */
+/* Copies it out: DC_OK, or DC_ERR_WALLET_NOT_REGISTERED before the first one. */
 DC_MUST_CHECK enum dc_err dc_wallet_devcert(const struct dc_wallet *w,
                                             uint8_t out[static DC_DEVCERT_BYTES]);
 
@@ -133,7 +133,7 @@ DC_MUST_CHECK enum dc_err dc_wallet_set_trust(struct dc_wallet *w,
                                               const uint64_t *revoked_at,
                                               const uint8_t (*revoked)[DC_PUBKEY_BYTES],
                                               size_t n_revoked);
-/* DC_OK and *out filled, or DC_ERR_NOT_FOUND before the first sync. */
+/* DC_OK and *out filled, or DC_ERR_WALLET_NOT_SYNCED before the first sync. */
 DC_MUST_CHECK enum dc_err dc_wallet_params(const struct dc_wallet *w,
                                            struct dc_wallet_params *out);
 /* The i-th keycert (ascending key id) and its revocation time. */
@@ -148,8 +148,8 @@ const uint8_t (*dc_wallet_revoked(const struct dc_wallet *w, size_t *n))[DC_PUBK
  * Builds the core's verification context from the synced material, for
  * clock `now`: master key, keys, revocation list (t->revoked_devices
  * BORROWS wallet memory: valid until the wallet changes), currency, base
- * unit, hops, split parts, default flags. DC_ERR_NOT_FOUND before the first
- * sync; DC_ERR_BAD_SIGNATURE if a stored keycert no longer checks.
+ * unit, hops, split parts, default flags. DC_ERR_WALLET_NOT_SYNCED before
+ * the first sync; DC_ERR_BAD_SIGNATURE if a stored keycert no longer checks.
  */
 DC_MUST_CHECK enum dc_err dc_wallet_trust(const struct dc_wallet *w, struct dc_trust *t,
                                           uint64_t now);
@@ -217,7 +217,7 @@ DC_MUST_CHECK enum dc_err dc_wallet_balance(const struct dc_wallet *w, uint64_t 
  * owned by this device and not end in a deposit (DC_ERR_WRONG_RECEIVER,
  * DC_ERR_CHAIN_ORDER). Every state the coins consume enters the seen-set;
  * a state known with another successor refuses the whole call
- * (DC_ERR_COIN_SPENT). Idempotent: a coin already held (same serial and
+ * (DC_ERR_FORK_DETECTED). Idempotent: a coin already held (same serial and
  * final state) is skipped, so a retried payment is not counted twice. If
  * new coins arrived by TRANSFER, one IN history entry (their total, the
  * payer's alias, `now`) is added. *added (OUT, may be NULL): new coins.
@@ -233,7 +233,7 @@ int dc_wallet_seen_conflict(const struct dc_wallet *w, const uint8_t serial[stat
                             const uint8_t state[static DC_HASH_BYTES],
                             const uint8_t successor[static DC_HASH_BYTES]);
 /* The same as a dc_seen_fn (ducat/proto.h) with ctx = the wallet:
- * DC_OK, or DC_ERR_COIN_SPENT on a conflict. */
+ * DC_OK, or DC_ERR_FORK_DETECTED on a conflict. */
 enum dc_err dc_wallet_seen_check(void *wallet, const uint8_t serial[DC_SERIAL_BYTES],
                                  const uint8_t state[DC_HASH_BYTES],
                                  const uint8_t successor[DC_HASH_BYTES]);
@@ -301,7 +301,7 @@ DC_MUST_CHECK enum dc_err dc_wallet_select_coins(struct dc_wallet_plan *plan,
                                                  size_t n, int64_t amount,
                                                  const struct dc_wallet_select_opts *opts);
 /* The same over the wallet's coins, with its synced base unit and currency
- * (DC_ERR_NOT_FOUND before the first sync). */
+ * (DC_ERR_WALLET_NOT_SYNCED before the first sync). */
 DC_MUST_CHECK enum dc_err dc_wallet_select(struct dc_wallet_plan *plan, const struct dc_wallet *w,
                                            int64_t amount, uint64_t now, uint64_t margin_ms);
 
@@ -447,27 +447,37 @@ DC_MUST_CHECK enum dc_err dc_wallet_decode_plain(struct dc_wallet **out, const u
 /* ---- Wallet file ------------------------------------------------------ */
 
 /*
- *   header  "DUCATWLT" version:u8=1 kdf:u8=1 (Argon2id v1.3)
- *           opslimit:u64 memlimit:u64 salt:16 nonce:24 ct_len:u64   74 bytes
+ *   header  "DUCATWLT" version:u8=2 kdf:u8=1 (Argon2id v1.3)
+ *           opslimit:u64 memlimit:u64 salt:16 nonce:24 ct_len:u64
+ *           key_check:16 header_sum:16                          106 bytes
  *   body    ct_len bytes: XChaCha20-Poly1305-IETF(key, nonce,
- *           plaintext, associated data = the 74 header bytes)
+ *           plaintext, associated data = the 106 header bytes)
  *   key     crypto_pwhash(Argon2id13, passphrase, salt, opslimit, memlimit)
+ *   key_check   BLAKE2b-128(key = key, "ducat/wallet/key-check/v1")
+ *   header_sum  BLAKE2b-128(the 90 header bytes before it), unkeyed
+ *
+ * key_check tells a wrong passphrase from a damaged file; it gives an
+ * attacker nothing the AEAD tag does not (each guess still costs one
+ * Argon2id run). header_sum tells damage to the salt or costs (which would
+ * derive another key) from a wrong passphrase.
  *
  * Opening, first failure wins: bytes that do not begin like the magic:
- * DC_ERR_DECODE_TYPE (not a wallet file); empty or shorter than the header:
- * DC_ERR_DECODE_TRUNCATED; another version: DC_ERR_DECODE_VERSION; unknown
- * kdf, limits outside the accepted range, ct_len below the tag size or
- * above DC_WALLET_FILE_MAX: DC_ERR_DECODE_VALUE; fewer bytes than
- * header + ct_len: DC_ERR_DECODE_TRUNCATED (a cut file); more:
- * DC_ERR_DECODE_TRAILING; then a wrong passphrase or ANY other modified
- * byte (salt, nonce, in-range limits, ciphertext, tag; the whole header is
- * the AEAD's associated data): DC_ERR_BAD_SIGNATURE. Nothing is created or
- * changed on error. A KDF cost is capped so a forged header cannot make
- * opening allocate more than 1 GiB.
+ * DC_ERR_WALLET_NOT_WALLET; a version byte other than 2:
+ * DC_ERR_WALLET_VERSION; empty or shorter than the header:
+ * DC_ERR_WALLET_TRUNCATED; header_sum mismatch, an unknown kdf, limits
+ * outside the accepted range, ct_len below the tag size or above
+ * DC_WALLET_FILE_MAX: DC_ERR_WALLET_CORRUPT; fewer bytes than
+ * header + ct_len: DC_ERR_WALLET_TRUNCATED (a cut file); more:
+ * DC_ERR_WALLET_CORRUPT; key_check mismatch: DC_ERR_WALLET_PASSPHRASE; any
+ * other modified byte (ciphertext, tag; the whole header is the AEAD's
+ * associated data): DC_ERR_WALLET_CORRUPT; a plaintext of an unknown
+ * version: DC_ERR_WALLET_VERSION, one that does not decode:
+ * DC_ERR_WALLET_CORRUPT. Nothing is created or changed on error. A KDF cost
+ * is capped so a forged header cannot make opening allocate more than 1 GiB.
  */
 #define DC_WALLET_MAGIC "DUCATWLT"
-#define DC_WALLET_FILE_VERSION 1
-#define DC_WALLET_HEADER_BYTES 74
+#define DC_WALLET_FILE_VERSION 2
+#define DC_WALLET_HEADER_BYTES 106
 
 /* Argon2id cost. {0, 0} or NULL means crypto_pwhash_OPSLIMIT_INTERACTIVE /
  * MEMLIMIT_INTERACTIVE; tests may pass crypto_pwhash_OPSLIMIT_MIN /

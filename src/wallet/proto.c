@@ -184,7 +184,7 @@ enum dc_err dc_payment_encode(uint8_t *out, size_t cap, size_t *out_len, const s
             return DC_ERR_INVALID_ARGUMENT;
         }
         total += 2 + p->coin_len[i];
-        if (total > DC_PAYMENT_MAX_BYTES) return DC_ERR_LIMIT_EXCEEDED;
+        if (total > DC_PAYMENT_MAX_BYTES) return DC_ERR_MSG_TOO_LARGE;
     }
     *out_len = total;
     if (!out || cap < total) return DC_ERR_BUFFER_TOO_SMALL;
@@ -210,7 +210,7 @@ static enum dc_err payment_read(struct dc_payment *out, size_t *bad, const uint8
     struct dc_reader r;
     *bad = DC_PAYMENT_WHOLE;
     memset(out, 0, sizeof *out);
-    if (len > DC_PAYMENT_MAX_BYTES) return DC_ERR_LIMIT_EXCEEDED;
+    if (len > DC_PAYMENT_MAX_BYTES) return DC_ERR_MSG_TOO_LARGE;
     dc_reader_init(&r, in, len);
     if (dc_read_u8(&r) != DC_MSG_PAYMENT) dc_reader_fail(&r, DC_ERR_DECODE_TYPE);
     if (dc_read_u8(&r) != DC_WIRE_VERSION) dc_reader_fail(&r, DC_ERR_DECODE_VERSION);
@@ -278,34 +278,35 @@ static void raw_record(const uint8_t *p, size_t *body, size_t *total)
 }
 
 /*
- * 1 if coins a and b (same serial) share a state that they do not both
- * leave the same way: the same final state twice (a duplicate), a final
- * state of one consumed in the other, or one state consumed by records
- * with different bodies (a fork inside the payment). *at is the record
- * index (0 = genesis) in b. States depend on record bodies only, so two
- * encodings that differ only in signature bytes are the same coin.
- * Siblings of a split (same split body, different part) share nothing
- * after it.
+ * Whether coins a and b (same serial) share a state that they do not both
+ * leave the same way. DC_ERR_PAY_DUPLICATE_COIN: the chain of one is a
+ * prefix of the other's (the same final state twice, or a final state of
+ * one consumed in the other); DC_ERR_FORK_DETECTED: one state consumed by
+ * records with different bodies (a double spend inside the payment); DC_OK
+ * if they share nothing. *at is the record index (0 = genesis) in b.
+ * States depend on record bodies only, so two encodings that differ only
+ * in signature bytes are the same coin. Siblings of a split (same split
+ * body, different part) share nothing after it.
  */
-static int chains_conflict(const uint8_t *a, const uint8_t *b, size_t *at)
+static enum dc_err chains_conflict(const uint8_t *a, const uint8_t *b, size_t *at)
 {
     const size_t gbody = DC_GENESIS_BYTES - DC_SIG_BYTES;
-    if (memcmp(a + DC_COIN_HEADER_BYTES, b + DC_COIN_HEADER_BYTES, gbody) != 0) return 0;
+    if (memcmp(a + DC_COIN_HEADER_BYTES, b + DC_COIN_HEADER_BYTES, gbody) != 0) return DC_OK;
     size_t na = a[2], nb = b[2];
     size_t pa = DC_COIN_HEADER_BYTES + DC_GENESIS_BYTES, pb = pa;
     for (size_t k = 0;; k++) {
         if (k == na || k == nb) {
             *at = k;
-            return 1;
+            return DC_ERR_PAY_DUPLICATE_COIN;
         }
         size_t ba, ta, bb, tb;
         raw_record(a + pa, &ba, &ta);
         raw_record(b + pb, &bb, &tb);
         if (ba != bb || memcmp(a + pa, b + pb, ba) != 0) {
             *at = k + 1;
-            return 1;
+            return DC_ERR_FORK_DETECTED;
         }
-        if (a[pa] == DC_TYPE_SPLIT && a[pa + ta - 1] != b[pb + tb - 1]) return 0;
+        if (a[pa] == DC_TYPE_SPLIT && a[pa + ta - 1] != b[pb + tb - 1]) return DC_OK;
         pa += ta;
         pb += tb;
     }
@@ -340,7 +341,7 @@ enum dc_err dc_payment_verify(struct dc_payment_result *res, const struct dc_pay
     if (e != DC_OK) return fail_at(res, e, bad, 0);
     res->n_coins = pay.n;
     dc_request_hash(h, request, request_len);
-    if (memcmp(h, pay.request_hash, DC_HASH_BYTES) != 0) return DC_ERR_NONCE_MISMATCH;
+    if (memcmp(h, pay.request_hash, DC_HASH_BYTES) != 0) return DC_ERR_PAY_WRONG_REQUEST;
     if (req.currency != t->currency) return DC_ERR_CURRENCY_MISMATCH;
 
     /* 1. every coin, fully, ending with the payee and the payee's nonce */
@@ -366,9 +367,8 @@ enum dc_err dc_payment_verify(struct dc_payment_result *res, const struct dc_pay
         for (size_t i = 0; i < j; i++) {
             size_t at;
             if (memcmp(res->coins[i].serial, res->coins[j].serial, DC_SERIAL_BYTES) != 0) continue;
-            if (chains_conflict(pay.coin[i], pay.coin[j], &at)) {
-                return fail_at(res, DC_ERR_COIN_SPENT, j, at);
-            }
+            e = chains_conflict(pay.coin[i], pay.coin[j], &at);
+            if (e != DC_OK) return fail_at(res, e, j, at);
         }
     }
 
@@ -383,6 +383,9 @@ enum dc_err dc_payment_verify(struct dc_payment_result *res, const struct dc_pay
                 dc_coin_successor(succ, &coin, k);
                 e = chk->seen(chk->seen_ctx, coin.genesis.serial, state, succ);
                 if (e != DC_OK) {
+                    /* the callback's "known with another successor" is a
+                     * fork seen on the spot, whichever code it used */
+                    if (e == DC_ERR_COIN_SPENT) e = DC_ERR_FORK_DETECTED;
                     res->from_seen = 1;
                     return fail_at(res, e, i, k + 1);
                 }
@@ -398,9 +401,8 @@ enum dc_err dc_payment_verify(struct dc_payment_result *res, const struct dc_pay
         if (v > 0 && sum > INT64_MAX - v) return DC_ERR_AMOUNT_OVERFLOW;
         sum += v;
     }
-    if (sum != req.amount) return DC_ERR_COIN_VALUE;
-    res->total = sum;
-    return DC_OK;
+    res->total = sum; /* also on a mismatch, so the host can show both */
+    return sum == req.amount ? DC_OK : DC_ERR_PAY_AMOUNT;
 }
 
 /* ---- RECEIPT ---------------------------------------------------------- */
@@ -533,9 +535,9 @@ enum dc_err dc_rx_frame(struct dc_rx *rx, int *event, uint8_t *slot, size_t cap,
     if (*slot_len == 0) {
         /* store mode: the message is being received for the first time */
         if (rx->next == 0) {
-            if (index != 0) return DC_ERR_CHAIN_ORDER;
+            if (index != 0) return DC_ERR_FRAME_ORDER;
             if (count == 1 ? len > cap : (count - 1) * len + 1 > cap) {
-                return DC_ERR_LIMIT_EXCEEDED;
+                return DC_ERR_MSG_TOO_LARGE;
             }
             memcpy(slot, pl, len);
             rx->count = (uint16_t)count;
@@ -554,11 +556,11 @@ enum dc_err dc_rx_frame(struct dc_rx *rx, int *event, uint8_t *slot, size_t cap,
         if (count != rx->count || !len_fits(index, count, len, rx->plen)) {
             return DC_ERR_DECODE_VALUE;
         }
-        if (index > rx->next) return DC_ERR_CHAIN_ORDER;
+        if (index > rx->next) return DC_ERR_FRAME_ORDER;
         size_t off = index * rx->plen;
-        if (off > cap || len > cap - off) return DC_ERR_LIMIT_EXCEEDED;
+        if (off > cap || len > cap - off) return DC_ERR_MSG_TOO_LARGE;
         if (index < rx->next) { /* a re-sent frame */
-            return memcmp(slot + off, pl, len) == 0 ? DC_OK : DC_ERR_IDEMPOTENCY_CONFLICT;
+            return memcmp(slot + off, pl, len) == 0 ? DC_OK : DC_ERR_FRAME_CONFLICT;
         }
         memcpy(slot + off, pl, len);
         rx->len = (uint32_t)(off + len);
@@ -577,19 +579,19 @@ enum dc_err dc_rx_frame(struct dc_rx *rx, int *event, uint8_t *slot, size_t cap,
     size_t plen = rx->plen;
     if (index == 0) { /* a new pass, possibly with another frame size */
         if (count == 1 ? len != total : ((count - 1) * len >= total || count * len < total)) {
-            return DC_ERR_IDEMPOTENCY_CONFLICT;
+            return DC_ERR_FRAME_CONFLICT;
         }
         plen = len;
     } else if (count != rx->count) {
-        return DC_ERR_IDEMPOTENCY_CONFLICT;
+        return DC_ERR_FRAME_CONFLICT;
     } else if (!len_fits(index, count, len, plen)) {
         return DC_ERR_DECODE_VALUE;
     }
     size_t off = index * plen;
     if (off > total || len > total - off || (index + 1 == count && off + len != total)) {
-        return DC_ERR_IDEMPOTENCY_CONFLICT;
+        return DC_ERR_FRAME_CONFLICT;
     }
-    if (memcmp(slot + off, pl, len) != 0) return DC_ERR_IDEMPOTENCY_CONFLICT;
+    if (memcmp(slot + off, pl, len) != 0) return DC_ERR_FRAME_CONFLICT;
     if (index == 0) {
         rx->count = (uint16_t)count;
         rx->plen = (uint16_t)len;
@@ -618,7 +620,7 @@ enum dc_err dc_reasm_push(struct dc_reasm *r, int *event, const uint8_t *frame, 
 {
     *event = DC_RX_NONE;
     if (len < 1) return DC_ERR_DECODE_TRUNCATED;
-    if (r->tag != 0 && frame[0] != r->tag) return DC_ERR_CHAIN_ORDER;
+    if (r->tag != 0 && frame[0] != r->tag) return DC_ERR_MSG_UNEXPECTED;
     size_t cap = dc_msg_max_bytes(frame[0]);
     if (cap == 0) return DC_ERR_DECODE_TYPE;
     enum dc_err e = dc_rx_frame(&r->rx, event, r->msg, cap, &r->len, frame, len);

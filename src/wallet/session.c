@@ -253,13 +253,13 @@ static void rx_error(struct dc_session *s, enum dc_err e)
     if (!committed(s)) fail(s, e);
 }
 
-/* Which message types this side takes now: DC_OK or DC_ERR_CHAIN_ORDER. */
+/* Which message types this side takes now: DC_OK or DC_ERR_MSG_UNEXPECTED. */
 static enum dc_err route(const struct dc_session *s, uint8_t tag)
 {
-    if (s->role == DC_ROLE_PAYEE) return tag == DC_MSG_PAYMENT ? DC_OK : DC_ERR_CHAIN_ORDER;
+    if (s->role == DC_ROLE_PAYEE) return tag == DC_MSG_PAYMENT ? DC_OK : DC_ERR_MSG_UNEXPECTED;
     if (tag == DC_MSG_REQUEST) return DC_OK;
     if (tag == DC_MSG_RECEIPT && s->state == ST_PR_PAY) return DC_OK;
-    return DC_ERR_CHAIN_ORDER;
+    return DC_ERR_MSG_UNEXPECTED;
 }
 
 static void on_request(struct dc_session *s)
@@ -283,7 +283,7 @@ static void on_receipt(struct dc_session *s)
     if (e == DC_OK) e = dc_request_decode(&req, s->req, s->req_len);
     if (e == DC_OK && (memcmp(rc.request_hash, s->req_hash, DC_HASH_BYTES) != 0 ||
                        memcmp(rc.payment_hash, s->pay_hash, DC_HASH_BYTES) != 0)) {
-        e = DC_ERR_NONCE_MISMATCH;
+        e = DC_ERR_RECEIPT_MISMATCH;
     }
     if (e == DC_OK) e = dc_receipt_check(&rc, req.payee.pub);
     if (e != DC_OK) {
@@ -466,14 +466,14 @@ enum dc_err dc_session_payer_start(struct dc_session *s, unsigned frame_max)
 
 enum dc_err dc_session_error(const struct dc_session *s)
 {
-    if (!sane(s)) return DC_ERR_INVALID_ARGUMENT;
+    if (!sane(s)) return DC_ERR_SESSION_CORRUPT;
     return (enum dc_err)s->err;
 }
 
 enum dc_err dc_session_check(const struct dc_session *s)
 {
-    if (!s || s->magic != DC_SESSION_MAGIC || s->size != sizeof *s) return DC_ERR_DECODE_VERSION;
-    return sane(s) ? DC_OK : DC_ERR_INVALID_ARGUMENT;
+    if (!s) return DC_ERR_INVALID_ARGUMENT;
+    return sane(s) ? DC_OK : DC_ERR_SESSION_CORRUPT;
 }
 
 void dc_session_reconnect(struct dc_session *s, unsigned frame_max)
@@ -520,6 +520,17 @@ const uint8_t *dc_session_receipt(const struct dc_session *s, size_t *len)
     return held(s, DC_MSG_RECEIPT, len);
 }
 
+/* Entry check of a host call that needs state `st`: DC_ERR_INVALID_ARGUMENT
+ * (NULL), DC_ERR_SESSION_CORRUPT (a context that fails its invariants),
+ * DC_ERR_SESSION_STATE (a good context in another state: a host bug, or a
+ * call repeated after it took effect). */
+static enum dc_err host_call(const struct dc_session *s, int st)
+{
+    if (!s) return DC_ERR_INVALID_ARGUMENT;
+    if (!sane(s)) return DC_ERR_SESSION_CORRUPT;
+    return s->state == st ? DC_OK : DC_ERR_SESSION_STATE;
+}
+
 /* The payer's own checks of what its wallet built (no signatures): catches
  * a wallet bug before anything is persisted or sent. */
 static enum dc_err payment_shape(const struct dc_request *req,
@@ -530,7 +541,7 @@ static enum dc_err payment_shape(const struct dc_request *req,
     struct dc_coin c;
     enum dc_err e = dc_payment_decode(&p, NULL, payment, len);
     if (e != DC_OK) return e;
-    if (memcmp(p.request_hash, req_hash, DC_HASH_BYTES) != 0) return DC_ERR_NONCE_MISMATCH;
+    if (memcmp(p.request_hash, req_hash, DC_HASH_BYTES) != 0) return DC_ERR_PAY_WRONG_REQUEST;
     int64_t sum = 0;
     for (size_t i = 0; i < p.n; i++) {
         e = dc_coin_decode(&c, p.coin[i], p.coin_len[i]);
@@ -549,15 +560,17 @@ static enum dc_err payment_shape(const struct dc_request *req,
         if (sum > INT64_MAX - v) return DC_ERR_AMOUNT_OVERFLOW;
         sum += v;
     }
-    return sum == req->amount ? DC_OK : DC_ERR_COIN_VALUE;
+    return sum == req->amount ? DC_OK : DC_ERR_PAY_AMOUNT;
 }
 
 enum dc_err dc_session_payer_pay(struct dc_session *s, const uint8_t *payment, size_t len)
 {
     struct dc_request req;
-    if (!sane(s) || s->state != ST_PR_COINS || !payment) return DC_ERR_INVALID_ARGUMENT;
-    if (len > sizeof s->pay) return DC_ERR_LIMIT_EXCEEDED;
-    enum dc_err e = dc_request_decode(&req, s->req, s->req_len);
+    enum dc_err e = host_call(s, ST_PR_COINS);
+    if (e != DC_OK) return e;
+    if (!payment) return DC_ERR_INVALID_ARGUMENT;
+    if (len > sizeof s->pay) return DC_ERR_MSG_TOO_LARGE;
+    e = dc_request_decode(&req, s->req, s->req_len);
     if (e == DC_OK) e = payment_shape(&req, s->req_hash, payment, len);
     if (e != DC_OK) return e;
     memcpy(s->pay, payment, len);
@@ -576,10 +589,10 @@ enum dc_err dc_session_payee_verify(struct dc_session *s, struct dc_payment_resu
     if (!res) res = &local;
     memset(res, 0, sizeof *res);
     res->coin = DC_PAYMENT_WHOLE;
-    if (!sane(s) || s->state != ST_PE_VERIFY || !chk || !chk->trust) {
-        return DC_ERR_INVALID_ARGUMENT;
-    }
-    enum dc_err e = dc_request_decode(&req, s->req, s->req_len);
+    enum dc_err e = host_call(s, ST_PE_VERIFY);
+    if (e != DC_OK) return e;
+    if (!chk || !chk->trust) return DC_ERR_INVALID_ARGUMENT;
+    e = dc_request_decode(&req, s->req, s->req_len);
     if (e != DC_OK) { /* only a tampered context gets here */
         fail(s, e);
         return e;
@@ -589,7 +602,7 @@ enum dc_err dc_session_payee_verify(struct dc_session *s, struct dc_payment_resu
     }
     e = dc_payment_verify(res, chk, s->req, s->req_len, s->pay, s->pay_len);
     if (e != DC_OK) {
-        if (res->from_seen && e != DC_ERR_COIN_SPENT) return e; /* the host's store: retry */
+        if (res->from_seen && e != DC_ERR_FORK_DETECTED) return e; /* the host's store: retry */
         fail(s, e);
         return e;
     }
@@ -607,7 +620,8 @@ enum dc_err dc_session_payee_verify(struct dc_session *s, struct dc_payment_resu
 
 enum dc_err dc_session_persisted(struct dc_session *s)
 {
-    if (!sane(s)) return DC_ERR_INVALID_ARGUMENT;
+    if (!s) return DC_ERR_INVALID_ARGUMENT;
+    if (!sane(s)) return DC_ERR_SESSION_CORRUPT;
     if (s->state == ST_PR_PERSIST) {
         s->state = ST_PR_PAY;
         tx_queue(s, DC_MSG_PAYMENT, 0);
@@ -618,5 +632,5 @@ enum dc_err dc_session_persisted(struct dc_session *s)
         tx_queue(s, DC_MSG_RECEIPT, 0);
         return DC_OK;
     }
-    return DC_ERR_INVALID_ARGUMENT;
+    return DC_ERR_SESSION_STATE;
 }

@@ -31,6 +31,16 @@
 #define SEEN_KEY_BYTES (DC_SERIAL_BYTES + DC_HASH_BYTES)
 #define SEEN_ENTRY_BYTES (SEEN_KEY_BYTES + DC_HASH_BYTES + 8) /* encoded */
 #define KDF_ARGON2ID13 1
+/* Header offsets (ducat/wallet.h, "Wallet file"). */
+#define H_OPS 10
+#define H_MEM 18
+#define H_SALT 26
+#define H_NONCE (H_SALT + crypto_pwhash_SALTBYTES)
+#define H_CTLEN (H_NONCE + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
+#define H_CHECK (H_CTLEN + 8)
+#define H_SUM (H_CHECK + CHECK_BYTES)
+#define CHECK_BYTES 16
+_Static_assert(H_SUM + CHECK_BYTES == DC_WALLET_HEADER_BYTES, "wallet header layout");
 #define OPSLIMIT_CAP 32u
 #define MEMLIMIT_CAP (1u << 30)
 #define PLAIN_VERSION 1
@@ -38,7 +48,8 @@
 enum { KIND_NONE = 0, KIND_PAYMENT = 1, KIND_DEPOSIT = 2 };
 
 _Static_assert(DC_WALLET_HEADER_BYTES == 8 + 1 + 1 + 8 + 8 + crypto_pwhash_SALTBYTES +
-                                             crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + 8,
+                                             crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + 8 +
+                                             2 * CHECK_BYTES,
                "wallet header layout");
 _Static_assert(DC_WALLET_PLAN_MAX <= 255, "payment index is one byte");
 
@@ -280,7 +291,7 @@ enum dc_err dc_wallet_set_devcert(struct dc_wallet *w, const uint8_t cert[static
 
 enum dc_err dc_wallet_devcert(const struct dc_wallet *w, uint8_t out[static DC_DEVCERT_BYTES])
 {
-    if (!w->has_devcert) return DC_ERR_NOT_FOUND;
+    if (!w->has_devcert) return DC_ERR_WALLET_NOT_REGISTERED;
     memcpy(out, w->devcert, DC_DEVCERT_BYTES);
     return DC_OK;
 }
@@ -349,7 +360,7 @@ enum dc_err dc_wallet_set_trust(struct dc_wallet *w, const struct dc_wallet_para
 
 enum dc_err dc_wallet_params(const struct dc_wallet *w, struct dc_wallet_params *out)
 {
-    if (!w->has_trust) return DC_ERR_NOT_FOUND;
+    if (!w->has_trust) return DC_ERR_WALLET_NOT_SYNCED;
     *out = w->params;
     return DC_OK;
 }
@@ -376,7 +387,7 @@ const uint8_t (*dc_wallet_revoked(const struct dc_wallet *w, size_t *n))[DC_PUBK
 
 enum dc_err dc_wallet_trust(const struct dc_wallet *w, struct dc_trust *t, uint64_t now)
 {
-    if (!w->has_trust) return DC_ERR_NOT_FOUND;
+    if (!w->has_trust) return DC_ERR_WALLET_NOT_SYNCED;
     dc_trust_init(t, w->params.master_pub, w->params.currency, now);
     t->base_unit = w->params.base_unit;
     t->max_hops = w->params.max_hops;
@@ -502,7 +513,7 @@ enum dc_err dc_wallet_seen_check(void *wallet, const uint8_t serial[DC_SERIAL_BY
 {
     const struct dc_wallet *w = wallet;
     if (!w) return DC_ERR_INVALID_ARGUMENT;
-    return dc_wallet_seen_conflict(w, serial, state, successor) ? DC_ERR_COIN_SPENT : DC_OK;
+    return dc_wallet_seen_conflict(w, serial, state, successor) ? DC_ERR_FORK_DETECTED : DC_OK;
 }
 
 size_t dc_wallet_seen_count(const struct dc_wallet *w)
@@ -538,8 +549,8 @@ static enum dc_err seen_stage(struct seen_batch *b, const uint8_t *bytes, size_t
 }
 
 /*
- * Checks a staged batch against the set and itself (DC_ERR_COIN_SPENT on a
- * fork), and reserves room for it (DC_ERR_LIMIT_EXCEEDED, DC_ERR_NO_MEMORY).
+ * Checks a staged batch against the set and itself (DC_ERR_FORK_DETECTED
+ * on a fork), and reserves room for it (DC_ERR_LIMIT_EXCEEDED, DC_ERR_NO_MEMORY).
  * Entries already known, or staged twice, get expires_at = 0 so the commit
  * skips them (no real coin expires at 0: expiry is after issue).
  */
@@ -551,7 +562,7 @@ static enum dc_err seen_prepare(struct dc_wallet *w, struct seen_batch *b)
         size_t at = seen_find(w, b->e[i].key, &found);
         if (found) {
             if (memcmp(w->seen[at].succ, b->e[i].succ, DC_HASH_BYTES) != 0) {
-                return DC_ERR_COIN_SPENT;
+                return DC_ERR_FORK_DETECTED;
             }
             b->e[i].expires_at = 0;
             continue;
@@ -559,7 +570,9 @@ static enum dc_err seen_prepare(struct dc_wallet *w, struct seen_batch *b)
         int dup = 0;
         for (size_t j = 0; j < i && !dup; j++) {
             if (memcmp(b->e[j].key, b->e[i].key, SEEN_KEY_BYTES) != 0) continue;
-            if (memcmp(b->e[j].succ, b->e[i].succ, DC_HASH_BYTES) != 0) return DC_ERR_COIN_SPENT;
+            if (memcmp(b->e[j].succ, b->e[i].succ, DC_HASH_BYTES) != 0) {
+                return DC_ERR_FORK_DETECTED;
+            }
             dup = 1;
         }
         if (dup) {
@@ -1547,6 +1560,24 @@ size_t dc_wallet_sealed_size(const struct dc_wallet *w)
     return DC_WALLET_HEADER_BYTES + plain_size(w) + crypto_aead_xchacha20poly1305_ietf_ABYTES;
 }
 
+/* The passphrase check: a keyed hash of a constant under the file key. It
+ * lets opening tell a wrong passphrase from a damaged file without a
+ * second oracle: testing a guess still costs one Argon2id run, exactly as
+ * trying the AEAD would. */
+static void key_check(uint8_t out[static CHECK_BYTES], const uint8_t *key)
+{
+    static const char label[] = "ducat/wallet/key-check/v1";
+    crypto_generichash(out, CHECK_BYTES, (const uint8_t *)label, sizeof label - 1, key,
+                       crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+}
+
+/* Unkeyed checksum of the header bytes before it: damage to the salt or the
+ * costs would otherwise derive another key and look like a wrong passphrase. */
+static void header_sum(uint8_t out[static CHECK_BYTES], const uint8_t *h)
+{
+    crypto_generichash(out, CHECK_BYTES, h, H_SUM, NULL, 0);
+}
+
 /* Seals with a given key, salt and cost (fresh nonce). */
 static enum dc_err seal_with(const struct dc_wallet *w, uint8_t *out, size_t cap, size_t *out_len,
                              const uint8_t *key, const uint8_t *salt, uint64_t ops, size_t mem)
@@ -1568,12 +1599,14 @@ static enum dc_err seal_with(const struct dc_wallet *w, uint8_t *out, size_t cap
     memcpy(h, DC_WALLET_MAGIC, 8);
     h[8] = DC_WALLET_FILE_VERSION;
     h[9] = KDF_ARGON2ID13;
-    dc_store64_le(h + 10, ops);
-    dc_store64_le(h + 18, (uint64_t)mem);
-    memcpy(h + 26, salt, crypto_pwhash_SALTBYTES);
-    uint8_t *nonce = h + 26 + crypto_pwhash_SALTBYTES;
+    dc_store64_le(h + H_OPS, ops);
+    dc_store64_le(h + H_MEM, (uint64_t)mem);
+    memcpy(h + H_SALT, salt, crypto_pwhash_SALTBYTES);
+    uint8_t *nonce = h + H_NONCE;
     randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-    dc_store64_le(nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, (uint64_t)ct_len);
+    dc_store64_le(h + H_CTLEN, (uint64_t)ct_len);
+    key_check(h + H_CHECK, key);
+    header_sum(h + H_SUM, h);
     unsigned long long clen = 0;
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + DC_WALLET_HEADER_BYTES, &clen, plain, plen,
                                                h, DC_WALLET_HEADER_BYTES, NULL, nonce, key);
@@ -1613,27 +1646,38 @@ enum dc_err dc_wallet_open(struct dc_wallet **out, const uint8_t *in, size_t len
     *out = NULL;
     if ((!in && len) || (!pass && pass_len)) return DC_ERR_INVALID_ARGUMENT;
     size_t m = len < sizeof magic ? len : sizeof magic;
-    if (m && memcmp(in, magic, m) != 0) return DC_ERR_DECODE_TYPE;
-    if (len < DC_WALLET_HEADER_BYTES) return DC_ERR_DECODE_TRUNCATED;
-    if (in[8] != DC_WALLET_FILE_VERSION) return DC_ERR_DECODE_VERSION;
-    uint64_t ops = dc_load64_le(in + 10), mem64 = dc_load64_le(in + 18);
-    const uint8_t *salt = in + 26;
-    const uint8_t *nonce = salt + crypto_pwhash_SALTBYTES;
-    uint64_t ct_len = dc_load64_le(nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+    if (m && memcmp(in, magic, m) != 0) return DC_ERR_WALLET_NOT_WALLET;
+    /* the version byte decides the header's layout, so it comes first */
+    if (len > 8 && in[8] != DC_WALLET_FILE_VERSION) return DC_ERR_WALLET_VERSION;
+    if (len < DC_WALLET_HEADER_BYTES) return DC_ERR_WALLET_TRUNCATED;
+    uint8_t sum[CHECK_BYTES];
+    header_sum(sum, in);
+    if (sodium_memcmp(sum, in + H_SUM, CHECK_BYTES) != 0) return DC_ERR_WALLET_CORRUPT;
+    uint64_t ops = dc_load64_le(in + H_OPS), mem64 = dc_load64_le(in + H_MEM);
+    const uint8_t *salt = in + H_SALT;
+    const uint8_t *nonce = in + H_NONCE;
+    uint64_t ct_len = dc_load64_le(in + H_CTLEN);
+    /* a header with a good checksum but values we never write was forged */
     if (in[9] != KDF_ARGON2ID13 || ops < crypto_pwhash_OPSLIMIT_MIN || ops > OPSLIMIT_CAP ||
         mem64 < crypto_pwhash_MEMLIMIT_MIN || mem64 > MEMLIMIT_CAP ||
         ct_len < crypto_aead_xchacha20poly1305_ietf_ABYTES || ct_len > DC_WALLET_FILE_MAX) {
-        return DC_ERR_DECODE_VALUE;
+        return DC_ERR_WALLET_CORRUPT;
     }
     size_t body = len - DC_WALLET_HEADER_BYTES;
-    if (body < ct_len) return DC_ERR_DECODE_TRUNCATED;
-    if (body > ct_len) return DC_ERR_DECODE_TRAILING;
+    if (body < ct_len) return DC_ERR_WALLET_TRUNCATED;
+    if (body > ct_len) return DC_ERR_WALLET_CORRUPT; /* bytes appended */
     size_t mem = (size_t)mem64;
     size_t plen = (size_t)ct_len - crypto_aead_xchacha20poly1305_ietf_ABYTES;
 
     uint8_t *key;
     enum dc_err err = derive(&key, pass, pass_len, salt, ops, mem);
     if (err != DC_OK) return err;
+    uint8_t check[CHECK_BYTES];
+    key_check(check, key);
+    if (sodium_memcmp(check, in + H_CHECK, CHECK_BYTES) != 0) {
+        sodium_free(key);
+        return DC_ERR_WALLET_PASSPHRASE;
+    }
     uint8_t *plain = sodium_malloc(plen ? plen : 1);
     if (!plain) {
         sodium_free(key);
@@ -1643,9 +1687,16 @@ enum dc_err dc_wallet_open(struct dc_wallet **out, const uint8_t *in, size_t len
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &got, NULL, in + DC_WALLET_HEADER_BYTES,
                                                    ct_len, in, DC_WALLET_HEADER_BYTES, nonce,
                                                    key) != 0) {
-        err = DC_ERR_BAD_SIGNATURE; /* wrong passphrase, or any byte changed */
+        err = DC_ERR_WALLET_CORRUPT; /* right key (checked above): the body changed */
     } else {
         err = dc_wallet_decode_plain(out, plain, (size_t)got);
+        /* authenticated yet undecodable: a newer writer, or a bug; either
+         * way the user needs to hear it is the file, not their input */
+        if (err == DC_ERR_DECODE_VERSION) {
+            err = DC_ERR_WALLET_VERSION;
+        } else if (err != DC_OK && err != DC_ERR_NO_MEMORY) {
+            err = DC_ERR_WALLET_CORRUPT;
+        }
     }
     sodium_free(plain); /* wipes the seed */
     if (err == DC_OK && (flags & DC_WALLET_KEEP_KEY)) {

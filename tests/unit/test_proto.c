@@ -342,7 +342,7 @@ static void test_payment_roundtrip_and_strict(void)
     ASSERT_ERR(dc_payment_decode(&p, &bad, pay2, len), DC_ERR_DECODE_TYPE);
     ASSERT_EQ(bad, 0);
     /* size bound */
-    ASSERT_ERR(dc_payment_decode(&p, &bad, pay, DC_PAYMENT_MAX_BYTES + 1), DC_ERR_LIMIT_EXCEEDED);
+    ASSERT_ERR(dc_payment_decode(&p, &bad, pay, DC_PAYMENT_MAX_BYTES + 1), DC_ERR_MSG_TOO_LARGE);
     p.n = 0;
     ASSERT_ERR(dc_payment_encode(pay2, sizeof pay2, &len2, &p), DC_ERR_INVALID_ARGUMENT);
     p.n = 3;
@@ -353,7 +353,7 @@ static void test_payment_roundtrip_and_strict(void)
         p.coin[i] = coin_b;
         p.coin_len[i] = 2000;
     }
-    ASSERT_ERR(dc_payment_encode(pay2, sizeof pay2, &len2, &p), DC_ERR_LIMIT_EXCEEDED);
+    ASSERT_ERR(dc_payment_encode(pay2, sizeof pay2, &len2, &p), DC_ERR_MSG_TOO_LARGE);
 }
 
 /* ---- Payee-side verification ------------------------------------------ */
@@ -459,11 +459,11 @@ static void test_verify_rejects(void)
     /* sum mismatch: too little and too much */
     la = make_coin(coin_a, 99, 1, &W.bob, 0x55, 1);
     len = pay1(pay, coin_a, la);
-    ASSERT_ERR(verify(pay, len), DC_ERR_COIN_VALUE);
+    ASSERT_ERR(verify(pay, len), DC_ERR_PAY_AMOUNT);
     ASSERT_EQ(RES.coin, DC_PAYMENT_WHOLE);
     la = make_coin(coin_a, 101, 1, &W.bob, 0x55, 1);
     len = pay1(pay, coin_a, la);
-    ASSERT_ERR(verify(pay, len), DC_ERR_COIN_VALUE);
+    ASSERT_ERR(verify(pay, len), DC_ERR_PAY_AMOUNT);
 
     /* duplicate coin: the same 50 twice for 100 */
     make_req(100, &W.bob, 0x55);
@@ -471,7 +471,7 @@ static void test_verify_rejects(void)
     const uint8_t *cs[2] = {coin_a, coin_a};
     size_t ls[2] = {la, la};
     len = make_pay(pay, cs, ls, 2);
-    ASSERT_ERR(verify(pay, len), DC_ERR_COIN_SPENT);
+    ASSERT_ERR(verify(pay, len), DC_ERR_PAY_DUPLICATE_COIN);
     ASSERT_EQ(RES.coin, 1);
     ASSERT_EQ(RES.record, 2);
 
@@ -522,7 +522,7 @@ static void test_verify_rejects(void)
     la = make_coin(coin_a, 100, 1, &W.bob, 0x55, 1);
     len = pay1(pay, coin_a, la);
     make_req(100, &W.bob, 0x56);
-    ASSERT_ERR(verify(pay, len), DC_ERR_NONCE_MISMATCH);
+    ASSERT_ERR(verify(pay, len), DC_ERR_PAY_WRONG_REQUEST);
     ASSERT_EQ(RES.coin, DC_PAYMENT_WHOLE);
     make_req(100, &W.bob, 0x55);
     W.trust.currency = 978;
@@ -552,7 +552,7 @@ static void test_verify_forks(void)
     size_t la = transfer(coin_a, base, &W.alice, &W.bob, 0x55);
     size_t len = pay1(pay, coin_a, la);
     ASSERT_OK(verify(pay, len)); /* without the seen-set it looks fine */
-    ASSERT_ERR(verify_with(pay, len, &ss, NULL), DC_ERR_COIN_SPENT);
+    ASSERT_ERR(verify_with(pay, len, &ss, NULL), DC_ERR_FORK_DETECTED);
     ASSERT_EQ(RES.from_seen, 1);
     ASSERT_EQ(RES.coin, 0);
     ASSERT_EQ(RES.record, 1);
@@ -565,7 +565,7 @@ static void test_verify_forks(void)
     seen_add_coin(&ss, coin_b, l2);
     l1 = transfer(coin_a, l1, &W.alice, &W.bob, 0x55);
     len = pay1(pay, coin_a, l1);
-    ASSERT_ERR(verify_with(pay, len, &ss, NULL), DC_ERR_COIN_SPENT);
+    ASSERT_ERR(verify_with(pay, len, &ss, NULL), DC_ERR_FORK_DETECTED);
     ASSERT_EQ(RES.record, 3);
 
     /* a fork inside one payment: the whole coin, and a part of its split */
@@ -580,7 +580,7 @@ static void test_verify_forks(void)
     const uint8_t *cs[2] = {coin_a, coin_b};
     size_t ls[2] = {la, lb};
     len = make_pay(pay, cs, ls, 2);
-    ASSERT_ERR(verify(pay, len), DC_ERR_COIN_SPENT);
+    ASSERT_ERR(verify(pay, len), DC_ERR_FORK_DETECTED);
     ASSERT_EQ(RES.from_seen, 0);
     ASSERT_EQ(RES.coin, 1);
     ASSERT_EQ(RES.record, 1);
@@ -662,12 +662,12 @@ static void test_framing_faults(void)
     ASSERT_OK(dc_reasm_push(&RA, &ev, f, n));
     struct dc_rx before = RA.rx;
     n = frame_of(f, pay, len, 32, 3);
-    ASSERT_ERR(dc_reasm_push(&RA, &ev, f, n), DC_ERR_CHAIN_ORDER);
+    ASSERT_ERR(dc_reasm_push(&RA, &ev, f, n), DC_ERR_FRAME_ORDER);
     ASSERT_MEM(&RA.rx, &before, sizeof before);
     /* a duplicate whose bytes differ */
     n = frame_of(f, pay, len, 32, 0);
     f[10] ^= 1;
-    ASSERT_ERR(dc_reasm_push(&RA, &ev, f, n), DC_ERR_IDEMPOTENCY_CONFLICT);
+    ASSERT_ERR(dc_reasm_push(&RA, &ev, f, n), DC_ERR_FRAME_CONFLICT);
     /* truncated and overlong frames */
     n = frame_of(f, pay, len, 32, 2);
     ASSERT_ERR(dc_reasm_push(&RA, &ev, f, n - 1), DC_ERR_DECODE_TRUNCATED);
@@ -683,7 +683,7 @@ static void test_framing_faults(void)
     ASSERT_ERR(dc_reasm_push(&RA, &ev, g, n - 1), DC_ERR_DECODE_VALUE);
     /* another message type in the middle */
     n = frame_of(g, req, sizeof req, 32, 0);
-    ASSERT_ERR(dc_reasm_push(&RA, &ev, g, n), DC_ERR_CHAIN_ORDER);
+    ASSERT_ERR(dc_reasm_push(&RA, &ev, g, n), DC_ERR_MSG_UNEXPECTED);
     /* and the rest still completes */
     for (size_t i = 2; i < dc_frame_count(len, 32); i++) {
         n = frame_of(f, pay, len, 32, i);
@@ -695,7 +695,7 @@ static void test_framing_faults(void)
     size_t lb = make_coin(coin_b, 100, 5, &W.bob, 0x55, 2);
     size_t len2 = pay1(pay2, coin_b, lb);
     n = frame_of(f, pay2, len2, 32, 2); /* bytes 52..78: the serial differs */
-    ASSERT_ERR(dc_reasm_push(&RA, &ev, f, n), DC_ERR_IDEMPOTENCY_CONFLICT);
+    ASSERT_ERR(dc_reasm_push(&RA, &ev, f, n), DC_ERR_FRAME_CONFLICT);
     /* a re-sent last frame alone is harmless */
     n = frame_of(f, pay, len, 32, dc_frame_count(len, 32) - 1);
     ASSERT_OK(dc_reasm_push(&RA, &ev, f, n));
@@ -727,14 +727,14 @@ static void test_framing_faults(void)
     memcpy(g, f, n);
     g[3] = 2;
     g[5] = 249;
-    ASSERT_ERR(dc_reasm_push(&RA, &ev, g, 6 + 249), DC_ERR_LIMIT_EXCEEDED);
+    ASSERT_ERR(dc_reasm_push(&RA, &ev, g, 6 + 249), DC_ERR_MSG_TOO_LARGE);
     n = frame_of(g, pay, len, 255, 0);
     g[3] = 100;
     g[4] = 0;
-    ASSERT_ERR(dc_reasm_push(&RA, &ev, g, n), DC_ERR_LIMIT_EXCEEDED);
+    ASSERT_ERR(dc_reasm_push(&RA, &ev, g, n), DC_ERR_MSG_TOO_LARGE);
     /* a first frame that is not frame 0 */
     n = frame_of(g, pay, len, 255, 1);
-    ASSERT_ERR(dc_reasm_push(&RA, &ev, g, n), DC_ERR_CHAIN_ORDER);
+    ASSERT_ERR(dc_reasm_push(&RA, &ev, g, n), DC_ERR_FRAME_ORDER);
     ASSERT_EQ(RA.tag, 0);
     /* encoder arguments */
     ASSERT_ERR(dc_frame_encode(g, sizeof g, &n, pay, len, 255, 99), DC_ERR_INVALID_ARGUMENT);

@@ -595,7 +595,7 @@ static void test_peer_refusals(void)
     /* a request sent to a payee */
     ASSERT_OK(dc_session_payee_start(&s, &r, W.bob.sk, 0));
     feed_frames(&s, req, sizeof req, 255);
-    ASSERT_ERR(dc_session_error(&s), DC_ERR_CHAIN_ORDER);
+    ASSERT_ERR(dc_session_error(&s), DC_ERR_MSG_UNEXPECTED);
     /* a receipt before paying, and a payment, sent to a payer */
     uint8_t rcpt[DC_RECEIPT_BYTES];
     struct dc_receipt rc;
@@ -603,11 +603,11 @@ static void test_peer_refusals(void)
     dc_receipt_sign(rcpt, &rc, W.bob.sk);
     ASSERT_OK(dc_session_payer_start(&s, 0));
     feed_frames(&s, rcpt, sizeof rcpt, 255);
-    ASSERT_ERR(dc_session_error(&s), DC_ERR_CHAIN_ORDER);
+    ASSERT_ERR(dc_session_error(&s), DC_ERR_MSG_UNEXPECTED);
     size_t plen = build_payment(p, req, sizeof req, 1, 1);
     ASSERT_OK(dc_session_payer_start(&s, 0));
     feed_frames(&s, p, plen, 255);
-    ASSERT_ERR(dc_session_error(&s), DC_ERR_CHAIN_ORDER);
+    ASSERT_ERR(dc_session_error(&s), DC_ERR_MSG_UNEXPECTED);
     /* a forged request: its signature fails */
     uint8_t bad[DC_REQUEST_BYTES];
     memcpy(bad, req, sizeof bad);
@@ -620,14 +620,14 @@ static void test_peer_refusals(void)
     ASSERT_OK(dc_session_payer_start(&s, 0));
     big[6] = DC_MSG_REQUEST;
     dc_session_push(&s, big, sizeof big);
-    ASSERT_ERR(dc_session_error(&s), DC_ERR_LIMIT_EXCEEDED);
+    ASSERT_ERR(dc_session_error(&s), DC_ERR_MSG_TOO_LARGE);
     /* a frame out of order */
     uint8_t f[DC_FRAME_MAX];
     size_t fl;
     ASSERT_OK(dc_session_payer_start(&s, 0));
     ASSERT_OK(dc_frame_encode(f, sizeof f, &fl, req, sizeof req, 32, 1));
     dc_session_push(&s, f, fl);
-    ASSERT_ERR(dc_session_error(&s), DC_ERR_CHAIN_ORDER);
+    ASSERT_ERR(dc_session_error(&s), DC_ERR_FRAME_ORDER);
 
     /* after paying, a different request (a new nonce) is refused */
     ASSERT_OK(dc_session_payer_start(&s, 0));
@@ -639,7 +639,7 @@ static void test_peer_refusals(void)
     make_request(&r2, 100, 0x56);
     ASSERT_OK(dc_request_sign(req2, &r2, W.bob.sk));
     feed_frames(&s, req2, sizeof req2, 255);
-    ASSERT_ERR(dc_session_error(&s), DC_ERR_IDEMPOTENCY_CONFLICT);
+    ASSERT_ERR(dc_session_error(&s), DC_ERR_FRAME_CONFLICT);
     /* a receipt for another payment, or signed by someone else */
     static const uint8_t nonce_tags[3] = {0, 1, 2};
     for (int v = 0; v < 3; v++) {
@@ -655,7 +655,7 @@ static void test_peer_refusals(void)
         dc_receipt_sign(rcpt, &rc, nonce_tags[v] == 2 ? W.carol.sk : W.bob.sk);
         feed_frames(&s, rcpt, sizeof rcpt, 255);
         ASSERT_ERR(dc_session_error(&s), v == 0   ? DC_OK
-                                         : v == 1 ? DC_ERR_NONCE_MISMATCH
+                                         : v == 1 ? DC_ERR_RECEIPT_MISMATCH
                                                   : DC_ERR_BAD_SIGNATURE);
         ASSERT_EQ(dc_session_want(&s), v == 0 ? DC_SESSION_DONE : DC_SESSION_FAILED);
     }
@@ -672,7 +672,7 @@ static void test_peer_refusals(void)
     ASSERT(dc_session_want(&s) & DC_SESSION_NEED_VERIFY);
     struct dc_payment_check chk = {&W.trust, NULL, NULL, NULL};
     struct dc_payment_result res;
-    ASSERT_ERR(dc_session_payee_verify(&s, &res, &chk, W.bob.sk, T0), DC_ERR_NONCE_MISMATCH);
+    ASSERT_ERR(dc_session_payee_verify(&s, &res, &chk, W.bob.sk, T0), DC_ERR_PAY_WRONG_REQUEST);
     ASSERT_EQ(dc_session_want(&s), DC_SESSION_FAILED);
 
     ASSERT_OK(dc_session_payee_start(&s, &r, W.bob.sk, 0));
@@ -705,9 +705,9 @@ static void test_host_refusals(void)
 
     /* calls in the wrong state change nothing */
     ASSERT_OK(dc_session_payer_start(&s, 0));
-    ASSERT_ERR(dc_session_payer_pay(&s, p, 10), DC_ERR_INVALID_ARGUMENT);
-    ASSERT_ERR(dc_session_persisted(&s), DC_ERR_INVALID_ARGUMENT);
-    ASSERT_ERR(dc_session_payee_verify(&s, NULL, &chk, W.bob.sk, T0), DC_ERR_INVALID_ARGUMENT);
+    ASSERT_ERR(dc_session_payer_pay(&s, p, 10), DC_ERR_SESSION_STATE);
+    ASSERT_ERR(dc_session_persisted(&s), DC_ERR_SESSION_STATE);
+    ASSERT_ERR(dc_session_payee_verify(&s, NULL, &chk, W.bob.sk, T0), DC_ERR_SESSION_STATE);
     ASSERT_EQ(dc_session_want(&s), DC_SESSION_RECV);
 
     /* a payment the payer's own wallet got wrong: refused, still NEED_COINS */
@@ -717,12 +717,12 @@ static void test_host_refusals(void)
     make_request(&other, 200, 0x55);
     ASSERT_OK(dc_request_sign(req2, &other, W.bob.sk));
     size_t plen = build_payment(p, req2, sizeof req2, 2, 1);
-    ASSERT_ERR(dc_session_payer_pay(&s, p, plen), DC_ERR_NONCE_MISMATCH);
+    ASSERT_ERR(dc_session_payer_pay(&s, p, plen), DC_ERR_PAY_WRONG_REQUEST);
     /* right request, wrong sum */
     plen = build_payment(p, req, sizeof req, 2, 1);
-    ASSERT_ERR(dc_session_payer_pay(&s, p, plen), DC_ERR_COIN_VALUE);
+    ASSERT_ERR(dc_session_payer_pay(&s, p, plen), DC_ERR_PAY_AMOUNT);
     ASSERT_ERR(dc_session_payer_pay(&s, p, plen - 1), DC_ERR_DECODE_TRUNCATED);
-    ASSERT_ERR(dc_session_payer_pay(&s, p, DC_PAYMENT_MAX_BYTES + 1), DC_ERR_LIMIT_EXCEEDED);
+    ASSERT_ERR(dc_session_payer_pay(&s, p, DC_PAYMENT_MAX_BYTES + 1), DC_ERR_MSG_TOO_LARGE);
     ASSERT_EQ(dc_session_want(&s), DC_SESSION_RECV | DC_SESSION_NEED_COINS);
     /* coins to the wrong receiver or with the wrong nonce */
     static uint8_t c[DC_COIN_MAX_BYTES];
@@ -759,9 +759,9 @@ static void test_host_refusals(void)
     ASSERT_OK(dc_session_payee_start(&s, &r, W.bob.sk, 0));
     feed_frames(&s, p, plen, 255);
     st.fail_with = DC_ERR_COIN_SPENT;
-    ASSERT_ERR(dc_session_payee_verify(&s, NULL, &chk2, W.bob.sk, T0), DC_ERR_COIN_SPENT);
+    ASSERT_ERR(dc_session_payee_verify(&s, NULL, &chk2, W.bob.sk, T0), DC_ERR_FORK_DETECTED);
     ASSERT_EQ(dc_session_want(&s), DC_SESSION_FAILED);
-    ASSERT_ERR(dc_session_error(&s), DC_ERR_COIN_SPENT);
+    ASSERT_ERR(dc_session_error(&s), DC_ERR_FORK_DETECTED);
 }
 
 static void test_corrupt_context(void)
@@ -792,7 +792,7 @@ static void test_corrupt_context(void)
         ASSERT_EQ(dc_session_want(&c), DC_SESSION_FAILED);
         ASSERT(dc_session_send_buf(&c, &n) == NULL && n == 0);
         ASSERT(dc_session_recv_buf(&c, &n) == NULL && n == 0);
-        ASSERT_ERR(dc_session_persisted(&c), DC_ERR_INVALID_ARGUMENT);
+        ASSERT_ERR(dc_session_persisted(&c), DC_ERR_SESSION_CORRUPT);
         ASSERT(dc_session_request(&c, &n) == NULL);
         dc_session_reconnect(&c, 0);
         dc_session_send_ack(&c, 1);
