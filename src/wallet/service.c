@@ -1,0 +1,827 @@
+/*
+ * service.c - the wallet's online operations (see ducat/service.h).
+ *
+ * Every money-moving call is: persist a pending request (id + exact body),
+ * save, send, apply the answer, forget the request, save. The answer is
+ * applied by one function per kind, whether it came at the first try or at
+ * a resume after a crash, so both paths are the same code.
+ */
+#include "ducat/service.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ducat/auth.h"
+
+#define KIND_WITHDRAW "withdraw"
+#define KIND_DEPOSIT "deposit"
+#define KIND_TRANSFER "transfer"
+#define KIND_CONFIG "cfg:currency"
+
+void dc_service_init(struct dc_service *s, struct dc_wallet *w, struct dc_client *c,
+                     dc_service_save_fn save, void *save_ctx)
+{
+    memset(s, 0, sizeof *s);
+    s->w = w;
+    s->c = c;
+    s->save = save;
+    s->save_ctx = save_ctx;
+    if (c) dc_client_set_key(c, dc_wallet_device_sk(w));
+}
+
+int dc_service_is_transient(enum dc_err e)
+{
+    return e == DC_ERR_IO || e == DC_ERR_INTERNAL || e == DC_ERR_AUTH_STALE ||
+           e == DC_ERR_AUTH_REPLAY || e == DC_ERR_STORE_BUSY || e == DC_ERR_STORE_RETRY ||
+           e == DC_ERR_SHUTTING_DOWN || e == DC_ERR_NO_MEMORY || dc_err_http_status(e) >= 500;
+}
+
+__attribute__((format(printf, 2, 3))) static void set_detail(struct dc_service *s,
+                                                             const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->detail, sizeof s->detail, fmt, ap);
+    va_end(ap);
+}
+
+static enum dc_err save(struct dc_service *s)
+{
+    enum dc_err e = s->save ? s->save(s->save_ctx, s->w) : DC_OK;
+    if (e != DC_OK) set_detail(s, "%s", "cannot save the wallet");
+    return e;
+}
+
+/* One HTTP call; on failure s->detail says why (server detail, else the
+ * registry's message). */
+static enum dc_err call(struct dc_service *s, int signed_, const char *method, const char *path,
+                        const char *body, json_t **out)
+{
+    int status;
+    char d[sizeof s->detail];
+    *out = NULL;
+    if (!s->c) {
+        set_detail(s, "%s", "no server client");
+        return DC_ERR_INVALID_ARGUMENT;
+    }
+    enum dc_err e = dc_client_call(s->c, signed_, method, path, body, &status, out, d, sizeof d);
+    if (e != DC_OK) {
+        if (d[0]) {
+            set_detail(s, "%s", d);
+        } else {
+            set_detail(s, "%s", dc_err_str(e));
+        }
+        json_decref(*out);
+        *out = NULL;
+    }
+    return e;
+}
+
+/* A hex field of exactly n bytes. */
+static int json_hex(const json_t *o, const char *key, uint8_t *out, size_t n)
+{
+    const char *h = json_string_value(json_object_get(o, key));
+    return h && dc_hex_decode(out, n, h, strlen(h)) == DC_OK;
+}
+
+static int64_t json_i64(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+static void json_strcpy(char *out, size_t cap, const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    snprintf(out, cap, "%s", v ? v : "");
+}
+
+/* ---- Stored configuration ------------------------------------------------ */
+
+enum dc_err dc_service_config(const struct dc_wallet *w, struct dc_service_config *out)
+{
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    const uint8_t *body;
+    size_t len;
+    memset(out, 0, sizeof *out);
+    enum dc_err e = dc_wallet_request_get(w, KIND_CONFIG, id, &body, &len, NULL);
+    if (e != DC_OK) return DC_ERR_NOT_FOUND;
+    json_t *j = json_loadb((const char *)body, len, 0, NULL);
+    if (!j) return DC_ERR_DECODE_VALUE;
+    const char *code = json_string_value(json_object_get(j, "code"));
+    e = dc_currency_init(&out->currency, code ? code : "",
+                         (uint32_t)json_i64(j, "numeric"), (unsigned)json_i64(j, "exponent"));
+    out->hold_working_days = (uint32_t)json_i64(j, "hold_working_days");
+    out->coin_lifetime_ms = (uint64_t)json_i64(j, "coin_lifetime_ms");
+    out->deposit_grace_ms = (uint64_t)json_i64(j, "deposit_grace_ms");
+    json_decref(j);
+    uint8_t cert[DC_DEVCERT_BYTES];
+    struct dc_devcert dc;
+    if (e == DC_OK && dc_wallet_devcert(w, cert) == DC_OK &&
+        dc_devcert_decode(&dc, cert, sizeof cert) == DC_OK) {
+        out->offline_limit = dc.offline_limit;
+    }
+    return e;
+}
+
+static enum dc_err put_config(struct dc_wallet *w, const json_t *keys, uint64_t now)
+{
+    const json_t *cur = json_object_get(keys, "currency");
+    const json_t *lim = json_object_get(keys, "limits");
+    const json_t *hold = json_object_get(keys, "hold");
+    json_t *c = json_pack("{s:O?, s:I, s:I, s:I, s:I, s:I}", "code", json_object_get(cur, "code"),
+                          "numeric", (json_int_t)json_i64(cur, "numeric"), "exponent",
+                          (json_int_t)json_i64(cur, "exponent"), "hold_working_days",
+                          (json_int_t)json_i64(hold, "working_days"), "coin_lifetime_ms",
+                          (json_int_t)json_i64(lim, "coin_lifetime_ms"), "deposit_grace_ms",
+                          (json_int_t)json_i64(lim, "deposit_grace_ms"));
+    char *txt = c ? json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(c);
+    if (!txt) return DC_ERR_NO_MEMORY;
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES] = {0};
+    enum dc_err e = dc_wallet_request_done(w, KIND_CONFIG);
+    (void)e; /* absent the first time */
+    e = dc_wallet_request_put(w, KIND_CONFIG, id, (const uint8_t *)txt, strlen(txt), now);
+    free(txt);
+    return e;
+}
+
+/* ---- Registration and sync ------------------------------------------------ */
+
+enum dc_err dc_service_register(struct dc_service *s, const struct dc_service_identity *id,
+                                struct dc_service_account *out)
+{
+    memset(out, 0, sizeof *out);
+    s->detail[0] = '\0';
+    uint8_t pub[DC_PUBKEY_BYTES];
+    char pub_hex[2 * DC_PUBKEY_BYTES + 1];
+    dc_wallet_device_pub(s->w, pub);
+    dc_hex_encode(pub_hex, pub, sizeof pub);
+    json_t *req = json_pack("{s:s, s:s, s:s, s:s}", "name", id->name, "national_id",
+                            id->national_id, "phone", id->phone, "device_pub", pub_hex);
+    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!body) return DC_ERR_NO_MEMORY;
+    json_t *j;
+    enum dc_err e = call(s, 1, "POST", "/v1/register", body, &j);
+    free(body);
+    if (e != DC_OK) return e;
+    out->account = (uint64_t)json_i64(j, "account");
+    json_strcpy(out->status, sizeof out->status, j, "status");
+    int alias_ok = json_hex(j, "alias", out->alias, DC_ALIAS_BYTES);
+    json_decref(j);
+    if (out->account == 0 || !alias_ok) {
+        set_detail(s, "%s", "the server's answer has no account");
+        return DC_ERR_DECODE_VALUE;
+    }
+    e = dc_wallet_set_server(s->w, dc_wallet_server_url(s->w), out->account);
+    if (e != DC_OK) return e;
+    return save(s);
+}
+
+/* Applies GET /v1/keys to the wallet's trust material. */
+static enum dc_err apply_keys(struct dc_service *s, const json_t *j, uint64_t now,
+                              const uint8_t *pin, struct dc_service_sync_result *out)
+{
+    struct dc_wallet_params p, old;
+    memset(&p, 0, sizeof p);
+    if (!json_hex(j, "master_pub", p.master_pub, DC_PUBKEY_BYTES)) {
+        set_detail(s, "%s", "keys: master_pub missing or not 64 hex digits");
+        return DC_ERR_DECODE_VALUE;
+    }
+    /* Trust on first use, then pinned: a server that changes its master key
+     * would otherwise make the wallet accept coins from anyone. */
+    const uint8_t *want = NULL;
+    if (dc_wallet_params(s->w, &old) == DC_OK) want = old.master_pub;
+    else if (pin) want = pin;
+    if (want && sodium_memcmp(want, p.master_pub, DC_PUBKEY_BYTES) != 0) {
+        set_detail(s, "%s", "the server's master key is not the one this wallet trusts");
+        return DC_ERR_BAD_KEY;
+    }
+    const json_t *cur = json_object_get(j, "currency"), *lim = json_object_get(j, "limits");
+    const json_t *denoms = json_object_get(j, "denominations");
+    p.currency = (uint32_t)json_i64(cur, "numeric");
+    if (json_is_integer(json_array_get(denoms, 0))) {
+        p.base_unit = (int64_t)json_integer_value(json_array_get(denoms, 0));
+    }
+    int64_t hops = json_i64(lim, "max_hops"), parts = json_i64(lim, "max_split_parts");
+    if (hops < 1 || hops > DC_HOP_LIMIT_MAX || parts < 2 || parts > DC_SPLIT_PARTS_MAX ||
+        p.base_unit <= 0) {
+        set_detail(s, "%s", "keys: limits or denominations out of range");
+        return DC_ERR_DECODE_VALUE;
+    }
+    p.max_hops = (uint8_t)hops;
+    p.max_split_parts = (uint8_t)parts;
+    p.coin_lifetime_ms = (uint64_t)json_i64(lim, "coin_lifetime_ms");
+    p.synced_at = now;
+
+    const json_t *keys = json_object_get(j, "signing_keys");
+    const json_t *rev = json_object_get(j, "revoked_devices");
+    size_t nk = json_array_size(keys), nr = json_array_size(rev);
+    if (nk == 0 || nk > DC_TRUST_KEYS_MAX || nr > DC_WALLET_REVOKED_MAX) {
+        set_detail(s, "%s", "keys: no signing key, or too many keys or revoked devices");
+        return DC_ERR_LIMIT_EXCEEDED;
+    }
+    uint8_t *kc = malloc(nk * DC_KEYCERT_BYTES);
+    uint64_t *rat = malloc(nk * sizeof *rat);
+    uint8_t(*rv)[DC_PUBKEY_BYTES] = malloc((nr ? nr : 1) * DC_PUBKEY_BYTES);
+    enum dc_err e = (kc && rat && rv) ? DC_OK : DC_ERR_NO_MEMORY;
+    for (size_t i = 0; e == DC_OK && i < nk; i++) {
+        const json_t *k = json_array_get(keys, i);
+        if (!json_hex(k, "keycert", kc + i * DC_KEYCERT_BYTES, DC_KEYCERT_BYTES)) {
+            set_detail(s, "%s", "keys: a signing key certificate is not valid hex");
+            e = DC_ERR_DECODE_VALUE;
+        }
+        rat[i] = (uint64_t)json_i64(k, "revoked_at");
+    }
+    uint8_t me[DC_PUBKEY_BYTES];
+    dc_wallet_device_pub(s->w, me);
+    for (size_t i = 0; e == DC_OK && i < nr; i++) {
+        const char *h = json_string_value(json_array_get(rev, i));
+        if (!h || dc_hex_decode(rv[i], DC_PUBKEY_BYTES, h, strlen(h)) != DC_OK) {
+            set_detail(s, "%s", "keys: a revoked device key is not valid hex");
+            e = DC_ERR_DECODE_VALUE;
+        } else if (memcmp(rv[i], me, DC_PUBKEY_BYTES) == 0) {
+            out->revoked_self = 1;
+        }
+    }
+    if (e == DC_OK) {
+        e = dc_wallet_set_trust(s->w, &p, kc, nk, rat, (const uint8_t(*)[DC_PUBKEY_BYTES])rv, nr);
+        if (e != DC_OK) set_detail(s, "keys: %s", dc_err_str(e));
+    }
+    if (e == DC_OK) e = put_config(s->w, j, now);
+    out->n_keys = nk;
+    out->n_revoked = nr;
+    free(kc);
+    free(rat);
+    free(rv);
+    return e;
+}
+
+enum dc_err dc_service_sync(struct dc_service *s, uint64_t now, const uint8_t *pin,
+                            struct dc_service_sync_result *out)
+{
+    memset(out, 0, sizeof *out);
+    s->detail[0] = '\0';
+    json_t *j;
+    enum dc_err e = call(s, 0, "GET", "/v1/keys", NULL, &j);
+    if (e != DC_OK) return e;
+    e = apply_keys(s, j, now, pin, out);
+    json_decref(j);
+    if (e != DC_OK) return e;
+    e = save(s);
+    if (e != DC_OK) return e;
+    if (dc_wallet_account(s->w) == 0) return DC_OK; /* not registered: keys only */
+
+    e = call(s, 1, "POST", "/v1/sync", "{}", &j);
+    if (e == DC_ERR_OFFLINE_BLOCKED) {
+        out->offline_blocked = 1;
+        return DC_OK;
+    }
+    if (e != DC_OK) return e;
+    uint8_t cert[DC_DEVCERT_BYTES];
+    out->account = (uint64_t)json_i64(j, "account");
+    json_strcpy(out->status, sizeof out->status, j, "status");
+    out->cert_expires_at = (uint64_t)json_i64(j, "expires_at");
+    out->offline_limit = json_i64(j, "offline_limit");
+    if (!json_hex(j, "devcert", cert, sizeof cert)) {
+        set_detail(s, "%s", "sync: devcert missing or not hex");
+        e = DC_ERR_DECODE_VALUE;
+    }
+    json_decref(j);
+    if (e == DC_OK) e = dc_wallet_set_devcert(s->w, cert);
+    if (e != DC_OK) return e;
+    out->has_cert = 1;
+    return save(s);
+}
+
+/* ---- Reading ---------------------------------------------------------------- */
+
+enum dc_err dc_service_balance(struct dc_service *s, struct dc_service_balance *out)
+{
+    memset(out, 0, sizeof *out);
+    s->detail[0] = '\0';
+    json_t *j;
+    enum dc_err e = call(s, 1, "GET", "/v1/balance", NULL, &j);
+    if (e != DC_OK) return e;
+    out->available = json_i64(j, "available");
+    out->held = json_i64(j, "held");
+    out->offline_outstanding = json_i64(j, "offline_outstanding");
+    json_strcpy(out->status, sizeof out->status, j, "status");
+    const json_t *holds = json_object_get(j, "holds");
+    size_t n = json_array_size(holds);
+    size_t first = n > DC_SERVICE_HOLDS_MAX ? n - DC_SERVICE_HOLDS_MAX : 0;
+    for (size_t i = first; i < n; i++) {
+        const json_t *h = json_array_get(holds, i);
+        struct dc_service_hold *o = &out->holds[out->n_holds++];
+        o->id = json_i64(h, "id");
+        o->amount = json_i64(h, "amount");
+        o->release_at = (uint64_t)json_i64(h, "release_at");
+        json_strcpy(o->status, sizeof o->status, h, "status");
+        o->case_id = json_i64(h, "case");
+    }
+    json_decref(j);
+    return DC_OK;
+}
+
+enum dc_err dc_service_history(struct dc_service *s, int limit, int64_t before, json_t **out)
+{
+    char path[96];
+    s->detail[0] = '\0';
+    if (before > 0) {
+        snprintf(path, sizeof path, "/v1/history?limit=%d&before=%lld", limit, (long long)before);
+    } else {
+        snprintf(path, sizeof path, "/v1/history?limit=%d", limit);
+    }
+    return call(s, 1, "GET", path, NULL, out);
+}
+
+/* ---- Pending requests ------------------------------------------------------- */
+
+static void new_id(uint8_t id[static DC_WALLET_REQUEST_ID_BYTES],
+                   char hex[static 2 * DC_WALLET_REQUEST_ID_BYTES + 1])
+{
+    randombytes_buf(id, DC_WALLET_REQUEST_ID_BYTES);
+    dc_hex_encode(hex, id, DC_WALLET_REQUEST_ID_BYTES);
+}
+
+/* Persists body under kind with id, then saves: the crash-safety point. */
+static enum dc_err persist(struct dc_service *s, const char *kind,
+                           const uint8_t id[static DC_WALLET_REQUEST_ID_BYTES], json_t *body,
+                           uint64_t now)
+{
+    char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (!txt) return DC_ERR_NO_MEMORY;
+    enum dc_err e = dc_wallet_request_put(s->w, kind, id, (const uint8_t *)txt, strlen(txt), now);
+    free(txt);
+    if (e != DC_OK) {
+        set_detail(s, "cannot record the %s request in the wallet", kind);
+        return e;
+    }
+    return save(s);
+}
+
+static const char *path_of(const char *kind)
+{
+    if (strcmp(kind, KIND_WITHDRAW) == 0) return "/v1/withdrawals";
+    if (strcmp(kind, KIND_DEPOSIT) == 0) return "/v1/deposits";
+    return "/v1/transfers";
+}
+
+/* Sends the pending request of `kind` (its stored id and body). *ans gets
+ * the answer on DC_OK. *body_out (may be NULL) the parsed stored body. */
+static enum dc_err send_pending(struct dc_service *s, const char *kind, json_t **ans,
+                                json_t **body_out)
+{
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    const uint8_t *body;
+    size_t len;
+    *ans = NULL;
+    if (body_out) *body_out = NULL;
+    enum dc_err e = dc_wallet_request_get(s->w, kind, id, &body, &len, NULL);
+    if (e != DC_OK) return e;
+    char *txt = malloc(len + 1);
+    if (!txt) return DC_ERR_NO_MEMORY;
+    memcpy(txt, body, len);
+    txt[len] = '\0';
+    if (body_out) *body_out = json_loads(txt, 0, NULL);
+    e = call(s, 1, "POST", path_of(kind), txt, ans);
+    free(txt);
+    return e;
+}
+
+/* The request is settled (answered for good): forget it and save. */
+static enum dc_err settle(struct dc_service *s, const char *kind)
+{
+    enum dc_err e = dc_wallet_request_done(s->w, kind);
+    if (e != DC_OK) return e;
+    return save(s);
+}
+
+/* ---- Transfers ---------------------------------------------------------------- */
+
+static enum dc_err finish_transfer(struct dc_service *s, struct dc_service_transfer *out)
+{
+    json_t *ans;
+    enum dc_err e = send_pending(s, KIND_TRANSFER, &ans, NULL);
+    if (e != DC_OK && dc_service_is_transient(e)) return e;
+    if (e == DC_OK && out) {
+        out->transfer_id = json_i64(ans, "transfer_id");
+        out->amount = json_i64(ans, "amount");
+        out->available = json_i64(ans, "available");
+        out->to = (uint64_t)json_i64(ans, "to");
+    }
+    json_decref(ans);
+    char keep[sizeof s->detail];
+    memcpy(keep, s->detail, sizeof keep);
+    enum dc_err se = settle(s, KIND_TRANSFER);
+    memcpy(s->detail, keep, sizeof keep);
+    return e != DC_OK ? e : se;
+}
+
+enum dc_err dc_service_pay(struct dc_service *s, uint64_t to, int64_t amount, const char *memo,
+                           uint64_t now, struct dc_service_transfer *out)
+{
+    memset(out, 0, sizeof *out);
+    s->detail[0] = '\0';
+    enum dc_err e = dc_service_resume(s, now, NULL);
+    if (e != DC_OK) return e;
+    if (amount <= 0) return DC_ERR_AMOUNT_ZERO;
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    char hex[2 * DC_WALLET_REQUEST_ID_BYTES + 1];
+    new_id(id, hex);
+    json_t *b = json_pack("{s:s, s:I, s:I}", "request_id", hex, "to", (json_int_t)to, "amount",
+                          (json_int_t)amount);
+    if (b && memo && *memo) json_object_set_new(b, "memo", json_string(memo));
+    e = persist(s, KIND_TRANSFER, id, b, now);
+    json_decref(b);
+    if (e != DC_OK) return e;
+    return finish_transfer(s, out);
+}
+
+/* ---- Withdrawals -------------------------------------------------------------- */
+
+static enum dc_err finish_withdraw(struct dc_service *s, uint64_t now,
+                                   struct dc_service_withdrawal *out)
+{
+    json_t *ans;
+    enum dc_err e = send_pending(s, KIND_WITHDRAW, &ans, NULL);
+    if (e != DC_OK) {
+        json_decref(ans);
+        if (dc_service_is_transient(e)) return e;
+        char keep[sizeof s->detail];
+        memcpy(keep, s->detail, sizeof keep);
+        enum dc_err se = settle(s, KIND_WITHDRAW);
+        memcpy(s->detail, keep, sizeof keep);
+        return se != DC_OK ? se : e;
+    }
+    const json_t *coins = json_object_get(ans, "coins");
+    size_t n = json_array_size(coins);
+    uint8_t cert[DC_DEVCERT_BYTES];
+    uint8_t **bufs = calloc(n ? n : 1, sizeof *bufs);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens);
+    e = (bufs && lens) ? DC_OK : DC_ERR_NO_MEMORY;
+    for (size_t i = 0; e == DC_OK && i < n; i++) {
+        const char *h = json_string_value(json_array_get(coins, i));
+        size_t hl = h ? strlen(h) : 0;
+        if (!h || hl == 0 || hl % 2 || hl / 2 > DC_COIN_MAX_BYTES) {
+            e = DC_ERR_DECODE_VALUE;
+            break;
+        }
+        bufs[i] = malloc(hl / 2);
+        lens[i] = hl / 2;
+        if (!bufs[i]) e = DC_ERR_NO_MEMORY;
+        else if (dc_hex_decode(bufs[i], hl / 2, h, hl) != DC_OK) e = DC_ERR_DECODE_VALUE;
+    }
+    if (e == DC_OK && json_hex(ans, "devcert", cert, sizeof cert)) {
+        e = dc_wallet_set_devcert(s->w, cert);
+    }
+    size_t added = 0;
+    if (e == DC_OK) {
+        e = dc_wallet_accept_coins(s->w, (const uint8_t *const *)bufs, lens, n, now, &added);
+    }
+    if (e != DC_OK) {
+        set_detail(s, "the server's coins do not fit this wallet: %s", dc_err_str(e));
+    } else if (out) {
+        out->withdrawal_id = json_i64(ans, "withdrawal_id");
+        out->amount = json_i64(ans, "amount");
+        out->n_coins = n;
+    }
+    for (size_t i = 0; bufs && i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(lens);
+    json_decref(ans);
+    /* Coins that do not fit stay claimable: the request stays pending and
+     * a later resume re-fetches the same coins. */
+    if (e != DC_OK) return e;
+    return settle(s, KIND_WITHDRAW);
+}
+
+enum dc_err dc_service_withdraw(struct dc_service *s, int64_t amount, uint64_t now,
+                                struct dc_service_withdrawal *out)
+{
+    memset(out, 0, sizeof *out);
+    s->detail[0] = '\0';
+    enum dc_err e = dc_service_resume(s, now, NULL);
+    if (e != DC_OK) return e;
+    if (amount <= 0) return DC_ERR_AMOUNT_ZERO;
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    char hex[2 * DC_WALLET_REQUEST_ID_BYTES + 1];
+    new_id(id, hex);
+    json_t *b = json_pack("{s:s, s:I}", "request_id", hex, "amount", (json_int_t)amount);
+    e = persist(s, KIND_WITHDRAW, id, b, now);
+    json_decref(b);
+    if (e != DC_OK) return e;
+    return finish_withdraw(s, now, out);
+}
+
+/* ---- Deposits ------------------------------------------------------------------- */
+
+/* The wallet index of the PENDING_OUT coin whose bytes are exactly these. */
+static int find_pending(const struct dc_wallet *w, const uint8_t *b, size_t len, size_t *idx)
+{
+    for (size_t i = 0; i < dc_wallet_coin_count(w); i++) {
+        struct dc_wallet_coin_info ci;
+        const uint8_t *cb;
+        size_t cl;
+        if (dc_wallet_coin_info(w, i, &ci) != DC_OK || ci.status != DC_WALLET_PENDING_OUT) continue;
+        if (dc_wallet_coin_bytes(w, i, &cb, &cl) == DC_OK && cl == len && memcmp(cb, b, len) == 0) {
+            *idx = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Marks the coin given as hex (from a stored deposit body) SPENT. */
+static void confirm_hex(struct dc_wallet *w, const char *hex)
+{
+    size_t hl = hex ? strlen(hex) : 0;
+    if (hl == 0 || hl % 2 || hl / 2 > DC_COIN_MAX_BYTES) return;
+    uint8_t *b = malloc(hl / 2);
+    size_t idx;
+    if (b && dc_hex_decode(b, hl / 2, hex, hl) == DC_OK && find_pending(w, b, hl / 2, &idx)) {
+        enum dc_err e = dc_wallet_confirm_deposit(w, idx);
+        (void)e; /* idempotent; NOT_FOUND cannot happen for a found index */
+    }
+    free(b);
+}
+
+static void report_coin(struct dc_service_deposit *out, const json_t *c)
+{
+    if (!out || out->n >= sizeof out->coin / sizeof out->coin[0]) return;
+    struct dc_service_deposit_coin *o = &out->coin[out->n++];
+    memset(o, 0, sizeof *o);
+    json_hex(c, "serial", o->serial, DC_SERIAL_BYTES);
+    o->amount = json_i64(c, "amount");
+    o->release_at = (uint64_t)json_i64(c, "release_at");
+    json_strcpy(o->status, sizeof o->status, c, "status");
+    o->case_id = json_i64(c, "case");
+    o->flagged = json_is_true(json_object_get(c, "flagged"));
+    if (o->case_id) out->n_frozen++;
+}
+
+/* A coin-level refusal: the coin is worthless to the server for good. */
+static int coin_refusal(enum dc_err e)
+{
+    return (int)e >= 1200 && (int)e < 1500;
+}
+
+/*
+ * Sends the pending deposit and applies the answer. A definitive refusal
+ * forgets the request; *refused_body (may be NULL) then receives its body
+ * so the caller can retry coin by coin.
+ */
+static enum dc_err finish_deposit(struct dc_service *s, struct dc_service_deposit *out,
+                                  json_t **refused_body)
+{
+    json_t *ans, *body;
+    if (refused_body) *refused_body = NULL;
+    enum dc_err e = send_pending(s, KIND_DEPOSIT, &ans, &body);
+    const json_t *sent = json_object_get(body, "coins");
+    if (e != DC_OK && dc_service_is_transient(e)) {
+        json_decref(body);
+        return e;
+    }
+    if (e == DC_OK) {
+        for (size_t i = 0; i < json_array_size(sent); i++) {
+            confirm_hex(s->w, json_string_value(json_array_get(sent, i)));
+        }
+        const json_t *coins = json_object_get(ans, "coins");
+        for (size_t i = 0; i < json_array_size(coins); i++) {
+            report_coin(out, json_array_get(coins, i));
+        }
+        if (out) out->credited += json_i64(ans, "credited");
+        json_decref(body);
+    } else if (json_array_size(sent) == 1 && coin_refusal(e)) {
+        /* This one coin is refused for good (already deposited, expired past
+         * the grace period, signed by a revoked key...): it leaves the wallet. */
+        confirm_hex(s->w, json_string_value(json_array_get(sent, 0)));
+        if (out && out->n < sizeof out->coin / sizeof out->coin[0]) {
+            struct dc_service_deposit_coin *o = &out->coin[out->n++];
+            memset(o, 0, sizeof *o);
+            snprintf(o->status, sizeof o->status, "refused");
+            o->err = e;
+            struct dc_coin *c = malloc(sizeof *c);
+            const char *h = json_string_value(json_array_get(sent, 0));
+            size_t hl = h ? strlen(h) : 0;
+            uint8_t *b = hl && hl % 2 == 0 ? malloc(hl / 2) : NULL;
+            if (c && b && dc_hex_decode(b, hl / 2, h, hl) == DC_OK &&
+                dc_coin_decode(c, b, hl / 2) == DC_OK) {
+                memcpy(o->serial, c->genesis.serial, DC_SERIAL_BYTES);
+                o->amount = dc_coin_value(c);
+            }
+            free(b);
+            free(c);
+        }
+        if (out) out->n_refused++;
+        json_decref(body);
+    } else if (refused_body) {
+        *refused_body = body;
+    } else {
+        json_decref(body);
+    }
+    json_decref(ans);
+    char keep[sizeof s->detail];
+    memcpy(keep, s->detail, sizeof keep);
+    enum dc_err se = settle(s, KIND_DEPOSIT);
+    memcpy(s->detail, keep, sizeof keep);
+    if (se != DC_OK) return se;
+    /* a single coin refused for good is reported, not an error of the call */
+    if (e != DC_OK && out && out->n_refused && !(refused_body && *refused_body)) return DC_OK;
+    return e;
+}
+
+/* Puts a deposit of these coin hexes and sends it. */
+static enum dc_err deposit_once(struct dc_service *s, json_t *hexes, uint64_t now,
+                                struct dc_service_deposit *out, json_t **refused_body)
+{
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    char hex[2 * DC_WALLET_REQUEST_ID_BYTES + 1];
+    new_id(id, hex);
+    json_t *b = json_pack("{s:s, s:O}", "request_id", hex, "coins", hexes);
+    enum dc_err e = persist(s, KIND_DEPOSIT, id, b, now);
+    json_decref(b);
+    if (e != DC_OK) return e;
+    return finish_deposit(s, out, refused_body);
+}
+
+/* 1 if coin i is PENDING_OUT with a DEPOSIT record (signed for the server). */
+static int pending_deposit(const struct dc_wallet *w, size_t i, struct dc_coin *c)
+{
+    struct dc_wallet_coin_info ci;
+    const uint8_t *b;
+    size_t len;
+    if (dc_wallet_coin_info(w, i, &ci) != DC_OK || ci.status != DC_WALLET_PENDING_OUT) return 0;
+    if (dc_wallet_coin_bytes(w, i, &b, &len) != DC_OK || dc_coin_decode(c, b, len) != DC_OK) return 0;
+    return c->n > 0 && c->rec[c->n - 1].type == DC_TYPE_DEPOSIT;
+}
+
+enum dc_err dc_service_deposit(struct dc_service *s, const size_t *idx, size_t n, uint64_t now,
+                               struct dc_service_deposit *out)
+{
+    memset(out, 0, sizeof *out);
+    s->detail[0] = '\0';
+    enum dc_err e = dc_service_resume(s, now, NULL);
+    if (e != DC_OK) return e;
+    uint64_t account = dc_wallet_account(s->w);
+    if (account == 0) {
+        set_detail(s, "%s", "this wallet is not registered");
+        return DC_ERR_NO_ACCOUNT;
+    }
+    size_t total = dc_wallet_coin_count(s->w);
+    /* Sign every deposit record first (all or nothing on the wallet copy in
+     * memory), then persist the request once. */
+    json_t *hexes = json_array();
+    struct dc_coin *c = malloc(sizeof *c);
+    if (!hexes || !c) e = DC_ERR_NO_MEMORY;
+    size_t count = idx ? n : total;
+    for (size_t k = 0; e == DC_OK && k < count; k++) {
+        size_t i = idx ? idx[k] : k;
+        struct dc_wallet_coin_info ci;
+        if (dc_wallet_coin_info(s->w, i, &ci) != DC_OK) {
+            snprintf(s->detail, sizeof s->detail, "no coin number %zu in this wallet", i);
+            e = DC_ERR_NOT_FOUND;
+            break;
+        }
+        int held = ci.status == DC_WALLET_HELD && ci.is_ours;
+        if (!held && !pending_deposit(s->w, i, c)) {
+            if (!idx) continue;
+            snprintf(s->detail, sizeof s->detail, "coin %zu is not held by this wallet", i);
+            e = DC_ERR_COIN_SPENT;
+            break;
+        }
+        const uint8_t *b;
+        size_t len;
+        e = dc_wallet_prepare_deposit(s->w, i, account, now, &b, &len);
+        if (e != DC_OK) {
+            snprintf(s->detail, sizeof s->detail, "coin %zu: %s", i, dc_err_str(e));
+            break;
+        }
+        char *h = malloc(2 * len + 1);
+        if (!h) {
+            e = DC_ERR_NO_MEMORY;
+            break;
+        }
+        dc_hex_encode(h, b, len);
+        json_array_append_new(hexes, json_string(h));
+        free(h);
+    }
+    free(c);
+    if (e == DC_OK && json_array_size(hexes) == 0) {
+        set_detail(s, "%s", "no coins to deposit");
+        e = DC_ERR_NOT_FOUND;
+    }
+    if (e != DC_OK) {
+        json_decref(hexes);
+        return e;
+    }
+    json_t *refused = NULL;
+    e = deposit_once(s, hexes, now, out, json_array_size(hexes) > 1 ? &refused : NULL);
+    json_decref(hexes);
+    if (e == DC_OK || !refused) {
+        json_decref(refused);
+        return e;
+    }
+    /* The batch was refused for good: one coin at a time, so that only the
+     * coins at fault are refused. */
+    enum dc_err first = DC_OK;
+    const json_t *coins = json_object_get(refused, "coins");
+    for (size_t i = 0; i < json_array_size(coins); i++) {
+        json_t *one = json_array();
+        json_array_append(one, json_array_get(coins, i));
+        enum dc_err e1 = deposit_once(s, one, now, out, NULL);
+        json_decref(one);
+        if (e1 != DC_OK && first == DC_OK) first = e1;
+        if (e1 != DC_OK && dc_service_is_transient(e1)) break;
+    }
+    json_decref(refused);
+    return first;
+}
+
+/* ---- Resume and refresh --------------------------------------------------------- */
+
+enum dc_err dc_service_resume(struct dc_service *s, uint64_t now, struct dc_service_resumed *out)
+{
+    struct dc_service_resumed r;
+    memset(&r, 0, sizeof r);
+    enum dc_err e = DC_OK, first = DC_OK;
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    const uint8_t *b;
+    size_t len;
+    if (dc_wallet_request_get(s->w, KIND_TRANSFER, id, &b, &len, NULL) == DC_OK) {
+        struct dc_service_transfer t;
+        memset(&t, 0, sizeof t);
+        e = finish_transfer(s, &t);
+        if (e == DC_OK) r.transfers++;
+        if (first == DC_OK) first = e;
+    }
+    if (dc_wallet_request_get(s->w, KIND_WITHDRAW, id, &b, &len, NULL) == DC_OK) {
+        struct dc_service_withdrawal wd;
+        memset(&wd, 0, sizeof wd);
+        e = finish_withdraw(s, now, &wd);
+        if (e == DC_OK) {
+            r.withdrawals++;
+            r.withdrawn += wd.amount;
+        }
+        if (first == DC_OK) first = e;
+    }
+    if (dc_wallet_request_get(s->w, KIND_DEPOSIT, id, &b, &len, NULL) == DC_OK) {
+        struct dc_service_deposit *d = calloc(1, sizeof *d);
+        e = d ? finish_deposit(s, d, NULL) : DC_ERR_NO_MEMORY;
+        if (e == DC_OK) {
+            r.deposits++;
+            r.credited += d->credited;
+        }
+        free(d);
+        if (first == DC_OK) first = e;
+    }
+    if (out) *out = r;
+    return first;
+}
+
+enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now, uint64_t margin_ms,
+                               struct dc_service_refresh *out)
+{
+    memset(out, 0, sizeof *out);
+    s->detail[0] = '\0';
+    size_t n = dc_wallet_coin_count(s->w), k = 0;
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    if (!idx) return DC_ERR_NO_MEMORY;
+    for (size_t i = 0; i < n; i++) {
+        struct dc_wallet_coin_info ci;
+        if (dc_wallet_coin_info(s->w, i, &ci) == DC_OK && ci.status == DC_WALLET_HELD &&
+            ci.is_ours && dc_wallet_needs_refresh(&ci, now, margin_ms)) {
+            idx[k++] = i;
+        }
+    }
+    if (k == 0) {
+        free(idx);
+        return dc_service_resume(s, now, NULL);
+    }
+    struct dc_service_deposit *d = calloc(1, sizeof *d);
+    enum dc_err e = d ? dc_service_deposit(s, idx, k, now, d) : DC_ERR_NO_MEMORY;
+    free(idx);
+    if (e == DC_OK) {
+        out->n_deposited = d->n - d->n_refused;
+        out->deposited = d->credited;
+    }
+    free(d);
+    if (e != DC_OK || out->deposited == 0) return e;
+    /* Replace within the available balance (the server enforces the offline
+     * limit; over it, replace nothing rather than fail the refresh). */
+    struct dc_service_balance *bal = calloc(1, sizeof *bal);
+    if (!bal) return DC_ERR_NO_MEMORY;
+    e = dc_service_balance(s, bal);
+    int64_t want = out->deposited < bal->available ? out->deposited : bal->available;
+    free(bal);
+    if (e != DC_OK || want <= 0) return e;
+    struct dc_service_withdrawal wd;
+    e = dc_service_withdraw(s, want, now, &wd);
+    if (e == DC_OK) out->replaced = wd.amount;
+    if (e == DC_ERR_OFFLINE_LIMIT || e == DC_ERR_INSUFFICIENT_FUNDS) e = DC_OK;
+    return e;
+}
