@@ -5,6 +5,7 @@
 #   make check-asan the same under AddressSanitizer + UBSan (no recovery)
 #   make run        build and run the core self-check (the server arrives later)
 #   make bench-core core benchmark (Ed25519 vs chain verification, bytes/hop)
+#   make bench-offline offline payment: payee accept vs raw Ed25519, bytes on the wire
 #   make fuzz       libFuzzer on every decoder (clang), FUZZ_SECONDS each
 #   make fmt / lint clang-format rewrite / style + static checks
 #   make install PREFIX=/usr/local
@@ -56,7 +57,7 @@ SRVT_BIN  := $(SRVT_SRC:tests/server/%.c=$(BUILD)/tests/%)
 API_SRC   := $(sort $(wildcard tests/api/test_*.c))
 API_BIN   := $(API_SRC:tests/api/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check check-asan run run-tests bench-core bench-server fuzz fmt lint install clean
+.PHONY: all deps check check-asan run run-tests bench-core bench-server bench-offline fuzz fmt lint install clean
 all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN)
 
 deps:
@@ -173,6 +174,19 @@ bench-server: deps
 	    bench/bench_server.c tests/api/harness.c -o build-bench/bench/bench_server \
 	    build-bench/libducat.a $(TEST_LIBS) $(LDLIBS)
 	DUCATD=build-bench/ducatd build-bench/bench/bench_server
+
+# Offline payment: payee accept vs raw Ed25519 on the same signatures (the
+# link wraps libsodium's two Ed25519 calls to record them), bytes on the wire.
+BENCH_DIR ?= build-bench
+bench-offline: deps
+	@$(MAKE) --no-print-directory BUILD=$(BENCH_DIR) OPT="-O2 -DNDEBUG" $(BENCH_DIR)/libducat.a \
+	    $(BENCH_DIR)/libducat-wallet.a
+	@mkdir -p $(BENCH_DIR)/bench
+	$(CC) -std=c11 -O2 -Iinclude -Isrc -Itests $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L \
+	    bench/bench_offline.c -o $(BENCH_DIR)/bench/bench_offline $(BENCH_DIR)/libducat-wallet.a \
+	    $(BENCH_DIR)/libducat.a -Wl,--wrap=crypto_sign_ed25519_verify_detached \
+	    -Wl,--wrap=crypto_sign_ed25519_detached $(LDLIBS)
+	$(BENCH_DIR)/bench/bench_offline
 
 FUZZ_SECONDS ?= 60
 fuzz:
