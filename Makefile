@@ -25,7 +25,12 @@ PKGS   := libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SRV_PKGS   := sqlite3 libmicrohttpd jansson
-SRV_LIBS   := $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) -lpthread
+# The PostgreSQL backend (store_pg.c) is built when libpq is installed;
+# scripts/deps.sh installs it, and make check tests both backends.
+PG_CFLAGS  := $(shell pkg-config --cflags libpq 2>/dev/null)
+PG_LIBS    := $(shell pkg-config --libs libpq 2>/dev/null)
+HAVE_PG    := $(if $(PG_LIBS),1)
+SRV_LIBS   := $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) $(PG_LIBS) -lpthread
 TEST_LIBS  := $(shell pkg-config --libs libcurl jansson 2>/dev/null) -lpthread
 ALL_CFLAGS  = -std=c11 $(WARN) $(CFLAGS) $(SAN) -fPIC -D_POSIX_C_SOURCE=200809L \
               -Iinclude -Isrc $(PKG_CFLAGS)
@@ -41,10 +46,10 @@ FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_NAMES:= $(FUZZ_SRC:fuzz/fuzz_%.c=%)
 REPLAY_BIN:= $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 TOOLS     := $(BUILD)/tools/ducat-selfcheck $(BUILD)/tools/ducat-vectors $(BUILD)/tools/ducat-errors
-SRV_SRC   := $(sort $(wildcard src/store/*.c src/server/*.c))
+SRV_SRC   := $(filter-out $(if $(HAVE_PG),,src/store/store_pg.c),$(sort $(wildcard src/store/*.c src/server/*.c)))
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
 DUCATD    := $(BUILD)/ducatd
-GEN       := $(BUILD)/gen/schema_sqlite.h $(BUILD)/gen/calendar_default.h
+GEN       := $(BUILD)/gen/schema_sqlite.h $(BUILD)/gen/schema_pg.h $(BUILD)/gen/calendar_default.h
 WAL_SRC   := $(sort $(wildcard src/wallet/*.c))
 WAL_OBJ   := $(WAL_SRC:%.c=$(BUILD)/%.o)
 WAL_LIB   := $(BUILD)/libducat-wallet.a
@@ -72,12 +77,16 @@ $(BUILD)/gen/schema_sqlite.h: $(sort $(wildcard src/store/schema/sqlite/*.sql)) 
 	@mkdir -p $(dir $@)
 	scripts/embed.sh schema_sqlite $(sort $(wildcard src/store/schema/sqlite/*.sql)) > $@
 
+$(BUILD)/gen/schema_pg.h: $(sort $(wildcard src/store/schema/pg/*.sql)) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh schema_pg $(sort $(wildcard src/store/schema/pg/*.sql)) > $@
+
 $(BUILD)/gen/calendar_default.h: data/calendar-cn-2026.txt scripts/embed.sh
 	@mkdir -p $(dir $@)
 	scripts/embed.sh calendar_default $< > $@
 
 $(SRV_OBJ): $(GEN)
-$(SRV_OBJ): ALL_CFLAGS += -I$(BUILD)/gen
+$(SRV_OBJ): ALL_CFLAGS += -I$(BUILD)/gen $(if $(HAVE_PG),-DDC_HAVE_PG $(PG_CFLAGS))
 
 $(DUCATD): $(SRV_OBJ) $(LIB_A)
 	$(CC) $(SAN) -o $@ $(SRV_OBJ) $(LIB_A) $(SRV_LIBS) $(LDLIBS)
@@ -88,7 +97,8 @@ $(SRV_LIB): $(filter-out %/main.o,$(SRV_OBJ))
 
 $(BUILD)/tests/test_%: tests/server/test_%.c tests/test.h $(SRV_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -I$(BUILD)/gen $< -o $@ $(SRV_LIB) $(LIB_A) $(SRV_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(if $(HAVE_PG),-DDC_HAVE_PG $(PG_CFLAGS)) -Itests -I$(BUILD)/gen $< -o $@ \
+	    $(SRV_LIB) $(LIB_A) $(SRV_LIBS) $(LDLIBS)
 
 # API tests: a real ducatd on loopback, driven through tests/api/harness.c.
 $(BUILD)/tests/test_%: tests/api/test_%.c tests/api/harness.c tests/api/harness.h tests/test.h $(LIB_A)
@@ -134,9 +144,12 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory run-tests
 
+# tests/with-pg.sh starts a throwaway PostgreSQL cluster for the run (and
+# always removes it): the store contract runs on both backends
+# (tests/store_pg.sh is test_store on PostgreSQL), the API tests on both.
 run-tests: all
-	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/run.sh $(TEST_BIN) tests/vectors.sh \
-	    tests/errors_doc.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN)
+	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pg.sh tests/run.sh $(TEST_BIN) \
+	    tests/vectors.sh tests/errors_doc.sh $(REPLAY_BIN) $(SRVT_BIN) tests/store_pg.sh $(API_BIN)
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \

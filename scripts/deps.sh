@@ -5,7 +5,9 @@
 # everything is present it does nothing and prints nothing.
 set -e
 what=${1:-build}
-pkgs="make gcc pkg-config libsodium-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev"
+# postgresql + libpq-dev: the PostgreSQL backend, tested against a throwaway
+# cluster (tests/with-pg.sh); the package's own 'main' cluster is not used
+pkgs="make gcc pkg-config libsodium-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev postgresql libpq-dev"
 case "$what" in
     build) ;;
     fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;

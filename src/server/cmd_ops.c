@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ducat/armor.h"
@@ -38,17 +39,25 @@ static int open_ctx(const struct dc_cmd_env *env)
 
 typedef enum dc_err (*tx_fn)(struct dc_store *st, void *arg);
 
-/* Runs fn in one write transaction on a fresh connection. */
+/* Runs fn in one write transaction on a fresh connection. A transaction
+ * that lost a race with a running server (PostgreSQL serialization failure,
+ * deadlock, lost connection) is run again from the start, a few times. */
 static enum dc_err tx(tx_fn fn, void *arg)
 {
     struct dc_store *st;
     enum dc_err e = dc_pool_get(&X, &st);
     if (e != DC_OK) return e;
-    e = st->ops->begin(st, 1);
-    if (e == DC_OK) {
-        e = fn(st, arg);
-        enum dc_err c = e == DC_OK ? st->ops->commit(st) : st->ops->rollback(st);
-        if (e == DC_OK) e = c;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        e = st->ops->begin(st, 1);
+        if (e == DC_OK) {
+            e = fn(st, arg);
+            enum dc_err c = e == DC_OK ? st->ops->commit(st) : st->ops->rollback(st);
+            if (e == DC_OK) e = c;
+        }
+        if (e != DC_ERR_STORE_RETRY) break;
+        st->ops->rollback(st);
+        struct timespec ts = {0, (long)(5 + 20 * attempt) * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
     if (e >= 3000 && e < 4000) dc_log(DC_LOG_ERROR, "%s", st->ops->errmsg(st));
     dc_pool_put(&X, st);
@@ -394,9 +403,14 @@ int dc_cmd_audit(const struct dc_cmd_env *env, int argc, char **argv)
     enum dc_err e = dc_pool_get(&X, &st);
     if (e != DC_OK) return finish(DC_EXIT_CONFIG);
     static char report[1 << 16];
-    e = st->ops->begin(st, 0);
-    if (e == DC_OK) e = dc_ledger_audit(st, report, sizeof report);
-    st->ops->rollback(st);
+    /* one snapshot; a lost connection is retried on a new one */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        report[0] = '\0';
+        e = st->ops->begin(st, 0);
+        if (e == DC_OK) e = dc_ledger_audit(st, report, sizeof report);
+        st->ops->rollback(st);
+        if (e != DC_ERR_STORE_RETRY) break;
+    }
     dc_pool_put(&X, st);
     fputs(report, stdout);
     if (e != DC_OK && e != DC_ERR_AUDIT) dc_cmd_fail("audit: %s", dc_err_str(e));

@@ -514,6 +514,9 @@ struct idem_job {
 static enum dc_err idem_run(struct dc_store *st, void *ctx)
 {
     struct idem_job *j = ctx;
+    /* the writer may run this job again after a retried batch */
+    free(j->replayed);
+    j->replayed = NULL;
     struct dc_request_rec rec;
     memset(&rec, 0, sizeof rec);
     rec.account = j->account;
@@ -621,7 +624,9 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     unsigned actual = info ? info->port : port;
-    dc_log(DC_LOG_INFO, "serving on http://%s:%u (store %s)", host, actual, x->cfg.store);
+    char shown[DC_PATH_MAX * 2];
+    dc_store_redact(shown, sizeof shown, x->cfg.store); /* never log a password */
+    dc_log(DC_LOG_INFO, "serving on http://%s:%u (store %s)", host, actual, shown);
     if (port_file && *port_file) {
         char tmp[DC_PATH_MAX + 8];
         snprintf(tmp, sizeof tmp, "%s.tmp", port_file);

@@ -6,10 +6,25 @@
  * is being fsynced, new jobs pile up and all go into the next transaction;
  * max_wait_us optionally waits a little longer for company when the queue
  * is short, trading latency for larger batches.
+ *
+ * Retries. On PostgreSQL a batch can lose a race with another instance's
+ * transaction (serialization failure, deadlock) or its connection; the
+ * store then answers DC_ERR_STORE_RETRY and the whole transaction is gone,
+ * so the writer rolls back and runs the WHOLE batch again, every job's fn
+ * from the start (a job acts only through the store, so a re-run is a
+ * clean re-run; a commit whose outcome is unknown is safe to re-run because
+ * money-moving jobs are idempotent by request id and find their own stored
+ * answer). Retries are bounded with exponential backoff and jitter; after
+ * SPLIT_AFTER failed attempts a batch is split into one-job transactions so
+ * that one hot conflict cannot starve its companions; a job that still
+ * cannot commit after MAX_ATTEMPTS gets DC_ERR_STORE_RETRY (HTTP 503, the
+ * client retries with the same request id). The store reconnects a lost
+ * connection at the next begin.
  */
 #include "server/writer.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -21,6 +36,7 @@ struct job {
     void *ctx;
     enum dc_err result;
     int done;
+    pthread_cond_t wake; /* its own: a commit wakes only its batch's submitters */
     struct job *next;
 };
 
@@ -31,12 +47,40 @@ struct dc_writer {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t has_work; /* writer waits for jobs */
-    pthread_cond_t done;     /* submitters wait for their batch */
     struct job *head, *tail;
     int stopping;
+    uint64_t rng; /* backoff jitter (xorshift), writer thread only */
 };
 
-static void run_batch(struct dc_writer *w, struct job *batch, size_t n)
+#define MAX_ATTEMPTS 12  /* per batch, and again per job after a split */
+#define SPLIT_AFTER 3    /* failed whole-batch attempts before splitting */
+#define BACKOFF_MIN_US 500u
+#define BACKOFF_MAX_US 200000u
+
+static int is_transient(enum dc_err e)
+{
+    return e == DC_ERR_STORE_RETRY || e == DC_ERR_STORE_BUSY;
+}
+
+/* Sleeps about us microseconds, randomised to [us/2, us) so that two
+ * instances that collided do not collide again in lockstep. */
+static void backoff(struct dc_writer *w, unsigned us)
+{
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    unsigned half = us / 2 ? us / 2 : 1;
+    unsigned long ns = 1000ul * (half + (unsigned)(w->rng % half));
+    struct timespec ts = {(time_t)(ns / 1000000000ul), (long)(ns % 1000000000ul)};
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * One attempt: the batch in one transaction, each job in a savepoint. DC_OK
+ * when committed (each job's result is set), else the error that broke the
+ * transaction, and then nothing of the batch was written.
+ */
+static enum dc_err try_batch(struct dc_writer *w, struct job *batch)
 {
     struct dc_store *st = w->st;
     enum dc_err e = DC_OK;
@@ -46,25 +90,47 @@ static void run_batch(struct dc_writer *w, struct job *batch, size_t n)
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    if (e != DC_OK) {
-        dc_log(DC_LOG_ERROR, "writer: begin failed: %s", st->ops->errmsg(st));
-        for (struct job *j = batch; j; j = j->next) j->result = e;
-        return;
-    }
+    if (e != DC_OK) return e;
     for (struct job *j = batch; j; j = j->next) {
         e = st->ops->savepoint(st);
-        if (e == DC_OK) {
-            j->result = j->fn(st, j->ctx);
-            e = j->result == DC_OK ? st->ops->release(st) : st->ops->rollback_to(st);
-        } else {
-            j->result = e;
-        }
+        if (e != DC_OK) break;
+        j->result = j->fn(st, j->ctx);
+        e = j->result == DC_OK ? st->ops->release(st) : st->ops->rollback_to(st);
+        /* a job that lost a race fails the transaction, not just itself */
+        if (e == DC_OK && is_transient(j->result)) e = j->result;
         if (e != DC_OK) break; /* the transaction itself is broken */
     }
     if (e == DC_OK) e = st->ops->commit(st);
+    if (e != DC_OK) st->ops->rollback(st);
+    return e;
+}
+
+static void run_batch(struct dc_writer *w, struct job *batch, size_t n)
+{
+    struct dc_store *st = w->st;
+    enum dc_err e = DC_OK;
+    unsigned wait_us = BACKOFF_MIN_US;
+    for (int attempt = 1;; attempt++) {
+        e = try_batch(w, batch);
+        if (e == DC_OK || !is_transient(e) || attempt >= MAX_ATTEMPTS) break;
+        dc_log(DC_LOG_DEBUG, "writer: batch of %zu, attempt %d: %s: retrying", n, attempt,
+               st->ops->errmsg(st));
+        if (attempt == SPLIT_AFTER && n > 1) {
+            /* one transaction per job from now on, each with its own retries */
+            for (struct job *j = batch; j;) {
+                struct job *next = j->next;
+                j->next = NULL;
+                run_batch(w, j, 1);
+                j->next = next; /* writer_main walks the list afterwards */
+                j = next;
+            }
+            return;
+        }
+        backoff(w, wait_us);
+        wait_us = wait_us * 2 < BACKOFF_MAX_US ? wait_us * 2 : BACKOFF_MAX_US;
+    }
     if (e != DC_OK) {
         dc_log(DC_LOG_ERROR, "writer: batch of %zu failed: %s", n, st->ops->errmsg(st));
-        st->ops->rollback(st);
         for (struct job *j = batch; j; j = j->next) j->result = e;
     }
     if (w->m) dc_metrics_commit(w->m, n);
@@ -108,9 +174,9 @@ static void *writer_main(void *arg)
         for (struct job *j = batch; j;) {
             struct job *next = j->next; /* j may vanish once done is seen */
             j->done = 1;
+            pthread_cond_signal(&j->wake);
             j = next;
         }
-        pthread_cond_broadcast(&w->done);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -126,9 +192,9 @@ enum dc_err dc_writer_start(struct dc_writer **out, struct dc_store *st, unsigne
     w->max_batch = max_batch ? max_batch : 1;
     w->max_wait_us = max_wait_us;
     w->m = m;
+    w->rng = (uint64_t)(uintptr_t)w ^ (uint64_t)time(NULL) ^ 0x9e3779b97f4a7c15ull;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->has_work, NULL);
-    pthread_cond_init(&w->done, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         free(w);
         return DC_ERR_INTERNAL;
@@ -139,12 +205,13 @@ enum dc_err dc_writer_start(struct dc_writer **out, struct dc_store *st, unsigne
 
 enum dc_err dc_writer_run(struct dc_writer *w, dc_job_fn fn, void *ctx)
 {
-    struct job j = {fn, ctx, DC_OK, 0, NULL};
+    struct job j = {.fn = fn, .ctx = ctx, .result = DC_OK};
     pthread_mutex_lock(&w->lock);
     if (w->stopping) {
         pthread_mutex_unlock(&w->lock);
         return DC_ERR_SHUTTING_DOWN;
     }
+    pthread_cond_init(&j.wake, NULL);
     if (w->tail) {
         w->tail->next = &j;
     } else {
@@ -152,8 +219,9 @@ enum dc_err dc_writer_run(struct dc_writer *w, dc_job_fn fn, void *ctx)
     }
     w->tail = &j;
     pthread_cond_signal(&w->has_work);
-    while (!j.done) pthread_cond_wait(&w->done, &w->lock);
+    while (!j.done) pthread_cond_wait(&j.wake, &w->lock);
     pthread_mutex_unlock(&w->lock);
+    pthread_cond_destroy(&j.wake);
     return j.result;
 }
 
@@ -168,6 +236,5 @@ void dc_writer_stop(struct dc_writer *w)
     w->st->ops->close(w->st);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->has_work);
-    pthread_cond_destroy(&w->done);
     free(w);
 }

@@ -10,6 +10,14 @@
  * before its data is on disk. If the commit itself fails, every job of the
  * batch gets the error: none of them was written.
  *
+ * A transient failure of the whole transaction (DC_ERR_STORE_RETRY: a
+ * PostgreSQL serialization failure, deadlock or lost connection; or
+ * DC_ERR_STORE_BUSY) re-runs the whole batch, every job's fn from the
+ * start, with bounded backoff (writer.c). So a job fn must be re-runnable:
+ * it acts only through the store and may be called more than once before
+ * its result is final, and it must reset (not accumulate) what it records
+ * in its context.
+ *
  * A job must not have effects outside the store that a rollback would not
  * undo; it records its results in its context, which the submitter reads
  * after dc_writer_run returns DC_OK.

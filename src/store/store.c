@@ -21,6 +21,34 @@ enum dc_err dc_store_open(struct dc_store **out, const char *url, char *errbuf, 
     return dc_store_sqlite_open(out, url, errbuf, errcap);
 }
 
+void dc_store_redact(char *out, size_t cap, const char *url)
+{
+    if (!cap) return;
+    snprintf(out, cap, "%s", url);
+    /* userinfo password: scheme://user:PASSWORD@host */
+    char *scheme = strstr(out, "://");
+    if (scheme) {
+        char *auth = scheme + 3;
+        size_t span = strcspn(auth, "/?#");
+        char *at = memchr(auth, '@', span);
+        char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) {
+            char rest[1024];
+            snprintf(rest, sizeof rest, "%s", at);
+            snprintf(colon + 1, cap - (size_t)(colon + 1 - out), "***%s", rest);
+        }
+    }
+    /* key=value forms: ...?password=PASSWORD&... or "password=PASSWORD host=..." */
+    for (char *p = out; (p = strstr(p, "password=")) != NULL;) {
+        p += 9;
+        size_t len = strcspn(p, "& ");
+        char rest[1024];
+        snprintf(rest, sizeof rest, "%s", p + len);
+        snprintf(p, cap - (size_t)(p - out), "***%s", rest);
+        p += 3;
+    }
+}
+
 void dc_case_clear(struct dc_case *c)
 {
     if (!c) return;

@@ -4,7 +4,7 @@
  * A store is a handle on one database connection plus a const table of
  * operations (struct dc_store_ops), like sqlite3_vfs or br_hash_class. The
  * SQLite backend (store_sqlite.c) and the PostgreSQL backend (store_pg.c)
- * implement the same table and pass one contract suite (tests/store/).
+ * implement the same table and pass one contract suite (tests/server/test_store.c).
  *
  * Rules: business logic lives in C (src/server/ledger.c), not in SQL; the
  * store does storage with constraints as a safety net (UNIQUE, CHECK
@@ -13,6 +13,13 @@
  * savepoint. Listing operations call a callback per row; a non-zero return
  * from the callback stops the listing. A handle is used by one thread at a
  * time. Strings are NUL-terminated UTF-8; blobs are fixed-size arrays.
+ *
+ * Errors inside a transaction: after an op fails, the only portable next
+ * step is rollback_to (the job's savepoint) or rollback; PostgreSQL refuses
+ * any other statement in a failed transaction. DC_ERR_STORE_RETRY means the
+ * transaction lost a race with another one (serialization failure, deadlock)
+ * or its connection: it must be rolled back and run again from begin; once
+ * returned, release, rollback_to and commit return it too.
  */
 #ifndef DUCAT_STORE_H
 #define DUCAT_STORE_H
@@ -253,6 +260,13 @@ enum dc_err dc_store_open(struct dc_store **out, const char *url, char *errbuf, 
 enum dc_err dc_store_sqlite_open(struct dc_store **out, const char *path, char *errbuf,
                                  size_t errcap);
 enum dc_err dc_store_pg_open(struct dc_store **out, const char *url, char *errbuf, size_t errcap);
+
+/*
+ * Copies url into out (cap bytes, always NUL-terminated) with any password
+ * replaced by "***": postgresql://user:***@host/db, ...?password=***. For
+ * every log line and error message that names a store.
+ */
+void dc_store_redact(char *out, size_t cap, const char *url);
 
 /* Frees what a read op malloc'd inside a record (NULL-safe). */
 void dc_case_clear(struct dc_case *c);

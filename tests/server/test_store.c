@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef DC_HAVE_PG
+#include <libpq-fe.h>
+#endif
 
 #include "store/store.h"
 #include "test.h"
@@ -18,6 +21,29 @@ static struct dc_store *S;
 static char url[512];
 /* DC_STORE_BACKEND=postgresql runs the same cases against DC_PG_DSN */
 static int backend = -1; /* 0 sqlite, 1 postgresql */
+
+/* A fresh PostgreSQL database for each case: an empty public schema. */
+static void pg_empty(const char *dsn)
+{
+#ifdef DC_HAVE_PG
+    PGconn *c = PQconnectdb(dsn);
+    if (PQstatus(c) != CONNECTION_OK) {
+        char m[256];
+        snprintf(m, sizeof m, "%s", PQerrorMessage(c));
+        PQfinish(c);
+        FAIL_AT("connect: %s", m);
+    }
+    PGresult *r = PQexec(c, "SET client_min_messages = warning; "
+                            "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    PQfinish(c);
+    if (!ok) FAIL_AT("cannot empty the test database");
+#else
+    (void)dsn;
+    FAIL_AT("built without the PostgreSQL backend (libpq missing)");
+#endif
+}
 
 static void fresh(void)
 {
@@ -43,7 +69,10 @@ static void fresh(void)
         unlink(path);
         snprintf(url, sizeof url, "sqlite:%s", path);
     } else {
-        snprintf(url, sizeof url, "%s", getenv("DC_PG_DSN"));
+        const char *dsn = getenv("DC_PG_DSN");
+        if (!dsn || !*dsn) FAIL_AT("DC_STORE_BACKEND=postgresql needs DC_PG_DSN");
+        snprintf(url, sizeof url, "%s", dsn);
+        pg_empty(dsn);
     }
     enum dc_err e = dc_store_open(&S, url, err, sizeof err);
     if (e != DC_OK) FAIL_AT("open %s: %s", url, err);
@@ -102,7 +131,10 @@ static void test_accounts(void)
     /* a device belongs to one account */
     struct dc_account dup;
     user(&dup, 0, 1);
+    /* a failed op inside a transaction is undone by its savepoint (store.h) */
+    ASSERT_OK(S->ops->savepoint(S));
     ASSERT_ERR(S->ops->account_insert(S, &dup), DC_ERR_STORE_CONSTRAINT);
+    ASSERT_OK(S->ops->rollback_to(S));
     got.status = DC_ACCT_VERIFIED;
     got.offline_blocked = 1;
     got.offline_limit = 7;
@@ -265,7 +297,9 @@ static void test_coins_and_states(void)
     c.withdrawal = 1;
     c.expires_at = 99;
     ASSERT_OK(S->ops->coin_insert(S, &c));
+    ASSERT_OK(S->ops->savepoint(S));
     ASSERT_ERR(S->ops->coin_insert(S, &c), DC_ERR_STORE_CONSTRAINT);
+    ASSERT_OK(S->ops->rollback_to(S));
     ASSERT_OK(S->ops->coin_add_deposited(S, c.serial, 300));
     ASSERT_OK(S->ops->savepoint(S));
     ASSERT_ERR(S->ops->coin_add_deposited(S, c.serial, 201), DC_ERR_STORE_CONSTRAINT);
