@@ -76,6 +76,7 @@ struct dc_service_config {
     struct dc_currency currency;
     int64_t offline_limit;    /* from the device certificate */
     uint32_t hold_working_days;
+    int32_t utc_offset_min; /* the deployment's local time (release dates) */
     uint64_t coin_lifetime_ms;
     uint64_t deposit_grace_ms;
 };

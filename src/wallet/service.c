@@ -115,6 +115,7 @@ enum dc_err dc_service_config(const struct dc_wallet *w, struct dc_service_confi
     e = dc_currency_init(&out->currency, code ? code : "",
                          (uint32_t)json_i64(j, "numeric"), (unsigned)json_i64(j, "exponent"));
     out->hold_working_days = (uint32_t)json_i64(j, "hold_working_days");
+    out->utc_offset_min = (int32_t)json_i64(j, "utc_offset_min");
     out->coin_lifetime_ms = (uint64_t)json_i64(j, "coin_lifetime_ms");
     out->deposit_grace_ms = (uint64_t)json_i64(j, "deposit_grace_ms");
     json_decref(j);
@@ -132,12 +133,13 @@ static enum dc_err put_config(struct dc_wallet *w, const json_t *keys, uint64_t 
     const json_t *cur = json_object_get(keys, "currency");
     const json_t *lim = json_object_get(keys, "limits");
     const json_t *hold = json_object_get(keys, "hold");
-    json_t *c = json_pack("{s:O?, s:I, s:I, s:I, s:I, s:I}", "code", json_object_get(cur, "code"),
+    json_t *c = json_pack("{s:O?, s:I, s:I, s:I, s:I, s:I, s:I}", "code", json_object_get(cur, "code"),
                           "numeric", (json_int_t)json_i64(cur, "numeric"), "exponent",
                           (json_int_t)json_i64(cur, "exponent"), "hold_working_days",
                           (json_int_t)json_i64(hold, "working_days"), "coin_lifetime_ms",
                           (json_int_t)json_i64(lim, "coin_lifetime_ms"), "deposit_grace_ms",
-                          (json_int_t)json_i64(lim, "deposit_grace_ms"));
+                          (json_int_t)json_i64(lim, "deposit_grace_ms"), "utc_offset_min",
+                          (json_int_t)json_i64(json_object_get(hold, "calendar"), "utc_offset_min"));
     char *txt = c ? json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(c);
     if (!txt) return DC_ERR_NO_MEMORY;

@@ -1,0 +1,1223 @@
+/*
+ * cmd_offline.c - offline payments: over files or stdio with text armor
+ * (request, pay REQUEST, accept, confirm) and over TCP (receive, send),
+ * standing in for NFC or Bluetooth. No server is involved.
+ *
+ * Bookkeeping in the wallet file (pending-request slots, see service.h):
+ *   "rx:<hash>"  the payee's session for one request it made (the
+ *                dc_session bytes after a 2-byte header: transport, done).
+ *                Saved before the request leaves, and again in the SAME
+ *                save as the accepted coins, before the receipt leaves.
+ *   "py:<hash>"  the payer's copy of a request it paid (after a 1-byte
+ *                confirmed flag), so a receipt can be checked and matched
+ *                to the payment; saved with the signed payment, before the
+ *                payment leaves.
+ * <hash> is the hex of the first 16 bytes of the request hash.
+ *
+ * Crash and retry. Every step is idempotent: paying a request again yields
+ * the same signed payment (dc_wallet_prepare_payment), accepting a payment
+ * again yields the same receipt, and a payee process restarted with the
+ * same amount resumes its open session (same request, same nonce). So
+ * killing either side at any message boundary and running the same
+ * commands again completes the one payment, never a second one.
+ *
+ * TCP transport: the session engine's frames back to back; after the
+ * payer has checked the receipt and saved, it sends one byte 0x06 (ACK)
+ * so the payee knows the exchange is complete on both sides.
+ */
+#define _DEFAULT_SOURCE /* getaddrinfo and friends */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "ducat/armor.h"
+#include "ducat/auth.h"
+#include "ducat/coin.h"
+#include "ducat/proto.h"
+
+#define TRANSPORT_TCP 1
+#define TRANSPORT_ARMOR 2
+#define RX_HEADER 2
+#define ACK_BYTE 0x06
+#define RX_KEEP_MAX 32                           /* payee sessions kept in the wallet */
+#define RESUME_WINDOW_MS (60u * 60u * 1000u)      /* a TCP request resumed within an hour */
+#define CLOCK_SKEW_MS (5u * 60u * 1000u)
+
+/* ---- Small helpers ------------------------------------------------------------------ */
+
+static void slot_kind(char out[static 40], const char *prefix, const uint8_t hash[DC_HASH_BYTES])
+{
+    char hex[33];
+    cli_hex(hex, hash, 16);
+    snprintf(out, 40, "%s%s", prefix, hex);
+}
+
+/* The wallet's trust context for verifying, now. */
+static int trust_now(struct cli *x, struct dc_trust *t, uint64_t now)
+{
+    enum dc_err e = dc_wallet_trust(x->w, t, now);
+    if (e != DC_OK) {
+        return cli_fail(x, e, "cannot verify offline: %s (run: ducat sync)", dc_err_str(e));
+    }
+    t->clock_skew_ms = CLOCK_SKEW_MS;
+    t->expiry_grace_ms = 0; /* a payee takes no expired coin: the server might not either */
+    return 0;
+}
+
+/* Reads an armored object of `kind` from path into a malloc'd buffer. */
+static int read_armor(struct cli *x, const char *path, enum dc_armor_kind kind, uint8_t **out,
+                      size_t *len)
+{
+    char *text;
+    size_t tl;
+    int rc = cli_read_file(path, 256 * 1024, &text, &tl);
+    if (rc) return rc;
+    size_t need = 0;
+    enum dc_err e = dc_armor_decode(NULL, 0, &need, kind, text, tl);
+    uint8_t *b = NULL;
+    if (e == DC_ERR_BUFFER_TOO_SMALL) {
+        b = malloc(need);
+        e = b ? dc_armor_decode(b, need, len, kind, text, tl) : DC_ERR_NO_MEMORY;
+    }
+    if (e != DC_OK) {
+        /* quote the start of the input, printable only */
+        char q[41];
+        size_t k = 0;
+        for (size_t i = 0; i < tl && k < 40; i++) {
+            unsigned char ch = (unsigned char)text[i];
+            if (ch >= 0x20 && ch < 0x7f) q[k++] = (char)ch;
+        }
+        q[k] = '\0';
+        free(b);
+        free(text);
+        return cli_fail(x, e, "'%s' is not a valid %s: %s: '%s%s'", path,
+                        dc_armor_kind_name(kind), dc_err_str(e), q, tl > 40 ? "..." : "");
+    }
+    free(text);
+    *out = b;
+    return 0;
+}
+
+static int print_armor(struct cli *x, enum dc_armor_kind kind, const uint8_t *b, size_t len)
+{
+    size_t need = dc_armor_encoded_len(kind, len) + 1, n;
+    char *t = malloc(need);
+    enum dc_err e = t ? dc_armor_encode(t, need, &n, kind, b, len) : DC_ERR_NO_MEMORY;
+    if (e != DC_OK) {
+        free(t);
+        return cli_fail(x, e, "cannot armor the %s: %s", dc_armor_kind_name(kind), dc_err_str(e));
+    }
+    cli_print_line(t);
+    free(t);
+    return 0;
+}
+
+/* Writes a line to the "what was verified" report: stderr when stdout
+ * carries armor, stdout otherwise; nothing with --json. */
+static FILE *report_to;
+__attribute__((format(printf, 2, 3))) static void report(const struct cli *x, const char *fmt, ...)
+{
+    if (x->json) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(report_to ? report_to : stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', report_to ? report_to : stdout);
+}
+
+/* ---- Payee: sessions in the wallet ---------------------------------------------------- */
+
+static enum dc_err rx_store(struct cli *x, const struct dc_session *s, int transport, int done,
+                            uint64_t created)
+{
+    size_t len;
+    const uint8_t *req = dc_session_request(s, &len);
+    if (!req) return DC_ERR_INVALID_ARGUMENT;
+    uint8_t h[DC_HASH_BYTES];
+    char kind[40];
+    dc_request_hash(h, req, len);
+    slot_kind(kind, "rx:", h);
+    uint8_t *body = malloc(RX_HEADER + sizeof *s);
+    if (!body) return DC_ERR_NO_MEMORY;
+    body[0] = (uint8_t)transport;
+    body[1] = (uint8_t)done;
+    memcpy(body + RX_HEADER, s, sizeof *s);
+    enum dc_err e = dc_wallet_request_done(x->w, kind);
+    (void)e; /* absent the first time */
+    e = dc_wallet_request_put(x->w, kind, h, body, RX_HEADER + sizeof *s, created);
+    free(body);
+    return e;
+}
+
+/* Loads the session stored under kind: 0 if found and sane. */
+static int rx_load(struct cli *x, const char *kind, struct dc_session *s, int *transport,
+                   int *done, uint64_t *created)
+{
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    const uint8_t *b;
+    size_t len;
+    if (dc_wallet_request_get(x->w, kind, id, &b, &len, created) != DC_OK) return -1;
+    if (len != RX_HEADER + sizeof *s) return -1;
+    memcpy(s, b + RX_HEADER, sizeof *s);
+    if (dc_session_check(s) != DC_OK) return -1;
+    *transport = b[0];
+    *done = b[1];
+    return 0;
+}
+
+/* Makes room: drops the oldest payee sessions beyond RX_KEEP_MAX - 1. */
+static void rx_prune(struct cli *x)
+{
+    for (;;) {
+        size_t n = 0, oldest_i = 0;
+        uint64_t oldest = UINT64_MAX;
+        for (size_t i = 0; i < dc_wallet_request_count(x->w); i++) {
+            const char *kind;
+            uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+            uint64_t at;
+            if (dc_wallet_request_at(x->w, i, &kind, id, NULL, NULL, &at) != DC_OK) continue;
+            if (strncmp(kind, "rx:", 3) != 0) continue;
+            n++;
+            if (at < oldest) {
+                oldest = at;
+                oldest_i = i;
+            }
+        }
+        if (n < RX_KEEP_MAX) return;
+        const char *kind;
+        uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+        char copy[DC_WALLET_KIND_MAX + 1];
+        if (dc_wallet_request_at(x->w, oldest_i, &kind, id, NULL, NULL, NULL) != DC_OK) return;
+        snprintf(copy, sizeof copy, "%s", kind);
+        if (dc_wallet_request_done(x->w, copy) != DC_OK) return;
+    }
+}
+
+/* The wallet's device certificate, checked usable for receiving. */
+static int own_cert(struct cli *x, struct dc_devcert *dc, uint8_t raw[static DC_DEVCERT_BYTES],
+                    uint64_t now)
+{
+    if (dc_wallet_devcert(x->w, raw) != DC_OK || dc_devcert_decode(dc, raw, DC_DEVCERT_BYTES) != DC_OK) {
+        return cli_fail_code(CLI_EXIT_REFUSED,
+                             "this wallet has no device certificate (run: ducat register, ducat "
+                             "sync)");
+    }
+    if (dc->expires_at <= now + 60000) {
+        char t[40];
+        return cli_fail_code(CLI_EXIT_REFUSED,
+                             "this device's certificate expired at %s: payers would refuse it "
+                             "(run: ducat sync)",
+                             cli_time(t, dc->expires_at));
+    }
+    return 0;
+}
+
+/* Checks that receiving `amount` keeps the wallet within its offline limit. */
+static int within_limit(struct cli *x, const struct dc_devcert *dc, int64_t amount, uint64_t now)
+{
+    struct dc_wallet_balance b;
+    int64_t after;
+    char a1[48], a2[48], a3[48];
+    if (dc_wallet_balance(x->w, now, 0, &b) != DC_OK || dc_i64_add(&after, b.held, amount) != DC_OK ||
+        after > dc->offline_limit) {
+        return cli_fail(x, DC_ERR_OFFLINE_LIMIT,
+                        "receiving %s would bring this wallet to %s, over its offline limit %s "
+                        "(deposit some coins first)",
+                        cli_fmt(x, a1, amount), cli_fmt(x, a2, b.held + amount),
+                        cli_fmt(x, a3, dc->offline_limit));
+    }
+    return 0;
+}
+
+/* A new payee session for amount: request signed, stored, saved. */
+static int payee_new(struct cli *x, int64_t amount, int transport, struct dc_session *s)
+{
+    uint64_t now = cli_now();
+    struct dc_request r;
+    uint8_t raw[DC_DEVCERT_BYTES];
+    memset(&r, 0, sizeof r);
+    int rc = own_cert(x, &r.payee, raw, now);
+    if (rc) return rc;
+    rc = within_limit(x, &r.payee, amount, now);
+    if (rc) return rc;
+    r.amount = amount;
+    r.currency = x->cfg.currency.numeric;
+    randombytes_buf(r.nonce, sizeof r.nonce);
+    r.time = now;
+    enum dc_err e = dc_session_payee_start(s, &r, dc_wallet_device_sk(x->w), 0);
+    if (e != DC_OK) return cli_fail(x, e, "cannot sign the request: %s", dc_err_str(e));
+    if (transport == TRANSPORT_ARMOR) {
+        /* the request leaves as armor, not through the session's frames */
+        uint8_t sink[DC_FRAME_MAX];
+        while (dc_session_pull(s, sink, sizeof sink) > 0) {
+        }
+    }
+    rx_prune(x);
+    e = rx_store(x, s, transport, 0, now);
+    if (e != DC_OK) return cli_fail(x, e, "cannot record the request: %s", dc_err_str(e));
+    return cli_save(x);
+}
+
+/* Prints what the payee verified. */
+static void report_verified(struct cli *x, const struct dc_payment_result *res, size_t n_revoked)
+{
+    char a[48], serial[2 * DC_SERIAL_BYTES + 1];
+    report(x, "verified payment: %zu coin(s), %s in total", res->n_coins, cli_fmt(x, a, res->total));
+    for (size_t i = 0; i < res->n_coins; i++) {
+        const struct dc_payment_coin_result *c = &res->coins[i];
+        cli_hex(serial, c->serial, DC_SERIAL_BYTES);
+        report(x, "  coin %.16s  %s  %zu record(s) after issue", serial, cli_fmt(x, a, c->value),
+               c->records);
+    }
+    report(x, "  checked: issuer signature and key validity, every record signed by the coin's "
+              "owner of the time, split sums, hop limits, expiry, certificates, %zu revoked "
+              "device(s), this request's nonce, no double spend in this wallet's seen-set "
+              "(%zu signature(s) verified)",
+           n_revoked, res->sigs_checked);
+}
+
+/*
+ * On NEED_VERIFY: verifies, keeps the coins and the session in one save,
+ * then tells the engine. 0 or an exit code (the payment refused).
+ */
+static int payee_verify_keep(struct cli *x, struct dc_session *s, int transport, uint64_t created)
+{
+    uint64_t now = cli_now();
+    struct dc_trust *t = malloc(sizeof *t);
+    struct dc_payment_result *res = calloc(1, sizeof *res);
+    uint8_t(*slots)[DC_HASH_BYTES] = calloc(256, DC_HASH_BYTES);
+    struct dc_verify_cache cache = {.slots = slots, .cap = slots ? 256 : 0};
+    if (!t || !res) {
+        free(t);
+        free(res);
+        free(slots);
+        return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
+    }
+    int rc = trust_now(x, t, now);
+    if (rc == 0) {
+        struct dc_payment_check chk = {t, dc_wallet_seen_check, x->w, &cache};
+        enum dc_err e = dc_session_payee_verify(s, res, &chk, dc_wallet_device_sk(x->w), now);
+        if (e != DC_OK) {
+            if (res->coin == DC_PAYMENT_WHOLE) {
+                rc = cli_fail(x, e, "payment refused: %s", dc_err_str(e));
+            } else {
+                rc = cli_fail(x, e, "payment refused: coin %zu, record %zu: %s", res->coin,
+                              res->record, dc_err_str(e));
+            }
+        }
+    }
+    if (rc == 0) {
+        struct dc_devcert dc;
+        uint8_t raw[DC_DEVCERT_BYTES];
+        rc = own_cert(x, &dc, raw, 0);
+        if (rc == 0) rc = within_limit(x, &dc, res->total, now);
+    }
+    if (rc == 0) report_verified(x, res, t->n_revoked_devices);
+    free(t);
+    free(slots);
+    if (rc != 0) {
+        free(res);
+        return rc;
+    }
+    /* keep the coins: the same save holds them and the session */
+    size_t plen;
+    const uint8_t *pay = dc_session_payment(s, &plen);
+    struct dc_payment p;
+    enum dc_err e = dc_payment_decode(&p, NULL, pay, plen);
+    size_t added = 0;
+    if (e == DC_OK) e = dc_wallet_accept_coins(x->w, p.coin, p.coin_len, p.n, now, &added);
+    if (e == DC_OK) e = rx_store(x, s, transport, transport == TRANSPORT_ARMOR, created);
+    free(res);
+    if (e != DC_OK) return cli_fail(x, e, "cannot keep the coins: %s", dc_err_str(e));
+    rc = cli_save(x);
+    if (rc) return rc;
+    cli_pause_point("receive:coins-persisted");
+    e = dc_session_persisted(s);
+    if (e != DC_OK) return cli_fail(x, e, "session: %s", dc_err_str(e));
+    return 0;
+}
+
+/* ---- Payer ------------------------------------------------------------------------------ */
+
+/* Checks a request under the wallet's trust and reports it. */
+static int payer_check_request(struct cli *x, const uint8_t *req, size_t len, int64_t max,
+                               struct dc_request *r)
+{
+    uint64_t now = cli_now();
+    enum dc_err e = dc_request_decode(r, req, len);
+    if (e != DC_OK) return cli_fail(x, e, "the payment request is malformed: %s", dc_err_str(e));
+    struct dc_trust *t = malloc(sizeof *t);
+    if (!t) return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
+    int rc = trust_now(x, t, now);
+    if (rc == 0) {
+        e = dc_request_verify(r, t);
+        if (e != DC_OK) {
+            rc = cli_fail(x, e, "payment request refused: %s", dc_err_str(e));
+        }
+    }
+    size_t n_rev = t->n_revoked_devices;
+    free(t);
+    if (rc) return rc;
+    char a[48], tm[40], alias[2 * DC_ALIAS_BYTES + 1];
+    cli_hex(alias, r->payee.alias, DC_ALIAS_BYTES);
+    if (max > 0 && r->amount > max) {
+        char b[48];
+        return cli_fail(x, DC_ERR_LIMIT_EXCEEDED, "the payee asks %s, more than --max %s",
+                        cli_fmt(x, a, r->amount), cli_fmt(x, b, max));
+    }
+    report(x, "payment request: %s to device alias %s", cli_fmt(x, a, r->amount), alias);
+    report(x, "  checked: request signed by the payee's device key; its certificate signed by "
+              "issuer key %u, valid until %s, not among %zu revoked device(s)",
+           (unsigned)r->payee.key_id, cli_time(tm, r->payee.expires_at), n_rev);
+    return 0;
+}
+
+/* Stores the payer's copy of the request (idempotent). */
+static enum dc_err py_store(struct cli *x, const uint8_t *req, size_t len, int confirmed,
+                            uint64_t now)
+{
+    uint8_t h[DC_HASH_BYTES];
+    char kind[40];
+    dc_request_hash(h, req, len);
+    slot_kind(kind, "py:", h);
+    uint8_t *body = malloc(1 + len);
+    if (!body) return DC_ERR_NO_MEMORY;
+    body[0] = (uint8_t)confirmed;
+    memcpy(body + 1, req, len);
+    enum dc_err e = dc_wallet_request_done(x->w, kind);
+    (void)e;
+    /* forget confirmed payments from earlier days to keep slots free */
+    for (size_t i = dc_wallet_request_count(x->w); i-- > 0;) {
+        const char *k;
+        uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+        const uint8_t *b;
+        size_t bl;
+        uint64_t at;
+        if (dc_wallet_request_at(x->w, i, &k, id, &b, &bl, &at) != DC_OK) continue;
+        if (strncmp(k, "py:", 3) == 0 && bl && b[0] == 1 && at + 24u * 3600u * 1000u < now) {
+            char copy[DC_WALLET_KIND_MAX + 1];
+            snprintf(copy, sizeof copy, "%s", k);
+            e = dc_wallet_request_done(x->w, copy);
+        }
+    }
+    e = dc_wallet_request_put(x->w, kind, h, body, 1 + len, now);
+    free(body);
+    return e;
+}
+
+/*
+ * Builds (or finds again) the payment for a checked request, records it
+ * and saves: after this, the signed payment may leave. *pay malloc'd.
+ */
+static int payer_pay(struct cli *x, const uint8_t *req, size_t rlen, const struct dc_request *r,
+                     uint8_t **pay, size_t *plen)
+{
+    uint64_t now = cli_now();
+    struct dc_wallet_outgoing out;
+    int again = dc_wallet_find_payment(x->w, &out, r->payee.pub, r->nonce) == DC_OK;
+    enum dc_err e = DC_OK;
+    char a[48];
+    if (!again) {
+        struct dc_wallet_plan plan;
+        e = dc_wallet_select(&plan, x->w, r->amount, now, DC_SERVICE_REFRESH_MARGIN_MS);
+        if (e != DC_OK) {
+            struct dc_wallet_balance b;
+            int64_t sp = dc_wallet_balance(x->w, now, DC_SERVICE_REFRESH_MARGIN_MS, &b) == DC_OK
+                             ? b.spendable
+                             : 0;
+            char a2[48];
+            return cli_fail(x, e, "cannot pay %s: %s (spendable offline: %s)",
+                            cli_fmt(x, a, r->amount), dc_err_str(e), cli_fmt(x, a2, sp));
+        }
+        uint8_t cert[DC_DEVCERT_BYTES];
+        dc_devcert_encode(cert, &r->payee);
+        e = dc_wallet_prepare_payment(x->w, &out, &plan, cert, r->nonce, now);
+        if (e != DC_OK) return cli_fail(x, e, "cannot sign the payment: %s", dc_err_str(e));
+        report(x, "signed %zu coin(s) over to the payee%s", out.n,
+               plan.has_split ? " (one coin split, the change stays here)" : "");
+    } else {
+        report(x, "this request was paid before: sending the same payment again");
+    }
+    struct dc_payment p;
+    memset(&p, 0, sizeof p);
+    dc_request_hash(p.request_hash, req, rlen);
+    p.n = out.n;
+    for (size_t i = 0; i < out.n; i++) {
+        p.coin[i] = out.coin[i];
+        p.coin_len[i] = out.coin_len[i];
+    }
+    size_t need = 0;
+    e = dc_payment_encode(NULL, 0, &need, &p);
+    uint8_t *b = NULL;
+    if (e == DC_ERR_BUFFER_TOO_SMALL) {
+        b = malloc(need);
+        e = b ? dc_payment_encode(b, need, plen, &p) : DC_ERR_NO_MEMORY;
+    }
+    if (e == DC_OK) {
+        uint8_t h[DC_HASH_BYTES];
+        char kind[40];
+        uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+        dc_request_hash(h, req, rlen);
+        slot_kind(kind, "py:", h);
+        if (dc_wallet_request_get(x->w, kind, id, NULL, NULL, NULL) != DC_OK) {
+            e = py_store(x, req, rlen, 0, now);
+        }
+    }
+    if (e != DC_OK) {
+        free(b);
+        return cli_fail(x, e, "cannot record the payment: %s", dc_err_str(e));
+    }
+    int rc = cli_save(x); /* the crash-safety point: saved before it leaves */
+    if (rc) {
+        free(b);
+        return rc;
+    }
+    *pay = b;
+    return 0;
+}
+
+/* Checks a receipt against the payment it names and closes that payment. */
+static int payer_confirm(struct cli *x, const uint8_t *rcpt, size_t len)
+{
+    struct dc_receipt rc;
+    enum dc_err e = dc_receipt_decode(&rc, rcpt, len);
+    if (e != DC_OK) return cli_fail(x, e, "the receipt is malformed: %s", dc_err_str(e));
+    char kind[40];
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    const uint8_t *body;
+    size_t bl;
+    slot_kind(kind, "py:", rc.request_hash);
+    if (dc_wallet_request_get(x->w, kind, id, &body, &bl, NULL) != DC_OK || bl < 2) {
+        return cli_fail(x, DC_ERR_RECEIPT_MISMATCH,
+                        "this receipt names no payment made from this wallet");
+    }
+    uint8_t *req = malloc(bl - 1);
+    if (!req) return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
+    memcpy(req, body + 1, bl - 1);
+    size_t rlen = bl - 1;
+    int confirmed = body[0] == 1;
+    struct dc_request r;
+    uint8_t h[DC_HASH_BYTES];
+    dc_request_hash(h, req, rlen);
+    e = dc_request_decode(&r, req, rlen);
+    if (e == DC_OK && sodium_memcmp(h, rc.request_hash, DC_HASH_BYTES) != 0) {
+        e = DC_ERR_RECEIPT_MISMATCH;
+    }
+    if (e == DC_OK) e = dc_receipt_check(&rc, r.payee.pub);
+    struct dc_wallet_outgoing out;
+    if (e == DC_OK) e = dc_wallet_find_payment(x->w, &out, r.payee.pub, r.nonce);
+    if (e == DC_OK) {
+        struct dc_payment p;
+        memset(&p, 0, sizeof p);
+        memcpy(p.request_hash, h, DC_HASH_BYTES);
+        p.n = out.n;
+        for (size_t i = 0; i < out.n; i++) {
+            p.coin[i] = out.coin[i];
+            p.coin_len[i] = out.coin_len[i];
+        }
+        size_t need = 0, plen;
+        e = dc_payment_encode(NULL, 0, &need, &p);
+        uint8_t *pay = e == DC_ERR_BUFFER_TOO_SMALL ? malloc(need) : NULL;
+        e = pay ? dc_payment_encode(pay, need, &plen, &p) : DC_ERR_NO_MEMORY;
+        if (e == DC_OK) {
+            uint8_t ph[DC_HASH_BYTES];
+            dc_payment_hash(ph, pay, plen);
+            if (sodium_memcmp(ph, rc.payment_hash, DC_HASH_BYTES) != 0) {
+                e = DC_ERR_RECEIPT_MISMATCH;
+            }
+        }
+        free(pay);
+    }
+    if (e == DC_OK) e = dc_wallet_confirm_payment(x->w, r.payee.pub, r.nonce);
+    if (e == DC_OK && !confirmed) e = py_store(x, req, rlen, 1, cli_now());
+    free(req);
+    if (e != DC_OK) return cli_fail(x, e, "receipt refused: %s", dc_err_str(e));
+    int s = cli_save(x);
+    if (s) return s;
+    char a[48], alias[2 * DC_ALIAS_BYTES + 1];
+    cli_hex(alias, r.payee.alias, DC_ALIAS_BYTES);
+    report(x, "receipt verified: signed by the payee's device key (alias %s), names this "
+              "request and this exact payment; %s paid%s",
+           alias, cli_fmt(x, a, r.amount), confirmed ? " (already confirmed before)" : "");
+    return 0;
+}
+
+/* ---- Armor commands -------------------------------------------------------------------- */
+
+int cmd_request(struct cli *x, int argc, char **argv)
+{
+    if (argc != 1 || argv[0][0] == '-') {
+        return cli_fail_code(CLI_EXIT_USAGE, "request: give one AMOUNT (see: ducat help request)");
+    }
+    int rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
+    if (rc) return rc;
+    int64_t amount;
+    rc = cli_amount(x, argv[0], &amount);
+    if (rc) return rc;
+    struct dc_session *s = malloc(sizeof *s);
+    if (!s) return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
+    rc = payee_new(x, amount, TRANSPORT_ARMOR, s);
+    if (rc == 0) {
+        size_t len;
+        const uint8_t *req = dc_session_request(s, &len);
+        rc = print_armor(x, DC_ARMOR_REQUEST, req, len);
+        char a[48];
+        if (rc == 0 && !x->json) {
+            fprintf(stderr, "ducat: request for %s; give it to the payer, then: ducat accept "
+                            "PAYMENT\n",
+                    cli_fmt(x, a, amount));
+        }
+    }
+    free(s);
+    return rc;
+}
+
+int cmd_pay_offline(struct cli *x, int argc, char **argv)
+{
+    const char *file = NULL, *max_s = NULL;
+    for (int i = 0; i < argc; i++) {
+        int r;
+        if ((r = cli_opt(argc, argv, &i, "--max", &max_s)) != 0) {
+            if (r < 0) return CLI_EXIT_USAGE;
+        } else if (!file && (argv[i][0] != '-' || argv[i][1] == '\0')) {
+            file = argv[i];
+        } else {
+            return cli_fail_code(CLI_EXIT_USAGE, "pay: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!file) return cli_fail_code(CLI_EXIT_USAGE, "pay: give REQUEST_FILE (or - for stdin)");
+    int rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
+    if (rc) return rc;
+    int64_t max = 0;
+    if (max_s && (rc = cli_amount(x, max_s, &max)) != 0) return rc;
+    report_to = stderr; /* stdout carries the payment */
+    uint8_t *req;
+    size_t len;
+    rc = read_armor(x, file, DC_ARMOR_REQUEST, &req, &len);
+    if (rc) return rc;
+    struct dc_request r;
+    rc = payer_check_request(x, req, len, max, &r);
+    uint8_t *pay = NULL;
+    size_t plen = 0;
+    if (rc == 0) rc = payer_pay(x, req, len, &r, &pay, &plen);
+    if (rc == 0) rc = print_armor(x, DC_ARMOR_PAYMENT, pay, plen);
+    free(pay);
+    free(req);
+    return rc;
+}
+
+int cmd_accept(struct cli *x, int argc, char **argv)
+{
+    if (argc != 1 || (argv[0][0] == '-' && argv[0][1] != '\0')) {
+        return cli_fail_code(CLI_EXIT_USAGE, "accept: give PAYMENT_FILE (or - for stdin)");
+    }
+    int rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
+    if (rc) return rc;
+    report_to = stderr;
+    uint8_t *pay;
+    size_t plen;
+    rc = read_armor(x, argv[0], DC_ARMOR_PAYMENT, &pay, &plen);
+    if (rc) return rc;
+    struct dc_payment p;
+    size_t bad = 0;
+    enum dc_err e = dc_payment_decode(&p, &bad, pay, plen);
+    if (e != DC_OK) {
+        free(pay);
+        if (bad == DC_PAYMENT_WHOLE) return cli_fail(x, e, "payment refused: %s", dc_err_str(e));
+        return cli_fail(x, e, "payment refused: coin %zu: %s", bad, dc_err_str(e));
+    }
+    char kind[40];
+    slot_kind(kind, "rx:", p.request_hash);
+    struct dc_session *s = malloc(sizeof *s);
+    int transport = 0, done = 0;
+    uint64_t created = 0;
+    if (!s || rx_load(x, kind, s, &transport, &done, &created) != 0) {
+        free(s);
+        free(pay);
+        return cli_fail(x, DC_ERR_PAY_WRONG_REQUEST,
+                        "payment refused: it answers no open request of this wallet");
+    }
+    size_t have_len;
+    const uint8_t *have = dc_session_payment(s, &have_len);
+    if (have && dc_session_receipt(s, &have_len) && (have = dc_session_payment(s, &have_len))) {
+        /* accepted before: the same payment gets the same receipt again */
+        if (have_len != plen || memcmp(have, pay, plen) != 0) {
+            free(s);
+            free(pay);
+            return cli_fail(x, DC_ERR_FRAME_CONFLICT,
+                            "payment refused: this request was already paid with another payment");
+        }
+        size_t rl;
+        const uint8_t *rcpt = dc_session_receipt(s, &rl);
+        if (!x->json) fprintf(stderr, "ducat: this payment was accepted before; its receipt again:\n");
+        rc = print_armor(x, DC_ARMOR_RECEIPT, rcpt, rl);
+        free(s);
+        free(pay);
+        return rc;
+    }
+    /* feed the payment to the session as the frames a link would carry */
+    size_t count = dc_frame_count(plen, DC_FRAME_MAX);
+    for (size_t i = 0; i < count; i++) {
+        uint8_t fr[DC_FRAME_MAX];
+        size_t fl;
+        e = dc_frame_encode(fr, sizeof fr, &fl, pay, plen, DC_FRAME_MAX, i);
+        if (e == DC_OK && dc_session_push(s, fr, fl) != fl) e = dc_session_error(s);
+        if (e == DC_OK && (dc_session_want(s) & DC_SESSION_FAILED)) e = dc_session_error(s);
+        if (e != DC_OK) break;
+    }
+    free(pay);
+    if (e == DC_OK && !(dc_session_want(s) & DC_SESSION_NEED_VERIFY)) e = DC_ERR_SESSION_STATE;
+    if (e != DC_OK) {
+        free(s);
+        return cli_fail(x, e, "payment refused: %s", dc_err_str(e));
+    }
+    rc = payee_verify_keep(x, s, TRANSPORT_ARMOR, created);
+    if (rc == 0) {
+        size_t rl;
+        const uint8_t *rcpt = dc_session_receipt(s, &rl);
+        rc = rcpt ? print_armor(x, DC_ARMOR_RECEIPT, rcpt, rl)
+                  : cli_fail(x, DC_ERR_INTERNAL, "no receipt was signed");
+    }
+    free(s);
+    return rc;
+}
+
+int cmd_confirm(struct cli *x, int argc, char **argv)
+{
+    if (argc != 1 || (argv[0][0] == '-' && argv[0][1] != '\0')) {
+        return cli_fail_code(CLI_EXIT_USAGE, "confirm: give RECEIPT_FILE (or - for stdin)");
+    }
+    int rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
+    if (rc) return rc;
+    uint8_t *b;
+    size_t len;
+    rc = read_armor(x, argv[0], DC_ARMOR_RECEIPT, &b, &len);
+    if (rc) return rc;
+    rc = payer_confirm(x, b, len);
+    free(b);
+    return rc;
+}
+
+/* ---- TCP ------------------------------------------------------------------------------- */
+
+static int split_addr(const char *addr, char host[static 256], char port[static 16])
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || strlen(colon + 1) == 0 || strlen(colon + 1) > 5 ||
+        (size_t)(colon - addr) >= 256) {
+        return -1;
+    }
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') { /* [::1] */
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    snprintf(port, 16, "%s", colon + 1);
+    for (const char *p = port; *p; p++) {
+        if (*p < '0' || *p > '9') return -1;
+    }
+    return 0;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Waits until fd is readable (or writable) or the deadline: 1, 0 timeout, -1 error. */
+static int wait_fd(int fd, short ev, uint64_t deadline)
+{
+    for (;;) {
+        uint64_t now = mono_ms();
+        if (now >= deadline) return 0;
+        struct pollfd p = {fd, ev, 0};
+        int r = poll(&p, 1, (int)(deadline - now > 1000 ? 1000 : deadline - now));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r > 0) return 1;
+    }
+}
+
+/* Link outcomes of one connection. */
+#define LINK_DONE 0
+#define LINK_LOST 1 /* the peer went away or the link broke: resumable */
+
+static int write_all(int fd, const uint8_t *b, size_t n, uint64_t deadline)
+{
+    while (n) {
+        if (wait_fd(fd, POLLOUT, deadline) != 1) return -1;
+        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+        if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (w <= 0) return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads up to n bytes: >0 bytes read, 0 EOF, -1 error or timeout. */
+static ssize_t read_some(int fd, uint8_t *b, size_t n, uint64_t deadline)
+{
+    for (;;) {
+        int w = wait_fd(fd, POLLIN, deadline);
+        if (w != 1) return -1;
+        ssize_t r = recv(fd, b, n, 0);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        return r < 0 ? -1 : r;
+    }
+}
+
+/* Sends everything the session wants to send. 0 or -1 (link lost). */
+static int flush_session(int fd, struct dc_session *s, uint64_t deadline)
+{
+    for (;;) {
+        size_t n;
+        const uint8_t *b = dc_session_send_buf(s, &n);
+        if (!b || n == 0) return 0;
+        if (write_all(fd, b, n, deadline) != 0) return -1;
+        dc_session_send_ack(s, n);
+    }
+}
+
+/* Feeds the session from the socket until it wants something else. */
+static int fill_session(int fd, struct dc_session *s, uint64_t deadline)
+{
+    size_t n;
+    uint8_t *b = dc_session_recv_buf(s, &n);
+    if (!b || n == 0) return 0;
+    ssize_t r = read_some(fd, b, n, deadline);
+    if (r <= 0) return -1;
+    dc_session_recv_ack(s, (size_t)r);
+    return 0;
+}
+
+/* One connection of the payee. LINK_DONE, LINK_LOST, or -exit code. */
+static int payee_link(struct cli *x, int fd, struct dc_session *s, uint64_t created,
+                      uint64_t deadline, int *request_sent_reported)
+{
+    dc_session_reconnect(s, 0);
+    for (;;) {
+        unsigned w = dc_session_want(s);
+        if (w & DC_SESSION_FAILED) {
+            enum dc_err e = dc_session_error(s);
+            return -cli_fail(x, e, "payment refused: %s", dc_err_str(e));
+        }
+        if (w & DC_SESSION_NEED_VERIFY) {
+            cli_pause_point("receive:payment-received");
+            int rc = payee_verify_keep(x, s, TRANSPORT_TCP, created);
+            if (rc) return -rc;
+            continue;
+        }
+        if (w & DC_SESSION_SEND) {
+            if (flush_session(fd, s, deadline) != 0) return LINK_LOST;
+            if (!dc_session_payment(s, &(size_t){0}) && !*request_sent_reported) {
+                *request_sent_reported = 1;
+                cli_pause_point("receive:request-sent");
+            }
+            continue;
+        }
+        if (w & DC_SESSION_DONE) {
+            cli_pause_point("receive:receipt-sent");
+            /* the payer's ACK: it checked the receipt and saved */
+            uint8_t ack;
+            ssize_t r = read_some(fd, &ack, 1, deadline);
+            if (r == 1 && ack == ACK_BYTE) return LINK_DONE;
+            return LINK_LOST;
+        }
+        if (w & DC_SESSION_RECV) {
+            if (fill_session(fd, s, deadline) != 0) return LINK_LOST;
+            continue;
+        }
+        return -cli_fail(x, DC_ERR_SESSION_STATE, "the session stalled (want %#x)", w);
+    }
+}
+
+static int listen_on(const char *addr, const char *port_file, int *out)
+{
+    char host[256], port[16];
+    if (split_addr(addr, host, port) != 0) {
+        return cli_fail_code(CLI_EXIT_USAGE, "invalid address '%s' (HOST:PORT)", addr);
+    }
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    int g = getaddrinfo(host, port, &hints, &ai);
+    if (g != 0) return cli_fail_code(CLI_EXIT_USAGE, "cannot resolve '%s': %s", addr, gai_strerror(g));
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    int one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 4) != 0) {
+        int err = errno;
+        freeaddrinfo(ai);
+        if (fd >= 0) close(fd);
+        return cli_fail_code(CLI_EXIT_REFUSED, "cannot listen on '%s': %s", addr, strerror(err));
+    }
+    freeaddrinfo(ai);
+    if (port_file) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int p = 0;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+            p = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+        char tmp[1100];
+        snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
+        FILE *f = fopen(tmp, "w");
+        if (!f || fprintf(f, "%d\n", p) < 0 || fclose(f) != 0 || rename(tmp, port_file) != 0) {
+            close(fd);
+            return cli_fail_code(CLI_EXIT_REFUSED, "cannot write the port file '%s'", port_file);
+        }
+    }
+    *out = fd;
+    return 0;
+}
+
+/* The newest open TCP session for amount, created within the window. */
+static int rx_find_open(struct cli *x, int64_t amount, struct dc_session *s, uint64_t *created)
+{
+    uint64_t now = cli_now(), best = 0;
+    char best_kind[DC_WALLET_KIND_MAX + 1] = "";
+    for (size_t i = 0; i < dc_wallet_request_count(x->w); i++) {
+        const char *kind;
+        uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+        const uint8_t *b;
+        size_t bl;
+        uint64_t at;
+        if (dc_wallet_request_at(x->w, i, &kind, id, &b, &bl, &at) != DC_OK) continue;
+        if (strncmp(kind, "rx:", 3) != 0 || bl != RX_HEADER + sizeof *s) continue;
+        if (b[0] != TRANSPORT_TCP || b[1] != 0 || at + RESUME_WINDOW_MS < now || at < best) continue;
+        memcpy(s, b + RX_HEADER, sizeof *s);
+        size_t rl;
+        const uint8_t *req = dc_session_request(s, &rl);
+        struct dc_request r;
+        if (dc_session_check(s) != DC_OK || (dc_session_want(s) & DC_SESSION_FAILED) || !req ||
+            dc_request_decode(&r, req, rl) != DC_OK || r.amount != amount) {
+            continue;
+        }
+        best = at;
+        snprintf(best_kind, sizeof best_kind, "%s", kind);
+    }
+    if (!best_kind[0]) return -1;
+    int transport, done;
+    return rx_load(x, best_kind, s, &transport, &done, created);
+}
+
+int cmd_receive(struct cli *x, int argc, char **argv)
+{
+    const char *listen_addr = NULL, *amount_s = NULL, *port_file = NULL, *timeout_s = "300";
+    int fresh = 0;
+    for (int i = 0; i < argc; i++) {
+        int r;
+        if ((r = cli_opt(argc, argv, &i, "--listen", &listen_addr)) != 0 ||
+            (r = cli_opt(argc, argv, &i, "--amount", &amount_s)) != 0 ||
+            (r = cli_opt(argc, argv, &i, "--port-file", &port_file)) != 0 ||
+            (r = cli_opt(argc, argv, &i, "--timeout", &timeout_s)) != 0) {
+            if (r < 0) return CLI_EXIT_USAGE;
+        } else if (strcmp(argv[i], "--new") == 0) {
+            fresh = 1;
+        } else {
+            return cli_fail_code(CLI_EXIT_USAGE, "receive: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!listen_addr || !amount_s) {
+        return cli_fail_code(CLI_EXIT_USAGE, "receive: --listen HOST:PORT and --amount AMOUNT are "
+                                             "required");
+    }
+    char *end;
+    long timeout = strtol(timeout_s, &end, 10);
+    if (*end || end == timeout_s || timeout < 1 || timeout > 86400) {
+        return cli_fail_code(CLI_EXIT_USAGE, "invalid --timeout '%s' (seconds, 1..86400)",
+                             timeout_s);
+    }
+    int rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
+    if (rc) return rc;
+    int64_t amount;
+    rc = cli_amount(x, amount_s, &amount);
+    if (rc) return rc;
+    struct dc_session *s = malloc(sizeof *s);
+    if (!s) return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
+    uint64_t created = cli_now();
+    char a[48];
+    if (!fresh && rx_find_open(x, amount, s, &created) == 0) {
+        report(x, "resuming the open request for %s", cli_fmt(x, a, amount));
+    } else {
+        rc = payee_new(x, amount, TRANSPORT_TCP, s);
+        if (rc) {
+            free(s);
+            return rc;
+        }
+        report(x, "requesting %s (request signed and saved)", cli_fmt(x, a, amount));
+    }
+    cli_pause_point("receive:request-persisted");
+    int lfd = -1;
+    rc = listen_on(listen_addr, port_file, &lfd);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    report(x, "waiting for the payer on %s", listen_addr);
+    fflush(stdout);
+    uint64_t deadline = mono_ms() + (uint64_t)timeout * 1000u;
+    int reported = 0, outcome = LINK_LOST;
+    while (outcome == LINK_LOST) {
+        if (wait_fd(lfd, POLLIN, deadline) != 1) break;
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) continue;
+        outcome = payee_link(x, fd, s, created, deadline, &reported);
+        close(fd);
+        if (outcome == LINK_LOST && !x->json) {
+            report(x, "the link dropped; waiting for the payer to connect again");
+            fflush(stdout);
+        }
+    }
+    close(lfd);
+    if (outcome < 0) {
+        /* a refused payment ends this request: forget its session */
+        size_t rl;
+        const uint8_t *req = dc_session_request(s, &rl);
+        uint8_t h[DC_HASH_BYTES];
+        char kind[40];
+        if (req) {
+            dc_request_hash(h, req, rl);
+            slot_kind(kind, "rx:", h);
+            if (dc_wallet_request_done(x->w, kind) == DC_OK) (void)cli_save(x);
+        }
+        free(s);
+        return -outcome;
+    }
+    int accepted = dc_session_receipt(s, &(size_t){0}) != NULL;
+    if (outcome == LINK_DONE) {
+        enum dc_err e = rx_store(x, s, TRANSPORT_TCP, 1, created);
+        if (e == DC_OK) rc = cli_save(x);
+        if (!x->json) {
+            printf("received %s: coins verified and kept; the payer confirmed the receipt\n",
+                   cli_fmt(x, a, amount));
+        } else {
+            cli_emit(json_pack("{s:s, s:I, s:b}", "status", "received", "amount",
+                               (json_int_t)amount, "confirmed", 1));
+        }
+        free(s);
+        return rc;
+    }
+    free(s);
+    if (accepted) {
+        /* the money is here; only the payer's confirmation is missing */
+        if (x->json) {
+            cli_emit(json_pack("{s:s, s:I, s:b}", "status", "received", "amount",
+                               (json_int_t)amount, "confirmed", 0));
+        } else {
+            printf("received %s: coins verified and kept; the payer did not confirm the receipt "
+                   "(if it retries, run the same command again)\n",
+                   cli_fmt(x, a, amount));
+        }
+        return CLI_EXIT_OK;
+    }
+    return cli_fail_code(CLI_EXIT_RETRY,
+                         "no payment within %ld s; the request stays open - run the same command "
+                         "again to resume it",
+                         timeout);
+}
+
+static int connect_to(const char *addr, uint64_t deadline, int *out)
+{
+    char host[256], port[16];
+    if (split_addr(addr, host, port) != 0) {
+        return cli_fail_code(CLI_EXIT_USAGE, "invalid address '%s' (HOST:PORT)", addr);
+    }
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int g = getaddrinfo(host, port, &hints, &ai);
+    if (g != 0) return cli_fail_code(CLI_EXIT_USAGE, "cannot resolve '%s': %s", addr, gai_strerror(g));
+    int err = 0;
+    for (;;) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            freeaddrinfo(ai);
+            *out = fd;
+            return 0;
+        }
+        err = errno;
+        if (fd >= 0) close(fd);
+        if (mono_ms() >= deadline) break;
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    freeaddrinfo(ai);
+    return cli_fail_code(CLI_EXIT_RETRY, "cannot connect to '%s': %s", addr, strerror(err));
+}
+
+/* Reads one whole message (its frames) off the socket, keeping the raw
+ * bytes so they can be handed to a session afterwards. */
+static int read_message(int fd, struct dc_reasm *ra, uint8_t *raw, size_t cap, size_t *raw_len,
+                        uint64_t deadline)
+{
+    dc_reasm_init(ra);
+    *raw_len = 0;
+    for (;;) {
+        if (*raw_len + DC_FRAME_MAX > cap) return DC_ERR_MSG_TOO_LARGE;
+        uint8_t *f = raw + *raw_len;
+        size_t got = 0;
+        while (got < DC_FRAME_HEADER_BYTES) {
+            ssize_t r = read_some(fd, f + got, DC_FRAME_HEADER_BYTES - got, deadline);
+            if (r <= 0) return DC_ERR_IO;
+            got += (size_t)r;
+        }
+        size_t flen = DC_FRAME_HEADER_BYTES + f[5];
+        while (got < flen) {
+            ssize_t r = read_some(fd, f + got, flen - got, deadline);
+            if (r <= 0) return DC_ERR_IO;
+            got += (size_t)r;
+        }
+        int ev;
+        enum dc_err e = dc_reasm_push(ra, &ev, f, flen);
+        if (e != DC_OK) return e;
+        *raw_len += flen;
+        if (ev == DC_RX_COMPLETE) return DC_OK;
+    }
+}
+
+int cmd_send(struct cli *x, int argc, char **argv)
+{
+    const char *to = NULL, *max_s = NULL, *timeout_s = "30";
+    for (int i = 0; i < argc; i++) {
+        int r;
+        if ((r = cli_opt(argc, argv, &i, "--to", &to)) != 0 ||
+            (r = cli_opt(argc, argv, &i, "--max", &max_s)) != 0 ||
+            (r = cli_opt(argc, argv, &i, "--timeout", &timeout_s)) != 0) {
+            if (r < 0) return CLI_EXIT_USAGE;
+        } else {
+            return cli_fail_code(CLI_EXIT_USAGE, "send: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!to) return cli_fail_code(CLI_EXIT_USAGE, "send: --to HOST:PORT is required");
+    char *end;
+    long timeout = strtol(timeout_s, &end, 10);
+    if (*end || end == timeout_s || timeout < 1 || timeout > 86400) {
+        return cli_fail_code(CLI_EXIT_USAGE, "invalid --timeout '%s' (seconds, 1..86400)",
+                             timeout_s);
+    }
+    int rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
+    if (rc) return rc;
+    int64_t max = 0;
+    if (max_s && (rc = cli_amount(x, max_s, &max)) != 0) return rc;
+    uint64_t deadline = mono_ms() + (uint64_t)timeout * 1000u;
+    int fd = -1;
+    rc = connect_to(to, deadline, &fd);
+    if (rc) return rc;
+    struct dc_reasm *ra = malloc(sizeof *ra);
+    struct dc_session *s = malloc(sizeof *s);
+    uint8_t *raw = malloc(4096);
+    uint8_t *pay = NULL;
+    size_t raw_len = 0, plen = 0;
+    enum dc_err e = (ra && s && raw) ? DC_OK : DC_ERR_NO_MEMORY;
+    if (e == DC_OK) e = read_message(fd, ra, raw, 4096, &raw_len, deadline);
+    if (e != DC_OK) {
+        rc = e == DC_ERR_IO ? cli_fail_code(CLI_EXIT_RETRY,
+                                            "the payee closed the link before its request "
+                                            "arrived; run the same command again")
+                            : cli_fail(x, e, "the payee sent garbage: %s", dc_err_str(e));
+        goto out;
+    }
+    if (ra->tag == DC_MSG_RECEIPT) {
+        /* a payee resuming an exchange we paid already: its receipt again */
+        rc = payer_confirm(x, ra->msg, ra->len);
+        if (rc == 0) {
+            uint8_t ack = ACK_BYTE;
+            (void)write_all(fd, &ack, 1, deadline);
+            if (!x->json) printf("payment complete\n");
+        }
+        goto out;
+    }
+    if (ra->tag != DC_MSG_REQUEST) {
+        rc = cli_fail(x, DC_ERR_MSG_UNEXPECTED, "the payee did not start with a request");
+        goto out;
+    }
+    e = dc_session_payer_start(s, 0);
+    if (e == DC_OK && dc_session_push(s, raw, raw_len) != raw_len) e = dc_session_error(s);
+    if (e == DC_OK && !(dc_session_want(s) & DC_SESSION_NEED_COINS)) e = dc_session_error(s);
+    if (e != DC_OK) {
+        rc = cli_fail(x, e, "payment request refused: %s", dc_err_str(e));
+        goto out;
+    }
+    size_t rl;
+    const uint8_t *req = dc_session_request(s, &rl);
+    struct dc_request r;
+    rc = payer_check_request(x, req, rl, max, &r);
+    if (rc) goto out;
+    cli_pause_point("send:request-received");
+    rc = payer_pay(x, req, rl, &r, &pay, &plen);
+    if (rc) goto out;
+    e = dc_session_payer_pay(s, pay, plen);
+    if (e == DC_OK) {
+        cli_pause_point("send:payment-persisted");
+        e = dc_session_persisted(s);
+    }
+    if (e != DC_OK) {
+        rc = cli_fail(x, e, "session: %s", dc_err_str(e));
+        goto out;
+    }
+    for (;;) {
+        unsigned w = dc_session_want(s);
+        if (w & DC_SESSION_FAILED) {
+            e = dc_session_error(s);
+            rc = cli_fail(x, e, "receipt refused: %s", dc_err_str(e));
+            goto out;
+        }
+        if (w & DC_SESSION_SEND) {
+            if (flush_session(fd, s, deadline) != 0) break;
+            if (!(dc_session_want(s) & DC_SESSION_SEND)) cli_pause_point("send:payment-sent");
+            continue;
+        }
+        if (w & DC_SESSION_DONE) {
+            size_t len;
+            const uint8_t *rcpt = dc_session_receipt(s, &len);
+            cli_pause_point("send:receipt-received");
+            rc = payer_confirm(x, rcpt, len);
+            if (rc == 0) {
+                uint8_t ack = ACK_BYTE;
+                (void)write_all(fd, &ack, 1, deadline);
+                char a[48];
+                if (x->json) {
+                    cli_emit(json_pack("{s:s, s:I}", "status", "paid", "amount",
+                                       (json_int_t)r.amount));
+                } else {
+                    printf("paid %s offline; the payee's receipt is verified\n",
+                           cli_fmt(x, a, r.amount));
+                }
+            }
+            goto out;
+        }
+        if (w & DC_SESSION_RECV) {
+            if (fill_session(fd, s, deadline) != 0) break;
+            continue;
+        }
+        rc = cli_fail(x, DC_ERR_SESSION_STATE, "the session stalled (want %#x)", w);
+        goto out;
+    }
+    rc = cli_fail_code(CLI_EXIT_RETRY,
+                       "the link to the payee broke before its receipt arrived; the payment is "
+                       "saved and pending - run the same command again to complete it");
+out:
+    close(fd);
+    free(pay);
+    free(raw);
+    free(s);
+    free(ra);
+    return rc;
+}

@@ -1,0 +1,423 @@
+/*
+ * common.c - the `ducat` CLI's shared plumbing (see cli.h): messages and
+ * exit codes, the passphrase, the wallet's lock and file, amounts, times.
+ */
+#define _DEFAULT_SOURCE /* flock */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "ducat/auth.h"
+
+/* ---- Messages ------------------------------------------------------------------ */
+
+int cli_exit_for(enum dc_err e)
+{
+    if (e == DC_OK) return CLI_EXIT_OK;
+    if (e == DC_ERR_USAGE) return CLI_EXIT_USAGE;
+    if ((int)e >= 4000 && (int)e <= 4004) return CLI_EXIT_WALLET;
+    if (dc_service_is_transient(e)) return CLI_EXIT_RETRY;
+    return CLI_EXIT_REFUSED;
+}
+
+static void vfail(const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    /* one line, whatever the server or a file said */
+    for (char *p = msg; *p; p++) {
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    }
+    fprintf(stderr, "ducat: %s\n", msg);
+}
+
+int cli_fail(const struct cli *x, enum dc_err e, const char *fmt, ...)
+{
+    (void)x;
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(fmt, ap);
+    va_end(ap);
+    return cli_exit_for(e);
+}
+
+int cli_fail_code(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void cli_note(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "ducat: note: %s\n", msg);
+}
+
+int cli_opt(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    if (strcmp(argv[*i], name) != 0) return 0;
+    if (!value) return 1;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "ducat: option '%s' needs a value\n", name);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+void cli_hex(char *out, const uint8_t *in, size_t n)
+{
+    dc_hex_encode(out, in, n);
+}
+
+/* ---- Passphrase ------------------------------------------------------------------ */
+
+#define PASS_MAX 1024
+
+static int read_fd_line(int fd, char *buf, size_t cap, size_t *len)
+{
+    size_t n = 0;
+    while (n + 1 < cap) {
+        ssize_t r = read(fd, buf + n, 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        if (buf[n] == '\n') break;
+        n++;
+    }
+    if (n && buf[n - 1] == '\r') n--;
+    buf[n] = '\0';
+    *len = n;
+    return n + 1 < cap;
+}
+
+static int prompt(const char *what, char *buf, size_t cap, size_t *len)
+{
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY);
+    if (fd < 0) return -1;
+    struct termios old, quiet;
+    int have_tty = tcgetattr(fd, &old) == 0;
+    if (have_tty) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+        tcsetattr(fd, TCSAFLUSH, &quiet);
+    }
+    if (write(fd, what, strlen(what)) < 0) { /* the prompt is best effort */
+    }
+    int ok = read_fd_line(fd, buf, cap, len);
+    if (have_tty) tcsetattr(fd, TCSAFLUSH, &old);
+    if (write(fd, "\n", 1) < 0) {
+    }
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+int cli_read_pass(struct cli *x, int confirm)
+{
+    if (x->pass) return 0;
+    x->pass = sodium_malloc(PASS_MAX);
+    if (!x->pass) return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
+    size_t n = 0;
+    const char *env = getenv("DUCAT_PASSPHRASE");
+    if (x->pass_fd >= 0) {
+        if (!read_fd_line(x->pass_fd, x->pass, PASS_MAX, &n)) {
+            return cli_fail_code(CLI_EXIT_USAGE, "passphrase from fd %d is longer than %d bytes",
+                                 x->pass_fd, PASS_MAX - 1);
+        }
+    } else if (env) {
+        n = strlen(env);
+        if (n >= PASS_MAX) {
+            return cli_fail_code(CLI_EXIT_USAGE, "DUCAT_PASSPHRASE is longer than %d bytes",
+                                 PASS_MAX - 1);
+        }
+        memcpy(x->pass, env, n + 1);
+    } else {
+        if (prompt("Wallet passphrase: ", x->pass, PASS_MAX, &n) != 0) {
+            return cli_fail_code(CLI_EXIT_USAGE,
+                                 "no passphrase: no terminal to ask on; set DUCAT_PASSPHRASE or "
+                                 "use --passphrase-fd N");
+        }
+        if (confirm) {
+            char *again = sodium_malloc(PASS_MAX);
+            size_t m = 0;
+            int ok = again && prompt("Repeat passphrase: ", again, PASS_MAX, &m) == 0 && m == n &&
+                     sodium_memcmp(again, x->pass, n) == 0;
+            sodium_free(again);
+            if (!ok) return cli_fail_code(CLI_EXIT_USAGE, "the passphrases do not match");
+        }
+    }
+    if (n == 0) return cli_fail_code(CLI_EXIT_USAGE, "the passphrase is empty");
+    x->pass_len = n;
+    return 0;
+}
+
+/* ---- Wallet file and lock ----------------------------------------------------------- */
+
+void cli_resolve_path(struct cli *x)
+{
+    if (x->wallet_path) return;
+    const char *env = getenv("DUCAT_WALLET");
+    if (env && *env) {
+        x->wallet_path = env;
+        return;
+    }
+    const char *home = getenv("HOME");
+    snprintf(x->path_buf, sizeof x->path_buf, "%s/.ducat/wallet", home && *home ? home : ".");
+    x->wallet_path = x->path_buf;
+}
+
+int cli_lock(struct cli *x)
+{
+    char lp[1100];
+    snprintf(lp, sizeof lp, "%s.lock", x->wallet_path);
+    x->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (x->lock_fd < 0) {
+        return cli_fail_code(CLI_EXIT_WALLET, "cannot create the lock file '%s': %s", lp,
+                             strerror(errno));
+    }
+    /* One writer per wallet: two processes saving one file would lose the
+     * changes of one of them (a signed payment, received coins). */
+    for (int tries = 0;; tries++) {
+        if (flock(x->lock_fd, LOCK_EX | LOCK_NB) == 0) return 0;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            return cli_fail_code(CLI_EXIT_WALLET, "cannot lock '%s': %s", lp, strerror(errno));
+        }
+        if (tries == 100) {
+            return cli_fail_code(CLI_EXIT_WALLET,
+                                 "wallet '%s' is in use by another ducat process (lock '%s')",
+                                 x->wallet_path, lp);
+        }
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static const char *wallet_why(enum dc_err e)
+{
+    switch (e) {
+    case DC_ERR_WALLET_PASSPHRASE:
+        return "wrong passphrase";
+    case DC_ERR_WALLET_CORRUPT:
+        return "the file is damaged (bytes changed); restore a backup";
+    case DC_ERR_WALLET_TRUNCATED:
+        return "the file is cut short; restore a backup";
+    case DC_ERR_WALLET_NOT_WALLET:
+        return "not a Ducat wallet file";
+    case DC_ERR_WALLET_VERSION:
+        return "written by another version of Ducat";
+    default:
+        return dc_err_str(e);
+    }
+}
+
+enum dc_err cli_save_cb(void *ctx, struct dc_wallet *w)
+{
+    struct cli *x = ctx;
+    return dc_wallet_commit(w, x->wallet_path);
+}
+
+int cli_save(struct cli *x)
+{
+    enum dc_err e = dc_wallet_commit(x->w, x->wallet_path);
+    if (e != DC_OK) {
+        return cli_fail_code(CLI_EXIT_WALLET, "cannot save the wallet '%s': %s", x->wallet_path,
+                             dc_err_str(e));
+    }
+    return 0;
+}
+
+int cli_open(struct cli *x, unsigned needs)
+{
+    cli_resolve_path(x);
+    struct stat st;
+    if (stat(x->wallet_path, &st) != 0) {
+        return cli_fail_code(CLI_EXIT_WALLET, "no wallet at '%s' (create one with: ducat init)",
+                             x->wallet_path);
+    }
+    int rc = cli_lock(x);
+    if (rc) return rc;
+    rc = cli_read_pass(x, 0);
+    if (rc) return rc;
+    enum dc_err e = dc_wallet_load(&x->w, x->wallet_path, x->pass, x->pass_len, DC_WALLET_KEEP_KEY);
+    if (e != DC_OK) {
+        return cli_fail_code(CLI_EXIT_WALLET, "cannot open wallet '%s': %s", x->wallet_path, wallet_why(e));
+    }
+    x->has_cfg = dc_service_config(x->w, &x->cfg) == DC_OK;
+    if ((needs & CLI_CONFIG) && !x->has_cfg) {
+        return cli_fail_code(CLI_EXIT_REFUSED,
+                             "this wallet has not synced with its server yet (run: ducat sync)");
+    }
+    if (needs & CLI_NET) {
+        const char *url = x->server ? x->server : dc_wallet_server_url(x->w);
+        if (!url || !*url) {
+            return cli_fail_code(CLI_EXIT_USAGE, "this wallet has no server (use --server URL)");
+        }
+        e = dc_client_new(&x->c, url);
+        if (e != DC_OK) return cli_fail_code(CLI_EXIT_USAGE, "invalid server URL '%s'", url);
+        const char *t = getenv("DUCAT_TIMEOUT_MS");
+        if (t && atol(t) > 0) dc_client_set_timeout(x->c, atol(t));
+    }
+    dc_service_init(&x->svc, x->w, x->c, cli_save_cb, x);
+    return 0;
+}
+
+void cli_close(struct cli *x)
+{
+    dc_client_free(x->c);
+    x->c = NULL;
+    dc_wallet_free(x->w); /* wipes the key and the kept file key */
+    x->w = NULL;
+    if (x->pass) sodium_free(x->pass); /* sodium_free wipes */
+    x->pass = NULL;
+    if (x->lock_fd >= 0) close(x->lock_fd);
+    x->lock_fd = -1;
+}
+
+/* ---- Amounts and times ------------------------------------------------------------- */
+
+int cli_amount(struct cli *x, const char *text, int64_t *out)
+{
+    struct dc_amount a;
+    enum dc_err e = dc_amount_parse(&a, &x->cfg.currency, text, strlen(text), 0);
+    if (e == DC_OK && a.minor == 0) e = DC_ERR_AMOUNT_ZERO;
+    if (e != DC_OK) {
+        return cli_fail_code(CLI_EXIT_USAGE, "invalid amount '%s': %s (e.g. 12.50 %s)", text,
+                             dc_err_str(e), x->cfg.currency.code);
+    }
+    *out = a.minor;
+    return 0;
+}
+
+const char *cli_fmt(const struct cli *x, char buf[static 48], int64_t minor)
+{
+    char num[DC_AMOUNT_STR_MAX];
+    struct dc_amount a = {minor, x->cfg.currency.numeric};
+    if (!x->has_cfg || dc_amount_format(num, sizeof num, &x->cfg.currency, a) != DC_OK) {
+        snprintf(buf, 48, "%lld (minor units)", (long long)minor);
+    } else {
+        snprintf(buf, 48, "%s %s", num, x->cfg.currency.code);
+    }
+    return buf;
+}
+
+const char *cli_time(char buf[static 40], uint64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms == 0 || !gmtime_r(&t, &tm)) {
+        snprintf(buf, 40, "-");
+    } else {
+        strftime(buf, 40, "%Y-%m-%d %H:%M UTC", &tm);
+    }
+    return buf;
+}
+
+const char *cli_local_time(const struct cli *x, char buf[static 40], uint64_t ms)
+{
+    int32_t off = x->has_cfg ? x->cfg.utc_offset_min : 0;
+    if (ms == 0 || off == 0) return cli_time(buf, ms);
+    int64_t shifted = (int64_t)(ms / 1000) + (int64_t)off * 60;
+    time_t t = (time_t)shifted;
+    struct tm tm;
+    char d[24];
+    if (shifted < 0 || !gmtime_r(&t, &tm)) return cli_time(buf, ms);
+    strftime(d, sizeof d, "%Y-%m-%d %H:%M", &tm);
+    int a = off < 0 ? -off : off;
+    snprintf(buf, 40, "%s (UTC%c%02d:%02d)", d, off < 0 ? '-' : '+', a / 60, a % 60);
+    return buf;
+}
+
+uint64_t cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- Input / output ----------------------------------------------------------------- */
+
+int cli_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cli_fail_code(CLI_EXIT_USAGE, "cannot read '%s': %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        if (n + 1 >= cap) {
+            if (cap > max) break;
+            char *nb = realloc(b, cap * 2);
+            if (!nb) {
+                free(b);
+                b = NULL;
+                break;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, b + n, cap - n - 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int err = errno;
+            free(b);
+            if (fd) close(fd);
+            return cli_fail_code(CLI_EXIT_USAGE, "cannot read '%s': %s", path, strerror(err));
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    if (fd) close(fd);
+    if (!b) return cli_fail_code(CLI_EXIT_REFUSED, "out of memory reading '%s'", path);
+    if (n > max) {
+        free(b);
+        return cli_fail_code(CLI_EXIT_REFUSED, "'%s' is larger than %zu bytes", path, max);
+    }
+    b[n] = '\0';
+    *out = b;
+    *len = n;
+    return 0;
+}
+
+void cli_emit(json_t *j)
+{
+    if (!j) {
+        fprintf(stderr, "ducat: out of memory\n");
+        return;
+    }
+    json_dumpf(j, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+    fputc('\n', stdout);
+    json_decref(j);
+}
+
+void cli_print_line(const char *s)
+{
+    fputs(s, stdout);
+    fputc('\n', stdout);
+}
+
+/* ---- Test hooks ---------------------------------------------------------------------- */
+
+void cli_pause_point(const char *point)
+{
+    const char *want = getenv("DUCAT_TEST_PAUSE_AT");
+    if (!want || strcmp(want, point) != 0) return;
+    fflush(stdout);
+    fprintf(stderr, "PAUSED %s\n", point);
+    fflush(stderr);
+    /* Stay here, in the exact state of this boundary, until killed. */
+    for (;;) pause();
+}
