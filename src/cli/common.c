@@ -337,8 +337,8 @@ const char *cli_local_time(const struct cli *x, char buf[static 40], uint64_t ms
     char d[24];
     if (shifted < 0 || !gmtime_r(&t, &tm)) return cli_time(buf, ms);
     strftime(d, sizeof d, "%Y-%m-%d %H:%M", &tm);
-    int a = off < 0 ? -off : off;
-    snprintf(buf, 40, "%s (UTC%c%02d:%02d)", d, off < 0 ? '-' : '+', a / 60, a % 60);
+    int a = (off < 0 ? -off : off) % (24 * 60);
+    snprintf(buf, 40, "%.16s (UTC%c%02d:%02d)", d, off < 0 ? '-' : '+', a / 60, a % 60);
     return buf;
 }
 
