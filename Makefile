@@ -145,11 +145,12 @@ check: deps
 	@$(MAKE) --no-print-directory run-tests
 
 # tests/with-pg.sh starts a throwaway PostgreSQL cluster for the run (and
-# always removes it): the store contract runs on both backends
-# (tests/store_pg.sh is test_store on PostgreSQL), the API tests on both.
+# always removes it). tests/pg/NAME.pg runs test NAME again on PostgreSQL:
+# the store contract suite and API suites on both backends.
+PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_basic.pg
 run-tests: all
 	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pg.sh tests/run.sh $(TEST_BIN) \
-	    tests/vectors.sh tests/errors_doc.sh $(REPLAY_BIN) $(SRVT_BIN) tests/store_pg.sh $(API_BIN)
+	    tests/vectors.sh tests/errors_doc.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS)
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \

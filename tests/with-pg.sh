@@ -95,5 +95,6 @@ if ! as_pg "$bindir/createdb" -h "$dir" -U ducat ducat 2>"$dir/createdb.log"; th
 fi
 export DC_PG_DSN="postgresql://ducat@/ducat?host=$dir"
 export DC_PG_DIR="$dir"
+export DC_PG_BIN="$bindir"
 "$@"
 exit $?

@@ -227,6 +227,15 @@ H_PRINTF(1, 0) static char *xvasprintf(const char *fmt, va_list ap)
     return s;
 }
 
+H_PRINTF(1, 2) static char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = xvasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
 uint64_t h_now_ms(void)
 {
     struct timespec ts;
@@ -485,7 +494,51 @@ int srv_audit(const struct srv *s, char *out, size_t cap)
 
 /*--- Server lifecycle -----------------------------------------------------------*/
 
+/* Runs a PostgreSQL client program of the with-pg.sh cluster on database
+ * db (createdb, dropdb); its exit code, output in out. */
+static int pg_tool(const char *tool, const char *db, int force, char *out, size_t cap)
+{
+    const char *bin = getenv("DC_PG_BIN"), *dir = getenv("DC_PG_DIR");
+    if (bin == NULL || dir == NULL) {
+        snprintf(out, cap, "DC_PG_BIN/DC_PG_DIR not set: run under tests/with-pg.sh");
+        return -1;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", bin, tool);
+    const char *args[] = {path, "-h", dir, "-U", "ducat", force ? "--force" : db,
+                          force ? db : NULL, NULL};
+    char *argv[8];
+    for (size_t i = 0; i < 8; i++) argv[i] = (char *)(uintptr_t)args[i];
+    return run_capture(argv, out, cap, CMD_TIMEOUT_MS);
+}
+
+static void init_common(const char *file, int line, struct srv *s, const char *extra_init_args,
+                        int pg);
+
 void h_srv_init(const char *file, int line, struct srv *s, const char *extra_init_args)
+{
+    const char *st = getenv("DUCAT_TEST_STORE");
+    init_common(file, line, s, extra_init_args, st != NULL && strcmp(st, "postgresql") == 0);
+}
+
+void h_srv_init_pg(const char *file, int line, struct srv *s, const char *extra_init_args)
+{
+    init_common(file, line, s, extra_init_args, 1);
+}
+
+void srv_clone(struct srv *dst, const struct srv *src, const char *name)
+{
+    memset(dst, 0, sizeof *dst);
+    memcpy(dst->dir, src->dir, sizeof dst->dir);
+    memcpy(dst->conf, src->conf, sizeof dst->conf);
+    memcpy(dst->token, src->token, sizeof dst->token);
+    memcpy(dst->pgdb, src->pgdb, sizeof dst->pgdb);
+    snprintf(dst->name, sizeof dst->name, "%s", name);
+    dst->is_clone = 1;
+}
+
+static void init_common(const char *file, int line, struct srv *s, const char *extra_init_args,
+                        int pg)
 {
     ensure_init();
     memset(s, 0, sizeof *s);
@@ -497,8 +550,24 @@ void h_srv_init(const char *file, int line, struct srv *s, const char *extra_ini
     snprintf(s->conf, sizeof s->conf, "%s/ducat.conf", s->dir);
 
     char out[8192];
+    char *args = xasprintf("%s", extra_init_args ? extra_init_args : "");
+    if (pg) {
+        static atomic_ulong db_counter;
+        snprintf(s->pgdb, sizeof s->pgdb, "t_%d_%lu", (int)getpid(),
+                 (unsigned long)atomic_fetch_add(&db_counter, 1));
+        if (pg_tool("createdb", s->pgdb, 0, out, sizeof out) != 0) {
+            free(args);
+            s->pgdb[0] = '\0';
+            h_fail(file, line, "createdb for a PostgreSQL test instance: %s", out);
+        }
+        char *more = xasprintf("%s --store postgresql://ducat@/%s?host=%s", args, s->pgdb,
+                                getenv("DC_PG_DIR"));
+        free(args);
+        args = more;
+    }
     const char *pre[] = {"init", s->dir};
-    int rc = run_ducatd(pre, 2, extra_init_args, out, sizeof out);
+    int rc = run_ducatd(pre, 2, args, out, sizeof out);
+    free(args);
     if (rc != 0) {
         h_fail(file, line, "%s init %s %s exited %d:\n%s", h_ducatd(), s->dir,
                extra_init_args ? extra_init_args : "", rc, out);
@@ -544,8 +613,8 @@ void h_srv_start(const char *file, int line, struct srv *s)
     ensure_init();
     if (s->pid != 0) h_fail(file, line, "srv_start: server already running (pid %d)", (int)s->pid);
     char port_file[128], log[128];
-    snprintf(port_file, sizeof port_file, "%s/port", s->dir);
-    snprintf(log, sizeof log, "%s/server.log", s->dir);
+    snprintf(port_file, sizeof port_file, "%s/port%s%s", s->dir, s->name[0] ? "-" : "", s->name);
+    snprintf(log, sizeof log, "%s/server%s%s.log", s->dir, s->name[0] ? "-" : "", s->name);
     unlink(port_file); /* never read a previous run's port */
     const char *bin = h_ducatd();
     if (access(bin, X_OK) != 0) {
@@ -662,6 +731,16 @@ void h_srv_restart(const char *file, int line, struct srv *s)
 void srv_cleanup(struct srv *s)
 {
     if (s->pid != 0) srv_stop(s);
+    if (s->is_clone) {
+        memset(s, 0, sizeof *s);
+        return;
+    }
+    if (s->pgdb[0] != '\0' && getenv("DUCAT_KEEP_TEST_DIRS") == NULL) {
+        char out[1024];
+        if (pg_tool("dropdb", s->pgdb, 1, out, sizeof out) != 0) {
+            printf("ducat-test: dropdb %s: %s\n", s->pgdb, out);
+        }
+    }
     if (s->dir[0] != '\0') {
         if (getenv("DUCAT_KEEP_TEST_DIRS") != NULL) {
             printf("# kept %s\n", s->dir);

@@ -78,6 +78,9 @@ struct srv {
     char token[256]; /* admin bearer token from dir/admin.token */
     pid_t pid;       /* the running `ducatd serve`, 0 if none */
     int port;        /* its port, 0 if none */
+    char pgdb[40];   /* PostgreSQL database made for it ("" on SQLite); dropped by cleanup */
+    char name[16];   /* a clone's name: its files are DIR/port-NAME, DIR/server-NAME.log */
+    int is_clone;    /* shares another srv's directory and database (srv_clone) */
 };
 
 /* The ducatd binary: $DUCATD or "build/ducatd". */
@@ -87,6 +90,17 @@ const char *h_ducatd(void);
  * '...' and "..." quote; NULL = none), then reads admin.token. Fails with
  * init's output if it exits non-zero. */
 #define srv_init(s, extra) h_srv_init(__FILE__, __LINE__, (s), (extra))
+/* srv_init on PostgreSQL: a fresh database in the cluster of
+ * tests/with-pg.sh (DC_PG_DIR, DC_PG_BIN), passed to init as --store. Fails
+ * if the cluster is not there. srv_init does the same by itself when
+ * DUCAT_TEST_STORE=postgresql (tests/api_pg.sh runs suites that way). */
+#define srv_init_pg(s, extra) h_srv_init_pg(__FILE__, __LINE__, (s), (extra))
+/* Another `ducatd serve` on src's instance: same directory, keys,
+ * configuration and database, its own port and log (name tells them
+ * apart). Several instances on one PostgreSQL database. Clean clones up
+ * (srv_cleanup) before src: only src's cleanup removes the directory and
+ * database. */
+void srv_clone(struct srv *dst, const struct srv *src, const char *name);
 /* Starts `ducatd serve -c CONF --listen 127.0.0.1:0 --port-file DIR/port`
  * (output appended to DIR/server.log) and waits up to 10 s for the port file
  * and a 200 from GET /v1/health; fails with the log's tail otherwise. */
@@ -283,6 +297,7 @@ char *coin_hex(const struct coin *c);
 /* ---- Implementation entry points (call the macros above) ----------------- */
 
 void h_srv_init(const char *file, int line, struct srv *s, const char *extra_init_args);
+void h_srv_init_pg(const char *file, int line, struct srv *s, const char *extra_init_args);
 void h_srv_start(const char *file, int line, struct srv *s);
 void h_srv_restart(const char *file, int line, struct srv *s);
 void h_dev_sign_hex(const char *file, int line, char sig[static 2 * DC_SIG_BYTES + 1],
