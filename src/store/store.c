@@ -30,7 +30,10 @@ void dc_store_redact(char *out, size_t cap, const char *url)
     if (scheme) {
         char *auth = scheme + 3;
         size_t span = strcspn(auth, "/?#");
-        char *at = memchr(auth, '@', span);
+        char *at = NULL; /* the last '@': an unencoded one may sit in a password */
+        for (size_t i = 0; i < span; i++) {
+            if (auth[i] == '@') at = auth + i;
+        }
         char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
         if (colon) {
             char rest[1024];

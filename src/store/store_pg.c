@@ -306,12 +306,25 @@ static uint8_t *c_dup(const PGresult *r, int row, int col, size_t *len)
 
 /* ---- Errors, connection, execution -------------------------------------- */
 
+/* libpq messages span lines ("...failed: refused\n\tIs the server running");
+ * ours are one line: line breaks and tabs become single spaces. */
+static void one_line(char *m)
+{
+    char *w = m;
+    for (const char *r = m; *r; r++) {
+        char c = (*r == '\n' || *r == '\t' || *r == '\r') ? ' ' : *r;
+        if (c == ' ' && (w == m || w[-1] == ' ')) continue;
+        *w++ = c;
+    }
+    while (w > m && w[-1] == ' ') w--;
+    *w = '\0';
+}
+
 static void set_msg(struct pg_store *s, const char *what)
 {
     const char *m = PQerrorMessage(s->conn);
     snprintf(s->errmsg, sizeof s->errmsg, "postgresql: %s%s", what, m && *m ? m : "(no message)");
-    size_t n = strlen(s->errmsg);
-    while (n && (s->errmsg[n - 1] == '\n' || s->errmsg[n - 1] == ' ')) s->errmsg[--n] = '\0';
+    one_line(s->errmsg);
 }
 
 /* Maps a failed result (or none) to the registry; remembers the message. */
@@ -1258,8 +1271,7 @@ enum dc_err dc_store_pg_open(struct dc_store **out, const char *url, char *errbu
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
         const char *m = s->conn ? PQerrorMessage(s->conn) : "out of memory";
         snprintf(errbuf, errcap, "cannot connect to PostgreSQL '%s': %s", shown, m);
-        size_t n = strlen(errbuf);
-        while (n && (errbuf[n - 1] == '\n' || errbuf[n - 1] == ' ')) errbuf[--n] = '\0';
+        one_line(errbuf);
         PQfinish(s->conn);
         free(s);
         return DC_ERR_STORE;
