@@ -286,18 +286,25 @@ DC_MUST_CHECK enum dc_err dc_coin_deposit(uint8_t *buf, size_t cap, size_t *len,
 /* ---- Verification ----------------------------------------------------- */
 
 /*
- * Cache of verified chain prefixes, so split siblings (and repeated
- * deposits of one coin) do not re-verify shared history. Keys are digests
- * over the exact encoded bytes (signatures included) of a prefix; a hit
- * means every signature of that prefix was checked under the same trust
- * context. Time, revocation and structure checks are always redone.
+ * Cache of verified signatures, so split siblings (and repeated deposits of
+ * one coin) do not re-verify shared history and a device certificate seen
+ * in many coins is verified once. Keys are digests over the exact encoded
+ * bytes (signatures included) of a chain prefix, or of a device certificate
+ * together with the public key that signed it; a hit means those signatures
+ * were checked. Key windows, revocation, time and structure checks are
+ * always redone, so one cache may outlive trust changes.
  * Caller-owned open-addressing table: slots[cap], cap a power of two,
- * zero-initialised. A full table simply stops caching.
+ * zero-initialised. A full table (3/4) simply stops caching; the owner may
+ * empty it. A cache shared between threads sets lock/unlock: they are held
+ * only around table probes, never around signature checks.
  */
 struct dc_verify_cache {
     uint8_t (*slots)[DC_HASH_BYTES];
     size_t cap;
     size_t n;
+    void (*lock)(void *arg);   /* NULL: single-threaded use */
+    void (*unlock)(void *arg);
+    void *lock_arg;
 };
 
 struct dc_verify_opts {

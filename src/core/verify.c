@@ -20,6 +20,7 @@
 #include "ducat/coin.h"
 
 static const char prefix_label[] = "ducat/prefix/v1";
+static const char cert_label[] = "ducat/devcert-ok/v1";
 
 /* ---- Cache of verified prefixes --------------------------------------- */
 
@@ -35,29 +36,43 @@ static int is_zero(const uint8_t d[static DC_HASH_BYTES])
     return acc == 0;
 }
 
-static int cache_has(const struct dc_verify_cache *c, const uint8_t d[static DC_HASH_BYTES])
+static int cache_usable(const struct dc_verify_cache *c)
 {
-    if (!c || c->cap == 0 || (c->cap & (c->cap - 1)) != 0) return 0;
+    return c && c->cap != 0 && (c->cap & (c->cap - 1)) == 0;
+}
+
+static int cache_has(struct dc_verify_cache *c, const uint8_t d[static DC_HASH_BYTES])
+{
+    if (!cache_usable(c)) return 0;
+    int found = 0;
+    if (c->lock) c->lock(c->lock_arg);
     for (size_t i = slot_of(c, d), probes = 0; probes < c->cap; probes++) {
-        if (is_zero(c->slots[i])) return 0;
-        if (memcmp(c->slots[i], d, DC_HASH_BYTES) == 0) return 1;
+        if (is_zero(c->slots[i])) break;
+        if (memcmp(c->slots[i], d, DC_HASH_BYTES) == 0) {
+            found = 1;
+            break;
+        }
         i = (i + 1) & (c->cap - 1);
     }
-    return 0;
+    if (c->unlock) c->unlock(c->lock_arg);
+    return found;
 }
 
 static void cache_add(struct dc_verify_cache *c, const uint8_t d[static DC_HASH_BYTES])
 {
-    if (!c || c->cap == 0 || (c->cap & (c->cap - 1)) != 0) return;
-    if (c->n * 4 >= c->cap * 3) return; /* keep probes short; a full cache stops caching */
-    for (size_t i = slot_of(c, d);; i = (i + 1) & (c->cap - 1)) {
-        if (is_zero(c->slots[i])) {
-            memcpy(c->slots[i], d, DC_HASH_BYTES);
-            c->n++;
-            return;
+    if (!cache_usable(c)) return;
+    if (c->lock) c->lock(c->lock_arg);
+    if (c->n * 4 < c->cap * 3) { /* keep probes short; a full cache stops caching */
+        for (size_t i = slot_of(c, d);; i = (i + 1) & (c->cap - 1)) {
+            if (is_zero(c->slots[i])) {
+                memcpy(c->slots[i], d, DC_HASH_BYTES);
+                c->n++;
+                break;
+            }
+            if (memcmp(c->slots[i], d, DC_HASH_BYTES) == 0) break;
         }
-        if (memcmp(c->slots[i], d, DC_HASH_BYTES) == 0) return;
     }
+    if (c->unlock) c->unlock(c->lock_arg);
 }
 
 /* ---- Checks ----------------------------------------------------------- */
@@ -66,6 +81,7 @@ struct ctx {
     const struct dc_trust *t;
     int use_time;
     struct dc_verify_result *res;
+    struct dc_verify_cache *cache;
 };
 
 static int is_revoked_device(const struct dc_trust *t, const uint8_t pub[static DC_PUBKEY_BYTES])
@@ -102,10 +118,24 @@ static enum dc_err check_cert(struct ctx *x, const struct dc_devcert *cert, int 
     const struct dc_trust_key *k;
     enum dc_err e = usable_key(x, &k, cert->key_id);
     if (e != DC_OK) return e;
-    if (!sig_known) {
+    if (sig_known) return DC_OK;
+    if (!cache_usable(x->cache)) {
         x->res->sigs_checked++;
-        if (!dc_devcert_sig_ok(cert, k->cert.pub)) return DC_ERR_CERT_INVALID;
+        return dc_devcert_sig_ok(cert, k->cert.pub) ? DC_OK : DC_ERR_CERT_INVALID;
     }
+    /* One device certificate travels in every coin its device received or
+     * withdrew: vouch for it by its bytes and its signer, not its position. */
+    uint8_t enc[DC_DEVCERT_BYTES], d[DC_HASH_BYTES];
+    struct dc_hash h;
+    dc_devcert_encode(enc, cert);
+    dc_hash_init(&h, cert_label);
+    dc_hash_update(&h, k->cert.pub, DC_PUBKEY_BYTES);
+    dc_hash_update(&h, enc, sizeof enc);
+    dc_hash_final(&h, d);
+    if (cache_has(x->cache, d)) return DC_OK;
+    x->res->sigs_checked++;
+    if (!dc_devcert_sig_ok(cert, k->cert.pub)) return DC_ERR_CERT_INVALID;
+    cache_add(x->cache, d);
     return DC_OK;
 }
 
@@ -187,7 +217,7 @@ enum dc_err dc_coin_verify(struct dc_verify_result *res, const struct dc_trust *
                            struct dc_verify_cache *cache)
 {
     static const struct dc_verify_opts no_opts = {NULL, NULL, 0};
-    struct ctx x = {t, !(t->flags & DC_VERIFY_IGNORE_TIME), res};
+    struct ctx x = {t, !(t->flags & DC_VERIFY_IGNORE_TIME), res, cache};
     uint8_t digest[DC_HASH_BYTES], state[DC_HASH_BYTES];
     enum dc_err e;
     if (!opts) opts = &no_opts;

@@ -176,11 +176,40 @@ static enum dc_err load_signer(struct dc_ctx *x, struct dc_store *st, char *err,
     return e;
 }
 
+/* 2^16 digests (2 MiB): the certificates of ~30k active devices plus the
+ * prefixes of recent splits. Emptied when 3/4 full (the core stops adding
+ * there); a miss only costs a signature check. */
+#define DC_VCACHE_SLOTS (1u << 16)
+
+static void vcache_lock(void *arg)
+{
+    pthread_mutex_lock(arg);
+}
+
+static void vcache_unlock(void *arg)
+{
+    pthread_mutex_unlock(arg);
+}
+
+struct dc_verify_cache *dc_vcache(struct dc_ctx *x)
+{
+    struct dc_verify_cache *c = &x->vcache;
+    if (!c->slots) return NULL;
+    pthread_mutex_lock(&x->vcache_lock);
+    if (c->n * 4 >= c->cap * 3) {
+        memset(c->slots, 0, c->cap * DC_HASH_BYTES);
+        c->n = 0;
+    }
+    pthread_mutex_unlock(&x->vcache_lock);
+    return c;
+}
+
 enum dc_err dc_ctx_open(struct dc_ctx *x, const char *config_path, char *err, size_t cap)
 {
     memset(x, 0, sizeof *x);
     pthread_rwlock_init(&x->trust_lock, NULL);
     pthread_mutex_init(&x->pool_lock, NULL);
+    pthread_mutex_init(&x->vcache_lock, NULL);
     enum dc_err e = dc_config_load(&x->cfg, config_path, err, cap);
     if (e != DC_OK) return e;
     dc_log_set_level(x->cfg.log_level);
@@ -235,9 +264,18 @@ enum dc_err dc_ctx_open(struct dc_ctx *x, const char *config_path, char *err, si
         return e;
     }
     x->metrics = dc_metrics_new();
+    x->vcache.slots = calloc(DC_VCACHE_SLOTS, DC_HASH_BYTES);
+    if (!x->metrics || !x->vcache.slots) {
+        st->ops->close(st);
+        return DC_ERR_NO_MEMORY;
+    }
+    x->vcache.cap = DC_VCACHE_SLOTS;
+    x->vcache.lock = vcache_lock;
+    x->vcache.unlock = vcache_unlock;
+    x->vcache.lock_arg = &x->vcache_lock;
     /* the first connection becomes the pool's; the writer opens its own */
     dc_pool_put(x, st);
-    return x->metrics ? DC_OK : DC_ERR_NO_MEMORY;
+    return DC_OK;
 }
 
 void dc_ctx_close(struct dc_ctx *x)
@@ -248,6 +286,9 @@ void dc_ctx_close(struct dc_ctx *x)
     x->pool_n = 0;
     dc_metrics_free(x->metrics);
     x->metrics = NULL;
+    free(x->vcache.slots);
+    x->vcache.slots = NULL;
+    x->vcache.cap = 0;
     if (x->signer.sk) sodium_free(x->signer.sk);
     x->signer.sk = NULL;
 }

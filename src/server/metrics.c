@@ -26,6 +26,8 @@ static const char *const counter_names[DC_M_COUNT][2] = {
     {"ducat_holds_released_total", "Held credits released"},
     {"ducat_idempotent_replays_total", "Requests answered from the idempotency store"},
     {"ducat_auth_failures_total", "Rejected authentications"},
+    {"ducat_coin_signatures_verified_total",
+     "Coin signatures verified at deposit (those already verified are skipped)"},
 };
 
 struct route_stats {

@@ -44,10 +44,18 @@ struct dc_ctx {
     struct dc_writer *writer;
     struct dc_metrics *metrics;
     struct dc_nonces *nonces;
+    /* Signatures already verified at deposit (chain prefixes, device
+     * certificates), shared by all request threads: a coin's history or a
+     * device's certificate is verified once, whoever deposits it. */
+    pthread_mutex_t vcache_lock;
+    struct dc_verify_cache vcache;
     uint8_t admin_hash[32];
     int has_admin;
     volatile int stopping; /* shutdown began: close connections after answering */
 };
+
+/* The shared verification cache, emptied first when it is full. */
+struct dc_verify_cache *dc_vcache(struct dc_ctx *x);
 
 /* Business time in ms (issue, expiry, holds, cases): the real clock, or the
  * [dev] clock_file for tests. Request freshness always uses the wall clock. */

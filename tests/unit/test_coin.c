@@ -557,7 +557,7 @@ static void test_cache_skips_shared_history(void)
     struct dc_verify_result res;
     uint8_t slots[64][DC_HASH_BYTES];
     memset(slots, 0, sizeof slots);
-    struct dc_verify_cache cache = {slots, 64, 0};
+    struct dc_verify_cache cache = {.slots = slots, .cap = 64};
     int64_t parts[2] = {300, 200};
     size_t len = issue(&W, buf, sizeof buf, 500, &W.alice, 18, 10);
     len = pay(buf, len, &W.alice, &W.bob, 1);
@@ -572,7 +572,8 @@ static void test_cache_skips_shared_history(void)
     ASSERT_EQ(res.sigs_checked, 7); /* genesis, cert, transfer, cert, split, transfer, cert */
     ASSERT_OK(dc_coin_decode(&C2, buf2, l2));
     ASSERT_OK(dc_coin_verify(&res, &W.trust, &C2, NULL, &cache));
-    ASSERT_EQ(res.sigs_checked, 2); /* only the sibling's own transfer and cert */
+    /* only the sibling's own transfer: Alice's certificate was checked in the genesis */
+    ASSERT_EQ(res.sigs_checked, 1);
     ASSERT_EQ(res.value, 200);
     /* the same coin again: nothing to check, all rules still applied */
     ASSERT_OK(dc_coin_verify(&res, &W.trust, &C2, NULL, &cache));
@@ -591,6 +592,58 @@ static void test_cache_skips_shared_history(void)
     ASSERT_OK(dc_coin_decode(&C2, buf2, l1));
     ASSERT_ERR(dc_coin_verify(&res, &W.trust, &C2, NULL, &cache), DC_ERR_NOT_OWNER);
     ASSERT_EQ(res.index, 3);
+}
+
+static int locks, unlocks;
+static void count_lock(void *arg)
+{
+    ASSERT_EQ(arg, &locks);
+    ASSERT_EQ(locks, unlocks); /* never nested, never held across calls */
+    locks++;
+}
+static void count_unlock(void *arg)
+{
+    (void)arg;
+    unlocks++;
+}
+
+static void test_cache_vouches_for_certificates(void)
+{
+    /* Coins of one device share its certificate: it is verified once. */
+    struct dc_verify_result res;
+    uint8_t slots[64][DC_HASH_BYTES];
+    memset(slots, 0, sizeof slots);
+    struct dc_verify_cache cache = {.slots = slots, .cap = 64, .lock = count_lock,
+                                    .unlock = count_unlock, .lock_arg = &locks};
+    size_t l1 = pay(buf, issue(&W, buf, sizeof buf, 500, &W.alice, 20, 10), &W.alice, &W.bob, 1);
+    size_t l2 = pay(buf2, issue(&W, buf2, sizeof buf2, 200, &W.alice, 21, 10), &W.alice, &W.bob, 2);
+    ASSERT_OK(dc_coin_decode(&C, buf, l1));
+    ASSERT_OK(dc_coin_verify(&res, &W.trust, &C, NULL, &cache));
+    ASSERT_EQ(res.sigs_checked, 4); /* genesis, Alice's cert, transfer, Bob's cert */
+    ASSERT_OK(dc_coin_decode(&C2, buf2, l2));
+    ASSERT_OK(dc_coin_verify(&res, &W.trust, &C2, NULL, &cache));
+    ASSERT_EQ(res.sigs_checked, 2); /* genesis and transfer: both certs known */
+    ASSERT(locks > 0 && locks == unlocks);
+    /* a known certificate does not vouch for other bytes: Bob's cert with
+     * another offline limit (last 8 bytes before its signature) is refused */
+    struct dc_devcert forged = W.bob.cert;
+    forged.offline_limit += 1;
+    uint8_t fb[DC_DEVCERT_BYTES];
+    dc_devcert_encode(fb, &forged);
+    l2 = issue(&W, buf2, sizeof buf2, 200, &W.alice, 22, 10);
+    uint8_t nonce[DC_NONCE_BYTES];
+    nonce_of(nonce, 3);
+    ASSERT_OK(dc_coin_transfer(buf2, sizeof buf2, &l2, W.alice.sk, fb, nonce));
+    ASSERT_OK(dc_coin_decode(&C2, buf2, l2));
+    ASSERT_ERR(dc_coin_verify(&res, &W.trust, &C2, NULL, &cache), DC_ERR_CERT_INVALID);
+    /* a cached certificate is still subject to its signing key's revocation */
+    ASSERT_OK(dc_coin_decode(&C, buf, l1));
+    struct dc_trust saved = W.trust;
+    W.trust.keys[0].revoked_at = T0;
+    ASSERT(dc_coin_verify(&res, &W.trust, &C, NULL, &cache) != DC_OK);
+    W.trust = saved;
+    ASSERT_OK(dc_coin_verify(&res, &W.trust, &C, NULL, &cache));
+    ASSERT_EQ(res.sigs_checked, 0);
 }
 
 static void test_successor_identity(void)
@@ -617,7 +670,7 @@ static void test_successor_identity(void)
 
 TESTS(T(test_keycert_roundtrip), T(test_keyreq_proof_of_possession), T(test_devcert_roundtrip),
       T(test_issue_and_verify), T(test_transfer_chain), T(test_wrong_receiver_and_replayed_nonce),
-      T(test_forged_genesis), T(test_altered_value), T(test_split), T(test_split_threats),
+      T(test_forged_genesis), T(test_altered_value), T(test_split), T(test_split_threats), T(test_cache_vouches_for_certificates),
       T(test_non_owner_and_replayed_record), T(test_reordered_and_truncated), T(test_hop_limit),
       T(test_expiry_and_grace), T(test_key_windows_and_revocation), T(test_device_certificates),
       T(test_currency), T(test_deposit_record), T(test_cache_skips_shared_history),

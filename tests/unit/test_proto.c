@@ -416,7 +416,7 @@ static void test_verify_split_payments(void)
     /* siblings share their history: a cache verifies it once */
     static uint8_t slots[64][DC_HASH_BYTES];
     memset(slots, 0, sizeof slots);
-    struct dc_verify_cache cache = {slots, 64, 0};
+    struct dc_verify_cache cache = {.slots = slots, .cap = 64};
     ASSERT_OK(verify_with(pay, len, &ss, &cache));
     ASSERT(RES.sigs_checked < without_cache);
     /* siblings are not a fork, nor a duplicate, in the seen-set either */
