@@ -6,6 +6,7 @@
 #   make run        build and run the core self-check (the server arrives later)
 #   make bench-core core benchmark (Ed25519 vs chain verification, bytes/hop)
 #   make bench-offline offline payment: payee accept vs raw Ed25519, bytes on the wire
+#   make bench-store store: SQLite and PostgreSQL transfers/deposits per s vs raw commits
 #   make fuzz       libFuzzer on every decoder (clang), FUZZ_SECONDS each
 #   make fmt / lint clang-format rewrite / style + static checks
 #   make install PREFIX=/usr/local
@@ -62,7 +63,7 @@ SRVT_BIN  := $(SRVT_SRC:tests/server/%.c=$(BUILD)/tests/%)
 API_SRC   := $(sort $(wildcard tests/api/test_*.c))
 API_BIN   := $(API_SRC:tests/api/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check check-asan run run-tests bench-core bench-server bench-offline fuzz fmt lint install clean
+.PHONY: all deps check check-asan run run-tests bench-core bench-server bench-store bench-offline fuzz fmt lint install clean
 all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN)
 
 deps:
@@ -188,6 +189,18 @@ bench-server: deps
 	    bench/bench_server.c tests/api/harness.c -o build-bench/bench/bench_server \
 	    build-bench/libducat.a $(TEST_LIBS) $(LDLIBS)
 	DUCATD=build-bench/ducatd build-bench/bench/bench_server
+
+# The store on SQLite and on a throwaway PostgreSQL cluster (tests/with-pg.sh)
+# in one run: raw durable commits/s of each engine, transfers/s one per
+# commit and 100 per commit, deposits/s, with ratios to the raw rate.
+bench-store: deps
+	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" build-bench/libducatd.a \
+	    build-bench/libducat.a
+	@mkdir -p build-bench/bench
+	$(CC) -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc $(PKG_CFLAGS) $(PG_CFLAGS) \
+	    bench/bench_store.c -o build-bench/bench/bench_store build-bench/libducatd.a \
+	    build-bench/libducat.a $(SRV_LIBS) $(LDLIBS)
+	tests/with-pg.sh build-bench/bench/bench_store
 
 # Offline payment: payee accept vs raw Ed25519 on the same signatures (the
 # link wraps libsodium's two Ed25519 calls to record them), bytes on the wire.

@@ -1,0 +1,278 @@
+/*
+ * bench_store.c - the store under the server's write patterns, on SQLite and
+ * on PostgreSQL in one run, each next to the raw durable-commit rate of its
+ * engine (`make bench-store`: tests/with-pg.sh provides a throwaway
+ * PostgreSQL cluster with fsync on).
+ *
+ * For each engine:
+ *   raw commit    a bare loop of one-row INSERT + durable COMMIT through the
+ *                 engine's own client library: the ceiling for one commit
+ *                 per request (fsync bound).
+ *   transfer x1   what the writer does for one POST /v1/transfers, one per
+ *                 transaction: savepoint, request-id lookup, the ledger's
+ *                 transfer (two account reads, the posting with both
+ *                 balance moves), the stored answer, release, commit.
+ *   transfer x100 the same, 100 per transaction (group commit).
+ *   deposit x100  per deposit of a 3-hop coin: hold, deposited chain (600
+ *                 bytes), 4 consumed-state claims, the coin's deposited sum,
+ *                 the posting; 100 per transaction.
+ * Every figure is printed with its ratio to the engine's raw commit rate;
+ * machines are shared and noisy, so read ratios, not absolute numbers.
+ */
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/ledger.h"
+#include "store/store.h"
+
+#define USERS 1000
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, const char *why)
+{
+    fprintf(stderr, "bench_store: %s: %s\n", what, why);
+    exit(1);
+}
+
+static void check(enum dc_err e, struct dc_store *st, const char *what)
+{
+    if (e != DC_OK) die(what, st ? st->ops->errmsg(st) : dc_err_str(e));
+}
+
+/* ---- Raw engine commit loops --------------------------------------------- */
+
+static double raw_sqlite(const char *path, int n)
+{
+    sqlite3 *db;
+    if (sqlite3_open(path, &db) != SQLITE_OK) die("sqlite open", path);
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                     "CREATE TABLE raw(id INTEGER PRIMARY KEY, v INTEGER)",
+                 NULL, NULL, NULL);
+    sqlite3_stmt *q;
+    sqlite3_prepare_v2(db, "INSERT INTO raw(v) VALUES (?1)", -1, &q, NULL);
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) {
+        sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+        sqlite3_bind_int(q, 1, i);
+        if (sqlite3_step(q) != SQLITE_DONE) die("sqlite raw insert", sqlite3_errmsg(db));
+        sqlite3_reset(q);
+        if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) die("commit", "sqlite");
+    }
+    double rate = n / (now_s() - t0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return rate;
+}
+
+static double raw_pg(const char *dsn, int n)
+{
+    PGconn *c = PQconnectdb(dsn);
+    if (PQstatus(c) != CONNECTION_OK) die("pg connect", PQerrorMessage(c));
+    PQclear(PQexec(c, "CREATE TABLE IF NOT EXISTS raw(id BIGINT GENERATED ALWAYS AS IDENTITY "
+                      "PRIMARY KEY, v BIGINT)"));
+    PQclear(PQprepare(c, "ins", "INSERT INTO raw(v) VALUES ($1)", 0, NULL));
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        const char *p[1] = {v};
+        PGresult *r = PQexecPrepared(c, "ins", 1, p, NULL, NULL, 0); /* autocommit */
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) die("pg raw insert", PQerrorMessage(c));
+        PQclear(r);
+    }
+    double rate = n / (now_s() - t0);
+    PQfinish(c);
+    return rate;
+}
+
+/* ---- The store ----------------------------------------------------------- */
+
+static uint64_t counter;
+
+static void setup(struct dc_store *st)
+{
+    check(st->ops->begin(st, 1), st, "begin");
+    check(dc_ledger_bootstrap(st, 1), st, "bootstrap");
+    for (int i = 0; i < USERS; i++) {
+        struct dc_account a;
+        memset(&a, 0, sizeof a);
+        a.kind = DC_ACCT_USER;
+        a.status = DC_ACCT_VERIFIED;
+        snprintf(a.name, sizeof a.name, "user %d", i);
+        for (int k = 0; k < 4; k++) a.device_pub[k] = (uint8_t)(i >> (8 * k));
+        a.device_pub[31] = 1;
+        for (int k = 0; k < 4; k++) a.alias[k] = (uint8_t)(i >> (8 * k));
+        a.alias[7] = 1;
+        a.offline_limit = 1000000;
+        a.created_at = 1;
+        check(st->ops->account_insert(st, &a), st, "account");
+        int64_t id;
+        check(dc_ledger_fund(st, 1, a.id, 1000000000, 0, &id, NULL, 0), st, "fund");
+    }
+    check(st->ops->commit(st), st, "commit");
+}
+
+/* One transfer job as the writer runs it for POST /v1/transfers. */
+static void transfer_job(struct dc_store *st, unsigned *seed)
+{
+    int64_t from = DC_ACCT_ID_FIRST_USER + (int64_t)(rand_r(seed) % USERS);
+    int64_t to = DC_ACCT_ID_FIRST_USER + (int64_t)(rand_r(seed) % USERS);
+    if (to == from) to = from == DC_ACCT_ID_FIRST_USER ? from + 1 : from - 1;
+    int64_t amount = 1 + (int64_t)(rand_r(seed) % 100), id, avail;
+    struct dc_request_rec rec;
+    memset(&rec, 0, sizeof rec);
+    rec.account = from;
+    /* time-ordered request ids, as clients are advised to use */
+    snprintf(rec.request_id, sizeof rec.request_id, "b-%016llx", (unsigned long long)++counter);
+    check(st->ops->savepoint(st), st, "savepoint");
+    enum dc_err e = st->ops->request_get(st, &rec);
+    if (e != DC_ERR_NOT_FOUND) die("request_get", "expected a miss");
+    check(dc_ledger_transfer(st, 2, from, &to, &amount, 1, &id, &avail, NULL, 0), st, "transfer");
+    rec.status = 201;
+    check(st->ops->request_put(st, &rec, "{\"transfer_id\":1,\"available\":1}"), st, "put");
+    check(st->ops->release(st), st, "release");
+}
+
+static double transfers(struct dc_store *st, int batches, int per_batch)
+{
+    unsigned seed = 7;
+    double t0 = now_s();
+    for (int b = 0; b < batches; b++) {
+        check(st->ops->begin(st, 1), st, "begin");
+        for (int i = 0; i < per_batch; i++) transfer_job(st, &seed);
+        check(st->ops->commit(st), st, "commit");
+    }
+    return batches * per_batch / (now_s() - t0);
+}
+
+/* Issued coins to deposit: inserted before the clock starts. */
+static void make_coins(struct dc_store *st, uint64_t first, int n)
+{
+    check(st->ops->begin(st, 1), st, "begin");
+    for (int i = 0; i < n; i++) {
+        struct dc_coin_rec c;
+        memset(&c, 0, sizeof c);
+        uint64_t k = first + (uint64_t)i;
+        for (int j = 0; j < 8; j++) c.serial[j] = (uint8_t)(k >> (56 - 8 * j));
+        c.value = 1000;
+        c.account = DC_ACCT_ID_FIRST_USER;
+        c.withdrawal = 1;
+        c.expires_at = 1ull << 50;
+        check(st->ops->coin_insert(st, &c), st, "coin");
+    }
+    check(st->ops->commit(st), st, "commit");
+}
+
+static double deposits(struct dc_store *st, uint64_t first, int batches, int per_batch)
+{
+    static uint8_t chain[600];
+    memset(chain, 0xa5, sizeof chain);
+    double t0 = now_s();
+    uint64_t k = first;
+    for (int b = 0; b < batches; b++) {
+        check(st->ops->begin(st, 1), st, "begin");
+        for (int i = 0; i < per_batch; i++, k++) {
+            int64_t acct = DC_ACCT_ID_FIRST_USER + (int64_t)(k % USERS);
+            check(st->ops->savepoint(st), st, "savepoint");
+            struct dc_hold h;
+            memset(&h, 0, sizeof h);
+            h.account = acct;
+            h.amount = 1000;
+            h.release_at = 1ull << 50;
+            h.created_at = 3;
+            check(st->ops->hold_put(st, &h), st, "hold");
+            struct dc_dcoin d;
+            memset(&d, 0, sizeof d);
+            d.deposit = h.id;
+            d.account = acct;
+            for (int j = 0; j < 8; j++) d.serial[j] = (uint8_t)(k >> (56 - 8 * j));
+            d.chain = chain;
+            d.chain_len = sizeof chain;
+            d.amount = 1000;
+            d.hold = h.id;
+            check(st->ops->dcoin_insert(st, &d), st, "dcoin");
+            for (int s = 0; s < 4; s++) {
+                uint8_t state[DC_HASH_BYTES], succ[DC_HASH_BYTES], had[DC_HASH_BYTES];
+                memset(state, s, sizeof state);
+                memset(succ, s + 1, sizeof succ);
+                int ins;
+                check(st->ops->state_claim(st, d.serial, state, succ, d.id, &ins, had), st,
+                      "claim");
+                if (!ins) die("claim", "state already consumed");
+            }
+            check(st->ops->coin_add_deposited(st, d.serial, 1000), st, "deposited");
+            struct dc_posting p;
+            memset(&p, 0, sizeof p);
+            p.time = 3;
+            p.debit = DC_ACCT_ID_FLOAT;
+            p.credit = acct;
+            p.credit_bucket = DC_BUCKET_HELD;
+            p.amount = 1000;
+            snprintf(p.kind, sizeof p.kind, "deposit");
+            check(st->ops->post(st, &p), st, "post");
+            check(st->ops->release(st), st, "release");
+        }
+        check(st->ops->commit(st), st, "commit");
+    }
+    return batches * per_batch / (now_s() - t0);
+}
+
+static void engine(const char *label, const char *url, double raw)
+{
+    struct dc_store *st;
+    char err[512];
+    if (dc_store_open(&st, url, err, sizeof err) != DC_OK) die("open", err);
+    int v;
+    check(st->ops->migrate(st, &v), st, "migrate");
+    setup(st);
+    double t1 = transfers(st, 1500, 1);
+    double t100 = transfers(st, 100, 100);
+    make_coins(st, 1, 5000);
+    double d100 = deposits(st, 1, 50, 100);
+    st->ops->close(st);
+    printf("%-10s raw commit      %9.0f /s\n", label, raw);
+    printf("%-10s transfer x1     %9.0f /s  (%.2fx raw commit)\n", label, t1, t1 / raw);
+    printf("%-10s transfer x100   %9.0f /s  (%.1fx raw commit)\n", label, t100, t100 / raw);
+    printf("%-10s deposit x100    %9.0f /s  (%.1fx raw commit; 4 state claims each)\n", label,
+           d100, d100 / raw);
+}
+
+int main(void)
+{
+    const char *dsn = getenv("DC_PG_DSN");
+    char path[64], url[96];
+    snprintf(path, sizeof path, "/tmp/ducat-bench-store-%d.db", (int)getpid());
+    char raw_path[80];
+    snprintf(raw_path, sizeof raw_path, "%s.raw", path);
+    printf("bench_store: durable commits (SQLite WAL synchronous=FULL; PostgreSQL fsync=on, "
+           "synchronous_commit=on), %d accounts\n", USERS);
+    double raw = raw_sqlite(raw_path, 2000);
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    engine("sqlite", url, raw);
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char p[96];
+        snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+        unlink(p);
+        snprintf(p, sizeof p, "%s%s", raw_path, sfx[i]);
+        unlink(p);
+    }
+    if (!dsn) {
+        printf("postgresql: DC_PG_DSN not set (run through make bench-store)\n");
+        return 1;
+    }
+    raw = raw_pg(dsn, 2000);
+    engine("postgresql", dsn, raw);
+    return 0;
+}
