@@ -62,9 +62,11 @@ SRVT_SRC  := $(sort $(wildcard tests/server/test_*.c))
 SRVT_BIN  := $(SRVT_SRC:tests/server/%.c=$(BUILD)/tests/%)
 API_SRC   := $(sort $(wildcard tests/api/test_*.c))
 API_BIN   := $(API_SRC:tests/api/%.c=$(BUILD)/tests/%)
+E2E_SRC   := $(sort $(wildcard tests/e2e/test_*.c))
+E2E_BIN   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check check-asan run run-tests bench-core bench-server bench-store bench-offline fuzz fmt lint install clean
-all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN)
+.PHONY: demo all deps check check-asan run run-tests bench-core bench-server bench-store bench-offline fuzz fmt lint install clean
+all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN) $(E2E_BIN)
 
 deps:
 	@scripts/deps.sh build
@@ -102,9 +104,18 @@ $(BUILD)/tests/test_%: tests/server/test_%.c tests/test.h $(SRV_LIB) $(LIB_A)
 	    $(SRV_LIB) $(LIB_A) $(SRV_LIBS) $(LDLIBS)
 
 # API tests: a real ducatd on loopback, driven through tests/api/harness.c.
-$(BUILD)/tests/test_%: tests/api/test_%.c tests/api/harness.c tests/api/harness.h tests/test.h $(LIB_A)
+$(BUILD)/tests/test_%: tests/api/test_%.c tests/api/harness.c tests/api/harness.h tests/test.h \
+        $(WAL_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -Itests/api $< tests/api/harness.c -o $@ $(LIB_A) $(TEST_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -Itests/api $< tests/api/harness.c -o $@ $(WAL_LIB) $(LIB_A) \
+	    $(TEST_LIBS) $(LDLIBS)
+
+# End-to-end tests: a real ducatd and real ducat processes (tests/e2e).
+$(BUILD)/tests/test_%: tests/e2e/test_%.c tests/api/harness.c tests/api/harness.h tests/test.h \
+        $(WAL_LIB) $(LIB_A) | $(DUCAT) $(DUCATD)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -Itests/api $< tests/api/harness.c -o $@ $(WAL_LIB) $(LIB_A) \
+	    $(TEST_LIBS) $(LDLIBS)
 
 $(LIB_A): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -151,12 +162,17 @@ check: deps
 PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_basic.pg
 run-tests: all
 	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pg.sh tests/run.sh $(TEST_BIN) \
-	    tests/vectors.sh tests/errors_doc.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS)
+	    tests/vectors.sh tests/errors_doc.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	    run-tests
+
+# The seed's whole story with real programs (scripts/demo.sh).
+demo: deps
+	@$(MAKE) --no-print-directory $(DUCATD) $(DUCAT)
+	@BUILD=$(BUILD) scripts/demo.sh
 
 RUN_DIR  ?= var
 RUN_ADDR ?= 127.0.0.1:8080

@@ -813,6 +813,13 @@ static int payee_link(struct cli *x, int fd, struct dc_session *s, uint64_t crea
             enum dc_err e = dc_session_error(s);
             return -cli_fail(x, e, "payment refused: %s", dc_err_str(e));
         }
+        if (w & DC_SESSION_NEED_PERSIST) {
+            /* saved in this state together with the accepted coins (one
+             * save), then the process stopped: the coins are kept */
+            enum dc_err e = dc_session_persisted(s);
+            if (e != DC_OK) return -cli_fail(x, e, "session: %s", dc_err_str(e));
+            continue;
+        }
         if (w & DC_SESSION_NEED_VERIFY) {
             cli_pause_point("receive:payment-received");
             int rc = payee_verify_keep(x, s, TRANSPORT_TCP, created);

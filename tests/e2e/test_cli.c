@@ -1,0 +1,929 @@
+/*
+ * test_cli.c - end-to-end tests of the `ducat` CLI against a real ducatd:
+ * real wallet files, real `ducat` processes (online commands, offline armor
+ * and TCP payments), kill -9 of the payer or the payee at every message
+ * boundary of a TCP payment, the payee's refusals of bad coins, and bad
+ * input (passphrase, damaged wallet files, garbage armor).
+ *
+ * The ducat binary is $DUCAT, else "ducat" next to $DUCATD (build/ducatd).
+ * Wallets use --kdf min so each process start costs milliseconds.
+ */
+#define _DEFAULT_SOURCE
+#include "test.h"
+
+#include "harness.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ducat/armor.h"
+#include "ducat/auth.h"
+#include "ducat/proto.h"
+#include "ducat/service.h"
+#include "ducat/wallet.h"
+
+static char ducat_bin[1024];
+static int id_counter;
+
+static void find_ducat(void)
+{
+    const char *e = getenv("DUCAT");
+    if (e && *e) {
+        snprintf(ducat_bin, sizeof ducat_bin, "%s", e);
+        return;
+    }
+    char d[900];
+    snprintf(d, sizeof d, "%s", h_ducatd());
+    char *slash = strrchr(d, '/');
+    if (slash) {
+        *slash = '\0';
+        snprintf(ducat_bin, sizeof ducat_bin, "%s/ducat", d);
+    } else {
+        snprintf(ducat_bin, sizeof ducat_bin, "ducat");
+    }
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+/* Runs /bin/sh -c CMD (stdout+stderr into out); returns the exit code. */
+__attribute__((format(printf, 3, 4))) static int sh(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[8300];
+    snprintf(full, sizeof full, "{ %s ; } 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) FAIL_AT("popen: %s", strerror(errno));
+    size_t n = 0;
+    char tmp[4096];
+    size_t k;
+    while ((k = fread(tmp, 1, sizeof tmp, p)) > 0) {
+        if (out && n + 1 < cap) {
+            size_t c = k < cap - 1 - n ? k : cap - 1 - n;
+            memcpy(out + n, tmp, c);
+            n += c;
+        }
+    }
+    if (out && cap) out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/* A wallet of a test: DIR/NAME.w of the server's directory. */
+struct wal {
+    char path[160];
+    long long account;
+};
+
+#define D(out, w, ...) dcmd((out), sizeof(out), (w), __VA_ARGS__)
+__attribute__((format(printf, 4, 5))) static int dcmd(char *out, size_t cap, const struct wal *w,
+                                                      const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return sh(out, cap, "%s --wallet %s %s", ducat_bin, w->path, args);
+}
+
+/* Creates and registers a wallet (and syncs it: register does). */
+static void wallet_new(const struct srv *s, struct wal *w, const char *name, const char *who)
+{
+    char out[4096];
+    snprintf(w->path, sizeof w->path, "%s/%s.w", s->dir, name);
+    int rc = sh(out, sizeof out, "%s --wallet %s --server http://127.0.0.1:%d init --kdf min",
+                ducat_bin, w->path, s->port);
+    if (rc != 0) FAIL_AT("ducat init exited %d: %s", rc, out);
+    int k = ++id_counter;
+    rc = D(out, w, "register --name '%s' --national-id 1101011990%04d%04d --phone +86138%08d", who,
+           (int)(getpid() % 10000), k, k);
+    if (rc != 0) FAIL_AT("ducat register exited %d: %s", rc, out);
+    rc = D(out, w, "--json info");
+    if (rc != 0) FAIL_AT("ducat info exited %d: %s", rc, out);
+    json_t *j = json_loads(out, 0, NULL);
+    ASSERT(j != NULL);
+    w->account = json_int(j, "account");
+    json_decref(j);
+}
+
+/* `ducat --json ARGS` as parsed JSON (fails unless exit 0). */
+__attribute__((format(printf, 2, 3))) static json_t *djson(const struct wal *w, const char *fmt, ...)
+{
+    char args[2048], out[65536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    int rc = sh(out, sizeof out, "%s --wallet %s --json %s 2>/dev/null", ducat_bin, w->path, args);
+    if (rc != 0) FAIL_AT("ducat %s exited %d: %s", args, rc, out);
+    json_t *j = json_loads(out, 0, NULL);
+    if (!j) FAIL_AT("ducat %s: not JSON: %s", args, out);
+    return j;
+}
+
+static long long offline_field(const struct wal *w, const char *key)
+{
+    json_t *j = djson(w, "balance --offline");
+    long long v = json_int(j, key);
+    json_decref(j);
+    return v;
+}
+
+static long long online_field(const struct wal *w, const char *key)
+{
+    json_t *j = djson(w, "balance");
+    long long v = json_int(j, key);
+    json_decref(j);
+    return v;
+}
+
+static int contains(const char *hay, const char *needle)
+{
+    return strstr(hay, needle) != NULL;
+}
+
+#define ASSERT_HAS(out, needle)                                                                    \
+    do {                                                                                           \
+        if (!contains((out), (needle))) FAIL_AT("output lacks \"%s\":\n%s", (needle), (out));     \
+    } while (0)
+
+/* Reads a small file into buf (NUL-terminated); returns its length or -1. */
+static long slurp(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return (long)n;
+}
+
+static void write_file(const char *path, const void *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ASSERT(f != NULL);
+    ASSERT(fwrite(b, 1, n, f) == n);
+    ASSERT(fclose(f) == 0);
+}
+
+/* ---- Background processes ------------------------------------------------------------- */
+
+/* Starts `exec ducat --wallet W ARGS` with output to log, DUCAT_TEST_PAUSE_AT = pause (may be NULL). */
+__attribute__((format(printf, 4, 5))) static pid_t spawn(const struct wal *w, const char *log,
+                                                        const char *pause_at, const char *fmt, ...)
+{
+    char args[2048], cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "exec %s --wallet %s %s > %s 2>&1", ducat_bin, w->path, args, log);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) FAIL_AT("fork: %s", strerror(errno));
+    if (pid == 0) {
+        if (pause_at) setenv("DUCAT_TEST_PAUSE_AT", pause_at, 1);
+        else unsetenv("DUCAT_TEST_PAUSE_AT");
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits for pid to exit (up to ms): its exit code, 128+sig, or -1 on timeout. */
+static int wait_exit(pid_t pid, long ms)
+{
+    for (long t = 0; t <= ms; t += 20) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        sleep_ms(20);
+    }
+    return -1;
+}
+
+static void kill9(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+}
+
+/* Waits until file contains needle (up to ms); fails with its content otherwise. */
+static void wait_for(const char *path, const char *needle, long ms)
+{
+    char buf[16384];
+    for (long t = 0; t <= ms; t += 20) {
+        if (slurp(path, buf, sizeof buf) >= 0 && contains(buf, needle)) return;
+        sleep_ms(20);
+    }
+    buf[0] = '\0';
+    slurp(path, buf, sizeof buf);
+    FAIL_AT("'%s' never showed \"%s\":\n%s", path, needle, buf);
+}
+
+static struct srv S;
+
+static void start(struct srv *s, const char *init_args)
+{
+    srv_cleanup(s);
+    srv_init(s, init_args);
+    srv_start(s);
+}
+
+/* ---- The story ----------------------------------------------------------------------- */
+
+static void test_story_online_offline_fork(void)
+{
+    char out[65536], dir[128];
+    struct wal alice, bob, carol, dave;
+    start(&S, NULL); /* accounts start unverified */
+    snprintf(dir, sizeof dir, "%s", S.dir);
+    wallet_new(&S, &alice, "alice", "Alice Zhang");
+    wallet_new(&S, &bob, "bob", "Bob Li");
+    wallet_new(&S, &carol, "carol", "Carol Wang");
+    wallet_new(&S, &dave, "dave", "Dave Chen");
+
+    /* unverified: no coins */
+    ASSERT_EQ(D(out, &alice, "withdraw 10"), 1);
+    ASSERT_HAS(out, "not verified");
+    const struct wal *all[] = {&alice, &bob, &carol, &dave};
+    for (size_t i = 0; i < 4; i++) {
+        ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts verify %lld", all[i]->account), 0);
+        ASSERT_EQ(D(out, all[i], "sync"), 0);
+        ASSERT_HAS(out, "(verified)");
+    }
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 1000.00", alice.account), 0);
+    ASSERT_EQ(online_field(&alice, "available"), 100000);
+
+    /* online payment */
+    ASSERT_EQ(D(out, &alice, "pay %lld 50.00 --memo lunch", bob.account), 0);
+    ASSERT_EQ(online_field(&bob, "available"), 5000);
+    ASSERT_EQ(online_field(&alice, "available"), 95000);
+
+    /* withdraw: the online balance drops by X */
+    ASSERT_EQ(D(out, &alice, "withdraw 100"), 0);
+    ASSERT_EQ(online_field(&alice, "available"), 85000);
+    ASSERT_EQ(online_field(&alice, "offline_outstanding"), 10000);
+    ASSERT_EQ(offline_field(&alice, "offline_coins"), 10000);
+    char backup[200];
+    snprintf(backup, sizeof backup, "%s/alice-backup.w", dir);
+    ASSERT_EQ(sh(out, sizeof out, "cp %s %s", alice.path, backup), 0);
+
+    /* offline over TCP with a split: 100 = 30 + 70 */
+    char port_file[200], log[200];
+    snprintf(port_file, sizeof port_file, "%s/bob.port", dir);
+    snprintf(log, sizeof log, "%s/bob.log", dir);
+    pid_t rx = spawn(&bob, log, NULL, "receive --listen 127.0.0.1:0 --port-file %s --amount 30",
+                     port_file);
+    wait_for(log, "waiting for the payer", 10000);
+    char port[16];
+    ASSERT(slurp(port_file, port, sizeof port) > 0);
+    ASSERT_EQ(D(out, &alice, "send --to 127.0.0.1:%d", atoi(port)), 0);
+    ASSERT_HAS(out, "receipt verified");
+    ASSERT_EQ(wait_exit(rx, 10000), 0);
+    slurp(log, out, sizeof out);
+    ASSERT_HAS(out, "verified payment: 1 coin(s), 30.00 CNY");
+    ASSERT_EQ(offline_field(&alice, "offline_coins"), 7000);
+    ASSERT_EQ(offline_field(&alice, "offline_pending_out"), 0);
+    ASSERT_EQ(offline_field(&bob, "offline_coins"), 3000);
+
+    /* second hop with armor, delivered twice */
+    ASSERT_EQ(D(out, &carol, "request 30 > %s/req 2>/dev/null", dir), 0);
+    ASSERT_EQ(D(out, &bob, "pay %s/req > %s/pay", dir, dir), 0);
+    ASSERT_EQ(D(out, &carol, "accept %s/pay > %s/rcpt", dir, dir), 0);
+    ASSERT_EQ(D(out, &carol, "accept %s/pay > %s/rcpt2", dir, dir), 0);
+    ASSERT_EQ(sh(out, sizeof out, "cmp %s/rcpt %s/rcpt2", dir, dir), 0);
+    ASSERT_EQ(offline_field(&carol, "offline_coins"), 3000);
+    ASSERT_EQ(D(out, &bob, "confirm %s/rcpt", dir), 0);
+    ASSERT_EQ(offline_field(&bob, "offline_pending_out"), 0);
+
+    /* deposit: held with a release date */
+    ASSERT_EQ(D(out, &carol, "deposit"), 0);
+    ASSERT_HAS(out, "held until");
+    json_t *j = djson(&carol, "balance");
+    ASSERT_EQ(json_int(j, "held"), 3000);
+    ASSERT_EQ(json_int(j, "available"), 0);
+    json_t *h0 = json_array_get(json_get(j, "holds"), 0);
+    ASSERT(h0 != NULL);
+    ASSERT(json_int(h0, "release_at") > (long long)h_now_ms() + 14LL * 86400000LL);
+    json_decref(j);
+
+    /* the double spend from a restored backup */
+    ASSERT_EQ(sh(out, sizeof out, "cp %s %s", backup, alice.path), 0);
+    ASSERT_EQ(offline_field(&alice, "offline_coins"), 10000);
+    /* Bob knows the coin's history: refused on the spot */
+    ASSERT_EQ(D(out, &bob, "request 40 > %s/req2 2>/dev/null", dir), 0);
+    ASSERT_EQ(D(out, &alice, "pay %s/req2 > %s/pay2", dir, dir), 0);
+    ASSERT_EQ(D(out, &bob, "accept %s/pay2", dir), 1);
+    ASSERT_HAS(out, "double spend");
+    ASSERT_EQ(offline_field(&bob, "offline_coins"), 0);
+    /* Dave cannot tell offline */
+    ASSERT_EQ(D(out, &dave, "request 60 > %s/req3 2>/dev/null", dir), 0);
+    ASSERT_EQ(D(out, &alice, "pay %s/req3 > %s/pay3", dir, dir), 0);
+    ASSERT_EQ(D(out, &dave, "accept %s/pay3 > /dev/null", dir), 0);
+    ASSERT_EQ(D(out, &dave, "deposit"), 0);
+    ASSERT_HAS(out, "double-spend case");
+
+    /* the case names Alice; she is charged; honest credits stay */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases show 1"), 0);
+    j = json_loads(out, 0, NULL);
+    ASSERT(j != NULL);
+    ASSERT_EQ(json_int(j, "culprit_account"), alice.account);
+    json_decref(j);
+    ASSERT_EQ(online_field(&alice, "available"), 85000 - 6000);
+    ASSERT_EQ(online_field(&carol, "held"), 3000);
+    ASSERT_EQ(online_field(&dave, "held"), 6000);
+    ASSERT_EQ(D(out, &alice, "sync"), 0);
+    ASSERT_HAS(out, "BLOCKED");
+    /* Bob's wallet learns the revocation at sync, and refuses Alice's device */
+    ASSERT_EQ(D(out, &bob, "sync"), 0);
+    ASSERT_HAS(out, "1 revoked device");
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* make demo's script itself, against the binaries under test */
+static void test_demo_script(void)
+{
+    char out[1 << 16];
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", h_ducatd());
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    int rc = sh(out, sizeof out, "BUILD=%s DUCAT=%s scripts/demo.sh", dir, ducat_bin);
+    if (rc != 0) FAIL_AT("demo exited %d:\n%s", rc, out + (strlen(out) > 3000 ? strlen(out) - 3000 : 0));
+    ASSERT_HAS(out, "every step behaved as described");
+}
+
+/* ---- kill -9 at every message boundary of a TCP payment ---------------------------------- */
+
+struct boundary {
+    const char *point;
+    int payee; /* the payee is killed (else the payer) */
+};
+
+static const struct boundary boundaries[] = {
+    {"receive:request-persisted", 1}, {"receive:request-sent", 1},
+    {"send:request-received", 0},     {"send:payment-persisted", 0},
+    {"send:payment-sent", 0},         {"receive:payment-received", 1},
+    {"receive:coins-persisted", 1},   {"receive:receipt-sent", 1},
+    {"send:receipt-received", 0},
+};
+
+static void start_receive(const struct wal *payee, const char *dir, int round, const char *pause,
+                          pid_t *pid, char *log, char *port_file)
+{
+    sprintf(log, "%s/rx-%d-%s.log", dir, round, pause ? "p" : "n");
+    sprintf(port_file, "%s/rx-%d.port", dir, round);
+    unlink(port_file);
+    *pid = spawn(payee, log, pause, "receive --listen 127.0.0.1:0 --port-file %s --amount 1",
+                 port_file);
+}
+
+static int port_of(const char *port_file)
+{
+    char p[16];
+    for (int t = 0; t < 500; t++) {
+        if (slurp(port_file, p, sizeof p) > 0 && atoi(p) > 0) return atoi(p);
+        sleep_ms(20);
+    }
+    FAIL_AT("no port file %s", port_file);
+}
+
+static void test_kill9_every_boundary(void)
+{
+    char out[16384], dir[128], log[256], plog[256], pf[256];
+    struct wal payer, payee;
+    start(&S, "--auto-verify");
+    snprintf(dir, sizeof dir, "%s", S.dir);
+    wallet_new(&S, &payer, "payer", "Paula Payer");
+    wallet_new(&S, &payee, "payee", "Pete Payee");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 100.00", payer.account), 0);
+    ASSERT_EQ(D(out, &payer, "withdraw 100"), 0);
+    size_t nb = sizeof boundaries / sizeof boundaries[0];
+    for (size_t i = 0; i < nb; i++) {
+        const struct boundary *b = &boundaries[i];
+        int round = (int)i;
+        pid_t rx, tx;
+        printf("# boundary %s: kill -9 the %s\n", b->point, b->payee ? "payee" : "payer");
+        start_receive(&payee, dir, round, b->payee ? b->point : NULL, &rx, log, pf);
+        sprintf(plog, "%s/tx-%d.log", dir, round);
+        if (strcmp(b->point, "receive:request-persisted") == 0) {
+            wait_for(log, "PAUSED", 10000);
+            kill9(rx);
+            start_receive(&payee, dir, round, NULL, &rx, log, pf);
+            ASSERT_EQ(D(out, &payer, "send --to 127.0.0.1:%d", port_of(pf)), 0);
+        } else if (b->payee) {
+            tx = spawn(&payer, plog, NULL, "send --to 127.0.0.1:%d", port_of(pf));
+            wait_for(log, "PAUSED", 10000);
+            kill9(rx);
+            int rc = wait_exit(tx, 20000);
+            /* interrupted (4), or done if the receipt had already left (0) */
+            if (rc != 4 && rc != 0) {
+                slurp(plog, out, sizeof out);
+                FAIL_AT("payer exited %d after the payee died at %s:\n%s", rc, b->point, out);
+            }
+            start_receive(&payee, dir, round, NULL, &rx, log, pf);
+            rc = D(out, &payer, "send --to 127.0.0.1:%d", port_of(pf));
+            if (rc != 0) FAIL_AT("retried payer exited %d at %s:\n%s", rc, b->point, out);
+        } else {
+            tx = spawn(&payer, plog, b->point, "send --to 127.0.0.1:%d", port_of(pf));
+            wait_for(plog, "PAUSED", 10000);
+            kill9(tx);
+            ASSERT_EQ(D(out, &payer, "send --to 127.0.0.1:%d", port_of(pf)), 0);
+        }
+        int rc = wait_exit(rx, 20000);
+        if (rc != 0) {
+            slurp(log, out, sizeof out);
+            FAIL_AT("payee exited %d at %s:\n%s", rc, b->point, out);
+        }
+        /* exactly one payment of 1.00 per round, nothing left pending */
+        ASSERT_EQ(offline_field(&payee, "offline_coins"), (long long)(i + 1) * 100);
+        ASSERT_EQ(offline_field(&payer, "offline_pending_out"), 0);
+        ASSERT_EQ(offline_field(&payer, "offline_coins"), 10000 - (long long)(i + 1) * 100);
+    }
+    /* everything back to the server: no value lost, no one accused */
+    ASSERT_EQ(D(out, &payer, "deposit"), 0);
+    ASSERT_EQ(D(out, &payee, "deposit"), 0);
+    ASSERT_EQ(online_field(&payer, "held") + online_field(&payee, "held"), 10000);
+    ASSERT_EQ(online_field(&payee, "held"), (long long)nb * 100);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases list"), 0);
+    ASSERT(strchr(out, '\n') == NULL || strchr(strchr(out, '\n') + 1, '\n') == NULL ||
+           strchr(out, '\n')[1] == '\0');
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* ---- Bad input -------------------------------------------------------------------------- */
+
+static void test_bad_wallet_and_input(void)
+{
+    char out[16384], dir[128], p[256], before[8192], after[8192];
+    struct wal w;
+    start(&S, "--auto-verify");
+    snprintf(dir, sizeof dir, "%s", S.dir);
+    wallet_new(&S, &w, "w", "Wendy Wu");
+    long n = slurp(w.path, before, sizeof before);
+    ASSERT(n > 0);
+
+    /* wrong passphrase: exit 3, one line, nothing changed */
+    ASSERT_EQ(sh(out, sizeof out, "DUCAT_PASSPHRASE=wrong %s --wallet %s balance --offline",
+                 ducat_bin, w.path),
+              3);
+    ASSERT_HAS(out, "wrong passphrase");
+    ASSERT_EQ(strchr(out, '\n') - out + 1, (long)strlen(out));
+    ASSERT_EQ(slurp(w.path, after, sizeof after), n);
+    ASSERT_MEM(before, after, (size_t)n);
+    /* the passphrase from a file descriptor */
+    ASSERT_EQ(sh(out, sizeof out, "echo \"$DUCAT_PASSPHRASE\" | env -u DUCAT_PASSPHRASE %s "
+                                  "--wallet %s --passphrase-fd 0 balance --offline",
+                 ducat_bin, w.path),
+              0);
+    ASSERT_EQ(sh(out, sizeof out, "echo nope | env -u DUCAT_PASSPHRASE %s --wallet %s "
+                                  "--passphrase-fd 0 balance --offline",
+                 ducat_bin, w.path),
+              3);
+
+    /* truncated and corrupted copies */
+    snprintf(p, sizeof p, "%s/cut.w", dir);
+    write_file(p, before, (size_t)n / 2);
+    ASSERT_EQ(sh(out, sizeof out, "%s --wallet %s balance --offline", ducat_bin, p), 3);
+    ASSERT_HAS(out, "cut short");
+    ASSERT_HAS(out, p);
+    snprintf(p, sizeof p, "%s/bad.w", dir);
+    before[n - 10] ^= 0x01;
+    write_file(p, before, (size_t)n);
+    before[n - 10] ^= 0x01;
+    ASSERT_EQ(sh(out, sizeof out, "%s --wallet %s balance --offline", ducat_bin, p), 3);
+    ASSERT_HAS(out, "damaged");
+    snprintf(p, sizeof p, "%s/none.w", dir);
+    ASSERT_EQ(sh(out, sizeof out, "%s --wallet %s coins", ducat_bin, p), 3);
+    ASSERT_HAS(out, "no wallet at");
+    write_file(p, "hello", 5);
+    ASSERT_EQ(sh(out, sizeof out, "%s --wallet %s coins", ducat_bin, p), 3);
+    ASSERT_HAS(out, "not a Ducat wallet");
+
+    /* garbage armor: a clear message quoting it, exit 1, nothing changed */
+    snprintf(p, sizeof p, "%s/garbage", dir);
+    write_file(p, "ducat:payment:1:AAAA:00000000\n", 30);
+    ASSERT_EQ(D(out, &w, "accept %s", p), 1);
+    ASSERT_HAS(out, "checksum");
+    ASSERT_HAS(out, "'ducat:payment:1:AAAA:00000000'");
+    write_file(p, "hello world", 11);
+    ASSERT_EQ(D(out, &w, "pay %s", p), 1);
+    ASSERT_HAS(out, "not a valid request");
+    ASSERT_HAS(out, "hello world");
+    ASSERT_EQ(D(out, &w, "confirm %s", p), 1);
+    ASSERT_HAS(out, "not a valid receipt");
+    /* a request armor given where a payment is expected */
+    ASSERT_EQ(D(out, &w, "request 1 > %s/req 2>/dev/null", dir), 0);
+    ASSERT_EQ(D(out, &w, "accept %s/req", dir), 1);
+    ASSERT_HAS(out, "wrong kind");
+
+    /* amounts and usage */
+    ASSERT_EQ(D(out, &w, "withdraw 1.234"), 2);
+    ASSERT_HAS(out, "'1.234'");
+    ASSERT_HAS(out, "more decimals");
+    ASSERT_EQ(D(out, &w, "withdraw abc"), 2);
+    ASSERT_HAS(out, "'abc'");
+    ASSERT_EQ(D(out, &w, "pay 0 1.00"), 2);
+    ASSERT_HAS(out, "invalid account '0'");
+    ASSERT_EQ(D(out, &w, "frobnicate"), 2);
+    ASSERT_HAS(out, "unknown command 'frobnicate'");
+    ASSERT_EQ(D(out, &w, "withdraw 999999"), 1);
+    ASSERT_HAS(out, "insufficient funds");
+    ASSERT_EQ(D(out, &w, "help receive"), 0);
+    ASSERT_HAS(out, "--listen HOST:PORT");
+    /* the state after all that: unchanged */
+    ASSERT_EQ(offline_field(&w, "offline_coins"), 0);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* ---- The payee refuses bad coins --------------------------------------------------------- */
+
+/* Reads the request armor at path into bytes and decodes it. */
+static void load_request(const char *path, uint8_t *req, size_t *len, struct dc_request *r)
+{
+    char text[4096];
+    long n = slurp(path, text, sizeof text);
+    ASSERT(n > 0);
+    while (n > 0 && (text[n - 1] == '\n')) text[--n] = '\0';
+    ASSERT_OK(dc_armor_decode(req, DC_REQUEST_BYTES, len, DC_ARMOR_REQUEST, text, (size_t)n));
+    ASSERT_OK(dc_request_decode(r, req, *len));
+}
+
+/* Transfers c (owned by from) to the request's payee with its nonce. */
+static void transfer_to_request(struct coin *c, const struct dev *from, const struct dc_request *r)
+{
+    uint8_t cert[DC_DEVCERT_BYTES];
+    dc_devcert_encode(cert, &r->payee);
+    ASSERT_OK(dc_coin_transfer(c->b, sizeof c->b, &c->len, from->sk, cert, r->nonce));
+}
+
+/* Writes the armored payment of these coins for the request bytes. */
+static void write_payment(const char *path, const uint8_t *req, size_t rlen, struct coin *coins,
+                          size_t n)
+{
+    struct dc_payment p;
+    memset(&p, 0, sizeof p);
+    dc_request_hash(p.request_hash, req, rlen);
+    p.n = n;
+    for (size_t i = 0; i < n; i++) {
+        p.coin[i] = coins[i].b;
+        p.coin_len[i] = coins[i].len;
+    }
+    static uint8_t buf[DC_PAYMENT_MAX_BYTES];
+    size_t len;
+    ASSERT_OK(dc_payment_encode(buf, sizeof buf, &len, &p));
+    static char text[40000];
+    size_t tl;
+    ASSERT_OK(dc_armor_encode(text, sizeof text, &tl, DC_ARMOR_PAYMENT, buf, len));
+    text[tl++] = '\n';
+    write_file(path, text, tl);
+}
+
+/* payee requests amount; the payment built by `make` must be refused with `why`. */
+static void expect_refused(const struct wal *payee, const char *dir, const char *amount,
+                           void (*make)(struct coin *, size_t *, const struct dc_request *, void *),
+                           void *ctx, const char *why)
+{
+    char out[16384], rq[256], pay[256];
+    static struct coin coins[4];
+    snprintf(rq, sizeof rq, "%s/req-%s", dir, why);
+    snprintf(pay, sizeof pay, "%s/pay-%s", dir, why);
+    for (char *q = rq + strlen(dir); *q; q++) if (*q == ' ') *q = '_';
+    for (char *q = pay + strlen(dir); *q; q++) if (*q == ' ') *q = '_';
+    ASSERT_EQ(D(out, payee, "request %s > %s 2>/dev/null", amount, rq), 0);
+    uint8_t req[DC_REQUEST_BYTES];
+    size_t rlen;
+    struct dc_request r;
+    load_request(rq, req, &rlen, &r);
+    size_t n = 0;
+    make(coins, &n, &r, ctx);
+    write_payment(pay, req, rlen, coins, n);
+    long long before = offline_field(payee, "offline_coins");
+    int rc = D(out, payee, "accept %s", pay);
+    if (rc != 1 || !contains(out, why)) {
+        FAIL_AT("expected a refusal naming \"%s\", got exit %d: %s", why, rc, out);
+    }
+    ASSERT_EQ(strchr(out, '\n') - out + 1, (long)strlen(out)); /* one line */
+    ASSERT_EQ(offline_field(payee, "offline_coins"), before);
+}
+
+struct bad_ctx {
+    struct dev *payer;
+    struct coin *pool; /* fresh coins of 1.00 owned by payer */
+    size_t next;
+    struct coin old; /* a coin already paid to the payee (replay) */
+};
+
+static void mk_forged(struct coin *c, size_t *n, const struct dc_request *r, void *v)
+{
+    struct bad_ctx *b = v;
+    c[0] = b->pool[b->next++];
+    c[0].b[3 + 200] ^= 0x40; /* a byte of the genesis signature */
+    transfer_to_request(&c[0], b->payer, r);
+    *n = 1;
+}
+
+static void mk_altered(struct coin *c, size_t *n, const struct dc_request *r, void *v)
+{
+    struct bad_ctx *b = v;
+    c[0] = b->pool[b->next++];
+    transfer_to_request(&c[0], b->payer, r);
+    /* the transfer record's nonce is bound to the signature: change a byte of
+     * the genesis value instead (the amount printed on the note) */
+    struct dc_coin *dc = malloc(sizeof *dc);
+    ASSERT(dc != NULL);
+    ASSERT_OK(dc_coin_decode(dc, c[0].b, c[0].len));
+    size_t off = (size_t)(dc->genesis_bytes - c[0].b);
+    free(dc);
+    /* value follows type, version, key_id, serial, currency */
+    c[0].b[off + 2 + 4 + DC_SERIAL_BYTES + 4] ^= 0x02;
+    *n = 1;
+}
+
+static void mk_replayed(struct coin *c, size_t *n, const struct dc_request *r, void *v)
+{
+    struct bad_ctx *b = v;
+    (void)r;
+    c[0] = b->old; /* transferred to this payee with an OLD request's nonce */
+    *n = 1;
+}
+
+static void mk_expired(struct coin *c, size_t *n, const struct dc_request *r, void *v)
+{
+    struct coin *old = v;
+    c[0] = *old;
+    (void)r;
+    *n = 1;
+}
+
+static void test_payee_refuses_bad_coins(void)
+{
+    char out[16384], dir[128];
+    static struct coin pool[8], stale[1];
+    struct wal payee;
+    struct dev payer, culprit, x1, x2;
+    start(&S, "--auto-verify");
+    snprintf(dir, sizeof dir, "%s", S.dir);
+    /* business time from a file, so a coin can be issued in the past */
+    char conf_line[] = "\n[dev]\nclock_file = clock\n";
+    FILE *f = fopen(S.conf, "a");
+    ASSERT(f && fputs(conf_line, f) >= 0 && fclose(f) == 0);
+    char clock_path[128], past[32];
+    snprintf(clock_path, sizeof clock_path, "%s/clock", S.dir);
+    int pl = snprintf(past, sizeof past, "%llu\n",
+                      (unsigned long long)(h_now_ms() - 12ULL * 86400000ULL));
+    /* a signing key valid from 12 days ago, so a coin can be issued then */
+    write_file(clock_path, past, (size_t)pl);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    unlink(clock_path);
+    srv_restart(&S);
+    wallet_new(&S, &payee, "payee", "Pat Payee");
+    dev_setup(&S, &payer, "Rick Payer", 10000);
+    size_t n;
+    for (int i = 0; i < 4; i++) {
+        ASSERT_EQ(withdraw(&S, &payer, 100, &pool[i], 1, &n, NULL), 201);
+    }
+    struct bad_ctx b = {&payer, pool, 0, {{0}, 0}};
+
+    expect_refused(&payee, dir, "1", mk_forged, &b, "not signed by the issuer");
+    expect_refused(&payee, dir, "1", mk_altered, &b, "not signed by the issuer");
+
+    /* a good payment first; then its coin replayed against a new request */
+    {
+        char rq[256], pay[256];
+        snprintf(rq, sizeof rq, "%s/req-good", dir);
+        snprintf(pay, sizeof pay, "%s/pay-good", dir);
+        ASSERT_EQ(D(out, &payee, "request 1 > %s 2>/dev/null", rq), 0);
+        uint8_t req[DC_REQUEST_BYTES];
+        size_t rlen;
+        struct dc_request r;
+        load_request(rq, req, &rlen, &r);
+        b.old = pool[b.next++];
+        transfer_to_request(&b.old, &payer, &r);
+        write_payment(pay, req, rlen, &b.old, 1);
+        ASSERT_EQ(D(out, &payee, "accept %s > /dev/null", pay), 0);
+        ASSERT_EQ(offline_field(&payee, "offline_coins"), 100);
+    }
+    expect_refused(&payee, dir, "1", mk_replayed, &b, "nonce");
+
+    /* over the offline limit: the payee refuses to ask for it at all */
+    ASSERT_EQ(D(out, &payee, "request 1999.50"), 1);
+    ASSERT_HAS(out, "offline limit");
+
+    /* expired: a coin issued 12 days ago (lifetime 10 days) */
+    {
+        write_file(clock_path, past, (size_t)pl);
+        ASSERT_EQ(withdraw(&S, &payer, 100, &stale[0], 1, &n, NULL), 201);
+        unlink(clock_path);
+        char rq[256];
+        snprintf(rq, sizeof rq, "%s/req-exp", dir);
+        ASSERT_EQ(D(out, &payee, "request 1 > %s 2>/dev/null", rq), 0);
+        uint8_t req[DC_REQUEST_BYTES];
+        size_t rlen;
+        struct dc_request r;
+        load_request(rq, req, &rlen, &r);
+        transfer_to_request(&stale[0], &payer, &r);
+        char pay[256];
+        snprintf(pay, sizeof pay, "%s/pay-exp", dir);
+        write_payment(pay, req, rlen, stale, 1);
+        ASSERT_EQ(D(out, &payee, "accept %s", pay), 1);
+        ASSERT_HAS(out, "expired");
+        (void)mk_expired;
+    }
+
+    /* revoked: the culprit of a fork is on the revocation list after sync */
+    dev_setup(&S, &culprit, "Mallory Ma", 10000);
+    dev_setup(&S, &x1, "Xavier One", 0);
+    dev_setup(&S, &x2, "Xena Two", 0);
+    static struct coin cc[2], spare[1];
+    ASSERT_EQ(withdraw(&S, &culprit, 100, &cc[0], 1, &n, NULL), 201);
+    ASSERT_EQ(withdraw(&S, &culprit, 100, &spare[0], 1, &n, NULL), 201);
+    cc[1] = cc[0];
+    dev_sync(&S, &x1);
+    dev_sync(&S, &x2);
+    coin_transfer(&cc[0], &culprit, &x1);
+    coin_transfer(&cc[1], &culprit, &x2);
+    coin_deposit(&cc[0], &x1, x1.account);
+    coin_deposit(&cc[1], &x2, x2.account);
+    json_t *j = NULL;
+    ASSERT_EQ(deposit(&S, &x1, &cc[0], 1, NULL, &j), 201);
+    json_decref(j);
+    ASSERT_EQ(deposit(&S, &x2, &cc[1], 1, NULL, &j), 201);
+    json_decref(j);
+    ASSERT_EQ(D(out, &payee, "sync"), 0);
+    ASSERT_HAS(out, "1 revoked device");
+    {
+        char rq[256], pay[256];
+        snprintf(rq, sizeof rq, "%s/req-rev", dir);
+        snprintf(pay, sizeof pay, "%s/pay-rev", dir);
+        ASSERT_EQ(D(out, &payee, "request 1 > %s 2>/dev/null", rq), 0);
+        uint8_t req[DC_REQUEST_BYTES];
+        size_t rlen;
+        struct dc_request r;
+        load_request(rq, req, &rlen, &r);
+        transfer_to_request(&spare[0], &culprit, &r);
+        write_payment(pay, req, rlen, spare, 1);
+        ASSERT_EQ(D(out, &payee, "accept %s", pay), 1);
+        ASSERT_HAS(out, "revocation list");
+    }
+    ASSERT_EQ(offline_field(&payee, "offline_coins"), 100);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* ---- The library: a lost answer is recovered with the same request id ------------------- */
+
+struct snap {
+    const char *path;
+    int calls, snap_at;
+    char copy[256];
+};
+
+/* Saves like the CLI, and copies the file at the snap_at-th save: the state
+ * a crash right after that save leaves. */
+static enum dc_err snap_save(void *ctx, struct dc_wallet *w)
+{
+    struct snap *s = ctx;
+    enum dc_err e = dc_wallet_commit(w, s->path);
+    if (e == DC_OK && ++s->calls == s->snap_at) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "cp %s %s", s->path, s->copy);
+        if (system(cmd) != 0) return DC_ERR_IO;
+    }
+    return e;
+}
+
+static void test_library_lost_answers(void)
+{
+    char out[4096], url[64];
+    struct wal w;
+    start(&S, "--auto-verify");
+    wallet_new(&S, &w, "lib", "Libby Li");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 100.00", w.account), 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", S.port);
+    const char *pass = getenv("DUCAT_PASSPHRASE");
+    struct snap sn = {w.path, 0, 1, ""};
+    snprintf(sn.copy, sizeof sn.copy, "%s/crash.w", S.dir);
+
+    /* withdraw: the request is saved (1st save), sent, answered; then we
+     * pretend the process died right after the first save */
+    struct dc_wallet *wa;
+    ASSERT_OK(dc_wallet_load(&wa, w.path, pass, strlen(pass), DC_WALLET_KEEP_KEY));
+    struct dc_client *c;
+    ASSERT_OK(dc_client_new(&c, url));
+    struct dc_service svc;
+    dc_service_init(&svc, wa, c, snap_save, &sn);
+    struct dc_service_withdrawal wd;
+    ASSERT_OK(dc_service_withdraw(&svc, 2500, h_now_ms(), &wd));
+    ASSERT_EQ(wd.amount, 2500);
+    dc_wallet_free(wa);
+    ASSERT_EQ(online_field(&w, "available"), 7500);
+
+    ASSERT_EQ(sh(out, sizeof out, "cp %s %s", sn.copy, w.path), 0);
+    ASSERT_EQ(offline_field(&w, "offline_coins"), 0); /* the crash lost the answer */
+    ASSERT_OK(dc_wallet_load(&wa, w.path, pass, strlen(pass), DC_WALLET_KEEP_KEY));
+    sn.calls = 0;
+    sn.snap_at = 1;
+    dc_service_init(&svc, wa, c, snap_save, &sn);
+    struct dc_service_resumed rs;
+    ASSERT_OK(dc_service_resume(&svc, h_now_ms(), &rs));
+    ASSERT_EQ(rs.withdrawals, 1);
+    ASSERT_EQ(rs.withdrawn, 2500);
+    dc_wallet_free(wa);
+    ASSERT_EQ(offline_field(&w, "offline_coins"), 2500); /* the same coins, once */
+    ASSERT_EQ(online_field(&w, "available"), 7500);
+
+    /* transfer: the same with an online payment to another account */
+    struct wal o;
+    wallet_new(&S, &o, "other", "Otto Other");
+    ASSERT_OK(dc_wallet_load(&wa, w.path, pass, strlen(pass), DC_WALLET_KEEP_KEY));
+    sn.calls = 0;
+    sn.snap_at = 1;
+    dc_service_init(&svc, wa, c, snap_save, &sn);
+    struct dc_service_transfer t;
+    ASSERT_OK(dc_service_pay(&svc, (uint64_t)o.account, 1000, "rent", h_now_ms(), &t));
+    dc_wallet_free(wa);
+    ASSERT_EQ(sh(out, sizeof out, "cp %s %s", sn.copy, w.path), 0);
+    int rc = D(out, &w, "sync"); /* the CLI finishes the pending transfer */
+    if (rc != 0) FAIL_AT("sync exited %d: %s", rc, out);
+    ASSERT_HAS(out, "finished 1 pending request");
+    ASSERT_EQ(online_field(&o, "available"), 1000);
+    ASSERT_EQ(online_field(&w, "available"), 6500);
+
+    /* deposit: the coins signed for deposit, the request saved, the answer lost */
+    ASSERT_OK(dc_wallet_load(&wa, w.path, pass, strlen(pass), DC_WALLET_KEEP_KEY));
+    sn.calls = 0;
+    sn.snap_at = 1;
+    dc_service_init(&svc, wa, c, snap_save, &sn);
+    struct dc_service_deposit *d = calloc(1, sizeof *d);
+    ASSERT(d != NULL);
+    ASSERT_OK(dc_service_deposit(&svc, NULL, 0, h_now_ms(), d));
+    ASSERT_EQ(d->credited, 2500);
+    dc_wallet_free(wa);
+    ASSERT_EQ(sh(out, sizeof out, "cp %s %s", sn.copy, w.path), 0);
+    ASSERT_EQ(offline_field(&w, "offline_pending_out"), 2500);
+    ASSERT_EQ(D(out, &w, "balance"), 0); /* resumes: credited once */
+    ASSERT_EQ(online_field(&w, "held"), 2500);
+    ASSERT_EQ(offline_field(&w, "offline_pending_out"), 0);
+    ASSERT_EQ(offline_field(&w, "offline_coins"), 0);
+    free(d);
+
+    /* the server down: the request stays pending, nothing is lost */
+    ASSERT_OK(dc_wallet_load(&wa, w.path, pass, strlen(pass), DC_WALLET_KEEP_KEY));
+    dc_service_init(&svc, wa, c, snap_save, &sn);
+    srv_kill9(&S);
+    enum dc_err e = dc_service_withdraw(&svc, 500, h_now_ms(), &wd);
+    ASSERT(dc_service_is_transient(e));
+    dc_wallet_free(wa);
+    ASSERT_EQ(D(out, &w, "info"), 0);
+    ASSERT_HAS(out, "pending     withdraw");
+    srv_start(&S); /* on a new port: --server overrides the wallet's URL */
+    rc = D(out, &w, "--server http://127.0.0.1:%d sync", S.port);
+    if (rc != 0) FAIL_AT("sync exited %d: %s", rc, out);
+    ASSERT_EQ(offline_field(&w, "offline_coins"), 500);
+    ASSERT_EQ(D(out, &w, "--server http://127.0.0.1:%d balance", S.port), 0);
+    ASSERT_HAS(out, "available   60.00 CNY");
+    dc_client_free(c);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+static void init_env(void)
+{
+    find_ducat();
+    setenv("DUCAT_PASSPHRASE", "test passphrase", 1);
+    unsetenv("DUCAT_WALLET");
+    unsetenv("DUCAT_TEST_PAUSE_AT");
+}
+
+static void test_setup(void)
+{
+    init_env();
+    char out[256];
+    ASSERT_EQ(sh(out, sizeof out, "%s --version", ducat_bin), 0);
+    ASSERT_HAS(out, "ducat");
+}
+
+TESTS(T(test_setup), T(test_bad_wallet_and_input), T(test_story_online_offline_fork),
+      T(test_kill9_every_boundary), T(test_payee_refuses_bad_coins), T(test_library_lost_answers),
+      T(test_demo_script))
