@@ -106,8 +106,10 @@ int cmd_deposit(struct cli *x, int argc, char **argv)
                 printf("  coin %.12s  %s REFUSED: %s\n", serial, cli_fmt(x, a, c->amount),
                        dc_err_str(c->err));
             } else if (c->case_id) {
-                printf("  coin %.12s  %s credited but FROZEN: double-spend case %lld\n", serial,
-                       cli_fmt(x, a, c->amount), (long long)c->case_id);
+                printf("  coin %.12s  %s credited under double-spend case %lld (%s), released "
+                       "%s at the earliest\n",
+                       serial, cli_fmt(x, a, c->amount), (long long)c->case_id, c->status,
+                       cli_local_time(x, t, c->release_at));
             } else {
                 printf("  coin %.12s  %s held until %s%s\n", serial, cli_fmt(x, a, c->amount),
                        cli_local_time(x, t, c->release_at), c->flagged ? " (expired, within grace)" : "");
