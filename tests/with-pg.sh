@@ -37,9 +37,11 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 
 stopped=0
+child=""
 cleanup() {
     [ "$stopped" -eq 1 ] && return
     stopped=1
+    if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; fi
     if [ -f "$dir/data/postmaster.pid" ]; then
         as_pg "$bindir/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop >/dev/null 2>&1
     fi
@@ -96,5 +98,11 @@ fi
 export DC_PG_DSN="postgresql://ducat@/ducat?host=$dir"
 export DC_PG_DIR="$dir"
 export DC_PG_BIN="$bindir"
-"$@"
-exit $?
+# in the background and waited for, so that a signal runs the traps at once
+# (a shell defers traps until a foreground command ends)
+"$@" &
+child=$!
+wait "$child"
+rc=$?
+child=""
+exit $rc
