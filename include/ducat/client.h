@@ -27,6 +27,12 @@ DC_MUST_CHECK enum dc_err dc_client_new(struct dc_client **out, const char *base
 void dc_client_free(struct dc_client *c);
 /* The device secret key used to sign (borrowed: must outlive the calls). */
 void dc_client_set_key(struct dc_client *c, const uint8_t *sk);
+/* Milliseconds added to this device's clock when signing (default 0). A
+ * signed call refused as stale (DC_ERR_AUTH_STALE) sets it from the
+ * server's X-Ducat-Time and is signed again once, automatically: a stale
+ * request is never acted on, so this is always safe. */
+void dc_client_set_clock_offset(struct dc_client *c, int64_t ms);
+int64_t dc_client_clock_offset(const struct dc_client *c);
 /* Timeout per request, ms (default 30000). */
 void dc_client_set_timeout(struct dc_client *c, long ms);
 

@@ -173,6 +173,10 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, const 
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "Content-Type", ctype);
     MHD_add_response_header(r, "Cache-Control", cache ? cache : "no-store");
+    /* lets a client whose clock is off sign its next request right */
+    char now[24];
+    snprintf(now, sizeof now, "%llu", (unsigned long long)dc_wall_now());
+    MHD_add_response_header(r, "X-Ducat-Time", now);
     if (close_after) MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
     MHD_destroy_response(r);
@@ -226,12 +230,19 @@ static enum dc_err auth_device(struct dc_req *rq, int need_account)
         return DC_ERR_AUTH_MISSING;
     }
     uint64_t skew = (uint64_t)rq->x->cfg.clock_skew_s * 1000u, wall = dc_wall_now();
-    /* KNOWN GAP: seen nonces live in memory only, so a request captured
-     * before a restart can be replayed within the time window afterwards
-     * (money-moving requests stay idempotent by request id). */
     if (t + skew < wall || t > wall + skew) {
         snprintf(rq->detail, sizeof rq->detail, "request time %llu, server time %llu", t,
                  (unsigned long long)wall);
+        return DC_ERR_AUTH_STALE;
+    }
+    /* Seen nonces live in memory: a request signed before this process
+     * started may have been seen by the one before it (a replay after a
+     * restart). Such requests are refused; the client signs again with a
+     * fresh time (dc_client does so by itself, using X-Ducat-Time). */
+    if (t < rq->x->started_ms) {
+        snprintf(rq->detail, sizeof rq->detail,
+                 "request time %llu is before this server started (%llu): sign it again", t,
+                 (unsigned long long)rq->x->started_ms);
         return DC_ERR_AUTH_STALE;
     }
     if (dc_auth_check(sig, rq->device, rq->method, rq->target, rq->body, rq->body_len, t, nonce) !=

@@ -51,6 +51,7 @@ struct dc_ctx {
     struct dc_verify_cache vcache;
     uint8_t admin_hash[32];
     int has_admin;
+    uint64_t started_ms;   /* wall clock when serving began: older signed requests are refused */
     volatile int stopping; /* shutdown began: close connections after answering */
 };
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "ducat/auth.h"
@@ -18,6 +19,8 @@ struct dc_client {
     char base[512];
     const uint8_t *sk;
     long timeout_ms;
+    int64_t offset_ms;      /* server clock - ours, learnt from a refused request */
+    uint64_t server_time;   /* X-Ducat-Time of the last answer, 0 if none */
 };
 
 struct body {
@@ -36,6 +39,23 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     b->p = q;
     b->len += n;
     b->p[b->len] = '\0';
+    return n;
+}
+
+/* Picks X-Ducat-Time out of the answer's headers. */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct dc_client *c = ud;
+    size_t n = size * nmemb;
+    static const char name[] = "x-ducat-time:";
+    if (n > sizeof name && strncasecmp(ptr, name, sizeof name - 1) == 0) {
+        char tmp[32];
+        size_t l = n - (sizeof name - 1);
+        if (l >= sizeof tmp) l = sizeof tmp - 1;
+        memcpy(tmp, ptr + sizeof name - 1, l);
+        tmp[l] = '\0';
+        c->server_time = strtoull(tmp, NULL, 10);
+    }
     return n;
 }
 
@@ -75,6 +95,16 @@ void dc_client_set_key(struct dc_client *c, const uint8_t *sk)
     c->sk = sk;
 }
 
+void dc_client_set_clock_offset(struct dc_client *c, int64_t ms)
+{
+    c->offset_ms = ms;
+}
+
+int64_t dc_client_clock_offset(const struct dc_client *c)
+{
+    return c->offset_ms;
+}
+
 void dc_client_set_timeout(struct dc_client *c, long ms)
 {
     c->timeout_ms = ms;
@@ -87,8 +117,9 @@ static uint64_t wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-enum dc_err dc_client_call(struct dc_client *c, int signed_, const char *method, const char *path,
-                           const char *body, int *status, json_t **out, char *detail, size_t dcap)
+static enum dc_err call_once(struct dc_client *c, int signed_, const char *method,
+                             const char *path, const char *body, int *status, json_t **out,
+                             char *detail, size_t dcap)
 {
     char url[2600];
     struct curl_slist *h = NULL;
@@ -103,7 +134,7 @@ enum dc_err dc_client_call(struct dc_client *c, int signed_, const char *method,
     if (signed_) {
         if (!c->sk) return DC_ERR_INVALID_ARGUMENT;
         uint8_t nonce[DC_NONCE_BYTES], sig[DC_SIG_BYTES];
-        uint64_t t = wall_ms();
+        uint64_t t = (uint64_t)((int64_t)wall_ms() + c->offset_ms);
         randombytes_buf(nonce, sizeof nonce);
         enum dc_err e = dc_auth_sign(sig, c->sk, method, path, (const uint8_t *)b, strlen(b), t,
                                      nonce);
@@ -133,6 +164,9 @@ enum dc_err dc_client_call(struct dc_client *c, int signed_, const char *method,
     curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(k, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(k, CURLOPT_HEADERDATA, c);
+    c->server_time = 0;
     if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(k, CURLOPT_POSTFIELDS, b);
         curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE, (long)strlen(b));
@@ -164,4 +198,23 @@ enum dc_err dc_client_call(struct dc_client *c, int signed_, const char *method,
         json_decref(j);
     }
     return e;
+}
+
+/*
+ * A signed request refused as stale was not acted on, so it is safe to sign
+ * it again: once, with our clock corrected by the server's (a wrong device
+ * clock, or a request signed just before the server restarted).
+ */
+enum dc_err dc_client_call(struct dc_client *c, int signed_, const char *method, const char *path,
+                           const char *body, int *status, json_t **out, char *detail, size_t dcap)
+{
+    enum dc_err e = call_once(c, signed_, method, path, body, status, out, detail, dcap);
+    if (e != DC_ERR_AUTH_STALE || !signed_ || c->server_time == 0) return e;
+    int64_t off = (int64_t)c->server_time - (int64_t)wall_ms();
+    c->offset_ms = off;
+    if (out) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return call_once(c, signed_, method, path, body, status, out, detail, dcap);
 }
