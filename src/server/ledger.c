@@ -183,6 +183,7 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
         return DC_ERR_INSUFFICIENT_FUNDS;
     }
     for (size_t i = 0; i < n; i++) {
+        if (i > 0 && to[i] == to[i - 1]) continue; /* checked just before */
         e = st->ops->account_get(st, &b, DC_BY_ID, to[i], NULL);
         if (e == DC_OK && (b.kind != DC_ACCT_USER)) e = DC_ERR_NO_ACCOUNT;
         if (e == DC_OK && b.status == DC_ACCT_FROZEN) e = DC_ERR_ACCOUNT_FROZEN;
@@ -190,10 +191,32 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
             set_detail(detail, dcap, "recipient %lld", (long long)to[i]);
             return e;
         }
-        char ref[48];
-        snprintf(ref, sizeof ref, "to:%lld", (long long)to[i]);
-        e = posting(st, now, from, DC_BUCKET_AVAILABLE, to[i], DC_BUCKET_AVAILABLE, amount[i],
-                    "transfer", ref, &ids[i]);
+    }
+    if (n == 1) {
+        for (size_t i = 0; i < n; i++) {
+            char ref[48];
+            snprintf(ref, sizeof ref, "to:%lld", (long long)to[i]);
+            e = posting(st, now, from, DC_BUCKET_AVAILABLE, to[i], DC_BUCKET_AVAILABLE,
+                        amount[i], "transfer", ref, &ids[i]);
+            if (e != DC_OK) return e;
+        }
+    } else {
+        /* one journal row per transfer, but the payer's balance moves once */
+        struct dc_posting *p = calloc(n, sizeof *p);
+        if (!p) return DC_ERR_NO_MEMORY;
+        for (size_t i = 0; i < n; i++) {
+            p[i].time = now;
+            p[i].debit = from;
+            p[i].debit_bucket = DC_BUCKET_AVAILABLE;
+            p[i].credit = to[i];
+            p[i].credit_bucket = DC_BUCKET_AVAILABLE;
+            p[i].amount = amount[i];
+            snprintf(p[i].kind, sizeof p[i].kind, "transfer");
+            snprintf(p[i].ref, sizeof p[i].ref, "to:%lld", (long long)to[i]);
+        }
+        e = dc_store_post_many(st, p, n);
+        for (size_t i = 0; e == DC_OK && i < n; i++) ids[i] = p[i].id;
+        free(p);
         if (e != DC_OK) return e;
     }
     *available = a.available - total;

@@ -52,6 +52,16 @@ void dc_store_redact(char *out, size_t cap, const char *url)
     }
 }
 
+enum dc_err dc_store_post_many(struct dc_store *s, struct dc_posting *p, size_t n)
+{
+    if (s->ops->post_many) return s->ops->post_many(s, p, n);
+    for (size_t i = 0; i < n; i++) {
+        enum dc_err e = s->ops->post(s, &p[i]);
+        if (e != DC_OK) return e;
+    }
+    return DC_OK;
+}
+
 void dc_case_clear(struct dc_case *c)
 {
     if (!c) return;

@@ -200,6 +200,11 @@ struct dc_store_ops {
     /* -- journal -- */
     /* Inserts the posting and moves both balances, atomically. */
     enum dc_err (*post)(struct dc_store *s, struct dc_posting *p);
+    /* Optional (NULL: callers loop over post). The same as n posts, but each
+     * balance moves once by its net amount: a batch of transfers from one
+     * account touches its row once. Balances are checked on the net result
+     * (the caller has checked the batch's total beforehand). */
+    enum dc_err (*post_many)(struct dc_store *s, struct dc_posting *p, size_t n);
     enum dc_err (*journal_list)(struct dc_store *s, int64_t account, int64_t before, int limit,
                                 dc_posting_cb cb, void *ctx);
     enum dc_err (*audit_sums)(struct dc_store *s, dc_audit_cb cb, void *ctx);
@@ -267,6 +272,9 @@ enum dc_err dc_store_pg_open(struct dc_store **out, const char *url, char *errbu
  * every log line and error message that names a store.
  */
 void dc_store_redact(char *out, size_t cap, const char *url);
+
+/* n postings: ops->post_many when the backend has it, else n posts. */
+enum dc_err dc_store_post_many(struct dc_store *s, struct dc_posting *p, size_t n);
 
 /* Frees what a read op malloc'd inside a record (NULL-safe). */
 void dc_case_clear(struct dc_case *c);

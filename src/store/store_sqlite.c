@@ -8,11 +8,13 @@
  * group commit (many requests per transaction), not from weaker durability.
  */
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "schema_sqlite.h" /* generated: schema_sqlite[] */
+#include "ducat/amount.h"
 #include "store/store.h"
 
 enum stmt_id {
@@ -492,6 +494,88 @@ static enum dc_err post(struct dc_store *base, struct dc_posting *p)
     return e;
 }
 
+/* Net balance change of one (account, bucket) within a post_many: an
+ * open-addressing table (cap a power of two >= 4n, so probes stay short),
+ * plus the order of first appearance for deterministic updates. */
+struct net {
+    int64_t account; /* 0 = empty slot (account ids start at 1) */
+    int bucket;
+    int64_t delta;
+};
+
+struct nets {
+    struct net *slot;
+    size_t cap;
+    size_t *order; /* slot indexes in order of first appearance */
+    size_t n;
+};
+
+static enum dc_err net_add(struct nets *t, int64_t account, int bucket, int64_t delta)
+{
+    uint64_t h = ((uint64_t)account * 2u + (uint64_t)bucket) * 0x9E3779B97F4A7C15ull;
+    for (size_t i = (size_t)(h >> 32) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+        struct net *x = &t->slot[i];
+        if (x->account == 0) {
+            x->account = account;
+            x->bucket = bucket;
+            x->delta = delta;
+            t->order[t->n++] = i;
+            return DC_OK;
+        }
+        if (x->account == account && x->bucket == bucket) {
+            return dc_i64_add(&x->delta, x->delta, delta);
+        }
+    }
+}
+
+static enum dc_err post_many(struct dc_store *base, struct dc_posting *p, size_t n)
+{
+    struct sqlite_store *s = S(base);
+    if (n == 0) return DC_OK;
+    if (n > (SIZE_MAX / sizeof(struct net)) / 8) return DC_ERR_LIMIT_EXCEEDED;
+    struct nets t = {NULL, 1, NULL, 0};
+    while (t.cap < 4 * n) t.cap <<= 1; /* 2n keys at most: load <= 1/2 */
+    t.slot = calloc(t.cap, sizeof *t.slot);
+    t.order = malloc(2 * n * sizeof *t.order);
+    enum dc_err e = t.slot && t.order ? DC_OK : DC_ERR_NO_MEMORY;
+    for (size_t i = 0; e == DC_OK && i < n; i++) {
+        if (p[i].amount <= 0 || p[i].debit <= 0 || p[i].credit <= 0) {
+            e = DC_ERR_INVALID_ARGUMENT;
+            break;
+        }
+        sqlite3_stmt *q = st(s, S_POST);
+        if (!q) {
+            e = DC_ERR_STORE;
+            break;
+        }
+        bind_u64(q, 1, p[i].time);
+        sqlite3_bind_int64(q, 2, p[i].debit);
+        sqlite3_bind_int(q, 3, p[i].debit_bucket);
+        sqlite3_bind_int64(q, 4, p[i].credit);
+        sqlite3_bind_int(q, 5, p[i].credit_bucket);
+        sqlite3_bind_int64(q, 6, p[i].amount);
+        sqlite3_bind_text(q, 7, p[i].kind, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 8, p[i].ref, -1, SQLITE_TRANSIENT);
+        e = run(s, q);
+        if (e != DC_OK) break;
+        p[i].id = sqlite3_last_insert_rowid(s->db);
+        e = net_add(&t, p[i].debit, p[i].debit_bucket, -p[i].amount);
+        if (e == DC_OK) e = net_add(&t, p[i].credit, p[i].credit_bucket, p[i].amount);
+    }
+    /* debits first: a CHECK (balance >= 0) failing names the payer */
+    for (size_t k = 0; e == DC_OK && k < t.n; k++) {
+        const struct net *x = &t.slot[t.order[k]];
+        if (x->delta < 0) e = move(s, x->account, x->bucket, x->delta);
+    }
+    for (size_t k = 0; e == DC_OK && k < t.n; k++) {
+        const struct net *x = &t.slot[t.order[k]];
+        if (x->delta > 0) e = move(s, x->account, x->bucket, x->delta);
+    }
+    free(t.slot);
+    free(t.order);
+    return e;
+}
+
 static void read_posting(sqlite3_stmt *q, struct dc_posting *p)
 {
     memset(p, 0, sizeof *p);
@@ -945,6 +1029,7 @@ static const struct dc_store_ops sqlite_ops = {
     .account_update = account_update,
     .account_list = account_list,
     .post = post,
+    .post_many = post_many,
     .journal_list = journal_list,
     .audit_sums = audit_sums,
     .request_get = request_get,

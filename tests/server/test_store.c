@@ -223,6 +223,67 @@ static void test_postings(void)
     ASSERT_EQ(j, 300);
 }
 
+static void mkpost(struct dc_posting *p, int64_t debit, int64_t credit, int64_t amount)
+{
+    memset(p, 0, sizeof *p);
+    p->time = 9;
+    p->debit = debit;
+    p->credit = credit;
+    p->amount = amount;
+    snprintf(p->kind, sizeof p->kind, "transfer");
+    snprintf(p->ref, sizeof p->ref, "to:%lld", (long long)credit);
+}
+
+static void test_post_many(void)
+{
+    /* n postings at once: one journal row each, balances as after n posts */
+    struct dc_account a, b, c;
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    sys_accounts();
+    user(&a, 1001, 1);
+    user(&b, 1002, 2);
+    user(&c, 1003, 3);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    ASSERT_OK(S->ops->account_insert(S, &b));
+    ASSERT_OK(S->ops->account_insert(S, &c));
+    post(DC_ACCT_ID_SETTLEMENT, 0, 1001, 0, 1000, DC_OK);
+    struct dc_posting p[5];
+    mkpost(&p[0], 1001, 1002, 100);
+    mkpost(&p[1], 1001, 1003, 200);
+    mkpost(&p[2], 1001, 1002, 300);
+    mkpost(&p[3], 1002, 1003, 50); /* 1002 pays on from what it got */
+    mkpost(&p[4], 1001, 1003, 400);
+    ASSERT_OK(dc_store_post_many(S, p, 5));
+    ASSERT_OK(S->ops->commit(S));
+    for (int i = 1; i < 5; i++) ASSERT(p[i].id > p[i - 1].id); /* rows in order */
+    ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, 1001, NULL));
+    ASSERT_OK(S->ops->account_get(S, &b, DC_BY_ID, 1002, NULL));
+    ASSERT_OK(S->ops->account_get(S, &c, DC_BY_ID, 1003, NULL));
+    ASSERT_EQ(a.available, 0);
+    ASSERT_EQ(b.available, 350);
+    ASSERT_EQ(c.available, 650);
+    int64_t s[3] = {0, 0, 0};
+    ASSERT_OK(S->ops->journal_list(S, 1003, 0, 10, sum_cb, s));
+    ASSERT_EQ(s[1], 3);
+    ASSERT_EQ(s[0], 650);
+    /* a batch that would overdraw fails as a whole inside its savepoint */
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(S->ops->savepoint(S));
+    mkpost(&p[0], 1002, 1001, 300);
+    mkpost(&p[1], 1002, 1003, 100);
+    ASSERT_ERR(dc_store_post_many(S, p, 2), DC_ERR_STORE_CONSTRAINT);
+    ASSERT_OK(S->ops->rollback_to(S));
+    mkpost(&p[0], 1002, 1001, 0);
+    ASSERT_ERR(dc_store_post_many(S, p, 1), DC_ERR_INVALID_ARGUMENT);
+    ASSERT_OK(S->ops->commit(S));
+    ASSERT_OK(S->ops->account_get(S, &b, DC_BY_ID, 1002, NULL));
+    ASSERT_EQ(b.available, 350);
+    int64_t j = -1;
+    ASSERT_OK(S->ops->audit_sums(S, audit_cb, &j));
+    ASSERT_EQ(j, 0); /* 1001's journal: +1000 -100 -200 -300 -400 */
+}
+
 static void test_savepoints(void)
 {
     struct dc_account a;
@@ -507,5 +568,5 @@ static void test_cases_revocations_keys(void)
     ASSERT_OK(S->ops->commit(S));
 }
 
-TESTS(T(test_accounts), T(test_postings), T(test_savepoints), T(test_requests),
+TESTS(T(test_accounts), T(test_postings), T(test_post_many), T(test_savepoints), T(test_requests),
       T(test_coins_and_states), T(test_deposits_and_holds), T(test_cases_revocations_keys))
