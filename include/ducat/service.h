@@ -216,14 +216,22 @@ DC_MUST_CHECK enum dc_err dc_service_deposit(struct dc_service *s, const size_t 
 
 struct dc_service_refresh {
     size_t n_deposited;
-    int64_t deposited; /* value of the coins refreshed (credited, held) */
-    int64_t replaced;  /* value withdrawn as fresh coins */
+    int64_t deposited;  /* value of the coins refreshed (credited, held) */
+    int64_t replaced;   /* value withdrawn as fresh coins */
+    int64_t available;  /* the available balance after the deposit (0 if none) */
+    int64_t limit_room; /* offline limit minus the account's coins outstanding,
+                           after the deposit (INT64_MAX: no limit known) */
 };
 /*
  * Deposits every HELD coin that dc_wallet_needs_refresh (expiring within
- * margin_ms, its owner certificate too, or short of hops) and, within the
- * available balance and the offline limit, withdraws the same value in
- * fresh coins. DC_OK with zeros when there is nothing to refresh.
+ * margin_ms, its owner certificate too, or short of hops) and withdraws
+ * fresh coins worth min(deposited, available, limit_room), rounded down to
+ * the smallest coin: the deposit is credited as held, so the replacement
+ * comes out of the available balance, and the server counts only coins
+ * this account withdrew against its offline limit (depositing coins
+ * received from others frees no room). A replacement the server still
+ * refuses for the limit or the balance leaves replaced = 0 and DC_OK.
+ * DC_OK with zeros when there is nothing to refresh.
  */
 DC_MUST_CHECK enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now,
                                              uint64_t margin_ms, struct dc_service_refresh *out);

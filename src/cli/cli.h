@@ -71,7 +71,8 @@ void cli_resolve_path(struct cli *x);
 /* Reads the passphrase (fd, env, or prompt on /dev/tty; `confirm` asks
  * twice). 0 or an exit code after printing why. */
 int cli_read_pass(struct cli *x, int confirm);
-/* Takes the wallet's lock file (waits up to 10 s): 0 or an exit code. */
+/* Takes the wallet's lock file, waiting up to $DUCAT_LOCK_WAIT_MS (default
+ * 10 s) for another ducat process: 0 or an exit code. */
 int cli_lock(struct cli *x);
 /* Opens the wallet for a command with `needs` (CLI_* flags): lock,
  * passphrase, load, client, service, stored config. 0 or an exit code. */
@@ -95,6 +96,11 @@ const char *cli_local_time(const struct cli *x, char buf[static 40], uint64_t ms
 uint64_t cli_now(void);
 
 /* ---- Input / output ------------------------------------------------------------ */
+
+/* After a refresh that replaced less than it deposited: one line saying
+ * what bounded it (the available balance, the room under the offline
+ * limit). Nothing otherwise. */
+void cli_print_refresh_bound(const struct cli *x, const struct dc_service_refresh *r);
 
 /* Reads a whole file ("-" = stdin), at most max bytes, NUL-terminated.
  * 0 or an exit code after printing why. *out malloc'd. */

@@ -234,6 +234,7 @@ static int do_sync(struct cli *x, int print)
         printf("refreshed %zu coin(s) near expiry or hop limit: %s deposited (held), %s "
                "withdrawn as fresh coins\n",
                rf.n_deposited, cli_fmt(x, a2, rf.deposited), cli_fmt(x, a3, rf.replaced));
+        cli_print_refresh_bound(x, &rf);
     }
     return CLI_EXIT_OK;
 }

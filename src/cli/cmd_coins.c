@@ -117,8 +117,26 @@ int cmd_deposit(struct cli *x, int argc, char **argv)
         }
         printf("deposited: %s credited to your held balance\n", cli_fmt(x, a, d->credited));
     }
+    /* A refused coin is value this wallet no longer has: say so on stderr
+     * and exit non-zero, so a script notices, after the report of what
+     * was credited. */
+    size_t n_refused = d->n_refused;
+    int64_t refused_sum = 0;
+    enum dc_err why = DC_OK;
+    for (size_t i = 0; i < d->n; i++) {
+        if (!d->coin[i].err) continue;
+        if (why == DC_OK) why = d->coin[i].err;
+        if (dc_i64_add(&refused_sum, refused_sum, d->coin[i].amount) != DC_OK) refused_sum = 0;
+    }
     free(d);
     if (e != DC_OK) return net_fail(x, e, "deposit");
+    if (n_refused) {
+        return cli_fail(x, why == DC_OK ? DC_ERR_COIN_SPENT : why,
+                        "deposit: %zu coin(s) worth %s refused by the server for good (%s) and "
+                        "dropped from this wallet; every other coin was credited",
+                        n_refused, cli_fmt(x, a, refused_sum),
+                        dc_err_str(why == DC_OK ? DC_ERR_COIN_SPENT : why));
+    }
     return CLI_EXIT_OK;
 }
 
@@ -139,6 +157,7 @@ int cmd_refresh(struct cli *x, int argc, char **argv)
     } else {
         printf("refreshed %zu coin(s): %s deposited (held), %s withdrawn as fresh coins\n",
                r.n_deposited, cli_fmt(x, a1, r.deposited), cli_fmt(x, a2, r.replaced));
+        cli_print_refresh_bound(x, &r);
     }
     return CLI_EXIT_OK;
 }

@@ -220,21 +220,46 @@ static int own_cert(struct cli *x, struct dc_devcert *dc, uint8_t raw[static DC_
     return 0;
 }
 
-/* Checks that receiving `amount` keeps the wallet within its offline limit. */
-static int within_limit(struct cli *x, const struct dc_devcert *dc, int64_t amount, uint64_t now)
+/* Set when a payment was refused at accept time only for the offline
+ * limit: its request stays open (see cmd_receive). */
+static int refused_for_limit;
+
+/*
+ * Checks that receiving `amount` keeps the wallet within its offline limit.
+ * Checked when the request is made and again when the payment arrives (the
+ * wallet may have received other coins in between, e.g. for another open
+ * request): then the payer has already signed the coins over to this
+ * device and can spend them nowhere else, so the request stays open and
+ * the same payment can be delivered again once coins were deposited.
+ * transport: 0 at request time, else the transport of the accepting command.
+ */
+static int within_limit(struct cli *x, const struct dc_devcert *dc, int64_t amount, uint64_t now,
+                        int transport)
 {
     struct dc_wallet_balance b;
     int64_t after;
     char a1[48], a2[48], a3[48];
-    if (dc_wallet_balance(x->w, now, 0, &b) != DC_OK || dc_i64_add(&after, b.held, amount) != DC_OK ||
-        after > dc->offline_limit) {
+    if (dc_wallet_balance(x->w, now, 0, &b) != DC_OK || dc_i64_add(&after, b.held, amount) != DC_OK) {
+        after = INT64_MAX; /* more than any limit */
+    }
+    if (after <= dc->offline_limit) return 0;
+    if (transport == 0) {
         return cli_fail(x, DC_ERR_OFFLINE_LIMIT,
                         "receiving %s would bring this wallet to %s, over its offline limit %s "
                         "(deposit some coins first)",
-                        cli_fmt(x, a1, amount), cli_fmt(x, a2, b.held + amount),
+                        cli_fmt(x, a1, amount), cli_fmt(x, a2, after),
                         cli_fmt(x, a3, dc->offline_limit));
     }
-    return 0;
+    refused_for_limit = 1;
+    return cli_fail(x, DC_ERR_OFFLINE_LIMIT,
+                    "payment refused: receiving %s would bring this wallet to %s, over its "
+                    "offline limit %s; nothing was kept and the request stays open - deposit "
+                    "some coins, then %s",
+                    cli_fmt(x, a1, amount), cli_fmt(x, a2, after),
+                    cli_fmt(x, a3, dc->offline_limit),
+                    transport == TRANSPORT_TCP
+                        ? "run the same receive command again (the payer sends the same payment)"
+                        : "accept the same payment again");
 }
 
 /* A new payee session for amount: request signed, stored, saved. */
@@ -246,7 +271,7 @@ static int payee_new(struct cli *x, int64_t amount, int transport, struct dc_ses
     memset(&r, 0, sizeof r);
     int rc = own_cert(x, &r.payee, raw, now);
     if (rc) return rc;
-    rc = within_limit(x, &r.payee, amount, now);
+    rc = within_limit(x, &r.payee, amount, now, 0);
     if (rc) return rc;
     r.amount = amount;
     r.currency = x->cfg.currency.numeric;
@@ -318,7 +343,7 @@ static int payee_verify_keep(struct cli *x, struct dc_session *s, int transport,
         struct dc_devcert dc;
         uint8_t raw[DC_DEVCERT_BYTES];
         rc = own_cert(x, &dc, raw, 0);
-        if (rc == 0) rc = within_limit(x, &dc, res->total, now);
+        if (rc == 0) rc = within_limit(x, &dc, res->total, now, transport);
     }
     if (rc == 0) report_verified(x, res, t->n_revoked_devices);
     free(t);
@@ -992,6 +1017,11 @@ int cmd_receive(struct cli *x, int argc, char **argv)
         }
     }
     close(lfd);
+    if (outcome < 0 && refused_for_limit) {
+        /* kept open: the payer's coins are signed to this device */
+        free(s);
+        return -outcome;
+    }
     if (outcome < 0) {
         /* a refused payment ends this request: forget its session */
         size_t rl;

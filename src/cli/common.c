@@ -181,8 +181,36 @@ void cli_resolve_path(struct cli *x)
     x->wallet_path = x->path_buf;
 }
 
+/* How long cli_lock waits for another process: $DUCAT_LOCK_WAIT_MS or
+ * 10 s. -1 (after a message) if the variable does not parse. */
+#define LOCK_WAIT_DEFAULT_MS 10000L
+#define LOCK_WAIT_MAX_MS 3600000L
+static long lock_wait_ms(void)
+{
+    const char *v = getenv("DUCAT_LOCK_WAIT_MS");
+    if (!v) return LOCK_WAIT_DEFAULT_MS;
+    char *end;
+    errno = 0;
+    long ms = strtol(v, &end, 10);
+    if (errno || end == v || *end || ms < 0 || ms > LOCK_WAIT_MAX_MS) {
+        fprintf(stderr, "ducat: invalid DUCAT_LOCK_WAIT_MS '%s' (milliseconds, 0..%ld)\n", v,
+                LOCK_WAIT_MAX_MS);
+        return -1;
+    }
+    return ms;
+}
+
+static uint64_t mono_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 int cli_lock(struct cli *x)
 {
+    long wait = lock_wait_ms();
+    if (wait < 0) return CLI_EXIT_USAGE;
     char lp[1100];
     snprintf(lp, sizeof lp, "%s.lock", x->wallet_path);
     x->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -191,18 +219,24 @@ int cli_lock(struct cli *x)
                              strerror(errno));
     }
     /* One writer per wallet: two processes saving one file would lose the
-     * changes of one of them (a signed payment, received coins). */
-    for (int tries = 0;; tries++) {
+     * changes of one of them (a signed payment, received coins). A command
+     * that finds the wallet busy waits a little (a payment in progress
+     * usually ends soon), then gives up having read nothing. */
+    uint64_t deadline = mono_now_ms() + (uint64_t)wait;
+    for (;;) {
         if (flock(x->lock_fd, LOCK_EX | LOCK_NB) == 0) return 0;
         if (errno != EWOULDBLOCK && errno != EINTR) {
             return cli_fail_code(CLI_EXIT_WALLET, "cannot lock '%s': %s", lp, strerror(errno));
         }
-        if (tries == 100) {
+        uint64_t now = mono_now_ms();
+        if (now >= deadline) {
             return cli_fail_code(CLI_EXIT_WALLET,
-                                 "wallet '%s' is in use by another ducat process (lock '%s')",
-                                 x->wallet_path, lp);
+                                 "wallet '%s' is in use by another ducat process (lock '%s' still "
+                                 "held after %ld ms); nothing was done - try again when it ends",
+                                 x->wallet_path, lp, wait);
         }
-        struct timespec ts = {0, 100 * 1000 * 1000};
+        uint64_t step = deadline - now < 100 ? deadline - now : 100;
+        struct timespec ts = {0, (long)step * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
 }
@@ -401,6 +435,16 @@ void cli_emit(json_t *j)
     json_dumpf(j, stdout, JSON_COMPACT | JSON_SORT_KEYS);
     fputc('\n', stdout);
     json_decref(j);
+}
+
+void cli_print_refresh_bound(const struct cli *x, const struct dc_service_refresh *r)
+{
+    if (r->replaced >= r->deposited) return;
+    char a1[48], a2[48];
+    printf("  fewer fresh coins than deposited: the deposit is held, so they come from the "
+           "available balance (%s), within the room under the offline limit (%s)\n",
+           cli_fmt(x, a1, r->available),
+           r->limit_room == INT64_MAX ? "no limit" : cli_fmt(x, a2, r->limit_room));
 }
 
 void cli_print_line(const char *s)

@@ -813,17 +813,41 @@ enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now, uint64_t marg
     }
     free(d);
     if (e != DC_OK || out->deposited == 0) return e;
-    /* Replace within the available balance (the server enforces the offline
-     * limit; over it, replace nothing rather than fail the refresh). */
+    /*
+     * Replace within the available balance (the deposit went to the held
+     * balance, so it does not fund this) and within the offline limit: the
+     * server counts the coins this account withdrew and nobody deposited
+     * yet against the limit of its certificate. Coins received from others
+     * are not counted there, so depositing them frees no room; ask only
+     * for what fits instead of being refused, rounded down to the smallest
+     * coin.
+     */
     struct dc_service_balance *bal = calloc(1, sizeof *bal);
     if (!bal) return DC_ERR_NO_MEMORY;
     e = dc_service_balance(s, bal);
-    int64_t want = out->deposited < bal->available ? out->deposited : bal->available;
+    int64_t available = bal->available, outstanding = bal->offline_outstanding;
     free(bal);
-    if (e != DC_OK || want <= 0) return e;
+    if (e != DC_OK) return e;
+    struct dc_service_config cfg;
+    struct dc_wallet_params p;
+    int64_t room = INT64_MAX, unit = 1;
+    if (dc_service_config(s->w, &cfg) == DC_OK && cfg.offline_limit > 0) {
+        room = outstanding >= cfg.offline_limit ? 0 : cfg.offline_limit - outstanding;
+    }
+    if (dc_wallet_params(s->w, &p) == DC_OK && p.base_unit > 0) unit = p.base_unit;
+    out->available = available;
+    out->limit_room = room;
+    int64_t want = out->deposited;
+    if (available < want) want = available;
+    if (room < want) want = room;
+    want -= want % unit;
+    if (want <= 0) return DC_OK;
     struct dc_service_withdrawal wd;
     e = dc_service_withdraw(s, want, now, &wd);
     if (e == DC_OK) out->replaced = wd.amount;
+    /* The limit or the balance moved under us (another device of the
+     * account, a stale certificate): the refresh itself is done; the next
+     * one replaces what fits then. */
     if (e == DC_ERR_OFFLINE_LIMIT || e == DC_ERR_INSUFFICIENT_FUNDS) e = DC_OK;
     return e;
 }
