@@ -256,9 +256,10 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 	    --suppress=missingIncludeSystem -Iinclude -Isrc src tools
 
-install: $(LIB_A) $(LIB_SO) $(BUILD)/ducat.pc
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/ducat
-	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+install: $(LIB_A) $(LIB_SO) $(BUILD)/ducat.pc $(WAL_LIB) $(DUCATD) $(DUCAT)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/ducat
+	install -m 755 $(DUCATD) $(DUCAT) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIB_A) $(WAL_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libducat.so.0
 	ln -sf libducat.so.0 $(DESTDIR)$(PREFIX)/lib/libducat.so
 	install -m 644 include/ducat/*.h include/ducat/*.def $(DESTDIR)$(PREFIX)/include/ducat/
