@@ -221,10 +221,15 @@ struct dc_service_refresh {
     int64_t available;  /* the available balance after the deposit (0 if none) */
     int64_t limit_room; /* offline limit minus the account's coins outstanding,
                            after the deposit (INT64_MAX: no limit known) */
+    size_t n_refused;   /* coins the server refused for good (dropped from the wallet) */
+    int64_t refused;    /* their value */
+    enum dc_err refused_why; /* the first refusal's reason (DC_OK if none) */
 };
 /*
  * Deposits every HELD coin that dc_wallet_needs_refresh (expiring within
- * margin_ms, its owner certificate too, or short of hops) and withdraws
+ * margin_ms, its owner certificate too, or short of hops), and every coin
+ * already signed for deposit whose request never completed (a crash
+ * between a refused batch and its coin-by-coin retry), and withdraws
  * fresh coins worth min(deposited, available, limit_room), rounded down to
  * the smallest coin: the deposit is credited as held, so the replacement
  * comes out of the available balance, and the server counts only coins

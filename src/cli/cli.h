@@ -101,6 +101,9 @@ uint64_t cli_now(void);
  * what bounded it (the available balance, the room under the offline
  * limit). Nothing otherwise. */
 void cli_print_refresh_bound(const struct cli *x, const struct dc_service_refresh *r);
+/* After a refresh: if the server refused coins for good, says so on stderr
+ * (one line) and returns the exit code; else 0. */
+int cli_refresh_refused(const struct cli *x, const struct dc_service_refresh *r);
 
 /* Reads a whole file ("-" = stdin), at most max bytes, NUL-terminated.
  * 0 or an exit code after printing why. *out malloc'd. */

@@ -200,7 +200,7 @@ static int do_sync(struct cli *x, int print)
     char t[40], a1[48], a2[48], a3[48];
     if (!print) return CLI_EXIT_OK;
     if (x->json) {
-        cli_emit(json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:b, s:b, s:I, s:I, s:I, s:I}",
+        cli_emit(json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:b, s:b, s:I, s:I, s:I, s:I, s:I}",
                            "account", (json_int_t)r.account, "status", r.status,
                            "cert_expires_at", (json_int_t)r.cert_expires_at, "offline_limit",
                            (json_int_t)r.offline_limit, "signing_keys", (json_int_t)r.n_keys,
@@ -208,8 +208,9 @@ static int do_sync(struct cli *x, int print)
                            r.offline_blocked, "revoked_self", r.revoked_self,
                            "refreshed_coins", (json_int_t)rf.n_deposited, "refreshed",
                            (json_int_t)rf.deposited, "replaced", (json_int_t)rf.replaced,
-                           "resumed", (json_int_t)(rs.transfers + rs.withdrawals + rs.deposits)));
-        return CLI_EXIT_OK;
+                           "resumed", (json_int_t)(rs.transfers + rs.withdrawals + rs.deposits),
+                           "refused_coins", (json_int_t)rf.n_refused));
+        return cli_refresh_refused(x, &rf);
     }
     if (rs.transfers + rs.withdrawals + rs.deposits) {
         printf("finished %zu pending request(s) left by an interrupted command\n",
@@ -236,7 +237,7 @@ static int do_sync(struct cli *x, int print)
                rf.n_deposited, cli_fmt(x, a2, rf.deposited), cli_fmt(x, a3, rf.replaced));
         cli_print_refresh_bound(x, &rf);
     }
-    return CLI_EXIT_OK;
+    return cli_refresh_refused(x, &rf);
 }
 
 int cmd_register(struct cli *x, int argc, char **argv)

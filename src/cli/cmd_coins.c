@@ -150,16 +150,17 @@ int cmd_refresh(struct cli *x, int argc, char **argv)
     if (e != DC_OK) return net_fail(x, e, "refresh");
     char a1[48], a2[48];
     if (x->json) {
-        cli_emit(json_pack("{s:I, s:I, s:I}", "coins", (json_int_t)r.n_deposited, "deposited",
-                           (json_int_t)r.deposited, "replaced", (json_int_t)r.replaced));
-    } else if (r.n_deposited == 0) {
+        cli_emit(json_pack("{s:I, s:I, s:I, s:I}", "coins", (json_int_t)r.n_deposited,
+                           "deposited", (json_int_t)r.deposited, "replaced",
+                           (json_int_t)r.replaced, "refused", (json_int_t)r.n_refused));
+    } else if (r.n_deposited == 0 && r.n_refused == 0) {
         printf("no coin needs refreshing\n");
     } else {
         printf("refreshed %zu coin(s): %s deposited (held), %s withdrawn as fresh coins\n",
                r.n_deposited, cli_fmt(x, a1, r.deposited), cli_fmt(x, a2, r.replaced));
         cli_print_refresh_bound(x, &r);
     }
-    return CLI_EXIT_OK;
+    return cli_refresh_refused(x, &r);
 }
 
 static const char *status_name(const struct dc_wallet_coin_info *c, int refresh)

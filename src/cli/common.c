@@ -447,6 +447,17 @@ void cli_print_refresh_bound(const struct cli *x, const struct dc_service_refres
            r->limit_room == INT64_MAX ? "no limit" : cli_fmt(x, a2, r->limit_room));
 }
 
+int cli_refresh_refused(const struct cli *x, const struct dc_service_refresh *r)
+{
+    if (r->n_refused == 0) return CLI_EXIT_OK;
+    char a[48];
+    enum dc_err why = r->refused_why != DC_OK ? r->refused_why : DC_ERR_COIN_SPENT;
+    return cli_fail(x, why,
+                    "refresh: %zu coin(s) worth %s refused by the server for good (%s) and "
+                    "dropped from this wallet; every other coin was credited",
+                    r->n_refused, cli_fmt(x, a, r->refused), dc_err_str(why));
+}
+
 void cli_print_line(const char *s)
 {
     fputs(s, stdout);

@@ -792,14 +792,25 @@ enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now, uint64_t marg
     s->detail[0] = '\0';
     size_t n = dc_wallet_coin_count(s->w), k = 0;
     size_t *idx = malloc((n ? n : 1) * sizeof *idx);
-    if (!idx) return DC_ERR_NO_MEMORY;
+    struct dc_coin *c = malloc(sizeof *c);
+    if (!idx || !c) {
+        free(idx);
+        free(c);
+        return DC_ERR_NO_MEMORY;
+    }
     for (size_t i = 0; i < n; i++) {
         struct dc_wallet_coin_info ci;
-        if (dc_wallet_coin_info(s->w, i, &ci) == DC_OK && ci.status == DC_WALLET_HELD &&
-            ci.is_ours && dc_wallet_needs_refresh(&ci, now, margin_ms)) {
+        if (dc_wallet_coin_info(s->w, i, &ci) != DC_OK) continue;
+        /* A coin signed for deposit with no request left for it can be
+         * neither spent nor kept: finish its deposit here, so that a sync
+         * completes what a crash interrupted. */
+        if ((ci.status == DC_WALLET_HELD && ci.is_ours &&
+             dc_wallet_needs_refresh(&ci, now, margin_ms)) ||
+            pending_deposit(s->w, i, c)) {
             idx[k++] = i;
         }
     }
+    free(c);
     if (k == 0) {
         free(idx);
         return dc_service_resume(s, now, NULL);
@@ -810,6 +821,14 @@ enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now, uint64_t marg
     if (e == DC_OK) {
         out->n_deposited = d->n - d->n_refused;
         out->deposited = d->credited;
+        out->n_refused = d->n_refused;
+        for (size_t i = 0; i < d->n; i++) {
+            if (!d->coin[i].err) continue;
+            if (out->refused_why == DC_OK) out->refused_why = d->coin[i].err;
+            if (dc_i64_add(&out->refused, out->refused, d->coin[i].amount) != DC_OK) {
+                out->refused = INT64_MAX; /* only reported */
+            }
+        }
     }
     free(d);
     if (e != DC_OK || out->deposited == 0) return e;

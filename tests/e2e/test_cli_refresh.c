@@ -10,7 +10,8 @@
  *     limit (built with the core API) refused by `ducat accept`;
  *   - a deposit batch the server refuses because one coin was deposited
  *     already from a copy of the wallet: the other coins are credited one
- *     by one, the refused one is reported and leaves the wallet;
+ *     by one, the refused one is reported and leaves the wallet; and the
+ *     same interrupted between the refusal and the retry, finished by sync;
  *   - a payment that would push the payee over its offline limit when it
  *     arrives (armor and TCP): refused, nothing kept, the request stays
  *     open, and the same payment goes through once the payee deposited;
@@ -38,6 +39,8 @@
 #include "core/crypto.h"
 #include "ducat/armor.h"
 #include "ducat/proto.h"
+#include "ducat/service.h"
+#include "ducat/wallet.h"
 
 #define DAY_MS 86400000ULL
 
@@ -762,6 +765,93 @@ static void test_deposit_batch_fallback(void)
     srv_cleanup(&S);
 }
 
+/* Saves like the CLI up to save number `die_at`, then fails every save
+ * without writing: the file keeps what a process killed there left. */
+struct dying_save {
+    const char *path;
+    int calls, die_at;
+};
+
+static enum dc_err dying_save(void *ctx, struct dc_wallet *w)
+{
+    struct dying_save *d = ctx;
+    if (++d->calls >= d->die_at) return DC_ERR_IO;
+    return dc_wallet_commit(w, d->path);
+}
+
+/* 2b: killed between the refused batch and the coin-by-coin retry (the
+ * coins are signed for deposit, no request is left): `ducat sync` finishes
+ * them, credits the good one and reports the refused one. */
+static void test_deposit_fallback_interrupted(void)
+{
+    char out[16384], copy[150], url[64];
+    struct wal alice, twin;
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    srv_start(&S);
+    wallet_new(&S, &alice, "alice", "Alice Zhang");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 100.00", alice.account), 0);
+    ASSERT_EQ(D(out, &alice, "withdraw 3"), 0); /* 2 + 1 */
+    snprintf(copy, sizeof copy, "%s/alice-copy.w", S.dir);
+    ASSERT_EQ(sh(out, sizeof out, "cp %s %s", alice.path, copy), 0);
+    twin = alice;
+    snprintf(twin.path, sizeof twin.path, "%s", copy);
+    json_t *j = djson(&alice, "coins");
+    long long idx = -1;
+    for (size_t i = 0; i < json_array_size(json_get(j, "coins")); i++) {
+        const json_t *c = json_array_get(json_get(j, "coins"), i);
+        if (json_int(c, "value") == 100) idx = json_int(c, "index");
+    }
+    json_decref(j);
+    ASSERT(idx >= 0);
+    ASSERT_EQ(D(out, &twin, "deposit --coin %lld", idx), 0);
+
+    /* saves: 1 the batch request, 2 the batch forgotten after the refusal,
+     * 3 the first coin's own request: the process dies there */
+    const char *pass = getenv("DUCAT_PASSPHRASE");
+    struct dc_wallet *w;
+    ASSERT_OK(dc_wallet_load(&w, alice.path, pass, strlen(pass), DC_WALLET_KEEP_KEY));
+    struct dc_client *c;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", S.port);
+    ASSERT_OK(dc_client_new(&c, url));
+    struct dying_save ds = {alice.path, 0, 3};
+    struct dc_service svc;
+    dc_service_init(&svc, w, c, dying_save, &ds);
+    struct dc_service_deposit *d = calloc(1, sizeof *d);
+    ASSERT(d != NULL);
+    ASSERT_ERR(dc_service_deposit(&svc, NULL, 0, h_now_ms(), d), DC_ERR_IO);
+    ASSERT_EQ(ds.calls, 3);
+    free(d);
+    dc_wallet_free(w);
+    dc_client_free(c);
+    ASSERT_EQ(online_field(&alice, "held"), 100); /* only the copy's deposit */
+    ASSERT_EQ(offline_field(&alice, "offline_pending_out"), 300);
+    ASSERT_EQ(offline_field(&alice, "offline_coins"), 0);
+    ASSERT_EQ(D(out, &alice, "info"), 0);
+    ASSERT(!contains(out, "pending     deposit"));
+
+    int rc = D(out, &alice, "sync");
+    if (rc != 1) FAIL_AT("sync exited %d: %s", rc, out);
+    ASSERT_HAS(out, "refreshed 1 coin(s) near expiry or hop limit: 2.00 CNY deposited (held), "
+                    "2.00 CNY withdrawn as fresh coins");
+    ASSERT_HAS(out, "ducat: refresh: 1 coin(s) worth 1.00 CNY refused by the server for good "
+                    "(coin state already consumed) and dropped from this wallet");
+    j = djson(&alice, "balance");
+    ASSERT_EQ(json_int(j, "held"), 300);       /* 1 (copy) + 2: each once */
+    ASSERT_EQ(json_int(j, "available"), 9500); /* 100 - 3 - 2 (fresh coins) */
+    ASSERT_EQ(json_int(j, "offline_outstanding"), 200);
+    ASSERT_EQ(json_int(j, "offline_coins"), 200);
+    ASSERT_EQ(json_int(j, "offline_pending_out"), 0);
+    json_decref(j);
+    ASSERT_EQ(coins_sum(&alice, "spent", NULL), 300);
+    /* nothing left to finish */
+    ASSERT_EQ(D(out, &alice, "refresh"), 0);
+    ASSERT_HAS(out, "no coin needs refreshing");
+    no_cases(&S);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
 /* ---- 3. Over the payee's offline limit when the payment arrives ------------------------------- */
 
 static void test_payee_over_limit_at_accept(void)
@@ -946,5 +1036,6 @@ static void test_setup(void)
 }
 
 TESTS(T(test_setup), T(test_refresh_near_expiry), T(test_refresh_hop_limit_and_refusal),
-      T(test_deposit_batch_fallback), T(test_payee_over_limit_at_accept),
+      T(test_deposit_batch_fallback), T(test_deposit_fallback_interrupted),
+      T(test_payee_over_limit_at_accept),
       T(test_wallet_lock_contention))
