@@ -89,6 +89,9 @@ enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
     };
     enum dc_err e = dc_jspec_parse(rq, spec);
     if (e != DC_OK) return e;
+    int answered;
+    e = dc_idempotent_replay(rq, rq->account.id, request_id, rs, &answered);
+    if (e != DC_OK || answered) return e;
     size_t n = json_array_size(coins);
     struct deposit_args d = {calloc(n, sizeof *d.in), n, calloc(n, sizeof *d.outc), 0};
     uint8_t **bufs = calloc(n, sizeof *bufs);

@@ -522,6 +522,59 @@ struct idem_job {
     int replay_status;
 };
 
+/* What an idempotency record binds a request id to: the route and the
+ * exact body. The same id on another route (a fund's id reused for a
+ * payout, a transfer's body sent to /v1/withdrawals) is a conflict, never
+ * a replay of the other route's answer. */
+static void idem_hash(const struct dc_req *rq, uint8_t h[DC_HASH_BYTES])
+{
+    crypto_generichash_state g;
+    static const char label[] = "ducat/idempotency/v2";
+    crypto_generichash_init(&g, NULL, 0, DC_HASH_BYTES);
+    crypto_generichash_update(&g, (const uint8_t *)label, sizeof label);
+    crypto_generichash_update(&g, (const uint8_t *)rq->method, strlen(rq->method) + 1);
+    crypto_generichash_update(&g, (const uint8_t *)rq->path, strlen(rq->path) + 1);
+    crypto_generichash_update(&g, rq->body, rq->body_len);
+    crypto_generichash_final(&g, h, DC_HASH_BYTES);
+}
+
+static void replay_into(struct dc_req *rq, struct dc_resp *rs, char *stored, int status)
+{
+    json_decref(rs->json);
+    rs->json = NULL;
+    rs->text = stored;
+    rs->content_type = "application/json";
+    rs->status = status;
+    dc_metrics_add(rq->x->metrics, DC_M_IDEMPOTENT_REPLAYS, 1);
+}
+
+enum dc_err dc_idempotent_replay(struct dc_req *rq, int64_t account, const char *request_id,
+                                 struct dc_resp *rs, int *answered)
+{
+    *answered = 0;
+    struct dc_request_rec rec;
+    memset(&rec, 0, sizeof rec);
+    rec.account = account;
+    snprintf(rec.request_id, sizeof rec.request_id, "%s", request_id);
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(rq->x, &st);
+    if (e != DC_OK) return e;
+    e = st->ops->request_get(st, &rec);
+    dc_pool_put(rq->x, st);
+    if (e == DC_ERR_NOT_FOUND) return DC_OK;
+    if (e != DC_OK) return e;
+    uint8_t h[DC_HASH_BYTES];
+    idem_hash(rq, h);
+    if (memcmp(rec.body_hash, h, sizeof h) != 0) {
+        free(rec.response);
+        snprintf(rq->detail, sizeof rq->detail, "request_id '%s'", request_id);
+        return DC_ERR_IDEMPOTENCY_CONFLICT;
+    }
+    replay_into(rq, rs, rec.response, rec.status);
+    *answered = 1;
+    return DC_OK;
+}
+
 static enum dc_err idem_run(struct dc_store *st, void *ctx)
 {
     struct idem_job *j = ctx;
@@ -533,7 +586,7 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     rec.account = j->account;
     snprintf(rec.request_id, sizeof rec.request_id, "%s", j->request_id);
     uint8_t h[DC_HASH_BYTES];
-    crypto_generichash(h, sizeof h, j->rq->body, j->rq->body_len, NULL, 0);
+    idem_hash(j->rq, h);
     enum dc_err e = st->ops->request_get(st, &rec);
     if (e == DC_OK) {
         int same = memcmp(rec.body_hash, h, sizeof h) == 0;
@@ -570,14 +623,7 @@ enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *reques
         free(j.replayed);
         return e;
     }
-    if (j.replayed) {
-        json_decref(rs->json);
-        rs->json = NULL;
-        rs->text = j.replayed;
-        rs->content_type = "application/json";
-        rs->status = j.replay_status;
-        dc_metrics_add(rq->x->metrics, DC_M_IDEMPOTENT_REPLAYS, 1);
-    }
+    if (j.replayed) replay_into(rq, rs, j.replayed, j.replay_status);
     return DC_OK;
 }
 

@@ -88,6 +88,14 @@ typedef enum dc_err (*dc_idem_fn)(struct dc_store *st, struct dc_req *rq, void *
                                   struct dc_resp *out);
 enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id,
                           dc_idem_fn fn, void *arg, struct dc_resp *rs);
+/* Answers a retry from the idempotency store before any other work
+ * (*answered = 1), so checks that depend on time or trust (a coin expired
+ * since, a device revoked since) cannot turn a settled request into an
+ * error on retry. *answered = 0: not stored yet; dc_idempotent decides
+ * atomically later. DC_ERR_IDEMPOTENCY_CONFLICT if the id was used for
+ * another route or body. */
+enum dc_err dc_idempotent_replay(struct dc_req *rq, int64_t account, const char *request_id,
+                                 struct dc_resp *rs, int *answered);
 
 /* Hex helpers for responses. */
 json_t *dc_json_hex(const uint8_t *p, size_t n);

@@ -1235,6 +1235,10 @@ static void test_admin_ops(void)
     api_resp_free(&r1);
     api_resp_free(&r2);
     ASSERT_EQ(BAL(&a), 10000);
+    /* the same id and body on another route is a conflict, never the other
+     * route's answer: a fund's id reused for a payout pays nothing out */
+    ADMIN_ERR("POST", "/v1/admin/payout", fb, 409, "DC_ERR_IDEMPOTENCY_CONFLICT");
+    ASSERT_EQ(BAL(&a), 10000);
     snprintf(fb, sizeof fb, "{\"request_id\":\"fund-1\",\"account\":%lld,\"amount\":10001}", a.account);
     ADMIN_ERR("POST", "/v1/admin/fund", fb, 409, "DC_ERR_IDEMPOTENCY_CONFLICT");
     ADMIN_ERR("POST", "/v1/admin/fund", "{\"request_id\":\"fund-2\",\"account\":999999,\"amount\":5}", 404, "DC_ERR_NO_ACCOUNT");
@@ -1484,6 +1488,9 @@ static void test_transfer_idempotency(void)
     REQ_ERR(&a, "POST", "/v1/transfers", body2, 409, "DC_ERR_IDEMPOTENCY_CONFLICT");
     snprintf(body2, sizeof body2, "{\"request_id\":\"idem-1\",\"transfers\":[{\"to\":%lld,\"amount\":300}]}", b.account);
     REQ_ERR(&a, "POST", "/v1/transfers/batch", body2, 409, "DC_ERR_IDEMPOTENCY_CONFLICT");
+    /* the transfer's exact body sent to another route is not its replay */
+    transfer_body(body2, sizeof body2, "idem-1", b.account, 300);
+    REQ_ERR(&a, "POST", "/v1/withdrawals", body2, 409, "DC_ERR_IDEMPOTENCY_CONFLICT");
     ASSERT_EQ(BAL(&a), 9700);
     ASSERT_EQ(BAL(&b), 1300);
     /* the original still replays */

@@ -2255,6 +2255,23 @@ static void test_expired_coin_grace(void)
     int st = deposit(&S, &bob, one, 1, NULL, &j);
     ASSERT_API_ERR(st, j, 403, "DC_ERR_COIN_EXPIRED");
     json_decref(j);
+    /* but a deposit that was settled before expiry, whose answer was lost,
+     * gets its stored answer on a retry long after: never a refusal */
+    clock_set(&S, exp - DAY_MS);
+    static struct coin late[1];
+    ASSERT_EQ(withdraw_ok(&S, &alice, 100, &late[0], 1), 1);
+    coin_transfer(&late[0], &alice, &bob);
+    coin_deposit(&late[0], &bob, bob.account);
+    st = deposit(&S, &bob, late, 1, "retry-after-expiry", &j);
+    ASSERT_EQ(st, 201);
+    long long dep_id = json_int(j, "deposit_id");
+    json_decref(j);
+    credited += 100;
+    clock_set(&S, grace_end + 60 * DAY_MS);
+    st = deposit(&S, &bob, late, 1, "retry-after-expiry", &j);
+    ASSERT_EQ(st, 201);
+    ASSERT_EQ(json_int(j, "deposit_id"), dep_id);
+    json_decref(j);
     ASSERT_EQ(bal_of(&S, &bob).held + bal_of(&S, &bob).available, credited);
     ASSERT_EQ(cases_count(&S, ""), 0);
     audit_ok(&S);
