@@ -210,13 +210,13 @@ bench-server: deps
 # in one run: raw durable commits/s of each engine, transfers/s one per
 # commit and 100 per commit, deposits/s, with ratios to the raw rate.
 bench-store: deps
-	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" build-bench/libducatd.a \
-	    build-bench/libducat.a
-	@mkdir -p build-bench/bench
+	@$(MAKE) --no-print-directory BUILD=$(BENCH_DIR) OPT="-O2 -DNDEBUG" $(BENCH_DIR)/libducatd.a \
+	    $(BENCH_DIR)/libducat.a
+	@mkdir -p $(BENCH_DIR)/bench
 	$(CC) -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc $(PKG_CFLAGS) $(PG_CFLAGS) \
-	    bench/bench_store.c -o build-bench/bench/bench_store build-bench/libducatd.a \
-	    build-bench/libducat.a $(SRV_LIBS) $(LDLIBS)
-	tests/with-pg.sh build-bench/bench/bench_store
+	    bench/bench_store.c -o $(BENCH_DIR)/bench/bench_store $(BENCH_DIR)/libducatd.a \
+	    $(BENCH_DIR)/libducat.a $(SRV_LIBS) $(LDLIBS)
+	tests/with-pg.sh $(BENCH_DIR)/bench/bench_store
 
 # Offline payment: payee accept vs raw Ed25519 on the same signatures (the
 # link wraps libsodium's two Ed25519 calls to record them), bytes on the wire.

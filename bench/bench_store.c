@@ -228,6 +228,134 @@ static double deposits(struct dc_store *st, uint64_t first, int batches, int per
     return batches * per_batch / (now_s() - t0);
 }
 
+/* ---- Where the PostgreSQL time goes ---------------------------------------
+ *
+ * The transfer job's statements (savepoint, request lookup, two account
+ * reads, the posting with both balance moves, the stored answer, release)
+ * sent by hand through libpq on the store's schema, so that one factor
+ * changes at a time: isolation (SERIALIZABLE or REPEATABLE READ), round
+ * trips (one per statement, or the job's statements pipelined behind one
+ * sync: the server's work plus one round trip) and per-job savepoints.
+ */
+
+#define PROF_POST                                                                             \
+    "WITH j AS (INSERT INTO journal(time, debit, debit_bucket, credit, credit_bucket, amount, " \
+    "kind, ref) VALUES (2, $1, 0, $2, 0, $3, 'transfer', 'p') RETURNING id), "                 \
+    "u AS (UPDATE accounts SET available = available + (CASE WHEN id = $2 THEN $3 ELSE 0 END) " \
+    "- (CASE WHEN id = $1 THEN $3 ELSE 0 END) WHERE id IN ($1, $2) RETURNING id) "              \
+    "SELECT (SELECT id FROM j), (SELECT count(*) FROM u)"
+
+static void pq_ok(PGconn *c, PGresult *r, const char *what)
+{
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_SYNC) {
+        die(what, PQerrorMessage(c));
+    }
+    PQclear(r);
+}
+
+/* In pipeline mode: sends a statement (prepared name or utility text). */
+static void p_send(PGconn *c, const char *name, const char *sql, int n, const char *const *v)
+{
+    int ok = name ? PQsendQueryPrepared(c, name, n, v, NULL, NULL, 1)
+                  : PQsendQueryParams(c, sql, 0, NULL, NULL, NULL, NULL, 1);
+    if (!ok) die("send", PQerrorMessage(c));
+}
+
+/* In pipeline mode: syncs and reads every result up to the sync. */
+static void p_sync(PGconn *c)
+{
+    if (!PQpipelineSync(c)) die("sync", PQerrorMessage(c));
+    for (;;) {
+        PGresult *r = PQgetResult(c);
+        if (!r) continue; /* end of one statement's results */
+        int sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        pq_ok(c, r, "pipelined statement");
+        if (sync) return;
+    }
+}
+
+static void x_exec(PGconn *c, int pipe, const char *name, const char *sql, int n,
+                   const char *const *v)
+{
+    if (pipe) {
+        p_send(c, name, sql, n, v);
+    } else if (name) {
+        pq_ok(c, PQexecPrepared(c, name, n, v, NULL, NULL, 1), name);
+    } else {
+        pq_ok(c, PQexec(c, sql), sql);
+    }
+}
+
+static double profile_pg(const char *dsn, int batches, int per, int serializable, int pipe,
+                         int savepoints)
+{
+    static unsigned long long prof_counter;
+    PGconn *c = PQconnectdb(dsn);
+    if (PQstatus(c) != CONNECTION_OK) die("pg connect", PQerrorMessage(c));
+    pq_ok(c, PQexec(c, "SET enable_seqscan = off"), "set");
+    pq_ok(c, PQprepare(c, "rget", "SELECT body_hash, status, response FROM requests "
+                                  "WHERE account = $1 AND request_id = $2", 0, NULL), "prep");
+    pq_ok(c, PQprepare(c, "acct", "SELECT id, kind, status, available, held FROM accounts "
+                                  "WHERE id = $1", 0, NULL), "prep");
+    pq_ok(c, PQprepare(c, "post", PROF_POST, 0, NULL), "prep");
+    pq_ok(c, PQprepare(c, "rput", "INSERT INTO requests(account, request_id, body_hash, status, "
+                                  "response, created_at) VALUES ($1, $2, '\\x00', 201, '{}', 2)",
+                       0, NULL), "prep");
+    if (pipe && !PQenterPipelineMode(c)) die("pipeline", PQerrorMessage(c));
+    const char *begin = serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+                                     : "BEGIN ISOLATION LEVEL REPEATABLE READ";
+    unsigned seed = 11;
+    double t0 = now_s();
+    for (int b = 0; b < batches; b++) {
+        x_exec(c, pipe, NULL, begin, 0, NULL);
+        for (int i = 0; i < per; i++) {
+            long from = DC_ACCT_ID_FIRST_USER + (long)(rand_r(&seed) % USERS);
+            long to = DC_ACCT_ID_FIRST_USER + (long)(rand_r(&seed) % USERS);
+            if (to == from) to = from == DC_ACCT_ID_FIRST_USER ? from + 1 : from - 1;
+            char f[24], t[24], amt[24], rid[40];
+            snprintf(f, sizeof f, "%ld", from);
+            snprintf(t, sizeof t, "%ld", to);
+            snprintf(amt, sizeof amt, "%d", 1 + rand_r(&seed) % 100);
+            snprintf(rid, sizeof rid, "p-%016llx", ++prof_counter);
+            const char *rq[2] = {f, rid}, *pf[1] = {f}, *pt[1] = {t}, *pp[3] = {f, t, amt};
+            if (savepoints) x_exec(c, pipe, NULL, "SAVEPOINT job", 0, NULL);
+            x_exec(c, pipe, "rget", NULL, 2, rq);
+            x_exec(c, pipe, "acct", NULL, 1, pf);
+            x_exec(c, pipe, "acct", NULL, 1, pt);
+            x_exec(c, pipe, "post", NULL, 3, pp);
+            x_exec(c, pipe, "rput", NULL, 2, rq);
+            if (savepoints) x_exec(c, pipe, NULL, "RELEASE SAVEPOINT job", 0, NULL);
+            if (pipe) p_sync(c);
+        }
+        x_exec(c, pipe, NULL, "COMMIT", 0, NULL);
+        if (pipe) p_sync(c);
+    }
+    double rate = batches * per / (now_s() - t0);
+    PQfinish(c);
+    return rate;
+}
+
+static void profile(const char *dsn, double raw)
+{
+    static const struct {
+        int per, ser, pipe, sp;
+    } runs[] = {
+        {1, 1, 0, 1},   {1, 0, 0, 1},   {1, 1, 1, 1},   {1, 1, 0, 0},
+        {100, 1, 0, 1}, {100, 0, 0, 1}, {100, 1, 1, 1}, {100, 0, 1, 1},
+        {100, 1, 0, 0}, {100, 1, 1, 0}, {100, 0, 1, 0},
+    };
+    printf("postgresql profile: the transfer job's statements by hand (libpq)\n");
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        int per = runs[i].per, batches = per == 1 ? 1500 : 100;
+        double r = profile_pg(dsn, batches, per, runs[i].ser, runs[i].pipe, runs[i].sp);
+        printf("  x%-3d %-12s %-22s %-13s %9.0f /s  (%.2fx raw commit)\n", per,
+               runs[i].ser ? "SERIALIZABLE" : "REPEATABLE R",
+               runs[i].pipe ? "pipelined, 1 RT/job" : "1 round trip/statement",
+               runs[i].sp ? "savepoints" : "no savepoints", r, r / raw);
+    }
+}
+
 static void engine(const char *label, const char *url, double raw)
 {
     struct dc_store *st;
@@ -274,5 +402,6 @@ int main(void)
     }
     raw = raw_pg(dsn, 2000);
     engine("postgresql", dsn, raw);
+    if (getenv("DC_BENCH_PROFILE")) profile(dsn, raw);
     return 0;
 }

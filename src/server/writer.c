@@ -20,6 +20,12 @@
  * cannot commit after MAX_ATTEMPTS gets DC_ERR_STORE_RETRY (HTTP 503, the
  * client retries with the same request id). The store reconnects a lost
  * connection at the next begin.
+ *
+ * A batch that fails for another reason than a race is split at once:
+ * normally a failing job rolls back to its savepoint alone, but a store
+ * may report a job's failure only at commit (the PostgreSQL store defers
+ * rows to the commit's round trip, store_pg.c), and then the one-job
+ * transactions find the job that caused it while its companions commit.
  */
 #include "server/writer.h"
 
@@ -112,10 +118,14 @@ static void run_batch(struct dc_writer *w, struct job *batch, size_t n)
     unsigned wait_us = BACKOFF_MIN_US;
     for (int attempt = 1;; attempt++) {
         e = try_batch(w, batch);
-        if (e == DC_OK || !is_transient(e) || attempt >= MAX_ATTEMPTS) break;
+        if (e == DC_OK || attempt >= MAX_ATTEMPTS) break;
+        /* a batch broken by something other than a race (a deferred write
+         * refused at commit, a failed statement outside any savepoint) is
+         * split at once: the job that caused it then fails alone */
+        if (!is_transient(e) && n == 1) break;
         dc_log(DC_LOG_DEBUG, "writer: batch of %zu, attempt %d: %s: retrying", n, attempt,
                st->ops->errmsg(st));
-        if (attempt == SPLIT_AFTER && n > 1) {
+        if ((attempt == SPLIT_AFTER || !is_transient(e)) && n > 1) {
             /* one transaction per job from now on, each with its own retries */
             for (struct job *j = batch; j;) {
                 struct job *next = j->next;

@@ -32,6 +32,7 @@
  * every aggregate is cast to BIGINT, so an integer result is always 8 bytes.
  */
 #include <libpq-fe.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,9 @@
 #define OID_BYTEA 17
 #define OID_INT8 20
 #define OID_TEXT 25
+#define OID_BYTEA_ARRAY 1001
+#define OID_TEXT_ARRAY 1009
+#define OID_INT8_ARRAY 1016
 
 /* Taken by migrate so that several instances starting at once migrate once. */
 #define MIGRATE_LOCK 0x6475636174LL /* "ducat" */
@@ -61,6 +65,7 @@ enum stmt_id {
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
     S_CASE_EVENT,
     S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
+    S_JOURNAL_IDS, S_FLUSH_JOURNAL, S_FLUSH_BALANCES, S_FLUSH_REQUESTS,
     S_COUNT
 };
 
@@ -75,7 +80,7 @@ enum stmt_id {
 #define DCOIN_COLS "id, deposit, account, serial, chain, amount, hold, flagged"
 
 /* One statement: its text and its parameter types, one letter each
- * (i = int8, b = bytea, t = text). */
+ * (i = int8, b = bytea, t = text; I, B, T: arrays of them). */
 struct stmt {
     const char *sql;
     const char *types;
@@ -190,9 +195,53 @@ static const struct stmt stmts[S_COUNT] = {
                    "ON CONFLICT (key_id) DO UPDATE SET keycert = excluded.keycert, "
                    "revoked_at = excluded.revoked_at", "ibi"},
     [S_KEY_LIST] = {"SELECT key_id, keycert, revoked_at FROM signing_keys ORDER BY key_id", ""},
+    /* Deferred writes (see "Deferred writes" below): journal ids reserved
+     * ahead, then every deferred row of a transaction in three set-based
+     * statements over arrays, sent in the round trip of the COMMIT. */
+    [S_JOURNAL_IDS] = {"SELECT nextval(pg_get_serial_sequence('journal', 'id')) "
+                       "FROM generate_series(1, $1)", "i"},
+    [S_FLUSH_JOURNAL] = {"INSERT INTO journal(id, time, debit, debit_bucket, credit, "
+                         "credit_bucket, amount, kind, ref) "
+                         "SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9)", "IIIIIIITT"},
+    /* one row per account with its net moves; the join is by primary key
+     * (enable_seqscan = off), so SERIALIZABLE locks rows, not the table */
+    [S_FLUSH_BALANCES] = {"UPDATE accounts a SET available = a.available + d.av, "
+                          "held = a.held + d.hd FROM unnest($1, $2, $3) AS d(id, av, hd) "
+                          "WHERE a.id = d.id", "III"},
+    [S_FLUSH_REQUESTS] = {"INSERT INTO requests(account, request_id, body_hash, status, "
+                          "response, created_at) SELECT * FROM unnest($1, $2, $3, $4, $5, $6)",
+                          "ITBITI"},
 };
 
 #define MAX_PARAMS 16
+
+/* A posting whose row and balance moves wait for the next flush. */
+struct pend_post {
+    int64_t id, time, debit, credit, amount, debit_bucket, credit_bucket;
+    char kind[16], ref[48];
+};
+
+/* A stored answer waiting for the next flush. */
+struct pend_req {
+    int64_t account, status, created_at;
+    char request_id[65];
+    uint8_t body_hash[DC_HASH_BYTES];
+    char *response; /* malloc'd copy */
+};
+
+/* An account's kind and balances as the database has them in this
+ * transaction's snapshot (without the pending moves). */
+struct acct_seen {
+    int64_t id, kind, available, held;
+};
+
+/* A request id this transaction looked up and did not find. */
+struct req_miss {
+    int64_t account;
+    char request_id[65];
+};
+
+#define ID_BLOCK 64 /* journal ids reserved per round trip */
 
 struct pg_store {
     struct dc_store base; /* first: the interface */
@@ -200,6 +249,24 @@ struct pg_store {
     unsigned char prepared[S_COUNT]; /* per connection: cleared on reconnect */
     int in_tx;                       /* between begin and commit/rollback */
     int doomed;                      /* a retryable failure hit this transaction */
+    /* Round trips saved (see "Transactions"): BEGIN, SAVEPOINT and RELEASE
+     * wait to travel in front of the next statement. */
+    int write_tx;       /* in_tx is a SERIALIZABLE write transaction */
+    int begun;          /* its BEGIN was sent */
+    int in_job;         /* between savepoint and release/rollback_to */
+    int sp_sent;        /* the job's SAVEPOINT was sent */
+    int release_queued; /* the previous job's RELEASE waits for the next round trip */
+    /* Deferred writes of the open write transaction (see "Deferred writes"). */
+    struct pend_post *posts;
+    size_t n_posts, cap_posts, mark_posts; /* mark: count at the job's savepoint */
+    struct pend_req *reqs;
+    size_t n_reqs, cap_reqs, mark_reqs;
+    struct acct_seen *seen;
+    size_t n_seen, cap_seen;
+    struct req_miss *miss;
+    size_t n_miss, cap_miss;
+    int64_t ids[ID_BLOCK]; /* reserved journal ids, used from ids_pos */
+    size_t ids_pos, ids_n;
     char errmsg[512];
 };
 
@@ -367,12 +434,27 @@ static enum dc_err session_setup(struct pg_store *s)
     return e;
 }
 
-/* Re-establishes a broken connection (outside transactions only). */
+/* Forgets the deferred state of a transaction (on commit, rollback, or a
+ * reconnect). The reserved journal ids stay: sequence values are never
+ * given out twice, whatever happens to the transaction. */
+static void tx_reset(struct pg_store *s)
+{
+    for (size_t i = 0; i < s->n_reqs; i++) free(s->reqs[i].response);
+    s->n_posts = s->mark_posts = 0;
+    s->n_reqs = s->mark_reqs = 0;
+    s->n_seen = s->n_miss = 0;
+    s->in_tx = s->write_tx = s->begun = 0;
+    s->in_job = s->sp_sent = s->release_queued = 0;
+    s->doomed = 0;
+}
+
+/* Re-establishes a broken connection. Only when nothing of the current
+ * transaction reached the server (see ensure_conn). */
 static enum dc_err reconnect(struct pg_store *s)
 {
     PQreset(s->conn);
     memset(s->prepared, 0, sizeof s->prepared);
-    s->in_tx = 0;
+    s->begun = s->sp_sent = s->release_queued = 0;
     s->doomed = 0;
     if (PQstatus(s->conn) != CONNECTION_OK) {
         set_msg(s, "reconnect: ");
@@ -381,10 +463,12 @@ static enum dc_err reconnect(struct pg_store *s)
     return session_setup(s);
 }
 
+/* A transaction whose BEGIN has not been sent yet has nothing on the
+ * server, so its connection may be replaced. */
 static enum dc_err ensure_conn(struct pg_store *s)
 {
     if (PQstatus(s->conn) == CONNECTION_OK) return DC_OK;
-    if (s->in_tx) {
+    if (s->in_tx && s->begun) {
         s->doomed = 1;
         snprintf(s->errmsg, sizeof s->errmsg, "postgresql: connection lost in a transaction");
         return DC_ERR_STORE_RETRY;
@@ -392,48 +476,545 @@ static enum dc_err ensure_conn(struct pg_store *s)
     return reconnect(s);
 }
 
-/*
- * Runs statement id with a's parameters; returns the result (caller
- * PQclears) or NULL with *err set. A read-only statement outside a
- * transaction whose connection broke is retried once on a new connection.
- */
-static PGresult *q(struct pg_store *s, enum stmt_id id, const struct args *a, enum dc_err *err)
+static void stmt_name(char *out, size_t cap, enum stmt_id id)
 {
+    snprintf(out, cap, "d%d", (int)id);
+}
+
+/* Prepares statement id on this connection once. */
+static enum dc_err prepare(struct pg_store *s, enum stmt_id id)
+{
+    if (s->prepared[id]) return DC_OK;
+    Oid types[MAX_PARAMS];
+    int n = (int)strlen(stmts[id].types);
+    for (int i = 0; i < n; i++) {
+        char t = stmts[id].types[i];
+        types[i] = t == 'i'   ? OID_INT8
+                   : t == 'b' ? OID_BYTEA
+                   : t == 't' ? OID_TEXT
+                   : t == 'I' ? OID_INT8_ARRAY
+                   : t == 'B' ? OID_BYTEA_ARRAY
+                              : OID_TEXT_ARRAY;
+    }
+    char name[16];
+    stmt_name(name, sizeof name, id);
+    PGresult *r = PQprepare(s->conn, name, stmts[id].sql, n, types);
+    enum dc_err e = PQresultStatus(r) == PGRES_COMMAND_OK ? DC_OK : classify(s, r);
+    PQclear(r);
+    if (e == DC_OK) s->prepared[id] = 1;
+    return e;
+}
+
+/* Whether a statement changes rows (and so needs its job's savepoint). */
+static int is_write(enum stmt_id id)
+{
+    return strncmp(stmts[id].sql, "SELECT", 6) != 0 || id == S_ACCT_BUMP;
+}
+
+/* ---- Pipelines: several statements, one round trip ---------------------- */
+
+/* One statement of a pipeline: a command text without parameters (BEGIN,
+ * SAVEPOINT, ...) or a prepared statement with its arguments. */
+struct item {
+    const char *text;
+    enum stmt_id id;
+    const struct args *a;
+};
+
+#define MAX_ITEMS 16
+
+/*
+ * Sends the items in pipeline mode behind one sync and reads every
+ * result: one round trip. Returns the last item's result (caller
+ * PQclears) when every item succeeded, else NULL with *err from the first
+ * failure (the server skips the rest up to the sync). *done: how many
+ * leading items succeeded. Every prepared item must have been prepared.
+ */
+static PGresult *pipeline(struct pg_store *s, const struct item *it, int n, int *done,
+                          enum dc_err *err)
+{
+    PGconn *c = s->conn;
+    *err = DC_OK;
+    *done = 0;
+    if (!PQenterPipelineMode(c)) {
+        *err = classify(s, NULL);
+        return NULL;
+    }
+    int sent = 0;
+    for (; sent < n; sent++) {
+        int ok;
+        if (it[sent].text) {
+            ok = PQsendQueryParams(c, it[sent].text, 0, NULL, NULL, NULL, NULL, 1);
+        } else {
+            char name[16];
+            stmt_name(name, sizeof name, it[sent].id);
+            const struct args *a = it[sent].a;
+            ok = PQsendQueryPrepared(c, name, a ? a->n : 0, a ? a->val : NULL,
+                                     a ? a->len : NULL, a ? a->fmt : NULL, 1);
+        }
+        if (!ok) break;
+    }
+    if (sent < n || !PQpipelineSync(c)) {
+        *err = classify(s, NULL);
+        if (sent == 0) {
+            PQexitPipelineMode(c);
+            return NULL;
+        }
+        /* what was sent still answers (or the connection is gone) */
+    }
+    PGresult *last = NULL;
+    int idx = 0;
+    /* each item yields its result(s) then NULL; the sync yields one
+     * PGRES_PIPELINE_SYNC; a dead connection yields NULLs */
+    for (int guard = 0; guard < 4 * n + 8; guard++) {
+        PGresult *r = PQgetResult(c);
+        if (!r) {
+            if (PQstatus(c) != CONNECTION_OK) {
+                if (*err == DC_OK) *err = classify(s, NULL);
+                break;
+            }
+            idx++;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            if (*err == DC_OK) *done = idx + 1;
+            if (idx == n - 1 && *err == DC_OK) {
+                PQclear(last);
+                last = r;
+                continue;
+            }
+        } else if (st != PGRES_PIPELINE_ABORTED && *err == DC_OK) {
+            *err = classify(s, r);
+        }
+        PQclear(r);
+    }
+    PQexitPipelineMode(c);
+    if (*err != DC_OK) {
+        PQclear(last);
+        return NULL;
+    }
+    if (!last) *err = classify(s, NULL);
+    return last;
+}
+
+/* ---- Deferred writes ------------------------------------------------------
+ *
+ * Most of a write transaction's rows need no answer from the server before
+ * it commits: the journal row and balance moves of a posting (its id comes
+ * from a block of sequence values reserved ahead) and a stored answer. On
+ * PostgreSQL each statement costs a round trip and per-statement work that
+ * dwarfs a row's, so inside a write transaction post and request_put keep
+ * such rows in memory and a flush sends them all at once: three set-based
+ * statements (journal rows, one net balance move per account, answers)
+ * pipelined with the COMMIT, or with the first statement that needs them
+ * on the server. Reads in the same transaction see them: account_get adds
+ * the pending moves, request_get finds the pending answers.
+ *
+ * A write is deferred only when the store can give the answer the database
+ * would give, so that an op fails exactly when it would have failed:
+ *   post        both accounts were read (or inserted) in this transaction,
+ *               so their kind and balances in its snapshot are known; a
+ *               user account that would go negative fails with
+ *               DC_ERR_STORE_CONSTRAINT, a balance that would overflow with
+ *               DC_ERR_AMOUNT_OVERFLOW, before anything is written. Under
+ *               SERIALIZABLE the snapshot's balance is the one the flush
+ *               updates: a concurrent change makes the flush fail with a
+ *               serialization failure (DC_ERR_STORE_RETRY).
+ *   request_put the same request id was looked up in this transaction and
+ *               not found, and is not pending: the primary key cannot fail
+ *               (a concurrent insert of the same id is again a
+ *               serialization failure).
+ * Otherwise the op runs at once, after flushing what it might depend on.
+ *
+ * Savepoints. A job's pending rows are dropped by rollback_to without a
+ * round trip. A job whose SAVEPOINT is sent (it writes something at once)
+ * first flushes the rows of the jobs before it, so that a ROLLBACK TO can
+ * never undo a companion's rows; its own pending rows follow the SAVEPOINT.
+ */
+
+static struct acct_seen *seen_find(struct pg_store *s, int64_t id)
+{
+    for (size_t i = 0; i < s->n_seen; i++) {
+        if (s->seen[i].id == id) return &s->seen[i];
+    }
+    return NULL;
+}
+
+/* Grows an array of elements of size sz to hold one more; 0 on OOM. */
+static int grow(void **p, size_t *cap, size_t n, size_t sz)
+{
+    if (n < *cap) return 1;
+    size_t c = *cap ? *cap * 2 : 64;
+    void *q = realloc(*p, c * sz);
+    if (!q) return 0;
+    *p = q;
+    *cap = c;
+    return 1;
+}
+
+/* Records an account row read (or written) in this write transaction. */
+static void seen_put(struct pg_store *s, int64_t id, int64_t kind, int64_t available,
+                     int64_t held)
+{
+    if (!s->in_tx || !s->write_tx) return;
+    struct acct_seen *a = seen_find(s, id);
+    if (!a) {
+        if (!grow((void **)&s->seen, &s->cap_seen, s->n_seen, sizeof *s->seen)) return;
+        a = &s->seen[s->n_seen++];
+    }
+    *a = (struct acct_seen){id, kind, available, held};
+}
+
+/* Net pending moves of one account, on top of what the database has. */
+static void pending_moves(const struct pg_store *s, int64_t id, int64_t *avail, int64_t *held,
+                          int *overflow)
+{
+    for (size_t i = 0; i < s->n_posts; i++) {
+        const struct pend_post *p = &s->posts[i];
+        if (p->debit == id) {
+            int64_t *b = p->debit_bucket ? held : avail;
+            if (__builtin_sub_overflow(*b, p->amount, b)) *overflow = 1;
+        }
+        if (p->credit == id) {
+            int64_t *b = p->credit_bucket ? held : avail;
+            if (__builtin_add_overflow(*b, p->amount, b)) *overflow = 1;
+        }
+    }
+}
+
+/* The database now holds posts [0, n): the seen balances move with them. */
+static void seen_apply(struct pg_store *s, const struct pend_post *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct acct_seen *d = seen_find(s, p[i].debit), *c = seen_find(s, p[i].credit);
+        if (d) *(p[i].debit_bucket ? &d->held : &d->available) -= p[i].amount;
+        if (c) *(p[i].credit_bucket ? &c->held : &c->available) += p[i].amount;
+    }
+}
+
+/* A binary PostgreSQL array parameter under construction. */
+struct abuf {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void ab_put(struct abuf *b, const void *d, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n > b->cap) {
+        size_t c = b->cap ? b->cap : 256;
+        while (c < b->len + n) c *= 2;
+        unsigned char *q = realloc(b->p, c);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = c;
+    }
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+
+static void ab_u32(struct abuf *b, uint32_t v)
+{
+    unsigned char x[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    ab_put(b, x, 4);
+}
+
+/* Array header: one dimension of n elements, no NULLs, lower bound 1. */
+static void ab_start(struct abuf *b, uint32_t elem_oid, size_t n)
+{
+    ab_u32(b, 1);
+    ab_u32(b, 0);
+    ab_u32(b, elem_oid);
+    ab_u32(b, (uint32_t)n);
+    ab_u32(b, 1);
+}
+
+static void ab_i64(struct abuf *b, int64_t v)
+{
+    ab_u32(b, 8);
+    ab_u32(b, (uint32_t)((uint64_t)v >> 32));
+    ab_u32(b, (uint32_t)(uint64_t)v);
+}
+
+static void ab_bytes(struct abuf *b, const void *p, size_t n)
+{
+    ab_u32(b, (uint32_t)n);
+    ab_put(b, p, n);
+}
+
+/* The arrays and arguments of the (at most three) statements that write
+ * one range of pending rows. */
+struct flush_part {
+    struct abuf j[9], b[3], r[6];
+    struct args aj, ab, ar;
+};
+
+static void part_free(struct flush_part *f)
+{
+    for (int i = 0; i < 9; i++) free(f->j[i].p);
+    for (int i = 0; i < 3; i++) free(f->b[i].p);
+    for (int i = 0; i < 6; i++) free(f->r[i].p);
+}
+
+/* Points args at finished arrays; DC_ERR_NO_MEMORY if one could not grow. */
+static enum dc_err args_arrays(struct args *a, struct abuf *arr, int n)
+{
+    *a = (struct args){0};
+    for (int i = 0; i < n; i++) {
+        if (arr[i].oom) return DC_ERR_NO_MEMORY;
+        a->val[a->n] = (const char *)arr[i].p;
+        a->len[a->n] = (int)arr[i].len;
+        a->fmt[a->n] = 1;
+        a->n++;
+    }
+    return DC_OK;
+}
+
+/* Adds one account's move to the net moves m[0..*nm), found by id. */
+static int net_add(struct acct_seen *m, size_t *nm, int64_t id, int bucket, int64_t amount)
+{
+    size_t j = 0;
+    while (j < *nm && m[j].id != id) j++;
+    if (j == *nm) m[(*nm)++] = (struct acct_seen){id, 0, 0, 0};
+    int64_t *v = bucket ? &m[j].held : &m[j].available;
+    return __builtin_add_overflow(*v, amount, v);
+}
+
+/*
+ * Appends to it[] (at *n) the statements that write pending posts
+ * [p0, p1) and answers [r0, r1), building their arrays in f. Balance
+ * moves are netted per account (checked for overflow) and sent in
+ * ascending account order. On error nothing is appended.
+ */
+static enum dc_err flush_part(struct pg_store *s, struct flush_part *f, size_t p0, size_t p1,
+                              size_t r0, size_t r1, struct item *it, int *n)
+{
+    memset(f, 0, sizeof *f);
+    int k = 0;
+    struct item add[3];
+    enum dc_err e = DC_OK;
+    if (p1 > p0) {
+        size_t np = p1 - p0;
+        for (int j = 0; j < 9; j++) ab_start(&f->j[j], j < 7 ? OID_INT8 : OID_TEXT, np);
+        struct acct_seen *m = calloc(2 * np, sizeof *m);
+        if (!m) return DC_ERR_NO_MEMORY;
+        size_t nm = 0;
+        int overflow = 0;
+        for (size_t i = p0; i < p1; i++) {
+            const struct pend_post *p = &s->posts[i];
+            ab_i64(&f->j[0], p->id);
+            ab_i64(&f->j[1], p->time);
+            ab_i64(&f->j[2], p->debit);
+            ab_i64(&f->j[3], p->debit_bucket);
+            ab_i64(&f->j[4], p->credit);
+            ab_i64(&f->j[5], p->credit_bucket);
+            ab_i64(&f->j[6], p->amount);
+            ab_bytes(&f->j[7], p->kind, strlen(p->kind));
+            ab_bytes(&f->j[8], p->ref, strlen(p->ref));
+            overflow |= net_add(m, &nm, p->debit, (int)p->debit_bucket, -p->amount);
+            overflow |= net_add(m, &nm, p->credit, (int)p->credit_bucket, p->amount);
+        }
+        for (size_t i = 1; i < nm; i++) { /* insertion sort: a batch is small */
+            struct acct_seen x = m[i];
+            size_t j = i;
+            for (; j > 0 && m[j - 1].id > x.id; j--) m[j] = m[j - 1];
+            m[j] = x;
+        }
+        for (int j = 0; j < 3; j++) ab_start(&f->b[j], OID_INT8, nm);
+        for (size_t i = 0; i < nm; i++) {
+            ab_i64(&f->b[0], m[i].id);
+            ab_i64(&f->b[1], m[i].available);
+            ab_i64(&f->b[2], m[i].held);
+        }
+        free(m);
+        if (overflow) {
+            /* only reachable with balances near 2^63: a commit that fails
+             * here fails alone after the writer splits its batch */
+            snprintf(s->errmsg, sizeof s->errmsg, "postgresql: net balance move overflows");
+            e = DC_ERR_AMOUNT_OVERFLOW;
+        }
+        if (e == DC_OK) e = args_arrays(&f->aj, f->j, 9);
+        if (e == DC_OK) e = args_arrays(&f->ab, f->b, 3);
+        add[k++] = (struct item){NULL, S_FLUSH_JOURNAL, &f->aj};
+        add[k++] = (struct item){NULL, S_FLUSH_BALANCES, &f->ab};
+    }
+    if (e == DC_OK && r1 > r0) {
+        size_t nr = r1 - r0;
+        static const uint32_t oid[6] = {OID_INT8, OID_TEXT, OID_BYTEA,
+                                        OID_INT8, OID_TEXT, OID_INT8};
+        for (int j = 0; j < 6; j++) ab_start(&f->r[j], oid[j], nr);
+        for (size_t i = r0; i < r1; i++) {
+            const struct pend_req *q = &s->reqs[i];
+            ab_i64(&f->r[0], q->account);
+            ab_bytes(&f->r[1], q->request_id, strlen(q->request_id));
+            ab_bytes(&f->r[2], q->body_hash, DC_HASH_BYTES);
+            ab_i64(&f->r[3], q->status);
+            ab_bytes(&f->r[4], q->response, strlen(q->response));
+            ab_i64(&f->r[5], q->created_at);
+        }
+        e = args_arrays(&f->ar, f->r, 6);
+        add[k++] = (struct item){NULL, S_FLUSH_REQUESTS, &f->ar};
+    }
+    if (e != DC_OK) return e;
+    for (int i = 0; i < k; i++) {
+        e = prepare(s, add[i].id);
+        if (e != DC_OK) return e;
+    }
+    for (int i = 0; i < k; i++) it[(*n)++] = add[i];
+    return DC_OK;
+}
+
+/* Drops pending posts [0, np) and answers [0, nr), once they were written. */
+static void pending_drop_front(struct pg_store *s, size_t np, size_t nr)
+{
+    seen_apply(s, s->posts, np);
+    memmove(s->posts, s->posts + np, (s->n_posts - np) * sizeof *s->posts);
+    s->n_posts -= np;
+    s->mark_posts = s->mark_posts > np ? s->mark_posts - np : 0;
+    for (size_t i = 0; i < nr; i++) free(s->reqs[i].response);
+    memmove(s->reqs, s->reqs + nr, (s->n_reqs - nr) * sizeof *s->reqs);
+    s->n_reqs -= nr;
+    s->mark_reqs = s->mark_reqs > nr ? s->mark_reqs - nr : 0;
+}
+
+/* What prefix() put in front of a statement. */
+struct pfx {
+    struct flush_part part[2];
+    int end[2];    /* index after each flush part's last item (0: none) */
+    size_t np[2];  /* pending posts written once part i ran: [0, np[i]) */
+    size_t nr[2];  /* pending answers, the same */
+};
+
+/*
+ * What must travel in front of the next statement: the lazy BEGIN, the
+ * previous job's RELEASE, and, when the statement writes inside a job
+ * whose SAVEPOINT was not sent yet, the companions' pending rows (flushed
+ * before the SAVEPOINT, see above) and the SAVEPOINT. With flush_all, also
+ * every pending row (after the SAVEPOINT when there is one). Caller frees
+ * the parts (part_free) in every case.
+ */
+static enum dc_err prefix(struct pg_store *s, struct item *it, int *n, int writes, int flush_all,
+                          struct pfx *x)
+{
+    enum dc_err e = DC_OK;
+    memset(x, 0, sizeof *x);
+    if (s->in_tx && !s->begun) {
+        it[(*n)++] = (struct item){s->write_tx ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+                                               : "BEGIN ISOLATION LEVEL REPEATABLE READ, "
+                                                 "READ ONLY",
+                                   S_COUNT, NULL};
+    }
+    if (s->release_queued) it[(*n)++] = (struct item){"RELEASE SAVEPOINT job", S_COUNT, NULL};
+    size_t np = 0, nr = 0;
+    if ((writes || (flush_all && (s->n_posts || s->n_reqs))) && s->in_job && !s->sp_sent) {
+        np = s->mark_posts;
+        nr = s->mark_reqs;
+        e = flush_part(s, &x->part[0], 0, np, 0, nr, it, n);
+        if (e != DC_OK) return e;
+        x->end[0] = *n;
+        x->np[0] = np;
+        x->nr[0] = nr;
+        it[(*n)++] = (struct item){"SAVEPOINT job", S_COUNT, NULL};
+    }
+    if (flush_all && (s->n_posts > np || s->n_reqs > nr)) {
+        e = flush_part(s, &x->part[1], np, s->n_posts, nr, s->n_reqs, it, n);
+        if (e != DC_OK) return e;
+        x->end[1] = *n;
+        x->np[1] = s->n_posts;
+        x->nr[1] = s->n_reqs;
+    }
+    return DC_OK;
+}
+
+/* After a pipeline whose first done items succeeded: records what reached
+ * the server (and so is no longer pending). */
+static void prefix_done(struct pg_store *s, const struct item *it, int done, const struct pfx *x)
+{
+    for (int i = 0; i < done; i++) {
+        if (!it[i].text) continue;
+        if (strncmp(it[i].text, "BEGIN", 5) == 0) s->begun = 1;
+        if (strcmp(it[i].text, "RELEASE SAVEPOINT job") == 0) s->release_queued = 0;
+        if (strcmp(it[i].text, "SAVEPOINT job") == 0) s->sp_sent = 1;
+    }
+    size_t np = 0, nr = 0;
+    for (int p = 0; p < 2; p++) {
+        if (x->end[p] && done >= x->end[p]) {
+            np = x->np[p];
+            nr = x->nr[p];
+        }
+    }
+    if (np || nr) pending_drop_front(s, np, nr);
+}
+
+/*
+ * Runs statement id with a's parameters, behind whatever prefix() says
+ * must go first, in one round trip; returns the result (caller PQclears)
+ * or NULL with *err set. A read whose connection turned out broken before
+ * anything of its transaction reached the server (outside a transaction,
+ * or the first statement of one) is retried once on a new connection:
+ * a pooled connection whose server process was terminated is replaced
+ * without the caller noticing.
+ */
+static PGresult *q_flush(struct pg_store *s, enum stmt_id id, const struct args *a, int flush_all,
+                         enum dc_err *err)
+{
+    int writes = is_write(id);
     for (int attempt = 0;; attempt++) {
         *err = ensure_conn(s);
         if (*err != DC_OK) return NULL;
-        char name[16];
-        snprintf(name, sizeof name, "d%d", (int)id);
-        if (!s->prepared[id]) {
-            Oid types[MAX_PARAMS];
-            int n = (int)strlen(stmts[id].types);
-            for (int i = 0; i < n; i++) {
-                char t = stmts[id].types[i];
-                types[i] = t == 'i' ? OID_INT8 : t == 'b' ? OID_BYTEA : OID_TEXT;
+        int fresh = !s->in_tx || !s->begun;
+        *err = prepare(s, id);
+        PGresult *r = NULL;
+        if (*err == DC_OK) {
+            struct item it[MAX_ITEMS];
+            struct pfx x;
+            int n = 0, done = 0;
+            *err = prefix(s, it, &n, writes, flush_all, &x);
+            if (*err == DC_OK) {
+                it[n++] = (struct item){NULL, id, a};
+                if (n == 1) {
+                    char name[16];
+                    stmt_name(name, sizeof name, id);
+                    r = PQexecPrepared(s->conn, name, a ? a->n : 0, a ? a->val : NULL,
+                                       a ? a->len : NULL, a ? a->fmt : NULL, 1);
+                    ExecStatusType st = PQresultStatus(r);
+                    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+                        *err = classify(s, r);
+                        PQclear(r);
+                        r = NULL;
+                    }
+                } else {
+                    r = pipeline(s, it, n, &done, err);
+                    prefix_done(s, it, done, &x);
+                }
             }
-            PGresult *r = PQprepare(s->conn, name, stmts[id].sql, n, types);
-            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-                *err = classify(s, r);
-                PQclear(r);
-                if (*err == DC_ERR_STORE_RETRY && !s->in_tx && attempt == 0) continue;
-                return NULL;
-            }
-            PQclear(r);
-            s->prepared[id] = 1;
+            part_free(&x.part[0]);
+            part_free(&x.part[1]);
         }
-        PGresult *r = PQexecPrepared(s->conn, name, a ? a->n : 0, a ? a->val : NULL,
-                                     a ? a->len : NULL, a ? a->fmt : NULL, 1);
-        ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) return r;
-        *err = classify(s, r);
-        PQclear(r);
-        int read_only = strncmp(stmts[id].sql, "SELECT", 6) == 0 && id != S_ACCT_BUMP;
-        if (*err == DC_ERR_STORE_RETRY && !s->in_tx && read_only && attempt == 0 &&
+        if (r) return r;
+        if (*err == DC_ERR_STORE_RETRY && fresh && !writes && attempt == 0 &&
             PQstatus(s->conn) != CONNECTION_OK) {
+            s->begun = 0; /* nothing reached the server: start again */
+            s->doomed = 0;
             continue;
         }
         return NULL;
     }
+}
+
+static PGresult *q(struct pg_store *s, enum stmt_id id, const struct args *a, enum dc_err *err)
+{
+    return q_flush(s, id, a, 0, err);
 }
 
 /* Runs a statement whose rows are not wanted. *changed: rows affected. */
@@ -462,7 +1043,12 @@ static enum dc_err p_close(struct dc_store *base)
 {
     struct pg_store *s = P(base);
     if (!s) return DC_OK;
+    tx_reset(s);
     PQfinish(s->conn);
+    free(s->posts);
+    free(s->reqs);
+    free(s->seen);
+    free(s->miss);
     free(s);
     return DC_OK;
 }
@@ -479,7 +1065,7 @@ static enum dc_err migrate_step(struct pg_store *s, int known, int *done)
     *done = 0;
     enum dc_err e = cmd(s, "BEGIN");
     if (e != DC_OK) return e;
-    s->in_tx = 1;
+    s->in_tx = s->begun = 1;
     int have = 0;
     char lock[80];
     snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%lld)", (long long)MIGRATE_LOCK);
@@ -523,7 +1109,7 @@ static enum dc_err migrate_step(struct pg_store *s, int known, int *done)
         if (PQstatus(s->conn) == CONNECTION_OK) cmd(s, "ROLLBACK");
         memcpy(s->errmsg, keep, sizeof keep);
     }
-    s->in_tx = 0;
+    s->in_tx = s->begun = 0;
     s->doomed = 0;
     if (e == DC_OK && have >= known) *done = 1;
     return e;
@@ -548,19 +1134,26 @@ static enum dc_err p_migrate(struct dc_store *base, int *version)
 
 /* ---- Transactions ----------------------------------------------------- */
 
+/*
+ * Transactions cost no round trip of their own: BEGIN travels in front of
+ * the transaction's first statement and COMMIT behind its last deferred
+ * rows (so a transfer in a transaction of its own takes its reads and one
+ * round trip for writes and commit). SAVEPOINT is sent only when the job
+ * writes something at once (a job that only reads and defers needs none:
+ * rollback_to drops its pending rows), and RELEASE travels in front of the
+ * next statement.
+ */
 static enum dc_err p_begin(struct dc_store *base, int write)
 {
     struct pg_store *s = P(base);
-    s->in_tx = 0; /* a new transaction may reconnect */
+    tx_reset(s); /* a new transaction may reconnect */
     enum dc_err e = ensure_conn(s);
     if (e != DC_OK) return e;
     if (PQtransactionStatus(s->conn) != PQTRANS_IDLE) cmd(s, "ROLLBACK");
-    s->doomed = 0;
     /* see the file header for the isolation levels */
-    e = cmd(s, write ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
-                     : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    if (e == DC_OK) s->in_tx = 1;
-    return e;
+    s->in_tx = 1;
+    s->write_tx = write != 0;
+    return DC_OK;
 }
 
 static enum dc_err p_rollback(struct dc_store *base)
@@ -570,8 +1163,7 @@ static enum dc_err p_rollback(struct dc_store *base)
     if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
         e = cmd(s, "ROLLBACK");
     }
-    s->in_tx = 0;
-    s->doomed = 0;
+    tx_reset(s);
     /* a lost connection has nothing left to roll back: the server aborted */
     return e == DC_ERR_STORE_RETRY ? DC_OK : e;
 }
@@ -583,19 +1175,38 @@ static enum dc_err p_commit(struct dc_store *base)
         p_rollback(base);
         return DC_ERR_STORE_RETRY;
     }
-    PGresult *r = PQexec(s->conn, "COMMIT");
-    enum dc_err e = DC_OK;
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        e = classify(s, r);
-    } else if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+    if (!s->in_tx || (!s->begun && !s->n_posts && !s->n_reqs)) {
+        tx_reset(s); /* nothing reached the server */
+        return DC_OK;
+    }
+    enum dc_err e = ensure_conn(s);
+    struct item it[MAX_ITEMS];
+    struct pfx x;
+    int n = 0, done = 0;
+    s->release_queued = 0; /* COMMIT releases every savepoint */
+    if (e == DC_OK) e = prefix(s, it, &n, 0, 1, &x);
+    PGresult *r = NULL;
+    if (e == DC_OK) {
+        it[n++] = (struct item){"COMMIT", S_COUNT, NULL};
+        r = pipeline(s, it, n, &done, &e);
+    }
+    part_free(&x.part[0]);
+    part_free(&x.part[1]);
+    if (r && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
         /* COMMIT of a failed transaction answers ROLLBACK, not an error */
         snprintf(s->errmsg, sizeof s->errmsg, "postgresql: commit rolled back a failed "
                                               "transaction");
         e = DC_ERR_STORE;
     }
     PQclear(r);
-    s->in_tx = 0;
-    s->doomed = 0;
+    if (e != DC_OK && PQstatus(s->conn) == CONNECTION_OK &&
+        PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+        char keep[sizeof s->errmsg];
+        memcpy(keep, s->errmsg, sizeof keep);
+        cmd(s, "ROLLBACK");
+        memcpy(s->errmsg, keep, sizeof keep);
+    }
+    tx_reset(s);
     return e;
 }
 
@@ -603,22 +1214,49 @@ static enum dc_err p_savepoint(struct dc_store *base)
 {
     struct pg_store *s = P(base);
     if (s->doomed) return DC_ERR_STORE_RETRY;
-    return cmd(s, "SAVEPOINT job");
+    if (!s->in_tx) {
+        snprintf(s->errmsg, sizeof s->errmsg, "postgresql: savepoint outside a transaction");
+        return DC_ERR_STORE;
+    }
+    s->in_job = 1;
+    s->sp_sent = 0;
+    s->mark_posts = s->n_posts;
+    s->mark_reqs = s->n_reqs;
+    return DC_OK;
 }
 
 static enum dc_err p_release(struct dc_store *base)
 {
     struct pg_store *s = P(base);
     if (s->doomed) return DC_ERR_STORE_RETRY;
-    return cmd(s, "RELEASE SAVEPOINT job");
+    if (s->sp_sent) s->release_queued = 1;
+    s->in_job = s->sp_sent = 0;
+    return DC_OK;
 }
 
 static enum dc_err p_rollback_to(struct dc_store *base)
 {
     struct pg_store *s = P(base);
     if (s->doomed) return DC_ERR_STORE_RETRY;
-    /* two commands, one round trip */
-    return cmd(s, "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job");
+    /* the job's pending rows go; what it read may have been its own */
+    for (size_t i = s->mark_reqs; i < s->n_reqs; i++) free(s->reqs[i].response);
+    s->n_posts = s->mark_posts;
+    s->n_reqs = s->mark_reqs;
+    s->n_seen = 0;
+    int sent = s->sp_sent;
+    s->in_job = s->sp_sent = 0;
+    if (sent) {
+        /* two commands, one round trip */
+        return cmd(s, "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job");
+    }
+    if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) == PQTRANS_INERROR) {
+        /* a statement failed before the job needed a savepoint (a read):
+         * nothing can undo that short of the whole transaction */
+        snprintf(s->errmsg, sizeof s->errmsg, "postgresql: a failed read broke the transaction");
+        s->doomed = 1;
+        return DC_ERR_STORE;
+    }
+    return DC_OK;
 }
 
 /* ---- Settings --------------------------------------------------------- */
@@ -673,6 +1311,7 @@ static enum dc_err account_insert(struct dc_store *base, struct dc_account *a)
     int64_t explicit_id = a->id;
     a->id = c_i64(r, 0, 0);
     PQclear(r);
+    seen_put(s, a->id, a->kind, a->available, a->held);
     if (explicit_id >= DC_ACCT_ID_FIRST_USER) {
         struct args b = {0};
         a_i64(&b, explicit_id);
@@ -721,6 +1360,13 @@ static enum dc_err account_get(struct dc_store *base, struct dc_account *out, en
         e = DC_ERR_NO_ACCOUNT;
     }
     PQclear(r);
+    if (e == DC_OK && s->in_tx && s->write_tx) {
+        /* the snapshot's balances, then this transaction's pending moves */
+        seen_put(s, out->id, out->kind, out->available, out->held);
+        int overflow = 0;
+        pending_moves(s, out->id, &out->available, &out->held, &overflow);
+        if (overflow) e = DC_ERR_AMOUNT_OVERFLOW; /* refused when deferred */
+    }
     return e;
 }
 
@@ -737,12 +1383,19 @@ static enum dc_err account_update(struct dc_store *base, const struct dc_account
     return e;
 }
 
+/* Listings of accounts (balances) and of the journal read what deferred
+ * writes change: the pending rows go first, in the same round trip. */
+static int reads_pending(enum stmt_id id)
+{
+    return id == S_ACCT_LIST || id == S_ACCT_LIST_ALL || id == S_JOURNAL_LIST || id == S_AUDIT;
+}
+
 /* Runs a listing and calls readfn + cb for each row until cb says stop.
  * The whole result is in memory, so a callback may use the store. */
 #define FOR_ROWS(s, id, a, decl, readfn, cb, ctx)                                             \
     do {                                                                                     \
         enum dc_err e_;                                                                      \
-        PGresult *r = q((s), (id), (a), &e_);                                                \
+        PGresult *r = q_flush((s), (id), (a), reads_pending(id), &e_);                       \
         if (!r) return e_;                                                                   \
         int n_ = PQntuples(r);                                                               \
         for (int i = 0; i < n_; i++) {                                                       \
@@ -764,10 +1417,87 @@ static enum dc_err account_list(struct dc_store *base, int status, dc_account_cb
 
 /* ---- Journal ---------------------------------------------------------- */
 
+/* The next reserved journal id, reserving a block when none is left. */
+static enum dc_err next_journal_id(struct pg_store *s, int64_t *id)
+{
+    if (s->ids_pos == s->ids_n) {
+        struct args a = {0};
+        a_i64(&a, ID_BLOCK);
+        enum dc_err e;
+        PGresult *r = q(s, S_JOURNAL_IDS, &a, &e);
+        if (!r) return e;
+        int n = PQntuples(r);
+        for (int i = 0; i < n && i < ID_BLOCK; i++) s->ids[i] = c_i64(r, i, 0);
+        PQclear(r);
+        s->ids_pos = 0;
+        s->ids_n = n > 0 && n <= ID_BLOCK ? (size_t)n : 0;
+        if (!s->ids_n) return DC_ERR_STORE;
+    }
+    *id = s->ids[s->ids_pos++];
+    return DC_OK;
+}
+
+/*
+ * Defers the posting when both accounts were seen in this write
+ * transaction (see "Deferred writes"): the checks the database would make
+ * (a user account never negative, no overflow) are made here on the
+ * snapshot's balances plus the pending moves. 1 = deferred (or refused,
+ * *err set); 0 = run it at once.
+ */
+static int post_deferred(struct pg_store *s, struct dc_posting *p, enum dc_err *err)
+{
+    if (!s->in_tx || !s->write_tx || s->doomed) return 0;
+    const struct acct_seen *d = seen_find(s, p->debit), *c = seen_find(s, p->credit);
+    if (!d || !c) return 0;
+    if (!grow((void **)&s->posts, &s->cap_posts, s->n_posts, sizeof *s->posts)) {
+        *err = DC_ERR_NO_MEMORY;
+        return 1;
+    }
+    int64_t bal[2][2] = {{d->available, d->held}, {c->available, c->held}};
+    int overflow = 0;
+    pending_moves(s, d->id, &bal[0][0], &bal[0][1], &overflow);
+    pending_moves(s, c->id, &bal[1][0], &bal[1][1], &overflow);
+    if (d == c) memcpy(bal[1], bal[0], sizeof bal[1]);
+    int64_t *from = &bal[0][p->debit_bucket ? 1 : 0];
+    if (__builtin_sub_overflow(*from, p->amount, from)) overflow = 1;
+    if (d == c) memcpy(bal[1], bal[0], sizeof bal[1]);
+    int64_t *to = &bal[1][p->credit_bucket ? 1 : 0];
+    if (__builtin_add_overflow(*to, p->amount, to)) overflow = 1;
+    if (d == c) memcpy(bal[0], bal[1], sizeof bal[0]);
+    if (overflow) {
+        snprintf(s->errmsg, sizeof s->errmsg, "postgresql: posting overflows a balance");
+        *err = DC_ERR_AMOUNT_OVERFLOW;
+        return 1;
+    }
+    for (int k = 0; k < 2; k++) {
+        const struct acct_seen *acct = k ? c : d;
+        if (acct->kind == DC_ACCT_USER && (bal[k][0] < 0 || bal[k][1] < 0)) {
+            snprintf(s->errmsg, sizeof s->errmsg,
+                     "postgresql: posting would make user account %lld negative",
+                     (long long)acct->id);
+            *err = DC_ERR_STORE_CONSTRAINT; /* what the CHECK would say */
+            return 1;
+        }
+    }
+    int64_t id = 0;
+    *err = next_journal_id(s, &id);
+    if (*err != DC_OK) return 1;
+    struct pend_post *q = &s->posts[s->n_posts++];
+    *q = (struct pend_post){.id = id, .time = (int64_t)p->time, .debit = p->debit,
+                            .credit = p->credit, .amount = p->amount,
+                            .debit_bucket = p->debit_bucket, .credit_bucket = p->credit_bucket};
+    snprintf(q->kind, sizeof q->kind, "%s", p->kind);
+    snprintf(q->ref, sizeof q->ref, "%s", p->ref);
+    p->id = id;
+    return 1;
+}
+
 static enum dc_err post(struct dc_store *base, struct dc_posting *p)
 {
     struct pg_store *s = P(base);
     if (p->amount <= 0) return DC_ERR_INVALID_ARGUMENT;
+    enum dc_err e;
+    if (post_deferred(s, p, &e)) return e;
     struct args a = {0};
     a_u64(&a, p->time);
     a_i64(&a, p->debit);
@@ -777,13 +1507,17 @@ static enum dc_err post(struct dc_store *base, struct dc_posting *p)
     a_i64(&a, p->amount);
     a_text(&a, p->kind);
     a_text(&a, p->ref);
-    enum dc_err e;
-    PGresult *r = q(s, S_POST, &a, &e);
+    /* at once: the pending rows first, so that the CHECK sees them */
+    PGresult *r = q_flush(s, S_POST, &a, 1, &e);
     if (!r) return e;
     p->id = c_i64(r, 0, 0);
     int64_t moved = c_i64(r, 0, 1);
     PQclear(r);
-    return moved == (p->debit == p->credit ? 1 : 2) ? DC_OK : DC_ERR_NO_ACCOUNT;
+    if (moved != (p->debit == p->credit ? 1 : 2)) return DC_ERR_NO_ACCOUNT;
+    struct pend_post done = {.debit = p->debit, .credit = p->credit, .amount = p->amount,
+                             .debit_bucket = p->debit_bucket, .credit_bucket = p->credit_bucket};
+    seen_apply(s, &done, 1);
+    return DC_OK;
 }
 
 static void read_posting(const PGresult *r, int i, struct dc_posting *p)
@@ -821,13 +1555,39 @@ static enum dc_err audit_sums(struct dc_store *base, dc_audit_cb cb, void *ctx)
 
 /* ---- Idempotency ------------------------------------------------------ */
 
+static struct pend_req *req_pending(struct pg_store *s, int64_t account, const char *rid)
+{
+    for (size_t i = 0; i < s->n_reqs; i++) {
+        if (s->reqs[i].account == account && strcmp(s->reqs[i].request_id, rid) == 0) {
+            return &s->reqs[i];
+        }
+    }
+    return NULL;
+}
+
+static size_t req_missed(struct pg_store *s, int64_t account, const char *rid)
+{
+    for (size_t i = 0; i < s->n_miss; i++) {
+        if (s->miss[i].account == account && strcmp(s->miss[i].request_id, rid) == 0) return i;
+    }
+    return SIZE_MAX;
+}
+
 static enum dc_err request_get(struct dc_store *base, struct dc_request_rec *io)
 {
     struct pg_store *s = P(base);
+    io->response = NULL;
+    const struct pend_req *pr = s->in_tx ? req_pending(s, io->account, io->request_id) : NULL;
+    if (pr) {
+        memcpy(io->body_hash, pr->body_hash, DC_HASH_BYTES);
+        io->status = (int)pr->status;
+        io->created_at = (uint64_t)pr->created_at;
+        io->response = strdup(pr->response);
+        return io->response ? DC_OK : DC_ERR_NO_MEMORY;
+    }
     struct args a = {0};
     a_i64(&a, io->account);
     a_text(&a, io->request_id);
-    io->response = NULL;
     enum dc_err e;
     PGresult *r = q(s, S_REQ_GET, &a, &e);
     if (!r) return e;
@@ -839,6 +1599,13 @@ static enum dc_err request_get(struct dc_store *base, struct dc_request_rec *io)
         if (!io->response) e = DC_ERR_NO_MEMORY;
     } else {
         e = DC_ERR_NOT_FOUND;
+        /* remembered: a request_put of this id may then be deferred */
+        if (s->in_tx && s->write_tx && req_missed(s, io->account, io->request_id) == SIZE_MAX &&
+            grow((void **)&s->miss, &s->cap_miss, s->n_miss, sizeof *s->miss)) {
+            struct req_miss *m = &s->miss[s->n_miss++];
+            m->account = io->account;
+            snprintf(m->request_id, sizeof m->request_id, "%s", io->request_id);
+        }
     }
     PQclear(r);
     return e;
@@ -847,6 +1614,27 @@ static enum dc_err request_get(struct dc_store *base, struct dc_request_rec *io)
 static enum dc_err request_put(struct dc_store *base, const struct dc_request_rec *rec,
                                const char *response)
 {
+    struct pg_store *s = P(base);
+    if (s->in_tx && req_pending(s, rec->account, rec->request_id)) {
+        snprintf(s->errmsg, sizeof s->errmsg, "postgresql: request id stored twice");
+        return DC_ERR_STORE_CONSTRAINT; /* what the primary key would say */
+    }
+    size_t m = s->in_tx && s->write_tx && !s->doomed
+                   ? req_missed(s, rec->account, rec->request_id)
+                   : SIZE_MAX;
+    if (m != SIZE_MAX && grow((void **)&s->reqs, &s->cap_reqs, s->n_reqs, sizeof *s->reqs)) {
+        char *copy = strdup(response ? response : "");
+        if (!copy) return DC_ERR_NO_MEMORY;
+        struct pend_req *q = &s->reqs[s->n_reqs++];
+        q->account = rec->account;
+        q->status = rec->status;
+        q->created_at = (int64_t)rec->created_at;
+        snprintf(q->request_id, sizeof q->request_id, "%s", rec->request_id);
+        memcpy(q->body_hash, rec->body_hash, DC_HASH_BYTES);
+        q->response = copy;
+        s->miss[m] = s->miss[--s->n_miss];
+        return DC_OK;
+    }
     struct args a = {0};
     a_i64(&a, rec->account);
     a_text(&a, rec->request_id);
@@ -854,7 +1642,7 @@ static enum dc_err request_put(struct dc_store *base, const struct dc_request_re
     a_i64(&a, rec->status);
     a_text(&a, response);
     a_u64(&a, rec->created_at);
-    return run(P(base), S_REQ_PUT, &a, NULL);
+    return run(s, S_REQ_PUT, &a, NULL);
 }
 
 /* ---- Coins and consumed states ------------------------------------------ */
