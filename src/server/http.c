@@ -397,7 +397,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         rq.json = parsed;
     }
-    if (e == DC_OK) e = rt->fn(&rq, &rs);
+    if (e == DC_OK) {
+        e = rt->fn(&rq, &rs);
+        if (e == DC_ERR_STORE_RETRY && strcmp(method, "GET") == 0) {
+            /* The handler's read lost its database connection in the
+             * middle (PostgreSQL restarted, its server process was
+             * terminated, a failover): a GET changes nothing, so it runs
+             * once more, on a fresh connection, instead of answering 503.
+             * Only the handler: authentication has passed (its nonce is
+             * spent). Writes are retried by the writer. */
+            json_decref(rs.json);
+            free(rs.text);
+            memset(&rs, 0, sizeof rs);
+            rs.status = 200;
+            rq.detail[0] = '\0';
+            e = rt->fn(&rq, &rs);
+        }
+    }
     json_decref(parsed);
 
     char *body = NULL;

@@ -13,7 +13,9 @@
  * journal. Then: one coin double-spent and deposited at two instances at the
  * same moment (the fork must be detected exactly once), and kill -9 of one
  * instance in the middle of the load (the others keep serving; the requests
- * it had in flight complete exactly once when retried elsewhere).
+ * it had in flight complete exactly once when retried elsewhere). And
+ * reads that survive every database connection being cut (a PostgreSQL
+ * restart or failover): a GET still answers 200.
  *
  * Needs the PostgreSQL cluster of tests/with-pg.sh (make check runs every
  * test under it). Without it each case fails with a message saying so: a
@@ -417,5 +419,51 @@ static void test_kill9_one_instance_mid_load(void)
     stop_three();
 }
 
+/* Terminates every ducatd connection to the cluster from a side psql, as a
+ * PostgreSQL restart or a failover would. */
+static void cut_pg_connections(void)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "'%s/psql' -q -X -h '%s' -U ducat -d ducat -c \"SELECT pg_terminate_backend(pid) "
+             "FROM pg_stat_activity WHERE application_name = 'ducatd'\" >/dev/null",
+             getenv("DC_PG_BIN"), getenv("DC_PG_DIR"));
+    ASSERT(system(cmd) == 0);
+}
+
+static void test_reads_survive_cut_connections(void)
+{
+    need_pg();
+    start_three("--auto-verify");
+    struct dev alice, bob;
+    dev_setup(&A, &alice, "Alice Zhang", 5000);
+    dev_setup(&A, &bob, "Bob Li", 0);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/admin/accounts/%lld", (long long)alice.account);
+    for (int round = 0; round < 3; round++) {
+        const struct srv *s = round == 0 ? &A : round == 1 ? &B : &C;
+        cut_pg_connections();
+        json_t *j = NULL;
+        ASSERT_EQ(api(s, &alice, "GET", "/v1/balance", NULL, &j), 200);
+        ASSERT_EQ(json_int(j, "available"), 5000 - round);
+        json_decref(j);
+        cut_pg_connections();
+        ASSERT_EQ(api(s, &alice, "GET", "/v1/history", NULL, NULL), 200);
+        cut_pg_connections();
+        ASSERT_EQ(admin(s, s->token, "GET", path, NULL, NULL), 200);
+        cut_pg_connections();
+        ASSERT_EQ(api(s, NULL, "GET", "/v1/keys", NULL, NULL), 200);
+        /* and a write after the cut commits (the writer's connection too) */
+        cut_pg_connections();
+        char rid[40];
+        new_request_id(rid);
+        ASSERT_EQ(apif(s, &alice, "POST", "/v1/transfers", NULL,
+                       "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":1}", rid,
+                       (long long)bob.account),
+                  201);
+    }
+    stop_three();
+}
+
 TESTS(T(test_concurrent_money_three_instances), T(test_double_spend_at_two_instances),
-      T(test_kill9_one_instance_mid_load))
+      T(test_kill9_one_instance_mid_load), T(test_reads_survive_cut_connections))

@@ -3,8 +3,10 @@
  * a real server (tests/with-pg.sh): two connections racing (serialization
  * failures surface as DC_ERR_STORE_RETRY and doom the transaction), lost
  * connections (re-established, never a silent partial commit), several
- * instances migrating one empty database at once, and store URLs shown
- * without passwords. The behaviour both backends share is the contract
+ * instances migrating one empty database at once, store URLs shown
+ * without passwords, reads that survive a cut connection, and the deferred
+ * writes of a batch (store_pg.c: rows kept until the commit's round trip,
+ * a failing job leaving no trace while its companions' rows commit). The behaviour both backends share is the contract
  * suite, test_store.c, which runs on both.
  *
  * Without DC_PG_DSN every case fails saying so: never a silent skip.
@@ -154,6 +156,161 @@ static void test_lost_connection(void)
 #endif
 }
 
+static void test_read_retries_on_cut_connection(void)
+{
+#ifdef DC_HAVE_PG
+    empty_db();
+    struct dc_store *h = open_migrated();
+    two_users(h);
+    struct dc_account a;
+    /* a pooled connection whose server process was terminated while idle:
+     * the first statement of a read transaction runs again on a new one */
+    cut_connections();
+    ASSERT_OK(h->ops->begin(h, 0));
+    ASSERT_OK(h->ops->account_get(h, &a, DC_BY_ID, 1001, NULL));
+    ASSERT_OK(h->ops->account_get(h, &a, DC_BY_ID, 1002, NULL));
+    ASSERT_OK(h->ops->rollback(h));
+    /* the same for a write transaction that has sent nothing yet */
+    cut_connections();
+    ASSERT_OK(h->ops->begin(h, 1));
+    ASSERT_OK(h->ops->account_get(h, &a, DC_BY_ID, 1001, NULL));
+    a.status = DC_ACCT_VERIFIED;
+    ASSERT_OK(h->ops->account_update(h, &a));
+    ASSERT_OK(h->ops->commit(h));
+    ASSERT_OK(h->ops->account_get(h, &a, DC_BY_ID, 1001, NULL));
+    ASSERT_EQ(a.status, DC_ACCT_VERIFIED);
+    /* cut in the middle of a read transaction: the snapshot is gone, the
+     * store says retry (ducatd runs the GET again, http.c) */
+    ASSERT_OK(h->ops->begin(h, 0));
+    ASSERT_OK(h->ops->account_get(h, &a, DC_BY_ID, 1001, NULL));
+    cut_connections();
+    ASSERT_ERR(h->ops->account_get(h, &a, DC_BY_ID, 1002, NULL), DC_ERR_STORE_RETRY);
+    ASSERT_OK(h->ops->rollback(h));
+    ASSERT_OK(h->ops->account_get(h, &a, DC_BY_ID, 1002, NULL));
+    h->ops->close(h);
+#else
+    FAIL_AT("built without the PostgreSQL backend");
+#endif
+}
+
+#ifdef DC_HAVE_PG
+static void move(struct dc_store *s, int64_t from, int64_t to, int64_t amount, enum dc_err want)
+{
+    struct dc_account a;
+    ASSERT_OK(s->ops->account_get(s, &a, DC_BY_ID, from, NULL));
+    ASSERT_OK(s->ops->account_get(s, &a, DC_BY_ID, to, NULL));
+    struct dc_posting p;
+    memset(&p, 0, sizeof p);
+    p.time = 5;
+    p.debit = from;
+    p.credit = to;
+    p.amount = amount;
+    snprintf(p.kind, sizeof p.kind, "transfer");
+    ASSERT_ERR(s->ops->post(s, &p), want);
+}
+
+static int64_t avail(struct dc_store *s, int64_t id)
+{
+    struct dc_account a;
+    ASSERT_OK(s->ops->account_get(s, &a, DC_BY_ID, id, NULL));
+    return a.available;
+}
+
+static int count_rows(void *ctx, const struct dc_posting *p)
+{
+    (void)p;
+    (*(int *)ctx)++;
+    return 0;
+}
+#endif
+
+static void test_deferred_writes_of_a_batch(void)
+{
+#ifdef DC_HAVE_PG
+    empty_db();
+    struct dc_store *h = open_migrated();
+    ASSERT_OK(h->ops->begin(h, 1));
+    for (int64_t id = 1001; id <= 1003; id++) {
+        struct dc_account a;
+        memset(&a, 0, sizeof a);
+        a.id = id;
+        a.kind = DC_ACCT_USER;
+        a.available = id == 1001 ? 1000 : 0;
+        memset(a.device_pub, (int)id, DC_PUBKEY_BYTES);
+        memset(a.alias, (int)id, DC_ALIAS_BYTES);
+        ASSERT_OK(h->ops->account_insert(h, &a));
+    }
+    ASSERT_OK(h->ops->commit(h));
+    struct dc_request_rec r, got;
+    memset(&r, 0, sizeof r);
+    r.account = 1001;
+    snprintf(r.request_id, sizeof r.request_id, "rq-1");
+    memset(r.body_hash, 3, sizeof r.body_hash);
+    r.status = 201;
+
+    ASSERT_OK(h->ops->begin(h, 1));
+    /* job 1: reads, a posting and an answer, all kept for the commit */
+    ASSERT_OK(h->ops->savepoint(h));
+    got = r;
+    ASSERT_ERR(h->ops->request_get(h, &got), DC_ERR_NOT_FOUND);
+    move(h, 1001, 1002, 300, DC_OK);
+    ASSERT_OK(h->ops->request_put(h, &r, "{\"job\":1}"));
+    ASSERT_OK(h->ops->release(h));
+    /* later reads of the transaction see job 1's pending rows */
+    ASSERT_EQ(avail(h, 1001), 700);
+    ASSERT_EQ(avail(h, 1002), 300);
+    got = r;
+    ASSERT_OK(h->ops->request_get(h, &got));
+    ASSERT_STR(got.response, "{\"job\":1}");
+    free(got.response);
+    ASSERT_ERR(h->ops->request_put(h, &r, "{}"), DC_ERR_STORE_CONSTRAINT);
+    /* job 2: an overdraft is refused before anything is written */
+    ASSERT_OK(h->ops->savepoint(h));
+    move(h, 1002, 1003, 301, DC_ERR_STORE_CONSTRAINT);
+    ASSERT_OK(h->ops->rollback_to(h));
+    /* job 3: a pending posting, then a write at once (which sends job 1's
+     * rows, then job 3's savepoint), then it fails: only job 3 goes */
+    ASSERT_OK(h->ops->savepoint(h));
+    move(h, 1002, 1003, 100, DC_OK);
+    struct dc_account a;
+    ASSERT_OK(h->ops->account_get(h, &a, DC_BY_ID, 1003, NULL));
+    a.status = DC_ACCT_FROZEN;
+    ASSERT_OK(h->ops->account_update(h, &a));
+    int n = 0; /* a journal read sends the pending rows first */
+    ASSERT_OK(h->ops->journal_list(h, 1003, 0, 10, count_rows, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_OK(h->ops->rollback_to(h));
+    ASSERT_EQ(avail(h, 1002), 300);
+    ASSERT_EQ(avail(h, 1003), 0);
+    /* job 4: moves on from job 1's money */
+    ASSERT_OK(h->ops->savepoint(h));
+    move(h, 1002, 1003, 50, DC_OK);
+    ASSERT_OK(h->ops->release(h));
+    ASSERT_OK(h->ops->commit(h));
+
+    ASSERT_EQ(avail(h, 1001), 700);
+    ASSERT_EQ(avail(h, 1002), 250);
+    ASSERT_EQ(avail(h, 1003), 50);
+    ASSERT_OK(h->ops->account_get(h, &a, DC_BY_ID, 1003, NULL));
+    ASSERT_EQ(a.status, DC_ACCT_UNVERIFIED); /* job 3's write is gone */
+    n = 0;
+    ASSERT_OK(h->ops->journal_list(h, 1002, 0, 10, count_rows, &n));
+    ASSERT_EQ(n, 2);
+    got = r;
+    ASSERT_OK(h->ops->request_get(h, &got));
+    ASSERT_STR(got.response, "{\"job\":1}");
+    free(got.response);
+    /* a transaction rolled back leaves none of its pending rows */
+    ASSERT_OK(h->ops->begin(h, 1));
+    move(h, 1001, 1002, 1, DC_OK);
+    ASSERT_OK(h->ops->rollback(h));
+    ASSERT_EQ(avail(h, 1001), 700);
+    h->ops->close(h);
+#else
+    FAIL_AT("built without the PostgreSQL backend");
+#endif
+}
+
 struct mig {
     const char *dsn;
     enum dc_err e;
@@ -227,4 +384,5 @@ static void test_redact(void)
 }
 
 TESTS(T(test_serialization_failure_is_retry), T(test_lost_connection),
+      T(test_read_retries_on_cut_connection), T(test_deferred_writes_of_a_batch),
       T(test_instances_migrate_at_once), T(test_bad_url_is_one_clear_line), T(test_redact))
