@@ -21,10 +21,18 @@
  * answer DC_ERR_STORE_RETRY too, so a job that swallowed the error cannot
  * make the writer commit a partial batch. A connection found broken is
  * re-established at the next begin, or before a statement outside any
- * transaction; a read-only statement outside a transaction that lost its
- * connection is retried once transparently. A commit whose connection dies
- * has an unknown outcome: it is reported as a retry, and the writer's retry
- * is safe because every money-moving job is idempotent by request id.
+ * transaction; a read that finds its connection dead before anything of its
+ * transaction reached the server (outside a transaction, or the first
+ * statement of one, which carries the BEGIN) is retried once transparently.
+ * A commit whose connection dies has an unknown outcome: it is reported as
+ * a retry, and the writer's retry is safe because every money-moving job is
+ * idempotent by request id.
+ *
+ * Round trips and statements (docs/DEPLOY.md has the profile): BEGIN,
+ * SAVEPOINT and RELEASE travel in pipeline mode in front of the next
+ * statement, and inside a write transaction postings and stored answers
+ * are deferred to set-based statements sent with the COMMIT when the
+ * store can decide their outcome itself ("Deferred writes" below).
  *
  * Wire format: statements are prepared once per connection with explicit
  * parameter types; parameters and results travel in binary (no hex for
