@@ -562,14 +562,14 @@ static PGresult *pipeline(struct pg_store *s, const struct item *it, int n, int 
         }
         if (!ok) break;
     }
-    if (sent < n || !PQpipelineSync(c)) {
-        *err = classify(s, NULL);
-        if (sent == 0) {
-            PQexitPipelineMode(c);
-            return NULL;
-        }
-        /* what was sent still answers (or the connection is gone) */
+    if (sent < n) *err = classify(s, NULL);
+    if (sent == 0) {
+        PQexitPipelineMode(c);
+        return NULL;
     }
+    /* what was sent must still be answered: the sync makes the server do so
+     * (or the connection is gone, and the reads below say so) */
+    if (!PQpipelineSync(c) && *err == DC_OK) *err = classify(s, NULL);
     PGresult *last = NULL;
     int idx = 0;
     /* each item yields its result(s) then NULL; the sync yields one
