@@ -111,11 +111,12 @@ $(BUILD)/tests/test_%: tests/api/test_%.c tests/api/harness.c tests/api/harness.
 	    $(TEST_LIBS) $(LDLIBS)
 
 # End-to-end tests: a real ducatd and real ducat processes (tests/e2e).
-$(BUILD)/tests/test_%: tests/e2e/test_%.c tests/api/harness.c tests/api/harness.h tests/test.h \
-        $(WAL_LIB) $(LIB_A) | $(DUCAT) $(DUCATD)
+# tests/e2e/cli_harness.c holds their shared helpers (not a test: no test_ prefix).
+$(BUILD)/tests/test_%: tests/e2e/test_%.c tests/e2e/cli_harness.c tests/e2e/cli_harness.h \
+        tests/api/harness.c tests/api/harness.h tests/test.h $(WAL_LIB) $(LIB_A) | $(DUCAT) $(DUCATD)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -Itests/api $< tests/api/harness.c -o $@ $(WAL_LIB) $(LIB_A) \
-	    $(TEST_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -Itests/api $< tests/e2e/cli_harness.c tests/api/harness.c -o $@ \
+	    $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
 $(LIB_A): $(CORE_OBJ)
 	@mkdir -p $(dir $@)

@@ -13,6 +13,8 @@
 
 #include "harness.h"
 
+#include "cli_harness.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <sodium.h>
@@ -27,215 +29,6 @@
 #include "ducat/proto.h"
 #include "ducat/service.h"
 #include "ducat/wallet.h"
-
-static char ducat_bin[1024];
-static int id_counter;
-
-static void find_ducat(void)
-{
-    const char *e = getenv("DUCAT");
-    if (e && *e) {
-        snprintf(ducat_bin, sizeof ducat_bin, "%s", e);
-        return;
-    }
-    char d[900];
-    snprintf(d, sizeof d, "%s", h_ducatd());
-    char *slash = strrchr(d, '/');
-    if (slash) {
-        *slash = '\0';
-        snprintf(ducat_bin, sizeof ducat_bin, "%s/ducat", d);
-    } else {
-        snprintf(ducat_bin, sizeof ducat_bin, "ducat");
-    }
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-/* Runs /bin/sh -c CMD (stdout+stderr into out); returns the exit code. */
-__attribute__((format(printf, 3, 4))) static int sh(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[8300];
-    snprintf(full, sizeof full, "{ %s ; } 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) FAIL_AT("popen: %s", strerror(errno));
-    size_t n = 0;
-    char tmp[4096];
-    size_t k;
-    while ((k = fread(tmp, 1, sizeof tmp, p)) > 0) {
-        if (out && n + 1 < cap) {
-            size_t c = k < cap - 1 - n ? k : cap - 1 - n;
-            memcpy(out + n, tmp, c);
-            n += c;
-        }
-    }
-    if (out && cap) out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-}
-
-/* A wallet of a test: DIR/NAME.w of the server's directory. */
-struct wal {
-    char path[160];
-    long long account;
-};
-
-#define D(out, w, ...) dcmd((out), sizeof(out), (w), __VA_ARGS__)
-__attribute__((format(printf, 4, 5))) static int dcmd(char *out, size_t cap, const struct wal *w,
-                                                      const char *fmt, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    return sh(out, cap, "%s --wallet %s %s", ducat_bin, w->path, args);
-}
-
-/* Creates and registers a wallet (and syncs it: register does). */
-static void wallet_new(const struct srv *s, struct wal *w, const char *name, const char *who)
-{
-    char out[4096];
-    snprintf(w->path, sizeof w->path, "%s/%s.w", s->dir, name);
-    int rc = sh(out, sizeof out, "%s --wallet %s --server http://127.0.0.1:%d init --kdf min",
-                ducat_bin, w->path, s->port);
-    if (rc != 0) FAIL_AT("ducat init exited %d: %s", rc, out);
-    int k = ++id_counter;
-    rc = D(out, w, "register --name '%s' --national-id 1101011990%04d%04d --phone +86138%08d", who,
-           (int)(getpid() % 10000), k, k);
-    if (rc != 0) FAIL_AT("ducat register exited %d: %s", rc, out);
-    rc = D(out, w, "--json info");
-    if (rc != 0) FAIL_AT("ducat info exited %d: %s", rc, out);
-    json_t *j = json_loads(out, 0, NULL);
-    ASSERT(j != NULL);
-    w->account = json_int(j, "account");
-    json_decref(j);
-}
-
-/* `ducat --json ARGS` as parsed JSON (fails unless exit 0). */
-__attribute__((format(printf, 2, 3))) static json_t *djson(const struct wal *w, const char *fmt, ...)
-{
-    char args[2048], out[65536];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    int rc = sh(out, sizeof out, "%s --wallet %s --json %s 2>/dev/null", ducat_bin, w->path, args);
-    if (rc != 0) FAIL_AT("ducat %s exited %d: %s", args, rc, out);
-    json_t *j = json_loads(out, 0, NULL);
-    if (!j) FAIL_AT("ducat %s: not JSON: %s", args, out);
-    return j;
-}
-
-static long long offline_field(const struct wal *w, const char *key)
-{
-    json_t *j = djson(w, "balance --offline");
-    long long v = json_int(j, key);
-    json_decref(j);
-    return v;
-}
-
-static long long online_field(const struct wal *w, const char *key)
-{
-    json_t *j = djson(w, "balance");
-    long long v = json_int(j, key);
-    json_decref(j);
-    return v;
-}
-
-static int contains(const char *hay, const char *needle)
-{
-    return strstr(hay, needle) != NULL;
-}
-
-#define ASSERT_HAS(out, needle)                                                                    \
-    do {                                                                                           \
-        if (!contains((out), (needle))) FAIL_AT("output lacks \"%s\":\n%s", (needle), (out));     \
-    } while (0)
-
-/* Reads a small file into buf (NUL-terminated); returns its length or -1. */
-static long slurp(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, cap - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return (long)n;
-}
-
-static void write_file(const char *path, const void *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ASSERT(f != NULL);
-    ASSERT(fwrite(b, 1, n, f) == n);
-    ASSERT(fclose(f) == 0);
-}
-
-/* ---- Background processes ------------------------------------------------------------- */
-
-/* Starts `exec ducat --wallet W ARGS` with output to log, DUCAT_TEST_PAUSE_AT = pause (may be NULL). */
-__attribute__((format(printf, 4, 5))) static pid_t spawn(const struct wal *w, const char *log,
-                                                        const char *pause_at, const char *fmt, ...)
-{
-    char args[2048], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "exec %s --wallet %s %s > %s 2>&1", ducat_bin, w->path, args, log);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) FAIL_AT("fork: %s", strerror(errno));
-    if (pid == 0) {
-        if (pause_at) setenv("DUCAT_TEST_PAUSE_AT", pause_at, 1);
-        else unsetenv("DUCAT_TEST_PAUSE_AT");
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Waits for pid to exit (up to ms): its exit code, 128+sig, or -1 on timeout. */
-static int wait_exit(pid_t pid, long ms)
-{
-    for (long t = 0; t <= ms; t += 20) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        sleep_ms(20);
-    }
-    return -1;
-}
-
-static void kill9(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    int st;
-    waitpid(pid, &st, 0);
-}
-
-/* Waits until file contains needle (up to ms); fails with its content otherwise. */
-static void wait_for(const char *path, const char *needle, long ms)
-{
-    char buf[16384];
-    for (long t = 0; t <= ms; t += 20) {
-        if (slurp(path, buf, sizeof buf) >= 0 && contains(buf, needle)) return;
-        sleep_ms(20);
-    }
-    buf[0] = '\0';
-    slurp(path, buf, sizeof buf);
-    FAIL_AT("'%s' never showed \"%s\":\n%s", path, needle, buf);
-}
 
 static struct srv S;
 
@@ -396,16 +189,6 @@ static void start_receive(const struct wal *payee, const char *dir, int round, c
                  port_file);
 }
 
-static int port_of(const char *port_file)
-{
-    char p[16];
-    for (int t = 0; t < 500; t++) {
-        if (slurp(port_file, p, sizeof p) > 0 && atoi(p) > 0) return atoi(p);
-        sleep_ms(20);
-    }
-    FAIL_AT("no port file %s", port_file);
-}
-
 static void test_kill9_every_boundary(void)
 {
     char out[16384], dir[128], log[256], plog[256], pf[256];
@@ -557,47 +340,6 @@ static void test_bad_wallet_and_input(void)
 }
 
 /* ---- The payee refuses bad coins --------------------------------------------------------- */
-
-/* Reads the request armor at path into bytes and decodes it. */
-static void load_request(const char *path, uint8_t *req, size_t *len, struct dc_request *r)
-{
-    char text[4096];
-    long n = slurp(path, text, sizeof text);
-    ASSERT(n > 0);
-    while (n > 0 && (text[n - 1] == '\n')) text[--n] = '\0';
-    ASSERT_OK(dc_armor_decode(req, DC_REQUEST_BYTES, len, DC_ARMOR_REQUEST, text, (size_t)n));
-    ASSERT_OK(dc_request_decode(r, req, *len));
-}
-
-/* Transfers c (owned by from) to the request's payee with its nonce. */
-static void transfer_to_request(struct coin *c, const struct dev *from, const struct dc_request *r)
-{
-    uint8_t cert[DC_DEVCERT_BYTES];
-    dc_devcert_encode(cert, &r->payee);
-    ASSERT_OK(dc_coin_transfer(c->b, sizeof c->b, &c->len, from->sk, cert, r->nonce));
-}
-
-/* Writes the armored payment of these coins for the request bytes. */
-static void write_payment(const char *path, const uint8_t *req, size_t rlen, struct coin *coins,
-                          size_t n)
-{
-    struct dc_payment p;
-    memset(&p, 0, sizeof p);
-    dc_request_hash(p.request_hash, req, rlen);
-    p.n = n;
-    for (size_t i = 0; i < n; i++) {
-        p.coin[i] = coins[i].b;
-        p.coin_len[i] = coins[i].len;
-    }
-    static uint8_t buf[DC_PAYMENT_MAX_BYTES];
-    size_t len;
-    ASSERT_OK(dc_payment_encode(buf, sizeof buf, &len, &p));
-    static char text[40000];
-    size_t tl;
-    ASSERT_OK(dc_armor_encode(text, sizeof text, &tl, DC_ARMOR_PAYMENT, buf, len));
-    text[tl++] = '\n';
-    write_file(path, text, tl);
-}
 
 /* payee requests amount; the payment built by `make` must be refused with `why`. */
 static void expect_refused(const struct wal *payee, const char *dir, const char *amount,
@@ -908,17 +650,9 @@ static void test_library_lost_answers(void)
     srv_cleanup(&S);
 }
 
-static void init_env(void)
-{
-    find_ducat();
-    setenv("DUCAT_PASSPHRASE", "test passphrase", 1);
-    unsetenv("DUCAT_WALLET");
-    unsetenv("DUCAT_TEST_PAUSE_AT");
-}
-
 static void test_setup(void)
 {
-    init_env();
+    cli_init("1101011990", "+86138");
     char out[256];
     ASSERT_EQ(sh(out, sizeof out, "%s --version", ducat_bin), 0);
     ASSERT_HAS(out, "ducat");

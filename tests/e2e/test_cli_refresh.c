@@ -28,6 +28,8 @@
 
 #include "harness.h"
 
+#include "cli_harness.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <sodium.h>
@@ -44,134 +46,11 @@
 
 #define DAY_MS 86400000ULL
 
-static char ducat_bin[1024];
-static int id_counter;
-
-static void find_ducat(void)
-{
-    const char *e = getenv("DUCAT");
-    if (e && *e) {
-        snprintf(ducat_bin, sizeof ducat_bin, "%s", e);
-        return;
-    }
-    char d[900];
-    snprintf(d, sizeof d, "%s", h_ducatd());
-    char *slash = strrchr(d, '/');
-    if (slash) {
-        *slash = '\0';
-        snprintf(ducat_bin, sizeof ducat_bin, "%s/ducat", d);
-    } else {
-        snprintf(ducat_bin, sizeof ducat_bin, "ducat");
-    }
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 static uint64_t mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Runs /bin/sh -c CMD (stdout+stderr into out); returns the exit code. */
-__attribute__((format(printf, 3, 4))) static int sh(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[8300];
-    snprintf(full, sizeof full, "{ %s ; } 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) FAIL_AT("popen: %s", strerror(errno));
-    size_t n = 0, k;
-    char tmp[4096];
-    while ((k = fread(tmp, 1, sizeof tmp, p)) > 0) {
-        if (out && n + 1 < cap) {
-            size_t c = k < cap - 1 - n ? k : cap - 1 - n;
-            memcpy(out + n, tmp, c);
-            n += c;
-        }
-    }
-    if (out && cap) out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-}
-
-struct wal {
-    char path[160];
-    long long account;
-};
-
-#define D(out, w, ...) dcmd((out), sizeof(out), (w), __VA_ARGS__)
-__attribute__((format(printf, 4, 5))) static int dcmd(char *out, size_t cap, const struct wal *w,
-                                                      const char *fmt, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    return sh(out, cap, "%s --wallet %s %s", ducat_bin, w->path, args);
-}
-
-/* Creates, registers and syncs a wallet DIR/NAME.w. */
-static void wallet_new(const struct srv *s, struct wal *w, const char *name, const char *who)
-{
-    char out[4096];
-    snprintf(w->path, sizeof w->path, "%s/%s.w", s->dir, name);
-    int rc = sh(out, sizeof out, "%s --wallet %s --server http://127.0.0.1:%d init --kdf min",
-                ducat_bin, w->path, s->port);
-    if (rc != 0) FAIL_AT("ducat init exited %d: %s", rc, out);
-    int k = ++id_counter;
-    rc = D(out, w, "register --name '%s' --national-id 1101011991%04d%04d --phone +86137%08d", who,
-           (int)(getpid() % 10000), k, k);
-    if (rc != 0) FAIL_AT("ducat register exited %d: %s", rc, out);
-    rc = D(out, w, "--json info");
-    if (rc != 0) FAIL_AT("ducat info exited %d: %s", rc, out);
-    json_t *j = json_loads(out, 0, NULL);
-    ASSERT(j != NULL);
-    w->account = json_int(j, "account");
-    json_decref(j);
-}
-
-/* `ducat --json ARGS` parsed (fails unless exit 0). */
-__attribute__((format(printf, 2, 3))) static json_t *djson(const struct wal *w, const char *fmt, ...)
-{
-    char args[2048];
-    static char out[1 << 17];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    int rc = sh(out, sizeof out, "%s --wallet %s --json %s 2>/dev/null", ducat_bin, w->path, args);
-    if (rc != 0) FAIL_AT("ducat %s exited %d: %s", args, rc, out);
-    json_t *j = json_loads(out, 0, NULL);
-    if (!j) FAIL_AT("ducat %s: not JSON: %s", args, out);
-    return j;
-}
-
-static long long offline_field(const struct wal *w, const char *key)
-{
-    json_t *j = djson(w, "balance --offline");
-    long long v = json_int(j, key);
-    json_decref(j);
-    return v;
-}
-
-static long long online_field(const struct wal *w, const char *key)
-{
-    json_t *j = djson(w, "balance");
-    long long v = json_int(j, key);
-    json_decref(j);
-    return v;
 }
 
 /* Sum and count of the coins listed by `ducat coins --all` with a status. */
@@ -192,36 +71,8 @@ static long long coins_sum(const struct wal *w, const char *status, long long *c
     return sum;
 }
 
-static int contains(const char *hay, const char *needle)
-{
-    return strstr(hay, needle) != NULL;
-}
-
-#define ASSERT_HAS(out, needle)                                                                    \
-    do {                                                                                           \
-        if (!contains((out), (needle))) FAIL_AT("output lacks \"%s\":\n%s", (needle), (out));     \
-    } while (0)
-
 /* One line of output exactly. */
 #define ASSERT_ONE_LINE(out) ASSERT_EQ(strchr((out), '\n') - (out) + 1, (long)strlen(out))
-
-static long slurp(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, cap - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return (long)n;
-}
-
-static void write_file(const char *path, const void *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ASSERT(f != NULL);
-    ASSERT(fwrite(b, 1, n, f) == n);
-    ASSERT(fclose(f) == 0);
-}
 
 /* ---- The server ---------------------------------------------------------------------- */
 
@@ -258,101 +109,7 @@ static void clock_real(const struct srv *s)
     unlink(p);
 }
 
-/* ---- Background processes ------------------------------------------------------------- */
-
-/* `exec ducat --wallet W ARGS > log 2>&1` in the background; pause_at sets
- * DUCAT_TEST_PAUSE_AT (NULL: unset). The child inherits the environment. */
-__attribute__((format(printf, 4, 5))) static pid_t spawn(const struct wal *w, const char *log,
-                                                        const char *pause_at, const char *fmt, ...)
-{
-    char args[2048], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "exec %s --wallet %s %s > %s 2>&1", ducat_bin, w->path, args, log);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) FAIL_AT("fork: %s", strerror(errno));
-    if (pid == 0) {
-        if (pause_at) setenv("DUCAT_TEST_PAUSE_AT", pause_at, 1);
-        else unsetenv("DUCAT_TEST_PAUSE_AT");
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Its exit code, 128+signal, or -1 if still running after ms. */
-static int wait_exit(pid_t pid, long ms)
-{
-    for (long t = 0; t <= ms; t += 20) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        sleep_ms(20);
-    }
-    return -1;
-}
-
-static void kill9(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    int st;
-    waitpid(pid, &st, 0);
-}
-
-static void wait_for(const char *path, const char *needle, long ms)
-{
-    static char buf[16384];
-    for (long t = 0; t <= ms; t += 20) {
-        if (slurp(path, buf, sizeof buf) >= 0 && contains(buf, needle)) return;
-        sleep_ms(20);
-    }
-    buf[0] = '\0';
-    slurp(path, buf, sizeof buf);
-    FAIL_AT("'%s' never showed \"%s\":\n%s", path, needle, buf);
-}
-
-static int port_of(const char *port_file)
-{
-    char p[16];
-    for (int t = 0; t < 500; t++) {
-        if (slurp(port_file, p, sizeof p) > 0 && atoi(p) > 0) return atoi(p);
-        sleep_ms(20);
-    }
-    FAIL_AT("no port file %s", port_file);
-}
-
 /* ---- Payments built with the core API -------------------------------------------------- */
-
-static void load_request(const char *path, uint8_t *req, size_t *len, struct dc_request *r)
-{
-    char text[4096];
-    long n = slurp(path, text, sizeof text);
-    ASSERT(n > 0);
-    while (n > 0 && text[n - 1] == '\n') text[--n] = '\0';
-    ASSERT_OK(dc_armor_decode(req, DC_REQUEST_BYTES, len, DC_ARMOR_REQUEST, text, (size_t)n));
-    ASSERT_OK(dc_request_decode(r, req, *len));
-}
-
-static void write_payment(const char *path, const uint8_t *req, size_t rlen, struct coin *c)
-{
-    struct dc_payment p;
-    memset(&p, 0, sizeof p);
-    dc_request_hash(p.request_hash, req, rlen);
-    p.n = 1;
-    p.coin[0] = c->b;
-    p.coin_len[0] = c->len;
-    static uint8_t buf[DC_PAYMENT_MAX_BYTES];
-    static char text[40000];
-    size_t len, tl;
-    ASSERT_OK(dc_payment_encode(buf, sizeof buf, &len, &p));
-    ASSERT_OK(dc_armor_encode(text, sizeof text, &tl, DC_ARMOR_PAYMENT, buf, len));
-    text[tl++] = '\n';
-    write_file(path, text, tl);
-}
 
 /* A TRANSFER record of c (owned by `from`) to cert with nonce, built and
  * signed here because dc_coin_transfer refuses to pass the hop limit. */
@@ -375,20 +132,6 @@ static void transfer_by_hand(struct coin *c, const struct dev *from,
     c->b[2]++; /* record count */
 }
 
-/* Appends a TRANSFER of c (owned by `from`) to the request's payee with its
- * nonce; by_hand: with transfer_by_hand. */
-static void transfer_to_request(struct coin *c, const struct dev *from, const struct dc_request *r,
-                                int by_hand)
-{
-    uint8_t cert[DC_DEVCERT_BYTES];
-    dc_devcert_encode(cert, &r->payee);
-    if (by_hand) {
-        transfer_by_hand(c, from, cert, r->nonce);
-    } else {
-        ASSERT_OK(dc_coin_transfer(c->b, sizeof c->b, &c->len, from->sk, cert, r->nonce));
-    }
-}
-
 /* payee: `ducat request AMOUNT` into DIR/req-TAG, c paid to it into DIR/pay-TAG. */
 static void pay_with_coin(const struct wal *payee, const char *dir, const char *tag,
                           const char *amount, struct coin *c, const struct dev *from, int by_hand,
@@ -403,8 +146,14 @@ static void pay_with_coin(const struct wal *payee, const char *dir, const char *
     size_t rlen;
     struct dc_request r;
     load_request(rq, req, &rlen, &r);
-    transfer_to_request(c, from, &r, by_hand);
-    write_payment(pay_path, req, rlen, c);
+    if (by_hand) {
+        uint8_t cert[DC_DEVCERT_BYTES];
+        dc_devcert_encode(cert, &r.payee);
+        transfer_by_hand(c, from, cert, r.nonce);
+    } else {
+        transfer_to_request(c, from, &r);
+    }
+    write_payment(pay_path, req, rlen, c, 1);
 }
 
 /* An offline payment of AMOUNT from payer to payee by armor, confirmed. */
@@ -1025,10 +774,7 @@ static void test_wallet_lock_contention(void)
 
 static void test_setup(void)
 {
-    find_ducat();
-    setenv("DUCAT_PASSPHRASE", "test passphrase", 1);
-    unsetenv("DUCAT_WALLET");
-    unsetenv("DUCAT_TEST_PAUSE_AT");
+    cli_init("1101011991", "+86137");
     unsetenv("DUCAT_LOCK_WAIT_MS");
     char out[256];
     ASSERT_EQ(sh(out, sizeof out, "%s --version", ducat_bin), 0);
