@@ -129,7 +129,8 @@ $(BUILD)/ducat.pc: ducat.pc.in Makefile
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-$(BUILD)/tests/%: tests/unit/%.c tests/test.h tests/fixture.h $(WAL_LIB) $(LIB_A)
+$(BUILD)/tests/%: tests/unit/%.c tests/test.h tests/fixture.h tests/wallet_fixture.h $(WAL_LIB) \
+        $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 

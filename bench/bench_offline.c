@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fixture.h"
+#include "wallet_fixture.h"
 #include "ducat/proto.h"
 #include "ducat/wallet.h"
 
@@ -145,29 +145,10 @@ static double median(const double *v, int n)
     return t[n / 2];
 }
 
-static void params_of(struct dc_wallet_params *p)
-{
-    memset(p, 0, sizeof *p);
-    memcpy(p->master_pub, W.master_pk, DC_PUBKEY_BYTES);
-    p->currency = CNY;
-    p->base_unit = 1;
-    p->max_hops = 32;
-    p->max_split_parts = 8;
-    p->coin_lifetime_ms = 60 * DAY;
-    p->synced_at = T0;
-}
-
 static struct dc_wallet *wallet_of(const struct party *p, uint8_t tag)
 {
-    uint8_t seed[DC_SEED_BYTES];
     struct dc_wallet *w;
-    struct dc_wallet_params prm;
-    seed_of(seed, tag);
-    check(dc_wallet_create(&w, seed), "wallet create");
-    sodium_memzero(seed, sizeof seed);
-    params_of(&prm);
-    check(dc_wallet_set_trust(w, &prm, W.keycert_bytes, 1, NULL, NULL, 0), "set trust");
-    check(dc_wallet_set_devcert(w, p->cert_bytes), "set devcert");
+    check(wallet_of_party(&w, &W, p, tag), "wallet of a fixture party");
     return w;
 }
 

@@ -10,22 +10,6 @@ static struct world W;
 static uint8_t buf[DC_COIN_MAX_BYTES], buf2[DC_COIN_MAX_BYTES];
 static struct dc_coin C, C2;
 
-/* Appends a hand-made record body signed by any key over the current
- * state: how an attacker (or a buggy wallet) builds what the API refuses. */
-static void append_raw(uint8_t *b, size_t *len, const uint8_t *body, size_t body_len,
-                       const uint8_t *sk, int part)
-{
-    struct dc_coin c;
-    uint8_t state[DC_HASH_BYTES];
-    ASSERT_OK(dc_coin_decode(&c, b, *len));
-    dc_coin_state(state, &c, c.n);
-    memcpy(b + *len, body, body_len);
-    dc_sign(b + *len + body_len, body, body_len, state, sk);
-    *len += body_len + DC_SIG_BYTES;
-    if (part >= 0) b[(*len)++] = (uint8_t)part;
-    b[2]++;
-}
-
 static size_t split_body(uint8_t *out, const int64_t *v, size_t n)
 {
     struct dc_writer w;
@@ -291,7 +275,7 @@ static void test_split_threats(void)
     int64_t not_sum[2] = {300, 300};
     len = len0;
     buf[2] = 0;
-    append_raw(buf, &len, body, split_body(body, not_sum, 2), W.alice.sk, 0);
+    ASSERT_OK(append_raw(buf, &len, body, split_body(body, not_sum, 2), W.alice.sk, 0));
     ASSERT_ERR(verify_buf(&res, buf, len, NULL), DC_ERR_SPLIT_SUM);
     ASSERT_EQ(res.index, 1);
 
@@ -299,39 +283,39 @@ static void test_split_threats(void)
     int64_t wrap[3] = {INT64_MAX, INT64_MAX, 502};
     len = len0;
     buf[2] = 0;
-    append_raw(buf, &len, body, split_body(body, wrap, 3), W.alice.sk, 0);
+    ASSERT_OK(append_raw(buf, &len, body, split_body(body, wrap, 3), W.alice.sk, 0));
     ASSERT_ERR(verify_buf(&res, buf, len, NULL), DC_ERR_SPLIT_SUM);
 
     int64_t zero[2] = {500, 0};
     len = len0;
     buf[2] = 0;
-    append_raw(buf, &len, body, split_body(body, zero, 2), W.alice.sk, 0);
+    ASSERT_OK(append_raw(buf, &len, body, split_body(body, zero, 2), W.alice.sk, 0));
     ASSERT_ERR(verify_buf(&res, buf, len, NULL), DC_ERR_SPLIT_PART);
 
     int64_t negative[2] = {600, -100};
     len = len0;
     buf[2] = 0;
-    append_raw(buf, &len, body, split_body(body, negative, 2), W.alice.sk, 0);
+    ASSERT_OK(append_raw(buf, &len, body, split_body(body, negative, 2), W.alice.sk, 0));
     ASSERT_ERR(verify_buf(&res, buf, len, NULL), DC_ERR_SPLIT_PART);
 
     W.trust.base_unit = 10;
     int64_t odd[2] = {495, 5};
     len = len0;
     buf[2] = 0;
-    append_raw(buf, &len, body, split_body(body, odd, 2), W.alice.sk, 0);
+    ASSERT_OK(append_raw(buf, &len, body, split_body(body, odd, 2), W.alice.sk, 0));
     ASSERT_ERR(verify_buf(&res, buf, len, NULL), DC_ERR_SPLIT_PART);
     W.trust.base_unit = 1;
 
     int64_t one[1] = {500};
     len = len0;
     buf[2] = 0;
-    append_raw(buf, &len, body, split_body(body, one, 1), W.alice.sk, 0);
+    ASSERT_OK(append_raw(buf, &len, body, split_body(body, one, 1), W.alice.sk, 0));
     ASSERT_ERR(verify_buf(&res, buf, len, NULL), DC_ERR_SPLIT_COUNT);
 
     int64_t five[5] = {100, 100, 100, 100, 100};
     len = len0;
     buf[2] = 0;
-    append_raw(buf, &len, body, split_body(body, five, 5), W.alice.sk, 0);
+    ASSERT_OK(append_raw(buf, &len, body, split_body(body, five, 5), W.alice.sk, 0));
     W.trust.max_split_parts = 4;
     ASSERT_ERR(verify_buf(&res, buf, len, NULL), DC_ERR_SPLIT_COUNT);
     W.trust.max_split_parts = DC_SPLIT_PARTS_MAX;
@@ -354,7 +338,7 @@ static void test_non_owner_and_replayed_record(void)
     uint8_t body[DC_TRANSFER_BYTES];
     size_t len = issue(&W, buf, sizeof buf, 500, &W.alice, 8, 10);
     /* Bob signs away Alice's coin */
-    append_raw(buf, &len, body, transfer_body(body, &W.bob, 1), W.bob.sk, -1);
+    ASSERT_OK(append_raw(buf, &len, body, transfer_body(body, &W.bob, 1), W.bob.sk, -1));
     ASSERT_ERR(verify_buf(&res, buf, len, NULL), DC_ERR_NOT_OWNER);
     ASSERT_EQ(res.index, 1);
 
@@ -414,7 +398,7 @@ static void test_hop_limit(void)
     size_t l = len;
     ASSERT_ERR(dc_coin_transfer(buf, sizeof buf, &l, W.carol.sk, W.alice.cert_bytes, nonce),
                DC_ERR_HOP_LIMIT);
-    append_raw(buf, &len, body, transfer_body(body, &W.alice, 3), W.carol.sk, -1);
+    ASSERT_OK(append_raw(buf, &len, body, transfer_body(body, &W.alice, 3), W.carol.sk, -1));
     ASSERT_ERR(verify_buf(&res, buf, len, NULL), DC_ERR_HOP_LIMIT);
     ASSERT_EQ(res.index, 3);
     /* a genesis promising more hops than the deployment allows */
@@ -542,7 +526,7 @@ static void test_deposit_record(void)
                DC_ERR_CHAIN_ORDER);
     /* a deposit record moved into the middle of a chain */
     uint8_t body[DC_TRANSFER_BYTES];
-    append_raw(buf, &len, body, transfer_body(body, &W.carol, 2), W.bob.sk, -1);
+    ASSERT_OK(append_raw(buf, &len, body, transfer_body(body, &W.carol, 2), W.bob.sk, -1));
     ASSERT_ERR(verify_buf(&res, buf, len, &o), DC_ERR_CHAIN_ORDER);
     ASSERT_EQ(res.index, 2);
     /* a deposit does not count as a hop: a coin at its hop limit can be deposited */

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "fixture.h"
+#include "wallet_fixture.h"
 #include "ducat/armor.h"
 #include "ducat/proto.h"
 #include "ducat/wallet.h"
@@ -37,28 +37,10 @@ static size_t pay_len;
 
 /* ---- Wallets ---------------------------------------------------------- */
 
-static void params_of(struct dc_wallet_params *p)
-{
-    memset(p, 0, sizeof *p);
-    memcpy(p->master_pub, W.master_pk, DC_PUBKEY_BYTES);
-    p->currency = CNY;
-    p->base_unit = 1;
-    p->max_hops = 32;
-    p->max_split_parts = 8;
-    p->coin_lifetime_ms = 60 * DAY;
-    p->synced_at = T0;
-}
-
 static struct dc_wallet *wallet_of(const struct party *p, uint8_t tag)
 {
-    uint8_t seed[DC_SEED_BYTES];
     struct dc_wallet *w;
-    struct dc_wallet_params prm;
-    seed_of(seed, tag);
-    ASSERT_OK(dc_wallet_create(&w, seed));
-    params_of(&prm);
-    ASSERT_OK(dc_wallet_set_trust(w, &prm, W.keycert_bytes, 1, NULL, NULL, 0));
-    ASSERT_OK(dc_wallet_set_devcert(w, p->cert_bytes));
+    ASSERT_OK(wallet_of_party(&w, &W, p, tag));
     return w;
 }
 
@@ -134,20 +116,6 @@ static void new_payee(void)
 }
 
 /* ---- Coins an attacker builds with the core (the wallet refuses to) ---- */
-
-static void append_raw(uint8_t *b, size_t *len, const uint8_t *body, size_t body_len,
-                       const uint8_t *sk, int part)
-{
-    struct dc_coin c;
-    uint8_t state[DC_HASH_BYTES];
-    ASSERT_OK(dc_coin_decode(&c, b, *len));
-    dc_coin_state(state, &c, c.n);
-    memcpy(b + *len, body, body_len);
-    dc_sign(b + *len + body_len, body, body_len, state, sk);
-    *len += body_len + DC_SIG_BYTES;
-    if (part >= 0) b[(*len)++] = (uint8_t)part;
-    b[2]++;
-}
 
 static size_t transfer(uint8_t *b, size_t len, const struct party *from, const struct party *to,
                        uint8_t nonce_tag)
@@ -441,7 +409,7 @@ static void test_split_not_conserving(void)
     body[2] = 2;
     dc_store64_le(body + 3, 300);
     dc_store64_le(body + 11, 300);
-    append_raw(c, &len, body, sizeof body, W.alice.sk, 0);
+    ASSERT_OK(append_raw(c, &len, body, sizeof body, W.alice.sk, 0));
     payee_start(300, 0x55, 0);
     len = transfer(c, len, &W.alice, &W.bob, 0x55);
     make_pay1(c, len);
@@ -484,7 +452,7 @@ static void test_hop_limit_exceeded(void)
     body[1] = 1;
     memcpy(body + 2, W.bob.cert_bytes, DC_DEVCERT_BYTES);
     nonce_of(body + 2 + DC_DEVCERT_BYTES, 0x55);
-    append_raw(c, &len, body, DC_TRANSFER_BYTES - DC_SIG_BYTES, W.alice.sk, -1);
+    ASSERT_OK(append_raw(c, &len, body, DC_TRANSFER_BYTES - DC_SIG_BYTES, W.alice.sk, -1));
     make_pay1(c, len);
     refused(DC_ERR_HOP_LIMIT);
 }
@@ -520,7 +488,7 @@ static void test_revoked_payer_device(void)
     setup();
     /* Bob's last sync listed Alice's device as revoked (she double spent) */
     struct dc_wallet_params prm;
-    params_of(&prm);
+    wallet_params_of(&prm, &W);
     const uint8_t(*list)[DC_PUBKEY_BYTES] = (const uint8_t(*)[DC_PUBKEY_BYTES])W.alice.pk;
     ASSERT_OK(dc_wallet_set_trust(bob, &prm, W.keycert_bytes, 1, NULL, list, 1));
     ASSERT_OK(dc_wallet_commit(bob, bob_path));

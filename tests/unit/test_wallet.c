@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "fixture.h"
+#include "wallet_fixture.h"
 #include "ducat/proto.h"
 #include "ducat/wallet.h"
 
@@ -74,29 +74,11 @@ static int exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-static void params_of(struct dc_wallet_params *p)
-{
-    memset(p, 0, sizeof *p);
-    memcpy(p->master_pub, W.master_pk, DC_PUBKEY_BYTES);
-    p->currency = CNY;
-    p->base_unit = 1;
-    p->max_hops = 32;
-    p->max_split_parts = 8;
-    p->coin_lifetime_ms = 60 * DAY;
-    p->synced_at = T0;
-}
-
 /* A wallet for a fixture party (same seed tag), with trust and devcert. */
 static struct dc_wallet *wallet_of(const struct party *p, uint8_t tag)
 {
-    uint8_t seed[DC_SEED_BYTES];
     struct dc_wallet *w;
-    struct dc_wallet_params prm;
-    seed_of(seed, tag);
-    if (dc_wallet_create(&w, seed) != DC_OK) abort();
-    params_of(&prm);
-    if (dc_wallet_set_trust(w, &prm, W.keycert_bytes, 1, NULL, NULL, 0) != DC_OK) abort();
-    if (dc_wallet_set_devcert(w, p->cert_bytes) != DC_OK) abort();
+    if (wallet_of_party(&w, &W, p, tag) != DC_OK) abort();
     return w;
 }
 
@@ -155,7 +137,7 @@ static struct dc_wallet *full_wallet(void)
     memset(revoked[0], 0x77, DC_PUBKEY_BYTES);
     memset(revoked[1], 0x11, DC_PUBKEY_BYTES);
     memset(revoked[2], 0x77, DC_PUBKEY_BYTES); /* duplicate: de-duplicated */
-    params_of(&prm);
+    wallet_params_of(&prm, &W);
     if (dc_wallet_set_trust(w, &prm, W.keycert_bytes, 1, &rev_at, (const uint8_t(*)[32])revoked,
                             3) != DC_OK) {
         abort();
@@ -238,7 +220,7 @@ static void test_trust_material(void)
     struct dc_wallet_params prm, got;
     seed_of(seed, 0xA1);
     ASSERT_OK(dc_wallet_create(&w, seed));
-    params_of(&prm);
+    wallet_params_of(&prm, &W);
     /* a keycert not signed by the pinned master is refused */
     struct dc_wallet_params other = prm;
     memset(other.master_pub, 0x42, DC_PUBKEY_BYTES);
