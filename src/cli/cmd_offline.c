@@ -639,17 +639,27 @@ int cmd_pay_offline(struct cli *x, int argc, char **argv)
     return rc;
 }
 
-int cmd_accept(struct cli *x, int argc, char **argv)
+/* The commands that take one FILE (or - for stdin): checks the arguments
+ * (usage: the message if they are wrong), opens the wallet, and reads the
+ * file's armor of `kind` into a malloc'd buffer. */
+static int open_with_armor_arg(struct cli *x, int argc, char **argv, const char *usage,
+                               enum dc_armor_kind kind, uint8_t **out, size_t *len)
 {
     if (argc != 1 || (argv[0][0] == '-' && argv[0][1] != '\0')) {
-        return cli_fail_code(CLI_EXIT_USAGE, "accept: give PAYMENT_FILE (or - for stdin)");
+        return cli_fail_code(CLI_EXIT_USAGE, "%s", usage);
     }
     int rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
     if (rc) return rc;
-    report_to = stderr;
+    return read_armor(x, argv[0], kind, out, len);
+}
+
+int cmd_accept(struct cli *x, int argc, char **argv)
+{
+    report_to = stderr; /* stdout carries the receipt */
     uint8_t *pay;
     size_t plen;
-    rc = read_armor(x, argv[0], DC_ARMOR_PAYMENT, &pay, &plen);
+    int rc = open_with_armor_arg(x, argc, argv, "accept: give PAYMENT_FILE (or - for stdin)",
+                                 DC_ARMOR_PAYMENT, &pay, &plen);
     if (rc) return rc;
     struct dc_payment p;
     size_t bad = 0;
@@ -717,14 +727,10 @@ int cmd_accept(struct cli *x, int argc, char **argv)
 
 int cmd_confirm(struct cli *x, int argc, char **argv)
 {
-    if (argc != 1 || (argv[0][0] == '-' && argv[0][1] != '\0')) {
-        return cli_fail_code(CLI_EXIT_USAGE, "confirm: give RECEIPT_FILE (or - for stdin)");
-    }
-    int rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
-    if (rc) return rc;
     uint8_t *b;
     size_t len;
-    rc = read_armor(x, argv[0], DC_ARMOR_RECEIPT, &b, &len);
+    int rc = open_with_armor_arg(x, argc, argv, "confirm: give RECEIPT_FILE (or - for stdin)",
+                                 DC_ARMOR_RECEIPT, &b, &len);
     if (rc) return rc;
     rc = payer_confirm(x, b, len);
     free(b);
@@ -875,19 +881,30 @@ static int payee_link(struct cli *x, int fd, struct dc_session *s, uint64_t crea
     }
 }
 
-static int listen_on(const char *addr, const char *port_file, int *out)
+/* HOST:PORT resolved for a TCP socket; passive: an address to listen on.
+ * The caller frees *ai with freeaddrinfo. */
+static int resolve(const char *addr, int passive, struct addrinfo **ai)
 {
     char host[256], port[16];
     if (split_addr(addr, host, port) != 0) {
         return cli_fail_code(CLI_EXIT_USAGE, "invalid address '%s' (HOST:PORT)", addr);
     }
-    struct addrinfo hints, *ai = NULL;
+    struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    int g = getaddrinfo(host, port, &hints, &ai);
+    hints.ai_flags = passive ? AI_PASSIVE : 0;
+    *ai = NULL;
+    int g = getaddrinfo(host, port, &hints, ai);
     if (g != 0) return cli_fail_code(CLI_EXIT_USAGE, "cannot resolve '%s': %s", addr, gai_strerror(g));
+    return 0;
+}
+
+static int listen_on(const char *addr, const char *port_file, int *out)
+{
+    struct addrinfo *ai;
+    int rc = resolve(addr, 1, &ai);
+    if (rc) return rc;
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
     int one = 1;
     if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -948,6 +965,18 @@ static int rx_find_open(struct cli *x, int64_t amount, struct dc_session *s, uin
     return rx_load(x, best_kind, s, &transport, &done, created);
 }
 
+/* --timeout SECONDS of receive and send: 1..86400. */
+static int parse_timeout(const char *s, long *out)
+{
+    char *end;
+    long t = strtol(s, &end, 10);
+    if (*end || end == s || t < 1 || t > 86400) {
+        return cli_fail_code(CLI_EXIT_USAGE, "invalid --timeout '%s' (seconds, 1..86400)", s);
+    }
+    *out = t;
+    return 0;
+}
+
 int cmd_receive(struct cli *x, int argc, char **argv)
 {
     const char *listen_addr = NULL, *amount_s = NULL, *port_file = NULL, *timeout_s = "300";
@@ -969,13 +998,10 @@ int cmd_receive(struct cli *x, int argc, char **argv)
         return cli_fail_code(CLI_EXIT_USAGE, "receive: --listen HOST:PORT and --amount AMOUNT are "
                                              "required");
     }
-    char *end;
-    long timeout = strtol(timeout_s, &end, 10);
-    if (*end || end == timeout_s || timeout < 1 || timeout > 86400) {
-        return cli_fail_code(CLI_EXIT_USAGE, "invalid --timeout '%s' (seconds, 1..86400)",
-                             timeout_s);
-    }
-    int rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
+    long timeout;
+    int rc = parse_timeout(timeout_s, &timeout);
+    if (rc) return rc;
+    rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
     if (rc) return rc;
     int64_t amount;
     rc = cli_amount(x, amount_s, &amount);
@@ -1071,16 +1097,9 @@ int cmd_receive(struct cli *x, int argc, char **argv)
 
 static int connect_to(const char *addr, uint64_t deadline, int *out)
 {
-    char host[256], port[16];
-    if (split_addr(addr, host, port) != 0) {
-        return cli_fail_code(CLI_EXIT_USAGE, "invalid address '%s' (HOST:PORT)", addr);
-    }
-    struct addrinfo hints, *ai = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int g = getaddrinfo(host, port, &hints, &ai);
-    if (g != 0) return cli_fail_code(CLI_EXIT_USAGE, "cannot resolve '%s': %s", addr, gai_strerror(g));
+    struct addrinfo *ai;
+    int rc = resolve(addr, 0, &ai);
+    if (rc) return rc;
     int err = 0;
     for (;;) {
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
@@ -1143,13 +1162,10 @@ int cmd_send(struct cli *x, int argc, char **argv)
         }
     }
     if (!to) return cli_fail_code(CLI_EXIT_USAGE, "send: --to HOST:PORT is required");
-    char *end;
-    long timeout = strtol(timeout_s, &end, 10);
-    if (*end || end == timeout_s || timeout < 1 || timeout > 86400) {
-        return cli_fail_code(CLI_EXIT_USAGE, "invalid --timeout '%s' (seconds, 1..86400)",
-                             timeout_s);
-    }
-    int rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
+    long timeout;
+    int rc = parse_timeout(timeout_s, &timeout);
+    if (rc) return rc;
+    rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
     if (rc) return rc;
     int64_t max = 0;
     if (max_s && (rc = cli_amount(x, max_s, &max)) != 0) return rc;

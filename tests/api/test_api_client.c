@@ -16,17 +16,30 @@ static long long available_of(json_t *j)
     return (long long)json_integer_value(json_object_get(j, "available"));
 }
 
-static void test_clock_offset_learnt(void)
+/* A client of the running server S signing as d. */
+static struct dc_client *client_of(const struct dev *d)
 {
-    srv_init(&S, "--auto-verify");
-    srv_start(&S);
-    struct dev a;
-    dev_setup(&S, &a, "Clock Alice", 700);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", S.port);
     struct dc_client *c;
     ASSERT_OK(dc_client_new(&c, url));
-    dc_client_set_key(c, a.sk);
+    dc_client_set_key(c, d->sk);
+    return c;
+}
+
+/* A fresh server S with device d (name, holding amount); a client of it. */
+static struct dc_client *start_with_client(struct dev *d, const char *name, long long amount)
+{
+    srv_init(&S, "--auto-verify");
+    srv_start(&S);
+    dev_setup(&S, d, name, amount);
+    return client_of(d);
+}
+
+static void test_clock_offset_learnt(void)
+{
+    struct dev a;
+    struct dc_client *c = start_with_client(&a, "Clock Alice", 700);
     int status;
     json_t *j = NULL;
     char detail[256];
@@ -79,23 +92,14 @@ static void test_signed_before_restart(void)
 {
     /* A request signed before the server (re)started is refused as stale,
      * even within the time window: the new process cannot know its nonce. */
-    srv_init(&S, "--auto-verify");
-    srv_start(&S);
     struct dev a;
-    dev_setup(&S, &a, "Restart Alice", 900);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", S.port);
-    struct dc_client *c;
-    ASSERT_OK(dc_client_new(&c, url));
-    dc_client_set_key(c, a.sk);
+    struct dc_client *c = start_with_client(&a, "Restart Alice", 900);
     int status;
     json_t *j = NULL;
     char detail[256];
     srv_restart(&S);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", S.port);
     dc_client_free(c);
-    ASSERT_OK(dc_client_new(&c, url));
-    dc_client_set_key(c, a.sk);
+    c = client_of(&a);
     /* sign 60 s in the past: inside the time window, but before the
      * restart: refused, then re-signed with the server's clock */
     dc_client_set_clock_offset(c, -60000);
