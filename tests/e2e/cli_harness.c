@@ -272,3 +272,14 @@ void write_payment(const char *path, const uint8_t *req, size_t rlen, const stru
     text[tl++] = '\n';
     write_file(path, text, tl);
 }
+
+void hand_request(struct hand_request *h, const struct wal *payee, const char *dir,
+                  const char *tag, const char *amount)
+{
+    char out[4096], rq[256];
+    snprintf(rq, sizeof rq, "%s/req-%s", dir, tag);
+    snprintf(h->pay_path, sizeof h->pay_path, "%s/pay-%s", dir, tag);
+    int rc = D(out, payee, "request %s > %s 2>/dev/null", amount, rq);
+    if (rc != 0) CLI_FAIL("ducat request %s exited %d", amount, rc);
+    load_request(rq, h->req, &h->len, &h->r);
+}

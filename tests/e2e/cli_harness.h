@@ -94,4 +94,16 @@ void transfer_to_request(struct coin *c, const struct dev *from, const struct dc
 void write_payment(const char *path, const uint8_t *req, size_t rlen, const struct coin *coins,
                    size_t n);
 
+/* A request of the payee for a payment built by hand: `ducat request AMOUNT`
+ * into DIR/req-TAG (fails unless exit 0), read back; pay_path is
+ * DIR/pay-TAG, where the payment goes. */
+struct hand_request {
+    uint8_t req[DC_REQUEST_BYTES];
+    size_t len;
+    struct dc_request r;
+    char pay_path[256];
+};
+void hand_request(struct hand_request *h, const struct wal *payee, const char *dir,
+                  const char *tag, const char *amount);
+
 #endif

@@ -346,22 +346,17 @@ static void expect_refused(const struct wal *payee, const char *dir, const char 
                            void (*make)(struct coin *, size_t *, const struct dc_request *, void *),
                            void *ctx, const char *why)
 {
-    char out[16384], rq[256], pay[256];
+    char out[16384], tag[128];
     static struct coin coins[4];
-    snprintf(rq, sizeof rq, "%s/req-%s", dir, why);
-    snprintf(pay, sizeof pay, "%s/pay-%s", dir, why);
-    for (char *q = rq + strlen(dir); *q; q++) if (*q == ' ') *q = '_';
-    for (char *q = pay + strlen(dir); *q; q++) if (*q == ' ') *q = '_';
-    ASSERT_EQ(D(out, payee, "request %s > %s 2>/dev/null", amount, rq), 0);
-    uint8_t req[DC_REQUEST_BYTES];
-    size_t rlen;
-    struct dc_request r;
-    load_request(rq, req, &rlen, &r);
+    struct hand_request h;
+    snprintf(tag, sizeof tag, "%s", why);
+    for (char *q = tag; *q; q++) if (*q == ' ') *q = '_';
+    hand_request(&h, payee, dir, tag, amount);
     size_t n = 0;
-    make(coins, &n, &r, ctx);
-    write_payment(pay, req, rlen, coins, n);
+    make(coins, &n, &h.r, ctx);
+    write_payment(h.pay_path, h.req, h.len, coins, n);
     long long before = offline_field(payee, "offline_coins");
-    int rc = D(out, payee, "accept %s", pay);
+    int rc = D(out, payee, "accept %s", h.pay_path);
     if (rc != 1 || !contains(out, why)) {
         FAIL_AT("expected a refusal naming \"%s\", got exit %d: %s", why, rc, out);
     }
@@ -452,18 +447,12 @@ static void test_payee_refuses_bad_coins(void)
 
     /* a good payment first; then its coin replayed against a new request */
     {
-        char rq[256], pay[256];
-        snprintf(rq, sizeof rq, "%s/req-good", dir);
-        snprintf(pay, sizeof pay, "%s/pay-good", dir);
-        ASSERT_EQ(D(out, &payee, "request 1 > %s 2>/dev/null", rq), 0);
-        uint8_t req[DC_REQUEST_BYTES];
-        size_t rlen;
-        struct dc_request r;
-        load_request(rq, req, &rlen, &r);
+        struct hand_request h;
+        hand_request(&h, &payee, dir, "good", "1");
         b.old = pool[b.next++];
-        transfer_to_request(&b.old, &payer, &r);
-        write_payment(pay, req, rlen, &b.old, 1);
-        ASSERT_EQ(D(out, &payee, "accept %s > /dev/null", pay), 0);
+        transfer_to_request(&b.old, &payer, &h.r);
+        write_payment(h.pay_path, h.req, h.len, &b.old, 1);
+        ASSERT_EQ(D(out, &payee, "accept %s > /dev/null", h.pay_path), 0);
         ASSERT_EQ(offline_field(&payee, "offline_coins"), 100);
     }
     expect_refused(&payee, dir, "1", mk_replayed, &b, "nonce");
@@ -477,18 +466,11 @@ static void test_payee_refuses_bad_coins(void)
         write_file(clock_path, past, (size_t)pl);
         ASSERT_EQ(withdraw(&S, &payer, 100, &stale[0], 1, &n, NULL), 201);
         unlink(clock_path);
-        char rq[256];
-        snprintf(rq, sizeof rq, "%s/req-exp", dir);
-        ASSERT_EQ(D(out, &payee, "request 1 > %s 2>/dev/null", rq), 0);
-        uint8_t req[DC_REQUEST_BYTES];
-        size_t rlen;
-        struct dc_request r;
-        load_request(rq, req, &rlen, &r);
-        transfer_to_request(&stale[0], &payer, &r);
-        char pay[256];
-        snprintf(pay, sizeof pay, "%s/pay-exp", dir);
-        write_payment(pay, req, rlen, stale, 1);
-        ASSERT_EQ(D(out, &payee, "accept %s", pay), 1);
+        struct hand_request h;
+        hand_request(&h, &payee, dir, "exp", "1");
+        transfer_to_request(&stale[0], &payer, &h.r);
+        write_payment(h.pay_path, h.req, h.len, stale, 1);
+        ASSERT_EQ(D(out, &payee, "accept %s", h.pay_path), 1);
         ASSERT_HAS(out, "expired");
         (void)mk_expired;
     }
@@ -515,17 +497,11 @@ static void test_payee_refuses_bad_coins(void)
     ASSERT_EQ(D(out, &payee, "sync"), 0);
     ASSERT_HAS(out, "1 revoked device");
     {
-        char rq[256], pay[256];
-        snprintf(rq, sizeof rq, "%s/req-rev", dir);
-        snprintf(pay, sizeof pay, "%s/pay-rev", dir);
-        ASSERT_EQ(D(out, &payee, "request 1 > %s 2>/dev/null", rq), 0);
-        uint8_t req[DC_REQUEST_BYTES];
-        size_t rlen;
-        struct dc_request r;
-        load_request(rq, req, &rlen, &r);
-        transfer_to_request(&spare[0], &culprit, &r);
-        write_payment(pay, req, rlen, spare, 1);
-        ASSERT_EQ(D(out, &payee, "accept %s", pay), 1);
+        struct hand_request h;
+        hand_request(&h, &payee, dir, "rev", "1");
+        transfer_to_request(&spare[0], &culprit, &h.r);
+        write_payment(h.pay_path, h.req, h.len, spare, 1);
+        ASSERT_EQ(D(out, &payee, "accept %s", h.pay_path), 1);
         ASSERT_HAS(out, "revocation list");
     }
     ASSERT_EQ(offline_field(&payee, "offline_coins"), 100);

@@ -137,23 +137,17 @@ static void pay_with_coin(const struct wal *payee, const char *dir, const char *
                           const char *amount, struct coin *c, const struct dev *from, int by_hand,
                           char pay_path[static 256])
 {
-    char out[4096], rq[256];
-    snprintf(rq, sizeof rq, "%s/req-%s", dir, tag);
-    snprintf(pay_path, 256, "%s/pay-%s", dir, tag);
-    int rc = D(out, payee, "request %s > %s 2>/dev/null", amount, rq);
-    if (rc != 0) FAIL_AT("ducat request %s exited %d", amount, rc);
-    uint8_t req[DC_REQUEST_BYTES];
-    size_t rlen;
-    struct dc_request r;
-    load_request(rq, req, &rlen, &r);
+    struct hand_request h;
+    hand_request(&h, payee, dir, tag, amount);
+    snprintf(pay_path, 256, "%s", h.pay_path);
     if (by_hand) {
         uint8_t cert[DC_DEVCERT_BYTES];
-        dc_devcert_encode(cert, &r.payee);
-        transfer_by_hand(c, from, cert, r.nonce);
+        dc_devcert_encode(cert, &h.r.payee);
+        transfer_by_hand(c, from, cert, h.r.nonce);
     } else {
-        transfer_to_request(c, from, &r);
+        transfer_to_request(c, from, &h.r);
     }
-    write_payment(pay_path, req, rlen, c, 1);
+    write_payment(h.pay_path, h.req, h.len, c, 1);
 }
 
 /* An offline payment of AMOUNT from payer to payee by armor, confirmed. */
