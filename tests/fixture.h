@@ -74,22 +74,31 @@ static inline void world_init(struct world *w)
     if (dc_trust_add_key(&w->trust, &w->keycert, 0) != DC_OK) abort();
 }
 
+/* The genesis issue() signs: key id 1, a serial of serial_tag bytes, CNY,
+ * issued at T0, expiring at T0 + 60 days. Tests change fields or sign it
+ * with another key to build what the issuer would not. */
+static inline void genesis_of(struct dc_genesis *g, int64_t value, const struct party *owner,
+                              uint8_t serial_tag, uint8_t hop_limit)
+{
+    uint8_t rnd[DC_SERIAL_RANDOM_BYTES];
+    memset(g, 0, sizeof *g);
+    memset(rnd, serial_tag, sizeof rnd);
+    g->key_id = 1;
+    dc_serial_make(g->serial, T0, rnd);
+    g->currency = CNY;
+    g->value = value;
+    g->issued_at = T0;
+    g->expires_at = T0 + 60 * DAY;
+    g->hop_limit = hop_limit;
+    g->owner = owner->cert;
+}
+
 /* Issues a coin of `value` to `owner` into buf; returns its length. */
 static inline size_t issue(struct world *w, uint8_t *buf, size_t cap, int64_t value,
                     const struct party *owner, uint8_t serial_tag, uint8_t hop_limit)
 {
     struct dc_genesis g;
-    uint8_t rnd[DC_SERIAL_RANDOM_BYTES];
-    memset(&g, 0, sizeof g);
-    memset(rnd, serial_tag, sizeof rnd);
-    g.key_id = 1;
-    dc_serial_make(g.serial, T0, rnd);
-    g.currency = CNY;
-    g.value = value;
-    g.issued_at = T0;
-    g.expires_at = T0 + 60 * DAY;
-    g.hop_limit = hop_limit;
-    g.owner = owner->cert;
+    genesis_of(&g, value, owner, serial_tag, hop_limit);
     size_t len = 0;
     if (dc_coin_issue(buf, cap, &len, &g, w->key_sk) != DC_OK) abort();
     return len;

@@ -326,17 +326,8 @@ static void test_forged_genesis(void)
     setup();
     /* a genesis "issued" by Alice's own key under key id 1 */
     struct dc_genesis g;
-    uint8_t rnd[DC_SERIAL_RANDOM_BYTES], c[DC_COIN_MAX_BYTES];
-    memset(&g, 0, sizeof g);
-    memset(rnd, 9, sizeof rnd);
-    g.key_id = 1;
-    dc_serial_make(g.serial, T0, rnd);
-    g.currency = CNY;
-    g.value = 100;
-    g.issued_at = T0;
-    g.expires_at = T0 + 60 * DAY;
-    g.hop_limit = 16;
-    g.owner = W.alice.cert;
+    uint8_t c[DC_COIN_MAX_BYTES];
+    genesis_of(&g, 100, &W.alice, 9, 16);
     size_t len;
     ASSERT_OK(dc_coin_issue(c, sizeof c, &len, &g, W.alice.sk));
     payee_start(100, 0x55, 0);
@@ -420,17 +411,9 @@ static void test_expired_coin(void)
 {
     setup();
     struct dc_genesis g;
-    uint8_t rnd[DC_SERIAL_RANDOM_BYTES], c[DC_COIN_MAX_BYTES];
-    memset(&g, 0, sizeof g);
-    memset(rnd, 4, sizeof rnd);
-    g.key_id = 1;
-    dc_serial_make(g.serial, T0, rnd);
-    g.currency = CNY;
-    g.value = 100;
-    g.issued_at = T0;
+    uint8_t c[DC_COIN_MAX_BYTES];
+    genesis_of(&g, 100, &W.alice, 4, 16);
     g.expires_at = T0 + DAY / 2; /* the payee's clock says T0 + DAY */
-    g.hop_limit = 16;
-    g.owner = W.alice.cert;
     size_t len;
     ASSERT_OK(dc_coin_issue(c, sizeof c, &len, &g, W.key_sk));
     payee_start(100, 0x55, 0);

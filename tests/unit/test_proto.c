@@ -477,17 +477,7 @@ static void test_verify_rejects(void)
 
     /* forged coin: genesis signed by a key the issuer never certified */
     struct dc_genesis g;
-    uint8_t rnd[DC_SERIAL_RANDOM_BYTES];
-    memset(&g, 0, sizeof g);
-    memset(rnd, 7, sizeof rnd);
-    g.key_id = 1;
-    dc_serial_make(g.serial, T0, rnd);
-    g.currency = CNY;
-    g.value = 100;
-    g.issued_at = T0;
-    g.expires_at = T0 + 60 * DAY;
-    g.hop_limit = 16;
-    g.owner = W.alice.cert;
+    genesis_of(&g, 100, &W.alice, 7, 16);
     ASSERT_OK(dc_coin_issue(coin_a, sizeof coin_a, &la, &g, W.alice.sk));
     la = transfer(coin_a, la, &W.alice, &W.bob, 0x55);
     len = pay1(pay, coin_a, la);
