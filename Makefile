@@ -179,7 +179,7 @@ demo: deps
 RUN_DIR  ?= var
 RUN_ADDR ?= 127.0.0.1:8080
 run: deps
-	@$(MAKE) --no-print-directory $(DUCATD) $(BUILD)/tools/ducat-selfcheck
+	@$(MAKE) --no-print-directory $(DUCATD) $(DUCAT) $(BUILD)/tools/ducat-selfcheck
 	@$(BUILD)/tools/ducat-selfcheck > /dev/null || { echo "core self-check failed"; exit 1; }
 	@if [ ! -f $(RUN_DIR)/ducat.conf ]; then $(DUCATD) init $(RUN_DIR) --auto-verify; fi
 	@echo ""
@@ -188,6 +188,11 @@ run: deps
 	@echo "  curl -s -H \"Authorization: Bearer \$$(cat $(RUN_DIR)/admin.token)\" http://$(RUN_ADDR)/v1/admin/audit"
 	@echo "  $(DUCATD) -c $(RUN_DIR)/ducat.conf accounts list"
 	@echo "  $(BUILD)/tools/ducat-selfcheck    (a coin's life, offline, in one screen)"
+	@echo "  a wallet (docs/CLI.md), in another terminal:"
+	@echo "    export DUCAT_WALLET=/tmp/alice.wallet DUCAT_PASSPHRASE=dev-only"
+	@echo "    $(DUCAT) init --server http://$(RUN_ADDR) && $(DUCAT) register --name 'Alice Zhang' --national-id 110101199001011234 --phone +8613800000001"
+	@echo "    $(DUCATD) -c $(RUN_DIR)/ducat.conf fund ACCOUNT 100.00 && $(DUCAT) withdraw 20.00 && $(DUCAT) coins"
+	@echo "  the whole story with four wallets: make demo"
 	@echo "Stop with Ctrl-C. API: docs/API.md; operating: docs/OPERATIONS.md"
 	@echo ""
 	$(DUCATD) -c $(RUN_DIR)/ducat.conf serve --listen $(RUN_ADDR)
