@@ -166,7 +166,8 @@ static const char *get_query(void *conn, const char *name)
 /* ---- Rendering --------------------------------------------------------- */
 
 static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, const char *body,
-                                 const char *ctype, const char *cache, int close_after)
+                                 const char *ctype, const char *cache, const char *allow,
+                                 int close_after)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
@@ -177,6 +178,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, const 
     char now[24];
     snprintf(now, sizeof now, "%llu", (unsigned long long)dc_wall_now());
     MHD_add_response_header(r, "X-Ducat-Time", now);
+    if (allow) MHD_add_response_header(r, "Allow", allow); /* a 405 says what would do */
     if (close_after) MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
     MHD_destroy_response(r);
@@ -313,6 +315,21 @@ static const struct dc_route *find_route(const char *method, const char *path, i
     return NULL;
 }
 
+/* The methods the route table has for a path, "GET, POST" (RFC 9110: a
+ * 405 answer lists them in Allow). */
+static void allow_of(const char *path, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < dc_routes_n; i++) {
+        int64_t v = 0;
+        if (!route_match(dc_routes[i].path, path, &v)) continue;
+        int w = snprintf(out + n, cap - n, "%s%s", n ? ", " : "", dc_routes[i].method);
+        if (w < 0 || (size_t)w >= cap - n) break;
+        n += (size_t)w;
+    }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -442,9 +459,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         json_decref(rs.json);
     }
+    char allow[64];
+    if (e == DC_ERR_METHOD) allow_of(url, allow, sizeof allow);
     enum MHD_Result ret =
         send_resp(conn, status, body ? body : "{\"code\":1003}", ctype, rs.cache_control,
-                  x->stopping);
+                  e == DC_ERR_METHOD ? allow : NULL, x->stopping);
     free(body);
     dc_metrics_request(x->metrics, rt ? index : DC_METRICS_ROUTES - 1, status,
                        mono_us() - s->t0_us);

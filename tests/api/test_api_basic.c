@@ -1917,6 +1917,24 @@ static void test_malformed(void)
     for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
         REQ_ERR(NULL, wrong[i].method, wrong[i].path, NULL, 405, "DC_ERR_METHOD");
     }
+    /* a 405 names the methods that would do */
+    const struct {
+        const char *method, *path, *allow;
+    } allow[] = {
+        {"GET", "/v1/transfers", "Allow: POST\r\n"},
+        {"POST", "/v1/balance", "Allow: GET\r\n"},
+        {"DELETE", "/v1/admin/accounts/1001", "Allow: GET\r\n"},
+    };
+    for (size_t i = 0; i < sizeof allow / sizeof allow[0]; i++) {
+        struct api_req q = mkreq(allow[i].method, allow[i].path, NULL, NULL);
+        struct api_resp r;
+        ASSERT_EQ(api_raw(&S, &q, &r), 405);
+        if (!strstr(r.headers, allow[i].allow)) {
+            FAIL_AT("%s %s: no '%.*s' in %s", allow[i].method, allow[i].path,
+                    (int)strlen(allow[i].allow) - 2, allow[i].allow, r.headers);
+        }
+        api_resp_free(&r);
+    }
     /* {id} is a positive integer */
     const struct {
         const char *method, *path, *body;
