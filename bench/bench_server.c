@@ -32,6 +32,7 @@
 
 #include "harness.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -45,9 +46,11 @@
 #define BENCH_CLIENTS 64 /* (b); BENCH_SINGLE_CLIENTS=N overrides (<= MAX_CLIENTS) */
 #define MAX_CLIENTS 256
 #define SINGLE_SECONDS 5.0
-#define BATCH_CLIENTS 4 /* (c) */
+#define SINGLE_PREPARED 150000 /* (b) requests signed ahead: SINGLE_SECONDS at 30k/s */
+#define BATCH_CLIENTS 4        /* (c) */
 #define BATCH_SIZE 1000
 #define BATCH_SECONDS 5.0
+#define BATCH_PREPARED 150 /* (c) requests per client signed ahead: BATCH_SECONDS at 120k/s */
 #define DEPOSIT_CLIENTS 16 /* (d); BENCH_DEPOSIT_CLIENTS=N overrides (<= MAX_DEP_CLIENTS) */
 #define MAX_DEP_CLIENTS 64
 #define COINS_1HOP 6000
@@ -111,14 +114,14 @@ static void conf_set(const char *key, const char *value)
 /* Errors seen by worker threads: counted, the first one kept. */
 static pthread_mutex_t err_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long n_errors;
-static char first_error[512];
+static char first_error[768];
 
-static void note_error(const char *what, int status, const char *body)
+static void note_error(const char *what, int status, const char *body, const char *transport)
 {
     pthread_mutex_lock(&err_mu);
     if (n_errors++ == 0) {
         snprintf(first_error, sizeof first_error, "%s: %d %.300s%s", what, status, body ? body : "",
-                 status == 0 ? api_last_error() : "");
+                 status == 0 && transport ? transport : "");
     }
     pthread_mutex_unlock(&err_mu);
 }
@@ -133,22 +136,6 @@ static void print_errors(const char *phase)
 {
     if (n_errors)
         printf("   !! %s: %lu failed requests; first: %s\n", phase, n_errors, first_error);
-}
-
-/* A signed POST; returns the status (body of a failure noted). */
-static int post(const struct dev *d, const char *path, const char *body, const char *what, int want)
-{
-    struct api_req r;
-    memset(&r, 0, sizeof r);
-    r.method = "POST";
-    r.path = path;
-    r.body = body;
-    r.dev = d;
-    struct api_resp resp;
-    int st = api_raw(&S, &r, &resp);
-    if (st != want) note_error(what, st, resp.body);
-    api_resp_free(&resp);
-    return st;
 }
 
 /* ducat_commit_batch_size_sum and _count from GET /metrics. */
@@ -311,99 +298,344 @@ static double fdatasync_rate(void)
     return (double)n / t;
 }
 
+/*--- Load generator -------------------------------------------------------------------*/
+
+/* A lane is one client: its device, its route, a queue of requests built
+ * and signed before the timed window (api_headers: time, nonce, signature),
+ * one request in flight on one keep-alive connection. During the window
+ * BENCH_DRIVERS threads (default 1) move every lane's requests with the
+ * libcurl multi interface, so the window measures ducatd, not signing,
+ * JSON formatting or a thread per client in this process. The signed times
+ * stay valid: they are after the server started, and a phase lasts far
+ * less than the server's clock skew window (300 s by default). */
+
+struct preq {
+    struct curl_slist *hdr; /* the signed headers */
+    char *body;             /* NULL: a GET */
+    size_t len;
+    int want;        /* the status of a success */
+    unsigned weight; /* operations it counts for on success (transfers, coins) */
+};
+
+struct lane {
+    const struct dev *dev;
+    const char *path, *what; /* route of the queue, and the name its failures are noted under */
+    const char *warm_path;   /* route of the warm-up request */
+    struct preq warm;        /* sent before the window (the connection), never counted */
+    struct preq *q;          /* the queue, sent in order */
+    size_t n, next, cap;
+    unsigned long ok; /* OUT: operations that succeeded in the window */
+    /* driver state */
+    CURL *h;
+    char url[96], warm_url[96];
+    const struct preq *cur;
+    char resp[1024]; /* the start of the response body (for the first failure) */
+    size_t rlen;
+    char err[CURL_ERROR_SIZE];
+};
+
+static void lane_init(struct lane *l, const struct dev *d, const char *path, const char *what,
+                      const char *warm_path)
+{
+    memset(l, 0, sizeof *l);
+    l->dev = d;
+    l->path = path;
+    l->what = what;
+    l->warm_path = warm_path;
+}
+
+/* Signs body (owned by p from now on; NULL for a GET) for the lane's device. */
+static void preq_sign(struct preq *p, const struct lane *l, const char *path, char *body, int want,
+                      unsigned weight)
+{
+    struct api_req r;
+    memset(&r, 0, sizeof r);
+    r.method = body ? "POST" : "GET";
+    r.path = path;
+    r.body = body;
+    r.dev = l->dev;
+    p->hdr = api_headers(&r);
+    p->body = body;
+    p->len = body ? strlen(body) : 0;
+    p->want = want;
+    p->weight = weight;
+}
+
+/* Appends a POST of body (owned by the lane from now on) to the queue. */
+static void lane_add(struct lane *l, char *body, unsigned weight)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        l->q = realloc(l->q, l->cap * sizeof *l->q);
+        if (l->q == NULL) abort();
+    }
+    preq_sign(&l->q[l->n++], l, l->path, body, 201, weight);
+}
+
+static void lane_free(struct lane *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        curl_slist_free_all(l->q[i].hdr);
+        free(l->q[i].body);
+    }
+    curl_slist_free_all(l->warm.hdr);
+    free(l->warm.body);
+    free(l->q);
+    memset(l, 0, sizeof *l);
+}
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(xmalloc(n), s, n);
+}
+
+/* Fills lanes[i] with fill(lanes + i, i) on two threads (signing is most
+ * of the preparation). */
+struct filler {
+    void (*fill)(struct lane *, int);
+    struct lane *lanes;
+    int n, first;
+    pthread_t th;
+};
+
+static void *fill_main(void *arg)
+{
+    struct filler *f = arg;
+    for (int i = f->first; i < f->n; i += 2) f->fill(&f->lanes[i], i);
+    return NULL;
+}
+
+static void fill_lanes(struct lane *lanes, int n, void (*fill)(struct lane *, int))
+{
+    struct filler f[2];
+    for (int t = 0; t < 2; t++) {
+        f[t] = (struct filler){fill, lanes, n, t, 0};
+        if (pthread_create(&f[t].th, NULL, fill_main, &f[t]) != 0) abort();
+    }
+    for (int t = 0; t < 2; t++) pthread_join(f[t].th, NULL);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct lane *l = userdata;
+    size_t n = size * nmemb, room = sizeof l->resp - 1 - l->rlen;
+    memcpy(l->resp + l->rlen, data, n < room ? n : room);
+    l->rlen += n < room ? n : room;
+    l->resp[l->rlen] = '\0';
+    return n;
+}
+
+static void lane_start(CURLM *m, struct lane *l, const struct preq *p)
+{
+    if (l->h == NULL) {
+        l->h = curl_easy_init();
+        if (l->h == NULL) abort();
+        snprintf(l->url, sizeof l->url, "http://127.0.0.1:%d%s", S.port, l->path);
+        snprintf(l->warm_url, sizeof l->warm_url, "http://127.0.0.1:%d%s", S.port, l->warm_path);
+        curl_easy_setopt(l->h, CURLOPT_PATH_AS_IS, 1L);
+        curl_easy_setopt(l->h, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(l->h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(l->h, CURLOPT_TIMEOUT_MS, 30000L);
+        curl_easy_setopt(l->h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(l->h, CURLOPT_WRITEDATA, l);
+        curl_easy_setopt(l->h, CURLOPT_ERRORBUFFER, l->err);
+        curl_easy_setopt(l->h, CURLOPT_PRIVATE, l);
+    }
+    l->cur = p;
+    l->rlen = 0;
+    l->resp[0] = l->err[0] = '\0';
+    curl_easy_setopt(l->h, CURLOPT_URL, p == &l->warm ? l->warm_url : l->url);
+    curl_easy_setopt(l->h, CURLOPT_HTTPHEADER, p->hdr);
+    if (p->body != NULL) {
+        curl_easy_setopt(l->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->len);
+        curl_easy_setopt(l->h, CURLOPT_POSTFIELDS, p->body);
+    } else {
+        curl_easy_setopt(l->h, CURLOPT_HTTPGET, 1L);
+    }
+    if (curl_multi_add_handle(m, l->h) != CURLM_OK) abort();
+}
+
+static atomic_int load_stop; /* a timed window is over: lanes send nothing more */
+
+struct driver {
+    struct lane *lanes;
+    int n;
+    int warm;        /* send each lane's warm-up request only */
+    double deadline; /* now_s() when lanes stop sending; 0: when their queues are empty */
+    double ran_out;  /* OUT: when a lane emptied its queue before the deadline (0: none) */
+    pthread_t th;
+};
+
+static void *drive_main(void *arg)
+{
+    struct driver *dr = arg;
+    CURLM *m = curl_multi_init();
+    if (m == NULL) abort();
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)dr->n);
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)dr->n);
+    int active = 0;
+    for (int i = 0; i < dr->n; i++) {
+        struct lane *l = &dr->lanes[i];
+        const struct preq *p = dr->warm ? &l->warm : l->next < l->n ? &l->q[l->next++] : NULL;
+        if (p != NULL) {
+            lane_start(m, l, p);
+            active++;
+        }
+    }
+    while (active > 0) {
+        int running, left;
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            struct lane *l = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&l);
+            long code = 0;
+            CURLcode res = msg->data.result;
+            if (res == CURLE_OK) curl_easy_getinfo(l->h, CURLINFO_RESPONSE_CODE, &code);
+            curl_multi_remove_handle(m, l->h); /* msg is gone from here on */
+            active--;
+            if (code == l->cur->want) {
+                if (!dr->warm) l->ok += l->cur->weight;
+            } else {
+                char what[96];
+                snprintf(what, sizeof what, "%s%s", l->what, dr->warm ? " (warm-up)" : "");
+                note_error(what, (int)code, l->resp, l->err[0] ? l->err : curl_easy_strerror(res));
+            }
+            if (dr->warm || atomic_load(&load_stop)) continue;
+            if (dr->deadline > 0 && now_s() >= dr->deadline) {
+                atomic_store(&load_stop, 1);
+            } else if (l->next < l->n) {
+                lane_start(m, l, &l->q[l->next++]);
+                active++;
+            } else if (dr->deadline > 0) {
+                dr->ran_out = now_s();
+                atomic_store(&load_stop, 1);
+            }
+        }
+        if (active > 0) curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    curl_multi_cleanup(m);
+    return NULL;
+}
+
+static int n_drivers = 1;
+
+/* Runs the lanes on n_drivers threads: warm-ups first (not timed), then
+ * the queues for `seconds` (0: until every queue is empty; a timed window
+ * also ends when some lane's queue does). Returns the operations that
+ * succeeded per second of the window; *ran_out gets the second at which a
+ * lane ran out of prepared requests (0 if none did). */
+static double run_lanes(struct lane *lanes, int n, double seconds, struct cpu *cpu, double *ran_out)
+{
+    struct driver dr[2];
+    int nd = n_drivers < n ? n_drivers : 1;
+    for (int warm = 1; warm >= 0; warm--) {
+        double t0 = now_s();
+        if (!warm) cpu_begin(cpu);
+        atomic_store(&load_stop, 0);
+        for (int k = 0; k < nd; k++) {
+            int lo = n * k / nd, hi = n * (k + 1) / nd;
+            dr[k] = (struct driver){
+                lanes + lo, hi - lo, warm, warm || seconds <= 0 ? 0 : t0 + seconds, 0, 0};
+            if (pthread_create(&dr[k].th, NULL, drive_main, &dr[k]) != 0) abort();
+        }
+        for (int k = 0; k < nd; k++) pthread_join(dr[k].th, NULL);
+        if (warm) continue;
+        cpu_end(cpu);
+        *ran_out = 0;
+        for (int k = 0; k < nd; k++) {
+            if (dr[k].ran_out > 0 && (*ran_out == 0 || dr[k].ran_out - t0 < *ran_out)) {
+                *ran_out = dr[k].ran_out - t0;
+            }
+        }
+    }
+    unsigned long ok = 0;
+    for (int i = 0; i < n; i++) {
+        ok += lanes[i].ok;
+        curl_easy_cleanup(lanes[i].h);
+        lanes[i].h = NULL;
+    }
+    return (double)ok / cpu->wall;
+}
+
 /*--- (b) single transfers, (c) batches ----------------------------------------------------*/
 
 static int n_single = BENCH_CLIENTS, n_dep = DEPOSIT_CLIENTS;
 static struct dev payers[MAX_CLIENTS];
+static struct lane lanes[MAX_CLIENTS];
 static atomic_int go, stop;
-
-struct worker {
-    int idx;
-    pthread_t th;
-    unsigned long ok;
-};
+static size_t fill_n; /* requests per lane */
 
 static void wait_go(void)
 {
     while (!atomic_load(&go)) sleep_s(0.0005);
 }
 
-static void *single_main(void *arg)
+/* (b): lane i pays 1 unit to payer i + 1 per request, unique request ids. */
+static void fill_single(struct lane *l, int i)
 {
-    struct worker *w = arg;
-    const struct dev *d = &payers[w->idx];
-    long long to = payers[(w->idx + 1) % n_single].account;
+    lane_init(l, &payers[i], "/v1/transfers", "POST /v1/transfers", "/v1/transfers");
+    long long to = payers[(i + 1) % n_single].account;
     char body[192];
-    unsigned long n = 0;
-    /* warm-up: the connection */
-    snprintf(body, sizeof body, "{\"request_id\":\"s%d-w\",\"to\":%lld,\"amount\":1}", w->idx, to);
-    post(d, "/v1/transfers", body, "transfer (warm-up)", 201);
-    wait_go();
-    while (!atomic_load(&stop)) {
-        snprintf(body, sizeof body, "{\"request_id\":\"s%d-%lu\",\"to\":%lld,\"amount\":1}", w->idx,
-                 ++n, to);
-        if (post(d, "/v1/transfers", body, "POST /v1/transfers", 201) == 201) w->ok++;
+    snprintf(body, sizeof body, "{\"request_id\":\"s%d-w\",\"to\":%lld,\"amount\":1}", i, to);
+    preq_sign(&l->warm, l, l->warm_path, xstrdup(body), 201, 1);
+    for (size_t k = 1; k <= fill_n; k++) {
+        snprintf(body, sizeof body, "{\"request_id\":\"s%d-%zu\",\"to\":%lld,\"amount\":1}", i, k,
+                 to);
+        lane_add(l, xstrdup(body), 1);
     }
-    return NULL;
 }
 
 static struct dev batchers[BATCH_CLIENTS];
 
-static void *batch_main(void *arg)
+/* (c): BATCH_SIZE transfers of 1 unit to the payers in turn per request. */
+static void fill_batch(struct lane *l, int i)
 {
-    struct worker *w = arg;
-    const struct dev *d = &batchers[w->idx];
-    /* the transfers array, once: 1 unit to each payer in turn */
+    lane_init(l, &batchers[i], "/v1/transfers/batch", "POST /v1/transfers/batch",
+              "/v1/transfers/batch");
     size_t cap = (size_t)BATCH_SIZE * 48 + 64;
-    char *arr = xmalloc(cap), *body = xmalloc(cap + 128);
+    char *arr = xmalloc(cap);
     size_t len = 0;
     arr[len++] = '[';
-    for (int i = 0; i < BATCH_SIZE; i++) {
-        len += (size_t)snprintf(arr + len, cap - len, "%s{\"to\":%lld,\"amount\":1}", i ? "," : "",
-                                payers[(i + w->idx) % n_single].account);
+    for (int k = 0; k < BATCH_SIZE; k++) {
+        len += (size_t)snprintf(arr + len, cap - len, "%s{\"to\":%lld,\"amount\":1}", k ? "," : "",
+                                payers[(k + i) % n_single].account);
     }
     snprintf(arr + len, cap - len, "]");
-    unsigned long n = 0;
-    snprintf(body, cap + 128, "{\"request_id\":\"b%d-w\",\"transfers\":%s}", w->idx, arr);
-    post(d, "/v1/transfers/batch", body, "batch (warm-up)", 201);
-    wait_go();
-    while (!atomic_load(&stop)) {
-        snprintf(body, cap + 128, "{\"request_id\":\"b%d-%lu\",\"transfers\":%s}", w->idx, ++n,
-                 arr);
-        if (post(d, "/v1/transfers/batch", body, "POST /v1/transfers/batch", 201) == 201) {
-            w->ok += BATCH_SIZE;
+    for (size_t k = 0; k <= fill_n; k++) {
+        char *body = xmalloc(cap + 128);
+        if (k == 0) {
+            snprintf(body, cap + 128, "{\"request_id\":\"b%d-w\",\"transfers\":%s}", i, arr);
+            preq_sign(&l->warm, l, l->warm_path, body, 201, BATCH_SIZE);
+        } else {
+            snprintf(body, cap + 128, "{\"request_id\":\"b%d-%zu\",\"transfers\":%s}", i, k, arr);
+            lane_add(l, body, BATCH_SIZE);
         }
     }
     free(arr);
-    free(body);
-    return NULL;
 }
 
-/* Runs n workers of fn for `seconds` after their warm-up; returns the
- * successes per second. */
-static double run_timed(void *(*fn)(void *), int n, double seconds, struct cpu *cpu)
+/* Prepares n lanes of per_lane requests with fill, runs them for seconds,
+ * frees them; returns the operations per second. */
+static double timed_phase(const char *name, void (*fill)(struct lane *, int), int n,
+                          size_t per_lane, double seconds, struct cpu *cpu)
 {
-    static struct worker ws[MAX_CLIENTS];
-    atomic_store(&go, 0);
-    atomic_store(&stop, 0);
-    for (int i = 0; i < n; i++) {
-        ws[i].idx = i;
-        ws[i].ok = 0;
-        if (pthread_create(&ws[i].th, NULL, fn, &ws[i]) != 0) abort();
-    }
-    sleep_s(0.5); /* warm-ups */
     double t0 = now_s();
-    cpu_begin(cpu);
-    atomic_store(&go, 1);
-    sleep_s(seconds);
-    atomic_store(&stop, 1);
-    unsigned long ok = 0;
-    for (int i = 0; i < n; i++) {
-        pthread_join(ws[i].th, NULL);
-        ok += ws[i].ok;
+    fill_n = per_lane;
+    fill_lanes(lanes, n, fill);
+    printf("   %s: signed %zu requests ahead (%d lanes) in %.1f s\n", name, (size_t)n * per_lane, n,
+           now_s() - t0);
+    double ran_out = 0;
+    double rate = run_lanes(lanes, n, seconds, cpu, &ran_out);
+    if (ran_out > 0) {
+        printf("   %s: a lane ran out of prepared requests after %.2f s of %.0f: the window "
+               "ended there\n",
+               name, ran_out, seconds);
     }
-    cpu_end(cpu);
-    return (double)ok / (now_s() - t0);
+    for (int i = 0; i < n; i++) lane_free(&lanes[i]);
+    return rate;
 }
 
 /*--- (d) deposits ------------------------------------------------------------------------*/
@@ -422,26 +654,22 @@ struct dep_worker {
     int per_req;      /* coins per deposit request */
     struct cc *coins; /* coin i goes to worker i % n_dep */
     size_t n_coins;
-    char **bodies;
-    int *body_coins;
-    size_t n_bodies;
-    unsigned long ok;
+    struct lane *lane; /* its deposit requests, signed */
     const char *prep_error;
 };
 
 static struct dep_worker dws[MAX_DEP_CLIENTS];
 
 /* Offline part, in the worker: the hops, the DEPOSIT record, the bodies
- * (per_req coins each). */
+ * (per_req coins each), signed into the worker's lane. */
 static void *prep_main(void *arg)
 {
     struct dep_worker *w = arg;
     uint8_t *buf = xmalloc(DC_COIN_MAX_BYTES);
     const struct dev *dep = &depositors[w->idx];
-    size_t nb = (w->n_coins + (size_t)w->per_req - 1) / (size_t)w->per_req;
-    w->bodies = xmalloc((nb + 1) * sizeof *w->bodies);
-    w->body_coins = xmalloc((nb + 1) * sizeof *w->body_coins);
-    w->n_bodies = 0;
+    struct lane *l = w->lane;
+    lane_init(l, dep, "/v1/deposits", "POST /v1/deposits", "/v1/balance");
+    preq_sign(&l->warm, l, l->warm_path, NULL, 200, 0); /* the connection, with a signed read */
     char *body = NULL;
     size_t blen = 0, bcap = 0;
     int in_body = 0;
@@ -469,7 +697,7 @@ static void *prep_main(void *arg)
             bcap = (size_t)w->per_req * (2 * len + 8) + 128;
             body = xmalloc(bcap);
             blen = (size_t)snprintf(body, bcap, "{\"request_id\":\"d%d-%d-%d-%zu\",\"coins\":[",
-                                    w->nhops, w->per_req, w->idx, w->n_bodies);
+                                    w->nhops, w->per_req, w->idx, l->n);
         }
         if (blen + 2 * len + 8 > bcap) {
             bcap = 2 * bcap + 2 * len + 8;
@@ -485,8 +713,7 @@ static void *prep_main(void *arg)
         in_body++;
         if (in_body == w->per_req || i + 1 == w->n_coins) {
             snprintf(body + blen, bcap - blen, "]}");
-            w->body_coins[w->n_bodies] = in_body;
-            w->bodies[w->n_bodies++] = body;
+            lane_add(l, body, (unsigned)in_body);
             body = NULL;
             in_body = 0;
         }
@@ -494,23 +721,6 @@ static void *prep_main(void *arg)
 out:
     free(body);
     free(buf);
-    return NULL;
-}
-
-static void *deposit_main(void *arg)
-{
-    struct dep_worker *w = arg;
-    const struct dev *d = &depositors[w->idx];
-    /* warm-up: the connection (a signed read) */
-    json_t *j = NULL;
-    api(&S, d, "GET", "/v1/balance", NULL, &j);
-    json_decref(j);
-    wait_go();
-    for (size_t i = 0; i < w->n_bodies; i++) {
-        if (post(d, "/v1/deposits", w->bodies[i], "POST /v1/deposits", 201) == 201) {
-            w->ok += (unsigned long)w->body_coins[i];
-        }
-    }
     return NULL;
 }
 
@@ -553,7 +763,7 @@ static size_t sigs_per_coin(int nhops, const char **how)
 {
     size_t formula = 2 + 2 * (size_t)nhops + 1;
     *how = "formula 2 + 2*hops + 1";
-    const char *hexc = dws[0].n_bodies ? strstr(dws[0].bodies[0], "\"coins\":[\"") : NULL;
+    const char *hexc = lanes[0].n ? strstr(lanes[0].q[0].body, "\"coins\":[\"") : NULL;
     if (hexc == NULL) return formula;
     hexc += strlen("\"coins\":[\"");
     size_t hl = strcspn(hexc, "\"");
@@ -655,7 +865,7 @@ static double deposit_phase(int nhops, int per_req, size_t n, size_t *sigs)
         dws[k].idx = k;
         dws[k].nhops = nhops;
         dws[k].per_req = per_req;
-        dws[k].ok = 0;
+        dws[k].lane = &lanes[k];
         dws[k].prep_error = NULL;
         if (pthread_create(&dws[k].th, NULL, prep_main, &dws[k]) != 0) abort();
     }
@@ -664,38 +874,26 @@ static double deposit_phase(int nhops, int per_req, size_t n, size_t *sigs)
         pthread_join(dws[k].th, NULL);
         if (dws[k].prep_error) h_fail(__FILE__, __LINE__, "preparing coins: %s", dws[k].prep_error);
         total += dws[k].n_coins;
-        requests += dws[k].n_bodies;
+        requests += lanes[k].n;
     }
     const char *how = "";
     *sigs = sigs_per_coin(nhops, &how);
-    printf("   prepared %zu %d-hop coins (%zu requests) in %.1f s; %zu signatures verified per "
-           "coin (%s)\n",
+    printf("   prepared and signed %zu %d-hop coins (%zu requests) in %.1f s; %zu signatures "
+           "verified per coin (%s)\n",
            total, nhops, requests, now_s() - t0, *sigs, how);
 
-    atomic_store(&go, 0);
-    atomic_store(&stop, 0);
-    for (int k = 0; k < n_dep; k++) {
-        if (pthread_create(&dws[k].th, NULL, deposit_main, &dws[k]) != 0) abort();
-    }
-    sleep_s(0.3);
     double sum0 = 0, cnt0 = 0, sum1 = 0, cnt1 = 0;
     int have = commit_stats(&sum0, &cnt0);
     double v0 = metric("ducat_coin_signatures_verified_total");
-    double t1 = now_s();
     struct cpu cpu;
-    cpu_begin(&cpu);
-    atomic_store(&go, 1);
+    double ran_out = 0;
+    double rate = run_lanes(lanes, n_dep, 0, &cpu, &ran_out);
     unsigned long ok = 0;
-    for (int k = 0; k < n_dep; k++) {
-        pthread_join(dws[k].th, NULL);
-        ok += dws[k].ok;
-    }
-    double secs = now_s() - t1;
-    cpu_end(&cpu);
+    for (int k = 0; k < n_dep; k++) ok += lanes[k].ok;
     have = have && commit_stats(&sum1, &cnt1);
-    printf("   %lu coins deposited in %.2f s by %d clients, %d per request: %.0f coins/s; mean "
-           "commit batch %.1f requests\n",
-           ok, secs, n_dep, per_req, (double)ok / secs,
+    printf("   %lu coins deposited in %.2f s over %d connections, %d per request: %.0f coins/s; "
+           "mean commit batch %.1f requests\n",
+           ok, cpu.wall, n_dep, per_req, rate,
            have && cnt1 > cnt0 ? (sum1 - sum0) / (cnt1 - cnt0) : 0);
     cpu_print(&cpu, (double)ok, "coin");
     double v1 = metric("ducat_coin_signatures_verified_total");
@@ -706,16 +904,12 @@ static double deposit_phase(int nhops, int per_req, size_t n, size_t *sigs)
     }
     for (int k = 0; k < n_dep; k++) {
         for (size_t i = 0; i < dws[k].n_coins; i++) free(dws[k].coins[i].b);
-        for (size_t i = 0; i < dws[k].n_bodies; i++) free(dws[k].bodies[i]);
         free(dws[k].coins);
-        free(dws[k].bodies);
-        free(dws[k].body_coins);
         dws[k].coins = NULL;
-        dws[k].bodies = NULL;
-        dws[k].body_coins = NULL;
-        dws[k].n_coins = dws[k].n_bodies = 0;
+        dws[k].n_coins = 0;
+        lane_free(&lanes[k]);
     }
-    return (double)ok / secs;
+    return rate;
 }
 
 /*--- main ------------------------------------------------------------------------------*/
@@ -740,6 +934,8 @@ int main(void)
     if (env != NULL && *env != '\0') phases = env;
     env = getenv("BENCH_SINGLE_CLIENTS");
     if (env != NULL && atoi(env) > 1) n_single = atoi(env) < MAX_CLIENTS ? atoi(env) : MAX_CLIENTS;
+    env = getenv("BENCH_DRIVERS");
+    if (env != NULL && atoi(env) == 2) n_drivers = 2;
     env = getenv("BENCH_DEPOSIT_CLIENTS");
     if (env != NULL && atoi(env) > 0)
         n_dep = atoi(env) < MAX_DEP_CLIENTS ? atoi(env) : MAX_DEP_CLIENTS;
@@ -772,10 +968,10 @@ int main(void)
     if (phase('b')) {
         int have = commit_stats(&sum0, &cnt0);
         reset_errors();
-        double t0 = now_s();
         struct cpu cpu;
-        double single = run_timed(single_main, n_single, SINGLE_SECONDS, &cpu);
-        double secs = now_s() - t0;
+        double single = timed_phase("(b)", fill_single, n_single,
+                                    SINGLE_PREPARED / (size_t)n_single + 1, SINGLE_SECONDS, &cpu);
+        double secs = cpu.wall;
         have = have && commit_stats(&sum1, &cnt1);
         double mean_batch = have && cnt1 > cnt0 ? (sum1 - sum0) / (cnt1 - cnt0) : 0;
         printf("(b) single transfers, %d clients: %.0f /s; %.0f commits/s, mean batch %.1f\n",
@@ -803,7 +999,8 @@ int main(void)
         reset_errors();
         commit_stats(&sum0, &cnt0);
         struct cpu cpu;
-        double batched = run_timed(batch_main, BATCH_CLIENTS, BATCH_SECONDS, &cpu);
+        double batched =
+            timed_phase("(c)", fill_batch, BATCH_CLIENTS, BATCH_PREPARED, BATCH_SECONDS, &cpu);
         int have = commit_stats(&sum1, &cnt1);
         printf("(c) batch transfers, %d clients x %d per request: %.0f transfers/s (%.1f "
                "requests/s, mean commit batch %.1f requests)\n",

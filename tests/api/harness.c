@@ -819,12 +819,8 @@ static int has_header(const char *const *headers, const char *name)
     return 0;
 }
 
-static int http_do(const struct srv *s, struct api_req *r, struct api_resp *resp, long timeout_ms)
+struct curl_slist *api_headers(struct api_req *r)
 {
-    struct tls *t = tls_get();
-    CURL *c = t->curl;
-    memset(resp, 0, sizeof *resp);
-    t->err[0] = '\0';
     const char *body = r->body;
     size_t body_len = body == NULL ? 0 : r->body_len ? r->body_len : strlen(body);
 
@@ -871,6 +867,18 @@ static int http_do(const struct srv *s, struct api_req *r, struct api_resp *resp
         h = curl_slist_append(h, r->headers[i]);
         if (h == NULL) abort();
     }
+    return h;
+}
+
+static int http_do(const struct srv *s, struct api_req *r, struct api_resp *resp, long timeout_ms)
+{
+    struct tls *t = tls_get();
+    CURL *c = t->curl;
+    memset(resp, 0, sizeof *resp);
+    t->err[0] = '\0';
+    const char *body = r->body;
+    size_t body_len = body == NULL ? 0 : r->body_len ? r->body_len : strlen(body);
+    struct curl_slist *h = api_headers(r);
 
     char url[DC_AUTH_TARGET_MAX + 64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, r->path);

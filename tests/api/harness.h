@@ -195,6 +195,14 @@ struct api_resp {
     char *headers; /* raw response header lines, NUL-terminated */
 };
 
+/* The request headers api_raw sends for r: Expect:, Content-Type, the
+ * X-Ducat-* headers (signed now, or as overridden; r->sent_* filled),
+ * Authorization and r->headers. For a load generator that signs requests
+ * ahead and drives its own libcurl handles; free with curl_slist_free_all.
+ * Aborts on OOM. */
+struct curl_slist;
+struct curl_slist *api_headers(struct api_req *r);
+
 /* Sends r to s and fills *resp (free with api_resp_free). Returns the
  * status (0 if the connection failed: refused, reset, 30 s timeout). */
 int api_raw(const struct srv *s, struct api_req *r, struct api_resp *resp);
