@@ -50,7 +50,10 @@ TOOLS     := $(BUILD)/tools/ducat-selfcheck $(BUILD)/tools/ducat-vectors $(BUILD
 SRV_SRC   := $(filter-out $(if $(HAVE_PG),,src/store/store_pg.c),$(sort $(wildcard src/store/*.c src/server/*.c)))
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
 DUCATD    := $(BUILD)/ducatd
-GEN       := $(BUILD)/gen/schema_sqlite.h $(BUILD)/gen/schema_pg.h $(BUILD)/gen/calendar_default.h
+GEN       := $(BUILD)/gen/schema_sqlite.h $(BUILD)/gen/schema_pg.h $(BUILD)/gen/calendar_default.h \
+             $(BUILD)/gen/console.h
+# The admin console's page, script and style (served by h_console.c), in this order.
+CONSOLE_WEB := web/console.html web/console.js web/console.css
 WAL_SRC   := $(sort $(wildcard src/wallet/*.c))
 WAL_OBJ   := $(WAL_SRC:%.c=$(BUILD)/%.o)
 WAL_LIB   := $(BUILD)/libducat-wallet.a
@@ -87,6 +90,10 @@ $(BUILD)/gen/schema_pg.h: $(sort $(wildcard src/store/schema/pg/*.sql)) scripts/
 $(BUILD)/gen/calendar_default.h: data/calendar-cn-2026.txt scripts/embed.sh
 	@mkdir -p $(dir $@)
 	scripts/embed.sh calendar_default $< > $@
+
+$(BUILD)/gen/console.h: $(CONSOLE_WEB) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh console_files $(CONSOLE_WEB) > $@
 
 $(SRV_OBJ): $(GEN)
 $(SRV_OBJ): ALL_CFLAGS += -I$(BUILD)/gen $(if $(HAVE_PG),-DDC_HAVE_PG $(PG_CFLAGS))
@@ -161,7 +168,8 @@ check: deps
 # tests/with-pg.sh starts a throwaway PostgreSQL cluster for the run (and
 # always removes it). tests/pg/NAME.pg runs test NAME again on PostgreSQL:
 # the store contract suite and API suites on both backends.
-PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_basic.pg
+PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_basic.pg \
+           tests/pg/test_api_console.pg
 run-tests: all
 	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pg.sh tests/run.sh $(TEST_BIN) \
 	    tests/vectors.sh tests/errors_doc.sh tests/openapi_routes.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)

@@ -345,6 +345,7 @@ struct dc_evidence_info {
     int64_t value;                    /* value of the forked state */
     size_t fork_index;                /* records before the forked state */
     uint8_t type_a, type_b;           /* record types of the two successors */
+    size_t succ_off[2], succ_len[2];  /* where the two successors lie in the input */
 };
 
 /* Largest evidence encoding. */

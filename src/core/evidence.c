@@ -163,6 +163,10 @@ static enum dc_err verify_view(struct evidence_view *v, struct dc_evidence_info 
     out->fork_index = v->prefix.n;
     out->type_a = v->succ[0].type;
     out->type_b = v->succ[1].type;
+    for (int i = 0; i < 2; i++) {
+        out->succ_off[i] = (size_t)(v->succ[i].bytes - in);
+        out->succ_len[i] = v->succ[i].len;
+    }
     return DC_OK;
 }
 

@@ -93,22 +93,96 @@ static void print_json(json_t *j)
 static int print_account_line(void *ctx, const struct dc_account *a)
 {
     (void)ctx;
-    static const char *const st[] = {"unverified", "verified", "frozen"};
-    printf("%-8lld %-10s %-10s %14lld %14lld  %s\n", (long long)a->id, st[a->status % 3],
+    printf("%-8lld %-10s %-10s %14lld %14lld  %s\n", (long long)a->id, dc_account_status_name(a),
            a->offline_blocked ? "blocked" : "-", (long long)a->available, (long long)a->held,
            a->kind == DC_ACCT_USER ? a->name : "(system)");
     return 0;
 }
 
-struct status_arg {
+static int add_event(void *ctx, const struct dc_event *ev)
+{
+    json_array_append_new(ctx, dc_json_event(ev));
+    return 0;
+}
+
+struct action_arg {
     int64_t id;
-    int status;
+    uint64_t now;
+    enum dc_acct_action act;
+    const char *actor, *reason;
+    int changed;
+    char detail[256];
 };
 
-static enum dc_err status_fn(struct dc_store *st, void *arg)
+static enum dc_err action_fn(struct dc_store *st, void *arg)
 {
-    struct status_arg *s = arg;
-    return dc_ledger_set_status(st, s->id, s->status);
+    struct action_arg *s = arg;
+    return dc_ledger_account_action(st, s->now, s->id, s->act, s->actor, s->reason, &s->changed,
+                                    s->detail, sizeof s->detail);
+}
+
+static int accounts_show(int64_t id)
+{
+    struct dc_store *st;
+    struct dc_account a;
+    json_t *events = json_array();
+    enum dc_err e = dc_pool_get(&X, &st);
+    if (e == DC_OK) {
+        e = st->ops->begin(st, 0);
+        if (e == DC_OK) e = st->ops->account_get(st, &a, DC_BY_ID, id, NULL);
+        if (e == DC_OK) e = st->ops->events_list(st, DC_EVENTS_ACCOUNT, id, add_event, events);
+        st->ops->rollback(st);
+        dc_pool_put(&X, st);
+    }
+    if (e != DC_OK) {
+        json_decref(events);
+        dc_cmd_fail("accounts show: '%lld': %s", (long long)id, dc_err_str(e));
+        return finish(dc_cmd_exit_for(e));
+    }
+    json_t *j = dc_json_account(&a, 1);
+    if (j) json_object_set_new(j, "events", events);
+    else json_decref(events);
+    print_json(j);
+    return finish(DC_EXIT_OK);
+}
+
+/* accounts verify|freeze|unfreeze ID [--reason TEXT] [--actor NAME] */
+static int accounts_action(const struct dc_cmd_env *env, const char *sub, int64_t id, int argc,
+                           char **argv)
+{
+    struct action_arg s = {.id = id, .actor = "operator", .reason = ""};
+    s.act = strcmp(sub, "verify") == 0   ? DC_ACCT_DO_VERIFY
+            : strcmp(sub, "freeze") == 0 ? DC_ACCT_DO_FREEZE
+                                         : DC_ACCT_DO_UNFREEZE;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+            s.reason = argv[++i];
+        } else if (strcmp(argv[i], "--actor") == 0 && i + 1 < argc) {
+            s.actor = argv[++i];
+        } else {
+            dc_cmd_fail("accounts %s: unexpected argument '%s' (expected --reason TEXT or "
+                        "--actor NAME)",
+                        sub, argv[i]);
+            return DC_EXIT_USAGE;
+        }
+    }
+    if (s.act != DC_ACCT_DO_VERIFY && !*s.reason) {
+        dc_cmd_fail("accounts %s: expected '%s ID --reason TEXT' (the reason is recorded)", sub,
+                    sub);
+        return DC_EXIT_USAGE;
+    }
+    if (open_ctx(env)) return DC_EXIT_CONFIG;
+    s.now = dc_now(&X);
+    enum dc_err e = tx(action_fn, &s);
+    if (e != DC_OK) {
+        dc_cmd_fail("accounts %s: '%lld': %s%s%s", sub, (long long)id, dc_err_str(e),
+                    s.detail[0] ? ": " : "", s.detail);
+        return finish(dc_cmd_exit_for(e));
+    }
+    static const char *const done[] = {"verified", "frozen", "unfrozen"};
+    printf("account %lld: %s%s\n", (long long)id, done[s.act],
+           s.changed ? "" : " (already; nothing recorded)");
+    return finish(DC_EXIT_OK);
 }
 
 int dc_cmd_accounts(const struct dc_cmd_env *env, int argc, char **argv)
@@ -120,6 +194,8 @@ int dc_cmd_accounts(const struct dc_cmd_env *env, int argc, char **argv)
     const char *sub = argv[0];
     int64_t id = 0;
     int status = -1;
+    int is_action = strcmp(sub, "verify") == 0 || strcmp(sub, "freeze") == 0 ||
+                    strcmp(sub, "unfreeze") == 0;
     if (strcmp(sub, "list") == 0) {
         if (argc == 3 && strcmp(argv[1], "--status") == 0) {
             status = strcmp(argv[2], "unverified") == 0 ? DC_ACCT_UNVERIFIED
@@ -135,50 +211,25 @@ int dc_cmd_accounts(const struct dc_cmd_env *env, int argc, char **argv)
             dc_cmd_fail("accounts list: unexpected argument '%s'", argv[1]);
             return DC_EXIT_USAGE;
         }
-    } else if (argc != 2 || !parse_id(argv[1], &id)) {
+    } else if (strcmp(sub, "show") != 0 && !is_action) {
+        dc_cmd_fail("accounts: unknown subcommand '%s'", sub);
+        return DC_EXIT_USAGE;
+    } else if (argc < 2 || !parse_id(argv[1], &id) || (!is_action && argc != 2)) {
         dc_cmd_fail("accounts %s: expected an account number, got '%s'", sub,
                     argc > 1 ? argv[1] : "");
         return DC_EXIT_USAGE;
     }
+    if (is_action) return accounts_action(env, sub, id, argc - 2, argv + 2);
     if (open_ctx(env)) return DC_EXIT_CONFIG;
+    if (strcmp(sub, "show") == 0) return accounts_show(id);
     struct dc_store *st;
     enum dc_err e = dc_pool_get(&X, &st);
     if (e != DC_OK) return finish(DC_EXIT_CONFIG);
-    if (strcmp(sub, "list") == 0) {
-        printf("%-8s %-10s %-10s %14s %14s  %s\n", "account", "status", "offline", "available",
-               "held", "name");
-        e = st->ops->account_list(st, status, print_account_line, NULL);
-        dc_pool_put(&X, st);
-        return finish(dc_cmd_exit_for(e));
-    }
-    if (strcmp(sub, "show") == 0) {
-        struct dc_account a;
-        e = st->ops->account_get(st, &a, DC_BY_ID, id, NULL);
-        dc_pool_put(&X, st);
-        if (e != DC_OK) {
-            dc_cmd_fail("accounts show: '%lld': %s", (long long)id, dc_err_str(e));
-            return finish(dc_cmd_exit_for(e));
-        }
-        print_json(dc_json_account(&a, 1));
-        return finish(DC_EXIT_OK);
-    }
+    printf("%-8s %-10s %-10s %14s %14s  %s\n", "account", "status", "offline", "available",
+           "held", "name");
+    e = st->ops->account_list(st, status, print_account_line, NULL);
     dc_pool_put(&X, st);
-    struct status_arg s = {id, 0};
-    if (strcmp(sub, "verify") == 0 || strcmp(sub, "unfreeze") == 0) {
-        s.status = DC_ACCT_VERIFIED;
-    } else if (strcmp(sub, "freeze") == 0) {
-        s.status = DC_ACCT_FROZEN;
-    } else {
-        dc_cmd_fail("accounts: unknown subcommand '%s'", sub);
-        return finish(DC_EXIT_USAGE);
-    }
-    e = tx(status_fn, &s);
-    if (e != DC_OK) {
-        dc_cmd_fail("accounts %s: '%lld': %s", sub, (long long)id, dc_err_str(e));
-        return finish(dc_cmd_exit_for(e));
-    }
-    printf("account %lld: %s\n", (long long)id, s.status == DC_ACCT_FROZEN ? "frozen" : "verified");
-    return finish(DC_EXIT_OK);
+    return finish(dc_cmd_exit_for(e));
 }
 
 /* ---- fund / payout ----------------------------------------------------- */

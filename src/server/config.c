@@ -36,6 +36,7 @@ static const struct key keys[] = {
     {"server", "max_body_bytes", K_UINT, F(max_body), 1024, 64u << 20},
     {"server", "log_level", K_LOGLEVEL, F(log_level), 0, 0},
     {"server", "release_interval_s", K_UINT, F(release_interval_s), 1, 86400},
+    {"server", "console", K_BOOL, F(console), 0, 0},
     {"keys", "master_key", K_STR, F(master_key), 0, 0},
     {"keys", "signing_key_dir", K_STR, F(signing_key_dir), 0, 0},
     {"limits", "default_offline_limit", K_AMOUNT, F(default_offline_limit), 0, 0},
@@ -68,6 +69,7 @@ void dc_config_defaults(struct dc_config *c)
     c->max_body = 1u << 20;
     c->log_level = 2;
     c->release_interval_s = 60;
+    c->console = 1;
     snprintf(c->master_key, sizeof c->master_key, "master.key");
     snprintf(c->signing_key_dir, sizeof c->signing_key_dir, "keys");
     c->default_offline_limit = 200000;

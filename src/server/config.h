@@ -26,6 +26,7 @@ struct dc_config {
     size_t max_body;                /* [server] max_body_bytes */
     int log_level;                  /* [server] log_level: 0 error, 1 warn, 2 info, 3 debug */
     unsigned release_interval_s;    /* [server] release_interval_s */
+    int console;                    /* [server] console: serve /admin (web/) */
     char master_key[DC_PATH_MAX];   /* [keys] master_key ("" = kept offline) */
     char signing_key_dir[DC_PATH_MAX]; /* [keys] signing_key_dir */
     int64_t default_offline_limit;  /* [limits] default_offline_limit (minor units) */

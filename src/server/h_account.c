@@ -22,23 +22,18 @@ const char *dc_hold_status_name(int status)
     }
 }
 
-static const char *status_name(int s)
-{
-    return s == DC_ACCT_VERIFIED ? "verified" : s == DC_ACCT_FROZEN ? "frozen" : "unverified";
-}
-
 enum dc_err dc_h_sync(struct dc_req *rq, struct dc_resp *rs)
 {
     const struct dc_account *a = &rq->account;
     if (a->offline_blocked) return DC_ERR_OFFLINE_BLOCKED;
-    if (a->status == DC_ACCT_FROZEN) return DC_ERR_ACCOUNT_FROZEN;
+    if (a->frozen) return DC_ERR_ACCOUNT_FROZEN;
     uint8_t cert[DC_DEVCERT_BYTES];
     struct dc_devcert c;
     dc_ledger_devcert(cert, &c, rq->x, a, rq->now);
     rs->json = json_pack("{s:o, s:I, s:I, s:s, s:I}", "devcert",
                          dc_json_hex(cert, sizeof cert), "expires_at", (json_int_t)c.expires_at,
                          "offline_limit", (json_int_t)c.offline_limit, "status",
-                         status_name(a->status), "account", (json_int_t)a->id);
+                         dc_account_status_name(a), "account", (json_int_t)a->id);
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }
 
@@ -75,7 +70,7 @@ enum dc_err dc_h_balance(struct dc_req *rq, struct dc_resp *rs)
     rs->json = json_pack("{s:I, s:I, s:I, s:I, s:o, s:s}", "account", (json_int_t)a.id,
                          "available", (json_int_t)a.available, "held", (json_int_t)a.held,
                          "offline_outstanding", (json_int_t)outstanding, "holds", holds, "status",
-                         status_name(a.status));
+                         dc_account_status_name(&a));
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }
 

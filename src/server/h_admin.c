@@ -17,14 +17,11 @@ json_t *dc_json_account(const struct dc_account *a, int with_private)
 {
     static const char *const kinds[] = {"user", "settlement", "float", "losses"};
     json_t *j = json_pack(
-        "{s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I}", "account", (json_int_t)a->id, "kind",
-        kinds[a->kind & 3], "status",
-        a->status == DC_ACCT_VERIFIED ? "verified"
-        : a->status == DC_ACCT_FROZEN ? "frozen"
-                                      : "unverified",
-        "offline_blocked", a->offline_blocked, "offline_limit", (json_int_t)a->offline_limit,
-        "available", (json_int_t)a->available, "held", (json_int_t)a->held, "created_at",
-        (json_int_t)a->created_at);
+        "{s:I, s:s, s:s, s:b, s:b, s:b, s:I, s:I, s:I, s:I}", "account", (json_int_t)a->id,
+        "kind", kinds[a->kind & 3], "status", dc_account_status_name(a), "verified",
+        a->status == DC_ACCT_VERIFIED, "frozen", a->frozen, "offline_blocked", a->offline_blocked,
+        "offline_limit", (json_int_t)a->offline_limit, "available", (json_int_t)a->available,
+        "held", (json_int_t)a->held, "created_at", (json_int_t)a->created_at);
     if (j && with_private && a->kind == DC_ACCT_USER) {
         json_object_set_new(j, "name", json_string(a->name));
         json_object_set_new(j, "national_id", json_string(a->national_id));
@@ -89,46 +86,95 @@ enum dc_err dc_h_admin_accounts(struct dc_req *rq, struct dc_resp *rs)
     return e;
 }
 
+json_t *dc_json_event(const struct dc_event *ev)
+{
+    return json_pack("{s:I, s:I, s:s, s:s, s:s}", "id", (json_int_t)ev->id, "time",
+                     (json_int_t)ev->time, "actor", ev->actor, "action", ev->action, "reason",
+                     ev->reason);
+}
+
+static int add_event(void *ctx, const struct dc_event *ev)
+{
+    json_array_append_new(ctx, dc_json_event(ev));
+    return 0;
+}
+
 enum dc_err dc_h_admin_account(struct dc_req *rq, struct dc_resp *rs)
 {
     struct dc_store *st;
     struct dc_account a;
     enum dc_err e = dc_pool_get(rq->x, &st);
     if (e != DC_OK) return e;
-    e = st->ops->account_get(st, &a, DC_BY_ID, rq->path_id, NULL);
+    json_t *events = json_array();
+    /* one read transaction: the account and its events from one snapshot */
+    e = st->ops->begin(st, 0);
+    if (e == DC_OK) e = st->ops->account_get(st, &a, DC_BY_ID, rq->path_id, NULL);
+    if (e == DC_OK) e = st->ops->events_list(st, DC_EVENTS_ACCOUNT, a.id, add_event, events);
+    st->ops->rollback(st);
     dc_pool_put(rq->x, st);
-    if (e != DC_OK) return e;
-    rs->json = dc_json_account(&a, 1);
-    return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
+    if (e == DC_OK) rs->json = dc_json_account(&a, 1);
+    if (e == DC_OK && !rs->json) e = DC_ERR_NO_MEMORY;
+    if (e != DC_OK) {
+        json_decref(events);
+        return e;
+    }
+    json_object_set_new(rs->json, "events", events);
+    return DC_OK;
 }
 
-struct status_job {
+struct action_job {
     int64_t id;
-    int status;
+    uint64_t now;
+    enum dc_acct_action act;
+    int changed;
+    char actor[64], reason[256], detail[256];
 };
 
-static enum dc_err status_run(struct dc_store *st, void *ctx)
+static enum dc_err action_run(struct dc_store *st, void *ctx)
 {
-    struct status_job *j = ctx;
-    return dc_ledger_set_status(st, j->id, j->status);
+    struct action_job *j = ctx;
+    return dc_ledger_account_action(st, j->now, j->id, j->act, j->actor, j->reason, &j->changed,
+                                     j->detail, sizeof j->detail);
 }
 
-static enum dc_err set_status(struct dc_req *rq, struct dc_resp *rs, int status)
+/* verify, freeze, unfreeze: {"reason": "...", "actor": "..."}; the answer
+ * is the account with its events. */
+static enum dc_err account_action(struct dc_req *rq, struct dc_resp *rs, enum dc_acct_action act)
 {
-    struct status_job j = {rq->path_id, status};
-    enum dc_err e = dc_writer_run(rq->x->writer, status_run, &j);
+    struct action_job j;
+    memset(&j, 0, sizeof j);
+    snprintf(j.actor, sizeof j.actor, "admin");
+    const struct dc_jspec spec[] = {
+        {"reason", DC_J_STR, j.reason, sizeof j.reason, act == DC_ACCT_DO_VERIFY},
+        {"actor", DC_J_STR, j.actor, sizeof j.actor, 1},
+        DC_JSPEC_END,
+    };
+    enum dc_err e = dc_jspec_parse(rq, spec);
     if (e != DC_OK) return e;
+    j.id = rq->path_id;
+    j.now = rq->now;
+    j.act = act;
+    e = dc_writer_run(rq->x->writer, action_run, &j);
+    if (e != DC_OK) {
+        if (j.detail[0]) snprintf(rq->detail, sizeof rq->detail, "%s", j.detail);
+        return e;
+    }
     return dc_h_admin_account(rq, rs);
 }
 
 enum dc_err dc_h_admin_verify(struct dc_req *rq, struct dc_resp *rs)
 {
-    return set_status(rq, rs, DC_ACCT_VERIFIED);
+    return account_action(rq, rs, DC_ACCT_DO_VERIFY);
 }
 
 enum dc_err dc_h_admin_freeze(struct dc_req *rq, struct dc_resp *rs)
 {
-    return set_status(rq, rs, DC_ACCT_FROZEN);
+    return account_action(rq, rs, DC_ACCT_DO_FREEZE);
+}
+
+enum dc_err dc_h_admin_unfreeze(struct dc_req *rq, struct dc_resp *rs)
+{
+    return account_action(rq, rs, DC_ACCT_DO_UNFREEZE);
 }
 
 struct fund_args {

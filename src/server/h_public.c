@@ -160,8 +160,6 @@ enum dc_err dc_h_register(struct dc_req *rq, struct dc_resp *rs)
     rs->status = j.created ? 201 : 200;
     rs->json = json_pack("{s:I, s:o, s:s}", "account", (json_int_t)j.acct.id, "alias",
                          dc_json_hex(j.acct.alias, DC_ALIAS_BYTES), "status",
-                         j.acct.status == DC_ACCT_VERIFIED ? "verified"
-                         : j.acct.status == DC_ACCT_FROZEN ? "frozen"
-                                                           : "unverified");
+                         dc_account_status_name(&j.acct));
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }

@@ -167,7 +167,7 @@ static const char *get_query(void *conn, const char *name)
 
 static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, const char *body,
                                  const char *ctype, const char *cache, const char *allow,
-                                 int close_after)
+                                 const char *const *headers, int close_after)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
@@ -179,6 +179,9 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, const 
     snprintf(now, sizeof now, "%llu", (unsigned long long)dc_wall_now());
     MHD_add_response_header(r, "X-Ducat-Time", now);
     if (allow) MHD_add_response_header(r, "Allow", allow); /* a 405 says what would do */
+    for (size_t i = 0; headers && headers[i]; i += 2) {
+        MHD_add_response_header(r, headers[i], headers[i + 1]);
+    }
     if (close_after) MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
     MHD_destroy_response(r);
@@ -298,12 +301,15 @@ static int route_match(const char *pattern, const char *path, int64_t *id)
     return *pattern == '\0' && *path == '\0';
 }
 
-static const struct dc_route *find_route(const char *method, const char *path, int64_t *id,
-                                         int *path_known, size_t *index)
+/* With console = 0, the console's routes (DC_R_CONSOLE) are not there:
+ * their paths answer 404 like any unknown path. */
+static const struct dc_route *find_route(const char *method, const char *path, int console,
+                                         int64_t *id, int *path_known, size_t *index)
 {
     *path_known = 0;
     for (size_t i = 0; i < dc_routes_n; i++) {
         int64_t v = 0;
+        if ((dc_routes[i].flags & DC_R_CONSOLE) && !console) continue;
         if (!route_match(dc_routes[i].path, path, &v)) continue;
         *path_known = 1;
         if (strcmp(dc_routes[i].method, method) == 0) {
@@ -341,7 +347,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     int64_t id = 0;
     int path_known;
     size_t index = DC_METRICS_ROUTES - 1;
-    const struct dc_route *rt = find_route(method, url, &id, &path_known, &index);
+    const struct dc_route *rt = find_route(method, url, x->cfg.console, &id, &path_known, &index);
     if (!s->started) {
         s->started = 1;
         s->late = x->stopping; /* arrived after shutdown began: refused */
@@ -463,7 +469,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (e == DC_ERR_METHOD) allow_of(url, allow, sizeof allow);
     enum MHD_Result ret =
         send_resp(conn, status, body ? body : "{\"code\":1003}", ctype, rs.cache_control,
-                  e == DC_ERR_METHOD ? allow : NULL, x->stopping);
+                  e == DC_ERR_METHOD ? allow : NULL, e == DC_OK ? rs.headers : NULL,
+                  x->stopping);
     free(body);
     dc_metrics_request(x->metrics, rt ? index : DC_METRICS_ROUTES - 1, status,
                        mono_us() - s->t0_us);

@@ -22,6 +22,7 @@
 #define DC_R_DEVICE 0x1u      /* signed by a registered device */
 #define DC_R_SELF_SIGNED 0x2u /* signed by the key in the body (registration) */
 #define DC_R_ADMIN 0x4u       /* Authorization: Bearer <admin token> */
+#define DC_R_CONSOLE 0x8u     /* the admin console's files: unknown when [server] console = no */
 
 struct dc_req {
     struct dc_ctx *x;
@@ -47,6 +48,7 @@ struct dc_resp {
     char *text;           /* alternative raw body (owned), e.g. /metrics */
     const char *content_type;
     const char *cache_control;
+    const char *const *headers; /* extra header name/value pairs, NULL-terminated (static) */
 };
 
 typedef enum dc_err (*dc_handler)(struct dc_req *rq, struct dc_resp *rs);
@@ -123,6 +125,11 @@ enum dc_err dc_h_admin_case(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_resolve(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_release(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_audit(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_holds(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_case_evidence(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_console_page(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_console_script(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_console_style(struct dc_req *, struct dc_resp *);
 
 /* The hold-release job, for the timer and the API (ctx: struct dc_release_arg). */
 struct dc_release_arg {

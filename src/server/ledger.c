@@ -135,14 +135,50 @@ enum dc_err dc_ledger_register(struct dc_store *st, const struct dc_ctx *x, uint
     return e;
 }
 
-enum dc_err dc_ledger_set_status(struct dc_store *st, int64_t account, int status)
+const char *dc_account_status_name(const struct dc_account *a)
 {
+    if (a->frozen) return "frozen";
+    return a->status == DC_ACCT_VERIFIED ? "verified" : "unverified";
+}
+
+enum dc_err dc_ledger_account_action(struct dc_store *st, uint64_t now, int64_t account,
+                                     enum dc_acct_action act, const char *actor,
+                                     const char *reason, int *changed, char *detail,
+                                     size_t dcap)
+{
+    static const char *const names[] = {"verify", "freeze", "unfreeze"};
+    *changed = 0;
+    if (act != DC_ACCT_DO_VERIFY && (!reason || !*reason)) {
+        set_detail(detail, dcap, "%s needs a reason (it is recorded with who and when)",
+                   names[act]);
+        return DC_ERR_FIELD;
+    }
+    if (!actor || !*actor) {
+        set_detail(detail, dcap, "actor must not be empty");
+        return DC_ERR_FIELD;
+    }
     struct dc_account a;
     enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
     if (e != DC_OK) return e;
     if (a.kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
-    a.status = status;
-    return st->ops->account_update(st, &a);
+    switch (act) {
+    case DC_ACCT_DO_VERIFY:
+        if (a.status == DC_ACCT_VERIFIED) return DC_OK;
+        a.status = DC_ACCT_VERIFIED; /* a frozen account stays frozen */
+        break;
+    case DC_ACCT_DO_FREEZE:
+        if (a.frozen) return DC_OK;
+        a.frozen = 1;
+        break;
+    case DC_ACCT_DO_UNFREEZE:
+        if (!a.frozen) return DC_OK;
+        a.frozen = 0; /* an unverified account stays unverified */
+        break;
+    }
+    e = st->ops->account_update(st, &a);
+    if (e == DC_OK) e = st->ops->account_event(st, account, now, actor, names[act], reason);
+    if (e == DC_OK) *changed = 1;
+    return e;
 }
 
 /* A user account that may pay: exists, is a user, is not frozen. */
@@ -151,7 +187,7 @@ static enum dc_err payer(struct dc_store *st, int64_t id, struct dc_account *a)
     enum dc_err e = st->ops->account_get(st, a, DC_BY_ID, id, NULL);
     if (e != DC_OK) return e;
     if (a->kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
-    if (a->status == DC_ACCT_FROZEN) return DC_ERR_ACCOUNT_FROZEN;
+    if (a->frozen) return DC_ERR_ACCOUNT_FROZEN;
     return DC_OK;
 }
 
@@ -186,7 +222,7 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
         if (i > 0 && to[i] == to[i - 1]) continue; /* checked just before */
         e = st->ops->account_get(st, &b, DC_BY_ID, to[i], NULL);
         if (e == DC_OK && (b.kind != DC_ACCT_USER)) e = DC_ERR_NO_ACCOUNT;
-        if (e == DC_OK && b.status == DC_ACCT_FROZEN) e = DC_ERR_ACCOUNT_FROZEN;
+        if (e == DC_OK && b.frozen) e = DC_ERR_ACCOUNT_FROZEN;
         if (e != DC_OK) {
             set_detail(detail, dcap, "recipient %lld", (long long)to[i]);
             return e;

@@ -41,8 +41,22 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
 enum dc_err dc_ledger_fund(struct dc_store *st, uint64_t now, int64_t account, int64_t amount,
                            int payout, int64_t *posting, char *detail, size_t dcap);
 
-/* Account status changes by the operator. */
-enum dc_err dc_ledger_set_status(struct dc_store *st, int64_t account, int status);
+/* What an operator does to a user account. Verification (who the holder
+ * is) and freezing (whether money may move) are independent. */
+enum dc_acct_action { DC_ACCT_DO_VERIFY, DC_ACCT_DO_FREEZE, DC_ACCT_DO_UNFREEZE };
+
+/* Applies the action and records an account event (actor, time, reason).
+ * Freezing and unfreezing need a reason. An action already in effect
+ * changes nothing and records nothing (*changed = 0), so a retried request
+ * is harmless. */
+enum dc_err dc_ledger_account_action(struct dc_store *st, uint64_t now, int64_t account,
+                                     enum dc_acct_action act, const char *actor,
+                                     const char *reason, int *changed, char *detail,
+                                     size_t dcap);
+
+/* "frozen", "verified" or "unverified": the one word for an account's state
+ * that the API and the CLI show. */
+const char *dc_account_status_name(const struct dc_account *a);
 
 struct dc_withdrawal {
     int64_t id;            /* posting id */

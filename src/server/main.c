@@ -24,7 +24,7 @@ static const struct command commands[] = {
      "run the HTTP server until SIGTERM/SIGINT"},
     {"keys", dc_cmd_keys, "list | rotate | revoke ID | request | sign --master FILE | import",
      "issuer signing keys (and offline master-key ceremonies)"},
-    {"accounts", dc_cmd_accounts, "list [--status S] | show ID | verify ID | freeze ID | unfreeze ID",
+    {"accounts", dc_cmd_accounts, "list [--status S] | show ID | verify|freeze|unfreeze ID [--reason TEXT] [--actor NAME]",
      "user accounts"},
     {"fund", dc_cmd_fund, "ACCOUNT AMOUNT", "cash-in: credit an account from settlement"},
     {"payout", dc_cmd_payout, "ACCOUNT AMOUNT", "cash-out: debit an account to settlement"},

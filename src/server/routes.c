@@ -32,6 +32,13 @@ const struct dc_route dc_routes[] = {
      "admin_resolve"},
     {"POST", "/v1/admin/holds/release", dc_h_admin_release, DC_R_ADMIN, 1 * KB, "admin_release"},
     {"GET", "/v1/admin/audit", dc_h_admin_audit, DC_R_ADMIN, 0, "admin_audit"},
+    {"GET", "/v1/admin/holds", dc_h_admin_holds, DC_R_ADMIN, 0, "admin_holds"},
+    {"GET", "/v1/admin/cases/{id}/evidence", dc_h_admin_case_evidence, DC_R_ADMIN, 0,
+     "admin_case_evidence"},
+    /* the admin console (h_console.c): static files, gone with [server] console = no */
+    {"GET", "/admin", dc_h_console_page, DC_R_PUBLIC | DC_R_CONSOLE, 0, "console"},
+    {"GET", "/admin/console.js", dc_h_console_script, DC_R_PUBLIC | DC_R_CONSOLE, 0, "console_js"},
+    {"GET", "/admin/console.css", dc_h_console_style, DC_R_PUBLIC | DC_R_CONSOLE, 0, "console_css"},
 };
 
 const size_t dc_routes_n = sizeof dc_routes / sizeof dc_routes[0];

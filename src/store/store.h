@@ -237,6 +237,11 @@ struct dc_store_ops {
     enum dc_err (*hold_get)(struct dc_store *s, struct dc_hold *out, int64_t id);
     enum dc_err (*holds_list)(struct dc_store *s, enum dc_holds_by by, int64_t arg,
                               dc_hold_cb cb, void *ctx);
+    /* The frozen box page by page: holds with `status` (enum dc_hold_status;
+     * -1: any) and id > after, in id order, at most limit (> 0) rows. The
+     * caller passes the last id it saw as the next `after`. */
+    enum dc_err (*holds_page)(struct dc_store *s, int status, int64_t after, int limit,
+                              dc_hold_cb cb, void *ctx);
 
     /* -- fork cases, revocation, signing keys -- */
     enum dc_err (*case_put)(struct dc_store *s, struct dc_case *c); /* c->id 0: insert */

@@ -69,7 +69,7 @@ enum stmt_id {
     S_STATE_GET, S_STATE_PUT, S_STATE_ORPHANS,
     S_DCOIN_INSERT, S_DCOIN_BY_SERIAL,
     S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_CASE,
-    S_HOLDS_DEPOSIT,
+    S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
     S_CASE_EVENT,
     S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
@@ -182,6 +182,10 @@ static const struct stmt stmts[S_COUNT] = {
     [S_HOLDS_CASE] = {"SELECT " HOLD_COLS " FROM holds WHERE case_id = $1 AND case_id <> 0 "
                       "ORDER BY id", "i"},
     [S_HOLDS_DEPOSIT] = {"SELECT " HOLD_COLS " FROM holds WHERE deposit = $1 ORDER BY id", "i"},
+    [S_HOLDS_PAGE] = {"SELECT " HOLD_COLS " FROM holds WHERE status = $1 AND id > $2 ORDER BY id "
+                      "LIMIT $3", "iii"},
+    [S_HOLDS_PAGE_ALL] = {"SELECT " HOLD_COLS " FROM holds WHERE id > $1 ORDER BY id LIMIT $2",
+                          "ii"},
     [S_CASE_INSERT] = {"INSERT INTO cases(serial, state, culprit, culprit_account, value, "
                        "exposure, evidence, status, decision, actor, reason, created_at, "
                        "resolved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
@@ -1869,6 +1873,17 @@ static enum dc_err holds_list(struct dc_store *base, enum dc_holds_by by, int64_
     FOR_ROWS(P(base), id, &a, struct dc_hold row_, read_hold(r, i, &row_), cb, ctx);
 }
 
+static enum dc_err holds_page(struct dc_store *base, int status, int64_t after, int limit,
+                              dc_hold_cb cb, void *ctx)
+{
+    struct args a = {0};
+    if (status >= 0) a_i64(&a, status);
+    a_i64(&a, after);
+    a_i64(&a, limit);
+    FOR_ROWS(P(base), status < 0 ? S_HOLDS_PAGE_ALL : S_HOLDS_PAGE, &a, struct dc_hold row_,
+             read_hold(r, i, &row_), cb, ctx);
+}
+
 /* ---- Cases, revocation, keys ------------------------------------------ */
 
 static enum dc_err case_put(struct dc_store *base, struct dc_case *c)
@@ -2042,6 +2057,7 @@ static const struct dc_store_ops pg_ops = {
     .hold_put = hold_put,
     .hold_get = hold_get,
     .holds_list = holds_list,
+    .holds_page = holds_page,
     .case_put = case_put,
     .case_get = case_get,
     .case_list = case_list,

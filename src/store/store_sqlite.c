@@ -27,7 +27,7 @@ enum stmt_id {
     S_STATE_GET, S_STATE_PUT, S_STATE_ORPHANS,
     S_DCOIN_INSERT, S_DCOIN_BY_SERIAL,
     S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_CASE,
-    S_HOLDS_DEPOSIT,
+    S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
     S_CASE_EVENT,
     S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
@@ -98,6 +98,9 @@ static const char *const sql[S_COUNT] = {
                     "ORDER BY release_at, id",
     [S_HOLDS_CASE] = "SELECT " HOLD_COLS " FROM holds WHERE case_id = ?1 ORDER BY id",
     [S_HOLDS_DEPOSIT] = "SELECT " HOLD_COLS " FROM holds WHERE deposit = ?1 ORDER BY id",
+    [S_HOLDS_PAGE] = "SELECT " HOLD_COLS " FROM holds WHERE status = ?1 AND id > ?2 ORDER BY id "
+                     "LIMIT ?3",
+    [S_HOLDS_PAGE_ALL] = "SELECT " HOLD_COLS " FROM holds WHERE id > ?2 ORDER BY id LIMIT ?3",
     [S_CASE_INSERT] = "INSERT INTO cases(serial, state, culprit, culprit_account, value, exposure, "
                       "evidence, status, decision, actor, reason, created_at, resolved_at) VALUES "
                       "(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
@@ -872,6 +875,18 @@ static enum dc_err holds_list(struct dc_store *base, enum dc_holds_by by, int64_
     FOR_ROWS(s, q, struct dc_hold row_, read_hold(q, &row_), cb, ctx);
 }
 
+static enum dc_err holds_page(struct dc_store *base, int status, int64_t after, int limit,
+                              dc_hold_cb cb, void *ctx)
+{
+    struct sqlite_store *s = S(base);
+    sqlite3_stmt *q = st(s, status < 0 ? S_HOLDS_PAGE_ALL : S_HOLDS_PAGE);
+    if (!q) return DC_ERR_STORE;
+    if (status >= 0) sqlite3_bind_int(q, 1, status);
+    sqlite3_bind_int64(q, 2, after);
+    sqlite3_bind_int(q, 3, limit);
+    FOR_ROWS(s, q, struct dc_hold row_, read_hold(q, &row_), cb, ctx);
+}
+
 /* ---- Cases, revocation, keys ------------------------------------------ */
 
 static enum dc_err case_put(struct dc_store *base, struct dc_case *c)
@@ -1045,6 +1060,7 @@ static const struct dc_store_ops sqlite_ops = {
     .hold_put = hold_put,
     .hold_get = hold_get,
     .holds_list = holds_list,
+    .holds_page = holds_page,
     .case_put = case_put,
     .case_get = case_get,
     .case_list = case_list,

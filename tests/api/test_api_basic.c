@@ -637,6 +637,20 @@ static void test_unverified_account(void)
     ASSERT_EQ(BAL(&b), 500);
     ASSERT_STR(status_of(a.account), "unverified");
 
+    /* freezing and unfreezing an unverified account leaves it unverified */
+    char fpath[96];
+    snprintf(fpath, sizeof fpath, "/v1/admin/accounts/%lld/freeze", b.account);
+    ASSERT_EQ(admin(&S, S.token, "POST", fpath, "{\"reason\":\"check\"}", &j), 200);
+    ASSERT_STR(json_str(j, "status"), "frozen");
+    ASSERT(json_is_false(json_get(j, "verified")));
+    json_decref(j);
+    n = admin_list(__FILE__, __LINE__, "?status=unverified", NULL, ids, 16);
+    ASSERT(n == 2 && contains(ids, n, b.account)); /* still awaiting verification */
+    snprintf(fpath, sizeof fpath, "/v1/admin/accounts/%lld/unfreeze", b.account);
+    ASSERT_EQ(admin(&S, S.token, "POST", fpath, "{\"reason\":\"ok\"}", &j), 200);
+    ASSERT_STR(json_str(j, "status"), "unverified");
+    json_decref(j);
+
     /* the operator verifies a */
     char path[96];
     snprintf(path, sizeof path, "/v1/admin/accounts/%lld/verify", a.account);
@@ -1310,6 +1324,75 @@ static void test_admin_ops(void)
     ASSERT_EQ(BAL(&c), 0);
     XFER_OK(&a, c.account, 100); /* others are unaffected */
     ASSERT_EQ(BAL(&c), 100);
+
+    /* Verifying a frozen account keeps it frozen; unfreezing needs a reason;
+     * every change is an event with who, when and why; a repeat records
+     * nothing. */
+    snprintf(path, sizeof path, "/v1/admin/accounts/%lld/verify", b.account);
+    ASSERT_EQ(admin(&S, S.token, "POST", path, "{}", &j), 200);
+    ASSERT_STR(json_str(j, "status"), "frozen");
+    ASSERT(json_is_true(json_get(j, "frozen")) && json_is_true(json_get(j, "verified")));
+    json_decref(j);
+    st = xfer(&b, a.account, 100, &j);
+    CHECK_ERR("verify does not unfreeze", st, j, 403, "DC_ERR_ACCOUNT_FROZEN");
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/admin/accounts/%lld/unfreeze", b.account);
+    ADMIN_ERR("POST", path, "{}", 400, "DC_ERR_FIELD");
+    ADMIN_ERR("POST", path, "{\"reason\":\"\"}", 400, "DC_ERR_FIELD");
+    ASSERT_STR(status_of(b.account), "frozen");
+    ASSERT_EQ(admin(&S, S.token, "POST", path, "{\"reason\":\"review closed\",\"actor\":\"jane\"}", &j),
+              200);
+    ASSERT_STR(json_str(j, "status"), "verified");
+    ASSERT(json_is_false(json_get(j, "frozen")));
+    json_t *ev = json_get(j, "events");
+    ASSERT(json_is_array(ev));
+    ASSERT_EQ(json_array_size(ev), 3); /* verify (earlier), freeze, unfreeze; not the re-verify */
+    ASSERT_STR(json_str(json_array_get(ev, 0), "action"), "verify");
+    ASSERT_STR(json_str(json_array_get(ev, 1), "action"), "freeze");
+    ASSERT_STR(json_str(json_array_get(ev, 1), "reason"), "aml review");
+    ASSERT_STR(json_str(json_array_get(ev, 1), "actor"), "admin");
+    ASSERT_STR(json_str(json_array_get(ev, 2), "action"), "unfreeze");
+    ASSERT_STR(json_str(json_array_get(ev, 2), "reason"), "review closed");
+    ASSERT_STR(json_str(json_array_get(ev, 2), "actor"), "jane");
+    ASSERT(json_int(json_array_get(ev, 2), "time") >= json_int(json_array_get(ev, 1), "time"));
+    json_decref(j);
+    ASSERT_EQ(admin(&S, S.token, "POST", path, "{\"reason\":\"again\"}", &j), 200);
+    ASSERT_EQ(json_array_size(json_get(j, "events")), 3);
+    json_decref(j);
+    ASSERT_EQ(admin_list(__FILE__, __LINE__, "?status=frozen", "frozen", ids, 64), 0);
+    XFER_OK(&b, c.account, 100); /* b pays again */
+    ASSERT_EQ(BAL(&b), 1900);
+    ADMIN_ERR("POST", "/v1/admin/accounts/999999/unfreeze", "{\"reason\":\"x\"}", 404,
+              "DC_ERR_NO_ACCOUNT");
+
+    /* the same through the operator's command line, on the live database */
+    char out[8192];
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts freeze %lld", b.account), 2);
+    ASSERT(strstr(out, "--reason") != NULL);
+    ASSERT_STR(status_of(b.account), "verified");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts freeze %lld --reason chargeback --actor bob",
+                      b.account), 0);
+    ASSERT_STR(status_of(b.account), "frozen");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts verify %lld", b.account), 0);
+    ASSERT_STR(status_of(b.account), "frozen");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts list --status frozen"), 0);
+    ASSERT(strstr(out, "frozen") != NULL);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts show %lld", b.account), 0);
+    ASSERT(strstr(out, "chargeback") != NULL && strstr(out, "\"bob\"") != NULL);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts unfreeze %lld --reason refunded", b.account),
+              0);
+    ASSERT_STR(status_of(b.account), "verified");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts unfreeze %lld --reason twice", b.account), 0);
+    ASSERT(strstr(out, "already") != NULL);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts freeze %lld --bogus x", b.account), 2);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts freeze 999999 --reason x"), 1);
+    j = admin_show(__FILE__, __LINE__, b.account);
+    ASSERT_EQ(json_array_size(json_get(j, "events")), 5);
+    ASSERT_STR(json_str(json_array_get(json_get(j, "events"), 3), "actor"), "bob");
+    ASSERT_STR(json_str(json_array_get(json_get(j, "events"), 4), "actor"), "operator");
+    json_decref(j);
+    ADMIN_ERR("POST", "/v1/admin/accounts/1/freeze", "{\"reason\":\"x\"}", 404,
+              "DC_ERR_NO_ACCOUNT"); /* a system account */
 
     /* audit */
     ASSERT_EQ(admin(&S, S.token, "GET", "/v1/admin/audit", NULL, &j), 200);

@@ -568,5 +568,78 @@ static void test_cases_revocations_keys(void)
     ASSERT_OK(S->ops->commit(S));
 }
 
+/* Collects hold ids (up to 16) for the paging contract. */
+struct hold_ids {
+    int64_t id[16];
+    int n;
+};
+
+static int hold_id_cb(void *ctx, const struct dc_hold *h)
+{
+    struct hold_ids *ids = ctx;
+    if (ids->n < 16) ids->id[ids->n++] = h->id;
+    return 0;
+}
+
+/* holds_page: the frozen box by status, in id order, after a cursor, at
+ * most `limit` rows; -1 is every status. */
+static void test_holds_page(void)
+{
+    struct dc_account a;
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    user(&a, 1001, 1);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    static const int status[] = {DC_HOLD_HELD,     DC_HOLD_FROZEN, DC_HOLD_HELD,
+                                 DC_HOLD_RELEASED, DC_HOLD_HELD,   DC_HOLD_REVERSED};
+    int64_t ids[6];
+    for (int i = 0; i < 6; i++) {
+        struct dc_hold h;
+        memset(&h, 0, sizeof h);
+        h.account = 1001;
+        h.amount = 10 + i;
+        h.release_at = 1000;
+        h.status = status[i];
+        h.case_id = status[i] == DC_HOLD_FROZEN ? 4 : 0;
+        h.deposit = 1;
+        ASSERT_OK(S->ops->hold_put(S, &h));
+        ids[i] = h.id;
+    }
+    ASSERT_OK(S->ops->commit(S));
+
+    struct hold_ids got = {{0}, 0};
+    ASSERT_OK(S->ops->holds_page(S, DC_HOLD_HELD, 0, 2, hold_id_cb, &got));
+    ASSERT_EQ(got.n, 2);
+    ASSERT_EQ(got.id[0], ids[0]);
+    ASSERT_EQ(got.id[1], ids[2]);
+    got.n = 0; /* the next page starts after the last id seen */
+    ASSERT_OK(S->ops->holds_page(S, DC_HOLD_HELD, ids[2], 2, hold_id_cb, &got));
+    ASSERT_EQ(got.n, 1);
+    ASSERT_EQ(got.id[0], ids[4]);
+    got.n = 0;
+    ASSERT_OK(S->ops->holds_page(S, DC_HOLD_HELD, ids[4], 2, hold_id_cb, &got));
+    ASSERT_EQ(got.n, 0);
+    got.n = 0;
+    ASSERT_OK(S->ops->holds_page(S, DC_HOLD_FROZEN, 0, 10, hold_id_cb, &got));
+    ASSERT_EQ(got.n, 1);
+    ASSERT_EQ(got.id[0], ids[1]);
+    struct dc_hold h;
+    ASSERT_OK(S->ops->hold_get(S, &h, got.id[0]));
+    ASSERT_EQ(h.case_id, 4);
+    got.n = 0;
+    ASSERT_OK(S->ops->holds_page(S, DC_HOLD_REVERSED, 0, 10, hold_id_cb, &got));
+    ASSERT_EQ(got.n, 1);
+    ASSERT_EQ(got.id[0], ids[5]);
+    got.n = 0;
+    ASSERT_OK(S->ops->holds_page(S, -1, ids[1], 3, hold_id_cb, &got));
+    ASSERT_EQ(got.n, 3);
+    ASSERT_EQ(got.id[0], ids[2]);
+    ASSERT_EQ(got.id[2], ids[4]);
+    got.n = 0;
+    ASSERT_OK(S->ops->holds_page(S, -1, 0, 100, hold_id_cb, &got));
+    ASSERT_EQ(got.n, 6);
+}
+
 TESTS(T(test_accounts), T(test_postings), T(test_post_many), T(test_savepoints), T(test_requests),
-      T(test_coins_and_states), T(test_deposits_and_holds), T(test_cases_revocations_keys))
+      T(test_coins_and_states), T(test_deposits_and_holds), T(test_holds_page),
+      T(test_cases_revocations_keys))

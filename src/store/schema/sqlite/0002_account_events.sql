@@ -1,0 +1,22 @@
+-- ducatd schema, version 2 (SQLite): freezing an account is no longer a
+-- status. Verification (who the holder is) and freezing (whether the
+-- account may move money) are independent: verifying a frozen account
+-- keeps it frozen, unfreezing an unverified one leaves it unverified.
+-- Every operator action on an account is an event with who, when and why.
+
+ALTER TABLE accounts ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0 CHECK (frozen IN (0, 1));
+
+-- version 1 kept a frozen account as status 2 and verified it on unfreeze;
+-- such an account stays frozen and counts as verified, as it did before
+UPDATE accounts SET frozen = 1, status = 1 WHERE status = 2;
+
+CREATE TABLE account_events (
+    id      INTEGER PRIMARY KEY,
+    account INTEGER NOT NULL REFERENCES accounts(id),
+    time    INTEGER NOT NULL,
+    actor   TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    reason  TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX account_events_account ON account_events(account, id);
+CREATE INDEX case_events_case ON case_events(case_id, id);
