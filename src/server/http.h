@@ -118,6 +118,7 @@ enum dc_err dc_h_admin_accounts(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_account(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_verify(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_freeze(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_unfreeze(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_fund(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_payout(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_cases(struct dc_req *, struct dc_resp *);
@@ -141,6 +142,7 @@ enum dc_err dc_release_job(struct dc_store *st, void *ctx);
 /* JSON renderings shared by handlers and the operator CLI. */
 json_t *dc_json_account(const struct dc_account *a, int with_private);
 json_t *dc_json_case(const struct dc_case *c, int with_evidence);
+json_t *dc_json_event(const struct dc_event *ev);
 const char *dc_hold_status_name(int status);
 
 #endif

@@ -24,6 +24,8 @@ const struct dc_route dc_routes[] = {
      "admin_verify"},
     {"POST", "/v1/admin/accounts/{id}/freeze", dc_h_admin_freeze, DC_R_ADMIN, 4 * KB,
      "admin_freeze"},
+    {"POST", "/v1/admin/accounts/{id}/unfreeze", dc_h_admin_unfreeze, DC_R_ADMIN, 4 * KB,
+     "admin_unfreeze"},
     {"POST", "/v1/admin/fund", dc_h_admin_fund, DC_R_ADMIN, 4 * KB, "admin_fund"},
     {"POST", "/v1/admin/payout", dc_h_admin_payout, DC_R_ADMIN, 4 * KB, "admin_payout"},
     {"GET", "/v1/admin/cases", dc_h_admin_cases, DC_R_ADMIN, 0, "admin_cases"},

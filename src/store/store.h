@@ -33,6 +33,9 @@
 /* ---- Records ---------------------------------------------------------- */
 
 enum dc_acct_kind { DC_ACCT_USER = 0, DC_ACCT_SETTLEMENT = 1, DC_ACCT_FLOAT = 2, DC_ACCT_LOSS = 3 };
+/* Verification (status) and freezing (dc_account.frozen) are independent.
+ * DC_ACCT_FROZEN is never a status: it selects frozen accounts in
+ * account_list. */
 enum dc_acct_status { DC_ACCT_UNVERIFIED = 0, DC_ACCT_VERIFIED = 1, DC_ACCT_FROZEN = 2 };
 
 /* The three system accounts have fixed ids; user accounts start at 1001. */
@@ -44,7 +47,8 @@ enum dc_acct_status { DC_ACCT_UNVERIFIED = 0, DC_ACCT_VERIFIED = 1, DC_ACCT_FROZ
 struct dc_account {
     int64_t id;
     int kind;            /* enum dc_acct_kind */
-    int status;          /* enum dc_acct_status */
+    int status;          /* DC_ACCT_UNVERIFIED or DC_ACCT_VERIFIED */
+    int frozen;          /* an operator froze it: no money moves from or to it */
     int offline_blocked; /* set when the device double-spent */
     char name[128];
     char national_id[64];
@@ -160,7 +164,19 @@ struct dc_audit_row {
 
 struct dc_store;
 
+/* Who did what to an account or a case, when and why (append-only). */
+enum dc_event_of { DC_EVENTS_ACCOUNT = 0, DC_EVENTS_CASE = 1 };
+struct dc_event {
+    int64_t id;
+    int64_t subject; /* the account or case id */
+    uint64_t time;
+    char actor[64];
+    char action[32];
+    char reason[256];
+};
+
 typedef int (*dc_account_cb)(void *ctx, const struct dc_account *a);
+typedef int (*dc_event_cb)(void *ctx, const struct dc_event *e);
 typedef int (*dc_posting_cb)(void *ctx, const struct dc_posting *p);
 typedef int (*dc_hold_cb)(void *ctx, const struct dc_hold *h);
 typedef int (*dc_dcoin_cb)(void *ctx, const struct dc_dcoin *c);
@@ -193,9 +209,17 @@ struct dc_store_ops {
     enum dc_err (*account_insert)(struct dc_store *s, struct dc_account *a); /* a->id 0: assign */
     enum dc_err (*account_get)(struct dc_store *s, struct dc_account *out, enum dc_acct_by by,
                                int64_t id, const uint8_t *key);
-    /* Writes status, offline_blocked and offline_limit (balances move only by post). */
+    /* Writes status, frozen, offline_blocked and offline_limit (balances
+     * move only by post). */
     enum dc_err (*account_update)(struct dc_store *s, const struct dc_account *a);
+    /* status < 0: every account; DC_ACCT_FROZEN: frozen user accounts;
+     * otherwise user accounts with that status. */
     enum dc_err (*account_list)(struct dc_store *s, int status, dc_account_cb cb, void *ctx);
+    enum dc_err (*account_event)(struct dc_store *s, int64_t account, uint64_t time,
+                                 const char *actor, const char *action, const char *reason);
+    /* The events of one account or case, oldest first. */
+    enum dc_err (*events_list)(struct dc_store *s, enum dc_event_of of, int64_t subject,
+                               dc_event_cb cb, void *ctx);
 
     /* -- journal -- */
     /* Inserts the posting and moves both balances, atomically. */

@@ -71,7 +71,7 @@ enum stmt_id {
     S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_CASE,
     S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
-    S_CASE_EVENT,
+    S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
     S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
     S_JOURNAL_IDS, S_FLUSH_JOURNAL, S_FLUSH_BALANCES, S_FLUSH_REQUESTS,
     S_COUNT
@@ -80,6 +80,7 @@ enum stmt_id {
 #define ACCT_COLS                                                                            \
     "id, kind, status, offline_blocked, name, national_id, phone, device_pub, alias, "       \
     "offline_limit, available, held, created_at"
+#define ACCT_SEL ACCT_COLS ", frozen" /* frozen: from migration 2, never inserted as 1 */
 #define HOLD_COLS \
     "id, account, amount, release_at, status, case_id, deposit, created_at, provisional"
 #define CASE_COLS                                                                            \
@@ -110,14 +111,14 @@ static const struct stmt stmts[S_COUNT] = {
     [S_ACCT_BUMP] = {"SELECT setval(pg_get_serial_sequence('accounts', 'id'), $1) "
                      "FROM accounts_id_seq WHERE $1 > last_value "
                      "OR ($1 = last_value AND NOT is_called)", "i"},
-    [S_ACCT_BY_ID] = {"SELECT " ACCT_COLS " FROM accounts WHERE id = $1", "i"},
-    [S_ACCT_BY_DEVICE] = {"SELECT " ACCT_COLS " FROM accounts WHERE device_pub = $1", "b"},
-    [S_ACCT_BY_ALIAS] = {"SELECT " ACCT_COLS " FROM accounts WHERE alias = $1", "b"},
+    [S_ACCT_BY_ID] = {"SELECT " ACCT_SEL " FROM accounts WHERE id = $1", "i"},
+    [S_ACCT_BY_DEVICE] = {"SELECT " ACCT_SEL " FROM accounts WHERE device_pub = $1", "b"},
+    [S_ACCT_BY_ALIAS] = {"SELECT " ACCT_SEL " FROM accounts WHERE alias = $1", "b"},
     [S_ACCT_UPDATE] = {"UPDATE accounts SET status = $2, offline_blocked = $3, "
-                       "offline_limit = $4 WHERE id = $1", "iiii"},
-    [S_ACCT_LIST] = {"SELECT " ACCT_COLS " FROM accounts WHERE status = $1 AND kind = 0 "
-                     "ORDER BY id", "i"},
-    [S_ACCT_LIST_ALL] = {"SELECT " ACCT_COLS " FROM accounts ORDER BY id", ""},
+                       "offline_limit = $4, frozen = $5 WHERE id = $1", "iiiii"},
+    [S_ACCT_LIST] = {"SELECT " ACCT_SEL " FROM accounts WHERE kind = 0 "
+                     "AND (status = $1 OR ($1 = 2 AND frozen = 1)) ORDER BY id", "i"},
+    [S_ACCT_LIST_ALL] = {"SELECT " ACCT_SEL " FROM accounts ORDER BY id", ""},
     /* The posting and both balance moves in one round trip. One UPDATE
      * covers both accounts so that a move between the buckets of one
      * account (a release) touches its row once; rows are locked in index
@@ -198,6 +199,12 @@ static const struct stmt stmts[S_COUNT] = {
                          "bb"},
     [S_CASE_LIST] = {"SELECT " CASE_COLS " FROM cases WHERE status = $1 ORDER BY id", "i"},
     [S_CASE_LIST_ALL] = {"SELECT " CASE_COLS " FROM cases ORDER BY id", ""},
+    [S_ACCT_EVENT] = {"INSERT INTO account_events(account, time, actor, action, reason) "
+                      "VALUES ($1, $2, $3, $4, $5)", "iittt"},
+    [S_EVENTS_ACCT] = {"SELECT id, account, time, actor, action, reason FROM account_events "
+                       "WHERE account = $1 ORDER BY id", "i"},
+    [S_EVENTS_CASE] = {"SELECT id, case_id, time, actor, action, reason FROM case_events "
+                       "WHERE case_id = $1 ORDER BY id", "i"},
     [S_CASE_EVENT] = {"INSERT INTO case_events(case_id, time, actor, action, reason) "
                       "VALUES ($1, $2, $3, $4, $5)", "iittt"},
     [S_REVOKE_PUT] = {"INSERT INTO revoked(device, case_id, time) VALUES ($1, $2, $3) "
@@ -1348,6 +1355,7 @@ static void read_account(const PGresult *r, int i, struct dc_account *a)
     a->available = c_i64(r, i, 10);
     a->held = c_i64(r, i, 11);
     a->created_at = (uint64_t)c_i64(r, i, 12);
+    a->frozen = c_int(r, i, 13);
 }
 
 static enum dc_err account_get(struct dc_store *base, struct dc_account *out, enum dc_acct_by by,
@@ -1389,6 +1397,7 @@ static enum dc_err account_update(struct dc_store *base, const struct dc_account
     a_i64(&a, acc->status);
     a_i64(&a, acc->offline_blocked);
     a_i64(&a, acc->offline_limit);
+    a_i64(&a, acc->frozen ? 1 : 0);
     long n = 0;
     enum dc_err e = run(P(base), S_ACCT_UPDATE, &a, &n);
     if (e == DC_OK && n != 1) e = DC_ERR_NO_ACCOUNT;
@@ -1972,16 +1981,49 @@ static enum dc_err case_list(struct dc_store *base, int status, dc_case_cb cb, v
              read_case(r, i, &row_, 0), cb, ctx);
 }
 
-static enum dc_err case_event(struct dc_store *base, int64_t case_id, uint64_t time,
-                              const char *actor, const char *action, const char *reason)
+static enum dc_err event_add(struct dc_store *base, enum stmt_id id, int64_t subject,
+                             uint64_t time, const char *actor, const char *action,
+                             const char *reason)
 {
     struct args a = {0};
-    a_i64(&a, case_id);
+    a_i64(&a, subject);
     a_u64(&a, time);
     a_text(&a, actor);
     a_text(&a, action);
     a_text(&a, reason ? reason : "");
-    return run(P(base), S_CASE_EVENT, &a, NULL);
+    return run(P(base), id, &a, NULL);
+}
+
+static enum dc_err case_event(struct dc_store *base, int64_t case_id, uint64_t time,
+                              const char *actor, const char *action, const char *reason)
+{
+    return event_add(base, S_CASE_EVENT, case_id, time, actor, action, reason);
+}
+
+static enum dc_err account_event(struct dc_store *base, int64_t account, uint64_t time,
+                                 const char *actor, const char *action, const char *reason)
+{
+    return event_add(base, S_ACCT_EVENT, account, time, actor, action, reason);
+}
+
+static void read_event(const PGresult *r, int i, struct dc_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->id = c_i64(r, i, 0);
+    ev->subject = c_i64(r, i, 1);
+    ev->time = (uint64_t)c_i64(r, i, 2);
+    c_text(r, i, 3, ev->actor, sizeof ev->actor);
+    c_text(r, i, 4, ev->action, sizeof ev->action);
+    c_text(r, i, 5, ev->reason, sizeof ev->reason);
+}
+
+static enum dc_err events_list(struct dc_store *base, enum dc_event_of of, int64_t subject,
+                               dc_event_cb cb, void *ctx)
+{
+    struct args a = {0};
+    a_i64(&a, subject);
+    FOR_ROWS(P(base), of == DC_EVENTS_CASE ? S_EVENTS_CASE : S_EVENTS_ACCT, &a,
+             struct dc_event row_, read_event(r, i, &row_), cb, ctx);
 }
 
 static enum dc_err revoke_put(struct dc_store *base, const uint8_t *device, int64_t case_id,
@@ -2062,6 +2104,8 @@ static const struct dc_store_ops pg_ops = {
     .case_get = case_get,
     .case_list = case_list,
     .case_event = case_event,
+    .account_event = account_event,
+    .events_list = events_list,
     .revoke_put = revoke_put,
     .revoked_list = revoked_list,
     .key_put = key_put,

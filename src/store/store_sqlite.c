@@ -29,7 +29,7 @@ enum stmt_id {
     S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_CASE,
     S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
-    S_CASE_EVENT,
+    S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
     S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
     S_COUNT
 };
@@ -37,6 +37,7 @@ enum stmt_id {
 #define ACCT_COLS                                                                            \
     "id, kind, status, offline_blocked, name, national_id, phone, device_pub, alias, "       \
     "offline_limit, available, held, created_at"
+#define ACCT_SEL ACCT_COLS ", frozen" /* frozen: from migration 2, never inserted as 1 */
 #define HOLD_COLS \
     "id, account, amount, release_at, status, case_id, deposit, created_at, provisional"
 #define CASE_COLS                                                                            \
@@ -50,13 +51,14 @@ static const char *const sql[S_COUNT] = {
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [S_ACCT_INSERT] = "INSERT INTO accounts(" ACCT_COLS ") VALUES "
                       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    [S_ACCT_BY_ID] = "SELECT " ACCT_COLS " FROM accounts WHERE id = ?1",
-    [S_ACCT_BY_DEVICE] = "SELECT " ACCT_COLS " FROM accounts WHERE device_pub = ?1",
-    [S_ACCT_BY_ALIAS] = "SELECT " ACCT_COLS " FROM accounts WHERE alias = ?1",
-    [S_ACCT_UPDATE] = "UPDATE accounts SET status = ?2, offline_blocked = ?3, offline_limit = ?4 "
-                      "WHERE id = ?1",
-    [S_ACCT_LIST] = "SELECT " ACCT_COLS " FROM accounts WHERE status = ?1 AND kind = 0 ORDER BY id",
-    [S_ACCT_LIST_ALL] = "SELECT " ACCT_COLS " FROM accounts ORDER BY id",
+    [S_ACCT_BY_ID] = "SELECT " ACCT_SEL " FROM accounts WHERE id = ?1",
+    [S_ACCT_BY_DEVICE] = "SELECT " ACCT_SEL " FROM accounts WHERE device_pub = ?1",
+    [S_ACCT_BY_ALIAS] = "SELECT " ACCT_SEL " FROM accounts WHERE alias = ?1",
+    [S_ACCT_UPDATE] = "UPDATE accounts SET status = ?2, offline_blocked = ?3, offline_limit = ?4, "
+                      "frozen = ?5 WHERE id = ?1",
+    [S_ACCT_LIST] = "SELECT " ACCT_SEL " FROM accounts WHERE kind = 0 "
+                    "AND (status = ?1 OR (?1 = 2 AND frozen = 1)) ORDER BY id",
+    [S_ACCT_LIST_ALL] = "SELECT " ACCT_SEL " FROM accounts ORDER BY id",
     [S_POST] = "INSERT INTO journal(time, debit, debit_bucket, credit, credit_bucket, amount, "
                "kind, ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [S_BAL_AVAIL] = "UPDATE accounts SET available = available + ?2 WHERE id = ?1",
@@ -111,6 +113,12 @@ static const char *const sql[S_COUNT] = {
     [S_CASE_BY_STATE] = "SELECT " CASE_COLS " FROM cases WHERE serial = ?1 AND state = ?2",
     [S_CASE_LIST] = "SELECT " CASE_COLS " FROM cases WHERE status = ?1 ORDER BY id",
     [S_CASE_LIST_ALL] = "SELECT " CASE_COLS " FROM cases ORDER BY id",
+    [S_ACCT_EVENT] = "INSERT INTO account_events(account, time, actor, action, reason) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_EVENTS_ACCT] = "SELECT id, account, time, actor, action, reason FROM account_events "
+                      "WHERE account = ?1 ORDER BY id",
+    [S_EVENTS_CASE] = "SELECT id, case_id, time, actor, action, reason FROM case_events "
+                      "WHERE case_id = ?1 ORDER BY id",
     [S_CASE_EVENT] = "INSERT INTO case_events(case_id, time, actor, action, reason) "
                      "VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_REVOKE_PUT] = "INSERT OR IGNORE INTO revoked(device, case_id, time) VALUES (?1, ?2, ?3)",
@@ -392,6 +400,7 @@ static void read_account(sqlite3_stmt *q, struct dc_account *a)
     a->available = sqlite3_column_int64(q, 10);
     a->held = sqlite3_column_int64(q, 11);
     a->created_at = (uint64_t)sqlite3_column_int64(q, 12);
+    a->frozen = sqlite3_column_int(q, 13);
 }
 
 /* Runs a one-row query; DC_ERR_NOT_FOUND when there is no row. */
@@ -433,6 +442,7 @@ static enum dc_err account_update(struct dc_store *base, const struct dc_account
     sqlite3_bind_int(q, 2, a->status);
     sqlite3_bind_int(q, 3, a->offline_blocked);
     sqlite3_bind_int64(q, 4, a->offline_limit);
+    sqlite3_bind_int(q, 5, a->frozen ? 1 : 0);
     enum dc_err e = run(s, q);
     if (e == DC_OK && sqlite3_changes(s->db) != 1) e = DC_ERR_NO_ACCOUNT;
     return e;
@@ -963,18 +973,51 @@ static enum dc_err case_list(struct dc_store *base, int status, dc_case_cb cb, v
     FOR_ROWS(s, q, struct dc_case row_, read_case(q, &row_, 0), cb, ctx);
 }
 
-static enum dc_err case_event(struct dc_store *base, int64_t case_id, uint64_t time,
-                              const char *actor, const char *action, const char *reason)
+static enum dc_err event_add(struct sqlite_store *s, enum stmt_id id, int64_t subject,
+                             uint64_t time, const char *actor, const char *action,
+                             const char *reason)
 {
-    struct sqlite_store *s = S(base);
-    sqlite3_stmt *q = st(s, S_CASE_EVENT);
+    sqlite3_stmt *q = st(s, id);
     if (!q) return DC_ERR_STORE;
-    sqlite3_bind_int64(q, 1, case_id);
+    sqlite3_bind_int64(q, 1, subject);
     bind_u64(q, 2, time);
     sqlite3_bind_text(q, 3, actor, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 4, action, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 5, reason ? reason : "", -1, SQLITE_TRANSIENT);
     return run(s, q);
+}
+
+static enum dc_err case_event(struct dc_store *base, int64_t case_id, uint64_t time,
+                              const char *actor, const char *action, const char *reason)
+{
+    return event_add(S(base), S_CASE_EVENT, case_id, time, actor, action, reason);
+}
+
+static enum dc_err account_event(struct dc_store *base, int64_t account, uint64_t time,
+                                 const char *actor, const char *action, const char *reason)
+{
+    return event_add(S(base), S_ACCT_EVENT, account, time, actor, action, reason);
+}
+
+static void read_event(sqlite3_stmt *q, struct dc_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->id = sqlite3_column_int64(q, 0);
+    ev->subject = sqlite3_column_int64(q, 1);
+    ev->time = (uint64_t)sqlite3_column_int64(q, 2);
+    col_text(q, 3, ev->actor, sizeof ev->actor);
+    col_text(q, 4, ev->action, sizeof ev->action);
+    col_text(q, 5, ev->reason, sizeof ev->reason);
+}
+
+static enum dc_err events_list(struct dc_store *base, enum dc_event_of of, int64_t subject,
+                               dc_event_cb cb, void *ctx)
+{
+    struct sqlite_store *s = S(base);
+    sqlite3_stmt *q = st(s, of == DC_EVENTS_CASE ? S_EVENTS_CASE : S_EVENTS_ACCT);
+    if (!q) return DC_ERR_STORE;
+    sqlite3_bind_int64(q, 1, subject);
+    FOR_ROWS(s, q, struct dc_event row_, read_event(q, &row_), cb, ctx);
 }
 
 static enum dc_err revoke_put(struct dc_store *base, const uint8_t *device, int64_t case_id,
@@ -1065,6 +1108,8 @@ static const struct dc_store_ops sqlite_ops = {
     .case_get = case_get,
     .case_list = case_list,
     .case_event = case_event,
+    .account_event = account_event,
+    .events_list = events_list,
     .revoke_put = revoke_put,
     .revoked_list = revoked_list,
     .key_put = key_put,

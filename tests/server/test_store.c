@@ -9,11 +9,14 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <unistd.h>
 #ifdef DC_HAVE_PG
 #include <libpq-fe.h>
 #endif
 
+#include "schema_pg.h"     /* generated: the migrations, to build old databases */
+#include "schema_sqlite.h" /* generated */
 #include "store/store.h"
 #include "test.h"
 
@@ -45,16 +48,17 @@ static void pg_empty(const char *dsn)
 #endif
 }
 
-static void fresh(void)
+static char path[128]; /* the SQLite file of the current case */
+
+/* An empty database for the next case: url names it. */
+static void fresh_empty(void)
 {
-    char err[256];
     if (backend < 0) {
         const char *b = getenv("DC_STORE_BACKEND");
         backend = b && strcmp(b, "postgresql") == 0 ? 1 : 0;
     }
     if (S) S->ops->close(S);
     S = NULL;
-    static char path[128];
     if (backend == 0 && path[0]) {
         char p2[160];
         unlink(path); /* the previous case's file */
@@ -74,6 +78,12 @@ static void fresh(void)
         snprintf(url, sizeof url, "%s", dsn);
         pg_empty(dsn);
     }
+}
+
+static void fresh(void)
+{
+    char err[256];
+    fresh_empty();
     enum dc_err e = dc_store_open(&S, url, err, sizeof err);
     if (e != DC_OK) FAIL_AT("open %s: %s", url, err);
     int v;
@@ -100,6 +110,15 @@ static void sys_accounts(void)
     a.kind = DC_ACCT_SETTLEMENT;
     a.id = DC_ACCT_ID_SETTLEMENT;
     ASSERT_OK(S->ops->account_insert(S, &a));
+}
+
+/* ids[0] counts, the ids follow (up to 3) */
+static int ids_cb(void *ctx, const struct dc_account *a)
+{
+    int64_t *ids = ctx;
+    if (ids[0] < 3) ids[1 + ids[0]] = a->id;
+    ids[0]++;
+    return 0;
 }
 
 static int count_cb(void *ctx, const struct dc_account *a)
@@ -149,7 +168,132 @@ static void test_accounts(void)
     n = 0;
     ASSERT_OK(S->ops->account_list(S, DC_ACCT_VERIFIED, count_cb, &n));
     ASSERT_EQ(n, 1);
+    /* frozen is a flag beside the status: listed by DC_ACCT_FROZEN and by
+     * its status */
+    ASSERT_OK(S->ops->account_get(S, &got, DC_BY_ID, b.id, NULL));
+    ASSERT_EQ(got.frozen, 0);
+    got.frozen = 1;
+    ASSERT_OK(S->ops->account_update(S, &got));
+    ASSERT_OK(S->ops->account_get(S, &got, DC_BY_ID, b.id, NULL));
+    ASSERT_EQ(got.frozen, 1);
+    ASSERT_EQ(got.status, DC_ACCT_UNVERIFIED);
+    int64_t ids[4] = {0};
+    ASSERT_OK(S->ops->account_list(S, DC_ACCT_FROZEN, ids_cb, ids));
+    ASSERT(ids[0] == 1 && ids[1] == b.id);
+    memset(ids, 0, sizeof ids);
+    ASSERT_OK(S->ops->account_list(S, DC_ACCT_UNVERIFIED, ids_cb, ids));
+    ASSERT(ids[0] == 1 && ids[1] == b.id);
     ASSERT_OK(S->ops->commit(S));
+}
+
+static int event_cb(void *ctx, const struct dc_event *ev)
+{
+    struct dc_event *out = ctx;
+    size_t i = (size_t)out[0].id++; /* out[0].id counts, events from out[1] */
+    if (i < 3) out[1 + i] = *ev;
+    return 0;
+}
+
+/* Runs SQL on the current case's database outside the store. */
+static void raw_sql(const char *sql)
+{
+    if (backend == 0) {
+        sqlite3 *db;
+        char *msg = NULL;
+        int rc = sqlite3_open(path, &db);
+        if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+        char m[256];
+        snprintf(m, sizeof m, "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        sqlite3_close(db);
+        if (rc != SQLITE_OK) FAIL_AT("sqlite: %s", m);
+        return;
+    }
+#ifdef DC_HAVE_PG
+    PGconn *c = PQconnectdb(getenv("DC_PG_DSN"));
+    PGresult *r = PQexec(c, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    char m[256];
+    snprintf(m, sizeof m, "%s", PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    if (!ok) FAIL_AT("postgresql: %s", m);
+#endif
+}
+
+/* A database of schema version 1, where a frozen account was status 2 and
+ * unfreezing verified it, migrates to frozen and verified; others keep
+ * their status and are not frozen. */
+static void test_migration_2(void)
+{
+    fresh_empty();
+    raw_sql(backend == 0 ? schema_sqlite[0] : schema_pg[0]);
+    raw_sql("INSERT INTO meta(key, value) VALUES ('schema_version', '1');"
+            "INSERT INTO accounts(id, kind, status, created_at) VALUES (1001, 0, 2, 1);"
+            "INSERT INTO accounts(id, kind, status, created_at) VALUES (1002, 0, 0, 1);"
+            "INSERT INTO accounts(id, kind, status, created_at) VALUES (1003, 0, 1, 1)");
+    char err[256];
+    enum dc_err e = dc_store_open(&S, url, err, sizeof err);
+    if (e != DC_OK) FAIL_AT("open %s: %s", url, err);
+    int v = 0;
+    ASSERT_OK(S->ops->migrate(S, &v));
+    ASSERT(v >= 2);
+    struct dc_account a;
+    ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, 1001, NULL));
+    ASSERT(a.frozen == 1 && a.status == DC_ACCT_VERIFIED);
+    ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, 1002, NULL));
+    ASSERT(a.frozen == 0 && a.status == DC_ACCT_UNVERIFIED);
+    ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, 1003, NULL));
+    ASSERT(a.frozen == 0 && a.status == DC_ACCT_VERIFIED);
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(S->ops->account_event(S, 1001, 1, "op", "unfreeze", "migrated"));
+    ASSERT_OK(S->ops->commit(S));
+}
+
+/* Account and case events: appended with who, when and why; listed per
+ * subject, oldest first. */
+static void test_events(void)
+{
+    struct dc_account a, b;
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    sys_accounts();
+    user(&a, 1001, 1);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    user(&b, 1002, 2);
+    ASSERT_OK(S->ops->account_insert(S, &b));
+    ASSERT_OK(S->ops->account_event(S, 1001, 10, "jane", "freeze", "aml review"));
+    ASSERT_OK(S->ops->account_event(S, 1002, 11, "operator", "verify", ""));
+    ASSERT_OK(S->ops->account_event(S, 1001, 12, "admin", "unfreeze", "cleared"));
+    ASSERT_OK(S->ops->commit(S));
+    struct dc_event ev[4];
+    memset(ev, 0, sizeof ev);
+    ASSERT_OK(S->ops->events_list(S, DC_EVENTS_ACCOUNT, 1001, event_cb, ev));
+    ASSERT_EQ(ev[0].id, 2);
+    ASSERT_EQ(ev[1].subject, 1001);
+    ASSERT_EQ(ev[1].time, 10);
+    ASSERT_STR(ev[1].actor, "jane");
+    ASSERT_STR(ev[1].action, "freeze");
+    ASSERT_STR(ev[1].reason, "aml review");
+    ASSERT_STR(ev[2].action, "unfreeze");
+    ASSERT(ev[2].id > ev[1].id);
+    memset(ev, 0, sizeof ev);
+    ASSERT_OK(S->ops->events_list(S, DC_EVENTS_ACCOUNT, 1003, event_cb, ev));
+    ASSERT_EQ(ev[0].id, 0);
+    /* an event for an account that does not exist is refused */
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(S->ops->savepoint(S));
+    ASSERT_ERR(S->ops->account_event(S, 424242, 13, "x", "freeze", "r"), DC_ERR_STORE_CONSTRAINT);
+    ASSERT_OK(S->ops->rollback_to(S));
+    ASSERT_OK(S->ops->commit(S));
+    /* a rolled-back event leaves nothing */
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(S->ops->account_event(S, 1002, 14, "x", "freeze", "r"));
+    ASSERT_OK(S->ops->rollback(S));
+    memset(ev, 0, sizeof ev);
+    ASSERT_OK(S->ops->events_list(S, DC_EVENTS_ACCOUNT, 1002, event_cb, ev));
+    ASSERT_EQ(ev[0].id, 1);
+    ASSERT_STR(ev[1].action, "verify");
 }
 
 static int sum_cb(void *ctx, const struct dc_posting *p)
@@ -640,6 +784,6 @@ static void test_holds_page(void)
     ASSERT_EQ(got.n, 6);
 }
 
-TESTS(T(test_accounts), T(test_postings), T(test_post_many), T(test_savepoints), T(test_requests),
-      T(test_coins_and_states), T(test_deposits_and_holds), T(test_holds_page),
-      T(test_cases_revocations_keys))
+TESTS(T(test_accounts), T(test_events), T(test_migration_2), T(test_postings), T(test_post_many),
+      T(test_savepoints), T(test_requests), T(test_coins_and_states), T(test_deposits_and_holds),
+      T(test_holds_page), T(test_cases_revocations_keys))
