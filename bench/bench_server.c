@@ -33,6 +33,7 @@
 #include "harness.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -182,8 +183,34 @@ static double metric(const char *name)
 /* CPU seconds used by the server (from /proc) and by this process over a
  * window, to tell a CPU-bound figure from a disk- or lock-bound one. */
 struct cpu {
-    double srv, cli, wall, wbytes;
+    double srv, cli, wall, wbytes, switches;
 };
+
+/* Context switches of the server's live threads (voluntary and not). */
+static double proc_switches(pid_t pid)
+{
+    char path[300], line[256];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    double v = 0;
+    if (d == NULL) return 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "/proc/%d/task/%.32s/status", (int)pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL) continue; /* the thread ended */
+        while (fgets(line, sizeof line, f) != NULL) {
+            unsigned long long n;
+            if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1 ||
+                sscanf(line, "nonvoluntary_ctxt_switches: %llu", &n) == 1) {
+                v += (double)n;
+            }
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return v;
+}
 
 /* Bytes the server process has caused to be written to storage. */
 static double proc_write_bytes(pid_t pid)
@@ -234,11 +261,13 @@ static void cpu_begin(struct cpu *c)
     c->cli = self_cpu_s();
     c->wall = now_s();
     c->wbytes = proc_write_bytes(S.pid);
+    c->switches = proc_switches(S.pid);
 }
 
 static void cpu_end(struct cpu *c)
 {
     c->wbytes = proc_write_bytes(S.pid) - c->wbytes;
+    c->switches = proc_switches(S.pid) - c->switches;
     c->srv = proc_cpu_s(S.pid) - c->srv;
     c->cli = self_cpu_s() - c->cli;
     c->wall = now_s() - c->wall;
@@ -249,9 +278,9 @@ static void cpu_print(const struct cpu *c, double n, const char *per)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (n <= 0 || c->wall <= 0) return;
     printf("    per %s: CPU ducatd %.0f us + bench clients %.0f us (ducatd %.2f cores, clients "
-           "%.2f of %ld); ducatd wrote %.1f KB (%.0f MB/s)\n",
+           "%.2f of %ld); ducatd wrote %.1f KB (%.0f MB/s), %.1f context switches\n",
            per, c->srv / n * 1e6, c->cli / n * 1e6, c->srv / c->wall, c->cli / c->wall, cores,
-           c->wbytes / n / 1024, c->wbytes / c->wall / 1e6);
+           c->wbytes / n / 1024, c->wbytes / c->wall / 1e6, c->switches / n);
 }
 
 /*--- Results table ----------------------------------------------------------------------*/
@@ -459,6 +488,7 @@ static void lane_start(CURLM *m, struct lane *l, const struct preq *p)
 static atomic_int load_stop; /* a timed window is over: lanes send nothing more */
 
 struct driver {
+    CURLM *m; /* its connections live here from the warm-ups to the end of the window */
     struct lane *lanes;
     int n;
     int warm;        /* send each lane's warm-up request only */
@@ -470,10 +500,7 @@ struct driver {
 static void *drive_main(void *arg)
 {
     struct driver *dr = arg;
-    CURLM *m = curl_multi_init();
-    if (m == NULL) abort();
-    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)dr->n);
-    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)dr->n);
+    CURLM *m = dr->m;
     int active = 0;
     for (int i = 0; i < dr->n; i++) {
         struct lane *l = &dr->lanes[i];
@@ -516,7 +543,6 @@ static void *drive_main(void *arg)
         }
         if (active > 0) curl_multi_poll(m, NULL, 0, 100, NULL);
     }
-    curl_multi_cleanup(m);
     return NULL;
 }
 
@@ -531,6 +557,13 @@ static double run_lanes(struct lane *lanes, int n, double seconds, struct cpu *c
 {
     struct driver dr[2];
     int nd = n_drivers < n ? n_drivers : 1;
+    CURLM *ms[2];
+    for (int k = 0; k < nd; k++) {
+        ms[k] = curl_multi_init();
+        if (ms[k] == NULL) abort();
+        curl_multi_setopt(ms[k], CURLMOPT_MAXCONNECTS, (long)n);
+        curl_multi_setopt(ms[k], CURLMOPT_MAX_HOST_CONNECTIONS, (long)n);
+    }
     for (int warm = 1; warm >= 0; warm--) {
         double t0 = now_s();
         if (!warm) cpu_begin(cpu);
@@ -538,7 +571,7 @@ static double run_lanes(struct lane *lanes, int n, double seconds, struct cpu *c
         for (int k = 0; k < nd; k++) {
             int lo = n * k / nd, hi = n * (k + 1) / nd;
             dr[k] = (struct driver){
-                lanes + lo, hi - lo, warm, warm || seconds <= 0 ? 0 : t0 + seconds, 0, 0};
+                ms[k], lanes + lo, hi - lo, warm, warm || seconds <= 0 ? 0 : t0 + seconds, 0, 0};
             if (pthread_create(&dr[k].th, NULL, drive_main, &dr[k]) != 0) abort();
         }
         for (int k = 0; k < nd; k++) pthread_join(dr[k].th, NULL);
@@ -551,6 +584,7 @@ static double run_lanes(struct lane *lanes, int n, double seconds, struct cpu *c
             }
         }
     }
+    for (int k = 0; k < nd; k++) curl_multi_cleanup(ms[k]);
     unsigned long ok = 0;
     for (int i = 0; i < n; i++) {
         ok += lanes[i].ok;

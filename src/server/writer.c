@@ -30,6 +30,7 @@
 #include "server/writer.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -41,8 +42,11 @@ struct job {
     dc_job_fn fn;
     void *ctx;
     enum dc_err result;
-    int done;
-    pthread_cond_t wake; /* its own: a commit wakes only its batch's submitters */
+    /* Posted once result is set. Its own, so a commit wakes only its
+     * batch's submitters, and posted outside the queue lock, so each of
+     * them returns at once instead of queueing for that lock behind the
+     * others (and behind the writer waking them). */
+    sem_t done;
     struct job *next;
 };
 
@@ -180,13 +184,12 @@ static void *writer_main(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&w->lock);
         run_batch(w, batch, n);
-        pthread_mutex_lock(&w->lock);
         for (struct job *j = batch; j;) {
-            struct job *next = j->next; /* j may vanish once done is seen */
-            j->done = 1;
-            pthread_cond_signal(&j->wake);
+            struct job *next = j->next; /* j vanishes once its submitter wakes */
+            sem_post(&j->done);
             j = next;
         }
+        pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -216,12 +219,13 @@ enum dc_err dc_writer_start(struct dc_writer **out, struct dc_store *st, unsigne
 enum dc_err dc_writer_run(struct dc_writer *w, dc_job_fn fn, void *ctx)
 {
     struct job j = {.fn = fn, .ctx = ctx, .result = DC_OK};
+    if (sem_init(&j.done, 0, 0) != 0) return DC_ERR_INTERNAL;
     pthread_mutex_lock(&w->lock);
     if (w->stopping) {
         pthread_mutex_unlock(&w->lock);
+        sem_destroy(&j.done);
         return DC_ERR_SHUTTING_DOWN;
     }
-    pthread_cond_init(&j.wake, NULL);
     if (w->tail) {
         w->tail->next = &j;
     } else {
@@ -229,9 +233,13 @@ enum dc_err dc_writer_run(struct dc_writer *w, dc_job_fn fn, void *ctx)
     }
     w->tail = &j;
     pthread_cond_signal(&w->has_work);
-    while (!j.done) pthread_cond_wait(&j.wake, &w->lock);
     pthread_mutex_unlock(&w->lock);
-    pthread_cond_destroy(&j.wake);
+    /* sem_post/sem_wait order the writer's writes to j before our reads;
+     * POSIX lets a semaphore be destroyed once no one waits on it. Only a
+     * signal (EINTR) makes sem_wait fail here: j must outlive the post. */
+    while (sem_wait(&j.done) != 0) {
+    }
+    sem_destroy(&j.done);
     return j.result;
 }
 
