@@ -275,15 +275,9 @@
                 : null));
     }
 
-    /* The case's journal: the events when the API gives them, else what
-     * the case itself records (opened; decided by whom, when, why). */
-    function caseEvents(c) {
-        const events = Array.isArray(c.events) ? c.events : [
-            {time: c.created_at, actor: 'system', action: 'open', reason: 'fork detected'},
-            ...(c.status === 'resolved' ? [{time: c.resolved_at, actor: c.actor, action: c.decision,
-                reason: c.reason}] : []),
-        ];
-        return table(['when', 'who', 'what', 'why'], events.map((ev) => el('tr', {},
+    /* The case's journal: who did what, when and why. */
+    function caseEvents(events) {
+        return table(['when', 'who', 'what', 'why'], events.map((ev) => el('tr', {class: 'event'},
             el('td', {}, when(ev.time)), el('td', {}, ev.actor || '-'), el('td', {}, ev.action || '-'),
             el('td', {}, ev.reason || ''))));
     }
@@ -292,6 +286,7 @@
         const id = p.get('id');
         if (!/^[1-9][0-9]*$/.test(id || '')) throw new Error('no case id in the address');
         const c = await api('GET', `/v1/admin/cases/${id}`);
+        const journal = await api('GET', `/v1/admin/cases/${id}/events`);
         let ev = null;
         let evError = null;
         try {
@@ -334,7 +329,7 @@
             ? table(['hold', 'account', 'amount', 'status', 'provisional', 'release date'], holdRows(c.holds))
             : el('p', {}, 'No credits descend from the forked state.'));
         parts.push(el('h3', {}, 'Events'));
-        parts.push(caseEvents(c));
+        parts.push(caseEvents(journal.events));
         if (c.status === 'open') parts.push(resolveForm(c));
         $('view').replaceChildren(...parts);
     }
@@ -395,25 +390,36 @@
 
     /* ---- Accounts ----------------------------------------------------- */
 
-    /* Verify or freeze an account, with the operator's reason (required to
-     * freeze; the API records it where it keeps account events). */
+    const accountActions = {
+        verify: {path: (id) => `/v1/admin/accounts/${id}/verify`, needsReason: false,
+            ask: 'the holder\'s identity was checked'},
+        freeze: {path: (id) => `/v1/admin/accounts/${id}/freeze`, needsReason: true,
+            ask: 'no money moves from or to it until it is unfrozen'},
+        unfreeze: {path: (id) => `/v1/admin/accounts/${id}/unfreeze`, needsReason: true,
+            ask: 'money may move again (verification is unchanged)'},
+    };
+
+    /* Verify, freeze or unfreeze an account with the operator's reason
+     * (required to freeze and unfreeze; ducatd records it as an event). */
     async function accountAction(id, action) {
-        const what = action === 'freeze'
-            ? 'Freeze account ' + id + ': no money moves from or to it. Reason (required):'
-            : 'Verify account ' + id + ' (the holder\'s identity was checked). Reason:';
-        const reason = window.prompt(what, '');
+        const a = accountActions[action];
+        const reason = window.prompt(action + ' account ' + id + ': ' + a.ask + '. Reason' +
+            (a.needsReason ? ' (required)' : '') + ':', '');
         if (reason === null) return;
-        if (action === 'freeze' && !reason.trim()) {
-            show('error', 'A reason is required to freeze an account.');
+        if (a.needsReason && !reason.trim()) {
+            show('error', 'A reason is required to ' + action + ' an account.');
             return;
         }
         await run(async () => {
-            const path = action === 'freeze' ? `/v1/admin/accounts/${id}/freeze`
-                : `/v1/admin/accounts/${id}/verify`;
-            await api('POST', path, reason.trim() ? {reason: reason.trim()} : {});
+            await api('POST', a.path(id), reason.trim() ? {reason: reason.trim()} : {});
             show('notice', 'Account ' + id + ': ' + action + ' done.');
             route();
         });
+    }
+
+    function accountButton(id, action, cls) {
+        return el('button', {type: 'button', class: cls, onclick: () => accountAction(id, action)},
+            action[0].toUpperCase() + action.slice(1));
     }
 
     async function viewAccounts(p) {
@@ -430,10 +436,10 @@
             el('td', {}, a.offline_blocked ? 'blocked' : 'allowed'),
             el('td', {}, when(a.created_at)),
             el('td', {}, a.kind !== 'user' ? '' : [
-                el('button', {type: 'button', class: 'secondary',
-                    onclick: () => accountAction(a.account, 'verify')}, 'Verify'), ' ',
-                el('button', {type: 'button', class: 'danger',
-                    onclick: () => accountAction(a.account, 'freeze')}, 'Freeze')])));
+                a.verified === false || a.status === 'unverified'
+                    ? accountButton(a.account, 'verify', 'secondary') : null, ' ',
+                a.frozen === true ? accountButton(a.account, 'unfreeze', 'secondary')
+                    : accountButton(a.account, 'freeze', 'danger')])));
         $('view').replaceChildren(
             el('h2', {}, 'Accounts'),
             el('div', {class: 'toolbar'}, 'Show',

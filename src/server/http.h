@@ -128,6 +128,7 @@ enum dc_err dc_h_admin_release(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_audit(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_holds(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_case_evidence(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_case_events(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_console_page(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_console_script(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_console_style(struct dc_req *, struct dc_resp *);

@@ -37,6 +37,8 @@ const struct dc_route dc_routes[] = {
     {"GET", "/v1/admin/holds", dc_h_admin_holds, DC_R_ADMIN, 0, "admin_holds"},
     {"GET", "/v1/admin/cases/{id}/evidence", dc_h_admin_case_evidence, DC_R_ADMIN, 0,
      "admin_case_evidence"},
+    {"GET", "/v1/admin/cases/{id}/events", dc_h_admin_case_events, DC_R_ADMIN, 0,
+     "admin_case_events"},
     /* the admin console (h_console.c): static files, gone with [server] console = no */
     {"GET", "/admin", dc_h_console_page, DC_R_PUBLIC | DC_R_CONSOLE, 0, "console"},
     {"GET", "/admin/console.js", dc_h_console_script, DC_R_PUBLIC | DC_R_CONSOLE, 0, "console_js"},

@@ -246,9 +246,10 @@ static void test_script_calls_only_admin_routes(void)
     ASSERT(nr >= 20);
     char paths[32][96];
     size_t np = script_paths(paths, 32);
-    /* cases, a case, its evidence, resolve, holds, accounts, verify,
-     * freeze, audit: the grep found them all, it is not vacuous */
-    if (np < 9) FAIL_AT("found only %zu API paths in console.js", np);
+    /* cases, a case, its events, its evidence, resolve, holds, accounts,
+     * verify, freeze, unfreeze, audit: the grep found them all, it is not
+     * vacuous */
+    if (np < 11) FAIL_AT("found only %zu API paths in console.js", np);
     srv_cleanup(&S);
     srv_init(&S, NULL);
     srv_start(&S);
@@ -376,6 +377,20 @@ static void fork_case(void)
     json_decref(c);
 }
 
+/* POST /v1/admin/cases/{id}/resolve; fails unless 200. */
+static void resolve(long long id, const char *decision, const char *actor, const char *reason)
+{
+    char path[96];
+    json_t *j = NULL;
+    snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", id);
+    int st =
+        adminf(&S, S.token, "POST", path, &j,
+               "{\"decision\":\"%s\",\"actor\":\"%s\",\"reason\":\"%s\"}", decision, actor, reason);
+    if (st != 200) FAIL_AT("POST %s answered %d", path, st);
+    ASSERT_STR(json_str(j, "status"), "resolved");
+    json_decref(j);
+}
+
 /* GET path with the token, expecting a 400 DC_ERR_FIELD naming `what`. */
 static void expect_field_error(const char *path, const char *what)
 {
@@ -485,7 +500,7 @@ static void test_holds_endpoint(void)
     srv_cleanup(&S);
 }
 
-static void test_case_evidence(void)
+static void test_case_evidence_and_events(void)
 {
     fork_case();
     char path[96];
@@ -524,6 +539,35 @@ static void test_case_evidence(void)
     st = admin(&S, NULL, "GET", path, NULL, &j);
     ASSERT_API_ERR(st, j, 401, "DC_ERR_ADMIN_AUTH");
     json_decref(j);
+
+    /* the journal: opened by the system, then the operator's decision */
+    snprintf(path, sizeof path, "/v1/admin/cases/%lld/events", F.case_id);
+    j = admin_get(path);
+    ASSERT_EQ(json_int(j, "case"), F.case_id);
+    json_t *evs = json_get(j, "events");
+    ASSERT_EQ(json_array_size(evs), 1);
+    ASSERT_STR(json_str(json_array_get(evs, 0), "actor"), "system");
+    ASSERT_STR(json_str(json_array_get(evs, 0), "action"), "open");
+    ASSERT_STR(json_str(json_array_get(evs, 0), "reason"), "fork detected");
+    json_decref(j);
+    resolve(F.case_id, "reject", "ops-lee", "Carol was paid from a restored backup");
+    j = admin_get(path);
+    evs = json_get(j, "events");
+    ASSERT_EQ(json_array_size(evs), 2);
+    json_t *last = json_array_get(evs, 1);
+    ASSERT_STR(json_str(last, "actor"), "ops-lee");
+    ASSERT_STR(json_str(last, "action"), "reject");
+    ASSERT_STR(json_str(last, "reason"), "Carol was paid from a restored backup");
+    ASSERT(json_int(last, "time") >= json_int(json_array_get(evs, 0), "time"));
+    ASSERT(json_int(last, "id") > json_int(json_array_get(evs, 0), "id"));
+    json_decref(j);
+    st = admin(&S, S.token, "GET", "/v1/admin/cases/999/events", NULL, &j);
+    ASSERT_API_ERR(st, j, 404, "DC_ERR_NO_CASE");
+    json_decref(j);
+    st = admin(&S, NULL, "GET", path, NULL, &j);
+    ASSERT_API_ERR(st, j, 401, "DC_ERR_ADMIN_AUTH");
+    json_decref(j);
+    audit_ok(&S);
     srv_cleanup(&S);
 }
 
@@ -603,6 +647,7 @@ static void test_browser_renders_case(void)
     const char *s1 = strstr(dom, "<tr class=\"successor\">");
     ASSERT(s1 && strstr(s1 + 1, "<tr class=\"successor\">"));
     expect_in(dom, "ducat:evidence:1:", "the evidence armor");
+    expect_in(dom, "fork detected", "the case's journal");
     expect_in(dom, "Resolve case", "the resolve form of an open case");
     free(dom);
 
@@ -615,6 +660,21 @@ static void test_browser_renders_case(void)
     expect_in(dom, want, "the frozen box names the case");
     free(dom);
 
+    /* resolved (over the API): the decision, who took it and why */
+    resolve(F.case_id, "honour", "ops-wang", "both receivers acted in good faith");
+    snprintf(frag, sizeof frag, "view=case&id=%lld&token=%s", F.case_id, S.token);
+    dom = browse(frag);
+    expect_in(dom, "Case ", "the case view");
+    expect_in(dom, "ops-wang", "the resolving actor");
+    expect_in(dom, "both receivers acted in good faith", "the reason");
+    expect_in(dom, "<td>honour</td>", "the decision");
+    ASSERT(!strstr(dom, "Resolve case")); /* no form on a resolved case */
+    for (int i = 0; i < 2; i++) {
+        snprintf(want, sizeof want, "<tr data-hold=\"%lld\" data-status=\"held\">", F.frozen[i]);
+        expect_in(dom, want, "the credits are no longer frozen");
+    }
+    free(dom);
+
     /* a wrong token: the API's error, by name, and the sign-in form */
     dom = browse("token=wrong-token");
     expect_in(dom, "DC_ERR_ADMIN_AUTH", "the refusal is shown by its code name");
@@ -625,5 +685,5 @@ static void test_browser_renders_case(void)
 }
 
 TESTS(T(test_files_served_with_security_headers), T(test_script_calls_only_admin_routes),
-      T(test_console_off), T(test_holds_endpoint), T(test_case_evidence),
+      T(test_console_off), T(test_holds_endpoint), T(test_case_evidence_and_events),
       T(test_browser_renders_case))
