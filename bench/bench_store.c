@@ -138,7 +138,7 @@ static void transfer_job(struct dc_store *st, unsigned *seed)
     check(st->ops->savepoint(st), st, "savepoint");
     enum dc_err e = st->ops->request_get(st, &rec);
     if (e != DC_ERR_NOT_FOUND) die("request_get", "expected a miss");
-    check(dc_ledger_transfer(st, 2, from, &to, &amount, 1, &id, &avail, NULL, 0), st, "transfer");
+    check(dc_ledger_transfer(st, 2, from, &to, &amount, NULL, 1, &id, &avail, NULL, 0), st, "transfer");
     rec.status = 201;
     check(st->ops->request_put(st, &rec, "{\"transfer_id\":1,\"available\":1}"), st, "put");
     check(st->ops->release(st), st, "release");

@@ -429,13 +429,16 @@ int cmd_history(struct cli *x, int argc, char **argv)
             const json_t *e = json_array_get(es, i);
             const char *kind = json_string_value(json_object_get(e, "kind"));
             const char *bucket = json_string_value(json_object_get(e, "bucket"));
-            printf("  #%-5lld %s  %-10s %14s  %-9s counterparty %lld\n",
+            const char *memo = json_string_value(json_object_get(e, "memo"));
+            printf("  #%-5lld %s  %-10s %14s  %-9s counterparty %lld%s%s%s\n",
                    (long long)json_integer_value(json_object_get(e, "id")),
                    cli_time(t, (uint64_t)json_integer_value(json_object_get(e, "time"))),
                    kind ? kind : "?",
                    cli_fmt(x, a, (int64_t)json_integer_value(json_object_get(e, "amount"))),
                    bucket ? bucket : "?",
-                   (long long)json_integer_value(json_object_get(e, "counterparty")));
+                   (long long)json_integer_value(json_object_get(e, "counterparty")),
+                   memo && *memo ? "  \"" : "", memo && *memo ? memo : "",
+                   memo && *memo ? "\"" : "");
         }
         json_decref(j);
     }

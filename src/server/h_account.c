@@ -91,11 +91,11 @@ static int add_entry(void *ctx, const struct dc_posting *p)
         bucket = p->credit_bucket;
     }
     json_array_append_new(
-        h->arr, json_pack("{s:I, s:I, s:s, s:I, s:s, s:I, s:s}", "id", (json_int_t)p->id, "time",
-                          (json_int_t)p->time, "kind", p->kind, "amount",
+        h->arr, json_pack("{s:I, s:I, s:s, s:I, s:s, s:I, s:s, s:s}", "id", (json_int_t)p->id,
+                          "time", (json_int_t)p->time, "kind", p->kind, "amount",
                           (json_int_t)(outgoing ? -p->amount : p->amount), "bucket",
                           bucket == DC_BUCKET_HELD ? "held" : "available", "counterparty",
-                          (json_int_t)other, "ref", p->ref));
+                          (json_int_t)other, "ref", p->ref, "memo", p->memo));
     h->last = p->id;
     return 0;
 }

@@ -13,6 +13,7 @@
 struct transfer_args {
     size_t n;
     int64_t *to, *amount, *ids;
+    const char **memo; /* n entries, NULL where none */
     int batch;
 };
 
@@ -21,8 +22,8 @@ static enum dc_err transfer_fn(struct dc_store *st, struct dc_req *rq, void *arg
 {
     struct transfer_args *t = arg;
     int64_t available;
-    enum dc_err e = dc_ledger_transfer(st, rq->now, rq->account.id, t->to, t->amount, t->n,
-                                       t->ids, &available, rq->detail, sizeof rq->detail);
+    enum dc_err e = dc_ledger_transfer(st, rq->now, rq->account.id, t->to, t->amount, t->memo,
+                                       t->n, t->ids, &available, rq->detail, sizeof rq->detail);
     if (e != DC_OK) return e;
     out->status = 201;
     if (!t->batch) {
@@ -46,7 +47,7 @@ static enum dc_err transfer_fn(struct dc_store *st, struct dc_req *rq, void *arg
 
 enum dc_err dc_h_transfer(struct dc_req *rq, struct dc_resp *rs)
 {
-    char request_id[65], memo[129] = "";
+    char request_id[65], memo[DC_MEMO_MAX + 1] = "";
     int64_t to, amount, id = 0;
     const struct dc_jspec spec[] = {
         {"request_id", DC_J_REQID, request_id, sizeof request_id, 0},
@@ -57,7 +58,8 @@ enum dc_err dc_h_transfer(struct dc_req *rq, struct dc_resp *rs)
     };
     enum dc_err e = dc_jspec_parse(rq, spec);
     if (e != DC_OK) return e;
-    struct transfer_args t = {1, &to, &amount, &id, 0};
+    const char *memos[1] = {memo[0] ? memo : NULL};
+    struct transfer_args t = {1, &to, &amount, &id, memos, 0};
     e = dc_idempotent(rq, rq->account.id, request_id, transfer_fn, &t, rs);
     if (e == DC_OK) dc_metrics_add(rq->x->metrics, DC_M_TRANSFERS, 1);
     return e;
@@ -75,11 +77,12 @@ enum dc_err dc_h_transfer_batch(struct dc_req *rq, struct dc_resp *rs)
     enum dc_err e = dc_jspec_parse(rq, spec);
     if (e != DC_OK) return e;
     size_t n = json_array_size(items);
-    struct transfer_args t = {n, calloc(n, 8), calloc(n, 8), calloc(n, 8), 1};
-    if (!t.to || !t.amount || !t.ids) e = DC_ERR_NO_MEMORY;
+    struct transfer_args t = {n, calloc(n, 8), calloc(n, 8), calloc(n, 8),
+                              calloc(n, sizeof(char *)), 1};
+    if (!t.to || !t.amount || !t.ids || !t.memo) e = DC_ERR_NO_MEMORY;
     for (size_t i = 0; e == DC_OK && i < n; i++) {
         json_t *it = json_array_get(items, i), *jt = json_object_get(it, "to"),
-               *ja = json_object_get(it, "amount");
+               *ja = json_object_get(it, "amount"), *jm = json_object_get(it, "memo");
         if (!json_is_object(it) || !json_is_integer(jt) || !json_is_integer(ja) ||
             json_integer_value(jt) <= 0 || json_integer_value(ja) <= 0) {
             snprintf(rq->detail, sizeof rq->detail,
@@ -87,13 +90,20 @@ enum dc_err dc_h_transfer_batch(struct dc_req *rq, struct dc_resp *rs)
             e = DC_ERR_FIELD;
             break;
         }
+        if (jm && (!json_is_string(jm) || json_string_length(jm) != strlen(json_string_value(jm)))) {
+            snprintf(rq->detail, sizeof rq->detail, "transfers[%zu].memo must be a string", i);
+            e = DC_ERR_FIELD;
+            break;
+        }
         t.to[i] = (int64_t)json_integer_value(jt);
         t.amount[i] = (int64_t)json_integer_value(ja);
+        t.memo[i] = jm && *json_string_value(jm) ? json_string_value(jm) : NULL;
     }
     if (e == DC_OK) e = dc_idempotent(rq, rq->account.id, request_id, transfer_fn, &t, rs);
     if (e == DC_OK) dc_metrics_add(rq->x->metrics, DC_M_TRANSFERS, n);
     free(t.to);
     free(t.amount);
     free(t.ids);
+    free(t.memo);
     return e;
 }

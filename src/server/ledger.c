@@ -193,9 +193,21 @@ static enum dc_err payer(struct dc_store *st, int64_t id, struct dc_account *a)
 
 /* ---- Online money ----------------------------------------------------- */
 
+int dc_memo_valid(const char *memo)
+{
+    if (!memo) return 1;
+    size_t n = strlen(memo);
+    if (n > DC_MEMO_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)memo[i];
+        if (c < 0x20 || c == 0x7f) return 0;
+    }
+    return 1;
+}
+
 enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, const int64_t *to,
-                               const int64_t *amount, size_t n, int64_t *ids, int64_t *available,
-                               char *detail, size_t dcap)
+                               const int64_t *amount, const char *const *memo, size_t n,
+                               int64_t *ids, int64_t *available, char *detail, size_t dcap)
 {
     struct dc_account a, b;
     enum dc_err e = payer(st, from, &a);
@@ -210,6 +222,12 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
         if (to[i] == from) {
             set_detail(detail, dcap, "transfers[%zu].to is the sender", i);
             return DC_ERR_SELF_TRANSFER;
+        }
+        if (memo && !dc_memo_valid(memo[i])) {
+            set_detail(detail, dcap,
+                       "transfers[%zu].memo: at most %d bytes and no control characters", i,
+                       DC_MEMO_MAX);
+            return DC_ERR_FIELD;
         }
     }
     /* one check for the whole batch: it is all or nothing */
@@ -228,33 +246,25 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
             return e;
         }
     }
-    if (n == 1) {
-        for (size_t i = 0; i < n; i++) {
-            char ref[48];
-            snprintf(ref, sizeof ref, "to:%lld", (long long)to[i]);
-            e = posting(st, now, from, DC_BUCKET_AVAILABLE, to[i], DC_BUCKET_AVAILABLE,
-                        amount[i], "transfer", ref, &ids[i]);
-            if (e != DC_OK) return e;
-        }
-    } else {
-        /* one journal row per transfer, but the payer's balance moves once */
-        struct dc_posting *p = calloc(n, sizeof *p);
-        if (!p) return DC_ERR_NO_MEMORY;
-        for (size_t i = 0; i < n; i++) {
-            p[i].time = now;
-            p[i].debit = from;
-            p[i].debit_bucket = DC_BUCKET_AVAILABLE;
-            p[i].credit = to[i];
-            p[i].credit_bucket = DC_BUCKET_AVAILABLE;
-            p[i].amount = amount[i];
-            snprintf(p[i].kind, sizeof p[i].kind, "transfer");
-            snprintf(p[i].ref, sizeof p[i].ref, "to:%lld", (long long)to[i]);
-        }
-        e = dc_store_post_many(st, p, n);
-        for (size_t i = 0; e == DC_OK && i < n; i++) ids[i] = p[i].id;
-        free(p);
-        if (e != DC_OK) return e;
+    /* one journal row per transfer; in a batch the payer's balance moves once */
+    struct dc_posting one, *p = n == 1 ? &one : calloc(n, sizeof *p);
+    if (!p) return DC_ERR_NO_MEMORY;
+    memset(p, 0, n * sizeof *p);
+    for (size_t i = 0; i < n; i++) {
+        p[i].time = now;
+        p[i].debit = from;
+        p[i].debit_bucket = DC_BUCKET_AVAILABLE;
+        p[i].credit = to[i];
+        p[i].credit_bucket = DC_BUCKET_AVAILABLE;
+        p[i].amount = amount[i];
+        snprintf(p[i].kind, sizeof p[i].kind, "transfer");
+        snprintf(p[i].ref, sizeof p[i].ref, "to:%lld", (long long)to[i]);
+        if (memo && memo[i]) snprintf(p[i].memo, sizeof p[i].memo, "%s", memo[i]);
     }
+    e = n == 1 ? st->ops->post(st, p) : dc_store_post_many(st, p, n);
+    for (size_t i = 0; e == DC_OK && i < n; i++) ids[i] = p[i].id;
+    if (p != &one) free(p);
+    if (e != DC_OK) return e;
     *available = a.available - total;
     return DC_OK;
 }

@@ -32,10 +32,15 @@ enum dc_err dc_ledger_register(struct dc_store *st, const struct dc_ctx *x, uint
                                int *created);
 
 /* One or many transfers from one account, all or nothing. ids[i] receives
- * each posting id; *available the sender's balance afterwards. */
+ * each posting id; *available the sender's balance afterwards. memo is NULL
+ * or n memos (each NULL or checked by dc_memo_valid). */
 enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, const int64_t *to,
-                               const int64_t *amount, size_t n, int64_t *ids, int64_t *available,
-                               char *detail, size_t dcap);
+                               const int64_t *amount, const char *const *memo, size_t n,
+                               int64_t *ids, int64_t *available, char *detail, size_t dcap);
+
+/* A transfer's memo: at most DC_MEMO_MAX bytes, no control characters (it
+ * is shown on one line in both parties' history). NULL is no memo. */
+int dc_memo_valid(const char *memo);
 
 /* Operator cash-in (payout = 0) or cash-out (payout = 1) against the settlement account. */
 enum dc_err dc_ledger_fund(struct dc_store *st, uint64_t now, int64_t account, int64_t amount,

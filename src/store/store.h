@@ -32,6 +32,8 @@
 
 /* ---- Records ---------------------------------------------------------- */
 
+#define DC_MEMO_MAX 128 /* bytes of UTF-8 in a transfer's memo */
+
 enum dc_acct_kind { DC_ACCT_USER = 0, DC_ACCT_SETTLEMENT = 1, DC_ACCT_FLOAT = 2, DC_ACCT_LOSS = 3 };
 /* Verification (status) and freezing (dc_account.frozen) are independent.
  * DC_ACCT_FROZEN is never a status: it selects frozen accounts in
@@ -74,6 +76,7 @@ struct dc_posting {
     int64_t amount;     /* > 0 */
     char kind[16];      /* fund payout transfer withdraw deposit release recover reverse */
     char ref[48];       /* what caused it: "t:17", "w:4", "d:5", "h:3", "c:2" */
+    char memo[DC_MEMO_MAX + 1]; /* the payer's note on a transfer ("" if none) */
 };
 
 /* Stored outcome of a money-moving request, for idempotent replay. */

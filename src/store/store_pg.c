@@ -124,7 +124,8 @@ static const struct stmt stmts[S_COUNT] = {
      * account (a release) touches its row once; rows are locked in index
      * order, which keeps two crossing transfers from deadlocking. */
     [S_POST] = {"WITH j AS (INSERT INTO journal(time, debit, debit_bucket, credit, "
-                "credit_bucket, amount, kind, ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                "credit_bucket, amount, kind, ref, memo) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
                 "RETURNING id), "
                 "u AS (UPDATE accounts SET "
                 "available = available + (CASE WHEN id = $4 AND $5 = 0 THEN $6 ELSE 0 END) "
@@ -132,9 +133,10 @@ static const struct stmt stmts[S_COUNT] = {
                 "held = held + (CASE WHEN id = $4 AND $5 = 1 THEN $6 ELSE 0 END) "
                 "- (CASE WHEN id = $2 AND $3 = 1 THEN $6 ELSE 0 END) "
                 "WHERE id IN ($2, $4) RETURNING id) "
-                "SELECT (SELECT id FROM j), (SELECT count(*) FROM u)", "iiiiiitt"},
+                "SELECT (SELECT id FROM j), (SELECT count(*) FROM u)", "iiiiiittt"},
     [S_JOURNAL_LIST] = {"SELECT id, time, debit, debit_bucket, credit, credit_bucket, amount, "
-                        "kind, ref FROM journal WHERE (debit = $1 OR credit = $1) AND id < $2 "
+                        "kind, ref, memo FROM journal WHERE (debit = $1 OR credit = $1) "
+                        "AND id < $2 "
                         "ORDER BY id DESC LIMIT $3", "iii"},
     [S_AUDIT] = {"SELECT a.id, "
                  "COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND "
@@ -220,8 +222,9 @@ static const struct stmt stmts[S_COUNT] = {
     [S_JOURNAL_IDS] = {"SELECT nextval(pg_get_serial_sequence('journal', 'id')) "
                        "FROM generate_series(1, $1)", "i"},
     [S_FLUSH_JOURNAL] = {"INSERT INTO journal(id, time, debit, debit_bucket, credit, "
-                         "credit_bucket, amount, kind, ref) "
-                         "SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9)", "IIIIIIITT"},
+                         "credit_bucket, amount, kind, ref, memo) "
+                         "SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                         "IIIIIIITTT"},
     /* one row per account with its net moves; the join is by primary key
      * (enable_seqscan = off), so SERIALIZABLE locks rows, not the table */
     [S_FLUSH_BALANCES] = {"UPDATE accounts a SET available = a.available + d.av, "
@@ -237,7 +240,7 @@ static const struct stmt stmts[S_COUNT] = {
 /* A posting whose row and balance moves wait for the next flush. */
 struct pend_post {
     int64_t id, time, debit, credit, amount, debit_bucket, credit_bucket;
-    char kind[16], ref[48];
+    char kind[16], ref[48], memo[DC_MEMO_MAX + 1];
 };
 
 /* A stored answer waiting for the next flush. */
@@ -774,13 +777,13 @@ static void ab_bytes(struct abuf *b, const void *p, size_t n)
 /* The arrays and arguments of the (at most three) statements that write
  * one range of pending rows. */
 struct flush_part {
-    struct abuf j[9], b[3], r[6];
+    struct abuf j[10], b[3], r[6];
     struct args aj, ab, ar;
 };
 
 static void part_free(struct flush_part *f)
 {
-    for (int i = 0; i < 9; i++) free(f->j[i].p);
+    for (int i = 0; i < 10; i++) free(f->j[i].p);
     for (int i = 0; i < 3; i++) free(f->b[i].p);
     for (int i = 0; i < 6; i++) free(f->r[i].p);
 }
@@ -824,7 +827,7 @@ static enum dc_err flush_part(struct pg_store *s, struct flush_part *f, size_t p
     enum dc_err e = DC_OK;
     if (p1 > p0) {
         size_t np = p1 - p0;
-        for (int j = 0; j < 9; j++) ab_start(&f->j[j], j < 7 ? OID_INT8 : OID_TEXT, np);
+        for (int j = 0; j < 10; j++) ab_start(&f->j[j], j < 7 ? OID_INT8 : OID_TEXT, np);
         struct acct_seen *m = calloc(2 * np, sizeof *m);
         if (!m) return DC_ERR_NO_MEMORY;
         size_t nm = 0;
@@ -840,6 +843,7 @@ static enum dc_err flush_part(struct pg_store *s, struct flush_part *f, size_t p
             ab_i64(&f->j[6], p->amount);
             ab_bytes(&f->j[7], p->kind, strlen(p->kind));
             ab_bytes(&f->j[8], p->ref, strlen(p->ref));
+            ab_bytes(&f->j[9], p->memo, strlen(p->memo));
             overflow |= net_add(m, &nm, p->debit, (int)p->debit_bucket, -p->amount);
             overflow |= net_add(m, &nm, p->credit, (int)p->credit_bucket, p->amount);
         }
@@ -862,7 +866,7 @@ static enum dc_err flush_part(struct pg_store *s, struct flush_part *f, size_t p
             snprintf(s->errmsg, sizeof s->errmsg, "postgresql: net balance move overflows");
             e = DC_ERR_AMOUNT_OVERFLOW;
         }
-        if (e == DC_OK) e = args_arrays(&f->aj, f->j, 9);
+        if (e == DC_OK) e = args_arrays(&f->aj, f->j, 10);
         if (e == DC_OK) e = args_arrays(&f->ab, f->b, 3);
         add[k++] = (struct item){NULL, S_FLUSH_JOURNAL, &f->aj};
         add[k++] = (struct item){NULL, S_FLUSH_BALANCES, &f->ab};
@@ -1509,6 +1513,7 @@ static int post_deferred(struct pg_store *s, struct dc_posting *p, enum dc_err *
                             .debit_bucket = p->debit_bucket, .credit_bucket = p->credit_bucket};
     snprintf(q->kind, sizeof q->kind, "%s", p->kind);
     snprintf(q->ref, sizeof q->ref, "%s", p->ref);
+    snprintf(q->memo, sizeof q->memo, "%s", p->memo);
     p->id = id;
     return 1;
 }
@@ -1528,6 +1533,7 @@ static enum dc_err post(struct dc_store *base, struct dc_posting *p)
     a_i64(&a, p->amount);
     a_text(&a, p->kind);
     a_text(&a, p->ref);
+    a_text(&a, p->memo);
     /* at once: the pending rows first, so that the CHECK sees them */
     PGresult *r = q_flush(s, S_POST, &a, 1, &e);
     if (!r) return e;
@@ -1553,6 +1559,7 @@ static void read_posting(const PGresult *r, int i, struct dc_posting *p)
     p->amount = c_i64(r, i, 6);
     c_text(r, i, 7, p->kind, sizeof p->kind);
     c_text(r, i, 8, p->ref, sizeof p->ref);
+    c_text(r, i, 9, p->memo, sizeof p->memo);
 }
 
 static enum dc_err journal_list(struct dc_store *base, int64_t account, int64_t before, int limit,

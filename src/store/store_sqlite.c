@@ -60,11 +60,11 @@ static const char *const sql[S_COUNT] = {
                     "AND (status = ?1 OR (?1 = 2 AND frozen = 1)) ORDER BY id",
     [S_ACCT_LIST_ALL] = "SELECT " ACCT_SEL " FROM accounts ORDER BY id",
     [S_POST] = "INSERT INTO journal(time, debit, debit_bucket, credit, credit_bucket, amount, "
-               "kind, ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+               "kind, ref, memo) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [S_BAL_AVAIL] = "UPDATE accounts SET available = available + ?2 WHERE id = ?1",
     [S_BAL_HELD] = "UPDATE accounts SET held = held + ?2 WHERE id = ?1",
     [S_JOURNAL_LIST] = "SELECT id, time, debit, debit_bucket, credit, credit_bucket, amount, kind, "
-                       "ref FROM journal WHERE (debit = ?1 OR credit = ?1) AND id < ?2 "
+                       "ref, memo FROM journal WHERE (debit = ?1 OR credit = ?1) AND id < ?2 "
                        "ORDER BY id DESC LIMIT ?3",
     [S_AUDIT] = "SELECT a.id, "
                 "COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND credit_bucket = 0), 0)"
@@ -499,6 +499,7 @@ static enum dc_err post(struct dc_store *base, struct dc_posting *p)
     sqlite3_bind_int64(q, 6, p->amount);
     sqlite3_bind_text(q, 7, p->kind, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 8, p->ref, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 9, p->memo, -1, SQLITE_TRANSIENT);
     enum dc_err e = run(s, q);
     if (e != DC_OK) return e;
     p->id = sqlite3_last_insert_rowid(s->db);
@@ -569,6 +570,7 @@ static enum dc_err post_many(struct dc_store *base, struct dc_posting *p, size_t
         sqlite3_bind_int64(q, 6, p[i].amount);
         sqlite3_bind_text(q, 7, p[i].kind, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(q, 8, p[i].ref, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 9, p[i].memo, -1, SQLITE_TRANSIENT);
         e = run(s, q);
         if (e != DC_OK) break;
         p[i].id = sqlite3_last_insert_rowid(s->db);
@@ -601,6 +603,7 @@ static void read_posting(sqlite3_stmt *q, struct dc_posting *p)
     p->amount = sqlite3_column_int64(q, 6);
     col_text(q, 7, p->kind, sizeof p->kind);
     col_text(q, 8, p->ref, sizeof p->ref);
+    col_text(q, 9, p->memo, sizeof p->memo);
 }
 
 static enum dc_err journal_list(struct dc_store *base, int64_t account, int64_t before, int limit,

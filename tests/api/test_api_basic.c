@@ -2054,7 +2054,7 @@ static void test_malformed(void)
 
 struct entry {
     long long id, time, amount, counterparty;
-    char kind[32], bucket[16];
+    char kind[32], bucket[16], memo[160];
 };
 
 /* GET /v1/history?query as d: entries into e (cap), next_before (0 if null). */
@@ -2083,11 +2083,72 @@ static size_t history(const char *file, int line, const struct dev *d, const cha
         snprintf(e[i].kind, sizeof e[i].kind, "%s", h_json_str(file, line, x, "kind"));
         snprintf(e[i].bucket, sizeof e[i].bucket, "%s", h_json_str(file, line, x, "bucket"));
         (void)h_json_str(file, line, x, "ref");
+        snprintf(e[i].memo, sizeof e[i].memo, "%s", h_json_str(file, line, x, "memo"));
     }
     json_decref(j);
     return n;
 }
 #define HISTORY(d, query, e, cap, nb) history(__FILE__, __LINE__, (d), (query), (e), (cap), (nb))
+
+/* A transfer's memo is kept with it and shown to both parties; a bad one is
+ * refused and moves nothing. */
+static void test_memo(void)
+{
+    begin("--auto-verify");
+    struct dev a, c;
+    dev_setup(&S, &a, "Memo Alice", 10000);
+    dev_setup(&S, &c, "Memo Carol", 0);
+    long long nb;
+    /* memos: kept with the transfer, shown to both parties; a bad one
+     * is refused and moves nothing */
+    struct entry m[8];
+    char body[512], rid[40];
+    new_request_id(rid);
+    snprintf(body, sizeof body,
+             "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":7,\"memo\":\"rent \u00e9t\u00e9\"}",
+             rid, c.account);
+    json_t *j = NULL;
+    ASSERT_EQ(api(&S, &a, "POST", "/v1/transfers", body, &j), 201);
+    json_decref(j);
+    ASSERT_EQ(HISTORY(&a, "?limit=1", m, 8, &nb), 1);
+    ASSERT_STR(m[0].memo, "rent \xc3\xa9t\xc3\xa9");
+    ASSERT_EQ(HISTORY(&c, "?limit=1", m, 8, &nb), 1);
+    ASSERT_STR(m[0].memo, "rent \xc3\xa9t\xc3\xa9");
+    ASSERT_EQ(m[0].amount, 7);
+    new_request_id(rid);
+    snprintf(body, sizeof body,
+             "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":7,\"memo\":\"a\\nb\"}", rid,
+             c.account);
+    REQ_ERR(&a, "POST", "/v1/transfers", body, 400, "DC_ERR_FIELD");
+    new_request_id(rid);
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":7,\"memo\":\"%0129d\"}",
+             rid, c.account, 0);
+    REQ_ERR(&a, "POST", "/v1/transfers", body, 400, "DC_ERR_FIELD");
+    new_request_id(rid);
+    snprintf(body, sizeof body,
+             "{\"request_id\":\"%s\",\"transfers\":[{\"to\":%lld,\"amount\":1,\"memo\":\"one\"},"
+             "{\"to\":%lld,\"amount\":2}]}",
+             rid, c.account, c.account);
+    ASSERT_EQ(api(&S, &a, "POST", "/v1/transfers/batch", body, &j), 201);
+    json_decref(j);
+    ASSERT_EQ(HISTORY(&c, "?limit=2", m, 8, &nb), 2);
+    ASSERT(m[0].amount == 2 && strcmp(m[0].memo, "") == 0);
+    ASSERT(m[1].amount == 1 && strcmp(m[1].memo, "one") == 0);
+    new_request_id(rid);
+    snprintf(body, sizeof body,
+             "{\"request_id\":\"%s\",\"transfers\":[{\"to\":%lld,\"amount\":1,\"memo\":5}]}",
+             rid, c.account);
+    REQ_ERR(&a, "POST", "/v1/transfers/batch", body, 400, "DC_ERR_FIELD");
+    new_request_id(rid);
+    snprintf(body, sizeof body,
+             "{\"request_id\":\"%s\",\"transfers\":[{\"to\":%lld,\"amount\":1,\"memo\":\"\\t\"}]}",
+             rid, c.account);
+    REQ_ERR(&a, "POST", "/v1/transfers/batch", body, 400, "DC_ERR_FIELD");
+    ASSERT_EQ(BAL(&a), 10000 - 10);
+    ASSERT_EQ(BAL(&c), 10);
+    ASSERT_EQ(HISTORY(&c, "", m, 8, &nb), 3);
+    finish();
+}
 
 static void test_history(void)
 {
@@ -2342,5 +2403,5 @@ TESTS(T(test_health), T(test_keys), T(test_metrics), T(test_register_idempotent)
       T(test_auth_replay_after_restart),
       T(test_register_key_mismatch), T(test_register_bad_fields), T(test_unverified_account),
       T(test_auth_balance), T(test_auth_transfer), T(test_admin_auth), T(test_admin_ops), T(test_transfer_rules), T(test_transfer_idempotency),
-      T(test_batch), T(test_concurrent_spend), T(test_malformed), T(test_history),
+      T(test_batch), T(test_concurrent_spend), T(test_malformed), T(test_history), T(test_memo),
       T(test_restart_keeps_state), T(test_shutdown_in_flight))

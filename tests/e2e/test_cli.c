@@ -68,6 +68,8 @@ static void test_story_online_offline_fork(void)
     ASSERT_EQ(D(out, &alice, "pay %lld 50.00 --memo lunch", bob.account), 0);
     ASSERT_EQ(online_field(&bob, "available"), 5000);
     ASSERT_EQ(online_field(&alice, "available"), 95000);
+    ASSERT_EQ(D(out, &bob, "history"), 0); /* the memo reaches the payee */
+    ASSERT_HAS(out, "\"lunch\"");
 
     /* withdraw: the online balance drops by X */
     ASSERT_EQ(D(out, &alice, "withdraw 100"), 0);

@@ -10,6 +10,9 @@ ALTER TABLE accounts ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0 CHECK (frozen 
 -- such an account stays frozen and counts as verified, as it did before
 UPDATE accounts SET frozen = 1, status = 1 WHERE status = 2;
 
+-- the payer's note on a transfer, shown in both parties' history
+ALTER TABLE journal ADD COLUMN memo TEXT NOT NULL DEFAULT '';
+
 CREATE TABLE account_events (
     id      INTEGER PRIMARY KEY,
     account INTEGER NOT NULL REFERENCES accounts(id),
