@@ -466,6 +466,8 @@
 
     function start() {
         takeTokenFromFragment();
+        /* the address as it stays in the history: never with the token */
+        console.info('ducat console at ' + location.href);
         $('login-form').addEventListener('submit', (ev) => {
             ev.preventDefault();
             const t = $('token').value.trim();

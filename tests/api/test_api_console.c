@@ -574,25 +574,32 @@ static void test_case_evidence_and_events(void)
 /* ---- The browser -------------------------------------------------------------- */
 
 /* Loads http://127.0.0.1:PORT/admin#FRAGMENT in headless chromium and
- * returns the DOM it rendered (malloc'd). Fails if chromium is missing or
- * prints nothing. */
-static char *browse(const char *fragment)
+ * returns the DOM it rendered (malloc'd); *log gets chromium's log, where
+ * the page's console messages appear (malloc'd; NULL: not wanted). Fails
+ * if chromium is missing or prints nothing. */
+static char *browse(const char *fragment, char **log)
 {
     const char *bin = getenv("CHROMIUM");
     if (!bin || !*bin) bin = "chromium";
     char profile[] = "/tmp/ducat-console-chromium-XXXXXX";
     ASSERT(mkdtemp(profile) != NULL);
     char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "timeout 90 %s --headless --no-sandbox --disable-gpu --no-first-run "
-             "--user-data-dir=%s --dump-dom --virtual-time-budget=10000 "
-             "'http://127.0.0.1:%d/admin%s%s' 2>%s/stderr",
-             bin, profile, S.port, fragment[0] ? "#" : "", fragment, profile);
+    snprintf(
+        cmd, sizeof cmd,
+        "timeout 90 %s --headless --no-sandbox --disable-gpu --no-first-run "
+        "--user-data-dir=%s --enable-logging=stderr --v=0 --dump-dom --virtual-time-budget=10000 "
+        "'http://127.0.0.1:%d/admin%s%s' 2>%s/stderr",
+        bin, profile, S.port, fragment[0] ? "#" : "", fragment, profile);
     FILE *p = popen(cmd, "r");
     ASSERT(p != NULL);
     size_t n;
     char *dom = read_all(p, &n);
     int rc = pclose(p);
+    if (log) {
+        char path[96];
+        snprintf(path, sizeof path, "%s/stderr", profile);
+        *log = slurp(path);
+    }
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf '%s'", profile);
     if (system(rm) != 0) printf("# could not remove %s\n", profile);
@@ -618,14 +625,14 @@ static void test_browser_renders_case(void)
     char frag[512], want[256];
 
     /* no token: the sign-in form, no data */
-    char *dom = browse("");
+    char *dom = browse("", NULL);
     expect_in(dom, "<section id=\"login\">", "sign-in form shown");
     ASSERT(!strstr(dom, "data-case="));
     free(dom);
 
     /* the token in the fragment: the open cases, the culprit account */
     snprintf(frag, sizeof frag, "token=%s", S.token);
-    dom = browse(frag);
+    dom = browse(frag, NULL);
     snprintf(want, sizeof want, "<tr data-case=\"%lld\">", F.case_id);
     expect_in(dom, want, "the case is listed");
     snprintf(want, sizeof want, "culprit-account\">%lld<", F.alice.account);
@@ -636,7 +643,16 @@ static void test_browser_renders_case(void)
 
     /* the case: evidence, both successors, the frozen credits */
     snprintf(frag, sizeof frag, "view=case&id=%lld&token=%s", F.case_id, S.token);
-    dom = browse(frag);
+    char *log;
+    dom = browse(frag, &log);
+    /* the page took the token out of the address (and so the history) */
+    snprintf(want, sizeof want, "ducat console at http://127.0.0.1:%d/admin#view=case&id=%lld\"",
+             S.port, F.case_id);
+    int in_log = strstr(log, want) != NULL, token_in_log = strstr(log, S.token) != NULL;
+    if (!in_log || token_in_log) printf("# chromium log:\n%s\n", log);
+    free(log);
+    if (!in_log) FAIL_AT("the page did not log its address without the token");
+    if (token_in_log) FAIL_AT("the token is still in the address");
     snprintf(want, sizeof want, "culprit-account\">%lld<", F.alice.account);
     expect_in(dom, want, "the case names the culprit account");
     expect_in(dom, F.alice.pk_hex, "the culprit device");
@@ -653,7 +669,7 @@ static void test_browser_renders_case(void)
 
     /* the frozen box */
     snprintf(frag, sizeof frag, "view=holds&status=frozen&token=%s", S.token);
-    dom = browse(frag);
+    dom = browse(frag, NULL);
     snprintf(want, sizeof want, "<tr data-hold=\"%lld\" data-status=\"frozen\">", F.frozen[1]);
     expect_in(dom, want, "the frozen box lists the credit");
     snprintf(want, sizeof want, "case %lld", F.case_id);
@@ -663,7 +679,7 @@ static void test_browser_renders_case(void)
     /* resolved (over the API): the decision, who took it and why */
     resolve(F.case_id, "honour", "ops-wang", "both receivers acted in good faith");
     snprintf(frag, sizeof frag, "view=case&id=%lld&token=%s", F.case_id, S.token);
-    dom = browse(frag);
+    dom = browse(frag, NULL);
     expect_in(dom, "Case ", "the case view");
     expect_in(dom, "ops-wang", "the resolving actor");
     expect_in(dom, "both receivers acted in good faith", "the reason");
@@ -676,7 +692,7 @@ static void test_browser_renders_case(void)
     free(dom);
 
     /* a wrong token: the API's error, by name, and the sign-in form */
-    dom = browse("token=wrong-token");
+    dom = browse("token=wrong-token", NULL);
     expect_in(dom, "DC_ERR_ADMIN_AUTH", "the refusal is shown by its code name");
     expect_in(dom, "<section id=\"login\">", "back to the sign-in form");
     free(dom);
