@@ -623,6 +623,10 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     /* the writer may run this job again after a retried batch */
     free(j->replayed);
     j->replayed = NULL;
+    json_decref(j->rs->json);
+    j->rs->json = NULL;
+    free(j->rs->text);
+    j->rs->text = NULL;
     struct dc_request_rec rec;
     memset(&rec, 0, sizeof rec);
     rec.account = j->account;
@@ -642,8 +646,6 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
         return DC_OK;
     }
     if (e != DC_ERR_NOT_FOUND) return e;
-    json_decref(j->rs->json);
-    j->rs->json = NULL;
     e = j->fn(st, j->rq, j->arg, j->rs);
     if (e != DC_OK) return e;
     char *text = j->rs->json ? json_dumps(j->rs->json, JSON_COMPACT) : strdup("{}");
@@ -652,7 +654,12 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     rec.status = j->rs->status;
     rec.created_at = j->rq->now;
     e = st->ops->request_put(st, &rec, text);
-    free(text);
+    /* the answer is the stored text itself: serialised once, and a
+     * replay is byte for byte what the first answer was */
+    json_decref(j->rs->json);
+    j->rs->json = NULL;
+    j->rs->text = text;
+    j->rs->content_type = "application/json";
     return e;
 }
 
