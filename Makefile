@@ -212,14 +212,16 @@ bench-core: deps
 	    -o build-bench/bench/bench_core build-bench/libducat.a $(LDLIBS)
 	build-bench/bench/bench_core
 
+# ducatd on loopback (bench/bench_server.c); BENCH_DIR picks the build dir,
+# BENCH_PHASES a subset of abcd.
 bench-server: deps
-	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" build-bench/ducatd \
-	    build-bench/libducat.a
-	@mkdir -p build-bench/bench
+	@$(MAKE) --no-print-directory BUILD=$(BENCH_DIR) OPT="-O2 -DNDEBUG" $(BENCH_DIR)/ducatd \
+	    $(BENCH_DIR)/libducat.a
+	@mkdir -p $(BENCH_DIR)/bench
 	$(CC) -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -Itests -Itests/api $(PKG_CFLAGS) \
-	    bench/bench_server.c tests/api/harness.c -o build-bench/bench/bench_server \
-	    build-bench/libducat.a $(TEST_LIBS) $(LDLIBS)
-	DUCATD=build-bench/ducatd build-bench/bench/bench_server
+	    bench/bench_server.c tests/api/harness.c -o $(BENCH_DIR)/bench/bench_server \
+	    $(BENCH_DIR)/libducat.a $(TEST_LIBS) $(LDLIBS)
+	DUCATD=$(BENCH_DIR)/ducatd $(BENCH_DIR)/bench/bench_server
 
 # The store on SQLite and on a throwaway PostgreSQL cluster (tests/with-pg.sh)
 # in one run: raw durable commits/s of each engine, transfers/s one per
