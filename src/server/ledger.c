@@ -617,10 +617,16 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
         h.release_at = release_at;
         h.status = DC_HOLD_HELD;
         h.created_at = now;
+        h.deposit = out->deposit_id; /* 0 for the request's first coin */
         e = st->ops->hold_put(st, &h);
         if (e != DC_OK) break;
-        if (out->deposit_id == 0) out->deposit_id = h.id;
-        h.deposit = out->deposit_id;
+        if (out->deposit_id == 0) {
+            /* a deposit is numbered by its first hold, known only now */
+            out->deposit_id = h.id;
+            h.deposit = h.id;
+            e = st->ops->hold_put(st, &h);
+            if (e != DC_OK) break;
+        }
         struct dc_dcoin dc;
         memset(&dc, 0, sizeof dc);
         dc.deposit = out->deposit_id;

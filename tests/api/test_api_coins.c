@@ -573,6 +573,16 @@ static void test_deposit_held_credit(void)
         sum += json_int(c, "amount");
     }
     ASSERT_EQ(sum, 1234);
+    /* every hold of the request names the deposit (the operator's frozen box) */
+    json_t *hl = NULL;
+    ASSERT_EQ(admin(&S, S.token, "GET", "/v1/admin/holds?status=held", NULL, &hl), 200);
+    ASSERT_EQ(json_array_size(json_get(hl, "holds")), n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *h = json_array_get(json_get(hl, "holds"), i);
+        ASSERT_EQ(json_int(h, "deposit"), json_int(d, "deposit_id"));
+        ASSERT_EQ(json_int(h, "account"), bob.account);
+    }
+    json_decref(hl);
 
     /* the receipt: signed by the issuer's signing key over "DUCATRCP"..., and
      * names every serial */

@@ -231,7 +231,14 @@ static void test_migration_2(void)
     raw_sql("INSERT INTO meta(key, value) VALUES ('schema_version', '1');"
             "INSERT INTO accounts(id, kind, status, created_at) VALUES (1001, 0, 2, 1);"
             "INSERT INTO accounts(id, kind, status, created_at) VALUES (1002, 0, 0, 1);"
-            "INSERT INTO accounts(id, kind, status, created_at) VALUES (1003, 0, 1, 1)");
+            "INSERT INTO accounts(id, kind, status, created_at) VALUES (1003, 0, 1, 1);"
+            "INSERT INTO holds(id, account, amount, release_at, status, deposit, created_at) "
+            "VALUES (7, 1003, 5, 9, 0, 0, 1), (8, 1003, 6, 9, 0, 0, 1)");
+    /* version 1 left holds.deposit 0; the deposit's coins name it */
+    raw_sql(backend == 0 ? "INSERT INTO deposit_coins(deposit, account, serial, chain, amount, hold) "
+                           "VALUES (7, 1003, X'00', X'00', 5, 7), (7, 1003, X'01', X'01', 6, 8)"
+                         : "INSERT INTO deposit_coins(deposit, account, serial, chain, amount, hold) "
+                           "VALUES (7, 1003, '\\x00', '\\x00', 5, 7), (7, 1003, '\\x01', '\\x01', 6, 8)");
     char err[256];
     enum dc_err e = dc_store_open(&S, url, err, sizeof err);
     if (e != DC_OK) FAIL_AT("open %s: %s", url, err);
@@ -245,6 +252,11 @@ static void test_migration_2(void)
     ASSERT(a.frozen == 0 && a.status == DC_ACCT_UNVERIFIED);
     ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, 1003, NULL));
     ASSERT(a.frozen == 0 && a.status == DC_ACCT_VERIFIED);
+    struct dc_hold h;
+    ASSERT_OK(S->ops->hold_get(S, &h, 7));
+    ASSERT_EQ(h.deposit, 7);
+    ASSERT_OK(S->ops->hold_get(S, &h, 8));
+    ASSERT_EQ(h.deposit, 7);
     ASSERT_OK(S->ops->begin(S, 1));
     ASSERT_OK(S->ops->account_event(S, 1001, 1, "op", "unfreeze", "migrated"));
     ASSERT_OK(S->ops->commit(S));

@@ -19,3 +19,9 @@ CREATE TABLE account_events (
 );
 CREATE INDEX account_events_account ON account_events(account, id);
 CREATE INDEX case_events_case ON case_events(case_id, id);
+
+-- holds.deposit was left 0 for a deposit's ordinary holds (only frozen or
+-- provisional ones were rewritten with it); recover it from deposit_coins
+CREATE INDEX deposit_coins_hold ON deposit_coins(hold);
+UPDATE holds SET deposit = (SELECT d.deposit FROM deposit_coins d WHERE d.hold = holds.id)
+WHERE deposit = 0 AND EXISTS (SELECT 1 FROM deposit_coins d WHERE d.hold = holds.id);
