@@ -385,6 +385,14 @@ int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv)
                         r.decision);
             return DC_EXIT_USAGE;
         }
+        struct dc_event ev; /* the case and its event keep actor and reason */
+        if (!dc_event_text_valid(r.actor, sizeof ev.actor) ||
+            !dc_event_text_valid(r.reason, sizeof ev.reason)) {
+            dc_cmd_fail("cases resolve: --actor must be UTF-8 of at most %zu bytes and --reason "
+                        "of at most %zu",
+                        sizeof ev.actor - 1, sizeof ev.reason - 1);
+            return DC_EXIT_USAGE;
+        }
         if (open_ctx(env)) return DC_EXIT_CONFIG;
         r.now = dc_now(&X);
         enum dc_err e = tx(resolve_fn, &r);

@@ -135,6 +135,41 @@ enum dc_err dc_ledger_register(struct dc_store *st, const struct dc_ctx *x, uint
     return e;
 }
 
+int dc_event_text_valid(const char *s, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    if (n >= cap) return 0;
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        size_t k; /* continuation bytes */
+        if (c < 0x80) {
+            k = 0;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            k = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            k = 2;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 3;
+        } else {
+            return 0;
+        }
+        if (i + k >= n && k > 0) return 0;
+        unsigned cp = k == 0 ? c : c & (0x3fu >> k);
+        for (size_t m = 1; m <= k; m++) {
+            if ((p[i + m] & 0xc0) != 0x80) return 0;
+            cp = cp << 6 | (p[i + m] & 0x3fu);
+        }
+        /* no overlong form, no surrogate, nothing above U+10FFFF */
+        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff)) {
+            return 0;
+        }
+        i += k + 1;
+    }
+    return 1;
+}
+
 const char *dc_account_status_name(const struct dc_account *a)
 {
     if (a->frozen) return "frozen";
@@ -155,6 +190,17 @@ enum dc_err dc_ledger_account_action(struct dc_store *st, uint64_t now, int64_t 
     }
     if (!actor || !*actor) {
         set_detail(detail, dcap, "actor must not be empty");
+        return DC_ERR_FIELD;
+    }
+    /* what the event keeps and shows: longer text would be cut, maybe in
+     * the middle of a character, and the event could not be shown */
+    struct dc_event ev;
+    if (!dc_event_text_valid(actor, sizeof ev.actor)) {
+        set_detail(detail, dcap, "actor must be UTF-8 of at most %zu bytes", sizeof ev.actor - 1);
+        return DC_ERR_FIELD;
+    }
+    if (reason && !dc_event_text_valid(reason, sizeof ev.reason)) {
+        set_detail(detail, dcap, "reason must be UTF-8 of at most %zu bytes", sizeof ev.reason - 1);
         return DC_ERR_FIELD;
     }
     struct dc_account a;
@@ -201,6 +247,9 @@ int dc_memo_valid(const char *memo)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)memo[i];
         if (c < 0x20 || c == 0x7f) return 0;
+        /* C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F): a terminal
+         * may act on them (U+009B is CSI) when a history shows the memo */
+        if (c == 0xc2 && i + 1 < n && (unsigned char)memo[i + 1] <= 0x9f) return 0;
     }
     return 1;
 }
@@ -826,6 +875,11 @@ enum dc_err dc_ledger_resolve(struct dc_store *st, uint64_t now, int64_t case_id
 {
     int reject = strcmp(decision, "reject") == 0;
     if (!reject && strcmp(decision, "honour") != 0) return DC_ERR_FIELD;
+    struct dc_event ev; /* actor and reason fit the case and its event */
+    if (!dc_event_text_valid(actor, sizeof ev.actor) ||
+        !dc_event_text_valid(reason ? reason : "", sizeof ev.reason)) {
+        return DC_ERR_FIELD;
+    }
     struct dc_case c;
     enum dc_err e = st->ops->case_get(st, &c, case_id, NULL, NULL);
     if (e != DC_OK) return e;

@@ -38,8 +38,10 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
                                const int64_t *amount, const char *const *memo, size_t n,
                                int64_t *ids, int64_t *available, char *detail, size_t dcap);
 
-/* A transfer's memo: at most DC_MEMO_MAX bytes, no control characters (it
- * is shown on one line in both parties' history). NULL is no memo. */
+/* A transfer's memo: at most DC_MEMO_MAX bytes of UTF-8 (as jansson
+ * checked it), no control characters, C0, DEL or C1 (it is shown on one
+ * line in both parties' history, the payee's terminal included). NULL is
+ * no memo. */
 int dc_memo_valid(const char *memo);
 
 /* Operator cash-in (payout = 0) or cash-out (payout = 1) against the settlement account. */
@@ -49,6 +51,10 @@ enum dc_err dc_ledger_fund(struct dc_store *st, uint64_t now, int64_t account, i
 /* What an operator does to a user account. Verification (who the holder
  * is) and freezing (whether money may move) are independent. */
 enum dc_acct_action { DC_ACCT_DO_VERIFY, DC_ACCT_DO_FREEZE, DC_ACCT_DO_UNFREEZE };
+
+/* 1 if s is valid UTF-8 shorter than cap bytes: an operator's actor or
+ * reason as an event (struct dc_event) keeps it and JSON can show it. */
+int dc_event_text_valid(const char *s, size_t cap);
 
 /* Applies the action and records an account event (actor, time, reason).
  * Freezing and unfreezing need a reason. An action already in effect

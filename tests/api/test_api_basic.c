@@ -1386,6 +1386,20 @@ static void test_admin_ops(void)
     ASSERT(strstr(out, "already") != NULL);
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts freeze %lld --bogus x", b.account), 2);
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts freeze 999999 --reason x"), 1);
+    /* The command line takes any length and any bytes: an event keeps at
+     * most 255 bytes of reason and 63 of actor, and a cut in the middle of
+     * a character (150 x U+00E9 is 300 bytes) or bytes that are not UTF-8
+     * made an event JSON could not show: refused, nothing recorded. */
+    char longer[512] = "";
+    for (int i = 0; i < 150; i++) strcat(longer, "\xc3\xa9");
+    ASSERT(srv_cmd(&S, out, sizeof out, "accounts freeze %lld --reason %s", b.account, longer) > 0);
+    ASSERT(strstr(out, "reason must be UTF-8 of at most 255 bytes") != NULL);
+    ASSERT(srv_cmd(&S, out, sizeof out, "accounts freeze %lld --reason a\xff", b.account) > 0);
+    ASSERT(strstr(out, "reason must be UTF-8") != NULL);
+    ASSERT(srv_cmd(&S, out, sizeof out, "accounts freeze %lld --reason x --actor %0*d", b.account,
+                   64, 0) > 0);
+    ASSERT(strstr(out, "actor must be UTF-8 of at most 63 bytes") != NULL);
+    ASSERT_STR(status_of(b.account), "verified");
     j = admin_show(__FILE__, __LINE__, b.account);
     ASSERT_EQ(json_array_size(json_get(j, "events")), 5);
     ASSERT_STR(json_str(json_array_get(json_get(j, "events"), 3), "actor"), "bob");
@@ -2120,6 +2134,13 @@ static void test_memo(void)
              "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":7,\"memo\":\"a\\nb\"}", rid,
              c.account);
     REQ_ERR(&a, "POST", "/v1/transfers", body, 400, "DC_ERR_FIELD");
+    /* C1 controls too: U+009B is CSI to a terminal showing the payee's
+     * history (ducat history prints the memo as it is) */
+    new_request_id(rid);
+    snprintf(body, sizeof body,
+             "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":7,\"memo\":\"x\\u009b2J\"}", rid,
+             c.account);
+    REQ_ERR(&a, "POST", "/v1/transfers", body, 400, "DC_ERR_FIELD");
     new_request_id(rid);
     snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":7,\"memo\":\"%0129d\"}",
              rid, c.account, 0);
@@ -2144,9 +2165,23 @@ static void test_memo(void)
              "{\"request_id\":\"%s\",\"transfers\":[{\"to\":%lld,\"amount\":1,\"memo\":\"\\t\"}]}",
              rid, c.account);
     REQ_ERR(&a, "POST", "/v1/transfers/batch", body, 400, "DC_ERR_FIELD");
-    ASSERT_EQ(BAL(&a), 10000 - 10);
-    ASSERT_EQ(BAL(&c), 10);
-    ASSERT_EQ(HISTORY(&c, "", m, 8, &nb), 3);
+    new_request_id(rid);
+    snprintf(body, sizeof body,
+             "{\"request_id\":\"%s\",\"transfers\":[{\"to\":%lld,\"amount\":1,\"memo\":\"ok\"},"
+             "{\"to\":%lld,\"amount\":1,\"memo\":\"\\u0085\"}]}",
+             rid, c.account, c.account);
+    REQ_ERR(&a, "POST", "/v1/transfers/batch", body, 400, "DC_ERR_FIELD");
+    /* U+00A0 (C2 A0) is no control character */
+    new_request_id(rid);
+    snprintf(body, sizeof body,
+             "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":1,\"memo\":\"a\\u00a0b\"}", rid,
+             c.account);
+    ASSERT_EQ(api(&S, &a, "POST", "/v1/transfers", body, &j), 201);
+    json_decref(j);
+    ASSERT_EQ(BAL(&a), 10000 - 11);
+    ASSERT_EQ(BAL(&c), 11);
+    ASSERT_EQ(HISTORY(&c, "", m, 8, &nb), 4);
+    ASSERT_STR(m[0].memo, "a\xc2\xa0" "b");
     finish();
 }
 

@@ -550,6 +550,19 @@ static void test_case_evidence_and_events(void)
     ASSERT_STR(json_str(json_array_get(evs, 0), "action"), "open");
     ASSERT_STR(json_str(json_array_get(evs, 0), "reason"), "fork detected");
     json_decref(j);
+    /* the command line refuses a reason the case and its event cannot keep
+     * (255 bytes; 150 x U+00E9 would be cut inside a character and the
+     * case could no longer be shown as JSON) or that is not UTF-8 */
+    char out[4096], longer[512] = "";
+    for (int i = 0; i < 150; i++) strcat(longer, "\xc3\xa9");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases resolve %lld honour --reason %s", F.case_id,
+                      longer), 2);
+    ASSERT(strstr(out, "--reason of at most 255") != NULL);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases resolve %lld honour --reason a\xff",
+                      F.case_id), 2);
+    j = admin_get(path);
+    ASSERT_EQ(json_array_size(json_get(j, "events")), 1); /* nothing recorded */
+    json_decref(j);
     resolve(F.case_id, "reject", "ops-lee", "Carol was paid from a restored backup");
     j = admin_get(path);
     evs = json_get(j, "events");
