@@ -27,35 +27,49 @@
 
 /* ---- Nonce cache (replay protection for signed requests) -------------- */
 
-#define NONCE_BUCKETS 4096
+/* Every accepted (key, nonce) stays until its request time + 2 * clock
+ * skew: at 6k requests/s and the default 300 s skew that is ~3.6M entries.
+ * So the table is large and spread by a keyed hash (a device choosing its
+ * nonces cannot pile them into one chain), and entries leave in arrival
+ * order from a FIFO, a few per call: a whole-table sweep under the lock
+ * stalled every request (0.7 s at 3.6M entries) and 4096 buckets made
+ * chains of ~900 (190 us per lookup). Arrival order is expiry order give
+ * or take the skew, so an entry may outlive its expiry by up to the skew:
+ * harmless, its request time is outside the window by then anyway. */
+#define NONCE_BUCKETS (1u << 18) /* 2 MB of chain heads; ~14 per chain at 3.6M */
+#define NONCE_EXPIRE_MAX 8       /* expired entries freed per call (>1: keeps up after idling) */
 
 struct nonce_entry {
     uint8_t key[DC_PUBKEY_BYTES + DC_NONCE_BYTES];
     uint64_t expires;
-    struct nonce_entry *next;
+    uint32_t bucket;
+    struct nonce_entry *next;  /* in its bucket's chain */
+    struct nonce_entry *later; /* the FIFO: the next entry to arrive */
 };
 
 struct dc_nonces {
     pthread_mutex_t lock;
+    uint8_t hash_key[crypto_shorthash_KEYBYTES];
+    struct nonce_entry *oldest, *newest; /* the FIFO */
     struct nonce_entry *bucket[NONCE_BUCKETS];
-    uint64_t last_sweep;
 };
 
 static struct dc_nonces *nonces_new(void)
 {
     struct dc_nonces *n = calloc(1, sizeof *n);
-    if (n) pthread_mutex_init(&n->lock, NULL);
+    if (n) {
+        pthread_mutex_init(&n->lock, NULL);
+        randombytes_buf(n->hash_key, sizeof n->hash_key);
+    }
     return n;
 }
 
 static void nonces_free(struct dc_nonces *n)
 {
     if (!n) return;
-    for (size_t i = 0; i < NONCE_BUCKETS; i++) {
-        for (struct nonce_entry *e = n->bucket[i], *next; e; e = next) {
-            next = e->next;
-            free(e);
-        }
+    for (struct nonce_entry *e = n->oldest, *later; e; e = later) {
+        later = e->later;
+        free(e);
     }
     pthread_mutex_destroy(&n->lock);
     free(n);
@@ -65,26 +79,20 @@ static void nonces_free(struct dc_nonces *n)
 static int nonce_fresh(struct dc_nonces *n, const uint8_t *pub, const uint8_t *nonce,
                        uint64_t now, uint64_t expires)
 {
-    uint8_t key[DC_PUBKEY_BYTES + DC_NONCE_BYTES];
+    uint8_t key[DC_PUBKEY_BYTES + DC_NONCE_BYTES], h[crypto_shorthash_BYTES];
     memcpy(key, pub, DC_PUBKEY_BYTES);
     memcpy(key + DC_PUBKEY_BYTES, nonce, DC_NONCE_BYTES);
-    size_t b = (size_t)(((uint32_t)nonce[0] | (uint32_t)nonce[1] << 8) % NONCE_BUCKETS);
+    crypto_shorthash(h, key, sizeof key, n->hash_key);
+    uint32_t b = ((uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16) % NONCE_BUCKETS;
     int fresh = 1;
     pthread_mutex_lock(&n->lock);
-    if (now > n->last_sweep + 60000) { /* drop expired entries once a minute */
-        for (size_t i = 0; i < NONCE_BUCKETS; i++) {
-            struct nonce_entry **pp = &n->bucket[i];
-            while (*pp) {
-                if ((*pp)->expires < now) {
-                    struct nonce_entry *dead = *pp;
-                    *pp = dead->next;
-                    free(dead);
-                } else {
-                    pp = &(*pp)->next;
-                }
-            }
-        }
-        n->last_sweep = now;
+    for (int k = 0; k < NONCE_EXPIRE_MAX && n->oldest && n->oldest->expires < now; k++) {
+        struct nonce_entry *dead = n->oldest, **pp = &n->bucket[dead->bucket];
+        while (*pp != dead) pp = &(*pp)->next;
+        *pp = dead->next;
+        n->oldest = dead->later;
+        if (!n->oldest) n->newest = NULL;
+        free(dead);
     }
     for (struct nonce_entry *e = n->bucket[b]; e; e = e->next) {
         if (memcmp(e->key, key, sizeof key) == 0) {
@@ -97,8 +105,16 @@ static int nonce_fresh(struct dc_nonces *n, const uint8_t *pub, const uint8_t *n
         if (e) {
             memcpy(e->key, key, sizeof key);
             e->expires = expires;
+            e->bucket = b;
             e->next = n->bucket[b];
             n->bucket[b] = e;
+            e->later = NULL;
+            if (n->newest) {
+                n->newest->later = e;
+            } else {
+                n->oldest = e;
+            }
+            n->newest = e;
         } else {
             fresh = 0; /* cannot remember it: refuse rather than risk a replay */
         }
