@@ -225,7 +225,9 @@
         $('login').hidden = true;
         $('nav').hidden = false;
         const p = params();
-        const view = views[p.get('view')] || viewCases;
+        /* own keys only: #view=constructor must not pick Object */
+        const name = p.get('view');
+        const view = name !== null && Object.hasOwn(views, name) ? views[name] : viewCases;
         run(async () => {
             await loadCurrency();
             await view(p);

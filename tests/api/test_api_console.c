@@ -654,6 +654,14 @@ static void test_browser_renders_case(void)
     ASSERT(!strstr(dom, S.token)); /* the page never shows the token */
     free(dom);
 
+    /* a view name that is no view of the console, even one every object
+     * inherits (constructor), shows the cases */
+    snprintf(frag, sizeof frag, "view=constructor&token=%s", S.token);
+    dom = browse(frag, NULL);
+    snprintf(want, sizeof want, "<tr data-case=\"%lld\">", F.case_id);
+    expect_in(dom, want, "an unknown view shows the cases");
+    free(dom);
+
     /* the case: evidence, both successors, the frozen credits */
     snprintf(frag, sizeof frag, "view=case&id=%lld&token=%s", F.case_id, S.token);
     char *log;
