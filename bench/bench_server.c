@@ -43,9 +43,16 @@
  * (server.log), and BENCH_PHASES to a subset of "abcd" to run only those
  * phases (profiling: `perf record -g -p PID` on the server pid it prints).
  *
- * Figures (2-core VM shared with other jobs, `make bench-server
- * BENCH_DIR=build-benchx`, 2026-12-02): see the table in the commit that
- * last touched this comment and README.md.
+ * Figures, 2-core VM shared with other jobs (2026-12-02, `make bench-server
+ * BENCH_DIR=build-benchx`): (a) 6.9k/s, 5.3k/s again; (b) 6.7k/s = 1.10x,
+ * batch 15, per transfer ducatd 195 us CPU + clients 46 us, 20.8 KB
+ * written, 2.6 context switches; (c) 101k/s; (d) 1-hop 2.3k coins/s =
+ * 0.38, 5-hop 1.6k = 0.67, 16 coins/request 5.9k = 0.96. The previous
+ * generator (a thread per client signing in the window) cost 89-95 us per
+ * transfer and 104-121 us per deposited coin on the same machine, where
+ * this one costs 42-48 and 49-65. ducatd is CPU-bound in (b): one Ed25519
+ * verify per request (~30% of its CPU), the SQLite commit (~15%) and a
+ * thread per connection handing off to the writer (select, futex: ~20%).
  */
 #include "test.h"
 
