@@ -326,6 +326,11 @@ enum dc_err dc_ledger_fund(struct dc_store *st, uint64_t now, int64_t account, i
     enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
     if (e != DC_OK) return e;
     if (a.kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
+    if (a.frozen) {
+        /* no money moves from or to a frozen account, cash in or out included */
+        set_detail(detail, dcap, "account %lld is frozen: unfreeze it first", (long long)account);
+        return DC_ERR_ACCOUNT_FROZEN;
+    }
     if (payout) {
         if (amount > a.available) {
             set_detail(detail, dcap, "payout %lld exceeds available %lld", (long long)amount,

@@ -216,7 +216,8 @@ struct dc_store_ops {
      * move only by post). */
     enum dc_err (*account_update)(struct dc_store *s, const struct dc_account *a);
     /* status < 0: every account; DC_ACCT_FROZEN: frozen user accounts;
-     * otherwise user accounts with that status. */
+     * otherwise user accounts with that status that are not frozen (so each
+     * listed account shows the status asked for). */
     enum dc_err (*account_list)(struct dc_store *s, int status, dc_account_cb cb, void *ctx);
     enum dc_err (*account_event)(struct dc_store *s, int64_t account, uint64_t time,
                                  const char *actor, const char *action, const char *reason);

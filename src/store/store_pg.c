@@ -117,7 +117,8 @@ static const struct stmt stmts[S_COUNT] = {
     [S_ACCT_UPDATE] = {"UPDATE accounts SET status = $2, offline_blocked = $3, "
                        "offline_limit = $4, frozen = $5 WHERE id = $1", "iiiii"},
     [S_ACCT_LIST] = {"SELECT " ACCT_SEL " FROM accounts WHERE kind = 0 "
-                     "AND (status = $1 OR ($1 = 2 AND frozen = 1)) ORDER BY id", "i"},
+                     "AND (CASE WHEN $1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = $1 END) "
+                     "ORDER BY id", "i"},
     [S_ACCT_LIST_ALL] = {"SELECT " ACCT_SEL " FROM accounts ORDER BY id", ""},
     /* The posting and both balance moves in one round trip. One UPDATE
      * covers both accounts so that a move between the buckets of one

@@ -57,7 +57,8 @@ static const char *const sql[S_COUNT] = {
     [S_ACCT_UPDATE] = "UPDATE accounts SET status = ?2, offline_blocked = ?3, offline_limit = ?4, "
                       "frozen = ?5 WHERE id = ?1",
     [S_ACCT_LIST] = "SELECT " ACCT_SEL " FROM accounts WHERE kind = 0 "
-                    "AND (status = ?1 OR (?1 = 2 AND frozen = 1)) ORDER BY id",
+                    "AND (CASE WHEN ?1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = ?1 END) "
+                    "ORDER BY id",
     [S_ACCT_LIST_ALL] = "SELECT " ACCT_SEL " FROM accounts ORDER BY id",
     [S_POST] = "INSERT INTO journal(time, debit, debit_bucket, credit, credit_bucket, amount, "
                "kind, ref, memo) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

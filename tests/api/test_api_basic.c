@@ -644,8 +644,10 @@ static void test_unverified_account(void)
     ASSERT_STR(json_str(j, "status"), "frozen");
     ASSERT(json_is_false(json_get(j, "verified")));
     json_decref(j);
-    n = admin_list(__FILE__, __LINE__, "?status=unverified", NULL, ids, 16);
-    ASSERT(n == 2 && contains(ids, n, b.account)); /* still awaiting verification */
+    n = admin_list(__FILE__, __LINE__, "?status=unverified", "unverified", ids, 16);
+    ASSERT(n == 1 && !contains(ids, n, b.account)); /* listed as frozen only */
+    n = admin_list(__FILE__, __LINE__, "?status=frozen", "frozen", ids, 16);
+    ASSERT(n == 1 && contains(ids, n, b.account));
     snprintf(fpath, sizeof fpath, "/v1/admin/accounts/%lld/unfreeze", b.account);
     ASSERT_EQ(admin(&S, S.token, "POST", fpath, "{\"reason\":\"ok\"}", &j), 200);
     ASSERT_STR(json_str(j, "status"), "unverified");
@@ -1306,6 +1308,12 @@ static void test_admin_ops(void)
     int st = xfer(&b, a.account, 100, &j);
     CHECK_ERR("frozen account pays", st, j, 403, "DC_ERR_ACCOUNT_FROZEN");
     json_decref(j);
+    /* no cash in or out either; nothing moves */
+    snprintf(fb, sizeof fb, "{\"request_id\":\"fz-1\",\"account\":%lld,\"amount\":5}", b.account);
+    ADMIN_ERR("POST", "/v1/admin/fund", fb, 403, "DC_ERR_ACCOUNT_FROZEN");
+    snprintf(fb, sizeof fb, "{\"request_id\":\"fz-2\",\"account\":%lld,\"amount\":5}", b.account);
+    ADMIN_ERR("POST", "/v1/admin/payout", fb, 403, "DC_ERR_ACCOUNT_FROZEN");
+    ASSERT_EQ(BAL(&b), 2000);
     st = xfer(&a, b.account, 100, &j);
     CHECK_ERR("pay a frozen account", st, j, 403, "DC_ERR_ACCOUNT_FROZEN");
     json_decref(j);
