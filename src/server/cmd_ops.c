@@ -99,9 +99,22 @@ static int print_account_line(void *ctx, const struct dc_account *a)
     return 0;
 }
 
-static int add_event(void *ctx, const struct dc_event *ev)
+/* [--reason TEXT] [--actor NAME] in any order; 0, or DC_EXIT_USAGE after
+ * a message naming the first argument that is neither. */
+static int reason_actor(const char *cmd, int argc, char **argv, const char **reason,
+                        const char **actor)
 {
-    json_array_append_new(ctx, dc_json_event(ev));
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+            *reason = argv[++i];
+        } else if (strcmp(argv[i], "--actor") == 0 && i + 1 < argc) {
+            *actor = argv[++i];
+        } else {
+            dc_cmd_fail("%s: unexpected argument '%s' (expected --reason TEXT or --actor NAME)",
+                        cmd, argv[i]);
+            return DC_EXIT_USAGE;
+        }
+    }
     return 0;
 }
 
@@ -124,24 +137,16 @@ static enum dc_err action_fn(struct dc_store *st, void *arg)
 static int accounts_show(int64_t id)
 {
     struct dc_store *st;
-    struct dc_account a;
-    json_t *events = json_array();
+    json_t *j = NULL;
     enum dc_err e = dc_pool_get(&X, &st);
     if (e == DC_OK) {
-        e = st->ops->begin(st, 0);
-        if (e == DC_OK) e = st->ops->account_get(st, &a, DC_BY_ID, id, NULL);
-        if (e == DC_OK) e = st->ops->events_list(st, DC_EVENTS_ACCOUNT, id, add_event, events);
-        st->ops->rollback(st);
+        e = dc_json_account_full(st, id, &j);
         dc_pool_put(&X, st);
     }
     if (e != DC_OK) {
-        json_decref(events);
         dc_cmd_fail("accounts show: '%lld': %s", (long long)id, dc_err_str(e));
         return finish(dc_cmd_exit_for(e));
     }
-    json_t *j = dc_json_account(&a, 1);
-    if (j) json_object_set_new(j, "events", events);
-    else json_decref(events);
     print_json(j);
     return finish(DC_EXIT_OK);
 }
@@ -154,18 +159,9 @@ static int accounts_action(const struct dc_cmd_env *env, const char *sub, int64_
     s.act = strcmp(sub, "verify") == 0   ? DC_ACCT_DO_VERIFY
             : strcmp(sub, "freeze") == 0 ? DC_ACCT_DO_FREEZE
                                          : DC_ACCT_DO_UNFREEZE;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
-            s.reason = argv[++i];
-        } else if (strcmp(argv[i], "--actor") == 0 && i + 1 < argc) {
-            s.actor = argv[++i];
-        } else {
-            dc_cmd_fail("accounts %s: unexpected argument '%s' (expected --reason TEXT or "
-                        "--actor NAME)",
-                        sub, argv[i]);
-            return DC_EXIT_USAGE;
-        }
-    }
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "accounts %s", sub);
+    if (reason_actor(cmd, argc, argv, &s.reason, &s.actor)) return DC_EXIT_USAGE;
     if (s.act != DC_ACCT_DO_VERIFY && !*s.reason) {
         dc_cmd_fail("accounts %s: expected '%s ID --reason TEXT' (the reason is recorded)", sub,
                     sub);
@@ -368,15 +364,9 @@ int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv)
     }
     if (strcmp(sub, "resolve") == 0) {
         struct resolve_arg r = {id, 0, argc > 2 ? argv[2] : "", "operator", NULL};
-        for (int i = 3; i < argc; i++) {
-            if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
-                r.reason = argv[++i];
-            } else if (strcmp(argv[i], "--actor") == 0 && i + 1 < argc) {
-                r.actor = argv[++i];
-            } else {
-                dc_cmd_fail("cases resolve: unexpected argument '%s'", argv[i]);
-                return DC_EXIT_USAGE;
-            }
+        if (argc > 3 &&
+            reason_actor("cases resolve", argc - 3, argv + 3, &r.reason, &r.actor)) {
+            return DC_EXIT_USAGE;
         }
         if ((strcmp(r.decision, "honour") != 0 && strcmp(r.decision, "reject") != 0) ||
             !r.reason || !*r.reason) {

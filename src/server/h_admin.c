@@ -99,27 +99,44 @@ static int add_event(void *ctx, const struct dc_event *ev)
     return 0;
 }
 
+enum dc_err dc_json_events(struct dc_store *st, enum dc_event_of of, int64_t subject,
+                           json_t **out)
+{
+    *out = json_array();
+    if (!*out) return DC_ERR_NO_MEMORY;
+    enum dc_err e = st->ops->events_list(st, of, subject, add_event, *out);
+    if (e != DC_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return e;
+}
+
+enum dc_err dc_json_account_full(struct dc_store *st, int64_t id, json_t **out)
+{
+    struct dc_account a;
+    json_t *events = NULL;
+    *out = NULL;
+    /* one read transaction: the account and its events from one snapshot */
+    enum dc_err e = st->ops->begin(st, 0);
+    if (e == DC_OK) e = st->ops->account_get(st, &a, DC_BY_ID, id, NULL);
+    if (e == DC_OK) e = dc_json_events(st, DC_EVENTS_ACCOUNT, id, &events);
+    st->ops->rollback(st);
+    if (e == DC_OK) *out = dc_json_account(&a, 1);
+    if (e == DC_OK && !*out) e = DC_ERR_NO_MEMORY;
+    if (e == DC_OK) json_object_set_new(*out, "events", events);
+    else json_decref(events);
+    return e;
+}
+
 enum dc_err dc_h_admin_account(struct dc_req *rq, struct dc_resp *rs)
 {
     struct dc_store *st;
-    struct dc_account a;
     enum dc_err e = dc_pool_get(rq->x, &st);
     if (e != DC_OK) return e;
-    json_t *events = json_array();
-    /* one read transaction: the account and its events from one snapshot */
-    e = st->ops->begin(st, 0);
-    if (e == DC_OK) e = st->ops->account_get(st, &a, DC_BY_ID, rq->path_id, NULL);
-    if (e == DC_OK) e = st->ops->events_list(st, DC_EVENTS_ACCOUNT, a.id, add_event, events);
-    st->ops->rollback(st);
+    e = dc_json_account_full(st, rq->path_id, &rs->json);
     dc_pool_put(rq->x, st);
-    if (e == DC_OK) rs->json = dc_json_account(&a, 1);
-    if (e == DC_OK && !rs->json) e = DC_ERR_NO_MEMORY;
-    if (e != DC_OK) {
-        json_decref(events);
-        return e;
-    }
-    json_object_set_new(rs->json, "events", events);
-    return DC_OK;
+    return e;
 }
 
 struct action_job {

@@ -213,32 +213,23 @@ enum dc_err dc_h_admin_case_evidence(struct dc_req *rq, struct dc_resp *rs)
 
 /* ---- GET /v1/admin/cases/{id}/events ----------------------------------- */
 
-static int add_case_event(void *ctx, const struct dc_event *ev)
-{
-    json_array_append_new(ctx, dc_json_event(ev));
-    return 0;
-}
-
 enum dc_err dc_h_admin_case_events(struct dc_req *rq, struct dc_resp *rs)
 {
     struct dc_store *st;
     struct dc_case c;
     enum dc_err e = dc_pool_get(rq->x, &st);
     if (e != DC_OK) return e;
-    json_t *events = json_array();
+    json_t *events = NULL;
     /* one read transaction: the case exists and its events, one snapshot */
     e = st->ops->begin(st, 0);
     if (e == DC_OK) e = st->ops->case_get(st, &c, rq->path_id, NULL, NULL);
     if (e == DC_OK) {
         dc_case_clear(&c);
-        e = st->ops->events_list(st, DC_EVENTS_CASE, rq->path_id, add_case_event, events);
+        e = dc_json_events(st, DC_EVENTS_CASE, rq->path_id, &events);
     }
     st->ops->rollback(st);
     dc_pool_put(rq->x, st);
-    if (e == DC_OK && events) {
-        rs->json = json_pack("{s:I, s:o}", "case", (json_int_t)rq->path_id, "events", events);
-        return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
-    }
-    json_decref(events);
-    return e != DC_OK ? e : DC_ERR_NO_MEMORY;
+    if (e != DC_OK) return e;
+    rs->json = json_pack("{s:I, s:o}", "case", (json_int_t)rq->path_id, "events", events);
+    return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }

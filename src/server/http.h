@@ -144,6 +144,11 @@ enum dc_err dc_release_job(struct dc_store *st, void *ctx);
 json_t *dc_json_account(const struct dc_account *a, int with_private);
 json_t *dc_json_case(const struct dc_case *c, int with_evidence);
 json_t *dc_json_event(const struct dc_event *ev);
+/* The events of an account or a case, oldest first, as a new JSON array. */
+enum dc_err dc_json_events(struct dc_store *st, enum dc_event_of of, int64_t subject,
+                           json_t **out);
+/* A user account with private data and its events, read in one snapshot. */
+enum dc_err dc_json_account_full(struct dc_store *st, int64_t id, json_t **out);
 const char *dc_hold_status_name(int status);
 
 #endif

@@ -296,9 +296,8 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
         }
     }
     /* one journal row per transfer; in a batch the payer's balance moves once */
-    struct dc_posting one, *p = n == 1 ? &one : calloc(n, sizeof *p);
+    struct dc_posting one = {0}, *p = n == 1 ? &one : calloc(n, sizeof *p);
     if (!p) return DC_ERR_NO_MEMORY;
-    memset(p, 0, n * sizeof *p);
     for (size_t i = 0; i < n; i++) {
         p[i].time = now;
         p[i].debit = from;

@@ -2114,6 +2114,22 @@ static size_t history(const char *file, int line, const struct dev *d, const cha
 
 /* A transfer's memo is kept with it and shown to both parties; a bad one is
  * refused and moves nothing. */
+/* A transfer of 1 to `to` with memo (a JSON value), alone or as a batch's
+ * only item, is refused with 400 DC_ERR_FIELD. */
+static void memo_refused(const char *file, int line, const struct dev *a, long long to,
+                         const char *memo, int batch)
+{
+    char body[512], rid[40];
+    new_request_id(rid);
+    snprintf(body, sizeof body,
+             batch ? "{\"request_id\":\"%s\",\"transfers\":[{\"to\":%lld,\"amount\":1,\"memo\":%s}]}"
+                   : "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":1,\"memo\":%s}",
+             rid, to, memo);
+    req_err(file, line, a, "POST", batch ? "/v1/transfers/batch" : "/v1/transfers", body, 400,
+            NAMES("DC_ERR_FIELD"));
+}
+#define MEMO_REFUSED(a, to, memo, batch) memo_refused(__FILE__, __LINE__, (a), (to), (memo), (batch))
+
 static void test_memo(void)
 {
     begin("--auto-verify");
@@ -2137,22 +2153,13 @@ static void test_memo(void)
     ASSERT_EQ(HISTORY(&c, "?limit=1", m, 8, &nb), 1);
     ASSERT_STR(m[0].memo, "rent \xc3\xa9t\xc3\xa9");
     ASSERT_EQ(m[0].amount, 7);
-    new_request_id(rid);
-    snprintf(body, sizeof body,
-             "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":7,\"memo\":\"a\\nb\"}", rid,
-             c.account);
-    REQ_ERR(&a, "POST", "/v1/transfers", body, 400, "DC_ERR_FIELD");
+    MEMO_REFUSED(&a, c.account, "\"a\\nb\"", 0);
     /* C1 controls too: U+009B is CSI to a terminal showing the payee's
      * history (ducat history prints the memo as it is) */
-    new_request_id(rid);
-    snprintf(body, sizeof body,
-             "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":7,\"memo\":\"x\\u009b2J\"}", rid,
-             c.account);
-    REQ_ERR(&a, "POST", "/v1/transfers", body, 400, "DC_ERR_FIELD");
-    new_request_id(rid);
-    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":7,\"memo\":\"%0129d\"}",
-             rid, c.account, 0);
-    REQ_ERR(&a, "POST", "/v1/transfers", body, 400, "DC_ERR_FIELD");
+    MEMO_REFUSED(&a, c.account, "\"x\\u009b2J\"", 0);
+    char long_memo[140];
+    snprintf(long_memo, sizeof long_memo, "\"%0129d\"", 0); /* 129 bytes */
+    MEMO_REFUSED(&a, c.account, long_memo, 0);
     new_request_id(rid);
     snprintf(body, sizeof body,
              "{\"request_id\":\"%s\",\"transfers\":[{\"to\":%lld,\"amount\":1,\"memo\":\"one\"},"
@@ -2163,16 +2170,8 @@ static void test_memo(void)
     ASSERT_EQ(HISTORY(&c, "?limit=2", m, 8, &nb), 2);
     ASSERT(m[0].amount == 2 && strcmp(m[0].memo, "") == 0);
     ASSERT(m[1].amount == 1 && strcmp(m[1].memo, "one") == 0);
-    new_request_id(rid);
-    snprintf(body, sizeof body,
-             "{\"request_id\":\"%s\",\"transfers\":[{\"to\":%lld,\"amount\":1,\"memo\":5}]}",
-             rid, c.account);
-    REQ_ERR(&a, "POST", "/v1/transfers/batch", body, 400, "DC_ERR_FIELD");
-    new_request_id(rid);
-    snprintf(body, sizeof body,
-             "{\"request_id\":\"%s\",\"transfers\":[{\"to\":%lld,\"amount\":1,\"memo\":\"\\t\"}]}",
-             rid, c.account);
-    REQ_ERR(&a, "POST", "/v1/transfers/batch", body, 400, "DC_ERR_FIELD");
+    MEMO_REFUSED(&a, c.account, "5", 1);
+    MEMO_REFUSED(&a, c.account, "\"\\t\"", 1);
     new_request_id(rid);
     snprintf(body, sizeof body,
              "{\"request_id\":\"%s\",\"transfers\":[{\"to\":%lld,\"amount\":1,\"memo\":\"ok\"},"
