@@ -413,7 +413,8 @@ int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv)
         return DC_EXIT_USAGE;
     }
     if (open_ctx(env)) return DC_EXIT_CONFIG;
-    struct dc_release_arg r = {dc_now(&X), 0};
+    struct dc_release_arg r = {dc_now(&X), 0, "cli"};
+    char by[64];
     if (at) {
         int32_t day;
         char *end;
@@ -428,6 +429,17 @@ int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv)
                         at);
             return finish(DC_EXIT_USAGE);
         }
+    }
+    if (at && r.now > dc_now(&X) && !X.cfg.clock_file[0]) {
+        /* releasing early would hand out money the frozen box still owes a
+         * fork case: a future clock is for test instances only */
+        dc_cmd_fail("holds release: --now '%s' is in the future: %s ([dev] clock_file)", at,
+                    dc_err_str(DC_ERR_DEV_CLOCK));
+        return finish(DC_EXIT_USAGE);
+    }
+    if (at) {
+        snprintf(by, sizeof by, "cli --now %s", at);
+        r.by = by;
     }
     enum dc_err e = tx(dc_release_job, &r);
     if (e != DC_OK) {

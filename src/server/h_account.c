@@ -39,9 +39,12 @@ enum dc_err dc_h_sync(struct dc_req *rq, struct dc_resp *rs)
 
 static int add_hold(void *ctx, const struct dc_hold *h)
 {
-    json_t *o = json_pack("{s:I, s:I, s:I, s:s}", "id", (json_int_t)h->id, "amount",
-                          (json_int_t)h->amount, "release_at", (json_int_t)h->release_at,
-                          "status", dc_hold_status_name(h->status));
+    /* amount: what the hold still holds; taken: what a fork case took out
+     * of it (forfeited from a culprit, or reversed by a reject) */
+    json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:I}", "id", (json_int_t)h->id, "amount",
+                          (json_int_t)dc_hold_left(h), "release_at", (json_int_t)h->release_at,
+                          "status", dc_hold_status_name(h->status), "taken",
+                          (json_int_t)h->taken);
     if (o && h->case_id) json_object_set_new(o, "case", json_integer(h->case_id));
     if (o && !h->case_id) json_object_set_new(o, "case", json_null());
     json_array_append_new(ctx, o);

@@ -22,6 +22,8 @@ json_t *dc_json_account(const struct dc_account *a, int with_private)
         a->status == DC_ACCT_VERIFIED, "frozen", a->frozen, "offline_blocked", a->offline_blocked,
         "offline_limit", (json_int_t)a->offline_limit, "available", (json_int_t)a->available,
         "held", (json_int_t)a->held, "created_at", (json_int_t)a->created_at);
+    /* the culprit of an unsettled fork case: receives, sends nothing */
+    if (j) json_object_set_new(j, "debtor", json_boolean(a->debtor));
     if (j && with_private && a->kind == DC_ACCT_USER) {
         json_object_set_new(j, "name", json_string(a->name));
         json_object_set_new(j, "national_id", json_string(a->national_id));
@@ -43,6 +45,19 @@ json_t *dc_json_case(const struct dc_case *c, int with_evidence)
         c->status == DC_CASE_OPEN ? "open" : "resolved", "decision", c->decision, "actor",
         c->actor, "reason", c->reason, "created_at", (json_int_t)c->created_at, "resolved_at",
         (json_int_t)c->resolved_at);
+    if (j) {
+        /* the liability (exposure), what the culprit paid so far, the debt
+         * she still owes, and what a decision left to others */
+        json_object_set_new(j, "liability", json_integer((json_int_t)c->exposure));
+        json_object_set_new(j, "recovered", json_integer((json_int_t)c->recovered));
+        json_object_set_new(j, "debt", json_integer((json_int_t)(c->exposure - c->recovered)));
+        json_object_set_new(j, "carried", json_integer((json_int_t)c->carried));
+        json_object_set_new(j, "repaid", json_integer((json_int_t)c->repaid));
+        const char *phase = c->status != DC_CASE_OPEN ? "settled"
+                            : c->decision[0]          ? "decided"
+                                                      : "recovering";
+        json_object_set_new(j, "phase", json_string(phase));
+    }
     if (j && with_evidence && c->evidence) {
         json_object_set_new(j, "evidence", dc_json_hex(c->evidence, c->evidence_len));
         size_t need = dc_armor_encoded_len(DC_ARMOR_EVIDENCE, c->evidence_len) + 1, got;
@@ -270,10 +285,11 @@ enum dc_err dc_h_admin_cases(struct dc_req *rq, struct dc_resp *rs)
 static int add_case_hold(void *ctx, const struct dc_hold *h)
 {
     json_array_append_new(
-        ctx, json_pack("{s:I, s:I, s:I, s:s, s:b, s:I}", "hold", (json_int_t)h->id, "account",
-                       (json_int_t)h->account, "amount", (json_int_t)h->amount, "status",
-                       dc_hold_status_name(h->status), "provisional", h->provisional,
-                       "release_at", (json_int_t)h->release_at));
+        ctx, json_pack("{s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:I, s:s}", "hold", (json_int_t)h->id,
+                       "account", (json_int_t)h->account, "amount", (json_int_t)h->amount,
+                       "status", dc_hold_status_name(h->status), "provisional", h->provisional,
+                       "release_at", (json_int_t)h->release_at, "taken", (json_int_t)h->taken,
+                       "repaid", (json_int_t)h->repaid, "released_by", h->released_by));
     return 0;
 }
 
@@ -337,12 +353,12 @@ enum dc_err dc_h_admin_resolve(struct dc_req *rq, struct dc_resp *rs)
 enum dc_err dc_release_job(struct dc_store *st, void *ctx)
 {
     struct dc_release_arg *r = ctx;
-    return dc_ledger_release_due(st, r->now, &r->released);
+    return dc_ledger_release_due(st, r->now, r->by, &r->released);
 }
 
 enum dc_err dc_h_admin_release(struct dc_req *rq, struct dc_resp *rs)
 {
-    struct dc_release_arg r = {rq->now, 0};
+    struct dc_release_arg r = {rq->now, 0, "admin"};
     enum dc_err e = dc_writer_run(rq->x->writer, dc_release_job, &r);
     if (e != DC_OK) return e;
     dc_metrics_add(rq->x->metrics, DC_M_HOLDS_RELEASED, r.released);

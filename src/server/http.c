@@ -764,7 +764,7 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
         uint64_t now = dc_now(x);
         if (now >= next_release) {
             /* the hold-release timer: due credits become available */
-            struct dc_release_arg r = {now, 0};
+            struct dc_release_arg r = {now, 0, "timer"};
             enum dc_err e = dc_writer_run(x->writer, dc_release_job, &r);
             if (e != DC_OK) dc_log(DC_LOG_WARN, "hold release: %s", dc_err_str(e));
             if (r.released) {

@@ -136,7 +136,8 @@ enum dc_err dc_h_console_style(struct dc_req *, struct dc_resp *);
 /* The hold-release job, for the timer and the API (ctx: struct dc_release_arg). */
 struct dc_release_arg {
     uint64_t now;
-    size_t released;
+    size_t released; /* OUT */
+    const char *by;  /* who or what releases: kept on every released hold */
 };
 enum dc_err dc_release_job(struct dc_store *st, void *ctx);
 

@@ -234,6 +234,7 @@ static enum dc_err payer(struct dc_store *st, int64_t id, struct dc_account *a)
     if (e != DC_OK) return e;
     if (a->kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
     if (a->frozen) return DC_ERR_ACCOUNT_FROZEN;
+    if (a->debtor) return DC_ERR_ACCOUNT_DEBTOR; /* the double spender pays first */
     return DC_OK;
 }
 
@@ -285,9 +286,11 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
                    (long long)a.available);
         return DC_ERR_INSUFFICIENT_FUNDS;
     }
+    int any_debtor = 0;
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && to[i] == to[i - 1]) continue; /* checked just before */
         e = st->ops->account_get(st, &b, DC_BY_ID, to[i], NULL);
+        if (e == DC_OK) any_debtor |= b.debtor;
         if (e == DC_OK && (b.kind != DC_ACCT_USER)) e = DC_ERR_NO_ACCOUNT;
         if (e == DC_OK && b.frozen) e = DC_ERR_ACCOUNT_FROZEN;
         if (e != DC_OK) {
@@ -312,6 +315,10 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
     e = n == 1 ? st->ops->post(st, p) : dc_store_post_many(st, p, n);
     for (size_t i = 0; e == DC_OK && i < n; i++) ids[i] = p[i].id;
     if (p != &one) free(p);
+    /* what a double spender receives pays her debt first */
+    for (size_t i = 0; e == DC_OK && any_debtor && i < n; i++) {
+        if (i == 0 || to[i] != to[i - 1]) e = dc_ledger_collect(st, now, to[i]);
+    }
     if (e != DC_OK) return e;
     *available = a.available - total;
     return DC_OK;
@@ -330,6 +337,11 @@ enum dc_err dc_ledger_fund(struct dc_store *st, uint64_t now, int64_t account, i
         set_detail(detail, dcap, "account %lld is frozen: unfreeze it first", (long long)account);
         return DC_ERR_ACCOUNT_FROZEN;
     }
+    if (payout && a.debtor) {
+        set_detail(detail, dcap, "account %lld owes a fork case: no payout until it is settled",
+                   (long long)account);
+        return DC_ERR_ACCOUNT_DEBTOR;
+    }
     if (payout) {
         if (amount > a.available) {
             set_detail(detail, dcap, "payout %lld exceeds available %lld", (long long)amount,
@@ -341,8 +353,10 @@ enum dc_err dc_ledger_fund(struct dc_store *st, uint64_t now, int64_t account, i
     }
     int64_t check;
     if (dc_i64_add(&check, a.available, amount) != DC_OK) return DC_ERR_AMOUNT_OVERFLOW;
-    return posting(st, now, DC_ACCT_ID_SETTLEMENT, DC_BUCKET_AVAILABLE, account,
-                   DC_BUCKET_AVAILABLE, amount, "fund", "", id);
+    e = posting(st, now, DC_ACCT_ID_SETTLEMENT, DC_BUCKET_AVAILABLE, account, DC_BUCKET_AVAILABLE,
+                amount, "fund", "", id);
+    if (e == DC_OK && a.debtor) e = dc_ledger_collect(st, now, account);
+    return e;
 }
 
 /* ---- Withdrawal ------------------------------------------------------- */
@@ -495,53 +509,258 @@ static int freeze_cb(void *ctx, const struct dc_dcoin *d)
     return 0;
 }
 
-struct hold_sum {
-    struct dc_store *st;
-    int status;  /* new status for each hold of the case */
+/* ---- The double spender pays ------------------------------------------
+ *
+ * A case's liability (c->exposure) is the value credited provisionally from
+ * the loss account to the branches beyond the backed one. It is recovered
+ * from the culprit's account into the loss account, in this order:
+ *   1. her own credits of the forked coin (holds of the case on her
+ *      account), provisional ones first: forfeited ("forfeit"), never
+ *      released to her;
+ *   2. her available balance ("recover");
+ *   3. her other held credits when they release, and
+ *   4. every later inflow (transfers to her, fund, releases, deposits): her
+ *      account is a debtor (accounts.debtor) and sends nothing until every
+ *      case against her is settled; each inflow calls dc_ledger_collect.
+ * Held credits outside the case are taken when they release, not before:
+ * a hold is either whole, forfeited (the culprit's, of this case) or
+ * reversed (a receiver's, by a reject), which keeps every hold's story one
+ * line long and lets the audit check each case's money to the unit.
+ * The case settles (status resolved) the moment recovered == exposure: its
+ * frozen credits go back to their normal release dates. An operator decides
+ * only a shortfall still uncovered when an honest receiver's hold is due
+ * (dc_ledger_resolve); recoveries after that repay whoever carried it.
+ */
+
+struct hold_list {
+    struct dc_hold *h;
+    size_t n, cap;
     enum dc_err err;
 };
 
-static int unfreeze_cb(void *ctx, const struct dc_hold *h)
+static int hold_list_cb(void *ctx, const struct dc_hold *h)
 {
-    struct hold_sum *u = ctx;
-    if (h->status != DC_HOLD_FROZEN) return 0;
-    struct dc_hold c = *h;
-    c.status = u->status;
-    u->err = u->st->ops->hold_put(u->st, &c);
-    return u->err != DC_OK;
+    struct hold_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct dc_hold *p = realloc(l->h, cap * sizeof *p);
+        if (!p) {
+            l->err = DC_ERR_NO_MEMORY;
+            return 1;
+        }
+        l->h = p;
+        l->cap = cap;
+    }
+    l->h[l->n++] = *h;
+    return 0;
 }
 
-/* Settles a case automatically if the culprit's available balance covers
- * the provisional credits. */
-static enum dc_err try_auto_resolve(struct dc_store *st, const struct dc_ctx *x, uint64_t now,
-                                    struct dc_case *c)
+/* The holds of a case, in id order (collected: the listing must finish
+ * before we write). The caller frees l->h. */
+static enum dc_err case_holds(struct dc_store *st, int64_t case_id, struct hold_list *l)
 {
-    if (!x->cfg.auto_resolve || c->culprit_account == 0) return DC_OK;
-    struct dc_account a;
-    enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, c->culprit_account, NULL);
+    memset(l, 0, sizeof *l);
+    enum dc_err e = st->ops->holds_list(st, DC_HOLDS_OF_CASE, case_id, hold_list_cb, l);
+    return e != DC_OK ? e : l->err;
+}
+
+static void case_ref(char ref[48], int64_t case_id)
+{
+    snprintf(ref, 48, "c:%lld", (long long)case_id);
+}
+
+/* Moves `amount` (<= what the hold still holds) out of a hold into the loss
+ * account; a hold left empty is REVERSED. */
+static enum dc_err take_from_hold(struct dc_store *st, uint64_t now, struct dc_hold *h,
+                                  int64_t amount, const char *kind, int64_t case_id)
+{
+    char ref[48];
+    case_ref(ref, case_id);
+    enum dc_err e = posting(st, now, h->account, DC_BUCKET_HELD, DC_ACCT_ID_LOSS,
+                            DC_BUCKET_AVAILABLE, amount, kind, ref, NULL);
     if (e != DC_OK) return e;
-    if (a.available < c->exposure) return DC_OK; /* waits for an operator */
-    if (c->exposure > 0) {
-        char ref[48];
-        snprintf(ref, sizeof ref, "c:%lld", (long long)c->id);
-        e = posting(st, now, a.id, DC_BUCKET_AVAILABLE, DC_ACCT_ID_LOSS, DC_BUCKET_AVAILABLE,
-                    c->exposure, "recover", ref, NULL);
-        if (e != DC_OK) return e;
+    h->taken += amount; /* <= amount of the hold: no overflow */
+    if (dc_hold_left(h) == 0) h->status = DC_HOLD_REVERSED;
+    return st->ops->hold_put(st, h);
+}
+
+/* Recoveries after a decision repay whoever carried the shortfall: the
+ * reversed receivers, newest reversal first, then the loss account (which
+ * the recovery itself already credited). */
+static enum dc_err repay(struct dc_store *st, uint64_t now, struct dc_case *c, int64_t got)
+{
+    int64_t left = c->carried - c->repaid;
+    if (got < left) left = got;
+    if (left <= 0) return DC_OK;
+    c->repaid += left;
+    struct hold_list l;
+    enum dc_err e = case_holds(st, c->id, &l);
+    char ref[48];
+    case_ref(ref, c->id);
+    for (size_t i = l.n; e == DC_OK && left > 0 && i-- > 0;) {
+        struct dc_hold *h = &l.h[i];
+        if (h->account == c->culprit_account || h->taken <= h->repaid) continue;
+        int64_t r = h->taken - h->repaid;
+        if (r > left) r = left;
+        e = posting(st, now, DC_ACCT_ID_LOSS, DC_BUCKET_AVAILABLE, h->account, DC_BUCKET_AVAILABLE,
+                    r, "repay", ref, NULL);
+        h->repaid += r;
+        left -= r;
+        if (e == DC_OK) e = st->ops->hold_put(st, h);
     }
+    free(l.h);
+    return e;
+}
+
+/* Every frozen hold of the case back to its normal release date. */
+static enum dc_err unfreeze_case(struct dc_store *st, int64_t case_id)
+{
+    struct hold_list l;
+    enum dc_err e = case_holds(st, case_id, &l);
+    for (size_t i = 0; e == DC_OK && i < l.n; i++) {
+        if (l.h[i].status != DC_HOLD_FROZEN) continue;
+        l.h[i].status = DC_HOLD_HELD;
+        e = st->ops->hold_put(st, &l.h[i]);
+    }
+    free(l.h);
+    return e;
+}
+
+static int count_case_cb(void *ctx, const struct dc_case *c)
+{
+    (void)c;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* The liability is covered: the case is settled, its credits keep their
+ * dates, and the culprit sends again once no other case is unsettled. */
+static enum dc_err settle(struct dc_store *st, uint64_t now, struct dc_case *c)
+{
     char why[256];
-    snprintf(why, sizeof why, "culprit account %lld covered %lld", (long long)a.id,
-             (long long)c->exposure);
-    c->exposure = 0;
+    snprintf(why, sizeof why, "recovered %lld of %lld from account %lld", (long long)c->recovered,
+             (long long)c->exposure, (long long)c->culprit_account);
     c->status = DC_CASE_RESOLVED;
-    snprintf(c->decision, sizeof c->decision, "auto");
-    snprintf(c->actor, sizeof c->actor, "policy");
-    snprintf(c->reason, sizeof c->reason, "%s", why);
-    c->resolved_at = now;
-    e = st->ops->case_put(st, c);
-    if (e == DC_OK) e = st->ops->case_event(st, c->id, now, "policy", "auto-resolve", why);
-    struct hold_sum u = {st, DC_HOLD_HELD, DC_OK};
-    if (e == DC_OK) e = st->ops->holds_list(st, DC_HOLDS_OF_CASE, c->id, unfreeze_cb, &u);
-    return e != DC_OK ? e : u.err;
+    if (!c->decision[0]) {
+        snprintf(c->decision, sizeof c->decision, "auto");
+        snprintf(c->actor, sizeof c->actor, "policy");
+        snprintf(c->reason, sizeof c->reason, "%s", why);
+        c->resolved_at = now;
+    }
+    enum dc_err e = st->ops->case_put(st, c);
+    if (e == DC_OK) e = st->ops->case_event(st, c->id, now, "policy", "settle", why);
+    if (e == DC_OK) e = unfreeze_case(st, c->id);
+    if (e != DC_OK || c->culprit_account == 0) return e;
+    size_t open = 0;
+    e = st->ops->cases_of_culprit(st, c->culprit_account, count_case_cb, &open);
+    if (e != DC_OK || open > 0) return e;
+    struct dc_account a;
+    e = st->ops->account_get(st, &a, DC_BY_ID, c->culprit_account, NULL);
+    if (e != DC_OK || !a.debtor) return e;
+    a.debtor = 0;
+    e = st->ops->account_update(st, &a);
+    if (e == DC_OK) {
+        e = st->ops->account_event(st, a.id, now, "policy", "settled",
+                                   "every fork case against the account is settled");
+    }
+    return e;
+}
+
+/* Takes what the culprit can pay now towards an unsettled case (steps 1 and
+ * 2 above) and settles it when covered. Writes the case. */
+static enum dc_err recover_case(struct dc_store *st, uint64_t now, struct dc_case *c)
+{
+    if (c->status != DC_CASE_OPEN) return DC_OK;
+    int64_t need = c->exposure - c->recovered, got = 0;
+    enum dc_err e = DC_OK;
+    if (need > 0 && c->culprit_account != 0) {
+        /* 1. her own credits of the forked coin, provisional ones first */
+        struct hold_list l;
+        e = case_holds(st, c->id, &l);
+        for (int pass = 1; pass >= 0; pass--) {
+            for (size_t i = 0; e == DC_OK && need > 0 && i < l.n; i++) {
+                struct dc_hold *h = &l.h[i];
+                if (h->account != c->culprit_account || h->provisional != pass) continue;
+                if (h->status != DC_HOLD_HELD && h->status != DC_HOLD_FROZEN) continue;
+                int64_t take = dc_hold_left(h) < need ? dc_hold_left(h) : need;
+                if (take <= 0) continue;
+                e = take_from_hold(st, now, h, take, "forfeit", c->id);
+                need -= take;
+                got += take;
+            }
+        }
+        free(l.h);
+        /* 2. her available balance */
+        struct dc_account a;
+        if (e == DC_OK && need > 0) {
+            e = st->ops->account_get(st, &a, DC_BY_ID, c->culprit_account, NULL);
+        }
+        if (e == DC_OK && need > 0 && a.available > 0) {
+            int64_t take = a.available < need ? a.available : need;
+            char ref[48];
+            case_ref(ref, c->id);
+            e = posting(st, now, a.id, DC_BUCKET_AVAILABLE, DC_ACCT_ID_LOSS, DC_BUCKET_AVAILABLE,
+                        take, "recover", ref, NULL);
+            need -= take;
+            got += take;
+        }
+    }
+    if (e != DC_OK) return e;
+    c->recovered += got; /* got <= exposure - recovered */
+    if (got > 0) {
+        char why[128];
+        snprintf(why, sizeof why, "recovered %lld, %lld of %lld in all", (long long)got,
+                 (long long)c->recovered, (long long)c->exposure);
+        e = st->ops->case_event(st, c->id, now, "policy", "recover", why);
+        if (e == DC_OK) e = repay(st, now, c, got);
+    }
+    if (e != DC_OK) return e;
+    if (c->recovered >= c->exposure) return settle(st, now, c);
+    return got > 0 ? st->ops->case_put(st, c) : DC_OK;
+}
+
+/* A reopened case makes its culprit a debtor again. */
+static enum dc_err mark_debtor(struct dc_store *st, uint64_t now, int64_t account)
+{
+    struct dc_account a;
+    if (account == 0) return DC_OK;
+    enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
+    if (e != DC_OK || a.debtor) return e;
+    a.debtor = 1;
+    e = st->ops->account_update(st, &a);
+    if (e == DC_OK)
+        e = st->ops->account_event(st, account, now, "system", "debtor", "case reopened");
+    return e;
+}
+
+static int collect_ids_cb(void *ctx, const struct dc_case *c)
+{
+    struct hold_list *l = ctx; /* reuses the growable list for ids */
+    struct dc_hold h;
+    memset(&h, 0, sizeof h);
+    h.id = c->id;
+    return hold_list_cb(l, &h);
+}
+
+enum dc_err dc_ledger_collect(struct dc_store *st, uint64_t now, int64_t account)
+{
+    struct dc_account a;
+    enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
+    if (e != DC_OK || !a.debtor) return e;
+    struct hold_list ids;
+    memset(&ids, 0, sizeof ids);
+    e = st->ops->cases_of_culprit(st, account, collect_ids_cb, &ids);
+    if (e == DC_OK) e = ids.err;
+    /* oldest case first: each takes what it can before the next */
+    for (size_t i = 0; e == DC_OK && i < ids.n; i++) {
+        struct dc_case c;
+        memset(&c, 0, sizeof c);
+        e = st->ops->case_get(st, &c, ids.h[i].id, NULL, NULL);
+        if (e == DC_OK) e = recover_case(st, now, &c);
+        dc_case_clear(&c);
+    }
+    free(ids.h);
+    return e;
 }
 
 struct deposit_job {
@@ -596,6 +815,7 @@ static enum dc_err open_case(struct deposit_job *j, const uint8_t *bytes, size_t
         if (st->ops->account_get(st, &culprit, DC_BY_ALIAS, 0, info.alias) == DC_OK) {
             c.culprit_account = culprit.id;
             culprit.offline_blocked = 1;
+            culprit.debtor = 1; /* she sends nothing until her cases are settled */
             e = st->ops->account_update(st, &culprit);
         }
     }
@@ -794,18 +1014,22 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
                         c.status = DC_CASE_OPEN; /* a new branch reopens it */
                         e = st->ops->case_event(st, c.id, now, "system", "reopen",
                                                 "another branch deposited");
+                        if (e == DC_OK) e = mark_debtor(st, now, c.culprit_account);
                     }
                     if (e == DC_OK) e = st->ops->case_put(st, &c);
-                    if (e == DC_OK) e = try_auto_resolve(st, x, now, &c);
-                } else if (c.status == DC_CASE_RESOLVED) {
-                    /* a descendant of a settled case: back to its normal schedule */
+                    if (e == DC_OK) e = recover_case(st, now, &c);
+                } else if (c.status == DC_CASE_RESOLVED || c.decision[0]) {
+                    /* a descendant of a settled or decided case: back to its normal
+                     * schedule */
                     h.status = DC_HOLD_HELD;
                     e = st->ops->hold_put(st, &h);
                 }
                 dc_case_clear(&c);
             }
-            if (e == DC_OK) e = st->ops->hold_get(st, &h, h.id);
         }
+        /* a debtor's new credit pays her debt (her own forfeits are above) */
+        if (e == DC_OK && (case_id || a.debtor)) e = dc_ledger_collect(st, now, account);
+        if (e == DC_OK) e = st->ops->hold_get(st, &h, h.id);
         if (e != DC_OK) break;
         o->hold = h.id;
         o->status = h.status;
@@ -846,7 +1070,8 @@ static int collect_due(void *ctx, const struct dc_hold *h)
     return 0;
 }
 
-enum dc_err dc_ledger_release_due(struct dc_store *st, uint64_t now, size_t *released)
+enum dc_err dc_ledger_release_due(struct dc_store *st, uint64_t now, const char *by,
+                                  size_t *released)
 {
     struct release_ctx r = {st, now, 0, DC_OK, NULL, 0, 0};
     *released = 0;
@@ -857,21 +1082,27 @@ enum dc_err dc_ledger_release_due(struct dc_store *st, uint64_t now, size_t *rel
         struct dc_hold h = r.due[i];
         char ref[48];
         snprintf(ref, sizeof ref, "h:%lld", (long long)h.id);
-        e = posting(st, now, h.account, DC_BUCKET_HELD, h.account, DC_BUCKET_AVAILABLE, h.amount,
-                    "release", ref, NULL);
+        if (dc_hold_left(&h) > 0) {
+            e = posting(st, now, h.account, DC_BUCKET_HELD, h.account, DC_BUCKET_AVAILABLE,
+                        dc_hold_left(&h), "release", ref, NULL);
+        }
         if (e == DC_OK) {
             h.status = DC_HOLD_RELEASED;
+            snprintf(h.released_by, sizeof h.released_by, "%s", by);
             e = st->ops->hold_put(st, &h);
         }
         if (e == DC_OK) (*released)++;
+        /* a debtor's released credit pays her debt (step 3 of recovery) */
+        if (e == DC_OK) e = dc_ledger_collect(st, now, h.account);
     }
     free(r.due);
     return e;
 }
 
-static int collect_case_holds(void *ctx, const struct dc_hold *h)
+/* What a decision has to cover now: the debt not yet carried by anyone. */
+static int64_t undecided(const struct dc_case *c)
 {
-    return collect_due(ctx, h);
+    return (c->exposure - c->recovered) - (c->carried - c->repaid);
 }
 
 enum dc_err dc_ledger_resolve(struct dc_store *st, uint64_t now, int64_t case_id,
@@ -885,42 +1116,62 @@ enum dc_err dc_ledger_resolve(struct dc_store *st, uint64_t now, int64_t case_id
         return DC_ERR_FIELD;
     }
     struct dc_case c;
+    memset(&c, 0, sizeof c);
     enum dc_err e = st->ops->case_get(st, &c, case_id, NULL, NULL);
     if (e != DC_OK) return e;
-    if (c.status != DC_CASE_OPEN) {
-        dc_case_clear(&c);
-        return DC_ERR_CASE_CLOSED;
-    }
-    struct release_ctx r = {st, now, 0, DC_OK, NULL, 0, 0};
-    e = st->ops->holds_list(st, DC_HOLDS_OF_CASE, case_id, collect_case_holds, &r);
-    if (e == DC_OK) e = r.err;
-    for (size_t i = 0; e == DC_OK && i < r.due_n; i++) {
-        struct dc_hold h = r.due[i];
-        if (h.status != DC_HOLD_FROZEN) continue;
-        if (reject && h.provisional) {
-            /* the later branch loses: its provisional credit goes back */
-            char ref[48];
-            snprintf(ref, sizeof ref, "c:%lld", (long long)case_id);
-            e = posting(st, now, h.account, DC_BUCKET_HELD, DC_ACCT_ID_LOSS, DC_BUCKET_AVAILABLE,
-                        h.amount, "reverse", ref, NULL);
-            if (e == DC_OK && c.exposure >= h.amount) c.exposure -= h.amount;
-            h.status = DC_HOLD_REVERSED;
-        } else {
-            h.status = DC_HOLD_HELD; /* back to its normal release date */
+    /* whatever the culprit can pay now comes first */
+    e = recover_case(st, now, &c);
+    if (e == DC_OK && c.status != DC_CASE_OPEN) e = DC_ERR_CASE_CLOSED;
+    int64_t shortfall = undecided(&c);
+    if (e == DC_OK && shortfall <= 0) e = DC_ERR_CASE_NOT_DUE;
+    struct hold_list l;
+    memset(&l, 0, sizeof l);
+    if (e == DC_OK) e = case_holds(st, case_id, &l);
+    /* a decision is due once an honest receiver's frozen credit is */
+    int due = 0;
+    for (size_t i = 0; e == DC_OK && i < l.n; i++) {
+        const struct dc_hold *h = &l.h[i];
+        if (h->status == DC_HOLD_FROZEN && h->account != c.culprit_account &&
+            h->release_at <= now) {
+            due = 1;
         }
-        if (e == DC_OK) e = st->ops->hold_put(st, &h);
     }
-    free(r.due);
+    if (e == DC_OK && !due) e = DC_ERR_CASE_NOT_DUE;
+    int64_t left = shortfall;
+    /* reject: the later branches' credits, newest first, only up to the shortfall */
+    for (size_t i = l.n; e == DC_OK && reject && left > 0 && i-- > 0;) {
+        struct dc_hold *h = &l.h[i];
+        if (h->status != DC_HOLD_FROZEN || !h->provisional || h->account == c.culprit_account) {
+            continue;
+        }
+        int64_t take = dc_hold_left(h) < left ? dc_hold_left(h) : left;
+        if (take <= 0) continue;
+        e = take_from_hold(st, now, h, take, "reverse", case_id);
+        left -= take;
+    }
+    /* honour (and what a reject could not reverse): the loss account
+     * carries it; every frozen credit goes back to its release date */
+    for (size_t i = 0; e == DC_OK && i < l.n; i++) {
+        if (l.h[i].status != DC_HOLD_FROZEN) continue;
+        l.h[i].status = DC_HOLD_HELD;
+        e = st->ops->hold_put(st, &l.h[i]);
+    }
+    free(l.h);
     if (e == DC_OK) {
-        /* honour: the provisional credits stand, the loss account carries them */
-        c.status = DC_CASE_RESOLVED;
+        c.carried += shortfall; /* carried - repaid <= exposure - recovered */
         snprintf(c.decision, sizeof c.decision, "%s", reject ? "reject" : "honour");
         snprintf(c.actor, sizeof c.actor, "%s", actor);
-        snprintf(c.reason, sizeof c.reason, "%s", reason);
+        snprintf(c.reason, sizeof c.reason, "%s", reason ? reason : "");
         c.resolved_at = now;
         e = st->ops->case_put(st, &c);
     }
-    if (e == DC_OK) e = st->ops->case_event(st, case_id, now, actor, decision, reason);
+    if (e == DC_OK) {
+        char why[320];
+        snprintf(why, sizeof why, "shortfall %lld %s: %s", (long long)shortfall,
+                 reject ? "reversed from the later branches" : "carried by the loss account",
+                 reason ? reason : "");
+        e = st->ops->case_event(st, case_id, now, actor, decision, why);
+    }
     dc_case_clear(&c);
     return e;
 }
@@ -1034,6 +1285,59 @@ static int orphan_cb(void *ctx, const uint8_t *serial, size_t len)
     return 0;
 }
 
+/* Every case's money to the unit: the loss account holds exactly what the
+ * cases put there (recovered - liability, plus reversals not yet repaid),
+ * and each culprit's debt is what her cases have not recovered. */
+struct audit_cases {
+    struct audit *a;
+    i128 loss;  /* what the loss account should hold */
+    i128 debts; /* owed by culprits */
+    i128 carried;
+};
+
+static int audit_case_cb(void *ctx, const struct dc_case *c)
+{
+    struct audit_cases *ac = ctx;
+    struct audit *a = ac->a;
+    if (c->recovered < 0 || c->recovered > c->exposure || c->repaid < 0 || c->repaid > c->carried ||
+        c->carried - c->repaid > c->exposure - c->recovered) {
+        say(a, "DISCREPANCY case %lld: liability %lld, recovered %lld, carried %lld, repaid %lld\n",
+            (long long)c->id, (long long)c->exposure, (long long)c->recovered,
+            (long long)c->carried, (long long)c->repaid);
+        a->bad = 1;
+    }
+    if (c->status != DC_CASE_OPEN && c->recovered != c->exposure) {
+        say(a, "DISCREPANCY case %lld is settled with %lld of %lld recovered\n", (long long)c->id,
+            (long long)c->recovered, (long long)c->exposure);
+        a->bad = 1;
+    }
+    ac->loss += (i128)c->recovered - c->exposure;
+    ac->debts += (i128)c->exposure - c->recovered;
+    ac->carried += (i128)c->carried - c->repaid;
+    struct hold_list l;
+    enum dc_err e = case_holds(a->st, c->id, &l);
+    if (e != DC_OK) {
+        a->err = e;
+        free(l.h);
+        return 1;
+    }
+    i128 forfeited = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        if (l.h[i].account == c->culprit_account) {
+            forfeited += l.h[i].taken;
+        } else {
+            ac->loss += (i128)l.h[i].taken - l.h[i].repaid; /* reversed, not yet repaid */
+        }
+    }
+    free(l.h);
+    if (forfeited > c->recovered) {
+        say(a, "DISCREPANCY case %lld: forfeited %lld but recovered only %lld\n", (long long)c->id,
+            (long long)forfeited, (long long)c->recovered);
+        a->bad = 1;
+    }
+    return 0;
+}
+
 static long long clamp(i128 v)
 {
     return v > INT64_MAX ? INT64_MAX : v < INT64_MIN ? INT64_MIN : (long long)v;
@@ -1054,6 +1358,9 @@ enum dc_err dc_ledger_audit(struct dc_store *st, char *report, size_t cap)
     int64_t outstanding = 0;
     if (e == DC_OK) e = st->ops->coin_outstanding(st, 0, &outstanding);
     if (e == DC_OK) e = st->ops->state_unknown_serials(st, orphan_cb, &a);
+    struct audit_cases ac = {&a, 0, 0, 0};
+    if (e == DC_OK) e = st->ops->case_list(st, -1, audit_case_cb, &ac);
+    if (e == DC_OK) e = a.err;
     if (e != DC_OK) return e;
 
     /* settlement = -(funded - paid out); losses <= 0 are booked fraud losses */
@@ -1063,6 +1370,13 @@ enum dc_err dc_ledger_audit(struct dc_store *st, char *report, size_t cap)
     say(&a, "fraud losses account:     %lld\n", clamp(a.loss));
     say(&a, "funded - paid out:        %lld\n", clamp(net_funded));
     say(&a, "coins outstanding:        %lld\n", (long long)outstanding);
+    say(&a, "owed by double spenders:  %lld\n", clamp(ac.debts));
+    say(&a, "of which carried by others: %lld\n", clamp(ac.carried));
+    if (a.loss != ac.loss) {
+        say(&a, "DISCREPANCY the fraud losses account is %lld, its cases account for %lld\n",
+            clamp(a.loss), clamp(ac.loss));
+        a.bad = 1;
+    }
     if (a.all != 0) {
         say(&a, "DISCREPANCY the journal does not balance: all accounts sum to %lld\n",
             clamp(a.all));

@@ -114,11 +114,33 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
                               int64_t account, const struct dc_deposit_in *in, size_t n,
                               struct dc_deposit_out *out, char *detail, size_t dcap);
 
-/* Releases every hold due at `now` that no case froze. */
-enum dc_err dc_ledger_release_due(struct dc_store *st, uint64_t now, size_t *released);
+/*
+ * The double spender pays: if `account` is a debtor (the culprit of an
+ * unsettled fork case), takes what it can pay now (forfeits of its own
+ * credits of the forked coins, then its available balance) towards each of
+ * its cases, oldest first, repays whoever carried a decided shortfall, and
+ * settles every case whose liability is covered. A no-op for other
+ * accounts. Every inflow to an account calls it (transfer, fund, release,
+ * deposit). See the recovery section of ledger.c.
+ */
+enum dc_err dc_ledger_collect(struct dc_store *st, uint64_t now, int64_t account);
 
-/* Operator decision on a case: "honour" (book the loss, release the
- * receivers) or "reject" (reverse the later branches' provisional credits). */
+/* Releases every held (not frozen) credit due at `now` into its account's
+ * available balance; `by` names who or what released it ("timer",
+ * "admin:<actor>", "cli"), kept on the hold. A debtor's release pays her
+ * debt (dc_ledger_collect). */
+enum dc_err dc_ledger_release_due(struct dc_store *st, uint64_t now, const char *by,
+                                  size_t *released);
+
+/* Operator decision on the shortfall of a case: what the culprit could not
+ * pay when an honest receiver's frozen credit fell due. "honour": the loss
+ * account carries it; "reject": the later branches' provisional credits are
+ * reversed, newest first, only up to the shortfall. Either way the case's
+ * frozen credits go back to their release dates, and later recoveries from
+ * the culprit repay whoever carried it. DC_ERR_CASE_CLOSED if the case is
+ * settled (also when what the culprit can pay now settles it);
+ * DC_ERR_CASE_NOT_DUE if there is no undecided shortfall or no honest
+ * receiver's credit is due yet. */
 enum dc_err dc_ledger_resolve(struct dc_store *st, uint64_t now, int64_t case_id,
                               const char *decision, const char *actor, const char *reason);
 

@@ -52,6 +52,7 @@ struct dc_account {
     int status;          /* DC_ACCT_UNVERIFIED or DC_ACCT_VERIFIED */
     int frozen;          /* an operator froze it: no money moves from or to it */
     int offline_blocked; /* set when the device double-spent */
+    int debtor;          /* the culprit of an unsettled fork case: sends nothing */
     char name[128];
     char national_id[64];
     char phone[40];
@@ -74,7 +75,8 @@ struct dc_posting {
     int64_t credit;
     int credit_bucket;
     int64_t amount;     /* > 0 */
-    char kind[16];      /* fund payout transfer withdraw deposit release recover reverse */
+    char kind[16];      /* fund payout transfer withdraw deposit release forfeit recover
+                         * reverse repay */
     char ref[48];       /* what caused it: "t:17", "w:4", "d:5", "h:3", "c:2" */
     char memo[DC_MEMO_MAX + 1]; /* the payer's note on a transfer ("" if none) */
 };
@@ -111,7 +113,17 @@ struct dc_hold {
     int64_t deposit;  /* deposit id */
     uint64_t created_at;
     int provisional;  /* credited from the loss account: a double-spent branch */
+    int64_t taken;    /* taken out by a case (forfeit or reversal); still held:
+                       * amount - taken (dc_hold_left). RELEASED/REVERSED hold nothing. */
+    int64_t repaid;   /* of a reversal, given back by later recoveries */
+    char released_by[64]; /* who or what released it ("timer", "admin", "cli --now ...") */
 };
+
+/* What a hold still holds. */
+static inline int64_t dc_hold_left(const struct dc_hold *h)
+{
+    return h->amount - h->taken;
+}
 
 /* One coin of a deposit, with its whole chain (for evidence and freezing). */
 struct dc_dcoin {
@@ -135,7 +147,11 @@ struct dc_case {
     uint8_t culprit[DC_PUBKEY_BYTES];
     int64_t culprit_account; /* 0 if the alias is unknown */
     int64_t value;           /* value of the forked state */
-    int64_t exposure;        /* credits paid provisionally from the loss account */
+    int64_t exposure;        /* liability: credits paid provisionally from the loss
+                              * account for the branches beyond the backed one */
+    int64_t recovered;       /* taken from the culprit so far (<= exposure) */
+    int64_t carried;         /* shortfall left to others by an honour/reject decision */
+    int64_t repaid;          /* of carried, paid back by recoveries after the decision */
     uint8_t *evidence;       /* borrowed on put; malloc'd on get (caller frees) */
     size_t evidence_len;
     int status;              /* enum dc_case_status */
@@ -276,6 +292,10 @@ struct dc_store_ops {
     enum dc_err (*case_get)(struct dc_store *s, struct dc_case *out, int64_t id,
                             const uint8_t *serial, const uint8_t *state);
     enum dc_err (*case_list)(struct dc_store *s, int status, dc_case_cb cb, void *ctx);
+    /* The unsettled (DC_CASE_OPEN) cases whose culprit is `account`, oldest
+     * first, without evidence. */
+    enum dc_err (*cases_of_culprit)(struct dc_store *s, int64_t account, dc_case_cb cb,
+                                    void *ctx);
     enum dc_err (*case_event)(struct dc_store *s, int64_t case_id, uint64_t time,
                               const char *actor, const char *action, const char *reason);
     enum dc_err (*revoke_put)(struct dc_store *s, const uint8_t *device, int64_t case_id,

@@ -71,6 +71,7 @@ enum stmt_id {
     S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_CASE,
     S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
+    S_CASE_LIST_CULPRIT,
     S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
     S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
     S_JOURNAL_IDS, S_FLUSH_JOURNAL, S_FLUSH_BALANCES, S_FLUSH_REQUESTS,
@@ -80,12 +81,14 @@ enum stmt_id {
 #define ACCT_COLS                                                                            \
     "id, kind, status, offline_blocked, name, national_id, phone, device_pub, alias, "       \
     "offline_limit, available, held, created_at"
-#define ACCT_SEL ACCT_COLS ", frozen" /* frozen: from migration 2, never inserted as 1 */
+/* frozen: from migration 2, debtor: from 3; never inserted as 1 */
+#define ACCT_SEL ACCT_COLS ", frozen, debtor"
 #define HOLD_COLS \
-    "id, account, amount, release_at, status, case_id, deposit, created_at, provisional"
+    "id, account, amount, release_at, status, case_id, deposit, created_at, provisional, " \
+    "taken, repaid, released_by"
 #define CASE_COLS                                                                            \
     "id, serial, state, culprit, culprit_account, value, exposure, evidence, status, "       \
-    "decision, actor, reason, created_at, resolved_at"
+    "decision, actor, reason, created_at, resolved_at, recovered, carried, repaid"
 #define DCOIN_COLS "id, deposit, account, serial, chain, amount, hold, flagged"
 
 /* One statement: its text and its parameter types, one letter each
@@ -115,7 +118,7 @@ static const struct stmt stmts[S_COUNT] = {
     [S_ACCT_BY_DEVICE] = {"SELECT " ACCT_SEL " FROM accounts WHERE device_pub = $1", "b"},
     [S_ACCT_BY_ALIAS] = {"SELECT " ACCT_SEL " FROM accounts WHERE alias = $1", "b"},
     [S_ACCT_UPDATE] = {"UPDATE accounts SET status = $2, offline_blocked = $3, "
-                       "offline_limit = $4, frozen = $5 WHERE id = $1", "iiiii"},
+                       "offline_limit = $4, frozen = $5, debtor = $6 WHERE id = $1", "iiiiii"},
     [S_ACCT_LIST] = {"SELECT " ACCT_SEL " FROM accounts WHERE kind = 0 "
                      "AND (CASE WHEN $1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = $1 END) "
                      "ORDER BY id", "i"},
@@ -173,11 +176,13 @@ static const struct stmt stmts[S_COUNT] = {
     [S_DCOIN_BY_SERIAL] = {"SELECT " DCOIN_COLS " FROM deposit_coins WHERE serial = $1 "
                            "ORDER BY id", "b"},
     [S_HOLD_INSERT] = {"INSERT INTO holds(account, amount, release_at, status, case_id, "
-                       "deposit, created_at, provisional) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                       "$8) RETURNING id", "iiiiiiii"},
+                       "deposit, created_at, provisional, taken, repaid, released_by) VALUES "
+                       "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                       "iiiiiiiiiit"},
     [S_HOLD_UPDATE] = {"UPDATE holds SET account = $2, amount = $3, release_at = $4, "
                        "status = $5, case_id = $6, deposit = $7, created_at = $8, "
-                       "provisional = $9 WHERE id = $1", "iiiiiiiii"},
+                       "provisional = $9, taken = $10, repaid = $11, released_by = $12 "
+                       "WHERE id = $1", "iiiiiiiiiiit"},
     [S_HOLD_GET] = {"SELECT " HOLD_COLS " FROM holds WHERE id = $1", "i"},
     [S_HOLDS_ACCT] = {"SELECT " HOLD_COLS " FROM holds WHERE account = $1 AND status IN (0, 1) "
                       "ORDER BY id", "i"},
@@ -192,16 +197,20 @@ static const struct stmt stmts[S_COUNT] = {
                           "ii"},
     [S_CASE_INSERT] = {"INSERT INTO cases(serial, state, culprit, culprit_account, value, "
                        "exposure, evidence, status, decision, actor, reason, created_at, "
-                       "resolved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-                       "$13) RETURNING id", "bbbiiibitttii"},
+                       "resolved_at, recovered, carried, repaid) VALUES ($1, $2, $3, $4, $5, $6, "
+                       "$7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+                       "bbbiiibitttiiiii"},
     [S_CASE_UPDATE] = {"UPDATE cases SET culprit_account = $2, value = $3, exposure = $4, "
-                       "status = $5, decision = $6, actor = $7, reason = $8, resolved_at = $9 "
-                       "WHERE id = $1", "iiiiittti"},
+                       "status = $5, decision = $6, actor = $7, reason = $8, resolved_at = $9, "
+                       "recovered = $10, carried = $11, repaid = $12 WHERE id = $1",
+                       "iiiiitttiiii"},
     [S_CASE_BY_ID] = {"SELECT " CASE_COLS " FROM cases WHERE id = $1", "i"},
     [S_CASE_BY_STATE] = {"SELECT " CASE_COLS " FROM cases WHERE serial = $1 AND state = $2",
                          "bb"},
     [S_CASE_LIST] = {"SELECT " CASE_COLS " FROM cases WHERE status = $1 ORDER BY id", "i"},
     [S_CASE_LIST_ALL] = {"SELECT " CASE_COLS " FROM cases ORDER BY id", ""},
+    [S_CASE_LIST_CULPRIT] = {"SELECT " CASE_COLS " FROM cases WHERE culprit_account = $1 "
+                             "AND status = 0 ORDER BY id", "i"},
     [S_ACCT_EVENT] = {"INSERT INTO account_events(account, time, actor, action, reason) "
                       "VALUES ($1, $2, $3, $4, $5)", "iittt"},
     [S_EVENTS_ACCT] = {"SELECT id, account, time, actor, action, reason FROM account_events "
@@ -1361,6 +1370,7 @@ static void read_account(const PGresult *r, int i, struct dc_account *a)
     a->held = c_i64(r, i, 11);
     a->created_at = (uint64_t)c_i64(r, i, 12);
     a->frozen = c_int(r, i, 13);
+    a->debtor = c_int(r, i, 14);
 }
 
 static enum dc_err account_get(struct dc_store *base, struct dc_account *out, enum dc_acct_by by,
@@ -1403,6 +1413,7 @@ static enum dc_err account_update(struct dc_store *base, const struct dc_account
     a_i64(&a, acc->offline_blocked);
     a_i64(&a, acc->offline_limit);
     a_i64(&a, acc->frozen ? 1 : 0);
+    a_i64(&a, acc->debtor ? 1 : 0);
     long n = 0;
     enum dc_err e = run(P(base), S_ACCT_UPDATE, &a, &n);
     if (e == DC_OK && n != 1) e = DC_ERR_NO_ACCOUNT;
@@ -1840,6 +1851,9 @@ static void read_hold(const PGresult *r, int i, struct dc_hold *h)
     h->deposit = c_i64(r, i, 6);
     h->created_at = (uint64_t)c_i64(r, i, 7);
     h->provisional = c_int(r, i, 8);
+    h->taken = c_i64(r, i, 9);
+    h->repaid = c_i64(r, i, 10);
+    c_text(r, i, 11, h->released_by, sizeof h->released_by);
 }
 
 static enum dc_err hold_put(struct dc_store *base, struct dc_hold *h)
@@ -1854,6 +1868,9 @@ static enum dc_err hold_put(struct dc_store *base, struct dc_hold *h)
     a_i64(&a, h->deposit);
     a_u64(&a, h->created_at);
     a_i64(&a, h->provisional);
+    a_i64(&a, h->taken);
+    a_i64(&a, h->repaid);
+    a_text(&a, h->released_by);
     enum dc_err e;
     PGresult *r = q(P(base), h->id ? S_HOLD_UPDATE : S_HOLD_INSERT, &a, &e);
     if (!r) return e;
@@ -1921,6 +1938,9 @@ static enum dc_err case_put(struct dc_store *base, struct dc_case *c)
         a_text(&a, c->reason);
         a_u64(&a, c->created_at);
         a_u64(&a, c->resolved_at);
+        a_i64(&a, c->recovered);
+        a_i64(&a, c->carried);
+        a_i64(&a, c->repaid);
         PGresult *r = q(P(base), S_CASE_INSERT, &a, &e);
         if (!r) return e;
         c->id = c_i64(r, 0, 0);
@@ -1936,6 +1956,9 @@ static enum dc_err case_put(struct dc_store *base, struct dc_case *c)
     a_text(&a, c->actor);
     a_text(&a, c->reason);
     a_u64(&a, c->resolved_at);
+    a_i64(&a, c->recovered);
+    a_i64(&a, c->carried);
+    a_i64(&a, c->repaid);
     return run(P(base), S_CASE_UPDATE, &a, NULL);
 }
 
@@ -1956,6 +1979,9 @@ static void read_case(const PGresult *r, int i, struct dc_case *c, int with_evid
     c_text(r, i, 11, c->reason, sizeof c->reason);
     c->created_at = (uint64_t)c_i64(r, i, 12);
     c->resolved_at = (uint64_t)c_i64(r, i, 13);
+    c->recovered = c_i64(r, i, 14);
+    c->carried = c_i64(r, i, 15);
+    c->repaid = c_i64(r, i, 16);
 }
 
 static enum dc_err case_get(struct dc_store *base, struct dc_case *out, int64_t id,
@@ -1987,6 +2013,15 @@ static enum dc_err case_list(struct dc_store *base, int status, dc_case_cb cb, v
     if (status >= 0) a_i64(&a, status);
     FOR_ROWS(P(base), status < 0 ? S_CASE_LIST_ALL : S_CASE_LIST, &a, struct dc_case row_,
              read_case(r, i, &row_, 0), cb, ctx);
+}
+
+static enum dc_err cases_of_culprit(struct dc_store *base, int64_t account, dc_case_cb cb,
+                                    void *ctx)
+{
+    struct args a = {0};
+    a_i64(&a, account);
+    FOR_ROWS(P(base), S_CASE_LIST_CULPRIT, &a, struct dc_case row_, read_case(r, i, &row_, 0), cb,
+             ctx);
 }
 
 static enum dc_err event_add(struct dc_store *base, enum stmt_id id, int64_t subject,
@@ -2111,6 +2146,7 @@ static const struct dc_store_ops pg_ops = {
     .case_put = case_put,
     .case_get = case_get,
     .case_list = case_list,
+    .cases_of_culprit = cases_of_culprit,
     .case_event = case_event,
     .account_event = account_event,
     .events_list = events_list,

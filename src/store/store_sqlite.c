@@ -29,6 +29,7 @@ enum stmt_id {
     S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_CASE,
     S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
+    S_CASE_LIST_CULPRIT,
     S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
     S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
     S_COUNT
@@ -37,12 +38,14 @@ enum stmt_id {
 #define ACCT_COLS                                                                            \
     "id, kind, status, offline_blocked, name, national_id, phone, device_pub, alias, "       \
     "offline_limit, available, held, created_at"
-#define ACCT_SEL ACCT_COLS ", frozen" /* frozen: from migration 2, never inserted as 1 */
+/* frozen: from migration 2, debtor: from 3; never inserted as 1 */
+#define ACCT_SEL ACCT_COLS ", frozen, debtor"
 #define HOLD_COLS \
-    "id, account, amount, release_at, status, case_id, deposit, created_at, provisional"
+    "id, account, amount, release_at, status, case_id, deposit, created_at, provisional, " \
+    "taken, repaid, released_by"
 #define CASE_COLS                                                                            \
     "id, serial, state, culprit, culprit_account, value, exposure, evidence, status, "       \
-    "decision, actor, reason, created_at, resolved_at"
+    "decision, actor, reason, created_at, resolved_at, recovered, carried, repaid"
 #define DCOIN_COLS "id, deposit, account, serial, chain, amount, hold, flagged"
 
 static const char *const sql[S_COUNT] = {
@@ -55,7 +58,7 @@ static const char *const sql[S_COUNT] = {
     [S_ACCT_BY_DEVICE] = "SELECT " ACCT_SEL " FROM accounts WHERE device_pub = ?1",
     [S_ACCT_BY_ALIAS] = "SELECT " ACCT_SEL " FROM accounts WHERE alias = ?1",
     [S_ACCT_UPDATE] = "UPDATE accounts SET status = ?2, offline_blocked = ?3, offline_limit = ?4, "
-                      "frozen = ?5 WHERE id = ?1",
+                      "frozen = ?5, debtor = ?6 WHERE id = ?1",
     [S_ACCT_LIST] = "SELECT " ACCT_SEL " FROM accounts WHERE kind = 0 "
                     "AND (CASE WHEN ?1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = ?1 END) "
                     "ORDER BY id",
@@ -91,9 +94,11 @@ static const char *const sql[S_COUNT] = {
                        "flagged) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [S_DCOIN_BY_SERIAL] = "SELECT " DCOIN_COLS " FROM deposit_coins WHERE serial = ?1 ORDER BY id",
     [S_HOLD_INSERT] = "INSERT INTO holds(account, amount, release_at, status, case_id, deposit, "
-                      "created_at, provisional) VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                      "created_at, provisional, taken, repaid, released_by) "
+                      "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [S_HOLD_UPDATE] = "UPDATE holds SET account = ?2, amount = ?3, release_at = ?4, status = ?5, "
-                      "case_id = ?6, deposit = ?7, created_at = ?8, provisional = ?9 WHERE id = ?1",
+                      "case_id = ?6, deposit = ?7, created_at = ?8, provisional = ?9, "
+                      "taken = ?10, repaid = ?11, released_by = ?12 WHERE id = ?1",
     [S_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE id = ?1",
     [S_HOLDS_ACCT] = "SELECT " HOLD_COLS " FROM holds WHERE account = ?1 AND status IN (0, 1) "
                      "ORDER BY id",
@@ -104,16 +109,20 @@ static const char *const sql[S_COUNT] = {
     [S_HOLDS_PAGE] = "SELECT " HOLD_COLS " FROM holds WHERE status = ?1 AND id > ?2 ORDER BY id "
                      "LIMIT ?3",
     [S_HOLDS_PAGE_ALL] = "SELECT " HOLD_COLS " FROM holds WHERE id > ?2 ORDER BY id LIMIT ?3",
-    [S_CASE_INSERT] = "INSERT INTO cases(serial, state, culprit, culprit_account, value, exposure, "
-                      "evidence, status, decision, actor, reason, created_at, resolved_at) VALUES "
-                      "(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [S_CASE_INSERT] =
+        "INSERT INTO cases(serial, state, culprit, culprit_account, value, exposure, "
+        "evidence, status, decision, actor, reason, created_at, resolved_at, recovered, "
+        "carried, repaid) VALUES "
+        "(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     [S_CASE_UPDATE] = "UPDATE cases SET culprit_account = ?5, value = ?6, exposure = ?7, "
-                      "status = ?9, decision = ?10, actor = ?11, reason = ?12, resolved_at = ?14 "
-                      "WHERE id = ?1",
+                      "status = ?9, decision = ?10, actor = ?11, reason = ?12, resolved_at = ?14, "
+                      "recovered = ?15, carried = ?16, repaid = ?17 WHERE id = ?1",
     [S_CASE_BY_ID] = "SELECT " CASE_COLS " FROM cases WHERE id = ?1",
     [S_CASE_BY_STATE] = "SELECT " CASE_COLS " FROM cases WHERE serial = ?1 AND state = ?2",
     [S_CASE_LIST] = "SELECT " CASE_COLS " FROM cases WHERE status = ?1 ORDER BY id",
     [S_CASE_LIST_ALL] = "SELECT " CASE_COLS " FROM cases ORDER BY id",
+    [S_CASE_LIST_CULPRIT] = "SELECT " CASE_COLS " FROM cases WHERE culprit_account = ?1 "
+                            "AND status = 0 ORDER BY id",
     [S_ACCT_EVENT] = "INSERT INTO account_events(account, time, actor, action, reason) "
                      "VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_EVENTS_ACCT] = "SELECT id, account, time, actor, action, reason FROM account_events "
@@ -402,6 +411,7 @@ static void read_account(sqlite3_stmt *q, struct dc_account *a)
     a->held = sqlite3_column_int64(q, 11);
     a->created_at = (uint64_t)sqlite3_column_int64(q, 12);
     a->frozen = sqlite3_column_int(q, 13);
+    a->debtor = sqlite3_column_int(q, 14);
 }
 
 /* Runs a one-row query; DC_ERR_NOT_FOUND when there is no row. */
@@ -444,6 +454,7 @@ static enum dc_err account_update(struct dc_store *base, const struct dc_account
     sqlite3_bind_int(q, 3, a->offline_blocked);
     sqlite3_bind_int64(q, 4, a->offline_limit);
     sqlite3_bind_int(q, 5, a->frozen ? 1 : 0);
+    sqlite3_bind_int(q, 6, a->debtor ? 1 : 0);
     enum dc_err e = run(s, q);
     if (e == DC_OK && sqlite3_changes(s->db) != 1) e = DC_ERR_NO_ACCOUNT;
     return e;
@@ -840,6 +851,9 @@ static void read_hold(sqlite3_stmt *q, struct dc_hold *h)
     h->deposit = sqlite3_column_int64(q, 6);
     h->created_at = (uint64_t)sqlite3_column_int64(q, 7);
     h->provisional = sqlite3_column_int(q, 8);
+    h->taken = sqlite3_column_int64(q, 9);
+    h->repaid = sqlite3_column_int64(q, 10);
+    col_text(q, 11, h->released_by, sizeof h->released_by);
 }
 
 static enum dc_err hold_put(struct dc_store *base, struct dc_hold *h)
@@ -856,6 +870,9 @@ static enum dc_err hold_put(struct dc_store *base, struct dc_hold *h)
     sqlite3_bind_int64(q, 7, h->deposit);
     bind_u64(q, 8, h->created_at);
     sqlite3_bind_int(q, 9, h->provisional);
+    sqlite3_bind_int64(q, 10, h->taken);
+    sqlite3_bind_int64(q, 11, h->repaid);
+    sqlite3_bind_text(q, 12, h->released_by, -1, SQLITE_TRANSIENT);
     enum dc_err e = run(s, q);
     if (e == DC_OK && !h->id) h->id = sqlite3_last_insert_rowid(s->db);
     return e;
@@ -924,6 +941,9 @@ static enum dc_err case_put(struct dc_store *base, struct dc_case *c)
     sqlite3_bind_text(q, 11, c->actor, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 12, c->reason, -1, SQLITE_TRANSIENT);
     bind_u64(q, 14, c->resolved_at);
+    sqlite3_bind_int64(q, 15, c->recovered);
+    sqlite3_bind_int64(q, 16, c->carried);
+    sqlite3_bind_int64(q, 17, c->repaid);
     enum dc_err e = run(s, q);
     if (e == DC_OK && !c->id) c->id = sqlite3_last_insert_rowid(s->db);
     return e;
@@ -946,6 +966,9 @@ static void read_case(sqlite3_stmt *q, struct dc_case *c, int with_evidence)
     col_text(q, 11, c->reason, sizeof c->reason);
     c->created_at = (uint64_t)sqlite3_column_int64(q, 12);
     c->resolved_at = (uint64_t)sqlite3_column_int64(q, 13);
+    c->recovered = sqlite3_column_int64(q, 14);
+    c->carried = sqlite3_column_int64(q, 15);
+    c->repaid = sqlite3_column_int64(q, 16);
 }
 
 static enum dc_err case_get(struct dc_store *base, struct dc_case *out, int64_t id,
@@ -974,6 +997,16 @@ static enum dc_err case_list(struct dc_store *base, int status, dc_case_cb cb, v
     sqlite3_stmt *q = st(s, status < 0 ? S_CASE_LIST_ALL : S_CASE_LIST);
     if (!q) return DC_ERR_STORE;
     if (status >= 0) sqlite3_bind_int(q, 1, status);
+    FOR_ROWS(s, q, struct dc_case row_, read_case(q, &row_, 0), cb, ctx);
+}
+
+static enum dc_err cases_of_culprit(struct dc_store *base, int64_t account, dc_case_cb cb,
+                                    void *ctx)
+{
+    struct sqlite_store *s = S(base);
+    sqlite3_stmt *q = st(s, S_CASE_LIST_CULPRIT);
+    if (!q) return DC_ERR_STORE;
+    sqlite3_bind_int64(q, 1, account);
     FOR_ROWS(s, q, struct dc_case row_, read_case(q, &row_, 0), cb, ctx);
 }
 
@@ -1111,6 +1144,7 @@ static const struct dc_store_ops sqlite_ops = {
     .case_put = case_put,
     .case_get = case_get,
     .case_list = case_list,
+    .cases_of_culprit = cases_of_culprit,
     .case_event = case_event,
     .account_event = account_event,
     .events_list = events_list,

@@ -1342,7 +1342,9 @@ static json_t *fork_setup(long long funds)
     static struct coin w[NCOINS];
     size_t n = 0;
     st = withdraw(&S, &F.alice, 1, w, NCOINS, &n, &j);
-    ASSERT_API_ERR(st, j, 403, "DC_ERR_OFFLINE_BLOCKED");
+    /* with 2000 she has paid (settled, still blocked offline); with less she
+     * is a debtor and sends nothing at all */
+    ASSERT_API_ERR(st, j, 403, funds >= 2000 ? "DC_ERR_OFFLINE_BLOCKED" : "DC_ERR_ACCOUNT_DEBTOR");
     json_decref(j);
     ASSERT(keys_revoked(&S, F.alice.pk_hex));
     ASSERT(!keys_revoked(&S, F.bob.pk_hex));
@@ -1390,8 +1392,11 @@ static void test_fork_auto_resolved(void)
     snprintf(path, sizeof path, "/v1/admin/cases/%lld", F.case_id);
     json_t *c = admin_get(&S, path);
     ASSERT_STR(json_str(c, "status"), "resolved");
+    ASSERT_STR(json_str(c, "phase"), "settled");
     ASSERT_STR(json_str(c, "decision"), "auto");
-    ASSERT_EQ(json_int(c, "exposure"), 0);
+    ASSERT_EQ(json_int(c, "liability"), 1000);
+    ASSERT_EQ(json_int(c, "recovered"), 1000);
+    ASSERT_EQ(json_int(c, "debt"), 0);
     ASSERT(json_int(c, "resolved_at") > 0);
     json_decref(c);
     ASSERT_EQ(cases_count(&S, "?status=open"), 0);
@@ -1465,8 +1470,17 @@ static json_t *fork_open(void)
     snprintf(path, sizeof path, "/v1/admin/cases/%lld", F.case_id);
     json_t *c = admin_get(&S, path);
     ASSERT_STR(json_str(c, "status"), "open");
+    ASSERT_STR(json_str(c, "phase"), "recovering");
     ASSERT_EQ(json_int(c, "exposure"), 1000);
+    ASSERT_EQ(json_int(c, "recovered"), 0);
+    ASSERT_EQ(json_int(c, "debt"), 1000);
     json_decref(c);
+    /* a decision before an honest credit is due: refused, nothing changes */
+    json_t *nd = NULL;
+    snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", F.case_id);
+    int nst = admin(&S, S.token, "POST", path, "{\"decision\":\"honour\",\"reason\":\"x\"}", &nd);
+    ASSERT_API_ERR(nst, nd, 409, "DC_ERR_CASE_NOT_DUE");
+    json_decref(nd);
     ASSERT_EQ(cases_count(&S, "?status=open"), 1);
     ASSERT_EQ(cases_count(&S, "?status=resolved"), 0);
     ASSERT_EQ(bal_of(&S, &F.alice).available, 0);
@@ -1510,6 +1524,52 @@ static void resolve_twice_closed(const char *decision)
     json_decref(j);
 }
 
+static void resolve_not_due(const char *decision)
+{
+    char path[96];
+    json_t *j = NULL;
+    snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", F.case_id);
+    int st = adminf(&S, S.token, "POST", path, &j,
+                    "{\"decision\":\"%s\",\"reason\":\"again\",\"actor\":\"ops2\"}", decision);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_CASE_NOT_DUE");
+    json_decref(j);
+}
+
+static json_t *case_get_json(long long id)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/v1/admin/cases/%lld", id);
+    return admin_get(&S, path);
+}
+
+static int transfer_to(const struct dev *from, long long to, long long amount, json_t **j)
+{
+    char rid[40];
+    new_request_id(rid);
+    return apif(&S, from, "POST", "/v1/transfers", j,
+                "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%lld}", rid, to, amount);
+}
+
+/* A debtor sends nothing: transfer, withdrawal and payout are refused. */
+static void debtor_refused(struct dev *d)
+{
+    json_t *j = NULL;
+    int st = transfer_to(d, F.bob.account, 1, &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_ACCOUNT_DEBTOR");
+    json_decref(j);
+    static struct coin w[NCOINS];
+    size_t n = 0;
+    st = withdraw(&S, d, 1, w, NCOINS, &n, &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_ACCOUNT_DEBTOR");
+    json_decref(j);
+    char rid[40];
+    new_request_id(rid);
+    st = adminf(&S, S.token, "POST", "/v1/admin/payout", &j,
+                "{\"request_id\":\"%s\",\"account\":%lld,\"amount\":1}", rid, d->account);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_ACCOUNT_DEBTOR");
+    json_decref(j);
+}
+
 static void test_fork_open_reject(void)
 {
     json_t *d = fork_open();
@@ -1535,14 +1595,19 @@ static void test_fork_open_reject(void)
     json_decref(j);
     expect_hold(&F.carol, F.carol_hold, "frozen", F.case_id);
 
+    clock_set(&S, h_now_ms() + 60 * DAY_MS); /* the honest credits are due */
     st = admin(&S, S.token, "POST", path,
                "{\"decision\":\"reject\",\"reason\":\"second branch is the double spend\","
                "\"actor\":\"ops1\"}",
                &j);
     ASSERT_EQ(st, 200);
-    ASSERT_STR(json_str(j, "status"), "resolved");
+    /* decided, not settled: Alice still owes the 1000 */
+    ASSERT_STR(json_str(j, "status"), "open");
+    ASSERT_STR(json_str(j, "phase"), "decided");
     ASSERT_STR(json_str(j, "decision"), "reject");
     ASSERT_STR(json_str(j, "actor"), "ops1");
+    ASSERT_EQ(json_int(j, "carried"), 1000);
+    ASSERT_EQ(json_int(j, "debt"), 1000);
     json_decref(j);
 
     /* Carol's provisional credit is reversed, Bob's is back on schedule */
@@ -1552,15 +1617,15 @@ static void test_fork_open_reject(void)
     ASSERT_EQ(cb.nholds, 0);
     expect_hold(&F.bob, F.bob_hold, "held", F.case_id);
     ASSERT_EQ(bal_of(&S, &F.bob).held, 1000);
-    ASSERT_EQ(cases_count(&S, "?status=open"), 0);
+    ASSERT_EQ(cases_count(&S, "?status=open"), 1);
     audit_ok(&S);
 
-    resolve_twice_closed("honour");
-    resolve_twice_closed("reject");
+    /* nothing left to decide */
+    resolve_not_due("honour");
+    resolve_not_due("reject");
     audit_ok(&S);
 
-    /* Bob's credit is released on its date; Carol gets nothing */
-    clock_set(&S, h_now_ms() + 60 * DAY_MS);
+    /* Bob's credit is released on its date; Carol has nothing yet */
     (void)release_holds(&S);
     struct bal b = bal_of(&S, &F.bob);
     ASSERT_EQ(b.available, 1000);
@@ -1568,6 +1633,27 @@ static void test_fork_open_reject(void)
     cb = bal_of(&S, &F.carol);
     ASSERT_EQ(cb.available, 0);
     ASSERT_EQ(cb.held, 0);
+    audit_ok(&S);
+
+    /* Alice, a debtor, sends nothing; what she receives repays Carol */
+    debtor_refused(&F.alice);
+    ASSERT_EQ(fund(&S, F.alice.account, 400), 201);
+    ASSERT_EQ(bal_of(&S, &F.alice).available, 0);
+    ASSERT_EQ(bal_of(&S, &F.carol).available, 400);
+    debtor_refused(&F.alice);
+    ASSERT_EQ(fund(&S, F.alice.account, 900), 201);
+    ASSERT_EQ(bal_of(&S, &F.alice).available, 300);
+    ASSERT_EQ(bal_of(&S, &F.carol).available, 1000);
+    json_t *c = case_get_json(F.case_id);
+    ASSERT_STR(json_str(c, "phase"), "settled");
+    ASSERT_EQ(json_int(c, "recovered"), 1000);
+    ASSERT_EQ(json_int(c, "repaid"), 1000);
+    json_decref(c);
+    resolve_twice_closed("honour");
+    /* settled: she sends again */
+    json_t *tj = NULL;
+    ASSERT_EQ(transfer_to(&F.alice, F.bob.account, 300, &tj), 201);
+    json_decref(tj);
     audit_ok(&S);
     srv_cleanup(&S);
 }
@@ -1579,12 +1665,15 @@ static void test_fork_open_honour(void)
     char path[96];
     json_t *j = NULL;
     snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", F.case_id);
+    clock_set(&S, h_now_ms() + 60 * DAY_MS); /* the honest credits are due */
     int st = admin(&S, S.token, "POST", path,
                    "{\"decision\":\"honour\",\"reason\":\"both receivers acted in good faith\"}",
                    &j);
     ASSERT_EQ(st, 200);
-    ASSERT_STR(json_str(j, "status"), "resolved");
+    ASSERT_STR(json_str(j, "status"), "open");
+    ASSERT_STR(json_str(j, "phase"), "decided");
     ASSERT_STR(json_str(j, "decision"), "honour");
+    ASSERT_EQ(json_int(j, "carried"), 1000);
     json_decref(j);
 
     /* both credits stand, back on their normal schedule */
@@ -1599,16 +1688,34 @@ static void test_fork_open_honour(void)
     json_decref(au);
     audit_ok(&S);
 
-    resolve_twice_closed("reject");
-    resolve_twice_closed("honour");
+    resolve_not_due("reject");
+    resolve_not_due("honour");
 
-    clock_set(&S, h_now_ms() + 60 * DAY_MS);
     (void)release_holds(&S);
     struct bal b = bal_of(&S, &F.bob), cb = bal_of(&S, &F.carol);
     ASSERT_EQ(b.available, 1000);
     ASSERT_EQ(b.held, 0);
     ASSERT_EQ(cb.available, 1000);
     ASSERT_EQ(cb.held, 0);
+    audit_ok(&S);
+
+    /* Alice's later inflow repays the loss account, then she sends again */
+    debtor_refused(&F.alice);
+    ASSERT_EQ(fund(&S, F.alice.account, 1000), 201);
+    ASSERT_EQ(bal_of(&S, &F.alice).available, 0);
+    au = admin_get(&S, "/v1/admin/audit");
+    ASSERT(strstr(json_str(au, "report"), "fraud losses account:     0\n") != NULL);
+    json_decref(au);
+    json_t *c = case_get_json(F.case_id);
+    ASSERT_STR(json_str(c, "phase"), "settled");
+    ASSERT_EQ(json_int(c, "repaid"), 1000);
+    json_decref(c);
+    resolve_twice_closed("reject");
+    ASSERT_EQ(fund(&S, F.alice.account, 5), 201);
+    ASSERT_EQ(bal_of(&S, &F.alice).available, 5);
+    json_t *tj = NULL;
+    ASSERT_EQ(transfer_to(&F.alice, F.bob.account, 5, &tj), 201);
+    json_decref(tj);
     audit_ok(&S);
     srv_cleanup(&S);
 }
@@ -1780,6 +1887,7 @@ static void test_fork_split_sibling_joins_case(void)
     audit_ok(&S);
 
     /* reject: Carol's credit goes back, the split branch is honoured */
+    clock_set(&S, h_now_ms() + 60 * DAY_MS);
     json_t *j = NULL;
     snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", case_id);
     int st = admin(&S, S.token, "POST", path, "{\"decision\":\"reject\",\"reason\":\"r\"}", &j);
@@ -1835,7 +1943,8 @@ static void test_fork_third_branch(void)
     snprintf(path, sizeof path, "/v1/admin/cases/%lld", case_id);
     json_t *c = admin_get(&S, path);
     ASSERT_STR(json_str(c, "status"), "resolved");
-    ASSERT_EQ(json_int(c, "exposure"), 0);
+    ASSERT_EQ(json_int(c, "liability"), 2000);
+    ASSERT_EQ(json_int(c, "recovered"), 2000);
     ASSERT_EQ(json_array_size(json_get(c, "holds")), 3);
     json_decref(c);
     audit_ok(&S);
@@ -1866,19 +1975,27 @@ static void test_fork_culprit_deposits_own_copy(void)
     long long case_id = json_int(coin_out(d, 0), "case");
     long long bob_hold = json_int(coin_out(d, 0), "hold");
     ASSERT(case_id > 0);
-    ASSERT_STR(json_str(coin_out(d, 0), "status"), "frozen");
-    json_decref(d);
     char path[96];
     snprintf(path, sizeof path, "/v1/admin/cases/%lld", case_id);
     json_t *c = admin_get(&S, path);
     ASSERT_STR(json_str(c, "culprit"), alice.pk_hex);
     ASSERT_EQ(json_int(c, "culprit_account"), alice.account);
-    ASSERT_STR(json_str(c, "status"), "open");
+    /* her own credit of the forked coin is forfeited: that covers Bob */
+    ASSERT_STR(json_str(c, "status"), "resolved");
+    ASSERT_EQ(json_int(c, "recovered"), 1000);
     json_decref(c);
-    /* Alice's own credit from the double-spent state is frozen too */
-    expect_hold(&alice, alice_hold, "frozen", case_id);
-    expect_hold(&bob, bob_hold, "frozen", case_id);
+    ASSERT_STR(json_str(coin_out(d, 0), "status"), "held");
+    ASSERT_EQ(bal_of(&S, &alice).held, 0);
+    ASSERT_EQ(bal_of(&S, &alice).available, 0);
+    (void)alice_hold;
+    expect_hold(&bob, bob_hold, "held", case_id);
     ASSERT(keys_revoked(&S, alice.pk_hex));
+    audit_ok(&S);
+    /* Bob gets his 1000 on its date; Alice's net gain is -1000 + 1000 = 0 */
+    clock_set(&S, h_now_ms() + 60 * DAY_MS);
+    (void)release_holds(&S);
+    ASSERT_EQ(bal_of(&S, &bob).available, 1000);
+    ASSERT_EQ(bal_of(&S, &alice).available + bal_of(&S, &alice).held, 0);
     audit_ok(&S);
     srv_cleanup(&S);
 }

@@ -796,6 +796,93 @@ static void test_holds_page(void)
     ASSERT_EQ(got.n, 6);
 }
 
+/* Migration 3: a debtor account, what a case took out of a hold and who
+ * released it, a case's recovered/carried/repaid, and the unsettled cases
+ * of one culprit. */
+static void test_recovery(void)
+{
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    struct dc_account a, b, got;
+    user(&a, 1001, 1);
+    user(&b, 1002, 2);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    ASSERT_OK(S->ops->account_insert(S, &b));
+    ASSERT_OK(S->ops->account_get(S, &got, DC_BY_ID, 1001, NULL));
+    ASSERT_EQ(got.debtor, 0);
+    got.debtor = 1;
+    ASSERT_OK(S->ops->account_update(S, &got));
+    ASSERT_OK(S->ops->account_get(S, &got, DC_BY_ID, 1001, NULL));
+    ASSERT_EQ(got.debtor, 1);
+    ASSERT_OK(S->ops->account_get(S, &got, DC_BY_ID, 1002, NULL));
+    ASSERT_EQ(got.debtor, 0);
+
+    struct dc_hold h, hg;
+    memset(&h, 0, sizeof h);
+    h.account = 1001;
+    h.amount = 500;
+    h.release_at = 10;
+    h.deposit = 1;
+    h.taken = 120;
+    h.repaid = 20;
+    snprintf(h.released_by, sizeof h.released_by, "admin:ops1");
+    ASSERT_OK(S->ops->hold_put(S, &h));
+    ASSERT_OK(S->ops->hold_get(S, &hg, h.id));
+    ASSERT_EQ(hg.taken, 120);
+    ASSERT_EQ(hg.repaid, 20);
+    ASSERT_STR(hg.released_by, "admin:ops1");
+    ASSERT_EQ(dc_hold_left(&hg), 380);
+    hg.taken = 500;
+    hg.status = DC_HOLD_REVERSED;
+    ASSERT_OK(S->ops->hold_put(S, &hg));
+    ASSERT_OK(S->ops->hold_get(S, &hg, h.id));
+    ASSERT_EQ(dc_hold_left(&hg), 0);
+
+    uint8_t ev[2] = {1, 2};
+    struct dc_case c[3], cg;
+    for (int i = 0; i < 3; i++) {
+        memset(&c[i], 0, sizeof c[i]);
+        memset(c[i].serial, i + 1, DC_SERIAL_BYTES);
+        memset(c[i].state, 7, DC_HASH_BYTES);
+        c[i].culprit_account = i < 2 ? 1001 : 1002;
+        c[i].value = c[i].exposure = 300;
+        c[i].recovered = 100;
+        c[i].carried = 200;
+        c[i].repaid = 50;
+        c[i].evidence = ev;
+        c[i].evidence_len = 2;
+        ASSERT_OK(S->ops->case_put(S, &c[i]));
+    }
+    memset(&cg, 0, sizeof cg);
+    ASSERT_OK(S->ops->case_get(S, &cg, c[0].id, NULL, NULL));
+    ASSERT_EQ(cg.recovered, 100);
+    ASSERT_EQ(cg.carried, 200);
+    ASSERT_EQ(cg.repaid, 50);
+    dc_case_clear(&cg);
+    c[0].recovered = 300;
+    c[0].repaid = 200;
+    ASSERT_OK(S->ops->case_put(S, &c[0]));
+    ASSERT_OK(S->ops->case_get(S, &cg, c[0].id, NULL, NULL));
+    ASSERT_EQ(cg.recovered, 300);
+    ASSERT_EQ(cg.repaid, 200);
+    dc_case_clear(&cg);
+    int n = 0;
+    ASSERT_OK(S->ops->cases_of_culprit(S, 1001, case_cb, &n));
+    ASSERT_EQ(n, 2);
+    c[0].status = DC_CASE_RESOLVED; /* settled cases are not listed */
+    ASSERT_OK(S->ops->case_put(S, &c[0]));
+    n = 0;
+    ASSERT_OK(S->ops->cases_of_culprit(S, 1001, case_cb, &n));
+    ASSERT_EQ(n, 1);
+    n = 0;
+    ASSERT_OK(S->ops->cases_of_culprit(S, 1002, case_cb, &n));
+    ASSERT_EQ(n, 1);
+    n = 0;
+    ASSERT_OK(S->ops->cases_of_culprit(S, 1003, case_cb, &n));
+    ASSERT_EQ(n, 0);
+    ASSERT_OK(S->ops->commit(S));
+}
+
 TESTS(T(test_accounts), T(test_events), T(test_migration_2), T(test_postings), T(test_post_many),
       T(test_savepoints), T(test_requests), T(test_coins_and_states), T(test_deposits_and_holds),
-      T(test_holds_page), T(test_cases_revocations_keys))
+      T(test_holds_page), T(test_cases_revocations_keys), T(test_recovery))
