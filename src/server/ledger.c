@@ -915,6 +915,11 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
 
         int64_t case_id = 0;
         int forked = 0;
+        /* cases this coin opened: one that does not get its credit has no
+         * liability and settles at once (recover_case) */
+        enum { DC_MAX_OPENED = 16 };
+        int64_t opened_ids[DC_MAX_OPENED];
+        size_t n_opened = 0;
         uint8_t state[DC_HASH_BYTES], succ[DC_HASH_BYTES], had[DC_HASH_BYTES];
         dc_state_genesis(state, j.coin->genesis_bytes);
         for (size_t k = 0; e == DC_OK && k < j.coin->n; k++) {
@@ -958,9 +963,12 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
                 int64_t cid;
                 e = open_case(&j, in[i].bytes, in[i].len, state, succ, &cid, &opened);
                 if (e != DC_OK) break;
-                if (!forked) case_id = cid;
+                /* the deepest fork owns the credit: of the branches at that
+                 * state, its culprit signed the one that overspent */
+                case_id = cid;
                 forked = 1;
                 out->forks_new += (size_t)opened;
+                if (opened && n_opened < DC_MAX_OPENED) opened_ids[n_opened++] = cid;
             } else if (!case_id) {
                 /* shared or new history: is this state already under a case? */
                 struct dc_case c;
@@ -1026,6 +1034,14 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
                 }
                 dc_case_clear(&c);
             }
+        }
+        for (size_t q = 0; e == DC_OK && q < n_opened; q++) {
+            if (opened_ids[q] == case_id) continue;
+            struct dc_case oc;
+            memset(&oc, 0, sizeof oc);
+            e = st->ops->case_get(st, &oc, opened_ids[q], NULL, NULL);
+            if (e == DC_OK) e = recover_case(st, now, &oc);
+            dc_case_clear(&oc);
         }
         /* a debtor's new credit pays her debt (her own forfeits are above) */
         if (e == DC_OK && (case_id || a.debtor)) e = dc_ledger_collect(st, now, account);
