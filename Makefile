@@ -3,18 +3,22 @@
 #   make            build libducat (static + shared), tools and tests
 #   make check      install missing packages, build, run every test
 #   make check-asan the same under AddressSanitizer + UBSan (no recovery)
-#   make run        build and run the core self-check (the server arrives later)
+#   make run        build, create a dev instance in ./var and serve it on 127.0.0.1:8080
 #   make bench-core core benchmark (Ed25519 vs chain verification, bytes/hop)
 #   make bench-offline offline payment: payee accept vs raw Ed25519, bytes on the wire
 #   make bench-store store: SQLite and PostgreSQL transfers/deposits per s vs raw commits
 #   make fuzz       libFuzzer on every decoder (clang), FUZZ_SECONDS each
 #   make fmt / lint clang-format rewrite / style + static checks
+#   make deb        the Debian package (build-deb/), checked by lintian
+#   make man        man pages from the programs' help (build/man)
 #   make install PREFIX=/usr/local
 
 PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= cc
 VERSION := 0.1.0
+# The config ducatd reads without -c or $$DUCATD_CONFIG (the Debian package's place).
+SYSCONFDIR ?= /etc
 
 WARN   := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion \
           -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 -Wundef \
@@ -34,7 +38,7 @@ HAVE_PG    := $(if $(PG_LIBS),1)
 SRV_LIBS   := $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) $(PG_LIBS) -lpthread
 TEST_LIBS  := $(shell pkg-config --libs libcurl jansson 2>/dev/null) -lpthread
 ALL_CFLAGS  = -std=c11 $(WARN) $(CFLAGS) $(SAN) -fPIC -D_POSIX_C_SOURCE=200809L \
-              -Iinclude -Isrc $(PKG_CFLAGS)
+              -Iinclude -Isrc $(PKG_CFLAGS) -DDC_VERSION='"$(VERSION)"'
 LDLIBS      = $(PKG_LIBS)
 
 CORE_SRC  := $(sort $(wildcard src/core/*.c))
@@ -68,8 +72,8 @@ API_BIN   := $(API_SRC:tests/api/%.c=$(BUILD)/tests/%)
 E2E_SRC   := $(sort $(wildcard tests/e2e/test_*.c))
 E2E_BIN   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
 
-.PHONY: demo all deps check check-asan run run-tests bench-core bench-server bench-store bench-offline fuzz fmt lint install clean
-all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN) $(E2E_BIN)
+.PHONY: deb man demo all deps check check-asan run run-tests bench-core bench-server bench-store bench-offline fuzz fmt lint install clean
+all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(BUILD)/ducat-wallet.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN) $(E2E_BIN)
 
 deps:
 	@scripts/deps.sh build
@@ -96,10 +100,11 @@ $(BUILD)/gen/console.h: $(CONSOLE_WEB) scripts/embed.sh
 	scripts/embed.sh console_files $(CONSOLE_WEB) > $@
 
 $(SRV_OBJ): $(GEN)
-$(SRV_OBJ): ALL_CFLAGS += -I$(BUILD)/gen $(if $(HAVE_PG),-DDC_HAVE_PG $(PG_CFLAGS))
+$(SRV_OBJ): ALL_CFLAGS += -I$(BUILD)/gen $(if $(HAVE_PG),-DDC_HAVE_PG $(PG_CFLAGS)) \
+    -DDC_DEFAULT_CONFIG='"$(SYSCONFDIR)/ducat/ducat.conf"'
 
 $(DUCATD): $(SRV_OBJ) $(LIB_A)
-	$(CC) $(SAN) -o $@ $(SRV_OBJ) $(LIB_A) $(SRV_LIBS) $(LDLIBS)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $(SRV_OBJ) $(LIB_A) $(SRV_LIBS) $(LDLIBS)
 
 # Server unit tests (config, store contract): the server objects as a library.
 $(SRV_LIB): $(filter-out %/main.o,$(SRV_OBJ))
@@ -132,7 +137,7 @@ $(LIB_A): $(CORE_OBJ)
 $(LIB_SO): $(CORE_OBJ)
 	$(CC) -shared $(SAN) -Wl,-soname,libducat.so.0 -o $@ $^ $(LDLIBS)
 
-$(BUILD)/ducat.pc: ducat.pc.in Makefile
+$(BUILD)/ducat.pc $(BUILD)/ducat-wallet.pc: $(BUILD)/%.pc: %.pc.in Makefile
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
@@ -148,7 +153,7 @@ $(WAL_LIB): $(WAL_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(DUCAT): $(CLI_OBJ) $(WAL_LIB) $(LIB_A)
-	$(CC) $(SAN) -o $@ $(CLI_OBJ) $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $(CLI_OBJ) $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
 $(BUILD)/tools/%: tools/%.c tests/fixture.h $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -172,7 +177,7 @@ PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_b
            tests/pg/test_api_console.pg
 run-tests: all
 	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pg.sh tests/run.sh $(TEST_BIN) \
-	    tests/vectors.sh tests/errors_doc.sh tests/openapi_routes.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
+	    tests/vectors.sh tests/errors_doc.sh tests/openapi_routes.sh tests/pkgconfig.sh tests/deb.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
@@ -248,6 +253,22 @@ bench-offline: deps
 	    -Wl,--wrap=crypto_sign_ed25519_detached $(LDLIBS)
 	$(BENCH_DIR)/bench/bench_offline
 
+# Man pages from the programs' own help (scripts/man.sh): build/man/.
+man: $(DUCATD) $(DUCAT)
+	scripts/man.sh $(BUILD) $(BUILD)/man
+
+# The Debian package, built with Debian's hardening flags in build-deb and
+# checked by lintian (errors fail the build): build-deb/ducat_VERSION-1_ARCH.deb.
+DEB_FLAGS   = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
+DEB_CFLAGS  = $(shell $(DEB_FLAGS) CFLAGS) $(shell $(DEB_FLAGS) CPPFLAGS)
+DEB_LDFLAGS = $(shell $(DEB_FLAGS) LDFLAGS)
+deb: deps
+	@$(MAKE) --no-print-directory BUILD=build-deb CFLAGS="$(DEB_CFLAGS)" LDFLAGS="$(DEB_LDFLAGS)" \
+	    SYSCONFDIR=/etc build-deb/ducatd build-deb/ducat
+	scripts/deb.sh build-deb
+	lintian --fail-on error --suppress-tags-from-file dist/debian/lintian-suppress \
+	    build-deb/ducat_$(VERSION)-1_$$(dpkg --print-architecture).deb
+
 FUZZ_SECONDS ?= 60
 fuzz:
 	@scripts/deps.sh fuzz
@@ -273,14 +294,18 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 	    --suppress=missingIncludeSystem -Iinclude -Isrc src tools
 
-install: $(LIB_A) $(LIB_SO) $(BUILD)/ducat.pc $(WAL_LIB) $(DUCATD) $(DUCAT)
+# The .pc files are written for this PREFIX (the ones in $(BUILD) name the build's).
+install: $(LIB_A) $(LIB_SO) $(WAL_LIB) $(DUCATD) $(DUCAT)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/ducat
 	install -m 755 $(DUCATD) $(DUCAT) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIB_A) $(WAL_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libducat.so.0
 	ln -sf libducat.so.0 $(DESTDIR)$(PREFIX)/lib/libducat.so
 	install -m 644 include/ducat/*.h include/ducat/*.def $(DESTDIR)$(PREFIX)/include/ducat/
-	install -m 644 $(BUILD)/ducat.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	for p in ducat ducat-wallet; do \
+	    sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $$p.pc.in \
+	        > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$p.pc || exit 1; \
+	done
 
 clean:
-	rm -rf build build-asan build-bench build-fuzz
+	rm -rf build build-asan build-bench build-fuzz build-deb

@@ -7,8 +7,9 @@ set -e
 what=${1:-build}
 # postgresql + libpq-dev: the PostgreSQL backend, tested against a throwaway
 # cluster (tests/with-pg.sh); the package's own 'main' cluster is not used
+# dpkg-dev, help2man, lintian: make deb and make man (tests/deb.sh)
 # chromium: the admin console's browser test (tests/api/test_api_console.c)
-pkgs="make gcc pkg-config libsodium-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev postgresql libpq-dev chromium"
+pkgs="make gcc pkg-config dpkg-dev help2man lintian libsodium-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev postgresql libpq-dev chromium"
 case "$what" in
     build) ;;
     fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;

@@ -73,9 +73,31 @@ void dc_ctx_close(struct dc_ctx *x);
 /* Rebuilds the trust context from the signing keys in the store. */
 enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st);
 
-/* Logging: one line to stderr with time and level; never log secrets. */
+/* Logging: one line to stderr with time and level; never log secrets.
+ * Text lines read "TIME ducatd LEVEL: message"; with dc_log_set_json(1)
+ * every line is a JSON object {"time","level","msg"} (docs/OPERATIONS.md). */
 void dc_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dc_log_set_level(int level);
+void dc_log_set_json(int on);
+
+/* One field of an event line: a string (str != NULL) or an integer. */
+struct dc_log_kv {
+    const char *key;
+    const char *str;
+    long long num;
+};
+#define DC_KV_S(k, v) ((struct dc_log_kv){(k), (v), 0})
+#define DC_KV_N(k, v) ((struct dc_log_kv){(k), NULL, (long long)(v)})
+
+/* A security- or money-relevant event, one line with its ids:
+ *   TIME ducatd info: event=case_opened case=7 culprit=1002 amount="30.00 CNY"
+ * or in JSON {"time","level","event","case":7,...}. A string field is quoted
+ * (with \" \\ and \xNN escapes) when it holds a space, quote, '=' or control
+ * character, so a name can never forge another field. Never pass a secret. */
+void dc_log_event(int level, const char *event, const struct dc_log_kv *kv, size_t n);
+#define DC_LOG_EVENT(level, event, ...)                                                            \
+    dc_log_event((level), (event), (const struct dc_log_kv[]){__VA_ARGS__},                        \
+                 sizeof((const struct dc_log_kv[]){__VA_ARGS__}) / sizeof(struct dc_log_kv))
 #define DC_LOG_ERROR 0
 #define DC_LOG_WARN 1
 #define DC_LOG_INFO 2
