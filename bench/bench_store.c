@@ -118,7 +118,7 @@ static void setup(struct dc_store *st)
         a.created_at = 1;
         check(st->ops->account_insert(st, &a), st, "account");
         int64_t id;
-        check(dc_ledger_fund(st, 1, a.id, 1000000000, 0, &id, NULL, 0), st, "fund");
+        check(dc_ledger_fund(st, NULL, 1, a.id, 1000000000, 0, &id, NULL, 0), st, "fund");
     }
     check(st->ops->commit(st), st, "commit");
 }
@@ -138,7 +138,8 @@ static void transfer_job(struct dc_store *st, unsigned *seed)
     check(st->ops->savepoint(st), st, "savepoint");
     enum dc_err e = st->ops->request_get(st, &rec);
     if (e != DC_ERR_NOT_FOUND) die("request_get", "expected a miss");
-    check(dc_ledger_transfer(st, 2, from, &to, &amount, NULL, 1, &id, &avail, NULL, 0), st, "transfer");
+    check(dc_ledger_transfer(st, NULL, 2, from, &to, &amount, NULL, 1, &id, &avail, NULL, 0), st,
+          "transfer");
     rec.status = 201;
     check(st->ops->request_put(st, &rec, "{\"transfer_id\":1,\"available\":1}"), st, "put");
     check(st->ops->release(st), st, "release");

@@ -26,6 +26,7 @@
  * so the payee knows the exchange is complete on both sides.
  */
 #define _DEFAULT_SOURCE /* getaddrinfo and friends */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -596,8 +597,9 @@ int cmd_request(struct cli *x, int argc, char **argv)
         rc = print_armor(x, DC_ARMOR_REQUEST, req, len);
         char a[48];
         if (rc == 0 && !x->json) {
-            fprintf(stderr, "ducat: request for %s; give it to the payer, then: ducat accept "
-                            "PAYMENT\n",
+            fprintf(stderr,
+                    "request for %s; give it to the payer, then: ducat accept "
+                    "PAYMENT\n",
                     cli_fmt(x, a, amount));
         }
     }
@@ -692,7 +694,7 @@ int cmd_accept(struct cli *x, int argc, char **argv)
         }
         size_t rl;
         const uint8_t *rcpt = dc_session_receipt(s, &rl);
-        if (!x->json) fprintf(stderr, "ducat: this payment was accepted before; its receipt again:\n");
+        if (!x->json) fprintf(stderr, "this payment was accepted before; its receipt again:\n");
         rc = print_armor(x, DC_ARMOR_RECEIPT, rcpt, rl);
         free(s);
         free(pay);
@@ -900,7 +902,9 @@ static int resolve(const char *addr, int passive, struct addrinfo **ai)
     return 0;
 }
 
-static int listen_on(const char *addr, const char *port_file, int *out)
+/* Listens on addr; bound (cap bytes) gets the address actually bound, so
+ * "127.0.0.1:0" is reported with the port the system chose. */
+static int listen_on(const char *addr, const char *port_file, int *out, char *bound, size_t cap)
 {
     struct addrinfo *ai;
     int rc = resolve(addr, 1, &ai);
@@ -915,14 +919,21 @@ static int listen_on(const char *addr, const char *port_file, int *out)
         return cli_fail_code(CLI_EXIT_REFUSED, "cannot listen on '%s': %s", addr, strerror(err));
     }
     freeaddrinfo(ai);
-    if (port_file) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        int p = 0;
-        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-            p = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int p = 0;
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            p = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+        } else {
+            p = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
         }
+    }
+    snprintf(bound, cap, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, p);
+    if (port_file) {
         char tmp[1100];
         snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
         FILE *f = fopen(tmp, "w");
@@ -1022,12 +1033,13 @@ int cmd_receive(struct cli *x, int argc, char **argv)
     }
     cli_pause_point("receive:request-persisted");
     int lfd = -1;
-    rc = listen_on(listen_addr, port_file, &lfd);
+    char bound[INET6_ADDRSTRLEN + 16];
+    rc = listen_on(listen_addr, port_file, &lfd, bound, sizeof bound);
     if (rc) {
         free(s);
         return rc;
     }
-    report(x, "waiting for the payer on %s", listen_addr);
+    report(x, "waiting for the payer on %s", bound);
     fflush(stdout);
     uint64_t deadline = mono_ms() + (uint64_t)timeout * 1000u;
     int reported = 0, outcome = LINK_LOST;

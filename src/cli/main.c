@@ -171,6 +171,7 @@ int main(int argc, char **argv)
     if (sodium_init() < 0) return cli_fail_code(CLI_EXIT_WALLET, "libsodium failed to initialise");
     argc = take_globals(&x, argc, argv);
     if (argc < 0) return CLI_EXIT_USAGE;
+    cli_set_json_errors(x.json);
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;

@@ -467,3 +467,37 @@ enum dc_err dc_calendar_release_ms(uint64_t *out, const struct dc_calendar *cal,
     *out = dc_calendar_day_start_ms(cal, last + 1);
     return DC_OK;
 }
+
+enum dc_err dc_time_format(char *out, size_t cap, uint64_t ms, int32_t utc_offset_min)
+{
+    if (!out) return DC_ERR_INVALID_ARGUMENT;
+    if (cap > 0) out[0] = '\0';
+    if (cap < DC_TIME_STR_MAX) return DC_ERR_BUFFER_TOO_SMALL;
+    if (utc_offset_min < -1439 || utc_offset_min > 1439) return DC_ERR_INVALID_ARGUMENT;
+    /* local minutes since the epoch; the bound keeps day within int32 */
+    uint64_t min = ms / 60000u;
+    if (min > (uint64_t)DC_CALENDAR_DAY_MAX * 1440u) return DC_ERR_CALENDAR_RANGE;
+    int64_t local = (int64_t)min + utc_offset_min;
+    if (local < 0) return DC_ERR_CALENDAR_RANGE;
+    int32_t day = (int32_t)(local / 1440);
+    int32_t in_day = (int32_t)(local % 1440);
+    enum dc_err e = dc_date_format(out, cap, day);
+    if (e != DC_OK) return e;
+    out[10] = ' ';
+    put_digits(out + 11, in_day / 60, 2);
+    out[13] = ':';
+    put_digits(out + 14, in_day % 60, 2);
+    if (utc_offset_min == 0) {
+        memcpy(out + 16, " UTC", 5);
+        return DC_OK;
+    }
+    int32_t a = utc_offset_min < 0 ? -utc_offset_min : utc_offset_min;
+    memcpy(out + 16, " (UTC", 5);
+    out[21] = utc_offset_min < 0 ? '-' : '+';
+    put_digits(out + 22, a / 60, 2);
+    out[24] = ':';
+    put_digits(out + 25, a % 60, 2);
+    out[27] = ')';
+    out[28] = '\0';
+    return DC_OK;
+}

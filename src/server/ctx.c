@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "ducat/auth.h"
@@ -22,6 +23,7 @@
 /* Set once at start, before threads: the logger's whole state. */
 static int log_level = DC_LOG_INFO;
 static int log_json;
+static int log_syslog; /* operator commands: event lines to syslog(3), not stderr */
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void dc_log_set_level(int level)
@@ -32,6 +34,12 @@ void dc_log_set_level(int level)
 void dc_log_set_json(int on)
 {
     log_json = on;
+}
+
+void dc_log_set_syslog(int on)
+{
+    if (on && !log_syslog) openlog("ducatd", LOG_PID, LOG_DAEMON);
+    log_syslog = on;
 }
 
 static void log_time(char ts[static 32])
@@ -97,11 +105,39 @@ static void put_field(char *line, size_t cap, const struct dc_log_kv *kv)
     line[n < cap ? n : cap - 1] = '\0';
 }
 
+const char *dc_money(char *out, size_t cap, const struct dc_currency *cur, int64_t minor)
+{
+    char num[DC_AMOUNT_STR_MAX];
+    struct dc_amount a = {minor, cur->numeric};
+    if (dc_amount_format(num, sizeof num, cur, a) != DC_OK ||
+        (size_t)snprintf(out, cap, "%s %s", num, cur->code) >= cap) {
+        snprintf(out, cap, "?");
+    }
+    return out;
+}
+
+const char *dc_local_time(char *out, size_t cap, const struct dc_calendar *cal, uint64_t ms)
+{
+    if (ms == 0 || dc_time_format(out, cap, ms, cal->utc_offset_min) != DC_OK) {
+        snprintf(out, cap, "-");
+    }
+    return out;
+}
+
 void dc_log_event(int level, const char *event, const struct dc_log_kv *kv, size_t n)
 {
     if (level > log_level) return;
     char ts[32];
     log_time(ts);
+    if (log_syslog) {
+        /* syslog stamps the time and the program; the fields as in text */
+        static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+        char line[2048];
+        snprintf(line, sizeof line, "event=%s", event);
+        for (size_t i = 0; i < n; i++) put_field(line, sizeof line, &kv[i]);
+        syslog(prio[level & 3], "%s", line);
+        return;
+    }
     if (log_json) {
         json_t *o =
             json_pack("{s:s,s:s,s:s}", "time", ts, "level", level_names[level & 3], "event", event);

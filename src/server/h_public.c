@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/gauges.h"
 #include "server/http.h"
 #include "server/ledger.h"
 #include "server/metrics.h"
@@ -20,7 +21,20 @@ enum dc_err dc_h_health(struct dc_req *rq, struct dc_resp *rs)
 
 enum dc_err dc_h_metrics(struct dc_req *rq, struct dc_resp *rs)
 {
-    rs->text = dc_metrics_render(rq->x->metrics);
+    struct dc_gauges g;
+    uint64_t shared[DC_M_COUNT];
+    struct dc_store *st;
+    memset(&g, 0, sizeof g);
+    memset(shared, 0, sizeof shared);
+    if (dc_pool_get(rq->x, &st) == DC_OK) {
+        enum dc_err e = dc_gauges_read(&g, shared, rq->x, st);
+        if (e != DC_OK) dc_log(DC_LOG_WARN, "metrics: cannot read the gauges: %s", dc_err_str(e));
+        dc_pool_put(rq->x, st);
+    }
+    struct dc_process_info p = {
+        DC_VERSION, strncmp(rq->x->store_url, "sqlite:", 7) == 0 ? "sqlite" : "postgresql",
+        rq->x->cfg.currency.code, rq->x->started_ms};
+    rs->text = dc_metrics_render(rq->x->metrics, shared, &g, &p);
     rs->content_type = "text/plain; version=0.0.4";
     return rs->text ? DC_OK : DC_ERR_NO_MEMORY;
 }
@@ -158,6 +172,11 @@ enum dc_err dc_h_register(struct dc_req *rq, struct dc_resp *rs)
     if (e == DC_ERR_STORE_CONSTRAINT) e = DC_ERR_ALREADY_REGISTERED;
     if (e != DC_OK) return e;
     rs->status = j.created ? 201 : 200;
+    /* ids only: the real-name data stays in the database */
+    if (j.created) {
+        DC_LOG_EVENT(DC_LOG_INFO, "registration", DC_KV_N("account", j.acct.id),
+                     DC_KV_S("status", dc_account_status_name(&j.acct)));
+    }
     rs->json = json_pack("{s:I, s:o, s:s}", "account", (json_int_t)j.acct.id, "alias",
                          dc_json_hex(j.acct.alias, DC_ALIAS_BYTES), "status",
                          dc_account_status_name(&j.acct));

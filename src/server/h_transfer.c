@@ -22,8 +22,9 @@ static enum dc_err transfer_fn(struct dc_store *st, struct dc_req *rq, void *arg
 {
     struct transfer_args *t = arg;
     int64_t available;
-    enum dc_err e = dc_ledger_transfer(st, rq->now, rq->account.id, t->to, t->amount, t->memo,
-                                       t->n, t->ids, &available, rq->detail, sizeof rq->detail);
+    enum dc_err e =
+        dc_ledger_transfer(st, &rq->x->cfg.currency, rq->now, rq->account.id, t->to, t->amount,
+                           t->memo, t->n, t->ids, &available, rq->detail, sizeof rq->detail);
     if (e != DC_OK) return e;
     out->status = 201;
     if (!t->batch) {

@@ -51,8 +51,18 @@ struct dc_nonces {
     pthread_mutex_t lock;
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
     struct nonce_entry *oldest, *newest; /* the FIFO */
+    size_t count;                        /* entries held: the ducat_nonce_table_entries gauge */
     struct nonce_entry *bucket[NONCE_BUCKETS];
 };
+
+size_t dc_nonces_count(struct dc_nonces *n)
+{
+    if (!n) return 0;
+    pthread_mutex_lock(&n->lock);
+    size_t c = n->count;
+    pthread_mutex_unlock(&n->lock);
+    return c;
+}
 
 static struct dc_nonces *nonces_new(void)
 {
@@ -93,6 +103,7 @@ static int nonce_fresh(struct dc_nonces *n, const uint8_t *pub, const uint8_t *n
         n->oldest = dead->later;
         if (!n->oldest) n->newest = NULL;
         free(dead);
+        n->count--;
     }
     for (struct nonce_entry *e = n->bucket[b]; e; e = e->next) {
         if (memcmp(e->key, key, sizeof key) == 0) {
@@ -115,6 +126,7 @@ static int nonce_fresh(struct dc_nonces *n, const uint8_t *pub, const uint8_t *n
                 n->oldest = e;
             }
             n->newest = e;
+            n->count++;
         } else {
             fresh = 0; /* cannot remember it: refuse rather than risk a replay */
         }
@@ -424,6 +436,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (e == DC_ERR_AUTH_MISSING || e == DC_ERR_AUTH_SIGNATURE || e == DC_ERR_AUTH_STALE ||
         e == DC_ERR_AUTH_REPLAY || e == DC_ERR_AUTH_UNKNOWN || e == DC_ERR_ADMIN_AUTH) {
         dc_metrics_add(x->metrics, DC_M_AUTH_FAILURES, 1);
+    }
+    if (e == DC_ERR_ADMIN_AUTH) {
+        /* the path only: the presented token is never logged */
+        DC_LOG_EVENT(DC_LOG_WARN, "admin_auth_refused", DC_KV_S("method", method),
+                     DC_KV_S("path", url));
     }
     json_t *parsed = NULL;
     if (e == DC_OK && strcmp(method, "POST") == 0) {
@@ -768,7 +785,8 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
             enum dc_err e = dc_writer_run(x->writer, dc_release_job, &r);
             if (e != DC_OK) dc_log(DC_LOG_WARN, "hold release: %s", dc_err_str(e));
             if (r.released) {
-                dc_log(DC_LOG_INFO, "released %zu holds", r.released);
+                DC_LOG_EVENT(DC_LOG_INFO, "release_run", DC_KV_N("released", r.released),
+                             DC_KV_S("via", "timer"));
                 dc_metrics_add(x->metrics, DC_M_HOLDS_RELEASED, r.released);
             }
             next_release = now + (uint64_t)x->cfg.release_interval_s * 1000u;

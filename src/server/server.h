@@ -58,6 +58,9 @@ struct dc_ctx {
 /* The shared verification cache, emptied first when it is full. */
 struct dc_verify_cache *dc_vcache(struct dc_ctx *x);
 
+/* Entries in the replay-protection nonce table (GET /metrics). */
+size_t dc_nonces_count(struct dc_nonces *n);
+
 /* Business time in ms (issue, expiry, holds, cases): the real clock, or the
  * [dev] clock_file for tests. Request freshness always uses the wall clock. */
 uint64_t dc_now(const struct dc_ctx *x);
@@ -79,6 +82,18 @@ enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st);
 void dc_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dc_log_set_level(int level);
 void dc_log_set_json(int on);
+/* Operator commands (a process of their own): event lines go to syslog(3),
+ * so the journal holds what the CLI did; their messages stay on stderr. */
+void dc_log_set_syslog(int on);
+
+/* Money for people: "30.00 CNY" (major units and the deployment's currency).
+ * Returns out; out is "?" if cap is too small (DC_MONEY_MAX always suffices). */
+#define DC_MONEY_MAX (DC_AMOUNT_STR_MAX + 8)
+const char *dc_money(char *out, size_t cap, const struct dc_currency *cur, int64_t minor);
+
+/* A time for people in the deployment's time zone (dc_time_format with the
+ * calendar's utc-offset); "-" for 0 or out of range. Returns out. */
+const char *dc_local_time(char *out, size_t cap, const struct dc_calendar *cal, uint64_t ms);
 
 /* One field of an event line: a string (str != NULL) or an integer. */
 struct dc_log_kv {

@@ -1183,7 +1183,7 @@ static void test_split_siblings_two_depositors(void)
     /* the float for the coin is back to 0: the audit checks float == outstanding */
     json_t *au = admin_get(&S, "/v1/admin/audit");
     ASSERT(json_is_true(json_get(au, "ok")));
-    ASSERT(strstr(json_str(au, "report"), "offline float:            0\n") != NULL);
+    ASSERT(strstr(json_str(au, "report"), "offline float:            0.00 CNY\n") != NULL);
     json_decref(au);
 
     /* and a sibling cannot come back a second time */
@@ -1595,7 +1595,7 @@ static void test_fork_open_honour(void)
     /* the operator carries the loss: the audit shows it and still balances */
     json_t *au = admin_get(&S, "/v1/admin/audit");
     ASSERT(json_is_true(json_get(au, "ok")));
-    ASSERT(strstr(json_str(au, "report"), "fraud losses account:     -1000\n") != NULL);
+    ASSERT(strstr(json_str(au, "report"), "fraud losses account:     -10.00 CNY\n") != NULL);
     json_decref(au);
     audit_ok(&S);
 
