@@ -103,6 +103,14 @@ uint64_t cli_now(void);
 void cli_print_refresh_bound(const struct cli *x, const struct dc_service_refresh *r);
 /* After a refresh: if the server refused coins for good, says so on stderr
  * (one line) and returns the exit code; else 0. */
+/* A money-moving command refused because another operation is pending in
+ * the wallet (DC_ERR_WALLET_OP_PENDING): says what is pending and the
+ * command that finishes it; returns the exit code. `what` names the
+ * command that was not started. */
+int cli_op_pending_fail(struct cli *x, const char *what);
+/* A server call failed: transient (the request is saved; run the same
+ * command again), another operation pending, or a refusal with its reason. */
+int cli_net_fail(struct cli *x, enum dc_err e, const char *what);
 int cli_refresh_refused(const struct cli *x, const struct dc_service_refresh *r);
 
 /* Reads a whole file ("-" = stdin), at most max bytes, NUL-terminated.
