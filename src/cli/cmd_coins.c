@@ -74,8 +74,9 @@ int cmd_deposit(struct cli *x, int argc, char **argv)
     }
     enum dc_err e = dc_service_deposit(&x->svc, n ? idx : NULL, n, cli_now(), d);
     free(idx);
-    if (e == DC_ERR_NOT_FOUND && d->n == 0) {
+    if ((e == DC_ERR_NOT_FOUND && d->n == 0) || e == DC_ERR_WALLET_OP_PENDING) {
         free(d);
+        if (e == DC_ERR_WALLET_OP_PENDING) return net_fail(x, e, "deposit");
         return cli_fail(x, e, "deposit: %s", x->svc.detail);
     }
     char a[48], t[40], serial[2 * DC_SERIAL_BYTES + 1];

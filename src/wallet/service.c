@@ -431,12 +431,14 @@ static void describe_op(struct dc_service *s, const json_t *op)
 {
     const json_t *a = json_object_get(op, "args");
     const char *cmd = op_cmd(op);
-    char amt[DC_AMOUNT_STR_MAX] = "";
+    char num[DC_AMOUNT_STR_MAX] = "", amt[DC_AMOUNT_STR_MAX + 16];
     struct dc_service_config cfg;
-    if (dc_service_config(s->w, &cfg) != DC_OK ||
-        dc_amount_format(amt, sizeof amt, &cfg.currency,
-                         (struct dc_amount){json_i64(a, "amount"), cfg.currency.numeric}) !=
+    if (dc_service_config(s->w, &cfg) == DC_OK &&
+        dc_amount_format(num, sizeof num, &cfg.currency,
+                         (struct dc_amount){json_i64(a, "amount"), cfg.currency.numeric}) ==
             DC_OK) {
+        snprintf(amt, sizeof amt, "%s %s", num, cfg.currency.code);
+    } else {
         snprintf(amt, sizeof amt, "%lld (minor units)", (long long)json_i64(a, "amount"));
     }
     if (strcmp(cmd, "pay") == 0) {
