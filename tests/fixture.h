@@ -95,7 +95,7 @@ static inline void genesis_of(struct dc_genesis *g, int64_t value, const struct 
 
 /* Issues a coin of `value` to `owner` into buf; returns its length. */
 static inline size_t issue(struct world *w, uint8_t *buf, size_t cap, int64_t value,
-                           const struct party *owner, uint8_t serial_tag, uint8_t hop_limit)
+                    const struct party *owner, uint8_t serial_tag, uint8_t hop_limit)
 {
     struct dc_genesis g;
     genesis_of(&g, value, owner, serial_tag, hop_limit);

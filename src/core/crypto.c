@@ -29,8 +29,8 @@ static size_t build_msg(uint8_t msg[static MSG_MAX], const uint8_t *body, size_t
     return n;
 }
 
-void dc_sign(uint8_t sig[static DC_SIG_BYTES], const uint8_t *body, size_t len, const uint8_t *prev,
-             const uint8_t sk[static DC_SECKEY_BYTES])
+void dc_sign(uint8_t sig[static DC_SIG_BYTES], const uint8_t *body, size_t len,
+             const uint8_t *prev, const uint8_t sk[static DC_SECKEY_BYTES])
 {
     uint8_t msg[MSG_MAX];
     /* Bodies are fixed-size structures of this module: a longer one is a bug. */

@@ -190,8 +190,8 @@ int dc_cmd_accounts(const struct dc_cmd_env *env, int argc, char **argv)
     const char *sub = argv[0];
     int64_t id = 0;
     int status = -1;
-    int is_action =
-        strcmp(sub, "verify") == 0 || strcmp(sub, "freeze") == 0 || strcmp(sub, "unfreeze") == 0;
+    int is_action = strcmp(sub, "verify") == 0 || strcmp(sub, "freeze") == 0 ||
+                    strcmp(sub, "unfreeze") == 0;
     if (strcmp(sub, "list") == 0) {
         if (argc == 3 && strcmp(argv[1], "--status") == 0) {
             status = strcmp(argv[2], "unverified") == 0 ? DC_ACCT_UNVERIFIED
@@ -200,8 +200,7 @@ int dc_cmd_accounts(const struct dc_cmd_env *env, int argc, char **argv)
                                                         : -2;
             if (status == -2) {
                 dc_cmd_fail("accounts list: --status '%s': expected unverified, verified or "
-                            "frozen",
-                            argv[2]);
+                            "frozen", argv[2]);
                 return DC_EXIT_USAGE;
             }
         } else if (argc != 1) {
@@ -222,8 +221,8 @@ int dc_cmd_accounts(const struct dc_cmd_env *env, int argc, char **argv)
     struct dc_store *st;
     enum dc_err e = dc_pool_get(&X, &st);
     if (e != DC_OK) return finish(DC_EXIT_CONFIG);
-    printf("%-8s %-10s %-10s %14s %14s  %s\n", "account", "status", "offline", "available", "held",
-           "name");
+    printf("%-8s %-10s %-10s %14s %14s  %s\n", "account", "status", "offline", "available",
+           "held", "name");
     e = st->ops->account_list(st, status, print_account_line, NULL);
     dc_pool_put(&X, st);
     return finish(dc_cmd_exit_for(e));
@@ -365,11 +364,12 @@ int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv)
     }
     if (strcmp(sub, "resolve") == 0) {
         struct resolve_arg r = {id, 0, argc > 2 ? argv[2] : "", "operator", NULL};
-        if (argc > 3 && reason_actor("cases resolve", argc - 3, argv + 3, &r.reason, &r.actor)) {
+        if (argc > 3 &&
+            reason_actor("cases resolve", argc - 3, argv + 3, &r.reason, &r.actor)) {
             return DC_EXIT_USAGE;
         }
-        if ((strcmp(r.decision, "honour") != 0 && strcmp(r.decision, "reject") != 0) || !r.reason ||
-            !*r.reason) {
+        if ((strcmp(r.decision, "honour") != 0 && strcmp(r.decision, "reject") != 0) ||
+            !r.reason || !*r.reason) {
             dc_cmd_fail("cases resolve: expected 'resolve ID honour|reject --reason TEXT', got "
                         "decision '%s'",
                         r.decision);
@@ -684,21 +684,19 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
             memcpy(c.pub, r.pub, 32);
             c.valid_from = r.now - 60000;
             c.sign_until = r.now + 365 * DC_DAY_MS;
-            c.verify_until =
-                c.sign_until +
-                (uint64_t)(X.cfg.coin_lifetime_days + X.cfg.deposit_grace_days + 30) * DC_DAY_MS;
+            c.verify_until = c.sign_until + (uint64_t)(X.cfg.coin_lifetime_days +
+                                                       X.cfg.deposit_grace_days + 30) * DC_DAY_MS;
             uint8_t req[DC_KEYREQ_BYTES];
             char out[512];
             size_t got;
             dc_keyreq_sign(req, &c, sk);
-            if (dc_armor_encode(out, sizeof out, &got, DC_ARMOR_KEYREQ, req, sizeof req) == DC_OK) {
+            if (dc_armor_encode(out, sizeof out, &got, DC_ARMOR_KEYREQ, req, sizeof req) ==
+                DC_OK) {
                 puts(out);
             }
-            fprintf(stderr,
-                    "ducatd: key %u created; sign the request above with 'ducatd keys "
-                    "sign --master FILE' where the master key lives, then 'ducatd keys "
-                    "import' the result here\n",
-                    r.id);
+            fprintf(stderr, "ducatd: key %u created; sign the request above with 'ducatd keys "
+                            "sign --master FILE' where the master key lives, then 'ducatd keys "
+                            "import' the result here\n", r.id);
         }
         sodium_free(seed);
         sodium_free(sk);

@@ -18,8 +18,8 @@ enum kind { K_STR, K_UINT, K_BOOL, K_AMOUNT, K_DENOMS, K_CURRENCY, K_LOGLEVEL, K
 struct key {
     const char *section, *name;
     enum kind kind;
-    size_t off;        /* offset in struct dc_config */
-    size_t size;       /* for strings: capacity */
+    size_t off;   /* offset in struct dc_config */
+    size_t size;  /* for strings: capacity */
     unsigned min, max; /* for K_UINT */
 };
 
@@ -250,10 +250,8 @@ static enum dc_err finish(struct dc_config *c, const struct pending *pd, const c
                 dc_amount_parse(&a, &c->currency, lo, strlen(lo), 0) != DC_OK ||
                 dc_amount_parse(&b, &c->currency, hi, strlen(hi), 0) != DC_OK ||
                 dc_denoms_series125(&c->denoms, a.minor, b.minor) != DC_OK) {
-                say(err, cap,
-                    "%s: [ducat] denominations: '%s': expected 'series125 MIN MAX' "
-                    "with amounts such as 0.01 and 500",
-                    path, v);
+                say(err, cap, "%s: [ducat] denominations: '%s': expected 'series125 MIN MAX' "
+                    "with amounts such as 0.01 and 500", path, v);
                 return DC_ERR_CONFIG;
             }
         } else {

@@ -17,8 +17,8 @@ json_t *dc_json_account(const struct dc_account *a, int with_private)
 {
     static const char *const kinds[] = {"user", "settlement", "float", "losses"};
     json_t *j = json_pack(
-        "{s:I, s:s, s:s, s:b, s:b, s:b, s:I, s:I, s:I, s:I}", "account", (json_int_t)a->id, "kind",
-        kinds[a->kind & 3], "status", dc_account_status_name(a), "verified",
+        "{s:I, s:s, s:s, s:b, s:b, s:b, s:I, s:I, s:I, s:I}", "account", (json_int_t)a->id,
+        "kind", kinds[a->kind & 3], "status", dc_account_status_name(a), "verified",
         a->status == DC_ACCT_VERIFIED, "frozen", a->frozen, "offline_blocked", a->offline_blocked,
         "offline_limit", (json_int_t)a->offline_limit, "available", (json_int_t)a->available,
         "held", (json_int_t)a->held, "created_at", (json_int_t)a->created_at);
@@ -40,15 +40,15 @@ json_t *dc_json_case(const struct dc_case *c, int with_evidence)
         dc_json_hex(c->state, DC_HASH_BYTES), "culprit", dc_json_hex(c->culprit, DC_PUBKEY_BYTES),
         "culprit_account", (json_int_t)c->culprit_account, "value", (json_int_t)c->value,
         "exposure", (json_int_t)c->exposure, "status",
-        c->status == DC_CASE_OPEN ? "open" : "resolved", "decision", c->decision, "actor", c->actor,
-        "reason", c->reason, "created_at", (json_int_t)c->created_at, "resolved_at",
+        c->status == DC_CASE_OPEN ? "open" : "resolved", "decision", c->decision, "actor",
+        c->actor, "reason", c->reason, "created_at", (json_int_t)c->created_at, "resolved_at",
         (json_int_t)c->resolved_at);
     if (j && with_evidence && c->evidence) {
         json_object_set_new(j, "evidence", dc_json_hex(c->evidence, c->evidence_len));
         size_t need = dc_armor_encoded_len(DC_ARMOR_EVIDENCE, c->evidence_len) + 1, got;
         char *a = malloc(need);
-        if (a && dc_armor_encode(a, need, &got, DC_ARMOR_EVIDENCE, c->evidence, c->evidence_len) ==
-                     DC_OK) {
+        if (a && dc_armor_encode(a, need, &got, DC_ARMOR_EVIDENCE, c->evidence,
+                                 c->evidence_len) == DC_OK) {
             json_object_set_new(j, "evidence_armor", json_string(a));
         }
         free(a);
@@ -72,8 +72,7 @@ enum dc_err dc_h_admin_accounts(struct dc_req *rq, struct dc_resp *rs)
                  : strcmp(sv, "frozen") == 0   ? DC_ACCT_FROZEN
                                                : -2;
         if (status == -2) {
-            snprintf(rq->detail, sizeof rq->detail,
-                     "status must be unverified, verified or frozen");
+            snprintf(rq->detail, sizeof rq->detail, "status must be unverified, verified or frozen");
             return DC_ERR_FIELD;
         }
     }
@@ -100,7 +99,8 @@ static int add_event(void *ctx, const struct dc_event *ev)
     return 0;
 }
 
-enum dc_err dc_json_events(struct dc_store *st, enum dc_event_of of, int64_t subject, json_t **out)
+enum dc_err dc_json_events(struct dc_store *st, enum dc_event_of of, int64_t subject,
+                           json_t **out)
 {
     *out = json_array();
     if (!*out) return DC_ERR_NO_MEMORY;
@@ -124,10 +124,8 @@ enum dc_err dc_json_account_full(struct dc_store *st, int64_t id, json_t **out)
     st->ops->rollback(st);
     if (e == DC_OK) *out = dc_json_account(&a, 1);
     if (e == DC_OK && !*out) e = DC_ERR_NO_MEMORY;
-    if (e == DC_OK)
-        json_object_set_new(*out, "events", events);
-    else
-        json_decref(events);
+    if (e == DC_OK) json_object_set_new(*out, "events", events);
+    else json_decref(events);
     return e;
 }
 
@@ -153,7 +151,7 @@ static enum dc_err action_run(struct dc_store *st, void *ctx)
 {
     struct action_job *j = ctx;
     return dc_ledger_account_action(st, j->now, j->id, j->act, j->actor, j->reason, &j->changed,
-                                    j->detail, sizeof j->detail);
+                                     j->detail, sizeof j->detail);
 }
 
 /* verify, freeze, unfreeze: {"reason": "...", "actor": "..."}; the answer
@@ -252,10 +250,9 @@ static int add_case(void *ctx, const struct dc_case *c)
 enum dc_err dc_h_admin_cases(struct dc_req *rq, struct dc_resp *rs)
 {
     const char *sv = rq->query(rq->conn, "status");
-    int status = !sv                           ? -1
-                 : strcmp(sv, "open") == 0     ? DC_CASE_OPEN
-                 : strcmp(sv, "resolved") == 0 ? DC_CASE_RESOLVED
-                                               : -2;
+    int status = !sv ? -1 : strcmp(sv, "open") == 0 ? DC_CASE_OPEN
+                        : strcmp(sv, "resolved") == 0 ? DC_CASE_RESOLVED
+                                                      : -2;
     if (status == -2) {
         snprintf(rq->detail, sizeof rq->detail, "status must be open or resolved");
         return DC_ERR_FIELD;
@@ -272,11 +269,11 @@ enum dc_err dc_h_admin_cases(struct dc_req *rq, struct dc_resp *rs)
 
 static int add_case_hold(void *ctx, const struct dc_hold *h)
 {
-    json_array_append_new(ctx, json_pack("{s:I, s:I, s:I, s:s, s:b, s:I}", "hold",
-                                         (json_int_t)h->id, "account", (json_int_t)h->account,
-                                         "amount", (json_int_t)h->amount, "status",
-                                         dc_hold_status_name(h->status), "provisional",
-                                         h->provisional, "release_at", (json_int_t)h->release_at));
+    json_array_append_new(
+        ctx, json_pack("{s:I, s:I, s:I, s:s, s:b, s:I}", "hold", (json_int_t)h->id, "account",
+                       (json_int_t)h->account, "amount", (json_int_t)h->amount, "status",
+                       dc_hold_status_name(h->status), "provisional", h->provisional,
+                       "release_at", (json_int_t)h->release_at));
     return 0;
 }
 

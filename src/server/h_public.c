@@ -53,12 +53,12 @@ static int add_key(void *ctx, const struct dc_key_rec *k)
     struct dc_keycert c;
     if (dc_keycert_decode(&c, k->keycert, DC_KEYCERT_BYTES) != DC_OK) return 0;
     json_array_append_new(
-        kc->arr,
-        json_pack("{s:I, s:o, s:I, s:I, s:I, s:o, s:I}", "key_id", (json_int_t)c.key_id, "pub",
-                  dc_json_hex(c.pub, DC_PUBKEY_BYTES), "valid_from", (json_int_t)c.valid_from,
-                  "sign_until", (json_int_t)c.sign_until, "verify_until",
-                  (json_int_t)c.verify_until, "keycert", dc_json_hex(k->keycert, DC_KEYCERT_BYTES),
-                  "revoked_at", (json_int_t)k->revoked_at));
+        kc->arr, json_pack("{s:I, s:o, s:I, s:I, s:I, s:o, s:I}", "key_id", (json_int_t)c.key_id,
+                           "pub", dc_json_hex(c.pub, DC_PUBKEY_BYTES), "valid_from",
+                           (json_int_t)c.valid_from, "sign_until", (json_int_t)c.sign_until,
+                           "verify_until", (json_int_t)c.verify_until, "keycert",
+                           dc_json_hex(k->keycert, DC_KEYCERT_BYTES), "revoked_at",
+                           (json_int_t)k->revoked_at));
     return 0;
 }
 
@@ -95,7 +95,8 @@ enum dc_err dc_h_keys(struct dc_req *rq, struct dc_resp *rs)
         "default_offline_limit", (json_int_t)c->default_offline_limit, "hold", "working_days",
         (int)c->hold_working_days, "calendar", "utc_offset_min", (int)rq->x->cal.utc_offset_min,
         "weekend", weekend, "holidays", dates(rq->x->cal.holidays, rq->x->cal.n_holidays),
-        "workdays", dates(rq->x->cal.workdays, rq->x->cal.n_workdays), "revoked_devices", revoked);
+        "workdays", dates(rq->x->cal.workdays, rq->x->cal.n_workdays), "revoked_devices",
+        revoked);
     rs->cache_control = "public, max-age=60";
     if (e != DC_OK) return e;
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
@@ -141,9 +142,8 @@ enum dc_err dc_h_register(struct dc_req *rq, struct dc_resp *rs)
     enum dc_err e = dc_jspec_parse(rq, spec);
     if (e != DC_OK) return e;
     if (!printable(j.acct.name) || !printable(j.acct.national_id) || !printable(j.acct.phone)) {
-        snprintf(rq->detail, sizeof rq->detail,
-                 "name, national_id and phone must be non-empty "
-                 "text without control characters");
+        snprintf(rq->detail, sizeof rq->detail, "name, national_id and phone must be non-empty "
+                                                "text without control characters");
         return DC_ERR_FIELD;
     }
     if (memcmp(pub, rq->device, DC_PUBKEY_BYTES) != 0) {

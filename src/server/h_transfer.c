@@ -22,15 +22,15 @@ static enum dc_err transfer_fn(struct dc_store *st, struct dc_req *rq, void *arg
 {
     struct transfer_args *t = arg;
     int64_t available;
-    enum dc_err e = dc_ledger_transfer(st, rq->now, rq->account.id, t->to, t->amount, t->memo, t->n,
-                                       t->ids, &available, rq->detail, sizeof rq->detail);
+    enum dc_err e = dc_ledger_transfer(st, rq->now, rq->account.id, t->to, t->amount, t->memo,
+                                       t->n, t->ids, &available, rq->detail, sizeof rq->detail);
     if (e != DC_OK) return e;
     out->status = 201;
     if (!t->batch) {
-        out->json =
-            json_pack("{s:I, s:I, s:I, s:I, s:I}", "transfer_id", (json_int_t)t->ids[0], "from",
-                      (json_int_t)rq->account.id, "to", (json_int_t)t->to[0], "amount",
-                      (json_int_t)t->amount[0], "available", (json_int_t)available);
+        out->json = json_pack("{s:I, s:I, s:I, s:I, s:I}", "transfer_id", (json_int_t)t->ids[0],
+                              "from", (json_int_t)rq->account.id, "to", (json_int_t)t->to[0],
+                              "amount", (json_int_t)t->amount[0], "available",
+                              (json_int_t)available);
     } else {
         json_t *ids = json_array();
         int64_t total = 0;
@@ -38,9 +38,9 @@ static enum dc_err transfer_fn(struct dc_store *st, struct dc_req *rq, void *arg
             json_array_append_new(ids, json_integer(t->ids[i]));
             total += t->amount[i]; /* checked in the ledger */
         }
-        out->json =
-            json_pack("{s:o, s:I, s:I, s:I}", "transfer_ids", ids, "count", (json_int_t)t->n,
-                      "total", (json_int_t)total, "available", (json_int_t)available);
+        out->json = json_pack("{s:o, s:I, s:I, s:I}", "transfer_ids", ids, "count",
+                              (json_int_t)t->n, "total", (json_int_t)total, "available",
+                              (json_int_t)available);
     }
     return out->json ? DC_OK : DC_ERR_NO_MEMORY;
 }
@@ -77,8 +77,8 @@ enum dc_err dc_h_transfer_batch(struct dc_req *rq, struct dc_resp *rs)
     enum dc_err e = dc_jspec_parse(rq, spec);
     if (e != DC_OK) return e;
     size_t n = json_array_size(items);
-    struct transfer_args t = {
-        n, calloc(n, 8), calloc(n, 8), calloc(n, 8), calloc(n, sizeof(char *)), 1};
+    struct transfer_args t = {n, calloc(n, 8), calloc(n, 8), calloc(n, 8),
+                              calloc(n, sizeof(char *)), 1};
     if (!t.to || !t.amount || !t.ids || !t.memo) e = DC_ERR_NO_MEMORY;
     for (size_t i = 0; e == DC_OK && i < n; i++) {
         json_t *it = json_array_get(items, i), *jt = json_object_get(it, "to"),
@@ -90,8 +90,7 @@ enum dc_err dc_h_transfer_batch(struct dc_req *rq, struct dc_resp *rs)
             e = DC_ERR_FIELD;
             break;
         }
-        if (jm &&
-            (!json_is_string(jm) || json_string_length(jm) != strlen(json_string_value(jm)))) {
+        if (jm && (!json_is_string(jm) || json_string_length(jm) != strlen(json_string_value(jm)))) {
             snprintf(rq->detail, sizeof rq->detail, "transfers[%zu].memo must be a string", i);
             e = DC_ERR_FIELD;
             break;

@@ -83,8 +83,8 @@ static void nonces_free(struct dc_nonces *n)
 }
 
 /* 1 if (pub, nonce) is new (and remembers it until `expires`), 0 if seen. */
-static int nonce_fresh(struct dc_nonces *n, const uint8_t *pub, const uint8_t *nonce, uint64_t now,
-                       uint64_t expires)
+static int nonce_fresh(struct dc_nonces *n, const uint8_t *pub, const uint8_t *nonce,
+                       uint64_t now, uint64_t expires)
 {
     uint8_t key[DC_PUBKEY_BYTES + DC_NONCE_BYTES], h[crypto_shorthash_BYTES];
     memcpy(key, pub, DC_PUBKEY_BYTES);
@@ -347,8 +347,8 @@ static struct MHD_Response *make_resp(const char *body, const char *ctype, const
 
 static char *error_body(enum dc_err e, const char *detail)
 {
-    json_t *j =
-        json_pack("{s:i, s:s, s:s}", "code", (int)e, "name", dc_err_name(e), "hint", dc_err_str(e));
+    json_t *j = json_pack("{s:i, s:s, s:s}", "code", (int)e, "name", dc_err_name(e), "hint",
+                          dc_err_str(e));
     if (j && detail && detail[0]) json_object_set_new(j, "detail", json_string(detail));
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
@@ -952,8 +952,8 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     return e;
 }
 
-enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id, dc_idem_fn fn,
-                          void *arg, struct dc_resp *rs)
+enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id,
+                          dc_idem_fn fn, void *arg, struct dc_resp *rs)
 {
     struct idem_job j = {rq, account, request_id, fn, arg, rs, NULL, 0};
     enum dc_err e = dc_writer_run(rq->x->writer, idem_run, &j);

@@ -32,21 +32,21 @@ struct dc_req {
     const char *target; /* path?query exactly as sent (what signatures cover) */
     const uint8_t *body;
     size_t body_len;
-    json_t *json; /* parsed body (POST), borrowed */
+    json_t *json;       /* parsed body (POST), borrowed */
     uint64_t now;
-    int64_t path_id;                 /* the {id} of the route, if any */
+    int64_t path_id;    /* the {id} of the route, if any */
     uint8_t device[DC_PUBKEY_BYTES]; /* authenticated device key */
-    struct dc_account account;       /* its account (DC_R_DEVICE) */
-    char detail[256];                /* why a request failed, for the error body */
+    struct dc_account account;        /* its account (DC_R_DEVICE) */
+    char detail[256];   /* why a request failed, for the error body */
     const char *(*header)(void *conn, const char *name);
     const char *(*query)(void *conn, const char *name);
     void *conn;
 };
 
 struct dc_resp {
-    int status;   /* 200 unless set */
-    json_t *json; /* owned: freed after sending */
-    char *text;   /* alternative raw body (owned), e.g. /metrics */
+    int status;           /* 200 unless set */
+    json_t *json;         /* owned: freed after sending */
+    char *text;           /* alternative raw body (owned), e.g. /metrics */
     const char *content_type;
     const char *cache_control;
     const char *const *headers; /* extra header name/value pairs, NULL-terminated (static) */
@@ -77,14 +77,11 @@ enum dc_jtype { DC_J_I64, DC_J_POS_I64, DC_J_STR, DC_J_HEX, DC_J_ARRAY, DC_J_REQ
 struct dc_jspec {
     const char *name;
     enum dc_jtype type;
-    void *dest; /* int64_t*, char* (cap), uint8_t* (cap bytes), json_t** */
-    size_t cap; /* string capacity incl. NUL / hex byte count / max array length */
+    void *dest;   /* int64_t*, char* (cap), uint8_t* (cap bytes), json_t** */
+    size_t cap;   /* string capacity incl. NUL / hex byte count / max array length */
     int optional;
 };
-#define DC_JSPEC_END                                                                               \
-    {                                                                                              \
-        NULL, DC_J_I64, NULL, 0, 0                                                                 \
-    }
+#define DC_JSPEC_END {NULL, DC_J_I64, NULL, 0, 0}
 enum dc_err dc_jspec_parse(struct dc_req *rq, const struct dc_jspec *spec);
 
 /* Runs a money-moving operation idempotently: `fn` executes in the writer
@@ -92,8 +89,8 @@ enum dc_err dc_jspec_parse(struct dc_req *rq, const struct dc_jspec *spec);
  * is stored under (account, request_id) and replayed on a retry. */
 typedef enum dc_err (*dc_idem_fn)(struct dc_store *st, struct dc_req *rq, void *arg,
                                   struct dc_resp *out);
-enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id, dc_idem_fn fn,
-                          void *arg, struct dc_resp *rs);
+enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id,
+                          dc_idem_fn fn, void *arg, struct dc_resp *rs);
 /* Answers a retry from the idempotency store before any other work
  * (*answered = 1), so checks that depend on time or trust (a coin expired
  * since, a device revoked since) cannot turn a settled request into an
@@ -155,7 +152,8 @@ json_t *dc_json_account(const struct dc_account *a, int with_private);
 json_t *dc_json_case(const struct dc_case *c, int with_evidence);
 json_t *dc_json_event(const struct dc_event *ev);
 /* The events of an account or a case, oldest first, as a new JSON array. */
-enum dc_err dc_json_events(struct dc_store *st, enum dc_event_of of, int64_t subject, json_t **out);
+enum dc_err dc_json_events(struct dc_store *st, enum dc_event_of of, int64_t subject,
+                           json_t **out);
 /* A user account with private data and its events, read in one snapshot. */
 enum dc_err dc_json_account_full(struct dc_store *st, int64_t id, json_t **out);
 const char *dc_hold_status_name(int status);

@@ -177,8 +177,9 @@ const char *dc_account_status_name(const struct dc_account *a)
 }
 
 enum dc_err dc_ledger_account_action(struct dc_store *st, uint64_t now, int64_t account,
-                                     enum dc_acct_action act, const char *actor, const char *reason,
-                                     int *changed, char *detail, size_t dcap)
+                                     enum dc_acct_action act, const char *actor,
+                                     const char *reason, int *changed, char *detail,
+                                     size_t dcap)
 {
     static const char *const names[] = {"verify", "freeze", "unfreeze"};
     *changed = 0;
@@ -496,7 +497,7 @@ static int freeze_cb(void *ctx, const struct dc_dcoin *d)
 
 struct hold_sum {
     struct dc_store *st;
-    int status; /* new status for each hold of the case */
+    int status;  /* new status for each hold of the case */
     enum dc_err err;
 };
 
@@ -616,9 +617,9 @@ static enum dc_err open_case(struct deposit_job *j, const uint8_t *bytes, size_t
     return e;
 }
 
-enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t now, int64_t account,
-                              const struct dc_deposit_in *in, size_t n, struct dc_deposit_out *out,
-                              char *detail, size_t dcap)
+enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t now,
+                              int64_t account, const struct dc_deposit_in *in, size_t n,
+                              struct dc_deposit_out *out, char *detail, size_t dcap)
 {
     struct dc_account a;
     enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
@@ -771,8 +772,8 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
                 e = DC_ERR_COIN_VALUE;
             }
             if (e == DC_OK) {
-                e = posting(st, now, DC_ACCT_ID_FLOAT, DC_BUCKET_AVAILABLE, account, DC_BUCKET_HELD,
-                            in[i].amount, "deposit", ref, NULL);
+                e = posting(st, now, DC_ACCT_ID_FLOAT, DC_BUCKET_AVAILABLE, account,
+                            DC_BUCKET_HELD, in[i].amount, "deposit", ref, NULL);
             }
         }
         if (e != DC_OK) break;
@@ -974,8 +975,7 @@ static int audit_row(void *ctx, const struct dc_audit_row *r)
         return 1;
     }
     if (acc.available != r->journal_available || acc.held != r->journal_held) {
-        say(a,
-            "DISCREPANCY account %lld: balance available %lld held %lld, journal says %lld/%lld\n",
+        say(a, "DISCREPANCY account %lld: balance available %lld held %lld, journal says %lld/%lld\n",
             (long long)acc.id, (long long)acc.available, (long long)acc.held,
             (long long)r->journal_available, (long long)r->journal_held);
         a->bad = 1;

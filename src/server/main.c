@@ -24,14 +24,12 @@ static const struct command commands[] = {
      "run the HTTP server until SIGTERM/SIGINT"},
     {"keys", dc_cmd_keys, "list | rotate | revoke ID | request | sign --master FILE | import",
      "issuer signing keys (and offline master-key ceremonies)"},
-    {"accounts", dc_cmd_accounts,
-     "list [--status S] | show ID | verify|freeze|unfreeze ID [--reason TEXT] [--actor NAME]",
+    {"accounts", dc_cmd_accounts, "list [--status S] | show ID | verify|freeze|unfreeze ID [--reason TEXT] [--actor NAME]",
      "user accounts"},
     {"fund", dc_cmd_fund, "ACCOUNT AMOUNT", "cash-in: credit an account from settlement"},
     {"payout", dc_cmd_payout, "ACCOUNT AMOUNT", "cash-out: debit an account to settlement"},
-    {"cases", dc_cmd_cases,
-     "list [--status open|resolved] | show ID | resolve ID honour|reject "
-     "--reason TEXT [--actor NAME]",
+    {"cases", dc_cmd_cases, "list [--status open|resolved] | show ID | resolve ID honour|reject "
+                            "--reason TEXT [--actor NAME]",
      "double-spend cases and their evidence"},
     {"holds", dc_cmd_holds, "release [--now TIME]", "release held credits that are due"},
     {"audit", dc_cmd_audit, "", "prove conservation from the journal (exit 4 on discrepancy)"},

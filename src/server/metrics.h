@@ -20,7 +20,7 @@ enum dc_counter {
     DC_M_HOLDS_RELEASED,  /* holds released */
     DC_M_IDEMPOTENT_REPLAYS,
     DC_M_AUTH_FAILURES,
-    DC_M_SIGS_VERIFIED, /* coin signatures verified at deposit (cache hits excluded) */
+    DC_M_SIGS_VERIFIED,   /* coin signatures verified at deposit (cache hits excluded) */
     DC_M_COUNT
 };
 

@@ -60,70 +60,31 @@
 #define MIGRATE_LOCK 0x6475636174LL /* "ducat" */
 
 enum stmt_id {
-    S_META_GET,
-    S_META_PUT,
-    S_ACCT_INSERT,
-    S_ACCT_INSERT_AUTO,
-    S_ACCT_BUMP,
-    S_ACCT_BY_ID,
-    S_ACCT_BY_DEVICE,
-    S_ACCT_BY_ALIAS,
-    S_ACCT_UPDATE,
-    S_ACCT_LIST,
-    S_ACCT_LIST_ALL,
-    S_POST,
-    S_JOURNAL_LIST,
-    S_AUDIT,
-    S_REQ_GET,
-    S_REQ_PUT,
-    S_COIN_INSERT,
-    S_COIN_GET,
-    S_COIN_DEP,
-    S_COIN_OUT,
-    S_COIN_OUT_ALL,
-    S_STATE_GET,
-    S_STATE_PUT,
-    S_STATE_ORPHANS,
-    S_DCOIN_INSERT,
-    S_DCOIN_BY_SERIAL,
-    S_HOLD_INSERT,
-    S_HOLD_UPDATE,
-    S_HOLD_GET,
-    S_HOLDS_ACCT,
-    S_HOLDS_DUE,
-    S_HOLDS_CASE,
-    S_HOLDS_DEPOSIT,
-    S_HOLDS_PAGE,
-    S_HOLDS_PAGE_ALL,
-    S_CASE_INSERT,
-    S_CASE_UPDATE,
-    S_CASE_BY_ID,
-    S_CASE_BY_STATE,
-    S_CASE_LIST,
-    S_CASE_LIST_ALL,
-    S_CASE_EVENT,
-    S_ACCT_EVENT,
-    S_EVENTS_ACCT,
-    S_EVENTS_CASE,
-    S_REVOKE_PUT,
-    S_REVOKED_LIST,
-    S_KEY_PUT,
-    S_KEY_LIST,
-    S_JOURNAL_IDS,
-    S_FLUSH_JOURNAL,
-    S_FLUSH_BALANCES,
-    S_FLUSH_REQUESTS,
+    S_META_GET, S_META_PUT,
+    S_ACCT_INSERT, S_ACCT_INSERT_AUTO, S_ACCT_BUMP, S_ACCT_BY_ID, S_ACCT_BY_DEVICE,
+    S_ACCT_BY_ALIAS, S_ACCT_UPDATE, S_ACCT_LIST, S_ACCT_LIST_ALL,
+    S_POST, S_JOURNAL_LIST, S_AUDIT,
+    S_REQ_GET, S_REQ_PUT,
+    S_COIN_INSERT, S_COIN_GET, S_COIN_DEP, S_COIN_OUT, S_COIN_OUT_ALL,
+    S_STATE_GET, S_STATE_PUT, S_STATE_ORPHANS,
+    S_DCOIN_INSERT, S_DCOIN_BY_SERIAL,
+    S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_CASE,
+    S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
+    S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
+    S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
+    S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
+    S_JOURNAL_IDS, S_FLUSH_JOURNAL, S_FLUSH_BALANCES, S_FLUSH_REQUESTS,
     S_COUNT
 };
 
-#define ACCT_COLS                                                                                  \
-    "id, kind, status, offline_blocked, name, national_id, phone, device_pub, alias, "             \
+#define ACCT_COLS                                                                            \
+    "id, kind, status, offline_blocked, name, national_id, phone, device_pub, alias, "       \
     "offline_limit, available, held, created_at"
 #define ACCT_SEL ACCT_COLS ", frozen" /* frozen: from migration 2, never inserted as 1 */
-#define HOLD_COLS                                                                                  \
+#define HOLD_COLS \
     "id, account, amount, release_at, status, case_id, deposit, created_at, provisional"
-#define CASE_COLS                                                                                  \
-    "id, serial, state, culprit, culprit_account, value, exposure, evidence, status, "             \
+#define CASE_COLS                                                                            \
+    "id, serial, state, culprit, culprit_account, value, exposure, evidence, status, "       \
     "decision, actor, reason, created_at, resolved_at"
 #define DCOIN_COLS "id, deposit, account, serial, chain, amount, hold, flagged"
 
@@ -137,8 +98,7 @@ struct stmt {
 static const struct stmt stmts[S_COUNT] = {
     [S_META_GET] = {"SELECT value FROM meta WHERE key = $1", "t"},
     [S_META_PUT] = {"INSERT INTO meta(key, value) VALUES ($1, $2) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    "tt"},
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", "tt"},
     [S_ACCT_INSERT] = {"INSERT INTO accounts(" ACCT_COLS ") VALUES "
                        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
                        "iiiitttbbiiii"},
@@ -150,18 +110,15 @@ static const struct stmt stmts[S_COUNT] = {
     /* an explicit user id moves the sequence past it, as SQLite's AUTOINCREMENT does */
     [S_ACCT_BUMP] = {"SELECT setval(pg_get_serial_sequence('accounts', 'id'), $1) "
                      "FROM accounts_id_seq WHERE $1 > last_value "
-                     "OR ($1 = last_value AND NOT is_called)",
-                     "i"},
+                     "OR ($1 = last_value AND NOT is_called)", "i"},
     [S_ACCT_BY_ID] = {"SELECT " ACCT_SEL " FROM accounts WHERE id = $1", "i"},
     [S_ACCT_BY_DEVICE] = {"SELECT " ACCT_SEL " FROM accounts WHERE device_pub = $1", "b"},
     [S_ACCT_BY_ALIAS] = {"SELECT " ACCT_SEL " FROM accounts WHERE alias = $1", "b"},
     [S_ACCT_UPDATE] = {"UPDATE accounts SET status = $2, offline_blocked = $3, "
-                       "offline_limit = $4, frozen = $5 WHERE id = $1",
-                       "iiiii"},
+                       "offline_limit = $4, frozen = $5 WHERE id = $1", "iiiii"},
     [S_ACCT_LIST] = {"SELECT " ACCT_SEL " FROM accounts WHERE kind = 0 "
                      "AND (CASE WHEN $1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = $1 END) "
-                     "ORDER BY id",
-                     "i"},
+                     "ORDER BY id", "i"},
     [S_ACCT_LIST_ALL] = {"SELECT " ACCT_SEL " FROM accounts ORDER BY id", ""},
     /* The posting and both balance moves in one round trip. One UPDATE
      * covers both accounts so that a move between the buckets of one
@@ -177,13 +134,11 @@ static const struct stmt stmts[S_COUNT] = {
                 "held = held + (CASE WHEN id = $4 AND $5 = 1 THEN $6 ELSE 0 END) "
                 "- (CASE WHEN id = $2 AND $3 = 1 THEN $6 ELSE 0 END) "
                 "WHERE id IN ($2, $4) RETURNING id) "
-                "SELECT (SELECT id FROM j), (SELECT count(*) FROM u)",
-                "iiiiiittt"},
+                "SELECT (SELECT id FROM j), (SELECT count(*) FROM u)", "iiiiiittt"},
     [S_JOURNAL_LIST] = {"SELECT id, time, debit, debit_bucket, credit, credit_bucket, amount, "
                         "kind, ref, memo FROM journal WHERE (debit = $1 OR credit = $1) "
                         "AND id < $2 "
-                        "ORDER BY id DESC LIMIT $3",
-                        "iii"},
+                        "ORDER BY id DESC LIMIT $3", "iii"},
     [S_AUDIT] = {"SELECT a.id, "
                  "COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND "
                  "credit_bucket = 0), 0)::bigint - COALESCE((SELECT SUM(amount) FROM journal "
@@ -191,105 +146,82 @@ static const struct stmt stmts[S_COUNT] = {
                  "COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND "
                  "credit_bucket = 1), 0)::bigint - COALESCE((SELECT SUM(amount) FROM journal "
                  "WHERE debit = a.id AND debit_bucket = 1), 0)::bigint "
-                 "FROM accounts a ORDER BY a.id",
-                 ""},
+                 "FROM accounts a ORDER BY a.id", ""},
     [S_REQ_GET] = {"SELECT body_hash, status, response, created_at FROM requests "
-                   "WHERE account = $1 AND request_id = $2",
-                   "it"},
+                   "WHERE account = $1 AND request_id = $2", "it"},
     [S_REQ_PUT] = {"INSERT INTO requests(account, request_id, body_hash, status, response, "
-                   "created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                   "itbiti"},
+                   "created_at) VALUES ($1, $2, $3, $4, $5, $6)", "itbiti"},
     [S_COIN_INSERT] = {"INSERT INTO coins(serial, value, account, withdrawal, expires_at, "
-                       "deposited) VALUES ($1, $2, $3, $4, $5, $6)",
-                       "biiiii"},
+                       "deposited) VALUES ($1, $2, $3, $4, $5, $6)", "biiiii"},
     [S_COIN_GET] = {"SELECT value, account, withdrawal, expires_at, deposited FROM coins "
-                    "WHERE serial = $1",
-                    "b"},
+                    "WHERE serial = $1", "b"},
     [S_COIN_DEP] = {"UPDATE coins SET deposited = deposited + $2 WHERE serial = $1", "bi"},
     /* two statements, not "account = $1 OR $1 = 0": the per-account sum is
      * on the withdrawal path and must be an index range (see below) */
     [S_COIN_OUT] = {"SELECT COALESCE(SUM(value - deposited), 0)::bigint FROM coins "
-                    "WHERE account = $1",
-                    "i"},
+                    "WHERE account = $1", "i"},
     [S_COIN_OUT_ALL] = {"SELECT COALESCE(SUM(value - deposited), 0)::bigint FROM coins", ""},
     [S_STATE_GET] = {"SELECT successor FROM consumed WHERE serial = $1 AND state = $2", "bb"},
     /* the claim: race-free across instances by the primary key */
     [S_STATE_PUT] = {"INSERT INTO consumed(serial, state, successor, dcoin) "
-                     "VALUES ($1, $2, $3, $4) ON CONFLICT (serial, state) DO NOTHING",
-                     "bbbi"},
+                     "VALUES ($1, $2, $3, $4) ON CONFLICT (serial, state) DO NOTHING", "bbbi"},
     [S_STATE_ORPHANS] = {"SELECT DISTINCT c.serial FROM consumed c WHERE NOT EXISTS "
-                         "(SELECT 1 FROM coins k WHERE k.serial = c.serial) ORDER BY 1",
-                         ""},
+                         "(SELECT 1 FROM coins k WHERE k.serial = c.serial) ORDER BY 1", ""},
     [S_DCOIN_INSERT] = {"INSERT INTO deposit_coins(deposit, account, serial, chain, amount, "
                         "hold, flagged) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                         "iibbiii"},
     [S_DCOIN_BY_SERIAL] = {"SELECT " DCOIN_COLS " FROM deposit_coins WHERE serial = $1 "
-                           "ORDER BY id",
-                           "b"},
+                           "ORDER BY id", "b"},
     [S_HOLD_INSERT] = {"INSERT INTO holds(account, amount, release_at, status, case_id, "
                        "deposit, created_at, provisional) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                       "$8) RETURNING id",
-                       "iiiiiiii"},
+                       "$8) RETURNING id", "iiiiiiii"},
     [S_HOLD_UPDATE] = {"UPDATE holds SET account = $2, amount = $3, release_at = $4, "
                        "status = $5, case_id = $6, deposit = $7, created_at = $8, "
-                       "provisional = $9 WHERE id = $1",
-                       "iiiiiiiii"},
+                       "provisional = $9 WHERE id = $1", "iiiiiiiii"},
     [S_HOLD_GET] = {"SELECT " HOLD_COLS " FROM holds WHERE id = $1", "i"},
     [S_HOLDS_ACCT] = {"SELECT " HOLD_COLS " FROM holds WHERE account = $1 AND status IN (0, 1) "
-                      "ORDER BY id",
-                      "i"},
+                      "ORDER BY id", "i"},
     [S_HOLDS_DUE] = {"SELECT " HOLD_COLS " FROM holds WHERE status = 0 AND release_at <= $1 "
-                     "ORDER BY release_at, id",
-                     "i"},
+                     "ORDER BY release_at, id", "i"},
     [S_HOLDS_CASE] = {"SELECT " HOLD_COLS " FROM holds WHERE case_id = $1 AND case_id <> 0 "
-                      "ORDER BY id",
-                      "i"},
+                      "ORDER BY id", "i"},
     [S_HOLDS_DEPOSIT] = {"SELECT " HOLD_COLS " FROM holds WHERE deposit = $1 ORDER BY id", "i"},
     [S_HOLDS_PAGE] = {"SELECT " HOLD_COLS " FROM holds WHERE status = $1 AND id > $2 ORDER BY id "
-                      "LIMIT $3",
-                      "iii"},
+                      "LIMIT $3", "iii"},
     [S_HOLDS_PAGE_ALL] = {"SELECT " HOLD_COLS " FROM holds WHERE id > $1 ORDER BY id LIMIT $2",
                           "ii"},
     [S_CASE_INSERT] = {"INSERT INTO cases(serial, state, culprit, culprit_account, value, "
                        "exposure, evidence, status, decision, actor, reason, created_at, "
                        "resolved_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-                       "$13) RETURNING id",
-                       "bbbiiibitttii"},
+                       "$13) RETURNING id", "bbbiiibitttii"},
     [S_CASE_UPDATE] = {"UPDATE cases SET culprit_account = $2, value = $3, exposure = $4, "
                        "status = $5, decision = $6, actor = $7, reason = $8, resolved_at = $9 "
-                       "WHERE id = $1",
-                       "iiiiittti"},
+                       "WHERE id = $1", "iiiiittti"},
     [S_CASE_BY_ID] = {"SELECT " CASE_COLS " FROM cases WHERE id = $1", "i"},
-    [S_CASE_BY_STATE] = {"SELECT " CASE_COLS " FROM cases WHERE serial = $1 AND state = $2", "bb"},
+    [S_CASE_BY_STATE] = {"SELECT " CASE_COLS " FROM cases WHERE serial = $1 AND state = $2",
+                         "bb"},
     [S_CASE_LIST] = {"SELECT " CASE_COLS " FROM cases WHERE status = $1 ORDER BY id", "i"},
     [S_CASE_LIST_ALL] = {"SELECT " CASE_COLS " FROM cases ORDER BY id", ""},
     [S_ACCT_EVENT] = {"INSERT INTO account_events(account, time, actor, action, reason) "
-                      "VALUES ($1, $2, $3, $4, $5)",
-                      "iittt"},
+                      "VALUES ($1, $2, $3, $4, $5)", "iittt"},
     [S_EVENTS_ACCT] = {"SELECT id, account, time, actor, action, reason FROM account_events "
-                       "WHERE account = $1 ORDER BY id",
-                       "i"},
+                       "WHERE account = $1 ORDER BY id", "i"},
     [S_EVENTS_CASE] = {"SELECT id, case_id, time, actor, action, reason FROM case_events "
-                       "WHERE case_id = $1 ORDER BY id",
-                       "i"},
+                       "WHERE case_id = $1 ORDER BY id", "i"},
     [S_CASE_EVENT] = {"INSERT INTO case_events(case_id, time, actor, action, reason) "
-                      "VALUES ($1, $2, $3, $4, $5)",
-                      "iittt"},
+                      "VALUES ($1, $2, $3, $4, $5)", "iittt"},
     [S_REVOKE_PUT] = {"INSERT INTO revoked(device, case_id, time) VALUES ($1, $2, $3) "
-                      "ON CONFLICT (device) DO NOTHING",
-                      "bii"},
+                      "ON CONFLICT (device) DO NOTHING", "bii"},
     [S_REVOKED_LIST] = {"SELECT device FROM revoked ORDER BY device", ""},
     [S_KEY_PUT] = {"INSERT INTO signing_keys(key_id, keycert, revoked_at) VALUES ($1, $2, $3) "
                    "ON CONFLICT (key_id) DO UPDATE SET keycert = excluded.keycert, "
-                   "revoked_at = excluded.revoked_at",
-                   "ibi"},
+                   "revoked_at = excluded.revoked_at", "ibi"},
     [S_KEY_LIST] = {"SELECT key_id, keycert, revoked_at FROM signing_keys ORDER BY key_id", ""},
     /* Deferred writes (see "Deferred writes" below): journal ids reserved
      * ahead, then every deferred row of a transaction in three set-based
      * statements over arrays, sent in the round trip of the COMMIT. */
     [S_JOURNAL_IDS] = {"SELECT nextval(pg_get_serial_sequence('journal', 'id')) "
-                       "FROM generate_series(1, $1)",
-                       "i"},
+                       "FROM generate_series(1, $1)", "i"},
     [S_FLUSH_JOURNAL] = {"INSERT INTO journal(id, time, debit, debit_bucket, credit, "
                          "credit_bucket, amount, kind, ref, memo) "
                          "SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -298,8 +230,7 @@ static const struct stmt stmts[S_COUNT] = {
      * (enable_seqscan = off), so SERIALIZABLE locks rows, not the table */
     [S_FLUSH_BALANCES] = {"UPDATE accounts a SET available = a.available + d.av, "
                           "held = a.held + d.hd FROM unnest($1, $2, $3) AS d(id, av, hd) "
-                          "WHERE a.id = d.id",
-                          "III"},
+                          "WHERE a.id = d.id", "III"},
     [S_FLUSH_REQUESTS] = {"INSERT INTO requests(account, request_id, body_hash, status, "
                           "response, created_at) SELECT * FROM unnest($1, $2, $3, $4, $5, $6)",
                           "ITBITI"},
@@ -499,8 +430,9 @@ static enum dc_err classify(struct pg_store *s, const PGresult *r)
     /* 40001 serialization failure, 40P01 deadlock: the transaction lost a
      * race with another one and must run again from its start */
     if (strncmp(state, "40", 2) == 0 || strncmp(state, "08", 2) == 0 ||
-        strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0 ||
-        strcmp(state, "55P03") == 0 || strcmp(state, "53300") == 0) {
+        strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 ||
+        strcmp(state, "57P03") == 0 || strcmp(state, "55P03") == 0 ||
+        strcmp(state, "53300") == 0) {
         s->doomed = s->in_tx;
         return DC_ERR_STORE_RETRY;
     }
@@ -640,8 +572,8 @@ static PGresult *pipeline(struct pg_store *s, const struct item *it, int n, int 
             char name[16];
             stmt_name(name, sizeof name, it[sent].id);
             const struct args *a = it[sent].a;
-            ok = PQsendQueryPrepared(c, name, a ? a->n : 0, a ? a->val : NULL, a ? a->len : NULL,
-                                     a ? a->fmt : NULL, 1);
+            ok = PQsendQueryPrepared(c, name, a ? a->n : 0, a ? a->val : NULL,
+                                     a ? a->len : NULL, a ? a->fmt : NULL, 1);
         }
         if (!ok) break;
     }
@@ -749,7 +681,8 @@ static int grow(void **p, size_t *cap, size_t n, size_t sz)
 }
 
 /* Records an account row read (or written) in this write transaction. */
-static void seen_put(struct pg_store *s, int64_t id, int64_t kind, int64_t available, int64_t held)
+static void seen_put(struct pg_store *s, int64_t id, int64_t kind, int64_t available,
+                     int64_t held)
 {
     if (!s->in_tx || !s->write_tx) return;
     struct acct_seen *a = seen_find(s, id);
@@ -981,9 +914,9 @@ static void pending_drop_front(struct pg_store *s, size_t np, size_t nr)
 /* What prefix() put in front of a statement. */
 struct pfx {
     struct flush_part part[2];
-    int end[2];   /* index after each flush part's last item (0: none) */
-    size_t np[2]; /* pending posts written once part i ran: [0, np[i]) */
-    size_t nr[2]; /* pending answers, the same */
+    int end[2];    /* index after each flush part's last item (0: none) */
+    size_t np[2];  /* pending posts written once part i ran: [0, np[i]) */
+    size_t nr[2];  /* pending answers, the same */
 };
 
 /*
@@ -1190,8 +1123,7 @@ static enum dc_err migrate_step(struct pg_store *s, int known, int *done)
         char bump[160];
         snprintf(bump, sizeof bump,
                  "INSERT INTO meta(key, value) VALUES ('schema_version', '%d') ON CONFLICT (key) "
-                 "DO UPDATE SET value = excluded.value",
-                 have + 1);
+                 "DO UPDATE SET value = excluded.value", have + 1);
         if (e == DC_OK) e = cmd(s, bump);
     }
     if (e == DC_OK) e = cmd(s, "COMMIT");
@@ -1286,9 +1218,8 @@ static enum dc_err p_commit(struct dc_store *base)
     part_free(&x.part[1]);
     if (r && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
         /* COMMIT of a failed transaction answers ROLLBACK, not an error */
-        snprintf(s->errmsg, sizeof s->errmsg,
-                 "postgresql: commit rolled back a failed "
-                 "transaction");
+        snprintf(s->errmsg, sizeof s->errmsg, "postgresql: commit rolled back a failed "
+                                              "transaction");
         e = DC_ERR_STORE;
     }
     PQclear(r);
@@ -1443,10 +1374,9 @@ static enum dc_err account_get(struct dc_store *base, struct dc_account *out, en
         a_blob(&a, key, by == DC_BY_DEVICE ? DC_PUBKEY_BYTES : DC_ALIAS_BYTES);
     }
     enum dc_err e;
-    PGresult *r = q(s,
-                    by == DC_BY_ID       ? S_ACCT_BY_ID
-                    : by == DC_BY_DEVICE ? S_ACCT_BY_DEVICE
-                                         : S_ACCT_BY_ALIAS,
+    PGresult *r = q(s, by == DC_BY_ID       ? S_ACCT_BY_ID
+                       : by == DC_BY_DEVICE ? S_ACCT_BY_DEVICE
+                                            : S_ACCT_BY_ALIAS,
                     &a, &e);
     if (!r) return e;
     if (PQntuples(r) == 1) {
@@ -1488,19 +1418,19 @@ static int reads_pending(enum stmt_id id)
 
 /* Runs a listing and calls readfn + cb for each row until cb says stop.
  * The whole result is in memory, so a callback may use the store. */
-#define FOR_ROWS(s, id, a, decl, readfn, cb, ctx)                                                  \
-    do {                                                                                           \
-        enum dc_err e_;                                                                            \
-        PGresult *r = q_flush((s), (id), (a), reads_pending(id), &e_);                             \
-        if (!r) return e_;                                                                         \
-        int n_ = PQntuples(r);                                                                     \
-        for (int i = 0; i < n_; i++) {                                                             \
-            decl;                                                                                  \
-            readfn;                                                                                \
-            if (cb(ctx, &row_)) break;                                                             \
-        }                                                                                          \
-        PQclear(r);                                                                                \
-        return DC_OK;                                                                              \
+#define FOR_ROWS(s, id, a, decl, readfn, cb, ctx)                                             \
+    do {                                                                                     \
+        enum dc_err e_;                                                                      \
+        PGresult *r = q_flush((s), (id), (a), reads_pending(id), &e_);                       \
+        if (!r) return e_;                                                                   \
+        int n_ = PQntuples(r);                                                               \
+        for (int i = 0; i < n_; i++) {                                                       \
+            decl;                                                                            \
+            readfn;                                                                          \
+            if (cb(ctx, &row_)) break;                                                       \
+        }                                                                                    \
+        PQclear(r);                                                                          \
+        return DC_OK;                                                                        \
     } while (0)
 
 static enum dc_err account_list(struct dc_store *base, int status, dc_account_cb cb, void *ctx)
@@ -1579,13 +1509,9 @@ static int post_deferred(struct pg_store *s, struct dc_posting *p, enum dc_err *
     *err = next_journal_id(s, &id);
     if (*err != DC_OK) return 1;
     struct pend_post *q = &s->posts[s->n_posts++];
-    *q = (struct pend_post){.id = id,
-                            .time = (int64_t)p->time,
-                            .debit = p->debit,
-                            .credit = p->credit,
-                            .amount = p->amount,
-                            .debit_bucket = p->debit_bucket,
-                            .credit_bucket = p->credit_bucket};
+    *q = (struct pend_post){.id = id, .time = (int64_t)p->time, .debit = p->debit,
+                            .credit = p->credit, .amount = p->amount,
+                            .debit_bucket = p->debit_bucket, .credit_bucket = p->credit_bucket};
     snprintf(q->kind, sizeof q->kind, "%s", p->kind);
     snprintf(q->ref, sizeof q->ref, "%s", p->ref);
     snprintf(q->memo, sizeof q->memo, "%s", p->memo);
@@ -1616,11 +1542,8 @@ static enum dc_err post(struct dc_store *base, struct dc_posting *p)
     int64_t moved = c_i64(r, 0, 1);
     PQclear(r);
     if (moved != (p->debit == p->credit ? 1 : 2)) return DC_ERR_NO_ACCOUNT;
-    struct pend_post done = {.debit = p->debit,
-                             .credit = p->credit,
-                             .amount = p->amount,
-                             .debit_bucket = p->debit_bucket,
-                             .credit_bucket = p->credit_bucket};
+    struct pend_post done = {.debit = p->debit, .credit = p->credit, .amount = p->amount,
+                             .debit_bucket = p->debit_bucket, .credit_bucket = p->credit_bucket};
     seen_apply(s, &done, 1);
     return DC_OK;
 }
@@ -1725,8 +1648,9 @@ static enum dc_err request_put(struct dc_store *base, const struct dc_request_re
         snprintf(s->errmsg, sizeof s->errmsg, "postgresql: request id stored twice");
         return DC_ERR_STORE_CONSTRAINT; /* what the primary key would say */
     }
-    size_t m = s->in_tx && s->write_tx && !s->doomed ? req_missed(s, rec->account, rec->request_id)
-                                                     : SIZE_MAX;
+    size_t m = s->in_tx && s->write_tx && !s->doomed
+                   ? req_missed(s, rec->account, rec->request_id)
+                   : SIZE_MAX;
     if (m != SIZE_MAX && grow((void **)&s->reqs, &s->cap_reqs, s->n_reqs, sizeof *s->reqs)) {
         char *copy = strdup(response ? response : "");
         if (!copy) return DC_ERR_NO_MEMORY;
@@ -2065,8 +1989,9 @@ static enum dc_err case_list(struct dc_store *base, int status, dc_case_cb cb, v
              read_case(r, i, &row_, 0), cb, ctx);
 }
 
-static enum dc_err event_add(struct dc_store *base, enum stmt_id id, int64_t subject, uint64_t time,
-                             const char *actor, const char *action, const char *reason)
+static enum dc_err event_add(struct dc_store *base, enum stmt_id id, int64_t subject,
+                             uint64_t time, const char *actor, const char *action,
+                             const char *reason)
 {
     struct args a = {0};
     a_i64(&a, subject);
@@ -2217,7 +2142,8 @@ enum dc_err dc_store_pg_open(struct dc_store **out, const char *url, char *errbu
     }
     enum dc_err e = session_setup(s);
     if (e != DC_OK) {
-        snprintf(errbuf, errcap, "cannot configure PostgreSQL session '%s': %s", shown, s->errmsg);
+        snprintf(errbuf, errcap, "cannot configure PostgreSQL session '%s': %s", shown,
+                 s->errmsg);
         p_close(&s->base);
         return e;
     }

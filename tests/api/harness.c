@@ -505,8 +505,8 @@ static int pg_tool(const char *tool, const char *db, int force, char *out, size_
     }
     char path[512];
     snprintf(path, sizeof path, "%s/%s", bin, tool);
-    const char *args[] = {path, "-h", dir, "-U", "ducat", force ? "--force" : db, force ? db : NULL,
-                          NULL};
+    const char *args[] = {path, "-h", dir, "-U", "ducat", force ? "--force" : db,
+                          force ? db : NULL, NULL};
     char *argv[8];
     for (size_t i = 0; i < 8; i++) argv[i] = (char *)(uintptr_t)args[i];
     return run_capture(argv, out, cap, CMD_TIMEOUT_MS);
@@ -561,7 +561,7 @@ static void init_common(const char *file, int line, struct srv *s, const char *e
             h_fail(file, line, "createdb for a PostgreSQL test instance: %s", out);
         }
         char *more = xasprintf("%s --store postgresql://ducat@/%s?host=%s", args, s->pgdb,
-                               getenv("DC_PG_DIR"));
+                                getenv("DC_PG_DIR"));
         free(args);
         args = more;
     }

@@ -13,8 +13,8 @@
  * Runs from the repository root (reads web/console.js and
  * src/server/routes.c). $CHROMIUM overrides the browser binary.
  */
-#include "harness.h"
 #include "test.h"
+#include "harness.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -555,12 +555,11 @@ static void test_case_evidence_and_events(void)
      * case could no longer be shown as JSON) or that is not UTF-8 */
     char out[4096], longer[512] = "";
     for (int i = 0; i < 150; i++) strcat(longer, "\xc3\xa9");
-    ASSERT_EQ(
-        srv_cmd(&S, out, sizeof out, "cases resolve %lld honour --reason %s", F.case_id, longer),
-        2);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases resolve %lld honour --reason %s", F.case_id,
+                      longer), 2);
     ASSERT(strstr(out, "--reason of at most 255") != NULL);
-    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases resolve %lld honour --reason a\xff", F.case_id),
-              2);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases resolve %lld honour --reason a\xff",
+                      F.case_id), 2);
     j = admin_get(path);
     ASSERT_EQ(json_array_size(json_get(j, "events")), 1); /* nothing recorded */
     json_decref(j);

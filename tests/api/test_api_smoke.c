@@ -4,8 +4,8 @@
  * audit. The thorough suites are test_api_*.c; this one fails first and
  * loudest when something basic breaks.
  */
-#include "harness.h"
 #include "test.h"
+#include "harness.h"
 
 static struct srv S;
 

@@ -7,9 +7,9 @@
  * the interface: what it stores, what it refuses, and that a rolled-back
  * savepoint leaves nothing behind.
  */
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <unistd.h>
 #ifdef DC_HAVE_PG
 #include <libpq-fe.h>
@@ -235,11 +235,10 @@ static void test_migration_2(void)
             "INSERT INTO holds(id, account, amount, release_at, status, deposit, created_at) "
             "VALUES (7, 1003, 5, 9, 0, 0, 1), (8, 1003, 6, 9, 0, 0, 1)");
     /* version 1 left holds.deposit 0; the deposit's coins name it */
-    raw_sql(backend == 0
-                ? "INSERT INTO deposit_coins(deposit, account, serial, chain, amount, hold) "
-                  "VALUES (7, 1003, X'00', X'00', 5, 7), (7, 1003, X'01', X'01', 6, 8)"
-                : "INSERT INTO deposit_coins(deposit, account, serial, chain, amount, hold) "
-                  "VALUES (7, 1003, '\\x00', '\\x00', 5, 7), (7, 1003, '\\x01', '\\x01', 6, 8)");
+    raw_sql(backend == 0 ? "INSERT INTO deposit_coins(deposit, account, serial, chain, amount, hold) "
+                           "VALUES (7, 1003, X'00', X'00', 5, 7), (7, 1003, X'01', X'01', 6, 8)"
+                         : "INSERT INTO deposit_coins(deposit, account, serial, chain, amount, hold) "
+                           "VALUES (7, 1003, '\\x00', '\\x00', 5, 7), (7, 1003, '\\x01', '\\x01', 6, 8)");
     char err[256];
     enum dc_err e = dc_store_open(&S, url, err, sizeof err);
     if (e != DC_OK) FAIL_AT("open %s: %s", url, err);

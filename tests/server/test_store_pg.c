@@ -6,8 +6,8 @@
  * instances migrating one empty database at once, store URLs shown
  * without passwords, reads that survive a cut connection, and the deferred
  * writes of a batch (store_pg.c: rows kept until the commit's round trip,
- * a failing job leaving no trace while its companions' rows commit). The behaviour both backends
- * share is the contract suite, test_store.c, which runs on both.
+ * a failing job leaving no trace while its companions' rows commit). The behaviour both backends share is the contract
+ * suite, test_store.c, which runs on both.
  *
  * Without DC_PG_DSN every case fails saying so: never a silent skip.
  */

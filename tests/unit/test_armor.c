@@ -109,9 +109,8 @@ static void test_round_trip_all_kinds(void)
             ASSERT_EQ(got, len);
             ASSERT_MEM(p, q, len);
             for (size_t j = 0; j < N_KINDS; j++) {
-                if (j != k)
-                    ASSERT_ERR(dc_armor_decode(q, len, &got, all_kinds[j], text, n),
-                               DC_ERR_ARMOR_KIND);
+                if (j != k) ASSERT_ERR(dc_armor_decode(q, len, &got, all_kinds[j], text, n),
+                                       DC_ERR_ARMOR_KIND);
             }
         }
     }
@@ -326,13 +325,13 @@ static void test_wrong_kind(void)
     /* An unknown expected kind is a caller bug. */
     uint8_t q[16];
     size_t got = 99;
-    ASSERT_ERR(
-        dc_armor_decode(q, sizeof q, &got, (enum dc_armor_kind)0, KAT_TEXT, strlen(KAT_TEXT)),
-        DC_ERR_INVALID_ARGUMENT);
+    ASSERT_ERR(dc_armor_decode(q, sizeof q, &got, (enum dc_armor_kind)0, KAT_TEXT,
+                               strlen(KAT_TEXT)),
+               DC_ERR_INVALID_ARGUMENT);
     ASSERT_EQ(got, 0);
-    ASSERT_ERR(
-        dc_armor_decode(q, sizeof q, &got, (enum dc_armor_kind)9, KAT_TEXT, strlen(KAT_TEXT)),
-        DC_ERR_INVALID_ARGUMENT);
+    ASSERT_ERR(dc_armor_decode(q, sizeof q, &got, (enum dc_armor_kind)9, KAT_TEXT,
+                               strlen(KAT_TEXT)),
+               DC_ERR_INVALID_ARGUMENT);
     char text[64];
     size_t n = 99;
     ASSERT_ERR(dc_armor_encode(text, sizeof text, &n, (enum dc_armor_kind)9, q, 4),
@@ -354,7 +353,8 @@ static void test_wrong_version(void)
     static const char *const malformed[] = {"", "v1", "1a", "one", "-1", "+1", "1.0"};
     for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
         char text[128];
-        snprintf(text, sizeof text, "ducat:coin:%s:AAECAwQFBgcICQoLDA0ODw:66b79916", malformed[i]);
+        snprintf(text, sizeof text, "ducat:coin:%s:AAECAwQFBgcICQoLDA0ODw:66b79916",
+                 malformed[i]);
         ASSERT_ERR(dec(text, DC_ARMOR_COIN), DC_ERR_ARMOR_SYNTAX);
     }
     /* Version is checked before base64 and checksum. */
@@ -595,13 +595,14 @@ static void test_error_leaves_nothing(void)
     const char *alpha = B64_ALPHABET;
     text[n - 10] = alpha[(size_t)(strchr(alpha, text[n - 10]) - alpha) | 1]; /* 200 % 3 == 2 */
     got = 99;
-    ASSERT_ERR(dc_armor_decode(q, sizeof q, &got, DC_ARMOR_KEYCERT, text, n), DC_ERR_ARMOR_SYNTAX);
+    ASSERT_ERR(dc_armor_decode(q, sizeof q, &got, DC_ARMOR_KEYCERT, text, n),
+               DC_ERR_ARMOR_SYNTAX);
     ASSERT_EQ(got, 0);
     for (size_t i = 0; i < sizeof q; i++) ASSERT_EQ(q[i], 0);
 }
 
-TESTS(T(test_kind_names), T(test_encoded_len), T(test_round_trip_all_kinds), T(test_round_trip_20k),
-      T(test_known_answer), T(test_empty_payload), T(test_whitespace),
+TESTS(T(test_kind_names), T(test_encoded_len), T(test_round_trip_all_kinds),
+      T(test_round_trip_20k), T(test_known_answer), T(test_empty_payload), T(test_whitespace),
       T(test_every_substitution_rejected), T(test_wrong_kind), T(test_wrong_version),
       T(test_prefix), T(test_missing_fields), T(test_extra_colon_and_garbage),
       T(test_non_canonical_base64), T(test_encode_buffer_too_small),

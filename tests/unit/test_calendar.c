@@ -31,15 +31,15 @@ static enum dc_err parse_str(struct dc_calendar *cal, size_t *line, const char *
 }
 
 /* Asserts `text` is rejected with `want` at line `want_line`, leaving the struct zeroed. */
-#define ASSERT_REJECT(text, want, want_line)                                                       \
-    do {                                                                                           \
-        static struct dc_calendar rc_;                                                             \
-        static const struct dc_calendar zero_;                                                     \
-        size_t rl_ = 12345;                                                                        \
-        memset(&rc_, 0xA5, sizeof rc_);                                                            \
-        ASSERT_ERR(parse_str(&rc_, &rl_, (text)), (want));                                         \
-        ASSERT_EQ(rl_, (want_line));                                                               \
-        ASSERT(memcmp(&rc_, &zero_, sizeof rc_) == 0);                                             \
+#define ASSERT_REJECT(text, want, want_line)                                  \
+    do {                                                                      \
+        static struct dc_calendar rc_;                                        \
+        static const struct dc_calendar zero_;                                \
+        size_t rl_ = 12345;                                                   \
+        memset(&rc_, 0xA5, sizeof rc_);                                       \
+        ASSERT_ERR(parse_str(&rc_, &rl_, (text)), (want));                    \
+        ASSERT_EQ(rl_, (want_line));                                          \
+        ASSERT(memcmp(&rc_, &zero_, sizeof rc_) == 0);                        \
     } while (0)
 
 static int32_t add_days(const struct dc_calendar *cal, int32_t start, uint32_t n)
@@ -151,9 +151,9 @@ static void test_date_parse_strict(void)
     ASSERT_OK(dc_date_parse(&day, "2026-10-07garbage", 10));
     ASSERT_EQ(day, D26(10, 7));
     static const char *const bad[] = {
-        "2026-1-01",  "2026-01-1",  "2026/01/01", " 2026-01-01", "2026-01-01 ",
-        "+026-01-01", "2026-0a-01", "20261-01-0", "2026-02-30",  "1969-12-31",
-        "0000-01-01", "2026--1-01", "",
+        "2026-1-01", "2026-01-1", "2026/01/01", " 2026-01-01", "2026-01-01 ", "+026-01-01",
+        "2026-0a-01", "20261-01-0", "2026-02-30", "1969-12-31", "0000-01-01", "2026--1-01",
+        "",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (dc_date_parse(&day, bad[i], strlen(bad[i])) != DC_ERR_CALENDAR_DATE) {
@@ -290,8 +290,8 @@ static void test_parse_utc_offset(void)
         const char *text;
         int32_t min;
     } ok[] = {
-        {"utc-offset +08:00", 480},  {"utc-offset -05:30", -330}, {"utc-offset +00:00", 0},
-        {"utc-offset -00:00", 0},    {"utc-offset +23:59", 1439}, {"utc-offset -23:59", -1439},
+        {"utc-offset +08:00", 480},   {"utc-offset -05:30", -330}, {"utc-offset +00:00", 0},
+        {"utc-offset -00:00", 0},     {"utc-offset +23:59", 1439}, {"utc-offset -23:59", -1439},
         {"utc-offset\t+05:45", 345},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -336,12 +336,14 @@ static void test_parse_rejects(void)
     ASSERT_EQ(cal.n_holidays, 1);
     /* both holiday and workday, in either order, also inside a range */
     ASSERT_REJECT("holiday 2026-10-01\nworkday 2026-10-01\n", DC_ERR_CALENDAR_DATE, 2);
-    ASSERT_REJECT("workday 2026-10-03\n\nholiday 2026-10-01 2026-10-07\n", DC_ERR_CALENDAR_DATE, 3);
+    ASSERT_REJECT("workday 2026-10-03\n\nholiday 2026-10-01 2026-10-07\n", DC_ERR_CALENDAR_DATE,
+                  3);
     /* bytes outside comments */
     ASSERT_REJECT("holiday 2026-10-01\rworkday 2026-10-10\n", DC_ERR_CALENDAR_SYNTAX, 1);
     ASSERT_REJECT("holiday 2026-10-01\r\r\n", DC_ERR_CALENDAR_SYNTAX, 1);
     ASSERT_REJECT("weekend sat\vsun\n", DC_ERR_CALENDAR_SYNTAX, 1);
-    ASSERT_REJECT("# fine\nholiday 2026-10-01 # ok\n节日 2026-10-01\n", DC_ERR_CALENDAR_SYNTAX, 3);
+    ASSERT_REJECT("# fine\nholiday 2026-10-01 # ok\n节日 2026-10-01\n", DC_ERR_CALENDAR_SYNTAX,
+                  3);
     ASSERT_REJECT("weekend sat sun sat sun sat sun sat sun sat\n", DC_ERR_CALENDAR_SYNTAX, 1);
     /* NUL inside the text (strlen cannot be used here) */
     static const char nul[] = "holiday 2026-10-01\nholiday\0 2026-10-02\n";

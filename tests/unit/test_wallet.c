@@ -19,10 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ducat/proto.h"
-#include "ducat/wallet.h"
 #include "test.h"
 #include "wallet_fixture.h"
+#include "ducat/proto.h"
+#include "ducat/wallet.h"
 
 #define NOW (T0 + DAY)
 #define PASS "correct horse battery staple"
@@ -644,8 +644,8 @@ static void test_truncation_and_garbage(void)
     size_t len, len2;
     uint8_t *orig = read_all(path, &len);
     ASSERT(orig);
-    size_t cuts[] = {0,  1,   7,   8,   9,       25,       73,       74,
-                     89, 105, 106, 107, len / 2, len - 17, len - 16, len - 1};
+    size_t cuts[] = {0, 1, 7, 8, 9, 25, 73, 74, 89, 105, 106, 107, len / 2, len - 17, len - 16,
+                     len - 1};
     for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
         write_all(path, orig, cuts[k]);
         back = (struct dc_wallet *)1;
@@ -798,7 +798,8 @@ static void test_commit_with_kept_key(void)
 
 #define FRESH (T0 + 60 * DAY)
 
-static struct dc_wallet_coin_info C(int64_t value, uint8_t hops, uint8_t limit, uint64_t expires) {
+static struct dc_wallet_coin_info C(int64_t value, uint8_t hops, uint8_t limit, uint64_t expires)
+{
     struct dc_wallet_coin_info c;
     memset(&c, 0, sizeof c);
     c.value = value;
@@ -912,8 +913,7 @@ static void test_select_combination_and_split(void)
     ASSERT_EQ(p.split_values[0], 2);
     ASSERT_EQ(p.split_values[1], 1);
     ASSERT_EQ(p.records, 3);
-    /* 8 + 4 would be exact (2 records < 3): with no 8, the split coin is the smallest that covers
-     * what the whole coins leave */
+    /* 8 + 4 would be exact (2 records < 3): with no 8, the split coin is the smallest that covers what the whole coins leave */
     struct dc_wallet_coin_info b[] = {C(10, 0, 8, FRESH), C(9, 0, 8, FRESH), C(4, 0, 8, FRESH),
                                       C(1, 0, 8, FRESH)};
     ASSERT_OK(dc_wallet_select_coins(&p, b, 4, 12, &OPTS));
@@ -1283,8 +1283,8 @@ static void test_accept_and_seen_conflict(void)
     size_t fork_len = orig_len;
     uint8_t nonce2[DC_NONCE_BYTES];
     nonce_of(nonce2, 0x92);
-    ASSERT_OK(
-        dc_coin_transfer(fork, sizeof fork, &fork_len, W.alice.sk, W.carol.cert_bytes, nonce2));
+    ASSERT_OK(dc_coin_transfer(fork, sizeof fork, &fork_len, W.alice.sk, W.carol.cert_bytes,
+                               nonce2));
     struct dc_coin fc, good;
     ASSERT_OK(dc_coin_decode(&fc, fork, fork_len));
     ASSERT_OK(dc_coin_decode(&good, out.coin[0], out.coin_len[0]));
@@ -1317,8 +1317,8 @@ static void test_accept_and_seen_conflict(void)
     const uint8_t *dep;
     size_t dep_len;
     ASSERT_OK(dc_wallet_accept_coins(bob, two, two_len, 1, NOW, &added));
-    ASSERT_OK(
-        dc_wallet_prepare_deposit(bob, dc_wallet_coin_count(bob) - 1, 3, NOW, &dep, &dep_len));
+    ASSERT_OK(dc_wallet_prepare_deposit(bob, dc_wallet_coin_count(bob) - 1, 3, NOW, &dep,
+                                        &dep_len));
     ASSERT_ERR(dc_wallet_accept_coins(alice, &dep, &dep_len, 1, NOW, &added), DC_ERR_CHAIN_ORDER);
     dc_wallet_free(alice);
     dc_wallet_free(bob);
@@ -1416,12 +1416,13 @@ static void test_cleanup(void)
     ASSERT(rmdir(dir) == 0);
 }
 
-TESTS(T(test_create_and_identity), T(test_trust_material), T(test_requests), T(test_history_ring),
-      T(test_plain_round_trip_all_fields), T(test_plain_decoder_strict), T(test_file_round_trip),
-      T(test_default_cost_is_interactive), T(test_wrong_passphrase), T(test_every_byte_corruption),
-      T(test_truncation_and_garbage), T(test_atomic_write_leftover_tmp), T(test_kill_during_save),
-      T(test_commit_with_kept_key), T(test_select_exact_coin), T(test_select_exact_combination),
-      T(test_select_split), T(test_select_combination_and_split), T(test_select_refusals),
+TESTS(T(test_create_and_identity), T(test_trust_material), T(test_requests),
+      T(test_history_ring), T(test_plain_round_trip_all_fields), T(test_plain_decoder_strict),
+      T(test_file_round_trip), T(test_default_cost_is_interactive), T(test_wrong_passphrase),
+      T(test_every_byte_corruption), T(test_truncation_and_garbage),
+      T(test_atomic_write_leftover_tmp), T(test_kill_during_save), T(test_commit_with_kept_key),
+      T(test_select_exact_coin), T(test_select_exact_combination), T(test_select_split),
+      T(test_select_combination_and_split), T(test_select_refusals),
       T(test_select_skips_refresh), T(test_select_bounded_search),
       T(test_prepare_split_keeps_change), T(test_prepare_twice_same_bytes),
       T(test_prepare_refusals_change_nothing), T(test_deposit_and_prune),
