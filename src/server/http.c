@@ -140,7 +140,7 @@ struct sock {
     int fd;
     enum sock_phase phase;
     uint64_t since_us;        /* when this phase began */
-    int killed;               /* shut down by the deadline sweep */
+    int killed;               /* by the deadline sweep: 1 answered 408, 2 shut down */
     struct sock *prev, *next; /* in http->socks */
 };
 
@@ -184,6 +184,7 @@ struct http {
     pthread_mutex_t socks_lock;
     struct sock *socks;
     size_t n_socks;
+    char body_timeout_answer[512]; /* a whole HTTP answer: 408 DC_ERR_REQUEST_TIMEOUT */
 };
 
 static uint64_t mono_us(void)
@@ -256,11 +257,25 @@ static size_t sweep_deadlines(struct http *h, int idle_now)
     size_t n = 0;
     pthread_mutex_lock(&h->socks_lock);
     for (struct sock *k = h->socks; k; k = k->next) {
-        if (k->killed || k->phase == PH_WORK) continue;
+        if (k->killed == 2 || k->phase == PH_WORK) continue;
         uint64_t limit = k->phase == PH_HEADERS ? hdr : body;
         if (now - k->since_us <= limit) continue;
-        shutdown(k->fd, SHUT_RDWR);
-        k->killed = 1;
+        if (k->phase == PH_BODY && !k->killed && !idle_now) {
+            /* libmicrohttpd only reads this socket while a body comes in
+             * (it would send an early answer only after the whole body),
+             * so the refusal is written here, whole, and our side closed
+             * for writing; reading stops one deadline later, not now, or
+             * the client's next bytes would reset the connection and
+             * destroy the answer before it is read */
+            (void)!send(k->fd, h->body_timeout_answer, strlen(h->body_timeout_answer),
+                        MSG_DONTWAIT | MSG_NOSIGNAL);
+            shutdown(k->fd, SHUT_WR);
+            k->killed = 1;
+            k->since_us = now;
+        } else {
+            shutdown(k->fd, SHUT_RDWR);
+            k->killed = 2;
+        }
         n++;
     }
     pthread_mutex_unlock(&h->socks_lock);
@@ -541,10 +556,7 @@ static void process(struct conn_state *s, enum dc_err early)
     enum dc_err e = early;
     unsigned n_args = 0;
     if (e != DC_OK) {
-        if (e == DC_ERR_REQUEST_TIMEOUT) {
-            snprintf(rq.detail, sizeof rq.detail, "body not complete within %u s",
-                     x->cfg.body_timeout_s);
-        } else if (e == DC_ERR_HEADERS_TOO_LARGE) {
+        if (e == DC_ERR_HEADERS_TOO_LARGE) {
             snprintf(rq.detail, sizeof rq.detail, "limit %u bytes", MAX_HEADER_BYTES);
         }
     } else if (s->late) {
@@ -698,12 +710,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_size) {
-        if (mono_us() - s->t0_us > (uint64_t)x->cfg.body_timeout_s * 1000000u) {
-            /* a trickled body: answer now (MHD closes after sending) */
-            *upload_size = 0;
-            process(s, DC_ERR_REQUEST_TIMEOUT);
-            return queue_made(s);
-        }
         if (!s->too_large && s->len + *upload_size > s->limit) {
             s->too_large = 1;
         }
@@ -1043,6 +1049,15 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
     pthread_mutex_init(&h.lock, NULL);
     pthread_cond_init(&h.cond, NULL);
     pthread_mutex_init(&h.socks_lock, NULL);
+    char *tb = error_body(DC_ERR_REQUEST_TIMEOUT, "body not complete in time");
+    if (tb) {
+        snprintf(h.body_timeout_answer, sizeof h.body_timeout_answer,
+                 "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                 "Content-Type: application/json\r\nCache-Control: no-store\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 strlen(tb), tb);
+        free(tb);
+    }
     x->nonces = nonces_new();
     h.workers = calloc(x->cfg.threads, sizeof *h.workers);
     if (!x->nonces || !h.workers) {
