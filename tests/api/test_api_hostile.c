@@ -9,8 +9,9 @@
  * loopback on Linux), the honest client from 127.0.0.1, so the per-address
  * connection limit is exercised apart from the total one.
  */
-#include "harness.h"
 #include "test.h"
+/* after test.h (harness.h hooks into it) */
+#include "harness.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
