@@ -426,17 +426,21 @@ static enum dc_err auth_device(struct dc_req *rq, int need_account)
         DC_OK) {
         return DC_ERR_AUTH_SIGNATURE;
     }
+    if (need_account) {
+        /* before the nonce: a key with no account keeps no entry in the
+         * table (anyone can make keys and sign with them) */
+        struct dc_store *st;
+        e = dc_pool_get(rq->x, &st);
+        if (e != DC_OK) return e;
+        e = st->ops->account_get(st, &rq->account, DC_BY_DEVICE, 0, rq->device);
+        dc_pool_put(rq->x, st);
+        if (e != DC_OK) return e == DC_ERR_NO_ACCOUNT ? DC_ERR_AUTH_UNKNOWN : e;
+    }
     /* only a valid signature may consume a nonce, or anyone could burn them */
     if (!nonce_fresh(rq->x->nonces, rq->device, nonce, wall, t + 2 * skew)) {
         return DC_ERR_AUTH_REPLAY;
     }
-    if (!need_account) return DC_OK;
-    struct dc_store *st;
-    e = dc_pool_get(rq->x, &st);
-    if (e != DC_OK) return e;
-    e = st->ops->account_get(st, &rq->account, DC_BY_DEVICE, 0, rq->device);
-    dc_pool_put(rq->x, st);
-    return e == DC_ERR_NO_ACCOUNT ? DC_ERR_AUTH_UNKNOWN : e;
+    return DC_OK;
 }
 
 static enum dc_err auth_admin(struct dc_req *rq)
@@ -857,7 +861,17 @@ struct idem_job {
     struct dc_resp *rs;
     char *replayed; /* stored answer, when this is a retry */
     int replay_status;
+    enum dc_err refused; /* fn's refusal, stored as the answer (DC_OK: none) */
 };
+
+/* A refusal that is the request's final answer: the request itself (its
+ * body, the account's state) is refused, a 4xx of the registry. Storage,
+ * capacity and shutdown errors are not: a retry may well succeed. */
+static int is_final_refusal(enum dc_err e)
+{
+    int status = dc_err_http_status(e);
+    return status >= 400 && status < 500 && !(e >= 3000 && e < 4000);
+}
 
 /* What an idempotency record binds a request id to: the route and the
  * exact body. The same id on another route (a fund's id reused for a
@@ -918,6 +932,7 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     /* the writer may run this job again after a retried batch */
     free(j->replayed);
     j->replayed = NULL;
+    j->refused = DC_OK;
     json_decref(j->rs->json);
     j->rs->json = NULL;
     free(j->rs->text);
@@ -942,8 +957,32 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     }
     if (e != DC_ERR_NOT_FOUND) return e;
     e = j->fn(st, j->rq, j->arg, j->rs);
+    char *text;
+    if (e != DC_OK && is_final_refusal(e)) {
+        /* The refusal is this request id's answer, kept like a success:
+         * the same signed request replayed later, to this instance or any
+         * other on the database (their nonce tables are their own), gets
+         * it again instead of running once the account can pay. What fn
+         * wrote is undone; the job's savepoint is opened anew for the
+         * record (rollback_to releases it; the writer releases this one). */
+        enum dc_err r = st->ops->rollback_to(st);
+        if (r == DC_OK) r = st->ops->savepoint(st);
+        if (r != DC_OK) return r;
+        json_decref(j->rs->json);
+        j->rs->json = NULL;
+        text = error_body(e, j->rq->detail);
+        if (!text) return DC_ERR_NO_MEMORY;
+        memcpy(rec.body_hash, h, sizeof h);
+        rec.status = dc_err_http_status(e);
+        rec.created_at = j->rq->now;
+        r = st->ops->request_put(st, &rec, text);
+        free(text);
+        if (r != DC_OK) return r;
+        j->refused = e;
+        return DC_OK;
+    }
     if (e != DC_OK) return e;
-    char *text = j->rs->json ? json_dumps(j->rs->json, JSON_COMPACT) : strdup("{}");
+    text = j->rs->json ? json_dumps(j->rs->json, JSON_COMPACT) : strdup("{}");
     if (!text) return DC_ERR_NO_MEMORY;
     memcpy(rec.body_hash, h, sizeof h);
     rec.status = j->rs->status;
@@ -961,8 +1000,9 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
 enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id,
                           dc_idem_fn fn, void *arg, struct dc_resp *rs)
 {
-    struct idem_job j = {rq, account, request_id, fn, arg, rs, NULL, 0};
+    struct idem_job j = {rq, account, request_id, fn, arg, rs, NULL, 0, DC_OK};
     enum dc_err e = dc_writer_run(rq->x->writer, idem_run, &j);
+    if (e == DC_OK) e = j.refused; /* rendered from rq->detail: the stored text */
     if (e != DC_OK) {
         free(j.replayed);
         return e;

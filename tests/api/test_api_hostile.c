@@ -410,6 +410,97 @@ static void test_audit_reports_corrupted_row(void)
     srv_cleanup(&S);
 }
 
+/* ---- No replay across instances ----------------------------------------- */
+
+/* Two instances on one database (PostgreSQL in the .pg run). A transfer
+ * refused 409 at A is captured; the account is funded; the same signed
+ * request replayed at A (nonce seen: 401) and at B (its nonce table is its
+ * own) must not move money: the refusal is the request id's final answer,
+ * stored in the database. */
+static void test_refusal_is_final_on_every_instance(void)
+{
+    static struct srv B;
+    srv_cleanup(&B);
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    srv_clone(&B, &S, "b");
+    srv_start(&S);
+    srv_start(&B);
+    struct dev a, b;
+    dev_setup(&S, &a, "Alice", 100);
+    dev_setup(&S, &b, "Bob", 0);
+    char rid[40], body[256];
+    new_request_id(rid);
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":500}", rid,
+             (long long)b.account);
+    struct api_req q = {0};
+    q.method = "POST";
+    q.path = "/v1/transfers";
+    q.body = body;
+    q.dev = &a;
+    struct api_resp r = {0};
+    int st = api_raw(&S, &q, &r);
+    ASSERT_API_ERR(st, r.json, 409, "DC_ERR_INSUFFICIENT_FUNDS");
+    api_resp_free(&r);
+    ASSERT_EQ(fund(&S, a.account, 1000), 201);
+
+    struct api_req again = q; /* the captured request, byte for byte */
+    again.key = q.sent_key;
+    again.time = q.sent_time;
+    again.nonce_hex = q.sent_nonce;
+    again.sig = q.sent_sig;
+    st = api_raw(&S, &again, &r);
+    ASSERT_API_ERR(st, r.json, 401, "DC_ERR_AUTH_REPLAY");
+    api_resp_free(&r);
+    st = api_raw(&B, &again, &r);
+    ASSERT_API_ERR(st, r.json, 409, "DC_ERR_INSUFFICIENT_FUNDS");
+    api_resp_free(&r);
+    /* signed afresh by its owner with the same id: the same final answer */
+    json_t *j = NULL;
+    st = api(&B, &a, "POST", "/v1/transfers", body, &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_INSUFFICIENT_FUNDS");
+    json_decref(j);
+    ASSERT_EQ(api(&B, &a, "GET", "/v1/balance", NULL, &j), 200);
+    ASSERT_EQ(json_int(j, "available"), 1100);
+    json_decref(j);
+    ASSERT_EQ(api(&S, &b, "GET", "/v1/balance", NULL, &j), 200);
+    ASSERT_EQ(json_int(j, "available"), 0);
+    json_decref(j);
+    srv_cleanup(&B);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* A validly signed request from a key with no account is refused without
+ * keeping its nonce: the same request is refused the same way again
+ * (401 DC_ERR_AUTH_UNKNOWN, not DC_ERR_AUTH_REPLAY). */
+static void test_unknown_key_keeps_no_nonce(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, NULL);
+    srv_start(&S);
+    struct dev d;
+    dev_new(&d);
+    struct api_req q = {0};
+    q.method = "GET";
+    q.path = "/v1/balance";
+    q.dev = &d;
+    struct api_resp r = {0};
+    int st = api_raw(&S, &q, &r);
+    ASSERT_API_ERR(st, r.json, 401, "DC_ERR_AUTH_UNKNOWN");
+    api_resp_free(&r);
+    struct api_req again = q;
+    again.key = q.sent_key;
+    again.time = q.sent_time;
+    again.nonce_hex = q.sent_nonce;
+    again.sig = q.sent_sig;
+    st = api_raw(&S, &again, &r);
+    ASSERT_API_ERR(st, r.json, 401, "DC_ERR_AUTH_UNKNOWN");
+    api_resp_free(&r);
+    srv_cleanup(&S);
+}
+
 TESTS(T(test_slow_clients_do_not_starve), T(test_per_address_limit),
       T(test_header_and_body_deadlines), T(test_refusals_are_json),
-      T(test_overflow_refused_audit_ok), T(test_audit_reports_corrupted_row))
+      T(test_overflow_refused_audit_ok), T(test_audit_reports_corrupted_row),
+      T(test_refusal_is_final_on_every_instance), T(test_unknown_key_keeps_no_nonce))
