@@ -169,7 +169,7 @@ check: deps
 # always removes it). tests/pg/NAME.pg runs test NAME again on PostgreSQL:
 # the store contract suite and API suites on both backends.
 PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_basic.pg \
-           tests/pg/test_api_console.pg
+           tests/pg/test_api_console.pg tests/pg/test_api_hostile.pg
 run-tests: all
 	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pg.sh tests/run.sh $(TEST_BIN) \
 	    tests/vectors.sh tests/errors_doc.sh tests/openapi_routes.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
