@@ -257,7 +257,8 @@ fuzz:
 	@mkdir -p build-fuzz/fuzz
 	@for t in $(FUZZ_NAMES); do \
 	    clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -Itests $(PKG_CFLAGS) \
-	        fuzz/fuzz_$$t.c -o build-fuzz/fuzz/fuzz_$$t build-fuzz/libducat.a $(LDLIBS) || exit 1; \
+	        fuzz/fuzz_$$t.c -o build-fuzz/fuzz/fuzz_$$t build-fuzz/libducat-wallet.a build-fuzz/libducat.a \
+	        $(LDLIBS) || exit 1; \
 	    mkdir -p build-fuzz/corpus/$$t; \
 	    build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 	        $$( [ -f fuzz/$$t.dict ] && echo -dict=fuzz/$$t.dict ) build-fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
