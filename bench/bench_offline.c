@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "ducat/apdu.h"
+#include "ducat/offline.h"
 #include "ducat/proto.h"
 #include "ducat/wallet.h"
 #include "wallet_fixture.h"
@@ -221,30 +222,18 @@ static void scenario_init(struct scenario *sc, int hops)
     dc_wallet_free(payee);
 }
 
-/* The payer host: check the request, select, sign, encode the payment. */
+/* The payer host: check the request, then the offline layer selects,
+ * splits, signs and encodes the payment (offline.h). */
 static size_t payer_build(struct dc_wallet *w, const uint8_t *rq, size_t rlen, uint8_t *buf)
 {
     struct dc_request r;
     struct dc_trust t;
+    size_t n;
     check(dc_request_decode(&r, rq, rlen), "payer: request decode");
     check(dc_wallet_trust(w, &t, NOW), "payer: trust");
     check(dc_request_verify(&r, &t), "payer: request verify");
-    struct dc_wallet_plan plan;
-    check(dc_wallet_select(&plan, w, r.amount, NOW, DAY), "payer: select");
-    uint8_t cert[DC_DEVCERT_BYTES];
-    dc_devcert_encode(cert, &r.payee);
-    struct dc_wallet_outgoing out;
-    check(dc_wallet_prepare_payment(w, &out, &plan, cert, r.nonce, NOW), "payer: prepare");
-    struct dc_payment p;
-    memset(&p, 0, sizeof p);
-    dc_request_hash(p.request_hash, rq, rlen);
-    p.n = out.n;
-    for (size_t i = 0; i < out.n; i++) {
-        p.coin[i] = out.coin[i];
-        p.coin_len[i] = out.coin_len[i];
-    }
-    size_t n;
-    check(dc_payment_encode(buf, DC_PAYMENT_MAX_BYTES, &n, &p), "payer: encode");
+    check(dc_offline_pay(w, buf, DC_PAYMENT_MAX_BYTES, &n, NULL, NULL, rq, rlen, NOW, DAY),
+          "payer: pay");
     return n;
 }
 
