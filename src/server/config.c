@@ -45,6 +45,24 @@ static const struct key keys[] = {
      "most concurrent connections, one thread each (1..1024)"},
     {"server", "max_body_bytes", K_UINT, F(max_body), 1024, 64u << 20, "1048576",
      "largest request body in bytes (routes may set less)"},
+    {"server", "io_threads", K_UINT, F(io_threads), 1, 64,
+     "2",
+     "event loops (epoll) serving the sockets"},
+    {"server", "max_connections", K_UINT, F(max_connections), 16, 1000000,
+     "20000",
+     "open sockets in all (RLIMIT_NOFILE is raised to fit)"},
+    {"server", "per_ip_connections", K_UINT, F(per_ip_connections), 0, 1000000,
+     "1024",
+     "open sockets from one address (0: no limit)"},
+    {"server", "idle_timeout_s", K_UINT, F(idle_timeout_s), 1, 3600,
+     "15",
+     "a socket silent this long is closed"},
+    {"server", "header_timeout_s", K_UINT, F(header_timeout_s), 1, 3600,
+     "20",
+     "a request's headers must arrive within this many seconds"},
+    {"server", "body_timeout_s", K_UINT, F(body_timeout_s), 1, 3600,
+     "60",
+     "a request's body must arrive within this many seconds (else 408)"},
     {"server", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info", "error, warn, info or debug"},
     {"server", "log_json", K_BOOL, F(log_json), 0, 0, "false",
      "true: every log line is a JSON object (time, level, event or msg, the event's ids)"},
@@ -101,6 +119,12 @@ void dc_config_defaults(struct dc_config *c)
     snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
     c->threads = 32;
     c->max_body = 1u << 20;
+    c->io_threads = 2;
+    c->max_connections = 20000;
+    c->per_ip_connections = 1024;
+    c->idle_timeout_s = 15;
+    c->header_timeout_s = 20;
+    c->body_timeout_s = 60;
     c->log_level = 2;
     c->release_interval_s = 60;
     c->console = 1;
