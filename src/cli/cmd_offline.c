@@ -461,12 +461,22 @@ int payer_pay(struct cli *x, const uint8_t *req, size_t rlen, const struct dc_re
         e = dc_wallet_select(&plan, x->w, r->amount, now, DC_SERVICE_REFRESH_MARGIN_MS);
         if (e != DC_OK) {
             struct dc_wallet_balance b;
-            int64_t sp = dc_wallet_balance(x->w, now, DC_SERVICE_REFRESH_MARGIN_MS, &b) == DC_OK
-                             ? b.spendable
-                             : 0;
-            char a2[48];
+            if (dc_wallet_balance(x->w, now, DC_SERVICE_REFRESH_MARGIN_MS, &b) != DC_OK) {
+                memset(&b, 0, sizeof b);
+            }
+            char a2[48], a3[48];
+            if (b.refresh > 0) {
+                /* coins the payee would refuse are never offered: say where they went */
+                return cli_fail(x, e,
+                                "cannot pay %s: %s (spendable offline: %s; %s more in coins a "
+                                "payee would refuse - revoked device in their history, a known "
+                                "double spend, near expiry or their hop limit - to be deposited: "
+                                "run `ducat sync` or `ducat refresh` when online)",
+                                cli_fmt(x, a, r->amount), dc_err_str(e),
+                                cli_fmt(x, a2, b.spendable), cli_fmt(x, a3, b.refresh));
+            }
             return cli_fail(x, e, "cannot pay %s: %s (spendable offline: %s)",
-                            cli_fmt(x, a, r->amount), dc_err_str(e), cli_fmt(x, a2, sp));
+                            cli_fmt(x, a, r->amount), dc_err_str(e), cli_fmt(x, a2, b.spendable));
         }
         uint8_t cert[DC_DEVCERT_BYTES];
         dc_devcert_encode(cert, &r->payee);

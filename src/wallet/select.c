@@ -228,7 +228,15 @@ enum dc_err dc_wallet_select(struct dc_wallet_plan *plan, const struct dc_wallet
     size_t n = dc_wallet_coin_count(w);
     struct dc_wallet_coin_info *info = malloc((n ? n : 1) * sizeof *info);
     if (!info) return DC_ERR_NO_MEMORY;
-    for (size_t i = 0; i < n && err == DC_OK; i++) err = dc_wallet_coin_info(w, i, &info[i]);
+    for (size_t i = 0; i < n && err == DC_OK; i++) {
+        err = dc_wallet_coin_info(w, i, &info[i]);
+        /* A coin the payee would refuse is not offered: paying with it
+         * would strand the whole payment, its clean coins included. */
+        if (err == DC_OK && info[i].status == DC_WALLET_HELD &&
+            dc_wallet_coin_doubtful(w, i, now, margin_ms) != DC_OK) {
+            info[i].status = DC_WALLET_SPENT; /* this copy only: not a candidate */
+        }
+    }
     struct dc_wallet_select_opts o = {now, margin_ms, p.base_unit, p.currency};
     if (err == DC_OK) err = dc_wallet_select_coins(plan, info, n, amount, &o);
     free(info);

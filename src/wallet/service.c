@@ -1259,7 +1259,8 @@ enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now, uint64_t marg
          * neither spent nor kept: finish its deposit here, so that a sync
          * completes what a crash interrupted. */
         if ((ci.status == DC_WALLET_HELD && ci.is_ours &&
-             dc_wallet_needs_refresh(&ci, now, margin_ms)) ||
+             (dc_wallet_needs_refresh(&ci, now, margin_ms) ||
+              dc_wallet_coin_doubtful(s->w, i, now, margin_ms) != DC_OK)) ||
             pending_deposit(s->w, i, c)) {
             idx[k++] = i;
         }
