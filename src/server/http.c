@@ -1148,13 +1148,26 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
             dc_log(DC_LOG_ERROR, "cannot write port file '%s'", port_file);
         }
     }
-    uint64_t next_release = 0;
+    uint64_t next_release = 0, next_trust = dc_wall_now() + x->cfg.trust_reload_s * 1000ull;
     while (!*stop) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
         size_t swept = sweep_deadlines(&h, 0);
         if (swept)
             dc_log(DC_LOG_DEBUG, "closed %zu sockets past their header/body deadline", swept);
+        int hup = x->reload_req && *x->reload_req;
+        if (hup || dc_wall_now() >= next_trust) {
+            if (hup) *x->reload_req = 0;
+            size_t n_keys = 0;
+            enum dc_err e = dc_ctx_refresh(x, &n_keys);
+            if (e != DC_OK) {
+                dc_log(DC_LOG_WARN, "reloading signing keys: %s", dc_err_str(e));
+            } else if (hup) {
+                dc_log(DC_LOG_INFO, "SIGHUP: reloaded %zu signing keys and their revocations",
+                       n_keys);
+            }
+            next_trust = dc_wall_now() + x->cfg.trust_reload_s * 1000ull;
+        }
         uint64_t now = dc_now(x);
         if (now >= next_release) {
             /* the hold-release timer: due credits become available */

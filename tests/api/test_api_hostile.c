@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -500,7 +501,75 @@ static void test_unknown_key_keeps_no_nonce(void)
     srv_cleanup(&S);
 }
 
+/* ---- Live trust ---------------------------------------------------------- */
+
+static int ready_status(const struct srv *s, json_t **j)
+{
+    return api(s, NULL, "GET", "/v1/ready", NULL, j);
+}
+
+/* `keys rotate` + `keys revoke` run by the operator beside a serving
+ * instance (on PostgreSQL: any instance of the database). With
+ * trust_reload_s = 3600 the instance sees it at once on SIGHUP; with
+ * trust_reload_s = 1 within a few seconds by itself. Then it issues no
+ * coin under the revoked key (403) and is not ready until restarted, and a
+ * restart serves with the new key. */
+static void wait_not_ready(void)
+{
+    json_t *j = NULL;
+    int st = 0;
+    for (int i = 0; i < 50 && st != 503; i++) {
+        sleep_ms(100);
+        st = ready_status(&S, &j);
+        json_decref(j);
+    }
+    ASSERT_EQ(st, 503);
+}
+
+static void test_key_revoked_seen_by_running_instance(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    conf_append(&S, "\n[server]\ntrust_reload_s = 3600\n");
+    srv_start(&S);
+    struct dev a;
+    dev_setup(&S, &a, "Alice", 5000);
+    json_t *j = NULL;
+    ASSERT_EQ(ready_status(&S, &j), 200);
+    json_decref(j);
+    static struct coin coins[8];
+    size_t n = 0;
+    ASSERT_EQ(withdraw(&S, &a, 100, coins, 8, &n, NULL), 201);
+    char out[4096];
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 1"), 0);
+    ASSERT_EQ(ready_status(&S, &j), 200); /* not seen yet: no reload for an hour */
+    json_decref(j);
+    ASSERT_EQ(kill(S.pid, SIGHUP), 0);
+    wait_not_ready();
+    int st = withdraw(&S, &a, 100, coins, 8, &n, &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_KEY_REVOKED");
+    json_decref(j);
+
+    conf_append(&S, "\n[server]\ntrust_reload_s = 1\n");
+    srv_restart(&S);
+    ASSERT_EQ(ready_status(&S, &j), 200);
+    json_decref(j);
+    ASSERT_EQ(withdraw(&S, &a, 100, coins, 8, &n, NULL), 201);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 2"), 0);
+    wait_not_ready(); /* by the periodic reload alone */
+    st = withdraw(&S, &a, 100, coins, 8, &n, &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_KEY_REVOKED");
+    json_decref(j);
+    srv_restart(&S);
+    ASSERT_EQ(withdraw(&S, &a, 100, coins, 8, &n, NULL), 201);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
 TESTS(T(test_slow_clients_do_not_starve), T(test_per_address_limit),
       T(test_header_and_body_deadlines), T(test_refusals_are_json),
       T(test_overflow_refused_audit_ok), T(test_audit_reports_corrupted_row),
-      T(test_refusal_is_final_on_every_instance), T(test_unknown_key_keeps_no_nonce))
+      T(test_refusal_is_final_on_every_instance), T(test_unknown_key_keeps_no_nonce),
+      T(test_key_revoked_seen_by_running_instance))
