@@ -104,7 +104,9 @@ static int add_trust_key(void *ctx, const struct dc_key_rec *k)
         b->err = DC_ERR_CONFIG;
         return 1;
     }
-    enum dc_err e = dc_trust_add_key(b->t, &c, k->revoked_at);
+    /* retired (revoked for rotation): what it signed stays valid; it signs
+     * nothing new because it is no longer the current key (dc_ctx_refresh) */
+    enum dc_err e = dc_trust_add_key(b->t, &c, k->retired ? 0 : k->revoked_at);
     if (e != DC_OK) {
         b->err = e;
         return 1;

@@ -85,13 +85,17 @@ static int add_key(void *ctx, const struct dc_key_rec *k)
     struct keys_ctx *kc = ctx;
     struct dc_keycert c;
     if (dc_keycert_decode(&c, k->keycert, DC_KEYCERT_BYTES) != DC_OK) return 0;
-    json_array_append_new(
-        kc->arr, json_pack("{s:I, s:o, s:I, s:I, s:I, s:o, s:I}", "key_id", (json_int_t)c.key_id,
-                           "pub", dc_json_hex(c.pub, DC_PUBKEY_BYTES), "valid_from",
-                           (json_int_t)c.valid_from, "sign_until", (json_int_t)c.sign_until,
-                           "verify_until", (json_int_t)c.verify_until, "keycert",
-                           dc_json_hex(k->keycert, DC_KEYCERT_BYTES), "revoked_at",
-                           (json_int_t)k->revoked_at));
+    /* a retired key (revoked for rotation) is not revoked for verifiers:
+     * wallets keep accepting the coins it signed; retired_at says when it
+     * stopped signing */
+    json_t *o = json_pack(
+        "{s:I, s:o, s:I, s:I, s:I, s:o, s:I, s:I}", "key_id", (json_int_t)c.key_id, "pub",
+        dc_json_hex(c.pub, DC_PUBKEY_BYTES), "valid_from", (json_int_t)c.valid_from, "sign_until",
+        (json_int_t)c.sign_until, "verify_until", (json_int_t)c.verify_until, "keycert",
+        dc_json_hex(k->keycert, DC_KEYCERT_BYTES), "revoked_at",
+        (json_int_t)(k->retired ? 0 : k->revoked_at), "retired_at",
+        (json_int_t)(k->retired ? k->revoked_at : 0));
+    json_array_append_new(kc->arr, o);
     return 0;
 }
 

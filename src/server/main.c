@@ -22,7 +22,7 @@ static const struct command commands[] = {
      "create an instance: config, keys, database, calendar, admin token"},
     {"serve", dc_cmd_serve, "[--listen ADDR] [--port-file FILE] [--log-level LEVEL]",
      "run the HTTP server until SIGTERM/SIGINT"},
-    {"keys", dc_cmd_keys, "list | rotate | revoke ID | request | sign --master FILE | import",
+    {"keys", dc_cmd_keys, "list | rotate | revoke ID [--rotation] | request | sign --master FILE | import",
      "issuer signing keys (and offline master-key ceremonies)"},
     {"accounts", dc_cmd_accounts, "list [--status S] | show ID | verify|freeze|unfreeze ID [--reason TEXT] [--actor NAME]",
      "user accounts"},

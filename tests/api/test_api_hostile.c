@@ -568,8 +568,57 @@ static void test_key_revoked_seen_by_running_instance(void)
     srv_cleanup(&S);
 }
 
+/* Coins of a key retired for rotation stay depositable; coins of a key
+ * revoked as compromised do not. Both seen by the running server. */
+static void test_retired_key_coins_stay_depositable(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    srv_start(&S);
+    struct dev a, b;
+    dev_setup(&S, &a, "Alice", 5000);
+    dev_setup(&S, &b, "Bob", 0);
+    dev_sync(&S, &b);
+    static struct coin k1[2], k2[2];
+    size_t n = 0;
+    ASSERT_EQ(withdraw(&S, &a, 100, k1, 2, &n, NULL), 201);
+    ASSERT_EQ(n, 1);
+    char out[4096];
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    srv_restart(&S); /* serves with key 2 */
+    ASSERT_EQ(withdraw(&S, &a, 100, k2, 2, &n, NULL), 201);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    srv_restart(&S); /* serves with key 3 */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 1 --rotation"), 0);
+    ASSERT(strstr(out, "retired signing key 1") != NULL);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 2"), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys list"), 0);
+    ASSERT(strstr(out, "RETIRED") != NULL && strstr(out, "REVOKED") != NULL);
+    ASSERT_EQ(kill(S.pid, SIGHUP), 0);
+    sleep_ms(500); /* the serving loop polls every 100 ms */
+    json_t *j = NULL;
+    coin_transfer(&k1[0], &a, &b);
+    coin_deposit(&k1[0], &b, b.account);
+    int st = deposit(&S, &b, k1, 1, NULL, &j);
+    ASSERT_EQ(st, 201);
+    json_decref(j);
+    coin_transfer(&k2[0], &a, &b);
+    coin_deposit(&k2[0], &b, b.account);
+    st = deposit(&S, &b, k2, 1, NULL, &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_KEY_REVOKED");
+    json_decref(j);
+    ASSERT_EQ(api(&S, NULL, "GET", "/v1/keys", NULL, &j), 200);
+    json_t *keys = json_object_get(j, "signing_keys");
+    ASSERT_EQ(json_integer_value(json_object_get(json_array_get(keys, 0), "revoked_at")), 0);
+    ASSERT(json_integer_value(json_object_get(json_array_get(keys, 0), "retired_at")) > 0);
+    ASSERT(json_integer_value(json_object_get(json_array_get(keys, 1), "revoked_at")) > 0);
+    json_decref(j);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
 TESTS(T(test_slow_clients_do_not_starve), T(test_per_address_limit),
       T(test_header_and_body_deadlines), T(test_refusals_are_json),
       T(test_overflow_refused_audit_ok), T(test_audit_reports_corrupted_row),
       T(test_refusal_is_final_on_every_instance), T(test_unknown_key_keeps_no_nonce),
-      T(test_key_revoked_seen_by_running_instance))
+      T(test_key_revoked_seen_by_running_instance), T(test_retired_key_coins_stay_depositable))
