@@ -152,14 +152,20 @@ static void *fresh_client(void *arg)
     return NULL;
 }
 
-static void test_slow_clients_do_not_starve(void)
+/* A fresh instance with Alice (5000, verified) and Bob (0). */
+static void begin_alice_bob(struct dev *a, struct dev *b)
 {
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
     srv_start(&S);
+    dev_setup(&S, a, "Alice", 5000);
+    dev_setup(&S, b, "Bob", 0);
+}
+
+static void test_slow_clients_do_not_starve(void)
+{
     struct dev a, b;
-    dev_setup(&S, &a, "Alice", 5000);
-    dev_setup(&S, &b, "Bob", 0);
+    begin_alice_bob(&a, &b);
     static int fds[N_SLOW];
     static const char half_line[] = "GET /v1/hea";
     static const char slow_body[] = "POST /v1/transfers HTTP/1.1\r\nHost: x\r\n"
@@ -572,12 +578,8 @@ static void test_key_revoked_seen_by_running_instance(void)
  * revoked as compromised do not. Both seen by the running server. */
 static void test_retired_key_coins_stay_depositable(void)
 {
-    srv_cleanup(&S);
-    srv_init(&S, "--auto-verify");
-    srv_start(&S);
     struct dev a, b;
-    dev_setup(&S, &a, "Alice", 5000);
-    dev_setup(&S, &b, "Bob", 0);
+    begin_alice_bob(&a, &b);
     dev_sync(&S, &b);
     static struct coin k1[2], k2[2];
     size_t n = 0;
