@@ -40,6 +40,7 @@ static const struct key keys[] = {
     {"server", "idle_timeout_s", K_UINT, F(idle_timeout_s), 1, 3600},
     {"server", "header_timeout_s", K_UINT, F(header_timeout_s), 1, 3600},
     {"server", "body_timeout_s", K_UINT, F(body_timeout_s), 1, 3600},
+    {"server", "trust_reload_s", K_UINT, F(trust_reload_s), 1, 3600},
     {"server", "log_level", K_LOGLEVEL, F(log_level), 0, 0},
     {"server", "release_interval_s", K_UINT, F(release_interval_s), 1, 86400},
     {"server", "console", K_BOOL, F(console), 0, 0},
@@ -79,6 +80,7 @@ void dc_config_defaults(struct dc_config *c)
     c->idle_timeout_s = 15;
     c->header_timeout_s = 20;
     c->body_timeout_s = 60;
+    c->trust_reload_s = 10;
     c->log_level = 2;
     c->release_interval_s = 60;
     c->console = 1;

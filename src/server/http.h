@@ -111,6 +111,7 @@ json_t *dc_json_hex(const uint8_t *p, size_t n);
 
 /* Handlers (one file per family). */
 enum dc_err dc_h_health(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_ready(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_keys(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_metrics(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_register(struct dc_req *, struct dc_resp *);

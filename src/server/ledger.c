@@ -359,6 +359,11 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
     if (a.offline_blocked) return DC_ERR_OFFLINE_BLOCKED;
     if (amount <= 0) return DC_ERR_AMOUNT_ZERO;
     /* never hand out coins the current signing key may not sign now */
+    if (x->signer_stale) {
+        set_detail(detail, dcap, "signing key %u was revoked or replaced: restart ducatd",
+                   x->signer.key_id);
+        return DC_ERR_KEY_REVOKED;
+    }
     if (now < x->signer.cert.valid_from || now >= x->signer.cert.sign_until) {
         set_detail(detail, dcap, "signing key %u is outside its signing window: rotate keys",
                    x->signer.key_id);

@@ -215,10 +215,12 @@ static const struct stmt stmts[S_COUNT] = {
     [S_REVOKE_PUT] = {"INSERT INTO revoked(device, case_id, time) VALUES ($1, $2, $3) "
                       "ON CONFLICT (device) DO NOTHING", "bii"},
     [S_REVOKED_LIST] = {"SELECT device FROM revoked ORDER BY device", ""},
-    [S_KEY_PUT] = {"INSERT INTO signing_keys(key_id, keycert, revoked_at) VALUES ($1, $2, $3) "
+    [S_KEY_PUT] = {"INSERT INTO signing_keys(key_id, keycert, revoked_at, retired) "
+                   "VALUES ($1, $2, $3, $4) "
                    "ON CONFLICT (key_id) DO UPDATE SET keycert = excluded.keycert, "
-                   "revoked_at = excluded.revoked_at", "ibi"},
-    [S_KEY_LIST] = {"SELECT key_id, keycert, revoked_at FROM signing_keys ORDER BY key_id", ""},
+                   "revoked_at = excluded.revoked_at, retired = excluded.retired", "ibii"},
+    [S_KEY_LIST] = {"SELECT key_id, keycert, revoked_at, retired FROM signing_keys "
+                    "ORDER BY key_id", ""},
     /* Deferred writes (see "Deferred writes" below): journal ids reserved
      * ahead, then every deferred row of a transaction in three set-based
      * statements over arrays, sent in the round trip of the COMMIT. */
@@ -2064,6 +2066,7 @@ static enum dc_err key_put(struct dc_store *base, const struct dc_key_rec *k)
     a_i64(&a, k->key_id);
     a_blob(&a, k->keycert, DC_KEYCERT_BYTES);
     a_u64(&a, k->revoked_at);
+    a_i64(&a, k->retired ? 1 : 0);
     return run(P(base), S_KEY_PUT, &a, NULL);
 }
 
@@ -2072,7 +2075,7 @@ static enum dc_err key_list(struct dc_store *base, dc_key_cb cb, void *ctx)
     FOR_ROWS(P(base), S_KEY_LIST, NULL, struct dc_key_rec row_,
              (row_.key_id = (uint32_t)c_i64(r, i, 0),
               c_blob(r, i, 1, row_.keycert, DC_KEYCERT_BYTES),
-              row_.revoked_at = (uint64_t)c_i64(r, i, 2)),
+              row_.revoked_at = (uint64_t)c_i64(r, i, 2), row_.retired = (int)c_i64(r, i, 3)),
              cb, ctx);
 }
 
