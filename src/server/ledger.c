@@ -968,6 +968,12 @@ static int hold_total_cb(void *ctx, const struct dc_hold *h)
 static int audit_row(void *ctx, const struct dc_audit_row *r)
 {
     struct audit *a = ctx;
+    if (r->corrupt[0]) {
+        /* reported as what it is; its sums are left out (they mean nothing) */
+        say(a, "CORRUPTED account %lld: %s\n", (long long)r->account, r->corrupt);
+        a->bad = 1;
+        return 0;
+    }
     struct dc_account acc;
     enum dc_err e = a->st->ops->account_get(a->st, &acc, DC_BY_ID, r->account, NULL);
     if (e != DC_OK) {
@@ -991,13 +997,13 @@ static int audit_row(void *ctx, const struct dc_audit_row *r)
         break;
     }
     case DC_ACCT_FLOAT:
-        a->float_bal += acc.available + acc.held;
+        a->float_bal += (i128)acc.available + acc.held;
         break;
     case DC_ACCT_LOSS:
-        a->loss += acc.available + acc.held;
+        a->loss += (i128)acc.available + acc.held;
         break;
     case DC_ACCT_SETTLEMENT:
-        a->settlement += acc.available + acc.held;
+        a->settlement += (i128)acc.available + acc.held;
         break;
     default:
         break;

@@ -76,6 +76,10 @@ enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st);
 /* Logging: one line to stderr with time and level; never log secrets. */
 void dc_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dc_log_set_level(int level);
+/* Most coins one POST /v1/deposits may carry; published in GET /v1/keys
+ * ("limits") so wallets split larger deposits. */
+#define DC_DEPOSIT_COINS_MAX 1000
+
 #define DC_LOG_ERROR 0
 #define DC_LOG_WARN 1
 #define DC_LOG_INFO 2
