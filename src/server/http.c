@@ -946,6 +946,7 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     snprintf(rec.request_id, sizeof rec.request_id, "%s", j->request_id);
     uint8_t h[DC_HASH_BYTES];
     idem_hash(j->rq, h);
+    rec.will_put = 1; /* a miss runs fn and stores its answer below */
     enum dc_err e = st->ops->request_get(st, &rec);
     if (e == DC_OK) {
         int same = memcmp(rec.body_hash, h, sizeof h) == 0;
