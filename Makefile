@@ -136,10 +136,10 @@ $(BUILD)/ducat.pc: ducat.pc.in Makefile
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-$(BUILD)/tests/%: tests/unit/%.c tests/test.h tests/fixture.h tests/wallet_fixture.h $(WAL_LIB) \
-        $(LIB_A)
+$(BUILD)/tests/%: tests/unit/%.c tests/test.h tests/fixture.h tests/wallet_fixture.h tools/world.h \
+        $(WAL_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -Itools $< -o $@ $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
 # The wallet library (offline engine, wallet file, coin selection, client)
 # and the ducat CLI on top of it.
@@ -150,14 +150,14 @@ $(WAL_LIB): $(WAL_OBJ)
 $(DUCAT): $(CLI_OBJ) $(WAL_LIB) $(LIB_A)
 	$(CC) $(SAN) -o $@ $(CLI_OBJ) $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
-$(BUILD)/tools/%: tools/%.c tests/fixture.h $(LIB_A)
+$(BUILD)/tools/%: tools/%.c tools/world.h $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(LIB_A) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itools $< -o $@ $(LIB_A) $(LDLIBS)
 
 # Corpus replay: each fuzz target linked with a plain driver (no libFuzzer).
-$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c tests/fixture.h $(WAL_LIB) $(LIB_A)
+$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c tools/world.h $(WAL_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests fuzz/replay.c $< -o $@ $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itools fuzz/replay.c $< -o $@ $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
 -include $(CORE_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(WAL_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
@@ -208,7 +208,7 @@ run: deps
 bench-core: deps
 	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" build-bench/libducat.a
 	@mkdir -p build-bench/bench
-	$(CC) -std=c11 -O2 -Iinclude -Isrc -Itests $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L bench/bench_core.c \
+	$(CC) -std=c11 -O2 -Iinclude -Isrc -Itools $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L bench/bench_core.c \
 	    -o build-bench/bench/bench_core build-bench/libducat.a $(LDLIBS)
 	build-bench/bench/bench_core
 
@@ -242,7 +242,7 @@ bench-offline: deps
 	@$(MAKE) --no-print-directory BUILD=$(BENCH_DIR) OPT="-O2 -DNDEBUG" $(BENCH_DIR)/libducat.a \
 	    $(BENCH_DIR)/libducat-wallet.a
 	@mkdir -p $(BENCH_DIR)/bench
-	$(CC) -std=c11 -O2 -Iinclude -Isrc -Itests $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L \
+	$(CC) -std=c11 -O2 -Iinclude -Isrc -Itests -Itools $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L \
 	    bench/bench_offline.c -o $(BENCH_DIR)/bench/bench_offline $(BENCH_DIR)/libducat-wallet.a \
 	    $(BENCH_DIR)/libducat.a -Wl,--wrap=crypto_sign_ed25519_verify_detached \
 	    -Wl,--wrap=crypto_sign_ed25519_detached $(LDLIBS)
@@ -256,8 +256,9 @@ fuzz:
 	    build-fuzz/libducat-wallet.a
 	@mkdir -p build-fuzz/fuzz
 	@for t in $(FUZZ_NAMES); do \
-	    clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -Itests $(PKG_CFLAGS) \
-	        fuzz/fuzz_$$t.c -o build-fuzz/fuzz/fuzz_$$t build-fuzz/libducat.a $(LDLIBS) || exit 1; \
+	    clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Itools $(PKG_CFLAGS) \
+	        fuzz/fuzz_$$t.c -o build-fuzz/fuzz/fuzz_$$t build-fuzz/libducat-wallet.a build-fuzz/libducat.a \
+	        $(TEST_LIBS) $(LDLIBS) || exit 1; \
 	    mkdir -p build-fuzz/corpus/$$t; \
 	    build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 	        $$( [ -f fuzz/$$t.dict ] && echo -dict=fuzz/$$t.dict ) build-fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
@@ -267,11 +268,10 @@ FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 fmt:
 	clang-format -i $(FMT_FILES)
 
+# clang-format on every file not yet in scripts/fmt-pending.txt, and cppcheck.
 lint:
 	@scripts/deps.sh all
-	clang-format --dry-run --Werror $(FMT_FILES)
-	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-	    --suppress=missingIncludeSystem -Iinclude -Isrc src tools
+	@scripts/lint.sh
 
 install: $(LIB_A) $(LIB_SO) $(BUILD)/ducat.pc $(WAL_LIB) $(DUCATD) $(DUCAT)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/ducat

@@ -38,9 +38,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "wallet_fixture.h"
 #include "ducat/proto.h"
 #include "ducat/wallet.h"
+#include "wallet_fixture.h"
 
 #define ROUNDS 7
 #define PER_ROUND 40
@@ -168,7 +168,7 @@ static uint8_t *plain_of(const struct dc_wallet *w, size_t *len)
 #define AMOUNT 500
 
 struct scenario {
-    int hops;                  /* records after genesis once paid */
+    int hops; /* records after genesis once paid */
     uint8_t *payer_plain, *payee_plain;
     size_t payer_len, payee_len;
 };
@@ -480,8 +480,8 @@ int main(void)
     for (int k = 0; k < 3; k++) {
         char cell[3][32];
         for (int m = 0; m < 3; m++) {
-            snprintf(cell[m], sizeof cell[m], "%zu/%zuf/%zu", wire[k].msg_len[m],
-                     wire[k].frames[m], wire[k].bytes[m]);
+            snprintf(cell[m], sizeof cell[m], "%zu/%zuf/%zu", wire[k].msg_len[m], wire[k].frames[m],
+                     wire[k].bytes[m]);
         }
         printf("%5d %18s %18s %18s %8zu %7zu\n", hops[k], cell[0], cell[1], cell[2],
                wire[k].bytes[0] + wire[k].bytes[1] + wire[k].bytes[2],

@@ -56,8 +56,9 @@ static double raw_sqlite(const char *path, int n)
 {
     sqlite3 *db;
     if (sqlite3_open(path, &db) != SQLITE_OK) die("sqlite open", path);
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                     "CREATE TABLE raw(id INTEGER PRIMARY KEY, v INTEGER)",
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                 "CREATE TABLE raw(id INTEGER PRIMARY KEY, v INTEGER)",
                  NULL, NULL, NULL);
     sqlite3_stmt *q;
     sqlite3_prepare_v2(db, "INSERT INTO raw(v) VALUES (?1)", -1, &q, NULL);
@@ -138,7 +139,8 @@ static void transfer_job(struct dc_store *st, unsigned *seed)
     check(st->ops->savepoint(st), st, "savepoint");
     enum dc_err e = st->ops->request_get(st, &rec);
     if (e != DC_ERR_NOT_FOUND) die("request_get", "expected a miss");
-    check(dc_ledger_transfer(st, 2, from, &to, &amount, NULL, 1, &id, &avail, NULL, 0), st, "transfer");
+    check(dc_ledger_transfer(st, 2, from, &to, &amount, NULL, 1, &id, &avail, NULL, 0), st,
+          "transfer");
     rec.status = 201;
     check(st->ops->request_put(st, &rec, "{\"transfer_id\":1,\"available\":1}"), st, "put");
     check(st->ops->release(st), st, "release");
@@ -238,11 +240,11 @@ static double deposits(struct dc_store *st, uint64_t first, int batches, int per
  * sync: the server's work plus one round trip) and per-job savepoints.
  */
 
-#define PROF_POST                                                                             \
-    "WITH j AS (INSERT INTO journal(time, debit, debit_bucket, credit, credit_bucket, amount, " \
-    "kind, ref) VALUES (2, $1, 0, $2, 0, $3, 'transfer', 'p') RETURNING id), "                 \
-    "u AS (UPDATE accounts SET available = available + (CASE WHEN id = $2 THEN $3 ELSE 0 END) " \
-    "- (CASE WHEN id = $1 THEN $3 ELSE 0 END) WHERE id IN ($1, $2) RETURNING id) "              \
+#define PROF_POST                                                                                  \
+    "WITH j AS (INSERT INTO journal(time, debit, debit_bucket, credit, credit_bucket, amount, "    \
+    "kind, ref) VALUES (2, $1, 0, $2, 0, $3, 'transfer', 'p') RETURNING id), "                     \
+    "u AS (UPDATE accounts SET available = available + (CASE WHEN id = $2 THEN $3 ELSE 0 END) "    \
+    "- (CASE WHEN id = $1 THEN $3 ELSE 0 END) WHERE id IN ($1, $2) RETURNING id) "                 \
     "SELECT (SELECT id FROM j), (SELECT count(*) FROM u)"
 
 static void pq_ok(PGconn *c, PGresult *r, const char *what)
@@ -294,14 +296,25 @@ static double profile_pg(const char *dsn, int batches, int per, int serializable
     PGconn *c = PQconnectdb(dsn);
     if (PQstatus(c) != CONNECTION_OK) die("pg connect", PQerrorMessage(c));
     pq_ok(c, PQexec(c, "SET enable_seqscan = off"), "set");
-    pq_ok(c, PQprepare(c, "rget", "SELECT body_hash, status, response FROM requests "
-                                  "WHERE account = $1 AND request_id = $2", 0, NULL), "prep");
-    pq_ok(c, PQprepare(c, "acct", "SELECT id, kind, status, available, held FROM accounts "
-                                  "WHERE id = $1", 0, NULL), "prep");
+    pq_ok(c,
+          PQprepare(c, "rget",
+                    "SELECT body_hash, status, response FROM requests "
+                    "WHERE account = $1 AND request_id = $2",
+                    0, NULL),
+          "prep");
+    pq_ok(c,
+          PQprepare(c, "acct",
+                    "SELECT id, kind, status, available, held FROM accounts "
+                    "WHERE id = $1",
+                    0, NULL),
+          "prep");
     pq_ok(c, PQprepare(c, "post", PROF_POST, 0, NULL), "prep");
-    pq_ok(c, PQprepare(c, "rput", "INSERT INTO requests(account, request_id, body_hash, status, "
-                                  "response, created_at) VALUES ($1, $2, '\\x00', 201, '{}', 2)",
-                       0, NULL), "prep");
+    pq_ok(c,
+          PQprepare(c, "rput",
+                    "INSERT INTO requests(account, request_id, body_hash, status, "
+                    "response, created_at) VALUES ($1, $2, '\\x00', 201, '{}', 2)",
+                    0, NULL),
+          "prep");
     if (pipe && !PQenterPipelineMode(c)) die("pipeline", PQerrorMessage(c));
     const char *begin = serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
                                      : "BEGIN ISOLATION LEVEL REPEATABLE READ";
@@ -372,8 +385,8 @@ static void engine(const char *label, const char *url, double raw)
     printf("%-10s raw commit      %9.0f /s\n", label, raw);
     printf("%-10s transfer x1     %9.0f /s  (%.2fx raw commit)\n", label, t1, t1 / raw);
     printf("%-10s transfer x100   %9.0f /s  (%.1fx raw commit)\n", label, t100, t100 / raw);
-    printf("%-10s deposit x100    %9.0f /s  (%.1fx raw commit; 4 state claims each)\n", label,
-           d100, d100 / raw);
+    printf("%-10s deposit x100    %9.0f /s  (%.1fx raw commit; 4 state claims each)\n", label, d100,
+           d100 / raw);
 }
 
 int main(void)
@@ -384,7 +397,8 @@ int main(void)
     char raw_path[80];
     snprintf(raw_path, sizeof raw_path, "%s.raw", path);
     printf("bench_store: durable commits (SQLite WAL synchronous=FULL; PostgreSQL fsync=on, "
-           "synchronous_commit=on), %d accounts\n", USERS);
+           "synchronous_commit=on), %d accounts\n",
+           USERS);
     double raw = raw_sqlite(raw_path, 2000);
     snprintf(url, sizeof url, "sqlite:%s", path);
     engine("sqlite", url, raw);

@@ -29,12 +29,12 @@
 #define PREFIX "ducat"
 #define VERSION "1"
 #define DOMAIN "ducat-armor"
-#define CHECK_HEX 8      /* checksum characters in the text */
-#define CHECK_BYTES 4    /* = CHECK_HEX / 2 */
-#define HASH_BYTES 32    /* BLAKE2b-256 */
-#define CHUNK_CHARS 64   /* base64 characters decoded per sodium call; multiple of 4 */
-#define CHUNK_BYTES 48   /* = CHUNK_CHARS / 4 * 3 */
-#define HEADER_MAX 32    /* "ducat:" + longest kind + ":1:" fits easily */
+#define CHECK_HEX 8    /* checksum characters in the text */
+#define CHECK_BYTES 4  /* = CHECK_HEX / 2 */
+#define HASH_BYTES 32  /* BLAKE2b-256 */
+#define CHUNK_CHARS 64 /* base64 characters decoded per sodium call; multiple of 4 */
+#define CHUNK_BYTES 48 /* = CHUNK_CHARS / 4 * 3 */
+#define HEADER_MAX 32  /* "ducat:" + longest kind + ":1:" fits easily */
 #define VARIANT sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
 _Static_assert(CHUNK_CHARS % 4 == 0, "only the last chunk may have a partial quantum");
@@ -114,8 +114,8 @@ size_t dc_armor_encoded_len(enum dc_armor_kind kind, size_t len)
     const char *name = dc_armor_kind_name(kind);
     if (!name || len == 0) return 0;
     /* "ducat" ":" kind ":" "1" ":" body ":" checksum; sizeof counts the NUL. */
-    size_t fixed = (sizeof PREFIX - 1) + 1 + strlen(name) + 1 + (sizeof VERSION - 1) + 1 + 1 +
-                   CHECK_HEX;
+    size_t fixed =
+        (sizeof PREFIX - 1) + 1 + strlen(name) + 1 + (sizeof VERSION - 1) + 1 + 1 + CHECK_HEX;
     /* b64_len(len) <= len / 3 * 4 + 3; keep the total and its NUL within SIZE_MAX. */
     if (len / 3 > (SIZE_MAX - fixed - 4) / 4) return 0;
     return fixed + b64_len(len);

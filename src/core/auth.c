@@ -47,14 +47,13 @@ enum dc_err dc_auth_message(uint8_t *out, size_t cap, size_t *out_len, const cha
 }
 
 enum dc_err dc_auth_sign(uint8_t sig[static DC_SIG_BYTES], const uint8_t sk[static DC_SECKEY_BYTES],
-                         const char *method, const char *path, const uint8_t *body,
-                         size_t body_len, uint64_t time_ms,
-                         const uint8_t nonce[static DC_NONCE_BYTES])
+                         const char *method, const char *path, const uint8_t *body, size_t body_len,
+                         uint64_t time_ms, const uint8_t nonce[static DC_NONCE_BYTES])
 {
     uint8_t msg[DC_AUTH_MSG_MAX];
     size_t len;
-    enum dc_err e = dc_auth_message(msg, sizeof msg, &len, method, path, body, body_len, time_ms,
-                                    nonce);
+    enum dc_err e =
+        dc_auth_message(msg, sizeof msg, &len, method, path, body, body_len, time_ms, nonce);
     if (e != DC_OK) return e;
     crypto_sign_ed25519_detached(sig, NULL, msg, len, sk);
     return DC_OK;
@@ -62,13 +61,13 @@ enum dc_err dc_auth_sign(uint8_t sig[static DC_SIG_BYTES], const uint8_t sk[stat
 
 enum dc_err dc_auth_check(const uint8_t sig[static DC_SIG_BYTES],
                           const uint8_t pub[static DC_PUBKEY_BYTES], const char *method,
-                          const char *path, const uint8_t *body, size_t body_len,
-                          uint64_t time_ms, const uint8_t nonce[static DC_NONCE_BYTES])
+                          const char *path, const uint8_t *body, size_t body_len, uint64_t time_ms,
+                          const uint8_t nonce[static DC_NONCE_BYTES])
 {
     uint8_t msg[DC_AUTH_MSG_MAX];
     size_t len;
-    enum dc_err e = dc_auth_message(msg, sizeof msg, &len, method, path, body, body_len, time_ms,
-                                    nonce);
+    enum dc_err e =
+        dc_auth_message(msg, sizeof msg, &len, method, path, body, body_len, time_ms, nonce);
     if (e != DC_OK) return e;
     return crypto_sign_ed25519_verify_detached(sig, msg, len, pub) == 0 ? DC_OK
                                                                         : DC_ERR_BAD_SIGNATURE;

@@ -17,8 +17,8 @@
 #include "ducat/coin.h"
 
 /* Signs body[0..len) (+ prev, 32 bytes, if not NULL). */
-void dc_sign(uint8_t sig[static DC_SIG_BYTES], const uint8_t *body, size_t len,
-             const uint8_t *prev, const uint8_t sk[static DC_SECKEY_BYTES]);
+void dc_sign(uint8_t sig[static DC_SIG_BYTES], const uint8_t *body, size_t len, const uint8_t *prev,
+             const uint8_t sk[static DC_SECKEY_BYTES]);
 /* 1 if the signature is valid (libsodium rejects non-canonical encodings and
  * small-order keys), 0 otherwise. */
 int dc_sign_check(const uint8_t sig[static DC_SIG_BYTES], const uint8_t *body, size_t len,

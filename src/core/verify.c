@@ -217,6 +217,8 @@ enum dc_err dc_coin_verify(struct dc_verify_result *res, const struct dc_trust *
                            struct dc_verify_cache *cache)
 {
     static const struct dc_verify_opts no_opts = {NULL, NULL, 0};
+    /* res is an out-parameter, filled below before any read */
+    // cppcheck-suppress ctuuninitvar
     struct ctx x = {t, !(t->flags & DC_VERIFY_IGNORE_TIME), res, cache};
     uint8_t digest[DC_HASH_BYTES], state[DC_HASH_BYTES];
     enum dc_err e;
