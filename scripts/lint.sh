@@ -24,7 +24,7 @@ for f in $files; do
 done
 # shellcheck disable=SC2086
 if ! clang-format --dry-run --Werror $todo; then
-    echo "lint: the files above are not clang-formatted (make fmt FILES=..., or clang-format -i)" >&2
+    echo "lint: the files above are not clang-formatted (clang-format -i FILE)" >&2
     fail=1
 fi
 for f in $(grep -v '^#' "$pending"); do

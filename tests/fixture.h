@@ -6,8 +6,8 @@
 #ifndef DUCAT_TEST_FIXTURE_H
 #define DUCAT_TEST_FIXTURE_H
 
-#include "core/codec.h"
-#include "core/crypto.h"
+#include "ducat/codec.h"
+#include "ducat/crypto.h"
 #include "world.h"
 
 /* Appends a hand-made record body signed by any key over the current state

@@ -19,10 +19,10 @@
  */
 #include <string.h>
 
-#include "core/codec.h"
-#include "core/crypto.h"
 #include "core/internal.h"
+#include "ducat/codec.h"
 #include "ducat/coin.h"
+#include "ducat/crypto.h"
 
 static const char state_label[] = "ducat/state/v1";
 static const char successor_label[] = "ducat/successor/v1";

@@ -11,10 +11,10 @@
  */
 #include <string.h>
 
-#include "core/codec.h"
-#include "core/crypto.h"
 #include "core/internal.h"
+#include "ducat/codec.h"
 #include "ducat/coin.h"
+#include "ducat/crypto.h"
 
 static int same_body(const struct dc_record *a, const struct dc_record *b)
 {

@@ -14,10 +14,10 @@
  */
 #include <string.h>
 
-#include "core/codec.h"
-#include "core/crypto.h"
 #include "core/internal.h"
+#include "ducat/codec.h"
 #include "ducat/coin.h"
+#include "ducat/crypto.h"
 
 static const char prefix_label[] = "ducat/prefix/v1";
 static const char cert_label[] = "ducat/devcert-ok/v1";

@@ -366,7 +366,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const struct dc_route *rt = find_route(method, url, x->cfg.console, &id, &path_known, &index);
     if (!s->started) {
         s->started = 1;
-        s->late = x->stopping; /* arrived after shutdown began: refused */
+        s->late = atomic_load(&x->stopping); /* arrived after shutdown began: refused */
         s->limit = rt && rt->max_body ? rt->max_body : x->cfg.max_body;
         return MHD_YES;
     }
@@ -486,7 +486,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     enum MHD_Result ret =
         send_resp(conn, status, body ? body : "{\"code\":1003}", ctype, rs.cache_control,
                   e == DC_ERR_METHOD ? allow : NULL, e == DC_OK ? rs.headers : NULL,
-                  x->stopping);
+                  atomic_load(&x->stopping));
     free(body);
     dc_metrics_request(x->metrics, rt ? index : DC_METRICS_ROUTES - 1, status,
                        mono_us() - s->t0_us);
@@ -708,7 +708,7 @@ static enum dc_err parse_listen(const char *listen, char *host, size_t hcap, uin
 }
 
 enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port_file,
-                          volatile int *stop)
+                          volatile sig_atomic_t *stop)
 {
     char host[96];
     uint16_t port;
@@ -775,7 +775,7 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
         }
     }
     dc_log(DC_LOG_INFO, "shutting down: finishing in-flight requests");
-    x->stopping = 1; /* answers close their connections; new requests get 503 */
+    atomic_store(&x->stopping, 1); /* answers close their connections; new requests get 503 */
     MHD_quiesce_daemon(d);
     /* let in-flight requests finish and answer (up to 5 s) */
     for (int i = 0; i < 500; i++) {

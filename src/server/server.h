@@ -9,12 +9,14 @@
 #define DUCAT_SERVER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "ducat/amount.h"
 #include "ducat/calendar.h"
 #include "ducat/coin.h"
 #include "server/config.h"
+#include "server/log.h"
 #include "store/store.h"
 
 struct dc_writer;
@@ -51,8 +53,11 @@ struct dc_ctx {
     struct dc_verify_cache vcache;
     uint8_t admin_hash[32];
     int has_admin;
-    uint64_t started_ms;   /* wall clock when serving began: older signed requests are refused */
-    volatile int stopping; /* shutdown began: close connections after answering */
+    uint64_t started_ms; /* wall clock when serving began: older signed requests are refused */
+    /* shutdown began: close connections after answering. Set by the serve
+     * loop, read by every connection thread: an atomic, not a volatile
+     * (volatile orders nothing between threads). */
+    atomic_int stopping;
 };
 
 /* The shared verification cache, emptied first when it is full. */
@@ -72,13 +77,5 @@ enum dc_err dc_ctx_open(struct dc_ctx *x, const char *config_path, char *err, si
 void dc_ctx_close(struct dc_ctx *x);
 /* Rebuilds the trust context from the signing keys in the store. */
 enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st);
-
-/* Logging: one line to stderr with time and level; never log secrets. */
-void dc_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void dc_log_set_level(int level);
-#define DC_LOG_ERROR 0
-#define DC_LOG_WARN 1
-#define DC_LOG_INFO 2
-#define DC_LOG_DEBUG 3
 
 #endif

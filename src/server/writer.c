@@ -35,8 +35,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "server/log.h"
 #include "server/metrics.h"
-#include "server/server.h"
 
 struct job {
     dc_job_fn fn;

@@ -12,8 +12,8 @@
  */
 #include <string.h>
 
-#include "core/codec.h"
-#include "core/crypto.h"
+#include "ducat/codec.h"
+#include "ducat/crypto.h"
 #include "ducat/proto.h"
 #include "wallet/proto_int.h"
 

@@ -48,14 +48,6 @@ static int cand_cmp(const void *pa, const void *pb)
     return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
-int dc_wallet_needs_refresh(const struct dc_wallet_coin_info *c, uint64_t now, uint64_t margin_ms)
-{
-    uint64_t horizon = now > UINT64_MAX - margin_ms ? UINT64_MAX : now + margin_ms;
-    if (c->expires_at <= horizon || c->owner_expires_at <= horizon) return 1;
-    if (c->hops_used >= c->hop_limit) return 1;
-    return c->hop_limit - c->hops_used < DC_WALLET_HOP_RESERVE;
-}
-
 /* Saturating sum of c[from .. from+r): big enough to compare with an amount. */
 static int64_t sum_sat(const struct cand *c, size_t from, size_t r)
 {

@@ -34,9 +34,10 @@ void dc_service_init(struct dc_service *s, struct dc_wallet *w, struct dc_client
 
 int dc_service_is_transient(enum dc_err e)
 {
-    return e == DC_ERR_IO || e == DC_ERR_INTERNAL || e == DC_ERR_AUTH_STALE ||
-           e == DC_ERR_AUTH_REPLAY || e == DC_ERR_STORE_BUSY || e == DC_ERR_STORE_RETRY ||
-           e == DC_ERR_SHUTTING_DOWN || e == DC_ERR_NO_MEMORY || dc_err_http_status(e) >= 500;
+    /* TRANSIENT by the registry, or any failure of the server or of the
+     * way to it (a 5xx status: I/O, internal, storage): the request may
+     * not have been done, and the stored request id makes a retry safe */
+    return dc_err_class(e) == DC_CLASS_TRANSIENT || dc_err_http_status(e) >= 500;
 }
 
 __attribute__((format(printf, 2, 3))) static void set_detail(struct dc_service *s,

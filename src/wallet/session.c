@@ -24,7 +24,7 @@
  */
 #include <string.h>
 
-#include "core/codec.h"
+#include "ducat/codec.h"
 #include "ducat/proto.h"
 #include "wallet/proto_int.h"
 

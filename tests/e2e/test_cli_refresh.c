@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/crypto.h"
+#include "ducat/crypto.h"
 #include "ducat/armor.h"
 #include "ducat/proto.h"
 #include "ducat/service.h"
