@@ -67,9 +67,12 @@ API_SRC   := $(sort $(wildcard tests/api/test_*.c))
 API_BIN   := $(API_SRC:tests/api/%.c=$(BUILD)/tests/%)
 E2E_SRC   := $(sort $(wildcard tests/e2e/test_*.c))
 E2E_BIN   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
+# The storage fault shim (LD_PRELOAD into ducatd by tests/api/test_api_fault.c).
+FAULT_SO  := $(BUILD)/tests/libvfsfault.so
 
 .PHONY: demo all deps check check-asan run run-tests bench-core bench-server bench-store bench-offline fuzz fmt lint install clean
-all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN) $(E2E_BIN)
+all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN) $(E2E_BIN) \
+     $(FAULT_SO)
 
 deps:
 	@scripts/deps.sh build
@@ -124,6 +127,12 @@ $(BUILD)/tests/test_%: tests/e2e/test_%.c tests/e2e/cli_harness.c tests/e2e/cli_
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Itests/api $< tests/e2e/cli_harness.c tests/api/harness.c -o $@ \
 	    $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
+
+# Built without $(SAN): preloaded into a sanitized ducatd it needs no runtime of its own.
+$(FAULT_SO): tests/fault/vfs_fault.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) -g -O2 -fPIC -shared -D_POSIX_C_SOURCE=200809L $< -o $@ \
+	    $(shell pkg-config --libs sqlite3 2>/dev/null) -lpthread
 
 $(LIB_A): $(CORE_OBJ)
 	@mkdir -p $(dir $@)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "ducat/amount.h"
 #include "ducat/codec.h"
 #include "ducat/coin.h"
 #include "ducat/crypto.h"
@@ -178,8 +179,7 @@ static enum dc_err check_split(const struct dc_trust *t, const struct dc_record 
     for (uint8_t i = 0; i < n; i++) {
         int64_t v = rec->u.split.values[i];
         if (v <= 0 || v % t->base_unit != 0) return DC_ERR_SPLIT_PART;
-        if (sum > INT64_MAX - v) return DC_ERR_SPLIT_SUM; /* checked before adding */
-        sum += v;
+        if (dc_i64_add(&sum, sum, v) != DC_OK) return DC_ERR_SPLIT_SUM;
     }
     if (sum != *value) return DC_ERR_SPLIT_SUM;
     *value = rec->u.split.values[rec->u.split.part];

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ducat/amount.h"
 #include "ducat/proto.h"
 #include "ducat/wallet.h"
 
@@ -53,8 +54,7 @@ static int64_t sum_sat(const struct cand *c, size_t from, size_t r)
 {
     int64_t s = 0;
     for (size_t i = from; i < from + r; i++) {
-        if (s > INT64_MAX - c[i].value) return INT64_MAX;
-        s += c[i].value;
+        if (dc_i64_add(&s, s, c[i].value) != DC_OK) return INT64_MAX;
     }
     return s;
 }
@@ -152,7 +152,7 @@ enum dc_err dc_wallet_select_coins(struct dc_wallet_plan *plan,
     size_t m = 0;
     int64_t prefix = 0;
     while (m < nc && prefix < amount) {
-        prefix = prefix > INT64_MAX - c[m].value ? INT64_MAX : prefix + c[m].value;
+        if (dc_i64_add(&prefix, prefix, c[m].value) != DC_OK) prefix = INT64_MAX;
         m++;
     }
     if (prefix < amount) {

@@ -583,6 +583,7 @@ static enum dc_err finish_deposit(struct dc_service *s, struct dc_service_deposi
 {
     json_t *ans, *body;
     if (refused_body) *refused_body = NULL;
+    enum dc_err report_err = DC_OK;
     enum dc_err e = send_pending(s, KIND_DEPOSIT, &ans, &body);
     const json_t *sent = json_object_get(body, "coins");
     if (e != DC_OK && dc_service_is_transient(e)) {
@@ -597,7 +598,11 @@ static enum dc_err finish_deposit(struct dc_service *s, struct dc_service_deposi
         for (size_t i = 0; i < json_array_size(coins); i++) {
             report_coin(out, json_array_get(coins, i));
         }
-        if (out) out->credited += json_i64(ans, "credited");
+        if (out && dc_i64_add(&out->credited, out->credited, json_i64(ans, "credited")) != DC_OK) {
+            /* done on the server and settled below: only the report is wrong */
+            set_detail(s, "%s", "the server reported credits whose sum overflows");
+            report_err = DC_ERR_DECODE_VALUE;
+        }
         json_decref(body);
     } else if (json_array_size(sent) == 1 && coin_refusal(e)) {
         /* This one coin is refused for good (already deposited, expired past
@@ -633,6 +638,7 @@ static enum dc_err finish_deposit(struct dc_service *s, struct dc_service_deposi
     enum dc_err se = settle(s, KIND_DEPOSIT);
     memcpy(s->detail, keep, sizeof keep);
     if (se != DC_OK) return se;
+    if (report_err != DC_OK) return report_err;
     /* a single coin refused for good is reported, not an error of the call */
     if (e != DC_OK && out && out->n_refused && !(refused_body && *refused_body)) return DC_OK;
     return e;
@@ -768,7 +774,8 @@ enum dc_err dc_service_resume(struct dc_service *s, uint64_t now, struct dc_serv
         e = finish_withdraw(s, now, &wd);
         if (e == DC_OK) {
             r.withdrawals++;
-            r.withdrawn += wd.amount;
+            /* amounts the server supplied: checked like any other sum */
+            e = dc_i64_add(&r.withdrawn, r.withdrawn, wd.amount);
         }
         if (first == DC_OK) first = e;
     }
@@ -777,7 +784,7 @@ enum dc_err dc_service_resume(struct dc_service *s, uint64_t now, struct dc_serv
         e = d ? finish_deposit(s, d, NULL) : DC_ERR_NO_MEMORY;
         if (e == DC_OK) {
             r.deposits++;
-            r.credited += d->credited;
+            e = dc_i64_add(&r.credited, r.credited, d->credited);
         }
         free(d);
         if (first == DC_OK) first = e;

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ducat/amount.h"
 #include "ducat/codec.h"
 #include "ducat/coin.h"
 
@@ -144,11 +145,13 @@ static int printable(const char *s, size_t n)
     return 1;
 }
 
-/* Checked sum; 0 on overflow. */
+/* *sum += v, checked by the one money helper (dc_i64_add); 0 on overflow,
+ * *sum untouched then. */
 static int add_i64(int64_t *sum, int64_t v)
 {
-    if ((v > 0 && *sum > INT64_MAX - v) || (v < 0 && *sum < INT64_MIN - v)) return 0;
-    *sum += v;
+    int64_t r;
+    if (dc_i64_add(&r, *sum, v) != DC_OK) return 0;
+    *sum = r;
     return 1;
 }
 

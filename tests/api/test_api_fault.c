@@ -1,0 +1,366 @@
+/*
+ * test_api_fault.c - storage faults in the middle of money-moving requests
+ * (SQLite): a real ducatd loaded with tests/fault/vfs_fault.c (LD_PRELOAD),
+ * which fails the N-th write, fsync or read of the database and WAL files
+ * after the test arms it, or makes the disk "full" from the N-th write on.
+ *
+ * For a transfer, a withdrawal and a deposit in turn, and each kind of
+ * fault, N runs 1, 2, ... until the request no longer reaches the N-th
+ * operation (the fault did not fire). For every N:
+ *   - the faulted request gets a success or a clear error: a JSON body
+ *     naming a registered error (no hang, no empty 500), or no answer at all
+ *     only if ducatd stopped by itself (then it must have exited, not hung,
+ *     and it is restarted);
+ *   - the server keeps serving: /v1/health answers 200;
+ *   - the same request sent again, with the same request id, succeeds (the
+ *     retried success), and the money moved exactly once: the payer's
+ *     balance is what one transfer, withdrawal or deposit leaves;
+ *   - `ducatd audit` passes (conservation, journal = balances).
+ * Each test builds its own server and accounts: no order dependence.
+ */
+#include "test.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define N_MAX 400  /* a request that does this many I/O calls is itself a finding */
+#define AMOUNT 100 /* minor units moved by each request */
+#define FUNDS 10000000
+
+static char ctl[160], fired[180], preload[4096];
+static char last_err[64]; /* "STATUS NAME" of the last error answer */
+
+static void set_ctl(const char *kind, long n)
+{
+    /* a new file each time (rename), so the shim sees a new inode */
+    char tmp[200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", ctl);
+    FILE *f = fopen(tmp, "w");
+    if (!f) FAIL_AT("cannot write %s", tmp);
+    fprintf(f, "%s %ld\n", kind, n);
+    fclose(f);
+    if (rename(tmp, ctl) != 0) FAIL_AT("cannot rename %s", tmp);
+}
+
+static int has_fired(void)
+{
+    struct stat st;
+    int yes = stat(fired, &st) == 0 && st.st_size > 0;
+    unlink(fired);
+    return yes;
+}
+
+/* Starts s with the shim loaded (the shim reads DC_FAULT_CTL at start). */
+static void start_faulty(struct srv *s)
+{
+    setenv("LD_PRELOAD", preload, 1);
+    setenv("DC_FAULT_CTL", ctl, 1);
+    /* an ASan ducatd wants its runtime first; the shim has no ASan */
+    setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0", 1);
+    srv_start(s);
+    unsetenv("LD_PRELOAD");
+    unsetenv("DC_FAULT_CTL");
+    unsetenv("ASAN_OPTIONS");
+}
+
+static void setup(struct srv *s)
+{
+    const char *b = getenv("BUILD");
+    char cwd[2048];
+    if (!b || !*b) b = "build";
+    if (b[0] == '/') {
+        snprintf(preload, sizeof preload, "%s/tests/libvfsfault.so", b);
+    } else {
+        if (!getcwd(cwd, sizeof cwd)) FAIL_AT("getcwd failed");
+        snprintf(preload, sizeof preload, "%s/%s/tests/libvfsfault.so", cwd, b);
+    }
+    if (access(preload, R_OK) != 0) FAIL_AT("no %s: make all builds it", preload);
+    srv_init(s, "--auto-verify");
+    snprintf(ctl, sizeof ctl, "%s/fault.ctl", s->dir);
+    snprintf(fired, sizeof fired, "%s.fired", ctl);
+    set_ctl("none", 0);
+    start_faulty(s);
+}
+
+/* After a fault: the server still serves, or it stopped by itself (then it
+ * is restarted). Returns 1 if it had stopped. */
+static int serving_or_restart(struct srv *s)
+{
+    json_t *j = NULL;
+    int st = api(s, NULL, "GET", "/v1/health", NULL, &j);
+    json_decref(j);
+    if (st == 200) return 0;
+    /* not answering: it must have exited (not hung) within a few seconds */
+    for (int i = 0; i < 100; i++) {
+        int status;
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            printf("# ducatd stopped (%s %d) after a storage fault; restarted\n",
+                   WIFEXITED(status) ? "exit" : "signal",
+                   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+            ASSERT(WIFEXITED(status)); /* stopped cleanly: exited, not crashed */
+            s->pid = 0;
+            set_ctl("none", 0);
+            start_faulty(s);
+            return 1;
+        }
+        nanosleep(&(struct timespec){0, 50000000}, NULL);
+    }
+    FAIL_AT("ducatd neither answers /v1/health (status %d) nor exits after a fault", st);
+    return 0;
+}
+
+/* The faulted answer: a success, or an error body naming a registered
+ * error, or no answer (the server stopped: checked by the caller). */
+static void clear_answer(int st, const json_t *j, const char *what, const char *kind, long n)
+{
+    if (st >= 200 && st < 300) return;
+    if (st <= 0) return;
+    const json_t *name = j ? json_object_get(j, "name") : NULL;
+    const json_t *code = j ? json_object_get(j, "code") : NULL;
+    if (!json_is_string(name) || !json_is_integer(code)) {
+        FAIL_AT("%s with %s fault %ld: status %d without an error body", what, kind, n, st);
+    }
+    enum dc_err e;
+    if (!dc_err_from_code(&e, (int)json_integer_value(code))) {
+        FAIL_AT("%s with %s fault %ld: unregistered code %lld", what, kind, n,
+                (long long)json_integer_value(code));
+    }
+    snprintf(last_err, sizeof last_err, "%d %s", st, json_string_value(name));
+    if (st < 500) {
+        FAIL_AT("%s with %s fault %ld: a storage fault answered %d %s (a refusal, not a "
+                "failure)",
+                what, kind, n, st, json_string_value(name));
+    }
+}
+
+struct tally {
+    long runs, errors, stops;
+    char seen[160]; /* the distinct "STATUS NAME" answers, for the report */
+};
+
+/* Counts one faulted answer; remembers its error if new. */
+static void count(struct tally *t, int st)
+{
+    if (st >= 200 && st < 300) return;
+    t->errors++;
+    if (st > 0 && !strstr(t->seen, last_err) &&
+        strlen(t->seen) + strlen(last_err) + 3 < sizeof t->seen) {
+        if (t->seen[0]) strcat(t->seen, ", ");
+        strcat(t->seen, last_err);
+    }
+}
+
+static void report(const char *what, const char *kind, const struct tally *t)
+{
+    printf("# %s, %s faults: %ld injected, %ld clear errors (%s), %ld server stops, all "
+           "retried to success, audit clean\n",
+           what, kind, t->runs, t->errors, t->seen[0] ? t->seen : "none", t->stops);
+}
+
+static long long avail(struct srv *s, const struct dev *d)
+{
+    return balance_available(s, d);
+}
+
+/* ---- transfer ------------------------------------------------------------ */
+
+static void transfers_under(const char *kind)
+{
+    struct srv s;
+    struct dev a, b;
+    setup(&s);
+    dev_setup(&s, &a, "Alice Fault", FUNDS);
+    dev_setup(&s, &b, "Bob Fault", 0);
+    struct tally t = {0, 0, 0, ""};
+    long long moved = 0;
+    for (long n = 1; n <= N_MAX; n++) {
+        char rid[40], body[160];
+        new_request_id(rid);
+        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%d}", rid,
+                 (long long)b.account, AMOUNT);
+        has_fired();
+        set_ctl(kind, n);
+        json_t *j = NULL;
+        int st = api(&s, &a, "POST", "/v1/transfers", body, &j);
+        set_ctl("none", 0);
+        int hit = has_fired();
+        clear_answer(st, j, "transfer", kind, n);
+        json_decref(j);
+        count(&t, st);
+        if (serving_or_restart(&s)) t.stops++;
+        j = NULL;
+        st = api(&s, &a, "POST", "/v1/transfers", body, &j);
+        json_decref(j);
+        if (st != 201) FAIL_AT("transfer retried after %s fault %ld: status %d", kind, n, st);
+        moved += AMOUNT;
+        ASSERT_EQ(avail(&s, &a), FUNDS - moved);
+        ASSERT_EQ(avail(&s, &b), moved);
+        audit_ok(&s);
+        if (!hit) break;
+        t.runs++;
+    }
+    ASSERT(t.runs > 0); /* the shim did reach the store */
+    ASSERT(t.runs < N_MAX);
+    report("transfer", kind, &t);
+    srv_cleanup(&s);
+}
+
+/* ---- withdrawal ----------------------------------------------------------- */
+
+static void withdrawals_under(const char *kind)
+{
+    struct srv s;
+    struct dev a;
+    setup(&s);
+    dev_setup(&s, &a, "Alice Fault", FUNDS);
+    struct tally t = {0, 0, 0, ""};
+    long long out = 0;
+    for (long n = 1; n <= N_MAX; n++) {
+        char rid[40], body[160];
+        new_request_id(rid);
+        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"amount\":%d}", rid, AMOUNT);
+        has_fired();
+        set_ctl(kind, n);
+        json_t *j1 = NULL, *j2 = NULL;
+        int st = api(&s, &a, "POST", "/v1/withdrawals", body, &j1);
+        set_ctl("none", 0);
+        int hit = has_fired();
+        clear_answer(st, j1, "withdrawal", kind, n);
+        count(&t, st);
+        if (serving_or_restart(&s)) t.stops++;
+        st = api(&s, &a, "POST", "/v1/withdrawals", body, &j2);
+        if (st != 201) FAIL_AT("withdrawal retried after %s fault %ld: status %d", kind, n, st);
+        /* a retried withdrawal returns the same coins, never a second set */
+        const json_t *c1 = j1 ? json_object_get(j1, "coins") : NULL;
+        const json_t *c2 = json_get(j2, "coins");
+        if (c1) {
+            ASSERT_EQ(json_array_size(c1), json_array_size(c2));
+            for (size_t i = 0; i < json_array_size(c1); i++) {
+                ASSERT_STR(json_string_value(json_array_get(c1, i)),
+                           json_string_value(json_array_get(c2, i)));
+            }
+        }
+        json_decref(j1);
+        json_decref(j2);
+        out += AMOUNT;
+        ASSERT_EQ(avail(&s, &a), FUNDS - out);
+        audit_ok(&s);
+        if (!hit) break;
+        t.runs++;
+    }
+    ASSERT(t.runs > 0);
+    ASSERT(t.runs < N_MAX);
+    report("withdrawal", kind, &t);
+    srv_cleanup(&s);
+}
+
+/* ---- deposit -------------------------------------------------------------- */
+
+static void deposits_under(const char *kind)
+{
+    struct srv s;
+    struct dev a;
+    setup(&s);
+    dev_setup(&s, &a, "Alice Fault", FUNDS);
+    struct tally t = {0, 0, 0, ""};
+    long long out = 0;
+    static struct coin coins[8];
+    for (long n = 1; n <= N_MAX; n++) {
+        /* a fresh coin of AMOUNT, no fault armed, deposited back by Alice */
+        size_t nc = 0;
+        ASSERT_EQ(withdraw(&s, &a, AMOUNT, coins, 8, &nc, NULL), 201);
+        ASSERT_EQ(nc, 1);
+        out += AMOUNT;
+        coin_deposit(&coins[0], &a, a.account);
+        char rid[40];
+        new_request_id(rid);
+        has_fired();
+        set_ctl(kind, n);
+        json_t *j = NULL;
+        int st = deposit(&s, &a, coins, 1, rid, &j);
+        set_ctl("none", 0);
+        int hit = has_fired();
+        clear_answer(st, j, "deposit", kind, n);
+        json_decref(j);
+        count(&t, st);
+        if (serving_or_restart(&s)) t.stops++;
+        j = NULL;
+        st = deposit(&s, &a, coins, 1, rid, &j);
+        if (st != 201 && st != 200) {
+            FAIL_AT("deposit retried after %s fault %ld: status %d", kind, n, st);
+        }
+        /* credited once, held: the available balance is what the
+         * withdrawals left; the held credit is checked by the audit */
+        ASSERT_EQ(json_int(j, "credited"), AMOUNT);
+        json_decref(j);
+        ASSERT_EQ(avail(&s, &a), FUNDS - out);
+        audit_ok(&s);
+        if (!hit) break;
+        t.runs++;
+    }
+    ASSERT(t.runs > 0);
+    ASSERT(t.runs < N_MAX);
+    report("deposit", kind, &t);
+    srv_cleanup(&s);
+}
+
+static void test_transfer_write(void)
+{
+    transfers_under("write");
+}
+static void test_transfer_sync(void)
+{
+    transfers_under("sync");
+}
+static void test_transfer_read(void)
+{
+    transfers_under("read");
+}
+static void test_transfer_full(void)
+{
+    transfers_under("full");
+}
+static void test_withdraw_write(void)
+{
+    withdrawals_under("write");
+}
+static void test_withdraw_sync(void)
+{
+    withdrawals_under("sync");
+}
+static void test_withdraw_read(void)
+{
+    withdrawals_under("read");
+}
+static void test_withdraw_full(void)
+{
+    withdrawals_under("full");
+}
+static void test_deposit_write(void)
+{
+    deposits_under("write");
+}
+static void test_deposit_sync(void)
+{
+    deposits_under("sync");
+}
+static void test_deposit_read(void)
+{
+    deposits_under("read");
+}
+static void test_deposit_full(void)
+{
+    deposits_under("full");
+}
+
+TESTS(T(test_transfer_write), T(test_transfer_sync), T(test_transfer_read), T(test_transfer_full),
+      T(test_withdraw_write), T(test_withdraw_sync), T(test_withdraw_read), T(test_withdraw_full),
+      T(test_deposit_write), T(test_deposit_sync), T(test_deposit_read), T(test_deposit_full))
