@@ -181,7 +181,7 @@ PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_b
            tests/pg/test_api_console.pg
 run-tests: all
 	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pg.sh tests/run.sh $(TEST_BIN) \
-	    tests/layers.py tests/vectors.sh tests/errors_doc.sh tests/openapi_routes.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
+	    tests/layers.py tests/vectors.sh tests/vectors_independent.py tests/errors_doc.sh tests/openapi_routes.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \

@@ -8,8 +8,9 @@ what=${1:-build}
 # postgresql + libpq-dev: the PostgreSQL backend, tested against a throwaway
 # cluster (tests/with-pg.sh); the package's own 'main' cluster is not used
 # chromium: the admin console's browser test (tests/api/test_api_console.c)
-# python3: the layering check (tests/layers.py) and the independent vector check
-pkgs="make gcc pkg-config python3 libsodium-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev postgresql libpq-dev chromium"
+# python3, openssl: the layering check (tests/layers.py) and the vectors checked
+# against an independent Ed25519 and BLAKE2b (tests/vectors_independent.py)
+pkgs="make gcc pkg-config python3 openssl libsodium-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev postgresql libpq-dev chromium"
 case "$what" in
     build) ;;
     fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
