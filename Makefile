@@ -33,6 +33,11 @@ PG_LIBS    := $(shell pkg-config --libs libpq 2>/dev/null)
 HAVE_PG    := $(if $(PG_LIBS),1)
 SRV_LIBS   := $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) $(PG_LIBS) -lpthread
 TEST_LIBS  := $(shell pkg-config --libs libcurl jansson 2>/dev/null) -lpthread
+# ducat tap talks to a PC/SC reader through pcsc-lite (cmd_nfc.c); armor
+# becomes QR codes with libqrencode and libpng (qr.c).
+CLI_PKGS   := libpcsclite libqrencode libpng
+CLI_CFLAGS := $(shell pkg-config --cflags $(CLI_PKGS) 2>/dev/null)
+CLI_LIBS   := $(shell pkg-config --libs $(CLI_PKGS) 2>/dev/null)
 ALL_CFLAGS  = -std=c11 $(WARN) $(CFLAGS) $(SAN) -fPIC -D_POSIX_C_SOURCE=200809L \
               -Iinclude -Isrc $(PKG_CFLAGS)
 LDLIBS      = $(PKG_LIBS)
@@ -156,8 +161,9 @@ $(WAL_LIB): $(WAL_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+$(CLI_OBJ): ALL_CFLAGS += $(CLI_CFLAGS)
 $(DUCAT): $(CLI_OBJ) $(WAL_LIB) $(LIB_A)
-	$(CC) $(SAN) -o $@ $(CLI_OBJ) $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
+	$(CC) $(SAN) -o $@ $(CLI_OBJ) $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(CLI_LIBS) $(LDLIBS)
 
 $(BUILD)/tools/%: tools/%.c tools/world.h $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -178,10 +184,13 @@ check: deps
 # always removes it). tests/pg/NAME.pg runs test NAME again on PostgreSQL:
 # the store contract suite and API suites on both backends.
 PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_basic.pg \
-           tests/pg/test_api_console.pg
+           tests/pg/test_api_console.pg tests/pg/test_api_hostile.pg
+# tests/with-pcscd.sh adds a private pcscd with the vsmartcard virtual
+# reader (tests/e2e/test_nfc.c: tap to pay through PC/SC).
 run-tests: all
-	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pg.sh tests/run.sh $(TEST_BIN) \
-	    tests/layers.py tests/vectors.sh tests/vectors_independent.py tests/errors_doc.sh tests/openapi_routes.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
+	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pcscd.sh tests/with-pg.sh tests/run.sh $(TEST_BIN) \
+	    tests/layers.py tests/vectors.sh tests/vectors_independent.py tests/errors_doc.sh \
+	    tests/openapi_routes.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \

@@ -38,7 +38,7 @@ if not os.path.isabs(BUILD):
 
 CORE_PUBLIC = {"err.h", "errors.def", "amount.h", "calendar.h", "armor.h", "coin.h", "auth.h",
                "codec.h", "crypto.h"}
-WALLET_PUBLIC = {"proto.h", "wallet.h", "client.h", "service.h"}
+WALLET_PUBLIC = {"proto.h", "apdu.h", "offline.h", "wallet.h", "client.h", "service.h"}
 # header-only, for the modules above the core (the core returns errors)
 SHARED_PUBLIC = {"invariant.h"}
 GENERATED = {"schema_sqlite.h", "schema_pg.h", "calendar_default.h", "console.h"}

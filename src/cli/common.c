@@ -51,9 +51,12 @@ static void vfail(const char *fmt, va_list ap)
     fprintf(stderr, "ducat: %s\n", msg);
 }
 
+enum dc_err cli_last_err;
+
 int cli_fail(const struct cli *x, enum dc_err e, const char *fmt, ...)
 {
     (void)x;
+    cli_last_err = e;
     va_list ap;
     va_start(ap, fmt);
     vfail(fmt, ap);
@@ -456,6 +459,57 @@ void cli_print_refresh_bound(const struct cli *x, const struct dc_service_refres
            "available balance (%s), within the room under the offline limit (%s)\n",
            cli_fmt(x, a1, r->available),
            r->limit_room == INT64_MAX ? "no limit" : cli_fmt(x, a2, r->limit_room));
+}
+
+int cli_op_pending_fail(struct cli *x, const char *what)
+{
+    struct dc_service_op op;
+    char a[48], cmd[400] = "", amt[48] = "";
+    if (dc_service_op_pending(x->w, &op) != DC_OK || op.cmd[0] == '\0') {
+        return cli_fail(x, DC_ERR_WALLET_OP_PENDING, "%s: not started: %s", what,
+                        x->svc.detail[0] ? x->svc.detail : dc_err_str(DC_ERR_WALLET_OP_PENDING));
+    }
+    /* the amount as the user typed it: no currency code */
+    cli_fmt(x, a, op.amount);
+    snprintf(amt, sizeof amt, "%s", a);
+    char *sp = strchr(amt, ' ');
+    if (sp) *sp = '\0';
+    if (strcmp(op.cmd, "pay") == 0) {
+        size_t n =
+            (size_t)snprintf(cmd, sizeof cmd, "ducat pay %llu %s", (unsigned long long)op.to, amt);
+        if (op.memo[0] && n < sizeof cmd) {
+            snprintf(cmd + n, sizeof cmd - n, " --memo '%s'", op.memo);
+        }
+    } else if (strcmp(op.cmd, "withdraw") == 0) {
+        snprintf(cmd, sizeof cmd, "ducat withdraw %s", amt);
+    } else if (strcmp(op.cmd, "deposit") == 0) {
+        size_t n = (size_t)snprintf(cmd, sizeof cmd, "ducat deposit");
+        for (size_t i = 0; i < op.n_coins && i < DC_SERVICE_OP_COINS_MAX && n < sizeof cmd; i++) {
+            n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --coin %zu", op.coins[i]);
+        }
+    } else {
+        snprintf(cmd, sizeof cmd, "ducat %s", op.cmd);
+    }
+    return cli_fail(x, DC_ERR_WALLET_OP_PENDING,
+                    "%s: not started: %s in this wallet; run `%s` again to finish it (it "
+                    "completes the saved request and starts nothing new), or `ducat sync`",
+                    what, x->svc.detail[0] ? x->svc.detail : "an operation is pending", cmd);
+}
+
+int cli_net_fail(struct cli *x, enum dc_err e, const char *what)
+{
+    if (e == DC_ERR_WALLET_OP_PENDING) return cli_op_pending_fail(x, what);
+    if (dc_service_is_transient(e)) {
+        return cli_fail(x, e,
+                        "%s: server unreachable or busy (%s); nothing was lost - the "
+                        "request is saved in the wallet: run the same command again to "
+                        "finish it (it starts nothing new)",
+                        what, x->svc.detail[0] ? x->svc.detail : dc_err_str(e));
+    }
+    if (x->svc.detail[0] && strcmp(x->svc.detail, dc_err_str(e)) != 0) {
+        return cli_fail(x, e, "%s refused: %s (%s)", what, dc_err_str(e), x->svc.detail);
+    }
+    return cli_fail(x, e, "%s refused: %s", what, dc_err_str(e));
 }
 
 int cli_refresh_refused(const struct cli *x, const struct dc_service_refresh *r)

@@ -14,8 +14,6 @@
 #include "server/ledger.h"
 #include "server/metrics.h"
 
-#define MAX_DEPOSIT_COINS 1000
-
 struct deposit_args {
     struct dc_deposit_in *in;
     size_t n;
@@ -88,7 +86,7 @@ enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
     json_t *coins = NULL;
     const struct dc_jspec spec[] = {
         {"request_id", DC_J_REQID, request_id, sizeof request_id, 0},
-        {"coins", DC_J_ARRAY, &coins, MAX_DEPOSIT_COINS, 0},
+        {"coins", DC_J_ARRAY, &coins, DC_DEPOSIT_COINS_MAX, 0},
         DC_JSPEC_END,
     };
     enum dc_err e = dc_jspec_parse(rq, spec);

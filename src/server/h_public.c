@@ -83,7 +83,7 @@ enum dc_err dc_h_keys(struct dc_req *rq, struct dc_resp *rs)
         }
     }
     rs->json = json_pack(
-        "{s:o, s:{s:s, s:i, s:i}, s:o, s:o, s:{s:i, s:i, s:I, s:I, s:I, s:I}, "
+        "{s:o, s:{s:s, s:i, s:i}, s:o, s:o, s:{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I}, "
         "s:{s:i, s:{s:i, s:o, s:o, s:o}}, s:o}",
         "master_pub", dc_json_hex(rq->x->master_pub, DC_PUBKEY_BYTES), "currency", "code",
         c->currency.code, "numeric", (int)c->currency.numeric, "exponent",
@@ -92,7 +92,9 @@ enum dc_err dc_h_keys(struct dc_req *rq, struct dc_resp *rs)
         "coin_lifetime_ms", (json_int_t)((uint64_t)c->coin_lifetime_days * DC_DAY_MS),
         "cert_lifetime_ms", (json_int_t)((uint64_t)c->cert_lifetime_days * DC_DAY_MS),
         "deposit_grace_ms", (json_int_t)((uint64_t)c->deposit_grace_days * DC_DAY_MS),
-        "default_offline_limit", (json_int_t)c->default_offline_limit, "hold", "working_days",
+        "default_offline_limit", (json_int_t)c->default_offline_limit, "max_body_bytes",
+        (json_int_t)c->max_body, "max_deposit_coins", (json_int_t)DC_DEPOSIT_COINS_MAX, "hold",
+        "working_days",
         (int)c->hold_working_days, "calendar", "utc_offset_min", (int)rq->x->cal.utc_offset_min,
         "weekend", weekend, "holidays", dates(rq->x->cal.holidays, rq->x->cal.n_holidays),
         "workdays", dates(rq->x->cal.workdays, rq->x->cal.n_workdays), "revoked_devices",

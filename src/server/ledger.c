@@ -974,6 +974,12 @@ static int hold_total_cb(void *ctx, const struct dc_hold *h)
 static int audit_row(void *ctx, const struct dc_audit_row *r)
 {
     struct audit *a = ctx;
+    if (r->corrupt[0]) {
+        /* reported as what it is; its sums are left out (they mean nothing) */
+        say(a, "CORRUPTED account %lld: %s\n", (long long)r->account, r->corrupt);
+        a->bad = 1;
+        return 0;
+    }
     struct dc_account acc;
     enum dc_err e = a->st->ops->account_get(a->st, &acc, DC_BY_ID, r->account, NULL);
     if (e != DC_OK) {

@@ -78,4 +78,8 @@ void dc_ctx_close(struct dc_ctx *x);
 /* Rebuilds the trust context from the signing keys in the store. */
 enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st);
 
+/* Most coins one POST /v1/deposits may carry; published in GET /v1/keys
+ * ("limits") so wallets split larger deposits. */
+#define DC_DEPOSIT_COINS_MAX 1000
+
 #endif

@@ -163,6 +163,10 @@ struct dc_audit_row {
     int64_t account;
     int64_t journal_available; /* credits - debits on the available bucket */
     int64_t journal_held;
+    /* Not "": the account's row itself is corrupted (a balance that is not
+     * an int64, written behind the store's back), described for the report;
+     * the balances read from it mean nothing then. */
+    char corrupt[128];
 };
 
 struct dc_store;

@@ -140,13 +140,15 @@ static const struct stmt stmts[S_COUNT] = {
                         "kind, ref, memo FROM journal WHERE (debit = $1 OR credit = $1) "
                         "AND id < $2 "
                         "ORDER BY id DESC LIMIT $3", "iii"},
+    /* the difference taken in numeric, then cast: a settlement balance of
+     * exactly INT64_MIN has debits summing to 2^63, outside bigint */
     [S_AUDIT] = {"SELECT a.id, "
-                 "COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND "
-                 "credit_bucket = 0), 0)::bigint - COALESCE((SELECT SUM(amount) FROM journal "
-                 "WHERE debit = a.id AND debit_bucket = 0), 0)::bigint, "
-                 "COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND "
-                 "credit_bucket = 1), 0)::bigint - COALESCE((SELECT SUM(amount) FROM journal "
-                 "WHERE debit = a.id AND debit_bucket = 1), 0)::bigint "
+                 "(COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND "
+                 "credit_bucket = 0), 0) - COALESCE((SELECT SUM(amount) FROM journal "
+                 "WHERE debit = a.id AND debit_bucket = 0), 0))::bigint, "
+                 "(COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND "
+                 "credit_bucket = 1), 0) - COALESCE((SELECT SUM(amount) FROM journal "
+                 "WHERE debit = a.id AND debit_bucket = 1), 0))::bigint "
                  "FROM accounts a ORDER BY a.id", ""},
     [S_REQ_GET] = {"SELECT body_hash, status, response, created_at FROM requests "
                    "WHERE account = $1 AND request_id = $2", "it"},
@@ -1577,7 +1579,7 @@ static enum dc_err journal_list(struct dc_store *base, int64_t account, int64_t 
 
 static enum dc_err audit_sums(struct dc_store *base, dc_audit_cb cb, void *ctx)
 {
-    FOR_ROWS(P(base), S_AUDIT, NULL, struct dc_audit_row row_,
+    FOR_ROWS(P(base), S_AUDIT, NULL, struct dc_audit_row row_ = {0},
              (row_.account = c_i64(r, i, 0), row_.journal_available = c_i64(r, i, 1),
               row_.journal_held = c_i64(r, i, 2)),
              cb, ctx);
