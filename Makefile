@@ -72,8 +72,9 @@ API_SRC   := $(sort $(wildcard tests/api/test_*.c))
 API_BIN   := $(API_SRC:tests/api/%.c=$(BUILD)/tests/%)
 E2E_SRC   := $(sort $(wildcard tests/e2e/test_*.c))
 E2E_BIN   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
-# The storage fault shim (LD_PRELOAD into ducatd by tests/api/test_api_fault.c).
-FAULT_SO  := $(BUILD)/tests/libvfsfault.so
+# The storage fault shims (LD_PRELOAD into ducatd by tests/api/test_api_fault.c):
+# SQLite's VFS, and PostgreSQL's connection when libpq is there.
+FAULT_SO  := $(BUILD)/tests/libvfsfault.so $(if $(HAVE_PG),$(BUILD)/tests/libpqfault.so)
 
 .PHONY: demo all deps check check-asan run run-tests bench-core bench-server bench-store bench-offline fuzz fmt lint install clean
 all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN) $(E2E_BIN) \
@@ -133,11 +134,15 @@ $(BUILD)/tests/test_%: tests/e2e/test_%.c tests/e2e/cli_harness.c tests/e2e/cli_
 	$(CC) $(ALL_CFLAGS) -Itests -Itests/api $< tests/e2e/cli_harness.c tests/api/harness.c -o $@ \
 	    $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
-# Built without $(SAN): preloaded into a sanitized ducatd it needs no runtime of its own.
-$(FAULT_SO): tests/fault/vfs_fault.c
+# Built without $(SAN): preloaded into a sanitized ducatd they need no runtime of their own.
+$(BUILD)/tests/libvfsfault.so: tests/fault/vfs_fault.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARN) -g -O2 -fPIC -shared -D_POSIX_C_SOURCE=200809L $< -o $@ \
 	    $(shell pkg-config --libs sqlite3 2>/dev/null) -lpthread
+
+$(BUILD)/tests/libpqfault.so: tests/fault/pq_fault.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) -g -O2 -fPIC -shared $(PG_CFLAGS) $< -o $@ $(PG_LIBS) -ldl -lpthread
 
 $(LIB_A): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -184,7 +189,7 @@ check: deps
 # always removes it). tests/pg/NAME.pg runs test NAME again on PostgreSQL:
 # the store contract suite and API suites on both backends.
 PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_basic.pg \
-           tests/pg/test_api_console.pg tests/pg/test_api_hostile.pg
+           tests/pg/test_api_console.pg tests/pg/test_api_hostile.pg tests/pg/test_api_fault.pg
 # tests/with-pcscd.sh adds a private pcscd with the vsmartcard virtual
 # reader (tests/e2e/test_nfc.c: tap to pay through PC/SC).
 run-tests: all

@@ -1,8 +1,11 @@
 /*
- * test_api_fault.c - storage faults in the middle of money-moving requests
- * (SQLite): a real ducatd loaded with tests/fault/vfs_fault.c (LD_PRELOAD),
- * which fails the N-th write, fsync or read of the database and WAL files
- * after the test arms it, or makes the disk "full" from the N-th write on.
+ * test_api_fault.c - storage faults in the middle of money-moving requests.
+ * On SQLite a real ducatd is loaded with tests/fault/vfs_fault.c
+ * (LD_PRELOAD), which fails the N-th write, fsync or read of the database
+ * and WAL files after the test arms it, or makes the disk "full" from the
+ * N-th write on. On PostgreSQL (tests/pg/test_api_fault.pg) it is loaded
+ * with tests/fault/pq_fault.c, which cuts the database connection at the
+ * N-th statement (or pipeline sync) the server sends.
  *
  * For a transfer, a withdrawal and a deposit in turn, and each kind of
  * fault, N runs 1, 2, ... until the request no longer reaches the N-th
@@ -71,16 +74,19 @@ static void start_faulty(struct srv *s)
     unsetenv("ASAN_OPTIONS");
 }
 
+static int on_pg(void);
+
 static void setup(struct srv *s)
 {
+    const char *shim = on_pg() ? "libpqfault.so" : "libvfsfault.so";
     const char *b = getenv("BUILD");
     char cwd[2048];
     if (!b || !*b) b = "build";
     if (b[0] == '/') {
-        snprintf(preload, sizeof preload, "%s/tests/libvfsfault.so", b);
+        snprintf(preload, sizeof preload, "%s/tests/%s", b, shim);
     } else {
         if (!getcwd(cwd, sizeof cwd)) FAIL_AT("getcwd failed");
-        snprintf(preload, sizeof preload, "%s/%s/tests/libvfsfault.so", cwd, b);
+        snprintf(preload, sizeof preload, "%s/%s/tests/%s", cwd, b, shim);
     }
     if (access(preload, R_OK) != 0) FAIL_AT("no %s: make all builds it", preload);
     srv_init(s, "--auto-verify");
@@ -312,55 +318,35 @@ static void deposits_under(const char *kind)
     srv_cleanup(&s);
 }
 
-static void test_transfer_write(void)
+/* The kinds of fault of the backend the suite runs on: SQLite's VFS
+ * (tests/fault/vfs_fault.c) or PostgreSQL's connection (pq_fault.c). */
+static int on_pg(void)
 {
-    transfers_under("write");
-}
-static void test_transfer_sync(void)
-{
-    transfers_under("sync");
-}
-static void test_transfer_read(void)
-{
-    transfers_under("read");
-}
-static void test_transfer_full(void)
-{
-    transfers_under("full");
-}
-static void test_withdraw_write(void)
-{
-    withdrawals_under("write");
-}
-static void test_withdraw_sync(void)
-{
-    withdrawals_under("sync");
-}
-static void test_withdraw_read(void)
-{
-    withdrawals_under("read");
-}
-static void test_withdraw_full(void)
-{
-    withdrawals_under("full");
-}
-static void test_deposit_write(void)
-{
-    deposits_under("write");
-}
-static void test_deposit_sync(void)
-{
-    deposits_under("sync");
-}
-static void test_deposit_read(void)
-{
-    deposits_under("read");
-}
-static void test_deposit_full(void)
-{
-    deposits_under("full");
+    const char *st = getenv("DUCAT_TEST_STORE");
+    return st && strcmp(st, "postgresql") == 0;
 }
 
-TESTS(T(test_transfer_write), T(test_transfer_sync), T(test_transfer_read), T(test_transfer_full),
-      T(test_withdraw_write), T(test_withdraw_sync), T(test_withdraw_read), T(test_withdraw_full),
-      T(test_deposit_write), T(test_deposit_sync), T(test_deposit_read), T(test_deposit_full))
+static const char *const sqlite_kinds[] = {"write", "sync", "read", "full", NULL};
+static const char *const pg_kinds[] = {"drop", NULL};
+
+static void each_kind(void (*run)(const char *))
+{
+    for (const char *const *k = on_pg() ? pg_kinds : sqlite_kinds; *k; k++) run(*k);
+}
+
+static void test_transfer(void)
+{
+    each_kind(transfers_under);
+}
+
+static void test_withdraw(void)
+{
+    each_kind(withdrawals_under);
+}
+
+static void test_deposit(void)
+{
+    each_kind(deposits_under);
+}
+
+TESTS(T(test_transfer), T(test_withdraw), T(test_deposit))
