@@ -135,12 +135,12 @@ $(BUILD)/tests/test_%: tests/e2e/test_%.c tests/e2e/cli_harness.c tests/e2e/cli_
 	    $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
 # Built without $(SAN): preloaded into a sanitized ducatd they need no runtime of their own.
-$(BUILD)/tests/libvfsfault.so: tests/fault/vfs_fault.c
+$(BUILD)/tests/libvfsfault.so: tests/fault/vfs_fault.c tests/fault/ctl.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARN) -g -O2 -fPIC -shared -D_POSIX_C_SOURCE=200809L $< -o $@ \
 	    $(shell pkg-config --libs sqlite3 2>/dev/null) -lpthread
 
-$(BUILD)/tests/libpqfault.so: tests/fault/pq_fault.c
+$(BUILD)/tests/libpqfault.so: tests/fault/pq_fault.c tests/fault/ctl.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARN) -g -O2 -fPIC -shared $(PG_CFLAGS) $< -o $@ $(PG_LIBS) -ldl -lpthread
 

@@ -171,151 +171,142 @@ static void report(const char *what, const char *kind, const struct tally *t)
            what, kind, t->runs, t->errors, t->seen[0] ? t->seen : "none", t->stops);
 }
 
-static long long avail(struct srv *s, const struct dev *d)
-{
-    return balance_available(s, d);
-}
+/* ---- The three operations ------------------------------------------------ */
 
-/* ---- transfer ------------------------------------------------------------ */
-
-static void transfers_under(const char *kind)
-{
+/* The state of one run: a server, a payer funded with FUNDS, a payee, what
+ * has left the payer so far, and the request of the current round. */
+static struct run {
     struct srv s;
     struct dev a, b;
-    setup(&s);
-    dev_setup(&s, &a, "Alice Fault", FUNDS);
-    dev_setup(&s, &b, "Bob Fault", 0);
-    struct tally t = {0, 0, 0, ""};
-    long long moved = 0;
-    for (long n = 1; n <= N_MAX; n++) {
-        char rid[40], body[160];
-        new_request_id(rid);
-        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%d}", rid,
-                 (long long)b.account, AMOUNT);
-        has_fired();
-        set_ctl(kind, n);
-        json_t *j = NULL;
-        int st = api(&s, &a, "POST", "/v1/transfers", body, &j);
-        set_ctl("none", 0);
-        int hit = has_fired();
-        clear_answer(st, j, "transfer", kind, n);
-        json_decref(j);
-        count(&t, st);
-        if (serving_or_restart(&s)) t.stops++;
-        j = NULL;
-        st = api(&s, &a, "POST", "/v1/transfers", body, &j);
-        json_decref(j);
-        if (st != 201) FAIL_AT("transfer retried after %s fault %ld: status %d", kind, n, st);
-        moved += AMOUNT;
-        ASSERT_EQ(avail(&s, &a), FUNDS - moved);
-        ASSERT_EQ(avail(&s, &b), moved);
-        audit_ok(&s);
-        if (!hit) break;
-        t.runs++;
-    }
-    ASSERT(t.runs > 0); /* the shim did reach the store */
-    ASSERT(t.runs < N_MAX);
-    report("transfer", kind, &t);
-    srv_cleanup(&s);
+    long long out;
+    char rid[40], body[160];
+    struct coin coin[8];
+} R;
+
+/* One money-moving request: begin() prepares the round's request with no
+ * fault armed, send() sends it (the same request each time in a round),
+ * after() checks the state once the retried request has succeeded (first:
+ * the faulted request's answer if it succeeded, else NULL). */
+struct op {
+    const char *what;
+    void (*begin)(void);
+    int (*send)(json_t **out);
+    void (*after)(const json_t *first, const json_t *retried);
+};
+
+static void transfer_begin(void)
+{
+    new_request_id(R.rid);
+    snprintf(R.body, sizeof R.body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%d}", R.rid,
+             (long long)R.b.account, AMOUNT);
 }
 
-/* ---- withdrawal ----------------------------------------------------------- */
-
-static void withdrawals_under(const char *kind)
+static int transfer_send(json_t **out)
 {
-    struct srv s;
-    struct dev a;
-    setup(&s);
-    dev_setup(&s, &a, "Alice Fault", FUNDS);
+    return api(&R.s, &R.a, "POST", "/v1/transfers", R.body, out);
+}
+
+static void transfer_after(const json_t *first, const json_t *retried)
+{
+    (void)first;
+    (void)retried;
+    R.out += AMOUNT; /* once, however many times it was sent */
+    ASSERT_EQ(balance_available(&R.s, &R.a), FUNDS - R.out);
+    ASSERT_EQ(balance_available(&R.s, &R.b), R.out);
+}
+
+static void withdraw_begin(void)
+{
+    new_request_id(R.rid);
+    snprintf(R.body, sizeof R.body, "{\"request_id\":\"%s\",\"amount\":%d}", R.rid, AMOUNT);
+}
+
+static int withdraw_send(json_t **out)
+{
+    return api(&R.s, &R.a, "POST", "/v1/withdrawals", R.body, out);
+}
+
+static void withdraw_after(const json_t *first, const json_t *retried)
+{
+    /* a retried withdrawal returns the same coins, never a second set */
+    const json_t *c2 = json_get(retried, "coins");
+    const json_t *c1 = first ? json_object_get(first, "coins") : NULL;
+    if (c1) {
+        ASSERT_EQ(json_array_size(c1), json_array_size(c2));
+        for (size_t i = 0; i < json_array_size(c1); i++) {
+            ASSERT_STR(json_string_value(json_array_get(c1, i)),
+                       json_string_value(json_array_get(c2, i)));
+        }
+    }
+    R.out += AMOUNT;
+    ASSERT_EQ(balance_available(&R.s, &R.a), FUNDS - R.out);
+}
+
+/* A fresh coin of AMOUNT (withdrawn with no fault armed), deposited back by
+ * its owner. */
+static void deposit_begin(void)
+{
+    size_t nc = 0;
+    ASSERT_EQ(withdraw(&R.s, &R.a, AMOUNT, R.coin, 8, &nc, NULL), 201);
+    ASSERT_EQ(nc, 1);
+    R.out += AMOUNT;
+    coin_deposit(&R.coin[0], &R.a, R.a.account);
+    new_request_id(R.rid);
+}
+
+static int deposit_send(json_t **out)
+{
+    return deposit(&R.s, &R.a, R.coin, 1, R.rid, out);
+}
+
+static void deposit_after(const json_t *first, const json_t *retried)
+{
+    (void)first;
+    /* credited once, held: the available balance is what the withdrawals
+     * left; the held credit is checked by the audit */
+    ASSERT_EQ(json_int(retried, "credited"), AMOUNT);
+    ASSERT_EQ(balance_available(&R.s, &R.a), FUNDS - R.out);
+}
+
+static const struct op TRANSFER = {"transfer", transfer_begin, transfer_send, transfer_after};
+static const struct op WITHDRAW = {"withdrawal", withdraw_begin, withdraw_send, withdraw_after};
+static const struct op DEPOSIT = {"deposit", deposit_begin, deposit_send, deposit_after};
+
+/* The loop of the file header: fault N = 1, 2, ... of `kind` during `op`
+ * until the fault no longer fires. */
+static void run_under(const struct op *op, const char *kind)
+{
+    memset(&R, 0, sizeof R);
+    setup(&R.s);
+    dev_setup(&R.s, &R.a, "Alice Fault", FUNDS);
+    dev_setup(&R.s, &R.b, "Bob Fault", 0);
     struct tally t = {0, 0, 0, ""};
-    long long out = 0;
     for (long n = 1; n <= N_MAX; n++) {
-        char rid[40], body[160];
-        new_request_id(rid);
-        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"amount\":%d}", rid, AMOUNT);
+        op->begin();
         has_fired();
         set_ctl(kind, n);
         json_t *j1 = NULL, *j2 = NULL;
-        int st = api(&s, &a, "POST", "/v1/withdrawals", body, &j1);
+        int st = op->send(&j1);
         set_ctl("none", 0);
         int hit = has_fired();
-        clear_answer(st, j1, "withdrawal", kind, n);
+        clear_answer(st, j1, op->what, kind, n);
         count(&t, st);
-        if (serving_or_restart(&s)) t.stops++;
-        st = api(&s, &a, "POST", "/v1/withdrawals", body, &j2);
-        if (st != 201) FAIL_AT("withdrawal retried after %s fault %ld: status %d", kind, n, st);
-        /* a retried withdrawal returns the same coins, never a second set */
-        const json_t *c1 = j1 ? json_object_get(j1, "coins") : NULL;
-        const json_t *c2 = json_get(j2, "coins");
-        if (c1) {
-            ASSERT_EQ(json_array_size(c1), json_array_size(c2));
-            for (size_t i = 0; i < json_array_size(c1); i++) {
-                ASSERT_STR(json_string_value(json_array_get(c1, i)),
-                           json_string_value(json_array_get(c2, i)));
-            }
+        if (serving_or_restart(&R.s)) t.stops++;
+        int st2 = op->send(&j2);
+        if (st2 < 200 || st2 >= 300) {
+            FAIL_AT("%s retried after %s fault %ld: status %d", op->what, kind, n, st2);
         }
+        op->after(st >= 200 && st < 300 ? j1 : NULL, j2);
         json_decref(j1);
         json_decref(j2);
-        out += AMOUNT;
-        ASSERT_EQ(avail(&s, &a), FUNDS - out);
-        audit_ok(&s);
+        audit_ok(&R.s);
         if (!hit) break;
         t.runs++;
     }
-    ASSERT(t.runs > 0);
-    ASSERT(t.runs < N_MAX);
-    report("withdrawal", kind, &t);
-    srv_cleanup(&s);
-}
-
-/* ---- deposit -------------------------------------------------------------- */
-
-static void deposits_under(const char *kind)
-{
-    struct srv s;
-    struct dev a;
-    setup(&s);
-    dev_setup(&s, &a, "Alice Fault", FUNDS);
-    struct tally t = {0, 0, 0, ""};
-    long long out = 0;
-    static struct coin coins[8];
-    for (long n = 1; n <= N_MAX; n++) {
-        /* a fresh coin of AMOUNT, no fault armed, deposited back by Alice */
-        size_t nc = 0;
-        ASSERT_EQ(withdraw(&s, &a, AMOUNT, coins, 8, &nc, NULL), 201);
-        ASSERT_EQ(nc, 1);
-        out += AMOUNT;
-        coin_deposit(&coins[0], &a, a.account);
-        char rid[40];
-        new_request_id(rid);
-        has_fired();
-        set_ctl(kind, n);
-        json_t *j = NULL;
-        int st = deposit(&s, &a, coins, 1, rid, &j);
-        set_ctl("none", 0);
-        int hit = has_fired();
-        clear_answer(st, j, "deposit", kind, n);
-        json_decref(j);
-        count(&t, st);
-        if (serving_or_restart(&s)) t.stops++;
-        j = NULL;
-        st = deposit(&s, &a, coins, 1, rid, &j);
-        if (st != 201 && st != 200) {
-            FAIL_AT("deposit retried after %s fault %ld: status %d", kind, n, st);
-        }
-        /* credited once, held: the available balance is what the
-         * withdrawals left; the held credit is checked by the audit */
-        ASSERT_EQ(json_int(j, "credited"), AMOUNT);
-        json_decref(j);
-        ASSERT_EQ(avail(&s, &a), FUNDS - out);
-        audit_ok(&s);
-        if (!hit) break;
-        t.runs++;
-    }
-    ASSERT(t.runs > 0);
-    ASSERT(t.runs < N_MAX);
-    report("deposit", kind, &t);
-    srv_cleanup(&s);
+    ASSERT(t.runs > 0);     /* the shim did reach the store */
+    ASSERT(t.runs < N_MAX); /* and the operation ends */
+    report(op->what, kind, &t);
+    srv_cleanup(&R.s);
 }
 
 /* The kinds of fault of the backend the suite runs on: SQLite's VFS
@@ -329,24 +320,24 @@ static int on_pg(void)
 static const char *const sqlite_kinds[] = {"write", "sync", "read", "full", NULL};
 static const char *const pg_kinds[] = {"drop", NULL};
 
-static void each_kind(void (*run)(const char *))
+static void each_kind(const struct op *op)
 {
-    for (const char *const *k = on_pg() ? pg_kinds : sqlite_kinds; *k; k++) run(*k);
+    for (const char *const *k = on_pg() ? pg_kinds : sqlite_kinds; *k; k++) run_under(op, *k);
 }
 
 static void test_transfer(void)
 {
-    each_kind(transfers_under);
+    each_kind(&TRANSFER);
 }
 
 static void test_withdraw(void)
 {
-    each_kind(withdrawals_under);
+    each_kind(&WITHDRAW);
 }
 
 static void test_deposit(void)
 {
-    each_kind(deposits_under);
+    each_kind(&DEPOSIT);
 }
 
 TESTS(T(test_transfer), T(test_withdraw), T(test_deposit))

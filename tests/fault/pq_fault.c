@@ -25,61 +25,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct stat ctl_seen;
-static int armed;
-static long target, count;
+#include "ctl.h"
 
-/* Re-reads the control file if it changed; resets the count then. */
-static void refresh(const char *ctl)
-{
-    struct stat st;
-    if (stat(ctl, &st) != 0) {
-        armed = 0;
-        memset(&ctl_seen, 0, sizeof ctl_seen);
-        return;
-    }
-    if (st.st_ino == ctl_seen.st_ino && st.st_size == ctl_seen.st_size &&
-        st.st_mtim.tv_sec == ctl_seen.st_mtim.tv_sec &&
-        st.st_mtim.tv_nsec == ctl_seen.st_mtim.tv_nsec) {
-        return;
-    }
-    ctl_seen = st;
-    armed = 0;
-    count = 0;
-    FILE *f = fopen(ctl, "r");
-    if (!f) return;
-    char k[16] = "";
-    long n = 0;
-    if (fscanf(f, "%15s %ld", k, &n) == 2 && n > 0 && strcmp(k, "drop") == 0) {
-        armed = 1;
-        target = n;
-    }
-    fclose(f);
-}
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fault_ctl ctl;
+static long count;
 
 /* Counts one statement call on conn; cuts the connection at the N-th. */
 static void step(PGconn *conn)
 {
-    const char *ctl = getenv("DC_FAULT_CTL");
-    if (!ctl || !*ctl || !conn) return;
+    const char *path = getenv("DC_FAULT_CTL");
+    if (!path || !*path || !conn) return;
     pthread_mutex_lock(&lock);
-    refresh(ctl);
-    int cut = armed && ++count == target;
+    if (fault_ctl_refresh(&ctl, path)) count = 0;
+    int cut = strcmp(ctl.kind, "drop") == 0 && ++count == ctl.target;
+    long n = ctl.target;
     pthread_mutex_unlock(&lock);
     if (!cut) return;
     int fd = PQsocket(conn);
     if (fd >= 0) shutdown(fd, SHUT_RDWR);
-    char path[4096];
-    snprintf(path, sizeof path, "%s.fired", ctl);
-    int out = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (out >= 0) {
-        char line[64];
-        int len = snprintf(line, sizeof line, "drop %ld\n", target);
-        if (write(out, line, (size_t)len) < 0) { /* best effort */
-        }
-        close(out);
-    }
+    fault_ctl_fired(path, "drop", n);
 }
 
 /* The next definition of name (libpq's own) into fp: dlsym returns an

@@ -18,7 +18,6 @@
  * ducatd's connection threads and its writer share the counters. A test
  * helper, never part of ducatd: tests/api/test_api_fault.c uses it.
  */
-#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -27,15 +26,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctl.h"
+
 enum kind { K_NONE, K_WRITE, K_SYNC, K_READ, K_FULL };
 
 static sqlite3_vfs *real;
 static sqlite3_vfs fault_vfs;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *ctl_path;
-static struct stat ctl_seen;
+static struct fault_ctl ctl;
 static enum kind armed;
-static long target, count;
+static long count;
 
 struct ffile {
     sqlite3_file base;
@@ -43,65 +44,25 @@ struct ffile {
     sqlite3_file *real; /* follows this struct, real->szOsFile bytes */
 };
 
-/* Re-reads the control file if it changed; resets the count then. */
-static void refresh(void)
-{
-    struct stat st;
-    if (stat(ctl_path, &st) != 0) {
-        armed = K_NONE;
-        memset(&ctl_seen, 0, sizeof ctl_seen);
-        return;
-    }
-    if (st.st_ino == ctl_seen.st_ino && st.st_size == ctl_seen.st_size &&
-        st.st_mtim.tv_sec == ctl_seen.st_mtim.tv_sec &&
-        st.st_mtim.tv_nsec == ctl_seen.st_mtim.tv_nsec) {
-        return;
-    }
-    ctl_seen = st;
-    armed = K_NONE;
-    count = 0;
-    FILE *f = fopen(ctl_path, "r");
-    if (!f) return;
-    char k[16] = "";
-    long n = 0;
-    if (fscanf(f, "%15s %ld", k, &n) == 2 && n > 0) {
-        target = n;
-        if (strcmp(k, "write") == 0) armed = K_WRITE;
-        if (strcmp(k, "sync") == 0) armed = K_SYNC;
-        if (strcmp(k, "read") == 0) armed = K_READ;
-        if (strcmp(k, "full") == 0) armed = K_FULL;
-    }
-    fclose(f);
-}
-
-static void note_fired(const char *k, long n)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s.fired", ctl_path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd < 0) return;
-    char line[64];
-    int len = snprintf(line, sizeof line, "%s %ld\n", k, n);
-    if (write(fd, line, (size_t)len) < 0) { /* best effort: the test sees no line */
-    }
-    close(fd);
-}
-
 /* 1 if this call of kind k must fail. */
 static int should_fail(const struct ffile *f, enum kind k)
 {
     if (!f->counted || !ctl_path) return 0;
+    static const char *const names[] = {"none", "write", "sync", "read", "full"};
     pthread_mutex_lock(&lock);
-    refresh();
+    if (fault_ctl_refresh(&ctl, ctl_path)) {
+        count = 0;
+        armed = K_NONE;
+        for (int i = K_WRITE; i <= K_FULL; i++) {
+            if (strcmp(ctl.kind, names[i]) == 0) armed = (enum kind)i;
+        }
+    }
     int fail = 0;
     enum kind want = armed == K_FULL ? K_WRITE : armed;
     if (armed != K_NONE && want == k) {
         count++;
-        fail = armed == K_FULL ? count >= target : count == target;
-        if (fail && (armed != K_FULL || count == target)) {
-            static const char *const names[] = {"none", "write", "sync", "read", "full"};
-            note_fired(names[armed], target);
-        }
+        fail = armed == K_FULL ? count >= ctl.target : count == ctl.target;
+        if (fail && count == ctl.target) fault_ctl_fired(ctl_path, names[armed], ctl.target);
     }
     pthread_mutex_unlock(&lock);
     return fail;
