@@ -1,9 +1,14 @@
 /*
  * server.h - what every part of ducatd shares: the instance context (config,
- * keys, calendar, trust, store pool, writer, metrics) and the logger.
+ * keys, calendar, trust, store pool, writer, metrics); the logger (log.h).
  *
- * One struct dc_ctx exists per process, built by main.c; there are no other
- * globals outside main.c and the signal flag. Handlers receive it borrowed.
+ * One struct dc_ctx exists per process, built by the command that needs it
+ * (a static in cmd_serve.c for `serve`, in cmd_ops.c for the operator
+ * commands) and handed to handlers borrowed. The other process-wide state:
+ * the log level (log.c, atomic), the stop flag a signal sets (cmd_serve.c,
+ * sig_atomic_t), the HTTP server's own state (http.c, one per process), and
+ * large scratch buffers kept static to spare the stack (config.c, ctx.c,
+ * cmd_ops.c), each used by one thread at a time.
  */
 #ifndef DUCAT_SERVER_H
 #define DUCAT_SERVER_H
