@@ -260,10 +260,16 @@ static void test_deposit_of_any_size(void)
     audit_ok(&S);
 }
 
-static void test_setup(void)
+/* The ducat binary and the ID prefixes, set before any case runs, so each
+ * case can also run alone or in another order (DUCAT_TEST_ONLY/REVERSE). */
+__attribute__((constructor)) static void init(void)
 {
     cli_init("1101011992", "+86138");
     unsetenv("DUCAT_TIMEOUT_MS");
+}
+
+static void test_setup(void)
+{
     char out[256];
     ASSERT_EQ(sh(out, sizeof out, "%s --version", ducat_bin), 0);
     ASSERT_HAS(out, "ducat");
