@@ -538,7 +538,8 @@ static int print_key(void *ctx, const struct dc_key_rec *k)
     dc_local_time(vu, sizeof vu, &X.cal, c.verify_until);
     if (k->revoked_at) {
         char t[32];
-        snprintf(rv, sizeof rv, "  REVOKED %s", dc_local_time(t, sizeof t, &X.cal, k->revoked_at));
+        snprintf(rv, sizeof rv, "  %s %s", k->retired ? "RETIRED" : "REVOKED",
+                 dc_local_time(t, sizeof t, &X.cal, k->revoked_at));
     }
     printf("%-4u %s %s  signs until %s, verifies until %s%s\n", k->key_id,
            k->key_id == kl->current ? "*" : " ", pub, su, vu, rv);
@@ -560,6 +561,7 @@ struct rotate_arg {
     int make_current;
     const struct dc_keycert *cert; /* import: a certificate made elsewhere */
     uint64_t revoke_at;
+    int retired; /* keys revoke --rotation */
 };
 
 static enum dc_err rotate_fn(struct dc_store *st, void *arg)
@@ -599,6 +601,7 @@ static enum dc_err revoke_fn(struct dc_store *st, void *arg)
     k.key_id = r->id;
     dc_keycert_encode(k.keycert, &tk->cert);
     k.revoked_at = r->revoke_at;
+    k.retired = r->retired;
     enum dc_err e = st->ops->key_put(st, &k);
     return e == DC_OK ? dc_shared_counter_add(st, DC_M_KEY_CHANGES, 1) : e;
 }
@@ -687,8 +690,10 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
 
     if (strcmp(sub, "revoke") == 0) {
         int64_t id;
-        if (argc != 2 || !parse_id(argv[1], &id) || id > UINT32_MAX) {
-            dc_cmd_fail("keys revoke: expected a key id, got '%s'", argc > 1 ? argv[1] : "");
+        int rotation = argc == 3 && strcmp(argv[2], "--rotation") == 0;
+        if ((argc != 2 && !rotation) || !parse_id(argv[1], &id) || id > UINT32_MAX) {
+            dc_cmd_fail("keys revoke: expected a key id and optionally --rotation, got '%s'",
+                        argc > 1 ? argv[1] : "");
             return finish(DC_EXIT_USAGE);
         }
         if ((uint32_t)id == X.signer.key_id) {
@@ -698,13 +703,21 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
         }
         r.id = (uint32_t)id;
         r.revoke_at = r.now;
+        r.retired = rotation;
         e = tx(revoke_fn, &r);
         if (e != DC_OK) {
             dc_cmd_fail("keys revoke: '%lld': %s", (long long)id, dc_err_str(e));
             return finish(dc_cmd_exit_for(e));
         }
-        DC_LOG_EVENT(DC_LOG_WARN, "key_revoked", DC_KV_N("key", r.id), DC_KV_S("via", "cli"));
-        printf("revoked signing key %u: nothing it signed verifies from now on\n", r.id);
+        DC_LOG_EVENT(DC_LOG_WARN, rotation ? "key_retired" : "key_revoked", DC_KV_N("key", r.id),
+                     DC_KV_S("via", "cli"));
+        if (rotation) {
+            printf("retired signing key %u: it signs nothing more; coins it signed stay "
+                   "depositable until they expire\n",
+                   r.id);
+        } else {
+            printf("revoked signing key %u: nothing it signed verifies from now on\n", r.id);
+        }
         return finish(DC_EXIT_OK);
     }
     if (strcmp(sub, "rotate") == 0 || strcmp(sub, "request") == 0) {

@@ -63,6 +63,8 @@ static const struct key keys[] = {
     {"server", "body_timeout_s", K_UINT, F(body_timeout_s), 1, 3600,
      "60",
      "a request's body must arrive within this many seconds (else 408)"},
+    {"server", "trust_reload_s", K_UINT, F(trust_reload_s), 1, 3600, "10",
+     "seconds between re-reads of signing keys and revocations (SIGHUP: at once)"},
     {"server", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info", "error, warn, info or debug"},
     {"server", "log_json", K_BOOL, F(log_json), 0, 0, "false",
      "true: every log line is a JSON object (time, level, event or msg, the event's ids)"},
@@ -125,6 +127,7 @@ void dc_config_defaults(struct dc_config *c)
     c->idle_timeout_s = 15;
     c->header_timeout_s = 20;
     c->body_timeout_s = 60;
+    c->trust_reload_s = 10;
     c->log_level = 2;
     c->release_interval_s = 60;
     c->console = 1;

@@ -31,6 +31,7 @@ struct dc_config {
     unsigned idle_timeout_s;        /* [server] idle_timeout_s: a socket silent this long closes */
     unsigned header_timeout_s;      /* [server] header_timeout_s: a request's headers, in all */
     unsigned body_timeout_s;        /* [server] body_timeout_s: a request's body, in all */
+    unsigned trust_reload_s;        /* [server] trust_reload_s: keys/revocations re-read */
     int log_level;                  /* [server] log_level: 0 error, 1 warn, 2 info, 3 debug */
     unsigned release_interval_s;    /* [server] release_interval_s */
     int log_json;                   /* [server] log_json: JSON lines instead of text */

@@ -1,12 +1,10 @@
 /*
  * ctx.c - building the ducatd instance context: configuration, calendar,
- * keys, trust, the store (migrated), the read-connection pool; the clock
- * and the logger.
+ * keys, trust, the store (migrated), the read-connection pool; the clock.
  */
 #include <errno.h>
 #include <jansson.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,91 +17,6 @@
 #include "server/metrics.h"
 #include "server/server.h"
 #include "server/writer.h"
-
-/* Set once at start, before threads: the logger's whole state. */
-static int log_level = DC_LOG_INFO;
-static int log_json;
-static int log_syslog; /* operator commands: event lines to syslog(3), not stderr */
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
-
-void dc_log_set_level(int level)
-{
-    log_level = level;
-}
-
-void dc_log_set_json(int on)
-{
-    log_json = on;
-}
-
-void dc_log_set_syslog(int on)
-{
-    if (on && !log_syslog) openlog("ducatd", LOG_PID, LOG_DAEMON);
-    log_syslog = on;
-}
-
-static void log_time(char ts[static 32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(ts, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* Writes one finished line with a single stdio call, so lines of concurrent
- * threads never interleave. */
-static void log_json_line(json_t *o)
-{
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-    if (s) fprintf(stderr, "%s\n", s);
-    free(s);
-    json_decref(o);
-}
-
-void dc_log(int level, const char *fmt, ...)
-{
-    if (level > log_level) return;
-    char msg[1024], ts[32];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    log_time(ts);
-    if (log_json) {
-        log_json_line(
-            json_pack("{s:s,s:s,s:s}", "time", ts, "level", level_names[level & 3], "msg", msg));
-        return;
-    }
-    fprintf(stderr, "%s ducatd %s: %s\n", ts, level_names[level & 3], msg);
-}
-
-/* Appends " key=value" to line (cap bytes, always NUL-terminated); a value
- * with a space, quote, backslash, '=' or control byte is quoted and escaped. */
-static void put_field(char *line, size_t cap, const struct dc_log_kv *kv)
-{
-    size_t n = strlen(line);
-    if (!kv->str) {
-        snprintf(line + n, cap - n, " %s=%lld", kv->key, kv->num);
-        return;
-    }
-    int quote = kv->str[0] == '\0';
-    for (const unsigned char *p = (const unsigned char *)kv->str; *p && !quote; p++) {
-        quote = *p <= ' ' || *p == '"' || *p == '\\' || *p == '=' || *p == 0x7f;
-    }
-    n += (size_t)snprintf(line + n, cap - n, " %s=%s", kv->key, quote ? "\"" : "");
-    for (const unsigned char *p = (const unsigned char *)kv->str; *p && n + 6 < cap; p++) {
-        if (*p == '"' || *p == '\\') {
-            line[n++] = '\\';
-            line[n++] = (char)*p;
-        } else if (*p < ' ' || *p == 0x7f) {
-            n += (size_t)snprintf(line + n, cap - n, "\\x%02x", *p);
-        } else {
-            line[n++] = (char)*p;
-        }
-    }
-    if (quote && n + 1 < cap) line[n++] = '"';
-    line[n < cap ? n : cap - 1] = '\0';
-}
 
 const char *dc_money(char *out, size_t cap, const struct dc_currency *cur, int64_t minor)
 {
@@ -122,36 +35,6 @@ const char *dc_local_time(char *out, size_t cap, const struct dc_calendar *cal, 
         snprintf(out, cap, "-");
     }
     return out;
-}
-
-void dc_log_event(int level, const char *event, const struct dc_log_kv *kv, size_t n)
-{
-    if (level > log_level) return;
-    char ts[32];
-    log_time(ts);
-    if (log_syslog) {
-        /* syslog stamps the time and the program; the fields as in text */
-        static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-        char line[2048];
-        snprintf(line, sizeof line, "event=%s", event);
-        for (size_t i = 0; i < n; i++) put_field(line, sizeof line, &kv[i]);
-        syslog(prio[level & 3], "%s", line);
-        return;
-    }
-    if (log_json) {
-        json_t *o =
-            json_pack("{s:s,s:s,s:s}", "time", ts, "level", level_names[level & 3], "event", event);
-        for (size_t i = 0; o && i < n; i++) {
-            json_object_set_new(o, kv[i].key,
-                                kv[i].str ? json_string(kv[i].str) : json_integer(kv[i].num));
-        }
-        log_json_line(o);
-        return;
-    }
-    char line[2048];
-    snprintf(line, sizeof line, "%s ducatd %s: event=%s", ts, level_names[level & 3], event);
-    for (size_t i = 0; i < n; i++) put_field(line, sizeof line, &kv[i]);
-    fprintf(stderr, "%s\n", line);
 }
 
 uint64_t dc_now(const struct dc_ctx *x)
@@ -217,7 +100,9 @@ static int add_trust_key(void *ctx, const struct dc_key_rec *k)
         b->err = DC_ERR_CONFIG;
         return 1;
     }
-    enum dc_err e = dc_trust_add_key(b->t, &c, k->revoked_at);
+    /* retired (revoked for rotation): what it signed stays valid; it signs
+     * nothing new because it is no longer the current key (dc_ctx_refresh) */
+    enum dc_err e = dc_trust_add_key(b->t, &c, k->retired ? 0 : k->revoked_at);
     if (e != DC_OK) {
         b->err = e;
         return 1;
@@ -245,6 +130,32 @@ enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st)
     pthread_rwlock_wrlock(&x->trust_lock);
     x->trust = t;
     pthread_rwlock_unlock(&x->trust_lock);
+    return DC_OK;
+}
+
+enum dc_err dc_ctx_refresh(struct dc_ctx *x, size_t *n_keys)
+{
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(x, &st);
+    if (e != DC_OK) return e;
+    e = dc_ctx_reload_trust(x, st);
+    char v[32] = "";
+    if (e == DC_OK) e = st->ops->meta_get(st, "current_key", v, sizeof v);
+    dc_pool_put(x, st);
+    if (e != DC_OK) return e;
+    pthread_rwlock_rdlock(&x->trust_lock);
+    const struct dc_trust_key *k = dc_trust_find_key(&x->trust, x->signer.key_id);
+    int revoked = !k || k->revoked_at != 0;
+    if (n_keys) *n_keys = x->trust.n_keys;
+    pthread_rwlock_unlock(&x->trust_lock);
+    int replaced = strtoul(v, NULL, 10) != x->signer.key_id;
+    if ((revoked || replaced) && !x->signer_stale) {
+        dc_log(DC_LOG_ERROR,
+               "signing key %u was %s: no more withdrawals here, /v1/ready fails; restart "
+               "ducatd to load key %s",
+               x->signer.key_id, revoked ? "revoked" : "replaced", v);
+    }
+    x->signer_stale = revoked || replaced;
     return DC_OK;
 }
 

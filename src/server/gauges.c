@@ -21,6 +21,8 @@
 
 #include "server/gauges.h"
 
+#include "ducat/amount.h"
+
 #define COUNTER_PREFIX "counter:"
 
 static enum dc_err counter_get(struct dc_store *st, const char *name, uint64_t *out)
@@ -64,8 +66,7 @@ static int add_hold(void *ctx, const struct dc_hold *h)
     struct sum *s = ctx;
     s->rows++;
     s->last = h->id;
-    if (h->amount > 0 && s->total > INT64_MAX - h->amount) s->overflow = 1;
-    if (!s->overflow) s->total += h->amount;
+    if (!s->overflow && dc_i64_add(&s->total, s->total, h->amount) != DC_OK) s->overflow = 1;
     return 0;
 }
 
@@ -89,7 +90,7 @@ static int add_case(void *ctx, const struct dc_case *c)
 {
     struct dc_gauges *g = ctx;
     g->cases_open++;
-    if (c->exposure > 0 && g->exposure <= INT64_MAX - c->exposure) g->exposure += c->exposure;
+    if (dc_i64_add(&g->exposure, g->exposure, c->exposure) != DC_OK) g->exposure = INT64_MAX;
     return 0;
 }
 
@@ -122,7 +123,6 @@ enum dc_err dc_gauges_read(struct dc_gauges *g, uint64_t shared[DC_M_COUNT], str
 {
     memset(g, 0, sizeof *g);
     memset(shared, 0, DC_M_COUNT * sizeof shared[0]);
-    g->nonces = dc_nonces_count(x->nonces);
     g->key_id = x->signer.key_id;
     enum dc_err e = st->ops->begin(st, 0);
     if (e != DC_OK) return e;
@@ -131,8 +131,8 @@ enum dc_err dc_gauges_read(struct dc_gauges *g, uint64_t shared[DC_M_COUNT], str
     }
     if (e == DC_OK) e = holds_total(st, DC_HOLD_FROZEN, &g->frozen);
     if (e == DC_OK) e = holds_total(st, DC_HOLD_HELD, &g->held);
-    if (e == DC_OK && g->held > INT64_MAX - g->frozen) e = DC_ERR_AMOUNT_OVERFLOW;
-    if (e == DC_OK) g->held += g->frozen; /* held credits, frozen ones included */
+    /* held credits, frozen ones included */
+    if (e == DC_OK) e = dc_i64_add(&g->held, g->held, g->frozen);
     if (e == DC_OK) e = st->ops->case_list(st, DC_CASE_OPEN, add_case, g);
     struct dc_account fl;
     if (e == DC_OK) e = st->ops->account_get(st, &fl, DC_BY_ID, DC_ACCT_ID_FLOAT, NULL);

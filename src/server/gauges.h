@@ -16,7 +16,8 @@
 enum dc_err dc_shared_counter_add(struct dc_store *st, enum dc_counter c, uint64_t n);
 
 /* Reads the gauges and the shared counters in one read transaction on st
- * (a pooled connection). OUT: g, shared[DC_M_COUNT] (zeros on failure). */
+ * (a pooled connection). OUT: g, shared[DC_M_COUNT] (zeros on failure).
+ * g->nonces is the caller's (the nonce table lives with the HTTP layer). */
 enum dc_err dc_gauges_read(struct dc_gauges *g, uint64_t shared[DC_M_COUNT], struct dc_ctx *x,
                            struct dc_store *st);
 

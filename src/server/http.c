@@ -187,7 +187,8 @@ struct conn_state {
 struct http {
     struct dc_ctx *x;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
+    pthread_cond_t cond;    /* a request is queued, or quit */
+    pthread_cond_t drained; /* in_flight reached 0 */
     struct conn_state *head, *tail; /* requests waiting for a worker */
     unsigned in_flight;             /* dispatched and not yet resumed */
     int quit;
@@ -586,7 +587,7 @@ static void process(struct conn_state *s, enum dc_err early)
     } else if (MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, count_arg, &n_args),
                n_args > MAX_QUERY_ARGS) {
         snprintf(rq.detail, sizeof rq.detail, "%u query parameters, at most %u", n_args,
-                 MAX_QUERY_ARGS);
+                 (unsigned)MAX_QUERY_ARGS);
         e = DC_ERR_FIELD;
     } else if (rt->flags & DC_R_ADMIN) {
         e = auth_admin(&rq);
@@ -662,7 +663,7 @@ static void process(struct conn_state *s, enum dc_err early)
     if (e == DC_ERR_METHOD) allow_of(url, allow, sizeof allow);
     s->resp = make_resp(body ? body : "{\"code\":1003}", ctype, rs.cache_control,
                         e == DC_ERR_METHOD ? allow : NULL, e == DC_OK ? rs.headers : NULL,
-                        x->stopping || early != DC_OK);
+                        atomic_load(&x->stopping) || early != DC_OK);
     s->status = (unsigned)status;
     free(body);
     dc_metrics_request(x->metrics, rt ? s->index : DC_METRICS_ROUTES - 1, status,
@@ -694,9 +695,11 @@ static void *worker_main(void *arg)
         h->in_flight--;
         /* under the lock: the drain at shutdown waits for in_flight == 0
          * before it stops the daemon, and a resumed connection is back in
-         * MHD's hands once this returns */
+         * MHD's hands once this returns. Only the drain is woken (its own
+         * condition): waking the idle workers here cost ~40 context
+         * switches per request with 256 of them. */
         MHD_resume_connection(s->conn);
-        pthread_cond_broadcast(&h->cond);
+        if (h->in_flight == 0) pthread_cond_broadcast(&h->drained);
     }
     pthread_mutex_unlock(&h->lock);
     return NULL;
@@ -719,7 +722,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         s->url = url;
         s->index = DC_METRICS_ROUTES - 1;
         s->rt = find_route(method, url, x->cfg.console, &s->id, &s->path_known, &s->index);
-        s->late = x->stopping; /* arrived after shutdown began: refused */
+        s->late = atomic_load(&x->stopping); /* arrived after shutdown began: refused */
         s->limit = s->rt && s->rt->max_body ? s->rt->max_body : x->cfg.max_body;
         sock_phase(h, s->sock, PH_BODY);
         const union MHD_ConnectionInfo *hs =
@@ -960,6 +963,7 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     snprintf(rec.request_id, sizeof rec.request_id, "%s", j->request_id);
     uint8_t h[DC_HASH_BYTES];
     idem_hash(j->rq, h);
+    rec.will_put = 1; /* a miss runs fn and stores its answer below */
     enum dc_err e = st->ops->request_get(st, &rec);
     if (e == DC_OK) {
         int same = memcmp(rec.body_hash, h, sizeof h) == 0;
@@ -1082,7 +1086,7 @@ static unsigned fit_fd_limit(unsigned want, unsigned workers)
 }
 
 enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port_file,
-                          volatile int *stop)
+                          volatile sig_atomic_t *stop)
 {
     char host[96];
     uint16_t port;
@@ -1105,6 +1109,7 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
     h.x = x;
     pthread_mutex_init(&h.lock, NULL);
     pthread_cond_init(&h.cond, NULL);
+    pthread_cond_init(&h.drained, NULL);
     pthread_mutex_init(&h.socks_lock, NULL);
     char *tb = error_body(DC_ERR_REQUEST_TIMEOUT, "body not complete in time");
     if (tb) {
@@ -1165,13 +1170,26 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
             dc_log(DC_LOG_ERROR, "cannot write port file '%s'", port_file);
         }
     }
-    uint64_t next_release = 0;
+    uint64_t next_release = 0, next_trust = dc_wall_now() + x->cfg.trust_reload_s * 1000ull;
     while (!*stop) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
         size_t swept = sweep_deadlines(&h, 0);
         if (swept)
             dc_log(DC_LOG_DEBUG, "closed %zu sockets past their header/body deadline", swept);
+        int hup = x->reload_req && *x->reload_req;
+        if (hup || dc_wall_now() >= next_trust) {
+            if (hup) *x->reload_req = 0;
+            size_t n_keys = 0;
+            enum dc_err e = dc_ctx_refresh(x, &n_keys);
+            if (e != DC_OK) {
+                dc_log(DC_LOG_WARN, "reloading signing keys: %s", dc_err_str(e));
+            } else if (hup) {
+                dc_log(DC_LOG_INFO, "SIGHUP: reloaded %zu signing keys and their revocations",
+                       n_keys);
+            }
+            next_trust = dc_wall_now() + x->cfg.trust_reload_s * 1000ull;
+        }
         uint64_t now = dc_now(x);
         if (now >= next_release) {
             /* the hold-release timer: due credits become available */
@@ -1187,13 +1205,13 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
         }
     }
     dc_log(DC_LOG_INFO, "shutting down: finishing in-flight requests");
-    x->stopping = 1; /* answers close their connections; new requests get 503 */
+    atomic_store(&x->stopping, 1); /* answers close their connections; new requests get 503 */
     MHD_quiesce_daemon(d);
     /* Every dispatched request is answered first: its job is in the
      * writer, which keeps running until we return, so this ends; a
      * suspended connection must not be left for MHD_stop_daemon. */
     pthread_mutex_lock(&h.lock);
-    while (h.in_flight) pthread_cond_wait(&h.cond, &h.lock);
+    while (h.in_flight) pthread_cond_wait(&h.drained, &h.lock);
     pthread_mutex_unlock(&h.lock);
     /* let answers go out and idle keep-alive sockets close (up to 5 s) */
     for (int i = 0; i < 500; i++) {
@@ -1201,7 +1219,7 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
             MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
         if (!ci || ci->num_connections == 0) break;
         pthread_mutex_lock(&h.lock);
-        while (h.in_flight) pthread_cond_wait(&h.cond, &h.lock);
+        while (h.in_flight) pthread_cond_wait(&h.drained, &h.lock);
         pthread_mutex_unlock(&h.lock);
         sweep_deadlines(&h, 1);
         struct timespec ts = {0, 10 * 1000 * 1000};
@@ -1209,7 +1227,7 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
     }
     /* a request that came in meanwhile was refused 503 on the io thread */
     pthread_mutex_lock(&h.lock);
-    while (h.in_flight) pthread_cond_wait(&h.cond, &h.lock);
+    while (h.in_flight) pthread_cond_wait(&h.drained, &h.lock);
     pthread_mutex_unlock(&h.lock);
     MHD_stop_daemon(d);
     stop_workers(&h);

@@ -33,6 +33,7 @@
 
 #include "ducat/amount.h"
 #include "ducat/auth.h"
+#include "ducat/invariant.h"
 
 static void set_detail(char *d, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -346,6 +347,7 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, const struct dc_currency *cu
     if (p != &one) free(p);
     if (e != DC_OK) return e;
     *available = a.available - total;
+    DC_INVARIANT(*available >= 0, "a transfer leaves the payer's available balance >= 0");
     return DC_OK;
 }
 
@@ -393,6 +395,11 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
     if (a.offline_blocked) return DC_ERR_OFFLINE_BLOCKED;
     if (amount <= 0) return DC_ERR_AMOUNT_ZERO;
     /* never hand out coins the current signing key may not sign now */
+    if (x->signer_stale) {
+        set_detail(detail, dcap, "signing key %u was revoked or replaced: restart ducatd",
+                   x->signer.key_id);
+        return DC_ERR_KEY_REVOKED;
+    }
     if (now < x->signer.cert.valid_from || now >= x->signer.cert.sign_until) {
         set_detail(detail, dcap, "signing key %u is outside its signing window: rotate keys",
                    x->signer.key_id);
@@ -433,6 +440,7 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
     }
     struct dc_devcert cert;
     if (e == DC_OK) dc_ledger_devcert(out->devcert, &cert, x, &a, now);
+    int64_t issued = 0;
     for (size_t i = 0; e == DC_OK && i < n; i++) {
         struct dc_genesis g;
         memset(&g, 0, sizeof g);
@@ -455,8 +463,11 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
         rec.withdrawal = out->id;
         rec.expires_at = g.expires_at;
         e = st->ops->coin_insert(st, &rec);
+        if (e == DC_OK) e = dc_i64_add(&issued, issued, g.value);
     }
     free(values);
+    /* the coins are the float's liability: exactly what was debited */
+    DC_INVARIANT(e != DC_OK || issued == amount, "coins issued add up to the amount debited");
     if (e != DC_OK) {
         free(out->coins);
         out->coins = NULL;
@@ -825,8 +836,8 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
             if (e == DC_OK) e = st->ops->case_get(st, &c, case_id, NULL, NULL);
             if (e == DC_OK) {
                 if (forked) {
-                    c.exposure += in[i].amount;
-                    if (c.status == DC_CASE_RESOLVED) {
+                    e = dc_i64_add(&c.exposure, c.exposure, in[i].amount);
+                    if (e == DC_OK && c.status == DC_CASE_RESOLVED) {
                         c.status = DC_CASE_OPEN; /* a new branch reopens it */
                         e = st->ops->case_event(st, c.id, now, "system", "reopen",
                                                 "another branch deposited");

@@ -1,9 +1,9 @@
 /*
- * main.c - ducatd: the command table, global options, signal handling.
- * The only file with process-wide state (the stop flag set by signals).
+ * main.c - ducatd: the command table and the global options. Signals are
+ * `serve`'s business (cmd_serve.c); the helpers every command shares
+ * (messages, exit codes) are in cmd.c, so no command depends on this file.
  */
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,11 +44,12 @@ static const struct command commands[] = {
      "Logs go to stderr (the journal under systemd), one line per event;\n"
      "--log-format json writes JSON lines. LEVEL is error, warn, info or debug.\n"
      "--port-file writes the bound port (useful with --listen 127.0.0.1:0)."},
-    {"keys", dc_cmd_keys, "list | rotate | revoke ID | request | sign --master FILE | import",
+    {"keys", dc_cmd_keys, "list | rotate | revoke ID [--rotation] | request | sign --master FILE | import",
      "issuer signing keys (and offline master-key ceremonies)",
      "list shows every signing key with its validity as dates; * marks the current one.\n"
      "rotate needs the master key on the server; otherwise: request (on the server),\n"
-     "sign --master FILE (offline machine), import (on the server)."},
+     "sign --master FILE (offline machine), import (on the server). revoke --rotation\n"
+     "retires a key (signs no more, its coins stay depositable); plain revoke: compromised."},
     {"accounts", dc_cmd_accounts,
      "list [--status S] | show ID | verify|freeze|unfreeze ID [--reason TEXT] [--actor NAME]",
      "user accounts",
@@ -119,25 +120,6 @@ static int help(const char *name)
     printf("usage: ducatd [-c CONFIG] %s %s\n\n%s.\n", c->name, c->args, c->summary);
     if (c->help[0]) printf("\n%s\n", c->help);
     return DC_EXIT_OK;
-}
-
-void dc_cmd_fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("ducatd: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-int dc_cmd_exit_for(enum dc_err e)
-{
-    if (e == DC_OK) return DC_EXIT_OK;
-    if (e == DC_ERR_AUDIT) return DC_EXIT_AUDIT;
-    if (e == DC_ERR_USAGE) return DC_EXIT_USAGE;
-    if (e == DC_ERR_CONFIG || (e >= 3000 && e < 4000) || e == DC_ERR_IO) return DC_EXIT_CONFIG;
-    return DC_EXIT_REFUSED;
 }
 
 int main(int argc, char **argv)

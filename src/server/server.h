@@ -1,20 +1,28 @@
 /*
  * server.h - what every part of ducatd shares: the instance context (config,
- * keys, calendar, trust, store pool, writer, metrics) and the logger.
+ * keys, calendar, trust, store pool, writer, metrics); the logger (log.h).
  *
- * One struct dc_ctx exists per process, built by main.c; there are no other
- * globals outside main.c and the signal flag. Handlers receive it borrowed.
+ * One struct dc_ctx exists per process, built by the command that needs it
+ * (a static in cmd_serve.c for `serve`, in cmd_ops.c for the operator
+ * commands) and handed to handlers borrowed. The other process-wide state:
+ * the log level (log.c, atomic), the stop flag a signal sets (cmd_serve.c,
+ * sig_atomic_t), the HTTP server's own state (http.c, one per process), and
+ * large scratch buffers kept static to spare the stack (config.c, ctx.c,
+ * cmd_ops.c), each used by one thread at a time.
  */
 #ifndef DUCAT_SERVER_H
 #define DUCAT_SERVER_H
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "ducat/amount.h"
 #include "ducat/calendar.h"
 #include "ducat/coin.h"
 #include "server/config.h"
+#include "server/log.h"
 #include "store/store.h"
 
 struct dc_writer;
@@ -51,8 +59,17 @@ struct dc_ctx {
     struct dc_verify_cache vcache;
     uint8_t admin_hash[32];
     int has_admin;
-    uint64_t started_ms;   /* wall clock when serving began: older signed requests are refused */
-    volatile int stopping; /* shutdown began: close connections after answering */
+    uint64_t started_ms; /* wall clock when serving began: older signed requests are refused */
+    /* shutdown began: close connections after answering. Set by the serve
+     * loop, read by every connection thread: an atomic, not a volatile
+     * (volatile orders nothing between threads). */
+    atomic_int stopping;
+    /* Set (by the trust reload) when the signing key this process loaded
+     * was revoked or another became current: it issues no more coins
+     * (withdrawals 403 DC_ERR_KEY_REVOKED) and /v1/ready fails until a
+     * restart loads the new key. Written by the reload, read by workers. */
+    atomic_int signer_stale;
+    volatile sig_atomic_t *reload_req; /* set by SIGHUP: reload keys and revocations now */
 };
 
 /* The shared verification cache, emptied first when it is full. */
@@ -75,20 +92,15 @@ enum dc_err dc_ctx_open(struct dc_ctx *x, const char *config_path, char *err, si
 void dc_ctx_close(struct dc_ctx *x);
 /* Rebuilds the trust context from the signing keys in the store. */
 enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st);
+/* Live trust: re-reads signing keys and revocations (all instances of a
+ * database see a `keys rotate` / `keys revoke` this way) and marks the
+ * loaded signer stale if it was revoked or replaced. *n_keys (may be NULL):
+ * keys now trusted. Called every [server] trust_reload_s and on SIGHUP. */
+enum dc_err dc_ctx_refresh(struct dc_ctx *x, size_t *n_keys);
 
 /* Most coins one POST /v1/deposits may carry; published in GET /v1/keys
  * ("limits") so wallets split larger deposits. */
 #define DC_DEPOSIT_COINS_MAX 1000
-
-/* Logging: one line to stderr with time and level; never log secrets.
- * Text lines read "TIME ducatd LEVEL: message"; with dc_log_set_json(1)
- * every line is a JSON object {"time","level","msg"} (docs/OPERATIONS.md). */
-void dc_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void dc_log_set_level(int level);
-void dc_log_set_json(int on);
-/* Operator commands (a process of their own): event lines go to syslog(3),
- * so the journal holds what the CLI did; their messages stay on stderr. */
-void dc_log_set_syslog(int on);
 
 /* Money for people: "30.00 CNY" (major units and the deployment's currency).
  * Returns out; out is "?" if cap is too small (DC_MONEY_MAX always suffices). */
@@ -98,28 +110,5 @@ const char *dc_money(char *out, size_t cap, const struct dc_currency *cur, int64
 /* A time for people in the deployment's time zone (dc_time_format with the
  * calendar's utc-offset); "-" for 0 or out of range. Returns out. */
 const char *dc_local_time(char *out, size_t cap, const struct dc_calendar *cal, uint64_t ms);
-
-/* One field of an event line: a string (str != NULL) or an integer. */
-struct dc_log_kv {
-    const char *key;
-    const char *str;
-    long long num;
-};
-#define DC_KV_S(k, v) ((struct dc_log_kv){(k), (v), 0})
-#define DC_KV_N(k, v) ((struct dc_log_kv){(k), NULL, (long long)(v)})
-
-/* A security- or money-relevant event, one line with its ids:
- *   TIME ducatd info: event=case_opened case=7 culprit=1002 amount="30.00 CNY"
- * or in JSON {"time","level","event","case":7,...}. A string field is quoted
- * (with \" \\ and \xNN escapes) when it holds a space, quote, '=' or control
- * character, so a name can never forge another field. Never pass a secret. */
-void dc_log_event(int level, const char *event, const struct dc_log_kv *kv, size_t n);
-#define DC_LOG_EVENT(level, event, ...)                                                            \
-    dc_log_event((level), (event), (const struct dc_log_kv[]){__VA_ARGS__},                        \
-                 sizeof((const struct dc_log_kv[]){__VA_ARGS__}) / sizeof(struct dc_log_kv))
-#define DC_LOG_ERROR 0
-#define DC_LOG_WARN 1
-#define DC_LOG_INFO 2
-#define DC_LOG_DEBUG 3
 
 #endif
