@@ -5,9 +5,11 @@
  * The counterpart of service.h for offline payments; proto.h moves the
  * messages, wallet.h keeps the coins.
  *
- * FIRST SLICE. This header holds payment assembly and receipt matching.
- * The payee's and payer's bookkeeping slots, save-before-send ordering,
- * limits, refusals and resume still live in the CLI (src/cli/cmd_offline.c)
+ * FIRST SLICE. This header holds payment assembly, the payer's answer to a
+ * request and receipt matching; the CLI (payer_pay, payer_confirm in
+ * src/cli/cmd_offline.c), bench/bench_offline.c and tests/unit/test_wallet.c
+ * call it. The payee's and payer's bookkeeping slots ("rx:", "py:"), the
+ * payee's offline-limit check, refusals and resume still live in the CLI
  * and are to move here next (issue 13).
  *
  * Crash rule (the caller's duty): after dc_offline_pay the wallet holds the

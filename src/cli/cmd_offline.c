@@ -43,6 +43,7 @@
 #include "ducat/armor.h"
 #include "ducat/auth.h"
 #include "ducat/coin.h"
+#include "ducat/offline.h"
 #include "ducat/proto.h"
 
 #define RX_HEADER 2
@@ -452,55 +453,35 @@ int payer_pay(struct cli *x, const uint8_t *req, size_t rlen, const struct dc_re
                      uint8_t **pay, size_t *plen)
 {
     uint64_t now = cli_now();
-    struct dc_wallet_outgoing out;
-    int again = dc_wallet_find_payment(x->w, &out, r->payee.pub, r->nonce) == DC_OK;
-    enum dc_err e = DC_OK;
     char a[48];
-    if (!again) {
-        struct dc_wallet_plan plan;
-        e = dc_wallet_select(&plan, x->w, r->amount, now, DC_SERVICE_REFRESH_MARGIN_MS);
-        if (e != DC_OK) {
-            struct dc_wallet_balance b;
-            int64_t sp = dc_wallet_balance(x->w, now, DC_SERVICE_REFRESH_MARGIN_MS, &b) == DC_OK
-                             ? b.spendable
-                             : 0;
-            char a2[48];
-            return cli_fail(x, e, "cannot pay %s: %s (spendable offline: %s)",
-                            cli_fmt(x, a, r->amount), dc_err_str(e), cli_fmt(x, a2, sp));
-        }
-        uint8_t cert[DC_DEVCERT_BYTES];
-        dc_devcert_encode(cert, &r->payee);
-        e = dc_wallet_prepare_payment(x->w, &out, &plan, cert, r->nonce, now);
-        if (e != DC_OK) return cli_fail(x, e, "cannot sign the payment: %s", dc_err_str(e));
-        report(x, "signed %zu coin(s) over to the payee%s", out.n,
-               plan.has_split ? " (one coin split, the change stays here)" : "");
-    } else {
+    int again = 0, split = 0;
+    uint8_t *b = malloc(DC_PAYMENT_MAX_BYTES);
+    enum dc_err e = b ? dc_offline_pay(x->w, b, DC_PAYMENT_MAX_BYTES, plen, &again, &split, req,
+                                       rlen, now, DC_SERVICE_REFRESH_MARGIN_MS)
+                      : DC_ERR_NO_MEMORY;
+    if (e != DC_OK) {
+        struct dc_wallet_balance bal;
+        int64_t sp = dc_wallet_balance(x->w, now, DC_SERVICE_REFRESH_MARGIN_MS, &bal) == DC_OK
+                         ? bal.spendable
+                         : 0;
+        char a2[48];
+        free(b);
+        return cli_fail(x, e, "cannot pay %s: %s (spendable offline: %s)",
+                        cli_fmt(x, a, r->amount), dc_err_str(e), cli_fmt(x, a2, sp));
+    }
+    if (again) {
         report(x, "this request was paid before: sending the same payment again");
+    } else {
+        report(x, "signed the coin(s) over to the payee%s",
+               split ? " (one coin split, the change stays here)" : "");
     }
-    struct dc_payment p;
-    memset(&p, 0, sizeof p);
-    dc_request_hash(p.request_hash, req, rlen);
-    p.n = out.n;
-    for (size_t i = 0; i < out.n; i++) {
-        p.coin[i] = out.coin[i];
-        p.coin_len[i] = out.coin_len[i];
-    }
-    size_t need = 0;
-    e = dc_payment_encode(NULL, 0, &need, &p);
-    uint8_t *b = NULL;
-    if (e == DC_ERR_BUFFER_TOO_SMALL) {
-        b = malloc(need);
-        e = b ? dc_payment_encode(b, need, plen, &p) : DC_ERR_NO_MEMORY;
-    }
-    if (e == DC_OK) {
-        uint8_t h[DC_HASH_BYTES];
-        char kind[40];
-        uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
-        dc_request_hash(h, req, rlen);
-        slot_kind(kind, "py:", h);
-        if (dc_wallet_request_get(x->w, kind, id, NULL, NULL, NULL) != DC_OK) {
-            e = py_store(x, req, rlen, 0, now);
-        }
+    uint8_t h[DC_HASH_BYTES];
+    char kind[40];
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    dc_request_hash(h, req, rlen);
+    slot_kind(kind, "py:", h);
+    if (dc_wallet_request_get(x->w, kind, id, NULL, NULL, NULL) != DC_OK) {
+        e = py_store(x, req, rlen, 0, now);
     }
     if (e != DC_OK) {
         free(b);
@@ -536,38 +517,8 @@ int payer_confirm(struct cli *x, const uint8_t *rcpt, size_t len)
     size_t rlen = bl - 1;
     int confirmed = body[0] == 1;
     struct dc_request r;
-    uint8_t h[DC_HASH_BYTES];
-    dc_request_hash(h, req, rlen);
     e = dc_request_decode(&r, req, rlen);
-    if (e == DC_OK && sodium_memcmp(h, rc.request_hash, DC_HASH_BYTES) != 0) {
-        e = DC_ERR_RECEIPT_MISMATCH;
-    }
-    if (e == DC_OK) e = dc_receipt_check(&rc, r.payee.pub);
-    struct dc_wallet_outgoing out;
-    if (e == DC_OK) e = dc_wallet_find_payment(x->w, &out, r.payee.pub, r.nonce);
-    if (e == DC_OK) {
-        struct dc_payment p;
-        memset(&p, 0, sizeof p);
-        memcpy(p.request_hash, h, DC_HASH_BYTES);
-        p.n = out.n;
-        for (size_t i = 0; i < out.n; i++) {
-            p.coin[i] = out.coin[i];
-            p.coin_len[i] = out.coin_len[i];
-        }
-        size_t need = 0, plen;
-        e = dc_payment_encode(NULL, 0, &need, &p);
-        uint8_t *pay = e == DC_ERR_BUFFER_TOO_SMALL ? malloc(need) : NULL;
-        e = pay ? dc_payment_encode(pay, need, &plen, &p) : DC_ERR_NO_MEMORY;
-        if (e == DC_OK) {
-            uint8_t ph[DC_HASH_BYTES];
-            dc_payment_hash(ph, pay, plen);
-            if (sodium_memcmp(ph, rc.payment_hash, DC_HASH_BYTES) != 0) {
-                e = DC_ERR_RECEIPT_MISMATCH;
-            }
-        }
-        free(pay);
-    }
-    if (e == DC_OK) e = dc_wallet_confirm_payment(x->w, r.payee.pub, r.nonce);
+    if (e == DC_OK) e = dc_offline_confirm(x->w, req, rlen, rcpt, len);
     if (e == DC_OK && !confirmed) e = py_store(x, req, rlen, 1, cli_now());
     free(req);
     if (e != DC_OK) return cli_fail(x, e, "receipt refused: %s", dc_err_str(e));
