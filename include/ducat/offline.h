@@ -5,12 +5,14 @@
  * The counterpart of service.h for offline payments; proto.h moves the
  * messages, wallet.h keeps the coins.
  *
- * FIRST SLICE. This header holds payment assembly, the payer's answer to a
- * request and receipt matching; the CLI (payer_pay, payer_confirm in
- * src/cli/cmd_offline.c), bench/bench_offline.c and tests/unit/test_wallet.c
- * call it. The payee's and payer's bookkeeping slots ("rx:", "py:"), the
- * payee's offline-limit check, refusals and resume still live in the CLI
- * and are to move here next (issue 13).
+ * FIRST SLICES. This header holds payment assembly, the payer's answer to
+ * a request, receipt matching, and the payee's verification with its
+ * offline limit and the keeping of the coins; the CLI (payer_pay,
+ * payer_confirm, payee_verify_keep in src/cli/cmd_offline.c),
+ * bench/bench_offline.c and tests/unit/test_wallet.c call it. The payee's
+ * and payer's bookkeeping slots ("rx:", "py:" in the wallet's pending
+ * requests), refusals and resume still live in the CLI and are to move
+ * here next (issue 13).
  *
  * Crash rule (the caller's duty): after dc_offline_pay the wallet holds the
  * signed coins as PENDING_OUT; the host saves the wallet BEFORE the payment
@@ -69,6 +71,44 @@ DC_MUST_CHECK enum dc_err dc_offline_pay(struct dc_wallet *w, uint8_t *out, size
 DC_MUST_CHECK enum dc_err dc_offline_confirm(struct dc_wallet *w, const uint8_t *request,
                                              size_t request_len, const uint8_t *receipt,
                                              size_t receipt_len);
+
+/* ---- Payee ------------------------------------------------------------- */
+
+/* Clock skew a payee tolerates in certificate and key validity (ms). */
+#define DC_OFFLINE_CLOCK_SKEW_MS (5u * 60u * 1000u)
+
+/* The payee's trust context at `now` (dc_wallet_trust) with the offline
+ * policy: DC_OFFLINE_CLOCK_SKEW_MS, no expiry grace (a payee takes no
+ * expired coin: the server might not either). Errors of dc_wallet_trust
+ * (e.g. DC_ERR_WALLET_NOT_SYNCED). */
+DC_MUST_CHECK enum dc_err dc_offline_trust(const struct dc_wallet *w, struct dc_trust *t,
+                                           uint64_t now);
+
+/*
+ * Receiving `amount` keeps the wallet within its certificate's offline
+ * limit: every HELD coin plus amount <= the limit. DC_OK, or
+ * DC_ERR_OFFLINE_LIMIT with *after (may be NULL) = the total it would
+ * reach (INT64_MAX on overflow) and *limit (may be NULL) = the limit;
+ * DC_ERR_WALLET_NOT_REGISTERED without a device certificate.
+ */
+DC_MUST_CHECK enum dc_err dc_offline_within_limit(const struct dc_wallet *w, int64_t amount,
+                                                  uint64_t now, int64_t *after, int64_t *limit);
+
+/*
+ * The payee, on DC_SESSION_NEED_VERIFY: verifies the payment under t
+ * (dc_offline_trust) and the wallet's seen-set, signs the receipt (time
+ * now), checks the offline limit for what was paid, and keeps the coins in
+ * the wallet. res (OUT) names the coin and record at fault on a refusal,
+ * and what was verified on success. On success the session wants
+ * NEED_PERSIST: the host saves the wallet WITH the session, then calls
+ * dc_session_persisted. On DC_ERR_OFFLINE_LIMIT the payment verified but
+ * nothing was kept: the host must not save this session (the payer's coins
+ * are signed to this device; the same payment can be delivered again once
+ * coins were deposited). Other refusals fail the session.
+ */
+DC_MUST_CHECK enum dc_err dc_offline_accept(struct dc_wallet *w, struct dc_session *s,
+                                            struct dc_payment_result *res, const struct dc_trust *t,
+                                            uint64_t now);
 
 #ifdef __cplusplus
 }

@@ -50,7 +50,6 @@
 #define ACK_BYTE 0x06
 #define RX_KEEP_MAX 32                           /* payee sessions kept in the wallet */
 #define RESUME_WINDOW_MS (60u * 60u * 1000u)      /* a TCP request resumed within an hour */
-#define CLOCK_SKEW_MS (5u * 60u * 1000u)
 
 /* ---- Small helpers ------------------------------------------------------------------ */
 
@@ -64,12 +63,10 @@ static void slot_kind(char out[static 40], const char *prefix, const uint8_t has
 /* The wallet's trust context for verifying, now. */
 static int trust_now(struct cli *x, struct dc_trust *t, uint64_t now)
 {
-    enum dc_err e = dc_wallet_trust(x->w, t, now);
+    enum dc_err e = dc_offline_trust(x->w, t, now);
     if (e != DC_OK) {
         return cli_fail(x, e, "cannot verify offline: %s (run: ducat sync)", dc_err_str(e));
     }
-    t->clock_skew_ms = CLOCK_SKEW_MS;
-    t->expiry_grace_ms = 0; /* a payee takes no expired coin: the server might not either */
     return 0;
 }
 
@@ -240,30 +237,25 @@ static int refused_for_limit;
  * the same payment can be delivered again once coins were deposited.
  * transport: 0 at request time, else the transport of the accepting command.
  */
-static int within_limit(struct cli *x, const struct dc_devcert *dc, int64_t amount, uint64_t now,
-                        int transport)
+static int within_limit(struct cli *x, int64_t amount, uint64_t now, int transport)
 {
-    struct dc_wallet_balance b;
-    int64_t after;
+    int64_t after = 0, limit = 0;
     char a1[48], a2[48], a3[48];
-    if (dc_wallet_balance(x->w, now, 0, &b) != DC_OK || dc_i64_add(&after, b.held, amount) != DC_OK) {
-        after = INT64_MAX; /* more than any limit */
-    }
-    if (after <= dc->offline_limit) return 0;
+    enum dc_err e = dc_offline_within_limit(x->w, amount, now, &after, &limit);
+    if (e == DC_OK) return 0;
+    if (e != DC_ERR_OFFLINE_LIMIT) return cli_fail(x, e, "%s", dc_err_str(e));
     if (transport == 0) {
         return cli_fail(x, DC_ERR_OFFLINE_LIMIT,
                         "receiving %s would bring this wallet to %s, over its offline limit %s "
                         "(deposit some coins first)",
-                        cli_fmt(x, a1, amount), cli_fmt(x, a2, after),
-                        cli_fmt(x, a3, dc->offline_limit));
+                        cli_fmt(x, a1, amount), cli_fmt(x, a2, after), cli_fmt(x, a3, limit));
     }
     refused_for_limit = 1;
     return cli_fail(x, DC_ERR_OFFLINE_LIMIT,
                     "payment refused: receiving %s would bring this wallet to %s, over its "
                     "offline limit %s; nothing was kept and the request stays open - deposit "
                     "some coins, then %s",
-                    cli_fmt(x, a1, amount), cli_fmt(x, a2, after),
-                    cli_fmt(x, a3, dc->offline_limit),
+                    cli_fmt(x, a1, amount), cli_fmt(x, a2, after), cli_fmt(x, a3, limit),
                     transport == TRANSPORT_TCP
                         ? "run the same receive command again (the payer sends the same payment)"
                         : "accept the same payment again");
@@ -278,7 +270,7 @@ int payee_new(struct cli *x, int64_t amount, int transport, struct dc_session *s
     memset(&r, 0, sizeof r);
     int rc = own_cert(x, &r.payee, raw, now);
     if (rc) return rc;
-    rc = within_limit(x, &r.payee, amount, now, 0);
+    rc = within_limit(x, amount, now, 0);
     if (rc) return rc;
     r.amount = amount;
     r.currency = x->cfg.currency.numeric;
@@ -325,49 +317,30 @@ int payee_verify_keep(struct cli *x, struct dc_session *s, int transport, uint64
     uint64_t now = cli_now();
     struct dc_trust *t = malloc(sizeof *t);
     struct dc_payment_result *res = calloc(1, sizeof *res);
-    uint8_t(*slots)[DC_HASH_BYTES] = calloc(256, DC_HASH_BYTES);
-    struct dc_verify_cache cache = {.slots = slots, .cap = slots ? 256 : 0};
     if (!t || !res) {
         free(t);
         free(res);
-        free(slots);
         return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
     }
     int rc = trust_now(x, t, now);
     if (rc == 0) {
-        struct dc_payment_check chk = {t, dc_wallet_seen_check, x->w, &cache};
-        enum dc_err e = dc_session_payee_verify(s, res, &chk, dc_wallet_device_sk(x->w), now);
-        if (e != DC_OK) {
-            if (res->coin == DC_PAYMENT_WHOLE) {
-                rc = cli_fail(x, e, "payment refused: %s", dc_err_str(e));
-            } else {
-                rc = cli_fail(x, e, "payment refused: coin %zu, record %zu: %s", res->coin,
-                              res->record, dc_err_str(e));
-            }
+        /* verified, within the limit, the coins kept in the wallet */
+        enum dc_err e = dc_offline_accept(x->w, s, res, t, now);
+        if (e == DC_ERR_OFFLINE_LIMIT) {
+            rc = within_limit(x, res->total, now, transport);
+        } else if (e != DC_OK && res->coin != DC_PAYMENT_WHOLE) {
+            rc = cli_fail(x, e, "payment refused: coin %zu, record %zu: %s", res->coin,
+                          res->record, dc_err_str(e));
+        } else if (e != DC_OK) {
+            rc = cli_fail(x, e, "payment refused: %s", dc_err_str(e));
         }
-    }
-    if (rc == 0) {
-        struct dc_devcert dc;
-        uint8_t raw[DC_DEVCERT_BYTES];
-        rc = own_cert(x, &dc, raw, 0);
-        if (rc == 0) rc = within_limit(x, &dc, res->total, now, transport);
     }
     if (rc == 0) report_verified(x, res, t->n_revoked_devices);
     free(t);
-    free(slots);
-    if (rc != 0) {
-        free(res);
-        return rc;
-    }
-    /* keep the coins: the same save holds them and the session */
-    size_t plen;
-    const uint8_t *pay = dc_session_payment(s, &plen);
-    struct dc_payment p;
-    enum dc_err e = dc_payment_decode(&p, NULL, pay, plen);
-    size_t added = 0;
-    if (e == DC_OK) e = dc_wallet_accept_coins(x->w, p.coin, p.coin_len, p.n, now, &added);
-    if (e == DC_OK) e = rx_store(x, s, transport, transport == TRANSPORT_ARMOR, created);
     free(res);
+    if (rc != 0) return rc;
+    /* the same save holds the coins and the session */
+    enum dc_err e = rx_store(x, s, transport, transport == TRANSPORT_ARMOR, created);
     if (e != DC_OK) return cli_fail(x, e, "cannot keep the coins: %s", dc_err_str(e));
     rc = cli_save(x);
     if (rc) return rc;

@@ -1,12 +1,15 @@
 /*
  * offline.c - the payer's side of an offline payment over a wallet
  * (include/ducat/offline.h): assembling the PAYMENT from a prepared
- * outgoing payment, and matching a RECEIPT to the payment it names.
+ * outgoing payment, and matching a RECEIPT to the payment it names; and the
+ * payee's: verification under the offline policy, the offline limit, and
+ * keeping the coins.
  */
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ducat/amount.h"
 #include "ducat/offline.h"
 
 enum dc_err dc_offline_payment_encode(uint8_t *out, size_t cap, size_t *out_len,
@@ -80,4 +83,55 @@ enum dc_err dc_offline_confirm(struct dc_wallet *w, const uint8_t *request, size
     free(pay);
     if (e != DC_OK) return e;
     return dc_wallet_confirm_payment(w, r.payee.pub, r.nonce);
+}
+
+/* ---- Payee ------------------------------------------------------------- */
+
+enum dc_err dc_offline_trust(const struct dc_wallet *w, struct dc_trust *t, uint64_t now)
+{
+    if (!w || !t) return DC_ERR_INVALID_ARGUMENT;
+    enum dc_err e = dc_wallet_trust(w, t, now);
+    if (e != DC_OK) return e;
+    t->clock_skew_ms = DC_OFFLINE_CLOCK_SKEW_MS;
+    t->expiry_grace_ms = 0;
+    return DC_OK;
+}
+
+enum dc_err dc_offline_within_limit(const struct dc_wallet *w, int64_t amount, uint64_t now,
+                                    int64_t *after, int64_t *limit)
+{
+    uint8_t raw[DC_DEVCERT_BYTES];
+    struct dc_devcert dc;
+    struct dc_wallet_balance b;
+    int64_t sum;
+    if (!w) return DC_ERR_INVALID_ARGUMENT;
+    if (dc_wallet_devcert(w, raw) != DC_OK || dc_devcert_decode(&dc, raw, sizeof raw) != DC_OK) {
+        return DC_ERR_WALLET_NOT_REGISTERED;
+    }
+    if (dc_wallet_balance(w, now, 0, &b) != DC_OK || dc_i64_add(&sum, b.held, amount) != DC_OK) {
+        sum = INT64_MAX; /* more than any limit */
+    }
+    if (after) *after = sum;
+    if (limit) *limit = dc.offline_limit;
+    return sum <= dc.offline_limit ? DC_OK : DC_ERR_OFFLINE_LIMIT;
+}
+
+enum dc_err dc_offline_accept(struct dc_wallet *w, struct dc_session *s,
+                              struct dc_payment_result *res, const struct dc_trust *t, uint64_t now)
+{
+    if (!w || !s || !res || !t) return DC_ERR_INVALID_ARGUMENT;
+    /* split siblings share ancestors: the cache spares re-verifying them */
+    uint8_t(*slots)[DC_HASH_BYTES] = calloc(256, DC_HASH_BYTES);
+    struct dc_verify_cache cache = {.slots = slots, .cap = slots ? 256 : 0};
+    struct dc_payment_check chk = {t, dc_wallet_seen_check, w, slots ? &cache : NULL};
+    enum dc_err e = dc_session_payee_verify(s, res, &chk, dc_wallet_device_sk(w), now);
+    free(slots);
+    if (e == DC_OK) e = dc_offline_within_limit(w, res->total, now, NULL, NULL);
+    if (e != DC_OK) return e;
+    size_t plen, added = 0;
+    const uint8_t *pay = dc_session_payment(s, &plen);
+    struct dc_payment p;
+    e = dc_payment_decode(&p, NULL, pay, plen);
+    if (e == DC_OK) e = dc_wallet_accept_coins(w, p.coin, p.coin_len, p.n, now, &added);
+    return e;
 }

@@ -1325,6 +1325,17 @@ static void test_accept_and_seen_conflict(void)
     dc_wallet_free(bob);
 }
 
+/* A request of Bob's for amount, its nonce made of tag. */
+static void bob_request(struct dc_request *rq, int64_t amount, uint8_t tag)
+{
+    memset(rq, 0, sizeof *rq);
+    rq->amount = amount;
+    rq->currency = CNY;
+    rq->payee = W.bob.cert;
+    nonce_of(rq->nonce, tag);
+    rq->time = NOW;
+}
+
 /* The wallet plugged into the offline protocol: bob's request, alice's
  * selection and payment, bob's verification with the wallet's seen-set and
  * trust, acceptance, receipt, confirmation. */
@@ -1336,12 +1347,7 @@ static void test_protocol_round(void)
     give(alice, &W.alice, 20, 71, 16);
     struct dc_request rq;
     uint8_t req[DC_REQUEST_BYTES];
-    memset(&rq, 0, sizeof rq);
-    rq.amount = 65;
-    rq.currency = CNY;
-    rq.payee = W.bob.cert;
-    nonce_of(rq.nonce, 0xA7);
-    rq.time = NOW;
+    bob_request(&rq, 65, 0xA7);
     ASSERT_OK(dc_request_sign(req, &rq, dc_wallet_device_sk(bob)));
     /* payer */
     struct dc_trust ta;
@@ -1435,7 +1441,55 @@ static void test_cleanup(void)
     ASSERT(rmdir(dir) == 0);
 }
 
-TESTS(T(test_create_and_identity), T(test_trust_material), T(test_requests),
+/* The payee's side of the offline layer: a session's payment verified,
+ * kept once, and the offline limit (bob's certificate: 1,000.00). */
+static void test_offline_payee(void)
+{
+    setup();
+    struct dc_wallet *alice = wallet_of(&W.alice, 0xA1), *bob = wallet_of(&W.bob, 0xB0);
+    give(alice, &W.alice, 50, 72, 16);
+    struct dc_request rq;
+    bob_request(&rq, 30, 0xA9);
+    static struct dc_session s;
+    ASSERT_OK(dc_session_payee_start(&s, &rq, dc_wallet_device_sk(bob), 0));
+    size_t rlen;
+    const uint8_t *req = dc_session_request(&s, &rlen);
+    static uint8_t msg[DC_PAYMENT_MAX_BYTES], fr[DC_FRAME_MAX];
+    size_t msg_len, fl;
+    ASSERT_OK(dc_offline_pay(alice, msg, sizeof msg, &msg_len, NULL, NULL, req, rlen, NOW, DAY));
+    while (dc_session_pull(&s, fr, sizeof fr) > 0) {
+    }
+    for (size_t i = 0; i < dc_frame_count(msg_len, DC_FRAME_MAX); i++) {
+        ASSERT_OK(dc_frame_encode(fr, sizeof fr, &fl, msg, msg_len, DC_FRAME_MAX, i));
+        ASSERT_EQ(dc_session_push(&s, fr, fl), fl);
+    }
+    ASSERT(dc_session_want(&s) & DC_SESSION_NEED_VERIFY);
+    int64_t after = 0, limit = 0;
+    ASSERT_OK(dc_offline_within_limit(bob, 30, NOW, &after, &limit));
+    ASSERT_EQ(after, 30);
+    ASSERT_ERR(dc_offline_within_limit(bob, 100001, NOW, &after, &limit), DC_ERR_OFFLINE_LIMIT);
+    ASSERT_EQ(after, 100001);
+    ASSERT_EQ(limit, 100000);
+    ASSERT_ERR(dc_offline_within_limit(bob, INT64_MAX, NOW, &after, NULL), DC_ERR_OFFLINE_LIMIT);
+    struct dc_trust t;
+    struct dc_payment_result res;
+    ASSERT_OK(dc_offline_trust(bob, &t, NOW));
+    ASSERT_EQ(t.clock_skew_ms, DC_OFFLINE_CLOCK_SKEW_MS);
+    ASSERT_OK(dc_offline_accept(bob, &s, &res, &t, NOW));
+    ASSERT_EQ(res.total, 30);
+    ASSERT(dc_session_want(&s) & DC_SESSION_NEED_PERSIST);
+    struct dc_wallet_balance bb;
+    ASSERT_OK(dc_wallet_balance(bob, NOW, DAY, &bb));
+    ASSERT_EQ(bb.held, 30);
+    /* called again on a finished verification: refused, nothing kept twice */
+    ASSERT_ERR(dc_offline_accept(bob, &s, &res, &t, NOW), DC_ERR_SESSION_STATE);
+    ASSERT_OK(dc_wallet_balance(bob, NOW, DAY, &bb));
+    ASSERT_EQ(bb.held, 30);
+    dc_wallet_free(alice);
+    dc_wallet_free(bob);
+}
+
+TESTS(T(test_offline_payee), T(test_create_and_identity), T(test_trust_material), T(test_requests),
       T(test_history_ring), T(test_plain_round_trip_all_fields), T(test_plain_decoder_strict),
       T(test_file_round_trip), T(test_default_cost_is_interactive), T(test_wrong_passphrase),
       T(test_every_byte_corruption), T(test_truncation_and_garbage),
