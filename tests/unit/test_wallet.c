@@ -1489,7 +1489,68 @@ static void test_offline_payee(void)
     dc_wallet_free(bob);
 }
 
-TESTS(T(test_offline_payee), T(test_create_and_identity), T(test_trust_material), T(test_requests),
+/* The bookkeeping slots of the offline layer: payee sessions (save, load,
+ * the newest open one per transport and amount within a window, prune,
+ * forget) and the payer's copies of paid requests (old confirmed ones
+ * dropped). */
+static void test_offline_slots(void)
+{
+    setup();
+    struct dc_wallet *bob = wallet_of(&W.bob, 0xB0);
+    static struct dc_session s[3], got;
+    uint8_t h[3][DC_HASH_BYTES];
+    for (int i = 0; i < 3; i++) {
+        struct dc_request rq;
+        size_t rl;
+        bob_request(&rq, i == 2 ? 70 : 40, (uint8_t)(0xB0 + i));
+        ASSERT_OK(dc_session_payee_start(&s[i], &rq, dc_wallet_device_sk(bob), 0));
+        const uint8_t *req_i = dc_session_request(&s[i], &rl);
+        dc_request_hash(h[i], req_i, rl);
+        /* requests 0 and 1 for 40 over transport 1, made at NOW and NOW+1s */
+        ASSERT_OK(dc_offline_rx_save(bob, &s[i], i == 2 ? 2 : 1, 0, NOW + (uint64_t)i * 1000));
+    }
+    unsigned tr;
+    int done;
+    uint64_t at;
+    ASSERT_OK(dc_offline_rx_load(bob, h[2], &got, &tr, &done, &at));
+    ASSERT_EQ(tr, 2);
+    ASSERT_EQ(at, NOW + 2000);
+    ASSERT_MEM(&got, &s[2], sizeof got);
+    ASSERT_OK(dc_offline_rx_find_open(bob, 40, 1, NOW + 5000, 3600000, &got, &at));
+    ASSERT_EQ(at, NOW + 1000); /* the newest */
+    ASSERT_MEM(&got, &s[1], sizeof got);
+    ASSERT_ERR(dc_offline_rx_find_open(bob, 40, 2, NOW + 5000, 3600000, &got, &at),
+               DC_ERR_NOT_FOUND); /* another transport */
+    ASSERT_ERR(dc_offline_rx_find_open(bob, 40, 1, NOW + 3600000 + 1001, 3600000, &got, &at),
+               DC_ERR_NOT_FOUND); /* too old */
+    ASSERT_OK(dc_offline_rx_save(bob, &s[1], 1, 1, NOW + 1000)); /* done: not open any more */
+    ASSERT_OK(dc_offline_rx_find_open(bob, 40, 1, NOW + 5000, 3600000, &got, &at));
+    ASSERT_EQ(at, NOW);
+    dc_offline_rx_prune(bob, 2); /* keeps fewer than 2: the newest only */
+    ASSERT_ERR(dc_offline_rx_load(bob, h[0], &got, NULL, NULL, NULL), DC_ERR_NOT_FOUND);
+    ASSERT_ERR(dc_offline_rx_load(bob, h[1], &got, NULL, NULL, NULL), DC_ERR_NOT_FOUND);
+    ASSERT_OK(dc_offline_rx_forget(bob, h[2]));
+    ASSERT_ERR(dc_offline_rx_forget(bob, h[2]), DC_ERR_NOT_FOUND);
+    /* the payer's copies */
+    uint8_t req[DC_REQUEST_BYTES];
+    size_t len;
+    int confirmed = -1;
+    const uint8_t *r0 = dc_session_request(&s[0], &len);
+    ASSERT_ERR(dc_offline_py_load(bob, h[0], req, &len, &confirmed), DC_ERR_NOT_FOUND);
+    ASSERT_OK(dc_offline_py_save(bob, r0, DC_REQUEST_BYTES, 1, NOW));
+    ASSERT_OK(dc_offline_py_load(bob, h[0], req, &len, &confirmed));
+    ASSERT_EQ(len, DC_REQUEST_BYTES);
+    ASSERT_EQ(confirmed, 1);
+    ASSERT_MEM(req, r0, DC_REQUEST_BYTES);
+    const uint8_t *r1 = dc_session_request(&s[1], &len);
+    ASSERT_OK(dc_offline_py_save(bob, r1, DC_REQUEST_BYTES, 0, NOW + 2 * DAY));
+    ASSERT_ERR(dc_offline_py_load(bob, h[0], req, &len, NULL), DC_ERR_NOT_FOUND); /* aged out */
+    ASSERT_OK(dc_offline_py_load(bob, h[1], req, &len, &confirmed));
+    ASSERT_EQ(confirmed, 0);
+    dc_wallet_free(bob);
+}
+
+TESTS(T(test_offline_payee), T(test_offline_slots), T(test_create_and_identity), T(test_trust_material), T(test_requests),
       T(test_history_ring), T(test_plain_round_trip_all_fields), T(test_plain_decoder_strict),
       T(test_file_round_trip), T(test_default_cost_is_interactive), T(test_wrong_passphrase),
       T(test_every_byte_corruption), T(test_truncation_and_garbage),
