@@ -33,6 +33,11 @@ PG_LIBS    := $(shell pkg-config --libs libpq 2>/dev/null)
 HAVE_PG    := $(if $(PG_LIBS),1)
 SRV_LIBS   := $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null) $(PG_LIBS) -lpthread
 TEST_LIBS  := $(shell pkg-config --libs libcurl jansson 2>/dev/null) -lpthread
+# ducat tap talks to a PC/SC reader through pcsc-lite (cmd_nfc.c); armor
+# becomes QR codes with libqrencode and libpng (qr.c).
+CLI_PKGS   := libpcsclite libqrencode libpng
+CLI_CFLAGS := $(shell pkg-config --cflags $(CLI_PKGS) 2>/dev/null)
+CLI_LIBS   := $(shell pkg-config --libs $(CLI_PKGS) 2>/dev/null)
 ALL_CFLAGS  = -std=c11 $(WARN) $(CFLAGS) $(SAN) -fPIC -D_POSIX_C_SOURCE=200809L \
               -Iinclude -Isrc $(PKG_CFLAGS)
 LDLIBS      = $(PKG_LIBS)
@@ -147,8 +152,9 @@ $(WAL_LIB): $(WAL_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+$(CLI_OBJ): ALL_CFLAGS += $(CLI_CFLAGS)
 $(DUCAT): $(CLI_OBJ) $(WAL_LIB) $(LIB_A)
-	$(CC) $(SAN) -o $@ $(CLI_OBJ) $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
+	$(CC) $(SAN) -o $@ $(CLI_OBJ) $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(CLI_LIBS) $(LDLIBS)
 
 $(BUILD)/tools/%: tools/%.c tests/fixture.h $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -169,9 +175,11 @@ check: deps
 # always removes it). tests/pg/NAME.pg runs test NAME again on PostgreSQL:
 # the store contract suite and API suites on both backends.
 PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_basic.pg \
-           tests/pg/test_api_console.pg
+           tests/pg/test_api_console.pg tests/pg/test_api_hostile.pg
+# tests/with-pcscd.sh adds a private pcscd with the vsmartcard virtual
+# reader (tests/e2e/test_nfc.c: tap to pay through PC/SC).
 run-tests: all
-	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pg.sh tests/run.sh $(TEST_BIN) \
+	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pcscd.sh tests/with-pg.sh tests/run.sh $(TEST_BIN) \
 	    tests/vectors.sh tests/errors_doc.sh tests/openapi_routes.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
 
 check-asan: deps
@@ -257,7 +265,8 @@ fuzz:
 	@mkdir -p build-fuzz/fuzz
 	@for t in $(FUZZ_NAMES); do \
 	    clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -Itests $(PKG_CFLAGS) \
-	        fuzz/fuzz_$$t.c -o build-fuzz/fuzz/fuzz_$$t build-fuzz/libducat.a $(LDLIBS) || exit 1; \
+	        fuzz/fuzz_$$t.c -o build-fuzz/fuzz/fuzz_$$t build-fuzz/libducat-wallet.a build-fuzz/libducat.a \
+	        $(LDLIBS) || exit 1; \
 	    mkdir -p build-fuzz/corpus/$$t; \
 	    build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 	        $$( [ -f fuzz/$$t.dict ] && echo -dict=fuzz/$$t.dict ) build-fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \

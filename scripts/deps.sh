@@ -8,7 +8,10 @@ what=${1:-build}
 # postgresql + libpq-dev: the PostgreSQL backend, tested against a throwaway
 # cluster (tests/with-pg.sh); the package's own 'main' cluster is not used
 # chromium: the admin console's browser test (tests/api/test_api_console.c)
-pkgs="make gcc pkg-config libsodium-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev postgresql libpq-dev chromium"
+# pcscd, libpcsclite-dev, vsmartcard-vpcd: ducat tap (PC/SC) and its test through a
+# private pcscd with the virtual reader (tests/with-pcscd.sh)
+# libqrencode-dev, libpng-dev: armor as QR codes; zbar-tools: zbarimg reads them back in tests
+pkgs="make gcc pkg-config libsodium-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev postgresql libpq-dev chromium pcscd libpcsclite-dev vsmartcard-vpcd libqrencode-dev libpng-dev zbar-tools"
 case "$what" in
     build) ;;
     fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;

@@ -40,6 +40,8 @@ struct cli {
     int pass_fd;             /* --passphrase-fd, -1 if none */
     int json;                /* --json */
     const char *server;      /* --server URL (init, or to override) */
+    int qr;                  /* --qr: armor output also as QR codes on stderr */
+    const char *qr_png;      /* --qr-png PREFIX: and as PNG files */
     /* state */
     char path_buf[1024];
     char *pass; /* sodium_malloc'd, NUL-terminated; NULL until read */
@@ -58,6 +60,9 @@ struct cli {
  * for e (CLI_EXIT_*). */
 __attribute__((format(printf, 3, 4))) int cli_fail(const struct cli *x, enum dc_err e,
                                                    const char *fmt, ...);
+/* The error of the last cli_fail (not reset by it): what a card host
+ * tells the terminal when its wallet refuses (cmd_nfc.c). */
+extern enum dc_err cli_last_err;
 /* The same with an explicit exit code. */
 __attribute__((format(printf, 2, 3))) int cli_fail_code(int code, const char *fmt, ...);
 int cli_exit_for(enum dc_err e);
@@ -148,6 +153,8 @@ int cmd_accept(struct cli *x, int argc, char **argv);
 int cmd_confirm(struct cli *x, int argc, char **argv);
 int cmd_send(struct cli *x, int argc, char **argv);
 int cmd_receive(struct cli *x, int argc, char **argv);
+int cmd_tap(struct cli *x, int argc, char **argv);
+int cmd_card(struct cli *x, int argc, char **argv);
 
 /* Option parsing helper: if argv[*i] is `name` (and a value follows when
  * want_value), advances *i and returns 1 (*value set); returns -1 with a

@@ -38,13 +38,13 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/offline.h"
+#include "cli/qr.h"
 #include "ducat/armor.h"
 #include "ducat/auth.h"
 #include "ducat/coin.h"
 #include "ducat/proto.h"
 
-#define TRANSPORT_TCP 1
-#define TRANSPORT_ARMOR 2
 #define RX_HEADER 2
 #define ACK_BYTE 0x06
 #define RX_KEEP_MAX 32                           /* payee sessions kept in the wallet */
@@ -80,6 +80,11 @@ static int read_armor(struct cli *x, const char *path, enum dc_armor_kind kind, 
     size_t tl;
     int rc = cli_read_file(path, 256 * 1024, &text, &tl);
     if (rc) return rc;
+    rc = qr_join(text, &tl); /* QR parts, as a scanner read them, in any order */
+    if (rc) {
+        free(text);
+        return rc;
+    }
     size_t need = 0;
     enum dc_err e = dc_armor_decode(NULL, 0, &need, kind, text, tl);
     uint8_t *b = NULL;
@@ -116,8 +121,9 @@ static int print_armor(struct cli *x, enum dc_armor_kind kind, const uint8_t *b,
         return cli_fail(x, e, "cannot armor the %s: %s", dc_armor_kind_name(kind), dc_err_str(e));
     }
     cli_print_line(t);
+    int rc = x->qr || x->qr_png ? qr_emit(t, x->qr, x->qr_png) : 0;
     free(t);
-    return 0;
+    return rc;
 }
 
 /* Writes a line to the "what was verified" report: stderr when stdout
@@ -135,7 +141,7 @@ __attribute__((format(printf, 2, 3))) static void report(const struct cli *x, co
 
 /* ---- Payee: sessions in the wallet ---------------------------------------------------- */
 
-static enum dc_err rx_store(struct cli *x, const struct dc_session *s, int transport, int done,
+enum dc_err rx_store(struct cli *x, const struct dc_session *s, int transport, int done,
                             uint64_t created)
 {
     size_t len;
@@ -263,7 +269,7 @@ static int within_limit(struct cli *x, const struct dc_devcert *dc, int64_t amou
 }
 
 /* A new payee session for amount: request signed, stored, saved. */
-static int payee_new(struct cli *x, int64_t amount, int transport, struct dc_session *s)
+int payee_new(struct cli *x, int64_t amount, int transport, struct dc_session *s)
 {
     uint64_t now = cli_now();
     struct dc_request r;
@@ -313,7 +319,7 @@ static void report_verified(struct cli *x, const struct dc_payment_result *res, 
  * On NEED_VERIFY: verifies, keeps the coins and the session in one save,
  * then tells the engine. 0 or an exit code (the payment refused).
  */
-static int payee_verify_keep(struct cli *x, struct dc_session *s, int transport, uint64_t created)
+int payee_verify_keep(struct cli *x, struct dc_session *s, int transport, uint64_t created)
 {
     uint64_t now = cli_now();
     struct dc_trust *t = malloc(sizeof *t);
@@ -373,7 +379,7 @@ static int payee_verify_keep(struct cli *x, struct dc_session *s, int transport,
 /* ---- Payer ------------------------------------------------------------------------------ */
 
 /* Checks a request under the wallet's trust and reports it. */
-static int payer_check_request(struct cli *x, const uint8_t *req, size_t len, int64_t max,
+int payer_check_request(struct cli *x, const uint8_t *req, size_t len, int64_t max,
                                struct dc_request *r)
 {
     uint64_t now = cli_now();
@@ -442,7 +448,7 @@ static enum dc_err py_store(struct cli *x, const uint8_t *req, size_t len, int c
  * Builds (or finds again) the payment for a checked request, records it
  * and saves: after this, the signed payment may leave. *pay malloc'd.
  */
-static int payer_pay(struct cli *x, const uint8_t *req, size_t rlen, const struct dc_request *r,
+int payer_pay(struct cli *x, const uint8_t *req, size_t rlen, const struct dc_request *r,
                      uint8_t **pay, size_t *plen)
 {
     uint64_t now = cli_now();
@@ -520,7 +526,7 @@ static int payer_pay(struct cli *x, const uint8_t *req, size_t rlen, const struc
 }
 
 /* Checks a receipt against the payment it names and closes that payment. */
-static int payer_confirm(struct cli *x, const uint8_t *rcpt, size_t len)
+int payer_confirm(struct cli *x, const uint8_t *rcpt, size_t len)
 {
     struct dc_receipt rc;
     enum dc_err e = dc_receipt_decode(&rc, rcpt, len);
@@ -769,7 +775,7 @@ static int split_addr(const char *addr, char host[static 256], char port[static 
     return 0;
 }
 
-static uint64_t mono_ms(void)
+uint64_t mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -946,7 +952,8 @@ static int listen_on(const char *addr, const char *port_file, int *out)
 }
 
 /* The newest open TCP session for amount, created within the window. */
-static int rx_find_open(struct cli *x, int64_t amount, struct dc_session *s, uint64_t *created)
+int rx_find_open(struct cli *x, int64_t amount, int transport, struct dc_session *s,
+                 uint64_t *created)
 {
     uint64_t now = cli_now(), best = 0;
     char best_kind[DC_WALLET_KIND_MAX + 1] = "";
@@ -958,7 +965,7 @@ static int rx_find_open(struct cli *x, int64_t amount, struct dc_session *s, uin
         uint64_t at;
         if (dc_wallet_request_at(x->w, i, &kind, id, &b, &bl, &at) != DC_OK) continue;
         if (strncmp(kind, "rx:", 3) != 0 || bl != RX_HEADER + sizeof *s) continue;
-        if (b[0] != TRANSPORT_TCP || b[1] != 0 || at + RESUME_WINDOW_MS < now || at < best) continue;
+        if (b[0] != transport || b[1] != 0 || at + RESUME_WINDOW_MS < now || at < best) continue;
         memcpy(s, b + RX_HEADER, sizeof *s);
         size_t rl;
         const uint8_t *req = dc_session_request(s, &rl);
@@ -971,12 +978,12 @@ static int rx_find_open(struct cli *x, int64_t amount, struct dc_session *s, uin
         snprintf(best_kind, sizeof best_kind, "%s", kind);
     }
     if (!best_kind[0]) return -1;
-    int transport, done;
-    return rx_load(x, best_kind, s, &transport, &done, created);
+    int tr, done;
+    return rx_load(x, best_kind, s, &tr, &done, created);
 }
 
 /* --timeout SECONDS of receive and send: 1..86400. */
-static int parse_timeout(const char *s, long *out)
+int parse_timeout(const char *s, long *out)
 {
     char *end;
     long t = strtol(s, &end, 10);
@@ -1020,7 +1027,7 @@ int cmd_receive(struct cli *x, int argc, char **argv)
     if (!s) return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
     uint64_t created = cli_now();
     char a[48];
-    if (!fresh && rx_find_open(x, amount, s, &created) == 0) {
+    if (!fresh && rx_find_open(x, amount, TRANSPORT_TCP, s, &created) == 0) {
         report(x, "resuming the open request for %s", cli_fmt(x, a, amount));
     } else {
         rc = payee_new(x, amount, TRANSPORT_TCP, s);
@@ -1105,7 +1112,7 @@ int cmd_receive(struct cli *x, int argc, char **argv)
                          timeout);
 }
 
-static int connect_to(const char *addr, uint64_t deadline, int *out)
+int connect_to(const char *addr, uint64_t deadline, int *out)
 {
     struct addrinfo *ai;
     int rc = resolve(addr, 0, &ai);

@@ -40,9 +40,12 @@ static void vfail(const char *fmt, va_list ap)
     fprintf(stderr, "ducat: %s\n", msg);
 }
 
+enum dc_err cli_last_err;
+
 int cli_fail(const struct cli *x, enum dc_err e, const char *fmt, ...)
 {
     (void)x;
+    cli_last_err = e;
     va_list ap;
     va_start(ap, fmt);
     vfail(fmt, ap);

@@ -70,13 +70,24 @@ static const struct command commands[] = {
      "offline over TCP: request AMOUNT and wait for the payer",
      "Interrupted? Run the same command again: the open request is resumed\n"
      "(--new starts a fresh one instead)."},
+    {"tap", cmd_tap,
+     "--amount AMOUNT [--reader NAME] [--extended | --segment BYTES] [--timeout SECONDS] [--new]",
+     "offline by NFC: a payee terminal on a PC/SC reader, waits for the payer's card",
+     "--reader picks the reader whose name starts with NAME (default: the first).\n"
+     "A tap that drops is repeated; run the same command again to resume the open\n"
+     "request (--new starts a fresh one). --extended sends extended-length APDUs."},
+    {"card", cmd_card, "--vpcd HOST:PORT [--max AMOUNT] [--timeout SECONDS]",
+     "offline by NFC: this wallet as the payer's card on a vsmartcard virtual reader",
+     "Answers the terminal's PAY with a payment saved before it leaves, and checks\n"
+     "the receipt of CONFIRM. Exits once the payment is confirmed."},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ducat [--wallet PATH] [--passphrase-fd N] [--json] COMMAND [ARGS]\n\n"
+    fprintf(f, "usage: ducat [--wallet PATH] [--passphrase-fd N] [--json] [--qr] [--qr-png PREFIX] "
+               "COMMAND [ARGS]\n\n"
                "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++) {
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
@@ -84,6 +95,8 @@ static void usage(FILE *f)
     fprintf(f, "  %-9s %s\n", "help", "ducat help COMMAND: its arguments and details");
     fprintf(f, "\nwallet: --wallet, else $DUCAT_WALLET, else ~/.ducat/wallet\n"
                "passphrase: --passphrase-fd N, else $DUCAT_PASSPHRASE, else asked on the terminal\n"
+               "armor (request, pay, accept): --qr also shows it as QR codes on stderr, --qr-png\n"
+               "PREFIX writes PREFIX.png or PREFIX-I-of-N.png; files of QR parts are read back\n"
                "exit codes: 0 ok, 1 refused, 2 usage, 3 wallet file, 4 unreachable or "
                "interrupted (run again)\n"
                "docs: docs/CLI.md\n");
@@ -137,6 +150,11 @@ static int take_globals(struct cli *x, int argc, char **argv)
         } else if ((r = cli_opt(argc, argv, &i, "--server", &v)) != 0) {
             if (r < 0) return -1;
             x->server = v;
+        } else if ((r = cli_opt(argc, argv, &i, "--qr-png", &v)) != 0) {
+            if (r < 0) return -1;
+            x->qr_png = v;
+        } else if (strcmp(argv[i], "--qr") == 0) {
+            x->qr = 1;
         } else if (strcmp(argv[i], "--json") == 0) {
             x->json = 1;
         } else {

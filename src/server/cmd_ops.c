@@ -482,7 +482,8 @@ static int print_key(void *ctx, const struct dc_key_rec *k)
     if (k->key_id > kl->max_id) kl->max_id = k->key_id;
     printf("%-4u %s %s sign_until=%llu verify_until=%llu%s\n", k->key_id,
            k->key_id == kl->current ? "*" : " ", pub, (unsigned long long)c.sign_until,
-           (unsigned long long)c.verify_until, k->revoked_at ? " REVOKED" : "");
+           (unsigned long long)c.verify_until,
+           !k->revoked_at ? "" : k->retired ? " RETIRED" : " REVOKED");
     return 0;
 }
 
@@ -501,6 +502,7 @@ struct rotate_arg {
     int make_current;
     const struct dc_keycert *cert; /* import: a certificate made elsewhere */
     uint64_t revoke_at;
+    int retired; /* keys revoke --rotation */
 };
 
 static enum dc_err rotate_fn(struct dc_store *st, void *arg)
@@ -540,6 +542,7 @@ static enum dc_err revoke_fn(struct dc_store *st, void *arg)
     k.key_id = r->id;
     dc_keycert_encode(k.keycert, &tk->cert);
     k.revoked_at = r->revoke_at;
+    k.retired = r->retired;
     return st->ops->key_put(st, &k);
 }
 
@@ -627,8 +630,10 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
 
     if (strcmp(sub, "revoke") == 0) {
         int64_t id;
-        if (argc != 2 || !parse_id(argv[1], &id) || id > UINT32_MAX) {
-            dc_cmd_fail("keys revoke: expected a key id, got '%s'", argc > 1 ? argv[1] : "");
+        int rotation = argc == 3 && strcmp(argv[2], "--rotation") == 0;
+        if ((argc != 2 && !rotation) || !parse_id(argv[1], &id) || id > UINT32_MAX) {
+            dc_cmd_fail("keys revoke: expected a key id and optionally --rotation, got '%s'",
+                        argc > 1 ? argv[1] : "");
             return finish(DC_EXIT_USAGE);
         }
         if ((uint32_t)id == X.signer.key_id) {
@@ -638,12 +643,19 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
         }
         r.id = (uint32_t)id;
         r.revoke_at = r.now;
+        r.retired = rotation;
         e = tx(revoke_fn, &r);
         if (e != DC_OK) {
             dc_cmd_fail("keys revoke: '%lld': %s", (long long)id, dc_err_str(e));
             return finish(dc_cmd_exit_for(e));
         }
-        printf("revoked signing key %u: nothing it signed verifies from now on\n", r.id);
+        if (rotation) {
+            printf("retired signing key %u: it signs nothing more; coins it signed stay "
+                   "depositable until they expire\n",
+                   r.id);
+        } else {
+            printf("revoked signing key %u: nothing it signed verifies from now on\n", r.id);
+        }
         return finish(DC_EXIT_OK);
     }
     if (strcmp(sub, "rotate") == 0 || strcmp(sub, "request") == 0) {

@@ -13,12 +13,15 @@
 #include "server/http.h"
 #include "server/writer.h"
 
-static volatile int stop_flag;
+static volatile int stop_flag, hup_flag;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_flag = 1;
+    if (sig == SIGHUP) {
+        hup_flag = 1; /* the serving loop reloads keys and revocations */
+    } else {
+        stop_flag = 1;
+    }
 }
 
 int dc_cmd_serve(const struct dc_cmd_env *env, int argc, char **argv)
@@ -73,6 +76,8 @@ int dc_cmd_serve(const struct dc_cmd_env *env, int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    x.reload_req = &hup_flag;
     signal(SIGPIPE, SIG_IGN);
     x.started_ms = dc_wall_now();
     e = dc_http_serve(&x, listen ? listen : x.cfg.listen, port_file, &stop_flag);

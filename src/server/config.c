@@ -34,6 +34,13 @@ static const struct key keys[] = {
     {"server", "listen", K_STR, F(listen), 0, 0},
     {"server", "threads", K_UINT, F(threads), 1, 1024},
     {"server", "max_body_bytes", K_UINT, F(max_body), 1024, 64u << 20},
+    {"server", "io_threads", K_UINT, F(io_threads), 1, 64},
+    {"server", "max_connections", K_UINT, F(max_connections), 16, 1000000},
+    {"server", "per_ip_connections", K_UINT, F(per_ip_connections), 0, 1000000},
+    {"server", "idle_timeout_s", K_UINT, F(idle_timeout_s), 1, 3600},
+    {"server", "header_timeout_s", K_UINT, F(header_timeout_s), 1, 3600},
+    {"server", "body_timeout_s", K_UINT, F(body_timeout_s), 1, 3600},
+    {"server", "trust_reload_s", K_UINT, F(trust_reload_s), 1, 3600},
     {"server", "log_level", K_LOGLEVEL, F(log_level), 0, 0},
     {"server", "release_interval_s", K_UINT, F(release_interval_s), 1, 86400},
     {"server", "console", K_BOOL, F(console), 0, 0},
@@ -67,6 +74,13 @@ void dc_config_defaults(struct dc_config *c)
     snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
     c->threads = 32;
     c->max_body = 1u << 20;
+    c->io_threads = 2;
+    c->max_connections = 20000;
+    c->per_ip_connections = 1024;
+    c->idle_timeout_s = 15;
+    c->header_timeout_s = 20;
+    c->body_timeout_s = 60;
+    c->trust_reload_s = 10;
     c->log_level = 2;
     c->release_interval_s = 60;
     c->console = 1;

@@ -24,6 +24,13 @@ struct dc_config {
     char listen[128];               /* [server] listen */
     unsigned threads;               /* [server] threads */
     size_t max_body;                /* [server] max_body_bytes */
+    unsigned io_threads;            /* [server] io_threads: epoll loops serving sockets */
+    unsigned max_connections;       /* [server] max_connections: open sockets in all */
+    unsigned per_ip_connections;    /* [server] per_ip_connections: from one address (0: any) */
+    unsigned idle_timeout_s;        /* [server] idle_timeout_s: a socket silent this long closes */
+    unsigned header_timeout_s;      /* [server] header_timeout_s: a request's headers, in all */
+    unsigned body_timeout_s;        /* [server] body_timeout_s: a request's body, in all */
+    unsigned trust_reload_s;        /* [server] trust_reload_s: keys/revocations re-read */
     int log_level;                  /* [server] log_level: 0 error, 1 warn, 2 info, 3 debug */
     unsigned release_interval_s;    /* [server] release_interval_s */
     int console;                    /* [server] console: serve /admin (web/) */

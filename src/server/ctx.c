@@ -104,7 +104,9 @@ static int add_trust_key(void *ctx, const struct dc_key_rec *k)
         b->err = DC_ERR_CONFIG;
         return 1;
     }
-    enum dc_err e = dc_trust_add_key(b->t, &c, k->revoked_at);
+    /* retired (revoked for rotation): what it signed stays valid; it signs
+     * nothing new because it is no longer the current key (dc_ctx_refresh) */
+    enum dc_err e = dc_trust_add_key(b->t, &c, k->retired ? 0 : k->revoked_at);
     if (e != DC_OK) {
         b->err = e;
         return 1;
@@ -132,6 +134,32 @@ enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st)
     pthread_rwlock_wrlock(&x->trust_lock);
     x->trust = t;
     pthread_rwlock_unlock(&x->trust_lock);
+    return DC_OK;
+}
+
+enum dc_err dc_ctx_refresh(struct dc_ctx *x, size_t *n_keys)
+{
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(x, &st);
+    if (e != DC_OK) return e;
+    e = dc_ctx_reload_trust(x, st);
+    char v[32] = "";
+    if (e == DC_OK) e = st->ops->meta_get(st, "current_key", v, sizeof v);
+    dc_pool_put(x, st);
+    if (e != DC_OK) return e;
+    pthread_rwlock_rdlock(&x->trust_lock);
+    const struct dc_trust_key *k = dc_trust_find_key(&x->trust, x->signer.key_id);
+    int revoked = !k || k->revoked_at != 0;
+    if (n_keys) *n_keys = x->trust.n_keys;
+    pthread_rwlock_unlock(&x->trust_lock);
+    int replaced = strtoul(v, NULL, 10) != x->signer.key_id;
+    if ((revoked || replaced) && !x->signer_stale) {
+        dc_log(DC_LOG_ERROR,
+               "signing key %u was %s: no more withdrawals here, /v1/ready fails; restart "
+               "ducatd to load key %s",
+               x->signer.key_id, revoked ? "revoked" : "replaced", v);
+    }
+    x->signer_stale = revoked || replaced;
     return DC_OK;
 }
 

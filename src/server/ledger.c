@@ -359,6 +359,11 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
     if (a.offline_blocked) return DC_ERR_OFFLINE_BLOCKED;
     if (amount <= 0) return DC_ERR_AMOUNT_ZERO;
     /* never hand out coins the current signing key may not sign now */
+    if (x->signer_stale) {
+        set_detail(detail, dcap, "signing key %u was revoked or replaced: restart ducatd",
+                   x->signer.key_id);
+        return DC_ERR_KEY_REVOKED;
+    }
     if (now < x->signer.cert.valid_from || now >= x->signer.cert.sign_until) {
         set_detail(detail, dcap, "signing key %u is outside its signing window: rotate keys",
                    x->signer.key_id);
@@ -968,6 +973,12 @@ static int hold_total_cb(void *ctx, const struct dc_hold *h)
 static int audit_row(void *ctx, const struct dc_audit_row *r)
 {
     struct audit *a = ctx;
+    if (r->corrupt[0]) {
+        /* reported as what it is; its sums are left out (they mean nothing) */
+        say(a, "CORRUPTED account %lld: %s\n", (long long)r->account, r->corrupt);
+        a->bad = 1;
+        return 0;
+    }
     struct dc_account acc;
     enum dc_err e = a->st->ops->account_get(a->st, &acc, DC_BY_ID, r->account, NULL);
     if (e != DC_OK) {
@@ -991,13 +1002,13 @@ static int audit_row(void *ctx, const struct dc_audit_row *r)
         break;
     }
     case DC_ACCT_FLOAT:
-        a->float_bal += acc.available + acc.held;
+        a->float_bal += (i128)acc.available + acc.held;
         break;
     case DC_ACCT_LOSS:
-        a->loss += acc.available + acc.held;
+        a->loss += (i128)acc.available + acc.held;
         break;
     case DC_ACCT_SETTLEMENT:
-        a->settlement += acc.available + acc.held;
+        a->settlement += (i128)acc.available + acc.held;
         break;
     default:
         break;

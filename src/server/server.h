@@ -52,6 +52,12 @@ struct dc_ctx {
     uint8_t admin_hash[32];
     int has_admin;
     uint64_t started_ms;   /* wall clock when serving began: older signed requests are refused */
+    /* Set (by the trust reload) when the signing key this process loaded
+     * was revoked or another became current: it issues no more coins
+     * (withdrawals 403 DC_ERR_KEY_REVOKED) and /v1/ready fails until a
+     * restart loads the new key. */
+    volatile int signer_stale;
+    volatile int *reload_req; /* set by SIGHUP: reload keys and revocations now */
     volatile int stopping; /* shutdown began: close connections after answering */
 };
 
@@ -72,6 +78,11 @@ enum dc_err dc_ctx_open(struct dc_ctx *x, const char *config_path, char *err, si
 void dc_ctx_close(struct dc_ctx *x);
 /* Rebuilds the trust context from the signing keys in the store. */
 enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st);
+/* Live trust: re-reads signing keys and revocations (all instances of a
+ * database see a `keys rotate` / `keys revoke` this way) and marks the
+ * loaded signer stale if it was revoked or replaced. *n_keys (may be NULL):
+ * keys now trusted. Called every [server] trust_reload_s and on SIGHUP. */
+enum dc_err dc_ctx_refresh(struct dc_ctx *x, size_t *n_keys);
 
 /* Logging: one line to stderr with time and level; never log secrets. */
 void dc_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -21,6 +21,7 @@
 
 #include "test.h"
 #include "wallet_fixture.h"
+#include "ducat/offline.h"
 #include "ducat/proto.h"
 #include "ducat/wallet.h"
 
@@ -1346,21 +1347,24 @@ static void test_protocol_round(void)
     struct dc_trust ta;
     ASSERT_OK(dc_wallet_trust(alice, &ta, NOW));
     ASSERT_OK(dc_request_verify(&rq, &ta));
-    struct dc_wallet_plan plan;
-    struct dc_wallet_outgoing out;
-    ASSERT_OK(dc_wallet_select(&plan, alice, rq.amount, NOW, DAY));
-    ASSERT_OK(dc_wallet_prepare_payment(alice, &out, &plan, req + 14, rq.nonce, NOW));
+    /* the payer's side through the offline layer (offline.h) */
+    static uint8_t msg[DC_PAYMENT_MAX_BYTES], again_msg[DC_PAYMENT_MAX_BYTES];
+    size_t msg_len, again_len;
+    int again = -1, split = -1;
+    ASSERT_ERR(dc_offline_pay(alice, msg, sizeof msg, &msg_len, &again, &split, req, sizeof req,
+                              NOW, 400 * DAY),
+               DC_ERR_INSUFFICIENT_FUNDS); /* no coin lives that long: nothing changed */
+    ASSERT_OK(dc_offline_pay(alice, msg, sizeof msg, &msg_len, &again, &split, req, sizeof req,
+                             NOW, DAY));
+    ASSERT_EQ(again, 0);
+    ASSERT_EQ(split, 1);
+    ASSERT_OK(dc_offline_pay(alice, again_msg, sizeof again_msg, &again_len, &again, NULL, req,
+                             sizeof req, NOW, DAY));
+    ASSERT_EQ(again, 1); /* the same request: the same bytes */
+    ASSERT_EQ(again_len, msg_len);
+    ASSERT_MEM(again_msg, msg, msg_len);
     struct dc_payment pay;
-    memset(&pay, 0, sizeof pay);
-    dc_request_hash(pay.request_hash, req, sizeof req);
-    pay.n = out.n;
-    for (size_t i = 0; i < out.n; i++) {
-        pay.coin[i] = out.coin[i];
-        pay.coin_len[i] = out.coin_len[i];
-    }
-    static uint8_t msg[DC_PAYMENT_MAX_BYTES];
-    size_t msg_len;
-    ASSERT_OK(dc_payment_encode(msg, sizeof msg, &msg_len, &pay));
+    ASSERT_OK(dc_payment_decode(&pay, NULL, msg, msg_len));
     /* payee */
     struct dc_trust tb;
     ASSERT_OK(dc_wallet_trust(bob, &tb, NOW));
@@ -1368,7 +1372,7 @@ static void test_protocol_round(void)
     struct dc_payment_result res;
     ASSERT_OK(dc_payment_verify(&res, &chk, req, sizeof req, msg, msg_len));
     ASSERT_EQ(res.total, 65);
-    ASSERT_OK(dc_wallet_accept_coins(bob, out.coin, out.coin_len, out.n, NOW, NULL));
+    ASSERT_OK(dc_wallet_accept_coins(bob, pay.coin, pay.coin_len, pay.n, NOW, NULL));
     ASSERT_OK(dc_payment_verify(&res, &chk, req, sizeof req, msg, msg_len)); /* a retry is fine */
     struct dc_wallet_balance bb, ba;
     ASSERT_OK(dc_wallet_balance(bob, NOW, DAY, &bb));
@@ -1377,16 +1381,31 @@ static void test_protocol_round(void)
     struct dc_receipt rc;
     uint8_t rcpt[DC_RECEIPT_BYTES];
     memcpy(rc.request_hash, pay.request_hash, DC_HASH_BYTES);
-    dc_payment_hash(rc.payment_hash, msg, msg_len);
+    dc_payment_hash(rc.payment_hash, msg, msg_len - 1); /* names another payment */
     rc.time = NOW;
     dc_receipt_sign(rcpt, &rc, dc_wallet_device_sk(bob));
-    ASSERT_OK(dc_receipt_check(&rc, W.bob.pk));
-    ASSERT_OK(dc_wallet_confirm_payment(alice, W.bob.pk, rq.nonce));
+    ASSERT_ERR(dc_offline_confirm(alice, req, sizeof req, rcpt, sizeof rcpt),
+               DC_ERR_RECEIPT_MISMATCH);
+    dc_payment_hash(rc.payment_hash, msg, msg_len);
+    dc_receipt_sign(rcpt, &rc, dc_wallet_device_sk(alice)); /* not the payee's signature */
+    ASSERT_ERR(dc_offline_confirm(alice, req, sizeof req, rcpt, sizeof rcpt), DC_ERR_BAD_SIGNATURE);
+    dc_receipt_sign(rcpt, &rc, dc_wallet_device_sk(bob));
+    uint8_t other_req[DC_REQUEST_BYTES];
+    memcpy(other_req, req, sizeof req);
+    other_req[DC_REQUEST_BYTES - 1] ^= 1; /* another request (its signature byte) */
+    ASSERT_ERR(dc_offline_confirm(alice, other_req, sizeof other_req, rcpt, sizeof rcpt),
+               DC_ERR_RECEIPT_MISMATCH);
+    ASSERT_OK(dc_wallet_balance(alice, NOW, DAY, &ba));
+    ASSERT_EQ(ba.pending_out, 65); /* nothing confirmed by the bad receipts */
+    ASSERT_OK(dc_offline_confirm(alice, req, sizeof req, rcpt, sizeof rcpt));
+    ASSERT_OK(dc_offline_confirm(alice, req, sizeof req, rcpt, sizeof rcpt)); /* idempotent */
     ASSERT_OK(dc_wallet_balance(alice, NOW, DAY, &ba));
     ASSERT_EQ(ba.held, 5);
     ASSERT_EQ(ba.pending_out, 0);
     /* bob pays carol 60 out of what he received */
     uint8_t nonce[DC_NONCE_BYTES];
+    struct dc_wallet_plan plan;
+    struct dc_wallet_outgoing out;
     nonce_of(nonce, 0xA8);
     ASSERT_OK(dc_wallet_select(&plan, bob, 60, NOW, DAY));
     ASSERT_OK(dc_wallet_prepare_payment(bob, &out, &plan, W.carol.cert_bytes, nonce, NOW));
