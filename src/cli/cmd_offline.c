@@ -47,8 +47,8 @@
 
 #define RX_HEADER 2
 #define ACK_BYTE 0x06
-#define RX_KEEP_MAX 32                           /* payee sessions kept in the wallet */
-#define RESUME_WINDOW_MS (60u * 60u * 1000u)      /* a TCP request resumed within an hour */
+#define RX_KEEP_MAX 32                       /* payee sessions kept in the wallet */
+#define RESUME_WINDOW_MS (60u * 60u * 1000u) /* a TCP request resumed within an hour */
 #define CLOCK_SKEW_MS (5u * 60u * 1000u)
 
 /* ---- Small helpers ------------------------------------------------------------------ */
@@ -103,8 +103,8 @@ static int read_armor(struct cli *x, const char *path, enum dc_armor_kind kind, 
         q[k] = '\0';
         free(b);
         free(text);
-        return cli_fail(x, e, "'%s' is not a valid %s: %s: '%s%s'", path,
-                        dc_armor_kind_name(kind), dc_err_str(e), q, tl > 40 ? "..." : "");
+        return cli_fail(x, e, "'%s' is not a valid %s: %s: '%s%s'", path, dc_armor_kind_name(kind),
+                        dc_err_str(e), q, tl > 40 ? "..." : "");
     }
     free(text);
     *out = b;
@@ -142,7 +142,7 @@ __attribute__((format(printf, 2, 3))) static void report(const struct cli *x, co
 /* ---- Payee: sessions in the wallet ---------------------------------------------------- */
 
 enum dc_err rx_store(struct cli *x, const struct dc_session *s, int transport, int done,
-                            uint64_t created)
+                     uint64_t created)
 {
     size_t len;
     const uint8_t *req = dc_session_request(s, &len);
@@ -164,8 +164,8 @@ enum dc_err rx_store(struct cli *x, const struct dc_session *s, int transport, i
 }
 
 /* Loads the session stored under kind: 0 if found and sane. */
-static int rx_load(struct cli *x, const char *kind, struct dc_session *s, int *transport,
-                   int *done, uint64_t *created)
+static int rx_load(struct cli *x, const char *kind, struct dc_session *s, int *transport, int *done,
+                   uint64_t *created)
 {
     uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
     const uint8_t *b;
@@ -211,7 +211,8 @@ static void rx_prune(struct cli *x)
 static int own_cert(struct cli *x, struct dc_devcert *dc, uint8_t raw[static DC_DEVCERT_BYTES],
                     uint64_t now)
 {
-    if (dc_wallet_devcert(x->w, raw) != DC_OK || dc_devcert_decode(dc, raw, DC_DEVCERT_BYTES) != DC_OK) {
+    if (dc_wallet_devcert(x->w, raw) != DC_OK ||
+        dc_devcert_decode(dc, raw, DC_DEVCERT_BYTES) != DC_OK) {
         return cli_fail_code(CLI_EXIT_REFUSED,
                              "this wallet has no device certificate (run: ducat register, ducat "
                              "sync)");
@@ -245,7 +246,8 @@ static int within_limit(struct cli *x, const struct dc_devcert *dc, int64_t amou
     struct dc_wallet_balance b;
     int64_t after;
     char a1[48], a2[48], a3[48];
-    if (dc_wallet_balance(x->w, now, 0, &b) != DC_OK || dc_i64_add(&after, b.held, amount) != DC_OK) {
+    if (dc_wallet_balance(x->w, now, 0, &b) != DC_OK ||
+        dc_i64_add(&after, b.held, amount) != DC_OK) {
         after = INT64_MAX; /* more than any limit */
     }
     if (after <= dc->offline_limit) return 0;
@@ -301,17 +303,19 @@ int payee_new(struct cli *x, int64_t amount, int transport, struct dc_session *s
 static void report_verified(struct cli *x, const struct dc_payment_result *res, size_t n_revoked)
 {
     char a[48], serial[2 * DC_SERIAL_BYTES + 1];
-    report(x, "verified payment: %zu coin(s), %s in total", res->n_coins, cli_fmt(x, a, res->total));
+    report(x, "verified payment: %zu coin(s), %s in total", res->n_coins,
+           cli_fmt(x, a, res->total));
     for (size_t i = 0; i < res->n_coins; i++) {
         const struct dc_payment_coin_result *c = &res->coins[i];
         cli_hex(serial, c->serial, DC_SERIAL_BYTES);
         report(x, "  coin %.16s  %s  %zu record(s) after issue", serial, cli_fmt(x, a, c->value),
                c->records);
     }
-    report(x, "  checked: issuer signature and key validity, every record signed by the coin's "
-              "owner of the time, split sums, hop limits, expiry, certificates, %zu revoked "
-              "device(s), this request's nonce, no double spend in this wallet's seen-set "
-              "(%zu signature(s) verified)",
+    report(x,
+           "  checked: issuer signature and key validity, every record signed by the coin's "
+           "owner of the time, split sums, hop limits, expiry, certificates, %zu revoked "
+           "device(s), this request's nonce, no double spend in this wallet's seen-set "
+           "(%zu signature(s) verified)",
            n_revoked, res->sigs_checked);
 }
 
@@ -380,7 +384,7 @@ int payee_verify_keep(struct cli *x, struct dc_session *s, int transport, uint64
 
 /* Checks a request under the wallet's trust and reports it. */
 int payer_check_request(struct cli *x, const uint8_t *req, size_t len, int64_t max,
-                               struct dc_request *r)
+                        struct dc_request *r)
 {
     uint64_t now = cli_now();
     enum dc_err e = dc_request_decode(r, req, len);
@@ -405,8 +409,9 @@ int payer_check_request(struct cli *x, const uint8_t *req, size_t len, int64_t m
                         cli_fmt(x, a, r->amount), cli_fmt(x, b, max));
     }
     report(x, "payment request: %s to device alias %s", cli_fmt(x, a, r->amount), alias);
-    report(x, "  checked: request signed by the payee's device key; its certificate signed by "
-              "issuer key %u, valid until %s, not among %zu revoked device(s)",
+    report(x,
+           "  checked: request signed by the payee's device key; its certificate signed by "
+           "issuer key %u, valid until %s, not among %zu revoked device(s)",
            (unsigned)r->payee.key_id, cli_time(tm, r->payee.expires_at), n_rev);
     return 0;
 }
@@ -449,7 +454,7 @@ static enum dc_err py_store(struct cli *x, const uint8_t *req, size_t len, int c
  * and saves: after this, the signed payment may leave. *pay malloc'd.
  */
 int payer_pay(struct cli *x, const uint8_t *req, size_t rlen, const struct dc_request *r,
-                     uint8_t **pay, size_t *plen)
+              uint8_t **pay, size_t *plen)
 {
     uint64_t now = cli_now();
     struct dc_wallet_outgoing out;
@@ -585,8 +590,9 @@ int payer_confirm(struct cli *x, const uint8_t *rcpt, size_t len)
     if (s) return s;
     char a[48], alias[2 * DC_ALIAS_BYTES + 1];
     cli_hex(alias, r.payee.alias, DC_ALIAS_BYTES);
-    report(x, "receipt verified: signed by the payee's device key (alias %s), names this "
-              "request and this exact payment; %s paid%s",
+    report(x,
+           "receipt verified: signed by the payee's device key (alias %s), names this "
+           "request and this exact payment; %s paid%s",
            alias, cli_fmt(x, a, r.amount), confirmed ? " (already confirmed before)" : "");
     return 0;
 }
@@ -612,8 +618,9 @@ int cmd_request(struct cli *x, int argc, char **argv)
         rc = print_armor(x, DC_ARMOR_REQUEST, req, len);
         char a[48];
         if (rc == 0 && !x->json) {
-            fprintf(stderr, "ducat: request for %s; give it to the payer, then: ducat accept "
-                            "PAYMENT\n",
+            fprintf(stderr,
+                    "ducat: request for %s; give it to the payer, then: ducat accept "
+                    "PAYMENT\n",
                     cli_fmt(x, a, amount));
         }
     }
@@ -708,7 +715,8 @@ int cmd_accept(struct cli *x, int argc, char **argv)
         }
         size_t rl;
         const uint8_t *rcpt = dc_session_receipt(s, &rl);
-        if (!x->json) fprintf(stderr, "ducat: this payment was accepted before; its receipt again:\n");
+        if (!x->json)
+            fprintf(stderr, "ducat: this payment was accepted before; its receipt again:\n");
         rc = print_armor(x, DC_ARMOR_RECEIPT, rcpt, rl);
         free(s);
         free(pay);
@@ -912,7 +920,8 @@ static int resolve(const char *addr, int passive, struct addrinfo **ai)
     hints.ai_flags = passive ? AI_PASSIVE : 0;
     *ai = NULL;
     int g = getaddrinfo(host, port, &hints, ai);
-    if (g != 0) return cli_fail_code(CLI_EXIT_USAGE, "cannot resolve '%s': %s", addr, gai_strerror(g));
+    if (g != 0)
+        return cli_fail_code(CLI_EXIT_USAGE, "cannot resolve '%s': %s", addr, gai_strerror(g));
     return 0;
 }
 
@@ -1198,10 +1207,10 @@ int cmd_send(struct cli *x, int argc, char **argv)
     enum dc_err e = (ra && s && raw) ? DC_OK : DC_ERR_NO_MEMORY;
     if (e == DC_OK) e = read_message(fd, ra, raw, 4096, &raw_len, deadline);
     if (e != DC_OK) {
-        rc = e == DC_ERR_IO ? cli_fail_code(CLI_EXIT_RETRY,
-                                            "the payee closed the link before its request "
-                                            "arrived; run the same command again")
-                            : cli_fail(x, e, "the payee sent garbage: %s", dc_err_str(e));
+        rc = e == DC_ERR_IO
+                 ? cli_fail_code(CLI_EXIT_RETRY, "the payee closed the link before its request "
+                                                 "arrived; run the same command again")
+                 : cli_fail(x, e, "the payee sent garbage: %s", dc_err_str(e));
         goto out;
     }
     if (ra->tag == DC_MSG_RECEIPT) {
@@ -1264,8 +1273,8 @@ int cmd_send(struct cli *x, int argc, char **argv)
                 (void)write_all(fd, &ack, 1, deadline);
                 char a[48];
                 if (x->json) {
-                    cli_emit(json_pack("{s:s, s:I}", "status", "paid", "amount",
-                                       (json_int_t)r.amount));
+                    cli_emit(
+                        json_pack("{s:s, s:I}", "status", "paid", "amount", (json_int_t)r.amount));
                 } else {
                     printf("paid %s offline; the payee's receipt is verified\n",
                            cli_fmt(x, a, r.amount));

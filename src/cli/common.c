@@ -22,11 +22,22 @@
 
 int cli_exit_for(enum dc_err e)
 {
-    if (e == DC_OK) return CLI_EXIT_OK;
-    if (e == DC_ERR_USAGE) return CLI_EXIT_USAGE;
-    if ((int)e >= 4000 && (int)e <= 4004) return CLI_EXIT_WALLET;
-    if (dc_service_is_transient(e)) return CLI_EXIT_RETRY;
-    return CLI_EXIT_REFUSED;
+    /* the registry's class decides (include/ducat/errors.def); a server
+     * failure (5xx) is worth retrying too: dc_service_is_transient */
+    switch (dc_err_class(e)) {
+    case DC_CLASS_OK:
+        return CLI_EXIT_OK;
+    case DC_CLASS_USAGE:
+        return CLI_EXIT_USAGE;
+    case DC_CLASS_WALLET:
+        return CLI_EXIT_WALLET;
+    case DC_CLASS_REFUSED:
+    case DC_CLASS_TRANSIENT:
+    case DC_CLASS_SYSTEM:
+    case DC_CLASS_AUDIT:
+        break;
+    }
+    return dc_service_is_transient(e) ? CLI_EXIT_RETRY : CLI_EXIT_REFUSED;
 }
 
 static void vfail(const char *fmt, va_list ap)

@@ -13,7 +13,10 @@
 #include "server/http.h"
 #include "server/writer.h"
 
-static volatile int stop_flag, hup_flag;
+/* The flags a signal handler may write: sig_atomic_t, volatile. The
+ * serve loop polls them (http.c) and then sets the context's atomic
+ * `stopping` that the connection threads read. */
+static volatile sig_atomic_t stop_flag, hup_flag;
 
 static void on_signal(int sig)
 {

@@ -1,11 +1,9 @@
 /*
  * ctx.c - building the ducatd instance context: configuration, calendar,
- * keys, trust, the store (migrated), the read-connection pool; the clock
- * and the logger.
+ * keys, trust, the store (migrated), the read-connection pool; the clock.
  */
 #include <errno.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,29 +15,6 @@
 #include "server/metrics.h"
 #include "server/server.h"
 #include "server/writer.h"
-
-static int log_level = DC_LOG_INFO;
-
-void dc_log_set_level(int level)
-{
-    log_level = level;
-}
-
-void dc_log(int level, const char *fmt, ...)
-{
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    if (level > log_level) return;
-    char msg[1024], ts[32];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s ducatd %s: %s\n", ts, names[level & 3], msg);
-}
 
 uint64_t dc_now(const struct dc_ctx *x)
 {

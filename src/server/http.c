@@ -575,7 +575,7 @@ static void process(struct conn_state *s, enum dc_err early)
     } else if (MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, count_arg, &n_args),
                n_args > MAX_QUERY_ARGS) {
         snprintf(rq.detail, sizeof rq.detail, "%u query parameters, at most %u", n_args,
-                 MAX_QUERY_ARGS);
+                 (unsigned)MAX_QUERY_ARGS);
         e = DC_ERR_FIELD;
     } else if (rt->flags & DC_R_ADMIN) {
         e = auth_admin(&rq);
@@ -646,7 +646,7 @@ static void process(struct conn_state *s, enum dc_err early)
     if (e == DC_ERR_METHOD) allow_of(url, allow, sizeof allow);
     s->resp = make_resp(body ? body : "{\"code\":1003}", ctype, rs.cache_control,
                         e == DC_ERR_METHOD ? allow : NULL, e == DC_OK ? rs.headers : NULL,
-                        x->stopping || early != DC_OK);
+                        atomic_load(&x->stopping) || early != DC_OK);
     s->status = (unsigned)status;
     free(body);
     dc_metrics_request(x->metrics, rt ? s->index : DC_METRICS_ROUTES - 1, status,
@@ -705,7 +705,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         s->url = url;
         s->index = DC_METRICS_ROUTES - 1;
         s->rt = find_route(method, url, x->cfg.console, &s->id, &s->path_known, &s->index);
-        s->late = x->stopping; /* arrived after shutdown began: refused */
+        s->late = atomic_load(&x->stopping); /* arrived after shutdown began: refused */
         s->limit = s->rt && s->rt->max_body ? s->rt->max_body : x->cfg.max_body;
         sock_phase(h, s->sock, PH_BODY);
         const union MHD_ConnectionInfo *hs =
@@ -1069,7 +1069,7 @@ static unsigned fit_fd_limit(unsigned want, unsigned workers)
 }
 
 enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port_file,
-                          volatile int *stop)
+                          volatile sig_atomic_t *stop)
 {
     char host[96];
     uint16_t port;
@@ -1187,7 +1187,7 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
         }
     }
     dc_log(DC_LOG_INFO, "shutting down: finishing in-flight requests");
-    x->stopping = 1; /* answers close their connections; new requests get 503 */
+    atomic_store(&x->stopping, 1); /* answers close their connections; new requests get 503 */
     MHD_quiesce_daemon(d);
     /* Every dispatched request is answered first: its job is in the
      * writer, which keeps running until we return, so this ends; a

@@ -33,6 +33,7 @@
 
 #include "ducat/amount.h"
 #include "ducat/auth.h"
+#include "ducat/invariant.h"
 
 static void set_detail(char *d, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -314,6 +315,7 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
     if (p != &one) free(p);
     if (e != DC_OK) return e;
     *available = a.available - total;
+    DC_INVARIANT(*available >= 0, "a transfer leaves the payer's available balance >= 0");
     return DC_OK;
 }
 
@@ -403,6 +405,7 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
     }
     struct dc_devcert cert;
     if (e == DC_OK) dc_ledger_devcert(out->devcert, &cert, x, &a, now);
+    int64_t issued = 0;
     for (size_t i = 0; e == DC_OK && i < n; i++) {
         struct dc_genesis g;
         memset(&g, 0, sizeof g);
@@ -425,8 +428,11 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
         rec.withdrawal = out->id;
         rec.expires_at = g.expires_at;
         e = st->ops->coin_insert(st, &rec);
+        if (e == DC_OK) e = dc_i64_add(&issued, issued, g.value);
     }
     free(values);
+    /* the coins are the float's liability: exactly what was debited */
+    DC_INVARIANT(e != DC_OK || issued == amount, "coins issued add up to the amount debited");
     if (e != DC_OK) {
         free(out->coins);
         out->coins = NULL;
@@ -794,8 +800,8 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
             if (e == DC_OK) e = st->ops->case_get(st, &c, case_id, NULL, NULL);
             if (e == DC_OK) {
                 if (forked) {
-                    c.exposure += in[i].amount;
-                    if (c.status == DC_CASE_RESOLVED) {
+                    e = dc_i64_add(&c.exposure, c.exposure, in[i].amount);
+                    if (e == DC_OK && c.status == DC_CASE_RESOLVED) {
                         c.status = DC_CASE_OPEN; /* a new branch reopens it */
                         e = st->ops->case_event(st, c.id, now, "system", "reopen",
                                                 "another branch deposited");

@@ -1,9 +1,9 @@
 /*
- * main.c - ducatd: the command table, global options, signal handling.
- * The only file with process-wide state (the stop flag set by signals).
+ * main.c - ducatd: the command table and the global options. Signals are
+ * `serve`'s business (cmd_serve.c); the helpers every command shares
+ * (messages, exit codes) are in cmd.c, so no command depends on this file.
  */
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,25 +46,6 @@ static void usage(FILE *f)
     }
     fprintf(f, "\nexit codes: 0 ok, 1 refused, 2 usage, 3 config/storage, 4 audit discrepancy\n"
                "docs: docs/OPERATIONS.md\n");
-}
-
-void dc_cmd_fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("ducatd: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-int dc_cmd_exit_for(enum dc_err e)
-{
-    if (e == DC_OK) return DC_EXIT_OK;
-    if (e == DC_ERR_AUDIT) return DC_EXIT_AUDIT;
-    if (e == DC_ERR_USAGE) return DC_EXIT_USAGE;
-    if (e == DC_ERR_CONFIG || (e >= 3000 && e < 4000) || e == DC_ERR_IO) return DC_EXIT_CONFIG;
-    return DC_EXIT_REFUSED;
 }
 
 int main(int argc, char **argv)

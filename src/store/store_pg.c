@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ducat/amount.h"
 #include "schema_pg.h" /* generated: schema_pg[] */
 #include "store/store.h"
 
@@ -915,11 +916,11 @@ static void pending_moves(const struct pg_store *s, int64_t id, int64_t *avail, 
         const struct pend_post *p = &s->posts[i];
         if (p->debit == id) {
             int64_t *b = p->debit_bucket ? held : avail;
-            if (__builtin_sub_overflow(*b, p->amount, b)) *overflow = 1;
+            if (dc_i64_sub(b, *b, p->amount) != DC_OK) *overflow = 1;
         }
         if (p->credit == id) {
             int64_t *b = p->credit_bucket ? held : avail;
-            if (__builtin_add_overflow(*b, p->amount, b)) *overflow = 1;
+            if (dc_i64_add(b, *b, p->amount) != DC_OK) *overflow = 1;
         }
     }
 }
@@ -1024,7 +1025,7 @@ static int net_add(struct acct_seen *m, size_t *nm, int64_t id, int bucket, int6
     while (j < *nm && m[j].id != id) j++;
     if (j == *nm) m[(*nm)++] = (struct acct_seen){id, 0, 0, 0};
     int64_t *v = bucket ? &m[j].held : &m[j].available;
-    return __builtin_add_overflow(*v, amount, v);
+    return dc_i64_add(v, *v, amount) != DC_OK;
 }
 
 /*
@@ -1781,10 +1782,10 @@ static int post_deferred(struct pg_store *s, struct dc_posting *p, enum dc_err *
     pending_moves(s, c->id, &bal[1][0], &bal[1][1], &overflow);
     if (d == c) memcpy(bal[1], bal[0], sizeof bal[1]);
     int64_t *from = &bal[0][p->debit_bucket ? 1 : 0];
-    if (__builtin_sub_overflow(*from, p->amount, from)) overflow = 1;
+    if (dc_i64_sub(from, *from, p->amount) != DC_OK) overflow = 1;
     if (d == c) memcpy(bal[1], bal[0], sizeof bal[1]);
     int64_t *to = &bal[1][p->credit_bucket ? 1 : 0];
-    if (__builtin_add_overflow(*to, p->amount, to)) overflow = 1;
+    if (dc_i64_add(to, *to, p->amount) != DC_OK) overflow = 1;
     if (d == c) memcpy(bal[0], bal[1], sizeof bal[0]);
     if (overflow) {
         snprintf(s->errmsg, sizeof s->errmsg, "postgresql: posting overflows a balance");

@@ -25,7 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/codec.h"
+#include "ducat/amount.h"
+#include "ducat/codec.h"
 #include "ducat/coin.h"
 
 #define SEEN_KEY_BYTES (DC_SERIAL_BYTES + DC_HASH_BYTES)
@@ -144,11 +145,13 @@ static int printable(const char *s, size_t n)
     return 1;
 }
 
-/* Checked sum; 0 on overflow. */
+/* *sum += v, checked by the one money helper (dc_i64_add); 0 on overflow,
+ * *sum untouched then. */
 static int add_i64(int64_t *sum, int64_t v)
 {
-    if ((v > 0 && *sum > INT64_MAX - v) || (v < 0 && *sum < INT64_MIN - v)) return 0;
-    *sum += v;
+    int64_t r;
+    if (dc_i64_add(&r, *sum, v) != DC_OK) return 0;
+    *sum = r;
     return 1;
 }
 
@@ -423,6 +426,17 @@ enum dc_err dc_wallet_coin_bytes(const struct dc_wallet *w, size_t i, const uint
     *bytes = w->coins[i].bytes;
     *len = w->coins[i].len;
     return DC_OK;
+}
+
+/* Here, not in select.c: the balance and the selection both ask it, and
+ * select.c builds on this file's accessors, so it may not be the other way
+ * round (tests/layers.sh forbids files that depend on each other). */
+int dc_wallet_needs_refresh(const struct dc_wallet_coin_info *c, uint64_t now, uint64_t margin_ms)
+{
+    uint64_t horizon = now > UINT64_MAX - margin_ms ? UINT64_MAX : now + margin_ms;
+    if (c->expires_at <= horizon || c->owner_expires_at <= horizon) return 1;
+    if (c->hops_used >= c->hop_limit) return 1;
+    return c->hop_limit - c->hops_used < DC_WALLET_HOP_RESERVE;
 }
 
 /* Spendable in principle (selection applies the same rule). */

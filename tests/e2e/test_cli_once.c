@@ -232,8 +232,10 @@ static void test_deposit_of_any_size(void)
     size_t lens[BIG_N], total = 0;
     for (size_t i = 0; i < BIG_N; i++) {
         for (int h = 0; h < BIG_HOPS; h++) {
-            if (h % 2 == 0) coin_transfer(&coins[i], &d1, &d2);
-            else coin_transfer(&coins[i], &d2, &d1);
+            if (h % 2 == 0)
+                coin_transfer(&coins[i], &d1, &d2);
+            else
+                coin_transfer(&coins[i], &d2, &d1);
         }
         coin_transfer(&coins[i], &d1, &me);
         bufs[i] = coins[i].b;
@@ -372,10 +374,16 @@ static void test_never_pay_with_doubtful_coins(void)
     audit_ok(&S);
 }
 
-static void test_setup(void)
+/* The ducat binary and the ID prefixes, set before any case runs, so each
+ * case can also run alone or in another order (DUCAT_TEST_ONLY/REVERSE). */
+__attribute__((constructor)) static void init(void)
 {
     cli_init("1101011992", "+86138");
     unsetenv("DUCAT_TIMEOUT_MS");
+}
+
+static void test_setup(void)
+{
     char out[256];
     ASSERT_EQ(sh(out, sizeof out, "%s --version", ducat_bin), 0);
     ASSERT_HAS(out, "ducat");
