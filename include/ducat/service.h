@@ -25,7 +25,8 @@
  * server requests "withdraw", "deposit", "transfer"; "cfg:currency" (the
  * deployment's currency and rules, written by dc_service_sync); and the
  * offline bookkeeping of the CLI ("rx:..." payee sessions, "py:..."
- * payments awaiting a receipt). Hosts must not use these names.
+ * payments awaiting a receipt), and "op" (the pending operation, see
+ * dc_service_op). Hosts must not use these names.
  *
  * Errors: every function returns an enum dc_err; svc->detail then holds a
  * one-line explanation (the server's detail when it gave one). Transient
@@ -79,6 +80,8 @@ struct dc_service_config {
     int32_t utc_offset_min; /* the deployment's local time (release dates) */
     uint64_t coin_lifetime_ms;
     uint64_t deposit_grace_ms;
+    size_t max_body_bytes;    /* largest request body the server takes (0: not published) */
+    size_t max_deposit_coins; /* most coins in one deposit request (0: not published) */
 };
 /* DC_OK, or DC_ERR_NOT_FOUND before the first sync. */
 DC_MUST_CHECK enum dc_err dc_service_config(const struct dc_wallet *w,
@@ -153,20 +156,56 @@ DC_MUST_CHECK enum dc_err dc_service_history(struct dc_service *s, int limit, in
 
 /* ---- Money-moving calls --------------------------------------------------- */
 
+/*
+ * Exactly once per command. Each money-moving call (pay, withdraw,
+ * deposit, refresh) stores its arguments in the wallet as the pending
+ * OPERATION, in the same save as its first request, and forgets it in the
+ * same save as its last answer. While one is stored:
+ *   - the same call with the same arguments finishes it and starts nothing
+ *     new (result's `resumed` = 1): re-running a command after a crash or
+ *     a lost answer never pays, withdraws or deposits twice;
+ *   - any other money-moving call returns DC_ERR_WALLET_OP_PENDING, with
+ *     s->detail naming what is pending (dc_service_op_pending describes it
+ *     for a host's own message);
+ *   - dc_service_resume (sync, balance) finishes it.
+ * A deposit signs all its coins first (one save with the operation), then
+ * sends them in requests that fit the server's published limits.
+ */
+#define DC_SERVICE_OP_COINS_MAX 64
+
+struct dc_service_op {
+    char cmd[16];   /* "pay", "withdraw", "deposit", "refresh"; "" = nothing pending */
+    uint64_t to;    /* pay: the account paid */
+    int64_t amount; /* pay, withdraw */
+    char memo[256]; /* pay: the memo ("" none) */
+    size_t n_coins; /* deposit: the coin numbers given (0: every coin) */
+    size_t coins[DC_SERVICE_OP_COINS_MAX]; /* the first DC_SERVICE_OP_COINS_MAX of them */
+    int64_t credited;                      /* refresh: what its deposits credited so far */
+};
+/* The pending operation of this wallet (out->cmd "" when none). DC_OK. */
+DC_MUST_CHECK enum dc_err dc_service_op_pending(const struct dc_wallet *w,
+                                                struct dc_service_op *out);
+
 /* What dc_service_resume finished (counts of each kind). */
 struct dc_service_resumed {
     size_t transfers, withdrawals, deposits;
     int64_t withdrawn, credited;
+    size_t n_refused;        /* coins of a finished deposit refused for good */
+    int64_t refused;         /* their value */
+    enum dc_err refused_why; /* the first refusal's reason */
 };
 
-/* Re-sends every pending server request and applies the answers. Returns the
- * first error (a transient one keeps the request pending); out may be NULL. */
+/* Finishes the pending operation (or, in a wallet written before operations
+ * were stored, re-sends every pending server request) and applies the
+ * answers. Returns the first error (a transient one keeps the request
+ * pending); out may be NULL. */
 DC_MUST_CHECK enum dc_err dc_service_resume(struct dc_service *s, uint64_t now,
                                             struct dc_service_resumed *out);
 
 struct dc_service_transfer {
     int64_t transfer_id, amount, available;
     uint64_t to;
+    int resumed; /* 1: this call finished the same payment started earlier */
 };
 /* Online payment to an account (POST /v1/transfers). memo may be NULL. */
 DC_MUST_CHECK enum dc_err dc_service_pay(struct dc_service *s, uint64_t to, int64_t amount,
@@ -176,18 +215,25 @@ DC_MUST_CHECK enum dc_err dc_service_pay(struct dc_service *s, uint64_t to, int6
 struct dc_service_withdrawal {
     int64_t withdrawal_id, amount;
     size_t n_coins; /* coins added to the wallet */
+    int resumed;    /* 1: this call finished the same withdrawal started earlier */
 };
 /* POST /v1/withdrawals: the coins join the wallet (HELD). */
 DC_MUST_CHECK enum dc_err dc_service_withdraw(struct dc_service *s, int64_t amount, uint64_t now,
                                               struct dc_service_withdrawal *out);
 
-#define DC_SERVICE_DEPOSIT_REPORT_MAX 64 /* coins reported per call (more are still deposited) */
+#define DC_SERVICE_DEPOSIT_REPORT_MAX 1024 /* coins reported per call (more are still deposited)   \
+                                            */
+/* Coins per deposit request when the server did not publish its limit. */
+#define DC_SERVICE_DEPOSIT_COINS_DEFAULT 100
 
 struct dc_service_deposit_coin {
     uint8_t serial[DC_SERIAL_BYTES];
     int64_t amount;
     uint64_t release_at;
-    char status[12]; /* "held", "frozen", or "refused" (then err says why) */
+    /* "held", "frozen"; "refused": the server refused it for good, it left
+     * the wallet; "kept": the wallet could not sign or send it, it is still
+     * in the wallet (err says why for both) */
+    char status[12];
     int64_t case_id;
     int flagged;     /* expired within the grace period */
     enum dc_err err; /* DC_OK unless refused */
@@ -199,17 +245,22 @@ struct dc_service_deposit {
     struct dc_service_deposit_coin coin[DC_SERVICE_DEPOSIT_REPORT_MAX];
     size_t n_refused; /* coins the server refused for good (dropped from the wallet) */
     size_t n_frozen;  /* coins credited into a fork case */
+    size_t n_kept;    /* coins the wallet could not sign or send (still in the wallet) */
+    int resumed;      /* 1: this call finished the same deposit started earlier */
 };
 
 /*
  * Deposits coins: idx[0..n) wallet coin indices (HELD, ours), or idx NULL
  * for every HELD coin plus every coin already signed for deposit but not
- * confirmed. One request for all; if the server refuses it for good and it
- * holds several coins, each is deposited alone so one bad coin cannot
- * strand the others. A coin the server refuses for good (already
+ * confirmed. Every coin is signed first; a coin that cannot be signed is
+ * reported "kept" with its reason and the others go on. The signed coins
+ * go in as few requests as the server's limits allow (max_body_bytes and
+ * max_deposit_coins from the last sync, within one wallet slot); a request
+ * the server refuses for good is retried coin by coin so one bad coin
+ * cannot strand the others. A coin the server refuses for good (already
  * deposited, expired past the grace period, revoked key) leaves the wallet
  * (SPENT) and is reported refused. DC_ERR_NOT_FOUND if there is nothing
- * to deposit.
+ * to deposit. Exactly once: see dc_service_op above.
  */
 DC_MUST_CHECK enum dc_err dc_service_deposit(struct dc_service *s, const size_t *idx, size_t n,
                                              uint64_t now, struct dc_service_deposit *out);
@@ -224,6 +275,8 @@ struct dc_service_refresh {
     size_t n_refused;   /* coins the server refused for good (dropped from the wallet) */
     int64_t refused;    /* their value */
     enum dc_err refused_why; /* the first refusal's reason (DC_OK if none) */
+    size_t n_kept;           /* coins that could not be signed for deposit (kept) */
+    int resumed;             /* 1: this call finished a refresh started earlier */
 };
 /*
  * Deposits every HELD coin that dc_wallet_needs_refresh (expiring within

@@ -27,7 +27,8 @@
 #define CLI_EXIT_REFUSED 1 /* a rule said no: the server, a verification, the wallet */
 #define CLI_EXIT_USAGE 2   /* bad command line */
 #define CLI_EXIT_WALLET 3  /* the wallet file: missing, locked, wrong passphrase, damaged */
-#define CLI_EXIT_RETRY 4   /* unreachable or interrupted: nothing lost, run the same command again */
+#define CLI_EXIT_RETRY 4   /* unreachable or interrupted: nothing lost, run the same command again \
+                            */
 
 /* Needs of a command (flags of the command table). */
 #define CLI_WALLET 0x1u  /* opens the wallet (passphrase, lock) */
@@ -40,6 +41,8 @@ struct cli {
     int pass_fd;             /* --passphrase-fd, -1 if none */
     int json;                /* --json */
     const char *server;      /* --server URL (init, or to override) */
+    int qr;                  /* --qr: armor output also as QR codes on stderr */
+    const char *qr_png;      /* --qr-png PREFIX: and as PNG files */
     /* state */
     char path_buf[1024];
     char *pass; /* sodium_malloc'd, NUL-terminated; NULL until read */
@@ -58,11 +61,16 @@ struct cli {
  * for e (CLI_EXIT_*). */
 __attribute__((format(printf, 3, 4))) int cli_fail(const struct cli *x, enum dc_err e,
                                                    const char *fmt, ...);
+/* The error of the last cli_fail (not reset by it): what a card host
+ * tells the terminal when its wallet refuses (cmd_nfc.c). */
+extern enum dc_err cli_last_err;
 /* The same with an explicit exit code. */
 __attribute__((format(printf, 2, 3))) int cli_fail_code(int code, const char *fmt, ...);
 int cli_exit_for(enum dc_err e);
 /* Prints `ducat: note: ...` on stderr (progress and warnings). */
 __attribute__((format(printf, 1, 2))) void cli_note(const char *fmt, ...);
+/* --json: failures print one JSON object on stderr instead of a text line. */
+void cli_set_json_errors(int on);
 
 /* ---- Wallet ---------------------------------------------------------------- */
 
@@ -103,6 +111,14 @@ uint64_t cli_now(void);
 void cli_print_refresh_bound(const struct cli *x, const struct dc_service_refresh *r);
 /* After a refresh: if the server refused coins for good, says so on stderr
  * (one line) and returns the exit code; else 0. */
+/* A money-moving command refused because another operation is pending in
+ * the wallet (DC_ERR_WALLET_OP_PENDING): says what is pending and the
+ * command that finishes it; returns the exit code. `what` names the
+ * command that was not started. */
+int cli_op_pending_fail(struct cli *x, const char *what);
+/* A server call failed: transient (the request is saved; run the same
+ * command again), another operation pending, or a refusal with its reason. */
+int cli_net_fail(struct cli *x, enum dc_err e, const char *what);
 int cli_refresh_refused(const struct cli *x, const struct dc_service_refresh *r);
 
 /* Reads a whole file ("-" = stdin), at most max bytes, NUL-terminated.
@@ -140,6 +156,8 @@ int cmd_accept(struct cli *x, int argc, char **argv);
 int cmd_confirm(struct cli *x, int argc, char **argv);
 int cmd_send(struct cli *x, int argc, char **argv);
 int cmd_receive(struct cli *x, int argc, char **argv);
+int cmd_tap(struct cli *x, int argc, char **argv);
+int cmd_card(struct cli *x, int argc, char **argv);
 
 /* Option parsing helper: if argv[*i] is `name` (and a value follows when
  * want_value), advances *i and returns 1 (*value set); returns -1 with a

@@ -24,18 +24,9 @@ static int unknown(const char *cmd, const char *arg)
     return usage_err(cmd, m);
 }
 
-/* A server failure: the service's detail, transient ones marked as such. */
 static int net_fail(struct cli *x, enum dc_err e, const char *what)
 {
-    if (dc_service_is_transient(e)) {
-        return cli_fail(x, e, "%s: server unreachable or busy (%s); nothing was lost - run the "
-                              "same command again",
-                        what, x->svc.detail[0] ? x->svc.detail : dc_err_str(e));
-    }
-    if (x->svc.detail[0] && strcmp(x->svc.detail, dc_err_str(e)) != 0) {
-        return cli_fail(x, e, "%s refused: %s (%s)", what, dc_err_str(e), x->svc.detail);
-    }
-    return cli_fail(x, e, "%s refused: %s", what, dc_err_str(e));
+    return cli_net_fail(x, e, what);
 }
 
 /* ---- init ------------------------------------------------------------------------ */
@@ -147,14 +138,17 @@ int cmd_info(struct cli *x, int argc, char **argv)
             json_array_append_new(pending, json_string(kind));
         }
     }
+    struct dc_service_op op;
+    if (dc_service_op_pending(x->w, &op) != DC_OK) op.cmd[0] = '\0';
     if (x->json) {
-        cli_emit(json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:b, s:I, s:o}", "wallet",
+        cli_emit(json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:b, s:I, s:o, s:s?}",
+                           "wallet",
                            x->wallet_path, "server", dc_wallet_server_url(x->w), "account",
                            (json_int_t)dc_wallet_account(x->w), "device_pub", hex, "alias", alias,
                            "cert_expires_at", (json_int_t)dc.expires_at, "offline_limit",
                            (json_int_t)dc.offline_limit, "synced_at", (json_int_t)p.synced_at,
                            "synced", synced, "revoked_devices", (json_int_t)n_rev, "pending",
-                           pending));
+                           pending, "operation", op.cmd[0] ? op.cmd : NULL));
         return CLI_EXIT_OK;
     }
     printf("wallet      %s\nserver      %s\n", x->wallet_path, dc_wallet_server_url(x->w));
@@ -175,6 +169,11 @@ int cmd_info(struct cli *x, int argc, char **argv)
                json_string_value(json_array_get(pending, i)));
     }
     json_decref(pending);
+    if (op.cmd[0]) {
+        printf("pending     %s operation (run the same `ducat %s` again, or `ducat sync`, to "
+               "finish it; other money-moving commands wait for it)\n",
+               op.cmd, op.cmd);
+    }
     return CLI_EXIT_OK;
 }
 
@@ -196,6 +195,12 @@ static int do_sync(struct cli *x, int print)
     if (r.has_cert && strcmp(r.status, "verified") == 0) {
         e = dc_service_refresh(&x->svc, now, DC_SERVICE_REFRESH_MARGIN_MS, &rf);
         if (e != DC_OK) return net_fail(x, e, "refresh");
+    }
+    if (rs.n_refused) {
+        /* the finished deposit's refusals, said as the deposit itself says them */
+        rf.n_refused += rs.n_refused;
+        if (dc_i64_add(&rf.refused, rf.refused, rs.refused) != DC_OK) rf.refused = INT64_MAX;
+        if (rf.refused_why == DC_OK) rf.refused_why = rs.refused_why;
     }
     char t[40], a1[48], a2[48], a3[48];
     if (!print) return CLI_EXIT_OK;
@@ -497,10 +502,11 @@ int cmd_pay(struct cli *x, int argc, char **argv)
     if (e != DC_OK) return net_fail(x, e, "payment");
     char a1[48], a2[48];
     if (x->json) {
-        cli_emit(json_pack("{s:I, s:I, s:I, s:I}", "transfer_id", (json_int_t)t.transfer_id, "to",
-                           (json_int_t)t.to, "amount", (json_int_t)t.amount, "available",
-                           (json_int_t)t.available));
+        cli_emit(json_pack("{s:I, s:I, s:I, s:I, s:b}", "transfer_id", (json_int_t)t.transfer_id,
+                           "to", (json_int_t)t.to, "amount", (json_int_t)t.amount, "available",
+                           (json_int_t)t.available, "resumed", t.resumed));
     } else {
+        if (t.resumed) printf("finished the payment started earlier (no new payment was made)\n");
         printf("paid %s to account %llu (transfer %lld); available now %s\n",
                cli_fmt(x, a1, t.amount), (unsigned long long)t.to, (long long)t.transfer_id,
                cli_fmt(x, a2, t.available));

@@ -10,15 +10,7 @@
 
 static int net_fail(struct cli *x, enum dc_err e, const char *what)
 {
-    if (dc_service_is_transient(e)) {
-        return cli_fail(x, e, "%s: server unreachable or busy (%s); the request is kept in the "
-                              "wallet - run the same command again",
-                        what, x->svc.detail[0] ? x->svc.detail : dc_err_str(e));
-    }
-    if (x->svc.detail[0] && strcmp(x->svc.detail, dc_err_str(e)) != 0) {
-        return cli_fail(x, e, "%s refused: %s (%s)", what, dc_err_str(e), x->svc.detail);
-    }
-    return cli_fail(x, e, "%s refused: %s", what, dc_err_str(e));
+    return cli_net_fail(x, e, what);
 }
 
 int cmd_withdraw(struct cli *x, int argc, char **argv)
@@ -36,9 +28,13 @@ int cmd_withdraw(struct cli *x, int argc, char **argv)
     if (e != DC_OK) return net_fail(x, e, "withdrawal");
     char a[48];
     if (x->json) {
-        cli_emit(json_pack("{s:I, s:I, s:I}", "withdrawal_id", (json_int_t)wd.withdrawal_id,
-                           "amount", (json_int_t)wd.amount, "coins", (json_int_t)wd.n_coins));
+        cli_emit(json_pack("{s:I, s:I, s:I, s:b}", "withdrawal_id", (json_int_t)wd.withdrawal_id,
+                           "amount", (json_int_t)wd.amount, "coins", (json_int_t)wd.n_coins,
+                           "resumed", wd.resumed));
     } else {
+        if (wd.resumed) {
+            printf("finished the withdrawal started earlier (no new withdrawal was made)\n");
+        }
         printf("withdrew %s into %zu coin(s) in this wallet (withdrawal %lld)\n",
                cli_fmt(x, a, wd.amount), wd.n_coins, (long long)wd.withdrawal_id);
     }
@@ -78,8 +74,9 @@ int cmd_deposit(struct cli *x, int argc, char **argv)
     }
     enum dc_err e = dc_service_deposit(&x->svc, n ? idx : NULL, n, cli_now(), d);
     free(idx);
-    if (e == DC_ERR_NOT_FOUND && d->n == 0) {
+    if ((e == DC_ERR_NOT_FOUND && d->n == 0) || e == DC_ERR_WALLET_OP_PENDING) {
         free(d);
+        if (e == DC_ERR_WALLET_OP_PENDING) return net_fail(x, e, "deposit");
         return cli_fail(x, e, "deposit: %s", x->svc.detail);
     }
     char a[48], t[40], serial[2 * DC_SERIAL_BYTES + 1];
@@ -95,14 +92,19 @@ int cmd_deposit(struct cli *x, int argc, char **argv)
             if (o && c->err) json_object_set_new(o, "error", json_string(dc_err_name(c->err)));
             json_array_append_new(coins, o);
         }
-        cli_emit(json_pack("{s:I, s:o, s:I, s:I}", "credited", (json_int_t)d->credited, "coins",
-                           coins, "refused", (json_int_t)d->n_refused, "frozen",
-                           (json_int_t)d->n_frozen));
+        cli_emit(json_pack("{s:I, s:o, s:I, s:I, s:I, s:b}", "credited", (json_int_t)d->credited,
+                           "coins", coins, "refused", (json_int_t)d->n_refused, "frozen",
+                           (json_int_t)d->n_frozen, "kept", (json_int_t)d->n_kept, "resumed",
+                           d->resumed));
     } else {
+        if (d->resumed) printf("finished the deposit started earlier (no new deposit was made)\n");
         for (size_t i = 0; i < d->n; i++) {
             const struct dc_service_deposit_coin *c = &d->coin[i];
             cli_hex(serial, c->serial, DC_SERIAL_BYTES);
-            if (c->err) {
+            if (c->err && strcmp(c->status, "kept") == 0) {
+                printf("  coin %.12s  %s NOT DEPOSITED (still in this wallet): %s\n", serial,
+                       cli_fmt(x, a, c->amount), dc_err_str(c->err));
+            } else if (c->err) {
                 printf("  coin %.12s  %s REFUSED: %s\n", serial, cli_fmt(x, a, c->amount),
                        dc_err_str(c->err));
             } else if (c->case_id) {
@@ -120,11 +122,11 @@ int cmd_deposit(struct cli *x, int argc, char **argv)
     /* A refused coin is value this wallet no longer has: say so on stderr
      * and exit non-zero, so a script notices, after the report of what
      * was credited. */
-    size_t n_refused = d->n_refused;
+    size_t n_refused = d->n_refused, n_kept = d->n_kept;
     int64_t refused_sum = 0;
     enum dc_err why = DC_OK;
     for (size_t i = 0; i < d->n; i++) {
-        if (!d->coin[i].err) continue;
+        if (!d->coin[i].err || strcmp(d->coin[i].status, "refused") != 0) continue;
         if (why == DC_OK) why = d->coin[i].err;
         if (dc_i64_add(&refused_sum, refused_sum, d->coin[i].amount) != DC_OK) refused_sum = 0;
     }
@@ -136,6 +138,12 @@ int cmd_deposit(struct cli *x, int argc, char **argv)
                         "dropped from this wallet; every other coin was credited",
                         n_refused, cli_fmt(x, a, refused_sum),
                         dc_err_str(why == DC_OK ? DC_ERR_COIN_SPENT : why));
+    }
+    if (n_kept) {
+        return cli_fail(x, DC_ERR_INVALID_ARGUMENT,
+                        "deposit: %zu coin(s) could not be deposited and stay in this wallet "
+                        "(reasons above); every other coin was credited",
+                        n_kept);
     }
     return CLI_EXIT_OK;
 }

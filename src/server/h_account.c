@@ -103,27 +103,12 @@ static int add_entry(void *ctx, const struct dc_posting *p)
     return 0;
 }
 
-static int parse_int_arg(const char *v, long long lo, long long hi, long long *out)
-{
-    if (!v || !*v) return 0;
-    char *end;
-    long long x = strtoll(v, &end, 10);
-    if (*end || x < lo || x > hi) return -1;
-    *out = x;
-    return 1;
-}
-
 enum dc_err dc_h_history(struct dc_req *rq, struct dc_resp *rs)
 {
-    long long limit = 50, before = 0;
-    if (parse_int_arg(rq->query(rq->conn, "limit"), 1, 500, &limit) < 0) {
-        snprintf(rq->detail, sizeof rq->detail, "limit must be 1..500");
-        return DC_ERR_FIELD;
-    }
-    if (parse_int_arg(rq->query(rq->conn, "before"), 1, INT64_MAX, &before) < 0) {
-        snprintf(rq->detail, sizeof rq->detail, "before must be a positive entry id");
-        return DC_ERR_FIELD;
-    }
+    int64_t limit, before;
+    enum dc_err qe = dc_query_int(rq, "limit", 1, 500, 50, &limit);
+    if (qe == DC_OK) qe = dc_query_int(rq, "before", 1, INT64_MAX, 0, &before);
+    if (qe != DC_OK) return qe;
     struct dc_store *st;
     enum dc_err e = dc_pool_get(rq->x, &st);
     if (e != DC_OK) return e;

@@ -76,29 +76,6 @@ enum dc_err dc_h_console_style(struct dc_req *rq, struct dc_resp *rs)
 #define HOLDS_LIMIT_DEFAULT 100
 #define HOLDS_LIMIT_MAX 500
 
-/* A query parameter as a whole number in [min, max]; absent: *out = dflt.
- * Digits only (no sign, no blanks), so "10abc" or "-1" is an error. */
-static enum dc_err query_int(struct dc_req *rq, const char *name, int64_t min, int64_t max,
-                             int64_t dflt, int64_t *out)
-{
-    const char *v = rq->query(rq->conn, name);
-    *out = dflt;
-    if (!v) return DC_OK;
-    int64_t n = 0;
-    int ok = *v != '\0';
-    for (const char *p = v; ok && *p; p++) {
-        ok = *p >= '0' && *p <= '9' && n <= (max - (*p - '0')) / 10;
-        if (ok) n = n * 10 + (*p - '0');
-    }
-    if (!ok || n < min) {
-        snprintf(rq->detail, sizeof rq->detail, "%s must be a whole number in %lld..%lld", name,
-                 (long long)min, (long long)max);
-        return DC_ERR_FIELD;
-    }
-    *out = n;
-    return DC_OK;
-}
-
 struct holds_page {
     json_t *arr;
     int64_t last;
@@ -141,9 +118,9 @@ enum dc_err dc_h_admin_holds(struct dc_req *rq, struct dc_resp *rs)
         }
     }
     int64_t after, limit;
-    enum dc_err e = query_int(rq, "after", 0, INT64_MAX, 0, &after);
+    enum dc_err e = dc_query_int(rq, "after", 0, INT64_MAX, 0, &after);
     if (e == DC_OK) {
-        e = query_int(rq, "limit", 1, HOLDS_LIMIT_MAX, HOLDS_LIMIT_DEFAULT, &limit);
+        e = dc_query_int(rq, "limit", 1, HOLDS_LIMIT_MAX, HOLDS_LIMIT_DEFAULT, &limit);
     }
     if (e != DC_OK) return e;
     struct dc_store *st;

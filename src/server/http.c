@@ -2,9 +2,13 @@
  * http.c - libmicrohttpd adapter, dispatch through the route table,
  * authentication, error rendering, JSON specs and idempotent execution.
  *
- * Threading: one thread per connection (MHD_USE_THREAD_PER_CONNECTION), so
- * a handler may block on the group-commit writer without stalling other
- * clients; the connection limit bounds the threads. Bodies are collected up
+ * Threading: a few io threads (libmicrohttpd's thread pool, each an epoll
+ * loop) read and write every socket; a complete request is handed to a
+ * fixed pool of workers with its connection suspended, so a handler may
+ * block on the group-commit writer or the database while the io threads
+ * keep serving everyone else. Slow clients hold sockets (bounded per
+ * address and in all), never threads; header and body deadlines close
+ * sockets that trickle. Bodies are collected up
  * to the route's limit; a larger body is drained and answered 413 without
  * being parsed. Nothing here logs a secret: never a key, a token, a body.
  */
@@ -15,9 +19,12 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,8 +58,18 @@ struct dc_nonces {
     pthread_mutex_t lock;
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
     struct nonce_entry *oldest, *newest; /* the FIFO */
+    size_t count;                        /* entries held: the ducat_nonce_table_entries gauge */
     struct nonce_entry *bucket[NONCE_BUCKETS];
 };
+
+size_t dc_nonces_count(struct dc_nonces *n)
+{
+    if (!n) return 0;
+    pthread_mutex_lock(&n->lock);
+    size_t c = n->count;
+    pthread_mutex_unlock(&n->lock);
+    return c;
+}
 
 static struct dc_nonces *nonces_new(void)
 {
@@ -93,6 +110,7 @@ static int nonce_fresh(struct dc_nonces *n, const uint8_t *pub, const uint8_t *n
         n->oldest = dead->later;
         if (!n->oldest) n->newest = NULL;
         free(dead);
+        n->count--;
     }
     for (struct nonce_entry *e = n->bucket[b]; e; e = e->next) {
         if (memcmp(e->key, key, sizeof key) == 0) {
@@ -115,6 +133,7 @@ static int nonce_fresh(struct dc_nonces *n, const uint8_t *pub, const uint8_t *n
                 n->oldest = e;
             }
             n->newest = e;
+            n->count++;
         } else {
             fresh = 0; /* cannot remember it: refuse rather than risk a replay */
         }
@@ -123,17 +142,62 @@ static int nonce_fresh(struct dc_nonces *n, const uint8_t *pub, const uint8_t *n
     return fresh;
 }
 
-/* ---- Per-connection state ---------------------------------------------- */
+/* ---- Connections, sockets and the worker pool -------------------------- */
+
+/* What we know of one socket (MHD_OPTION_NOTIFY_CONNECTION), for the
+ * header and body deadlines: libmicrohttpd only has an idle timeout, which
+ * a client sending one header line every few seconds never reaches. */
+enum sock_phase { PH_HEADERS, PH_BODY, PH_WORK };
+struct sock {
+    int fd;
+    enum sock_phase phase;
+    uint64_t since_us;        /* when this phase began */
+    int killed;               /* by the deadline sweep: 1 answered 408, 2 shut down */
+    struct sock *prev, *next; /* in http->socks */
+};
+
+struct http;
 
 struct conn_state {
-    char *uri;     /* raw request target incl. query (from the URI log callback) */
+    struct http *h;
+    struct MHD_Connection *conn;
+    struct sock *sock;
+    char *uri; /* raw request target incl. query (from the URI log callback) */
     uint8_t *body;
     size_t len, cap;
     size_t limit;
     int too_large;
     int started;
     int late;
+    int dispatched; /* handed to a worker (connection suspended) */
     uint64_t t0_us;
+    const char *method, *url; /* MHD's, valid until the request completes */
+    const struct dc_route *rt;
+    int64_t id;
+    int path_known;
+    size_t index;
+    struct MHD_Response *resp; /* the answer a worker made, queued on resume */
+    unsigned status;
+    struct conn_state *next_job;
+};
+
+/* One per dc_http_serve. The workers run handlers (which may block on the
+ * writer or on PostgreSQL); the io threads of libmicrohttpd only move
+ * bytes, so a slow or idle client holds a socket, never a thread. */
+struct http {
+    struct dc_ctx *x;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;    /* a request is queued, or quit */
+    pthread_cond_t drained; /* in_flight reached 0 */
+    struct conn_state *head, *tail; /* requests waiting for a worker */
+    unsigned in_flight;             /* dispatched and not yet resumed */
+    int quit;
+    pthread_t *workers;
+    unsigned n_workers;
+    pthread_mutex_t socks_lock;
+    struct sock *socks;
+    size_t n_socks;
+    char body_timeout_answer[512]; /* a whole HTTP answer: 408 DC_ERR_REQUEST_TIMEOUT */
 };
 
 static uint64_t mono_us(void)
@@ -143,14 +207,105 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+static void sock_phase(struct http *h, struct sock *k, enum sock_phase ph)
+{
+    if (!k) return;
+    pthread_mutex_lock(&h->socks_lock);
+    k->phase = ph;
+    k->since_us = mono_us();
+    pthread_mutex_unlock(&h->socks_lock);
+}
+
+static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+                        enum MHD_ConnectionNotificationCode code)
+{
+    struct http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct sock *k = calloc(1, sizeof *k);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!k || !ci) {
+            free(k);
+            return; /* untracked: only the idle timeout applies */
+        }
+        k->fd = ci->connect_fd;
+        k->phase = PH_HEADERS;
+        k->since_us = mono_us();
+        pthread_mutex_lock(&h->socks_lock);
+        k->next = h->socks;
+        if (h->socks) h->socks->prev = k;
+        h->socks = k;
+        h->n_socks++;
+        pthread_mutex_unlock(&h->socks_lock);
+        *socket_context = k;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        struct sock *k = *socket_context;
+        pthread_mutex_lock(&h->socks_lock);
+        if (k->prev) {
+            k->prev->next = k->next;
+        } else {
+            h->socks = k->next;
+        }
+        if (k->next) k->next->prev = k->prev;
+        h->n_socks--;
+        pthread_mutex_unlock(&h->socks_lock);
+        free(k);
+        *socket_context = NULL;
+    }
+}
+
+/* Closes the sockets past their deadline: headers not complete within
+ * header_timeout_s of the connection opening (or of the previous answer on
+ * a kept-alive one), a body not complete within body_timeout_s of its
+ * headers. shutdown() only: libmicrohttpd sees the end of the stream and
+ * closes and frees the connection itself. Requests being worked on are
+ * never touched. Returns the number closed. */
+static size_t sweep_deadlines(struct http *h, int idle_now)
+{
+    uint64_t now = mono_us();
+    /* idle_now (shutting down): a socket waiting for its next request's
+     * headers closes at once, a keep-alive client must not hold us 5 s */
+    uint64_t hdr = idle_now ? 0 : (uint64_t)h->x->cfg.header_timeout_s * 1000000u;
+    uint64_t body = (uint64_t)h->x->cfg.body_timeout_s * 1000000u;
+    size_t n = 0;
+    pthread_mutex_lock(&h->socks_lock);
+    for (struct sock *k = h->socks; k; k = k->next) {
+        if (k->killed == 2 || k->phase == PH_WORK) continue;
+        uint64_t limit = k->phase == PH_HEADERS ? hdr : body;
+        if (now - k->since_us <= limit) continue;
+        if (k->phase == PH_BODY && !k->killed && !idle_now) {
+            /* libmicrohttpd only reads this socket while a body comes in
+             * (it would send an early answer only after the whole body),
+             * so the refusal is written here, whole, and our side closed
+             * for writing; reading stops one deadline later, not now, or
+             * the client's next bytes would reset the connection and
+             * destroy the answer before it is read */
+            (void)!send(k->fd, h->body_timeout_answer, strlen(h->body_timeout_answer),
+                        MSG_DONTWAIT | MSG_NOSIGNAL);
+            shutdown(k->fd, SHUT_WR);
+            k->killed = 1;
+            k->since_us = now;
+        } else {
+            shutdown(k->fd, SHUT_RDWR);
+            k->killed = 2;
+        }
+        n++;
+    }
+    pthread_mutex_unlock(&h->socks_lock);
+    return n;
+}
+
 static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    (void)cls;
-    (void)c;
     struct conn_state *s = calloc(1, sizeof *s);
     if (s) {
+        s->h = cls;
+        s->conn = c;
         s->uri = strdup(uri ? uri : "");
         s->t0_us = mono_us();
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        s->sock = ci ? ci->socket_context : NULL;
     }
     return s;
 }
@@ -158,15 +313,29 @@ static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *c)
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)c;
     (void)toe;
+    struct http *h = cls;
     struct conn_state *s = *con_cls;
     if (!s) return;
+    /* the next request on this socket has header_timeout_s from now */
+    sock_phase(h, s->sock, PH_HEADERS);
+    if (s->resp) MHD_destroy_response(s->resp);
     free(s->uri);
     free(s->body);
     free(s);
     *con_cls = NULL;
+}
+
+/* libmicrohttpd's own messages, in our log format (MHD_USE_ERROR_LOG). */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = '\0';
+    dc_log(DC_LOG_DEBUG, "http: %s", msg); /* client misbehaviour: no flood at info */
 }
 
 static const char *get_header(void *conn, const char *name)
@@ -181,13 +350,15 @@ static const char *get_query(void *conn, const char *name)
 
 /* ---- Rendering --------------------------------------------------------- */
 
-static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, const char *body,
-                                 const char *ctype, const char *cache, const char *allow,
-                                 const char *const *headers, int close_after)
+/* A response with our headers; NULL when out of memory. Thread-safe (no
+ * daemon involved), so workers build responses the io thread queues. */
+static struct MHD_Response *make_resp(const char *body, const char *ctype, const char *cache,
+                                      const char *allow, const char *const *headers,
+                                      int close_after)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
-    if (!r) return MHD_NO;
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body,
+                                                             MHD_RESPMEM_MUST_COPY);
+    if (!r) return NULL;
     MHD_add_response_header(r, "Content-Type", ctype);
     MHD_add_response_header(r, "Cache-Control", cache ? cache : "no-store");
     /* lets a client whose clock is off sign its next request right */
@@ -199,9 +370,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, int status, const 
         MHD_add_response_header(r, headers[i], headers[i + 1]);
     }
     if (close_after) MHD_add_response_header(r, "Connection", "close");
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return r;
 }
 
 static char *error_body(enum dc_err e, const char *detail)
@@ -270,17 +439,21 @@ static enum dc_err auth_device(struct dc_req *rq, int need_account)
         DC_OK) {
         return DC_ERR_AUTH_SIGNATURE;
     }
+    if (need_account) {
+        /* before the nonce: a key with no account keeps no entry in the
+         * table (anyone can make keys and sign with them) */
+        struct dc_store *st;
+        e = dc_pool_get(rq->x, &st);
+        if (e != DC_OK) return e;
+        e = st->ops->account_get(st, &rq->account, DC_BY_DEVICE, 0, rq->device);
+        dc_pool_put(rq->x, st);
+        if (e != DC_OK) return e == DC_ERR_NO_ACCOUNT ? DC_ERR_AUTH_UNKNOWN : e;
+    }
     /* only a valid signature may consume a nonce, or anyone could burn them */
     if (!nonce_fresh(rq->x->nonces, rq->device, nonce, wall, t + 2 * skew)) {
         return DC_ERR_AUTH_REPLAY;
     }
-    if (!need_account) return DC_OK;
-    struct dc_store *st;
-    e = dc_pool_get(rq->x, &st);
-    if (e != DC_OK) return e;
-    e = st->ops->account_get(st, &rq->account, DC_BY_DEVICE, 0, rq->device);
-    dc_pool_put(rq->x, st);
-    return e == DC_ERR_NO_ACCOUNT ? DC_ERR_AUTH_UNKNOWN : e;
+    return DC_OK;
 }
 
 static enum dc_err auth_admin(struct dc_req *rq)
@@ -352,44 +525,34 @@ static void allow_of(const char *path, char *out, size_t cap)
     }
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
-{
-    (void)version;
-    struct dc_ctx *x = cls;
-    struct conn_state *s = *con_cls;
-    if (!s) return MHD_NO;
-    int64_t id = 0;
-    int path_known;
-    size_t index = DC_METRICS_ROUTES - 1;
-    const struct dc_route *rt = find_route(method, url, x->cfg.console, &id, &path_known, &index);
-    if (!s->started) {
-        s->started = 1;
-        s->late = x->stopping; /* arrived after shutdown began: refused */
-        s->limit = rt && rt->max_body ? rt->max_body : x->cfg.max_body;
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        if (!s->too_large && s->len + *upload_size > s->limit) {
-            s->too_large = 1;
-        }
-        if (!s->too_large) {
-            if (s->len + *upload_size > s->cap) {
-                size_t cap = s->cap ? s->cap : 1024;
-                while (cap < s->len + *upload_size) cap *= 2;
-                uint8_t *p = realloc(s->body, cap);
-                if (!p) return MHD_NO;
-                s->body = p;
-                s->cap = cap;
-            }
-            memcpy(s->body + s->len, upload_data, *upload_size);
-            s->len += *upload_size;
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
+/* Most query parameters any route reads is 2; a request with hundreds is
+ * refused before a handler walks them. */
+#define MAX_QUERY_ARGS 16
+/* Request line and headers together: a signed request needs ~600 bytes.
+ * libmicrohttpd's pool (CONN_MEMORY) must hold more than this, or it
+ * answers for us (an HTML 431, or nothing at all for many parameters). */
+#define MAX_HEADER_BYTES (16u * 1024u)
+#define CONN_MEMORY (64u * 1024u)
 
+static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    (void)key;
+    (void)value;
+    (*(unsigned *)cls)++;
+    return MHD_YES;
+}
+
+/* Authenticates, runs the handler and renders: fills s->resp and s->status.
+ * Runs on a worker (may block on the writer or a read connection) or, for
+ * routes flagged DC_R_INLINE and early refusals, on the io thread. */
+static void process(struct conn_state *s, enum dc_err early)
+{
+    struct dc_ctx *x = s->h->x;
+    struct MHD_Connection *conn = s->conn;
+    const char *method = s->method, *url = s->url;
+    const struct dc_route *rt = s->rt;
     struct dc_req rq;
     struct dc_resp rs;
     memset(&rq, 0, sizeof rq);
@@ -401,21 +564,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     rq.body = s->body ? s->body : (const uint8_t *)"";
     rq.body_len = s->len;
     rq.now = dc_now(x);
-    rq.path_id = id;
+    rq.path_id = s->id;
     rq.header = get_header;
     rq.query = get_query;
     rq.conn = conn;
     rs.status = 200;
 
-    enum dc_err e = DC_OK;
-    if (s->late) {
+    enum dc_err e = early;
+    unsigned n_args = 0;
+    if (e != DC_OK) {
+        if (e == DC_ERR_HEADERS_TOO_LARGE) {
+            snprintf(rq.detail, sizeof rq.detail, "limit %u bytes", MAX_HEADER_BYTES);
+        }
+    } else if (s->late) {
         e = DC_ERR_SHUTTING_DOWN;
     } else if (!rt) {
-        e = path_known ? DC_ERR_METHOD : DC_ERR_NOT_FOUND;
-        if (!path_known) snprintf(rq.detail, sizeof rq.detail, "%s %s", method, url);
+        e = s->path_known ? DC_ERR_METHOD : DC_ERR_NOT_FOUND;
+        if (!s->path_known) snprintf(rq.detail, sizeof rq.detail, "%s %s", method, url);
     } else if (s->too_large) {
         snprintf(rq.detail, sizeof rq.detail, "limit %zu bytes", s->limit);
         e = DC_ERR_BODY_TOO_LARGE;
+    } else if (MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, count_arg, &n_args),
+               n_args > MAX_QUERY_ARGS) {
+        snprintf(rq.detail, sizeof rq.detail, "%u query parameters, at most %u", n_args,
+                 (unsigned)MAX_QUERY_ARGS);
+        e = DC_ERR_FIELD;
     } else if (rt->flags & DC_R_ADMIN) {
         e = auth_admin(&rq);
     } else if (rt->flags & (DC_R_DEVICE | DC_R_SELF_SIGNED)) {
@@ -424,6 +597,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (e == DC_ERR_AUTH_MISSING || e == DC_ERR_AUTH_SIGNATURE || e == DC_ERR_AUTH_STALE ||
         e == DC_ERR_AUTH_REPLAY || e == DC_ERR_AUTH_UNKNOWN || e == DC_ERR_ADMIN_AUTH) {
         dc_metrics_add(x->metrics, DC_M_AUTH_FAILURES, 1);
+    }
+    if (e == DC_ERR_ADMIN_AUTH) {
+        /* the path only: the presented token is never logged */
+        DC_LOG_EVENT(DC_LOG_WARN, "admin_auth_refused", DC_KV_S("method", method),
+                     DC_KV_S("path", url));
     }
     json_t *parsed = NULL;
     if (e == DC_OK && strcmp(method, "POST") == 0) {
@@ -483,14 +661,139 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     char allow[64];
     if (e == DC_ERR_METHOD) allow_of(url, allow, sizeof allow);
-    enum MHD_Result ret =
-        send_resp(conn, status, body ? body : "{\"code\":1003}", ctype, rs.cache_control,
-                  e == DC_ERR_METHOD ? allow : NULL, e == DC_OK ? rs.headers : NULL,
-                  x->stopping);
+    s->resp = make_resp(body ? body : "{\"code\":1003}", ctype, rs.cache_control,
+                        e == DC_ERR_METHOD ? allow : NULL, e == DC_OK ? rs.headers : NULL,
+                        atomic_load(&x->stopping) || early != DC_OK);
+    s->status = (unsigned)status;
     free(body);
-    dc_metrics_request(x->metrics, rt ? index : DC_METRICS_ROUTES - 1, status,
+    dc_metrics_request(x->metrics, rt ? s->index : DC_METRICS_ROUTES - 1, status,
                        mono_us() - s->t0_us);
+}
+
+static enum MHD_Result queue_made(struct conn_state *s)
+{
+    if (!s->resp) return MHD_NO; /* out of memory: close */
+    enum MHD_Result ret = MHD_queue_response(s->conn, s->status, s->resp);
+    MHD_destroy_response(s->resp);
+    s->resp = NULL;
     return ret;
+}
+
+static void *worker_main(void *arg)
+{
+    struct http *h = arg;
+    pthread_mutex_lock(&h->lock);
+    for (;;) {
+        while (!h->head && !h->quit) pthread_cond_wait(&h->cond, &h->lock);
+        if (!h->head) break; /* quit and nothing left */
+        struct conn_state *s = h->head;
+        h->head = s->next_job;
+        if (!h->head) h->tail = NULL;
+        pthread_mutex_unlock(&h->lock);
+        process(s, DC_OK);
+        pthread_mutex_lock(&h->lock);
+        h->in_flight--;
+        /* under the lock: the drain at shutdown waits for in_flight == 0
+         * before it stops the daemon, and a resumed connection is back in
+         * MHD's hands once this returns. Only the drain is woken (its own
+         * condition): waking the idle workers here cost ~40 context
+         * switches per request with 256 of them. */
+        MHD_resume_connection(s->conn);
+        if (h->in_flight == 0) pthread_cond_broadcast(&h->drained);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct http *h = cls;
+    struct dc_ctx *x = h->x;
+    struct conn_state *s = *con_cls;
+    if (!s) return MHD_NO;
+    if (s->resp) return queue_made(s); /* back from a worker, or an early refusal */
+    if (!s->started) {
+        s->started = 1;
+        s->conn = conn;
+        s->method = method;
+        s->url = url;
+        s->index = DC_METRICS_ROUTES - 1;
+        s->rt = find_route(method, url, x->cfg.console, &s->id, &s->path_known, &s->index);
+        s->late = atomic_load(&x->stopping); /* arrived after shutdown began: refused */
+        s->limit = s->rt && s->rt->max_body ? s->rt->max_body : x->cfg.max_body;
+        sock_phase(h, s->sock, PH_BODY);
+        const union MHD_ConnectionInfo *hs =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+        if (hs && hs->header_size > MAX_HEADER_BYTES) {
+            process(s, DC_ERR_HEADERS_TOO_LARGE); /* answered now; MHD closes after it */
+            return queue_made(s);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!s->too_large && s->len + *upload_size > s->limit) {
+            s->too_large = 1;
+        }
+        if (!s->too_large) {
+            if (s->len + *upload_size > s->cap) {
+                size_t cap = s->cap ? s->cap : 1024;
+                while (cap < s->len + *upload_size) cap *= 2;
+                uint8_t *p = realloc(s->body, cap);
+                if (!p) return MHD_NO;
+                s->body = p;
+                s->cap = cap;
+            }
+            memcpy(s->body + s->len, upload_data, *upload_size);
+            s->len += *upload_size;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (s->dispatched) return MHD_YES; /* spurious call while a worker has it */
+    sock_phase(h, s->sock, PH_WORK);
+    if (!s->rt || (s->rt->flags & DC_R_INLINE) || s->late || s->too_large) {
+        /* nothing here blocks: answered on the io thread, no hand-off */
+        process(s, DC_OK);
+        return queue_made(s);
+    }
+    s->dispatched = 1;
+    MHD_suspend_connection(conn);
+    pthread_mutex_lock(&h->lock);
+    s->next_job = NULL;
+    if (h->tail) {
+        h->tail->next_job = s;
+    } else {
+        h->head = s;
+    }
+    h->tail = s;
+    h->in_flight++;
+    pthread_cond_signal(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+    return MHD_YES;
+}
+
+enum dc_err dc_query_int(struct dc_req *rq, const char *name, int64_t min, int64_t max,
+                         int64_t dflt, int64_t *out)
+{
+    const char *v = rq->query(rq->conn, name);
+    *out = dflt;
+    if (!v) return DC_OK;
+    int64_t n = 0;
+    int ok = *v != '\0';
+    for (const char *p = v; ok && *p; p++) {
+        ok = *p >= '0' && *p <= '9' && n <= (max - (*p - '0')) / 10;
+        if (ok) n = n * 10 + (*p - '0');
+    }
+    if (!ok || n < min) {
+        snprintf(rq->detail, sizeof rq->detail, "%s must be a whole number in %lld..%lld", name,
+                 (long long)min, (long long)max);
+        return DC_ERR_FIELD;
+    }
+    *out = n;
+    return DC_OK;
 }
 
 /* ---- JSON specs -------------------------------------------------------- */
@@ -578,7 +881,17 @@ struct idem_job {
     struct dc_resp *rs;
     char *replayed; /* stored answer, when this is a retry */
     int replay_status;
+    enum dc_err refused; /* fn's refusal, stored as the answer (DC_OK: none) */
 };
+
+/* A refusal that is the request's final answer: the request itself (its
+ * body, the account's state) is refused, a 4xx of the registry. Storage,
+ * capacity and shutdown errors are not: a retry may well succeed. */
+static int is_final_refusal(enum dc_err e)
+{
+    int status = dc_err_http_status(e);
+    return status >= 400 && status < 500 && !(e >= 3000 && e < 4000);
+}
 
 /* What an idempotency record binds a request id to: the route and the
  * exact body. The same id on another route (a fund's id reused for a
@@ -639,6 +952,7 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     /* the writer may run this job again after a retried batch */
     free(j->replayed);
     j->replayed = NULL;
+    j->refused = DC_OK;
     json_decref(j->rs->json);
     j->rs->json = NULL;
     free(j->rs->text);
@@ -649,6 +963,7 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     snprintf(rec.request_id, sizeof rec.request_id, "%s", j->request_id);
     uint8_t h[DC_HASH_BYTES];
     idem_hash(j->rq, h);
+    rec.will_put = 1; /* a miss runs fn and stores its answer below */
     enum dc_err e = st->ops->request_get(st, &rec);
     if (e == DC_OK) {
         int same = memcmp(rec.body_hash, h, sizeof h) == 0;
@@ -663,8 +978,32 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     }
     if (e != DC_ERR_NOT_FOUND) return e;
     e = j->fn(st, j->rq, j->arg, j->rs);
+    char *text;
+    if (e != DC_OK && is_final_refusal(e)) {
+        /* The refusal is this request id's answer, kept like a success:
+         * the same signed request replayed later, to this instance or any
+         * other on the database (their nonce tables are their own), gets
+         * it again instead of running once the account can pay. What fn
+         * wrote is undone; the job's savepoint is opened anew for the
+         * record (rollback_to releases it; the writer releases this one). */
+        enum dc_err r = st->ops->rollback_to(st);
+        if (r == DC_OK) r = st->ops->savepoint(st);
+        if (r != DC_OK) return r;
+        json_decref(j->rs->json);
+        j->rs->json = NULL;
+        text = error_body(e, j->rq->detail);
+        if (!text) return DC_ERR_NO_MEMORY;
+        memcpy(rec.body_hash, h, sizeof h);
+        rec.status = dc_err_http_status(e);
+        rec.created_at = j->rq->now;
+        r = st->ops->request_put(st, &rec, text);
+        free(text);
+        if (r != DC_OK) return r;
+        j->refused = e;
+        return DC_OK;
+    }
     if (e != DC_OK) return e;
-    char *text = j->rs->json ? json_dumps(j->rs->json, JSON_COMPACT) : strdup("{}");
+    text = j->rs->json ? json_dumps(j->rs->json, JSON_COMPACT) : strdup("{}");
     if (!text) return DC_ERR_NO_MEMORY;
     memcpy(rec.body_hash, h, sizeof h);
     rec.status = j->rs->status;
@@ -682,8 +1021,9 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
 enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id,
                           dc_idem_fn fn, void *arg, struct dc_resp *rs)
 {
-    struct idem_job j = {rq, account, request_id, fn, arg, rs, NULL, 0};
+    struct idem_job j = {rq, account, request_id, fn, arg, rs, NULL, 0, DC_OK};
     enum dc_err e = dc_writer_run(rq->x->writer, idem_run, &j);
+    if (e == DC_OK) e = j.refused; /* rendered from rq->detail: the stored text */
     if (e != DC_OK) {
         free(j.replayed);
         return e;
@@ -707,8 +1047,46 @@ static enum dc_err parse_listen(const char *listen, char *host, size_t hcap, uin
     return DC_OK;
 }
 
+static void stop_workers(struct http *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->quit = 1;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+    for (unsigned i = 0; i < h->n_workers; i++) pthread_join(h->workers[i], NULL);
+    free(h->workers);
+    h->workers = NULL;
+    h->n_workers = 0;
+}
+
+/* Descriptors besides client sockets: the store (SQLite files, or one
+ * PostgreSQL connection per worker plus the writer), logs, the listener. */
+#define FD_RESERVE 64u
+
+/* Raises RLIMIT_NOFILE so `want` sockets fit; if the hard limit is lower,
+ * returns the connection limit that fits (and says so). */
+static unsigned fit_fd_limit(unsigned want, unsigned workers)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)want + workers + FD_RESERVE;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return want;
+    if (rl.rlim_cur < need) {
+        struct rlimit up = rl;
+        up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl = up;
+    }
+    if (rl.rlim_cur >= need) return want;
+    rlim_t fit = rl.rlim_cur > workers + FD_RESERVE + 16 ? rl.rlim_cur - workers - FD_RESERVE : 16;
+    dc_log(DC_LOG_WARN,
+           "open-file limit %llu (hard %llu) is below max_connections %u + %u: serving at most "
+           "%llu connections (raise LimitNOFILE / ulimit -n)",
+           (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, want,
+           workers + FD_RESERVE, (unsigned long long)fit);
+    return (unsigned)fit;
+}
+
 enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port_file,
-                          volatile int *stop)
+                          volatile sig_atomic_t *stop)
 {
     char host[96];
     uint16_t port;
@@ -725,21 +1103,56 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
         dc_log(DC_LOG_ERROR, "listen address '%s': '%s' is not an IPv4 address", listen, host);
         return DC_ERR_CONFIG;
     }
+    unsigned max_conn = fit_fd_limit(x->cfg.max_connections, x->cfg.threads);
+    static struct http h; /* one server per process; pointers into it outlive no call */
+    memset(&h, 0, sizeof h);
+    h.x = x;
+    pthread_mutex_init(&h.lock, NULL);
+    pthread_cond_init(&h.cond, NULL);
+    pthread_cond_init(&h.drained, NULL);
+    pthread_mutex_init(&h.socks_lock, NULL);
+    char *tb = error_body(DC_ERR_REQUEST_TIMEOUT, "body not complete in time");
+    if (tb) {
+        snprintf(h.body_timeout_answer, sizeof h.body_timeout_answer,
+                 "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                 "Content-Type: application/json\r\nCache-Control: no-store\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 strlen(tb), tb);
+        free(tb);
+    }
     x->nonces = nonces_new();
-    if (!x->nonces) return DC_ERR_NO_MEMORY;
+    h.workers = calloc(x->cfg.threads, sizeof *h.workers);
+    if (!x->nonces || !h.workers) {
+        nonces_free(x->nonces);
+        x->nonces = NULL;
+        free(h.workers);
+        return DC_ERR_NO_MEMORY;
+    }
+    for (; h.n_workers < x->cfg.threads; h.n_workers++) {
+        if (pthread_create(&h.workers[h.n_workers], NULL, worker_main, &h) != 0) break;
+    }
     for (size_t i = 0; i < dc_routes_n && i < DC_METRICS_ROUTES - 1; i++) {
         dc_metrics_set_route_name(x->metrics, i, dc_routes[i].name);
     }
     dc_metrics_set_route_name(x->metrics, DC_METRICS_ROUTES - 1, "unmatched");
+    /* epoll loops in a small fixed pool of io threads: a socket costs a
+     * few KB, not a thread; handlers run on the workers (worker_main) with
+     * the connection suspended, so a request waiting for its commit holds
+     * nobody else up. */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
             MHD_USE_ERROR_LOG,
-        port, NULL, NULL, on_request, x, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed,
-        NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)x->cfg.threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+        port, NULL, NULL, on_request, &h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, &h,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, &h, MHD_OPTION_NOTIFY_CONNECTION, notify_conn, &h,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_THREAD_POOL_SIZE,
+        x->cfg.io_threads, MHD_OPTION_CONNECTION_LIMIT, max_conn,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, x->cfg.per_ip_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, x->cfg.idle_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_END);
     if (!d) {
         dc_log(DC_LOG_ERROR, "cannot listen on %s (address in use or not allowed?)", listen);
+        stop_workers(&h);
         nonces_free(x->nonces);
         x->nonces = NULL;
         return DC_ERR_IO;
@@ -757,10 +1170,26 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
             dc_log(DC_LOG_ERROR, "cannot write port file '%s'", port_file);
         }
     }
-    uint64_t next_release = 0;
+    uint64_t next_release = 0, next_trust = dc_wall_now() + x->cfg.trust_reload_s * 1000ull;
     while (!*stop) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
+        size_t swept = sweep_deadlines(&h, 0);
+        if (swept)
+            dc_log(DC_LOG_DEBUG, "closed %zu sockets past their header/body deadline", swept);
+        int hup = x->reload_req && *x->reload_req;
+        if (hup || dc_wall_now() >= next_trust) {
+            if (hup) *x->reload_req = 0;
+            size_t n_keys = 0;
+            enum dc_err e = dc_ctx_refresh(x, &n_keys);
+            if (e != DC_OK) {
+                dc_log(DC_LOG_WARN, "reloading signing keys: %s", dc_err_str(e));
+            } else if (hup) {
+                dc_log(DC_LOG_INFO, "SIGHUP: reloaded %zu signing keys and their revocations",
+                       n_keys);
+            }
+            next_trust = dc_wall_now() + x->cfg.trust_reload_s * 1000ull;
+        }
         uint64_t now = dc_now(x);
         if (now >= next_release) {
             /* the hold-release timer: due credits become available */
@@ -768,23 +1197,40 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
             enum dc_err e = dc_writer_run(x->writer, dc_release_job, &r);
             if (e != DC_OK) dc_log(DC_LOG_WARN, "hold release: %s", dc_err_str(e));
             if (r.released) {
-                dc_log(DC_LOG_INFO, "released %zu holds", r.released);
+                DC_LOG_EVENT(DC_LOG_INFO, "release_run", DC_KV_N("released", r.released),
+                             DC_KV_S("via", "timer"));
                 dc_metrics_add(x->metrics, DC_M_HOLDS_RELEASED, r.released);
             }
             next_release = now + (uint64_t)x->cfg.release_interval_s * 1000u;
         }
     }
     dc_log(DC_LOG_INFO, "shutting down: finishing in-flight requests");
-    x->stopping = 1; /* answers close their connections; new requests get 503 */
+    atomic_store(&x->stopping, 1); /* answers close their connections; new requests get 503 */
     MHD_quiesce_daemon(d);
-    /* let in-flight requests finish and answer (up to 5 s) */
+    /* Every dispatched request is answered first: its job is in the
+     * writer, which keeps running until we return, so this ends; a
+     * suspended connection must not be left for MHD_stop_daemon. */
+    pthread_mutex_lock(&h.lock);
+    while (h.in_flight) pthread_cond_wait(&h.drained, &h.lock);
+    pthread_mutex_unlock(&h.lock);
+    /* let answers go out and idle keep-alive sockets close (up to 5 s) */
     for (int i = 0; i < 500; i++) {
-        const union MHD_DaemonInfo *ci = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        const union MHD_DaemonInfo *ci =
+            MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
         if (!ci || ci->num_connections == 0) break;
+        pthread_mutex_lock(&h.lock);
+        while (h.in_flight) pthread_cond_wait(&h.drained, &h.lock);
+        pthread_mutex_unlock(&h.lock);
+        sweep_deadlines(&h, 1);
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    MHD_stop_daemon(d); /* joins the connection threads */
+    /* a request that came in meanwhile was refused 503 on the io thread */
+    pthread_mutex_lock(&h.lock);
+    while (h.in_flight) pthread_cond_wait(&h.drained, &h.lock);
+    pthread_mutex_unlock(&h.lock);
+    MHD_stop_daemon(d);
+    stop_workers(&h);
     nonces_free(x->nonces);
     x->nonces = NULL;
     return DC_OK;

@@ -12,6 +12,7 @@
 #define DUCAT_SERVER_HTTP_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@
 #define DC_R_SELF_SIGNED 0x2u /* signed by the key in the body (registration) */
 #define DC_R_ADMIN 0x4u       /* Authorization: Bearer <admin token> */
 #define DC_R_CONSOLE 0x8u     /* the admin console's files: unknown when [server] console = no */
+#define DC_R_INLINE 0x10u     /* never blocks (no store, no writer): answered on the io thread */
 
 struct dc_req {
     struct dc_ctx *x;
@@ -65,9 +67,10 @@ struct dc_route {
 extern const struct dc_route dc_routes[];
 extern const size_t dc_routes_n;
 
-/* Serves until *stop becomes non-zero; then drains and returns. */
+/* Serves until *stop becomes non-zero (a signal handler sets it: hence
+ * sig_atomic_t, the one type a handler may write); then drains and returns. */
 enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port_file,
-                          volatile int *stop);
+                          volatile sig_atomic_t *stop);
 
 /* ---- Helpers for handlers ---------------------------------------------- */
 
@@ -99,11 +102,18 @@ enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *reques
 enum dc_err dc_idempotent_replay(struct dc_req *rq, int64_t account, const char *request_id,
                                  struct dc_resp *rs, int *answered);
 
+/* A query parameter as a whole number in [min, max] (digits only: no sign,
+ * blank or percent-encoded space; no overflow); absent: *out = dflt.
+ * DC_ERR_FIELD with rq->detail naming the parameter and its range. */
+enum dc_err dc_query_int(struct dc_req *rq, const char *name, int64_t min, int64_t max,
+                         int64_t dflt, int64_t *out);
+
 /* Hex helpers for responses. */
 json_t *dc_json_hex(const uint8_t *p, size_t n);
 
 /* Handlers (one file per family). */
 enum dc_err dc_h_health(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_ready(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_keys(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_metrics(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_register(struct dc_req *, struct dc_resp *);

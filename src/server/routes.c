@@ -7,9 +7,10 @@
 #define KB 1024u
 
 const struct dc_route dc_routes[] = {
-    {"GET", "/v1/health", dc_h_health, DC_R_PUBLIC, 0, "health"},
+    {"GET", "/v1/health", dc_h_health, DC_R_PUBLIC | DC_R_INLINE, 0, "health"},
+    {"GET", "/v1/ready", dc_h_ready, DC_R_PUBLIC, 0, "ready"},
     {"GET", "/v1/keys", dc_h_keys, DC_R_PUBLIC, 0, "keys"},
-    {"GET", "/metrics", dc_h_metrics, DC_R_PUBLIC, 0, "metrics"},
+    {"GET", "/metrics", dc_h_metrics, DC_R_PUBLIC | DC_R_INLINE, 0, "metrics"},
     {"POST", "/v1/register", dc_h_register, DC_R_SELF_SIGNED, 4 * KB, "register"},
     {"POST", "/v1/sync", dc_h_sync, DC_R_DEVICE, 1 * KB, "sync"},
     {"GET", "/v1/balance", dc_h_balance, DC_R_DEVICE, 0, "balance"},
@@ -40,9 +41,11 @@ const struct dc_route dc_routes[] = {
     {"GET", "/v1/admin/cases/{id}/events", dc_h_admin_case_events, DC_R_ADMIN, 0,
      "admin_case_events"},
     /* the admin console (h_console.c): static files, gone with [server] console = no */
-    {"GET", "/admin", dc_h_console_page, DC_R_PUBLIC | DC_R_CONSOLE, 0, "console"},
-    {"GET", "/admin/console.js", dc_h_console_script, DC_R_PUBLIC | DC_R_CONSOLE, 0, "console_js"},
-    {"GET", "/admin/console.css", dc_h_console_style, DC_R_PUBLIC | DC_R_CONSOLE, 0, "console_css"},
+    {"GET", "/admin", dc_h_console_page, DC_R_PUBLIC | DC_R_CONSOLE | DC_R_INLINE, 0, "console"},
+    {"GET", "/admin/console.js", dc_h_console_script, DC_R_PUBLIC | DC_R_CONSOLE | DC_R_INLINE, 0,
+     "console_js"},
+    {"GET", "/admin/console.css", dc_h_console_style, DC_R_PUBLIC | DC_R_CONSOLE | DC_R_INLINE, 0,
+     "console_css"},
 };
 
 const size_t dc_routes_n = sizeof dc_routes / sizeof dc_routes[0];

@@ -89,6 +89,15 @@ struct dc_request_rec {
     int status;          /* HTTP status of the original answer */
     char *response;      /* OUT of request_get: malloc'd JSON, caller frees */
     uint64_t created_at;
+    /* IN of request_get, inside a write transaction: on a miss the caller
+     * runs the request and stores its answer (request_put) in this same
+     * transaction. A store may then answer DC_ERR_NOT_FOUND without
+     * looking and let the answer's primary key decide at commit: an id
+     * that did exist makes the commit fail with DC_ERR_STORE_RETRY, and
+     * the re-run transaction looks it up for real (store_pg.c). A job that
+     * fails after such a miss is checked at rollback_to, so an error is
+     * never answered in place of a stored answer. 0 everywhere else. */
+    int will_put;
 };
 
 struct dc_coin_rec {
@@ -166,6 +175,10 @@ struct dc_key_rec {
     uint32_t key_id;
     uint8_t keycert[DC_KEYCERT_BYTES];
     uint64_t revoked_at;
+    /* 1: revoked for rotation (retired), not for compromise: the key signs
+     * nothing more, but what it signed before stays valid until it expires
+     * (the trust context gets it unrevoked; /v1/keys says retired_at). */
+    int retired;
 };
 
 /* Selector for account_get. */
@@ -179,6 +192,10 @@ struct dc_audit_row {
     int64_t account;
     int64_t journal_available; /* credits - debits on the available bucket */
     int64_t journal_held;
+    /* Not "": the account's row itself is corrupted (a balance that is not
+     * an int64, written behind the store's back), described for the report;
+     * the balances read from it mean nothing then. */
+    char corrupt[128];
 };
 
 struct dc_store;

@@ -32,7 +32,15 @@
  * SAVEPOINT and RELEASE travel in pipeline mode in front of the next
  * statement, and inside a write transaction postings and stored answers
  * are deferred to set-based statements sent with the COMMIT when the
- * store can decide their outcome itself ("Deferred writes" below).
+ * store can decide their outcome itself ("Deferred writes" below). The
+ * write connection answers account reads from the rows it last saw
+ * committed, proven current before COMMIT ("The account cache"), and a
+ * request id the writer's idempotent job looks up (will_put, store.h) is
+ * decided by its primary key at commit instead of a lookup. A transfer in
+ * a batch thus costs no round trip of its own. Sessions plan prepared
+ * statements once (plan_cache_mode = force_generic_plan): every statement
+ * here is a key lookup or a set over arrays, and re-planning each
+ * execution cost more than executing it.
  *
  * Wire format: statements are prepared once per connection with explicit
  * parameter types; parameters and results travel in binary (no hex for
@@ -45,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ducat/amount.h"
 #include "schema_pg.h" /* generated: schema_pg[] */
 #include "store/store.h"
 
@@ -74,15 +83,16 @@ enum stmt_id {
     S_CASE_LIST_CULPRIT,
     S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
     S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
-    S_JOURNAL_IDS, S_FLUSH_JOURNAL, S_FLUSH_BALANCES, S_FLUSH_REQUESTS,
+    S_JOURNAL_IDS, S_FLUSH_JOURNAL, S_FLUSH_BALANCES, S_FLUSH_REQUESTS, S_CACHE_CHECK,
     S_COUNT
 };
 
 #define ACCT_COLS                                                                            \
     "id, kind, status, offline_blocked, name, national_id, phone, device_pub, alias, "       \
     "offline_limit, available, held, created_at"
-/* frozen: from migration 2, debtor: from 3; never inserted as 1 */
-#define ACCT_SEL ACCT_COLS ", frozen, debtor"
+/* frozen: from migration 2, never inserted as 1; xmin: the row version, for
+ * the account cache ("The account cache" below); debtor: from migration 3 */
+#define ACCT_SEL ACCT_COLS ", frozen, xmin::text::bigint, debtor"
 #define HOLD_COLS \
     "id, account, amount, release_at, status, case_id, deposit, created_at, provisional, " \
     "taken, repaid, released_by"
@@ -90,6 +100,9 @@ enum stmt_id {
     "id, serial, state, culprit, culprit_account, value, exposure, evidence, status, "       \
     "decision, actor, reason, created_at, resolved_at, recovered, carried, repaid"
 #define DCOIN_COLS "id, deposit, account, serial, chain, amount, hold, flagged"
+
+/* The text S_CACHE_CHECK fails with: classify() knows it by this. */
+#define CACHE_STALE "ducat: cached account rows changed"
 
 /* One statement: its text and its parameter types, one letter each
  * (i = int8, b = bytea, t = text; I, B, T: arrays of them). */
@@ -142,13 +155,15 @@ static const struct stmt stmts[S_COUNT] = {
                         "kind, ref, memo FROM journal WHERE (debit = $1 OR credit = $1) "
                         "AND id < $2 "
                         "ORDER BY id DESC LIMIT $3", "iii"},
+    /* the difference taken in numeric, then cast: a settlement balance of
+     * exactly INT64_MIN has debits summing to 2^63, outside bigint */
     [S_AUDIT] = {"SELECT a.id, "
-                 "COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND "
-                 "credit_bucket = 0), 0)::bigint - COALESCE((SELECT SUM(amount) FROM journal "
-                 "WHERE debit = a.id AND debit_bucket = 0), 0)::bigint, "
-                 "COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND "
-                 "credit_bucket = 1), 0)::bigint - COALESCE((SELECT SUM(amount) FROM journal "
-                 "WHERE debit = a.id AND debit_bucket = 1), 0)::bigint "
+                 "(COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND "
+                 "credit_bucket = 0), 0) - COALESCE((SELECT SUM(amount) FROM journal "
+                 "WHERE debit = a.id AND debit_bucket = 0), 0))::bigint, "
+                 "(COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND "
+                 "credit_bucket = 1), 0) - COALESCE((SELECT SUM(amount) FROM journal "
+                 "WHERE debit = a.id AND debit_bucket = 1), 0))::bigint "
                  "FROM accounts a ORDER BY a.id", ""},
     [S_REQ_GET] = {"SELECT body_hash, status, response, created_at FROM requests "
                    "WHERE account = $1 AND request_id = $2", "it"},
@@ -222,10 +237,12 @@ static const struct stmt stmts[S_COUNT] = {
     [S_REVOKE_PUT] = {"INSERT INTO revoked(device, case_id, time) VALUES ($1, $2, $3) "
                       "ON CONFLICT (device) DO NOTHING", "bii"},
     [S_REVOKED_LIST] = {"SELECT device FROM revoked ORDER BY device", ""},
-    [S_KEY_PUT] = {"INSERT INTO signing_keys(key_id, keycert, revoked_at) VALUES ($1, $2, $3) "
+    [S_KEY_PUT] = {"INSERT INTO signing_keys(key_id, keycert, revoked_at, retired) "
+                   "VALUES ($1, $2, $3, $4) "
                    "ON CONFLICT (key_id) DO UPDATE SET keycert = excluded.keycert, "
-                   "revoked_at = excluded.revoked_at", "ibi"},
-    [S_KEY_LIST] = {"SELECT key_id, keycert, revoked_at FROM signing_keys ORDER BY key_id", ""},
+                   "revoked_at = excluded.revoked_at, retired = excluded.retired", "ibii"},
+    [S_KEY_LIST] = {"SELECT key_id, keycert, revoked_at, retired FROM signing_keys "
+                    "ORDER BY key_id", ""},
     /* Deferred writes (see "Deferred writes" below): journal ids reserved
      * ahead, then every deferred row of a transaction in three set-based
      * statements over arrays, sent in the round trip of the COMMIT. */
@@ -239,10 +256,19 @@ static const struct stmt stmts[S_COUNT] = {
      * (enable_seqscan = off), so SERIALIZABLE locks rows, not the table */
     [S_FLUSH_BALANCES] = {"UPDATE accounts a SET available = a.available + d.av, "
                           "held = a.held + d.hd FROM unnest($1, $2, $3) AS d(id, av, hd) "
-                          "WHERE a.id = d.id", "III"},
+                          "WHERE a.id = d.id "
+                          "RETURNING a.id, a.available, a.held, a.xmin::text::bigint", "III"},
     [S_FLUSH_REQUESTS] = {"INSERT INTO requests(account, request_id, body_hash, status, "
                           "response, created_at) SELECT * FROM unnest($1, $2, $3, $4, $5, $6)",
                           "ITBITI"},
+    /* The account cache's check: every cached row this transaction used is
+     * still the version it was cached at, or the statement fails (a text
+     * that is no number, cast to one: an assertion without a procedure),
+     * so the pipeline's COMMIT never runs on stale reads. */
+    [S_CACHE_CHECK] = {"SELECT CAST(CASE WHEN count(*) = $5 THEN '0' ELSE '" CACHE_STALE "' END "
+                       "AS bigint) FROM unnest($1, $2, $3, $4) AS v(id, x, av, hd) "
+                       "JOIN accounts a ON a.id = v.id WHERE a.xmin::text::bigint = v.x "
+                       "AND a.available = v.av AND a.held = v.hd", "IIIIi"},
 };
 
 #define MAX_PARAMS 16
@@ -271,7 +297,30 @@ struct acct_seen {
 struct req_miss {
     int64_t account;
     char request_id[65];
+    int unverified; /* a will_put miss answered without looking */
+    int put;        /* its answer is pending */
 };
+
+/* One account as this connection last saw it committed (the account
+ * cache), with the row version (xmin) it was read or written at. */
+struct cache_ent {
+    int valid;
+    int64_t xmin;
+    struct dc_account a;
+};
+
+/* A cached row a write transaction used: S_CACHE_CHECK proves it current
+ * before anything of the transaction commits. Also, with the same fields,
+ * a row version learnt in the transaction (a read, a balance flush): it
+ * enters the cache once the transaction commits. */
+struct row_ver {
+    int64_t id, xmin, available, held;
+    struct dc_account a; /* reads only */
+    int is_read;
+};
+
+#define CACHE_SLOTS 8192 /* direct-mapped by account id: about 3 MB */
+#define VERIFY_TXS 3     /* write transactions that look request ids up after a false miss */
 
 #define ID_BLOCK 64 /* journal ids reserved per round trip */
 
@@ -296,7 +345,20 @@ struct pg_store {
     struct acct_seen *seen;
     size_t n_seen, cap_seen;
     struct req_miss *miss;
-    size_t n_miss, cap_miss;
+    size_t n_miss, cap_miss, mark_miss;
+    /* The account cache (see "The account cache") and what the open write
+     * transaction did with it. */
+    struct cache_ent *cache;    /* CACHE_SLOTS entries, allocated at first use */
+    struct row_ver *used;       /* cached rows used and not yet checked */
+    size_t n_used, cap_used;
+    struct row_ver *learnt;     /* row versions to cache at commit */
+    size_t n_learnt, cap_learnt, mark_learnt;
+    int64_t *nocache;           /* rows this transaction wrote: not from the cache */
+    size_t n_nocache, cap_nocache;
+    int64_t *dropped;           /* rows to drop from the cache at commit */
+    size_t n_dropped, cap_dropped;
+    int verify_reqs;            /* > 0: will_put misses are looked up (VERIFY_TXS) */
+    int tx_forget;              /* out of memory for the lists: forget the cache at commit */
     int64_t ids[ID_BLOCK]; /* reserved journal ids, used from ids_pos */
     size_t ids_pos, ids_n;
     char errmsg[512];
@@ -426,6 +488,10 @@ static void set_msg(struct pg_store *s, const char *what)
     one_line(s->errmsg);
 }
 
+static void cache_drop(struct pg_store *s);
+static void touched(struct pg_store *s, int64_t id, int drop);
+static void learn(struct pg_store *s, const struct row_ver *v);
+
 /* Maps a failed result (or none) to the registry; remembers the message. */
 static enum dc_err classify(struct pg_store *s, const PGresult *r)
 {
@@ -433,9 +499,17 @@ static enum dc_err classify(struct pg_store *s, const PGresult *r)
     set_msg(s, "");
     if (PQstatus(s->conn) != CONNECTION_OK) {
         s->doomed = s->in_tx;
+        cache_drop(s);
         return DC_ERR_STORE_RETRY;
     }
     if (!state) return DC_ERR_STORE;
+    if (strcmp(state, "22P02") == 0 && strstr(PQresultErrorMessage(r), CACHE_STALE)) {
+        /* another connection changed a cached row: run again from the
+         * database (a serialization failure by other means) */
+        cache_drop(s);
+        s->doomed = s->in_tx;
+        return DC_ERR_STORE_RETRY;
+    }
     /* 40001 serialization failure, 40P01 deadlock: the transaction lost a
      * race with another one and must run again from its start */
     if (strncmp(state, "40", 2) == 0 || strncmp(state, "08", 2) == 0 ||
@@ -453,14 +527,15 @@ static enum dc_err classify(struct pg_store *s, const PGresult *r)
     return DC_ERR_STORE;
 }
 
-/* Session settings, applied on every (re)connection. enable_seqscan = off:
+/* Session settings, applied on every (re)connection (plan_cache_mode: see
+ * the file header). enable_seqscan = off:
  * under SERIALIZABLE a sequential scan takes a predicate lock on the whole
  * table and turns every concurrent write to it into a conflict; our
  * write-path queries all have an index, but on small tables the planner
  * would still scan (PostgreSQL docs, "Serializable Isolation Level"). */
 static enum dc_err session_setup(struct pg_store *s)
 {
-    PGresult *r = PQexec(s->conn, "SET enable_seqscan = off");
+    PGresult *r = PQexec(s->conn, "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan");
     enum dc_err e = PQresultStatus(r) == PGRES_COMMAND_OK ? DC_OK : classify(s, r);
     PQclear(r);
     return e;
@@ -474,7 +549,8 @@ static void tx_reset(struct pg_store *s)
     for (size_t i = 0; i < s->n_reqs; i++) free(s->reqs[i].response);
     s->n_posts = s->mark_posts = 0;
     s->n_reqs = s->mark_reqs = 0;
-    s->n_seen = s->n_miss = 0;
+    s->n_seen = s->n_miss = s->mark_miss = 0;
+    s->n_used = s->n_learnt = s->mark_learnt = s->n_nocache = s->n_dropped = 0;
     s->in_tx = s->write_tx = s->begun = 0;
     s->in_job = s->sp_sent = s->release_queued = 0;
     s->doomed = 0;
@@ -484,6 +560,7 @@ static void tx_reset(struct pg_store *s)
  * transaction reached the server (see ensure_conn). */
 static enum dc_err reconnect(struct pg_store *s)
 {
+    cache_drop(s);
     PQreset(s->conn);
     memset(s->prepared, 0, sizeof s->prepared);
     s->begun = s->sp_sent = s->release_queued = 0;
@@ -613,6 +690,15 @@ static PGresult *pipeline(struct pg_store *s, const struct item *it, int n, int 
             PQclear(r);
             break;
         }
+        if (st == PGRES_TUPLES_OK && idx < n && !it[idx].text && it[idx].id == S_FLUSH_BALANCES) {
+            /* the flushed balances and row versions, for the account cache */
+            for (int i = 0; i < PQntuples(r); i++) {
+                struct row_ver v = {.id = c_i64(r, i, 0), .available = c_i64(r, i, 1),
+                                    .held = c_i64(r, i, 2), .xmin = c_i64(r, i, 3)};
+                touched(s, v.id, 0);
+                learn(s, &v);
+            }
+        }
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             if (*err == DC_OK) *done = idx + 1;
             if (idx == n - 1 && *err == DC_OK) {
@@ -622,6 +708,14 @@ static PGresult *pipeline(struct pg_store *s, const struct item *it, int n, int 
             }
         } else if (st != PGRES_PIPELINE_ABORTED && *err == DC_OK) {
             *err = classify(s, r);
+            if (*err == DC_ERR_STORE_CONSTRAINT && idx < n && !it[idx].text &&
+                it[idx].id == S_FLUSH_REQUESTS) {
+                /* a request id answered NOT_FOUND without looking (will_put)
+                 * did exist: the transaction runs again and looks */
+                s->verify_reqs = VERIFY_TXS;
+                s->doomed = s->in_tx;
+                *err = DC_ERR_STORE_RETRY;
+            }
         }
         PQclear(r);
     }
@@ -689,6 +783,126 @@ static int grow(void **p, size_t *cap, size_t n, size_t sz)
     return 1;
 }
 
+/* ---- The account cache ----------------------------------------------------
+ *
+ * A transfer reads its payer and its recipient before it posts; on
+ * PostgreSQL each read is a round trip plus the server's work, and in a
+ * batch of 100 transfers those 200 reads cost more than everything else.
+ * The write connection therefore keeps the accounts it last saw committed,
+ * each with its row version (xmin, which changes with every update of the
+ * row, by any connection). account_get by id inside a write transaction
+ * answers from that copy, and the transaction proves it right before it
+ * commits: S_CACHE_CHECK, sent first in the COMMIT's pipeline (or in front
+ * of the first statement that writes a row at once), fails unless every
+ * cached row the transaction used still has the version and balances it
+ * was cached with. A stale copy thus aborts the transaction before COMMIT,
+ * as a serialization failure would (DC_ERR_STORE_RETRY, cache dropped),
+ * and the re-run reads the database. Under SERIALIZABLE the check is a
+ * read of those rows in the transaction, so a committed transaction read
+ * exactly what it would have read without the cache.
+ *
+ * The cache learns only committed rows: rows read in the transaction and
+ * the balances the flush returns (with their new xmin) enter it once the
+ * COMMIT succeeded; rows the transaction wrote at once are dropped from it;
+ * any failed or uncertain commit and every reconnection drop all of it.
+ */
+static void cache_drop(struct pg_store *s)
+{
+    if (s->cache) memset(s->cache, 0, CACHE_SLOTS * sizeof *s->cache);
+}
+
+static struct cache_ent *cache_slot(struct pg_store *s, int64_t id)
+{
+    return &s->cache[(uint64_t)id % CACHE_SLOTS];
+}
+
+static int id_in(const int64_t *v, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == id) return 1;
+    }
+    return 0;
+}
+
+static void id_add(struct pg_store *s, int64_t **v, size_t *n, size_t *cap, int64_t id)
+{
+    if (id_in(*v, *n, id)) return;
+    if (!grow((void **)v, cap, *n, sizeof **v)) {
+        s->tx_forget = 1; /* and the cache is not used again in this transaction */
+        return;
+    }
+    (*v)[(*n)++] = id;
+}
+
+/* The transaction wrote row id: later reads go to the database; drop:
+ * the cache forgets it at commit (its new version is not known). */
+static void touched(struct pg_store *s, int64_t id, int drop)
+{
+    if (!s->in_tx || !s->write_tx) return;
+    id_add(s, &s->nocache, &s->n_nocache, &s->cap_nocache, id);
+    if (drop) id_add(s, &s->dropped, &s->n_dropped, &s->cap_dropped, id);
+}
+
+/* A version of a row the transaction saw (a read, or a flush's result). */
+static void learn(struct pg_store *s, const struct row_ver *v)
+{
+    if (!s->in_tx || !s->write_tx) return;
+    if (!grow((void **)&s->learnt, &s->cap_learnt, s->n_learnt, sizeof *s->learnt)) {
+        s->tx_forget = 1;
+        return;
+    }
+    s->learnt[s->n_learnt++] = *v;
+}
+
+/* The cached copy of account id this write transaction may use, or NULL. */
+static const struct cache_ent *cache_find(struct pg_store *s, int64_t id)
+{
+    if (!s->cache || !s->in_tx || !s->write_tx || s->doomed || s->tx_forget) return NULL;
+    const struct cache_ent *c = cache_slot(s, id);
+    if (!c->valid || c->a.id != id || id_in(s->nocache, s->n_nocache, id)) return NULL;
+    return c;
+}
+
+/* Records that the transaction relies on c (checked before it commits). */
+static int cache_use(struct pg_store *s, const struct cache_ent *c)
+{
+    for (size_t i = 0; i < s->n_used; i++) {
+        if (s->used[i].id == c->a.id) return 1;
+    }
+    if (!grow((void **)&s->used, &s->cap_used, s->n_used, sizeof *s->used)) return 0;
+    s->used[s->n_used++] = (struct row_ver){.id = c->a.id, .xmin = c->xmin,
+                                            .available = c->a.available, .held = c->a.held};
+    return 1;
+}
+
+/* After a successful COMMIT: what the transaction learnt enters the cache. */
+static void cache_commit(struct pg_store *s)
+{
+    if (s->tx_forget) {
+        cache_drop(s);
+        return;
+    }
+    if (!s->cache && s->n_learnt) s->cache = calloc(CACHE_SLOTS, sizeof *s->cache);
+    if (!s->cache) return;
+    for (size_t i = 0; i < s->n_learnt; i++) {
+        const struct row_ver *v = &s->learnt[i];
+        struct cache_ent *c = cache_slot(s, v->id);
+        if (v->is_read) {
+            c->valid = 1;
+            c->a = v->a;
+        } else if (!c->valid || c->a.id != v->id) {
+            continue; /* a balance without the rest of the row */
+        }
+        c->xmin = v->xmin;
+        c->a.available = v->available;
+        c->a.held = v->held;
+    }
+    for (size_t i = 0; i < s->n_dropped; i++) {
+        struct cache_ent *c = cache_slot(s, s->dropped[i]);
+        if (c->a.id == s->dropped[i]) c->valid = 0;
+    }
+}
+
 /* Records an account row read (or written) in this write transaction. */
 static void seen_put(struct pg_store *s, int64_t id, int64_t kind, int64_t available,
                      int64_t held)
@@ -710,11 +924,11 @@ static void pending_moves(const struct pg_store *s, int64_t id, int64_t *avail, 
         const struct pend_post *p = &s->posts[i];
         if (p->debit == id) {
             int64_t *b = p->debit_bucket ? held : avail;
-            if (__builtin_sub_overflow(*b, p->amount, b)) *overflow = 1;
+            if (dc_i64_sub(b, *b, p->amount) != DC_OK) *overflow = 1;
         }
         if (p->credit == id) {
             int64_t *b = p->credit_bucket ? held : avail;
-            if (__builtin_add_overflow(*b, p->amount, b)) *overflow = 1;
+            if (dc_i64_add(b, *b, p->amount) != DC_OK) *overflow = 1;
         }
     }
 }
@@ -819,7 +1033,7 @@ static int net_add(struct acct_seen *m, size_t *nm, int64_t id, int bucket, int6
     while (j < *nm && m[j].id != id) j++;
     if (j == *nm) m[(*nm)++] = (struct acct_seen){id, 0, 0, 0};
     int64_t *v = bucket ? &m[j].held : &m[j].available;
-    return __builtin_add_overflow(*v, amount, v);
+    return dc_i64_add(v, *v, amount) != DC_OK;
 }
 
 /*
@@ -922,11 +1136,21 @@ static void pending_drop_front(struct pg_store *s, size_t np, size_t nr)
 
 /* What prefix() put in front of a statement. */
 struct pfx {
+    struct abuf chk[4]; /* S_CACHE_CHECK's arrays */
+    struct args achk;
+    int chk_end;        /* index after the check (0: none) */
     struct flush_part part[2];
     int end[2];    /* index after each flush part's last item (0: none) */
     size_t np[2];  /* pending posts written once part i ran: [0, np[i]) */
     size_t nr[2];  /* pending answers, the same */
 };
+
+static void pfx_free(struct pfx *x)
+{
+    for (int i = 0; i < 4; i++) free(x->chk[i].p);
+    part_free(&x->part[0]);
+    part_free(&x->part[1]);
+}
 
 /*
  * What must travel in front of the next statement: the lazy BEGIN, the
@@ -948,6 +1172,23 @@ static enum dc_err prefix(struct pg_store *s, struct item *it, int *n, int write
                                    S_COUNT, NULL};
     }
     if (s->release_queued) it[(*n)++] = (struct item){"RELEASE SAVEPOINT job", S_COUNT, NULL};
+    if ((writes || flush_all) && s->n_used) {
+        /* the cached rows relied on, proven current before anything is
+         * written (a write could change their version) */
+        for (int j = 0; j < 4; j++) ab_start(&x->chk[j], OID_INT8, s->n_used);
+        for (size_t i = 0; i < s->n_used; i++) {
+            ab_i64(&x->chk[0], s->used[i].id);
+            ab_i64(&x->chk[1], s->used[i].xmin);
+            ab_i64(&x->chk[2], s->used[i].available);
+            ab_i64(&x->chk[3], s->used[i].held);
+        }
+        e = args_arrays(&x->achk, x->chk, 4);
+        if (e == DC_OK) a_i64(&x->achk, (int64_t)s->n_used);
+        if (e == DC_OK) e = prepare(s, S_CACHE_CHECK);
+        if (e != DC_OK) return e;
+        it[(*n)++] = (struct item){NULL, S_CACHE_CHECK, &x->achk};
+        x->chk_end = *n;
+    }
     size_t np = 0, nr = 0;
     if ((writes || (flush_all && (s->n_posts || s->n_reqs))) && s->in_job && !s->sp_sent) {
         np = s->mark_posts;
@@ -973,6 +1214,7 @@ static enum dc_err prefix(struct pg_store *s, struct item *it, int *n, int write
  * the server (and so is no longer pending). */
 static void prefix_done(struct pg_store *s, const struct item *it, int done, const struct pfx *x)
 {
+    if (x->chk_end && done >= x->chk_end) s->n_used = 0; /* checked: read in the transaction */
     for (int i = 0; i < done; i++) {
         if (!it[i].text) continue;
         if (strncmp(it[i].text, "BEGIN", 5) == 0) s->begun = 1;
@@ -1031,8 +1273,7 @@ static PGresult *q_flush(struct pg_store *s, enum stmt_id id, const struct args 
                     prefix_done(s, it, done, &x);
                 }
             }
-            part_free(&x.part[0]);
-            part_free(&x.part[1]);
+            pfx_free(&x);
         }
         if (r) return r;
         if (*err == DC_ERR_STORE_RETRY && fresh && !writes && attempt == 0 &&
@@ -1082,6 +1323,11 @@ static enum dc_err p_close(struct dc_store *base)
     free(s->reqs);
     free(s->seen);
     free(s->miss);
+    free(s->cache);
+    free(s->used);
+    free(s->learnt);
+    free(s->nocache);
+    free(s->dropped);
     free(s);
     return DC_OK;
 }
@@ -1186,6 +1432,8 @@ static enum dc_err p_begin(struct dc_store *base, int write)
     /* see the file header for the isolation levels */
     s->in_tx = 1;
     s->write_tx = write != 0;
+    s->tx_forget = 0;
+    if (s->write_tx && s->verify_reqs > 0) s->verify_reqs--;
     return DC_OK;
 }
 
@@ -1208,8 +1456,8 @@ static enum dc_err p_commit(struct dc_store *base)
         p_rollback(base);
         return DC_ERR_STORE_RETRY;
     }
-    if (!s->in_tx || (!s->begun && !s->n_posts && !s->n_reqs)) {
-        tx_reset(s); /* nothing reached the server */
+    if (!s->in_tx || (!s->begun && !s->n_posts && !s->n_reqs && !s->n_used)) {
+        tx_reset(s); /* nothing reached the server, nothing read from the cache */
         return DC_OK;
     }
     enum dc_err e = ensure_conn(s);
@@ -1223,8 +1471,7 @@ static enum dc_err p_commit(struct dc_store *base)
         it[n++] = (struct item){"COMMIT", S_COUNT, NULL};
         r = pipeline(s, it, n, &done, &e);
     }
-    part_free(&x.part[0]);
-    part_free(&x.part[1]);
+    pfx_free(&x);
     if (r && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
         /* COMMIT of a failed transaction answers ROLLBACK, not an error */
         snprintf(s->errmsg, sizeof s->errmsg, "postgresql: commit rolled back a failed "
@@ -1238,6 +1485,11 @@ static enum dc_err p_commit(struct dc_store *base)
         memcpy(keep, s->errmsg, sizeof keep);
         cmd(s, "ROLLBACK");
         memcpy(s->errmsg, keep, sizeof keep);
+    }
+    if (e == DC_OK) {
+        cache_commit(s);
+    } else {
+        cache_drop(s); /* the outcome may be unknown */
     }
     tx_reset(s);
     return e;
@@ -1255,6 +1507,8 @@ static enum dc_err p_savepoint(struct dc_store *base)
     s->sp_sent = 0;
     s->mark_posts = s->n_posts;
     s->mark_reqs = s->n_reqs;
+    s->mark_miss = s->n_miss;
+    s->mark_learnt = s->n_learnt;
     return DC_OK;
 }
 
@@ -1278,18 +1532,46 @@ static enum dc_err p_rollback_to(struct dc_store *base)
     s->n_seen = 0;
     int sent = s->sp_sent;
     s->in_job = s->sp_sent = 0;
+    enum dc_err e = DC_OK;
     if (sent) {
+        /* what the job learnt of rows may be undone now: forgotten */
+        for (size_t i = s->mark_learnt; i < s->n_learnt; i++) {
+            id_add(s, &s->dropped, &s->n_dropped, &s->cap_dropped, s->learnt[i].id);
+        }
+        s->n_learnt = s->mark_learnt;
         /* two commands, one round trip */
-        return cmd(s, "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job");
-    }
-    if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) == PQTRANS_INERROR) {
+        e = cmd(s, "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job");
+    } else if (PQstatus(s->conn) == CONNECTION_OK &&
+               PQtransactionStatus(s->conn) == PQTRANS_INERROR) {
         /* a statement failed before the job needed a savepoint (a read):
          * nothing can undo that short of the whole transaction */
         snprintf(s->errmsg, sizeof s->errmsg, "postgresql: a failed read broke the transaction");
         s->doomed = 1;
         return DC_ERR_STORE;
     }
-    return DC_OK;
+    /* A job that failed after a request id was answered NOT_FOUND without
+     * looking (will_put): its error stands only if the id is really new,
+     * else the client would get an error in place of its stored answer. */
+    for (size_t i = s->mark_miss; e == DC_OK && i < s->n_miss; i++) {
+        if (!s->miss[i].unverified) continue;
+        struct args a = {0};
+        a_i64(&a, s->miss[i].account);
+        a_text(&a, s->miss[i].request_id);
+        PGresult *r = q(s, S_REQ_GET, &a, &e);
+        if (!r) break;
+        s->miss[i].unverified = 0;
+        if (PQntuples(r) > 0) {
+            snprintf(s->errmsg, sizeof s->errmsg,
+                     "postgresql: request id '%s' exists: the transaction runs again",
+                     s->miss[i].request_id);
+            s->verify_reqs = VERIFY_TXS;
+            s->doomed = 1;
+            e = DC_ERR_STORE_RETRY;
+        }
+        PQclear(r);
+    }
+    s->n_miss = s->mark_miss; /* the job's misses go with it */
+    return e;
 }
 
 /* ---- Settings --------------------------------------------------------- */
@@ -1345,6 +1627,7 @@ static enum dc_err account_insert(struct dc_store *base, struct dc_account *a)
     a->id = c_i64(r, 0, 0);
     PQclear(r);
     seen_put(s, a->id, a->kind, a->available, a->held);
+    touched(s, a->id, 1);
     if (explicit_id >= DC_ACCT_ID_FIRST_USER) {
         struct args b = {0};
         a_i64(&b, explicit_id);
@@ -1370,20 +1653,29 @@ static void read_account(const PGresult *r, int i, struct dc_account *a)
     a->held = c_i64(r, i, 11);
     a->created_at = (uint64_t)c_i64(r, i, 12);
     a->frozen = c_int(r, i, 13);
-    a->debtor = c_int(r, i, 14);
+    a->debtor = c_int(r, i, 15);
 }
 
 static enum dc_err account_get(struct dc_store *base, struct dc_account *out, enum dc_acct_by by,
                                int64_t id, const uint8_t *key)
 {
     struct pg_store *s = P(base);
+    enum dc_err e = DC_OK;
+    const struct cache_ent *c = by == DC_BY_ID ? cache_find(s, id) : NULL;
+    if (c && cache_use(s, c)) {
+        /* no round trip: proven current before the transaction commits */
+        *out = c->a;
+        seen_put(s, out->id, out->kind, out->available, out->held);
+        int overflow = 0;
+        pending_moves(s, out->id, &out->available, &out->held, &overflow);
+        return overflow ? DC_ERR_AMOUNT_OVERFLOW : DC_OK;
+    }
     struct args a = {0};
     if (by == DC_BY_ID) {
         a_i64(&a, id);
     } else {
         a_blob(&a, key, by == DC_BY_DEVICE ? DC_PUBKEY_BYTES : DC_ALIAS_BYTES);
     }
-    enum dc_err e;
     PGresult *r = q(s, by == DC_BY_ID       ? S_ACCT_BY_ID
                        : by == DC_BY_DEVICE ? S_ACCT_BY_DEVICE
                                             : S_ACCT_BY_ALIAS,
@@ -1391,6 +1683,9 @@ static enum dc_err account_get(struct dc_store *base, struct dc_account *out, en
     if (!r) return e;
     if (PQntuples(r) == 1) {
         read_account(r, 0, out);
+        struct row_ver v = {.id = out->id, .xmin = c_i64(r, 0, 14), .available = out->available,
+                            .held = out->held, .a = *out, .is_read = 1};
+        learn(s, &v);
     } else {
         e = DC_ERR_NO_ACCOUNT;
     }
@@ -1417,6 +1712,7 @@ static enum dc_err account_update(struct dc_store *base, const struct dc_account
     long n = 0;
     enum dc_err e = run(P(base), S_ACCT_UPDATE, &a, &n);
     if (e == DC_OK && n != 1) e = DC_ERR_NO_ACCOUNT;
+    touched(P(base), acc->id, 1);
     return e;
 }
 
@@ -1496,10 +1792,10 @@ static int post_deferred(struct pg_store *s, struct dc_posting *p, enum dc_err *
     pending_moves(s, c->id, &bal[1][0], &bal[1][1], &overflow);
     if (d == c) memcpy(bal[1], bal[0], sizeof bal[1]);
     int64_t *from = &bal[0][p->debit_bucket ? 1 : 0];
-    if (__builtin_sub_overflow(*from, p->amount, from)) overflow = 1;
+    if (dc_i64_sub(from, *from, p->amount) != DC_OK) overflow = 1;
     if (d == c) memcpy(bal[1], bal[0], sizeof bal[1]);
     int64_t *to = &bal[1][p->credit_bucket ? 1 : 0];
-    if (__builtin_add_overflow(*to, p->amount, to)) overflow = 1;
+    if (dc_i64_add(to, *to, p->amount) != DC_OK) overflow = 1;
     if (d == c) memcpy(bal[0], bal[1], sizeof bal[0]);
     if (overflow) {
         snprintf(s->errmsg, sizeof s->errmsg, "postgresql: posting overflows a balance");
@@ -1548,6 +1844,8 @@ static enum dc_err post(struct dc_store *base, struct dc_posting *p)
     a_text(&a, p->memo);
     /* at once: the pending rows first, so that the CHECK sees them */
     PGresult *r = q_flush(s, S_POST, &a, 1, &e);
+    touched(s, p->debit, 1);
+    touched(s, p->credit, 1);
     if (!r) return e;
     p->id = c_i64(r, 0, 0);
     int64_t moved = c_i64(r, 0, 1);
@@ -1587,7 +1885,7 @@ static enum dc_err journal_list(struct dc_store *base, int64_t account, int64_t 
 
 static enum dc_err audit_sums(struct dc_store *base, dc_audit_cb cb, void *ctx)
 {
-    FOR_ROWS(P(base), S_AUDIT, NULL, struct dc_audit_row row_,
+    FOR_ROWS(P(base), S_AUDIT, NULL, struct dc_audit_row row_ = {0},
              (row_.account = c_i64(r, i, 0), row_.journal_available = c_i64(r, i, 1),
               row_.journal_held = c_i64(r, i, 2)),
              cb, ctx);
@@ -1605,10 +1903,14 @@ static struct pend_req *req_pending(struct pg_store *s, int64_t account, const c
     return NULL;
 }
 
+/* A looked-up id whose answer is not pending yet, or SIZE_MAX. */
 static size_t req_missed(struct pg_store *s, int64_t account, const char *rid)
 {
     for (size_t i = 0; i < s->n_miss; i++) {
-        if (s->miss[i].account == account && strcmp(s->miss[i].request_id, rid) == 0) return i;
+        if (!s->miss[i].put && s->miss[i].account == account &&
+            strcmp(s->miss[i].request_id, rid) == 0) {
+            return i;
+        }
     }
     return SIZE_MAX;
 }
@@ -1624,6 +1926,19 @@ static enum dc_err request_get(struct dc_store *base, struct dc_request_rec *io)
         io->created_at = (uint64_t)pr->created_at;
         io->response = strdup(pr->response);
         return io->response ? DC_OK : DC_ERR_NO_MEMORY;
+    }
+    if (io->will_put && s->in_tx && s->write_tx && !s->doomed && s->verify_reqs == 0) {
+        /* answered without a round trip: the answer's insert at commit
+         * decides (see will_put in store.h) */
+        if (req_missed(s, io->account, io->request_id) == SIZE_MAX) {
+            if (!grow((void **)&s->miss, &s->cap_miss, s->n_miss, sizeof *s->miss)) {
+                return DC_ERR_NO_MEMORY;
+            }
+            struct req_miss *m = &s->miss[s->n_miss++];
+            *m = (struct req_miss){.account = io->account, .unverified = 1};
+            snprintf(m->request_id, sizeof m->request_id, "%s", io->request_id);
+        }
+        return DC_ERR_NOT_FOUND;
     }
     struct args a = {0};
     a_i64(&a, io->account);
@@ -1643,7 +1958,7 @@ static enum dc_err request_get(struct dc_store *base, struct dc_request_rec *io)
         if (s->in_tx && s->write_tx && req_missed(s, io->account, io->request_id) == SIZE_MAX &&
             grow((void **)&s->miss, &s->cap_miss, s->n_miss, sizeof *s->miss)) {
             struct req_miss *m = &s->miss[s->n_miss++];
-            m->account = io->account;
+            *m = (struct req_miss){.account = io->account};
             snprintf(m->request_id, sizeof m->request_id, "%s", io->request_id);
         }
     }
@@ -1672,7 +1987,7 @@ static enum dc_err request_put(struct dc_store *base, const struct dc_request_re
         snprintf(q->request_id, sizeof q->request_id, "%s", rec->request_id);
         memcpy(q->body_hash, rec->body_hash, DC_HASH_BYTES);
         q->response = copy;
-        s->miss[m] = s->miss[--s->n_miss];
+        s->miss[m].put = 1;
         return DC_OK;
     }
     struct args a = {0};
@@ -2097,6 +2412,7 @@ static enum dc_err key_put(struct dc_store *base, const struct dc_key_rec *k)
     a_i64(&a, k->key_id);
     a_blob(&a, k->keycert, DC_KEYCERT_BYTES);
     a_u64(&a, k->revoked_at);
+    a_i64(&a, k->retired ? 1 : 0);
     return run(P(base), S_KEY_PUT, &a, NULL);
 }
 
@@ -2105,7 +2421,7 @@ static enum dc_err key_list(struct dc_store *base, dc_key_cb cb, void *ctx)
     FOR_ROWS(P(base), S_KEY_LIST, NULL, struct dc_key_rec row_,
              (row_.key_id = (uint32_t)c_i64(r, i, 0),
               c_blob(r, i, 1, row_.keycert, DC_KEYCERT_BYTES),
-              row_.revoked_at = (uint64_t)c_i64(r, i, 2)),
+              row_.revoked_at = (uint64_t)c_i64(r, i, 2), row_.retired = (int)c_i64(r, i, 3)),
              cb, ctx);
 }
 

@@ -48,6 +48,11 @@ enum stmt_id {
     "decision, actor, reason, created_at, resolved_at, recovered, carried, repaid"
 #define DCOIN_COLS "id, deposit, account, serial, chain, amount, hold, flagged"
 
+#define AUDIT_SUMS(side, bucket)                                                               \
+    "COALESCE((SELECT SUM(amount >> 32) FROM journal WHERE " side " = a.id AND " side             \
+    "_bucket = " bucket "), 0), COALESCE((SELECT SUM(amount & 4294967295) FROM journal "         \
+    "WHERE " side " = a.id AND " side "_bucket = " bucket "), 0)"
+
 static const char *const sql[S_COUNT] = {
     [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [S_META_PUT] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
@@ -65,16 +70,27 @@ static const char *const sql[S_COUNT] = {
     [S_ACCT_LIST_ALL] = "SELECT " ACCT_SEL " FROM accounts ORDER BY id",
     [S_POST] = "INSERT INTO journal(time, debit, debit_bucket, credit, credit_bucket, amount, "
                "kind, ref, memo) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [S_BAL_AVAIL] = "UPDATE accounts SET available = available + ?2 WHERE id = ?1",
-    [S_BAL_HELD] = "UPDATE accounts SET held = held + ?2 WHERE id = ?1",
+    /* SQLite turns an int64 overflow into a REAL: the WHERE refuses the
+     * update instead (no row changed: move() tells overflow from absence) */
+    [S_BAL_AVAIL] = "UPDATE accounts SET available = available + ?2 WHERE id = ?1 AND "
+                    "CASE WHEN ?2 >= 0 THEN available <= 9223372036854775807 - ?2 "
+                    "ELSE available >= -9223372036854775807 - 1 - ?2 END",
+    [S_BAL_HELD] = "UPDATE accounts SET held = held + ?2 WHERE id = ?1 AND "
+                   "CASE WHEN ?2 >= 0 THEN held <= 9223372036854775807 - ?2 "
+                   "ELSE held >= -9223372036854775807 - 1 - ?2 END",
     [S_JOURNAL_LIST] = "SELECT id, time, debit, debit_bucket, credit, credit_bucket, amount, kind, "
                        "ref, memo FROM journal WHERE (debit = ?1 OR credit = ?1) AND id < ?2 "
                        "ORDER BY id DESC LIMIT ?3",
+    /* Each sum in two halves (high and low 32 bits), exact for 2^31 rows:
+     * SQLite's SUM fails on int64 overflow, and a balance may be exactly
+     * INT64_MIN (settlement) while its debits add up to 2^63. */
     [S_AUDIT] = "SELECT a.id, "
-                "COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND credit_bucket = 0), 0)"
-                " - COALESCE((SELECT SUM(amount) FROM journal WHERE debit = a.id AND debit_bucket = 0), 0),"
-                " COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND credit_bucket = 1), 0)"
-                " - COALESCE((SELECT SUM(amount) FROM journal WHERE debit = a.id AND debit_bucket = 1), 0)"
+                AUDIT_SUMS("credit", "0") ", " AUDIT_SUMS("debit", "0") ", "
+                AUDIT_SUMS("credit", "1") ", " AUDIT_SUMS("debit", "1") ","
+                /* a balance written by hand (or before migration 5) as a REAL or text */
+                " typeof(a.available) = 'integer' AND typeof(a.held) = 'integer',"
+                " typeof(a.available) || ' ' || CAST(a.available AS TEXT) || ', held ' ||"
+                " typeof(a.held) || ' ' || CAST(a.held AS TEXT)"
                 " FROM accounts a ORDER BY a.id",
     [S_REQ_GET] = "SELECT body_hash, status, response, created_at FROM requests "
                   "WHERE account = ?1 AND request_id = ?2",
@@ -133,10 +149,11 @@ static const char *const sql[S_COUNT] = {
                      "VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_REVOKE_PUT] = "INSERT OR IGNORE INTO revoked(device, case_id, time) VALUES (?1, ?2, ?3)",
     [S_REVOKED_LIST] = "SELECT device FROM revoked ORDER BY device",
-    [S_KEY_PUT] = "INSERT INTO signing_keys(key_id, keycert, revoked_at) VALUES (?1, ?2, ?3) "
+    [S_KEY_PUT] = "INSERT INTO signing_keys(key_id, keycert, revoked_at, retired) "
+                  "VALUES (?1, ?2, ?3, ?4) "
                   "ON CONFLICT(key_id) DO UPDATE SET keycert = excluded.keycert, "
-                  "revoked_at = excluded.revoked_at",
-    [S_KEY_LIST] = "SELECT key_id, keycert, revoked_at FROM signing_keys ORDER BY key_id",
+                  "revoked_at = excluded.revoked_at, retired = excluded.retired",
+    [S_KEY_LIST] = "SELECT key_id, keycert, revoked_at, retired FROM signing_keys ORDER BY key_id",
 };
 
 struct sqlite_store {
@@ -493,7 +510,23 @@ static enum dc_err move(struct sqlite_store *s, int64_t account, int bucket, int
     sqlite3_bind_int64(q, 1, account);
     sqlite3_bind_int64(q, 2, delta);
     enum dc_err e = run(s, q);
-    if (e == DC_OK && sqlite3_changes(s->db) != 1) e = DC_ERR_NO_ACCOUNT;
+    if (e == DC_OK && sqlite3_changes(s->db) != 1) {
+        /* refused by the overflow guard, or no such account */
+        sqlite3_stmt *x = NULL;
+        int has = 0;
+        if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM accounts WHERE id = ?1", -1, &x, NULL) ==
+            SQLITE_OK) {
+            sqlite3_bind_int64(x, 1, account);
+            has = sqlite3_step(x) == SQLITE_ROW;
+        }
+        sqlite3_finalize(x);
+        e = has ? DC_ERR_AMOUNT_OVERFLOW : DC_ERR_NO_ACCOUNT;
+        if (has) {
+            snprintf(s->errmsg, sizeof s->errmsg, "account %lld: %s balance %s %lld leaves int64",
+                     (long long)account, bucket == DC_BUCKET_HELD ? "held" : "available",
+                     delta < 0 ? "-" : "+", delta < 0 ? -(long long)delta : (long long)delta);
+        }
+    }
     return e;
 }
 
@@ -630,16 +663,41 @@ static enum dc_err journal_list(struct dc_store *base, int64_t account, int64_t 
     FOR_ROWS(s, q, struct dc_posting row_, read_posting(q, &row_), cb, ctx);
 }
 
+__extension__ typedef __int128 i128;
+
+/* Columns 1..8 of S_AUDIT: (high, low) halves of credits and debits of the
+ * available bucket, then of the held one. */
+static int64_t half_sum(sqlite3_stmt *q, int col, int *out_of_range)
+{
+    i128 v = (i128)sqlite3_column_int64(q, col) * 4294967296 + sqlite3_column_int64(q, col + 1) -
+             ((i128)sqlite3_column_int64(q, col + 2) * 4294967296 +
+              sqlite3_column_int64(q, col + 3));
+    if (v > INT64_MAX || v < INT64_MIN) {
+        *out_of_range = 1;
+        return 0;
+    }
+    return (int64_t)v;
+}
+
+static void read_audit_row(sqlite3_stmt *q, struct dc_audit_row *r)
+{
+    int bad = 0;
+    r->account = sqlite3_column_int64(q, 0);
+    r->journal_available = half_sum(q, 1, &bad);
+    r->journal_held = half_sum(q, 5, &bad);
+    if (!sqlite3_column_int(q, 9)) {
+        snprintf(r->corrupt, sizeof r->corrupt, "available %s", sqlite3_column_text(q, 10));
+    } else if (bad) {
+        snprintf(r->corrupt, sizeof r->corrupt, "its journal entries sum outside int64");
+    }
+}
+
 static enum dc_err audit_sums(struct dc_store *base, dc_audit_cb cb, void *ctx)
 {
     struct sqlite_store *s = S(base);
     sqlite3_stmt *q = st(s, S_AUDIT);
     if (!q) return DC_ERR_STORE;
-    FOR_ROWS(s, q, struct dc_audit_row row_,
-             (row_.account = sqlite3_column_int64(q, 0),
-              row_.journal_available = sqlite3_column_int64(q, 1),
-              row_.journal_held = sqlite3_column_int64(q, 2)),
-             cb, ctx);
+    FOR_ROWS(s, q, struct dc_audit_row row_ = {0}, read_audit_row(q, &row_), cb, ctx);
 }
 
 /* ---- Idempotency ------------------------------------------------------ */
@@ -1091,6 +1149,7 @@ static enum dc_err key_put(struct dc_store *base, const struct dc_key_rec *k)
     sqlite3_bind_int64(q, 1, k->key_id);
     bind_blob(q, 2, k->keycert, DC_KEYCERT_BYTES);
     bind_u64(q, 3, k->revoked_at);
+    sqlite3_bind_int(q, 4, k->retired ? 1 : 0);
     return run(s, q);
 }
 
@@ -1102,7 +1161,8 @@ static enum dc_err key_list(struct dc_store *base, dc_key_cb cb, void *ctx)
     FOR_ROWS(s, q, struct dc_key_rec row_,
              (row_.key_id = (uint32_t)sqlite3_column_int64(q, 0),
               col_blob(q, 1, row_.keycert, DC_KEYCERT_BYTES),
-              row_.revoked_at = (uint64_t)sqlite3_column_int64(q, 2)),
+              row_.revoked_at = (uint64_t)sqlite3_column_int64(q, 2),
+              row_.retired = sqlite3_column_int(q, 3)),
              cb, ctx);
 }
 

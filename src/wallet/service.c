@@ -20,6 +20,7 @@
 #define KIND_DEPOSIT "deposit"
 #define KIND_TRANSFER "transfer"
 #define KIND_CONFIG "cfg:currency"
+#define KIND_OP "op"
 
 void dc_service_init(struct dc_service *s, struct dc_wallet *w, struct dc_client *c,
                      dc_service_save_fn save, void *save_ctx)
@@ -32,11 +33,21 @@ void dc_service_init(struct dc_service *s, struct dc_wallet *w, struct dc_client
     if (c) dc_client_set_key(c, dc_wallet_device_sk(w));
 }
 
+/* *sum += v for the totals a call reports (credited, withdrawn), which the
+ * server supplied: checked by the one money helper, and past INT64_MAX kept
+ * at INT64_MAX (the money itself is in the server's ledger; only the
+ * report could be wrong, and a wrapped negative total would mislead). */
+static void report_add(int64_t *sum, int64_t v)
+{
+    if (dc_i64_add(sum, *sum, v) != DC_OK) *sum = INT64_MAX;
+}
+
 int dc_service_is_transient(enum dc_err e)
 {
-    return e == DC_ERR_IO || e == DC_ERR_INTERNAL || e == DC_ERR_AUTH_STALE ||
-           e == DC_ERR_AUTH_REPLAY || e == DC_ERR_STORE_BUSY || e == DC_ERR_STORE_RETRY ||
-           e == DC_ERR_SHUTTING_DOWN || e == DC_ERR_NO_MEMORY || dc_err_http_status(e) >= 500;
+    /* TRANSIENT by the registry, or any failure of the server or of the
+     * way to it (a 5xx status: I/O, internal, storage): the request may
+     * not have been done, and the stored request id makes a retry safe */
+    return dc_err_class(e) == DC_CLASS_TRANSIENT || dc_err_http_status(e) >= 500;
 }
 
 __attribute__((format(printf, 2, 3))) static void set_detail(struct dc_service *s,
@@ -118,6 +129,8 @@ enum dc_err dc_service_config(const struct dc_wallet *w, struct dc_service_confi
     out->utc_offset_min = (int32_t)json_i64(j, "utc_offset_min");
     out->coin_lifetime_ms = (uint64_t)json_i64(j, "coin_lifetime_ms");
     out->deposit_grace_ms = (uint64_t)json_i64(j, "deposit_grace_ms");
+    out->max_body_bytes = (size_t)json_i64(j, "max_body_bytes");
+    out->max_deposit_coins = (size_t)json_i64(j, "max_deposit_coins");
     json_decref(j);
     uint8_t cert[DC_DEVCERT_BYTES];
     struct dc_devcert dc;
@@ -140,6 +153,15 @@ static enum dc_err put_config(struct dc_wallet *w, const json_t *keys, uint64_t 
                           (json_int_t)json_i64(lim, "coin_lifetime_ms"), "deposit_grace_ms",
                           (json_int_t)json_i64(lim, "deposit_grace_ms"), "utc_offset_min",
                           (json_int_t)json_i64(json_object_get(hold, "calendar"), "utc_offset_min"));
+    /* What one request may carry (absent from servers before they were
+     * published: the wallet then keeps to its own defaults). */
+    if (c && json_i64(lim, "max_body_bytes") > 0) {
+        json_object_set_new(c, "max_body_bytes", json_integer(json_i64(lim, "max_body_bytes")));
+    }
+    if (c && json_i64(lim, "max_deposit_coins") > 0) {
+        json_object_set_new(c, "max_deposit_coins",
+                            json_integer(json_i64(lim, "max_deposit_coins")));
+    }
     char *txt = c ? json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(c);
     if (!txt) return DC_ERR_NO_MEMORY;
@@ -341,6 +363,108 @@ enum dc_err dc_service_history(struct dc_service *s, int limit, int64_t before, 
     return call(s, 1, "GET", path, NULL, out);
 }
 
+/* ---- Operations: exactly once per command ----------------------------------- */
+
+/*
+ * An operation is what one command asks for: a payment, a withdrawal, a
+ * deposit (possibly several requests), a refresh (deposits, then a
+ * withdrawal). Its arguments are stored in the wallet under KIND_OP, in the
+ * same save as its first request, and forgotten in the same save as its
+ * last answer. While it is stored, the same call with the same arguments
+ * finishes it and starts nothing new (a retry after exit 4 or a kill), and
+ * any other money-moving call is refused with DC_ERR_WALLET_OP_PENDING and
+ * a description of what is pending. A plain resume (sync, balance) finishes
+ * it too. Body: {"args": {"cmd": ..., ...}, "credited": N, "phase": P}.
+ */
+
+static json_t *op_load(const struct dc_wallet *w)
+{
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    const uint8_t *b;
+    size_t len;
+    if (dc_wallet_request_get(w, KIND_OP, id, &b, &len, NULL) != DC_OK) return NULL;
+    json_t *j = json_loadb((const char *)b, len, 0, NULL);
+    if (j && !json_is_object(json_object_get(j, "args"))) {
+        json_decref(j);
+        j = json_pack("{s:{s:s}}", "args", "cmd", "unknown");
+    }
+    return j;
+}
+
+/* Replaces the stored operation (in memory; the caller saves). */
+static enum dc_err op_store(struct dc_service *s, const json_t *op, uint64_t now)
+{
+    char *txt = json_dumps(op, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!txt) return DC_ERR_NO_MEMORY;
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES] = {0};
+    enum dc_err e = dc_wallet_request_done(s->w, KIND_OP);
+    (void)e; /* absent when the operation starts */
+    e = dc_wallet_request_put(s->w, KIND_OP, id, (const uint8_t *)txt, strlen(txt), now);
+    free(txt);
+    if (e != DC_OK) set_detail(s, "%s", "cannot record the operation in the wallet");
+    return e;
+}
+
+static void op_forget(struct dc_service *s)
+{
+    enum dc_err e = dc_wallet_request_done(s->w, KIND_OP);
+    (void)e; /* already gone: nothing to forget */
+}
+
+static const char *op_cmd(const json_t *op)
+{
+    const char *c = json_string_value(json_object_get(json_object_get(op, "args"), "cmd"));
+    return c ? c : "";
+}
+
+enum dc_err dc_service_op_pending(const struct dc_wallet *w, struct dc_service_op *out)
+{
+    memset(out, 0, sizeof *out);
+    json_t *op = op_load(w);
+    if (!op) return DC_OK;
+    const json_t *a = json_object_get(op, "args");
+    snprintf(out->cmd, sizeof out->cmd, "%s", op_cmd(op));
+    out->to = (uint64_t)json_i64(a, "to");
+    out->amount = json_i64(a, "amount");
+    json_strcpy(out->memo, sizeof out->memo, a, "memo");
+    const json_t *coins = json_object_get(a, "coins");
+    out->n_coins = json_array_size(coins);
+    for (size_t i = 0; i < out->n_coins && i < DC_SERVICE_OP_COINS_MAX; i++) {
+        out->coins[i] = (size_t)json_integer_value(json_array_get(coins, i));
+    }
+    out->credited = json_i64(op, "credited");
+    json_decref(op);
+    return DC_OK;
+}
+
+static void describe_op(struct dc_service *s, const json_t *op)
+{
+    const json_t *a = json_object_get(op, "args");
+    const char *cmd = op_cmd(op);
+    char num[DC_AMOUNT_STR_MAX] = "", amt[DC_AMOUNT_STR_MAX + 16];
+    struct dc_service_config cfg;
+    if (dc_service_config(s->w, &cfg) == DC_OK &&
+        dc_amount_format(num, sizeof num, &cfg.currency,
+                         (struct dc_amount){json_i64(a, "amount"), cfg.currency.numeric}) ==
+            DC_OK) {
+        snprintf(amt, sizeof amt, "%s %s", num, cfg.currency.code);
+    } else {
+        snprintf(amt, sizeof amt, "%lld (minor units)", (long long)json_i64(a, "amount"));
+    }
+    if (strcmp(cmd, "pay") == 0) {
+        set_detail(s, "a payment of %s to account %lld is pending", amt,
+                   (long long)json_i64(a, "to"));
+    } else if (strcmp(cmd, "withdraw") == 0) {
+        set_detail(s, "a withdrawal of %s is pending", amt);
+    } else if (strcmp(cmd, "deposit") == 0) {
+        set_detail(s, "%s", "a deposit is pending");
+    } else if (strcmp(cmd, "refresh") == 0) {
+        set_detail(s, "%s", "a refresh is pending");
+    } else {
+        set_detail(s, "an operation '%s' is pending", cmd);
+    }
+}
+
 /* ---- Pending requests ------------------------------------------------------- */
 
 static void new_id(uint8_t id[static DC_WALLET_REQUEST_ID_BYTES],
@@ -350,10 +474,11 @@ static void new_id(uint8_t id[static DC_WALLET_REQUEST_ID_BYTES],
     dc_hex_encode(hex, id, DC_WALLET_REQUEST_ID_BYTES);
 }
 
-/* Persists body under kind with id, then saves: the crash-safety point. */
-static enum dc_err persist(struct dc_service *s, const char *kind,
-                           const uint8_t id[static DC_WALLET_REQUEST_ID_BYTES], json_t *body,
-                           uint64_t now)
+/* Persists body under kind with id (and op, when not NULL, as the stored
+ * operation), then saves: the crash-safety point. */
+static enum dc_err persist_op(struct dc_service *s, const char *kind,
+                              const uint8_t id[static DC_WALLET_REQUEST_ID_BYTES], json_t *body,
+                              const json_t *op, uint64_t now)
 {
     char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
     if (!txt) return DC_ERR_NO_MEMORY;
@@ -363,7 +488,22 @@ static enum dc_err persist(struct dc_service *s, const char *kind,
         set_detail(s, "cannot record the %s request in the wallet", kind);
         return e;
     }
+    if (op) {
+        e = op_store(s, op, now);
+        if (e != DC_OK) {
+            enum dc_err e2 = dc_wallet_request_done(s->w, kind);
+            (void)e2; /* just put */
+            return e;
+        }
+    }
     return save(s);
+}
+
+static enum dc_err persist(struct dc_service *s, const char *kind,
+                           const uint8_t id[static DC_WALLET_REQUEST_ID_BYTES], json_t *body,
+                           uint64_t now)
+{
+    return persist_op(s, kind, id, body, NULL, now);
 }
 
 static const char *path_of(const char *kind)
@@ -395,12 +535,37 @@ static enum dc_err send_pending(struct dc_service *s, const char *kind, json_t *
     return e;
 }
 
-/* The request is settled (answered for good): forget it and save. */
+/*
+ * The request is settled (answered for good): forget it and save. A
+ * transfer or a withdrawal is the last request of its operation (pay,
+ * withdraw, refresh), so the operation is forgotten in the same save: a
+ * crash can leave neither a finished operation that a retry would run
+ * again nor an operation with no request.
+ */
 static enum dc_err settle(struct dc_service *s, const char *kind)
 {
     enum dc_err e = dc_wallet_request_done(s->w, kind);
     if (e != DC_OK) return e;
+    if (strcmp(kind, KIND_DEPOSIT) != 0) op_forget(s);
     return save(s);
+}
+
+/* Keeps s->detail across a settle. */
+static enum dc_err settle_keep(struct dc_service *s, const char *kind)
+{
+    char keep[sizeof s->detail];
+    memcpy(keep, s->detail, sizeof keep);
+    enum dc_err se = settle(s, kind);
+    memcpy(s->detail, keep, sizeof keep);
+    return se;
+}
+
+static int has_request(const struct dc_wallet *w, const char *kind)
+{
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    const uint8_t *b;
+    size_t len;
+    return dc_wallet_request_get(w, kind, id, &b, &len, NULL) == DC_OK;
 }
 
 /* ---- Transfers ---------------------------------------------------------------- */
@@ -417,11 +582,61 @@ static enum dc_err finish_transfer(struct dc_service *s, struct dc_service_trans
         out->to = (uint64_t)json_i64(ans, "to");
     }
     json_decref(ans);
-    char keep[sizeof s->detail];
-    memcpy(keep, s->detail, sizeof keep);
-    enum dc_err se = settle(s, KIND_TRANSFER);
-    memcpy(s->detail, keep, sizeof keep);
+    enum dc_err se = settle_keep(s, KIND_TRANSFER);
     return e != DC_OK ? e : se;
+}
+
+/* Forward declarations: an operation of any kind can be finished from
+ * any entry point (its own retry, or a resume). */
+static enum dc_err finish_op(struct dc_service *s, const json_t *op, uint64_t now,
+                             struct dc_service_resumed *r, void *result);
+
+/*
+ * The entry of every money-moving call with arguments args (borrowed).
+ * *op_out = NULL: nothing pending, start the operation. *op_out set: the
+ * same operation is pending, finish it (caller json_decrefs). Another
+ * operation pending: DC_ERR_WALLET_OP_PENDING, s->detail says which.
+ * Requests of a wallet written before operations were stored (no KIND_OP)
+ * are resumed first, as they always were.
+ */
+static enum dc_err op_begin(struct dc_service *s, const json_t *args, uint64_t now, json_t **op_out)
+{
+    *op_out = NULL;
+    json_t *op = op_load(s->w);
+    if (!op) {
+        if (has_request(s->w, KIND_TRANSFER) || has_request(s->w, KIND_WITHDRAW) ||
+            has_request(s->w, KIND_DEPOSIT)) {
+            return dc_service_resume(s, now, NULL);
+        }
+        return DC_OK;
+    }
+    if (json_equal(json_object_get(op, "args"), args)) {
+        *op_out = op;
+        return DC_OK;
+    }
+    describe_op(s, op);
+    json_decref(op);
+    return DC_ERR_WALLET_OP_PENDING;
+}
+
+/*
+ * op_begin for a public call, which ends here (returns 1, *e its result)
+ * when another operation is pending or the same one was finished (then
+ * *resumed = 1 and result, the call's own result struct, is filled). Takes
+ * args when it returns 1.
+ */
+static int op_enter(struct dc_service *s, json_t *args, uint64_t now, int *resumed, void *result,
+                    enum dc_err *e)
+{
+    json_t *op;
+    *e = op_begin(s, args, now, &op);
+    if (*e == DC_OK && !op) return 0;
+    json_decref(args);
+    if (*e != DC_OK) return 1;
+    *resumed = 1;
+    *e = finish_op(s, op, now, NULL, result);
+    json_decref(op);
+    return 1;
 }
 
 enum dc_err dc_service_pay(struct dc_service *s, uint64_t to, int64_t amount, const char *memo,
@@ -429,17 +644,24 @@ enum dc_err dc_service_pay(struct dc_service *s, uint64_t to, int64_t amount, co
 {
     memset(out, 0, sizeof *out);
     s->detail[0] = '\0';
-    enum dc_err e = dc_service_resume(s, now, NULL);
-    if (e != DC_OK) return e;
     if (amount <= 0) return DC_ERR_AMOUNT_ZERO;
+    json_t *args = json_pack("{s:s, s:I, s:I}", "cmd", "pay", "to", (json_int_t)to, "amount",
+                             (json_int_t)amount);
+    if (args && memo && *memo) json_object_set_new(args, "memo", json_string(memo));
+    if (!args) return DC_ERR_NO_MEMORY;
+    json_t *op;
+    enum dc_err e;
+    if (op_enter(s, args, now, &out->resumed, out, &e)) return e;
     uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
     char hex[2 * DC_WALLET_REQUEST_ID_BYTES + 1];
     new_id(id, hex);
     json_t *b = json_pack("{s:s, s:I, s:I}", "request_id", hex, "to", (json_int_t)to, "amount",
                           (json_int_t)amount);
     if (b && memo && *memo) json_object_set_new(b, "memo", json_string(memo));
-    e = persist(s, KIND_TRANSFER, id, b, now);
+    op = json_pack("{s:o}", "args", args);
+    e = b && op ? persist_op(s, KIND_TRANSFER, id, b, op, now) : DC_ERR_NO_MEMORY;
     json_decref(b);
+    json_decref(op);
     if (e != DC_OK) return e;
     return finish_transfer(s, out);
 }
@@ -454,10 +676,7 @@ static enum dc_err finish_withdraw(struct dc_service *s, uint64_t now,
     if (e != DC_OK) {
         json_decref(ans);
         if (dc_service_is_transient(e)) return e;
-        char keep[sizeof s->detail];
-        memcpy(keep, s->detail, sizeof keep);
-        enum dc_err se = settle(s, KIND_WITHDRAW);
-        memcpy(s->detail, keep, sizeof keep);
+        enum dc_err se = settle_keep(s, KIND_WITHDRAW);
         return se != DC_OK ? se : e;
     }
     const json_t *coins = json_object_get(ans, "coins");
@@ -502,22 +721,35 @@ static enum dc_err finish_withdraw(struct dc_service *s, uint64_t now,
     return settle(s, KIND_WITHDRAW);
 }
 
+/* Puts a withdrawal of amount (with op as the stored operation) and sends it. */
+static enum dc_err withdraw_start(struct dc_service *s, int64_t amount, const json_t *op,
+                                  uint64_t now, struct dc_service_withdrawal *out)
+{
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    char hex[2 * DC_WALLET_REQUEST_ID_BYTES + 1];
+    new_id(id, hex);
+    json_t *b = json_pack("{s:s, s:I}", "request_id", hex, "amount", (json_int_t)amount);
+    enum dc_err e = b ? persist_op(s, KIND_WITHDRAW, id, b, op, now) : DC_ERR_NO_MEMORY;
+    json_decref(b);
+    if (e != DC_OK) return e;
+    return finish_withdraw(s, now, out);
+}
+
 enum dc_err dc_service_withdraw(struct dc_service *s, int64_t amount, uint64_t now,
                                 struct dc_service_withdrawal *out)
 {
     memset(out, 0, sizeof *out);
     s->detail[0] = '\0';
-    enum dc_err e = dc_service_resume(s, now, NULL);
-    if (e != DC_OK) return e;
     if (amount <= 0) return DC_ERR_AMOUNT_ZERO;
-    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
-    char hex[2 * DC_WALLET_REQUEST_ID_BYTES + 1];
-    new_id(id, hex);
-    json_t *b = json_pack("{s:s, s:I}", "request_id", hex, "amount", (json_int_t)amount);
-    e = persist(s, KIND_WITHDRAW, id, b, now);
-    json_decref(b);
-    if (e != DC_OK) return e;
-    return finish_withdraw(s, now, out);
+    json_t *args = json_pack("{s:s, s:I}", "cmd", "withdraw", "amount", (json_int_t)amount);
+    if (!args) return DC_ERR_NO_MEMORY;
+    json_t *op;
+    enum dc_err e;
+    if (op_enter(s, args, now, &out->resumed, out, &e)) return e;
+    op = json_pack("{s:o}", "args", args);
+    e = op ? withdraw_start(s, amount, op, now, out) : DC_ERR_NO_MEMORY;
+    json_decref(op);
+    return e;
 }
 
 /* ---- Deposits ------------------------------------------------------------------- */
@@ -566,10 +798,60 @@ static void report_coin(struct dc_service_deposit *out, const json_t *c)
     if (o->case_id) out->n_frozen++;
 }
 
+/* A coin the wallet could not deposit: reported with its reason. status
+ * "refused" (the server refused it for good; it left the wallet) or "kept"
+ * (the wallet could not sign or send it; it is still in the wallet). */
+static void report_failed(struct dc_service_deposit *out, const uint8_t *b, size_t len,
+                          const char *status, enum dc_err why)
+{
+    if (!out) return;
+    if (strcmp(status, "refused") == 0)
+        out->n_refused++;
+    else
+        out->n_kept++;
+    if (out->n >= sizeof out->coin / sizeof out->coin[0]) return;
+    struct dc_service_deposit_coin *o = &out->coin[out->n++];
+    memset(o, 0, sizeof *o);
+    snprintf(o->status, sizeof o->status, "%s", status);
+    o->err = why;
+    struct dc_coin *c = malloc(sizeof *c);
+    if (c && b && dc_coin_decode(c, b, len) == DC_OK) {
+        memcpy(o->serial, c->genesis.serial, DC_SERIAL_BYTES);
+        o->amount = dc_coin_value(c);
+    }
+    free(c);
+}
+
+static void report_refused_hex(struct dc_service_deposit *out, const char *h, enum dc_err why)
+{
+    size_t hl = h ? strlen(h) : 0;
+    uint8_t *b = hl && hl % 2 == 0 ? malloc(hl / 2) : NULL;
+    if (b && dc_hex_decode(b, hl / 2, h, hl) != DC_OK) {
+        free(b);
+        b = NULL;
+    }
+    report_failed(out, b, b ? hl / 2 : 0, "refused", why);
+    free(b);
+}
+
 /* A coin-level refusal: the coin is worthless to the server for good. */
 static int coin_refusal(enum dc_err e)
 {
     return (int)e >= 1200 && (int)e < 1500;
+}
+
+/* Adds what a deposit credited to a refresh operation's tally (in memory;
+ * the settle that follows saves it with the answer). */
+static void op_add_credited(struct dc_service *s, int64_t credited)
+{
+    json_t *op = op_load(s->w);
+    if (!op) return;
+    int64_t sum;
+    if (dc_i64_add(&sum, json_i64(op, "credited"), credited) != DC_OK) sum = INT64_MAX;
+    json_object_set_new(op, "credited", json_integer((json_int_t)sum));
+    enum dc_err e = op_store(s, op, 0);
+    (void)e; /* only the report of a resumed refresh depends on it */
+    json_decref(op);
 }
 
 /*
@@ -588,6 +870,7 @@ static enum dc_err finish_deposit(struct dc_service *s, struct dc_service_deposi
         json_decref(body);
         return e;
     }
+    int refused_one = 0;
     if (e == DC_OK) {
         for (size_t i = 0; i < json_array_size(sent); i++) {
             confirm_hex(s->w, json_string_value(json_array_get(sent, i)));
@@ -596,30 +879,16 @@ static enum dc_err finish_deposit(struct dc_service *s, struct dc_service_deposi
         for (size_t i = 0; i < json_array_size(coins); i++) {
             report_coin(out, json_array_get(coins, i));
         }
-        if (out) out->credited += json_i64(ans, "credited");
+        if (out) report_add(&out->credited, json_i64(ans, "credited"));
+        op_add_credited(s, json_i64(ans, "credited"));
         json_decref(body);
     } else if (json_array_size(sent) == 1 && coin_refusal(e)) {
         /* This one coin is refused for good (already deposited, expired past
          * the grace period, signed by a revoked key...): it leaves the wallet. */
-        confirm_hex(s->w, json_string_value(json_array_get(sent, 0)));
-        if (out && out->n < sizeof out->coin / sizeof out->coin[0]) {
-            struct dc_service_deposit_coin *o = &out->coin[out->n++];
-            memset(o, 0, sizeof *o);
-            snprintf(o->status, sizeof o->status, "refused");
-            o->err = e;
-            struct dc_coin *c = malloc(sizeof *c);
-            const char *h = json_string_value(json_array_get(sent, 0));
-            size_t hl = h ? strlen(h) : 0;
-            uint8_t *b = hl && hl % 2 == 0 ? malloc(hl / 2) : NULL;
-            if (c && b && dc_hex_decode(b, hl / 2, h, hl) == DC_OK &&
-                dc_coin_decode(c, b, hl / 2) == DC_OK) {
-                memcpy(o->serial, c->genesis.serial, DC_SERIAL_BYTES);
-                o->amount = dc_coin_value(c);
-            }
-            free(b);
-            free(c);
-        }
-        if (out) out->n_refused++;
+        const char *h = json_string_value(json_array_get(sent, 0));
+        confirm_hex(s->w, h);
+        report_refused_hex(out, h, e);
+        refused_one = 1;
         json_decref(body);
     } else if (refused_body) {
         *refused_body = body;
@@ -627,14 +896,17 @@ static enum dc_err finish_deposit(struct dc_service *s, struct dc_service_deposi
         json_decref(body);
     }
     json_decref(ans);
-    char keep[sizeof s->detail];
-    memcpy(keep, s->detail, sizeof keep);
-    enum dc_err se = settle(s, KIND_DEPOSIT);
-    memcpy(s->detail, keep, sizeof keep);
-    if (se != DC_OK) return se;
+    enum dc_err se = settle_keep(s, KIND_DEPOSIT);
+    if (se != DC_OK) {
+        /* not saved: stop here, the next call finds the request again */
+        if (refused_body) {
+            json_decref(*refused_body);
+            *refused_body = NULL;
+        }
+        return se;
+    }
     /* a single coin refused for good is reported, not an error of the call */
-    if (e != DC_OK && out && out->n_refused && !(refused_body && *refused_body)) return DC_OK;
-    return e;
+    return refused_one ? DC_OK : e;
 }
 
 /* Puts a deposit of these coin hexes and sends it. */
@@ -645,7 +917,7 @@ static enum dc_err deposit_once(struct dc_service *s, json_t *hexes, uint64_t no
     char hex[2 * DC_WALLET_REQUEST_ID_BYTES + 1];
     new_id(id, hex);
     json_t *b = json_pack("{s:s, s:O}", "request_id", hex, "coins", hexes);
-    enum dc_err e = persist(s, KIND_DEPOSIT, id, b, now);
+    enum dc_err e = b ? persist(s, KIND_DEPOSIT, id, b, now) : DC_ERR_NO_MEMORY;
     json_decref(b);
     if (e != DC_OK) return e;
     return finish_deposit(s, out, refused_body);
@@ -662,26 +934,125 @@ static int pending_deposit(const struct dc_wallet *w, size_t i, struct dc_coin *
     return c->n > 0 && c->rec[c->n - 1].type == DC_TYPE_DEPOSIT;
 }
 
-enum dc_err dc_service_deposit(struct dc_service *s, const size_t *idx, size_t n, uint64_t now,
-                               struct dc_service_deposit *out)
+/* What one deposit request may carry, as the server published it at the
+ * last sync (GET /v1/keys "limits"), within what one wallet slot holds. */
+static void deposit_limits(const struct dc_wallet *w, size_t *max_body, size_t *max_coins)
 {
-    memset(out, 0, sizeof *out);
-    s->detail[0] = '\0';
-    enum dc_err e = dc_service_resume(s, now, NULL);
-    if (e != DC_OK) return e;
-    uint64_t account = dc_wallet_account(s->w);
-    if (account == 0) {
-        set_detail(s, "%s", "this wallet is not registered");
-        return DC_ERR_NO_ACCOUNT;
+    struct dc_service_config cfg;
+    *max_body = DC_WALLET_REQUEST_BODY_MAX;
+    *max_coins = DC_SERVICE_DEPOSIT_COINS_DEFAULT;
+    if (dc_service_config(w, &cfg) == DC_OK) {
+        if (cfg.max_body_bytes > 0 && cfg.max_body_bytes < *max_body) {
+            *max_body = cfg.max_body_bytes;
+        }
+        if (cfg.max_deposit_coins > 0) *max_coins = cfg.max_deposit_coins;
     }
-    size_t total = dc_wallet_coin_count(s->w);
-    /* Sign every deposit record first (all or nothing on the wallet copy in
-     * memory), then persist the request once. */
-    json_t *hexes = json_array();
+}
+
+/* Request overhead besides the coins: {"request_id":"<32 hex>","coins":[]} */
+#define DEPOSIT_BODY_OVERHEAD 64
+
+/*
+ * Deposits every coin signed for deposit (PENDING_OUT with a DEPOSIT
+ * record), in requests that fit the server's limits, after finishing a
+ * request left pending. A request the server refuses for good is retried
+ * coin by coin, so that only the coins at fault are refused. Stops at the
+ * first transient failure (everything left stays signed and is finished by
+ * the next call) or at a refusal that is not about a coin (the account is
+ * frozen, ...), which it returns.
+ */
+static enum dc_err deposit_run(struct dc_service *s, uint64_t now, struct dc_service_deposit *out)
+{
+    enum dc_err e = DC_OK;
+    if (has_request(s->w, KIND_DEPOSIT)) {
+        json_t *refused = NULL;
+        e = finish_deposit(s, out, &refused);
+        json_decref(refused); /* its coins are still signed: the loop retries them */
+        if (e != DC_OK && (dc_service_is_transient(e) || !refused)) return e;
+    }
+    size_t max_body, max_coins;
+    deposit_limits(s->w, &max_body, &max_coins);
+    size_t n = dc_wallet_coin_count(s->w);
+    unsigned char *tried = calloc(n ? n : 1, 1);
     struct dc_coin *c = malloc(sizeof *c);
-    if (!hexes || !c) e = DC_ERR_NO_MEMORY;
-    size_t count = idx ? n : total;
-    for (size_t k = 0; e == DC_OK && k < count; k++) {
+    if (!tried || !c) {
+        free(tried);
+        free(c);
+        return DC_ERR_NO_MEMORY;
+    }
+    e = DC_OK;
+    for (;;) {
+        json_t *hexes = json_array();
+        size_t body = DEPOSIT_BODY_OVERHEAD, k = 0;
+        for (size_t i = 0; hexes && i < n && k < max_coins; i++) {
+            if (tried[i] || !pending_deposit(s->w, i, c)) continue;
+            const uint8_t *b;
+            size_t len;
+            if (dc_wallet_coin_bytes(s->w, i, &b, &len) != DC_OK) continue;
+            size_t need = 2 * len + 3; /* quotes and a comma */
+            if (DEPOSIT_BODY_OVERHEAD + need > max_body) {
+                /* A coin that cannot fit any request the server takes: say
+                 * so and keep it (a server with a larger limit takes it). */
+                tried[i] = 1;
+                report_failed(out, b, len, "kept", DC_ERR_BODY_TOO_LARGE);
+                continue;
+            }
+            if (body + need > max_body) continue;
+            char *h = malloc(2 * len + 1);
+            if (!h) break;
+            dc_hex_encode(h, b, len);
+            json_array_append_new(hexes, json_string(h));
+            free(h);
+            body += need;
+            tried[i] = 1;
+            k++;
+        }
+        if (!hexes) {
+            e = DC_ERR_NO_MEMORY;
+            break;
+        }
+        if (k == 0) {
+            json_decref(hexes);
+            break;
+        }
+        json_t *refused = NULL;
+        e = deposit_once(s, hexes, now, out, k > 1 ? &refused : NULL);
+        json_decref(hexes);
+        if (e == DC_OK) continue;
+        if (!refused) break; /* transient, or not about a coin */
+        /* The batch was refused for good: one coin at a time. */
+        const json_t *coins = json_object_get(refused, "coins");
+        for (size_t i = 0; i < json_array_size(coins); i++) {
+            json_t *one = json_array();
+            json_array_append(one, json_array_get(coins, i));
+            e = one ? deposit_once(s, one, now, out, NULL) : DC_ERR_NO_MEMORY;
+            json_decref(one);
+            if (e != DC_OK) break;
+        }
+        json_decref(refused);
+        if (e != DC_OK) break;
+    }
+    free(tried);
+    free(c);
+    return e;
+}
+
+/*
+ * Signs a DEPOSIT record on each chosen coin (idx[0..n), or every HELD
+ * coin of ours when idx is NULL). A coin that cannot be signed is reported
+ * ("kept", with the reason) and the others go on; only running out of
+ * memory stops. The signed coins are PENDING_OUT from here on.
+ */
+static enum dc_err sign_for_deposit(struct dc_service *s, const size_t *idx, size_t n, uint64_t now,
+                                    struct dc_service_deposit *out, size_t *signed_n)
+{
+    uint64_t account = dc_wallet_account(s->w);
+    size_t total = dc_wallet_coin_count(s->w), count = idx ? n : total;
+    struct dc_coin *c = malloc(sizeof *c);
+    if (!c) return DC_ERR_NO_MEMORY;
+    enum dc_err e = DC_OK;
+    *signed_n = 0;
+    for (size_t k = 0; k < count; k++) {
         size_t i = idx ? idx[k] : k;
         struct dc_wallet_coin_info ci;
         if (dc_wallet_coin_info(s->w, i, &ci) != DC_OK) {
@@ -698,152 +1069,91 @@ enum dc_err dc_service_deposit(struct dc_service *s, const size_t *idx, size_t n
         }
         const uint8_t *b;
         size_t len;
-        e = dc_wallet_prepare_deposit(s->w, i, account, now, &b, &len);
-        if (e != DC_OK) {
-            snprintf(s->detail, sizeof s->detail, "coin %zu: %s", i, dc_err_str(e));
+        enum dc_err e1 = dc_wallet_prepare_deposit(s->w, i, account, now, &b, &len);
+        if (e1 == DC_ERR_NO_MEMORY) {
+            e = e1;
             break;
         }
-        char *h = malloc(2 * len + 1);
-        if (!h) {
-            e = DC_ERR_NO_MEMORY;
-            break;
+        if (e1 != DC_OK) {
+            const uint8_t *cb = NULL;
+            size_t cl = 0;
+            if (dc_wallet_coin_bytes(s->w, i, &cb, &cl) != DC_OK) cb = NULL;
+            report_failed(out, cb, cl, "kept", e1);
+            continue;
         }
-        dc_hex_encode(h, b, len);
-        json_array_append_new(hexes, json_string(h));
-        free(h);
+        (*signed_n)++;
     }
     free(c);
-    if (e == DC_OK && json_array_size(hexes) == 0) {
-        set_detail(s, "%s", "no coins to deposit");
-        e = DC_ERR_NOT_FOUND;
-    }
-    if (e != DC_OK) {
-        json_decref(hexes);
-        return e;
-    }
-    json_t *refused = NULL;
-    e = deposit_once(s, hexes, now, out, json_array_size(hexes) > 1 ? &refused : NULL);
-    json_decref(hexes);
-    if (e == DC_OK || !refused) {
-        json_decref(refused);
-        return e;
-    }
-    /* The batch was refused for good: one coin at a time, so that only the
-     * coins at fault are refused. */
-    enum dc_err first = DC_OK;
-    const json_t *coins = json_object_get(refused, "coins");
-    for (size_t i = 0; i < json_array_size(coins); i++) {
-        json_t *one = json_array();
-        json_array_append(one, json_array_get(coins, i));
-        enum dc_err e1 = deposit_once(s, one, now, out, NULL);
-        json_decref(one);
-        if (e1 != DC_OK && first == DC_OK) first = e1;
-        if (e1 != DC_OK && dc_service_is_transient(e1)) break;
-    }
-    json_decref(refused);
-    return first;
+    return e;
 }
 
-/* ---- Resume and refresh --------------------------------------------------------- */
-
-enum dc_err dc_service_resume(struct dc_service *s, uint64_t now, struct dc_service_resumed *out)
-{
-    struct dc_service_resumed r;
-    memset(&r, 0, sizeof r);
-    enum dc_err e = DC_OK, first = DC_OK;
-    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
-    const uint8_t *b;
-    size_t len;
-    if (dc_wallet_request_get(s->w, KIND_TRANSFER, id, &b, &len, NULL) == DC_OK) {
-        struct dc_service_transfer t;
-        memset(&t, 0, sizeof t);
-        e = finish_transfer(s, &t);
-        if (e == DC_OK) r.transfers++;
-        if (first == DC_OK) first = e;
-    }
-    if (dc_wallet_request_get(s->w, KIND_WITHDRAW, id, &b, &len, NULL) == DC_OK) {
-        struct dc_service_withdrawal wd;
-        memset(&wd, 0, sizeof wd);
-        e = finish_withdraw(s, now, &wd);
-        if (e == DC_OK) {
-            r.withdrawals++;
-            r.withdrawn += wd.amount;
-        }
-        if (first == DC_OK) first = e;
-    }
-    if (dc_wallet_request_get(s->w, KIND_DEPOSIT, id, &b, &len, NULL) == DC_OK) {
-        struct dc_service_deposit *d = calloc(1, sizeof *d);
-        e = d ? finish_deposit(s, d, NULL) : DC_ERR_NO_MEMORY;
-        if (e == DC_OK) {
-            r.deposits++;
-            r.credited += d->credited;
-        }
-        free(d);
-        if (first == DC_OK) first = e;
-    }
-    if (out) *out = r;
-    return first;
-}
-
-enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now, uint64_t margin_ms,
-                               struct dc_service_refresh *out)
+enum dc_err dc_service_deposit(struct dc_service *s, const size_t *idx, size_t n, uint64_t now,
+                               struct dc_service_deposit *out)
 {
     memset(out, 0, sizeof *out);
     s->detail[0] = '\0';
-    size_t n = dc_wallet_coin_count(s->w), k = 0;
-    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
-    struct dc_coin *c = malloc(sizeof *c);
-    if (!idx || !c) {
-        free(idx);
-        free(c);
-        return DC_ERR_NO_MEMORY;
+    if (dc_wallet_account(s->w) == 0) {
+        set_detail(s, "%s", "this wallet is not registered");
+        return DC_ERR_NO_ACCOUNT;
     }
-    for (size_t i = 0; i < n; i++) {
-        struct dc_wallet_coin_info ci;
-        if (dc_wallet_coin_info(s->w, i, &ci) != DC_OK) continue;
-        /* A coin signed for deposit with no request left for it can be
-         * neither spent nor kept: finish its deposit here, so that a sync
-         * completes what a crash interrupted. */
-        if ((ci.status == DC_WALLET_HELD && ci.is_ours &&
-             dc_wallet_needs_refresh(&ci, now, margin_ms)) ||
-            pending_deposit(s->w, i, c)) {
-            idx[k++] = i;
-        }
+    json_t *args = json_pack("{s:s}", "cmd", "deposit");
+    if (args && idx) {
+        json_t *arr = json_array();
+        for (size_t k = 0; arr && k < n; k++)
+            json_array_append_new(arr, json_integer((json_int_t)idx[k]));
+        json_object_set_new(args, "coins", arr);
+    }
+    if (!args) return DC_ERR_NO_MEMORY;
+    json_t *op;
+    enum dc_err e;
+    if (op_enter(s, args, now, &out->resumed, out, &e)) return e;
+    /* Sign every deposit record first, then store the operation with them
+     * in one save: from then on a retry deposits exactly these coins. */
+    size_t signed_n = 0;
+    e = sign_for_deposit(s, idx, n, now, out, &signed_n);
+    size_t pending = 0;
+    struct dc_coin *c = malloc(sizeof *c);
+    for (size_t i = 0; c && e == DC_OK && i < dc_wallet_coin_count(s->w); i++) {
+        pending += (size_t)pending_deposit(s->w, i, c);
     }
     free(c);
-    if (k == 0) {
-        free(idx);
-        return dc_service_resume(s, now, NULL);
-    }
-    struct dc_service_deposit *d = calloc(1, sizeof *d);
-    enum dc_err e = d ? dc_service_deposit(s, idx, k, now, d) : DC_ERR_NO_MEMORY;
-    free(idx);
-    if (e == DC_OK) {
-        out->n_deposited = d->n - d->n_refused;
-        out->deposited = d->credited;
-        out->n_refused = d->n_refused;
-        for (size_t i = 0; i < d->n; i++) {
-            if (!d->coin[i].err) continue;
-            if (out->refused_why == DC_OK) out->refused_why = d->coin[i].err;
-            if (dc_i64_add(&out->refused, out->refused, d->coin[i].amount) != DC_OK) {
-                out->refused = INT64_MAX; /* only reported */
-            }
+    if (e == DC_OK && pending == 0) {
+        json_decref(args);
+        if (out->n_kept) {
+            set_detail(s, "%s", "no coin could be signed for deposit");
+            return out->coin[0].err;
         }
+        set_detail(s, "%s", "no coins to deposit");
+        return DC_ERR_NOT_FOUND;
     }
-    free(d);
-    if (e != DC_OK || out->deposited == 0) return e;
-    /*
-     * Replace within the available balance (the deposit went to the held
-     * balance, so it does not fund this) and within the offline limit: the
-     * server counts the coins this account withdrew and nobody deposited
-     * yet against the limit of its certificate. Coins received from others
-     * are not counted there, so depositing them frees no room; ask only
-     * for what fits instead of being refused, rounded down to the smallest
-     * coin.
-     */
+    op = e == DC_OK ? json_pack("{s:o}", "args", args) : (json_decref(args), NULL);
+    if (e == DC_OK && !op) e = DC_ERR_NO_MEMORY;
+    if (e == DC_OK) e = op_store(s, op, now);
+    if (e == DC_OK) e = save(s);
+    if (e == DC_OK) {
+        e = finish_op(s, op, now, NULL, out);
+    }
+    json_decref(op);
+    return e;
+}
+
+/* ---- Refresh -------------------------------------------------------------------- */
+
+/*
+ * The withdrawal half of a refresh: replace within the available balance
+ * (the deposit went to the held balance, so it does not fund this) and
+ * within the offline limit: the server counts the coins this account
+ * withdrew and nobody deposited yet against the limit of its certificate.
+ * Coins received from others are not counted there, so depositing them
+ * frees no room; ask only for what fits instead of being refused, rounded
+ * down to the smallest coin.
+ */
+static enum dc_err refresh_withdraw(struct dc_service *s, json_t *op, uint64_t now,
+                                    struct dc_service_refresh *out)
+{
     struct dc_service_balance *bal = calloc(1, sizeof *bal);
     if (!bal) return DC_ERR_NO_MEMORY;
-    e = dc_service_balance(s, bal);
+    enum dc_err e = dc_service_balance(s, bal);
     int64_t available = bal->available, outstanding = bal->offline_outstanding;
     free(bal);
     if (e != DC_OK) return e;
@@ -860,13 +1170,261 @@ enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now, uint64_t marg
     if (available < want) want = available;
     if (room < want) want = room;
     want -= want % unit;
-    if (want <= 0) return DC_OK;
+    if (want <= 0) {
+        op_forget(s);
+        return save(s);
+    }
+    json_object_set_new(op, "phase", json_string("withdraw"));
     struct dc_service_withdrawal wd;
-    e = dc_service_withdraw(s, want, now, &wd);
+    memset(&wd, 0, sizeof wd);
+    e = withdraw_start(s, want, op, now, &wd);
     if (e == DC_OK) out->replaced = wd.amount;
     /* The limit or the balance moved under us (another device of the
      * account, a stale certificate): the refresh itself is done; the next
      * one replaces what fits then. */
     if (e == DC_ERR_OFFLINE_LIMIT || e == DC_ERR_INSUFFICIENT_FUNDS) e = DC_OK;
     return e;
+}
+
+static void refresh_report(struct dc_service_refresh *out, const struct dc_service_deposit *d)
+{
+    out->n_deposited = d->n - d->n_refused - d->n_kept;
+    out->n_refused = d->n_refused;
+    for (size_t i = 0; i < d->n; i++) {
+        if (!d->coin[i].err || strcmp(d->coin[i].status, "refused") != 0) continue;
+        if (out->refused_why == DC_OK) out->refused_why = d->coin[i].err;
+        if (dc_i64_add(&out->refused, out->refused, d->coin[i].amount) != DC_OK) {
+            out->refused = INT64_MAX; /* only reported */
+        }
+    }
+}
+
+/* Finishes a refresh operation: its deposits, then its withdrawal. */
+static enum dc_err refresh_finish(struct dc_service *s, json_t *op, uint64_t now,
+                                  struct dc_service_refresh *out)
+{
+    const char *phase = json_string_value(json_object_get(op, "phase"));
+    if (phase && strcmp(phase, "withdraw") == 0) {
+        out->deposited = json_i64(op, "credited");
+        if (!has_request(s->w, KIND_WITHDRAW)) {
+            op_forget(s);
+            return save(s);
+        }
+        struct dc_service_withdrawal wd;
+        memset(&wd, 0, sizeof wd);
+        enum dc_err e = finish_withdraw(s, now, &wd);
+        if (e == DC_OK) out->replaced = wd.amount;
+        if (e == DC_ERR_OFFLINE_LIMIT || e == DC_ERR_INSUFFICIENT_FUNDS) e = DC_OK;
+        return e;
+    }
+    struct dc_service_deposit *d = calloc(1, sizeof *d);
+    if (!d) return DC_ERR_NO_MEMORY;
+    enum dc_err e = deposit_run(s, now, d);
+    refresh_report(out, d);
+    free(d);
+    if (e != DC_OK) {
+        if (!dc_service_is_transient(e)) { /* as for a deposit (finish_op) */
+            op_forget(s);
+            enum dc_err se = save(s);
+            (void)se; /* the refusal is what the caller needs to hear */
+        }
+        return e;
+    }
+    /* the tally survives a crash between the deposits and the withdrawal */
+    json_t *cur = op_load(s->w);
+    out->deposited = cur ? json_i64(cur, "credited") : 0;
+    if (!cur || out->deposited == 0) {
+        json_decref(cur);
+        op_forget(s);
+        return save(s);
+    }
+    e = refresh_withdraw(s, cur, now, out);
+    json_decref(cur);
+    return e;
+}
+
+enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now, uint64_t margin_ms,
+                               struct dc_service_refresh *out)
+{
+    memset(out, 0, sizeof *out);
+    s->detail[0] = '\0';
+    json_t *args = json_pack("{s:s}", "cmd", "refresh");
+    if (!args) return DC_ERR_NO_MEMORY;
+    json_t *op;
+    enum dc_err e;
+    if (op_enter(s, args, now, &out->resumed, out, &e)) return e;
+    size_t n = dc_wallet_coin_count(s->w), k = 0;
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    struct dc_coin *c = malloc(sizeof *c);
+    if (!idx || !c) {
+        free(idx);
+        free(c);
+        json_decref(args);
+        return DC_ERR_NO_MEMORY;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct dc_wallet_coin_info ci;
+        if (dc_wallet_coin_info(s->w, i, &ci) != DC_OK) continue;
+        /* A coin signed for deposit with no request left for it can be
+         * neither spent nor kept: finish its deposit here, so that a sync
+         * completes what a crash interrupted. */
+        if ((ci.status == DC_WALLET_HELD && ci.is_ours &&
+             (dc_wallet_needs_refresh(&ci, now, margin_ms) ||
+              dc_wallet_coin_doubtful(s->w, i, now, margin_ms) != DC_OK)) ||
+            pending_deposit(s->w, i, c)) {
+            idx[k++] = i;
+        }
+    }
+    free(c);
+    if (k == 0) {
+        free(idx);
+        json_decref(args);
+        return DC_OK;
+    }
+    struct dc_service_deposit *d = calloc(1, sizeof *d);
+    size_t signed_n = 0;
+    e = d ? sign_for_deposit(s, idx, k, now, d, &signed_n) : DC_ERR_NO_MEMORY;
+    free(idx);
+    if (d) refresh_report(out, d);
+    free(d);
+    op = json_pack("{s:o, s:s, s:I}", "args", args, "phase", "deposit", "credited", (json_int_t)0);
+    if (e == DC_OK && !op) e = DC_ERR_NO_MEMORY;
+    if (e == DC_OK && signed_n == 0) {
+        json_decref(op);
+        return DC_OK;
+    }
+    if (e == DC_OK) e = op_store(s, op, now);
+    if (e == DC_OK) e = save(s);
+    if (e == DC_OK) {
+        struct dc_service_refresh more;
+        memset(&more, 0, sizeof more);
+        e = refresh_finish(s, op, now, &more);
+        size_t kept = out->n_kept;
+        *out = more;
+        out->n_kept = kept;
+    }
+    json_decref(op);
+    return e;
+}
+
+/* ---- Resume --------------------------------------------------------------------- */
+
+/* Finishes the stored operation op. result (may be NULL) is the kind's own
+ * result struct; r (may be NULL) counts what was finished. */
+static enum dc_err finish_op(struct dc_service *s, const json_t *op_in, uint64_t now,
+                             struct dc_service_resumed *r, void *result)
+{
+    const char *cmd = op_cmd(op_in);
+    json_t *op = json_deep_copy(op_in);
+    if (!op) return DC_ERR_NO_MEMORY;
+    enum dc_err e = DC_OK;
+    if (strcmp(cmd, "pay") == 0) {
+        struct dc_service_transfer t = {0}, *tp = result ? result : &t;
+        if (has_request(s->w, KIND_TRANSFER)) {
+            e = finish_transfer(s, tp);
+            if (e == DC_OK && r) r->transfers++;
+        } else {
+            op_forget(s);
+            e = save(s);
+        }
+    } else if (strcmp(cmd, "withdraw") == 0) {
+        struct dc_service_withdrawal wd = {0}, *wp = result ? result : &wd;
+        if (has_request(s->w, KIND_WITHDRAW)) {
+            e = finish_withdraw(s, now, wp);
+            if (e == DC_OK && r) {
+                r->withdrawals++;
+                report_add(&r->withdrawn, wp->amount);
+            }
+        } else {
+            op_forget(s);
+            e = save(s);
+        }
+    } else if (strcmp(cmd, "deposit") == 0) {
+        struct dc_service_deposit *d = result ? result : calloc(1, sizeof *d);
+        e = d ? deposit_run(s, now, d) : DC_ERR_NO_MEMORY;
+        /* Done, or refused for good for a reason that is not a coin's (the
+         * account is frozen...): the operation ends; coins still signed
+         * for deposit are taken by the next deposit or refresh. */
+        if (e == DC_OK || !dc_service_is_transient(e)) {
+            op_forget(s);
+            enum dc_err se = save(s);
+            if (e == DC_OK) e = se;
+        }
+        if (d && r) {
+            r->deposits++;
+            report_add(&r->credited, d->credited);
+            for (size_t i = 0; i < d->n; i++) {
+                if (!d->coin[i].err || strcmp(d->coin[i].status, "refused") != 0) continue;
+                r->n_refused++;
+                if (r->refused_why == DC_OK) r->refused_why = d->coin[i].err;
+                if (dc_i64_add(&r->refused, r->refused, d->coin[i].amount) != DC_OK) {
+                    r->refused = INT64_MAX; /* only reported */
+                }
+            }
+        }
+        if (!result) free(d);
+    } else if (strcmp(cmd, "refresh") == 0) {
+        struct dc_service_refresh rf = {0}, *rp = result ? result : &rf;
+        e = refresh_finish(s, op, now, rp);
+        if (r) {
+            r->deposits += rp->n_deposited ? 1 : 0;
+            report_add(&r->credited, rp->deposited);
+            report_add(&r->withdrawn, rp->replaced);
+            r->n_refused += rp->n_refused;
+            if (dc_i64_add(&r->refused, r->refused, rp->refused) != DC_OK) {
+                r->refused = INT64_MAX; /* only reported */
+            }
+            if (r->refused_why == DC_OK) r->refused_why = rp->refused_why;
+        }
+    } else {
+        /* written by a newer version: leave it to that version */
+        describe_op(s, op);
+        e = DC_ERR_WALLET_OP_PENDING;
+    }
+    json_decref(op);
+    return e;
+}
+
+enum dc_err dc_service_resume(struct dc_service *s, uint64_t now, struct dc_service_resumed *out)
+{
+    struct dc_service_resumed r;
+    memset(&r, 0, sizeof r);
+    enum dc_err e = DC_OK, first = DC_OK;
+    json_t *op = op_load(s->w);
+    if (op) {
+        first = finish_op(s, op, now, &r, NULL);
+        json_decref(op);
+        if (out) *out = r;
+        return first;
+    }
+    /* Requests of a wallet written before operations were stored. */
+    if (has_request(s->w, KIND_TRANSFER)) {
+        struct dc_service_transfer t;
+        memset(&t, 0, sizeof t);
+        e = finish_transfer(s, &t);
+        if (e == DC_OK) r.transfers++;
+        if (first == DC_OK) first = e;
+    }
+    if (has_request(s->w, KIND_WITHDRAW)) {
+        struct dc_service_withdrawal wd;
+        memset(&wd, 0, sizeof wd);
+        e = finish_withdraw(s, now, &wd);
+        if (e == DC_OK) {
+            r.withdrawals++;
+            report_add(&r.withdrawn, wd.amount);
+        }
+        if (first == DC_OK) first = e;
+    }
+    if (has_request(s->w, KIND_DEPOSIT)) {
+        struct dc_service_deposit *d = calloc(1, sizeof *d);
+        e = d ? finish_deposit(s, d, NULL) : DC_ERR_NO_MEMORY;
+        if (e == DC_OK) {
+            r.deposits++;
+            report_add(&r.credited, d->credited);
+        }
+        free(d);
+        if (first == DC_OK) first = e;
+    }
+    if (out) *out = r;
+    return first;
 }

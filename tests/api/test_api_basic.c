@@ -1614,10 +1614,16 @@ static void test_transfer_idempotency(void)
     ASSERT_EQ(BAL(&b), 1200);
     api_resp_free(&r1);
 
-    /* a failed request writes nothing, its id included: the retry runs */
+    /* a refused request moves nothing, and its refusal is the id's final
+     * answer (issue 12: else a captured refusal could be replayed, at
+     * another instance, once the account can pay); a new id runs */
     transfer_body(body2, sizeof body2, "idem-2", c.account, 50000);
     REQ_ERR(&a, "POST", "/v1/transfers", body2, 409, "DC_ERR_INSUFFICIENT_FUNDS");
     ASSERT_EQ(fund(&S, a.account, 50000), 201);
+    REQ_ERR(&a, "POST", "/v1/transfers", body2, 409, "DC_ERR_INSUFFICIENT_FUNDS");
+    ASSERT_EQ(BAL(&a), 59800);
+    ASSERT_EQ(BAL(&c), 0);
+    transfer_body(body2, sizeof body2, "idem-2b", c.account, 50000);
     ASSERT_EQ(api(&S, &a, "POST", "/v1/transfers", body2, &j), 201);
     ASSERT_EQ(json_int(j, "amount"), 50000);
     json_decref(j);
@@ -1626,6 +1632,8 @@ static void test_transfer_idempotency(void)
     transfer_body(body2, sizeof body2, "idem-3", 999999, 5);
     REQ_ERR(&a, "POST", "/v1/transfers", body2, 404, "DC_ERR_NO_ACCOUNT");
     transfer_body(body2, sizeof body2, "idem-3", c.account, 5); /* a new body for the same id */
+    REQ_ERR(&a, "POST", "/v1/transfers", body2, 409, "DC_ERR_IDEMPOTENCY_CONFLICT");
+    transfer_body(body2, sizeof body2, "idem-3b", c.account, 5);
     ASSERT_EQ(api(&S, &a, "POST", "/v1/transfers", body2, NULL), 201);
     ASSERT_EQ(BAL(&a), 9795);
     finish();

@@ -343,8 +343,8 @@ static void test_money_never_arrives(void)
     ASSERT(is_debtor(&alice));
     json_t *a = admin_get("/v1/admin/audit");
     const char *rep = json_str(a, "report");
-    ASSERT(strstr(rep, "owed by double spenders:  1000\n") != NULL);
-    ASSERT(strstr(rep, "fraud losses account:     -1000\n") != NULL);
+    ASSERT(strstr(rep, "owed by double spenders:  10.00 CNY\n") != NULL);
+    ASSERT(strstr(rep, "fraud losses account:     -10.00 CNY\n") != NULL);
     json_decref(a);
     audit_api_ok();
     srv_cleanup(&S);

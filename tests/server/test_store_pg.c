@@ -311,6 +311,136 @@ static void test_deferred_writes_of_a_batch(void)
 #endif
 }
 
+/* The account cache (store_pg.c): a write transaction answers account reads
+ * from the rows the connection last saw committed, and proves them current
+ * before it commits. Another connection's change makes the commit a retry
+ * (nothing written), and the re-run reads the new row. */
+static void test_account_cache_is_checked(void)
+{
+#ifdef DC_HAVE_PG
+    empty_db();
+    struct dc_store *h = open_migrated();
+    two_users(h);
+    sql("UPDATE accounts SET available = 1000 WHERE id = 1001");
+    ASSERT_OK(h->ops->begin(h, 1)); /* reads both rows: they enter the cache */
+    move(h, 1001, 1002, 100, DC_OK);
+    ASSERT_OK(h->ops->commit(h));
+    /* from the cache, and right */
+    ASSERT_OK(h->ops->begin(h, 1));
+    ASSERT_EQ(avail(h, 1001), 900);
+    move(h, 1001, 1002, 100, DC_OK);
+    ASSERT_OK(h->ops->commit(h));
+    /* another instance (or an operator) empties the payer: the cached 800
+     * would let an overdraft through the store's own check, so the commit
+     * must fail as a race and write nothing */
+    sql("UPDATE accounts SET available = 50 WHERE id = 1001");
+    ASSERT_OK(h->ops->begin(h, 1));
+    ASSERT_EQ(avail(h, 1001), 800); /* stale, not yet known to be */
+    move(h, 1001, 1002, 700, DC_OK);
+    ASSERT_ERR(h->ops->commit(h), DC_ERR_STORE_RETRY);
+    /* the re-run reads the database: the overdraft is refused */
+    ASSERT_OK(h->ops->begin(h, 1));
+    ASSERT_EQ(avail(h, 1001), 50);
+    move(h, 1001, 1002, 700, DC_ERR_STORE_CONSTRAINT);
+    ASSERT_OK(h->ops->rollback(h));
+    /* a read-only use is checked too: a frozen flag set elsewhere */
+    ASSERT_OK(h->ops->begin(h, 1));
+    ASSERT_EQ(avail(h, 1002), 200); /* cached again (the failure dropped the cache) */
+    ASSERT_OK(h->ops->commit(h));
+    sql("UPDATE accounts SET frozen = 1 WHERE id = 1002");
+    ASSERT_OK(h->ops->begin(h, 1));
+    struct dc_account a;
+    ASSERT_OK(h->ops->account_get(h, &a, DC_BY_ID, 1002, NULL));
+    ASSERT_EQ(a.frozen, 0); /* stale */
+    ASSERT_ERR(h->ops->commit(h), DC_ERR_STORE_RETRY);
+    ASSERT_OK(h->ops->begin(h, 1));
+    ASSERT_OK(h->ops->account_get(h, &a, DC_BY_ID, 1002, NULL));
+    ASSERT_EQ(a.frozen, 1);
+    ASSERT_OK(h->ops->commit(h));
+    ASSERT_EQ(avail(h, 1001), 50);
+    ASSERT_EQ(avail(h, 1002), 200);
+    h->ops->close(h);
+#else
+    FAIL_AT("built without the PostgreSQL backend");
+#endif
+}
+
+/* will_put (store.h): a request id is answered NOT_FOUND without a round
+ * trip; when it did exist the commit fails as a race and writes nothing, and
+ * the re-run looks it up and finds the stored answer. A job that fails after
+ * such a miss is checked at once, so no error replaces a stored answer. */
+static void test_request_miss_without_lookup(void)
+{
+#ifdef DC_HAVE_PG
+    empty_db();
+    struct dc_store *h = open_migrated();
+    two_users(h);
+    sql("UPDATE accounts SET available = 1000 WHERE id = 1001");
+    struct dc_request_rec r, got;
+    memset(&r, 0, sizeof r);
+    r.account = 1001;
+    snprintf(r.request_id, sizeof r.request_id, "once");
+    r.status = 201;
+    ASSERT_OK(h->ops->begin(h, 1));
+    ASSERT_OK(h->ops->savepoint(h));
+    got = r;
+    got.will_put = 1;
+    ASSERT_ERR(h->ops->request_get(h, &got), DC_ERR_NOT_FOUND);
+    move(h, 1001, 1002, 100, DC_OK);
+    ASSERT_OK(h->ops->request_put(h, &r, "{\"first\":1}"));
+    ASSERT_OK(h->ops->release(h));
+    ASSERT_OK(h->ops->commit(h));
+
+    /* the same id again, as a retried request: the miss is not believed */
+    ASSERT_OK(h->ops->begin(h, 1));
+    ASSERT_OK(h->ops->savepoint(h));
+    got = r;
+    got.will_put = 1;
+    ASSERT_ERR(h->ops->request_get(h, &got), DC_ERR_NOT_FOUND);
+    move(h, 1001, 1002, 100, DC_OK);
+    ASSERT_OK(h->ops->request_put(h, &r, "{\"second\":1}"));
+    ASSERT_OK(h->ops->release(h));
+    ASSERT_ERR(h->ops->commit(h), DC_ERR_STORE_RETRY);
+    ASSERT_EQ(avail(h, 1001), 900); /* the second run wrote nothing */
+    ASSERT_OK(h->ops->begin(h, 1));
+    ASSERT_OK(h->ops->savepoint(h));
+    got = r;
+    got.will_put = 1;
+    ASSERT_OK(h->ops->request_get(h, &got)); /* the re-run looks */
+    ASSERT_STR(got.response, "{\"first\":1}");
+    free(got.response);
+    ASSERT_OK(h->ops->release(h));
+    ASSERT_OK(h->ops->commit(h));
+
+    /* a job that fails after a blind miss: its failure is checked */
+    for (int i = 0; i < 4; i++) { /* past the transactions that look */
+        ASSERT_OK(h->ops->begin(h, 1));
+        ASSERT_OK(h->ops->commit(h));
+    }
+    ASSERT_OK(h->ops->begin(h, 1));
+    ASSERT_OK(h->ops->savepoint(h));
+    got = r;
+    got.will_put = 1;
+    ASSERT_ERR(h->ops->request_get(h, &got), DC_ERR_NOT_FOUND);
+    move(h, 1001, 1002, 5000, DC_ERR_STORE_CONSTRAINT); /* as an overdraft would */
+    ASSERT_ERR(h->ops->rollback_to(h), DC_ERR_STORE_RETRY);
+    ASSERT_OK(h->ops->rollback(h));
+    /* while a new id's failure stands */
+    ASSERT_OK(h->ops->begin(h, 1));
+    ASSERT_OK(h->ops->savepoint(h));
+    got = r;
+    snprintf(got.request_id, sizeof got.request_id, "new");
+    got.will_put = 1;
+    ASSERT_ERR(h->ops->request_get(h, &got), DC_ERR_NOT_FOUND);
+    ASSERT_OK(h->ops->rollback_to(h));
+    ASSERT_OK(h->ops->commit(h));
+    ASSERT_EQ(avail(h, 1001), 900);
+    h->ops->close(h);
+#else
+    FAIL_AT("built without the PostgreSQL backend");
+#endif
+}
+
 struct mig {
     const char *dsn;
     enum dc_err e;
@@ -385,4 +515,5 @@ static void test_redact(void)
 
 TESTS(T(test_serialization_failure_is_retry), T(test_lost_connection),
       T(test_read_retries_on_cut_connection), T(test_deferred_writes_of_a_batch),
+      T(test_account_cache_is_checked), T(test_request_miss_without_lookup),
       T(test_instances_migrate_at_once), T(test_bad_url_is_one_clear_line), T(test_redact))

@@ -1,0 +1,626 @@
+/*
+ * test_api_hostile.c - ducatd under hostile load (issue 12): clients that
+ * open sockets and never finish a request, trickle headers or bodies, send
+ * oversize headers, hundreds of query parameters or out-of-range query
+ * values. None of them may starve an honest client, every refusal ducatd
+ * makes is JSON in the documented error shape, and the audit stays OK.
+ *
+ * The hostile sockets connect from 127.0.0.2 and up (all of 127/8 is
+ * loopback on Linux), the honest client from 127.0.0.1, so the per-address
+ * connection limit is exercised apart from the total one.
+ */
+#include "test.h"
+/* after test.h (harness.h hooks into it) */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct srv S;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Appends lines to the instance's configuration (a second [server] section
+ * is read like the first). */
+static void conf_append(const struct srv *s, const char *text)
+{
+    FILE *f = fopen(s->conf, "a");
+    ASSERT(f != NULL);
+    fputs(text, f);
+    ASSERT_EQ(fclose(f), 0);
+}
+
+/* A TCP connection to the server from 127.0.0.<from>; -1 if refused. */
+static int connect_from(const struct srv *s, int from)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT(fd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(0x7f000000u | (uint32_t)from);
+    ASSERT_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    a.sin_port = htons((uint16_t)s->port);
+    a.sin_addr.s_addr = htonl(0x7f000001u);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0) return; /* closed by the server: the caller looks at what it read */
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Reads what the server sends until it closes or wait_ms pass; returns the
+ * bytes read (NUL-terminated in buf), *closed = 1 if it closed. */
+static size_t read_answer(int fd, char *buf, size_t cap, int wait_ms, int *closed)
+{
+    size_t n = 0;
+    uint64_t end = mono_ms() + (uint64_t)wait_ms;
+    *closed = 0;
+    while (n + 1 < cap) {
+        uint64_t now = mono_ms();
+        if (now >= end) break;
+        struct pollfd p = {fd, POLLIN, 0};
+        int r = poll(&p, 1, (int)(end - now));
+        if (r <= 0) break;
+        ssize_t got = recv(fd, buf + n, cap - 1 - n, 0);
+        if (got <= 0) {
+            *closed = 1;
+            break;
+        }
+        n += (size_t)got;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+/* The status of a raw answer and its body parsed as JSON (NULL if not). */
+static int raw_status(const char *buf, json_t **body)
+{
+    int st = 0;
+    if (sscanf(buf, "HTTP/1.%*d %d", &st) != 1) st = 0;
+    const char *b = strstr(buf, "\r\n\r\n");
+    *body = b ? json_loads(b + 4, 0, NULL) : NULL;
+    return st;
+}
+
+/* Sends a raw request on a fresh connection and reads the answer. */
+static int raw_request(const struct srv *s, const char *req, size_t len, json_t **body)
+{
+    int fd = connect_from(s, 1);
+    ASSERT(fd >= 0);
+    send_all(fd, req, len);
+    static char buf[65536];
+    int closed;
+    read_answer(fd, buf, sizeof buf, 5000, &closed);
+    close(fd);
+    int st = raw_status(buf, body);
+    if (getenv("HOSTILE_DEBUG")) printf("# raw answer: %s\n", buf);
+    return st;
+}
+
+/* ---- Slow and idle clients cannot starve others ------------------------ */
+
+#define N_SLOW 400 /* more than the 256 threads the old server had in all */
+
+struct fresh {
+    const struct dev *from, *to;
+    int health, transfer;
+    unsigned long long took_ms;
+};
+
+static void *fresh_client(void *arg)
+{
+    struct fresh *f = arg;
+    uint64_t t0 = mono_ms();
+    f->health = api(&S, NULL, "GET", "/v1/health", NULL, NULL);
+    char rid[40];
+    new_request_id(rid);
+    f->transfer =
+        apif(&S, f->from, "POST", "/v1/transfers", NULL,
+             "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":10}", rid, (long long)f->to->account);
+    f->took_ms = mono_ms() - t0;
+    return NULL;
+}
+
+/* A fresh instance with Alice (5000, verified) and Bob (0). */
+static void begin_alice_bob(struct dev *a, struct dev *b)
+{
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    srv_start(&S);
+    dev_setup(&S, a, "Alice", 5000);
+    dev_setup(&S, b, "Bob", 0);
+}
+
+static void test_slow_clients_do_not_starve(void)
+{
+    struct dev a, b;
+    begin_alice_bob(&a, &b);
+    static int fds[N_SLOW];
+    static const char half_line[] = "GET /v1/hea";
+    static const char slow_body[] = "POST /v1/transfers HTTP/1.1\r\nHost: x\r\n"
+                                    "Content-Type: application/json\r\n"
+                                    "Content-Length: 2000\r\n\r\n{\"request";
+    for (int i = 0; i < N_SLOW; i++) {
+        fds[i] = connect_from(&S, 2 + i % 4);
+        ASSERT(fds[i] >= 0);
+        if (i % 2) {
+            send_all(fds[i], half_line, sizeof half_line - 1);
+        } else {
+            send_all(fds[i], slow_body, sizeof slow_body - 1);
+        }
+    }
+    sleep_ms(300); /* every hostile socket is accepted and waiting */
+    for (int k = 0; k < 12; k++) {
+        /* a thread of its own: a fresh libcurl handle, so a new connection
+         * (the test thread's is kept alive from before the flood) */
+        struct fresh f = {&a, &b, 0, 0, 0};
+        pthread_t t;
+        ASSERT_EQ(pthread_create(&t, NULL, fresh_client, &f), 0);
+        ASSERT_EQ(pthread_join(t, NULL), 0);
+        ASSERT_EQ(f.health, 200);
+        ASSERT_EQ(f.transfer, 201);
+        if (f.took_ms > 1000) FAIL_AT("health + transfer took %llu ms", f.took_ms);
+    }
+    json_t *j = NULL;
+    ASSERT_EQ(api(&S, &b, "GET", "/v1/balance", NULL, &j), 200);
+    ASSERT_EQ(json_int(j, "available"), 120);
+    json_decref(j);
+    for (int i = 0; i < N_SLOW; i++) close(fds[i]);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* One address may hold per_ip_connections sockets; the next is closed
+ * without a request being read, and other addresses are served. */
+static void test_per_address_limit(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, NULL);
+    conf_append(&S, "\n[server]\nper_ip_connections = 20\n");
+    srv_start(&S);
+    int fds[21];
+    for (int i = 0; i < 20; i++) {
+        fds[i] = connect_from(&S, 3);
+        ASSERT(fds[i] >= 0);
+    }
+    sleep_ms(200);
+    fds[20] = connect_from(&S, 3);
+    ASSERT(fds[20] >= 0); /* the kernel accepts; ducatd closes it at once */
+    static const char req[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fds[20], req, sizeof req - 1);
+    char buf[1024];
+    int closed;
+    size_t n = read_answer(fds[20], buf, sizeof buf, 3000, &closed);
+    if (n != 0 || !closed) FAIL_AT("21st socket from one address answered: '%s'", buf);
+    ASSERT_EQ(api(&S, NULL, "GET", "/v1/health", NULL, NULL), 200);
+    for (int i = 0; i < 21; i++) close(fds[i]);
+    srv_cleanup(&S);
+}
+
+/* A client sending one header line every 0.4 s never reaches the idle
+ * timeout; the header deadline closes it. A trickled body gets 408 JSON. */
+static void test_header_and_body_deadlines(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, NULL);
+    conf_append(&S, "\n[server]\nheader_timeout_s = 2\nbody_timeout_s = 2\n");
+    srv_start(&S);
+    int fd = connect_from(&S, 2);
+    ASSERT(fd >= 0);
+    send_all(fd, "GET /v1/health HTTP/1.1\r\n", 25);
+    uint64_t t0 = mono_ms();
+    int closed = 0;
+    char buf[4096];
+    for (int i = 0; i < 40 && !closed; i++) {
+        send_all(fd, "X-A: b\r\n", 8);
+        size_t n = read_answer(fd, buf, sizeof buf, 400, &closed);
+        if (n) FAIL_AT("an unfinished request was answered: '%s'", buf);
+    }
+    uint64_t took = mono_ms() - t0;
+    close(fd);
+    if (!closed || took < 1900 || took > 4500) {
+        FAIL_AT("trickled headers: closed=%d after %llu ms (deadline 2 s)", closed,
+                (unsigned long long)took);
+    }
+
+    fd = connect_from(&S, 2);
+    ASSERT(fd >= 0);
+    static const char head[] = "POST /v1/transfers HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Length: 200\r\n\r\n{";
+    send_all(fd, head, sizeof head - 1);
+    size_t n = 0;
+    closed = 0;
+    for (int i = 0; i < 40 && !n && !closed; i++) {
+        send_all(fd, " ", 1);
+        n = read_answer(fd, buf, sizeof buf, 300, &closed);
+    }
+    close(fd);
+    json_t *j = NULL;
+    int st = raw_status(buf, &j);
+    ASSERT_API_ERR(st, j, 408, "DC_ERR_REQUEST_TIMEOUT");
+    json_decref(j);
+    ASSERT_EQ(api(&S, NULL, "GET", "/v1/health", NULL, NULL), 200);
+    srv_cleanup(&S);
+}
+
+/* ---- JSON refusals and out-of-range query values ----------------------- */
+
+static void test_refusals_are_json(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    srv_start(&S);
+    struct dev a;
+    dev_setup(&S, &a, "Alice", 100);
+    json_t *j = NULL;
+
+    /* a 30 kB header: over ducatd's 16 kB, under the library's pool */
+    size_t big = 30000;
+    char *req = malloc(big + 200);
+    ASSERT(req != NULL);
+    int len = snprintf(req, 200, "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(req + len, 'a', big);
+    memcpy(req + len + big, "\r\n\r\n", 4);
+    int st = raw_request(&S, req, (size_t)len + big + 4, &j);
+    ASSERT_API_ERR(st, j, 431, "DC_ERR_HEADERS_TOO_LARGE");
+    json_decref(j);
+    free(req);
+
+    /* 500 query parameters: refused before any handler walks them */
+    char *path = malloc(8192);
+    ASSERT(path != NULL);
+    size_t n = (size_t)snprintf(path, 8192, "/v1/history?");
+    for (int i = 0; i < 500; i++) n += (size_t)snprintf(path + n, 8192 - n, "a%d=1&", i);
+    path[n - 1] = '\0';
+    st = api(&S, &a, "GET", path, NULL, &j);
+    ASSERT_API_ERR(st, j, 400, "DC_ERR_FIELD");
+    const char *detail = json_string_value(json_object_get(j, "detail"));
+    if (!detail || !strstr(detail, " query parameters, at most 16"))
+        FAIL_AT("detail: %s", detail ? detail : "-");
+    json_decref(j);
+    free(path);
+
+    /* out-of-range and malformed values (docs/API.md: 400) */
+    static const char *const bad[] = {
+        "/v1/history?limit=%205", "/v1/history?limit=+5", "/v1/history?before=99999999999999999999",
+        "/v1/history?before=-1",  "/v1/history?limit=0",  "/v1/history?limit=501",
+        "/v1/history?limit=5x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        st = api(&S, &a, "GET", bad[i], NULL, &j);
+        ASSERT_API_ERR(st, j, 400, "DC_ERR_FIELD");
+        json_decref(j);
+    }
+    ASSERT_EQ(api(&S, &a, "GET", "/v1/history?limit=5&before=9223372036854775807", NULL, NULL),
+              200);
+
+    /* refusals of the HTTP library itself: not JSON (libmicrohttpd 0.9.75
+     * has fixed HTML bodies), but answered or closed, and the server goes on */
+    static const char v99[] = "GET /v1/health HTTP/9.9\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(raw_request(&S, v99, sizeof v99 - 1, &j), 505);
+    json_decref(j);
+    static const char badlen[] = "POST /v1/transfers HTTP/1.1\r\nHost: x\r\n"
+                                 "Content-Length: abc\r\n\r\n";
+    ASSERT_EQ(raw_request(&S, badlen, sizeof badlen - 1, &j), 400);
+    json_decref(j);
+    ASSERT_EQ(api(&S, NULL, "GET", "/v1/health", NULL, NULL), 200);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* ---- Checked money ----------------------------------------------------- */
+
+static int fund_json(long long account, long long amount, json_t **j)
+{
+    char rid[40];
+    new_request_id(rid);
+    return adminf(&S, S.token, "POST", "/v1/admin/fund", j,
+                  "{\"request_id\":\"%s\",\"account\":%lld,\"amount\":%lld}", rid, account, amount);
+}
+
+/* Funding near INT64_MAX drives the settlement account towards INT64_MIN
+ * (the debit side) and a transfer the payee past INT64_MAX (the credit
+ * side): both refused with a clear error, nothing written, audit OK. */
+static void test_overflow_refused_audit_ok(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    srv_start(&S);
+    struct dev a, b;
+    dev_setup(&S, &a, "Alice", 0);
+    dev_setup(&S, &b, "Bob", 0);
+    json_t *j = NULL;
+    int st = fund_json(a.account, INT64_MAX - 10, &j);
+    ASSERT_EQ(st, 201);
+    json_decref(j);
+    st = fund_json(b.account, 100, &j); /* settlement would be -(2^63 + 89) */
+    ASSERT_API_ERR(st, j, 400, "DC_ERR_AMOUNT_OVERFLOW");
+    json_decref(j);
+    st = fund_json(b.account, 11, &j); /* settlement exactly INT64_MIN: allowed */
+    ASSERT_EQ(st, 201);
+    json_decref(j);
+    char rid[40];
+    new_request_id(rid);
+    st = apif(&S, &b, "POST", "/v1/transfers", &j,
+              "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":11}", rid, (long long)a.account);
+    ASSERT_API_ERR(st, j, 400, "DC_ERR_AMOUNT_OVERFLOW");
+    json_decref(j);
+    ASSERT_EQ(api(&S, &a, "GET", "/v1/balance", NULL, &j), 200);
+    ASSERT_EQ(json_int(j, "available"), INT64_MAX - 10);
+    json_decref(j);
+    ASSERT_EQ(api(&S, &b, "GET", "/v1/balance", NULL, &j), 200);
+    ASSERT_EQ(json_int(j, "available"), 11);
+    json_decref(j);
+    ASSERT_EQ(admin(&S, S.token, "GET", "/v1/admin/audit", NULL, NULL), 200);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* A balance written behind the store's back (the schema's guard dropped
+ * first, as a tamperer would) is reported as a corrupted row, exit 4, not
+ * a storage error. SQLite: PostgreSQL's BIGINT cannot hold such a value. */
+static void test_audit_reports_corrupted_row(void)
+{
+    if (getenv("DUCAT_TEST_STORE")) return; /* only SQLite can store it */
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    srv_start(&S);
+    struct dev a;
+    dev_setup(&S, &a, "Alice", 500);
+    ASSERT_EQ(srv_stop(&S), 0);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "sqlite3 %s/ducat.db \"UPDATE accounts SET available = 1.5e19 WHERE id = %lld\" "
+             "2>/dev/null",
+             S.dir, (long long)a.account);
+    ASSERT(system(cmd) != 0); /* the trigger of migration 5 refuses it */
+    snprintf(cmd, sizeof cmd,
+             "sqlite3 %s/ducat.db \"DROP TRIGGER accounts_money_update; "
+             "UPDATE accounts SET available = 1.5e19 WHERE id = %lld\"",
+             S.dir, (long long)a.account);
+    ASSERT_EQ(system(cmd), 0);
+    char out[8192];
+    int rc = srv_audit(&S, out, sizeof out);
+    char want[64];
+    snprintf(want, sizeof want, "CORRUPTED account %lld: available real", (long long)a.account);
+    if (rc != 4 || !strstr(out, want)) FAIL_AT("audit exited %d:\n%s", rc, out);
+    srv_cleanup(&S);
+}
+
+/* ---- No replay across instances ----------------------------------------- */
+
+/* Two instances on one database (PostgreSQL in the .pg run). A transfer
+ * refused 409 at A is captured; the account is funded; the same signed
+ * request replayed at A (nonce seen: 401) and at B (its nonce table is its
+ * own) must not move money: the refusal is the request id's final answer,
+ * stored in the database. */
+static void test_refusal_is_final_on_every_instance(void)
+{
+    static struct srv B;
+    srv_cleanup(&B);
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    srv_clone(&B, &S, "b");
+    srv_start(&S);
+    srv_start(&B);
+    struct dev a, b;
+    dev_setup(&S, &a, "Alice", 100);
+    dev_setup(&S, &b, "Bob", 0);
+    char rid[40], body[256];
+    new_request_id(rid);
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":500}", rid,
+             (long long)b.account);
+    struct api_req q = {0};
+    q.method = "POST";
+    q.path = "/v1/transfers";
+    q.body = body;
+    q.dev = &a;
+    struct api_resp r = {0};
+    int st = api_raw(&S, &q, &r);
+    ASSERT_API_ERR(st, r.json, 409, "DC_ERR_INSUFFICIENT_FUNDS");
+    api_resp_free(&r);
+    ASSERT_EQ(fund(&S, a.account, 1000), 201);
+
+    struct api_req again = q; /* the captured request, byte for byte */
+    again.key = q.sent_key;
+    again.time = q.sent_time;
+    again.nonce_hex = q.sent_nonce;
+    again.sig = q.sent_sig;
+    st = api_raw(&S, &again, &r);
+    ASSERT_API_ERR(st, r.json, 401, "DC_ERR_AUTH_REPLAY");
+    api_resp_free(&r);
+    st = api_raw(&B, &again, &r);
+    ASSERT_API_ERR(st, r.json, 409, "DC_ERR_INSUFFICIENT_FUNDS");
+    api_resp_free(&r);
+    /* signed afresh by its owner with the same id: the same final answer */
+    json_t *j = NULL;
+    st = api(&B, &a, "POST", "/v1/transfers", body, &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_INSUFFICIENT_FUNDS");
+    json_decref(j);
+    ASSERT_EQ(api(&B, &a, "GET", "/v1/balance", NULL, &j), 200);
+    ASSERT_EQ(json_int(j, "available"), 1100);
+    json_decref(j);
+    ASSERT_EQ(api(&S, &b, "GET", "/v1/balance", NULL, &j), 200);
+    ASSERT_EQ(json_int(j, "available"), 0);
+    json_decref(j);
+    srv_cleanup(&B);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* A validly signed request from a key with no account is refused without
+ * keeping its nonce: the same request is refused the same way again
+ * (401 DC_ERR_AUTH_UNKNOWN, not DC_ERR_AUTH_REPLAY). */
+static void test_unknown_key_keeps_no_nonce(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, NULL);
+    srv_start(&S);
+    struct dev d;
+    dev_new(&d);
+    struct api_req q = {0};
+    q.method = "GET";
+    q.path = "/v1/balance";
+    q.dev = &d;
+    struct api_resp r = {0};
+    int st = api_raw(&S, &q, &r);
+    ASSERT_API_ERR(st, r.json, 401, "DC_ERR_AUTH_UNKNOWN");
+    api_resp_free(&r);
+    struct api_req again = q;
+    again.key = q.sent_key;
+    again.time = q.sent_time;
+    again.nonce_hex = q.sent_nonce;
+    again.sig = q.sent_sig;
+    st = api_raw(&S, &again, &r);
+    ASSERT_API_ERR(st, r.json, 401, "DC_ERR_AUTH_UNKNOWN");
+    api_resp_free(&r);
+    srv_cleanup(&S);
+}
+
+/* ---- Live trust ---------------------------------------------------------- */
+
+static int ready_status(const struct srv *s, json_t **j)
+{
+    return api(s, NULL, "GET", "/v1/ready", NULL, j);
+}
+
+/* `keys rotate` + `keys revoke` run by the operator beside a serving
+ * instance (on PostgreSQL: any instance of the database). With
+ * trust_reload_s = 3600 the instance sees it at once on SIGHUP; with
+ * trust_reload_s = 1 within a few seconds by itself. Then it issues no
+ * coin under the revoked key (403) and is not ready until restarted, and a
+ * restart serves with the new key. */
+static void wait_not_ready(void)
+{
+    json_t *j = NULL;
+    int st = 0;
+    for (int i = 0; i < 50 && st != 503; i++) {
+        sleep_ms(100);
+        st = ready_status(&S, &j);
+        json_decref(j);
+    }
+    ASSERT_EQ(st, 503);
+}
+
+static void test_key_revoked_seen_by_running_instance(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    conf_append(&S, "\n[server]\ntrust_reload_s = 3600\n");
+    srv_start(&S);
+    struct dev a;
+    dev_setup(&S, &a, "Alice", 5000);
+    json_t *j = NULL;
+    ASSERT_EQ(ready_status(&S, &j), 200);
+    json_decref(j);
+    static struct coin coins[8];
+    size_t n = 0;
+    ASSERT_EQ(withdraw(&S, &a, 100, coins, 8, &n, NULL), 201);
+    char out[4096];
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 1"), 0);
+    ASSERT_EQ(ready_status(&S, &j), 200); /* not seen yet: no reload for an hour */
+    json_decref(j);
+    ASSERT_EQ(kill(S.pid, SIGHUP), 0);
+    wait_not_ready();
+    int st = withdraw(&S, &a, 100, coins, 8, &n, &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_KEY_REVOKED");
+    json_decref(j);
+
+    conf_append(&S, "\n[server]\ntrust_reload_s = 1\n");
+    srv_restart(&S);
+    ASSERT_EQ(ready_status(&S, &j), 200);
+    json_decref(j);
+    ASSERT_EQ(withdraw(&S, &a, 100, coins, 8, &n, NULL), 201);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 2"), 0);
+    wait_not_ready(); /* by the periodic reload alone */
+    st = withdraw(&S, &a, 100, coins, 8, &n, &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_KEY_REVOKED");
+    json_decref(j);
+    srv_restart(&S);
+    ASSERT_EQ(withdraw(&S, &a, 100, coins, 8, &n, NULL), 201);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* Coins of a key retired for rotation stay depositable; coins of a key
+ * revoked as compromised do not. Both seen by the running server. */
+static void test_retired_key_coins_stay_depositable(void)
+{
+    struct dev a, b;
+    begin_alice_bob(&a, &b);
+    dev_sync(&S, &b);
+    static struct coin k1[2], k2[2];
+    size_t n = 0;
+    ASSERT_EQ(withdraw(&S, &a, 100, k1, 2, &n, NULL), 201);
+    ASSERT_EQ(n, 1);
+    char out[4096];
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    srv_restart(&S); /* serves with key 2 */
+    ASSERT_EQ(withdraw(&S, &a, 100, k2, 2, &n, NULL), 201);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    srv_restart(&S); /* serves with key 3 */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 1 --rotation"), 0);
+    ASSERT(strstr(out, "retired signing key 1") != NULL);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 2"), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys list"), 0);
+    ASSERT(strstr(out, "RETIRED") != NULL && strstr(out, "REVOKED") != NULL);
+    ASSERT_EQ(kill(S.pid, SIGHUP), 0);
+    sleep_ms(500); /* the serving loop polls every 100 ms */
+    json_t *j = NULL;
+    coin_transfer(&k1[0], &a, &b);
+    coin_deposit(&k1[0], &b, b.account);
+    int st = deposit(&S, &b, k1, 1, NULL, &j);
+    ASSERT_EQ(st, 201);
+    json_decref(j);
+    coin_transfer(&k2[0], &a, &b);
+    coin_deposit(&k2[0], &b, b.account);
+    st = deposit(&S, &b, k2, 1, NULL, &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_KEY_REVOKED");
+    json_decref(j);
+    ASSERT_EQ(api(&S, NULL, "GET", "/v1/keys", NULL, &j), 200);
+    json_t *keys = json_object_get(j, "signing_keys");
+    ASSERT_EQ(json_integer_value(json_object_get(json_array_get(keys, 0), "revoked_at")), 0);
+    ASSERT(json_integer_value(json_object_get(json_array_get(keys, 0), "retired_at")) > 0);
+    ASSERT(json_integer_value(json_object_get(json_array_get(keys, 1), "revoked_at")) > 0);
+    json_decref(j);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+TESTS(T(test_slow_clients_do_not_starve), T(test_per_address_limit),
+      T(test_header_and_body_deadlines), T(test_refusals_are_json),
+      T(test_overflow_refused_audit_ok), T(test_audit_reports_corrupted_row),
+      T(test_refusal_is_final_on_every_instance), T(test_unknown_key_keeps_no_nonce),
+      T(test_key_revoked_seen_by_running_instance), T(test_retired_key_coins_stay_depositable))
