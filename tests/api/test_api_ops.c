@@ -97,6 +97,11 @@ static long long sample(const char *text, const char *name)
 static void test_events_and_gauges(void)
 {
     srv_init(&S, NULL); /* accounts start unverified: the operator verifies them */
+    /* business time from DIR/clock: a decision needs an honest credit due */
+    FILE *cf = fopen(S.conf, "a");
+    ASSERT(cf != NULL);
+    ASSERT(fputs("\n[dev]\nclock_file = clock\n", cf) >= 0);
+    ASSERT(fclose(cf) == 0);
     srv_start(&S);
     struct dev alice, bob, carol;
     dev_setup(&S, &alice, "Alice Zhang", 1000);
@@ -152,7 +157,14 @@ static void test_events_and_gauges(void)
     ASSERT(!strstr(m, "ducat_audit_last_ok"));              /* no audit has run yet */
     free(m);
 
-    /* the operator decides (a named actor over the API) */
+    /* 60 days on, the receivers' credits are due and Alice (0.00) has not
+     * paid: the operator decides (a named actor over the API) */
+    char clk[128];
+    snprintf(clk, sizeof clk, "%s/clock", S.dir);
+    FILE *ck = fopen(clk, "w");
+    ASSERT(ck != NULL);
+    ASSERT(fprintf(ck, "%llu\n", (unsigned long long)(h_now_ms() + 60ull * 86400000ull)) > 0);
+    ASSERT(fclose(ck) == 0);
     json_t *r = NULL;
     char path[96];
     snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", case_id);
@@ -169,8 +181,9 @@ static void test_events_and_gauges(void)
     long long released = 0;
     ASSERT(sscanf(out, "released %lld holds", &released) == 1);
     ASSERT_EQ(released, 2); /* Bob's and Carol's credits */
-    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 12.50", bob.account), 0);
-    ASSERT(strstr(out, "funded 12.50 CNY to account") != NULL);
+    /* Alice's cash-in repays the loss account and settles the case */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 10.00", alice.account), 0);
+    ASSERT(strstr(out, "funded 10.00 CNY to account") != NULL);
     audit_ok(&S);
 
     m = metrics();
