@@ -435,7 +435,10 @@ int cmd_history(struct cli *x, int argc, char **argv)
             const char *kind = json_string_value(json_object_get(e, "kind"));
             const char *bucket = json_string_value(json_object_get(e, "bucket"));
             const char *memo = json_string_value(json_object_get(e, "memo"));
-            printf("  #%-5lld %s  %-10s %14s  %-9s counterparty %lld%s%s%s\n",
+            /* a forfeit, recovery, reversal or repayment names its fork case */
+            const char *ref = json_string_value(json_object_get(e, "ref"));
+            int is_case = ref && strncmp(ref, "c:", 2) == 0;
+            printf("  #%-5lld %s  %-10s %14s  %-9s counterparty %lld%s%s%s%s%s\n",
                    (long long)json_integer_value(json_object_get(e, "id")),
                    cli_time(t, (uint64_t)json_integer_value(json_object_get(e, "time"))),
                    kind ? kind : "?",
@@ -443,7 +446,7 @@ int cmd_history(struct cli *x, int argc, char **argv)
                    bucket ? bucket : "?",
                    (long long)json_integer_value(json_object_get(e, "counterparty")),
                    memo && *memo ? "  \"" : "", memo && *memo ? memo : "",
-                   memo && *memo ? "\"" : "");
+                   memo && *memo ? "\"" : "", is_case ? "  case " : "", is_case ? ref + 2 : "");
         }
         json_decref(j);
     }

@@ -214,6 +214,22 @@ static void test_own_copy_second(void)
     ASSERT(case_id > 0);
     expect_case(case_id, "settled", 1000, 1000);
     ASSERT_EQ(total(&alice), 0); /* goods from Bob (1000) for 1000 withdrawn: gain 0 */
+    /* her history names the case of the forfeit */
+    json_t *hj = NULL;
+    ASSERT_EQ(api(&S, &alice, "GET", "/v1/history", NULL, &hj), 200);
+    json_t *es = json_get(hj, "entries");
+    char want[32];
+    snprintf(want, sizeof want, "c:%lld", case_id);
+    int named = 0;
+    for (size_t i = 0; i < json_array_size(es); i++) {
+        json_t *e = json_array_get(es, i);
+        if (strcmp(json_str(e, "kind"), "forfeit") == 0 && strcmp(json_str(e, "ref"), want) == 0 &&
+            json_int(e, "amount") == -1000) {
+            named = 1;
+        }
+    }
+    json_decref(hj);
+    ASSERT(named);
     ASSERT_EQ(bal(&bob).held, 1000);
     ASSERT(!is_debtor(&alice));
     audit_api_ok();
