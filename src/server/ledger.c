@@ -1229,13 +1229,8 @@ enum dc_err dc_ledger_resolve(struct dc_store *st, uint64_t now, int64_t case_id
         c.resolved_at = now;
         e = st->ops->case_put(st, &c);
     }
-    if (e == DC_OK) {
-        char why[320];
-        snprintf(why, sizeof why, "shortfall %lld %s: %s", (long long)shortfall,
-                 reject ? "reversed from the later branches" : "carried by the loss account",
-                 reason ? reason : "");
-        e = st->ops->case_event(st, case_id, now, actor, decision, why);
-    }
+    /* the operator's words as given; the shortfall is the case's `carried` */
+    if (e == DC_OK) e = st->ops->case_event(st, case_id, now, actor, decision, reason);
     dc_case_clear(&c);
     return e;
 }

@@ -328,6 +328,11 @@ static void fork_case(void)
     memset(&F, 0, sizeof F);
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
+    /* business time from DIR/clock: a decision needs an honest credit due */
+    FILE *cf = fopen(S.conf, "a");
+    ASSERT(cf != NULL);
+    ASSERT(fputs("\n[dev]\nclock_file = clock\n", cf) >= 0);
+    ASSERT(fclose(cf) == 0);
     srv_start(&S);
     dev_setup(&S, &F.alice, "Alice Zhang", 1000);
     dev_setup(&S, &F.bob, "Bob Li", 0);
@@ -377,17 +382,24 @@ static void fork_case(void)
     json_decref(c);
 }
 
-/* POST /v1/admin/cases/{id}/resolve; fails unless 200. */
+/* Moves business time 60 days on (the honest credits are due, Alice has
+ * not paid), then POST /v1/admin/cases/{id}/resolve; fails unless 200 and
+ * the case is decided (Alice still owes). */
 static void resolve(long long id, const char *decision, const char *actor, const char *reason)
 {
     char path[96];
     json_t *j = NULL;
+    snprintf(path, sizeof path, "%s/clock", S.dir);
+    FILE *ck = fopen(path, "w");
+    ASSERT(ck != NULL);
+    ASSERT(fprintf(ck, "%llu\n", (unsigned long long)(h_now_ms() + 60ull * 86400000ull)) > 0);
+    ASSERT(fclose(ck) == 0);
     snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", id);
     int st =
         adminf(&S, S.token, "POST", path, &j,
                "{\"decision\":\"%s\",\"actor\":\"%s\",\"reason\":\"%s\"}", decision, actor, reason);
     if (st != 200) FAIL_AT("POST %s answered %d", path, st);
-    ASSERT_STR(json_str(j, "status"), "resolved");
+    ASSERT_STR(json_str(j, "phase"), "decided");
     json_decref(j);
 }
 
@@ -699,6 +711,10 @@ static void test_browser_renders_case(void)
 
     /* resolved (over the API): the decision, who took it and why */
     resolve(F.case_id, "honour", "ops-wang", "both receivers acted in good faith");
+    /* Alice's cash-in repays the loss account: the case is settled; the
+     * credits, due since the decision, are released */
+    ASSERT_EQ(fund(&S, F.alice.account, 1000), 201);
+    ASSERT_EQ(admin(&S, S.token, "POST", "/v1/admin/holds/release", "{}", NULL), 200);
     snprintf(frag, sizeof frag, "view=case&id=%lld&token=%s", F.case_id, S.token);
     dom = browse(frag, NULL);
     expect_in(dom, "Case ", "the case view");
@@ -707,7 +723,8 @@ static void test_browser_renders_case(void)
     expect_in(dom, "<td>honour</td>", "the decision");
     ASSERT(!strstr(dom, "Resolve case")); /* no form on a resolved case */
     for (int i = 0; i < 2; i++) {
-        snprintf(want, sizeof want, "<tr data-hold=\"%lld\" data-status=\"held\">", F.frozen[i]);
+        snprintf(want, sizeof want, "<tr data-hold=\"%lld\" data-status=\"released\">",
+                 F.frozen[i]);
         expect_in(dom, want, "the credits are no longer frozen");
     }
     free(dom);
