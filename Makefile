@@ -3,18 +3,22 @@
 #   make            build libducat (static + shared), tools and tests
 #   make check      install missing packages, build, run every test
 #   make check-asan the same under AddressSanitizer + UBSan (no recovery)
-#   make run        build and run the core self-check (the server arrives later)
+#   make run        build, create a dev instance in ./var and serve it on 127.0.0.1:8080
 #   make bench-core core benchmark (Ed25519 vs chain verification, bytes/hop)
 #   make bench-offline offline payment: payee accept vs raw Ed25519, bytes on the wire
 #   make bench-store store: SQLite and PostgreSQL transfers/deposits per s vs raw commits
 #   make fuzz       libFuzzer on every decoder (clang), FUZZ_SECONDS each
 #   make fmt / lint clang-format rewrite / style + static checks
+#   make deb        the Debian package (build-deb/), checked by lintian
+#   make man        man pages from the programs' help (build/man)
 #   make install PREFIX=/usr/local
 
 PREFIX  ?= /usr/local
 BUILD   ?= build
 CC      ?= cc
 VERSION := 0.1.0
+# The config ducatd reads without -c or $$DUCATD_CONFIG (the Debian package's place).
+SYSCONFDIR ?= /etc
 
 WARN   := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion \
           -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 -Wundef \
@@ -39,7 +43,7 @@ CLI_PKGS   := libpcsclite libqrencode libpng
 CLI_CFLAGS := $(shell pkg-config --cflags $(CLI_PKGS) 2>/dev/null)
 CLI_LIBS   := $(shell pkg-config --libs $(CLI_PKGS) 2>/dev/null)
 ALL_CFLAGS  = -std=c11 $(WARN) $(CFLAGS) $(SAN) -fPIC -D_POSIX_C_SOURCE=200809L \
-              -Iinclude -Isrc $(PKG_CFLAGS)
+              -Iinclude -Isrc $(PKG_CFLAGS) -DDC_VERSION='"$(VERSION)"'
 LDLIBS      = $(PKG_LIBS)
 
 CORE_SRC  := $(sort $(wildcard src/core/*.c))
@@ -72,9 +76,13 @@ API_SRC   := $(sort $(wildcard tests/api/test_*.c))
 API_BIN   := $(API_SRC:tests/api/%.c=$(BUILD)/tests/%)
 E2E_SRC   := $(sort $(wildcard tests/e2e/test_*.c))
 E2E_BIN   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
+# The storage fault shims (LD_PRELOAD into ducatd by tests/api/test_api_fault.c):
+# SQLite's VFS, and PostgreSQL's connection when libpq is there.
+FAULT_SO  := $(BUILD)/tests/libvfsfault.so $(if $(HAVE_PG),$(BUILD)/tests/libpqfault.so)
 
-.PHONY: demo all deps check check-asan run run-tests bench-core bench-server bench-store bench-offline fuzz fmt lint install clean
-all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN) $(E2E_BIN)
+.PHONY: deb man demo all deps check check-asan run run-tests bench-core bench-server bench-store bench-offline fuzz fmt lint install clean
+all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(BUILD)/ducat-wallet.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN) $(E2E_BIN) \
+     $(FAULT_SO)
 
 deps:
 	@scripts/deps.sh build
@@ -101,10 +109,11 @@ $(BUILD)/gen/console.h: $(CONSOLE_WEB) scripts/embed.sh
 	scripts/embed.sh console_files $(CONSOLE_WEB) > $@
 
 $(SRV_OBJ): $(GEN)
-$(SRV_OBJ): ALL_CFLAGS += -I$(BUILD)/gen $(if $(HAVE_PG),-DDC_HAVE_PG $(PG_CFLAGS))
+$(SRV_OBJ): ALL_CFLAGS += -I$(BUILD)/gen $(if $(HAVE_PG),-DDC_HAVE_PG $(PG_CFLAGS)) \
+    -DDC_DEFAULT_CONFIG='"$(SYSCONFDIR)/ducat/ducat.conf"'
 
 $(DUCATD): $(SRV_OBJ) $(LIB_A)
-	$(CC) $(SAN) -o $@ $(SRV_OBJ) $(LIB_A) $(SRV_LIBS) $(LDLIBS)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $(SRV_OBJ) $(LIB_A) $(SRV_LIBS) $(LDLIBS)
 
 # Server unit tests (config, store contract): the server objects as a library.
 $(SRV_LIB): $(filter-out %/main.o,$(SRV_OBJ))
@@ -130,6 +139,16 @@ $(BUILD)/tests/test_%: tests/e2e/test_%.c tests/e2e/cli_harness.c tests/e2e/cli_
 	$(CC) $(ALL_CFLAGS) -Itests -Itests/api $< tests/e2e/cli_harness.c tests/api/harness.c -o $@ \
 	    $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
+# Built without $(SAN): preloaded into a sanitized ducatd they need no runtime of their own.
+$(BUILD)/tests/libvfsfault.so: tests/fault/vfs_fault.c tests/fault/ctl.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) -g -O2 -fPIC -shared -D_POSIX_C_SOURCE=200809L $< -o $@ \
+	    $(shell pkg-config --libs sqlite3 2>/dev/null) -lpthread
+
+$(BUILD)/tests/libpqfault.so: tests/fault/pq_fault.c tests/fault/ctl.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) -g -O2 -fPIC -shared $(PG_CFLAGS) $< -o $@ $(PG_LIBS) -ldl -lpthread
+
 $(LIB_A): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -137,14 +156,14 @@ $(LIB_A): $(CORE_OBJ)
 $(LIB_SO): $(CORE_OBJ)
 	$(CC) -shared $(SAN) -Wl,-soname,libducat.so.0 -o $@ $^ $(LDLIBS)
 
-$(BUILD)/ducat.pc: ducat.pc.in Makefile
+$(BUILD)/ducat.pc $(BUILD)/ducat-wallet.pc: $(BUILD)/%.pc: %.pc.in Makefile
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-$(BUILD)/tests/%: tests/unit/%.c tests/test.h tests/fixture.h tests/wallet_fixture.h $(WAL_LIB) \
-        $(LIB_A)
+$(BUILD)/tests/%: tests/unit/%.c tests/test.h tests/fixture.h tests/wallet_fixture.h tools/world.h \
+        $(WAL_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -Itools $< -o $@ $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
 # The wallet library (offline engine, wallet file, coin selection, client)
 # and the ducat CLI on top of it.
@@ -154,16 +173,16 @@ $(WAL_LIB): $(WAL_OBJ)
 
 $(CLI_OBJ): ALL_CFLAGS += $(CLI_CFLAGS)
 $(DUCAT): $(CLI_OBJ) $(WAL_LIB) $(LIB_A)
-	$(CC) $(SAN) -o $@ $(CLI_OBJ) $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(CLI_LIBS) $(LDLIBS)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $(CLI_OBJ) $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(CLI_LIBS) $(LDLIBS)
 
-$(BUILD)/tools/%: tools/%.c tests/fixture.h $(LIB_A)
+$(BUILD)/tools/%: tools/%.c tools/world.h $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests $< -o $@ $(LIB_A) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itools $< -o $@ $(LIB_A) $(LDLIBS)
 
 # Corpus replay: each fuzz target linked with a plain driver (no libFuzzer).
-$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c tests/fixture.h $(WAL_LIB) $(LIB_A)
+$(BUILD)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay.c tools/world.h $(WAL_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests fuzz/replay.c $< -o $@ $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itools fuzz/replay.c $< -o $@ $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
 -include $(CORE_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(WAL_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
@@ -175,12 +194,13 @@ check: deps
 # always removes it). tests/pg/NAME.pg runs test NAME again on PostgreSQL:
 # the store contract suite and API suites on both backends.
 PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_basic.pg \
-           tests/pg/test_api_console.pg tests/pg/test_api_hostile.pg
+           tests/pg/test_api_console.pg tests/pg/test_api_hostile.pg tests/pg/test_api_fault.pg tests/pg/test_api_ops.pg
 # tests/with-pcscd.sh adds a private pcscd with the vsmartcard virtual
 # reader (tests/e2e/test_nfc.c: tap to pay through PC/SC).
 run-tests: all
 	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pcscd.sh tests/with-pg.sh tests/run.sh $(TEST_BIN) \
-	    tests/vectors.sh tests/errors_doc.sh tests/openapi_routes.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
+	    tests/layers.py tests/vectors.sh tests/vectors_independent.py tests/errors_doc.sh \
+	    tests/openapi_routes.sh tests/pkgconfig.sh tests/deb.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
@@ -216,7 +236,7 @@ run: deps
 bench-core: deps
 	@$(MAKE) --no-print-directory BUILD=build-bench OPT="-O2 -DNDEBUG" build-bench/libducat.a
 	@mkdir -p build-bench/bench
-	$(CC) -std=c11 -O2 -Iinclude -Isrc -Itests $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L bench/bench_core.c \
+	$(CC) -std=c11 -O2 -Iinclude -Isrc -Itools $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L bench/bench_core.c \
 	    -o build-bench/bench/bench_core build-bench/libducat.a $(LDLIBS)
 	build-bench/bench/bench_core
 
@@ -250,11 +270,27 @@ bench-offline: deps
 	@$(MAKE) --no-print-directory BUILD=$(BENCH_DIR) OPT="-O2 -DNDEBUG" $(BENCH_DIR)/libducat.a \
 	    $(BENCH_DIR)/libducat-wallet.a
 	@mkdir -p $(BENCH_DIR)/bench
-	$(CC) -std=c11 -O2 -Iinclude -Isrc -Itests $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L \
+	$(CC) -std=c11 -O2 -Iinclude -Isrc -Itests -Itools $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L \
 	    bench/bench_offline.c -o $(BENCH_DIR)/bench/bench_offline $(BENCH_DIR)/libducat-wallet.a \
 	    $(BENCH_DIR)/libducat.a -Wl,--wrap=crypto_sign_ed25519_verify_detached \
 	    -Wl,--wrap=crypto_sign_ed25519_detached $(LDLIBS)
 	$(BENCH_DIR)/bench/bench_offline
+
+# Man pages from the programs' own help (scripts/man.sh): build/man/.
+man: $(DUCATD) $(DUCAT)
+	scripts/man.sh $(BUILD) $(BUILD)/man
+
+# The Debian package, built with Debian's hardening flags in build-deb and
+# checked by lintian (errors fail the build): build-deb/ducat_VERSION-1_ARCH.deb.
+DEB_FLAGS   = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
+DEB_CFLAGS  = $(shell $(DEB_FLAGS) CFLAGS) $(shell $(DEB_FLAGS) CPPFLAGS)
+DEB_LDFLAGS = $(shell $(DEB_FLAGS) LDFLAGS)
+deb: deps
+	@$(MAKE) --no-print-directory BUILD=build-deb CFLAGS="$(DEB_CFLAGS)" LDFLAGS="$(DEB_LDFLAGS)" \
+	    SYSCONFDIR=/etc build-deb/ducatd build-deb/ducat
+	scripts/deb.sh build-deb
+	lintian --fail-on error --suppress-tags-from-file dist/debian/lintian-suppress \
+	    build-deb/ducat_$(VERSION)-1_$$(dpkg --print-architecture).deb
 
 FUZZ_SECONDS ?= 60
 fuzz:
@@ -264,9 +300,9 @@ fuzz:
 	    build-fuzz/libducat-wallet.a
 	@mkdir -p build-fuzz/fuzz
 	@for t in $(FUZZ_NAMES); do \
-	    clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -Itests $(PKG_CFLAGS) \
+	    clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Itools $(PKG_CFLAGS) \
 	        fuzz/fuzz_$$t.c -o build-fuzz/fuzz/fuzz_$$t build-fuzz/libducat-wallet.a build-fuzz/libducat.a \
-	        $(LDLIBS) || exit 1; \
+	        $(TEST_LIBS) $(LDLIBS) || exit 1; \
 	    mkdir -p build-fuzz/corpus/$$t; \
 	    build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 	        $$( [ -f fuzz/$$t.dict ] && echo -dict=fuzz/$$t.dict ) build-fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
@@ -276,20 +312,23 @@ FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 fmt:
 	clang-format -i $(FMT_FILES)
 
+# clang-format on every file not yet in scripts/fmt-pending.txt, and cppcheck.
 lint:
 	@scripts/deps.sh all
-	clang-format --dry-run --Werror $(FMT_FILES)
-	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-	    --suppress=missingIncludeSystem -Iinclude -Isrc src tools
+	@scripts/lint.sh
 
-install: $(LIB_A) $(LIB_SO) $(BUILD)/ducat.pc $(WAL_LIB) $(DUCATD) $(DUCAT)
+# The .pc files are written for this PREFIX (the ones in $(BUILD) name the build's).
+install: $(LIB_A) $(LIB_SO) $(WAL_LIB) $(DUCATD) $(DUCAT)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/ducat
 	install -m 755 $(DUCATD) $(DUCAT) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIB_A) $(WAL_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libducat.so.0
 	ln -sf libducat.so.0 $(DESTDIR)$(PREFIX)/lib/libducat.so
 	install -m 644 include/ducat/*.h include/ducat/*.def $(DESTDIR)$(PREFIX)/include/ducat/
-	install -m 644 $(BUILD)/ducat.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	for p in ducat ducat-wallet; do \
+	    sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $$p.pc.in \
+	        > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$p.pc || exit 1; \
+	done
 
 clean:
-	rm -rf build build-asan build-bench build-fuzz
+	rm -rf build build-asan build-bench build-fuzz build-deb

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "fixture.h"
+#include "world.h"
 
 #define ROUNDS 7
 #define ROUND_SEC 0.4

@@ -18,6 +18,11 @@
  *       raw Ed25519 verify rate on both cores (goal >= 0.8); one coin per
  *       request, plus an extra row with 16 coins per request that shows the
  *       per-request share of the cost.
+ *   (e) 5000 sockets held open by slow clients (from 127.0.0.2-11: half a
+ *       request line never finished, half a POST body trickling a byte a
+ *       second) while a fresh client sends 1000 signed transfers one at a
+ *       time on its own connection: p50/p99/max latency, goal p99 <= 50 ms
+ *       and no failure (issue 12: slow clients must not starve others).
  * Each timed phase also prints the CPU time per operation of ducatd (from
  * /proc) and of this process, the bytes ducatd wrote per operation
  * (/proc/PID/io) and its context switches per operation (its threads'
@@ -40,7 +45,7 @@
  * tests/api/harness.c. The instance is `ducatd init --auto-verify` with one
  * change: the default offline limit is raised so that one device can hold
  * the coins of (d). Set DUCAT_KEEP_TEST_DIRS=1 to keep the instance
- * (server.log), and BENCH_PHASES to a subset of "abcd" to run only those
+ * (server.log), and BENCH_PHASES to a subset of "abcde" to run only those
  * phases (profiling: `perf record -g -p PID` on the server pid it prints).
  *
  * Figures, 2-core VM shared with other jobs (2026-12-02, `make bench-server
@@ -62,8 +67,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -974,7 +984,128 @@ static double deposit_phase(int nhops, int per_req, size_t n, size_t *sigs)
 
 /*--- main ------------------------------------------------------------------------------*/
 
-static const char *phases = "abcd";
+static const char *phases = "abcde";
+
+/*--- (e) slow clients ---------------------------------------------------------------------*/
+
+#define SLOW_SOCKETS 5000 /* held open by slow clients during (e) */
+#define SLOW_ADDRS 10     /* 127.0.0.2 .. .11: under per_ip_connections (1024) each */
+#define SLOW_TRANSFERS 1000
+
+static int slow_connect(int from)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(0x7f000000u | (uint32_t)from);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    a.sin_port = htons((uint16_t)S.port);
+    a.sin_addr.s_addr = htonl(0x7f000001u);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct slow_run {
+    const struct dev *from, *to;
+    double lat_ms[SLOW_TRANSFERS];
+    int failed;
+    atomic_int done;
+};
+
+/* The fresh client: its own thread, so its own libcurl handle and a new
+ * connection; one signed transfer after another, each timed. */
+static void *slow_fresh_main(void *arg)
+{
+    struct slow_run *r = arg;
+    for (int i = 0; i < SLOW_TRANSFERS; i++) {
+        char rid[40];
+        new_request_id(rid);
+        double t0 = now_s();
+        int st = apif(&S, r->from, "POST", "/v1/transfers", NULL,
+                      "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":1}", rid,
+                      (long long)r->to->account);
+        r->lat_ms[i] = (now_s() - t0) * 1000;
+        if (st != 201) r->failed++;
+    }
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+/* (e): SLOW_SOCKETS sockets held by slow clients (half of them a request
+ * line without its end, half a POST whose body trickles in a byte a
+ * second), then a fresh client's signed transfers, one at a time: p99. */
+static double slow_phase(int *failed, int *held)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < SLOW_SOCKETS + 256) {
+        rl.rlim_cur = rl.rlim_max < SLOW_SOCKETS + 256 ? rl.rlim_max : SLOW_SOCKETS + 256;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    static struct dev from, to;
+    dev_setup(&S, &from, "Slow phase payer", 100000000);
+    dev_setup(&S, &to, "Slow phase payee", 0);
+    static int fds[SLOW_SOCKETS];
+    static const char line[] = "GET /v1/health HTT";
+    static const char post[] = "POST /v1/transfers HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Length: 4000\r\n\r\n{";
+    *held = 0;
+    for (int i = 0; i < SLOW_SOCKETS; i++) {
+        fds[i] = slow_connect(2 + i % SLOW_ADDRS);
+        if (fds[i] < 0) continue;
+        const char *p = i % 2 ? line : post;
+        size_t n = i % 2 ? sizeof line - 1 : sizeof post - 1;
+        if (send(fds[i], p, n, MSG_NOSIGNAL) == (ssize_t)n) (*held)++;
+    }
+    sleep_s(1);
+    static struct slow_run r;
+    r.from = &from;
+    r.to = &to;
+    r.failed = 0;
+    atomic_store(&r.done, 0);
+    pthread_t t;
+    if (pthread_create(&t, NULL, slow_fresh_main, &r) != 0) h_fail(__FILE__, __LINE__, "thread");
+    /* trickle: one body byte a second on every POST socket while it runs */
+    for (int done = 0; !done;) {
+        for (int i = 0; i < SLOW_SOCKETS; i += 2) {
+            if (fds[i] >= 0) (void)!send(fds[i], " ", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        for (int k = 0; k < 10 && !done; k++) {
+            sleep_s(0.1);
+            done = atomic_load(&r.done);
+        }
+    }
+    pthread_join(t, NULL);
+    int still = 0;
+    for (int i = 0; i < SLOW_SOCKETS; i++) {
+        if (fds[i] < 0) continue;
+        struct pollfd p = {fds[i], POLLIN, 0};
+        char c;
+        if (poll(&p, 1, 0) == 0 || recv(fds[i], &c, 1, MSG_DONTWAIT) > 0) still++;
+        close(fds[i]);
+    }
+    printf("    slow sockets still open at the end: %d of %d\n", still, *held);
+    qsort(r.lat_ms, SLOW_TRANSFERS, sizeof r.lat_ms[0], cmp_double);
+    *failed = r.failed;
+    printf("(e) %d slow sockets held; fresh client's signed transfers: p50 %.1f ms, p99 %.1f "
+           "ms, max %.1f ms, %d of %d failed\n",
+           *held, r.lat_ms[SLOW_TRANSFERS / 2], r.lat_ms[SLOW_TRANSFERS * 99 / 100],
+           r.lat_ms[SLOW_TRANSFERS - 1], r.failed, SLOW_TRANSFERS);
+    return r.lat_ms[SLOW_TRANSFERS * 99 / 100];
+}
 
 static int phase(char c)
 {
@@ -1119,6 +1250,16 @@ int main(void)
             snprintf(buf, sizeof buf, "      x %zu sigs, / raw verify", sigs[k]);
             add_row(buf, v, per_req[k] > 1 ? "(extra)" : ">= 0.8", per_req[k] == 1, r >= 0.8);
         }
+    }
+
+    if (phase('e')) {
+        int failed = 0, held = 0;
+        double p99 = slow_phase(&failed, &held);
+        snprintf(v, sizeof v, "%.1f ms", p99);
+        snprintf(buf, sizeof buf, "(e) transfer p99, %d slow sockets held", held);
+        add_row(buf, v, "<= 50 ms", 1, p99 <= 50 && held >= SLOW_SOCKETS);
+        snprintf(v, sizeof v, "%d of %d", failed, SLOW_TRANSFERS);
+        add_row("    fresh client's failed transfers", v, "0", 1, failed == 0);
     }
 
     char audit_out[4096];

@@ -118,7 +118,7 @@ static void setup(struct dc_store *st)
         a.created_at = 1;
         check(st->ops->account_insert(st, &a), st, "account");
         int64_t id;
-        check(dc_ledger_fund(st, 1, a.id, 1000000000, 0, &id, NULL, 0), st, "fund");
+        check(dc_ledger_fund(st, NULL, 1, a.id, 1000000000, 0, &id, NULL, 0), st, "fund");
     }
     check(st->ops->commit(st), st, "commit");
 }
@@ -139,7 +139,8 @@ static void transfer_job(struct dc_store *st, unsigned *seed)
     check(st->ops->savepoint(st), st, "savepoint");
     enum dc_err e = st->ops->request_get(st, &rec);
     if (e != DC_ERR_NOT_FOUND) die("request_get", "expected a miss");
-    check(dc_ledger_transfer(st, 2, from, &to, &amount, NULL, 1, &id, &avail, NULL, 0), st, "transfer");
+    check(dc_ledger_transfer(st, NULL, 2, from, &to, &amount, NULL, 1, &id, &avail, NULL, 0), st,
+          "transfer");
     rec.status = 201;
     check(st->ops->request_put(st, &rec, "{\"transfer_id\":1,\"available\":1}"), st, "put");
     check(st->ops->release(st), st, "release");
@@ -239,11 +240,11 @@ static double deposits(struct dc_store *st, uint64_t first, int batches, int per
  * sync: the server's work plus one round trip) and per-job savepoints.
  */
 
-#define PROF_POST                                                                             \
-    "WITH j AS (INSERT INTO journal(time, debit, debit_bucket, credit, credit_bucket, amount, " \
-    "kind, ref) VALUES (2, $1, 0, $2, 0, $3, 'transfer', 'p') RETURNING id), "                 \
-    "u AS (UPDATE accounts SET available = available + (CASE WHEN id = $2 THEN $3 ELSE 0 END) " \
-    "- (CASE WHEN id = $1 THEN $3 ELSE 0 END) WHERE id IN ($1, $2) RETURNING id) "              \
+#define PROF_POST                                                                                  \
+    "WITH j AS (INSERT INTO journal(time, debit, debit_bucket, credit, credit_bucket, amount, "    \
+    "kind, ref) VALUES (2, $1, 0, $2, 0, $3, 'transfer', 'p') RETURNING id), "                     \
+    "u AS (UPDATE accounts SET available = available + (CASE WHEN id = $2 THEN $3 ELSE 0 END) "    \
+    "- (CASE WHEN id = $1 THEN $3 ELSE 0 END) WHERE id IN ($1, $2) RETURNING id) "                 \
     "SELECT (SELECT id FROM j), (SELECT count(*) FROM u)"
 
 static void pq_ok(PGconn *c, PGresult *r, const char *what)
@@ -295,14 +296,25 @@ static double profile_pg(const char *dsn, int batches, int per, int serializable
     PGconn *c = PQconnectdb(dsn);
     if (PQstatus(c) != CONNECTION_OK) die("pg connect", PQerrorMessage(c));
     pq_ok(c, PQexec(c, "SET enable_seqscan = off"), "set");
-    pq_ok(c, PQprepare(c, "rget", "SELECT body_hash, status, response FROM requests "
-                                  "WHERE account = $1 AND request_id = $2", 0, NULL), "prep");
-    pq_ok(c, PQprepare(c, "acct", "SELECT id, kind, status, available, held FROM accounts "
-                                  "WHERE id = $1", 0, NULL), "prep");
+    pq_ok(c,
+          PQprepare(c, "rget",
+                    "SELECT body_hash, status, response FROM requests "
+                    "WHERE account = $1 AND request_id = $2",
+                    0, NULL),
+          "prep");
+    pq_ok(c,
+          PQprepare(c, "acct",
+                    "SELECT id, kind, status, available, held FROM accounts "
+                    "WHERE id = $1",
+                    0, NULL),
+          "prep");
     pq_ok(c, PQprepare(c, "post", PROF_POST, 0, NULL), "prep");
-    pq_ok(c, PQprepare(c, "rput", "INSERT INTO requests(account, request_id, body_hash, status, "
-                                  "response, created_at) VALUES ($1, $2, '\\x00', 201, '{}', 2)",
-                       0, NULL), "prep");
+    pq_ok(c,
+          PQprepare(c, "rput",
+                    "INSERT INTO requests(account, request_id, body_hash, status, "
+                    "response, created_at) VALUES ($1, $2, '\\x00', 201, '{}', 2)",
+                    0, NULL),
+          "prep");
     if (pipe && !PQenterPipelineMode(c)) die("pipeline", PQerrorMessage(c));
     const char *begin = serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
                                      : "BEGIN ISOLATION LEVEL REPEATABLE READ";

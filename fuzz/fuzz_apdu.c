@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "ducat/apdu.h"
-#include "fixture.h"
+#include "world.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

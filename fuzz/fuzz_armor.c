@@ -126,8 +126,8 @@ static void check_payload(enum dc_armor_kind kind, const uint8_t *data, size_t s
     CHECK(got == size && memcmp(out, data, size) == 0);
 
     /* Never another kind. */
-    enum dc_armor_kind other = kind == DC_ARMOR_DEVCERT ? DC_ARMOR_COIN
-                                                        : (enum dc_armor_kind)(kind + 1);
+    enum dc_armor_kind other =
+        kind == DC_ARMOR_DEVCERT ? DC_ARMOR_COIN : (enum dc_armor_kind)(kind + 1);
     CHECK(dc_armor_decode(out, size, &got, other, text, n) == DC_ERR_ARMOR_KIND);
 
     free(wrapped);

@@ -5,7 +5,7 @@
  * crashes and, when it succeeds, the final value is positive and the state
  * matches dc_coin_state.
  */
-#include "fixture.h"
+#include "world.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

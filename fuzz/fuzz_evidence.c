@@ -3,7 +3,7 @@
  * never crashes, and whatever it accepts names a culprit whose key signed
  * a record in the package.
  */
-#include "fixture.h"
+#include "world.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
  * size. Seeds: tests/unit/test_session.c with DC_WRITE_CORPUS=1.
  */
 #include "ducat/proto.h"
-#include "fixture.h"
+#include "world.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

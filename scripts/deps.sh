@@ -7,11 +7,14 @@ set -e
 what=${1:-build}
 # postgresql + libpq-dev: the PostgreSQL backend, tested against a throwaway
 # cluster (tests/with-pg.sh); the package's own 'main' cluster is not used
+# dpkg-dev, help2man, lintian: make deb and make man (tests/deb.sh)
 # chromium: the admin console's browser test (tests/api/test_api_console.c)
+# python3, openssl: the layering check (tests/layers.py) and the vectors checked
+# against an independent Ed25519 and BLAKE2b (tests/vectors_independent.py)
 # pcscd, libpcsclite-dev, vsmartcard-vpcd: ducat tap (PC/SC) and its test through a
 # private pcscd with the virtual reader (tests/with-pcscd.sh)
 # libqrencode-dev, libpng-dev: armor as QR codes; zbar-tools: zbarimg reads them back in tests
-pkgs="make gcc pkg-config libsodium-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev postgresql libpq-dev chromium pcscd libpcsclite-dev vsmartcard-vpcd libqrencode-dev libpng-dev zbar-tools"
+pkgs="make gcc pkg-config python3 openssl dpkg-dev help2man lintian libsodium-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev postgresql libpq-dev chromium pcscd libpcsclite-dev vsmartcard-vpcd libqrencode-dev libpng-dev zbar-tools"
 case "$what" in
     build) ;;
     fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;

@@ -6,6 +6,10 @@
  * `FAIL NAME: file:line: what`, and ends with `# N passed, M failed`, which
  * tests/run.sh sums into the final line of `make check`. A failed ASSERT ends
  * the case (longjmp) but not the binary, so one bug shows as one failure.
+ *
+ * Each case builds its own state: DUCAT_TEST_REVERSE=1 runs the cases last
+ * to first, and DUCAT_TEST_ONLY=NAME runs one alone, to show that no case
+ * depends on another having run before it.
  */
 #ifndef DUCAT_TEST_H
 #define DUCAT_TEST_H
@@ -74,7 +78,12 @@ static const char *test_dir = "tests";
         static int passed, failed;                                            \
         if (argc > 1) test_dir = argv[1];                                     \
         setvbuf(stdout, NULL, _IOLBF, 0);                                     \
-        for (volatile size_t i = 0; i < sizeof test_cases / sizeof test_cases[0]; i++) { \
+        const size_t n_ = sizeof test_cases / sizeof test_cases[0];           \
+        const char *only_ = getenv("DUCAT_TEST_ONLY");                        \
+        int rev_ = getenv("DUCAT_TEST_REVERSE") != NULL;                      \
+        for (volatile size_t k = 0; k < n_; k++) {                            \
+            volatile size_t i = rev_ ? n_ - 1 - k : k;                        \
+            if (only_ && strcmp(only_, test_cases[i].name) != 0) continue;    \
             if (setjmp(test_jmp) == 0) {                                      \
                 test_cases[i].fn();                                           \
                 printf("ok %s\n", test_cases[i].name);                        \

@@ -10,7 +10,7 @@
 
 #include "ducat/armor.h"
 #include "ducat/calendar.h"
-#include "fixture.h"
+#include "world.h"
 
 static struct world W;
 static uint8_t coin[DC_COIN_MAX_BYTES], backup[DC_COIN_MAX_BYTES], other[DC_COIN_MAX_BYTES];
@@ -53,7 +53,8 @@ int main(void)
     if ((e = dc_coin_transfer(coin, sizeof coin, &len, W.alice.sk, W.bob.cert_bytes, nonce)))
         return fail("transfer", e);
     if ((e = payee_verify(coin, len, &W.bob, 0x11, &res)) != DC_OK) return fail("bob verifies", e);
-    printf("2. Alice splits it 7.00 + 3.00 and pays Bob 7.00 offline; Bob checks %zu signatures: OK.\n",
+    printf("2. Alice splits it 7.00 + 3.00 and pays Bob 7.00 offline; Bob checks %zu signatures: "
+           "OK.\n",
            res.sigs_checked);
 
     nonce_of(nonce, 0x22);
@@ -73,7 +74,8 @@ int main(void)
         return fail("second spend", e);
     if ((e = payee_verify(backup, backup_len, &W.carol, 0x33, &res)) != DC_OK)
         return fail("second spend verifies offline", e);
-    printf("5. Alice restores a backup and pays the same 7.00 to Carol: valid offline, as expected.\n");
+    printf("5. Alice restores a backup and pays the same 7.00 to Carol: valid offline, as "
+           "expected.\n");
 
     memcpy(other, coin, len);
     size_t elen;

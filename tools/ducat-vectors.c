@@ -5,7 +5,7 @@
  *   ducat-vectors                 vectors on stdout
  *   ducat-vectors corpus DIR      DIR/{coin,evidence,cert}/ seed files
  *
- * Everything derives from fixed seeds (tests/fixture.h), so the output is
+ * Everything derives from fixed seeds (tools/world.h), so the output is
  * the same on every machine; tests/vectors.sh diffs it against the
  * committed file. Another implementation can check itself line by line:
  * each line is `name = hex`, preceded by comments saying how it was made.
@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 
 #include "ducat/armor.h"
-#include "fixture.h"
+#include "world.h"
 
 static struct world W;
 static uint8_t coin[DC_COIN_MAX_BYTES], fork_b[DC_COIN_MAX_BYTES];

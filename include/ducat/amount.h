@@ -55,8 +55,10 @@ DC_MUST_CHECK enum dc_err dc_amount_add(struct dc_amount *out, struct dc_amount 
 /* out = a - b; same errors. */
 DC_MUST_CHECK enum dc_err dc_amount_sub(struct dc_amount *out, struct dc_amount a,
                                         struct dc_amount b);
-/* Plain checked int64 helpers used throughout: DC_ERR_AMOUNT_OVERFLOW (and
- * *out = 0) if the exact result is outside INT64_MIN..INT64_MAX. */
+/* The one checked arithmetic for money: every int64 sum of minor units in
+ * the tree goes through these (tests/layers.py fails on a hand-written
+ * overflow test elsewhere). DC_ERR_AMOUNT_OVERFLOW (and *out = 0) if the
+ * exact result is outside INT64_MIN..INT64_MAX; checked before computing. */
 DC_MUST_CHECK enum dc_err dc_i64_add(int64_t *out, int64_t a, int64_t b);
 DC_MUST_CHECK enum dc_err dc_i64_sub(int64_t *out, int64_t a, int64_t b);
 DC_MUST_CHECK enum dc_err dc_i64_mul(int64_t *out, int64_t a, int64_t b);

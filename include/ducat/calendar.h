@@ -89,6 +89,15 @@ DC_MUST_CHECK enum dc_err dc_date_parse(int32_t *day, const char *text, size_t l
 /* Writes "YYYY-MM-DD" plus NUL; cap >= 11 (else DC_ERR_BUFFER_TOO_SMALL).
  * DC_ERR_CALENDAR_RANGE if day is outside DC_CALENDAR_DAY_MIN..MAX. */
 DC_MUST_CHECK enum dc_err dc_date_format(char *out, size_t cap, int32_t day);
+/* The one way Ducat shows a time to people: the deployment's local time
+ * (its calendar's utc-offset) with the offset stated, "2026-12-25 00:00
+ * (UTC+08:00)", or "2026-12-24 16:00 UTC" at offset 0. ms is since the
+ * epoch. Needs cap >= DC_TIME_STR_MAX (else DC_ERR_BUFFER_TOO_SMALL);
+ * DC_ERR_CALENDAR_RANGE past year 9999. On error out is "" when cap > 0. */
+#define DC_TIME_STR_MAX 32
+DC_MUST_CHECK enum dc_err dc_time_format(char *out, size_t cap, uint64_t ms,
+                                         int32_t utc_offset_min);
+
 /* 0 = Monday .. 6 = Sunday, for any day number. */
 int dc_date_weekday(int32_t day);
 

@@ -5,10 +5,14 @@
  * The counterpart of service.h for offline payments; proto.h moves the
  * messages, wallet.h keeps the coins.
  *
- * FIRST SLICE. This header holds payment assembly and receipt matching.
- * The payee's and payer's bookkeeping slots, save-before-send ordering,
- * limits, refusals and resume still live in the CLI (src/cli/cmd_offline.c)
- * and are to move here next (issue 13).
+ * What is here: payment assembly, the payer's answer to a request, receipt
+ * matching, the payee's verification with its offline limit and the
+ * keeping of the coins, and the bookkeeping slots of both sides in the
+ * wallet's pending requests (payee sessions "rx:", the payer's copies of
+ * the requests it paid "py:"), with the resume of an open request. The CLI
+ * (src/cli/cmd_offline.c, cmd_nfc.c), bench/bench_offline.c and
+ * tests/unit/test_wallet.c call it. Still in the CLI: the order of the
+ * steps around each transport (save, then send) and the messages.
  *
  * Crash rule (the caller's duty): after dc_offline_pay the wallet holds the
  * signed coins as PENDING_OUT; the host saves the wallet BEFORE the payment
@@ -67,6 +71,91 @@ DC_MUST_CHECK enum dc_err dc_offline_pay(struct dc_wallet *w, uint8_t *out, size
 DC_MUST_CHECK enum dc_err dc_offline_confirm(struct dc_wallet *w, const uint8_t *request,
                                              size_t request_len, const uint8_t *receipt,
                                              size_t receipt_len);
+
+/* ---- Payee ------------------------------------------------------------- */
+
+/* Clock skew a payee tolerates in certificate and key validity (ms). */
+#define DC_OFFLINE_CLOCK_SKEW_MS (5u * 60u * 1000u)
+
+/* The payee's trust context at `now` (dc_wallet_trust) with the offline
+ * policy: DC_OFFLINE_CLOCK_SKEW_MS, no expiry grace (a payee takes no
+ * expired coin: the server might not either). Errors of dc_wallet_trust
+ * (e.g. DC_ERR_WALLET_NOT_SYNCED). */
+DC_MUST_CHECK enum dc_err dc_offline_trust(const struct dc_wallet *w, struct dc_trust *t,
+                                           uint64_t now);
+
+/*
+ * Receiving `amount` keeps the wallet within its certificate's offline
+ * limit: every HELD coin plus amount <= the limit. DC_OK, or
+ * DC_ERR_OFFLINE_LIMIT with *after (may be NULL) = the total it would
+ * reach (INT64_MAX on overflow) and *limit (may be NULL) = the limit;
+ * DC_ERR_WALLET_NOT_REGISTERED without a device certificate.
+ */
+DC_MUST_CHECK enum dc_err dc_offline_within_limit(const struct dc_wallet *w, int64_t amount,
+                                                  uint64_t now, int64_t *after, int64_t *limit);
+
+/*
+ * The payee, on DC_SESSION_NEED_VERIFY: verifies the payment under t
+ * (dc_offline_trust) and the wallet's seen-set, signs the receipt (time
+ * now), checks the offline limit for what was paid, and keeps the coins in
+ * the wallet. res (OUT) names the coin and record at fault on a refusal,
+ * and what was verified on success. On success the session wants
+ * NEED_PERSIST: the host saves the wallet WITH the session, then calls
+ * dc_session_persisted. On DC_ERR_OFFLINE_LIMIT the payment verified but
+ * nothing was kept: the host must not save this session (the payer's coins
+ * are signed to this device; the same payment can be delivered again once
+ * coins were deposited). Other refusals fail the session.
+ */
+DC_MUST_CHECK enum dc_err dc_offline_accept(struct dc_wallet *w, struct dc_session *s,
+                                            struct dc_payment_result *res, const struct dc_trust *t,
+                                            uint64_t now);
+
+/* ---- Bookkeeping slots in the wallet (wallet.h pending requests) ------- */
+
+/*
+ * Payee sessions: kind "rx:<hex of the request hash's first 16 bytes>",
+ * id = the request hash, body = transport:u8 done:u8 struct dc_session,
+ * created = when the request was made. Saved before the request leaves,
+ * and again in the same wallet save as the accepted coins, before the
+ * receipt leaves. `transport` is the host's own tag (1..255).
+ */
+#define DC_OFFLINE_RX_KEEP 32 /* payee sessions a wallet keeps (oldest dropped) */
+
+/* Stores (replaces) the session's slot; the wallet is then to be saved. */
+DC_MUST_CHECK enum dc_err dc_offline_rx_save(struct dc_wallet *w, const struct dc_session *s,
+                                             unsigned transport, int done, uint64_t created);
+/* The session of this request: DC_OK, DC_ERR_NOT_FOUND, or
+ * DC_ERR_SESSION_CORRUPT for a slot that is not a sane session. Any OUT
+ * pointer but s may be NULL. */
+DC_MUST_CHECK enum dc_err dc_offline_rx_load(const struct dc_wallet *w,
+                                             const uint8_t request_hash[static DC_HASH_BYTES],
+                                             struct dc_session *s, unsigned *transport, int *done,
+                                             uint64_t *created);
+/* The newest open (not done, not failed) session of `transport` for
+ * `amount` made within window_ms before now: DC_OK or DC_ERR_NOT_FOUND. */
+DC_MUST_CHECK enum dc_err dc_offline_rx_find_open(const struct dc_wallet *w, int64_t amount,
+                                                  unsigned transport, uint64_t now,
+                                                  uint64_t window_ms, struct dc_session *s,
+                                                  uint64_t *created);
+/* Drops the oldest payee sessions until fewer than `keep` remain. */
+void dc_offline_rx_prune(struct dc_wallet *w, size_t keep);
+/* Forgets the session of this request (DC_ERR_NOT_FOUND if none). */
+DC_MUST_CHECK enum dc_err dc_offline_rx_forget(struct dc_wallet *w,
+                                               const uint8_t request_hash[static DC_HASH_BYTES]);
+
+/*
+ * The payer's copies: kind "py:<hex…>", body = confirmed:u8 request bytes.
+ * Stored with the signed payment, before it leaves, so a receipt can be
+ * matched later; confirmed ones older than a day are dropped on each save.
+ */
+DC_MUST_CHECK enum dc_err dc_offline_py_save(struct dc_wallet *w, const uint8_t *request,
+                                             size_t len, int confirmed, uint64_t now);
+/* The request this wallet paid with this hash: DC_OK (req holds it, *len
+ * its length), DC_ERR_NOT_FOUND. confirmed (may be NULL). */
+DC_MUST_CHECK enum dc_err dc_offline_py_load(const struct dc_wallet *w,
+                                             const uint8_t request_hash[static DC_HASH_BYTES],
+                                             uint8_t request[static DC_REQUEST_BYTES], size_t *len,
+                                             int *confirmed);
 
 #ifdef __cplusplus
 }

@@ -202,8 +202,9 @@ int dc_wallet_needs_refresh(const struct dc_wallet_coin_info *c, uint64_t now,
 
 struct dc_wallet_balance {
     int64_t held;        /* every HELD coin */
-    int64_t spendable;   /* HELD, ours, of the synced currency, not needing refresh */
-    int64_t refresh;     /* HELD coins to deposit (dc_wallet_needs_refresh) */
+    int64_t spendable;   /* HELD, ours, of the synced currency, not needing refresh, not
+                            doubtful (dc_wallet_coin_doubtful) */
+    int64_t refresh;     /* HELD coins to deposit (dc_wallet_needs_refresh, or doubtful) */
     int64_t pending_out; /* PENDING_OUT coins (signed away, unconfirmed) */
     size_t n_held, n_spendable, n_refresh, n_pending_out;
 };
@@ -225,6 +226,27 @@ DC_MUST_CHECK enum dc_err dc_wallet_balance(const struct dc_wallet *w, uint64_t 
 DC_MUST_CHECK enum dc_err dc_wallet_accept_coins(struct dc_wallet *w, const uint8_t *const *coins,
                                                  const size_t *lens, size_t n, uint64_t now,
                                                  size_t *added);
+
+/*
+ * Why a payee would refuse coin i if this wallet paid with it, as far as
+ * the wallet can tell before signing: DC_OK (it would take it), or
+ *   DC_ERR_COIN_EXPIRED, DC_ERR_CERT_EXPIRED   the coin, or the certificate of
+ *                                              its current owner, expires
+ *                                              within margin_ms of now;
+ *   DC_ERR_HOP_LIMIT      fewer than DC_WALLET_HOP_RESERVE hops left;
+ *   DC_ERR_CERT_REVOKED   a device in its history (or this one) is on the
+ *                         revocation list of the last sync;
+ *   DC_ERR_FORK_DETECTED  a state of its chain is known in this wallet's
+ *                         seen-set with another successor (a double spend
+ *                         upstream that a payee may know too);
+ *   DC_ERR_NOT_FOUND, DC_ERR_NO_MEMORY, a decode error.
+ * Such coins are never selected for a payment (dc_wallet_select) and
+ * dc_wallet_prepare_payment refuses revoked or forked ones; they are to
+ * be deposited (dc_service_refresh does it), where the server credits an
+ * honest holder and sorts out any fork.
+ */
+DC_MUST_CHECK enum dc_err dc_wallet_coin_doubtful(const struct dc_wallet *w, size_t i,
+                                                  uint64_t now, uint64_t margin_ms);
 
 /* ---- Seen-set --------------------------------------------------------- */
 

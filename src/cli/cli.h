@@ -27,7 +27,8 @@
 #define CLI_EXIT_REFUSED 1 /* a rule said no: the server, a verification, the wallet */
 #define CLI_EXIT_USAGE 2   /* bad command line */
 #define CLI_EXIT_WALLET 3  /* the wallet file: missing, locked, wrong passphrase, damaged */
-#define CLI_EXIT_RETRY 4   /* unreachable or interrupted: nothing lost, run the same command again */
+#define CLI_EXIT_RETRY 4   /* unreachable or interrupted: nothing lost, run the same command again \
+                            */
 
 /* Needs of a command (flags of the command table). */
 #define CLI_WALLET 0x1u  /* opens the wallet (passphrase, lock) */
@@ -68,6 +69,8 @@ __attribute__((format(printf, 2, 3))) int cli_fail_code(int code, const char *fm
 int cli_exit_for(enum dc_err e);
 /* Prints `ducat: note: ...` on stderr (progress and warnings). */
 __attribute__((format(printf, 1, 2))) void cli_note(const char *fmt, ...);
+/* --json: failures print one JSON object on stderr instead of a text line. */
+void cli_set_json_errors(int on);
 
 /* ---- Wallet ---------------------------------------------------------------- */
 

@@ -34,6 +34,7 @@
 #include "cli/cli.h"
 #include "cli/offline.h"
 #include "ducat/apdu.h"
+#include "ducat/offline.h"
 
 /* ---- The payee's terminal (PC/SC) ---------------------------------------------------- */
 
@@ -217,7 +218,8 @@ int cmd_tap(struct cli *x, int argc, char **argv)
     }
     rc = pick_reader(&p, reader);
     if (rc) goto out;
-    if (!fresh && rx_find_open(x, amount, TRANSPORT_NFC, s, &created) == 0) {
+    if (!fresh && dc_offline_rx_find_open(x->w, amount, TRANSPORT_NFC, cli_now(), RESUME_WINDOW_MS,
+                                          s, &created) == DC_OK) {
         if (!x->json) printf("resuming the open request for %s\n", cli_fmt(x, a, amount));
     } else {
         rc = payee_new(x, amount, TRANSPORT_NFC, s);
@@ -250,18 +252,15 @@ int cmd_tap(struct cli *x, int argc, char **argv)
             size_t rl;
             const uint8_t *req = dc_session_request(s, &rl);
             uint8_t h[DC_HASH_BYTES];
-            char kind[40], hex[33];
             if (req) {
                 dc_request_hash(h, req, rl);
-                cli_hex(hex, h, 16);
-                snprintf(kind, sizeof kind, "rx:%s", hex);
-                if (dc_wallet_request_done(x->w, kind) == DC_OK) (void)cli_save(x);
+                if (dc_offline_rx_forget(x->w, h) == DC_OK) (void)cli_save(x);
             }
         }
         goto out;
     }
     if (outcome == 0) {
-        enum dc_err e = rx_store(x, s, TRANSPORT_NFC, 1, created);
+        enum dc_err e = dc_offline_rx_save(x->w, s, TRANSPORT_NFC, 1, created);
         rc = e == DC_OK ? cli_save(x)
                         : cli_fail(x, e, "cannot close the request: %s", dc_err_str(e));
         if (x->json) {

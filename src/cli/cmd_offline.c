@@ -3,7 +3,8 @@
  * (request, pay REQUEST, accept, confirm) and over TCP (receive, send),
  * standing in for NFC or Bluetooth. No server is involved.
  *
- * Bookkeeping in the wallet file (pending-request slots, see service.h):
+ * Bookkeeping in the wallet file (pending-request slots, kept by the
+ * offline layer, include/ducat/offline.h):
  *   "rx:<hash>"  the payee's session for one request it made (the
  *                dc_session bytes after a 2-byte header: transport, done).
  *                Saved before the request leaves, and again in the SAME
@@ -26,6 +27,7 @@
  * so the payee knows the exchange is complete on both sides.
  */
 #define _DEFAULT_SOURCE /* getaddrinfo and friends */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -43,32 +45,20 @@
 #include "ducat/armor.h"
 #include "ducat/auth.h"
 #include "ducat/coin.h"
+#include "ducat/offline.h"
 #include "ducat/proto.h"
 
-#define RX_HEADER 2
 #define ACK_BYTE 0x06
-#define RX_KEEP_MAX 32                           /* payee sessions kept in the wallet */
-#define RESUME_WINDOW_MS (60u * 60u * 1000u)      /* a TCP request resumed within an hour */
-#define CLOCK_SKEW_MS (5u * 60u * 1000u)
 
 /* ---- Small helpers ------------------------------------------------------------------ */
-
-static void slot_kind(char out[static 40], const char *prefix, const uint8_t hash[DC_HASH_BYTES])
-{
-    char hex[33];
-    cli_hex(hex, hash, 16);
-    snprintf(out, 40, "%s%s", prefix, hex);
-}
 
 /* The wallet's trust context for verifying, now. */
 static int trust_now(struct cli *x, struct dc_trust *t, uint64_t now)
 {
-    enum dc_err e = dc_wallet_trust(x->w, t, now);
+    enum dc_err e = dc_offline_trust(x->w, t, now);
     if (e != DC_OK) {
         return cli_fail(x, e, "cannot verify offline: %s (run: ducat sync)", dc_err_str(e));
     }
-    t->clock_skew_ms = CLOCK_SKEW_MS;
-    t->expiry_grace_ms = 0; /* a payee takes no expired coin: the server might not either */
     return 0;
 }
 
@@ -103,8 +93,8 @@ static int read_armor(struct cli *x, const char *path, enum dc_armor_kind kind, 
         q[k] = '\0';
         free(b);
         free(text);
-        return cli_fail(x, e, "'%s' is not a valid %s: %s: '%s%s'", path,
-                        dc_armor_kind_name(kind), dc_err_str(e), q, tl > 40 ? "..." : "");
+        return cli_fail(x, e, "'%s' is not a valid %s: %s: '%s%s'", path, dc_armor_kind_name(kind),
+                        dc_err_str(e), q, tl > 40 ? "..." : "");
     }
     free(text);
     *out = b;
@@ -141,77 +131,12 @@ __attribute__((format(printf, 2, 3))) static void report(const struct cli *x, co
 
 /* ---- Payee: sessions in the wallet ---------------------------------------------------- */
 
-enum dc_err rx_store(struct cli *x, const struct dc_session *s, int transport, int done,
-                            uint64_t created)
-{
-    size_t len;
-    const uint8_t *req = dc_session_request(s, &len);
-    if (!req) return DC_ERR_INVALID_ARGUMENT;
-    uint8_t h[DC_HASH_BYTES];
-    char kind[40];
-    dc_request_hash(h, req, len);
-    slot_kind(kind, "rx:", h);
-    uint8_t *body = malloc(RX_HEADER + sizeof *s);
-    if (!body) return DC_ERR_NO_MEMORY;
-    body[0] = (uint8_t)transport;
-    body[1] = (uint8_t)done;
-    memcpy(body + RX_HEADER, s, sizeof *s);
-    enum dc_err e = dc_wallet_request_done(x->w, kind);
-    (void)e; /* absent the first time */
-    e = dc_wallet_request_put(x->w, kind, h, body, RX_HEADER + sizeof *s, created);
-    free(body);
-    return e;
-}
-
-/* Loads the session stored under kind: 0 if found and sane. */
-static int rx_load(struct cli *x, const char *kind, struct dc_session *s, int *transport,
-                   int *done, uint64_t *created)
-{
-    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
-    const uint8_t *b;
-    size_t len;
-    if (dc_wallet_request_get(x->w, kind, id, &b, &len, created) != DC_OK) return -1;
-    if (len != RX_HEADER + sizeof *s) return -1;
-    memcpy(s, b + RX_HEADER, sizeof *s);
-    if (dc_session_check(s) != DC_OK) return -1;
-    *transport = b[0];
-    *done = b[1];
-    return 0;
-}
-
-/* Makes room: drops the oldest payee sessions beyond RX_KEEP_MAX - 1. */
-static void rx_prune(struct cli *x)
-{
-    for (;;) {
-        size_t n = 0, oldest_i = 0;
-        uint64_t oldest = UINT64_MAX;
-        for (size_t i = 0; i < dc_wallet_request_count(x->w); i++) {
-            const char *kind;
-            uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
-            uint64_t at;
-            if (dc_wallet_request_at(x->w, i, &kind, id, NULL, NULL, &at) != DC_OK) continue;
-            if (strncmp(kind, "rx:", 3) != 0) continue;
-            n++;
-            if (at < oldest) {
-                oldest = at;
-                oldest_i = i;
-            }
-        }
-        if (n < RX_KEEP_MAX) return;
-        const char *kind;
-        uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
-        char copy[DC_WALLET_KIND_MAX + 1];
-        if (dc_wallet_request_at(x->w, oldest_i, &kind, id, NULL, NULL, NULL) != DC_OK) return;
-        snprintf(copy, sizeof copy, "%s", kind);
-        if (dc_wallet_request_done(x->w, copy) != DC_OK) return;
-    }
-}
-
 /* The wallet's device certificate, checked usable for receiving. */
 static int own_cert(struct cli *x, struct dc_devcert *dc, uint8_t raw[static DC_DEVCERT_BYTES],
                     uint64_t now)
 {
-    if (dc_wallet_devcert(x->w, raw) != DC_OK || dc_devcert_decode(dc, raw, DC_DEVCERT_BYTES) != DC_OK) {
+    if (dc_wallet_devcert(x->w, raw) != DC_OK ||
+        dc_devcert_decode(dc, raw, DC_DEVCERT_BYTES) != DC_OK) {
         return cli_fail_code(CLI_EXIT_REFUSED,
                              "this wallet has no device certificate (run: ducat register, ducat "
                              "sync)");
@@ -239,30 +164,25 @@ static int refused_for_limit;
  * the same payment can be delivered again once coins were deposited.
  * transport: 0 at request time, else the transport of the accepting command.
  */
-static int within_limit(struct cli *x, const struct dc_devcert *dc, int64_t amount, uint64_t now,
-                        int transport)
+static int within_limit(struct cli *x, int64_t amount, uint64_t now, int transport)
 {
-    struct dc_wallet_balance b;
-    int64_t after;
+    int64_t after = 0, limit = 0;
     char a1[48], a2[48], a3[48];
-    if (dc_wallet_balance(x->w, now, 0, &b) != DC_OK || dc_i64_add(&after, b.held, amount) != DC_OK) {
-        after = INT64_MAX; /* more than any limit */
-    }
-    if (after <= dc->offline_limit) return 0;
+    enum dc_err e = dc_offline_within_limit(x->w, amount, now, &after, &limit);
+    if (e == DC_OK) return 0;
+    if (e != DC_ERR_OFFLINE_LIMIT) return cli_fail(x, e, "%s", dc_err_str(e));
     if (transport == 0) {
         return cli_fail(x, DC_ERR_OFFLINE_LIMIT,
                         "receiving %s would bring this wallet to %s, over its offline limit %s "
                         "(deposit some coins first)",
-                        cli_fmt(x, a1, amount), cli_fmt(x, a2, after),
-                        cli_fmt(x, a3, dc->offline_limit));
+                        cli_fmt(x, a1, amount), cli_fmt(x, a2, after), cli_fmt(x, a3, limit));
     }
     refused_for_limit = 1;
     return cli_fail(x, DC_ERR_OFFLINE_LIMIT,
                     "payment refused: receiving %s would bring this wallet to %s, over its "
                     "offline limit %s; nothing was kept and the request stays open - deposit "
                     "some coins, then %s",
-                    cli_fmt(x, a1, amount), cli_fmt(x, a2, after),
-                    cli_fmt(x, a3, dc->offline_limit),
+                    cli_fmt(x, a1, amount), cli_fmt(x, a2, after), cli_fmt(x, a3, limit),
                     transport == TRANSPORT_TCP
                         ? "run the same receive command again (the payer sends the same payment)"
                         : "accept the same payment again");
@@ -277,7 +197,7 @@ int payee_new(struct cli *x, int64_t amount, int transport, struct dc_session *s
     memset(&r, 0, sizeof r);
     int rc = own_cert(x, &r.payee, raw, now);
     if (rc) return rc;
-    rc = within_limit(x, &r.payee, amount, now, 0);
+    rc = within_limit(x, amount, now, 0);
     if (rc) return rc;
     r.amount = amount;
     r.currency = x->cfg.currency.numeric;
@@ -291,8 +211,8 @@ int payee_new(struct cli *x, int64_t amount, int transport, struct dc_session *s
         while (dc_session_pull(s, sink, sizeof sink) > 0) {
         }
     }
-    rx_prune(x);
-    e = rx_store(x, s, transport, 0, now);
+    dc_offline_rx_prune(x->w, DC_OFFLINE_RX_KEEP);
+    e = dc_offline_rx_save(x->w, s, (unsigned)transport, 0, now);
     if (e != DC_OK) return cli_fail(x, e, "cannot record the request: %s", dc_err_str(e));
     return cli_save(x);
 }
@@ -301,17 +221,19 @@ int payee_new(struct cli *x, int64_t amount, int transport, struct dc_session *s
 static void report_verified(struct cli *x, const struct dc_payment_result *res, size_t n_revoked)
 {
     char a[48], serial[2 * DC_SERIAL_BYTES + 1];
-    report(x, "verified payment: %zu coin(s), %s in total", res->n_coins, cli_fmt(x, a, res->total));
+    report(x, "verified payment: %zu coin(s), %s in total", res->n_coins,
+           cli_fmt(x, a, res->total));
     for (size_t i = 0; i < res->n_coins; i++) {
         const struct dc_payment_coin_result *c = &res->coins[i];
         cli_hex(serial, c->serial, DC_SERIAL_BYTES);
         report(x, "  coin %.16s  %s  %zu record(s) after issue", serial, cli_fmt(x, a, c->value),
                c->records);
     }
-    report(x, "  checked: issuer signature and key validity, every record signed by the coin's "
-              "owner of the time, split sums, hop limits, expiry, certificates, %zu revoked "
-              "device(s), this request's nonce, no double spend in this wallet's seen-set "
-              "(%zu signature(s) verified)",
+    report(x,
+           "  checked: issuer signature and key validity, every record signed by the coin's "
+           "owner of the time, split sums, hop limits, expiry, certificates, %zu revoked "
+           "device(s), this request's nonce, no double spend in this wallet's seen-set "
+           "(%zu signature(s) verified)",
            n_revoked, res->sigs_checked);
 }
 
@@ -324,49 +246,31 @@ int payee_verify_keep(struct cli *x, struct dc_session *s, int transport, uint64
     uint64_t now = cli_now();
     struct dc_trust *t = malloc(sizeof *t);
     struct dc_payment_result *res = calloc(1, sizeof *res);
-    uint8_t(*slots)[DC_HASH_BYTES] = calloc(256, DC_HASH_BYTES);
-    struct dc_verify_cache cache = {.slots = slots, .cap = slots ? 256 : 0};
     if (!t || !res) {
         free(t);
         free(res);
-        free(slots);
         return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
     }
     int rc = trust_now(x, t, now);
     if (rc == 0) {
-        struct dc_payment_check chk = {t, dc_wallet_seen_check, x->w, &cache};
-        enum dc_err e = dc_session_payee_verify(s, res, &chk, dc_wallet_device_sk(x->w), now);
-        if (e != DC_OK) {
-            if (res->coin == DC_PAYMENT_WHOLE) {
-                rc = cli_fail(x, e, "payment refused: %s", dc_err_str(e));
-            } else {
-                rc = cli_fail(x, e, "payment refused: coin %zu, record %zu: %s", res->coin,
-                              res->record, dc_err_str(e));
-            }
+        /* verified, within the limit, the coins kept in the wallet */
+        enum dc_err e = dc_offline_accept(x->w, s, res, t, now);
+        if (e == DC_ERR_OFFLINE_LIMIT) {
+            rc = within_limit(x, res->total, now, transport);
+        } else if (e != DC_OK && res->coin != DC_PAYMENT_WHOLE) {
+            rc = cli_fail(x, e, "payment refused: coin %zu, record %zu: %s", res->coin,
+                          res->record, dc_err_str(e));
+        } else if (e != DC_OK) {
+            rc = cli_fail(x, e, "payment refused: %s", dc_err_str(e));
         }
-    }
-    if (rc == 0) {
-        struct dc_devcert dc;
-        uint8_t raw[DC_DEVCERT_BYTES];
-        rc = own_cert(x, &dc, raw, 0);
-        if (rc == 0) rc = within_limit(x, &dc, res->total, now, transport);
     }
     if (rc == 0) report_verified(x, res, t->n_revoked_devices);
     free(t);
-    free(slots);
-    if (rc != 0) {
-        free(res);
-        return rc;
-    }
-    /* keep the coins: the same save holds them and the session */
-    size_t plen;
-    const uint8_t *pay = dc_session_payment(s, &plen);
-    struct dc_payment p;
-    enum dc_err e = dc_payment_decode(&p, NULL, pay, plen);
-    size_t added = 0;
-    if (e == DC_OK) e = dc_wallet_accept_coins(x->w, p.coin, p.coin_len, p.n, now, &added);
-    if (e == DC_OK) e = rx_store(x, s, transport, transport == TRANSPORT_ARMOR, created);
     free(res);
+    if (rc != 0) return rc;
+    /* the same save holds the coins and the session */
+    enum dc_err e =
+        dc_offline_rx_save(x->w, s, (unsigned)transport, transport == TRANSPORT_ARMOR, created);
     if (e != DC_OK) return cli_fail(x, e, "cannot keep the coins: %s", dc_err_str(e));
     rc = cli_save(x);
     if (rc) return rc;
@@ -380,7 +284,7 @@ int payee_verify_keep(struct cli *x, struct dc_session *s, int transport, uint64
 
 /* Checks a request under the wallet's trust and reports it. */
 int payer_check_request(struct cli *x, const uint8_t *req, size_t len, int64_t max,
-                               struct dc_request *r)
+                        struct dc_request *r)
 {
     uint64_t now = cli_now();
     enum dc_err e = dc_request_decode(r, req, len);
@@ -405,43 +309,11 @@ int payer_check_request(struct cli *x, const uint8_t *req, size_t len, int64_t m
                         cli_fmt(x, a, r->amount), cli_fmt(x, b, max));
     }
     report(x, "payment request: %s to device alias %s", cli_fmt(x, a, r->amount), alias);
-    report(x, "  checked: request signed by the payee's device key; its certificate signed by "
-              "issuer key %u, valid until %s, not among %zu revoked device(s)",
+    report(x,
+           "  checked: request signed by the payee's device key; its certificate signed by "
+           "issuer key %u, valid until %s, not among %zu revoked device(s)",
            (unsigned)r->payee.key_id, cli_time(tm, r->payee.expires_at), n_rev);
     return 0;
-}
-
-/* Stores the payer's copy of the request (idempotent). */
-static enum dc_err py_store(struct cli *x, const uint8_t *req, size_t len, int confirmed,
-                            uint64_t now)
-{
-    uint8_t h[DC_HASH_BYTES];
-    char kind[40];
-    dc_request_hash(h, req, len);
-    slot_kind(kind, "py:", h);
-    uint8_t *body = malloc(1 + len);
-    if (!body) return DC_ERR_NO_MEMORY;
-    body[0] = (uint8_t)confirmed;
-    memcpy(body + 1, req, len);
-    enum dc_err e = dc_wallet_request_done(x->w, kind);
-    (void)e;
-    /* forget confirmed payments from earlier days to keep slots free */
-    for (size_t i = dc_wallet_request_count(x->w); i-- > 0;) {
-        const char *k;
-        uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
-        const uint8_t *b;
-        size_t bl;
-        uint64_t at;
-        if (dc_wallet_request_at(x->w, i, &k, id, &b, &bl, &at) != DC_OK) continue;
-        if (strncmp(k, "py:", 3) == 0 && bl && b[0] == 1 && at + 24u * 3600u * 1000u < now) {
-            char copy[DC_WALLET_KIND_MAX + 1];
-            snprintf(copy, sizeof copy, "%s", k);
-            e = dc_wallet_request_done(x->w, copy);
-        }
-    }
-    e = dc_wallet_request_put(x->w, kind, h, body, 1 + len, now);
-    free(body);
-    return e;
 }
 
 /*
@@ -449,58 +321,48 @@ static enum dc_err py_store(struct cli *x, const uint8_t *req, size_t len, int c
  * and saves: after this, the signed payment may leave. *pay malloc'd.
  */
 int payer_pay(struct cli *x, const uint8_t *req, size_t rlen, const struct dc_request *r,
-                     uint8_t **pay, size_t *plen)
+              uint8_t **pay, size_t *plen)
 {
     uint64_t now = cli_now();
-    struct dc_wallet_outgoing out;
-    int again = dc_wallet_find_payment(x->w, &out, r->payee.pub, r->nonce) == DC_OK;
-    enum dc_err e = DC_OK;
     char a[48];
-    if (!again) {
-        struct dc_wallet_plan plan;
-        e = dc_wallet_select(&plan, x->w, r->amount, now, DC_SERVICE_REFRESH_MARGIN_MS);
-        if (e != DC_OK) {
-            struct dc_wallet_balance b;
-            int64_t sp = dc_wallet_balance(x->w, now, DC_SERVICE_REFRESH_MARGIN_MS, &b) == DC_OK
-                             ? b.spendable
-                             : 0;
-            char a2[48];
-            return cli_fail(x, e, "cannot pay %s: %s (spendable offline: %s)",
-                            cli_fmt(x, a, r->amount), dc_err_str(e), cli_fmt(x, a2, sp));
+    int again = 0, split = 0;
+    uint8_t *b = malloc(DC_PAYMENT_MAX_BYTES);
+    enum dc_err e = b ? dc_offline_pay(x->w, b, DC_PAYMENT_MAX_BYTES, plen, &again, &split, req,
+                                       rlen, now, DC_SERVICE_REFRESH_MARGIN_MS)
+                      : DC_ERR_NO_MEMORY;
+    if (e != DC_OK) {
+        struct dc_wallet_balance bal;
+        int64_t sp = 0, refuse = 0;
+        if (dc_wallet_balance(x->w, now, DC_SERVICE_REFRESH_MARGIN_MS, &bal) == DC_OK) {
+            sp = bal.spendable;
+            refuse = bal.refresh;
         }
-        uint8_t cert[DC_DEVCERT_BYTES];
-        dc_devcert_encode(cert, &r->payee);
-        e = dc_wallet_prepare_payment(x->w, &out, &plan, cert, r->nonce, now);
-        if (e != DC_OK) return cli_fail(x, e, "cannot sign the payment: %s", dc_err_str(e));
-        report(x, "signed %zu coin(s) over to the payee%s", out.n,
-               plan.has_split ? " (one coin split, the change stays here)" : "");
-    } else {
+        char a2[48], a3[48];
+        free(b);
+        if (refuse > 0) {
+            /* coins the payee would refuse are never offered: say where they went */
+            return cli_fail(x, e,
+                            "cannot pay %s: %s (spendable offline: %s; %s more in coins a "
+                            "payee would refuse - revoked device in their history, a known "
+                            "double spend, near expiry or their hop limit - to be deposited: "
+                            "run `ducat sync` or `ducat refresh` when online)",
+                            cli_fmt(x, a, r->amount), dc_err_str(e), cli_fmt(x, a2, sp),
+                            cli_fmt(x, a3, refuse));
+        }
+        return cli_fail(x, e, "cannot pay %s: %s (spendable offline: %s)",
+                        cli_fmt(x, a, r->amount), dc_err_str(e), cli_fmt(x, a2, sp));
+    }
+    if (again) {
         report(x, "this request was paid before: sending the same payment again");
+    } else {
+        report(x, "signed the coin(s) over to the payee%s",
+               split ? " (one coin split, the change stays here)" : "");
     }
-    struct dc_payment p;
-    memset(&p, 0, sizeof p);
-    dc_request_hash(p.request_hash, req, rlen);
-    p.n = out.n;
-    for (size_t i = 0; i < out.n; i++) {
-        p.coin[i] = out.coin[i];
-        p.coin_len[i] = out.coin_len[i];
-    }
-    size_t need = 0;
-    e = dc_payment_encode(NULL, 0, &need, &p);
-    uint8_t *b = NULL;
-    if (e == DC_ERR_BUFFER_TOO_SMALL) {
-        b = malloc(need);
-        e = b ? dc_payment_encode(b, need, plen, &p) : DC_ERR_NO_MEMORY;
-    }
-    if (e == DC_OK) {
-        uint8_t h[DC_HASH_BYTES];
-        char kind[40];
-        uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
-        dc_request_hash(h, req, rlen);
-        slot_kind(kind, "py:", h);
-        if (dc_wallet_request_get(x->w, kind, id, NULL, NULL, NULL) != DC_OK) {
-            e = py_store(x, req, rlen, 0, now);
-        }
+    uint8_t h[DC_HASH_BYTES], copy[DC_REQUEST_BYTES];
+    size_t cl;
+    dc_request_hash(h, req, rlen);
+    if (dc_offline_py_load(x->w, h, copy, &cl, NULL) != DC_OK) {
+        e = dc_offline_py_save(x->w, req, rlen, 0, now);
     }
     if (e != DC_OK) {
         free(b);
@@ -521,62 +383,25 @@ int payer_confirm(struct cli *x, const uint8_t *rcpt, size_t len)
     struct dc_receipt rc;
     enum dc_err e = dc_receipt_decode(&rc, rcpt, len);
     if (e != DC_OK) return cli_fail(x, e, "the receipt is malformed: %s", dc_err_str(e));
-    char kind[40];
-    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
-    const uint8_t *body;
-    size_t bl;
-    slot_kind(kind, "py:", rc.request_hash);
-    if (dc_wallet_request_get(x->w, kind, id, &body, &bl, NULL) != DC_OK || bl < 2) {
+    uint8_t req[DC_REQUEST_BYTES];
+    size_t rlen;
+    int confirmed = 0;
+    if (dc_offline_py_load(x->w, rc.request_hash, req, &rlen, &confirmed) != DC_OK) {
         return cli_fail(x, DC_ERR_RECEIPT_MISMATCH,
                         "this receipt names no payment made from this wallet");
     }
-    uint8_t *req = malloc(bl - 1);
-    if (!req) return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
-    memcpy(req, body + 1, bl - 1);
-    size_t rlen = bl - 1;
-    int confirmed = body[0] == 1;
     struct dc_request r;
-    uint8_t h[DC_HASH_BYTES];
-    dc_request_hash(h, req, rlen);
     e = dc_request_decode(&r, req, rlen);
-    if (e == DC_OK && sodium_memcmp(h, rc.request_hash, DC_HASH_BYTES) != 0) {
-        e = DC_ERR_RECEIPT_MISMATCH;
-    }
-    if (e == DC_OK) e = dc_receipt_check(&rc, r.payee.pub);
-    struct dc_wallet_outgoing out;
-    if (e == DC_OK) e = dc_wallet_find_payment(x->w, &out, r.payee.pub, r.nonce);
-    if (e == DC_OK) {
-        struct dc_payment p;
-        memset(&p, 0, sizeof p);
-        memcpy(p.request_hash, h, DC_HASH_BYTES);
-        p.n = out.n;
-        for (size_t i = 0; i < out.n; i++) {
-            p.coin[i] = out.coin[i];
-            p.coin_len[i] = out.coin_len[i];
-        }
-        size_t need = 0, plen;
-        e = dc_payment_encode(NULL, 0, &need, &p);
-        uint8_t *pay = e == DC_ERR_BUFFER_TOO_SMALL ? malloc(need) : NULL;
-        e = pay ? dc_payment_encode(pay, need, &plen, &p) : DC_ERR_NO_MEMORY;
-        if (e == DC_OK) {
-            uint8_t ph[DC_HASH_BYTES];
-            dc_payment_hash(ph, pay, plen);
-            if (sodium_memcmp(ph, rc.payment_hash, DC_HASH_BYTES) != 0) {
-                e = DC_ERR_RECEIPT_MISMATCH;
-            }
-        }
-        free(pay);
-    }
-    if (e == DC_OK) e = dc_wallet_confirm_payment(x->w, r.payee.pub, r.nonce);
-    if (e == DC_OK && !confirmed) e = py_store(x, req, rlen, 1, cli_now());
-    free(req);
+    if (e == DC_OK) e = dc_offline_confirm(x->w, req, rlen, rcpt, len);
+    if (e == DC_OK && !confirmed) e = dc_offline_py_save(x->w, req, rlen, 1, cli_now());
     if (e != DC_OK) return cli_fail(x, e, "receipt refused: %s", dc_err_str(e));
     int s = cli_save(x);
     if (s) return s;
     char a[48], alias[2 * DC_ALIAS_BYTES + 1];
     cli_hex(alias, r.payee.alias, DC_ALIAS_BYTES);
-    report(x, "receipt verified: signed by the payee's device key (alias %s), names this "
-              "request and this exact payment; %s paid%s",
+    report(x,
+           "receipt verified: signed by the payee's device key (alias %s), names this "
+           "request and this exact payment; %s paid%s",
            alias, cli_fmt(x, a, r.amount), confirmed ? " (already confirmed before)" : "");
     return 0;
 }
@@ -602,8 +427,9 @@ int cmd_request(struct cli *x, int argc, char **argv)
         rc = print_armor(x, DC_ARMOR_REQUEST, req, len);
         char a[48];
         if (rc == 0 && !x->json) {
-            fprintf(stderr, "ducat: request for %s; give it to the payer, then: ducat accept "
-                            "PAYMENT\n",
+            fprintf(stderr,
+                    "request for %s; give it to the payer, then: ducat accept "
+                    "PAYMENT\n",
                     cli_fmt(x, a, amount));
         }
     }
@@ -675,12 +501,9 @@ int cmd_accept(struct cli *x, int argc, char **argv)
         if (bad == DC_PAYMENT_WHOLE) return cli_fail(x, e, "payment refused: %s", dc_err_str(e));
         return cli_fail(x, e, "payment refused: coin %zu: %s", bad, dc_err_str(e));
     }
-    char kind[40];
-    slot_kind(kind, "rx:", p.request_hash);
     struct dc_session *s = malloc(sizeof *s);
-    int transport = 0, done = 0;
     uint64_t created = 0;
-    if (!s || rx_load(x, kind, s, &transport, &done, &created) != 0) {
+    if (!s || dc_offline_rx_load(x->w, p.request_hash, s, NULL, NULL, &created) != DC_OK) {
         free(s);
         free(pay);
         return cli_fail(x, DC_ERR_PAY_WRONG_REQUEST,
@@ -698,7 +521,7 @@ int cmd_accept(struct cli *x, int argc, char **argv)
         }
         size_t rl;
         const uint8_t *rcpt = dc_session_receipt(s, &rl);
-        if (!x->json) fprintf(stderr, "ducat: this payment was accepted before; its receipt again:\n");
+        if (!x->json) fprintf(stderr, "this payment was accepted before; its receipt again:\n");
         rc = print_armor(x, DC_ARMOR_RECEIPT, rcpt, rl);
         free(s);
         free(pay);
@@ -902,11 +725,14 @@ static int resolve(const char *addr, int passive, struct addrinfo **ai)
     hints.ai_flags = passive ? AI_PASSIVE : 0;
     *ai = NULL;
     int g = getaddrinfo(host, port, &hints, ai);
-    if (g != 0) return cli_fail_code(CLI_EXIT_USAGE, "cannot resolve '%s': %s", addr, gai_strerror(g));
+    if (g != 0)
+        return cli_fail_code(CLI_EXIT_USAGE, "cannot resolve '%s': %s", addr, gai_strerror(g));
     return 0;
 }
 
-static int listen_on(const char *addr, const char *port_file, int *out)
+/* Listens on addr; bound (cap bytes) gets the address actually bound, so
+ * "127.0.0.1:0" is reported with the port the system chose. */
+static int listen_on(const char *addr, const char *port_file, int *out, char *bound, size_t cap)
 {
     struct addrinfo *ai;
     int rc = resolve(addr, 1, &ai);
@@ -921,14 +747,21 @@ static int listen_on(const char *addr, const char *port_file, int *out)
         return cli_fail_code(CLI_EXIT_REFUSED, "cannot listen on '%s': %s", addr, strerror(err));
     }
     freeaddrinfo(ai);
-    if (port_file) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        int p = 0;
-        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-            p = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int p = 0;
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            p = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+        } else {
+            p = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
         }
+    }
+    snprintf(bound, cap, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, p);
+    if (port_file) {
         char tmp[1100];
         snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
         FILE *f = fopen(tmp, "w");
@@ -939,37 +772,6 @@ static int listen_on(const char *addr, const char *port_file, int *out)
     }
     *out = fd;
     return 0;
-}
-
-/* The newest open TCP session for amount, created within the window. */
-int rx_find_open(struct cli *x, int64_t amount, int transport, struct dc_session *s,
-                 uint64_t *created)
-{
-    uint64_t now = cli_now(), best = 0;
-    char best_kind[DC_WALLET_KIND_MAX + 1] = "";
-    for (size_t i = 0; i < dc_wallet_request_count(x->w); i++) {
-        const char *kind;
-        uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
-        const uint8_t *b;
-        size_t bl;
-        uint64_t at;
-        if (dc_wallet_request_at(x->w, i, &kind, id, &b, &bl, &at) != DC_OK) continue;
-        if (strncmp(kind, "rx:", 3) != 0 || bl != RX_HEADER + sizeof *s) continue;
-        if (b[0] != transport || b[1] != 0 || at + RESUME_WINDOW_MS < now || at < best) continue;
-        memcpy(s, b + RX_HEADER, sizeof *s);
-        size_t rl;
-        const uint8_t *req = dc_session_request(s, &rl);
-        struct dc_request r;
-        if (dc_session_check(s) != DC_OK || (dc_session_want(s) & DC_SESSION_FAILED) || !req ||
-            dc_request_decode(&r, req, rl) != DC_OK || r.amount != amount) {
-            continue;
-        }
-        best = at;
-        snprintf(best_kind, sizeof best_kind, "%s", kind);
-    }
-    if (!best_kind[0]) return -1;
-    int tr, done;
-    return rx_load(x, best_kind, s, &tr, &done, created);
 }
 
 /* --timeout SECONDS of receive and send: 1..86400. */
@@ -1017,7 +819,8 @@ int cmd_receive(struct cli *x, int argc, char **argv)
     if (!s) return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
     uint64_t created = cli_now();
     char a[48];
-    if (!fresh && rx_find_open(x, amount, TRANSPORT_TCP, s, &created) == 0) {
+    if (!fresh && dc_offline_rx_find_open(x->w, amount, TRANSPORT_TCP, cli_now(),
+                                          RESUME_WINDOW_MS, s, &created) == DC_OK) {
         report(x, "resuming the open request for %s", cli_fmt(x, a, amount));
     } else {
         rc = payee_new(x, amount, TRANSPORT_TCP, s);
@@ -1029,12 +832,13 @@ int cmd_receive(struct cli *x, int argc, char **argv)
     }
     cli_pause_point("receive:request-persisted");
     int lfd = -1;
-    rc = listen_on(listen_addr, port_file, &lfd);
+    char bound[INET6_ADDRSTRLEN + 16];
+    rc = listen_on(listen_addr, port_file, &lfd, bound, sizeof bound);
     if (rc) {
         free(s);
         return rc;
     }
-    report(x, "waiting for the payer on %s", listen_addr);
+    report(x, "waiting for the payer on %s", bound);
     fflush(stdout);
     uint64_t deadline = mono_ms() + (uint64_t)timeout * 1000u;
     int reported = 0, outcome = LINK_LOST;
@@ -1060,18 +864,16 @@ int cmd_receive(struct cli *x, int argc, char **argv)
         size_t rl;
         const uint8_t *req = dc_session_request(s, &rl);
         uint8_t h[DC_HASH_BYTES];
-        char kind[40];
         if (req) {
             dc_request_hash(h, req, rl);
-            slot_kind(kind, "rx:", h);
-            if (dc_wallet_request_done(x->w, kind) == DC_OK) (void)cli_save(x);
+            if (dc_offline_rx_forget(x->w, h) == DC_OK) (void)cli_save(x);
         }
         free(s);
         return -outcome;
     }
     int accepted = dc_session_receipt(s, &(size_t){0}) != NULL;
     if (outcome == LINK_DONE) {
-        enum dc_err e = rx_store(x, s, TRANSPORT_TCP, 1, created);
+        enum dc_err e = dc_offline_rx_save(x->w, s, TRANSPORT_TCP, 1, created);
         if (e == DC_OK) rc = cli_save(x);
         if (!x->json) {
             printf("received %s: coins verified and kept; the payer confirmed the receipt\n",
@@ -1188,10 +990,10 @@ int cmd_send(struct cli *x, int argc, char **argv)
     enum dc_err e = (ra && s && raw) ? DC_OK : DC_ERR_NO_MEMORY;
     if (e == DC_OK) e = read_message(fd, ra, raw, 4096, &raw_len, deadline);
     if (e != DC_OK) {
-        rc = e == DC_ERR_IO ? cli_fail_code(CLI_EXIT_RETRY,
-                                            "the payee closed the link before its request "
-                                            "arrived; run the same command again")
-                            : cli_fail(x, e, "the payee sent garbage: %s", dc_err_str(e));
+        rc = e == DC_ERR_IO
+                 ? cli_fail_code(CLI_EXIT_RETRY, "the payee closed the link before its request "
+                                                 "arrived; run the same command again")
+                 : cli_fail(x, e, "the payee sent garbage: %s", dc_err_str(e));
         goto out;
     }
     if (ra->tag == DC_MSG_RECEIPT) {
@@ -1254,8 +1056,8 @@ int cmd_send(struct cli *x, int argc, char **argv)
                 (void)write_all(fd, &ack, 1, deadline);
                 char a[48];
                 if (x->json) {
-                    cli_emit(json_pack("{s:s, s:I}", "status", "paid", "amount",
-                                       (json_int_t)r.amount));
+                    cli_emit(
+                        json_pack("{s:s, s:I}", "status", "paid", "amount", (json_int_t)r.amount));
                 } else {
                     printf("paid %s offline; the payee's receipt is verified\n",
                            cli_fmt(x, a, r.amount));

@@ -17,25 +17,63 @@
 
 #include "cli/cli.h"
 #include "ducat/auth.h"
+#include "ducat/calendar.h"
 
 /* ---- Messages ------------------------------------------------------------------ */
 
 int cli_exit_for(enum dc_err e)
 {
-    if (e == DC_OK) return CLI_EXIT_OK;
-    if (e == DC_ERR_USAGE) return CLI_EXIT_USAGE;
-    if ((int)e >= 4000 && (int)e <= 4004) return CLI_EXIT_WALLET;
-    if (dc_service_is_transient(e)) return CLI_EXIT_RETRY;
-    return CLI_EXIT_REFUSED;
+    /* the registry's class decides (include/ducat/errors.def); a server
+     * failure (5xx) is worth retrying too: dc_service_is_transient */
+    switch (dc_err_class(e)) {
+    case DC_CLASS_OK:
+        return CLI_EXIT_OK;
+    case DC_CLASS_USAGE:
+        return CLI_EXIT_USAGE;
+    case DC_CLASS_WALLET:
+        return CLI_EXIT_WALLET;
+    case DC_CLASS_REFUSED:
+    case DC_CLASS_TRANSIENT:
+    case DC_CLASS_SYSTEM:
+    case DC_CLASS_AUDIT:
+        break;
+    }
+    return dc_service_is_transient(e) ? CLI_EXIT_RETRY : CLI_EXIT_REFUSED;
 }
 
-static void vfail(const char *fmt, va_list ap)
+/* Set once by main from --json, before any command runs: errors become one
+ * JSON object (docs/CLI.md, "JSON output"), like the results. */
+static int json_errors;
+
+void cli_set_json_errors(int on)
+{
+    json_errors = on;
+}
+
+/* The one error line: "ducat: <what failed>" on stderr, or with --json
+ * {"error":{"message":...,"exit_code":N[,"code":N,"name":"DC_ERR_..."]}}. */
+static void vfail(enum dc_err e, int exit_code, const char *fmt, va_list ap)
 {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
     /* one line, whatever the server or a file said */
     for (char *p = msg; *p; p++) {
         if (*p == '\n' || *p == '\r') *p = ' ';
+    }
+    if (json_errors) {
+        json_t *o = json_pack("{s:s, s:i}", "message", msg, "exit_code", exit_code);
+        if (o && e != DC_OK) {
+            json_object_set_new(o, "code", json_integer((json_int_t)e));
+            json_object_set_new(o, "name", json_string(dc_err_name(e)));
+        }
+        json_t *w = o ? json_pack("{s:o}", "error", o) : NULL;
+        char *s = w ? json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(w);
+        if (s) {
+            fprintf(stderr, "%s\n", s);
+            free(s);
+            return;
+        }
     }
     fprintf(stderr, "ducat: %s\n", msg);
 }
@@ -48,7 +86,7 @@ int cli_fail(const struct cli *x, enum dc_err e, const char *fmt, ...)
     cli_last_err = e;
     va_list ap;
     va_start(ap, fmt);
-    vfail(fmt, ap);
+    vfail(e, cli_exit_for(e), fmt, ap);
     va_end(ap);
     return cli_exit_for(e);
 }
@@ -57,7 +95,7 @@ int cli_fail_code(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vfail(fmt, ap);
+    vfail(DC_OK, code, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -69,7 +107,7 @@ void cli_note(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "ducat: note: %s\n", msg);
+    fprintf(stderr, "note: %s\n", msg); /* not an error: no "ducat:" prefix */
 }
 
 int cli_opt(int argc, char **argv, int *i, const char *name, const char **value)
@@ -366,16 +404,9 @@ const char *cli_time(char buf[static 40], uint64_t ms)
 
 const char *cli_local_time(const struct cli *x, char buf[static 40], uint64_t ms)
 {
+    /* the deployment's time zone, stated: the rule ducatd and the console follow */
     int32_t off = x->has_cfg ? x->cfg.utc_offset_min : 0;
-    if (ms == 0 || off == 0) return cli_time(buf, ms);
-    int64_t shifted = (int64_t)(ms / 1000) + (int64_t)off * 60;
-    time_t t = (time_t)shifted;
-    struct tm tm;
-    char d[24];
-    if (shifted < 0 || !gmtime_r(&t, &tm)) return cli_time(buf, ms);
-    strftime(d, sizeof d, "%Y-%m-%d %H:%M", &tm);
-    int a = (off < 0 ? -off : off) % (24 * 60);
-    snprintf(buf, 40, "%.16s (UTC%c%02d:%02d)", d, off < 0 ? '-' : '+', a / 60, a % 60);
+    if (ms == 0 || dc_time_format(buf, 40, ms, off) != DC_OK) return cli_time(buf, ms);
     return buf;
 }
 

@@ -12,6 +12,10 @@
 
 #include "cli/cli.h"
 
+#ifndef DC_VERSION
+#define DC_VERSION "unknown"
+#endif
+
 struct command {
     const char *name;
     int (*fn)(struct cli *, int, char **);
@@ -51,8 +55,8 @@ static const struct command commands[] = {
     {"deposit", cmd_deposit, "[--coin N]...",
      "deposit coins (all by default) into your account, held in the frozen box",
      "Credited at once as held; available after the hold (15 working days)."},
-    {"refresh", cmd_refresh, "",
-     "deposit coins near expiry or their hop limit and replace them", ""},
+    {"refresh", cmd_refresh, "", "deposit coins near expiry or their hop limit and replace them",
+     ""},
     {"coins", cmd_coins, "[--all]", "each coin: value, hops, expiry, status",
      "--all includes coins already spent (kept until pruned)."},
     {"request", cmd_request, "AMOUNT", "offline: print an armored payment request",
@@ -60,8 +64,8 @@ static const struct command commands[] = {
     {"accept", cmd_accept, "PAYMENT_FILE",
      "offline: verify a payment, keep its coins, print the armored receipt",
      "Delivering the same payment twice is accepted once (the receipt is printed again)."},
-    {"confirm", cmd_confirm, "RECEIPT_FILE", "offline: check the payee's receipt, close the payment",
-     ""},
+    {"confirm", cmd_confirm, "RECEIPT_FILE",
+     "offline: check the payee's receipt, close the payment", ""},
     {"send", cmd_send, "--to HOST:PORT [--max AMOUNT] [--timeout SECONDS]",
      "offline over TCP: pay the request of a `ducat receive`",
      "Interrupted? Run the same command again: the same payment is re-sent."},
@@ -86,9 +90,20 @@ static const struct command commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ducat [--wallet PATH] [--passphrase-fd N] [--json] [--qr] [--qr-png PREFIX] "
-               "COMMAND [ARGS]\n\n"
-               "commands:\n");
+    fprintf(f,
+            "usage: ducat [--wallet PATH] [--passphrase-fd N] [--json] [--qr] [--qr-png PREFIX]\n"
+            "             COMMAND [ARGS]\n\n"
+            "ducat is the Ducat wallet: an account on the operator's server, online\n"
+            "payments, and offline coins paid device to device with no network.\n\n"
+            "options (before or after COMMAND):\n"
+            "  --wallet PATH        the wallet file\n"
+            "  --passphrase-fd N    read the wallet passphrase from file descriptor N\n"
+            "  --server URL         the server (overrides the wallet's, for this command)\n"
+            "  --json               machine-readable output on stdout, errors as JSON on stderr\n"
+            "  --qr, --qr-png P     armor also as QR codes on stderr / PNG files P*.png\n"
+            "  -h, --help           this text; COMMAND --help for one command\n"
+            "  -V, --version        the version\n\n"
+            "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++) {
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
     }
@@ -99,7 +114,7 @@ static void usage(FILE *f)
                "PREFIX writes PREFIX.png or PREFIX-I-of-N.png; files of QR parts are read back\n"
                "exit codes: 0 ok, 1 refused, 2 usage, 3 wallet file, 4 unreachable or "
                "interrupted (run again)\n"
-               "docs: docs/CLI.md\n");
+               "See ducat(1); ducat COMMAND --help for one command.\n");
 }
 
 static const struct command *find(const char *name)
@@ -175,6 +190,7 @@ int main(int argc, char **argv)
     if (sodium_init() < 0) return cli_fail_code(CLI_EXIT_WALLET, "libsodium failed to initialise");
     argc = take_globals(&x, argc, argv);
     if (argc < 0) return CLI_EXIT_USAGE;
+    cli_set_json_errors(x.json);
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;
@@ -183,8 +199,8 @@ int main(int argc, char **argv)
     if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
         return help(argc > 2 ? argv[2] : NULL);
     }
-    if (strcmp(name, "--version") == 0) {
-        printf("ducat 0.1.0\n");
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
+        printf("ducat %s\n", DC_VERSION);
         return CLI_EXIT_OK;
     }
     const struct command *c = find(name);

@@ -17,16 +17,10 @@
 #define TRANSPORT_TCP 1
 #define TRANSPORT_ARMOR 2
 #define TRANSPORT_NFC 3
+#define RESUME_WINDOW_MS (60u * 60u * 1000u) /* an open request resumed within an hour */
 
 /* Payee: a new session for amount, its request signed, stored and saved. */
 int payee_new(struct cli *x, int64_t amount, int transport, struct dc_session *s);
-/* Payee: the newest open session of this transport for amount (within an
- * hour): 0 if found (*s, *created filled), -1 if none. */
-int rx_find_open(struct cli *x, int64_t amount, int transport, struct dc_session *s,
-                 uint64_t *created);
-/* Payee: stores the session in its slot (not saved yet). */
-enum dc_err rx_store(struct cli *x, const struct dc_session *s, int transport, int done,
-                     uint64_t created);
 /* Payee, on NEED_VERIFY: verifies, keeps the coins and the session in one
  * save, then dc_session_persisted. */
 int payee_verify_keep(struct cli *x, struct dc_session *s, int transport, uint64_t created);

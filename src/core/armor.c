@@ -26,15 +26,17 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "ducat/crypto.h"
+
 #define PREFIX "ducat"
 #define VERSION "1"
 #define DOMAIN "ducat-armor"
-#define CHECK_HEX 8      /* checksum characters in the text */
-#define CHECK_BYTES 4    /* = CHECK_HEX / 2 */
-#define HASH_BYTES 32    /* BLAKE2b-256 */
-#define CHUNK_CHARS 64   /* base64 characters decoded per sodium call; multiple of 4 */
-#define CHUNK_BYTES 48   /* = CHUNK_CHARS / 4 * 3 */
-#define HEADER_MAX 32    /* "ducat:" + longest kind + ":1:" fits easily */
+#define CHECK_HEX 8              /* checksum characters in the text */
+#define CHECK_BYTES 4            /* = CHECK_HEX / 2 */
+#define HASH_BYTES DC_HASH_BYTES /* BLAKE2b-256 */
+#define CHUNK_CHARS 64           /* base64 characters decoded per sodium call; multiple of 4 */
+#define CHUNK_BYTES 48           /* = CHUNK_CHARS / 4 * 3 */
+#define HEADER_MAX 32            /* "ducat:" + longest kind + ":1:" fits easily */
 #define VARIANT sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
 _Static_assert(CHUNK_CHARS % 4 == 0, "only the last chunk may have a partial quantum");
@@ -102,11 +104,11 @@ static size_t header(char h[HEADER_MAX], const char *name)
 }
 
 /* Starts the checksum hash: BLAKE2b-256("ducat-armor" || header || payload...). */
-static void hash_start(crypto_generichash_state *st, const char *h, size_t hn)
+static void hash_start(struct dc_hash *st, const char *h, size_t hn)
 {
-    crypto_generichash_init(st, NULL, 0, HASH_BYTES);
-    crypto_generichash_update(st, (const unsigned char *)DOMAIN, sizeof DOMAIN - 1);
-    crypto_generichash_update(st, (const unsigned char *)h, hn);
+    dc_hash_init_plain(st);
+    dc_hash_update(st, (const uint8_t *)DOMAIN, sizeof DOMAIN - 1);
+    dc_hash_update(st, (const uint8_t *)h, hn);
 }
 
 size_t dc_armor_encoded_len(enum dc_armor_kind kind, size_t len)
@@ -114,8 +116,8 @@ size_t dc_armor_encoded_len(enum dc_armor_kind kind, size_t len)
     const char *name = dc_armor_kind_name(kind);
     if (!name || len == 0) return 0;
     /* "ducat" ":" kind ":" "1" ":" body ":" checksum; sizeof counts the NUL. */
-    size_t fixed = (sizeof PREFIX - 1) + 1 + strlen(name) + 1 + (sizeof VERSION - 1) + 1 + 1 +
-                   CHECK_HEX;
+    size_t fixed =
+        (sizeof PREFIX - 1) + 1 + strlen(name) + 1 + (sizeof VERSION - 1) + 1 + 1 + CHECK_HEX;
     /* b64_len(len) <= len / 3 * 4 + 3; keep the total and its NUL within SIZE_MAX. */
     if (len / 3 > (SIZE_MAX - fixed - 4) / 4) return 0;
     return fixed + b64_len(len);
@@ -144,10 +146,10 @@ enum dc_err dc_armor_encode(char *out, size_t cap, size_t *out_len, enum dc_armo
     out[n++] = ':';
 
     uint8_t hash[HASH_BYTES];
-    crypto_generichash_state st;
+    struct dc_hash st;
     hash_start(&st, h, hn);
-    crypto_generichash_update(&st, bin, len);
-    crypto_generichash_final(&st, hash, sizeof hash);
+    dc_hash_update(&st, bin, len);
+    dc_hash_final(&st, hash);
     sodium_bin2hex(out + n, cap - n, hash, CHECK_BYTES); /* lower-case, NUL-terminated */
     n += CHECK_HEX;
     *out_len = n;
@@ -196,7 +198,7 @@ static int field_is(const char *text, struct field f, const char *word)
  * when `write` is set (out then has room for all of it). Returns 0 on success,
  * -1 on invalid or non-canonical base64 (after wiping what it wrote).
  */
-static int decode_body(uint8_t *out, int write, crypto_generichash_state *st, const char *text,
+static int decode_body(uint8_t *out, int write, struct dc_hash *st, const char *text,
                        struct field f)
 {
     char chunk[CHUNK_CHARS];
@@ -215,7 +217,7 @@ static int decode_body(uint8_t *out, int write, crypto_generichash_state *st, co
             bad = 1;
             break;
         }
-        crypto_generichash_update(st, bin, got);
+        dc_hash_update(st, bin, got);
         if (write) memcpy(out + done, bin, got);
         done += got;
         c = 0;
@@ -268,13 +270,13 @@ enum dc_err dc_armor_decode(uint8_t *out, size_t cap, size_t *out_len, enum dc_a
 
     char h[HEADER_MAX];
     size_t hn = header(h, want);
-    crypto_generichash_state st;
+    struct dc_hash st;
     hash_start(&st, h, hn);
     if (decode_body(out, write, &st, text, fld[3]) != 0) return DC_ERR_ARMOR_SYNTAX;
 
     /* Checksum: compare hex text with hex text (both lower-case, syntax checked above). */
     uint8_t hash[HASH_BYTES];
-    crypto_generichash_final(&st, hash, sizeof hash);
+    dc_hash_final(&st, hash);
     char want_hex[CHECK_HEX + 1], got_hex[CHECK_HEX];
     sodium_bin2hex(want_hex, sizeof want_hex, hash, CHECK_BYTES);
     size_t k = 0;

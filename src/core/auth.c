@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ducat/crypto.h"
+
 static const char ctx[8] = {'D', 'U', 'C', 'A', 'T', 'R', 'E', 'Q'};
 
 enum dc_err dc_auth_message(uint8_t *out, size_t cap, size_t *out_len, const char *method,
@@ -20,7 +22,7 @@ enum dc_err dc_auth_message(uint8_t *out, size_t cap, size_t *out_len, const cha
     }
     uint8_t h[32];
     char hh[65], nh[2 * DC_NONCE_BYTES + 1], t[24];
-    crypto_generichash(h, sizeof h, body, body_len, NULL, 0);
+    dc_hash_plain(h, body, body_len);
     dc_hex_encode(hh, h, sizeof h);
     dc_hex_encode(nh, nonce, DC_NONCE_BYTES);
     int tl = snprintf(t, sizeof t, "%llu", (unsigned long long)time_ms);
@@ -47,31 +49,28 @@ enum dc_err dc_auth_message(uint8_t *out, size_t cap, size_t *out_len, const cha
 }
 
 enum dc_err dc_auth_sign(uint8_t sig[static DC_SIG_BYTES], const uint8_t sk[static DC_SECKEY_BYTES],
-                         const char *method, const char *path, const uint8_t *body,
-                         size_t body_len, uint64_t time_ms,
-                         const uint8_t nonce[static DC_NONCE_BYTES])
+                         const char *method, const char *path, const uint8_t *body, size_t body_len,
+                         uint64_t time_ms, const uint8_t nonce[static DC_NONCE_BYTES])
 {
     uint8_t msg[DC_AUTH_MSG_MAX];
     size_t len;
-    enum dc_err e = dc_auth_message(msg, sizeof msg, &len, method, path, body, body_len, time_ms,
-                                    nonce);
+    enum dc_err e =
+        dc_auth_message(msg, sizeof msg, &len, method, path, body, body_len, time_ms, nonce);
     if (e != DC_OK) return e;
-    crypto_sign_ed25519_detached(sig, NULL, msg, len, sk);
-    return DC_OK;
+    return dc_sign_message(sig, msg, len, sk);
 }
 
 enum dc_err dc_auth_check(const uint8_t sig[static DC_SIG_BYTES],
                           const uint8_t pub[static DC_PUBKEY_BYTES], const char *method,
-                          const char *path, const uint8_t *body, size_t body_len,
-                          uint64_t time_ms, const uint8_t nonce[static DC_NONCE_BYTES])
+                          const char *path, const uint8_t *body, size_t body_len, uint64_t time_ms,
+                          const uint8_t nonce[static DC_NONCE_BYTES])
 {
     uint8_t msg[DC_AUTH_MSG_MAX];
     size_t len;
-    enum dc_err e = dc_auth_message(msg, sizeof msg, &len, method, path, body, body_len, time_ms,
-                                    nonce);
+    enum dc_err e =
+        dc_auth_message(msg, sizeof msg, &len, method, path, body, body_len, time_ms, nonce);
     if (e != DC_OK) return e;
-    return crypto_sign_ed25519_verify_detached(sig, msg, len, pub) == 0 ? DC_OK
-                                                                        : DC_ERR_BAD_SIGNATURE;
+    return dc_sign_message_check(sig, msg, len, pub);
 }
 
 void dc_hex_encode(char *out, const uint8_t *in, size_t n)

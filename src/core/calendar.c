@@ -53,9 +53,9 @@ static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
 {
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const int64_t yoe = y - era * 400;                                  /* [0, 399] */
+    const int64_t yoe = y - era * 400;                                   /* [0, 399] */
     const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* [0, 365] */
-    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;          /* [0, 146096] */
+    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
     return era * 146097 + doe - 719468;
 }
 
@@ -75,12 +75,12 @@ void dc_date_to_ymd(int32_t day, int *year, int *month, int *mday)
 {
     const int64_t z = (int64_t)day + 719468;
     const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const int64_t doe = z - era * 146097;                                     /* [0, 146096] */
+    const int64_t doe = z - era * 146097;                                      /* [0, 146096] */
     const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
-    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);              /* [0, 365] */
-    const int64_t mp = (5 * doy + 2) / 153;                                   /* [0, 11] */
-    const int64_t d = doy - (153 * mp + 2) / 5 + 1;                           /* [1, 31] */
-    const int64_t m = mp < 10 ? mp + 3 : mp - 9;                              /* [1, 12] */
+    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    const int64_t mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
+    const int64_t d = doy - (153 * mp + 2) / 5 + 1;                            /* [1, 31] */
+    const int64_t m = mp < 10 ? mp + 3 : mp - 9;                               /* [1, 12] */
     const int64_t y = yoe + era * 400 + (m <= 2);
     *year = (int)y; /* |y| < 6e6 for any int32_t day */
     *month = (int)m;
@@ -370,8 +370,8 @@ static unsigned popcount7(unsigned m)
     return n;
 }
 
-enum dc_err dc_calendar_add_working_days(int32_t *out, const struct dc_calendar *cal,
-                                         int32_t start, uint32_t n)
+enum dc_err dc_calendar_add_working_days(int32_t *out, const struct dc_calendar *cal, int32_t start,
+                                         uint32_t n)
 {
     if (!out || !cal || n == 0) return DC_ERR_INVALID_ARGUMENT;
     *out = INT32_MAX; /* poison: "never" */
@@ -465,5 +465,39 @@ enum dc_err dc_calendar_release_ms(uint64_t *out, const struct dc_calendar *cal,
     enum dc_err e = dc_calendar_add_working_days(&last, cal, deposit, n);
     if (e != DC_OK) return e;
     *out = dc_calendar_day_start_ms(cal, last + 1);
+    return DC_OK;
+}
+
+enum dc_err dc_time_format(char *out, size_t cap, uint64_t ms, int32_t utc_offset_min)
+{
+    if (!out) return DC_ERR_INVALID_ARGUMENT;
+    if (cap > 0) out[0] = '\0';
+    if (cap < DC_TIME_STR_MAX) return DC_ERR_BUFFER_TOO_SMALL;
+    if (utc_offset_min < -1439 || utc_offset_min > 1439) return DC_ERR_INVALID_ARGUMENT;
+    /* local minutes since the epoch; the bound keeps day within int32 */
+    uint64_t min = ms / 60000u;
+    if (min > (uint64_t)DC_CALENDAR_DAY_MAX * 1440u) return DC_ERR_CALENDAR_RANGE;
+    int64_t local = (int64_t)min + utc_offset_min;
+    if (local < 0) return DC_ERR_CALENDAR_RANGE;
+    int32_t day = (int32_t)(local / 1440);
+    int32_t in_day = (int32_t)(local % 1440);
+    enum dc_err e = dc_date_format(out, cap, day);
+    if (e != DC_OK) return e;
+    out[10] = ' ';
+    put_digits(out + 11, in_day / 60, 2);
+    out[13] = ':';
+    put_digits(out + 14, in_day % 60, 2);
+    if (utc_offset_min == 0) {
+        memcpy(out + 16, " UTC", 5);
+        return DC_OK;
+    }
+    int32_t a = utc_offset_min < 0 ? -utc_offset_min : utc_offset_min;
+    memcpy(out + 16, " (UTC", 5);
+    out[21] = utc_offset_min < 0 ? '-' : '+';
+    put_digits(out + 22, a / 60, 2);
+    out[24] = ':';
+    put_digits(out + 25, a % 60, 2);
+    out[27] = ')';
+    out[28] = '\0';
     return DC_OK;
 }

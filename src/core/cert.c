@@ -9,10 +9,10 @@
  */
 #include <string.h>
 
-#include "core/codec.h"
-#include "core/crypto.h"
 #include "core/internal.h"
+#include "ducat/codec.h"
 #include "ducat/coin.h"
+#include "ducat/crypto.h"
 
 #define KEYCERT_BODY (DC_KEYCERT_BYTES - DC_SIG_BYTES)
 #define DEVCERT_BODY (DC_DEVCERT_BYTES - DC_SIG_BYTES)

@@ -19,10 +19,11 @@
  */
 #include <string.h>
 
-#include "core/codec.h"
-#include "core/crypto.h"
 #include "core/internal.h"
+#include "ducat/amount.h"
+#include "ducat/codec.h"
 #include "ducat/coin.h"
+#include "ducat/crypto.h"
 
 static const char state_label[] = "ducat/state/v1";
 static const char successor_label[] = "ducat/successor/v1";
@@ -304,8 +305,7 @@ enum dc_err dc_coin_split(uint8_t *buf, size_t cap, size_t *len,
     int64_t sum = 0;
     for (size_t i = 0; i < n; i++) {
         if (values[i] <= 0) return DC_ERR_SPLIT_PART;
-        if (sum > INT64_MAX - values[i]) return DC_ERR_SPLIT_SUM;
-        sum += values[i];
+        if (dc_i64_add(&sum, sum, values[i]) != DC_OK) return DC_ERR_SPLIT_SUM;
     }
     if (sum != dc_coin_value(&c)) return DC_ERR_SPLIT_SUM;
     size_t rec_len = DC_SPLIT_BYTES(n);

@@ -1,9 +1,9 @@
 /*
  * err.c - projections of the error registry (include/ducat/errors.def).
  *
- * The registry is an X-macro so the enum, the names, the HTTP statuses and
- * the messages can never disagree; docs/ERRORS.md is generated from the same
- * table by `ducat-errors` (tools/gen_errors.c) and checked fresh by make check.
+ * The registry is an X-macro so the enum, the names, the HTTP statuses, the
+ * classes and the messages can never disagree; docs/ERRORS.md is generated from the same
+ * table by `ducat-errors` (tools/ducat-errors.c) and checked fresh by make check.
  */
 #include "ducat/err.h"
 
@@ -12,12 +12,13 @@
 struct row {
     enum dc_err code;
     int http;
+    enum dc_err_class cls;
     const char *name;
     const char *msg;
 };
 
 static const struct row rows[] = {
-#define X(name, code, http, msg) {name, http, #name, msg},
+#define X(name, code, http, cls, msg) {name, http, DC_CLASS_##cls, #name, msg},
 #include "ducat/errors.def"
 #undef X
 };
@@ -46,6 +47,19 @@ int dc_err_http_status(enum dc_err e)
 {
     const struct row *r = find(e);
     return r ? r->http : 500;
+}
+
+enum dc_err_class dc_err_class(enum dc_err e)
+{
+    const struct row *r = find(e);
+    return r ? r->cls : DC_CLASS_REFUSED;
+}
+
+const char *dc_err_class_name(enum dc_err_class c)
+{
+    static const char *const names[] = {"OK",     "REFUSED", "USAGE", "TRANSIENT",
+                                        "SYSTEM", "WALLET",  "AUDIT"};
+    return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "UNKNOWN";
 }
 
 int dc_err_from_code(enum dc_err *out, int code)

@@ -11,10 +11,10 @@
  */
 #include <string.h>
 
-#include "core/codec.h"
-#include "core/crypto.h"
 #include "core/internal.h"
+#include "ducat/codec.h"
 #include "ducat/coin.h"
+#include "ducat/crypto.h"
 
 static int same_body(const struct dc_record *a, const struct dc_record *b)
 {
@@ -57,7 +57,7 @@ enum dc_err dc_evidence_build(uint8_t *out, size_t cap, size_t *out_len, const s
         }
     }
 
-    uint32_t ids[DC_EVIDENCE_KEYS_MAX];
+    uint32_t ids[DC_EVIDENCE_KEYS_MAX] = {0};
     size_t n_ids = 0;
     enum dc_err e = add_key_id(ids, &n_ids, a->genesis.key_id);
     if (e == DC_OK) e = add_key_id(ids, &n_ids, a->genesis.owner.key_id);
@@ -108,8 +108,8 @@ struct evidence_view {
 };
 
 static enum dc_err verify_view(struct evidence_view *v, struct dc_evidence_info *out,
-                               const uint8_t master_pub[static DC_PUBKEY_BYTES],
-                               const uint8_t *in, size_t len)
+                               const uint8_t master_pub[static DC_PUBKEY_BYTES], const uint8_t *in,
+                               size_t len)
 {
     struct dc_reader r;
     struct dc_keycert keys[DC_EVIDENCE_KEYS_MAX];
@@ -171,8 +171,8 @@ static enum dc_err verify_view(struct evidence_view *v, struct dc_evidence_info 
 }
 
 enum dc_err dc_evidence_verify(struct dc_evidence_info *out,
-                               const uint8_t master_pub[static DC_PUBKEY_BYTES],
-                               const uint8_t *in, size_t len)
+                               const uint8_t master_pub[static DC_PUBKEY_BYTES], const uint8_t *in,
+                               size_t len)
 {
     struct evidence_view v;
     memset(out, 0, sizeof *out);

@@ -4,7 +4,7 @@
 #ifndef DUCAT_CORE_INTERNAL_H
 #define DUCAT_CORE_INTERNAL_H
 
-#include "core/codec.h"
+#include "ducat/codec.h"
 #include "ducat/coin.h"
 
 /* Reads one device certificate (type, version, fields, signature). */

@@ -14,10 +14,11 @@
  */
 #include <string.h>
 
-#include "core/codec.h"
-#include "core/crypto.h"
 #include "core/internal.h"
+#include "ducat/amount.h"
+#include "ducat/codec.h"
 #include "ducat/coin.h"
+#include "ducat/crypto.h"
 
 static const char prefix_label[] = "ducat/prefix/v1";
 static const char cert_label[] = "ducat/devcert-ok/v1";
@@ -178,8 +179,7 @@ static enum dc_err check_split(const struct dc_trust *t, const struct dc_record 
     for (uint8_t i = 0; i < n; i++) {
         int64_t v = rec->u.split.values[i];
         if (v <= 0 || v % t->base_unit != 0) return DC_ERR_SPLIT_PART;
-        if (sum > INT64_MAX - v) return DC_ERR_SPLIT_SUM; /* checked before adding */
-        sum += v;
+        if (dc_i64_add(&sum, sum, v) != DC_OK) return DC_ERR_SPLIT_SUM;
     }
     if (sum != *value) return DC_ERR_SPLIT_SUM;
     *value = rec->u.split.values[rec->u.split.part];
@@ -217,6 +217,8 @@ enum dc_err dc_coin_verify(struct dc_verify_result *res, const struct dc_trust *
                            struct dc_verify_cache *cache)
 {
     static const struct dc_verify_opts no_opts = {NULL, NULL, 0};
+    /* res is an out-parameter, filled below before any read */
+    // cppcheck-suppress ctuuninitvar
     struct ctx x = {t, !(t->flags & DC_VERIFY_IGNORE_TIME), res, cache};
     uint8_t digest[DC_HASH_BYTES], state[DC_HASH_BYTES];
     enum dc_err e;

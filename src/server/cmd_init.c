@@ -9,8 +9,10 @@
  * DIR/admin.token (the admin bearer token, 0600, never printed; only its
  * hash is in the config). With DUCATD_KEY_PASSPHRASE set, key files are sealed.
  */
+#define _DEFAULT_SOURCE /* realpath */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +77,7 @@ enum dc_err dc_init_signing_key(struct dc_store *st, const uint8_t *master_sk, u
 int dc_cmd_init(const struct dc_cmd_env *env, int argc, char **argv)
 {
     (void)env;
-    const char *dir = NULL, *store = NULL, *listen = NULL;
+    const char *dir = NULL, *store = NULL, *listen = NULL, *conf_opt = NULL;
     int auto_verify = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--auto-verify") == 0) {
@@ -84,6 +86,8 @@ int dc_cmd_init(const struct dc_cmd_env *env, int argc, char **argv)
             store = argv[++i];
         } else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
             listen = argv[++i];
+        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            conf_opt = argv[++i];
         } else if (argv[i][0] != '-' && !dir) {
             dir = argv[i];
         } else {
@@ -100,7 +104,19 @@ int dc_cmd_init(const struct dc_cmd_env *env, int argc, char **argv)
         dc_cmd_fail("init: cannot create '%s': %s", dir, strerror(errno));
         return DC_EXIT_CONFIG;
     }
-    snprintf(conf, sizeof conf, "%s/ducat.conf", dir);
+    /* With --config the file lives elsewhere (/etc/ducat), so every path in it
+     * names the state directory absolutely (/var/lib/ducat). */
+    char abs[PATH_MAX] = "", pre[PATH_MAX + 1] = "";
+    if (conf_opt) {
+        if (!realpath(dir, abs)) {
+            dc_cmd_fail("init: cannot resolve '%s': %s", dir, strerror(errno));
+            return DC_EXIT_CONFIG;
+        }
+        snprintf(pre, sizeof pre, "%s/", abs);
+        snprintf(conf, sizeof conf, "%s", conf_opt);
+    } else {
+        snprintf(conf, sizeof conf, "%s/ducat.conf", dir);
+    }
     if (access(conf, F_OK) == 0) {
         dc_cmd_fail("init: '%s' already exists: refusing to overwrite an instance", conf);
         return DC_EXIT_REFUSED;
@@ -128,7 +144,7 @@ int dc_cmd_init(const struct dc_cmd_env *env, int argc, char **argv)
              "# ducatd configuration (every key with its default: docs/OPERATIONS.md)\n"
              "# Relative paths are relative to this file's directory.\n\n"
              "[ducat]\n"
-             "store = %s\n"
+             "store = %s%s%s\n"
              "currency = %s\n"
              "currency_numeric = %u\n"
              "currency_exponent = %u\n"
@@ -143,8 +159,8 @@ int dc_cmd_init(const struct dc_cmd_env *env, int argc, char **argv)
              "release_interval_s = %u\n\n"
              "[keys]\n"
              "# leave empty once the master key is kept offline\n"
-             "master_key = master.key\n"
-             "signing_key_dir = keys\n\n"
+             "master_key = %smaster.key\n"
+             "signing_key_dir = %skeys\n\n"
              "[limits]\n"
              "default_offline_limit = 2000.00\n"
              "max_hops = %u\n"
@@ -157,7 +173,7 @@ int dc_cmd_init(const struct dc_cmd_env *env, int argc, char **argv)
              "clock_skew_s = %u\n\n"
              "[hold]\n"
              "working_days = %u\n"
-             "calendar = calendar.txt\n\n"
+             "calendar = %scalendar.txt\n\n"
              "[policy]\n"
              "auto_verify = %s\n"
              "auto_resolve = true\n\n"
@@ -166,12 +182,12 @@ int dc_cmd_init(const struct dc_cmd_env *env, int argc, char **argv)
              "[group_commit]\n"
              "max_batch = %u\n"
              "max_wait_us = %u\n",
-             store ? store : "sqlite:ducat.db", d.currency.code, d.currency.numeric,
-             d.currency.exponent, listen ? listen : d.listen, d.max_body, d.release_interval_s,
-             d.max_hops, d.max_split_parts, d.coin_lifetime_days, d.deposit_grace_days,
-             d.cert_lifetime_days, d.max_coins_per_withdrawal, d.max_batch_transfers,
-             d.clock_skew_s, d.hold_working_days, auto_verify ? "true" : "false", hhex,
-             d.gc_max_batch, d.gc_max_wait_us);
+             store ? store : "sqlite:", store ? "" : pre, store ? "" : "ducat.db", d.currency.code,
+             d.currency.numeric, d.currency.exponent, listen ? listen : d.listen, d.max_body,
+             d.release_interval_s, pre, pre, d.max_hops, d.max_split_parts, d.coin_lifetime_days,
+             d.deposit_grace_days, d.cert_lifetime_days, d.max_coins_per_withdrawal,
+             d.max_batch_transfers, d.clock_skew_s, d.hold_working_days, pre,
+             auto_verify ? "true" : "false", hhex, d.gc_max_batch, d.gc_max_wait_us);
 
     snprintf(path, sizeof path, "%s/calendar.txt", dir);
     if (access(path, F_OK) != 0) {

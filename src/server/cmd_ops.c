@@ -16,6 +16,7 @@
 #include "ducat/armor.h"
 #include "ducat/auth.h"
 #include "server/cmd.h"
+#include "server/gauges.h"
 #include "server/http.h"
 #include "server/keyfile.h"
 #include "server/ledger.h"
@@ -34,6 +35,9 @@ static int open_ctx(const struct dc_cmd_env *env)
         dc_cmd_fail("%s", err[0] ? err : dc_err_str(e));
         return -1;
     }
+    /* this process's event lines go to the system log (the journal), the
+     * operator's terminal gets the command's own answer */
+    dc_log_set_syslog(1);
     return 0;
 }
 
@@ -93,8 +97,11 @@ static void print_json(json_t *j)
 static int print_account_line(void *ctx, const struct dc_account *a)
 {
     (void)ctx;
-    printf("%-8lld %-10s %-10s %14lld %14lld  %s\n", (long long)a->id, dc_account_status_name(a),
-           a->offline_blocked ? "blocked" : "-", (long long)a->available, (long long)a->held,
+    char m1[DC_MONEY_MAX], m2[DC_MONEY_MAX];
+    printf("%-8lld %-10s %-10s %18s %18s  %s\n", (long long)a->id, dc_account_status_name(a),
+           a->offline_blocked ? "blocked" : "-",
+           dc_money(m1, sizeof m1, &X.cfg.currency, a->available),
+           dc_money(m2, sizeof m2, &X.cfg.currency, a->held),
            a->kind == DC_ACCT_USER ? a->name : "(system)");
     return 0;
 }
@@ -130,8 +137,10 @@ struct action_arg {
 static enum dc_err action_fn(struct dc_store *st, void *arg)
 {
     struct action_arg *s = arg;
-    return dc_ledger_account_action(st, s->now, s->id, s->act, s->actor, s->reason, &s->changed,
-                                    s->detail, sizeof s->detail);
+    enum dc_err e = dc_ledger_account_action(st, s->now, s->id, s->act, s->actor, s->reason,
+                                             &s->changed, s->detail, sizeof s->detail);
+    if (e == DC_OK && s->changed) e = dc_shared_counter_add(st, DC_M_ACCOUNT_ACTIONS, 1);
+    return e;
 }
 
 static int accounts_show(int64_t id)
@@ -176,6 +185,12 @@ static int accounts_action(const struct dc_cmd_env *env, const char *sub, int64_
         return finish(dc_cmd_exit_for(e));
     }
     static const char *const done[] = {"verified", "frozen", "unfrozen"};
+    if (s.changed) {
+        char ev[32];
+        snprintf(ev, sizeof ev, "account_%s", done[s.act]);
+        DC_LOG_EVENT(DC_LOG_INFO, ev, DC_KV_N("account", id), DC_KV_S("actor", s.actor),
+                     DC_KV_S("via", "cli"));
+    }
     printf("account %lld: %s%s\n", (long long)id, done[s.act],
            s.changed ? "" : " (already; nothing recorded)");
     return finish(DC_EXIT_OK);
@@ -221,8 +236,8 @@ int dc_cmd_accounts(const struct dc_cmd_env *env, int argc, char **argv)
     struct dc_store *st;
     enum dc_err e = dc_pool_get(&X, &st);
     if (e != DC_OK) return finish(DC_EXIT_CONFIG);
-    printf("%-8s %-10s %-10s %14s %14s  %s\n", "account", "status", "offline", "available",
-           "held", "name");
+    printf("%-8s %-10s %-10s %18s %18s  %s\n", "account", "status", "offline", "available", "held",
+           "name");
     e = st->ops->account_list(st, status, print_account_line, NULL);
     dc_pool_put(&X, st);
     return finish(dc_cmd_exit_for(e));
@@ -240,8 +255,10 @@ struct fund_arg {
 static enum dc_err fund_fn(struct dc_store *st, void *arg)
 {
     struct fund_arg *f = arg;
-    return dc_ledger_fund(st, f->now, f->account, f->amount, f->payout, &f->posting, f->detail,
-                          sizeof f->detail);
+    enum dc_err e = dc_ledger_fund(st, &X.cfg.currency, f->now, f->account, f->amount, f->payout,
+                                   &f->posting, f->detail, sizeof f->detail);
+    if (e == DC_OK) e = dc_shared_counter_add(st, f->payout ? DC_M_PAYOUTS : DC_M_FUNDS, 1);
+    return e;
 }
 
 static int fund_cmd(const struct dc_cmd_env *env, int argc, char **argv, int payout)
@@ -270,10 +287,12 @@ static int fund_cmd(const struct dc_cmd_env *env, int argc, char **argv, int pay
                     f.detail[0] ? ": " : "", f.detail);
         return finish(dc_cmd_exit_for(e));
     }
-    char s[DC_AMOUNT_STR_MAX];
-    if (dc_amount_format(s, sizeof s, &X.cfg.currency, a) != DC_OK) s[0] = '\0';
-    printf("%s %s %s to account %lld (posting %lld)\n", payout ? "paid out" : "funded", s,
-           X.cfg.currency.code, (long long)f.account, (long long)f.posting);
+    char s[DC_MONEY_MAX];
+    dc_money(s, sizeof s, &X.cfg.currency, a.minor);
+    DC_LOG_EVENT(DC_LOG_INFO, name, DC_KV_N("posting", f.posting), DC_KV_N("account", f.account),
+                 DC_KV_S("amount", s), DC_KV_S("via", "cli"));
+    printf("%s %s %s account %lld (posting %lld)\n", payout ? "paid out" : "funded", s,
+           payout ? "from" : "to", (long long)f.account, (long long)f.posting);
     return finish(DC_EXIT_OK);
 }
 
@@ -294,9 +313,12 @@ static int print_case_line(void *ctx, const struct dc_case *c)
     (void)ctx;
     char culprit[65];
     dc_hex_encode(culprit, c->culprit, 8);
-    printf("%-6lld %-9s %-8s %12lld %12lld  %-10lld %s\n", (long long)c->id,
+    char m1[DC_MONEY_MAX], m2[DC_MONEY_MAX];
+    printf("%-6lld %-9s %-8s %16s %16s  %-10lld %s\n", (long long)c->id,
            c->status == DC_CASE_OPEN ? "open" : "resolved", c->decision[0] ? c->decision : "-",
-           (long long)c->value, (long long)c->exposure, (long long)c->culprit_account, culprit);
+           dc_money(m1, sizeof m1, &X.cfg.currency, c->value),
+           dc_money(m2, sizeof m2, &X.cfg.currency, c->exposure), (long long)c->culprit_account,
+           culprit);
     return 0;
 }
 
@@ -309,7 +331,8 @@ struct resolve_arg {
 static enum dc_err resolve_fn(struct dc_store *st, void *arg)
 {
     struct resolve_arg *r = arg;
-    return dc_ledger_resolve(st, r->now, r->id, r->decision, r->actor, r->reason);
+    enum dc_err e = dc_ledger_resolve(st, r->now, r->id, r->decision, r->actor, r->reason);
+    return e == DC_OK ? dc_shared_counter_add(st, DC_M_CASES_DECIDED, 1) : e;
 }
 
 int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv)
@@ -334,7 +357,7 @@ int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv)
         struct dc_store *st;
         enum dc_err e = dc_pool_get(&X, &st);
         if (e != DC_OK) return finish(DC_EXIT_CONFIG);
-        printf("%-6s %-9s %-8s %12s %12s  %-10s %s\n", "case", "status", "decision", "value",
+        printf("%-6s %-9s %-8s %16s %16s  %-10s %s\n", "case", "status", "decision", "value",
                "exposure", "culprit", "device");
         e = st->ops->case_list(st, status, print_case_line, NULL);
         dc_pool_put(&X, st);
@@ -364,15 +387,16 @@ int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv)
     }
     if (strcmp(sub, "resolve") == 0) {
         struct resolve_arg r = {id, 0, argc > 2 ? argv[2] : "", "operator", NULL};
-        if (argc > 3 &&
-            reason_actor("cases resolve", argc - 3, argv + 3, &r.reason, &r.actor)) {
+        if (argc > 3 && reason_actor("cases resolve", argc - 3, argv + 3, &r.reason, &r.actor)) {
             return DC_EXIT_USAGE;
         }
-        if ((strcmp(r.decision, "honour") != 0 && strcmp(r.decision, "reject") != 0) ||
-            !r.reason || !*r.reason) {
-            dc_cmd_fail("cases resolve: expected 'resolve ID honour|reject --reason TEXT', got "
-                        "decision '%s'",
-                        r.decision);
+        if (strcmp(r.decision, "honour") != 0 && strcmp(r.decision, "reject") != 0) {
+            dc_cmd_fail("cases resolve: decision '%s': expected honour or reject", r.decision);
+            return DC_EXIT_USAGE;
+        }
+        if (!r.reason || !*r.reason) {
+            dc_cmd_fail("cases resolve: --reason TEXT is required (the decision is recorded with "
+                        "it)");
             return DC_EXIT_USAGE;
         }
         struct dc_event ev; /* the case and its event keep actor and reason */
@@ -390,6 +414,9 @@ int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv)
             dc_cmd_fail("cases resolve: '%lld': %s", (long long)id, dc_err_str(e));
             return finish(dc_cmd_exit_for(e));
         }
+        DC_LOG_EVENT(DC_LOG_INFO, "case_settled", DC_KV_N("case", id),
+                     DC_KV_S("decision", r.decision), DC_KV_S("actor", r.actor),
+                     DC_KV_S("via", "cli"));
         printf("case %lld resolved: %s\n", (long long)id, r.decision);
         return finish(DC_EXIT_OK);
     }
@@ -398,6 +425,13 @@ int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv)
 }
 
 /* ---- holds ------------------------------------------------------------- */
+
+static enum dc_err release_fn(struct dc_store *st, void *arg)
+{
+    struct dc_release_arg *r = arg;
+    enum dc_err e = dc_release_job(st, r);
+    return e == DC_OK ? dc_shared_counter_add(st, DC_M_HOLDS_RELEASED, r->released) : e;
+}
 
 int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv)
 {
@@ -429,16 +463,29 @@ int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv)
             return finish(DC_EXIT_USAGE);
         }
     }
-    enum dc_err e = tx(dc_release_job, &r);
+    enum dc_err e = tx(release_fn, &r);
     if (e != DC_OK) {
         dc_cmd_fail("holds release: %s", dc_err_str(e));
         return finish(dc_cmd_exit_for(e));
     }
+    DC_LOG_EVENT(DC_LOG_INFO, "release_run", DC_KV_N("released", r.released),
+                 DC_KV_S("via", "cli"));
     printf("released %zu holds\n", r.released);
     return finish(DC_EXIT_OK);
 }
 
 /* ---- audit ------------------------------------------------------------- */
+
+struct audit_rec {
+    int ok;
+    uint64_t now;
+};
+
+static enum dc_err audit_record_fn(struct dc_store *st, void *arg)
+{
+    const struct audit_rec *a = arg;
+    return dc_audit_record(st, a->ok, a->now);
+}
 
 int dc_cmd_audit(const struct dc_cmd_env *env, int argc, char **argv)
 {
@@ -456,11 +503,17 @@ int dc_cmd_audit(const struct dc_cmd_env *env, int argc, char **argv)
     for (int attempt = 0; attempt < 5; attempt++) {
         report[0] = '\0';
         e = st->ops->begin(st, 0);
-        if (e == DC_OK) e = dc_ledger_audit(st, report, sizeof report);
+        if (e == DC_OK) e = dc_ledger_audit(st, &X.cfg.currency, report, sizeof report);
         st->ops->rollback(st);
         if (e != DC_ERR_STORE_RETRY) break;
     }
     dc_pool_put(&X, st);
+    if (e == DC_OK || e == DC_ERR_AUDIT) {
+        struct audit_rec ar = {e == DC_OK, dc_now(&X)};
+        if (tx(audit_record_fn, &ar) != DC_OK) dc_cmd_fail("audit: cannot record the outcome");
+        DC_LOG_EVENT(e == DC_OK ? DC_LOG_INFO : DC_LOG_ERROR, "audit", DC_KV_N("ok", e == DC_OK),
+                     DC_KV_S("via", "cli"));
+    }
     fputs(report, stdout);
     if (e != DC_OK && e != DC_ERR_AUDIT) dc_cmd_fail("audit: %s", dc_err_str(e));
     return finish(dc_cmd_exit_for(e));
@@ -480,9 +533,16 @@ static int print_key(void *ctx, const struct dc_key_rec *k)
     char pub[65];
     dc_hex_encode(pub, c.pub, 32);
     if (k->key_id > kl->max_id) kl->max_id = k->key_id;
-    printf("%-4u %s %s sign_until=%llu verify_until=%llu%s\n", k->key_id,
-           k->key_id == kl->current ? "*" : " ", pub, (unsigned long long)c.sign_until,
-           (unsigned long long)c.verify_until, k->revoked_at ? " REVOKED" : "");
+    char su[32], vu[32], rv[48] = "";
+    dc_local_time(su, sizeof su, &X.cal, c.sign_until);
+    dc_local_time(vu, sizeof vu, &X.cal, c.verify_until);
+    if (k->revoked_at) {
+        char t[32];
+        snprintf(rv, sizeof rv, "  %s %s", k->retired ? "RETIRED" : "REVOKED",
+                 dc_local_time(t, sizeof t, &X.cal, k->revoked_at));
+    }
+    printf("%-4u %s %s  signs until %s, verifies until %s%s\n", k->key_id,
+           k->key_id == kl->current ? "*" : " ", pub, su, vu, rv);
     return 0;
 }
 
@@ -501,6 +561,7 @@ struct rotate_arg {
     int make_current;
     const struct dc_keycert *cert; /* import: a certificate made elsewhere */
     uint64_t revoke_at;
+    int retired; /* keys revoke --rotation */
 };
 
 static enum dc_err rotate_fn(struct dc_store *st, void *arg)
@@ -521,7 +582,7 @@ static enum dc_err rotate_fn(struct dc_store *st, void *arg)
         snprintf(v, sizeof v, "%u", r->id);
         e = st->ops->meta_put(st, "current_key", v);
     }
-    return e;
+    return e == DC_OK ? dc_shared_counter_add(st, DC_M_KEY_CHANGES, 1) : e;
 }
 
 static enum dc_err revoke_fn(struct dc_store *st, void *arg)
@@ -540,7 +601,9 @@ static enum dc_err revoke_fn(struct dc_store *st, void *arg)
     k.key_id = r->id;
     dc_keycert_encode(k.keycert, &tk->cert);
     k.revoked_at = r->revoke_at;
-    return st->ops->key_put(st, &k);
+    k.retired = r->retired;
+    enum dc_err e = st->ops->key_put(st, &k);
+    return e == DC_OK ? dc_shared_counter_add(st, DC_M_KEY_CHANGES, 1) : e;
 }
 
 static char *read_stdin(size_t *len)
@@ -627,8 +690,10 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
 
     if (strcmp(sub, "revoke") == 0) {
         int64_t id;
-        if (argc != 2 || !parse_id(argv[1], &id) || id > UINT32_MAX) {
-            dc_cmd_fail("keys revoke: expected a key id, got '%s'", argc > 1 ? argv[1] : "");
+        int rotation = argc == 3 && strcmp(argv[2], "--rotation") == 0;
+        if ((argc != 2 && !rotation) || !parse_id(argv[1], &id) || id > UINT32_MAX) {
+            dc_cmd_fail("keys revoke: expected a key id and optionally --rotation, got '%s'",
+                        argc > 1 ? argv[1] : "");
             return finish(DC_EXIT_USAGE);
         }
         if ((uint32_t)id == X.signer.key_id) {
@@ -638,12 +703,21 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
         }
         r.id = (uint32_t)id;
         r.revoke_at = r.now;
+        r.retired = rotation;
         e = tx(revoke_fn, &r);
         if (e != DC_OK) {
             dc_cmd_fail("keys revoke: '%lld': %s", (long long)id, dc_err_str(e));
             return finish(dc_cmd_exit_for(e));
         }
-        printf("revoked signing key %u: nothing it signed verifies from now on\n", r.id);
+        DC_LOG_EVENT(DC_LOG_WARN, rotation ? "key_retired" : "key_revoked", DC_KV_N("key", r.id),
+                     DC_KV_S("via", "cli"));
+        if (rotation) {
+            printf("retired signing key %u: it signs nothing more; coins it signed stay "
+                   "depositable until they expire\n",
+                   r.id);
+        } else {
+            printf("revoked signing key %u: nothing it signed verifies from now on\n", r.id);
+        }
         return finish(DC_EXIT_OK);
     }
     if (strcmp(sub, "rotate") == 0 || strcmp(sub, "request") == 0) {
@@ -705,7 +779,10 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
             dc_cmd_fail("keys %s: %s", sub, err[0] ? err : dc_err_str(e));
             return finish(dc_cmd_exit_for(e));
         }
-        if (!offline) printf("signing key %u is now current\n", r.id);
+        if (!offline) {
+            DC_LOG_EVENT(DC_LOG_INFO, "key_rotated", DC_KV_N("key", r.id), DC_KV_S("via", "cli"));
+            printf("signing key %u is now current\n", r.id);
+        }
         return finish(DC_EXIT_OK);
     }
     if (strcmp(sub, "import") == 0) {
@@ -741,6 +818,7 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
             dc_cmd_fail("keys import: %s", err[0] ? err : dc_err_str(e));
             return finish(dc_cmd_exit_for(e));
         }
+        DC_LOG_EVENT(DC_LOG_INFO, "key_imported", DC_KV_N("key", r.id), DC_KV_S("via", "cli"));
         printf("signing key %u imported and now current\n", r.id);
         return finish(DC_EXIT_OK);
     }

@@ -13,17 +13,24 @@
 #include "server/http.h"
 #include "server/writer.h"
 
-static volatile int stop_flag;
+/* The flags a signal handler may write: sig_atomic_t, volatile. The
+ * serve loop polls them (http.c) and then sets the context's atomic
+ * `stopping` that the connection threads read. */
+static volatile sig_atomic_t stop_flag, hup_flag;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_flag = 1;
+    if (sig == SIGHUP) {
+        hup_flag = 1; /* the serving loop reloads keys and revocations */
+    } else {
+        stop_flag = 1;
+    }
 }
 
 int dc_cmd_serve(const struct dc_cmd_env *env, int argc, char **argv)
 {
-    const char *listen = NULL, *port_file = NULL, *level = NULL, *config = env->config;
+    const char *listen = NULL, *port_file = NULL, *level = NULL, *format = NULL;
+    const char *config = env->config;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
             config = argv[++i];
@@ -33,6 +40,12 @@ int dc_cmd_serve(const struct dc_cmd_env *env, int argc, char **argv)
             port_file = argv[++i];
         } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
             level = argv[++i];
+        } else if (strcmp(argv[i], "--log-format") == 0 && i + 1 < argc) {
+            format = argv[++i];
+            if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
+                dc_cmd_fail("serve: --log-format '%s': expected text or json", format);
+                return DC_EXIT_USAGE;
+            }
         } else {
             dc_cmd_fail("serve: unexpected argument '%s'", argv[i]);
             return DC_EXIT_USAGE;
@@ -45,6 +58,7 @@ int dc_cmd_serve(const struct dc_cmd_env *env, int argc, char **argv)
         dc_cmd_fail("%s", err[0] ? err : dc_err_str(e));
         return DC_EXIT_CONFIG;
     }
+    if (format) dc_log_set_json(strcmp(format, "json") == 0);
     if (level) {
         static const char *const lv[] = {"error", "warn", "info", "debug"};
         int found = -1;
@@ -73,6 +87,8 @@ int dc_cmd_serve(const struct dc_cmd_env *env, int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    x.reload_req = &hup_flag;
     signal(SIGPIPE, SIG_IGN);
     x.started_ms = dc_wall_now();
     e = dc_http_serve(&x, listen ? listen : x.cfg.listen, port_file, &stop_flag);

@@ -18,50 +18,98 @@ enum kind { K_STR, K_UINT, K_BOOL, K_AMOUNT, K_DENOMS, K_CURRENCY, K_LOGLEVEL, K
 struct key {
     const char *section, *name;
     enum kind kind;
-    size_t off;   /* offset in struct dc_config */
-    size_t size;  /* for strings: capacity */
-    unsigned min, max; /* for K_UINT */
+    size_t off;             /* offset in struct dc_config */
+    size_t size;            /* for strings: capacity */
+    unsigned min, max;      /* for K_UINT */
+    const char *dflt, *doc; /* `ducatd help config` and the ducat.conf(5) man page */
 };
 
 #define F(field) offsetof(struct dc_config, field), sizeof(((struct dc_config *)0)->field)
 
 static const struct key keys[] = {
-    {"ducat", "store", K_STR, F(store), 0, 0},
-    {"ducat", "currency", K_CURRENCY, F(currency), 0, 0},
-    {"ducat", "currency_numeric", K_UINT, 0, 0, 1, 999},
-    {"ducat", "currency_exponent", K_UINT, 0, 0, 0, DC_CURRENCY_EXPONENT_MAX},
-    {"ducat", "denominations", K_DENOMS, F(denoms), 0, 0},
-    {"server", "listen", K_STR, F(listen), 0, 0},
-    {"server", "threads", K_UINT, F(threads), 1, 1024},
-    {"server", "max_body_bytes", K_UINT, F(max_body), 1024, 64u << 20},
-    {"server", "io_threads", K_UINT, F(io_threads), 1, 64},
-    {"server", "max_connections", K_UINT, F(max_connections), 16, 1000000},
-    {"server", "per_ip_connections", K_UINT, F(per_ip_connections), 0, 1000000},
-    {"server", "idle_timeout_s", K_UINT, F(idle_timeout_s), 1, 3600},
-    {"server", "header_timeout_s", K_UINT, F(header_timeout_s), 1, 3600},
-    {"server", "body_timeout_s", K_UINT, F(body_timeout_s), 1, 3600},
-    {"server", "log_level", K_LOGLEVEL, F(log_level), 0, 0},
-    {"server", "release_interval_s", K_UINT, F(release_interval_s), 1, 86400},
-    {"server", "console", K_BOOL, F(console), 0, 0},
-    {"keys", "master_key", K_STR, F(master_key), 0, 0},
-    {"keys", "signing_key_dir", K_STR, F(signing_key_dir), 0, 0},
-    {"limits", "default_offline_limit", K_AMOUNT, F(default_offline_limit), 0, 0},
-    {"limits", "max_hops", K_UINT, F(max_hops), 1, 64},
-    {"limits", "max_split_parts", K_UINT, F(max_split_parts), 2, 8},
-    {"limits", "coin_lifetime_days", K_UINT, F(coin_lifetime_days), 1, 365},
-    {"limits", "deposit_grace_days", K_UINT, F(deposit_grace_days), 0, 365},
-    {"limits", "cert_lifetime_days", K_UINT, F(cert_lifetime_days), 1, 365},
-    {"limits", "max_coins_per_withdrawal", K_UINT, F(max_coins_per_withdrawal), 1, 4096},
-    {"limits", "max_batch_transfers", K_UINT, F(max_batch_transfers), 1, 100000},
-    {"limits", "clock_skew_s", K_UINT, F(clock_skew_s), 1, 3600},
-    {"hold", "working_days", K_UINT, F(hold_working_days), 1, 365},
-    {"hold", "calendar", K_STR, F(calendar), 0, 0},
-    {"policy", "auto_verify", K_BOOL, F(auto_verify), 0, 0},
-    {"policy", "auto_resolve", K_BOOL, F(auto_resolve), 0, 0},
-    {"admin", "token_hash", K_HEX64, F(admin_token_hash), 0, 0},
-    {"group_commit", "max_batch", K_UINT, F(gc_max_batch), 1, 65536},
-    {"group_commit", "max_wait_us", K_UINT, F(gc_max_wait_us), 0, 100000},
-    {"dev", "clock_file", K_STR, F(clock_file), 0, 0},
+    {"ducat", "store", K_STR, F(store), 0, 0, "sqlite:ducat.db",
+     "sqlite:PATH, or a libpq URL postgresql://USER@HOST/DB?sslmode=... (password via ~/.pgpass, "
+     "never logged)"},
+    {"ducat", "currency", K_CURRENCY, F(currency), 0, 0, "CNY",
+     "ISO 4217 code of the deployment's one currency"},
+    {"ducat", "currency_numeric", K_UINT, 0, 0, 1, 999, "156",
+     "ISO 4217 numeric code (written into every coin)"},
+    {"ducat", "currency_exponent", K_UINT, 0, 0, 0, DC_CURRENCY_EXPONENT_MAX, "2",
+     "decimals of the minor unit (0..8)"},
+    {"ducat", "denominations", K_DENOMS, F(denoms), 0, 0, "series125 0.01 500",
+     "coin values: 'series125 MIN MAX' or a list 0.01,0.02,0.05; must be canonical (greedy = "
+     "fewest coins)"},
+    {"server", "listen", K_STR, F(listen), 0, 0, "127.0.0.1:8080",
+     "IPv4 address and port of the HTTP API"},
+    {"server", "threads", K_UINT, F(threads), 1, 1024, "32",
+     "most concurrent connections, one thread each (1..1024)"},
+    {"server", "max_body_bytes", K_UINT, F(max_body), 1024, 64u << 20, "1048576",
+     "largest request body in bytes (routes may set less)"},
+    {"server", "io_threads", K_UINT, F(io_threads), 1, 64,
+     "2",
+     "event loops (epoll) serving the sockets"},
+    {"server", "max_connections", K_UINT, F(max_connections), 16, 1000000,
+     "20000",
+     "open sockets in all (RLIMIT_NOFILE is raised to fit)"},
+    {"server", "per_ip_connections", K_UINT, F(per_ip_connections), 0, 1000000,
+     "1024",
+     "open sockets from one address (0: no limit)"},
+    {"server", "idle_timeout_s", K_UINT, F(idle_timeout_s), 1, 3600,
+     "15",
+     "a socket silent this long is closed"},
+    {"server", "header_timeout_s", K_UINT, F(header_timeout_s), 1, 3600,
+     "20",
+     "a request's headers must arrive within this many seconds"},
+    {"server", "body_timeout_s", K_UINT, F(body_timeout_s), 1, 3600,
+     "60",
+     "a request's body must arrive within this many seconds (else 408)"},
+    {"server", "trust_reload_s", K_UINT, F(trust_reload_s), 1, 3600, "10",
+     "seconds between re-reads of signing keys and revocations (SIGHUP: at once)"},
+    {"server", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info", "error, warn, info or debug"},
+    {"server", "log_json", K_BOOL, F(log_json), 0, 0, "false",
+     "true: every log line is a JSON object (time, level, event or msg, the event's ids)"},
+    {"server", "release_interval_s", K_UINT, F(release_interval_s), 1, 86400, "60",
+     "seconds between runs of the hold release"},
+    {"server", "console", K_BOOL, F(console), 0, 0, "yes",
+     "serve the admin console at /admin (no: those paths answer 404)"},
+    {"keys", "master_key", K_STR, F(master_key), 0, 0, "master.key",
+     "issuer master key file; empty once the master key is kept offline"},
+    {"keys", "signing_key_dir", K_STR, F(signing_key_dir), 0, 0, "keys",
+     "directory of the signing-ID.key files"},
+    {"limits", "default_offline_limit", K_AMOUNT, F(default_offline_limit), 0, 0, "2000.00",
+     "value a new account may hold in coins (major units)"},
+    {"limits", "max_hops", K_UINT, F(max_hops), 1, 64, "16",
+     "hop limit written into every coin (1..64)"},
+    {"limits", "max_split_parts", K_UINT, F(max_split_parts), 2, 8, "8",
+     "parts one split may have (2..8)"},
+    {"limits", "coin_lifetime_days", K_UINT, F(coin_lifetime_days), 1, 365, "10",
+     "coin expiry after issue (E)"},
+    {"limits", "deposit_grace_days", K_UINT, F(deposit_grace_days), 0, 365, "3",
+     "expired coins still accepted, flagged (G); E + G must not exceed the hold"},
+    {"limits", "cert_lifetime_days", K_UINT, F(cert_lifetime_days), 1, 365, "7",
+     "device certificate lifetime (longest time offline without sync)"},
+    {"limits", "max_coins_per_withdrawal", K_UINT, F(max_coins_per_withdrawal), 1, 4096, "256",
+     "most coins one withdrawal may return"},
+    {"limits", "max_batch_transfers", K_UINT, F(max_batch_transfers), 1, 100000, "1000",
+     "items in one batch transfer"},
+    {"limits", "clock_skew_s", K_UINT, F(clock_skew_s), 1, 3600, "300",
+     "accepted difference between a request's time and the server's"},
+    {"hold", "working_days", K_UINT, F(hold_working_days), 1, 365, "15",
+     "frozen-box period in working days (F)"},
+    {"hold", "calendar", K_STR, F(calendar), 0, 0, "calendar.txt",
+     "working-day calendar file (weekends, holidays, make-up days, utc-offset)"},
+    {"policy", "auto_verify", K_BOOL, F(auto_verify), 0, 0, "false",
+     "new accounts start verified (development only)"},
+    {"policy", "auto_resolve", K_BOOL, F(auto_resolve), 0, 0, "true",
+     "settle a fork case at once when the recovered money covers it"},
+    {"admin", "token_hash", K_HEX64, F(admin_token_hash), 0, 0, "(set by init)",
+     "BLAKE2b-256 (hex) of the admin bearer token"},
+    {"group_commit", "max_batch", K_UINT, F(gc_max_batch), 1, 65536, "512",
+     "most requests in one durable commit"},
+    {"group_commit", "max_wait_us", K_UINT, F(gc_max_wait_us), 0, 100000, "0",
+     "extra wait for company before committing (0 = natural batching)"},
+    {"dev", "clock_file", K_STR, F(clock_file), 0, 0, "(unset)",
+     "tests only: business time read from this file (ms since the epoch)"},
 };
 
 void dc_config_defaults(struct dc_config *c)
@@ -79,6 +127,7 @@ void dc_config_defaults(struct dc_config *c)
     c->idle_timeout_s = 15;
     c->header_timeout_s = 20;
     c->body_timeout_s = 60;
+    c->trust_reload_s = 10;
     c->log_level = 2;
     c->release_interval_s = 60;
     c->console = 1;
@@ -250,8 +299,10 @@ static enum dc_err finish(struct dc_config *c, const struct pending *pd, const c
                 dc_amount_parse(&a, &c->currency, lo, strlen(lo), 0) != DC_OK ||
                 dc_amount_parse(&b, &c->currency, hi, strlen(hi), 0) != DC_OK ||
                 dc_denoms_series125(&c->denoms, a.minor, b.minor) != DC_OK) {
-                say(err, cap, "%s: [ducat] denominations: '%s': expected 'series125 MIN MAX' "
-                    "with amounts such as 0.01 and 500", path, v);
+                say(err, cap,
+                    "%s: [ducat] denominations: '%s': expected 'series125 MIN MAX' "
+                    "with amounts such as 0.01 and 500",
+                    path, v);
                 return DC_ERR_CONFIG;
             }
         } else {
@@ -404,5 +455,22 @@ void dc_config_path(const struct dc_config *c, const char *p, char *out, size_t 
         }
     } else {
         snprintf(out, cap, "%s/%s", c->dir, p);
+    }
+}
+
+void dc_config_help(FILE *f)
+{
+    fprintf(f, "usage: ducatd help config\n\n"
+               "The configuration file of ducatd: INI format, [section] headers, key = value\n"
+               "lines and # comments. Relative paths are relative to the file's directory.\n"
+               "An unknown section or key, or an invalid value, stops ducatd with one line\n"
+               "naming the file, line, key and value. 'ducatd init' writes every key.\n");
+    const char *section = "";
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (strcmp(section, keys[i].section) != 0) {
+            section = keys[i].section;
+            fprintf(f, "\n[%s]:\n", section);
+        }
+        fprintf(f, "  %s = %s\n      %s\n", keys[i].name, keys[i].dflt, keys[i].doc);
     }
 }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ducat/amount.h"
 #include "ducat/err.h"
@@ -30,8 +31,10 @@ struct dc_config {
     unsigned idle_timeout_s;        /* [server] idle_timeout_s: a socket silent this long closes */
     unsigned header_timeout_s;      /* [server] header_timeout_s: a request's headers, in all */
     unsigned body_timeout_s;        /* [server] body_timeout_s: a request's body, in all */
+    unsigned trust_reload_s;        /* [server] trust_reload_s: keys/revocations re-read */
     int log_level;                  /* [server] log_level: 0 error, 1 warn, 2 info, 3 debug */
     unsigned release_interval_s;    /* [server] release_interval_s */
+    int log_json;                   /* [server] log_json: JSON lines instead of text */
     int console;                    /* [server] console: serve /admin (web/) */
     char master_key[DC_PATH_MAX];   /* [keys] master_key ("" = kept offline) */
     char signing_key_dir[DC_PATH_MAX]; /* [keys] signing_key_dir */
@@ -68,5 +71,9 @@ void dc_config_path(const struct dc_config *c, const char *p, char *out, size_t 
 
 /* Cross-checks (exposure bound, limits); called by parse. */
 enum dc_err dc_config_check(const struct dc_config *c, char *err, size_t errcap);
+
+/* Prints every section and key with its default and meaning: the one source of
+ * `ducatd help config` and of the ducat.conf(5) man page. */
+void dc_config_help(FILE *f);
 
 #endif

@@ -1,14 +1,14 @@
 /*
  * ctx.c - building the ducatd instance context: configuration, calendar,
- * keys, trust, the store (migrated), the read-connection pool; the clock
- * and the logger.
+ * keys, trust, the store (migrated), the read-connection pool; the clock.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "ducat/auth.h"
@@ -18,27 +18,23 @@
 #include "server/server.h"
 #include "server/writer.h"
 
-static int log_level = DC_LOG_INFO;
-
-void dc_log_set_level(int level)
+const char *dc_money(char *out, size_t cap, const struct dc_currency *cur, int64_t minor)
 {
-    log_level = level;
+    char num[DC_AMOUNT_STR_MAX];
+    struct dc_amount a = {minor, cur->numeric};
+    if (dc_amount_format(num, sizeof num, cur, a) != DC_OK ||
+        (size_t)snprintf(out, cap, "%s %s", num, cur->code) >= cap) {
+        snprintf(out, cap, "?");
+    }
+    return out;
 }
 
-void dc_log(int level, const char *fmt, ...)
+const char *dc_local_time(char *out, size_t cap, const struct dc_calendar *cal, uint64_t ms)
 {
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    if (level > log_level) return;
-    char msg[1024], ts[32];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s ducatd %s: %s\n", ts, names[level & 3], msg);
+    if (ms == 0 || dc_time_format(out, cap, ms, cal->utc_offset_min) != DC_OK) {
+        snprintf(out, cap, "-");
+    }
+    return out;
 }
 
 uint64_t dc_now(const struct dc_ctx *x)
@@ -104,7 +100,9 @@ static int add_trust_key(void *ctx, const struct dc_key_rec *k)
         b->err = DC_ERR_CONFIG;
         return 1;
     }
-    enum dc_err e = dc_trust_add_key(b->t, &c, k->revoked_at);
+    /* retired (revoked for rotation): what it signed stays valid; it signs
+     * nothing new because it is no longer the current key (dc_ctx_refresh) */
+    enum dc_err e = dc_trust_add_key(b->t, &c, k->retired ? 0 : k->revoked_at);
     if (e != DC_OK) {
         b->err = e;
         return 1;
@@ -132,6 +130,32 @@ enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st)
     pthread_rwlock_wrlock(&x->trust_lock);
     x->trust = t;
     pthread_rwlock_unlock(&x->trust_lock);
+    return DC_OK;
+}
+
+enum dc_err dc_ctx_refresh(struct dc_ctx *x, size_t *n_keys)
+{
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(x, &st);
+    if (e != DC_OK) return e;
+    e = dc_ctx_reload_trust(x, st);
+    char v[32] = "";
+    if (e == DC_OK) e = st->ops->meta_get(st, "current_key", v, sizeof v);
+    dc_pool_put(x, st);
+    if (e != DC_OK) return e;
+    pthread_rwlock_rdlock(&x->trust_lock);
+    const struct dc_trust_key *k = dc_trust_find_key(&x->trust, x->signer.key_id);
+    int revoked = !k || k->revoked_at != 0;
+    if (n_keys) *n_keys = x->trust.n_keys;
+    pthread_rwlock_unlock(&x->trust_lock);
+    int replaced = strtoul(v, NULL, 10) != x->signer.key_id;
+    if ((revoked || replaced) && !x->signer_stale) {
+        dc_log(DC_LOG_ERROR,
+               "signing key %u was %s: no more withdrawals here, /v1/ready fails; restart "
+               "ducatd to load key %s",
+               x->signer.key_id, revoked ? "revoked" : "replaced", v);
+    }
+    x->signer_stale = revoked || replaced;
     return DC_OK;
 }
 
@@ -213,6 +237,7 @@ enum dc_err dc_ctx_open(struct dc_ctx *x, const char *config_path, char *err, si
     enum dc_err e = dc_config_load(&x->cfg, config_path, err, cap);
     if (e != DC_OK) return e;
     dc_log_set_level(x->cfg.log_level);
+    dc_log_set_json(x->cfg.log_json);
 
     char path[DC_PATH_MAX * 2];
     dc_config_path(&x->cfg, x->cfg.calendar, path, sizeof path);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ducat/armor.h"
+#include "server/gauges.h"
 #include "server/http.h"
 #include "server/ledger.h"
 #include "server/metrics.h"
@@ -176,6 +177,16 @@ static enum dc_err account_action(struct dc_req *rq, struct dc_resp *rs, enum dc
         if (j.detail[0]) snprintf(rq->detail, sizeof rq->detail, "%s", j.detail);
         return e;
     }
+    static const char *const events[] = {
+        [DC_ACCT_DO_VERIFY] = "account_verified",
+        [DC_ACCT_DO_FREEZE] = "account_frozen",
+        [DC_ACCT_DO_UNFREEZE] = "account_unfrozen",
+    };
+    if (j.changed) {
+        dc_metrics_add(rq->x->metrics, DC_M_ACCOUNT_ACTIONS, 1);
+        DC_LOG_EVENT(DC_LOG_INFO, events[act], DC_KV_N("account", j.id), DC_KV_S("actor", j.actor),
+                     DC_KV_S("via", "api"));
+    }
     return dc_h_admin_account(rq, rs);
 }
 
@@ -197,18 +208,20 @@ enum dc_err dc_h_admin_unfreeze(struct dc_req *rq, struct dc_resp *rs)
 struct fund_args {
     int64_t account, amount;
     int payout;
+    int64_t posting; /* set when the posting was made (not on a replay) */
 };
 
 static enum dc_err fund_fn(struct dc_store *st, struct dc_req *rq, void *arg, struct dc_resp *out)
 {
     struct fund_args *f = arg;
     int64_t id;
-    enum dc_err e = dc_ledger_fund(st, rq->now, f->account, f->amount, f->payout, &id, rq->detail,
-                                   sizeof rq->detail);
+    enum dc_err e = dc_ledger_fund(st, &rq->x->cfg.currency, rq->now, f->account, f->amount,
+                                   f->payout, &id, rq->detail, sizeof rq->detail);
     if (e != DC_OK) return e;
     struct dc_account a;
     e = st->ops->account_get(st, &a, DC_BY_ID, f->account, NULL);
     if (e != DC_OK) return e;
+    f->posting = id;
     out->status = 201;
     out->json = json_pack("{s:I, s:I, s:I, s:I}", "posting", (json_int_t)id, "account",
                           (json_int_t)f->account, "amount", (json_int_t)f->amount, "available",
@@ -219,7 +232,7 @@ static enum dc_err fund_fn(struct dc_store *st, struct dc_req *rq, void *arg, st
 static enum dc_err fund(struct dc_req *rq, struct dc_resp *rs, int payout)
 {
     char request_id[65];
-    struct fund_args f = {0, 0, payout};
+    struct fund_args f = {0, 0, payout, 0};
     const struct dc_jspec spec[] = {
         {"request_id", DC_J_REQID, request_id, sizeof request_id, 0},
         {"account", DC_J_POS_I64, &f.account, 0, 0},
@@ -228,7 +241,16 @@ static enum dc_err fund(struct dc_req *rq, struct dc_resp *rs, int payout)
     };
     enum dc_err e = dc_jspec_parse(rq, spec);
     if (e != DC_OK) return e;
-    return dc_idempotent(rq, ADMIN_NAMESPACE, request_id, fund_fn, &f, rs);
+    e = dc_idempotent(rq, ADMIN_NAMESPACE, request_id, fund_fn, &f, rs);
+    if (e == DC_OK && f.posting) {
+        char m[DC_MONEY_MAX];
+        dc_metrics_add(rq->x->metrics, payout ? DC_M_PAYOUTS : DC_M_FUNDS, 1);
+        DC_LOG_EVENT(DC_LOG_INFO, payout ? "payout" : "fund", DC_KV_N("posting", f.posting),
+                     DC_KV_N("account", f.account),
+                     DC_KV_S("amount", dc_money(m, sizeof m, &rq->x->cfg.currency, f.amount)),
+                     DC_KV_S("via", "api"));
+    }
+    return e;
 }
 
 enum dc_err dc_h_admin_fund(struct dc_req *rq, struct dc_resp *rs)
@@ -331,6 +353,9 @@ enum dc_err dc_h_admin_resolve(struct dc_req *rq, struct dc_resp *rs)
     j.now = rq->now;
     e = dc_writer_run(rq->x->writer, resolve_run, &j);
     if (e != DC_OK) return e;
+    dc_metrics_add(rq->x->metrics, DC_M_CASES_DECIDED, 1);
+    DC_LOG_EVENT(DC_LOG_INFO, "case_settled", DC_KV_N("case", j.id),
+                 DC_KV_S("decision", j.decision), DC_KV_S("actor", j.actor), DC_KV_S("via", "api"));
     return dc_h_admin_case(rq, rs);
 }
 
@@ -346,8 +371,21 @@ enum dc_err dc_h_admin_release(struct dc_req *rq, struct dc_resp *rs)
     enum dc_err e = dc_writer_run(rq->x->writer, dc_release_job, &r);
     if (e != DC_OK) return e;
     dc_metrics_add(rq->x->metrics, DC_M_HOLDS_RELEASED, r.released);
+    DC_LOG_EVENT(DC_LOG_INFO, "release_run", DC_KV_N("released", r.released),
+                 DC_KV_S("via", "api"));
     rs->json = json_pack("{s:I}", "released", (json_int_t)r.released);
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
+}
+
+struct audit_job {
+    int ok;
+    uint64_t now;
+};
+
+static enum dc_err audit_record_run(struct dc_store *st, void *ctx)
+{
+    const struct audit_job *a = ctx;
+    return dc_audit_record(st, a->ok, a->now);
 }
 
 enum dc_err dc_h_admin_audit(struct dc_req *rq, struct dc_resp *rs)
@@ -362,13 +400,19 @@ enum dc_err dc_h_admin_audit(struct dc_req *rq, struct dc_resp *rs)
         return DC_ERR_NO_MEMORY;
     }
     e = st->ops->begin(st, 0);
-    enum dc_err a = e == DC_OK ? dc_ledger_audit(st, report, cap) : e;
+    enum dc_err a = e == DC_OK ? dc_ledger_audit(st, &rq->x->cfg.currency, report, cap) : e;
     st->ops->rollback(st);
     dc_pool_put(rq->x, st);
     if (a != DC_OK && a != DC_ERR_AUDIT) {
         free(report);
         return a;
     }
+    struct audit_job aj = {a == DC_OK, rq->now};
+    if (dc_writer_run(rq->x->writer, audit_record_run, &aj) != DC_OK) {
+        dc_log(DC_LOG_WARN, "audit: cannot record the outcome for /metrics");
+    }
+    DC_LOG_EVENT(a == DC_OK ? DC_LOG_INFO : DC_LOG_ERROR, "audit", DC_KV_N("ok", a == DC_OK),
+                 DC_KV_S("via", "api"));
     rs->json = json_pack("{s:b, s:s}", "ok", a == DC_OK, "report", report);
     free(report);
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;

@@ -4,12 +4,12 @@
  * group-commit job: the atomic check-and-insert of every consumed state,
  * the holds in the frozen box, and fork cases (ledger.c).
  */
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/codec.h"
 #include "ducat/auth.h"
+#include "ducat/codec.h"
+#include "ducat/crypto.h"
 #include "server/http.h"
 #include "server/ledger.h"
 #include "server/metrics.h"
@@ -19,6 +19,7 @@ struct deposit_args {
     size_t n;
     struct dc_deposit_coin_out *outc;
     size_t forks;
+    int64_t deposit_id, credited; /* set when deposit_fn ran (not on a replay) */
 };
 
 static const uint8_t receipt_ctx[8] = {'D', 'U', 'C', 'A', 'T', 'R', 'C', 'P'};
@@ -41,7 +42,11 @@ static json_t *receipt(const struct dc_ctx *x, const struct dc_deposit_out *o, i
     dc_write_u8(&w, (uint8_t)(o->n & 0xff));
     dc_write_u8(&w, (uint8_t)(o->n >> 8));
     for (size_t i = 0; i < o->n; i++) dc_write_bytes(&w, o->coins[i].serial, DC_SERIAL_BYTES);
-    crypto_sign_ed25519_detached(b + len, NULL, b, len, x->signer.sk);
+    /* cannot fail: the message starts with its own label, receipt_ctx */
+    if (dc_sign_message(b + len, b, len, x->signer.sk) != DC_OK) {
+        free(b);
+        return NULL;
+    }
     json_t *j = dc_json_hex(b, len + DC_SIG_BYTES);
     free(b);
     return j;
@@ -58,6 +63,8 @@ static enum dc_err deposit_fn(struct dc_store *st, struct dc_req *rq, void *arg,
                                       rq->detail, sizeof rq->detail);
     if (e != DC_OK) return e;
     d->forks = o.forks_new;
+    d->deposit_id = o.deposit_id;
+    d->credited = o.credited;
     json_t *coins = json_array();
     for (size_t i = 0; i < o.n; i++) {
         const struct dc_deposit_coin_out *c = &o.coins[i];
@@ -76,6 +83,37 @@ static enum dc_err deposit_fn(struct dc_store *st, struct dc_req *rq, void *arg,
     return out->json ? DC_OK : DC_ERR_NO_MEMORY;
 }
 
+/* After the commit: the deposit, and each case it opened with its culprit
+ * (settled at once when the policy recovered the loss). */
+static void log_deposit(struct dc_req *rq, const struct deposit_args *d)
+{
+    char m[DC_MONEY_MAX];
+    const struct dc_currency *cur = &rq->x->cfg.currency;
+    DC_LOG_EVENT(DC_LOG_INFO, "deposit", DC_KV_N("deposit", d->deposit_id),
+                 DC_KV_N("account", rq->account.id), DC_KV_N("coins", d->n),
+                 DC_KV_S("credited", dc_money(m, sizeof m, cur, d->credited)),
+                 DC_KV_N("forks_new", d->forks));
+    struct dc_store *st;
+    if (!d->forks || dc_pool_get(rq->x, &st) != DC_OK) return;
+    for (size_t i = 0; i < d->n; i++) {
+        struct dc_case c;
+        if (!d->outc[i].case_new ||
+            st->ops->case_get(st, &c, d->outc[i].case_id, NULL, NULL) != DC_OK) {
+            continue;
+        }
+        DC_LOG_EVENT(DC_LOG_WARN, "case_opened", DC_KV_N("case", c.id),
+                     DC_KV_N("deposit", d->deposit_id), DC_KV_N("depositor", rq->account.id),
+                     DC_KV_N("culprit", c.culprit_account),
+                     DC_KV_S("value", dc_money(m, sizeof m, cur, c.value)));
+        if (c.status == DC_CASE_RESOLVED) {
+            DC_LOG_EVENT(DC_LOG_INFO, "case_settled", DC_KV_N("case", c.id),
+                         DC_KV_S("decision", c.decision), DC_KV_S("actor", c.actor));
+        }
+        dc_case_clear(&c);
+    }
+    dc_pool_put(rq->x, st);
+}
+
 enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
 {
     char request_id[65];
@@ -91,7 +129,7 @@ enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
     e = dc_idempotent_replay(rq, rq->account.id, request_id, rs, &answered);
     if (e != DC_OK || answered) return e;
     size_t n = json_array_size(coins);
-    struct deposit_args d = {calloc(n, sizeof *d.in), n, calloc(n, sizeof *d.outc), 0};
+    struct deposit_args d = {calloc(n, sizeof *d.in), n, calloc(n, sizeof *d.outc), 0, 0, 0};
     uint8_t **bufs = calloc(n, sizeof *bufs);
     struct dc_coin *coin = malloc(sizeof *coin);
     if (!d.in || !d.outc || !bufs || !coin) e = DC_ERR_NO_MEMORY;
@@ -151,6 +189,7 @@ enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
         dc_metrics_add(rq->x->metrics, DC_M_DEPOSITS, 1);
         dc_metrics_add(rq->x->metrics, DC_M_COINS_DEPOSITED, n);
         if (d.forks) dc_metrics_add(rq->x->metrics, DC_M_FORKS, d.forks);
+        if (d.deposit_id) log_deposit(rq, &d);
     }
     for (size_t i = 0; bufs && i < n; i++) free(bufs[i]);
     free(bufs);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/gauges.h"
 #include "server/http.h"
 #include "server/ledger.h"
 #include "server/metrics.h"
@@ -18,9 +19,56 @@ enum dc_err dc_h_health(struct dc_req *rq, struct dc_resp *rs)
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }
 
+/* Readiness (liveness is /v1/health): the store answers, a hold made now
+ * gets a release date from the calendar, and the signing key this process
+ * loaded is still current. 503 DC_ERR_NOT_READY names what fails, so a
+ * load balancer sends money requests elsewhere. */
+enum dc_err dc_h_ready(struct dc_req *rq, struct dc_resp *rs)
+{
+    struct dc_ctx *x = rq->x;
+    struct dc_store *st;
+    char v[32];
+    enum dc_err e = dc_pool_get(x, &st);
+    if (e == DC_OK) {
+        e = st->ops->meta_get(st, "current_key", v, sizeof v);
+        dc_pool_put(x, st);
+    }
+    if (e != DC_OK) {
+        snprintf(rq->detail, sizeof rq->detail, "store: %s", dc_err_str(e));
+        return DC_ERR_NOT_READY;
+    }
+    uint64_t release = 0;
+    if (dc_calendar_release_ms(&release, &x->cal, rq->now, x->cfg.hold_working_days) != DC_OK) {
+        snprintf(rq->detail, sizeof rq->detail, "calendar: no release date for a hold made now");
+        return DC_ERR_NOT_READY;
+    }
+    if (x->signer_stale) {
+        snprintf(rq->detail, sizeof rq->detail, "signing key %u revoked or replaced: restart",
+                 x->signer.key_id);
+        return DC_ERR_NOT_READY;
+    }
+    rs->json = json_pack("{s:s, s:I}", "status", "ready", "hold_release_example",
+                         (json_int_t)release);
+    return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
+}
+
 enum dc_err dc_h_metrics(struct dc_req *rq, struct dc_resp *rs)
 {
-    rs->text = dc_metrics_render(rq->x->metrics);
+    struct dc_gauges g;
+    uint64_t shared[DC_M_COUNT];
+    struct dc_store *st;
+    memset(&g, 0, sizeof g);
+    memset(shared, 0, sizeof shared);
+    if (dc_pool_get(rq->x, &st) == DC_OK) {
+        enum dc_err e = dc_gauges_read(&g, shared, rq->x, st);
+        g.nonces = dc_nonces_count(rq->x->nonces);
+        if (e != DC_OK) dc_log(DC_LOG_WARN, "metrics: cannot read the gauges: %s", dc_err_str(e));
+        dc_pool_put(rq->x, st);
+    }
+    struct dc_process_info p = {
+        DC_VERSION, strncmp(rq->x->store_url, "sqlite:", 7) == 0 ? "sqlite" : "postgresql",
+        rq->x->cfg.currency.code, rq->x->started_ms};
+    rs->text = dc_metrics_render(rq->x->metrics, shared, &g, &p);
     rs->content_type = "text/plain; version=0.0.4";
     return rs->text ? DC_OK : DC_ERR_NO_MEMORY;
 }
@@ -52,13 +100,17 @@ static int add_key(void *ctx, const struct dc_key_rec *k)
     struct keys_ctx *kc = ctx;
     struct dc_keycert c;
     if (dc_keycert_decode(&c, k->keycert, DC_KEYCERT_BYTES) != DC_OK) return 0;
-    json_array_append_new(
-        kc->arr, json_pack("{s:I, s:o, s:I, s:I, s:I, s:o, s:I}", "key_id", (json_int_t)c.key_id,
-                           "pub", dc_json_hex(c.pub, DC_PUBKEY_BYTES), "valid_from",
-                           (json_int_t)c.valid_from, "sign_until", (json_int_t)c.sign_until,
-                           "verify_until", (json_int_t)c.verify_until, "keycert",
-                           dc_json_hex(k->keycert, DC_KEYCERT_BYTES), "revoked_at",
-                           (json_int_t)k->revoked_at));
+    /* a retired key (revoked for rotation) is not revoked for verifiers:
+     * wallets keep accepting the coins it signed; retired_at says when it
+     * stopped signing */
+    json_t *o = json_pack(
+        "{s:I, s:o, s:I, s:I, s:I, s:o, s:I, s:I}", "key_id", (json_int_t)c.key_id, "pub",
+        dc_json_hex(c.pub, DC_PUBKEY_BYTES), "valid_from", (json_int_t)c.valid_from, "sign_until",
+        (json_int_t)c.sign_until, "verify_until", (json_int_t)c.verify_until, "keycert",
+        dc_json_hex(k->keycert, DC_KEYCERT_BYTES), "revoked_at",
+        (json_int_t)(k->retired ? 0 : k->revoked_at), "retired_at",
+        (json_int_t)(k->retired ? k->revoked_at : 0));
+    json_array_append_new(kc->arr, o);
     return 0;
 }
 
@@ -160,6 +212,11 @@ enum dc_err dc_h_register(struct dc_req *rq, struct dc_resp *rs)
     if (e == DC_ERR_STORE_CONSTRAINT) e = DC_ERR_ALREADY_REGISTERED;
     if (e != DC_OK) return e;
     rs->status = j.created ? 201 : 200;
+    /* ids only: the real-name data stays in the database */
+    if (j.created) {
+        DC_LOG_EVENT(DC_LOG_INFO, "registration", DC_KV_N("account", j.acct.id),
+                     DC_KV_S("status", dc_account_status_name(&j.acct)));
+    }
     rs->json = json_pack("{s:I, s:o, s:s}", "account", (json_int_t)j.acct.id, "alias",
                          dc_json_hex(j.acct.alias, DC_ALIAS_BYTES), "status",
                          dc_account_status_name(&j.acct));

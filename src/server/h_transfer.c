@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ducat/invariant.h"
 #include "server/http.h"
 #include "server/ledger.h"
 #include "server/metrics.h"
@@ -22,8 +23,9 @@ static enum dc_err transfer_fn(struct dc_store *st, struct dc_req *rq, void *arg
 {
     struct transfer_args *t = arg;
     int64_t available;
-    enum dc_err e = dc_ledger_transfer(st, rq->now, rq->account.id, t->to, t->amount, t->memo,
-                                       t->n, t->ids, &available, rq->detail, sizeof rq->detail);
+    enum dc_err e =
+        dc_ledger_transfer(st, &rq->x->cfg.currency, rq->now, rq->account.id, t->to, t->amount,
+                           t->memo, t->n, t->ids, &available, rq->detail, sizeof rq->detail);
     if (e != DC_OK) return e;
     out->status = 201;
     if (!t->batch) {
@@ -36,7 +38,8 @@ static enum dc_err transfer_fn(struct dc_store *st, struct dc_req *rq, void *arg
         int64_t total = 0;
         for (size_t i = 0; i < t->n; i++) {
             json_array_append_new(ids, json_integer(t->ids[i]));
-            total += t->amount[i]; /* checked in the ledger */
+            enum dc_err se = dc_i64_add(&total, total, t->amount[i]);
+            DC_INVARIANT(se == DC_OK, "a batch total fits int64 (the ledger refused it otherwise)");
         }
         out->json = json_pack("{s:o, s:I, s:I, s:I}", "transfer_ids", ids, "count",
                               (json_int_t)t->n, "total", (json_int_t)total, "available",

@@ -58,8 +58,18 @@ struct dc_nonces {
     pthread_mutex_t lock;
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
     struct nonce_entry *oldest, *newest; /* the FIFO */
+    size_t count;                        /* entries held: the ducat_nonce_table_entries gauge */
     struct nonce_entry *bucket[NONCE_BUCKETS];
 };
+
+size_t dc_nonces_count(struct dc_nonces *n)
+{
+    if (!n) return 0;
+    pthread_mutex_lock(&n->lock);
+    size_t c = n->count;
+    pthread_mutex_unlock(&n->lock);
+    return c;
+}
 
 static struct dc_nonces *nonces_new(void)
 {
@@ -100,6 +110,7 @@ static int nonce_fresh(struct dc_nonces *n, const uint8_t *pub, const uint8_t *n
         n->oldest = dead->later;
         if (!n->oldest) n->newest = NULL;
         free(dead);
+        n->count--;
     }
     for (struct nonce_entry *e = n->bucket[b]; e; e = e->next) {
         if (memcmp(e->key, key, sizeof key) == 0) {
@@ -122,6 +133,7 @@ static int nonce_fresh(struct dc_nonces *n, const uint8_t *pub, const uint8_t *n
                 n->oldest = e;
             }
             n->newest = e;
+            n->count++;
         } else {
             fresh = 0; /* cannot remember it: refuse rather than risk a replay */
         }
@@ -175,7 +187,8 @@ struct conn_state {
 struct http {
     struct dc_ctx *x;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
+    pthread_cond_t cond;    /* a request is queued, or quit */
+    pthread_cond_t drained; /* in_flight reached 0 */
     struct conn_state *head, *tail; /* requests waiting for a worker */
     unsigned in_flight;             /* dispatched and not yet resumed */
     int quit;
@@ -574,7 +587,7 @@ static void process(struct conn_state *s, enum dc_err early)
     } else if (MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, count_arg, &n_args),
                n_args > MAX_QUERY_ARGS) {
         snprintf(rq.detail, sizeof rq.detail, "%u query parameters, at most %u", n_args,
-                 MAX_QUERY_ARGS);
+                 (unsigned)MAX_QUERY_ARGS);
         e = DC_ERR_FIELD;
     } else if (rt->flags & DC_R_ADMIN) {
         e = auth_admin(&rq);
@@ -584,6 +597,11 @@ static void process(struct conn_state *s, enum dc_err early)
     if (e == DC_ERR_AUTH_MISSING || e == DC_ERR_AUTH_SIGNATURE || e == DC_ERR_AUTH_STALE ||
         e == DC_ERR_AUTH_REPLAY || e == DC_ERR_AUTH_UNKNOWN || e == DC_ERR_ADMIN_AUTH) {
         dc_metrics_add(x->metrics, DC_M_AUTH_FAILURES, 1);
+    }
+    if (e == DC_ERR_ADMIN_AUTH) {
+        /* the path only: the presented token is never logged */
+        DC_LOG_EVENT(DC_LOG_WARN, "admin_auth_refused", DC_KV_S("method", method),
+                     DC_KV_S("path", url));
     }
     json_t *parsed = NULL;
     if (e == DC_OK && strcmp(method, "POST") == 0) {
@@ -645,7 +663,7 @@ static void process(struct conn_state *s, enum dc_err early)
     if (e == DC_ERR_METHOD) allow_of(url, allow, sizeof allow);
     s->resp = make_resp(body ? body : "{\"code\":1003}", ctype, rs.cache_control,
                         e == DC_ERR_METHOD ? allow : NULL, e == DC_OK ? rs.headers : NULL,
-                        x->stopping || early != DC_OK);
+                        atomic_load(&x->stopping) || early != DC_OK);
     s->status = (unsigned)status;
     free(body);
     dc_metrics_request(x->metrics, rt ? s->index : DC_METRICS_ROUTES - 1, status,
@@ -677,9 +695,11 @@ static void *worker_main(void *arg)
         h->in_flight--;
         /* under the lock: the drain at shutdown waits for in_flight == 0
          * before it stops the daemon, and a resumed connection is back in
-         * MHD's hands once this returns */
+         * MHD's hands once this returns. Only the drain is woken (its own
+         * condition): waking the idle workers here cost ~40 context
+         * switches per request with 256 of them. */
         MHD_resume_connection(s->conn);
-        pthread_cond_broadcast(&h->cond);
+        if (h->in_flight == 0) pthread_cond_broadcast(&h->drained);
     }
     pthread_mutex_unlock(&h->lock);
     return NULL;
@@ -702,7 +722,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         s->url = url;
         s->index = DC_METRICS_ROUTES - 1;
         s->rt = find_route(method, url, x->cfg.console, &s->id, &s->path_known, &s->index);
-        s->late = x->stopping; /* arrived after shutdown began: refused */
+        s->late = atomic_load(&x->stopping); /* arrived after shutdown began: refused */
         s->limit = s->rt && s->rt->max_body ? s->rt->max_body : x->cfg.max_body;
         sock_phase(h, s->sock, PH_BODY);
         const union MHD_ConnectionInfo *hs =
@@ -1066,7 +1086,7 @@ static unsigned fit_fd_limit(unsigned want, unsigned workers)
 }
 
 enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port_file,
-                          volatile int *stop)
+                          volatile sig_atomic_t *stop)
 {
     char host[96];
     uint16_t port;
@@ -1089,6 +1109,7 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
     h.x = x;
     pthread_mutex_init(&h.lock, NULL);
     pthread_cond_init(&h.cond, NULL);
+    pthread_cond_init(&h.drained, NULL);
     pthread_mutex_init(&h.socks_lock, NULL);
     char *tb = error_body(DC_ERR_REQUEST_TIMEOUT, "body not complete in time");
     if (tb) {
@@ -1149,13 +1170,26 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
             dc_log(DC_LOG_ERROR, "cannot write port file '%s'", port_file);
         }
     }
-    uint64_t next_release = 0;
+    uint64_t next_release = 0, next_trust = dc_wall_now() + x->cfg.trust_reload_s * 1000ull;
     while (!*stop) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
         size_t swept = sweep_deadlines(&h, 0);
         if (swept)
             dc_log(DC_LOG_DEBUG, "closed %zu sockets past their header/body deadline", swept);
+        int hup = x->reload_req && *x->reload_req;
+        if (hup || dc_wall_now() >= next_trust) {
+            if (hup) *x->reload_req = 0;
+            size_t n_keys = 0;
+            enum dc_err e = dc_ctx_refresh(x, &n_keys);
+            if (e != DC_OK) {
+                dc_log(DC_LOG_WARN, "reloading signing keys: %s", dc_err_str(e));
+            } else if (hup) {
+                dc_log(DC_LOG_INFO, "SIGHUP: reloaded %zu signing keys and their revocations",
+                       n_keys);
+            }
+            next_trust = dc_wall_now() + x->cfg.trust_reload_s * 1000ull;
+        }
         uint64_t now = dc_now(x);
         if (now >= next_release) {
             /* the hold-release timer: due credits become available */
@@ -1163,20 +1197,21 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
             enum dc_err e = dc_writer_run(x->writer, dc_release_job, &r);
             if (e != DC_OK) dc_log(DC_LOG_WARN, "hold release: %s", dc_err_str(e));
             if (r.released) {
-                dc_log(DC_LOG_INFO, "released %zu holds", r.released);
+                DC_LOG_EVENT(DC_LOG_INFO, "release_run", DC_KV_N("released", r.released),
+                             DC_KV_S("via", "timer"));
                 dc_metrics_add(x->metrics, DC_M_HOLDS_RELEASED, r.released);
             }
             next_release = now + (uint64_t)x->cfg.release_interval_s * 1000u;
         }
     }
     dc_log(DC_LOG_INFO, "shutting down: finishing in-flight requests");
-    x->stopping = 1; /* answers close their connections; new requests get 503 */
+    atomic_store(&x->stopping, 1); /* answers close their connections; new requests get 503 */
     MHD_quiesce_daemon(d);
     /* Every dispatched request is answered first: its job is in the
      * writer, which keeps running until we return, so this ends; a
      * suspended connection must not be left for MHD_stop_daemon. */
     pthread_mutex_lock(&h.lock);
-    while (h.in_flight) pthread_cond_wait(&h.cond, &h.lock);
+    while (h.in_flight) pthread_cond_wait(&h.drained, &h.lock);
     pthread_mutex_unlock(&h.lock);
     /* let answers go out and idle keep-alive sockets close (up to 5 s) */
     for (int i = 0; i < 500; i++) {
@@ -1184,7 +1219,7 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
             MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
         if (!ci || ci->num_connections == 0) break;
         pthread_mutex_lock(&h.lock);
-        while (h.in_flight) pthread_cond_wait(&h.cond, &h.lock);
+        while (h.in_flight) pthread_cond_wait(&h.drained, &h.lock);
         pthread_mutex_unlock(&h.lock);
         sweep_deadlines(&h, 1);
         struct timespec ts = {0, 10 * 1000 * 1000};
@@ -1192,7 +1227,7 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
     }
     /* a request that came in meanwhile was refused 503 on the io thread */
     pthread_mutex_lock(&h.lock);
-    while (h.in_flight) pthread_cond_wait(&h.cond, &h.lock);
+    while (h.in_flight) pthread_cond_wait(&h.drained, &h.lock);
     pthread_mutex_unlock(&h.lock);
     MHD_stop_daemon(d);
     stop_workers(&h);

@@ -12,6 +12,7 @@
 #define DUCAT_SERVER_HTTP_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,9 +67,10 @@ struct dc_route {
 extern const struct dc_route dc_routes[];
 extern const size_t dc_routes_n;
 
-/* Serves until *stop becomes non-zero; then drains and returns. */
+/* Serves until *stop becomes non-zero (a signal handler sets it: hence
+ * sig_atomic_t, the one type a handler may write); then drains and returns. */
 enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port_file,
-                          volatile int *stop);
+                          volatile sig_atomic_t *stop);
 
 /* ---- Helpers for handlers ---------------------------------------------- */
 
@@ -111,6 +113,7 @@ json_t *dc_json_hex(const uint8_t *p, size_t n);
 
 /* Handlers (one file per family). */
 enum dc_err dc_h_health(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_ready(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_keys(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_metrics(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_register(struct dc_req *, struct dc_resp *);

@@ -33,6 +33,7 @@
 
 #include "ducat/amount.h"
 #include "ducat/auth.h"
+#include "ducat/invariant.h"
 
 static void set_detail(char *d, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -44,6 +45,33 @@ static void set_detail(char *d, size_t cap, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(d, cap, fmt, ap);
     va_end(ap);
+}
+
+/* Money in a message for people: "67.50 CNY"; without a currency (tools
+ * that drive the ledger directly) "6750 minor units". */
+#define MONEY_MAX (DC_AMOUNT_STR_MAX + 16)
+static const char *money(char out[static MONEY_MAX], const struct dc_currency *cur, long long v)
+{
+    char num[DC_AMOUNT_STR_MAX];
+    struct dc_amount a = {v, cur ? cur->numeric : 0};
+    if (cur && dc_amount_format(num, sizeof num, cur, a) == DC_OK) {
+        snprintf(out, MONEY_MAX, "%s %s", num, cur->code);
+    } else {
+        snprintf(out, MONEY_MAX, "%lld minor units", v);
+    }
+    return out;
+}
+
+/* An operator named one of the ledger's own accounts where a user's is meant. */
+static enum dc_err system_account(char *detail, size_t dcap, int64_t id)
+{
+    set_detail(detail, dcap, "account %lld is the %s account, a system account, not a user's",
+               (long long)id,
+               id == DC_ACCT_ID_SETTLEMENT ? "settlement"
+               : id == DC_ACCT_ID_FLOAT    ? "offline float"
+               : id == DC_ACCT_ID_LOSS     ? "fraud-loss"
+                                           : "system");
+    return DC_ERR_NO_ACCOUNT;
 }
 
 static enum dc_err posting(struct dc_store *st, uint64_t now, int64_t debit, int dbucket,
@@ -206,7 +234,7 @@ enum dc_err dc_ledger_account_action(struct dc_store *st, uint64_t now, int64_t 
     struct dc_account a;
     enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
     if (e != DC_OK) return e;
-    if (a.kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
+    if (a.kind != DC_ACCT_USER) return system_account(detail, dcap, account);
     switch (act) {
     case DC_ACCT_DO_VERIFY:
         if (a.status == DC_ACCT_VERIFIED) return DC_OK;
@@ -254,10 +282,12 @@ int dc_memo_valid(const char *memo)
     return 1;
 }
 
-enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, const int64_t *to,
-                               const int64_t *amount, const char *const *memo, size_t n,
-                               int64_t *ids, int64_t *available, char *detail, size_t dcap)
+enum dc_err dc_ledger_transfer(struct dc_store *st, const struct dc_currency *cur, uint64_t now,
+                               int64_t from, const int64_t *to, const int64_t *amount,
+                               const char *const *memo, size_t n, int64_t *ids, int64_t *available,
+                               char *detail, size_t dcap)
 {
+    char m1[MONEY_MAX], m2[MONEY_MAX];
     struct dc_account a, b;
     enum dc_err e = payer(st, from, &a);
     if (e != DC_OK) return e;
@@ -269,7 +299,10 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
         }
         if (dc_i64_add(&total, total, amount[i]) != DC_OK) return DC_ERR_AMOUNT_OVERFLOW;
         if (to[i] == from) {
-            set_detail(detail, dcap, "transfers[%zu].to is the sender", i);
+            set_detail(detail, dcap,
+                       n == 1 ? "you cannot pay your own account (%lld)"
+                              : "you cannot pay your own account (%lld, transfers[%zu])",
+                       (long long)from, i);
             return DC_ERR_SELF_TRANSFER;
         }
         if (memo && !dc_memo_valid(memo[i])) {
@@ -281,8 +314,8 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
     }
     /* one check for the whole batch: it is all or nothing */
     if (total > a.available) {
-        set_detail(detail, dcap, "needs %lld, available %lld", (long long)total,
-                   (long long)a.available);
+        set_detail(detail, dcap, "needs %s, available %s", money(m1, cur, total),
+                   money(m2, cur, a.available));
         return DC_ERR_INSUFFICIENT_FUNDS;
     }
     for (size_t i = 0; i < n; i++) {
@@ -314,17 +347,19 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
     if (p != &one) free(p);
     if (e != DC_OK) return e;
     *available = a.available - total;
+    DC_INVARIANT(*available >= 0, "a transfer leaves the payer's available balance >= 0");
     return DC_OK;
 }
 
-enum dc_err dc_ledger_fund(struct dc_store *st, uint64_t now, int64_t account, int64_t amount,
-                           int payout, int64_t *id, char *detail, size_t dcap)
+enum dc_err dc_ledger_fund(struct dc_store *st, const struct dc_currency *cur, uint64_t now,
+                           int64_t account, int64_t amount, int payout, int64_t *id, char *detail,
+                           size_t dcap)
 {
     struct dc_account a;
     if (amount <= 0) return DC_ERR_AMOUNT_ZERO;
     enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
     if (e != DC_OK) return e;
-    if (a.kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
+    if (a.kind != DC_ACCT_USER) return system_account(detail, dcap, account);
     if (a.frozen) {
         /* no money moves from or to a frozen account, cash in or out included */
         set_detail(detail, dcap, "account %lld is frozen: unfreeze it first", (long long)account);
@@ -332,8 +367,9 @@ enum dc_err dc_ledger_fund(struct dc_store *st, uint64_t now, int64_t account, i
     }
     if (payout) {
         if (amount > a.available) {
-            set_detail(detail, dcap, "payout %lld exceeds available %lld", (long long)amount,
-                       (long long)a.available);
+            char m1[MONEY_MAX], m2[MONEY_MAX];
+            set_detail(detail, dcap, "payout %s exceeds available %s", money(m1, cur, amount),
+                       money(m2, cur, a.available));
             return DC_ERR_INSUFFICIENT_FUNDS;
         }
         return posting(st, now, account, DC_BUCKET_AVAILABLE, DC_ACCT_ID_SETTLEMENT,
@@ -359,14 +395,20 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
     if (a.offline_blocked) return DC_ERR_OFFLINE_BLOCKED;
     if (amount <= 0) return DC_ERR_AMOUNT_ZERO;
     /* never hand out coins the current signing key may not sign now */
+    if (x->signer_stale) {
+        set_detail(detail, dcap, "signing key %u was revoked or replaced: restart ducatd",
+                   x->signer.key_id);
+        return DC_ERR_KEY_REVOKED;
+    }
     if (now < x->signer.cert.valid_from || now >= x->signer.cert.sign_until) {
         set_detail(detail, dcap, "signing key %u is outside its signing window: rotate keys",
                    x->signer.key_id);
         return DC_ERR_KEY_EXPIRED;
     }
     if (amount > a.available) {
-        set_detail(detail, dcap, "needs %lld, available %lld", (long long)amount,
-                   (long long)a.available);
+        char m1[MONEY_MAX], m2[MONEY_MAX];
+        set_detail(detail, dcap, "needs %s, available %s", money(m1, &x->cfg.currency, amount),
+                   money(m2, &x->cfg.currency, a.available));
         return DC_ERR_INSUFFICIENT_FUNDS;
     }
     int64_t outstanding, after;
@@ -398,6 +440,7 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
     }
     struct dc_devcert cert;
     if (e == DC_OK) dc_ledger_devcert(out->devcert, &cert, x, &a, now);
+    int64_t issued = 0;
     for (size_t i = 0; e == DC_OK && i < n; i++) {
         struct dc_genesis g;
         memset(&g, 0, sizeof g);
@@ -420,8 +463,11 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
         rec.withdrawal = out->id;
         rec.expires_at = g.expires_at;
         e = st->ops->coin_insert(st, &rec);
+        if (e == DC_OK) e = dc_i64_add(&issued, issued, g.value);
     }
     free(values);
+    /* the coins are the float's liability: exactly what was debited */
+    DC_INVARIANT(e != DC_OK || issued == amount, "coins issued add up to the amount debited");
     if (e != DC_OK) {
         free(out->coins);
         out->coins = NULL;
@@ -694,7 +740,7 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
         if (e != DC_OK) break;
 
         int64_t case_id = 0;
-        int forked = 0;
+        int forked = 0, case_new = 0;
         uint8_t state[DC_HASH_BYTES], succ[DC_HASH_BYTES], had[DC_HASH_BYTES];
         dc_state_genesis(state, j.coin->genesis_bytes);
         for (size_t k = 0; e == DC_OK && k < j.coin->n; k++) {
@@ -739,6 +785,7 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
                 e = open_case(&j, in[i].bytes, in[i].len, state, succ, &cid, &opened);
                 if (e != DC_OK) break;
                 if (!forked) case_id = cid;
+                if (opened && cid == case_id) case_new = 1;
                 forked = 1;
                 out->forks_new += (size_t)opened;
             } else if (!case_id) {
@@ -789,8 +836,8 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
             if (e == DC_OK) e = st->ops->case_get(st, &c, case_id, NULL, NULL);
             if (e == DC_OK) {
                 if (forked) {
-                    c.exposure += in[i].amount;
-                    if (c.status == DC_CASE_RESOLVED) {
+                    e = dc_i64_add(&c.exposure, c.exposure, in[i].amount);
+                    if (e == DC_OK && c.status == DC_CASE_RESOLVED) {
                         c.status = DC_CASE_OPEN; /* a new branch reopens it */
                         e = st->ops->case_event(st, c.id, now, "system", "reopen",
                                                 "another branch deposited");
@@ -810,6 +857,7 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
         o->hold = h.id;
         o->status = h.status;
         o->case_id = case_id;
+        o->case_new = case_new;
     }
     free(j.coin);
     free(j.other);
@@ -935,6 +983,7 @@ struct audit {
     char *out;
     size_t cap, len;
     int bad;
+    const struct dc_currency *cur; /* money in the report (NULL: minor units) */
     i128 users, float_bal, loss, settlement, all;
     int64_t float_acct;
     enum dc_err err;
@@ -981,9 +1030,10 @@ static int audit_row(void *ctx, const struct dc_audit_row *r)
         return 1;
     }
     if (acc.available != r->journal_available || acc.held != r->journal_held) {
-        say(a, "DISCREPANCY account %lld: balance available %lld held %lld, journal says %lld/%lld\n",
-            (long long)acc.id, (long long)acc.available, (long long)acc.held,
-            (long long)r->journal_available, (long long)r->journal_held);
+        char m1[MONEY_MAX], m2[MONEY_MAX], m3[MONEY_MAX], m4[MONEY_MAX];
+        say(a, "DISCREPANCY account %lld: balance available %s held %s, journal says %s/%s\n",
+            (long long)acc.id, money(m1, a->cur, acc.available), money(m2, a->cur, acc.held),
+            money(m3, a->cur, r->journal_available), money(m4, a->cur, r->journal_held));
         a->bad = 1;
     }
     a->all += (i128)acc.available + acc.held;
@@ -1023,8 +1073,9 @@ static int audit_holds_cb(void *ctx, const struct dc_account *acc)
         return 1;
     }
     if (t.overflow || t.sum != acc->held) {
-        say(a, "DISCREPANCY account %lld: held %lld but open holds sum to %lld\n",
-            (long long)acc->id, (long long)acc->held, (long long)t.sum);
+        char m1[MONEY_MAX], m2[MONEY_MAX];
+        say(a, "DISCREPANCY account %lld: held %s but open holds sum to %s\n", (long long)acc->id,
+            money(m1, a->cur, acc->held), money(m2, a->cur, t.sum));
         a->bad = 1;
     }
     return 0;
@@ -1045,11 +1096,14 @@ static long long clamp(i128 v)
     return v > INT64_MAX ? INT64_MAX : v < INT64_MIN ? INT64_MIN : (long long)v;
 }
 
-enum dc_err dc_ledger_audit(struct dc_store *st, char *report, size_t cap)
+enum dc_err dc_ledger_audit(struct dc_store *st, const struct dc_currency *cur, char *report,
+                            size_t cap)
 {
     struct audit a;
+    char m1[MONEY_MAX], m2[MONEY_MAX];
     memset(&a, 0, sizeof a);
     a.st = st;
+    a.cur = cur;
     a.out = report;
     a.cap = cap;
     if (cap) report[0] = '\0';
@@ -1064,24 +1118,25 @@ enum dc_err dc_ledger_audit(struct dc_store *st, char *report, size_t cap)
 
     /* settlement = -(funded - paid out); losses <= 0 are booked fraud losses */
     i128 net_funded = -a.settlement;
-    say(&a, "users (available + held): %lld\n", clamp(a.users));
-    say(&a, "offline float:            %lld\n", clamp(a.float_bal));
-    say(&a, "fraud losses account:     %lld\n", clamp(a.loss));
-    say(&a, "funded - paid out:        %lld\n", clamp(net_funded));
-    say(&a, "coins outstanding:        %lld\n", (long long)outstanding);
+    say(&a, "users (available + held): %s\n", money(m1, cur, clamp(a.users)));
+    say(&a, "offline float:            %s\n", money(m1, cur, clamp(a.float_bal)));
+    say(&a, "fraud losses account:     %s\n", money(m1, cur, clamp(a.loss)));
+    say(&a, "funded - paid out:        %s\n", money(m1, cur, clamp(net_funded)));
+    say(&a, "coins outstanding:        %s\n", money(m1, cur, outstanding));
     if (a.all != 0) {
-        say(&a, "DISCREPANCY the journal does not balance: all accounts sum to %lld\n",
-            clamp(a.all));
+        say(&a, "DISCREPANCY the journal does not balance: all accounts sum to %s\n",
+            money(m1, cur, clamp(a.all)));
         a.bad = 1;
     }
     if (a.users + a.float_bal + a.loss != net_funded) {
-        say(&a, "DISCREPANCY users + float + losses = %lld, but funded - paid out = %lld\n",
-            clamp(a.users + a.float_bal + a.loss), clamp(net_funded));
+        say(&a, "DISCREPANCY users + float + losses = %s, but funded - paid out = %s\n",
+            money(m1, cur, clamp(a.users + a.float_bal + a.loss)),
+            money(m2, cur, clamp(net_funded)));
         a.bad = 1;
     }
     if (a.float_bal != outstanding) {
-        say(&a, "DISCREPANCY the float is %lld but coins outstanding are worth %lld\n",
-            clamp(a.float_bal), (long long)outstanding);
+        say(&a, "DISCREPANCY the float is %s but coins outstanding are worth %s\n",
+            money(m1, cur, clamp(a.float_bal)), money(m2, cur, outstanding));
         a.bad = 1;
     }
     say(&a, a.bad ? "audit: FAILED\n" : "audit: OK\n");

@@ -34,9 +34,11 @@ enum dc_err dc_ledger_register(struct dc_store *st, const struct dc_ctx *x, uint
 /* One or many transfers from one account, all or nothing. ids[i] receives
  * each posting id; *available the sender's balance afterwards. memo is NULL
  * or n memos (each NULL or checked by dc_memo_valid). */
-enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, const int64_t *to,
-                               const int64_t *amount, const char *const *memo, size_t n,
-                               int64_t *ids, int64_t *available, char *detail, size_t dcap);
+/* cur names money in the messages put in detail (NULL: minor units). */
+enum dc_err dc_ledger_transfer(struct dc_store *st, const struct dc_currency *cur, uint64_t now,
+                               int64_t from, const int64_t *to, const int64_t *amount,
+                               const char *const *memo, size_t n, int64_t *ids, int64_t *available,
+                               char *detail, size_t dcap);
 
 /* A transfer's memo: at most DC_MEMO_MAX bytes of UTF-8 (as jansson
  * checked it), no control characters, C0, DEL or C1 (it is shown on one
@@ -45,8 +47,9 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, uint64_t now, int64_t from, 
 int dc_memo_valid(const char *memo);
 
 /* Operator cash-in (payout = 0) or cash-out (payout = 1) against the settlement account. */
-enum dc_err dc_ledger_fund(struct dc_store *st, uint64_t now, int64_t account, int64_t amount,
-                           int payout, int64_t *posting, char *detail, size_t dcap);
+enum dc_err dc_ledger_fund(struct dc_store *st, const struct dc_currency *cur, uint64_t now,
+                           int64_t account, int64_t amount, int payout, int64_t *posting,
+                           char *detail, size_t dcap);
 
 /* What an operator does to a user account. Verification (who the holder
  * is) and freezing (whether money may move) are independent. */
@@ -97,6 +100,7 @@ struct dc_deposit_coin_out {
     uint64_t release_at;
     int status;       /* enum dc_hold_status */
     int64_t case_id;
+    int case_new; /* this deposit opened case_id (for the case_opened log line) */
     int flagged;
 };
 
@@ -124,7 +128,8 @@ enum dc_err dc_ledger_resolve(struct dc_store *st, uint64_t now, int64_t case_id
 
 /* Proves conservation from the journal; writes a human report. DC_ERR_AUDIT
  * names the first discrepancy class found (all are listed in the report). */
-enum dc_err dc_ledger_audit(struct dc_store *st, char *report, size_t cap);
+enum dc_err dc_ledger_audit(struct dc_store *st, const struct dc_currency *cur, char *report,
+                            size_t cap);
 
 /* Ensures the three system accounts exist (called by init and migrations). */
 enum dc_err dc_ledger_bootstrap(struct dc_store *st, uint64_t now);

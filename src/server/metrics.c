@@ -3,11 +3,13 @@
  */
 #include "server/metrics.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* latency buckets in microseconds (no floating point anywhere) */
 static const uint64_t lat_buckets_us[] = {500,   1000,  2000,   5000,   10000,
@@ -28,7 +30,17 @@ static const char *const counter_names[DC_M_COUNT][2] = {
     {"ducat_auth_failures_total", "Rejected authentications"},
     {"ducat_coin_signatures_verified_total",
      "Coin signatures verified at deposit (those already verified are skipped)"},
+    {"ducat_funds_total", "Operator cash-ins to accounts (API and ducatd fund)"},
+    {"ducat_payouts_total", "Operator cash-outs from accounts (API and ducatd payout)"},
+    {"ducat_cases_decided_total", "Cases resolved by an operator's decision (API and CLI)"},
+    {"ducat_account_actions_total", "Accounts verified, frozen or unfrozen (API and CLI)"},
+    {"ducat_key_changes_total", "Signing keys rotated, imported or revoked (ducatd keys)"},
 };
+
+const char *dc_metrics_counter_name(enum dc_counter c)
+{
+    return (unsigned)c < DC_M_COUNT ? counter_names[c][0] : "";
+}
 
 struct route_stats {
     const char *name;
@@ -126,7 +138,98 @@ static void put(struct buf *b, const char *fmt, ...)
     }
 }
 
-char *dc_metrics_render(struct dc_metrics *m)
+/* Prints ms since the epoch as seconds with three decimals (no floats). */
+static void put_seconds(struct buf *b, const char *name, uint64_t ms)
+{
+    put(b, "%s %llu.%03llu\n", name, (unsigned long long)(ms / 1000),
+        (unsigned long long)(ms % 1000));
+}
+
+static void put_gauge(struct buf *b, const char *name, const char *help, const char *labels,
+                      long long v)
+{
+    put(b, "# HELP %s %s\n# TYPE %s gauge\n%s%s %lld\n", name, help, name, name, labels, v);
+}
+
+/* /proc/self facts: resident memory, open descriptors, CPU time. */
+static void put_process(struct buf *b, const struct dc_process_info *p)
+{
+    put(b,
+        "# HELP ducat_build_info Version and store backend of this ducatd\n"
+        "# TYPE ducat_build_info gauge\n"
+        "ducat_build_info{version=\"%s\",store=\"%s\",currency=\"%s\"} 1\n",
+        p->version, p->store, p->currency);
+    put(b, "# HELP process_start_time_seconds Start time of the process since the epoch\n"
+           "# TYPE process_start_time_seconds gauge\n");
+    put_seconds(b, "process_start_time_seconds", p->start_ms);
+    FILE *f = fopen("/proc/self/stat", "r");
+    unsigned long long ut = 0, stime = 0, rss = 0;
+    if (f) {
+        /* fields 14, 15 (utime, stime in ticks) and 24 (rss in pages); the
+         * command name (field 2) may hold spaces, so skip past its ')' */
+        char line[1024];
+        char *r = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+        if (!r || sscanf(r + 2,
+                         "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
+                         "%*d %*d %*d %*d %*u %*u %llu",
+                         &ut, &stime, &rss) != 3) {
+            ut = stime = rss = 0;
+        }
+        fclose(f);
+    }
+    long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    if (tick > 0) {
+        unsigned long long t = ut + stime, hz = (unsigned long long)tick;
+        put(b,
+            "# HELP process_cpu_seconds_total User and system CPU time\n"
+            "# TYPE process_cpu_seconds_total counter\n"
+            "process_cpu_seconds_total %llu.%02llu\n",
+            t / hz, (t % hz) * 100 / hz);
+    }
+    if (page > 0) {
+        put_gauge(b, "process_resident_memory_bytes", "Resident memory", "",
+                  (long long)(rss * (unsigned long long)page));
+    }
+    long long fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));) fds += e->d_name[0] != '.';
+        closedir(d);
+        put_gauge(b, "process_open_fds", "Open file descriptors", "", fds - 1 /* ours */);
+    }
+}
+
+static void put_gauges(struct buf *b, const struct dc_gauges *g, const char *cur)
+{
+    char l[48];
+    snprintf(l, sizeof l, "{currency=\"%s\"}", cur);
+    put_gauge(b, "ducat_cases_open", "Double-spend cases not yet resolved", "", g->cases_open);
+    put_gauge(b, "ducat_cases_exposure_minor_units",
+              "Open cases: value credited provisionally and not yet recovered", l, g->exposure);
+    put_gauge(b, "ducat_frozen_minor_units", "Held credits frozen by cases", l, g->frozen);
+    put_gauge(b, "ducat_held_minor_units", "All held credits in the frozen box (frozen included)",
+              l, g->held);
+    put_gauge(b, "ducat_offline_float_minor_units", "Balance of the offline float account", l,
+              g->float_out);
+    put_gauge(b, "ducat_nonce_table_entries", "Entries in the replay-protection nonce table", "",
+              (long long)g->nonces);
+    put(b, "# HELP ducat_signing_key_sign_until_seconds The current signing key stops signing\n"
+           "# TYPE ducat_signing_key_sign_until_seconds gauge\n");
+    put_seconds(b, "ducat_signing_key_sign_until_seconds", g->key_sign_until_ms);
+    put(b, "# HELP ducat_signing_key_verify_until_seconds What the current key signed stops "
+           "verifying\n# TYPE ducat_signing_key_verify_until_seconds gauge\n");
+    put_seconds(b, "ducat_signing_key_verify_until_seconds", g->key_verify_until_ms);
+    if (g->has_audit) {
+        put_gauge(b, "ducat_audit_last_ok", "1 if the last audit proved conservation", "",
+                  g->audit_ok);
+        put(b, "# HELP ducat_audit_last_run_timestamp_seconds When the last audit ran\n"
+               "# TYPE ducat_audit_last_run_timestamp_seconds gauge\n");
+        put_seconds(b, "ducat_audit_last_run_timestamp_seconds", g->audit_at_ms);
+    }
+}
+
+char *dc_metrics_render(struct dc_metrics *m, const uint64_t *shared, const struct dc_gauges *g,
+                        const struct dc_process_info *p)
 {
     struct buf b = {malloc(4096), 0, 4096, 0};
     if (!b.p) return NULL;
@@ -167,7 +270,7 @@ char *dc_metrics_render(struct dc_metrics *m)
     for (int c = 0; c < DC_M_COUNT; c++) {
         put(&b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", counter_names[c][0],
             counter_names[c][1], counter_names[c][0], counter_names[c][0],
-            (unsigned long long)m->counters[c]);
+            (unsigned long long)(m->counters[c] + (shared ? shared[c] : 0)));
     }
     put(&b, "# HELP ducat_commit_batch_size Requests per durable commit (group commit)\n"
             "# TYPE ducat_commit_batch_size histogram\n");
@@ -184,6 +287,8 @@ char *dc_metrics_render(struct dc_metrics *m)
             "ducat_commits_total %llu\n",
         (unsigned long long)m->commits);
     pthread_mutex_unlock(&m->lock);
+    if (g && g->ok) put_gauges(&b, g, p ? p->currency : "");
+    if (p) put_process(&b, p);
     if (b.oom) {
         free(b.p);
         return NULL;

@@ -21,7 +21,34 @@ enum dc_counter {
     DC_M_IDEMPOTENT_REPLAYS,
     DC_M_AUTH_FAILURES,
     DC_M_SIGS_VERIFIED,   /* coin signatures verified at deposit (cache hits excluded) */
+    DC_M_FUNDS,           /* operator cash-ins (API and CLI) */
+    DC_M_PAYOUTS,         /* operator cash-outs (API and CLI) */
+    DC_M_CASES_DECIDED,   /* cases resolved by an operator's decision (API and CLI) */
+    DC_M_ACCOUNT_ACTIONS, /* verify, freeze, unfreeze that changed an account (API and CLI) */
+    DC_M_KEY_CHANGES,     /* signing keys rotated, imported or revoked (CLI) */
     DC_M_COUNT
+};
+
+/* What GET /metrics reads from the store at each scrape (gauges.c). Money in
+ * minor units of the deployment's currency (the metric names say so). */
+struct dc_gauges {
+    int ok; /* 0: the store could not be read; gauges omitted */
+    int64_t cases_open;
+    int64_t exposure;  /* open cases: credits paid provisionally, not yet recovered */
+    int64_t frozen;    /* holds frozen by cases */
+    int64_t held;      /* every held credit (frozen included) */
+    int64_t float_out; /* the offline float account: coins outstanding */
+    uint32_t key_id;   /* the current signing key */
+    uint64_t key_sign_until_ms, key_verify_until_ms;
+    int has_audit, audit_ok;
+    uint64_t audit_at_ms;
+    size_t nonces; /* entries in the replay-protection table */
+};
+
+/* Process and build facts for the exposition. */
+struct dc_process_info {
+    const char *version, *store, *currency;
+    uint64_t start_ms;
 };
 
 struct dc_metrics;
@@ -33,7 +60,12 @@ void dc_metrics_set_route_name(struct dc_metrics *m, size_t route, const char *n
 void dc_metrics_request(struct dc_metrics *m, size_t route, int status, uint64_t micros);
 void dc_metrics_add(struct dc_metrics *m, enum dc_counter c, uint64_t n);
 void dc_metrics_commit(struct dc_metrics *m, size_t batch);
-/* Renders everything; returns a malloc'd NUL-terminated string. */
-char *dc_metrics_render(struct dc_metrics *m);
+/* The exposition name of counter c ("ducat_holds_released_total"). */
+const char *dc_metrics_counter_name(enum dc_counter c);
+/* Renders everything; returns a malloc'd NUL-terminated string. Each counter
+ * is this process's count plus shared[c] (the operator commands' share, from
+ * the store; NULL: none); g (NULL or !g->ok: omitted) and p add the gauges. */
+char *dc_metrics_render(struct dc_metrics *m, const uint64_t *shared, const struct dc_gauges *g,
+                        const struct dc_process_info *p);
 
 #endif

@@ -8,6 +8,7 @@
 
 const struct dc_route dc_routes[] = {
     {"GET", "/v1/health", dc_h_health, DC_R_PUBLIC | DC_R_INLINE, 0, "health"},
+    {"GET", "/v1/ready", dc_h_ready, DC_R_PUBLIC, 0, "ready"},
     {"GET", "/v1/keys", dc_h_keys, DC_R_PUBLIC, 0, "keys"},
     {"GET", "/metrics", dc_h_metrics, DC_R_PUBLIC | DC_R_INLINE, 0, "metrics"},
     {"POST", "/v1/register", dc_h_register, DC_R_SELF_SIGNED, 4 * KB, "register"},

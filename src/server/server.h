@@ -1,20 +1,28 @@
 /*
  * server.h - what every part of ducatd shares: the instance context (config,
- * keys, calendar, trust, store pool, writer, metrics) and the logger.
+ * keys, calendar, trust, store pool, writer, metrics); the logger (log.h).
  *
- * One struct dc_ctx exists per process, built by main.c; there are no other
- * globals outside main.c and the signal flag. Handlers receive it borrowed.
+ * One struct dc_ctx exists per process, built by the command that needs it
+ * (a static in cmd_serve.c for `serve`, in cmd_ops.c for the operator
+ * commands) and handed to handlers borrowed. The other process-wide state:
+ * the log level (log.c, atomic), the stop flag a signal sets (cmd_serve.c,
+ * sig_atomic_t), the HTTP server's own state (http.c, one per process), and
+ * large scratch buffers kept static to spare the stack (config.c, ctx.c,
+ * cmd_ops.c), each used by one thread at a time.
  */
 #ifndef DUCAT_SERVER_H
 #define DUCAT_SERVER_H
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "ducat/amount.h"
 #include "ducat/calendar.h"
 #include "ducat/coin.h"
 #include "server/config.h"
+#include "server/log.h"
 #include "store/store.h"
 
 struct dc_writer;
@@ -51,12 +59,24 @@ struct dc_ctx {
     struct dc_verify_cache vcache;
     uint8_t admin_hash[32];
     int has_admin;
-    uint64_t started_ms;   /* wall clock when serving began: older signed requests are refused */
-    volatile int stopping; /* shutdown began: close connections after answering */
+    uint64_t started_ms; /* wall clock when serving began: older signed requests are refused */
+    /* shutdown began: close connections after answering. Set by the serve
+     * loop, read by every connection thread: an atomic, not a volatile
+     * (volatile orders nothing between threads). */
+    atomic_int stopping;
+    /* Set (by the trust reload) when the signing key this process loaded
+     * was revoked or another became current: it issues no more coins
+     * (withdrawals 403 DC_ERR_KEY_REVOKED) and /v1/ready fails until a
+     * restart loads the new key. Written by the reload, read by workers. */
+    atomic_int signer_stale;
+    volatile sig_atomic_t *reload_req; /* set by SIGHUP: reload keys and revocations now */
 };
 
 /* The shared verification cache, emptied first when it is full. */
 struct dc_verify_cache *dc_vcache(struct dc_ctx *x);
+
+/* Entries in the replay-protection nonce table (GET /metrics). */
+size_t dc_nonces_count(struct dc_nonces *n);
 
 /* Business time in ms (issue, expiry, holds, cases): the real clock, or the
  * [dev] clock_file for tests. Request freshness always uses the wall clock. */
@@ -72,17 +92,23 @@ enum dc_err dc_ctx_open(struct dc_ctx *x, const char *config_path, char *err, si
 void dc_ctx_close(struct dc_ctx *x);
 /* Rebuilds the trust context from the signing keys in the store. */
 enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st);
+/* Live trust: re-reads signing keys and revocations (all instances of a
+ * database see a `keys rotate` / `keys revoke` this way) and marks the
+ * loaded signer stale if it was revoked or replaced. *n_keys (may be NULL):
+ * keys now trusted. Called every [server] trust_reload_s and on SIGHUP. */
+enum dc_err dc_ctx_refresh(struct dc_ctx *x, size_t *n_keys);
 
-/* Logging: one line to stderr with time and level; never log secrets. */
-void dc_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void dc_log_set_level(int level);
 /* Most coins one POST /v1/deposits may carry; published in GET /v1/keys
  * ("limits") so wallets split larger deposits. */
 #define DC_DEPOSIT_COINS_MAX 1000
 
-#define DC_LOG_ERROR 0
-#define DC_LOG_WARN 1
-#define DC_LOG_INFO 2
-#define DC_LOG_DEBUG 3
+/* Money for people: "30.00 CNY" (major units and the deployment's currency).
+ * Returns out; out is "?" if cap is too small (DC_MONEY_MAX always suffices). */
+#define DC_MONEY_MAX (DC_AMOUNT_STR_MAX + 8)
+const char *dc_money(char *out, size_t cap, const struct dc_currency *cur, int64_t minor);
+
+/* A time for people in the deployment's time zone (dc_time_format with the
+ * calendar's utc-offset); "-" for 0 or out of range. Returns out. */
+const char *dc_local_time(char *out, size_t cap, const struct dc_calendar *cal, uint64_t ms);
 
 #endif

@@ -159,6 +159,10 @@ struct dc_key_rec {
     uint32_t key_id;
     uint8_t keycert[DC_KEYCERT_BYTES];
     uint64_t revoked_at;
+    /* 1: revoked for rotation (retired), not for compromise: the key signs
+     * nothing more, but what it signed before stays valid until it expires
+     * (the trust context gets it unrevoked; /v1/keys says retired_at). */
+    int retired;
 };
 
 /* Selector for account_get. */

@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ducat/amount.h"
 #include "schema_pg.h" /* generated: schema_pg[] */
 #include "store/store.h"
 
@@ -228,10 +229,12 @@ static const struct stmt stmts[S_COUNT] = {
     [S_REVOKE_PUT] = {"INSERT INTO revoked(device, case_id, time) VALUES ($1, $2, $3) "
                       "ON CONFLICT (device) DO NOTHING", "bii"},
     [S_REVOKED_LIST] = {"SELECT device FROM revoked ORDER BY device", ""},
-    [S_KEY_PUT] = {"INSERT INTO signing_keys(key_id, keycert, revoked_at) VALUES ($1, $2, $3) "
+    [S_KEY_PUT] = {"INSERT INTO signing_keys(key_id, keycert, revoked_at, retired) "
+                   "VALUES ($1, $2, $3, $4) "
                    "ON CONFLICT (key_id) DO UPDATE SET keycert = excluded.keycert, "
-                   "revoked_at = excluded.revoked_at", "ibi"},
-    [S_KEY_LIST] = {"SELECT key_id, keycert, revoked_at FROM signing_keys ORDER BY key_id", ""},
+                   "revoked_at = excluded.revoked_at, retired = excluded.retired", "ibii"},
+    [S_KEY_LIST] = {"SELECT key_id, keycert, revoked_at, retired FROM signing_keys "
+                    "ORDER BY key_id", ""},
     /* Deferred writes (see "Deferred writes" below): journal ids reserved
      * ahead, then every deferred row of a transaction in three set-based
      * statements over arrays, sent in the round trip of the COMMIT. */
@@ -913,11 +916,11 @@ static void pending_moves(const struct pg_store *s, int64_t id, int64_t *avail, 
         const struct pend_post *p = &s->posts[i];
         if (p->debit == id) {
             int64_t *b = p->debit_bucket ? held : avail;
-            if (__builtin_sub_overflow(*b, p->amount, b)) *overflow = 1;
+            if (dc_i64_sub(b, *b, p->amount) != DC_OK) *overflow = 1;
         }
         if (p->credit == id) {
             int64_t *b = p->credit_bucket ? held : avail;
-            if (__builtin_add_overflow(*b, p->amount, b)) *overflow = 1;
+            if (dc_i64_add(b, *b, p->amount) != DC_OK) *overflow = 1;
         }
     }
 }
@@ -1022,7 +1025,7 @@ static int net_add(struct acct_seen *m, size_t *nm, int64_t id, int bucket, int6
     while (j < *nm && m[j].id != id) j++;
     if (j == *nm) m[(*nm)++] = (struct acct_seen){id, 0, 0, 0};
     int64_t *v = bucket ? &m[j].held : &m[j].available;
-    return __builtin_add_overflow(*v, amount, v);
+    return dc_i64_add(v, *v, amount) != DC_OK;
 }
 
 /*
@@ -1779,10 +1782,10 @@ static int post_deferred(struct pg_store *s, struct dc_posting *p, enum dc_err *
     pending_moves(s, c->id, &bal[1][0], &bal[1][1], &overflow);
     if (d == c) memcpy(bal[1], bal[0], sizeof bal[1]);
     int64_t *from = &bal[0][p->debit_bucket ? 1 : 0];
-    if (__builtin_sub_overflow(*from, p->amount, from)) overflow = 1;
+    if (dc_i64_sub(from, *from, p->amount) != DC_OK) overflow = 1;
     if (d == c) memcpy(bal[1], bal[0], sizeof bal[1]);
     int64_t *to = &bal[1][p->credit_bucket ? 1 : 0];
-    if (__builtin_add_overflow(*to, p->amount, to)) overflow = 1;
+    if (dc_i64_add(to, *to, p->amount) != DC_OK) overflow = 1;
     if (d == c) memcpy(bal[0], bal[1], sizeof bal[0]);
     if (overflow) {
         snprintf(s->errmsg, sizeof s->errmsg, "postgresql: posting overflows a balance");
@@ -2375,6 +2378,7 @@ static enum dc_err key_put(struct dc_store *base, const struct dc_key_rec *k)
     a_i64(&a, k->key_id);
     a_blob(&a, k->keycert, DC_KEYCERT_BYTES);
     a_u64(&a, k->revoked_at);
+    a_i64(&a, k->retired ? 1 : 0);
     return run(P(base), S_KEY_PUT, &a, NULL);
 }
 
@@ -2383,7 +2387,7 @@ static enum dc_err key_list(struct dc_store *base, dc_key_cb cb, void *ctx)
     FOR_ROWS(P(base), S_KEY_LIST, NULL, struct dc_key_rec row_,
              (row_.key_id = (uint32_t)c_i64(r, i, 0),
               c_blob(r, i, 1, row_.keycert, DC_KEYCERT_BYTES),
-              row_.revoked_at = (uint64_t)c_i64(r, i, 2)),
+              row_.revoked_at = (uint64_t)c_i64(r, i, 2), row_.retired = (int)c_i64(r, i, 3)),
              cb, ctx);
 }
 

@@ -140,10 +140,11 @@ static const char *const sql[S_COUNT] = {
                      "VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_REVOKE_PUT] = "INSERT OR IGNORE INTO revoked(device, case_id, time) VALUES (?1, ?2, ?3)",
     [S_REVOKED_LIST] = "SELECT device FROM revoked ORDER BY device",
-    [S_KEY_PUT] = "INSERT INTO signing_keys(key_id, keycert, revoked_at) VALUES (?1, ?2, ?3) "
+    [S_KEY_PUT] = "INSERT INTO signing_keys(key_id, keycert, revoked_at, retired) "
+                  "VALUES (?1, ?2, ?3, ?4) "
                   "ON CONFLICT(key_id) DO UPDATE SET keycert = excluded.keycert, "
-                  "revoked_at = excluded.revoked_at",
-    [S_KEY_LIST] = "SELECT key_id, keycert, revoked_at FROM signing_keys ORDER BY key_id",
+                  "revoked_at = excluded.revoked_at, retired = excluded.retired",
+    [S_KEY_LIST] = "SELECT key_id, keycert, revoked_at, retired FROM signing_keys ORDER BY key_id",
 };
 
 struct sqlite_store {
@@ -1115,6 +1116,7 @@ static enum dc_err key_put(struct dc_store *base, const struct dc_key_rec *k)
     sqlite3_bind_int64(q, 1, k->key_id);
     bind_blob(q, 2, k->keycert, DC_KEYCERT_BYTES);
     bind_u64(q, 3, k->revoked_at);
+    sqlite3_bind_int(q, 4, k->retired ? 1 : 0);
     return run(s, q);
 }
 
@@ -1126,7 +1128,8 @@ static enum dc_err key_list(struct dc_store *base, dc_key_cb cb, void *ctx)
     FOR_ROWS(s, q, struct dc_key_rec row_,
              (row_.key_id = (uint32_t)sqlite3_column_int64(q, 0),
               col_blob(q, 1, row_.keycert, DC_KEYCERT_BYTES),
-              row_.revoked_at = (uint64_t)sqlite3_column_int64(q, 2)),
+              row_.revoked_at = (uint64_t)sqlite3_column_int64(q, 2),
+              row_.retired = sqlite3_column_int(q, 3)),
              cb, ctx);
 }
 

@@ -4,6 +4,7 @@
 #include "ducat/client.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,14 +60,23 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* libcurl's global set-up is not thread-safe and must run once before any
+ * handle exists: a host app may create clients on several threads at once,
+ * so pthread_once, not a plain flag. Its result is kept for every caller. */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 enum dc_err dc_client_new(struct dc_client **out, const char *base_url)
 {
-    static int global_done;
-    if (!global_done) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        global_done = 1;
-    }
     *out = NULL;
+    if (pthread_once(&curl_once, curl_init) != 0 || curl_init_rc != CURLE_OK) {
+        return DC_ERR_NO_MEMORY;
+    }
     size_t n = strlen(base_url);
     if (n == 0 || n >= 500) return DC_ERR_INVALID_ARGUMENT;
     struct dc_client *c = calloc(1, sizeof *c);

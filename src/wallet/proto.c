@@ -12,8 +12,9 @@
  */
 #include <string.h>
 
-#include "core/codec.h"
-#include "core/crypto.h"
+#include "ducat/amount.h"
+#include "ducat/codec.h"
+#include "ducat/crypto.h"
 #include "ducat/proto.h"
 #include "wallet/proto_int.h"
 
@@ -398,8 +399,7 @@ enum dc_err dc_payment_verify(struct dc_payment_result *res, const struct dc_pay
     int64_t sum = 0;
     for (size_t i = 0; i < pay.n; i++) {
         int64_t v = res->coins[i].value;
-        if (v > 0 && sum > INT64_MAX - v) return DC_ERR_AMOUNT_OVERFLOW;
-        sum += v;
+        if (dc_i64_add(&sum, sum, v) != DC_OK) return DC_ERR_AMOUNT_OVERFLOW;
     }
     res->total = sum; /* also on a mismatch, so the host can show both */
     return sum == req.amount ? DC_OK : DC_ERR_PAY_AMOUNT;

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ducat/amount.h"
 #include "ducat/proto.h"
 #include "ducat/wallet.h"
 
@@ -48,21 +49,12 @@ static int cand_cmp(const void *pa, const void *pb)
     return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
-int dc_wallet_needs_refresh(const struct dc_wallet_coin_info *c, uint64_t now, uint64_t margin_ms)
-{
-    uint64_t horizon = now > UINT64_MAX - margin_ms ? UINT64_MAX : now + margin_ms;
-    if (c->expires_at <= horizon || c->owner_expires_at <= horizon) return 1;
-    if (c->hops_used >= c->hop_limit) return 1;
-    return c->hop_limit - c->hops_used < DC_WALLET_HOP_RESERVE;
-}
-
 /* Saturating sum of c[from .. from+r): big enough to compare with an amount. */
 static int64_t sum_sat(const struct cand *c, size_t from, size_t r)
 {
     int64_t s = 0;
     for (size_t i = from; i < from + r; i++) {
-        if (s > INT64_MAX - c[i].value) return INT64_MAX;
-        s += c[i].value;
+        if (dc_i64_add(&s, s, c[i].value) != DC_OK) return INT64_MAX;
     }
     return s;
 }
@@ -160,7 +152,7 @@ enum dc_err dc_wallet_select_coins(struct dc_wallet_plan *plan,
     size_t m = 0;
     int64_t prefix = 0;
     while (m < nc && prefix < amount) {
-        prefix = prefix > INT64_MAX - c[m].value ? INT64_MAX : prefix + c[m].value;
+        if (dc_i64_add(&prefix, prefix, c[m].value) != DC_OK) prefix = INT64_MAX;
         m++;
     }
     if (prefix < amount) {
@@ -228,7 +220,15 @@ enum dc_err dc_wallet_select(struct dc_wallet_plan *plan, const struct dc_wallet
     size_t n = dc_wallet_coin_count(w);
     struct dc_wallet_coin_info *info = malloc((n ? n : 1) * sizeof *info);
     if (!info) return DC_ERR_NO_MEMORY;
-    for (size_t i = 0; i < n && err == DC_OK; i++) err = dc_wallet_coin_info(w, i, &info[i]);
+    for (size_t i = 0; i < n && err == DC_OK; i++) {
+        err = dc_wallet_coin_info(w, i, &info[i]);
+        /* A coin the payee would refuse is not offered: paying with it
+         * would strand the whole payment, its clean coins included. */
+        if (err == DC_OK && info[i].status == DC_WALLET_HELD &&
+            dc_wallet_coin_doubtful(w, i, now, margin_ms) != DC_OK) {
+            info[i].status = DC_WALLET_SPENT; /* this copy only: not a candidate */
+        }
+    }
     struct dc_wallet_select_opts o = {now, margin_ms, p.base_unit, p.currency};
     if (err == DC_OK) err = dc_wallet_select_coins(plan, info, n, amount, &o);
     free(info);

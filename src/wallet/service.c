@@ -33,11 +33,21 @@ void dc_service_init(struct dc_service *s, struct dc_wallet *w, struct dc_client
     if (c) dc_client_set_key(c, dc_wallet_device_sk(w));
 }
 
+/* *sum += v for the totals a call reports (credited, withdrawn), which the
+ * server supplied: checked by the one money helper, and past INT64_MAX kept
+ * at INT64_MAX (the money itself is in the server's ledger; only the
+ * report could be wrong, and a wrapped negative total would mislead). */
+static void report_add(int64_t *sum, int64_t v)
+{
+    if (dc_i64_add(sum, *sum, v) != DC_OK) *sum = INT64_MAX;
+}
+
 int dc_service_is_transient(enum dc_err e)
 {
-    return e == DC_ERR_IO || e == DC_ERR_INTERNAL || e == DC_ERR_AUTH_STALE ||
-           e == DC_ERR_AUTH_REPLAY || e == DC_ERR_STORE_BUSY || e == DC_ERR_STORE_RETRY ||
-           e == DC_ERR_SHUTTING_DOWN || e == DC_ERR_NO_MEMORY || dc_err_http_status(e) >= 500;
+    /* TRANSIENT by the registry, or any failure of the server or of the
+     * way to it (a 5xx status: I/O, internal, storage): the request may
+     * not have been done, and the stored request id makes a retry safe */
+    return dc_err_class(e) == DC_CLASS_TRANSIENT || dc_err_http_status(e) >= 500;
 }
 
 __attribute__((format(printf, 2, 3))) static void set_detail(struct dc_service *s,
@@ -869,7 +879,7 @@ static enum dc_err finish_deposit(struct dc_service *s, struct dc_service_deposi
         for (size_t i = 0; i < json_array_size(coins); i++) {
             report_coin(out, json_array_get(coins, i));
         }
-        if (out) out->credited += json_i64(ans, "credited");
+        if (out) report_add(&out->credited, json_i64(ans, "credited"));
         op_add_credited(s, json_i64(ans, "credited"));
         json_decref(body);
     } else if (json_array_size(sent) == 1 && coin_refusal(e)) {
@@ -1259,7 +1269,8 @@ enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now, uint64_t marg
          * neither spent nor kept: finish its deposit here, so that a sync
          * completes what a crash interrupted. */
         if ((ci.status == DC_WALLET_HELD && ci.is_ours &&
-             dc_wallet_needs_refresh(&ci, now, margin_ms)) ||
+             (dc_wallet_needs_refresh(&ci, now, margin_ms) ||
+              dc_wallet_coin_doubtful(s->w, i, now, margin_ms) != DC_OK)) ||
             pending_deposit(s->w, i, c)) {
             idx[k++] = i;
         }
@@ -1308,7 +1319,7 @@ static enum dc_err finish_op(struct dc_service *s, const json_t *op_in, uint64_t
     if (!op) return DC_ERR_NO_MEMORY;
     enum dc_err e = DC_OK;
     if (strcmp(cmd, "pay") == 0) {
-        struct dc_service_transfer t, *tp = result ? result : &t;
+        struct dc_service_transfer t = {0}, *tp = result ? result : &t;
         if (has_request(s->w, KIND_TRANSFER)) {
             e = finish_transfer(s, tp);
             if (e == DC_OK && r) r->transfers++;
@@ -1317,13 +1328,12 @@ static enum dc_err finish_op(struct dc_service *s, const json_t *op_in, uint64_t
             e = save(s);
         }
     } else if (strcmp(cmd, "withdraw") == 0) {
-        struct dc_service_withdrawal wd, *wp = result ? result : &wd;
-        memset(&wd, 0, sizeof wd);
+        struct dc_service_withdrawal wd = {0}, *wp = result ? result : &wd;
         if (has_request(s->w, KIND_WITHDRAW)) {
             e = finish_withdraw(s, now, wp);
             if (e == DC_OK && r) {
                 r->withdrawals++;
-                r->withdrawn += wp->amount;
+                report_add(&r->withdrawn, wp->amount);
             }
         } else {
             op_forget(s);
@@ -1342,7 +1352,7 @@ static enum dc_err finish_op(struct dc_service *s, const json_t *op_in, uint64_t
         }
         if (d && r) {
             r->deposits++;
-            r->credited += d->credited;
+            report_add(&r->credited, d->credited);
             for (size_t i = 0; i < d->n; i++) {
                 if (!d->coin[i].err || strcmp(d->coin[i].status, "refused") != 0) continue;
                 r->n_refused++;
@@ -1354,13 +1364,12 @@ static enum dc_err finish_op(struct dc_service *s, const json_t *op_in, uint64_t
         }
         if (!result) free(d);
     } else if (strcmp(cmd, "refresh") == 0) {
-        struct dc_service_refresh rf, *rp = result ? result : &rf;
-        memset(&rf, 0, sizeof rf);
+        struct dc_service_refresh rf = {0}, *rp = result ? result : &rf;
         e = refresh_finish(s, op, now, rp);
         if (r) {
             r->deposits += rp->n_deposited ? 1 : 0;
-            r->credited += rp->deposited;
-            r->withdrawn += rp->replaced;
+            report_add(&r->credited, rp->deposited);
+            report_add(&r->withdrawn, rp->replaced);
             r->n_refused += rp->n_refused;
             if (dc_i64_add(&r->refused, r->refused, rp->refused) != DC_OK) {
                 r->refused = INT64_MAX; /* only reported */
@@ -1402,7 +1411,7 @@ enum dc_err dc_service_resume(struct dc_service *s, uint64_t now, struct dc_serv
         e = finish_withdraw(s, now, &wd);
         if (e == DC_OK) {
             r.withdrawals++;
-            r.withdrawn += wd.amount;
+            report_add(&r.withdrawn, wd.amount);
         }
         if (first == DC_OK) first = e;
     }
@@ -1411,7 +1420,7 @@ enum dc_err dc_service_resume(struct dc_service *s, uint64_t now, struct dc_serv
         e = d ? finish_deposit(s, d, NULL) : DC_ERR_NO_MEMORY;
         if (e == DC_OK) {
             r.deposits++;
-            r.credited += d->credited;
+            report_add(&r.credited, d->credited);
         }
         free(d);
         if (first == DC_OK) first = e;

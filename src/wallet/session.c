@@ -24,7 +24,8 @@
  */
 #include <string.h>
 
-#include "core/codec.h"
+#include "ducat/amount.h"
+#include "ducat/codec.h"
 #include "ducat/proto.h"
 #include "wallet/proto_int.h"
 
@@ -557,8 +558,7 @@ static enum dc_err payment_shape(const struct dc_request *req,
         if (c.genesis.currency != req->currency) return DC_ERR_CURRENCY_MISMATCH;
         int64_t v = dc_coin_value(&c);
         if (v <= 0) return DC_ERR_COIN_VALUE;
-        if (sum > INT64_MAX - v) return DC_ERR_AMOUNT_OVERFLOW;
-        sum += v;
+        if (dc_i64_add(&sum, sum, v) != DC_OK) return DC_ERR_AMOUNT_OVERFLOW;
     }
     return sum == req->amount ? DC_OK : DC_ERR_PAY_AMOUNT;
 }

@@ -25,7 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/codec.h"
+#include "ducat/amount.h"
+#include "ducat/codec.h"
 #include "ducat/coin.h"
 
 #define SEEN_KEY_BYTES (DC_SERIAL_BYTES + DC_HASH_BYTES)
@@ -144,11 +145,13 @@ static int printable(const char *s, size_t n)
     return 1;
 }
 
-/* Checked sum; 0 on overflow. */
+/* *sum += v, checked by the one money helper (dc_i64_add); 0 on overflow,
+ * *sum untouched then. */
 static int add_i64(int64_t *sum, int64_t v)
 {
-    if ((v > 0 && *sum > INT64_MAX - v) || (v < 0 && *sum < INT64_MIN - v)) return 0;
-    *sum += v;
+    int64_t r;
+    if (dc_i64_add(&r, *sum, v) != DC_OK) return 0;
+    *sum = r;
     return 1;
 }
 
@@ -425,15 +428,27 @@ enum dc_err dc_wallet_coin_bytes(const struct dc_wallet *w, size_t i, const uint
     return DC_OK;
 }
 
-/* Spendable in principle (selection applies the same rule). */
-static int spendable(const struct dc_wallet *w, const struct dc_wallet_coin_info *c, uint64_t now,
-                     uint64_t margin)
+/* Here, not in select.c: the balance and the selection both ask it, and
+ * select.c builds on this file's accessors, so it may not be the other way
+ * round (tests/layers.sh forbids files that depend on each other). */
+int dc_wallet_needs_refresh(const struct dc_wallet_coin_info *c, uint64_t now, uint64_t margin_ms)
 {
+    uint64_t horizon = now > UINT64_MAX - margin_ms ? UINT64_MAX : now + margin_ms;
+    if (c->expires_at <= horizon || c->owner_expires_at <= horizon) return 1;
+    if (c->hops_used >= c->hop_limit) return 1;
+    return c->hop_limit - c->hops_used < DC_WALLET_HOP_RESERVE;
+}
+
+/* Spendable in principle (selection applies the same rule). */
+static int spendable(const struct dc_wallet *w, size_t i, uint64_t now, uint64_t margin)
+{
+    const struct dc_wallet_coin_info *c = &w->coins[i].info;
     if (c->status != DC_WALLET_HELD || !c->is_ours) return 0;
     if (w->has_trust && (c->currency != w->params.currency || c->value % w->params.base_unit != 0)) {
         return 0;
     }
-    return !dc_wallet_needs_refresh(c, now, margin);
+    if (dc_wallet_needs_refresh(c, now, margin)) return 0;
+    return dc_wallet_coin_doubtful(w, i, now, margin) == DC_OK;
 }
 
 enum dc_err dc_wallet_balance(const struct dc_wallet *w, uint64_t now, uint64_t margin_ms,
@@ -448,10 +463,12 @@ enum dc_err dc_wallet_balance(const struct dc_wallet *w, uint64_t now, uint64_t 
         if (c->status == DC_WALLET_HELD) {
             ok &= add_i64(&b.held, c->value);
             b.n_held++;
-            if (spendable(w, c, now, margin_ms)) {
+            if (spendable(w, i, now, margin_ms)) {
                 ok &= add_i64(&b.spendable, c->value);
                 b.n_spendable++;
-            } else if (dc_wallet_needs_refresh(c, now, margin_ms)) {
+            } else if (c->is_ours && (dc_wallet_needs_refresh(c, now, margin_ms) ||
+                                      dc_wallet_coin_doubtful(w, i, now, margin_ms) != DC_OK)) {
+                /* to deposit: near expiry or its hop limit, or doubtful */
                 ok &= add_i64(&b.refresh, c->value);
                 b.n_refresh++;
             }
@@ -519,6 +536,54 @@ enum dc_err dc_wallet_seen_check(void *wallet, const uint8_t serial[DC_SERIAL_BY
 size_t dc_wallet_seen_count(const struct dc_wallet *w)
 {
     return w->n_seen;
+}
+
+/* ---- Coins a payee would refuse ------------------------------------------------ */
+
+static int revoked_device(const struct dc_wallet *w, const uint8_t pub[static DC_PUBKEY_BYTES])
+{
+    return w->n_revoked &&
+           bsearch(pub, w->revoked, w->n_revoked, DC_PUBKEY_BYTES, cmp_key32) != NULL;
+}
+
+enum dc_err dc_wallet_coin_doubtful(const struct dc_wallet *w, size_t i, uint64_t now,
+                                    uint64_t margin_ms)
+{
+    if (i >= w->n_coins) return DC_ERR_NOT_FOUND;
+    const struct coin_entry *e = &w->coins[i];
+    const struct dc_wallet_coin_info *ci = &e->info;
+    struct dc_coin *c = malloc(sizeof *c);
+    if (!c) return DC_ERR_NO_MEMORY;
+    enum dc_err err = dc_coin_decode(c, e->bytes, e->len);
+    if (err != DC_OK) goto out;
+    /* Every owner that signed a record, and this device, which signs the
+     * next one: the payee refuses a record by a revoked device. */
+    if (revoked_device(w, c->genesis.owner.pub)) err = DC_ERR_CERT_REVOKED;
+    for (size_t k = 0; err == DC_OK && k < c->n; k++) {
+        if (c->rec[k].type == DC_TYPE_TRANSFER && revoked_device(w, c->rec[k].u.transfer.to.pub)) {
+            err = DC_ERR_CERT_REVOKED;
+        }
+    }
+    /* A state of its chain known here with another successor: a double
+     * spend upstream that this wallet already saw, and so might a payee. */
+    uint8_t state[DC_HASH_BYTES], succ[DC_HASH_BYTES];
+    dc_state_genesis(state, c->genesis_bytes);
+    for (size_t k = 0; err == DC_OK && k < c->n; k++) {
+        dc_coin_successor(succ, c, k);
+        if (dc_wallet_seen_conflict(w, c->genesis.serial, state, succ)) err = DC_ERR_FORK_DETECTED;
+        dc_state_next(state, state, &c->rec[k]);
+    }
+    /* then what the payee judges by its clock and the hop count */
+    uint64_t horizon = now > UINT64_MAX - margin_ms ? UINT64_MAX : now + margin_ms;
+    if (err == DC_OK && ci->expires_at <= horizon) err = DC_ERR_COIN_EXPIRED;
+    if (err == DC_OK && ci->owner_expires_at <= horizon) err = DC_ERR_CERT_EXPIRED;
+    if (err == DC_OK && (ci->hops_used >= ci->hop_limit ||
+                         ci->hop_limit - ci->hops_used < DC_WALLET_HOP_RESERVE)) {
+        err = DC_ERR_HOP_LIMIT;
+    }
+out:
+    free(c);
+    return err;
 }
 
 /* A batch of seen entries staged before a commit. */
@@ -863,6 +928,10 @@ static enum dc_err plan_check(const struct dc_wallet *w, const struct dc_wallet_
         if (e->info.status != DC_WALLET_HELD) return DC_ERR_COIN_SPENT;
         if (!e->info.is_ours) return DC_ERR_INVALID_ARGUMENT;
         if (state_consumed(w, e)) return DC_ERR_COIN_SPENT;
+        /* never sign over what the payee would refuse (time is the
+         * payee's to judge; the rest is the same everywhere) */
+        enum dc_err d = dc_wallet_coin_doubtful(w, k, 0, 0);
+        if (d == DC_ERR_CERT_REVOKED || d == DC_ERR_FORK_DETECTED) return d;
         int64_t v = e->info.value;
         if (plan->has_split && i == plan->n - 1) {
             int64_t a = plan->split_values[0], b = plan->split_values[1];

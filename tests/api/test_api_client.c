@@ -5,6 +5,10 @@
  * the client with the server's clock, exactly once.
  */
 #include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
 #include "harness.h"
 
 #include "ducat/client.h"
@@ -14,6 +18,22 @@ static struct srv S;
 static long long available_of(json_t *j)
 {
     return (long long)json_integer_value(json_object_get(j, "available"));
+}
+
+/* How many GET /v1/balance requests S answered with a status of class
+ * cls ("2xx", "4xx"), from its /metrics: how the tests see how many times
+ * the client really sent a request, not only how the last one ended. */
+static unsigned long long balance_answers(const char *cls)
+{
+    struct api_req q = {.method = "GET", .path = "/metrics"};
+    struct api_resp r;
+    if (api_raw(&S, &q, &r) != 200) FAIL_AT("GET /metrics failed");
+    char key[96];
+    snprintf(key, sizeof key, "ducat_http_requests_total{route=\"balance\",code=\"%s\"} ", cls);
+    const char *p = strstr(r.body, key);
+    unsigned long long n = p ? strtoull(p + strlen(key), NULL, 10) : 0;
+    api_resp_free(&r);
+    return n;
 }
 
 /* A client of the running server S signing as d. */
@@ -78,11 +98,15 @@ static void test_clock_offset_learnt(void)
     struct dev stranger;
     dev_new(&stranger);
     dc_client_set_key(c, stranger.sk);
+    unsigned long long refused = balance_answers("4xx"), served = balance_answers("2xx");
     ASSERT_ERR(dc_client_call(c, 1, "GET", "/v1/balance", NULL, &status, &j, detail,
                               sizeof detail),
                DC_ERR_AUTH_UNKNOWN);
     ASSERT_EQ(status, 401);
     json_decref(j);
+    /* sent exactly once: one more refusal on the server, nothing else */
+    ASSERT_EQ(balance_answers("4xx"), refused + 1);
+    ASSERT_EQ(balance_answers("2xx"), served);
     audit_ok(&S);
     dc_client_free(c);
     srv_cleanup(&S);
@@ -103,9 +127,13 @@ static void test_signed_before_restart(void)
     /* sign 60 s in the past: inside the time window, but before the
      * restart: refused, then re-signed with the server's clock */
     dc_client_set_clock_offset(c, -60000);
+    unsigned long long refused = balance_answers("4xx"), served = balance_answers("2xx");
     ASSERT_OK(dc_client_call(c, 1, "GET", "/v1/balance", NULL, &status, &j, detail,
                              sizeof detail));
     ASSERT_EQ(status, 200);
+    /* refused once as stale, re-signed once, served once */
+    ASSERT_EQ(balance_answers("4xx"), refused + 1);
+    ASSERT_EQ(balance_answers("2xx"), served + 1);
     ASSERT_EQ(available_of(j), 900);
     json_decref(j);
     ASSERT(dc_client_clock_offset(c) > -5000); /* it was refused and learnt */

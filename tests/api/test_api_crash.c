@@ -715,12 +715,31 @@ static void set_up(void)
 }
 
 /* Parses "label: N" out of the audit report. */
+/* The audit report names money in major units ("-10.00 CNY"): back to minor
+ * units, the fraction's digits being the currency's exponent. */
 static long long report_value(const char *report, const char *label, int *ok)
 {
     const char *p = strstr(report, label);
-    long long v = 0;
-    if (p == NULL || sscanf(p + strlen(label), " %lld", &v) != 1) *ok = 0;
-    return v;
+    long long whole = 0, v;
+    char frac[16] = "", cur[8] = "";
+    int neg = 0;
+    if (p == NULL) {
+        *ok = 0;
+        return 0;
+    }
+    p += strlen(label);
+    while (*p == ' ') p++;
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (sscanf(p, "%lld.%15[0-9] %7[A-Z]", &whole, frac, cur) != 3) {
+        *ok = 0;
+        return 0;
+    }
+    v = whole;
+    for (const char *f = frac; *f; f++) v = v * 10 + (*f - '0');
+    return neg ? -v : v;
 }
 
 /*--- Reading the coins table (system libsqlite3, read-only, server stopped) ------------*/

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -151,14 +152,20 @@ static void *fresh_client(void *arg)
     return NULL;
 }
 
-static void test_slow_clients_do_not_starve(void)
+/* A fresh instance with Alice (5000, verified) and Bob (0). */
+static void begin_alice_bob(struct dev *a, struct dev *b)
 {
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
     srv_start(&S);
+    dev_setup(&S, a, "Alice", 5000);
+    dev_setup(&S, b, "Bob", 0);
+}
+
+static void test_slow_clients_do_not_starve(void)
+{
     struct dev a, b;
-    dev_setup(&S, &a, "Alice", 5000);
-    dev_setup(&S, &b, "Bob", 0);
+    begin_alice_bob(&a, &b);
     static int fds[N_SLOW];
     static const char half_line[] = "GET /v1/hea";
     static const char slow_body[] = "POST /v1/transfers HTTP/1.1\r\nHost: x\r\n"
@@ -500,7 +507,120 @@ static void test_unknown_key_keeps_no_nonce(void)
     srv_cleanup(&S);
 }
 
+/* ---- Live trust ---------------------------------------------------------- */
+
+static int ready_status(const struct srv *s, json_t **j)
+{
+    return api(s, NULL, "GET", "/v1/ready", NULL, j);
+}
+
+/* `keys rotate` + `keys revoke` run by the operator beside a serving
+ * instance (on PostgreSQL: any instance of the database). With
+ * trust_reload_s = 3600 the instance sees it at once on SIGHUP; with
+ * trust_reload_s = 1 within a few seconds by itself. Then it issues no
+ * coin under the revoked key (403) and is not ready until restarted, and a
+ * restart serves with the new key. */
+static void wait_not_ready(void)
+{
+    json_t *j = NULL;
+    int st = 0;
+    for (int i = 0; i < 50 && st != 503; i++) {
+        sleep_ms(100);
+        st = ready_status(&S, &j);
+        json_decref(j);
+    }
+    ASSERT_EQ(st, 503);
+}
+
+static void test_key_revoked_seen_by_running_instance(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    conf_append(&S, "\n[server]\ntrust_reload_s = 3600\n");
+    srv_start(&S);
+    struct dev a;
+    dev_setup(&S, &a, "Alice", 5000);
+    json_t *j = NULL;
+    ASSERT_EQ(ready_status(&S, &j), 200);
+    json_decref(j);
+    static struct coin coins[8];
+    size_t n = 0;
+    ASSERT_EQ(withdraw(&S, &a, 100, coins, 8, &n, NULL), 201);
+    char out[4096];
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 1"), 0);
+    ASSERT_EQ(ready_status(&S, &j), 200); /* not seen yet: no reload for an hour */
+    json_decref(j);
+    ASSERT_EQ(kill(S.pid, SIGHUP), 0);
+    wait_not_ready();
+    int st = withdraw(&S, &a, 100, coins, 8, &n, &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_KEY_REVOKED");
+    json_decref(j);
+
+    conf_append(&S, "\n[server]\ntrust_reload_s = 1\n");
+    srv_restart(&S);
+    ASSERT_EQ(ready_status(&S, &j), 200);
+    json_decref(j);
+    ASSERT_EQ(withdraw(&S, &a, 100, coins, 8, &n, NULL), 201);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 2"), 0);
+    wait_not_ready(); /* by the periodic reload alone */
+    st = withdraw(&S, &a, 100, coins, 8, &n, &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_KEY_REVOKED");
+    json_decref(j);
+    srv_restart(&S);
+    ASSERT_EQ(withdraw(&S, &a, 100, coins, 8, &n, NULL), 201);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* Coins of a key retired for rotation stay depositable; coins of a key
+ * revoked as compromised do not. Both seen by the running server. */
+static void test_retired_key_coins_stay_depositable(void)
+{
+    struct dev a, b;
+    begin_alice_bob(&a, &b);
+    dev_sync(&S, &b);
+    static struct coin k1[2], k2[2];
+    size_t n = 0;
+    ASSERT_EQ(withdraw(&S, &a, 100, k1, 2, &n, NULL), 201);
+    ASSERT_EQ(n, 1);
+    char out[4096];
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    srv_restart(&S); /* serves with key 2 */
+    ASSERT_EQ(withdraw(&S, &a, 100, k2, 2, &n, NULL), 201);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    srv_restart(&S); /* serves with key 3 */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 1 --rotation"), 0);
+    ASSERT(strstr(out, "retired signing key 1") != NULL);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 2"), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys list"), 0);
+    ASSERT(strstr(out, "RETIRED") != NULL && strstr(out, "REVOKED") != NULL);
+    ASSERT_EQ(kill(S.pid, SIGHUP), 0);
+    sleep_ms(500); /* the serving loop polls every 100 ms */
+    json_t *j = NULL;
+    coin_transfer(&k1[0], &a, &b);
+    coin_deposit(&k1[0], &b, b.account);
+    int st = deposit(&S, &b, k1, 1, NULL, &j);
+    ASSERT_EQ(st, 201);
+    json_decref(j);
+    coin_transfer(&k2[0], &a, &b);
+    coin_deposit(&k2[0], &b, b.account);
+    st = deposit(&S, &b, k2, 1, NULL, &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_KEY_REVOKED");
+    json_decref(j);
+    ASSERT_EQ(api(&S, NULL, "GET", "/v1/keys", NULL, &j), 200);
+    json_t *keys = json_object_get(j, "signing_keys");
+    ASSERT_EQ(json_integer_value(json_object_get(json_array_get(keys, 0), "revoked_at")), 0);
+    ASSERT(json_integer_value(json_object_get(json_array_get(keys, 0), "retired_at")) > 0);
+    ASSERT(json_integer_value(json_object_get(json_array_get(keys, 1), "revoked_at")) > 0);
+    json_decref(j);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
 TESTS(T(test_slow_clients_do_not_starve), T(test_per_address_limit),
       T(test_header_and_body_deadlines), T(test_refusals_are_json),
       T(test_overflow_refused_audit_ok), T(test_audit_reports_corrupted_row),
-      T(test_refusal_is_final_on_every_instance), T(test_unknown_key_keeps_no_nonce))
+      T(test_refusal_is_final_on_every_instance), T(test_unknown_key_keeps_no_nonce),
+      T(test_key_revoked_seen_by_running_instance), T(test_retired_key_coins_stay_depositable))

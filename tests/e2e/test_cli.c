@@ -628,9 +628,15 @@ static void test_library_lost_answers(void)
     srv_cleanup(&S);
 }
 
-static void test_setup(void)
+/* The ducat binary and the ID prefixes, set before any case runs, so each
+ * case can also run alone or in another order (DUCAT_TEST_ONLY/REVERSE). */
+__attribute__((constructor)) static void init(void)
 {
     cli_init("1101011990", "+86138");
+}
+
+static void test_setup(void)
+{
     char out[256];
     ASSERT_EQ(sh(out, sizeof out, "%s --version", ducat_bin), 0);
     ASSERT_HAS(out, "ducat");

@@ -232,8 +232,10 @@ static void test_deposit_of_any_size(void)
     size_t lens[BIG_N], total = 0;
     for (size_t i = 0; i < BIG_N; i++) {
         for (int h = 0; h < BIG_HOPS; h++) {
-            if (h % 2 == 0) coin_transfer(&coins[i], &d1, &d2);
-            else coin_transfer(&coins[i], &d2, &d1);
+            if (h % 2 == 0)
+                coin_transfer(&coins[i], &d1, &d2);
+            else
+                coin_transfer(&coins[i], &d2, &d1);
         }
         coin_transfer(&coins[i], &d1, &me);
         bufs[i] = coins[i].b;
@@ -258,10 +260,130 @@ static void test_deposit_of_any_size(void)
     audit_ok(&S);
 }
 
-static void test_setup(void)
+
+/* ---- Never pay with what the payee will refuse -------------------------------------------- */
+
+/* payer pays payee AMOUNT by armor in dir/TAG-*; the payee's accept exit code. */
+static int pay_by_armor(const struct wal *payer, const struct wal *payee, const char *dir,
+                        const char *tag, const char *amount, char *out, size_t cap)
+{
+    int rc = dcmd(out, cap, payee, "request %s > %s/%s-req 2>/dev/null", amount, dir, tag);
+    if (rc != 0) FAIL_AT("request exited %d", rc);
+    rc = dcmd(out, cap, payer, "pay %s/%s-req > %s/%s-pay", dir, tag, dir, tag);
+    if (rc != 0) return 100 + rc; /* the payer refused */
+    rc = dcmd(out, cap, payee, "accept %s/%s-pay > %s/%s-rcpt", dir, tag, dir, tag);
+    if (rc == 0) {
+        int rc2 = dcmd(out, cap, payer, "confirm %s/%s-rcpt", dir, tag);
+        if (rc2 != 0) FAIL_AT("confirm exited %d: %s", rc2, out);
+    }
+    return rc;
+}
+
+/*
+ * Mallory pays Bob a clean coin X, then double-spends another coin Y from
+ * a backup (to Dave and Erin); their deposits open a case and put her
+ * device on the revocation list. Bob syncs: X is now a coin every payee
+ * refuses. Bob's wallet neither pays with X alone nor mixes it with his own
+ * clean coin (the old wallet signed both over and the payee refused them:
+ * stranded); `ducat sync` deposits X instead and Bob keeps every cent.
+ */
+static void test_never_pay_with_doubtful_coins(void)
+{
+    char out[16384], backup[200];
+    const char *dir = S.dir;
+    struct wal mallory, bob, carol, dave, erin;
+    fresh_server();
+    dir = S.dir;
+    wallet_new(&S, &mallory, "mallory", "Mallory Wu");
+    wallet_new(&S, &bob, "bob", "Bob Li");
+    wallet_new(&S, &carol, "carol", "Carol Chen");
+    wallet_new(&S, &dave, "dave", "Dave Sun");
+    wallet_new(&S, &erin, "erin", "Erin Zhao");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 100.00", mallory.account), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 10.00", bob.account), 0);
+    ASSERT_EQ(D(out, &mallory, "withdraw 5.00"), 0); /* X */
+    ASSERT_EQ(D(out, &mallory, "withdraw 5.00"), 0); /* Y */
+    ASSERT_EQ(pay_by_armor(&mallory, &bob, dir, "x", "5.00", out, sizeof out), 0);
+    snprintf(backup, sizeof backup, "%s/mallory-backup.w", dir);
+    ASSERT_EQ(sh(out, sizeof out, "cp %s %s", mallory.path, backup), 0);
+    ASSERT_EQ(pay_by_armor(&mallory, &dave, dir, "y1", "5.00", out, sizeof out), 0);
+    ASSERT_EQ(sh(out, sizeof out, "cp %s %s", backup, mallory.path), 0);
+    ASSERT_EQ(pay_by_armor(&mallory, &erin, dir, "y2", "5.00", out, sizeof out), 0);
+    ASSERT_EQ(D(out, &dave, "deposit"), 0);
+    ASSERT_EQ(D(out, &erin, "deposit"), 0);
+    ASSERT_HAS(out, "double-spend case");
+
+    ASSERT_EQ(D(out, &bob, "withdraw 2.00"), 0); /* Bob's own clean coin */
+    /* Bob's wallet learns the revocation list but deposits nothing yet (a
+     * host that only syncs keys, e.g. a phone app on a metered link) */
+    {
+        const char *pass = getenv("DUCAT_PASSPHRASE");
+        char url[64];
+        struct dc_wallet *w;
+        struct dc_client *c;
+        struct dc_service svc;
+        struct dc_service_sync_result r;
+        ASSERT_OK(dc_wallet_load(&w, bob.path, pass, strlen(pass), DC_WALLET_KEEP_KEY));
+        snprintf(url, sizeof url, "http://127.0.0.1:%d", S.port);
+        ASSERT_OK(dc_client_new(&c, url));
+        dc_service_init(&svc, w, c, NULL, NULL);
+        ASSERT_OK(dc_service_sync(&svc, h_now_ms(), NULL, &r));
+        ASSERT_EQ(r.n_revoked, 1);
+        ASSERT_OK(dc_wallet_commit(w, bob.path));
+        dc_wallet_free(w);
+        dc_client_free(c);
+    }
+    ASSERT_EQ(offline_field(&bob, "offline_coins"), 700);
+    ASSERT_EQ(offline_field(&bob, "offline_spendable"), 200);
+
+    /* X alone, and X mixed with the clean coin: refused by the payer */
+    int rc = pay_by_armor(&bob, &carol, dir, "a", "5.00", out, sizeof out);
+    if (rc != 101) FAIL_AT("paying 5.00 with a doubtful coin gave %d: %s", rc, out);
+    ASSERT_HAS(out, "cannot pay 5.00 CNY: insufficient funds");
+    ASSERT_HAS(out, "5.00 CNY more in coins a payee would refuse");
+    rc = pay_by_armor(&bob, &carol, dir, "b", "7.00", out, sizeof out);
+    if (rc != 101) FAIL_AT("paying 7.00 = doubtful + clean gave %d: %s", rc, out);
+    ASSERT_EQ(offline_field(&bob, "offline_pending_out"), 0);
+    ASSERT_EQ(offline_field(&bob, "offline_coins"), 700);
+    ASSERT_EQ(offline_field(&carol, "offline_coins"), 0);
+
+    /* the clean coin alone still pays */
+    ASSERT_EQ(pay_by_armor(&bob, &carol, dir, "c", "2.00", out, sizeof out), 0);
+    ASSERT_EQ(offline_field(&carol, "offline_coins"), 200);
+
+    /* online: sync deposits the doubtful coin (credited to Bob, no case
+     * against him) and withdraws fresh coins in its place */
+    ASSERT_EQ(D(out, &bob, "sync"), 0);
+    ASSERT_HAS(out, "refreshed 1 coin(s)");
+    ASSERT_EQ(offline_field(&bob, "offline_coins"), 500);
+    ASSERT_EQ(offline_field(&bob, "offline_spendable"), 500);
+    ASSERT_EQ(offline_field(&bob, "offline_pending_out"), 0);
+    json_t *j = djson(&bob, "balance");
+    /* paid 10.00 (fund) + 5.00 (X) - 2.00 (to Carol) = 3.00 available
+     * + 5.00 held + 5.00 in fresh coins */
+    ASSERT_EQ(json_int(j, "available"), 300);
+    ASSERT_EQ(json_int(j, "held"), 500);
+    json_decref(j);
+    /* one case, Mallory's; none against Bob */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases show 1"), 0);
+    j = json_loads(out, 0, NULL);
+    ASSERT(j != NULL);
+    ASSERT_EQ(json_int(j, "culprit_account"), mallory.account);
+    json_decref(j);
+    ASSERT(srv_cmd(&S, out, sizeof out, "cases show 2") != 0);
+    audit_ok(&S);
+}
+
+/* The ducat binary and the ID prefixes, set before any case runs, so each
+ * case can also run alone or in another order (DUCAT_TEST_ONLY/REVERSE). */
+__attribute__((constructor)) static void init(void)
 {
     cli_init("1101011992", "+86138");
     unsetenv("DUCAT_TIMEOUT_MS");
+}
+
+static void test_setup(void)
+{
     char out[256];
     ASSERT_EQ(sh(out, sizeof out, "%s --version", ducat_bin), 0);
     ASSERT_HAS(out, "ducat");
@@ -273,4 +395,5 @@ static void test_teardown(void)
 }
 
 TESTS(T(test_setup), T(test_pay_retry_once), T(test_withdraw_retry_once),
-      T(test_deposit_retry_once), T(test_deposit_of_any_size), T(test_teardown))
+      T(test_deposit_retry_once), T(test_deposit_of_any_size), T(test_never_pay_with_doubtful_coins),
+      T(test_teardown))

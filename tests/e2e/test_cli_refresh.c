@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/crypto.h"
+#include "ducat/crypto.h"
 #include "ducat/armor.h"
 #include "ducat/proto.h"
 #include "ducat/service.h"
@@ -767,10 +767,16 @@ static void test_wallet_lock_contention(void)
     srv_cleanup(&S);
 }
 
-static void test_setup(void)
+/* The ducat binary and the ID prefixes, set before any case runs, so each
+ * case can also run alone or in another order (DUCAT_TEST_ONLY/REVERSE). */
+__attribute__((constructor)) static void init(void)
 {
     cli_init("1101011991", "+86137");
     unsetenv("DUCAT_LOCK_WAIT_MS");
+}
+
+static void test_setup(void)
+{
     char out[256];
     ASSERT_EQ(sh(out, sizeof out, "%s --version", ducat_bin), 0);
     ASSERT_HAS(out, "ducat");

@@ -116,9 +116,15 @@ static void test_qr_payment_out_of_order(void)
     srv_cleanup(&S);
 }
 
-static void test_init(void)
+/* The ducat binary and the ID prefixes, set before any case runs, so each
+ * case can also run alone or in another order (DUCAT_TEST_ONLY/REVERSE). */
+__attribute__((constructor)) static void init(void)
 {
     cli_init("1101011987", "+86136");
+}
+
+static void test_init(void)
+{
     char out[256];
     if (sh(out, sizeof out, "command -v zbarimg") != 0) {
         FAIL_AT("zbarimg is missing (scripts/deps.sh installs zbar-tools)");

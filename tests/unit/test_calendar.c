@@ -711,6 +711,25 @@ static void test_cn_release_ms(void)
     ASSERT_EQ(out, (uint64_t)D26(10, 23) * 24 * hour);
 }
 
+/* One rule for times shown to people: the deployment's zone, stated. */
+static void test_time_format(void)
+{
+    char b[DC_TIME_STR_MAX];
+    /* 2026-12-24T16:00Z is midnight of the 25th at UTC+08:00 */
+    const uint64_t t = 1798128000000ull;
+    ASSERT_EQ(dc_time_format(b, sizeof b, t, 480), DC_OK);
+    ASSERT_STR(b, "2026-12-25 00:00 (UTC+08:00)");
+    ASSERT_EQ(dc_time_format(b, sizeof b, t, 0), DC_OK);
+    ASSERT_STR(b, "2026-12-24 16:00 UTC");
+    ASSERT_EQ(dc_time_format(b, sizeof b, t + 59999, -330), DC_OK);
+    ASSERT_STR(b, "2026-12-24 10:30 (UTC-05:30)");
+    ASSERT_EQ(dc_time_format(b, sizeof b, 0, -60), DC_ERR_CALENDAR_RANGE); /* before 1970 */
+    ASSERT_STR(b, "");
+    ASSERT_EQ(dc_time_format(b, DC_TIME_STR_MAX - 1, t, 0), DC_ERR_BUFFER_TOO_SMALL);
+    ASSERT_EQ(dc_time_format(b, sizeof b, t, 1440), DC_ERR_INVALID_ARGUMENT);
+    ASSERT_EQ(dc_time_format(b, sizeof b, UINT64_MAX, 0), DC_ERR_CALENDAR_RANGE);
+}
+
 TESTS(T(test_date_epoch), T(test_date_leap_years), T(test_date_max), T(test_date_invalid),
       T(test_date_parse_strict), T(test_date_roundtrip_all), T(test_weekday_known),
       T(test_default_calendar), T(test_parse_accepts), T(test_parse_weekend_variants),
@@ -718,4 +737,5 @@ TESTS(T(test_date_epoch), T(test_date_leap_years), T(test_date_max), T(test_date
       T(test_parse_not_nul_terminated), T(test_add_working_days_default),
       T(test_add_working_days_odd_weekends), T(test_local_day_and_day_start),
       T(test_release_ms_range), T(test_cn_file_matches_notice), T(test_cn_worked_example),
-      T(test_cn_spring_festival), T(test_cn_new_year), T(test_cn_release_ms))
+      T(test_cn_spring_festival), T(test_cn_new_year), T(test_cn_release_ms),
+      T(test_time_format))

@@ -35,13 +35,19 @@ static char dir[64];
 
 /* ---- Helpers ---------------------------------------------------------- */
 
-static void setup(void)
+static void cleanup(void);
+
+/* The world and the scratch directory, made before the first case runs
+ * (whichever it is: no case may rely on another having run) and removed at
+ * exit. */
+__attribute__((constructor)) static void setup(void)
 {
     static int done;
     if (done) return;
     world_init(&W);
     snprintf(dir, sizeof dir, "/tmp/ducat-wallet-XXXXXX");
     if (!mkdtemp(dir)) abort();
+    atexit(cleanup);
     done = 1;
 }
 
@@ -1325,6 +1331,17 @@ static void test_accept_and_seen_conflict(void)
     dc_wallet_free(bob);
 }
 
+/* A request of Bob's for amount, its nonce made of tag. */
+static void bob_request(struct dc_request *rq, int64_t amount, uint8_t tag)
+{
+    memset(rq, 0, sizeof *rq);
+    rq->amount = amount;
+    rq->currency = CNY;
+    rq->payee = W.bob.cert;
+    nonce_of(rq->nonce, tag);
+    rq->time = NOW;
+}
+
 /* The wallet plugged into the offline protocol: bob's request, alice's
  * selection and payment, bob's verification with the wallet's seen-set and
  * trust, acceptance, receipt, confirmation. */
@@ -1336,12 +1353,7 @@ static void test_protocol_round(void)
     give(alice, &W.alice, 20, 71, 16);
     struct dc_request rq;
     uint8_t req[DC_REQUEST_BYTES];
-    memset(&rq, 0, sizeof rq);
-    rq.amount = 65;
-    rq.currency = CNY;
-    rq.payee = W.bob.cert;
-    nonce_of(rq.nonce, 0xA7);
-    rq.time = NOW;
+    bob_request(&rq, 65, 0xA7);
     ASSERT_OK(dc_request_sign(req, &rq, dc_wallet_device_sk(bob)));
     /* payer */
     struct dc_trust ta;
@@ -1419,23 +1431,131 @@ static void test_protocol_round(void)
     dc_wallet_free(bob);
 }
 
-static void test_cleanup(void)
+static void cleanup(void)
 {
-    setup();
     DIR *d = opendir(dir);
-    ASSERT(d);
+    if (!d) return;
     struct dirent *e;
     char p[512];
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue;
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        ASSERT(unlink(p) == 0);
+        unlink(p);
     }
     closedir(d);
-    ASSERT(rmdir(dir) == 0);
+    rmdir(dir);
 }
 
-TESTS(T(test_create_and_identity), T(test_trust_material), T(test_requests),
+/* The payee's side of the offline layer: a session's payment verified,
+ * kept once, and the offline limit (bob's certificate: 1,000.00). */
+static void test_offline_payee(void)
+{
+    setup();
+    struct dc_wallet *alice = wallet_of(&W.alice, 0xA1), *bob = wallet_of(&W.bob, 0xB0);
+    give(alice, &W.alice, 50, 72, 16);
+    struct dc_request rq;
+    bob_request(&rq, 30, 0xA9);
+    static struct dc_session s;
+    ASSERT_OK(dc_session_payee_start(&s, &rq, dc_wallet_device_sk(bob), 0));
+    size_t rlen;
+    const uint8_t *req = dc_session_request(&s, &rlen);
+    static uint8_t msg[DC_PAYMENT_MAX_BYTES], fr[DC_FRAME_MAX];
+    size_t msg_len, fl;
+    ASSERT_OK(dc_offline_pay(alice, msg, sizeof msg, &msg_len, NULL, NULL, req, rlen, NOW, DAY));
+    while (dc_session_pull(&s, fr, sizeof fr) > 0) {
+    }
+    for (size_t i = 0; i < dc_frame_count(msg_len, DC_FRAME_MAX); i++) {
+        ASSERT_OK(dc_frame_encode(fr, sizeof fr, &fl, msg, msg_len, DC_FRAME_MAX, i));
+        ASSERT_EQ(dc_session_push(&s, fr, fl), fl);
+    }
+    ASSERT(dc_session_want(&s) & DC_SESSION_NEED_VERIFY);
+    int64_t after = 0, limit = 0;
+    ASSERT_OK(dc_offline_within_limit(bob, 30, NOW, &after, &limit));
+    ASSERT_EQ(after, 30);
+    ASSERT_ERR(dc_offline_within_limit(bob, 100001, NOW, &after, &limit), DC_ERR_OFFLINE_LIMIT);
+    ASSERT_EQ(after, 100001);
+    ASSERT_EQ(limit, 100000);
+    ASSERT_ERR(dc_offline_within_limit(bob, INT64_MAX, NOW, &after, NULL), DC_ERR_OFFLINE_LIMIT);
+    struct dc_trust t;
+    struct dc_payment_result res;
+    ASSERT_OK(dc_offline_trust(bob, &t, NOW));
+    ASSERT_EQ(t.clock_skew_ms, DC_OFFLINE_CLOCK_SKEW_MS);
+    ASSERT_OK(dc_offline_accept(bob, &s, &res, &t, NOW));
+    ASSERT_EQ(res.total, 30);
+    ASSERT(dc_session_want(&s) & DC_SESSION_NEED_PERSIST);
+    struct dc_wallet_balance bb;
+    ASSERT_OK(dc_wallet_balance(bob, NOW, DAY, &bb));
+    ASSERT_EQ(bb.held, 30);
+    /* called again on a finished verification: refused, nothing kept twice */
+    ASSERT_ERR(dc_offline_accept(bob, &s, &res, &t, NOW), DC_ERR_SESSION_STATE);
+    ASSERT_OK(dc_wallet_balance(bob, NOW, DAY, &bb));
+    ASSERT_EQ(bb.held, 30);
+    dc_wallet_free(alice);
+    dc_wallet_free(bob);
+}
+
+/* The bookkeeping slots of the offline layer: payee sessions (save, load,
+ * the newest open one per transport and amount within a window, prune,
+ * forget) and the payer's copies of paid requests (old confirmed ones
+ * dropped). */
+static void test_offline_slots(void)
+{
+    setup();
+    struct dc_wallet *bob = wallet_of(&W.bob, 0xB0);
+    static struct dc_session s[3], got;
+    uint8_t h[3][DC_HASH_BYTES];
+    for (int i = 0; i < 3; i++) {
+        struct dc_request rq;
+        size_t rl;
+        bob_request(&rq, i == 2 ? 70 : 40, (uint8_t)(0xB0 + i));
+        ASSERT_OK(dc_session_payee_start(&s[i], &rq, dc_wallet_device_sk(bob), 0));
+        const uint8_t *req_i = dc_session_request(&s[i], &rl);
+        dc_request_hash(h[i], req_i, rl);
+        /* requests 0 and 1 for 40 over transport 1, made at NOW and NOW+1s */
+        ASSERT_OK(dc_offline_rx_save(bob, &s[i], i == 2 ? 2 : 1, 0, NOW + (uint64_t)i * 1000));
+    }
+    unsigned tr;
+    int done;
+    uint64_t at;
+    ASSERT_OK(dc_offline_rx_load(bob, h[2], &got, &tr, &done, &at));
+    ASSERT_EQ(tr, 2);
+    ASSERT_EQ(at, NOW + 2000);
+    ASSERT_MEM(&got, &s[2], sizeof got);
+    ASSERT_OK(dc_offline_rx_find_open(bob, 40, 1, NOW + 5000, 3600000, &got, &at));
+    ASSERT_EQ(at, NOW + 1000); /* the newest */
+    ASSERT_MEM(&got, &s[1], sizeof got);
+    ASSERT_ERR(dc_offline_rx_find_open(bob, 40, 2, NOW + 5000, 3600000, &got, &at),
+               DC_ERR_NOT_FOUND); /* another transport */
+    ASSERT_ERR(dc_offline_rx_find_open(bob, 40, 1, NOW + 3600000 + 1001, 3600000, &got, &at),
+               DC_ERR_NOT_FOUND); /* too old */
+    ASSERT_OK(dc_offline_rx_save(bob, &s[1], 1, 1, NOW + 1000)); /* done: not open any more */
+    ASSERT_OK(dc_offline_rx_find_open(bob, 40, 1, NOW + 5000, 3600000, &got, &at));
+    ASSERT_EQ(at, NOW);
+    dc_offline_rx_prune(bob, 2); /* keeps fewer than 2: the newest only */
+    ASSERT_ERR(dc_offline_rx_load(bob, h[0], &got, NULL, NULL, NULL), DC_ERR_NOT_FOUND);
+    ASSERT_ERR(dc_offline_rx_load(bob, h[1], &got, NULL, NULL, NULL), DC_ERR_NOT_FOUND);
+    ASSERT_OK(dc_offline_rx_forget(bob, h[2]));
+    ASSERT_ERR(dc_offline_rx_forget(bob, h[2]), DC_ERR_NOT_FOUND);
+    /* the payer's copies */
+    uint8_t req[DC_REQUEST_BYTES];
+    size_t len;
+    int confirmed = -1;
+    const uint8_t *r0 = dc_session_request(&s[0], &len);
+    ASSERT_ERR(dc_offline_py_load(bob, h[0], req, &len, &confirmed), DC_ERR_NOT_FOUND);
+    ASSERT_OK(dc_offline_py_save(bob, r0, DC_REQUEST_BYTES, 1, NOW));
+    ASSERT_OK(dc_offline_py_load(bob, h[0], req, &len, &confirmed));
+    ASSERT_EQ(len, DC_REQUEST_BYTES);
+    ASSERT_EQ(confirmed, 1);
+    ASSERT_MEM(req, r0, DC_REQUEST_BYTES);
+    const uint8_t *r1 = dc_session_request(&s[1], &len);
+    ASSERT_OK(dc_offline_py_save(bob, r1, DC_REQUEST_BYTES, 0, NOW + 2 * DAY));
+    ASSERT_ERR(dc_offline_py_load(bob, h[0], req, &len, NULL), DC_ERR_NOT_FOUND); /* aged out */
+    ASSERT_OK(dc_offline_py_load(bob, h[1], req, &len, &confirmed));
+    ASSERT_EQ(confirmed, 0);
+    dc_wallet_free(bob);
+}
+
+TESTS(T(test_offline_payee), T(test_offline_slots), T(test_create_and_identity), T(test_trust_material), T(test_requests),
       T(test_history_ring), T(test_plain_round_trip_all_fields), T(test_plain_decoder_strict),
       T(test_file_round_trip), T(test_default_cost_is_interactive), T(test_wrong_passphrase),
       T(test_every_byte_corruption), T(test_truncation_and_garbage),
@@ -1445,4 +1565,4 @@ TESTS(T(test_create_and_identity), T(test_trust_material), T(test_requests),
       T(test_select_skips_refresh), T(test_select_bounded_search),
       T(test_prepare_split_keeps_change), T(test_prepare_twice_same_bytes),
       T(test_prepare_refusals_change_nothing), T(test_deposit_and_prune),
-      T(test_accept_and_seen_conflict), T(test_protocol_round), T(test_cleanup))
+      T(test_accept_and_seen_conflict), T(test_protocol_round))

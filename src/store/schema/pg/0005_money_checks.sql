@@ -7,3 +7,7 @@
 ALTER TABLE journal ADD CONSTRAINT journal_amount_int64 CHECK (amount BETWEEN 1 AND 9223372036854775807);
 ALTER TABLE accounts ADD CONSTRAINT accounts_offline_limit_int64
     CHECK (offline_limit BETWEEN 0 AND 9223372036854775807);
+
+-- A signing key revoked for rotation (retired) rather than for compromise:
+-- coins it signed before stay depositable (docs/OPERATIONS.md).
+ALTER TABLE signing_keys ADD COLUMN retired BIGINT NOT NULL DEFAULT 0 CHECK (retired IN (0, 1));

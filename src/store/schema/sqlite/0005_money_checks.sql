@@ -27,3 +27,7 @@ WHEN typeof(NEW.amount) <> 'integer'
 BEGIN
     SELECT RAISE(ABORT, 'journal: an amount that is not an int64');
 END;
+
+-- A signing key revoked for rotation (retired) rather than for compromise:
+-- coins it signed before stay depositable (docs/OPERATIONS.md).
+ALTER TABLE signing_keys ADD COLUMN retired INTEGER NOT NULL DEFAULT 0 CHECK (retired IN (0, 1));

@@ -1,6 +1,7 @@
 /*
  * codec.h - bounded little-endian reader and writer for the canonical wire
- * encoding (private to the core).
+ * encoding. Public: the core's decoders, the wallet's file and offline
+ * frames and the server's deposit receipt all use it (one codec, not three).
  *
  * The reader never reads past its length: a short read sets `err` once and
  * every later read yields zeroes, so a decoder can read a whole structure
@@ -8,8 +9,8 @@
  * writer is the mirror image: it never writes past `cap` and remembers that
  * it ran out. No struct is ever cast onto bytes (Monocypher style).
  */
-#ifndef DUCAT_CORE_CODEC_H
-#define DUCAT_CORE_CODEC_H
+#ifndef DUCAT_CODEC_H
+#define DUCAT_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,51 @@
+/*
+ * log.h - ducatd's logger: one line to stderr with UTC time and level.
+ *
+ * Its own unit (log.c) so that everything in ducatd can log without
+ * depending on the instance context (ctx.c): the writer logs, and ctx.c
+ * stops the writer, so a logger inside ctx.c made the two depend on each
+ * other. Never log secrets, tokens or whole coins.
+ *
+ * Thread safety: dc_log may be called from any thread; the level is an
+ * atomic, so dc_log_set_level may run while others log.
+ */
+#ifndef DUCAT_SERVER_LOG_H
+#define DUCAT_SERVER_LOG_H
+
+#include <stddef.h>
+
+#define DC_LOG_ERROR 0
+#define DC_LOG_WARN 1
+#define DC_LOG_INFO 2
+#define DC_LOG_DEBUG 3
+
+/* Writes one line if level is at or below the current level. */
+void dc_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sets the level (DC_LOG_ERROR .. DC_LOG_DEBUG); the default is DC_LOG_INFO. */
+void dc_log_set_level(int level);
+/* JSON lines: every line {"time","level","msg"} or an event object. */
+void dc_log_set_json(int on);
+/* Operator commands (a process of their own): event lines go to syslog(3),
+ * so the journal holds what the CLI did; their messages stay on stderr. */
+void dc_log_set_syslog(int on);
+
+/* One field of an event line: a string (str != NULL) or an integer. */
+struct dc_log_kv {
+    const char *key;
+    const char *str;
+    long long num;
+};
+#define DC_KV_S(k, v) ((struct dc_log_kv){(k), (v), 0})
+#define DC_KV_N(k, v) ((struct dc_log_kv){(k), NULL, (long long)(v)})
+
+/* A security- or money-relevant event, one line with its ids:
+ *   TIME ducatd info: event=case_opened case=7 culprit=1002 amount="30.00 CNY"
+ * or in JSON {"time","level","event","case":7,...}. A string field is quoted
+ * (with \" \\ and \xNN escapes) when it holds a space, quote, '=' or control
+ * character, so a name can never forge another field. Never pass a secret. */
+void dc_log_event(int level, const char *event, const struct dc_log_kv *kv, size_t n);
+#define DC_LOG_EVENT(level, event, ...)                                                            \
+    dc_log_event((level), (event), (const struct dc_log_kv[]){__VA_ARGS__},                        \
+                 sizeof((const struct dc_log_kv[]){__VA_ARGS__}) / sizeof(struct dc_log_kv))
+
+#endif
