@@ -21,11 +21,19 @@
 #include "cli_harness.h"
 
 #include <signal.h>
+#include <time.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 static struct srv S;
 static const char *READER = "Virtual PCD 00 00";
+
+static long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static int vpcd_port(void)
 {
@@ -201,6 +209,7 @@ static void test_tap_10_hops_killed_every_apdu(void)
     snprintf(req, sizeof req, "%s/req", S.dir);
     snprintf(pay, sizeof pay, "%s/pay", S.dir);
     snprintf(rcpt, sizeof rcpt, "%s/rcpt", S.dir);
+    long t0 = now_ms();
     for (int k = 0; k < ncoins / batch; k++) {
         static const char *who[][2] = {{"Ann A", "Bea B"}, {"Cid C", "Dan D"},
                                        {"Eve E", "Fay F"}, {"Gus G", "Hal H"}};
@@ -223,6 +232,7 @@ static void test_tap_10_hops_killed_every_apdu(void)
     }
     ASSERT_EQ(offline_field(&other, "offline_coins"), ncoins * 100);
     coins_are(&other, (size_t)ncoins, 100, 9);
+    printf("# %d coins of 9 hops made in %ld ms\n", ncoins, now_ms() - t0);
 
     /* the full tap: the payee holds a coin of 10 hops */
     char log[256], tl[16384];
@@ -235,7 +245,9 @@ static void test_tap_10_hops_killed_every_apdu(void)
     ASSERT(2 * n + 1 <= ncoins);
     coins_are(&payee, 1, 100, 10);
 
+    t0 = now_ms();
     int rounds = kill_every_apdu(&other, &payee, n, port, (ncoins - 1) * 100, 100, "10-hops");
+    printf("# %d rounds in %ld ms\n", rounds, now_ms() - t0);
     long long paid = (long long)(rounds + 1) * 100;
     ASSERT_EQ(offline_field(&other, "offline_pending_out"), 0);
     ASSERT_EQ(offline_field(&payee, "offline_coins"), paid);
