@@ -21,8 +21,8 @@
 #include "cli_harness.h"
 
 #include <signal.h>
-#include <time.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct srv S;
@@ -211,8 +211,8 @@ static void test_tap_10_hops_killed_every_apdu(void)
     snprintf(rcpt, sizeof rcpt, "%s/rcpt", S.dir);
     long t0 = now_ms();
     for (int k = 0; k < ncoins / batch; k++) {
-        static const char *who[][2] = {{"Ann A", "Bea B"}, {"Cid C", "Dan D"},
-                                       {"Eve E", "Fay F"}, {"Gus G", "Hal H"}};
+        static const char *who[][2] = {
+            {"Ann A", "Bea B"}, {"Cid C", "Dan D"}, {"Eve E", "Fay F"}, {"Gus G", "Hal H"}};
         snprintf(name, sizeof name, "a%d", k);
         wallet_new(&S, &wa, name, who[k][0]);
         snprintf(name, sizeof name, "b%d", k);
