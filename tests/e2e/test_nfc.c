@@ -22,10 +22,18 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct srv S;
 static const char *READER = "Virtual PCD 00 00";
+
+static long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static int vpcd_port(void)
 {
@@ -98,62 +106,29 @@ static void test_tap_1_hop(void)
     finish(&payer, &payee, 500, 1000);
 }
 
-/* A coin that made 9 hops between two wallets (armor), then a 10th by tap. */
-static void test_tap_10_hops(void)
-{
-    char out[16384], req[256], pay[256], rcpt[256];
-    struct wal payer, payee, other;
-    int port = vpcd_port();
-    setup(&payer, &payee, "1");
-    wallet_new(&S, &other, "other", "Otto Other");
-    snprintf(req, sizeof req, "%s/req", S.dir);
-    snprintf(pay, sizeof pay, "%s/pay", S.dir);
-    snprintf(rcpt, sizeof rcpt, "%s/rcpt", S.dir);
-    for (int hop = 1; hop <= 9; hop++) {
-        /* odd hops payer -> other, even hops back; the 9th leaves it at other */
-        const struct wal *from = hop % 2 ? &payer : &other, *to = hop % 2 ? &other : &payer;
-        ASSERT_EQ(D(out, to, "request 1 > %s 2>/dev/null", req), 0);
-        ASSERT_EQ(D(out, from, "pay %s > %s 2>/dev/null", req, pay), 0);
-        ASSERT_EQ(D(out, to, "accept %s > %s 2>/dev/null", pay, rcpt), 0);
-        ASSERT_EQ(D(out, from, "confirm %s", rcpt), 0);
-    }
-    ASSERT_EQ(D(out, &other, "coins"), 0);
-    ASSERT_HAS(out, "9");
-    tap_pay(&other, &payee, "1", "", port, "10-hops");
-    ASSERT_EQ(offline_field(&payee, "offline_coins"), 100);
-    ASSERT_EQ(D(out, &payee, "coins"), 0);
-    printf("# payee's coins after the tap:\n%s", out);
-    ASSERT_EQ(offline_field(&other, "offline_pending_out"), 0);
-    ASSERT_EQ(D(out, &payee, "deposit"), 0);
-    ASSERT_EQ(online_field(&payee, "held"), 100);
-    audit_ok(&S);
-    srv_cleanup(&S);
-}
-
-/* kill -9 of the card at every APDU boundary of a short-APDU tap. */
-static void test_card_killed_every_apdu(void)
+/* kill -9 of the card (payer's wallet `from`) at every boundary of the n
+ * APDUs of a tap of 1.00 to `to`, then the tap repeated with a new card
+ * process: exactly one payment of 1.00 per round. from had from_start
+ * before the first round, to had to_start; returns the rounds run. */
+static int kill_every_apdu(const struct wal *from, const struct wal *to, int n, int port,
+                           long long from_start, long long to_start, const char *tag)
 {
     char out[16384], log[256], clog[256], point[64];
-    struct wal payer, payee;
-    int port = vpcd_port();
-    setup(&payer, &payee, "20");
-    /* SELECT, PAY, GET RESPONSE, CONFIRM; each before and after handling */
     int round = 0;
-    for (int n = 1; n <= 4; n++) {
+    for (int k = 1; k <= n; k++) {
         for (int after = 0; after < 2; after++, round++) {
-            snprintf(point, sizeof point, "card:apdu-%d%s", n, after ? "-answered" : "");
-            printf("# kill -9 the card at %s\n", point);
-            snprintf(log, sizeof log, "%s/tap-k%d.log", S.dir, round);
-            snprintf(clog, sizeof clog, "%s/card-k%d.log", S.dir, round);
-            pid_t rx =
-                spawn(&payee, log, NULL, "tap --amount 1 --reader '%s' --timeout 60", READER);
+            snprintf(point, sizeof point, "card:apdu-%d%s", k, after ? "-answered" : "");
+            printf("# %s: kill -9 the card at %s\n", tag, point);
+            snprintf(log, sizeof log, "%s/tap-%s-k%d.log", S.dir, tag, round);
+            snprintf(clog, sizeof clog, "%s/card-%s-k%d.log", S.dir, tag, round);
+            pid_t rx = spawn(to, log, NULL, "tap --amount 1 --reader '%s' --timeout 60", READER);
             wait_for(log, "waiting for a card", 10000);
-            pid_t tx = spawn(&payer, clog, point, "card --vpcd 127.0.0.1:%d --timeout 60", port);
+            pid_t tx = spawn(from, clog, point, "card --vpcd 127.0.0.1:%d --timeout 60", port);
             wait_for(clog, "PAUSED", 20000);
             kill9(tx);
             /* the tap repeated: a new card process, same wallet */
-            snprintf(clog, sizeof clog, "%s/card-k%d-again.log", S.dir, round);
-            tx = spawn(&payer, clog, NULL, "card --vpcd 127.0.0.1:%d --timeout 60", port);
+            snprintf(clog, sizeof clog, "%s/card-%s-k%d-again.log", S.dir, tag, round);
+            tx = spawn(from, clog, NULL, "card --vpcd 127.0.0.1:%d --timeout 60", port);
             int rc = wait_exit(tx, 30000);
             if (rc != 0) {
                 char tl[8192];
@@ -165,17 +140,127 @@ static void test_card_killed_every_apdu(void)
                         tl);
             }
             rc = wait_exit(rx, 30000);
-            if (rc != 0) {
-                slurp(log, out, sizeof out);
-                FAIL_AT("tap exited %d after the kill at %s:\n%s", rc, point, out);
-            }
+            slurp(log, out, sizeof out);
+            if (rc != 0) FAIL_AT("tap exited %d after the kill at %s:\n%s", rc, point, out);
+            ASSERT_HAS(out, "the payer's card confirmed the receipt");
             /* exactly one payment of 1.00 per round */
-            ASSERT_EQ(offline_field(&payee, "offline_coins"), (long long)(round + 1) * 100);
-            ASSERT_EQ(offline_field(&payer, "offline_coins"), 2000 - (long long)(round + 1) * 100);
-            ASSERT_EQ(offline_field(&payer, "offline_pending_out"), 0);
+            ASSERT_EQ(offline_field(to, "offline_coins"), to_start + (long long)(round + 1) * 100);
+            ASSERT_EQ(offline_field(from, "offline_coins"),
+                      from_start - (long long)(round + 1) * 100);
+            ASSERT_EQ(offline_field(from, "offline_pending_out"), 0);
         }
     }
+    return round;
+}
+
+/* The number of APDUs of the last tap, from the terminal's report. */
+static int apdus_of(const char *tap_out)
+{
+    const char *p = strstr(tap_out, "confirmed the receipt (");
+    if (!p) FAIL_AT("no APDU count in:\n%s", tap_out);
+    return atoi(p + strlen("confirmed the receipt ("));
+}
+
+/* kill -9 of the card at every APDU boundary of a short-APDU tap (1 hop). */
+static void test_card_killed_every_apdu(void)
+{
+    struct wal payer, payee;
+    int port = vpcd_port();
+    setup(&payer, &payee, "20");
+    /* SELECT, PAY, GET RESPONSE, CONFIRM; each before and after handling */
+    ASSERT_EQ(kill_every_apdu(&payer, &payee, 4, port, 2000, 0, "1-hop"), 8);
     finish(&payer, &payee, 800, 2000);
+}
+
+/* Checks that w holds exactly n coins (not spent), each of `value` and `hops`. */
+static void coins_are(const struct wal *w, size_t n, long long value, long long hops)
+{
+    json_t *j = djson(w, "coins");
+    json_t *cs = json_object_get(j, "coins");
+    ASSERT_EQ((long long)json_array_size(cs), (long long)n);
+    for (size_t i = 0; i < json_array_size(cs); i++) {
+        json_t *c = json_array_get(cs, i);
+        ASSERT_EQ(json_integer_value(json_object_get(c, "hops")), hops);
+        if (value) ASSERT_EQ(json_integer_value(json_object_get(c, "value")), value);
+    }
+    json_decref(j);
+}
+
+/*
+ * 10 hops. A coin cannot make 10 more hops after a payment, so every round
+ * gets a fresh one: coins of 1.00 make 9 hops in batches (armor; a payment
+ * holds at most DC_PAYMENT_MAX_BYTES, 7 coins of 9 hops), each batch
+ * withdrawn by a wallet A of its own, passed A -> B -> A ... (8 hops) and
+ * then to `other` (the 9th), so `other` holds only coins of 9 hops. One
+ * tap to the payee (the 10th hop) counts the APDUs n; then the card is
+ * killed at each of the 2n boundaries of a tap, each round paying with
+ * another such coin.
+ */
+static void test_tap_10_hops_killed_every_apdu(void)
+{
+    char out[65536], req[256], pay[256], rcpt[256], name[16];
+    struct wal payer, payee, other, wa, wb;
+    int port = vpcd_port();
+    /* 12 APDUs with short APDUs (SELECT, PAY, 9 GET RESPONSE, CONFIRM):
+     * 24 rounds and the full tap */
+    const int batch = 7, ncoins = 4 * batch;
+    setup(&payer, &payee, "1");
+    wallet_new(&S, &other, "other", "Otto Other");
+    snprintf(req, sizeof req, "%s/req", S.dir);
+    snprintf(pay, sizeof pay, "%s/pay", S.dir);
+    snprintf(rcpt, sizeof rcpt, "%s/rcpt", S.dir);
+    long t0 = now_ms();
+    for (int k = 0; k < ncoins / batch; k++) {
+        static const char *who[][2] = {
+            {"Ann A", "Bea B"}, {"Cid C", "Dan D"}, {"Eve E", "Fay F"}, {"Gus G", "Hal H"}};
+        snprintf(name, sizeof name, "a%d", k);
+        wallet_new(&S, &wa, name, who[k][0]);
+        snprintf(name, sizeof name, "b%d", k);
+        wallet_new(&S, &wb, name, who[k][1]);
+        ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 100.00", wa.account), 0);
+        for (int i = 0; i < batch; i++) ASSERT_EQ(D(out, &wa, "withdraw 1"), 0);
+        for (int hop = 1; hop <= 9; hop++) {
+            const struct wal *from = hop % 2 ? &wa : &wb;
+            const struct wal *to = hop == 9 ? &other : hop % 2 ? &wb : &wa;
+            ASSERT_EQ(D(out, to, "request %d > %s 2>/dev/null", batch, req), 0);
+            if (D(out, from, "pay %s > %s", req, pay) != 0) {
+                FAIL_AT("batch %d, hop %d: pay failed:\n%s", k, hop, out);
+            }
+            ASSERT_EQ(D(out, to, "accept %s > %s 2>/dev/null", pay, rcpt), 0);
+            ASSERT_EQ(D(out, from, "confirm %s", rcpt), 0);
+        }
+    }
+    ASSERT_EQ(offline_field(&other, "offline_coins"), ncoins * 100);
+    coins_are(&other, (size_t)ncoins, 100, 9);
+    printf("# %d coins of 9 hops made in %ld ms\n", ncoins, now_ms() - t0);
+
+    /* the full tap: the payee holds a coin of 10 hops */
+    char log[256], tl[16384];
+    tap_pay(&other, &payee, "1", "", port, "10-hops");
+    snprintf(log, sizeof log, "%s/tap-10-hops.log", S.dir);
+    slurp(log, tl, sizeof tl);
+    int n = apdus_of(tl);
+    printf("# a tap of a 10-hop coin: %d APDUs\n", n);
+    ASSERT(n >= 12); /* 2,361 bytes of payment in 256-byte answers */
+    ASSERT(2 * n + 1 <= ncoins);
+    coins_are(&payee, 1, 100, 10);
+
+    t0 = now_ms();
+    int rounds = kill_every_apdu(&other, &payee, n, port, (ncoins - 1) * 100, 100, "10-hops");
+    printf("# %d rounds in %ld ms\n", rounds, now_ms() - t0);
+    long long paid = (long long)(rounds + 1) * 100;
+    ASSERT_EQ(offline_field(&other, "offline_pending_out"), 0);
+    ASSERT_EQ(offline_field(&payee, "offline_coins"), paid);
+    /* every coin the payee holds made exactly 10 hops */
+    coins_are(&payee, (size_t)rounds + 1, 100, 10);
+    ASSERT_EQ(D(out, &other, "deposit"), 0);
+    ASSERT_EQ(D(out, &payee, "deposit"), 0);
+    ASSERT_EQ(online_field(&payee, "held"), paid);
+    ASSERT_EQ(online_field(&payee, "held") + online_field(&other, "held"), ncoins * 100);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases list"), 0);
+    if (contains(out, "open")) FAIL_AT("a case was opened:\n%s", out);
+    audit_ok(&S);
+    srv_cleanup(&S);
 }
 
 static void test_bad_reader(void)
@@ -207,5 +292,5 @@ static void test_init(void)
     ASSERT(ducat_bin[0] != '\0');
 }
 
-TESTS(T(test_init), T(test_tap_1_hop), T(test_tap_10_hops), T(test_card_killed_every_apdu),
-      T(test_bad_reader))
+TESTS(T(test_init), T(test_tap_1_hop), T(test_card_killed_every_apdu),
+      T(test_tap_10_hops_killed_every_apdu), T(test_bad_reader))
