@@ -63,18 +63,18 @@
 
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 

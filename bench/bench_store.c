@@ -56,8 +56,9 @@ static double raw_sqlite(const char *path, int n)
 {
     sqlite3 *db;
     if (sqlite3_open(path, &db) != SQLITE_OK) die("sqlite open", path);
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                     "CREATE TABLE IF NOT EXISTS raw(id INTEGER PRIMARY KEY, v INTEGER)",
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                 "CREATE TABLE IF NOT EXISTS raw(id INTEGER PRIMARY KEY, v INTEGER)",
                  NULL, NULL, NULL);
     sqlite3_stmt *q;
     sqlite3_prepare_v2(db, "INSERT INTO raw(v) VALUES (?1)", -1, &q, NULL);
@@ -414,8 +415,8 @@ static void engine(const char *label, const char *url, double (*raw)(const char 
     if (pg) printf("  %.0f WAL bytes/transfer", (w1 - w0) / 1500);
     printf("\n%-10s transfer x100   %9.0f /s  (%.1fx raw commit)", label, t100, t100 / r);
     if (pg) printf("  %.0f WAL bytes/transfer", (w2 - w1) / 10000);
-    printf("\n%-10s deposit x100    %9.0f /s  (%.1fx raw commit; 4 state claims each)", label,
-           d100, d100 / r);
+    printf("\n%-10s deposit x100    %9.0f /s  (%.1fx raw commit; 4 state claims each)", label, d100,
+           d100 / r);
     if (pg) printf("  %.0f WAL bytes/deposited coin", (w4 - w3) / 5000);
     printf("\n");
     PQfinish(pg);
@@ -429,7 +430,8 @@ int main(void)
     char raw_path[80];
     snprintf(raw_path, sizeof raw_path, "%s.raw", path);
     printf("bench_store: durable commits (SQLite WAL synchronous=FULL; PostgreSQL fsync=on, "
-           "synchronous_commit=on), %d accounts\n", USERS);
+           "synchronous_commit=on), %d accounts\n",
+           USERS);
     snprintf(url, sizeof url, "sqlite:%s", path);
     engine("sqlite", url, raw_sqlite, raw_path);
     const char *sfx[] = {"", "-wal", "-shm"};

@@ -258,8 +258,8 @@ int payee_verify_keep(struct cli *x, struct dc_session *s, int transport, uint64
         if (e == DC_ERR_OFFLINE_LIMIT) {
             rc = within_limit(x, res->total, now, transport);
         } else if (e != DC_OK && res->coin != DC_PAYMENT_WHOLE) {
-            rc = cli_fail(x, e, "payment refused: coin %zu, record %zu: %s", res->coin,
-                          res->record, dc_err_str(e));
+            rc = cli_fail(x, e, "payment refused: coin %zu, record %zu: %s", res->coin, res->record,
+                          dc_err_str(e));
         } else if (e != DC_OK) {
             rc = cli_fail(x, e, "payment refused: %s", dc_err_str(e));
         }
@@ -349,8 +349,8 @@ int payer_pay(struct cli *x, const uint8_t *req, size_t rlen, const struct dc_re
                             cli_fmt(x, a, r->amount), dc_err_str(e), cli_fmt(x, a2, sp),
                             cli_fmt(x, a3, refuse));
         }
-        return cli_fail(x, e, "cannot pay %s: %s (spendable offline: %s)",
-                        cli_fmt(x, a, r->amount), dc_err_str(e), cli_fmt(x, a2, sp));
+        return cli_fail(x, e, "cannot pay %s: %s (spendable offline: %s)", cli_fmt(x, a, r->amount),
+                        dc_err_str(e), cli_fmt(x, a2, sp));
     }
     if (again) {
         report(x, "this request was paid before: sending the same payment again");
@@ -819,8 +819,8 @@ int cmd_receive(struct cli *x, int argc, char **argv)
     if (!s) return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
     uint64_t created = cli_now();
     char a[48];
-    if (!fresh && dc_offline_rx_find_open(x->w, amount, TRANSPORT_TCP, cli_now(),
-                                          RESUME_WINDOW_MS, s, &created) == DC_OK) {
+    if (!fresh && dc_offline_rx_find_open(x->w, amount, TRANSPORT_TCP, cli_now(), RESUME_WINDOW_MS,
+                                          s, &created) == DC_OK) {
         report(x, "resuming the open request for %s", cli_fmt(x, a, amount));
     } else {
         rc = payee_new(x, amount, TRANSPORT_TCP, s);

@@ -128,4 +128,3 @@ void dc_log_event(int level, const char *event, const struct dc_log_kv *kv, size
     for (size_t i = 0; i < n; i++) put_field(line, sizeof line, &kv[i]);
     fprintf(stderr, "%s\n", line);
 }
-

@@ -18,6 +18,7 @@
  * Business time is the instance's [dev] clock_file (as in test_api_coins).
  */
 #include "test.h"
+/* harness.h after test.h (it uses test.h's macros) */
 #include "harness.h"
 
 #include <stdio.h>
@@ -162,13 +163,11 @@ static int resolve(long long case_id, const char *decision)
     return st;
 }
 
-static void expect_case(long long id, const char *phase, long long liability,
-                        long long recovered)
+static void expect_case(long long id, const char *phase, long long liability, long long recovered)
 {
     json_t *c = case_json(id);
     int ok = strcmp(json_str(c, "phase"), phase) == 0 && json_int(c, "liability") == liability &&
-             json_int(c, "recovered") == recovered &&
-             json_int(c, "debt") == liability - recovered;
+             json_int(c, "recovered") == recovered && json_int(c, "debt") == liability - recovered;
     if (!ok) {
         printf("# case %lld: phase %s liability %lld recovered %lld; expected %s %lld %lld\n", id,
                json_str(c, "phase"), json_int(c, "liability"), json_int(c, "recovered"), phase,
@@ -439,8 +438,8 @@ static void test_fork_of_forked_coin(void)
     json_decref(j2);
     expect_case(c1, "settled", 1000, 1000);
     expect_case(c2, "settled", 1000, 1000);
-    ASSERT_EQ(total(&alice), 0);  /* goods 2000, money 2000 */
-    ASSERT_EQ(total(&carol), 0);  /* goods 2000 - 1000 given to Alice, money 1000 */
+    ASSERT_EQ(total(&alice), 0); /* goods 2000, money 2000 */
+    ASSERT_EQ(total(&carol), 0); /* goods 2000 - 1000 given to Alice, money 1000 */
     clock_set(h_now_ms() + 60 * DAY_MS);
     (void)release();
     ASSERT_EQ(bal(&bob).available, 1000);

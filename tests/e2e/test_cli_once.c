@@ -260,7 +260,6 @@ static void test_deposit_of_any_size(void)
     audit_ok(&S);
 }
 
-
 /* ---- Never pay with what the payee will refuse -------------------------------------------- */
 
 /* payer pays payee AMOUNT by armor in dir/TAG-*; the payee's accept exit code. */
@@ -395,5 +394,5 @@ static void test_teardown(void)
 }
 
 TESTS(T(test_setup), T(test_pay_retry_once), T(test_withdraw_retry_once),
-      T(test_deposit_retry_once), T(test_deposit_of_any_size), T(test_never_pay_with_doubtful_coins),
-      T(test_teardown))
+      T(test_deposit_retry_once), T(test_deposit_of_any_size),
+      T(test_never_pay_with_doubtful_coins), T(test_teardown))
