@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "test.h"
+/* test.h before harness.h (harness.h hooks into it) */
 #include "harness.h"
 
 #define NI 2 /* ducatd instances */
@@ -54,8 +55,8 @@ struct world {
     long long avail[NU], held[NU];
     long long ok_transfers, refused, withdrawals, deposits, retries, ok_503;
     char error[512];
-    char replay[NU][256]; /* one transfer body per user answered 201 before the kill */
-    atomic_llong killed_at;     /* mono ms of the SIGKILL, 0 before */
+    char replay[NU][256];        /* one transfer body per user answered 201 before the kill */
+    atomic_llong killed_at;      /* mono ms of the SIGKILL, 0 before */
     atomic_llong first_ok_after; /* mono ms of the first 2xx write sent after it */
     atomic_int stop;             /* clients finish their request and end */
     pthread_barrier_t go;
@@ -189,8 +190,8 @@ static void check_books(const struct srv *s)
         long long av = json_int(j, "available"), held = json_int(j, "held");
         json_decref(j);
         if (av != W.avail[u] || held != W.held[u]) {
-            FAIL_AT("user %d: available %lld held %lld, the answers say %lld and %lld", u, av,
-                    held, W.avail[u], W.held[u]);
+            FAIL_AT("user %d: available %lld held %lld, the answers say %lld and %lld", u, av, held,
+                    W.avail[u], W.held[u]);
         }
     }
 }
