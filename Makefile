@@ -102,7 +102,7 @@ $(BUILD)/gen/schema_pg.h: $(sort $(wildcard src/store/schema/pg/*.sql)) scripts/
 	@mkdir -p $(dir $@)
 	scripts/embed.sh schema_pg $(sort $(wildcard src/store/schema/pg/*.sql)) > $@
 
-$(BUILD)/gen/calendar_default.h: data/calendar-cn-2026.txt scripts/embed.sh
+$(BUILD)/gen/calendar_default.h: data/calendar-cn.txt scripts/embed.sh
 	@mkdir -p $(dir $@)
 	scripts/embed.sh calendar_default $< > $@
 

@@ -93,7 +93,7 @@ int main(void)
     struct dc_calendar cal;
     size_t line = 0;
     static char text[65536];
-    FILE *f = fopen("data/calendar-cn-2026.txt", "r");
+    FILE *f = fopen("data/calendar-cn.txt", "r");
     size_t n = f ? fread(text, 1, sizeof text, f) : 0;
     if (f) fclose(f);
     if ((e = dc_calendar_parse(&cal, &line, text, n)) != DC_OK) return fail("calendar", e);

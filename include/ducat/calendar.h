@@ -5,7 +5,12 @@
  * a working day depends on the jurisdiction: weekends, public holidays, and
  * weekend days that are worked to make up for bridged holidays (China's 调休).
  * The calendar is parsed from a plain text file (format in docs/OPERATIONS.md
- * and data/calendar-cn-2026.txt) into a caller-owned struct; no allocation.
+ * and data/calendar-cn.txt) into a caller-owned struct; no allocation.
+ *
+ * A calendar knows only the dates it covers (its `covers` line): a holiday
+ * list for a year nobody has published yet would silently count that year's
+ * holidays as working days and release money early, so a release date whose
+ * window leaves the coverage is marked provisional (dc_calendar_release).
  *
  * Days are counted as `int32_t` days since 1970-01-01 (the civil proleptic
  * Gregorian calendar); a calendar also carries a UTC offset so instants in
@@ -37,9 +42,14 @@ struct dc_calendar {
     size_t n_holidays;
     int32_t workdays[DC_CALENDAR_MAX_DATES]; /* make-up working days, sorted, unique */
     size_t n_workdays;
+    /* Dates the calendar speaks for, inclusive. Without a `covers` line the
+     * calendar claims every supported date (DC_CALENDAR_DAY_MIN..MAX). */
+    int32_t cover_from;
+    int32_t cover_to;
 };
 
-/* A calendar with Saturday and Sunday as the weekend, UTC, no holidays. */
+/* A calendar with Saturday and Sunday as the weekend, UTC, no holidays,
+ * covering every supported date. */
 void dc_calendar_init_default(struct dc_calendar *out);
 
 /*
@@ -57,6 +67,10 @@ void dc_calendar_init_default(struct dc_calendar *out);
  *   holiday 2026-10-01 [2026-10-07]   a rest day or an inclusive range of at
  *                              most DC_CALENDAR_MAX_RANGE_DAYS days
  *   workday 2026-10-10         a make-up working day
+ *   covers 2025-01-01 2026-12-31   the inclusive range of dates whose
+ *                              holidays the file lists; at most once; every
+ *                              holiday and workday must lie inside it.
+ *                              Without it the file covers every date.
  * Dates are YYYY-MM-DD in 1970..9999. Overlapping or repeated holidays (and
  * repeated workdays) are merged; the arrays come out sorted and unique.
  * A workday beats the weekend; a date may not be both a holiday and a workday.
@@ -64,12 +78,16 @@ void dc_calendar_init_default(struct dc_calendar *out);
  * Returns DC_OK (and *err_line = 0), or sets *err_line to the 1-based line
  * number and returns:
  *   DC_ERR_CALENDAR_SYNTAX   unknown directive, bad token or argument count,
- *                            bad weekday or offset, repeated weekend/utc-offset,
+ *                            bad weekday or offset, repeated weekend/utc-offset/
+ *                            covers,
  *                            control characters outside comments;
  *   DC_ERR_CALENDAR_DATE     a date that does not exist or is outside
  *                            1970..9999, a range ending before it starts or
  *                            longer than DC_CALENDAR_MAX_RANGE_DAYS, a date
- *                            that is both holiday and workday;
+ *                            that is both holiday and workday, a `covers`
+ *                            range ending before it starts, a holiday or
+ *                            workday outside `covers` (reported at the
+ *                            `covers` line);
  *   DC_ERR_LIMIT_EXCEEDED    more than DC_CALENDAR_MAX_DATES distinct holidays
  *                            (or workdays).
  * DC_ERR_INVALID_ARGUMENT (line 0) if out is NULL or text is NULL with len > 0.
@@ -138,6 +156,26 @@ uint64_t dc_calendar_day_start_ms(const struct dc_calendar *cal, int32_t day);
  */
 DC_MUST_CHECK enum dc_err dc_calendar_release_ms(uint64_t *out, const struct dc_calendar *cal,
                                                  uint64_t ms, uint32_t n);
+
+/* 1 if the calendar covers `day` (cover_from <= day <= cover_to), else 0. */
+int dc_calendar_covers(const struct dc_calendar *cal, int32_t day);
+
+/*
+ * As dc_calendar_release_ms, and says whether the date is firm: *provisional
+ * is 1 when the local deposit date or any day of the n-working-day window
+ * after it lies outside the calendar's coverage (the answer then counts
+ * uncovered days by the weekend rule alone, a guess a later calendar may
+ * move either way), else 0. A provisional date must not release money; it is
+ * recomputed once a calendar covering the window is loaded. Errors as
+ * dc_calendar_release_ms; on error *provisional is 1.
+ */
+DC_MUST_CHECK enum dc_err dc_calendar_release(uint64_t *out, int *provisional,
+                                              const struct dc_calendar *cal, uint64_t ms,
+                                              uint32_t n);
+
+/* Whole days of coverage left after local date `today`: cover_to - today, 0
+ * once today is at or past the end (and at most DC_CALENDAR_DAY_MAX). */
+int32_t dc_calendar_days_left(const struct dc_calendar *cal, int32_t today);
 
 #ifdef __cplusplus
 }

@@ -10,7 +10,8 @@
  * Invariants of a parsed struct dc_calendar: holidays[] and workdays[] are
  * strictly ascending, inside DC_CALENDAR_DAY_MIN..MAX, disjoint, at most
  * DC_CALENDAR_MAX_DATES each; weekend_mask < 0x80; utc_offset_min in
- * -1439..1439. Lookups are binary searches; the parser inserts each date at its
+ * -1439..1439; cover_from <= cover_to and every listed date lies between them.
+ * Lookups are binary searches; the parser inserts each date at its
  * sorted place (binary search + memmove), which is insertion sort: at most 512
  * elements, so quadratic moves are a few hundred kilobytes at worst.
  *
@@ -222,6 +223,8 @@ static enum dc_err parse_offset(int32_t *out, struct token t)
 struct parse_state {
     int seen_weekend;
     int seen_offset;
+    size_t line;        /* current line, 1-based */
+    size_t covers_line; /* 0 = no `covers` yet */
 };
 
 static enum dc_err parse_weekend(struct dc_calendar *cal, const struct token *tok, size_t ntok)
@@ -304,6 +307,18 @@ static enum dc_err parse_line(struct dc_calendar *cal, struct parse_state *st, c
         st->seen_offset = 1;
         return parse_offset(&cal->utc_offset_min, tok[1]);
     }
+    if (tok_is(tok[0], "covers")) {
+        if (st->covers_line || ntok != 3) return DC_ERR_CALENDAR_SYNTAX;
+        st->covers_line = st->line;
+        int32_t from, to;
+        enum dc_err e = dc_date_parse(&from, tok[1].p, tok[1].len);
+        if (e == DC_OK) e = dc_date_parse(&to, tok[2].p, tok[2].len);
+        if (e != DC_OK) return e;
+        if (to < from) return DC_ERR_CALENDAR_DATE;
+        cal->cover_from = from;
+        cal->cover_to = to;
+        return DC_OK;
+    }
     if (tok_is(tok[0], "holiday")) return parse_holiday(cal, tok, ntok);
     if (tok_is(tok[0], "workday")) return parse_workday(cal, tok, ntok);
     return DC_ERR_CALENDAR_SYNTAX;
@@ -313,6 +328,19 @@ void dc_calendar_init_default(struct dc_calendar *out)
 {
     memset(out, 0, sizeof *out);
     out->weekend_mask = (uint8_t)((1u << 5) | (1u << 6)); /* sat, sun */
+    out->cover_from = DC_CALENDAR_DAY_MIN;
+    out->cover_to = DC_CALENDAR_DAY_MAX;
+}
+
+/* The listed dates are sorted, so the first and last of each array decide. */
+static int lists_inside_cover(const struct dc_calendar *cal)
+{
+    const int32_t *a[2] = {cal->holidays, cal->workdays};
+    const size_t n[2] = {cal->n_holidays, cal->n_workdays};
+    for (int i = 0; i < 2; i++) {
+        if (n[i] > 0 && (a[i][0] < cal->cover_from || a[i][n[i] - 1] > cal->cover_to)) return 0;
+    }
+    return 1;
 }
 
 enum dc_err dc_calendar_parse(struct dc_calendar *out, size_t *err_line, const char *text,
@@ -325,10 +353,11 @@ enum dc_err dc_calendar_parse(struct dc_calendar *out, size_t *err_line, const c
         return DC_ERR_INVALID_ARGUMENT;
     }
     dc_calendar_init_default(out);
-    struct parse_state st = {0, 0};
+    struct parse_state st = {0, 0, 0, 0};
     size_t pos = 0, line = 0;
     while (pos < len) {
         line++;
+        st.line = line;
         const char *nl = memchr(text + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - text) : len;
         size_t next = nl ? end + 1 : len;
@@ -340,6 +369,13 @@ enum dc_err dc_calendar_parse(struct dc_calendar *out, size_t *err_line, const c
             return e;
         }
         pos = next;
+    }
+    if (!lists_inside_cover(out)) {
+        /* A listed date outside `covers` means the range is wrong or the
+         * list is: either way the file does not say what it knows. */
+        memset(out, 0, sizeof *out);
+        if (err_line) *err_line = st.covers_line;
+        return DC_ERR_CALENDAR_DATE;
     }
     return DC_OK;
 }
@@ -466,6 +502,36 @@ enum dc_err dc_calendar_release_ms(uint64_t *out, const struct dc_calendar *cal,
     if (e != DC_OK) return e;
     *out = dc_calendar_day_start_ms(cal, last + 1);
     return DC_OK;
+}
+
+int dc_calendar_covers(const struct dc_calendar *cal, int32_t day)
+{
+    return day >= cal->cover_from && day <= cal->cover_to;
+}
+
+enum dc_err dc_calendar_release(uint64_t *out, int *provisional, const struct dc_calendar *cal,
+                                uint64_t ms, uint32_t n)
+{
+    if (provisional) *provisional = 1;
+    if (!out || !provisional || !cal || n == 0) {
+        if (out) *out = UINT64_MAX;
+        return DC_ERR_INVALID_ARGUMENT;
+    }
+    enum dc_err e = dc_calendar_release_ms(out, cal, ms, n);
+    if (e != DC_OK) return e;
+    /* The window is deposit .. last, contiguous, and so is the coverage: both
+     * ends inside means every day inside. last = the day before the release. */
+    const int32_t deposit = dc_calendar_local_day(cal, ms);
+    const int32_t last = dc_calendar_local_day(cal, *out) - 1;
+    *provisional = !(dc_calendar_covers(cal, deposit) && dc_calendar_covers(cal, last));
+    return DC_OK;
+}
+
+int32_t dc_calendar_days_left(const struct dc_calendar *cal, int32_t today)
+{
+    if (today >= cal->cover_to) return 0;
+    int64_t left = (int64_t)cal->cover_to - today;
+    return left > DC_CALENDAR_DAY_MAX ? DC_CALENDAR_DAY_MAX : (int32_t)left;
 }
 
 enum dc_err dc_time_format(char *out, size_t cap, uint64_t ms, int32_t utc_offset_min)

@@ -738,6 +738,7 @@ static enum dc_err recover_case(struct dc_store *st, uint64_t now, struct dc_cas
         free(l.h);
         /* 2. her available balance */
         struct dc_account a;
+        memset(&a, 0, sizeof a); /* read only when need > 0 */
         if (e == DC_OK && need > 0) {
             e = st->ops->account_get(st, &a, DC_BY_ID, c->culprit_account, NULL);
         }

@@ -1,9 +1,9 @@
 /*
  * test_calendar.c - civil dates, the calendar text format, working-day
- * arithmetic, release instants, and the shipped data/calendar-cn-2026.txt.
+ * arithmetic, release instants, and the shipped data/calendar-cn.txt.
  *
  * Expected dates were worked out by hand from the State Council table in
- * /work/shared/CALENDAR-CN-2026.md (and cross-checked with Python's datetime);
+ * the State Council notices for 2025 and 2026 (and cross-checked with Python's datetime);
  * the CN tests use their own copy of that table, not the data file's, so a
  * typo in either one fails here.
  */
@@ -564,7 +564,98 @@ static void test_release_ms_range(void)
 }
 
 /* ---------------------------------------------------------------------------
- * The shipped mainland-China 2026 calendar
+ * Coverage and provisional release dates
+ */
+
+static void test_parse_covers(void)
+{
+    static struct dc_calendar cal;
+    size_t line = 99;
+    /* No `covers`: every supported date is covered (a plain weekend calendar). */
+    ASSERT_OK(parse_str(&cal, &line, "holiday 2026-10-01\n"));
+    ASSERT_EQ(cal.cover_from, DC_CALENDAR_DAY_MIN);
+    ASSERT_EQ(cal.cover_to, DC_CALENDAR_DAY_MAX);
+    dc_calendar_init_default(&cal);
+    ASSERT(dc_calendar_covers(&cal, 0) && dc_calendar_covers(&cal, DC_CALENDAR_DAY_MAX));
+    /* Anywhere in the file, listed dates checked against it at the end. */
+    ASSERT_OK(parse_str(&cal, &line,
+                        "holiday 2026-10-01\ncovers 2026-01-01 2026-12-31\nworkday 2026-10-10\n"));
+    ASSERT_EQ(line, 0);
+    ASSERT_EQ(cal.cover_from, D26(1, 1));
+    ASSERT_EQ(cal.cover_to, D26(12, 31));
+    ASSERT(!dc_calendar_covers(&cal, D(2025, 12, 31)));
+    ASSERT(dc_calendar_covers(&cal, D26(1, 1)) && dc_calendar_covers(&cal, D26(12, 31)));
+    ASSERT(!dc_calendar_covers(&cal, D(2027, 1, 1)));
+    ASSERT_OK(parse_str(&cal, &line, "covers 2026-05-05 2026-05-05\nholiday 2026-05-05\n"));
+    /* Rejections: the range, repetition, arity, a listed date outside it
+     * (reported at the `covers` line, wherever the stray date is). */
+    ASSERT_REJECT("covers 2026-12-31 2026-01-01\n", DC_ERR_CALENDAR_DATE, 1);
+    ASSERT_REJECT("covers 2026-01-01 2026-02-30\n", DC_ERR_CALENDAR_DATE, 1);
+    ASSERT_REJECT("covers 2026-01-01\n", DC_ERR_CALENDAR_SYNTAX, 1);
+    ASSERT_REJECT("covers 2026-01-01 2026-12-31 2027-12-31\n", DC_ERR_CALENDAR_SYNTAX, 1);
+    ASSERT_REJECT("covers 2026-01-01 2026-12-31\ncovers 2026-01-01 2026-12-31\n",
+                  DC_ERR_CALENDAR_SYNTAX, 2);
+    ASSERT_REJECT("\ncovers 2026-01-01 2026-12-31\nholiday 2027-01-01\n", DC_ERR_CALENDAR_DATE, 2);
+    ASSERT_REJECT("workday 2025-12-27\n\n\ncovers 2026-01-01 2026-12-31\n", DC_ERR_CALENDAR_DATE,
+                  4);
+    ASSERT_REJECT("covers 2026-01-01 2026-12-31\nholiday 2026-12-30 2027-01-02\n",
+                  DC_ERR_CALENDAR_DATE, 1);
+}
+
+static void test_release_provisional_edges(void)
+{
+    static struct dc_calendar cal;
+    size_t line;
+    /* Plain weekends, covering June 2026 only. */
+    ASSERT_OK(parse_str(&cal, &line, "covers 2026-06-01 2026-06-30\n"));
+    uint64_t out = 0;
+    int prov = -1;
+    /* Mon 06-01 + 5 working days = Mon 06-08: inside, firm. */
+    ASSERT_OK(dc_calendar_release(&out, &prov, &cal, dc_calendar_day_start_ms(&cal, D26(6, 1)), 5));
+    ASSERT_EQ(out, dc_calendar_day_start_ms(&cal, D26(6, 9)));
+    ASSERT_EQ(prov, 0);
+    /* Tue 06-23 + 5 = Tue 06-30, the last covered day: still firm. */
+    ASSERT_OK(dc_calendar_release(&out, &prov, &cal, dc_calendar_day_start_ms(&cal, D26(6, 23)), 5));
+    ASSERT_EQ(out, dc_calendar_day_start_ms(&cal, D26(7, 1)));
+    ASSERT_EQ(prov, 0);
+    /* Wed 06-24 + 5 = Wed 07-01: one day past, provisional (the date is the
+     * weekend rule's guess). */
+    ASSERT_OK(dc_calendar_release(&out, &prov, &cal, dc_calendar_day_start_ms(&cal, D26(6, 24)), 5));
+    ASSERT_EQ(out, dc_calendar_day_start_ms(&cal, D26(7, 2)));
+    ASSERT_EQ(prov, 1);
+    /* Start the day before coverage (Sun 05-31): the window is inside, the
+     * start is not: provisional. */
+    ASSERT_OK(dc_calendar_release(&out, &prov, &cal, dc_calendar_day_start_ms(&cal, D26(5, 31)), 5));
+    ASSERT_EQ(prov, 1);
+    /* A start after coverage. */
+    ASSERT_OK(dc_calendar_release(&out, &prov, &cal, dc_calendar_day_start_ms(&cal, D26(8, 3)), 1));
+    ASSERT_EQ(prov, 1);
+    /* Errors say provisional and never. */
+    prov = 0;
+    ASSERT_ERR(dc_calendar_release(&out, &prov, &cal, 0, 0), DC_ERR_INVALID_ARGUMENT);
+    ASSERT_EQ(prov, 1);
+    ASSERT_EQ(out, UINT64_MAX);
+    ASSERT_ERR(dc_calendar_release(&out, NULL, &cal, 0, 1), DC_ERR_INVALID_ARGUMENT);
+    ASSERT_EQ(out, UINT64_MAX);
+    prov = 0;
+    ASSERT_ERR(dc_calendar_release(&out, &prov, &cal, UINT64_MAX, 1), DC_ERR_CALENDAR_RANGE);
+    ASSERT_EQ(prov, 1);
+    ASSERT_EQ(out, UINT64_MAX);
+    /* The default calendar covers everything: never provisional. */
+    dc_calendar_init_default(&cal);
+    ASSERT_OK(dc_calendar_release(&out, &prov, &cal, 0, 15));
+    ASSERT_EQ(prov, 0);
+    /* Days left. */
+    ASSERT_OK(parse_str(&cal, &line, "covers 2026-06-01 2026-06-30\n"));
+    ASSERT_EQ(dc_calendar_days_left(&cal, D26(6, 1)), 29);
+    ASSERT_EQ(dc_calendar_days_left(&cal, D26(6, 29)), 1);
+    ASSERT_EQ(dc_calendar_days_left(&cal, D26(6, 30)), 0);
+    ASSERT_EQ(dc_calendar_days_left(&cal, D26(9, 30)), 0);
+    ASSERT_EQ(dc_calendar_days_left(&cal, D26(5, 1)), 60);
+}
+
+/* ---------------------------------------------------------------------------
+ * The shipped mainland-China calendar, 2025 and 2026
  */
 
 static struct dc_calendar cn;
@@ -573,7 +664,7 @@ static void load_cn(void)
 {
     static char buf[1 << 16];
     char path[512];
-    snprintf(path, sizeof path, "%s/../data/calendar-cn-2026.txt", test_dir);
+    snprintf(path, sizeof path, "%s/../data/calendar-cn.txt", test_dir);
     FILE *f = fopen(path, "rb");
     if (!f) FAIL_AT("cannot open %s", path);
     size_t n = fread(buf, 1, sizeof buf, f);
@@ -585,21 +676,29 @@ static void load_cn(void)
     if (e != DC_OK) FAIL_AT("%s: line %zu: %s", path, line, dc_err_name(e));
 }
 
-/* From CALENDAR-CN-2026.md (State Council notice of 2025-11-04). */
+/* From the State Council notices of 2024-11-12 (2025) and 2025-11-04 (2026). */
 static const struct {
-    int m1, d1, m2, d2;
+    int y, m1, d1, m2, d2;
 } cn_holidays[] = {
-    {1, 1, 1, 3},   /* New Year's Day */
-    {2, 15, 2, 23}, /* Spring Festival */
-    {4, 4, 4, 6},   /* Qingming */
-    {5, 1, 5, 5},   /* Labour Day */
-    {6, 19, 6, 21}, /* Dragon Boat */
-    {9, 25, 9, 27}, /* Mid-Autumn */
-    {10, 1, 10, 7}, /* National Day */
+    {2025, 1, 1, 1, 1},   /* New Year's Day */
+    {2025, 1, 28, 2, 4},  /* Spring Festival */
+    {2025, 4, 4, 4, 6},   /* Qingming */
+    {2025, 5, 1, 5, 5},   /* Labour Day */
+    {2025, 5, 31, 6, 2},  /* Dragon Boat */
+    {2025, 10, 1, 10, 8}, /* National Day + Mid-Autumn */
+    {2026, 1, 1, 1, 3},   /* New Year's Day */
+    {2026, 2, 15, 2, 23}, /* Spring Festival */
+    {2026, 4, 4, 4, 6},   /* Qingming */
+    {2026, 5, 1, 5, 5},   /* Labour Day */
+    {2026, 6, 19, 6, 21}, /* Dragon Boat */
+    {2026, 9, 25, 9, 27}, /* Mid-Autumn */
+    {2026, 10, 1, 10, 7}, /* National Day */
 };
 static const struct {
-    int m, d;
-} cn_workdays[] = {{1, 4}, {2, 14}, {2, 28}, {5, 9}, {9, 20}, {10, 10}};
+    int y, m, d;
+} cn_workdays[] = {{2025, 1, 26}, {2025, 2, 8},  {2025, 4, 27}, {2025, 9, 28},
+                   {2025, 10, 11}, {2026, 1, 4}, {2026, 2, 14}, {2026, 2, 28},
+                   {2026, 5, 9},  {2026, 9, 20}, {2026, 10, 10}};
 
 static void test_cn_file_matches_notice(void)
 {
@@ -608,28 +707,34 @@ static void test_cn_file_matches_notice(void)
     ASSERT_EQ(cn.weekend_mask, 0x60);
     size_t n_h = 0;
     for (size_t i = 0; i < sizeof cn_holidays / sizeof cn_holidays[0]; i++) {
-        for (int32_t d = D26(cn_holidays[i].m1, cn_holidays[i].d1);
-             d <= D26(cn_holidays[i].m2, cn_holidays[i].d2); d++) {
+        for (int32_t d = D(cn_holidays[i].y, cn_holidays[i].m1, cn_holidays[i].d1);
+             d <= D(cn_holidays[i].y, cn_holidays[i].m2, cn_holidays[i].d2); d++) {
             char s[11];
             ASSERT_OK(dc_date_format(s, sizeof s, d));
             if (dc_calendar_is_working_day(&cn, d)) FAIL_AT("holiday %s works", s);
             n_h++;
         }
     }
-    ASSERT_EQ(cn.n_holidays, n_h); /* 33: nothing extra in the file */
-    ASSERT_EQ(n_h, 33);
+    ASSERT_EQ(cn.n_holidays, n_h); /* 28 + 33: nothing extra in the file */
+    ASSERT_EQ(n_h, 61);
     for (size_t i = 0; i < sizeof cn_workdays / sizeof cn_workdays[0]; i++) {
-        int32_t d = D26(cn_workdays[i].m, cn_workdays[i].d);
+        int32_t d = D(cn_workdays[i].y, cn_workdays[i].m, cn_workdays[i].d);
         ASSERT(dc_date_weekday(d) >= 5); /* make-up days are weekend days */
         if (!dc_calendar_is_working_day(&cn, d)) FAIL_AT("make-up day %d works not", d);
     }
     ASSERT_EQ(cn.n_workdays, sizeof cn_workdays / sizeof cn_workdays[0]);
-    /* 365 - 104 weekend days - 19 holidays on weekdays + 6 make-up days. */
-    int working = 0;
-    for (int32_t d = D26(1, 1); d <= D26(12, 31); d++) {
-        working += dc_calendar_is_working_day(&cn, d);
+    /* 2025: 365 - 104 weekend days - 18 holidays on weekdays + 5 make-up days;
+     * 2026: 365 - 104 - 19 + 6. */
+    for (int y = 2025; y <= 2026; y++) {
+        int working = 0;
+        for (int32_t d = D(y, 1, 1); d <= D(y, 12, 31); d++) {
+            working += dc_calendar_is_working_day(&cn, d);
+        }
+        ASSERT_EQ(working, 248);
     }
-    ASSERT_EQ(working, 248);
+    /* It says what it covers: exactly the two years. */
+    ASSERT_EQ(cn.cover_from, D(2025, 1, 1));
+    ASSERT_EQ(cn.cover_to, D26(12, 31));
 }
 
 static void test_cn_worked_example(void)
@@ -673,14 +778,94 @@ static void test_cn_new_year(void)
      * day (1), Mon 01-05 (2). */
     ASSERT_EQ(add_days(&cn, D(2025, 12, 31), 1), D26(1, 4));
     ASSERT_EQ(add_days(&cn, D(2025, 12, 31), 2), D26(1, 5));
-    /* From Fri 2025-12-26 (a year the file does not cover: plain Sat+Sun):
-     * Mon 12-29 (1), Tue 12-30 (2), Wed 12-31 (3), then Sun 01-04 (4). */
+    /* From Fri 2025-12-26: Mon 12-29 (1), Tue 12-30 (2), Wed 12-31 (3), then
+     * Sun 01-04 (4). */
     ASSERT_EQ(add_days(&cn, D(2025, 12, 26), 4), D26(1, 4));
     /* The end of the year: Thu 12-31 + 1 = Fri 2027-01-01 (not listed). */
     ASSERT_EQ(add_days(&cn, D26(12, 31), 1), D(2027, 1, 1));
     for (uint32_t n = 1; n <= 300; n += 7) {
         ASSERT_EQ(add_days(&cn, D(2025, 12, 20), n), naive_add(&cn, D(2025, 12, 20), n));
     }
+}
+
+/* 2025 worked examples: the release dates a deposit before a long holiday gets. */
+static void test_cn_2025(void)
+{
+    load_cn();
+    /* Fri 2025-09-26, before National Day + Mid-Autumn: Sun 09-28 make-up (1),
+     * Mon 09-29 (2), Tue 09-30 (3), 10-01..10-08 rest, Thu 10-09 (4), Fri 10-10
+     * (5), Sat 10-11 make-up (6), Mon 10-13..Fri 10-17 (7..11), Mon 10-20 ..
+     * Thu 10-23 (12..15). The weekend rule alone would say 10-17. */
+    ASSERT_EQ(add_days(&cn, D(2025, 9, 26), 15), D(2025, 10, 23));
+    ASSERT_EQ(add_days(&cn, D(2025, 9, 26), 1), D(2025, 9, 28));
+    ASSERT_EQ(add_days(&cn, D(2025, 9, 26), 4), D(2025, 10, 9));
+    ASSERT_EQ(add_days(&cn, D(2025, 9, 26), 6), D(2025, 10, 11));
+    /* Fri 2025-01-24, before the Spring Festival: Sun 01-26 make-up (1), Mon
+     * 01-27 (2), 01-28..02-04 rest, Wed 02-05 .. Fri 02-07 (3..5), Sat 02-08
+     * make-up (6), Mon 02-10..Fri 02-14 (7..11), Mon 02-17..Thu 02-20 (12..15). */
+    ASSERT_EQ(add_days(&cn, D(2025, 1, 24), 15), D(2025, 2, 20));
+    ASSERT_EQ(add_days(&cn, D(2025, 1, 24), 3), D(2025, 2, 5));
+    /* Labour Day and Dragon Boat: the first working day after. */
+    ASSERT_EQ(add_days(&cn, D(2025, 4, 30), 1), D(2025, 5, 6));
+    ASSERT_EQ(add_days(&cn, D(2025, 5, 30), 1), D(2025, 6, 3));
+    ASSERT(dc_calendar_is_working_day(&cn, D(2025, 4, 27))); /* Sun, make-up */
+    ASSERT(!dc_calendar_is_working_day(&cn, D(2025, 1, 1)));
+    /* As a release instant in +08:00: firm. */
+    uint64_t out = 0;
+    int prov = -1;
+    uint64_t at = dc_calendar_day_start_ms(&cn, D(2025, 9, 26)) + 10 * UINT64_C(3600000);
+    ASSERT_OK(dc_calendar_release(&out, &prov, &cn, at, 15));
+    ASSERT_EQ(out, dc_calendar_day_start_ms(&cn, D(2025, 10, 24)));
+    ASSERT_EQ(prov, 0);
+}
+
+/* The edges of the shipped coverage: a window into 2027, a start in 2024. */
+static void test_cn_provisional(void)
+{
+    load_cn();
+    uint64_t out = 0;
+    int prov = -1;
+    const uint64_t hour = 3600000;
+    /* Tue 2026-12-15 (the issue's case): the 15th working day by the weekend
+     * rule alone is Tue 2027-01-05, counting 2027-01-01 as worked; 2027 is
+     * not covered, so the date is provisional. */
+    ASSERT_OK(dc_calendar_release(&out, &prov, &cn,
+                                  dc_calendar_day_start_ms(&cn, D26(12, 15)) + hour, 15));
+    ASSERT_EQ(prov, 1);
+    ASSERT_EQ(out, dc_calendar_day_start_ms(&cn, D(2027, 1, 6)));
+    /* Mon 2026-12-07 + 15 = Mon 12-28: firm. Thu 12-10 + 15 = Thu 12-31: firm,
+     * the last covered day. Fri 12-11 + 15 = Fri 2027-01-01: provisional. */
+    ASSERT_OK(dc_calendar_release(&out, &prov, &cn, dc_calendar_day_start_ms(&cn, D26(12, 7)), 15));
+    ASSERT_EQ(prov, 0);
+    ASSERT_EQ(out, dc_calendar_day_start_ms(&cn, D26(12, 29)));
+    ASSERT_OK(
+        dc_calendar_release(&out, &prov, &cn, dc_calendar_day_start_ms(&cn, D26(12, 10)), 15));
+    ASSERT_EQ(prov, 0);
+    ASSERT_EQ(out, dc_calendar_day_start_ms(&cn, D(2027, 1, 1)));
+    ASSERT_OK(
+        dc_calendar_release(&out, &prov, &cn, dc_calendar_day_start_ms(&cn, D26(12, 11)), 15));
+    ASSERT_EQ(prov, 1);
+    /* Local midnight matters: 2026-12-10T15:59:59.999Z is still 12-10 in
+     * +08:00 (firm); one millisecond later it is 12-11 (provisional). */
+    uint64_t m11 = dc_calendar_day_start_ms(&cn, D26(12, 11));
+    ASSERT_OK(dc_calendar_release(&out, &prov, &cn, m11 - 1, 15));
+    ASSERT_EQ(prov, 0);
+    ASSERT_OK(dc_calendar_release(&out, &prov, &cn, m11, 15));
+    ASSERT_EQ(prov, 1);
+    /* A start in an uncovered year, before and after. */
+    ASSERT_OK(dc_calendar_release(&out, &prov, &cn,
+                                  dc_calendar_day_start_ms(&cn, D(2024, 12, 31)) + 1, 1));
+    ASSERT_EQ(prov, 1);
+    ASSERT_OK(
+        dc_calendar_release(&out, &prov, &cn, dc_calendar_day_start_ms(&cn, D(2027, 3, 1)), 15));
+    ASSERT_EQ(prov, 1);
+    /* The first covered day is firm. */
+    ASSERT_OK(
+        dc_calendar_release(&out, &prov, &cn, dc_calendar_day_start_ms(&cn, D(2025, 1, 1)), 15));
+    ASSERT_EQ(prov, 0);
+    /* Days of coverage left. */
+    ASSERT_EQ(dc_calendar_days_left(&cn, D26(12, 3)), 28);
+    ASSERT_EQ(dc_calendar_days_left(&cn, D26(11, 1)), 60);
 }
 
 static void test_cn_release_ms(void)
@@ -738,4 +923,6 @@ TESTS(T(test_date_epoch), T(test_date_leap_years), T(test_date_max), T(test_date
       T(test_add_working_days_odd_weekends), T(test_local_day_and_day_start),
       T(test_release_ms_range), T(test_cn_file_matches_notice), T(test_cn_worked_example),
       T(test_cn_spring_festival), T(test_cn_new_year), T(test_cn_release_ms),
+      T(test_parse_covers), T(test_release_provisional_edges), T(test_cn_2025),
+      T(test_cn_provisional),
       T(test_time_format))
