@@ -72,7 +72,9 @@ DUCAT     := $(BUILD)/ducat
 SRV_LIB   := $(BUILD)/libducatd.a
 SRVT_SRC  := $(sort $(wildcard tests/server/test_*.c))
 SRVT_BIN  := $(SRVT_SRC:tests/server/%.c=$(BUILD)/tests/%)
-API_SRC   := $(sort $(wildcard tests/api/test_*.c))
+# test_api_failover needs a primary and a standby: tests/pg_failover.sh runs it
+API_SRC   := $(filter-out tests/api/test_api_failover.c,$(sort $(wildcard tests/api/test_*.c)))
+FAILOVER_BIN := $(BUILD)/tests/test_api_failover
 API_BIN   := $(API_SRC:tests/api/%.c=$(BUILD)/tests/%)
 E2E_SRC   := $(sort $(wildcard tests/e2e/test_*.c))
 E2E_BIN   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
@@ -81,7 +83,7 @@ E2E_BIN   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
 FAULT_SO  := $(BUILD)/tests/libvfsfault.so $(if $(HAVE_PG),$(BUILD)/tests/libpqfault.so)
 
 .PHONY: deb man demo all deps check check-asan run run-tests bench-core bench-server bench-store bench-offline fuzz fmt lint install clean
-all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(BUILD)/ducat-wallet.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN) $(E2E_BIN) \
+all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(BUILD)/ducat-wallet.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN) $(FAILOVER_BIN) $(E2E_BIN) \
      $(FAULT_SO)
 
 deps:
@@ -201,7 +203,7 @@ PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_b
 run-tests: all
 	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pcscd.sh tests/with-pg.sh tests/run.sh $(TEST_BIN) \
 	    tests/layers.py tests/vectors.sh tests/vectors_independent.py tests/errors_doc.sh \
-	    tests/openapi_routes.sh tests/pkgconfig.sh tests/deb.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
+	    tests/openapi_routes.sh tests/pkgconfig.sh tests/deb.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) tests/pg_failover.sh $(E2E_BIN)
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \

@@ -560,8 +560,14 @@ static void init_common(const char *file, int line, struct srv *s, const char *e
             s->pgdb[0] = '\0';
             h_fail(file, line, "createdb for a PostgreSQL test instance: %s", out);
         }
-        char *more = xasprintf("%s --store postgresql://ducat@/%s?host=%s", args, s->pgdb,
-                                getenv("DC_PG_DIR"));
+        /* DC_PG_HOSTS (tests/pg_failover.sh): a primary and its standby, as
+         * a libpq multi-host list; ducatd must find whichever is writable */
+        const char *hosts = getenv("DC_PG_HOSTS");
+        char *more = hosts ? xasprintf("%s --store postgresql://ducat@/%s?host=%s"
+                                       "&target_session_attrs=read-write",
+                                       args, s->pgdb, hosts)
+                           : xasprintf("%s --store postgresql://ducat@/%s?host=%s", args,
+                                       s->pgdb, getenv("DC_PG_DIR"));
         free(args);
         args = more;
     }

@@ -1,0 +1,308 @@
+/*
+ * test_api_failover.c - a PostgreSQL primary dies under load and its
+ * synchronous standby takes over (docs/DEPLOY.md, "Failover").
+ *
+ * Run by tests/pg_failover.sh, which starts the primary and the standby and
+ * exports DC_PG_HOSTS (both socket directories, for the libpq multi-host
+ * DSN with target_session_attrs=read-write), DC_PG_KILL (SIGKILL of the
+ * primary's postmaster and backends) and DC_PG_PROMOTE (pg_ctl promote of
+ * the standby). Two ducatd share one database through that DSN. Client
+ * threads send transfers and withdrawals to both, each request retried with
+ * the same request id and body at the other instance on a 503 or a lost
+ * connection, booking each answer once. Mid-load the primary is killed and,
+ * a moment later, the standby promoted; ducatd must find it without a
+ * restart. Then: every account holds exactly what the 2xx answers said
+ * (nothing answered was lost with the primary, nothing retried happened
+ * twice), answered requests replayed by id change nothing, the withdrawn
+ * coins deposit once and a second deposit of the same state is refused,
+ * and `ducatd audit` passes on the new primary.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test.h"
+/* test.h before harness.h (harness.h hooks into it) */
+#include "harness.h"
+
+#define NI 2 /* ducatd instances */
+#define NU 6 /* users, one client thread each */
+#define FUNDS 6000
+#define MAXW 100 /* withdrawals per client at most (coins kept to deposit) */
+
+static struct srv A, B;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct world {
+    struct srv inst[NI];
+    struct dev users[NU];
+    pthread_mutex_t mu;
+    long long avail[NU], held[NU];
+    long long ok_transfers, refused, withdrawals, deposits, retries, ok_503;
+    char error[512];
+    char replay[NU][256];        /* one transfer body per user answered 201 before the kill */
+    atomic_llong killed_at;      /* mono ms of the SIGKILL, 0 before */
+    atomic_llong first_ok_after; /* mono ms of the first 2xx write sent after it */
+    atomic_int stop;             /* clients finish their request and end */
+    pthread_barrier_t go;
+};
+
+static struct world W;
+
+H_PRINTF(1, 2) static void world_error(const char *fmt, ...)
+{
+    pthread_mutex_lock(&W.mu);
+    if (!W.error[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(W.error, sizeof W.error, fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&W.mu);
+}
+
+/* POSTs until an answer that is neither 503 nor a lost connection, the
+ * same body (same request id) at the next instance each time; 0 if none
+ * came within ~60 s. */
+static int post_retry(int start, const struct dev *d, const char *path, const char *body,
+                      json_t **out)
+{
+    *out = NULL;
+    long long t0 = mono_ms();
+    for (int k = 0; mono_ms() - t0 < 60000; k++) {
+        long long sent = mono_ms();
+        int st = api(&W.inst[(start + k) % NI], d, "POST", path, body, out);
+        if (st != 0 && st != 503) {
+            long long ka = atomic_load(&W.killed_at);
+            if (st / 100 == 2 && ka != 0 && sent > ka) {
+                long long none = 0;
+                atomic_compare_exchange_strong(&W.first_ok_after, &none, mono_ms());
+            }
+            return st;
+        }
+        json_decref(*out);
+        *out = NULL;
+        pthread_mutex_lock(&W.mu);
+        W.retries++;
+        if (st == 503) W.ok_503++;
+        pthread_mutex_unlock(&W.mu);
+        sleep_ms(20);
+    }
+    return 0;
+}
+
+static int is_insufficient(const json_t *j)
+{
+    const char *n = j ? json_string_value(json_object_get(j, "name")) : NULL;
+    return n && strcmp(n, "DC_ERR_INSUFFICIENT_FUNDS") == 0;
+}
+
+struct client {
+    int u;
+    unsigned seed;
+    struct coin coins[MAXW];
+    size_t ncoins;
+};
+
+static void do_transfer(struct client *c, int op)
+{
+    int to = (c->u + 1 + (int)(rand_r(&c->seed) % (NU - 1))) % NU;
+    long long amount = 1 + (long long)(rand_r(&c->seed) % 1500);
+    char rid[40], body[256];
+    new_request_id(rid);
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%lld}", rid,
+             W.users[to].account, amount);
+    json_t *j;
+    int st = post_retry(c->u + op, &W.users[c->u], "/v1/transfers", body, &j);
+    pthread_mutex_lock(&W.mu);
+    if (st == 201) {
+        W.avail[c->u] -= amount;
+        W.avail[to] += amount;
+        W.ok_transfers++;
+        if (atomic_load(&W.killed_at) == 0) memcpy(W.replay[c->u], body, sizeof body);
+    } else if (st == 409 && is_insufficient(j)) {
+        W.refused++;
+    } else if (!W.error[0]) {
+        snprintf(W.error, sizeof W.error, "transfer %s: status %d", rid, st);
+    }
+    pthread_mutex_unlock(&W.mu);
+    json_decref(j);
+}
+
+static void do_withdraw(struct client *c, int op)
+{
+    char rid[40], body[128];
+    new_request_id(rid);
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"amount\":100}", rid);
+    json_t *j;
+    int st = post_retry(c->u + op, &W.users[c->u], "/v1/withdrawals", body, &j);
+    if (st == 201) {
+        json_t *arr = json_object_get(j, "coins");
+        for (size_t k = 0; k < json_array_size(arr) && c->ncoins < MAXW; k++) {
+            coin_from_hex(&c->coins[c->ncoins], json_string_value(json_array_get(arr, k)));
+            c->ncoins++;
+        }
+        pthread_mutex_lock(&W.mu);
+        W.avail[c->u] -= 100;
+        W.withdrawals++;
+        pthread_mutex_unlock(&W.mu);
+    } else if (!(st == 409 && is_insufficient(j))) {
+        world_error("withdrawal %s: status %d", rid, st);
+    }
+    json_decref(j);
+}
+
+static void *client_main(void *arg)
+{
+    struct client *c = arg;
+    pthread_barrier_wait(&W.go);
+    for (int op = 0; !atomic_load(&W.stop); op++) {
+        if (op % 6 == 5 && c->ncoins < MAXW) {
+            do_withdraw(c, op);
+        } else {
+            do_transfer(c, op);
+        }
+    }
+    return NULL;
+}
+
+static void check_books(const struct srv *s)
+{
+    for (int u = 0; u < NU; u++) {
+        json_t *j;
+        int st = api(s, &W.users[u], "GET", "/v1/balance", NULL, &j);
+        ASSERT_EQ(st, 200);
+        long long av = json_int(j, "available"), held = json_int(j, "held");
+        json_decref(j);
+        if (av != W.avail[u] || held != W.held[u]) {
+            FAIL_AT("user %d: available %lld held %lld, the answers say %lld and %lld", u, av, held,
+                    W.avail[u], W.held[u]);
+        }
+    }
+}
+
+static void test_primary_killed_mid_load(void)
+{
+    if (!getenv("DC_PG_HOSTS") || !getenv("DC_PG_KILL") || !getenv("DC_PG_PROMOTE")) {
+        FAIL_AT("no primary/standby pair: run this test through tests/pg_failover.sh");
+    }
+    memset(&W, 0, sizeof W);
+    pthread_mutex_init(&W.mu, NULL);
+    srv_init_pg(&A, "--auto-verify");
+    srv_clone(&B, &A, "b");
+    srv_start(&A);
+    srv_start(&B);
+    for (int u = 0; u < NU; u++) {
+        char name[32];
+        snprintf(name, sizeof name, "User %d", u);
+        dev_setup(u % 2 ? &B : &A, &W.users[u], name, FUNDS);
+        W.avail[u] = FUNDS;
+    }
+    W.inst[0] = A;
+    W.inst[1] = B;
+    pthread_barrier_init(&W.go, NULL, NU + 1);
+    pthread_t th[NU];
+    static struct client cl[NU];
+    for (int u = 0; u < NU; u++) {
+        memset(&cl[u], 0, sizeof cl[u]);
+        cl[u].u = u;
+        cl[u].seed = (unsigned)(u * 7919 + 17);
+        ASSERT(pthread_create(&th[u], NULL, client_main, &cl[u]) == 0);
+    }
+    pthread_barrier_wait(&W.go);
+    sleep_ms(1500);
+    long long before;
+    pthread_mutex_lock(&W.mu);
+    before = W.ok_transfers;
+    pthread_mutex_unlock(&W.mu);
+    ASSERT(system(getenv("DC_PG_KILL")) == 0);
+    /* after the kill returned: a request sent before may still commit */
+    atomic_store(&W.killed_at, mono_ms());
+    /* the operator (or a failover manager) notices and promotes */
+    sleep_ms(1000);
+    long long t_promote = mono_ms();
+    ASSERT(system(getenv("DC_PG_PROMOTE")) == 0);
+    long long promoted = mono_ms();
+    /* from now on the harness's createdb/dropdb talk to the new primary */
+    setenv("DC_PG_DIR", getenv("DC_PG_STANDBY_DIR"), 1);
+    /* the load goes on until writes have succeeded for a second after the
+     * failover (or 30 s, and then the assertion below fails) */
+    while (mono_ms() - promoted < 30000) {
+        long long f = atomic_load(&W.first_ok_after);
+        if (f != 0 && mono_ms() - f > 1000) break;
+        sleep_ms(50);
+    }
+    atomic_store(&W.stop, 1);
+    for (int u = 0; u < NU; u++) pthread_join(th[u], NULL);
+    pthread_barrier_destroy(&W.go);
+    if (W.error[0]) FAIL_AT("%s", W.error);
+    long long ka = atomic_load(&W.killed_at), fo = atomic_load(&W.first_ok_after);
+    printf("# %lld transfers (%lld before the kill), %lld refused, %lld withdrawals, "
+           "%lld retries (%lld answered 503)\n",
+           W.ok_transfers, before, W.refused, W.withdrawals, W.retries, W.ok_503);
+    ASSERT(before > 0);
+    ASSERT(fo > 0); /* something sent after the kill was answered 2xx */
+    printf("# failover: SIGKILL to promoted %lld ms (1000 ms of it waiting to promote, "
+           "pg_ctl promote %lld ms); SIGKILL to the first 2xx write %lld ms, "
+           "%lld ms after promotion\n",
+           promoted - ka, promoted - t_promote, fo - ka, fo - promoted);
+
+    /* every answered request is on the new primary, each exactly once */
+    check_books(&A);
+    check_books(&B);
+    /* replays of answered transfers by their request id change nothing */
+    for (int u = 0; u < NU; u++) {
+        if (!W.replay[u][0]) continue;
+        json_t *j = NULL;
+        int st = api(&W.inst[u % NI], &W.users[u], "POST", "/v1/transfers", W.replay[u], &j);
+        json_decref(j);
+        if (st / 100 != 2) FAIL_AT("replay of user %d's transfer: status %d", u, st);
+    }
+    check_books(&B);
+
+    /* the withdrawn coins deposit once; the same state a second time is refused */
+    for (int u = 0; u < NU; u++) {
+        struct client *c = &cl[u];
+        for (size_t k = 0; k < c->ncoins; k++) {
+            coin_deposit(&c->coins[k], &W.users[u], W.users[u].account);
+            json_t *j = NULL;
+            int st = deposit(&W.inst[k % NI], &W.users[u], &c->coins[k], 1, NULL, &j);
+            if (st != 201) FAIL_AT("deposit after failover: status %d", st);
+            W.held[u] += json_int(j, "credited");
+            json_decref(j);
+        }
+        if (c->ncoins > 0) {
+            json_t *j = NULL;
+            int st = deposit(&W.inst[1], &W.users[u], &c->coins[0], 1, NULL, &j);
+            json_decref(j);
+            if (st / 100 == 2) {
+                json_t *b = NULL;
+                ASSERT_EQ(api(&B, &W.users[u], "GET", "/v1/balance", NULL, &b), 200);
+                long long held = json_int(b, "held");
+                json_decref(b);
+                if (held != W.held[u]) FAIL_AT("a coin state deposited twice credited twice");
+            }
+        }
+    }
+    check_books(&A);
+    audit_ok(&A);
+    srv_cleanup(&B);
+    srv_cleanup(&A);
+}
+
+TESTS(T(test_primary_killed_mid_load))
