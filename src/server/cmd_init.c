@@ -139,55 +139,61 @@ int dc_cmd_init(const struct dc_cmd_env *env, int argc, char **argv)
 
     struct dc_config d;
     dc_config_defaults(&d);
-    char text[8192];
-    snprintf(text, sizeof text,
-             "# ducatd configuration (every key with its default: docs/OPERATIONS.md)\n"
-             "# Relative paths are relative to this file's directory.\n\n"
-             "[ducat]\n"
-             "store = %s%s%s\n"
-             "currency = %s\n"
-             "currency_numeric = %u\n"
-             "currency_exponent = %u\n"
-             "# 'series125 MIN MAX' or a comma-separated list such as 0.01,0.02,0.05,0.1\n"
-             "denominations = series125 0.01 500\n\n"
-             "[server]\n"
-             "listen = %s\n"
-             "# most concurrent connections (one thread each)\n"
-             "threads = 256\n"
-             "max_body_bytes = %zu\n"
-             "log_level = info\n"
-             "release_interval_s = %u\n\n"
-             "[keys]\n"
-             "# leave empty once the master key is kept offline\n"
-             "master_key = %smaster.key\n"
-             "signing_key_dir = %skeys\n\n"
-             "[limits]\n"
-             "default_offline_limit = 2000.00\n"
-             "max_hops = %u\n"
-             "max_split_parts = %u\n"
-             "coin_lifetime_days = %u\n"
-             "deposit_grace_days = %u\n"
-             "cert_lifetime_days = %u\n"
-             "max_coins_per_withdrawal = %u\n"
-             "max_batch_transfers = %u\n"
-             "clock_skew_s = %u\n\n"
-             "[hold]\n"
-             "working_days = %u\n"
-             "calendar = %scalendar.txt\n\n"
-             "[policy]\n"
-             "auto_verify = %s\n"
-             "auto_resolve = true\n\n"
-             "[admin]\n"
-             "token_hash = %s\n\n"
-             "[group_commit]\n"
-             "max_batch = %u\n"
-             "max_wait_us = %u\n",
-             store ? store : "sqlite:", store ? "" : pre, store ? "" : "ducat.db", d.currency.code,
-             d.currency.numeric, d.currency.exponent, listen ? listen : d.listen, d.max_body,
-             d.release_interval_s, pre, pre, d.max_hops, d.max_split_parts, d.coin_lifetime_days,
-             d.deposit_grace_days, d.cert_lifetime_days, d.max_coins_per_withdrawal,
-             d.max_batch_transfers, d.clock_skew_s, d.hold_working_days, pre,
-             auto_verify ? "true" : "false", hhex, d.gc_max_batch, d.gc_max_wait_us);
+    /* room for the template and four paths of up to PATH_MAX each */
+    static char text[8192 + 4 * (PATH_MAX + 1)];
+    int tn = snprintf(text, sizeof text,
+                      "# ducatd configuration (every key with its default: docs/OPERATIONS.md)\n"
+                      "# Relative paths are relative to this file's directory.\n\n"
+                      "[ducat]\n"
+                      "store = %s%s%s\n"
+                      "currency = %s\n"
+                      "currency_numeric = %u\n"
+                      "currency_exponent = %u\n"
+                      "# 'series125 MIN MAX' or a comma-separated list such as 0.01,0.02,0.05,0.1\n"
+                      "denominations = series125 0.01 500\n\n"
+                      "[server]\n"
+                      "listen = %s\n"
+                      "# most concurrent connections (one thread each)\n"
+                      "threads = 256\n"
+                      "max_body_bytes = %zu\n"
+                      "log_level = info\n"
+                      "release_interval_s = %u\n\n"
+                      "[keys]\n"
+                      "# leave empty once the master key is kept offline\n"
+                      "master_key = %smaster.key\n"
+                      "signing_key_dir = %skeys\n\n"
+                      "[limits]\n"
+                      "default_offline_limit = 2000.00\n"
+                      "max_hops = %u\n"
+                      "max_split_parts = %u\n"
+                      "coin_lifetime_days = %u\n"
+                      "deposit_grace_days = %u\n"
+                      "cert_lifetime_days = %u\n"
+                      "max_coins_per_withdrawal = %u\n"
+                      "max_batch_transfers = %u\n"
+                      "clock_skew_s = %u\n\n"
+                      "[hold]\n"
+                      "working_days = %u\n"
+                      "calendar = %scalendar.txt\n\n"
+                      "[policy]\n"
+                      "auto_verify = %s\n"
+                      "auto_resolve = true\n\n"
+                      "[admin]\n"
+                      "token_hash = %s\n\n"
+                      "[group_commit]\n"
+                      "max_batch = %u\n"
+                      "max_wait_us = %u\n",
+                      store ? store : "sqlite:", store ? "" : pre, store ? "" : "ducat.db",
+                      d.currency.code, d.currency.numeric, d.currency.exponent,
+                      listen ? listen : d.listen, d.max_body, d.release_interval_s, pre, pre,
+                      d.max_hops, d.max_split_parts, d.coin_lifetime_days, d.deposit_grace_days,
+                      d.cert_lifetime_days, d.max_coins_per_withdrawal, d.max_batch_transfers,
+                      d.clock_skew_s, d.hold_working_days, pre, auto_verify ? "true" : "false",
+                      hhex, d.gc_max_batch, d.gc_max_wait_us);
+    if (tn < 0 || (size_t)tn >= sizeof text) {
+        dc_cmd_fail("init: the configuration for '%s' does not fit (paths too long)", conf);
+        return DC_EXIT_CONFIG;
+    }
 
     snprintf(path, sizeof path, "%s/calendar.txt", dir);
     if (access(path, F_OK) != 0) {
