@@ -192,6 +192,7 @@ struct http {
     struct conn_state *head, *tail; /* requests waiting for a worker */
     unsigned in_flight;             /* dispatched and not yet resumed */
     int quit;
+    int closed; /* set under lock before MHD_stop_daemon: nothing more is dispatched */
     pthread_t *workers;
     unsigned n_workers;
     pthread_mutex_t socks_lock;
@@ -759,9 +760,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         process(s, DC_OK);
         return queue_made(s);
     }
+    pthread_mutex_lock(&h->lock);
+    if (h->closed) {
+        /* the final drain has begun: a connection suspended now would be
+         * left suspended for MHD_stop_daemon (which panics on it), so the
+         * request is refused here like any that arrived after shutdown */
+        pthread_mutex_unlock(&h->lock);
+        s->late = 1;
+        process(s, DC_OK);
+        return queue_made(s);
+    }
     s->dispatched = 1;
     MHD_suspend_connection(conn);
-    pthread_mutex_lock(&h->lock);
     s->next_job = NULL;
     if (h->tail) {
         h->tail->next_job = s;
@@ -1225,8 +1235,10 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    /* a request that came in meanwhile was refused 503 on the io thread */
+    /* a request that came in meanwhile was refused 503 on the io thread;
+     * one already being read is refused too once closed is set */
     pthread_mutex_lock(&h.lock);
+    h.closed = 1;
     while (h.in_flight) pthread_cond_wait(&h.drained, &h.lock);
     pthread_mutex_unlock(&h.lock);
     MHD_stop_daemon(d);
