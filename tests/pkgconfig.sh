@@ -31,8 +31,9 @@ int main(void)
 C
 export PKG_CONFIG_SYSROOT_DIR="$T/root" PKG_CONFIG_PATH="$T/root/usr/lib/pkgconfig"
 cflags=$(pkg-config --cflags ducat-wallet) && libs=$(pkg-config --libs ducat-wallet)
+# SAN: the sanitizer flags the libraries were built with (make check-asan)
 # shellcheck disable=SC2086
-if cc -o "$T/app" "$T/app.c" $cflags $libs 2> "$T/cc.log"; then
+if cc ${SAN:-} -o "$T/app" "$T/app.c" $cflags $libs 2> "$T/cc.log"; then
     ok "a program using service.h links with pkg-config --libs ducat-wallet"
 else
     cat "$T/cc.log"

@@ -1985,6 +1985,7 @@ static void test_fork_culprit_deposits_own_copy(void)
     ASSERT_EQ(json_int(c, "recovered"), 1000);
     json_decref(c);
     ASSERT_STR(json_str(coin_out(d, 0), "status"), "held");
+    json_decref(d);
     ASSERT_EQ(bal_of(&S, &alice).held, 0);
     ASSERT_EQ(bal_of(&S, &alice).available, 0);
     (void)alice_hold;
