@@ -67,7 +67,7 @@ static void tap_pay(const struct wal *payer, const struct wal *payee, const char
     pid_t rx = spawn(payee, log, NULL, "tap --amount %s --reader '%s' --timeout 60 %s", amount,
                      READER, extra);
     wait_for(log, "waiting for a card", 10000);
-    pid_t tx = spawn(payer, clog, NULL, "card --vpcd 127.0.0.1:%d --timeout 60", port);
+    pid_t tx = spawn(payer, clog, NULL, "card --vpcd 127.0.0.1:%d --timeout 60 --yes", port);
     int rc = wait_exit(tx, 30000);
     if (rc != 0) {
         slurp(clog, out, sizeof out);
@@ -123,12 +123,13 @@ static int kill_every_apdu(const struct wal *from, const struct wal *to, int n, 
             snprintf(clog, sizeof clog, "%s/card-%s-k%d.log", S.dir, tag, round);
             pid_t rx = spawn(to, log, NULL, "tap --amount 1 --reader '%s' --timeout 60", READER);
             wait_for(log, "waiting for a card", 10000);
-            pid_t tx = spawn(from, clog, point, "card --vpcd 127.0.0.1:%d --timeout 60", port);
+            pid_t tx =
+                spawn(from, clog, point, "card --vpcd 127.0.0.1:%d --timeout 60 --yes", port);
             wait_for(clog, "PAUSED", 20000);
             kill9(tx);
             /* the tap repeated: a new card process, same wallet */
             snprintf(clog, sizeof clog, "%s/card-%s-k%d-again.log", S.dir, tag, round);
-            tx = spawn(from, clog, NULL, "card --vpcd 127.0.0.1:%d --timeout 60", port);
+            tx = spawn(from, clog, NULL, "card --vpcd 127.0.0.1:%d --timeout 60 --yes", port);
             int rc = wait_exit(tx, 30000);
             if (rc != 0) {
                 char tl[8192];
