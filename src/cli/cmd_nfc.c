@@ -24,6 +24,7 @@
  */
 #define _DEFAULT_SOURCE /* getaddrinfo */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,7 +315,7 @@ static int ask_to_pay(struct cli *x, const struct dc_offline_note *n)
  * for first (a payment made before, resumed by a new tap, is not). */
 static enum dc_err card_pay(struct cli *x, struct dc_offline *o, struct dc_card *c,
                             const struct cli_xopts *op, int64_t max, uint8_t *rsp, size_t *rl,
-                            int64_t *amount)
+                            int64_t *amount, int *refused)
 {
     size_t len;
     const uint8_t *req = dc_card_message(c, &len);
@@ -333,6 +334,7 @@ static enum dc_err card_pay(struct cli *x, struct dc_offline *o, struct dc_card 
     if (rc == 0) rc = payer_pay(x, o, req, len, &pay, &plen);
     if (rc) {
         enum dc_err why = cli_last_err != DC_OK ? cli_last_err : DC_ERR_INTERNAL;
+        *refused = rc;
         return dc_card_refuse(c, why, rsp, DC_APDU_RSP_MAX, rl);
     }
     *amount = o->note.request.amount;
@@ -347,8 +349,10 @@ int cmd_card(struct cli *x, int argc, char **argv)
     int rc = cli_xopts_parse(&op, "card", XO_VPCD | XO_MAX | XO_YES | XO_TIMEOUT, XO_VPCD, 60, argc,
                              argv);
     if (rc) return rc;
-    if (!op.yes && !op.max_s && access("/dev/tty", R_OK | W_OK) != 0) {
-        /* nobody to ask */
+    int tty = op.yes || op.max_s ? -1 : open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (tty >= 0) close(tty);
+    if (!op.yes && !op.max_s && tty < 0) {
+        /* nobody to ask: no controlling terminal */
         return cli_fail_code(CLI_EXIT_USAGE,
                              "card: give --max AMOUNT (pay requests up to it) or --yes (pay any "
                              "request), or run it on a terminal to be asked for each payment");
@@ -395,8 +399,10 @@ int cmd_card(struct cli *x, int argc, char **argv)
         size_t rl;
         unsigned ev;
         enum dc_err e = dc_card_apdu(c, cmd, len, rsp, DC_APDU_RSP_MAX, &rl, &ev);
-        int confirmed = 0;
-        if (e == DC_OK && ev == DC_CARD_PAY) e = card_pay(x, &o, c, &op, max, rsp, &rl, &amount);
+        int confirmed = 0, refused = 0;
+        if (e == DC_OK && ev == DC_CARD_PAY) {
+            e = card_pay(x, &o, c, &op, max, rsp, &rl, &amount, &refused);
+        }
         if (e == DC_OK && ev == DC_CARD_CONFIRM) {
             size_t ml;
             const uint8_t *m = dc_card_message(c, &ml);
@@ -416,6 +422,11 @@ int cmd_card(struct cli *x, int argc, char **argv)
         snprintf(point, sizeof point, "card:apdu-%u-answered", n_apdu);
         cli_pause_point(point);
         if (send_msg(fd, rsp, rl) != 0) break;
+        if (refused) {
+            /* the terminal was told why (62 00); nothing was signed */
+            rc = refused;
+            goto out;
+        }
         if (confirmed) {
             char a[48];
             if (x->json) {

@@ -1,26 +1,16 @@
 /*
  * cmd_offline.c - offline payments: over files or stdio with text armor
- * (request, pay REQUEST, accept, confirm) and over TCP (receive, send),
- * standing in for NFC or Bluetooth. No server is involved.
+ * (request, pay REQUEST, accept, confirm; QR codes are armor too) and over
+ * TCP (receive, send), standing in for NFC or Bluetooth. No server is
+ * involved.
  *
- * Bookkeeping in the wallet file (pending-request slots, kept by the
- * offline layer, include/ducat/offline.h):
- *   "rx:<hash>"  the payee's session for one request it made (the
- *                dc_session bytes after a 2-byte header: transport, done).
- *                Saved before the request leaves, and again in the SAME
- *                save as the accepted coins, before the receipt leaves.
- *   "py:<hash>"  the payer's copy of a request it paid (after a 1-byte
- *                confirmed flag), so a receipt can be checked and matched
- *                to the payment; saved with the signed payment, before the
- *                payment leaves.
- * <hash> is the hex of the first 16 bytes of the request hash.
- *
- * Crash and retry. Every step is idempotent: paying a request again yields
- * the same signed payment (dc_wallet_prepare_payment), accepting a payment
- * again yields the same receipt, and a payee process restarted with the
- * same amount resumes its open session (same request, same nonce). So
- * killing either side at any message boundary and running the same
- * commands again completes the one payment, never a second one.
+ * Every step of the payment - the slots in the wallet, the offline limit,
+ * signing, saving before anything leaves, resuming an open request - is the
+ * offline layer's (include/ducat/offline.h: dc_offline_payee_* and
+ * dc_offline_payer_*). These commands are its hosts: they move bytes (a
+ * file, stdout, a socket) and word the outcome. Killing either side at any
+ * message boundary and running the same commands again completes the one
+ * payment, never a second one (the layer's crash rule).
  *
  * TCP transport: the session engine's frames back to back; after the
  * payer has checked the receipt and saved, it sends one byte 0x06 (ACK)
@@ -230,17 +220,13 @@ static void report_verified(struct cli *x, const struct dc_payment_result *res, 
            n_revoked, res->sigs_checked);
 }
 
-/* Set when a payment was refused only for the offline limit: its request
- * stays open (the payer's coins are signed to this device). */
-static int refused_for_limit;
-
 /* The words of a refusal by dc_offline_payee_step or _take. */
 static int payee_refused(struct cli *x, const struct dc_offline *o, enum dc_err e)
 {
     const struct dc_offline_note *n = &o->note;
     char a1[48], a2[48], a3[48];
     if (e == DC_ERR_OFFLINE_LIMIT && !n->saving) {
-        refused_for_limit = 1;
+        /* the layer kept the request open: the payer's coins are signed to us */
         return cli_fail(x, e,
                         "payment refused: receiving %s would bring this wallet to %s, over its "
                         "offline limit %s; nothing was kept and the request stays open - deposit "
