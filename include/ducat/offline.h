@@ -244,7 +244,10 @@ DC_MUST_CHECK enum dc_err dc_offline_payee_resume(struct dc_offline *o, struct d
  * receipt may leave. On NEED_PERSIST (a session restored in that state: its
  * coins were saved with it): dc_session_persisted.
  * Refusals: note.res names the coin and record at fault; the session
- * FAILED and its slot forgotten (saved): the request is over. Except
+ * FAILED, and over a link (TCP, NFC) its slot forgotten (saved): the
+ * request is over. With DC_OFFLINE_ARMOR nothing is written: a file may
+ * come from anyone, and a bad one must not end the request that the real
+ * payer's payment answers. Except
  * DC_ERR_OFFLINE_LIMIT (note.after, .limit): nothing kept and the request
  * stays open, since the payer's coins are signed to this device and the
  * same payment can be delivered again once coins were deposited.

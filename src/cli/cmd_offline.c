@@ -233,9 +233,11 @@ static int payee_refused(struct cli *x, const struct dc_offline *o, enum dc_err 
                         "some coins, then %s",
                         cli_fmt(x, a1, n->res.total), cli_fmt(x, a2, n->after),
                         cli_fmt(x, a3, n->limit),
-                        o->transport == DC_OFFLINE_ARMOR
-                            ? "accept the same payment again"
-                            : "run the same command again (the payer sends the same payment)");
+                        o->transport == DC_OFFLINE_ARMOR ? "accept the same payment again"
+                        : o->transport == DC_OFFLINE_NFC
+                            ? "run the same tap command again (the card sends the same payment)"
+                            : "run the same receive command again (the payer sends the same "
+                              "payment)");
     }
     if (e == DC_ERR_PAY_WRONG_REQUEST && o->transport == DC_OFFLINE_ARMOR) {
         return cli_fail(x, e, "payment refused: it answers no open request of this wallet");

@@ -486,7 +486,11 @@ enum dc_err dc_offline_payee_step(struct dc_offline *o, struct dc_session *s, ui
         return again == DC_OK ? e : again;
     }
     if (e != DC_OK) {
-        if (dc_session_want(s) & DC_SESSION_FAILED) payee_forget(o, s);
+        /* a link's session that failed ends its request; an armor file
+         * may come from anyone, so a bad one changes nothing */
+        if ((dc_session_want(s) & DC_SESSION_FAILED) && o->transport != DC_OFFLINE_ARMOR) {
+            payee_forget(o, s);
+        }
         return e;
     }
     /* the same save holds the coins and the session */
