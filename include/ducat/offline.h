@@ -181,9 +181,10 @@ DC_MUST_CHECK enum dc_err dc_offline_py_load(const struct dc_wallet *w,
 /* Makes the wallet durable (e.g. dc_wallet_commit); the same signature as
  * dc_service_save_fn. */
 typedef enum dc_err (*dc_offline_save_fn)(void *ctx, struct dc_wallet *w);
-/* Told right after each durable step, before anything leaves:
- * "request-persisted", "payment-persisted", "coins-persisted" (a log line,
- * or a test's crash point). */
+/* Told right after each save, before anything leaves: "request-persisted"
+ * (payee_begin), "coins-persisted" (payee_step), "request-closed"
+ * (payee_finish), "payment-persisted" (payer_pay), "receipt-confirmed"
+ * (payer_confirm). A log line, or a test's crash point. */
 typedef void (*dc_offline_point_fn)(void *ctx, const char *point);
 
 /* What the last call found, for the host's messages (OUT; every call
