@@ -68,6 +68,9 @@ static const struct key keys[] = {
     {"server", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info", "error, warn, info or debug"},
     {"server", "log_json", K_BOOL, F(log_json), 0, 0, "false",
      "true: every log line is a JSON object (time, level, event or msg, the event's ids)"},
+    {"server", "log_file", K_STR, F(log_file), 0, 0, "(unset: stderr)",
+     "append the log to this file instead of stderr; SIGHUP reopens it (after logrotate "
+     "renamed it)"},
     {"server", "release_interval_s", K_UINT, F(release_interval_s), 1, 86400, "60",
      "seconds between runs of the hold release"},
     {"server", "console", K_BOOL, F(console), 0, 0, "yes",

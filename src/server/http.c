@@ -1189,7 +1189,14 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
             dc_log(DC_LOG_DEBUG, "closed %zu sockets past their header/body deadline", swept);
         int hup = x->reload_req && *x->reload_req;
         if (hup || dc_wall_now() >= next_trust) {
-            if (hup) *x->reload_req = 0;
+            if (hup) {
+                *x->reload_req = 0;
+                /* first, so the lines below already land in the new file */
+                char err[512];
+                if (dc_log_reopen(err, sizeof err) != DC_OK) {
+                    dc_log(DC_LOG_ERROR, "SIGHUP: %s; logging on to the old file", err);
+                }
+            }
             size_t n_keys = 0;
             enum dc_err e = dc_ctx_refresh(x, &n_keys);
             if (e != DC_OK) {

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -507,6 +508,79 @@ static void test_unknown_key_keeps_no_nonce(void)
     srv_cleanup(&S);
 }
 
+/* ---- The log file and SIGHUP ---------------------------------------------- */
+
+/* 1 if the file at path exists and holds needle. */
+static int file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+static int wait_file_has(const char *path, const char *needle)
+{
+    for (int i = 0; i < 50; i++) {
+        if (file_has(path, needle)) return 1;
+        sleep_ms(100);
+    }
+    return 0;
+}
+
+/* [server] log_file: ducatd logs there, not to stderr. logrotate renames
+ * the file and sends SIGHUP: from then on lines land in a new file at the
+ * configured path, none in the renamed one, and ducatd keeps serving. */
+static void test_sighup_reopens_log(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    /* relative: from the configuration file's directory */
+    conf_append(&S, "\n[server]\nlog_file = ducatd.log\n");
+    srv_start(&S);
+    char path[128], moved[128], console[128];
+    snprintf(path, sizeof path, "%s/ducatd.log", S.dir);
+    snprintf(moved, sizeof moved, "%s/ducatd.log.1", S.dir);
+    snprintf(console, sizeof console, "%s/server.log", S.dir);
+    ASSERT(file_has(path, "serving on"));
+    ASSERT(!file_has(console, "serving on")); /* stderr no longer gets it */
+
+    ASSERT_EQ(rename(path, moved), 0);
+    ASSERT_EQ(kill(S.pid, SIGHUP), 0);
+    ASSERT(wait_file_has(path, "SIGHUP: reloaded"));
+    /* an event logged by a request after the reopen */
+    ASSERT_EQ(admin(&S, "not-the-token", "GET", "/v1/admin/audit", NULL, NULL), 401);
+    ASSERT(wait_file_has(path, "admin_auth_refused"));
+    ASSERT(!file_has(moved, "SIGHUP"));
+    ASSERT(!file_has(moved, "admin_auth_refused"));
+    ASSERT(file_has(moved, "serving on"));
+
+    /* a log file that cannot be reopened (a directory is in its place):
+     * ducatd says so in the file it has and goes on serving */
+    ASSERT_EQ(rename(path, moved), 0);
+    ASSERT_EQ(mkdir(path, 0700), 0);
+    ASSERT_EQ(kill(S.pid, SIGHUP), 0);
+    ASSERT(wait_file_has(moved, "logging on to the old file"));
+    ASSERT_EQ(api(&S, NULL, "GET", "/v1/health", NULL, NULL), 200);
+    ASSERT_EQ(rmdir(path), 0);
+    ASSERT_EQ(srv_stop(&S), 0);
+    ASSERT(file_has(moved, "stopped cleanly"));
+    srv_cleanup(&S);
+
+    /* a log file that cannot be opened at start: serve refuses, naming it */
+    srv_init(&S, "--auto-verify");
+    conf_append(&S, "\n[server]\nlog_file = no/such/dir/ducatd.log\n");
+    char out[2048];
+    int rc = srv_cmd(&S, out, sizeof out, "serve --listen 127.0.0.1:0");
+    ASSERT(rc != 0);
+    if (!strstr(out, "cannot open log file") || !strstr(out, "no/such/dir/ducatd.log"))
+        FAIL_AT("serve said: %s", out);
+    srv_cleanup(&S);
+}
+
 /* ---- Live trust ---------------------------------------------------------- */
 
 static int ready_status(const struct srv *s, json_t **j)
@@ -623,4 +697,5 @@ TESTS(T(test_slow_clients_do_not_starve), T(test_per_address_limit),
       T(test_header_and_body_deadlines), T(test_refusals_are_json),
       T(test_overflow_refused_audit_ok), T(test_audit_reports_corrupted_row),
       T(test_refusal_is_final_on_every_instance), T(test_unknown_key_keeps_no_nonce),
-      T(test_key_revoked_seen_by_running_instance), T(test_retired_key_coins_stay_depositable))
+      T(test_key_revoked_seen_by_running_instance), T(test_retired_key_coins_stay_depositable),
+      T(test_sighup_reopens_log))
