@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -173,6 +174,7 @@ struct conn_state {
     uint64_t t0_us;
     const char *method, *url; /* MHD's, valid until the request completes */
     const struct dc_route *rt;
+    const char *early_detail; /* a static string: why an early refusal was made */
     int64_t id;
     int path_known;
     size_t index;
@@ -535,6 +537,49 @@ static void allow_of(const char *path, char *out, size_t cap)
 #define MAX_HEADER_BYTES (16u * 1024u)
 #define CONN_MEMORY (64u * 1024u)
 
+/* Framing that libmicrohttpd 0.9.75 passes on but RFC 9112 says a server
+ * must refuse or may refuse (we do): an HTTP/1.1 request without exactly
+ * one Host (section 3.2), Content-Length more than once, or beside
+ * Transfer-Encoding, or a Transfer-Encoding other than chunked (6.1-6.3).
+ * The library reads the first Content-Length and ignores it beside
+ * chunked; a proxy in front that frames the body by another of them would
+ * let a client smuggle a second request past it. */
+struct framing {
+    unsigned host, length, encoding;
+    int encoding_not_chunked;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    struct framing *f = cls;
+    if (strcasecmp(key, "Host") == 0) f->host++;
+    if (strcasecmp(key, "Content-Length") == 0) f->length++;
+    if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->encoding++;
+        if (!value || strcasecmp(value, "chunked") != 0) f->encoding_not_chunked = 1;
+    }
+    return MHD_YES;
+}
+
+/* NULL if the framing headers are sound, else what is wrong (the detail). */
+static const char *framing_problem(struct MHD_Connection *conn, const char *version)
+{
+    struct framing f = {0, 0, 0, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.host > 1) return "more than one Host header";
+    if (f.host == 0 && version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0) {
+        return "HTTP/1.1 request without a Host header";
+    }
+    if (f.length > 1) return "more than one Content-Length header";
+    if (f.encoding && f.length) return "both Content-Length and Transfer-Encoding";
+    if (f.encoding > 1 || f.encoding_not_chunked) {
+        return "Transfer-Encoding other than a single 'chunked'";
+    }
+    return NULL;
+}
+
 static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                  const char *value)
 {
@@ -576,6 +621,8 @@ static void process(struct conn_state *s, enum dc_err early)
     if (e != DC_OK) {
         if (e == DC_ERR_HEADERS_TOO_LARGE) {
             snprintf(rq.detail, sizeof rq.detail, "limit %u bytes", MAX_HEADER_BYTES);
+        } else if (s->early_detail) {
+            snprintf(rq.detail, sizeof rq.detail, "%s", s->early_detail);
         }
     } else if (s->late) {
         e = DC_ERR_SHUTTING_DOWN;
@@ -710,7 +757,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
 {
-    (void)version;
     struct http *h = cls;
     struct dc_ctx *x = h->x;
     struct conn_state *s = *con_cls;
@@ -730,6 +776,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
         if (hs && hs->header_size > MAX_HEADER_BYTES) {
             process(s, DC_ERR_HEADERS_TOO_LARGE); /* answered now; MHD closes after it */
+            return queue_made(s);
+        }
+        s->early_detail = framing_problem(conn, version);
+        if (s->early_detail) {
+            /* answered before any body is read, and the connection closed:
+             * where this request's body ends is exactly what is unclear */
+            process(s, DC_ERR_HTTP_FRAMING);
             return queue_made(s);
         }
         return MHD_YES;
