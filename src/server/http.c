@@ -533,9 +533,13 @@ static void allow_of(const char *path, char *out, size_t cap)
 #define MAX_QUERY_ARGS 16
 /* Request line and headers together: a signed request needs ~600 bytes.
  * libmicrohttpd's pool (CONN_MEMORY) must hold more than this, or it
- * answers for us (an HTML 431, or nothing at all for many parameters). */
+ * answers for us (an HTML 431, or nothing at all for many parameters).
+ * The pool is per connection and the library zeroes all of it after every
+ * request (MHD_pool_reset), so its size is CPU per request and resident
+ * memory per kept-alive socket: 32 KB, not 64 (a 64 KB pool also came
+ * from its own mmap per connection, a smaller one from malloc). */
 #define MAX_HEADER_BYTES (16u * 1024u)
-#define CONN_MEMORY (64u * 1024u)
+#define CONN_MEMORY (32u * 1024u)
 
 /* Framing that libmicrohttpd 0.9.75 passes on but RFC 9112 says a server
  * must refuse or may refuse (we do): an HTTP/1.1 request without exactly
