@@ -589,6 +589,50 @@ static void test_unknown_key_keeps_no_nonce(void)
     srv_cleanup(&S);
 }
 
+/* Authentication remembers which account a device key belongs to (no
+ * database read per request), never what the account is like: an account
+ * frozen after its key was remembered is refused at once, by the ledger
+ * for a transfer and by sync, and works again once unfrozen. */
+/* POST /v1/transfers of amount from d to account `to`, a fresh request id. */
+static int transfer(const struct dev *d, long long to, long long amount, json_t **j)
+{
+    char rid[40];
+    new_request_id(rid);
+    return apif(&S, d, "POST", "/v1/transfers", j,
+                "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%lld}", rid, to, amount);
+}
+
+static void test_known_device_sees_fresh_account(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    srv_start(&S);
+    struct dev a, b;
+    dev_setup(&S, &a, "Alice", 1000);
+    dev_setup(&S, &b, "Bob", 0);
+    ASSERT_EQ(transfer(&a, b.account, 10, NULL), 201); /* a's key is known now */
+    dev_sync(&S, &a);
+    char path[96];
+    json_t *j = NULL;
+    snprintf(path, sizeof path, "/v1/admin/accounts/%lld/freeze", a.account);
+    ASSERT_EQ(admin(&S, S.token, "POST", path, "{\"reason\":\"test\"}", &j), 200);
+    json_decref(j);
+    int st = transfer(&a, b.account, 10, &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_ACCOUNT_FROZEN");
+    json_decref(j);
+    st = api(&S, &a, "POST", "/v1/sync", "{}", &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_ACCOUNT_FROZEN");
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/admin/accounts/%lld/unfreeze", a.account);
+    ASSERT_EQ(admin(&S, S.token, "POST", path, "{\"reason\":\"ok\"}", &j), 200);
+    json_decref(j);
+    ASSERT_EQ(transfer(&a, b.account, 10, NULL), 201);
+    dev_sync(&S, &a);
+    ASSERT_EQ(balance_available(&S, &b), 20);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
 /* ---- The log file and SIGHUP ---------------------------------------------- */
 
 /* 1 if the file at path exists and holds needle. */
@@ -818,4 +862,4 @@ TESTS(T(test_slow_clients_do_not_starve), T(test_per_address_limit),
       T(test_overflow_refused_audit_ok), T(test_audit_reports_corrupted_row),
       T(test_refusal_is_final_on_every_instance), T(test_unknown_key_keeps_no_nonce),
       T(test_key_rotated_on_running_instance), T(test_retired_key_coins_stay_depositable),
-      T(test_sighup_reopens_log))
+      T(test_sighup_reopens_log), T(test_known_device_sees_fresh_account))
