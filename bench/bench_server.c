@@ -65,6 +65,18 @@
  * this one costs 42-48 and 49-65. ducatd is CPU-bound in (b): one Ed25519
  * verify per request (~30% of its CPU), the SQLite commit (~15%) and a
  * thread per connection handing off to the writer (select, futex: ~20%).
+ *
+ * 2026-12-03, same VM far busier (raw verify 1.5-3.8k/s on 2 threads),
+ * BENCH_PHASES=bd: the crypto floor one-core verify 65-92 us, sign 23-28
+ * us. Before the issue-12 changes of that day: transfer 328 us CPU = 5.0x
+ * the floor, 13.7 KB written; 1-hop coin 3.5x, 50.1 KB; 5-hop 2.2x, 64.0 KB;
+ * 16 coins/request 2.0x, 10.2 KB. After (1 KiB SQLite pages, 16384-frame
+ * checkpoints, 32 KB connection pools, no account read to authenticate a
+ * known key): transfer 274 us = 3.6x, 4.6 KB; 1-hop coin 2.8x, 18.4 KB;
+ * 5-hop 2.3x, 23.9 KB; 16 coins/request 2.0x, 6.6 KB. perf (phase b): the
+ * Ed25519 verify ~22% of ducatd's CPU, SQLite ~18% (commit ~12%), the
+ * kernel ~35% (futex wake-ups of the four hand-offs per request: io thread
+ * -> worker -> writer -> worker -> io thread, 4.2-4.8 context switches).
  */
 #include "test.h"
 

@@ -42,7 +42,8 @@ static const struct key keys[] = {
     {"server", "listen", K_STR, F(listen), 0, 0, "127.0.0.1:8080",
      "IPv4 address and port of the HTTP API"},
     {"server", "threads", K_UINT, F(threads), 1, 1024, "32",
-     "most concurrent connections, one thread each (1..1024)"},
+     "workers running handlers (a request waiting for its commit holds one); not a connection "
+     "limit (1..1024)"},
     {"server", "max_body_bytes", K_UINT, F(max_body), 1024, 64u << 20, "1048576",
      "largest request body in bytes (routes may set less)"},
     {"server", "io_threads", K_UINT, F(io_threads), 1, 64,
