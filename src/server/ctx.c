@@ -134,7 +134,7 @@ enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st)
 }
 
 /* Loads signing key `id`: its certificate from the trust context, its seed
- * from keys/signing-<id>.key. *out is a new signer (dc_signer_free). */
+ * from keys/signing-<id>.key. *out is a new signer (signer_free). */
 static enum dc_err load_signer(struct dc_signer **out, struct dc_ctx *x, uint32_t id, char *err,
                                size_t cap)
 {
