@@ -510,6 +510,13 @@ int cmd_confirm(struct cli *x, int argc, char **argv)
 {
     uint8_t *b;
     size_t len;
+    if (x->qr || x->qr_png) {
+        /* refused rather than ignored: the user wants a code to show, and
+         * the one to show is the payee's */
+        return cli_fail_code(CLI_EXIT_USAGE, "confirm prints no armor to show as a QR code; the "
+                                             "receipt's code comes from the payee's `ducat "
+                                             "accept --qr`");
+    }
     int rc = open_with_armor_arg(x, argc, argv, "confirm: give RECEIPT_FILE (or - for stdin)",
                                  DC_ARMOR_RECEIPT, &b, &len);
     if (rc) return rc;
