@@ -321,8 +321,23 @@ static void clear_answer(int st, const json_t *j, const char *what, const char *
     }
 }
 
+/* ducat_store_full_total of s's /metrics (-1 if absent). */
+static long long store_full_count(const struct srv *s)
+{
+    struct api_req q = {.method = "GET", .path = "/metrics"};
+    struct api_resp r;
+    long long n = -1;
+    if (api_raw(s, &q, &r) == 200) {
+        const char *p = strstr(r.body, "\nducat_store_full_total ");
+        if (p) n = atoll(p + strlen("\nducat_store_full_total "));
+    }
+    api_resp_free(&r);
+    return n;
+}
+
 struct tally {
     long runs, errors, stops;
+    long long full; /* answers 507 DC_ERR_STORE_FULL since the last (re)start */
     char seen[160]; /* the distinct "STATUS NAME" answers, for the report */
 };
 
@@ -501,7 +516,7 @@ static void run_under(const struct op *op, const char *kind)
     setup(&R.s);
     dev_setup(&R.s, &R.a, "Alice Fault", FUNDS);
     dev_setup(&R.s, &R.b, "Bob Fault", 0);
-    struct tally t = {0, 0, 0, ""};
+    struct tally t = {0, 0, 0, 0, ""};
     for (long n = 1; n <= N_MAX; n++) {
         op->begin();
         has_fired();
@@ -517,7 +532,21 @@ static void run_under(const struct op *op, const char *kind)
         int hit = has_fired();
         clear_answer(st, j1, op->what, kind, n);
         count(&t, st);
-        if (serving_or_restart(&R.s)) t.stops++;
+        if (strcmp(kind, "full") == 0 && st > 0 && (st < 200 || st >= 300)) {
+            /* a full disk is told apart from other storage failures, so an
+             * operator can alert on it: its own error and its own counter */
+            if (st != 507 || strcmp(last_err, "507 DC_ERR_STORE_FULL") != 0) {
+                FAIL_AT("%s with the disk full from write %ld: answered %s, not 507 "
+                        "DC_ERR_STORE_FULL",
+                        op->what, n, last_err);
+            }
+            t.full++;
+            ASSERT_EQ(store_full_count(&R.s), t.full);
+        }
+        if (serving_or_restart(&R.s)) {
+            t.stops++;
+            t.full = 0; /* a new process counts from 0 */
+        }
         int st2 = op->send(&j2);
         if (st2 < 200 || st2 >= 300) {
             FAIL_AT("%s retried after %s fault %ld: status %d", op->what, kind, n, st2);
