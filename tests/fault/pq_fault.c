@@ -39,17 +39,30 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fault_ctl ctl;
 static long count;
 
-/* Holds the calling thread until the control file changes (the test has
- * killed and restarted the server meanwhile). */
-static void hold_until_released(const char *path, const char *kind, long n)
+/* Bumped (under lock) whenever a thread sees the control file change: only
+ * the first thread to look after a change sees fault_ctl_refresh return 1,
+ * so a held thread waits for this to move, not for its own refresh. */
+static long generation;
+
+static void refresh_locked(const char *path)
+{
+    if (fault_ctl_refresh(&ctl, path)) {
+        count = 0;
+        generation++;
+    }
+}
+
+/* Holds the calling thread until the control file changes after
+ * generation gen (the test has killed and restarted the server meanwhile). */
+static void hold_until_released(const char *path, const char *kind, long n, long gen)
 {
     /* the other threads keep the lock free meanwhile (they see the same file) */
     fault_ctl_fired(path, kind, n);
     for (;;) {
         usleep(10000);
         pthread_mutex_lock(&lock);
-        int changed = fault_ctl_refresh(&ctl, path);
-        if (changed) count = 0;
+        refresh_locked(path);
+        int changed = generation != gen;
         pthread_mutex_unlock(&lock);
         if (changed) return;
     }
@@ -58,21 +71,23 @@ static void hold_until_released(const char *path, const char *kind, long n)
 /* Counts one statement call on conn; at the N-th, cuts the connection
  * ("drop") or holds before the call ("hold"). Returns 1 if the caller must
  * hold after the call ("holdafter": the statement, or the commit, reached
- * the server, whose answer is lost when it is killed). */
-static int step(PGconn *conn)
+ * the server, whose answer is lost when it is killed); OUT: *gen, the
+ * control file's generation to wait past. */
+static int step(PGconn *conn, long *gen)
 {
     const char *path = getenv("DC_FAULT_CTL");
     if (!path || !*path || !conn) return 0;
     pthread_mutex_lock(&lock);
-    if (fault_ctl_refresh(&ctl, path)) count = 0;
+    refresh_locked(path);
     int hold = strcmp(ctl.kind, "hold") == 0, after = strcmp(ctl.kind, "holdafter") == 0;
     int cut = (hold || after || strcmp(ctl.kind, "drop") == 0) && ++count == ctl.target;
     long n = ctl.target;
+    *gen = generation;
     pthread_mutex_unlock(&lock);
     if (!cut) return 0;
     if (after) return 1;
     if (hold) {
-        hold_until_released(path, "hold", n);
+        hold_until_released(path, "hold", n, *gen);
         return 0;
     }
     int fd = PQsocket(conn);
@@ -82,13 +97,13 @@ static int step(PGconn *conn)
 }
 
 /* After the real call: holds if step asked for it. */
-static void after(int hold)
+static void after(int hold, long gen)
 {
     if (!hold) return;
     pthread_mutex_lock(&lock);
     long n = ctl.target;
     pthread_mutex_unlock(&lock);
-    hold_until_released(getenv("DC_FAULT_CTL"), "holdafter", n);
+    hold_until_released(getenv("DC_FAULT_CTL"), "holdafter", n, gen);
 }
 
 /* The next definition of name (libpq's own) into fp: dlsym returns an
@@ -101,32 +116,35 @@ static void after(int hold)
 
 PGresult *PQexec(PGconn *conn, const char *query)
 {
-    int h = step(conn);
+    long g = 0;
+    int h = step(conn, &g);
     __typeof__(&PQexec) real;
     REAL(PQexec, real);
     PGresult *r = real(conn, query);
-    after(h);
+    after(h, g);
     return r;
 }
 
 PGresult *PQexecPrepared(PGconn *conn, const char *stmt, int n, const char *const *values,
                          const int *lengths, const int *formats, int result_format)
 {
-    int h = step(conn);
+    long g = 0;
+    int h = step(conn, &g);
     __typeof__(&PQexecPrepared) real;
     REAL(PQexecPrepared, real);
     PGresult *r = real(conn, stmt, n, values, lengths, formats, result_format);
-    after(h);
+    after(h, g);
     return r;
 }
 
 PGresult *PQprepare(PGconn *conn, const char *stmt, const char *query, int n, const Oid *types)
 {
-    int h = step(conn);
+    long g = 0;
+    int h = step(conn, &g);
     __typeof__(&PQprepare) real;
     REAL(PQprepare, real);
     PGresult *r = real(conn, stmt, query, n, types);
-    after(h);
+    after(h, g);
     return r;
 }
 
@@ -134,31 +152,34 @@ int PQsendQueryParams(PGconn *conn, const char *command, int n, const Oid *types
                       const char *const *values, const int *lengths, const int *formats,
                       int result_format)
 {
-    int h = step(conn);
+    long g = 0;
+    int h = step(conn, &g);
     __typeof__(&PQsendQueryParams) real;
     REAL(PQsendQueryParams, real);
     int r = real(conn, command, n, types, values, lengths, formats, result_format);
-    after(h);
+    after(h, g);
     return r;
 }
 
 int PQsendQueryPrepared(PGconn *conn, const char *stmt, int n, const char *const *values,
                         const int *lengths, const int *formats, int result_format)
 {
-    int h = step(conn);
+    long g = 0;
+    int h = step(conn, &g);
     __typeof__(&PQsendQueryPrepared) real;
     REAL(PQsendQueryPrepared, real);
     int r = real(conn, stmt, n, values, lengths, formats, result_format);
-    after(h);
+    after(h, g);
     return r;
 }
 
 int PQpipelineSync(PGconn *conn)
 {
-    int h = step(conn);
+    long g = 0;
+    int h = step(conn, &g);
     __typeof__(&PQpipelineSync) real;
     REAL(PQpipelineSync, real);
     int r = real(conn);
-    after(h);
+    after(h, g);
     return r;
 }
