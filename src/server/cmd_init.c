@@ -187,7 +187,7 @@ static int render_config(char *text, size_t cap, const struct init_opts *o, cons
         "denominations = series125 0.01 500\n\n"
         "[server]\n"
         "listen = %s\n"
-        "# most concurrent connections (one thread each)\n"
+        "# workers running handlers (sockets: max_connections, default 20000)\n"
         "threads = 256\n"
         "max_body_bytes = %zu\n"
         "log_level = info\n"
