@@ -399,7 +399,7 @@
         const nodes = new Map(coin.nodes.map((n) => [n.state, n]));
         const deposits = new Map(coin.deposits.map((d) => [d.state, d]));
         const root = coin.nodes.find((n) => n.genesis);
-        const W = 230, H = 74, GX = 70, GY = 22;
+        const W = 200, H = 74, GX = 70, GY = 22;
         const pos = new Map();
         let leaf = 0;
         function place(state) {
@@ -450,13 +450,17 @@
                         : (e ? e.type : 'state') + ' · ' + money(n.value);
             box.appendChild(svg('text', {x: x + 6, y: y + 16, 'font-size': 12,
                 'font-weight': 'bold'}, title));
+            /* the alias and the whole text on hover; the box keeps to names */
+            box.appendChild(svg('title', {}, title + '\nowner ' + signerText(n.owner) +
+                (e ? '\nsigned by ' + signerText(e.signer) : '')));
             const line2 = d ? 'by ' + (d.by.name || '?') + ' #' + (d.by.account || '?')
-                : (n.genesis ? 'to ' : 'owner ') + signerText(n.owner);
-            box.appendChild(svg('text', {x: x + 6, y: y + 32, 'font-size': 10}, line2.slice(0, 44)));
+                : (n.genesis ? 'to ' : 'owner ') + (n.owner.name || 'unknown') + ' #' +
+                    (n.owner.account || '?');
+            box.appendChild(svg('text', {x: x + 6, y: y + 32, 'font-size': 10}, line2.slice(0, 38)));
             const line3 = d ? (d.hold ? 'hold #' + d.hold.hold + ' ' + d.hold.status +
                 (d.hold.provisional ? ' (provisional)' : '') : 'no hold')
                 : e ? 'signed by ' + (e.signer.name || '?') + ' #' + (e.signer.account || '?') : '';
-            box.appendChild(svg('text', {x: x + 6, y: y + 48, 'font-size': 10}, line3.slice(0, 44)));
+            box.appendChild(svg('text', {x: x + 6, y: y + 48, 'font-size': 10}, line3.slice(0, 38)));
             if (d && d.branch) {
                 box.appendChild(svg('text', {x: x + 6, y: y + 64, 'font-size': 10,
                     fill: '#8a1c1c'}, 'branch ' + d.branch));
