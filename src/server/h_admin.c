@@ -444,7 +444,7 @@ enum dc_err dc_h_admin_release(struct dc_req *rq, struct dc_resp *rs)
     if (e != DC_OK) return e;
     dc_metrics_add(rq->x->metrics, DC_M_HOLDS_RELEASED, r.released);
     DC_LOG_EVENT(DC_LOG_INFO, "release_run", DC_KV_N("released", r.released),
-                 DC_KV_S("via", "api"));
+                 DC_KV_S("actor", rq->operator_name), DC_KV_S("via", "api"));
     rs->json = json_pack("{s:I}", "released", (json_int_t)r.released);
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }

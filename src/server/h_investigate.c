@@ -16,6 +16,7 @@
 #include "server/gauges.h"
 #include "server/http.h"
 #include "server/ledger.h"
+#include "server/operators.h"
 
 /* ---- GET /v1/admin/whoami ---------------------------------------------- */
 
@@ -23,8 +24,8 @@ enum dc_err dc_h_admin_whoami(struct dc_req *rq, struct dc_resp *rs)
 {
     const struct dc_currency *cur = &rq->x->cfg.currency;
     rs->json = json_pack("{s:s, s:b, s:{s:s, s:i}}", "operator", rq->operator_name, "bootstrap",
-                         strcmp(rq->operator_name, "admin") == 0, "currency", "code", cur->code,
-                         "exponent", (int)cur->exponent);
+                         strcmp(rq->operator_name, DC_OPERATOR_BOOTSTRAP) == 0, "currency", "code",
+                         cur->code, "exponent", (int)cur->exponent);
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }
 
@@ -43,8 +44,8 @@ enum dc_err dc_h_admin_summary(struct dc_req *rq, struct dc_resp *rs)
     if (e != DC_OK) return e;
     /* held includes frozen: the frozen box holds both */
     rs->json = json_pack("{s:I, s:I, s:I, s:I, s:I}", "held", (json_int_t)g.held, "frozen",
-                         (json_int_t)g.frozen, "cases_open", (json_int_t)g.cases_open,
-                         "exposure", (json_int_t)g.exposure, "float", (json_int_t)g.float_out);
+                         (json_int_t)g.frozen, "cases_open", (json_int_t)g.cases_open, "exposure",
+                         (json_int_t)g.exposure, "float", (json_int_t)g.float_out);
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }
 
@@ -134,7 +135,7 @@ struct tree {
     struct dc_store *st;
     const struct dc_case *c;
     json_t *nodes, *edges, *deposits;
-    json_t *names;    /* alias hex -> who() (a cache) */
+    json_t *names;                        /* alias hex -> who() (a cache) */
     char forks[8][2 * DC_HASH_BYTES + 1]; /* the states leaving the fork, in order: A, B, ... */
     size_t n_forks;
     enum dc_err e;
@@ -170,12 +171,12 @@ static void add_node(struct tree *t, const char *sh, int64_t value, const uint8_
                      size_t depth, int genesis)
 {
     if (json_object_get(t->nodes, sh)) return;
-    json_t *o = json_pack("{s:s, s:I, s:I, s:b}", "state", sh, "value", (json_int_t)value,
-                          "depth", (json_int_t)depth, "genesis", genesis);
+    json_t *o = json_pack("{s:s, s:I, s:I, s:b}", "state", sh, "value", (json_int_t)value, "depth",
+                          (json_int_t)depth, "genesis", genesis);
     if (!o) return;
     char fh[2 * DC_HASH_BYTES + 1];
-    json_object_set_new(o, "fork", json_boolean(strcmp(hex_of(fh, t->c->state, DC_HASH_BYTES),
-                                                       sh) == 0));
+    json_object_set_new(o, "fork",
+                        json_boolean(strcmp(hex_of(fh, t->c->state, DC_HASH_BYTES), sh) == 0));
     json_object_set_new(o, "owner", signer(t, alias));
     json_object_set_new(t->nodes, sh, o);
 }
@@ -200,8 +201,8 @@ static json_t *decoded(const struct dc_record *r, struct tree *t)
     if (r->type == DC_TYPE_TRANSFER) {
         json_t *o = json_pack("{s:o, s:o}", "to", signer(t, r->u.transfer.to.alias), "nonce",
                               dc_json_hex(r->u.transfer.nonce, DC_NONCE_BYTES));
-        if (o) json_object_set_new(o, "to_device", dc_json_hex(r->u.transfer.to.pub,
-                                                               DC_PUBKEY_BYTES));
+        if (o)
+            json_object_set_new(o, "to_device", dc_json_hex(r->u.transfer.to.pub, DC_PUBKEY_BYTES));
         return o;
     }
     if (r->type == DC_TYPE_SPLIT) {
@@ -240,8 +241,8 @@ static int add_chain(void *ctx, const struct dc_dcoin *d)
         char key[4 * DC_HASH_BYTES + 3];
         snprintf(key, sizeof key, "%s>%s", sh, nh);
         if (!json_object_get(t->edges, key)) {
-            json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:s}", "from", sh, "to",
-                                  nh, "type", dc_json_record_type(r->type), "index", (json_int_t)k + 1,
+            json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:s}", "from", sh, "to", nh,
+                                  "type", dc_json_record_type(r->type), "index", (json_int_t)k + 1,
                                   "signer", signer(t, owner->alias), "decoded", decoded(r, t),
                                   "record", dc_json_hex(r->bytes, r->len), "branch", b);
             if (o) json_object_set_new(t->edges, key, o);
@@ -252,11 +253,10 @@ static int add_chain(void *ctx, const struct dc_dcoin *d)
         memcpy(state, next, sizeof state);
         memcpy(sh, nh, sizeof sh);
     }
-    json_t *dep = json_pack("{s:I, s:I, s:o, s:I, s:s, s:s, s:b}", "dcoin", (json_int_t)d->id,
-                            "deposit", (json_int_t)d->deposit, "by",
-                            who(t->st, DC_BY_ID, d->account, NULL), "amount",
-                            (json_int_t)d->amount, "state", sh, "branch", branch, "flagged",
-                            d->flagged);
+    json_t *dep =
+        json_pack("{s:I, s:I, s:o, s:I, s:s, s:s, s:b}", "dcoin", (json_int_t)d->id, "deposit",
+                  (json_int_t)d->deposit, "by", who(t->st, DC_BY_ID, d->account, NULL), "amount",
+                  (json_int_t)d->amount, "state", sh, "branch", branch, "flagged", d->flagged);
     struct dc_hold h;
     if (dep && d->hold && t->st->ops->hold_get(t->st, &h, d->hold) == DC_OK) {
         json_object_set_new(dep, "hold", hold_json(&h));
@@ -301,12 +301,12 @@ enum dc_err dc_h_admin_case_coin(struct dc_req *rq, struct dc_resp *rs)
     st->ops->rollback(st);
     dc_pool_put(rq->x, st);
     if (e == DC_OK) {
-        rs->json = json_pack("{s:I, s:o, s:o, s:I, s:o, s:o, s:o, s:o}", "case",
-                             (json_int_t)c.id, "serial", dc_json_hex(c.serial, DC_SERIAL_BYTES),
-                             "fork_state", dc_json_hex(c.state, DC_HASH_BYTES), "value",
-                             (json_int_t)c.value, "culprit", culprit ? culprit : json_null(),
-                             "nodes", values_of(t.nodes), "edges", values_of(t.edges),
-                             "deposits", json_incref(t.deposits));
+        rs->json =
+            json_pack("{s:I, s:o, s:o, s:I, s:o, s:o, s:o, s:o}", "case", (json_int_t)c.id,
+                      "serial", dc_json_hex(c.serial, DC_SERIAL_BYTES), "fork_state",
+                      dc_json_hex(c.state, DC_HASH_BYTES), "value", (json_int_t)c.value, "culprit",
+                      culprit ? culprit : json_null(), "nodes", values_of(t.nodes), "edges",
+                      values_of(t.edges), "deposits", json_incref(t.deposits));
         if (!rs->json) e = DC_ERR_NO_MEMORY;
     } else {
         json_decref(culprit);

@@ -22,8 +22,8 @@ int dc_operator_name_ok(const char *name)
     if (n == 0 || n > DC_OPERATOR_NAME_MAX || name[0] < 'a' || name[0] > 'z') return 0;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                 c == '-';
+        int ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
         if (!ok) return 0;
     }
     return 1;

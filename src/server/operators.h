@@ -23,8 +23,8 @@
 
 #include "store/store.h"
 
-#define DC_OPERATOR_NAME_MAX 32 /* bytes of [a-z0-9._-], first a letter */
-#define DC_OPERATORS_MAX 64     /* the registry's size bound */
+#define DC_OPERATOR_NAME_MAX 32       /* bytes of [a-z0-9._-], first a letter */
+#define DC_OPERATORS_MAX 64           /* the registry's size bound */
 #define DC_OPERATOR_BOOTSTRAP "admin" /* the name of the bootstrap token */
 
 struct dc_operator {

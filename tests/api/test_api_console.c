@@ -1328,9 +1328,43 @@ static void test_investigator_path(void)
     }
     free(journal);
     screenshot("resolved", NULL, VW, VH);
+
+    /* search: by a part of a name (any case), by the coin serial's first
+     * digits, by an alias the API gives */
+    json_decref(js("document.getElementById('search').value = 'carol';"
+                   "document.getElementById('search-form').requestSubmit(); true"));
+    snprintf(expr, sizeof expr, "!!document.querySelector('tr.result[data-account=\"%lld\"]')",
+             F.carol.account);
+    wait_for(expr, "the search finds Carol by name");
+    ASSERT_EQ(js_int("document.querySelectorAll('tr.result').length"), 1);
+    snprintf(path, sizeof path, "/v1/admin/cases/%lld", F.case_id);
+    c = admin_get(path);
+    char serial8[9];
+    snprintf(serial8, sizeof serial8, "%s", json_str(c, "serial"));
+    json_decref(c);
+    snprintf(expr, sizeof expr,
+             "document.getElementById('search').value = '%s';"
+             "document.getElementById('search-form').requestSubmit(); true",
+             serial8);
+    json_decref(js(expr));
+    snprintf(expr, sizeof expr, "!!document.querySelector('tr.result[data-case=\"%lld\"]')",
+             F.case_id);
+    wait_for(expr, "the search finds the case by the coin's serial");
+    snprintf(path, sizeof path, "/v1/admin/accounts/%lld", F.dave.account);
+    json_t *dv = admin_get(path);
+    snprintf(expr, sizeof expr,
+             "document.getElementById('search').value = '%s';"
+             "document.getElementById('search-form').requestSubmit(); true",
+             json_str(dv, "alias"));
+    json_decref(dv);
+    json_decref(js(expr));
+    snprintf(expr, sizeof expr, "!!document.querySelector('tr.result[data-account=\"%lld\"]')",
+             F.dave.account);
+    wait_for(expr, "the search finds Dave by his device alias");
     browser_stop();
 
     /* the API agrees: the decision and its journal entry name the operator */
+    snprintf(path, sizeof path, "/v1/admin/cases/%lld", F.case_id);
     c = admin_get(path);
     ASSERT_STR(json_str(c, "actor"), "ops-wang");
     ASSERT_STR(json_str(c, "decision"), "honour");

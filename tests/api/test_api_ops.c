@@ -12,8 +12,8 @@
 
 #include "harness.h"
 
-#include <stdarg.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
