@@ -1029,6 +1029,130 @@ static void screenshot(const char *name, const char *clip_expr, long long want_w
     free(png);
 }
 
+/*
+ * The investigator's reads over the API, on the simple fork (Alice pays one
+ * state to Bob and to Carol): the coin tree (genesis = forked state, two
+ * lettered branches signed by Alice's account, each ending in the deposit
+ * and the frozen hold it produced), an account's holds and history with
+ * paging, the accounts list with names and paging, the summary's totals;
+ * unknown ids are 404 and bad parameters 400.
+ */
+static void test_investigation_reads(void)
+{
+    fork_case();
+    char path[128];
+    snprintf(path, sizeof path, "/v1/admin/cases/%lld/coin", F.case_id);
+    json_t *t = admin_get(path);
+    ASSERT_EQ(json_array_size(json_get(t, "nodes")), 5);
+    ASSERT_EQ(json_array_size(json_get(t, "edges")), 4);
+    json_t *deps = json_get(t, "deposits");
+    ASSERT_EQ(json_array_size(deps), 2);
+    ASSERT_EQ(json_int(json_get(t, "culprit"), "account"), F.alice.account);
+    size_t forks = 0, lettered = 0;
+    json_t *v;
+    size_t i;
+    json_array_foreach(json_get(t, "nodes"), i, v)
+    {
+        if (json_is_true(json_object_get(v, "fork"))) {
+            forks++;
+            ASSERT(json_is_true(json_object_get(v, "genesis")));
+            ASSERT_STR(json_str(v, "state"), json_str(t, "fork_state"));
+        }
+    }
+    ASSERT_EQ(forks, 1);
+    json_array_foreach(json_get(t, "edges"), i, v)
+    {
+        const char *b = json_str(v, "branch");
+        if (!b[0]) continue;
+        lettered++;
+        ASSERT_STR(json_str(v, "type"), "transfer");
+        ASSERT_EQ(json_int(json_get(v, "signer"), "account"), F.alice.account);
+        ASSERT_STR(json_str(json_get(v, "signer"), "name"), "Alice Zhang");
+        long long to = json_int(json_get(json_get(v, "decoded"), "to"), "account");
+        ASSERT(to == F.bob.account || to == F.carol.account);
+    }
+    ASSERT_EQ(lettered, 2);
+    int seen[2] = {0, 0};
+    json_array_foreach(deps, i, v)
+    {
+        json_t *h = json_get(v, "hold");
+        ASSERT_STR(json_str(h, "status"), "frozen");
+        for (int k = 0; k < 2; k++) seen[k] |= json_int(h, "hold") == F.frozen[k];
+        ASSERT(strcmp(json_str(v, "branch"), "A") == 0 || strcmp(json_str(v, "branch"), "B") == 0);
+    }
+    ASSERT(seen[0] && seen[1]);
+    json_decref(t);
+
+    json_t *j = NULL;
+    int st = admin(&S, S.token, "GET", "/v1/admin/cases/999/coin", NULL, &j);
+    ASSERT_API_ERR(st, j, 404, "DC_ERR_NO_CASE");
+    json_decref(j);
+    st = admin(&S, S.token, "GET", "/v1/admin/accounts/99999/holds", NULL, &j);
+    ASSERT_API_ERR(st, j, 404, "DC_ERR_NO_ACCOUNT");
+    json_decref(j);
+    st = admin(&S, S.token, "GET", "/v1/admin/accounts/99999/history", NULL, &j);
+    ASSERT_API_ERR(st, j, 404, "DC_ERR_NO_ACCOUNT");
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/admin/accounts/%lld/history?limit=0", F.dave.account);
+    expect_field_error(path, "limit");
+
+    /* Bob's frozen credit; Dave's history page by page (fund, withdraw,
+     * and a held credit per deposited coin: four postings) */
+    snprintf(path, sizeof path, "/v1/admin/accounts/%lld/holds", F.bob.account);
+    j = admin_get(path);
+    ASSERT_EQ(json_array_size(json_get(j, "holds")), 1);
+    ASSERT_EQ(json_int(json_array_get(json_get(j, "holds"), 0), "case"), F.case_id);
+    json_decref(j);
+    long long before = 0, total = 0;
+    for (int page = 0; page < 10; page++) {
+        if (before) {
+            snprintf(path, sizeof path, "/v1/admin/accounts/%lld/history?limit=1&before=%lld",
+                     F.dave.account, before);
+        } else {
+            snprintf(path, sizeof path, "/v1/admin/accounts/%lld/history?limit=1",
+                     F.dave.account);
+        }
+        j = admin_get(path);
+        total += (long long)json_array_size(json_get(j, "entries"));
+        json_t *nb = json_object_get(j, "next_before");
+        before = json_is_integer(nb) ? (long long)json_integer_value(nb) : 0;
+        json_decref(j);
+        if (!before) break;
+    }
+    ASSERT_EQ(total, 4);
+
+    /* the accounts list: names, paging */
+    j = admin_get("/v1/admin/accounts?limit=2");
+    ASSERT_EQ(json_array_size(json_get(j, "accounts")), 2);
+    long long next = json_int(j, "next");
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/admin/accounts?limit=1000&after=%lld", next);
+    j = admin_get(path);
+    json_t *first = json_array_get(json_get(j, "accounts"), 0);
+    ASSERT(json_int(first, "account") > next);
+    int named = 0;
+    json_array_foreach(json_get(j, "accounts"), i, v)
+    {
+        if (json_int(v, "account") == F.carol.account) {
+            ASSERT_STR(json_str(v, "name"), "Carol Wang");
+            named = 1;
+        }
+    }
+    ASSERT(named);
+    ASSERT(json_is_null(json_object_get(j, "next")));
+    json_decref(j);
+    expect_field_error("/v1/admin/accounts?limit=0", "limit");
+
+    /* the frozen box's totals: Bob's and Carol's credits frozen, Dave's held */
+    j = admin_get("/v1/admin/summary");
+    ASSERT_EQ(json_int(j, "frozen"), 2000);
+    ASSERT_EQ(json_int(j, "held"), 2300);
+    ASSERT_EQ(json_int(j, "cases_open"), 1);
+    json_decref(j);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
 /* ---- The investigator's path, in a real browser --------------------------- */
 
 /* Moves business time 60 days on: the honest credits are due, so a
@@ -1383,4 +1507,5 @@ static void test_investigator_path(void)
 
 TESTS(T(test_files_served_with_security_headers), T(test_script_calls_only_admin_routes),
       T(test_console_off), T(test_holds_endpoint), T(test_case_evidence_and_events),
-      T(test_browser_renders_case), T(test_named_operators), T(test_investigator_path))
+      T(test_browser_renders_case), T(test_named_operators), T(test_investigation_reads),
+      T(test_investigator_path))
