@@ -267,12 +267,13 @@ static int add_chain(void *ctx, const struct dc_dcoin *d)
     return 0;
 }
 
+/* The values of a JSON object as an array (new references). */
 static json_t *values_of(json_t *obj)
 {
     json_t *arr = json_array();
-    const char *k;
-    json_t *v;
-    json_object_foreach(obj, k, v) json_array_append(arr, v);
+    for (void *it = json_object_iter(obj); arr && it; it = json_object_iter_next(obj, it)) {
+        json_array_append(arr, json_object_iter_value(it));
+    }
     return arr;
 }
 
