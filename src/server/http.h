@@ -37,7 +37,8 @@ struct dc_req {
     uint64_t now;
     int64_t path_id;    /* the {id} of the route, if any */
     uint8_t device[DC_PUBKEY_BYTES]; /* authenticated device key */
-    struct dc_account account;        /* its account (DC_R_DEVICE) */
+    struct dc_account account;        /* its account (DC_R_DEVICE): only .id is sure to be
+                                         set (from a cache); read the rest from the store */
     char operator_name[33];           /* the signed-in operator (DC_R_ADMIN): "admin" for the
                                        * bootstrap token, else a name of operators.h */
     char detail[256];   /* why a request failed, for the error body */
