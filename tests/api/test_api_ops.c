@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static struct srv S;
 
@@ -166,6 +167,13 @@ static void test_events_and_gauges(void)
     ASSERT(ck != NULL);
     ASSERT(fprintf(ck, "%llu\n", (unsigned long long)(h_now_ms() + 60ull * 86400000ull)) > 0);
     ASSERT(fclose(ck) == 0);
+    /* The server's release timer (every 100 ms, on business time) sees the
+     * jump: let it run now, while the credits are still frozen, so that it
+     * is not due again (release_interval_s of business time, which stands
+     * still) when the command line releases them below. Without this wait
+     * the timer sometimes released them first and the CLI found none. */
+    struct timespec settle = {0, 500 * 1000 * 1000};
+    nanosleep(&settle, NULL);
     json_t *r = NULL;
     char path[96];
     snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", case_id);
