@@ -328,8 +328,16 @@ lint:
 	@scripts/lint.sh
 
 # The .pc files are written for this PREFIX (the ones in $(BUILD) name the build's).
-install: $(LIB_A) $(LIB_SO) $(WAL_LIB) $(DUCATD) $(DUCAT)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/ducat
+# Also the man pages (generated from --help: `make man`) and bash completion.
+install: $(LIB_A) $(LIB_SO) $(WAL_LIB) $(DUCATD) $(DUCAT) man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/ducat \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 $(BUILD)/man/ducat.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(BUILD)/man/ducat.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 $(BUILD)/man/ducatd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 dist/ducat.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ducat
+	ln -sf ducat $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ducatd
 	install -m 755 $(DUCATD) $(DUCAT) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIB_A) $(WAL_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libducat.so.0

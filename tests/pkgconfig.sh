@@ -16,6 +16,16 @@ else
     tail "$T/install.log"
     bad "make install"
 fi
+# the man pages and the completion come along (a packager's DESTDIR too)
+for f in share/man/man1/ducat.1 share/man/man5/ducat.conf.5 share/man/man8/ducatd.8 \
+    share/bash-completion/completions/ducat share/bash-completion/completions/ducatd; do
+    if [ -s "$T/root/usr/$f" ]; then ok "make install puts /usr/$f"; else bad "no /usr/$f"; fi
+done
+if grep -q 'operators' "$T/root/usr/share/man/man8/ducatd.8"; then
+    ok "ducatd(8) has every command of --help (operators)"
+else
+    bad "ducatd(8) lacks the operators command"
+fi
 cat > "$T/app.c" <<'C'
 #include <ducat/service.h>
 #include <stdio.h>

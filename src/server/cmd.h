@@ -31,6 +31,7 @@ int dc_cmd_payout(const struct dc_cmd_env *env, int argc, char **argv);
 int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv);
 int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv);
 int dc_cmd_audit(const struct dc_cmd_env *env, int argc, char **argv);
+int dc_cmd_operators(const struct dc_cmd_env *env, int argc, char **argv);
 
 /* One line on stderr: "ducatd: <what>" */
 void dc_cmd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

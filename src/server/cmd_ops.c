@@ -20,6 +20,7 @@
 #include "server/http.h"
 #include "server/keyfile.h"
 #include "server/ledger.h"
+#include "server/operators.h"
 
 enum dc_err dc_init_signing_key(struct dc_store *st, const uint8_t *master_sk, uint32_t key_id,
                                 const uint8_t pub[DC_PUBKEY_BYTES], uint64_t now,
@@ -836,4 +837,100 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
     }
     dc_cmd_fail("keys: unknown subcommand '%s'", sub);
     return finish(DC_EXIT_USAGE);
+}
+
+/* ---- operators --------------------------------------------------------- */
+
+struct operator_arg {
+    const char *name;
+    uint8_t hash[32];
+    uint64_t now;
+    char detail[160];
+};
+
+static enum dc_err operator_add_fn(struct dc_store *st, void *arg)
+{
+    struct operator_arg *o = arg;
+    return dc_operators_add(st, o->name, o->hash, o->now, o->detail, sizeof o->detail);
+}
+
+static enum dc_err operator_remove_fn(struct dc_store *st, void *arg)
+{
+    return dc_operators_remove(st, ((struct operator_arg *)arg)->name);
+}
+
+int dc_cmd_operators(const struct dc_cmd_env *env, int argc, char **argv)
+{
+    const char *sub = argc > 0 ? argv[0] : "";
+    if (strcmp(sub, "list") == 0 && argc == 1) {
+        if (open_ctx(env)) return DC_EXIT_CONFIG;
+        struct dc_store *st;
+        struct dc_operator ops[DC_OPERATORS_MAX];
+        size_t n = 0;
+        enum dc_err e = dc_pool_get(&X, &st);
+        if (e == DC_OK) {
+            e = dc_operators_load(st, ops, &n);
+            dc_pool_put(&X, st);
+        }
+        if (e != DC_OK) {
+            dc_cmd_fail("operators list: %s", dc_err_str(e));
+            return finish(dc_cmd_exit_for(e));
+        }
+        printf("%-32s %s\n%-32s %s\n", "operator", "created", DC_OPERATOR_BOOTSTRAP,
+               X.has_admin ? "(bootstrap token, [admin] token_hash)" : "(no bootstrap token)");
+        for (size_t i = 0; i < n; i++) {
+            char t[64];
+            dc_local_time(t, sizeof t, &X.cal, ops[i].created_at);
+            printf("%-32s %s\n", ops[i].name, t);
+        }
+        sodium_memzero(ops, sizeof ops);
+        return finish(DC_EXIT_OK);
+    }
+    if ((strcmp(sub, "add") != 0 && strcmp(sub, "remove") != 0) || argc != 2) {
+        dc_cmd_fail("operators: expected list, add NAME or remove NAME");
+        return DC_EXIT_USAGE;
+    }
+    struct operator_arg o;
+    memset(&o, 0, sizeof o);
+    o.name = argv[1];
+    if (open_ctx(env)) return DC_EXIT_CONFIG;
+    if (strcmp(sub, "remove") == 0) {
+        enum dc_err e = tx(operator_remove_fn, &o);
+        if (e != DC_OK) {
+            dc_cmd_fail("operators remove: '%s': %s", o.name,
+                        e == DC_ERR_NOT_FOUND ? "no such operator" : dc_err_str(e));
+            return finish(dc_cmd_exit_for(e));
+        }
+        DC_LOG_EVENT(DC_LOG_INFO, "operator_removed", DC_KV_S("operator", o.name),
+                     DC_KV_S("via", "cli"));
+        printf("operator %s removed: the credential is refused from now on\n", o.name);
+        return finish(DC_EXIT_OK);
+    }
+    /* the credential: 32 random bytes, shown once, stored as its hash */
+    uint8_t raw[32];
+    char b64[64], token[80];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(token, sizeof token, "dcop_%s", b64);
+    crypto_generichash(o.hash, sizeof o.hash, (const uint8_t *)token, strlen(token), NULL, 0);
+    sodium_memzero(raw, sizeof raw);
+    sodium_memzero(b64, sizeof b64);
+    o.now = dc_now(&X);
+    enum dc_err e = tx(operator_add_fn, &o);
+    if (e != DC_OK) {
+        sodium_memzero(token, sizeof token);
+        dc_cmd_fail("operators add: %s", o.detail[0] ? o.detail : dc_err_str(e));
+        return finish(dc_cmd_exit_for(e));
+    }
+    DC_LOG_EVENT(DC_LOG_INFO, "operator_added", DC_KV_S("operator", o.name),
+                 DC_KV_S("via", "cli"));
+    /* the one time the credential is shown: on stdout, for the operator to
+     * hand over; never logged */
+    printf("%s\n", token);
+    fprintf(stderr,
+            "ducatd: operator %s added; the line above is their console credential, shown "
+            "only now\n",
+            o.name);
+    sodium_memzero(token, sizeof token);
+    return finish(DC_EXIT_OK);
 }

@@ -108,6 +108,8 @@ static const struct key keys[] = {
      "settle a fork case at once when the recovered money covers it"},
     {"admin", "token_hash", K_HEX64, F(admin_token_hash), 0, 0, "(set by init)",
      "BLAKE2b-256 (hex) of the admin bearer token"},
+    {"metrics", "token_hash", K_HEX64, F(metrics_token_hash), 0, 0, "(unset: public)",
+     "BLAKE2b-256 (hex) of a bearer token /metrics then requires (it shows money totals)"},
     {"group_commit", "max_batch", K_UINT, F(gc_max_batch), 1, 65536, "512",
      "most requests in one durable commit"},
     {"group_commit", "max_wait_us", K_UINT, F(gc_max_wait_us), 0, 100000, "0",

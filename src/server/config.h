@@ -53,6 +53,7 @@ struct dc_config {
     int auto_verify;                /* [policy] auto_verify */
     int auto_resolve;               /* [policy] auto_resolve */
     char admin_token_hash[65];      /* [admin] token_hash: hex BLAKE2b-256 of the token */
+    char metrics_token_hash[65];    /* [metrics] token_hash: "" = /metrics is public */
     unsigned gc_max_batch;          /* [group_commit] max_batch */
     unsigned gc_max_wait_us;        /* [group_commit] max_wait_us */
     char clock_file[DC_PATH_MAX];   /* [dev] clock_file: tests only */

@@ -285,6 +285,12 @@ enum dc_err dc_ctx_open(struct dc_ctx *x, const char *config_path, char *err, si
         return DC_ERR_CONFIG;
     }
 
+    if (x->cfg.metrics_token_hash[0]) {
+        if (dc_hex_decode(x->metrics_hash, 32, x->cfg.metrics_token_hash, 64) != DC_OK) {
+            return DC_ERR_CONFIG;
+        }
+        x->has_metrics_token = 1;
+    }
     if (x->cfg.admin_token_hash[0]) {
         if (dc_hex_decode(x->admin_hash, 32, x->cfg.admin_token_hash, 64) != DC_OK) {
             return DC_ERR_CONFIG;

@@ -111,6 +111,23 @@ static int add_entry(void *ctx, const struct dc_posting *p)
     return 0;
 }
 
+enum dc_err dc_json_history(struct dc_store *st, int64_t account, int64_t before, int64_t limit,
+                            json_t **out)
+{
+    struct hist h = {account, json_array(), 0};
+    *out = NULL;
+    if (!h.arr) return DC_ERR_NO_MEMORY;
+    enum dc_err e = st->ops->journal_list(st, account, before, (int)limit, add_entry, &h);
+    if (e != DC_OK) {
+        json_decref(h.arr);
+        return e;
+    }
+    size_t n = json_array_size(h.arr);
+    *out = json_pack("{s:o, s:o}", "entries", h.arr, "next_before",
+                     n == (size_t)limit ? json_integer(h.last) : json_null());
+    return *out ? DC_OK : DC_ERR_NO_MEMORY;
+}
+
 enum dc_err dc_h_history(struct dc_req *rq, struct dc_resp *rs)
 {
     int64_t limit, before;
@@ -120,15 +137,7 @@ enum dc_err dc_h_history(struct dc_req *rq, struct dc_resp *rs)
     struct dc_store *st;
     enum dc_err e = dc_pool_get(rq->x, &st);
     if (e != DC_OK) return e;
-    struct hist h = {rq->account.id, json_array(), 0};
-    e = st->ops->journal_list(st, rq->account.id, before, (int)limit, add_entry, &h);
+    e = dc_json_history(st, rq->account.id, before, limit, &rs->json);
     dc_pool_put(rq->x, st);
-    if (e != DC_OK) {
-        json_decref(h.arr);
-        return e;
-    }
-    size_t n = json_array_size(h.arr);
-    rs->json = json_pack("{s:o, s:o}", "entries", h.arr, "next_before",
-                         n == (size_t)limit ? json_integer(h.last) : json_null());
-    return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
+    return e;
 }

@@ -10,6 +10,7 @@
 #include "server/http.h"
 #include "server/ledger.h"
 #include "server/metrics.h"
+#include "server/operators.h"
 #include "server/writer.h"
 
 #define ADMIN_NAMESPACE (-1) /* idempotency keys of admin requests */
@@ -72,9 +73,30 @@ json_t *dc_json_case(const struct dc_case *c, int with_evidence)
     return j;
 }
 
+/* A page of the accounts list: ids > after, at most limit, one more
+ * seen tells there is a next page. */
+struct accounts_page {
+    json_t *arr;
+    int64_t after, limit, last;
+    int more;
+};
+
 static int add_account(void *ctx, const struct dc_account *a)
 {
-    json_array_append_new(ctx, dc_json_account(a, 0));
+    struct accounts_page *p = ctx;
+    if (a->id <= p->after) return 0;
+    if ((int64_t)json_array_size(p->arr) == p->limit) {
+        p->more = 1;
+        return 1;
+    }
+    json_t *j = dc_json_account(a, 0);
+    /* the console shows who an account is wherever it appears */
+    if (j && a->kind == DC_ACCT_USER) {
+        json_object_set_new(j, "name", json_string(a->name));
+        json_object_set_new(j, "alias", dc_json_hex(a->alias, DC_ALIAS_BYTES));
+    }
+    json_array_append_new(p->arr, j);
+    p->last = a->id;
     return 0;
 }
 
@@ -92,13 +114,22 @@ enum dc_err dc_h_admin_accounts(struct dc_req *rq, struct dc_resp *rs)
             return DC_ERR_FIELD;
         }
     }
+    struct accounts_page p = {json_array(), 0, 0, 0, 0};
+    /* without limit: every account, as before paging existed */
+    enum dc_err e = dc_query_int(rq, "after", 0, INT64_MAX, 0, &p.after);
+    if (e == DC_OK) e = dc_query_int(rq, "limit", 1, 1000, INT64_MAX, &p.limit);
+    if (e == DC_OK && !p.arr) e = DC_ERR_NO_MEMORY;
     struct dc_store *st;
-    enum dc_err e = dc_pool_get(rq->x, &st);
-    if (e != DC_OK) return e;
-    json_t *arr = json_array();
-    e = st->ops->account_list(st, status, add_account, arr);
+    if (e == DC_OK) e = dc_pool_get(rq->x, &st);
+    if (e != DC_OK) {
+        json_decref(p.arr);
+        return e;
+    }
+    /* the store lists in id order; the page stops the listing early */
+    e = st->ops->account_list(st, status, add_account, &p);
     dc_pool_put(rq->x, st);
-    rs->json = json_pack("{s:o}", "accounts", arr);
+    rs->json = json_pack("{s:o, s:o}", "accounts", p.arr, "next",
+                         p.more ? json_integer((json_int_t)p.last) : json_null());
     return e;
 }
 
@@ -155,6 +186,30 @@ enum dc_err dc_h_admin_account(struct dc_req *rq, struct dc_resp *rs)
     return e;
 }
 
+/*
+ * Who an admin action is recorded as: the signed-in operator. A named
+ * operator's request may repeat its own name in "actor" but not claim
+ * another (400 naming both). The bootstrap token ("admin") may still name
+ * an actor in free text, for the scripts written before named operators;
+ * without one it is recorded as "admin". actor holds what the body had
+ * ("" if nothing) and gets the name to record.
+ */
+static enum dc_err actor_of(struct dc_req *rq, char *actor, size_t cap)
+{
+    if (strcmp(rq->operator_name, DC_OPERATOR_BOOTSTRAP) == 0) {
+        if (!actor[0]) snprintf(actor, cap, "%s", DC_OPERATOR_BOOTSTRAP);
+        return DC_OK;
+    }
+    if (actor[0] && strcmp(actor, rq->operator_name) != 0) {
+        snprintf(rq->detail, sizeof rq->detail,
+                 "actor '%s' is not the signed-in operator '%s' (leave actor out)", actor,
+                 rq->operator_name);
+        return DC_ERR_FIELD;
+    }
+    snprintf(actor, cap, "%s", rq->operator_name);
+    return DC_OK;
+}
+
 struct action_job {
     int64_t id;
     uint64_t now;
@@ -176,13 +231,13 @@ static enum dc_err account_action(struct dc_req *rq, struct dc_resp *rs, enum dc
 {
     struct action_job j;
     memset(&j, 0, sizeof j);
-    snprintf(j.actor, sizeof j.actor, "admin");
     const struct dc_jspec spec[] = {
         {"reason", DC_J_STR, j.reason, sizeof j.reason, act == DC_ACCT_DO_VERIFY},
         {"actor", DC_J_STR, j.actor, sizeof j.actor, 1},
         DC_JSPEC_END,
     };
     enum dc_err e = dc_jspec_parse(rq, spec);
+    if (e == DC_OK) e = actor_of(rq, j.actor, sizeof j.actor);
     if (e != DC_OK) return e;
     j.id = rq->path_id;
     j.now = rq->now;
@@ -352,7 +407,6 @@ enum dc_err dc_h_admin_resolve(struct dc_req *rq, struct dc_resp *rs)
 {
     struct resolve_job j;
     memset(&j, 0, sizeof j);
-    snprintf(j.actor, sizeof j.actor, "admin");
     const struct dc_jspec spec[] = {
         {"decision", DC_J_STR, j.decision, sizeof j.decision, 0},
         {"reason", DC_J_STR, j.reason, sizeof j.reason, 0},
@@ -360,6 +414,7 @@ enum dc_err dc_h_admin_resolve(struct dc_req *rq, struct dc_resp *rs)
         DC_JSPEC_END,
     };
     enum dc_err e = dc_jspec_parse(rq, spec);
+    if (e == DC_OK) e = actor_of(rq, j.actor, sizeof j.actor);
     if (e != DC_OK) return e;
     if (strcmp(j.decision, "honour") != 0 && strcmp(j.decision, "reject") != 0) {
         snprintf(rq->detail, sizeof rq->detail, "decision must be 'honour' or 'reject'");
@@ -383,12 +438,13 @@ enum dc_err dc_release_job(struct dc_store *st, void *ctx)
 
 enum dc_err dc_h_admin_release(struct dc_req *rq, struct dc_resp *rs)
 {
-    struct dc_release_arg r = {rq->now, 0, "admin"};
+    /* the operator's name: the holds say who released them */
+    struct dc_release_arg r = {rq->now, 0, rq->operator_name};
     enum dc_err e = dc_writer_run(rq->x->writer, dc_release_job, &r);
     if (e != DC_OK) return e;
     dc_metrics_add(rq->x->metrics, DC_M_HOLDS_RELEASED, r.released);
     DC_LOG_EVENT(DC_LOG_INFO, "release_run", DC_KV_N("released", r.released),
-                 DC_KV_S("via", "api"));
+                 DC_KV_S("actor", rq->operator_name), DC_KV_S("via", "api"));
     rs->json = json_pack("{s:I}", "released", (json_int_t)r.released);
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }

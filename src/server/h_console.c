@@ -145,7 +145,7 @@ enum dc_err dc_h_admin_holds(struct dc_req *rq, struct dc_resp *rs)
 
 /* ---- GET /v1/admin/cases/{id}/evidence --------------------------------- */
 
-static const char *record_type_name(uint8_t t)
+const char *dc_json_record_type(uint8_t t)
 {
     return t == DC_TYPE_TRANSFER  ? "transfer"
            : t == DC_TYPE_SPLIT   ? "split"
@@ -174,7 +174,7 @@ enum dc_err dc_h_admin_case_evidence(struct dc_req *rq, struct dc_resp *rs)
     json_t *succ = json_array();
     for (int i = 0; succ && i < 2; i++) {
         json_array_append_new(
-            succ, json_pack("{s:s, s:I, s:o}", "type", record_type_name(types[i]), "bytes",
+            succ, json_pack("{s:s, s:I, s:o}", "type", dc_json_record_type(types[i]), "bytes",
                             (json_int_t)info.succ_len[i], "record",
                             dc_json_hex(c.evidence + info.succ_off[i], info.succ_len[i])));
     }

@@ -53,8 +53,28 @@ enum dc_err dc_h_ready(struct dc_req *rq, struct dc_resp *rs)
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }
 
+/* With [metrics] token_hash set, /metrics wants `Authorization: Bearer
+ * TOKEN` (Prometheus: authorization.credentials): its gauges show money
+ * totals. The hashes are compared in constant time. */
+static int metrics_allowed(struct dc_req *rq)
+{
+    if (!rq->x->has_metrics_token) return 1;
+    const char *v = rq->header(rq->conn, "Authorization");
+    if (!v || strncmp(v, "Bearer ", 7) != 0) return 0;
+    uint8_t h[32];
+    crypto_generichash(h, sizeof h, (const uint8_t *)v + 7, strlen(v + 7), NULL, 0);
+    int ok = sodium_memcmp(h, rq->x->metrics_hash, sizeof h) == 0;
+    sodium_memzero(h, sizeof h);
+    return ok;
+}
+
 enum dc_err dc_h_metrics(struct dc_req *rq, struct dc_resp *rs)
 {
+    if (!metrics_allowed(rq)) {
+        snprintf(rq->detail, sizeof rq->detail,
+                 "/metrics wants the bearer token of [metrics] token_hash");
+        return DC_ERR_ADMIN_AUTH;
+    }
     struct dc_gauges g;
     uint64_t shared[DC_M_COUNT];
     struct dc_store *st;

@@ -31,6 +31,7 @@
 
 #include "ducat/auth.h"
 #include "server/metrics.h"
+#include "server/operators.h"
 #include "server/writer.h"
 
 /* ---- Nonce cache (replay protection for signed requests) -------------- */
@@ -515,15 +516,31 @@ static enum dc_err auth_device(struct dc_req *rq, int need_account)
     return DC_OK;
 }
 
+/* The bootstrap token signs in as "admin"; any other credential is looked
+ * up in the operators' registry (operators.h), read on a pooled connection
+ * so that an operator added or removed by the command line counts at once.
+ * Fills rq->operator_name. Hashes only are compared, in constant time. */
 static enum dc_err auth_admin(struct dc_req *rq)
 {
     const char *v = rq->header(rq->conn, "Authorization");
-    if (!rq->x->has_admin || !v || strncmp(v, "Bearer ", 7) != 0) return DC_ERR_ADMIN_AUTH;
+    if (!v || strncmp(v, "Bearer ", 7) != 0 || !v[7]) return DC_ERR_ADMIN_AUTH;
     uint8_t h[32];
     crypto_generichash(h, sizeof h, (const uint8_t *)v + 7, strlen(v + 7), NULL, 0);
-    int ok = sodium_memcmp(h, rq->x->admin_hash, sizeof h) == 0;
+    enum dc_err e = DC_ERR_ADMIN_AUTH;
+    if (rq->x->has_admin && sodium_memcmp(h, rq->x->admin_hash, sizeof h) == 0) {
+        snprintf(rq->operator_name, sizeof rq->operator_name, "%s", DC_OPERATOR_BOOTSTRAP);
+        e = DC_OK;
+    } else {
+        struct dc_store *st;
+        e = dc_pool_get(rq->x, &st);
+        if (e == DC_OK) {
+            e = dc_operators_find(st, h, rq->operator_name);
+            dc_pool_put(rq->x, st);
+            if (e == DC_ERR_NOT_FOUND) e = DC_ERR_ADMIN_AUTH;
+        }
+    }
     sodium_memzero(h, sizeof h);
-    return ok ? DC_OK : DC_ERR_ADMIN_AUTH;
+    return e;
 }
 
 /* ---- Routing ----------------------------------------------------------- */

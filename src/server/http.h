@@ -22,7 +22,7 @@
 #define DC_R_PUBLIC 0x0u
 #define DC_R_DEVICE 0x1u      /* signed by a registered device */
 #define DC_R_SELF_SIGNED 0x2u /* signed by the key in the body (registration) */
-#define DC_R_ADMIN 0x4u       /* Authorization: Bearer <admin token> */
+#define DC_R_ADMIN 0x4u       /* Authorization: Bearer <an operator's credential> */
 #define DC_R_CONSOLE 0x8u     /* the admin console's files: unknown when [server] console = no */
 #define DC_R_INLINE 0x10u     /* never blocks (no store, no writer): answered on the io thread */
 
@@ -39,6 +39,8 @@ struct dc_req {
     uint8_t device[DC_PUBKEY_BYTES]; /* authenticated device key */
     struct dc_account account;        /* its account (DC_R_DEVICE): only .id is sure to be
                                          set (from a cache); read the rest from the store */
+    char operator_name[33];           /* the signed-in operator (DC_R_ADMIN): "admin" for the
+                                       * bootstrap token, else a name of operators.h */
     char detail[256];   /* why a request failed, for the error body */
     const char *(*header)(void *conn, const char *name);
     const char *(*query)(void *conn, const char *name);
@@ -112,6 +114,14 @@ enum dc_err dc_query_int(struct dc_req *rq, const char *name, int64_t min, int64
 /* Hex helpers for responses. */
 json_t *dc_json_hex(const uint8_t *p, size_t n);
 
+/* An account's journal, newest first, as GET /v1/history shows it:
+ * {"entries": [...], "next_before": id or null}, at most limit entries with
+ * an id below before (0: the newest). OUT: *out (caller owns). */
+enum dc_err dc_json_history(struct dc_store *st, int64_t account, int64_t before, int64_t limit,
+                            json_t **out);
+/* "transfer", "split", "deposit" (or "unknown") for a record type byte. */
+const char *dc_json_record_type(uint8_t type);
+
 /* Handlers (one file per family). */
 enum dc_err dc_h_health(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_ready(struct dc_req *, struct dc_resp *);
@@ -140,6 +150,11 @@ enum dc_err dc_h_admin_audit(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_holds(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_case_evidence(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_case_events(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_whoami(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_summary(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_account_holds(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_account_history(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_case_coin(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_console_page(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_console_script(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_console_style(struct dc_req *, struct dc_resp *);

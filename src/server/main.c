@@ -68,6 +68,12 @@ static const struct command commands[] = {
     {"holds", dc_cmd_holds, "release [--now TIME]", "release held credits that are due",
      "The server runs this every release_interval_s; TIME is ms since the epoch."},
     {"audit", dc_cmd_audit, "", "prove conservation from the journal (exit 4 on discrepancy)", ""},
+    {"operators", dc_cmd_operators, "list | add NAME | remove NAME",
+     "named operators of the admin API and console",
+     "add prints the new operator's credential once on stdout (only its hash is stored);\n"
+     "every action they take is journaled under NAME. The bootstrap token of init\n"
+     "signs in as \"admin\". remove refuses the credential at once, even to a running\n"
+     "server. NAME: 1 to 32 of a-z 0-9 . _ -, starting with a letter."},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

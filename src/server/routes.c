@@ -40,6 +40,14 @@ const struct dc_route dc_routes[] = {
      "admin_case_evidence"},
     {"GET", "/v1/admin/cases/{id}/events", dc_h_admin_case_events, DC_R_ADMIN, 0,
      "admin_case_events"},
+    /* the investigator's reads (h_investigate.c) */
+    {"GET", "/v1/admin/whoami", dc_h_admin_whoami, DC_R_ADMIN, 0, "admin_whoami"},
+    {"GET", "/v1/admin/summary", dc_h_admin_summary, DC_R_ADMIN, 0, "admin_summary"},
+    {"GET", "/v1/admin/accounts/{id}/holds", dc_h_admin_account_holds, DC_R_ADMIN, 0,
+     "admin_account_holds"},
+    {"GET", "/v1/admin/accounts/{id}/history", dc_h_admin_account_history, DC_R_ADMIN, 0,
+     "admin_account_history"},
+    {"GET", "/v1/admin/cases/{id}/coin", dc_h_admin_case_coin, DC_R_ADMIN, 0, "admin_case_coin"},
     /* the admin console (h_console.c): static files, gone with [server] console = no */
     {"GET", "/admin", dc_h_console_page, DC_R_PUBLIC | DC_R_CONSOLE | DC_R_INLINE, 0, "console"},
     {"GET", "/admin/console.js", dc_h_console_script, DC_R_PUBLIC | DC_R_CONSOLE | DC_R_INLINE, 0,

@@ -65,6 +65,8 @@ struct dc_ctx {
     struct dc_verify_cache vcache;
     uint8_t admin_hash[32];
     int has_admin;
+    uint8_t metrics_hash[32]; /* [metrics] token_hash, when has_metrics_token */
+    int has_metrics_token;
     uint64_t started_ms; /* wall clock when serving began: older signed requests are refused */
     /* shutdown began: close connections after answering. Set by the serve
      * loop, read by every connection thread: an atomic, not a volatile
