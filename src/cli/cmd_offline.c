@@ -241,8 +241,13 @@ static void report_verified(struct cli *x, const struct dc_payment_result *res, 
  * On NEED_VERIFY: verifies, keeps the coins and the session in one save,
  * then tells the engine. 0 or an exit code (the payment refused).
  */
+/* The reason of the last payment this process's payee refused for good
+ * (dc_offline_refusable), DC_OK if none: what a refusal is signed for. */
+static enum dc_err payee_refused_why = DC_OK;
+
 int payee_verify_keep(struct cli *x, struct dc_session *s, int transport, uint64_t created)
 {
+    payee_refused_why = DC_OK;
     uint64_t now = cli_now();
     struct dc_trust *t = malloc(sizeof *t);
     struct dc_payment_result *res = calloc(1, sizeof *res);
@@ -255,6 +260,7 @@ int payee_verify_keep(struct cli *x, struct dc_session *s, int transport, uint64
     if (rc == 0) {
         /* verified, within the limit, the coins kept in the wallet */
         enum dc_err e = dc_offline_accept(x->w, s, res, t, now);
+        if (dc_offline_refusable(e)) payee_refused_why = e;
         if (e == DC_ERR_OFFLINE_LIMIT) {
             rc = within_limit(x, res->total, now, transport);
         } else if (e != DC_OK && res->coin != DC_PAYMENT_WHOLE) {
@@ -549,19 +555,69 @@ int cmd_accept(struct cli *x, int argc, char **argv)
         const uint8_t *rcpt = dc_session_receipt(s, &rl);
         rc = rcpt ? print_armor(x, DC_ARMOR_RECEIPT, rcpt, rl)
                   : cli_fail(x, DC_ERR_INTERNAL, "no receipt was signed");
+    } else if (payee_refused_why != DC_OK) {
+        /* refused for good: the signed refusal lets the payer take the coins
+         * back at once, and binds this wallet never to deposit them */
+        uint8_t f[DC_REFUSAL_BYTES];
+        if (dc_offline_refuse(x->w, s, payee_refused_why, cli_now(), f) == DC_OK) {
+            report(x, "signed a refusal of this payment: give it to the payer (`ducat confirm`), "
+                      "who takes the coins back online; this wallet can never deposit them");
+            int prc = print_armor(x, DC_ARMOR_REFUSAL, f, sizeof f);
+            (void)prc; /* the refusal's exit code stands */
+        }
     }
     free(s);
     return rc;
+}
+
+/* The payer, on the payee's signed refusal: kept with the payment, which
+ * `ducat reclaim` (or sync) then takes back online. */
+static int payer_refused(struct cli *x, const uint8_t *b, size_t len)
+{
+    struct dc_refusal f;
+    enum dc_err e = dc_refusal_decode(&f, b, len);
+    if (e != DC_OK) return cli_fail(x, e, "the refusal is malformed: %s", dc_err_str(e));
+    uint8_t req[DC_REQUEST_BYTES];
+    size_t rlen;
+    if (dc_offline_py_load(x->w, f.request_hash, req, &rlen, NULL) != DC_OK) {
+        return cli_fail(x, DC_ERR_REFUSAL_MISMATCH,
+                        "this refusal names no payment made from this wallet");
+    }
+    e = dc_offline_refused(x->w, req, rlen, b, len, cli_now());
+    if (e != DC_OK) return cli_fail(x, e, "refusal not accepted: %s", dc_err_str(e));
+    int rc = cli_save(x);
+    if (rc) return rc;
+    struct dc_request r;
+    char a[48];
+    if (dc_request_decode(&r, req, rlen) != DC_OK) r.amount = 0;
+    report(x,
+           "the payee refused this payment (%s): refusal verified and kept; run `ducat "
+           "reclaim` (or `ducat sync`) online to take the %s back",
+           dc_err_str((enum dc_err)f.reason), cli_fmt(x, a, r.amount));
+    return 0;
 }
 
 int cmd_confirm(struct cli *x, int argc, char **argv)
 {
     uint8_t *b;
     size_t len;
-    int rc = open_with_armor_arg(x, argc, argv, "confirm: give RECEIPT_FILE (or - for stdin)",
-                                 DC_ARMOR_RECEIPT, &b, &len);
+    if (argc != 1 || (argv[0][0] == '-' && argv[0][1] != '\0')) {
+        return cli_fail_code(CLI_EXIT_USAGE,
+                             "confirm: give RECEIPT_FILE or REFUSAL_FILE (or - for stdin)");
+    }
+    int rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
     if (rc) return rc;
-    rc = payer_confirm(x, b, len);
+    /* a refusal reads as its own armor kind; anything else as a receipt */
+    char *text = NULL;
+    size_t tl = 0;
+    int refusal = 0;
+    if (strcmp(argv[0], "-") != 0 && cli_read_file(argv[0], 256 * 1024, &text, &tl) == 0) {
+        refusal = tl > 14 && strstr(text, "ducat:refusal:") != NULL;
+        free(text);
+    }
+    rc = read_armor(x, argv[0], refusal ? DC_ARMOR_REFUSAL : DC_ARMOR_RECEIPT, &b, &len);
+    if (rc) return rc;
+    rc = refusal ? payer_refused(x, b, len) : payer_confirm(x, b, len);
     free(b);
     return rc;
 }

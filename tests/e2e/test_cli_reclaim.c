@@ -1,0 +1,319 @@
+/*
+ * test_cli_reclaim.c - refused and unacknowledged offline payments come
+ * back, with real `ducat` processes and a real ducatd:
+ *   - a payee refuses a payment (a coin with a revoked device in its
+ *     history, the revocation known to the payee but not yet to the payer):
+ *     `ducat accept` prints the signed refusal, the payer's `ducat confirm`
+ *     keeps it, `ducat pending` shows it, `ducat reclaim` takes the coins
+ *     back at once (held), no case against anybody;
+ *   - the same with `ducat reclaim` killed (SIGKILL) before and after each
+ *     of its saves: run again, credited exactly once;
+ *   - a payee that never answers: nothing moves before the coins' deposit
+ *     deadline; after it (server dev clock and the library's `now`) the
+ *     payer gets them back; a payee that deposited first wins and the
+ *     payer's reclaim loses cleanly (no case, nothing moves).
+ * After each: the audit passes and every honest wallet's value is what it
+ * was paid.
+ */
+#define _DEFAULT_SOURCE
+#include "test.h"
+/* harness.h needs test.h first */
+#include "harness.h"
+
+#include "cli_harness.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ducat/offline.h"
+#include "ducat/service.h"
+#include "ducat/wallet.h"
+
+#define DAY_MS 86400000ull
+
+static struct srv S;
+
+static void fresh_server(int dev_clock)
+{
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    if (dev_clock) {
+        FILE *f = fopen(S.conf, "a");
+        ASSERT(f != NULL);
+        ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
+        ASSERT(fclose(f) == 0);
+    }
+    srv_start(&S);
+}
+
+static void clock_set(uint64_t ms)
+{
+    srv_clock_set(&S, ms);
+}
+
+/* request by payee, pay by payer, accept by payee (its stdout, a receipt
+ * or a refusal, into DIR/TAG-ans); the accept's exit code, 100 + the
+ * pay's if the payer refused. */
+static int pay_by_armor(const struct wal *payer, const struct wal *payee, const char *tag,
+                        const char *amount, char *out, size_t cap)
+{
+    int rc = dcmd(out, cap, payee, "request %s > %s/%s-req 2>/dev/null", amount, S.dir, tag);
+    if (rc != 0) FAIL_AT("request exited %d", rc);
+    rc = dcmd(out, cap, payer, "pay %s/%s-req > %s/%s-pay", S.dir, tag, S.dir, tag);
+    if (rc != 0) return 100 + rc;
+    return dcmd(out, cap, payee, "accept %s/%s-pay > %s/%s-ans", S.dir, tag, S.dir, tag);
+}
+
+static long long value_of(const struct wal *w)
+{
+    json_t *j = djson(w, "balance");
+    long long v = json_int(j, "available") + json_int(j, "held");
+    json_decref(j);
+    return v + offline_field(w, "offline_coins") + offline_field(w, "offline_pending_out");
+}
+
+static size_t n_cases(void)
+{
+    json_t *j = NULL;
+    int st = admin(&S, S.token, "GET", "/v1/admin/cases", NULL, &j);
+    if (st != 200) FAIL_AT("GET /v1/admin/cases answered %d", st);
+    size_t n = json_array_size(json_get(j, "cases"));
+    json_decref(j);
+    return n;
+}
+
+/*
+ * Mallory pays Bob `n` coins of 1.00 offline (clean coins), then double
+ * spends another coin (to Dave and Erin): their deposits open a case and
+ * revoke her device. Carol syncs and learns it; Bob does not (he is
+ * offline): to him the coins are fine, to Carol they are refused.
+ */
+static void setup_revoked_coins(struct wal *mallory, struct wal *bob, struct wal *carol, int n)
+{
+    char out[16384], backup[200];
+    struct wal dave, erin;
+    wallet_new(&S, mallory, "mallory", "Mallory Wu");
+    wallet_new(&S, bob, "bob", "Bob Li");
+    wallet_new(&S, carol, "carol", "Carol Chen");
+    wallet_new(&S, &dave, "dave", "Dave Sun");
+    wallet_new(&S, &erin, "erin", "Erin Zhao");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 100.00", mallory->account), 0);
+    for (int i = 0; i < n; i++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "x%d", i);
+        ASSERT_EQ(D(out, mallory, "withdraw 1.00"), 0);
+        ASSERT_EQ(pay_by_armor(mallory, bob, tag, "1.00", out, sizeof out), 0);
+        ASSERT_EQ(D(out, mallory, "confirm %s/%s-ans", S.dir, tag), 0);
+    }
+    ASSERT_EQ(D(out, mallory, "withdraw 5.00"), 0); /* Y */
+    snprintf(backup, sizeof backup, "%s/mallory-backup.w", S.dir);
+    ASSERT_EQ(sh(out, sizeof out, "cp %s %s", mallory->path, backup), 0);
+    ASSERT_EQ(pay_by_armor(mallory, &dave, "y1", "5.00", out, sizeof out), 0);
+    ASSERT_EQ(sh(out, sizeof out, "cp %s %s", backup, mallory->path), 0);
+    ASSERT_EQ(pay_by_armor(mallory, &erin, "y2", "5.00", out, sizeof out), 0);
+    ASSERT_EQ(D(out, &dave, "deposit"), 0);
+    ASSERT_EQ(D(out, &erin, "deposit"), 0);
+    ASSERT_HAS(out, "double-spend case");
+    ASSERT_EQ(D(out, carol, "sync"), 0);
+    ASSERT_HAS(out, "1 revoked device(s)");
+    ASSERT_EQ(offline_field(bob, "offline_coins"), 100 * n);
+}
+
+/* Bob pays Carol 1.00 with a coin from Mallory; Carol refuses and signs
+ * the refusal; Bob keeps it. */
+static void refused_payment(const struct wal *bob, const struct wal *carol, const char *tag)
+{
+    char out[16384];
+    int rc = pay_by_armor(bob, carol, tag, "1.00", out, sizeof out);
+    if (rc == 0 || rc >= 100) FAIL_AT("Carol's accept gave %d (want a refusal): %s", rc, out);
+    ASSERT_HAS(out, "payment refused");
+    ASSERT_HAS(out, "signed a refusal of this payment");
+    char ans[4096];
+    char path[200];
+    snprintf(path, sizeof path, "%s/%s-ans", S.dir, tag);
+    ASSERT(slurp(path, ans, sizeof ans) > 0);
+    ASSERT_HAS(ans, "ducat:refusal:1:");
+    ASSERT_EQ(offline_field(carol, "offline_coins"), 0);
+    ASSERT_EQ(D(out, bob, "confirm %s", path), 0);
+    ASSERT_HAS(out, "the payee refused this payment");
+    /* the same refusal again: still fine, nothing new */
+    ASSERT_EQ(D(out, bob, "confirm %s", path), 0);
+}
+
+static void test_refused_payment_reclaimed(void)
+{
+    char out[16384];
+    struct wal mallory, bob, carol;
+    fresh_server(0);
+    setup_revoked_coins(&mallory, &bob, &carol, 1);
+    ASSERT_EQ(value_of(&bob), 100);
+    ASSERT_EQ(D(out, &bob, "pending"), 0);
+    ASSERT_HAS(out, "no pending-out offline payment");
+
+    refused_payment(&bob, &carol, "r1");
+    ASSERT_EQ(offline_field(&bob, "offline_pending_out"), 100);
+    ASSERT_EQ(D(out, &bob, "pending"), 0);
+    ASSERT_HAS(out, "pending out 1.00 CNY");
+    ASSERT_HAS(out, "REFUSED by the payee");
+
+    ASSERT_EQ(D(out, &bob, "reclaim"), 0);
+    ASSERT_HAS(out, "reclaimed 1 refused or unacknowledged offline payment(s): 1.00 CNY credited");
+    json_t *j = djson(&bob, "balance");
+    ASSERT_EQ(json_int(j, "held"), 100);
+    json_decref(j);
+    ASSERT_EQ(offline_field(&bob, "offline_pending_out"), 0);
+    ASSERT_EQ(value_of(&bob), 100);
+    ASSERT_EQ(D(out, &bob, "reclaim"), 0);
+    ASSERT_HAS(out, "no pending-out offline payment");
+    ASSERT_EQ(D(out, &bob, "pending"), 0);
+    ASSERT_HAS(out, "no pending-out offline payment");
+    ASSERT_EQ(value_of(&carol), 0);
+    ASSERT_EQ(n_cases(), 1); /* Mallory's, none for the reclaim */
+    audit_ok(&S);
+}
+
+/* `ducat reclaim` killed before and after each of its two saves (the
+ * request stored; the answer applied), then run again: exactly once. */
+static void test_reclaim_kill9_every_save(void)
+{
+    static const char *const points[] = {"service-save:before:1", "service-save:after:1",
+                                         "service-save:before:2", "service-save:after:2"};
+    const int n = (int)(sizeof points / sizeof points[0]);
+    char out[16384], log[200];
+    struct wal mallory, bob, carol;
+    fresh_server(0);
+    setup_revoked_coins(&mallory, &bob, &carol, n);
+    long long held = 0;
+    for (int k = 0; k < n; k++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "k%d", k);
+        refused_payment(&bob, &carol, tag);
+        snprintf(log, sizeof log, "%s/reclaim-%d.log", S.dir, k);
+        pid_t pid = spawn(&bob, log, points[k], "reclaim");
+        int paused = 0;
+        for (int i = 0; i < 200 && !paused; i++) {
+            char l[4096];
+            if (slurp(log, l, sizeof l) > 0 && contains(l, "PAUSED"))
+                paused = 1;
+            else
+                sleep_ms(50);
+        }
+        if (!paused) FAIL_AT("reclaim never reached %s", points[k]);
+        ASSERT_EQ(kill(pid, SIGKILL), 0);
+        ASSERT_EQ(wait_exit(pid, 10000), 128 + SIGKILL);
+        ASSERT_EQ(D(out, &bob, "reclaim"), 0);
+        held += 100;
+        json_t *j = djson(&bob, "balance");
+        if (json_int(j, "held") != held) {
+            FAIL_AT("after a kill at %s: held %lld, want %lld\n%s", points[k],
+                    (long long)json_int(j, "held"), held, out);
+        }
+        json_decref(j);
+        ASSERT_EQ(offline_field(&bob, "offline_pending_out"), 0);
+        ASSERT_EQ(value_of(&bob), 100 * n);
+        audit_ok(&S);
+    }
+    ASSERT_EQ(n_cases(), 1);
+}
+
+/* The wallet library over a wallet file (the CLI's clock is the wall
+ * clock; the deadline is days away, so the library is given `now`). */
+static void lib_reclaim(const struct wal *w, uint64_t now, struct dc_service_reclaim *r)
+{
+    const char *pass = getenv("DUCAT_PASSPHRASE");
+    char url[64];
+    struct dc_wallet *wl;
+    struct dc_client *c;
+    struct dc_service svc;
+    ASSERT_OK(dc_wallet_load(&wl, w->path, pass, strlen(pass), DC_WALLET_KEEP_KEY));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", S.port);
+    ASSERT_OK(dc_client_new(&c, url));
+    dc_service_init(&svc, wl, c, NULL, NULL);
+    enum dc_err e = dc_service_reclaim(&svc, now, r);
+    if (e != DC_OK) FAIL_AT("dc_service_reclaim: %s (%s)", dc_err_name(e), svc.detail);
+    ASSERT_OK(dc_wallet_commit(wl, w->path));
+    dc_wallet_free(wl);
+    dc_client_free(c);
+}
+
+/*
+ * Alice pays Bob three times offline and never hears back: Bob accepts the
+ * first two (and deposits them, silently), never even looks at the third.
+ * Before the deadline nothing is sent; after it the third comes back to
+ * Alice and the first two are found taken by Bob: no case, nothing moved
+ * for them, Alice's value is what she kept.
+ */
+static void test_unacknowledged_after_deadline(void)
+{
+    char out[16384];
+    struct wal alice, bob;
+    fresh_server(1);
+    const uint64_t t0 = h_now_ms();
+    clock_set(t0);
+    wallet_new(&S, &alice, "alice", "Alice Zhang");
+    wallet_new(&S, &bob, "bob", "Bob Li");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 50.00", alice.account), 0);
+    ASSERT_EQ(D(out, &alice, "withdraw 20.00"), 0);
+    ASSERT_EQ(pay_by_armor(&alice, &bob, "u1", "5.00", out, sizeof out), 0);
+    ASSERT_EQ(pay_by_armor(&alice, &bob, "u2", "3.00", out, sizeof out), 0);
+    ASSERT_EQ(D(out, &bob, "request 2.00 > %s/u3-req 2>/dev/null", S.dir), 0);
+    ASSERT_EQ(D(out, &alice, "pay %s/u3-req > %s/u3-pay", S.dir, S.dir), 0);
+    ASSERT_EQ(offline_field(&alice, "offline_pending_out"), 1000);
+    ASSERT_EQ(D(out, &alice, "pending"), 0);
+    ASSERT_HAS(out, "pending out 5.00 CNY");
+    ASSERT_HAS(out, "pending out 2.00 CNY");
+    ASSERT_HAS(out, "no receipt or refusal yet");
+    ASSERT_HAS(out, "reclaimable without a refusal from");
+    ASSERT_EQ(D(out, &alice, "reclaim"), 0);
+    ASSERT_HAS(out, "3 offline payment(s) of 10.00 CNY await the payee's receipt or refusal");
+    ASSERT_EQ(offline_field(&alice, "offline_pending_out"), 1000);
+    struct dc_service_reclaim r;
+    clock_set(t0 + 12 * DAY_MS);
+    lib_reclaim(&alice, t0 + 12 * DAY_MS, &r); /* a day before the deadline */
+    ASSERT_EQ(r.n_waiting, 3);
+    ASSERT_EQ(r.n_reclaimed + r.n_taken + r.n_failed, 0);
+    clock_set(t0);
+    ASSERT_EQ(D(out, &bob, "deposit"), 0); /* the silent payee deposits u1 and u2 */
+
+    uint64_t later = t0 + 40 * DAY_MS;
+    clock_set(later);
+    lib_reclaim(&alice, later, &r);
+    ASSERT_EQ(r.n_reclaimed, 1);
+    ASSERT_EQ(r.reclaimed, 200);
+    ASSERT_EQ(r.n_taken, 2);
+    ASSERT_EQ(r.taken, 800);
+    ASSERT_EQ(r.n_failed, 0);
+    ASSERT_EQ(offline_field(&alice, "offline_pending_out"), 0);
+    ASSERT_EQ(value_of(&alice), 5000 - 800);
+    ASSERT_EQ(value_of(&bob), 800);
+    /* again: nothing more */
+    lib_reclaim(&alice, later, &r);
+    ASSERT_EQ(r.n_reclaimed + r.n_taken + r.n_waiting + r.n_failed, 0);
+    ASSERT_EQ(value_of(&alice), 5000 - 800);
+    ASSERT_EQ(n_cases(), 0);
+    audit_ok(&S);
+}
+
+static void test_setup(void)
+{
+    char out[256];
+    ASSERT_EQ(sh(out, sizeof out, "%s --version", ducat_bin), 0);
+    ASSERT_HAS(out, "ducat");
+}
+
+static void test_teardown(void)
+{
+    srv_cleanup(&S);
+}
+
+__attribute__((constructor)) static void init(void)
+{
+    cli_init("1101011993", "+86139");
+    unsetenv("DUCAT_TIMEOUT_MS");
+}
+
+TESTS(T(test_setup), T(test_refused_payment_reclaimed), T(test_reclaim_kill9_every_save),
+      T(test_unacknowledged_after_deadline), T(test_teardown))
