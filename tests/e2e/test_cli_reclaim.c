@@ -8,6 +8,8 @@
  *     back at once (held), no case against anybody;
  *   - the same with `ducat reclaim` killed (SIGKILL) before and after each
  *     of its saves: run again, credited exactly once;
+ *   - (also: `ducat refresh` with the server killed mid-way, at a request
+ *     in flight and after each of its saves: exactly once);
  *   - a payee that never answers: nothing moves before the coins' deposit
  *     deadline; after it (server dev clock and the library's `now`) the
  *     payer gets them back; a payee that deposited first wins and the
@@ -297,6 +299,116 @@ static void test_unacknowledged_after_deadline(void)
     audit_ok(&S);
 }
 
+/* ---- Refresh, the server killed mid-way --------------------------------------------------- */
+
+static void conf_set(const char *key, const char *value)
+{
+    char out[1024];
+    int rc = sh(out, sizeof out, "grep -q '^%s = ' %s && sed -i 's/^%s = .*/%s = %s/' %s", key,
+                S.conf, key, key, value, S.conf);
+    if (rc != 0) FAIL_AT("cannot set %s in %s: %s", key, S.conf, out);
+}
+
+/* Alice holds 50.00 of coins issued 9.5 days ago (10-day coins): `ducat
+ * refresh` deposits them and withdraws fresh ones. */
+static void refresh_setup(struct wal *alice)
+{
+    char out[16384], path[160];
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    conf_set("cert_lifetime_days", "30");
+    FILE *f = fopen(S.conf, "a");
+    ASSERT(f && fputs("\n[dev]\nclock_file = clock\n", f) >= 0 && fclose(f) == 0);
+    uint64_t past = h_now_ms() - 9 * DAY_MS - DAY_MS / 2;
+    clock_set(past);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    snprintf(path, sizeof path, "%s/clock", S.dir);
+    unlink(path);
+    srv_start(&S);
+    wallet_new(&S, alice, "alice", "Alice Zhang");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 100.00", alice->account), 0);
+    clock_set(past);
+    int rc = D(out, alice, "withdraw 50.00");
+    unlink(path);
+    if (rc != 0) FAIL_AT("withdraw in the past exited %d: %s", rc, out);
+    ASSERT_EQ(offline_field(alice, "offline_refresh"), 5000);
+}
+
+/* After the interrupted refresh and its re-run: deposited once, withdrawn
+ * once, nothing lost. */
+static void refresh_exactly_once(const struct wal *alice, const char *how)
+{
+    char out[16384];
+    /* the restarted server listens on another port: --server names it */
+    json_t *j = djson(alice, "--server http://127.0.0.1:%d balance", S.port);
+    long long av = json_int(j, "available"), held = json_int(j, "held");
+    long long coins = json_int(j, "offline_coins"), outst = json_int(j, "offline_outstanding");
+    long long rf = json_int(j, "offline_refresh"), po = json_int(j, "offline_pending_out");
+    json_decref(j);
+    if (held != 5000 || av + held + coins != 10000 || rf != 0 || po != 0 || outst != coins) {
+        FAIL_AT("%s: available %lld held %lld coins %lld outstanding %lld refresh %lld "
+                "pending %lld",
+                how, av, held, coins, outst, rf, po);
+    }
+    ASSERT_EQ(D(out, alice, "--server http://127.0.0.1:%d refresh", S.port), 0);
+    ASSERT_HAS(out, "no coin needs refreshing");
+    audit_ok(&S);
+}
+
+/* The server stopped while the refresh's request is in flight (the client
+ * gives up: exit 4), then runs it with nobody listening and is killed -9;
+ * restarted, the same command finishes the refresh exactly once. */
+static void test_refresh_server_killed_mid_request(void)
+{
+    char out[16384];
+    struct wal alice;
+    refresh_setup(&alice);
+    ASSERT_EQ(kill(S.pid, SIGSTOP), 0);
+    setenv("DUCAT_TIMEOUT_MS", "1500", 1);
+    int rc = D(out, &alice, "refresh");
+    unsetenv("DUCAT_TIMEOUT_MS");
+    ASSERT_EQ(kill(S.pid, SIGCONT), 0);
+    if (rc != 4) FAIL_AT("refresh with the server stopped exited %d: %s", rc, out);
+    sleep_ms(300); /* the server runs the request nobody waits for */
+    srv_kill9(&S);
+    srv_start(&S);
+    rc = D(out, &alice, "--server http://127.0.0.1:%d refresh", S.port);
+    if (rc != 0) FAIL_AT("refresh after the restart exited %d: %s", rc, out);
+    refresh_exactly_once(&alice, "server stopped, killed");
+}
+
+/* The client paused after each save of the refresh (its requests stored,
+ * answers applied), the server killed -9 meanwhile, the client killed;
+ * restarted, the same command finishes the refresh exactly once. */
+static void test_refresh_server_killed_at_every_save(void)
+{
+    for (unsigned k = 1; k <= 4; k++) {
+        char out[16384], log[200], point[48];
+        struct wal alice;
+        refresh_setup(&alice);
+        snprintf(log, sizeof log, "%s/refresh-%u.log", S.dir, k);
+        snprintf(point, sizeof point, "service-save:after:%u", k);
+        pid_t pid = spawn(&alice, log, point, "refresh");
+        int paused = 0;
+        for (int i = 0; i < 200 && !paused; i++) {
+            char l[4096];
+            if (slurp(log, l, sizeof l) > 0 && contains(l, "PAUSED"))
+                paused = 1;
+            else
+                sleep_ms(50);
+        }
+        if (!paused) FAIL_AT("refresh never reached %s", point);
+        srv_kill9(&S);
+        ASSERT_EQ(kill(pid, SIGKILL), 0);
+        ASSERT_EQ(wait_exit(pid, 10000), 128 + SIGKILL);
+        srv_start(&S);
+        int rc = D(out, &alice, "--server http://127.0.0.1:%d refresh", S.port);
+        if (rc != 0) FAIL_AT("refresh after a kill at %s exited %d: %s", point, rc, out);
+        refresh_exactly_once(&alice, point);
+        printf("# killed at %s: finished exactly once\n", point);
+    }
+}
+
 static void test_setup(void)
 {
     char out[256];
@@ -316,4 +428,5 @@ __attribute__((constructor)) static void init(void)
 }
 
 TESTS(T(test_setup), T(test_refused_payment_reclaimed), T(test_reclaim_kill9_every_save),
-      T(test_unacknowledged_after_deadline), T(test_teardown))
+      T(test_unacknowledged_after_deadline), T(test_refresh_server_killed_mid_request),
+      T(test_refresh_server_killed_at_every_save), T(test_teardown))
