@@ -560,8 +560,7 @@ int cmd_accept(struct cli *x, int argc, char **argv)
          * back at once, and binds this wallet never to deposit them */
         uint8_t f[DC_REFUSAL_BYTES];
         if (dc_offline_refuse(x->w, s, payee_refused_why, cli_now(), f) == DC_OK) {
-            report(x, "signed a refusal of this payment: give it to the payer (`ducat confirm`), "
-                      "who takes the coins back online; this wallet can never deposit them");
+            /* stdout only: stderr keeps its one line, the refusal's reason */
             int prc = print_armor(x, DC_ARMOR_REFUSAL, f, sizeof f);
             (void)prc; /* the refusal's exit code stands */
         }
@@ -718,6 +717,53 @@ static int fill_session(int fd, struct dc_session *s, uint64_t deadline)
     return 0;
 }
 
+/*
+ * The REFUSAL over TCP: one frame (docs/PROTOCOL.md, "Framing") of tag 43,
+ * index 0, count 1, in place of the RECEIPT's frames. The session engine
+ * has no state for it, so the hosts move it around the engine: the payee
+ * sends it after a refusal for good, the payer looks for its tag where the
+ * receipt would start.
+ */
+#define REFUSAL_FRAME_BYTES (DC_FRAME_HEADER_BYTES + DC_REFUSAL_BYTES)
+_Static_assert(DC_REFUSAL_BYTES <= DC_FRAME_PAYLOAD_MAX, "a refusal fits one frame");
+
+static void send_refusal(struct cli *x, int fd, const struct dc_session *s, uint64_t deadline)
+{
+    uint8_t fr[REFUSAL_FRAME_BYTES] = {DC_REFUSAL_TAG, 0, 0, 1, 0, DC_REFUSAL_BYTES};
+    if (dc_offline_refuse(x->w, s, payee_refused_why, cli_now(), fr + DC_FRAME_HEADER_BYTES) !=
+        DC_OK) {
+        return;
+    }
+    if (write_all(fd, fr, sizeof fr, deadline) == 0) {
+        report(x, "sent the payer a signed refusal of this payment: it takes the coins back "
+                  "online; this wallet can never deposit them");
+    }
+}
+
+/* The payer, waiting for the receipt: 1 if the payee sent its refusal
+ * (out holds it), 0 if what comes is not a refusal (left unread), -1 if
+ * the link broke, -2 if the frame is malformed. */
+static int recv_refusal(int fd, uint64_t deadline, uint8_t out[static DC_REFUSAL_BYTES])
+{
+    if (wait_fd(fd, POLLIN, deadline) != 1) return -1;
+    uint8_t t;
+    ssize_t r = recv(fd, &t, 1, MSG_PEEK);
+    if (r != 1) return -1;
+    if (t != DC_REFUSAL_TAG) return 0;
+    uint8_t fr[REFUSAL_FRAME_BYTES];
+    size_t got = 0;
+    while (got < sizeof fr) {
+        ssize_t k = read_some(fd, fr + got, sizeof fr - got, deadline);
+        if (k <= 0) return -1;
+        got += (size_t)k;
+    }
+    if (fr[1] != 0 || fr[2] != 0 || fr[3] != 1 || fr[4] != 0 || fr[5] != DC_REFUSAL_BYTES) {
+        return -2;
+    }
+    memcpy(out, fr + DC_FRAME_HEADER_BYTES, DC_REFUSAL_BYTES);
+    return 1;
+}
+
 /* One connection of the payee. LINK_DONE, LINK_LOST, or -exit code. */
 static int payee_link(struct cli *x, int fd, struct dc_session *s, uint64_t created,
                       uint64_t deadline, int *request_sent_reported)
@@ -739,6 +785,7 @@ static int payee_link(struct cli *x, int fd, struct dc_session *s, uint64_t crea
         if (w & DC_SESSION_NEED_VERIFY) {
             cli_pause_point("receive:payment-received");
             int rc = payee_verify_keep(x, s, TRANSPORT_TCP, created);
+            if (rc && payee_refused_why != DC_OK) send_refusal(x, fd, s, deadline);
             if (rc) return -rc;
             continue;
         }
@@ -1122,6 +1169,24 @@ int cmd_send(struct cli *x, int argc, char **argv)
             goto out;
         }
         if (w & DC_SESSION_RECV) {
+            uint8_t f[DC_REFUSAL_BYTES];
+            int got = recv_refusal(fd, deadline, f);
+            if (got == -1) break;
+            if (got == -2) {
+                rc = cli_fail(x, DC_ERR_DECODE_VALUE, "the payee sent a malformed refusal");
+                goto out;
+            }
+            if (got == 1) {
+                rc = payer_refused(x, f, sizeof f);
+                if (rc == 0) {
+                    struct dc_refusal rf;
+                    enum dc_err why = dc_refusal_decode(&rf, f, sizeof f) == DC_OK
+                                          ? (enum dc_err)rf.reason
+                                          : DC_ERR_PAY_WRONG_REQUEST;
+                    rc = cli_fail(x, why, "the payee refused the payment: %s", dc_err_str(why));
+                }
+                goto out;
+            }
             if (fill_session(fd, s, deadline) != 0) break;
             continue;
         }

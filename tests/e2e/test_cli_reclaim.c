@@ -132,7 +132,6 @@ static void refused_payment(const struct wal *bob, const struct wal *carol, cons
     int rc = pay_by_armor(bob, carol, tag, "1.00", out, sizeof out);
     if (rc == 0 || rc >= 100) FAIL_AT("Carol's accept gave %d (want a refusal): %s", rc, out);
     ASSERT_HAS(out, "payment refused");
-    ASSERT_HAS(out, "signed a refusal of this payment");
     char ans[4096];
     char path[200];
     snprintf(path, sizeof path, "%s/%s-ans", S.dir, tag);
@@ -174,6 +173,49 @@ static void test_refused_payment_reclaimed(void)
     ASSERT_HAS(out, "no pending-out offline payment");
     ASSERT_EQ(value_of(&carol), 0);
     ASSERT_EQ(n_cases(), 1); /* Mallory's, none for the reclaim */
+    audit_ok(&S);
+}
+
+/* Polls a log file (up to ms) for text; fails the test otherwise. */
+static void wait_log(const char *log, const char *text, long ms)
+{
+    char l[16384];
+    for (long t = 0; t < ms; t += 50) {
+        if (slurp(log, l, sizeof l) > 0 && contains(l, text)) return;
+        sleep_ms(50);
+    }
+    FAIL_AT("%s never said \"%s\"", log, text);
+}
+
+/* The same refusal over TCP: `ducat receive` sends it in place of the
+ * receipt, `ducat send` keeps it; then `ducat sync` reclaims. */
+static void test_refused_over_tcp(void)
+{
+    char out[16384], log[200], pf[200], port[16];
+    struct wal mallory, bob, carol;
+    fresh_server(0);
+    setup_revoked_coins(&mallory, &bob, &carol, 1);
+    snprintf(log, sizeof log, "%s/carol-rx.log", S.dir);
+    snprintf(pf, sizeof pf, "%s/carol.port", S.dir);
+    pid_t rx =
+        spawn(&carol, log, NULL, "receive --listen 127.0.0.1:0 --port-file %s --amount 1", pf);
+    wait_log(log, "waiting for the payer", 10000);
+    ASSERT(slurp(pf, port, sizeof port) > 0);
+    int rc = D(out, &bob, "send --to 127.0.0.1:%d", atoi(port));
+    if (rc == 0) FAIL_AT("send to a refusing payee exited 0: %s", out);
+    ASSERT_HAS(out, "the payee refused this payment");
+    ASSERT_HAS(out, "the payee refused the payment: device is on the revocation list");
+    ASSERT(wait_exit(rx, 10000) != 0);
+    slurp(log, out, sizeof out);
+    ASSERT_HAS(out, "sent the payer a signed refusal");
+    ASSERT_EQ(offline_field(&carol, "offline_coins"), 0);
+    ASSERT_EQ(D(out, &bob, "pending"), 0);
+    ASSERT_HAS(out, "REFUSED by the payee");
+    ASSERT_EQ(D(out, &bob, "sync"), 0);
+    ASSERT_HAS(out, "reclaimed 1 refused or unacknowledged offline payment(s): 1.00 CNY");
+    ASSERT_EQ(offline_field(&bob, "offline_pending_out"), 0);
+    ASSERT_EQ(value_of(&bob), 100);
+    ASSERT_EQ(n_cases(), 1);
     audit_ok(&S);
 }
 
@@ -427,6 +469,7 @@ __attribute__((constructor)) static void init(void)
     unsetenv("DUCAT_TIMEOUT_MS");
 }
 
-TESTS(T(test_setup), T(test_refused_payment_reclaimed), T(test_reclaim_kill9_every_save),
-      T(test_unacknowledged_after_deadline), T(test_refresh_server_killed_mid_request),
-      T(test_refresh_server_killed_at_every_save), T(test_teardown))
+TESTS(T(test_setup), T(test_refused_payment_reclaimed), T(test_refused_over_tcp),
+      T(test_reclaim_kill9_every_save), T(test_unacknowledged_after_deadline),
+      T(test_refresh_server_killed_mid_request), T(test_refresh_server_killed_at_every_save),
+      T(test_teardown))
