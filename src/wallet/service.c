@@ -1496,10 +1496,16 @@ static enum dc_err reclaim_finish(struct dc_service *s, uint64_t now,
         }
         return se;
     }
-    /* refused for another reason (too early after all, the account...):
-     * the coins stay pending out, the request is forgotten */
-    out->n_failed++;
-    if (out->failed_why == DC_OK) out->failed_why = e;
+    /* refused for another reason: the coins stay pending out, the request
+     * is forgotten. Too early after all (the server's clock is behind
+     * ours) is waiting, not a failure: the next call tries again. */
+    if (e == DC_ERR_RECLAIM_TOO_EARLY) {
+        out->n_waiting++;
+        report_add(&out->waiting, amount);
+    } else {
+        out->n_failed++;
+        if (out->failed_why == DC_OK) out->failed_why = e;
+    }
     char keep[sizeof s->detail];
     memcpy(keep, s->detail, sizeof keep);
     enum dc_err de = dc_wallet_request_done(s->w, KIND_RECLAIM);

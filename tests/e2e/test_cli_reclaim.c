@@ -319,6 +319,12 @@ static void test_unacknowledged_after_deadline(void)
     lib_reclaim(&alice, t0 + 12 * DAY_MS, &r); /* a day before the deadline */
     ASSERT_EQ(r.n_waiting, 3);
     ASSERT_EQ(r.n_reclaimed + r.n_taken + r.n_failed, 0);
+    /* a wallet whose clock runs ahead of the server's: the server says too
+     * early, the payments still wait, nothing moved, nothing failed */
+    lib_reclaim(&alice, t0 + 14 * DAY_MS, &r);
+    ASSERT_EQ(r.n_waiting, 3);
+    ASSERT_EQ(r.n_reclaimed + r.n_taken + r.n_failed, 0);
+    ASSERT_EQ(offline_field(&alice, "offline_pending_out"), 1000);
     clock_set(t0);
     ASSERT_EQ(D(out, &bob, "deposit"), 0); /* the silent payee deposits u1 and u2 */
 
