@@ -42,6 +42,7 @@ enum dc_armor_kind {
     DC_ARMOR_KEYCERT,      /* "keycert": issuer signing-key certificate */
     DC_ARMOR_KEYREQ,       /* "keyreq": signing-key certification request */
     DC_ARMOR_DEVCERT,      /* "devcert": device certificate */
+    DC_ARMOR_REFUSAL,      /* "refusal": the payee's signed refusal (ducat/refusal.h) */
 };
 
 /* The kind's word ("coin"), or NULL for an unknown kind. */

@@ -36,6 +36,7 @@
 
 #include "ducat/err.h"
 #include "ducat/proto.h"
+#include "ducat/refusal.h"
 #include "ducat/wallet.h"
 
 #ifdef __cplusplus
@@ -83,6 +84,21 @@ DC_MUST_CHECK enum dc_err dc_offline_confirm(struct dc_wallet *w, const uint8_t 
                                              size_t request_len, const uint8_t *receipt,
                                              size_t receipt_len);
 
+/*
+ * The payer, on the payee's signed REFUSAL of the payment it made for
+ * `request` (the payer's own copy): the refusal decodes, names this
+ * request (DC_ERR_REFUSAL_MISMATCH), is signed by the request's payee
+ * (DC_ERR_BAD_SIGNATURE), carries its nonce and names exactly the payment
+ * this wallet made (DC_ERR_REFUSAL_MISMATCH; no payment at all:
+ * DC_ERR_NOT_FOUND). Then it is kept with the payer's copy of the request
+ * (the "py:" slot) until the coins are reclaimed online
+ * (dc_service_reclaim); the coins stay PENDING_OUT. Idempotent. The
+ * wallet has changed on success: save it.
+ */
+DC_MUST_CHECK enum dc_err dc_offline_refused(struct dc_wallet *w, const uint8_t *request,
+                                             size_t request_len, const uint8_t *refusal,
+                                             size_t refusal_len, uint64_t now);
+
 /* ---- Payee ------------------------------------------------------------- */
 
 /* Clock skew a payee tolerates in certificate and key validity (ms). */
@@ -121,6 +137,23 @@ DC_MUST_CHECK enum dc_err dc_offline_accept(struct dc_wallet *w, struct dc_sessi
                                             struct dc_payment_result *res, const struct dc_trust *t,
                                             uint64_t now);
 
+/* 1 if the payee's refusal for error e is final and is signed
+ * (dc_offline_refuse): a coin or payment it will never take. Not for
+ * DC_ERR_OFFLINE_LIMIT (the same payment may be taken once coins were
+ * deposited) nor for the payee's own failures (memory, wallet, session). */
+int dc_offline_refusable(enum dc_err e);
+
+/*
+ * The payee's signed REFUSAL of the payment held by session s (its request
+ * and payment as received), for reason `why` (dc_offline_refusable), time
+ * now: what the payer takes online to reclaim its coins at once, and what
+ * makes this payee unable ever to deposit them. DC_ERR_SESSION_STATE if s
+ * holds no payment; DC_ERR_INVALID_ARGUMENT if why is not refusable.
+ */
+DC_MUST_CHECK enum dc_err dc_offline_refuse(const struct dc_wallet *w, const struct dc_session *s,
+                                            enum dc_err why, uint64_t now,
+                                            uint8_t out[static DC_REFUSAL_BYTES]);
+
 /* ---- Bookkeeping slots in the wallet (wallet.h pending requests) ------- */
 
 /*
@@ -155,14 +188,17 @@ DC_MUST_CHECK enum dc_err dc_offline_rx_forget(struct dc_wallet *w,
                                                const uint8_t request_hash[static DC_HASH_BYTES]);
 
 /*
- * The payer's copies: kind "py:<hex…>", body = confirmed:u8 request bytes.
+ * The payer's copies: kind "py:<hex…>", body = state:u8 request bytes
+ * [refusal, when state = 2]; state 0 open, 1 confirmed by a receipt (or
+ * reclaimed), 2 refused by the payee (its signed refusal follows).
  * Stored with the signed payment, before it leaves, so a receipt can be
  * matched later; confirmed ones older than a day are dropped on each save.
  */
 DC_MUST_CHECK enum dc_err dc_offline_py_save(struct dc_wallet *w, const uint8_t *request,
                                              size_t len, int confirmed, uint64_t now);
 /* The request this wallet paid with this hash: DC_OK (req holds it, *len
- * its length), DC_ERR_NOT_FOUND. confirmed (may be NULL). */
+ * its length), DC_ERR_NOT_FOUND. confirmed (may be NULL): 1 if confirmed
+ * (state 1). */
 DC_MUST_CHECK enum dc_err dc_offline_py_load(const struct dc_wallet *w,
                                              const uint8_t request_hash[static DC_HASH_BYTES],
                                              uint8_t request[static DC_REQUEST_BYTES], size_t *len,
@@ -201,6 +237,9 @@ struct dc_offline_note {
     size_t payment_bytes;         /* DC_ERR_PAYMENT_TOO_LARGE: bytes it would take (0: the
                                      coin count was over first) */
     uint64_t cert_expires_at;     /* DC_ERR_CERT_EXPIRED: this device's certificate */
+    enum dc_err refused;          /* payee_step/_take: the verification refused the payment
+                                     for good (dc_offline_refusable): what a signed refusal
+                                     (dc_offline_refuse) states; DC_OK otherwise */
 };
 
 /* The host context. Plain data: fill the first six fields. */
@@ -302,6 +341,24 @@ DC_MUST_CHECK enum dc_err dc_offline_payer_step(struct dc_offline *o, struct dc_
  * before (idempotent). */
 DC_MUST_CHECK enum dc_err dc_offline_payer_confirm(struct dc_offline *o, const uint8_t *receipt,
                                                    size_t len, uint64_t now);
+
+/* The payee's refusal kept for this request (dc_offline_refused): DC_OK,
+ * DC_ERR_NOT_FOUND. */
+DC_MUST_CHECK enum dc_err dc_offline_py_refusal(const struct dc_wallet *w,
+                                                const uint8_t request_hash[static DC_HASH_BYTES],
+                                                uint8_t refusal[static DC_REFUSAL_BYTES]);
+
+/* Pending-out payments (paid, neither confirmed nor reclaimed), oldest
+ * first: slot i of the wallet's pending requests is one if this returns
+ * DC_OK with its request (req, *len) and *refused (1: a refusal is kept). */
+DC_MUST_CHECK enum dc_err dc_offline_py_at(const struct dc_wallet *w, size_t i,
+                                           uint8_t request[static DC_REQUEST_BYTES], size_t *len,
+                                           int *refused);
+
+/* Marks the payment of this request settled (state 1): confirmed by a
+ * receipt, reclaimed online, or found taken by the payee. */
+DC_MUST_CHECK enum dc_err dc_offline_py_settle(struct dc_wallet *w, const uint8_t *request,
+                                               size_t len, uint64_t now);
 
 #ifdef __cplusplus
 }

@@ -297,6 +297,38 @@ DC_MUST_CHECK enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now,
 /* Default refresh margin: coins expiring within this are refreshed. */
 #define DC_SERVICE_REFRESH_MARGIN_MS (24u * 3600u * 1000u)
 
+/* ---- Reclaim of refused or unacknowledged offline payments ------------- */
+
+struct dc_service_reclaim {
+    size_t n_reclaimed; /* payments credited back (held) by this call */
+    int64_t reclaimed;  /* their value */
+    size_t n_taken;     /* payments the payee turned out to have deposited first */
+    int64_t taken;      /* their value (no longer the payer's) */
+    size_t n_waiting;   /* payments with neither a refusal nor their deadline passed */
+    int64_t waiting;    /* their value */
+    uint64_t next_at;   /* the earliest deadline among those waiting (0: none) */
+    size_t n_failed;    /* payments the server refused for another reason (kept) */
+    enum dc_err failed_why;
+};
+
+/*
+ * Takes back the payer's pending-out offline payments that may be taken
+ * back now (POST /v1/reclaims): at once those the payee refused (its signed
+ * refusal kept by dc_offline_refused), the others once every coin's deposit
+ * deadline (expiry + the server's deposit grace) has passed. Each reclaim
+ * is one request, stored with its id and body and saved before it is sent:
+ * a crash or a lost answer repeats the same request, first thing on the
+ * next call (also from dc_service_resume's callers: sync runs this).
+ * Credited: the coins become SPENT (their value is on the account, held).
+ * Taken by the payee first (DC_ERR_COIN_SPENT): SPENT too, reported, no
+ * value lost to a bug of ours: the payee has it. Independent of the
+ * operations of the other calls (it touches only pending-out coins), so it
+ * never returns DC_ERR_WALLET_OP_PENDING. Transient errors leave the request
+ * pending and are returned.
+ */
+DC_MUST_CHECK enum dc_err dc_service_reclaim(struct dc_service *s, uint64_t now,
+                                             struct dc_service_reclaim *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -196,6 +196,11 @@ static int do_sync(struct cli *x, int print)
         e = dc_service_refresh(&x->svc, now, DC_SERVICE_REFRESH_MARGIN_MS, &rf);
         if (e != DC_OK) return net_fail(x, e, "refresh");
     }
+    int rrc = CLI_EXIT_OK;
+    if (r.has_cert && strcmp(r.status, "verified") == 0 && print) {
+        /* refused payments come back at once, unacknowledged ones after their deadline */
+        rrc = cli_reclaim_at_sync(x, now);
+    }
     if (rs.n_refused) {
         /* the finished deposit's refusals, said as the deposit itself says them */
         rf.n_refused += rs.n_refused;
@@ -215,7 +220,8 @@ static int do_sync(struct cli *x, int print)
                            (json_int_t)rf.deposited, "replaced", (json_int_t)rf.replaced,
                            "resumed", (json_int_t)(rs.transfers + rs.withdrawals + rs.deposits),
                            "refused_coins", (json_int_t)rf.n_refused));
-        return cli_refresh_refused(x, &rf);
+        int frc = cli_refresh_refused(x, &rf);
+        return frc ? frc : rrc;
     }
     if (rs.transfers + rs.withdrawals + rs.deposits) {
         printf("finished %zu pending request(s) left by an interrupted command\n",
@@ -242,7 +248,8 @@ static int do_sync(struct cli *x, int print)
                rf.n_deposited, cli_fmt(x, a2, rf.deposited), cli_fmt(x, a3, rf.replaced));
         cli_print_refresh_bound(x, &rf);
     }
-    return cli_refresh_refused(x, &rf);
+    int frc = cli_refresh_refused(x, &rf);
+    return frc ? frc : rrc;
 }
 
 int cmd_register(struct cli *x, int argc, char **argv)

@@ -492,6 +492,16 @@ int cmd_accept(struct cli *x, int argc, char **argv)
     free(pay);
     if (e != DC_OK) {
         rc = payee_refused(x, &o, e);
+        if (o.note.refused != DC_OK) {
+            /* refused for good: the signed refusal lets the payer take the
+             * coins back at once, and binds this wallet never to deposit
+             * them; stdout only, stderr keeps its one line (the reason) */
+            uint8_t f[DC_REFUSAL_BYTES];
+            if (dc_offline_refuse(x->w, s, o.note.refused, cli_now(), f) == DC_OK) {
+                int prc = print_armor(x, DC_ARMOR_REFUSAL, f, sizeof f);
+                (void)prc; /* the refusal's exit code stands */
+            }
+        }
     } else {
         size_t rl;
         const uint8_t *rcpt = dc_session_receipt(s, &rl);
@@ -506,6 +516,33 @@ int cmd_accept(struct cli *x, int argc, char **argv)
     return rc;
 }
 
+/* The payer, on the payee's signed refusal: kept with the payment, which
+ * `ducat reclaim` (or sync) then takes back online. */
+static int payer_refused(struct cli *x, const uint8_t *b, size_t len)
+{
+    struct dc_refusal f;
+    enum dc_err e = dc_refusal_decode(&f, b, len);
+    if (e != DC_OK) return cli_fail(x, e, "the refusal is malformed: %s", dc_err_str(e));
+    uint8_t req[DC_REQUEST_BYTES];
+    size_t rlen;
+    if (dc_offline_py_load(x->w, f.request_hash, req, &rlen, NULL) != DC_OK) {
+        return cli_fail(x, DC_ERR_REFUSAL_MISMATCH,
+                        "this refusal names no payment made from this wallet");
+    }
+    e = dc_offline_refused(x->w, req, rlen, b, len, cli_now());
+    if (e != DC_OK) return cli_fail(x, e, "refusal not accepted: %s", dc_err_str(e));
+    int rc = cli_save(x);
+    if (rc) return rc;
+    struct dc_request r;
+    char a[48];
+    if (dc_request_decode(&r, req, rlen) != DC_OK) r.amount = 0;
+    report(x,
+           "the payee refused this payment (%s): refusal verified and kept; run `ducat "
+           "reclaim` (or `ducat sync`) online to take the %s back",
+           dc_err_str((enum dc_err)f.reason), cli_fmt(x, a, r.amount));
+    return 0;
+}
+
 int cmd_confirm(struct cli *x, int argc, char **argv)
 {
     uint8_t *b;
@@ -517,12 +554,29 @@ int cmd_confirm(struct cli *x, int argc, char **argv)
                                              "receipt's code comes from the payee's `ducat "
                                              "accept --qr`");
     }
-    int rc = open_with_armor_arg(x, argc, argv, "confirm: give RECEIPT_FILE (or - for stdin)",
-                                 DC_ARMOR_RECEIPT, &b, &len);
+    if (argc != 1 || (argv[0][0] == '-' && argv[0][1] != '\0')) {
+        return cli_fail_code(CLI_EXIT_USAGE,
+                             "confirm: give RECEIPT_FILE or REFUSAL_FILE (or - for stdin)");
+    }
+    int rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
     if (rc) return rc;
-    struct dc_offline o;
-    offline_host(x, &o, DC_OFFLINE_ARMOR, "confirm");
-    rc = payer_confirm(x, &o, b, len);
+    /* a refusal reads as its own armor kind; anything else as a receipt */
+    char *text = NULL;
+    size_t tl = 0;
+    int refusal = 0;
+    if (strcmp(argv[0], "-") != 0 && cli_read_file(argv[0], 256 * 1024, &text, &tl) == 0) {
+        refusal = tl > 14 && strstr(text, "ducat:refusal:") != NULL;
+        free(text);
+    }
+    rc = read_armor(x, argv[0], refusal ? DC_ARMOR_REFUSAL : DC_ARMOR_RECEIPT, &b, &len);
+    if (rc) return rc;
+    if (refusal) {
+        rc = payer_refused(x, b, len);
+    } else {
+        struct dc_offline o;
+        offline_host(x, &o, DC_OFFLINE_ARMOR, "confirm");
+        rc = payer_confirm(x, &o, b, len);
+    }
     free(b);
     return rc;
 }
@@ -623,6 +677,53 @@ static int fill_session(int fd, struct dc_session *s, uint64_t deadline)
     return 0;
 }
 
+/*
+ * The REFUSAL over TCP: one frame (docs/PROTOCOL.md, "Framing") of tag 43,
+ * index 0, count 1, in place of the RECEIPT's frames. The session engine
+ * has no state for it, so the hosts move it around the engine: the payee
+ * sends it after a refusal for good, the payer looks for its tag where the
+ * receipt would start.
+ */
+#define REFUSAL_FRAME_BYTES (DC_FRAME_HEADER_BYTES + DC_REFUSAL_BYTES)
+_Static_assert(DC_REFUSAL_BYTES <= DC_FRAME_PAYLOAD_MAX, "a refusal fits one frame");
+
+static void send_refusal(struct cli *x, int fd, const struct dc_session *s, enum dc_err why,
+                         uint64_t deadline)
+{
+    uint8_t fr[REFUSAL_FRAME_BYTES] = {DC_REFUSAL_TAG, 0, 0, 1, 0, DC_REFUSAL_BYTES};
+    if (dc_offline_refuse(x->w, s, why, cli_now(), fr + DC_FRAME_HEADER_BYTES) != DC_OK) {
+        return;
+    }
+    if (write_all(fd, fr, sizeof fr, deadline) == 0) {
+        report(x, "sent the payer a signed refusal of this payment: it takes the coins back "
+                  "online; this wallet can never deposit them");
+    }
+}
+
+/* The payer, waiting for the receipt: 1 if the payee sent its refusal
+ * (out holds it), 0 if what comes is not a refusal (left unread), -1 if
+ * the link broke, -2 if the frame is malformed. */
+static int recv_refusal(int fd, uint64_t deadline, uint8_t out[static DC_REFUSAL_BYTES])
+{
+    if (wait_fd(fd, POLLIN, deadline) != 1) return -1;
+    uint8_t t;
+    ssize_t r = recv(fd, &t, 1, MSG_PEEK);
+    if (r != 1) return -1;
+    if (t != DC_REFUSAL_TAG) return 0;
+    uint8_t fr[REFUSAL_FRAME_BYTES];
+    size_t got = 0;
+    while (got < sizeof fr) {
+        ssize_t k = read_some(fd, fr + got, sizeof fr - got, deadline);
+        if (k <= 0) return -1;
+        got += (size_t)k;
+    }
+    if (fr[1] != 0 || fr[2] != 0 || fr[3] != 1 || fr[4] != 0 || fr[5] != DC_REFUSAL_BYTES) {
+        return -2;
+    }
+    memcpy(out, fr + DC_FRAME_HEADER_BYTES, DC_REFUSAL_BYTES);
+    return 1;
+}
+
 /* One connection of the payee. LINK_DONE, LINK_LOST, or -exit code. */
 static int payee_link(struct cli *x, struct dc_offline *o, int fd, struct dc_session *s,
                       uint64_t created, uint64_t deadline, int *request_sent_reported)
@@ -637,6 +738,7 @@ static int payee_link(struct cli *x, struct dc_offline *o, int fd, struct dc_ses
         if (w & (DC_SESSION_NEED_VERIFY | DC_SESSION_NEED_PERSIST)) {
             if (w & DC_SESSION_NEED_VERIFY) cli_pause_point("receive:payment-received");
             int rc = payee_serve(x, o, s, created);
+            if (rc && o->note.refused != DC_OK) send_refusal(x, fd, s, o->note.refused, deadline);
             if (rc) return -rc;
             continue;
         }
@@ -954,6 +1056,24 @@ int cmd_send(struct cli *x, int argc, char **argv)
             goto out;
         }
         if (w & DC_SESSION_RECV) {
+            uint8_t f[DC_REFUSAL_BYTES];
+            int got = recv_refusal(fd, deadline, f);
+            if (got == -1) break;
+            if (got == -2) {
+                rc = cli_fail(x, DC_ERR_DECODE_VALUE, "the payee sent a malformed refusal");
+                goto out;
+            }
+            if (got == 1) {
+                rc = payer_refused(x, f, sizeof f);
+                if (rc == 0) {
+                    struct dc_refusal rf;
+                    enum dc_err why = dc_refusal_decode(&rf, f, sizeof f) == DC_OK
+                                          ? (enum dc_err)rf.reason
+                                          : DC_ERR_PAY_WRONG_REQUEST;
+                    rc = cli_fail(x, why, "the payee refused the payment: %s", dc_err_str(why));
+                }
+                goto out;
+            }
             if (fill_session(fd, s, deadline) != 0) break;
             continue;
         }

@@ -303,7 +303,18 @@ static const char *wallet_why(enum dc_err e)
 enum dc_err cli_save_cb(void *ctx, struct dc_wallet *w)
 {
     struct cli *x = ctx;
-    return dc_wallet_commit(w, x->wallet_path);
+    /* Test hooks at the library's crash-safety points: "service-save:before:N"
+     * and "service-save:after:N" for its N-th save in this process (1: the
+     * first), so a test can kill -9 the process between any two of them. */
+    static unsigned n_saves;
+    char point[48];
+    n_saves++;
+    snprintf(point, sizeof point, "service-save:before:%u", n_saves);
+    cli_pause_point(point);
+    enum dc_err e = dc_wallet_commit(w, x->wallet_path);
+    snprintf(point, sizeof point, "service-save:after:%u", n_saves);
+    if (e == DC_OK) cli_pause_point(point);
+    return e;
 }
 
 int cli_save(struct cli *x)

@@ -63,9 +63,21 @@ static const struct command commands[] = {
      "Give it to the payer by any channel (QR code, file, chat); then ducat accept."},
     {"accept", cmd_accept, "PAYMENT_FILE",
      "offline: verify a payment, keep its coins, print the armored receipt",
-     "Delivering the same payment twice is accepted once (the receipt is printed again)."},
+     "Delivering the same payment twice is accepted once (the receipt is printed again).\n"
+     "A payment refused for good prints the armored signed refusal instead (exit code\n"
+     "of the refusal): give it to the payer, whose `ducat confirm` and `ducat reclaim`\n"
+     "take the coins back; this wallet can never deposit them."},
     {"confirm", cmd_confirm, "RECEIPT_FILE",
-     "offline: check the payee's receipt, close the payment", ""},
+     "offline: check the payee's receipt (or refusal), close the payment",
+     "A refusal (what `ducat accept` prints when it refuses) is kept with the\n"
+     "payment: `ducat reclaim` then takes the coins back online at once."},
+    {"pending", cmd_pending, "", "offline payments signed over but neither confirmed nor reclaimed",
+     "Works offline. Says which the payee refused and from when the others can be\n"
+     "reclaimed without a refusal (the coins' deposit deadline)."},
+    {"reclaim", cmd_reclaim, "",
+     "take back refused offline payments, and unacknowledged ones past their deadline",
+     "Credited to your account (held). Exactly once: the request is saved before it\n"
+     "is sent and re-sent by the next run after a failure. `ducat sync` does it too."},
     {"send", cmd_send, "--to HOST:PORT [--max AMOUNT] [--timeout SECONDS]",
      "offline over TCP: pay the request of a `ducat receive`",
      "Interrupted? Run the same command again: the same payment is re-sent."},

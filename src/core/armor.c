@@ -43,19 +43,20 @@ _Static_assert(CHUNK_CHARS % 4 == 0, "only the last chunk may have a partial qua
 _Static_assert(CHUNK_BYTES == CHUNK_CHARS / 4 * 3, "chunk sizes disagree");
 _Static_assert(CHECK_HEX == 2 * CHECK_BYTES, "checksum sizes disagree");
 
-/* Indexed by enum dc_armor_kind; DC_ARMOR_DEVCERT is the last kind. */
+/* Indexed by enum dc_armor_kind; DC_ARMOR_REFUSAL is the last kind. */
 static const char *const kind_names[] = {
     [DC_ARMOR_COIN] = "coin",         [DC_ARMOR_REQUEST] = "request",
     [DC_ARMOR_PAYMENT] = "payment",   [DC_ARMOR_RECEIPT] = "receipt",
     [DC_ARMOR_EVIDENCE] = "evidence", [DC_ARMOR_KEYCERT] = "keycert",
     [DC_ARMOR_KEYREQ] = "keyreq",     [DC_ARMOR_DEVCERT] = "devcert",
+    [DC_ARMOR_REFUSAL] = "refusal",
 };
-_Static_assert(sizeof kind_names / sizeof kind_names[0] == DC_ARMOR_DEVCERT + 1,
+_Static_assert(sizeof kind_names / sizeof kind_names[0] == DC_ARMOR_REFUSAL + 1,
                "every kind needs a name");
 
 const char *dc_armor_kind_name(enum dc_armor_kind kind)
 {
-    if (kind < DC_ARMOR_COIN || kind > DC_ARMOR_DEVCERT) return NULL;
+    if (kind < DC_ARMOR_COIN || kind > DC_ARMOR_REFUSAL) return NULL;
     return kind_names[kind];
 }
 

@@ -135,6 +135,7 @@ enum dc_err dc_h_transfer(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_transfer_batch(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_withdraw(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_deposit(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_reclaim(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_accounts(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_account(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_verify(struct dc_req *, struct dc_resp *);

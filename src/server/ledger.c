@@ -34,6 +34,7 @@
 #include "ducat/amount.h"
 #include "ducat/auth.h"
 #include "ducat/invariant.h"
+#include "ducat/refusal.h"
 
 static void set_detail(char *d, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -893,6 +894,16 @@ static enum dc_err open_case(struct deposit_job *j, const uint8_t *bytes, size_t
     return e;
 }
 
+/* 1 if `had`, the successor the index holds for `state`, is the marker of
+ * a reclaim (dc_ledger_reclaim) rather than a record. */
+static int reclaimed(const uint8_t state[static DC_HASH_BYTES],
+                     const uint8_t had[static DC_HASH_BYTES])
+{
+    uint8_t m[DC_HASH_BYTES];
+    dc_reclaim_marker(m, state);
+    return memcmp(m, had, DC_HASH_BYTES) == 0;
+}
+
 enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t now,
                               int64_t account, const struct dc_deposit_in *in, size_t n,
                               struct dc_deposit_out *out, char *detail, size_t dcap)
@@ -987,6 +998,13 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
             if (!inserted && memcmp(had, succ, DC_HASH_BYTES) == 0 && k + 1 == j.coin->n) {
                 set_detail(detail, dcap, "coins[%zu] was already deposited", i);
                 e = DC_ERR_COIN_SPENT;
+                break;
+            }
+            if (!inserted && memcmp(had, succ, DC_HASH_BYTES) != 0 && reclaimed(state, had)) {
+                /* its payer reclaimed it with the payee's refusal (or after the
+                 * deadline): nobody's double spend, so no case */
+                set_detail(detail, dcap, "coins[%zu] record %zu: reclaimed by its payer", i, k);
+                e = DC_ERR_COIN_RECLAIMED;
                 break;
             }
             if (!inserted && memcmp(had, succ, DC_HASH_BYTES) != 0) {
@@ -1112,6 +1130,174 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
     free(j.coin);
     free(j.other);
     free(j.scratch);
+    if (e == DC_OK) out->n = n;
+    return e;
+}
+
+/* ---- Reclaims --------------------------------------------------------- */
+
+/* The device that signed record k of c: the owner of the state it consumes. */
+static const uint8_t *signer_of(const struct dc_coin *c, size_t k)
+{
+    for (size_t q = k; q-- > 0;) {
+        if (c->rec[q].type == DC_TYPE_TRANSFER) return c->rec[q].u.transfer.to.pub;
+    }
+    return c->genesis.owner.pub;
+}
+
+/*
+ * A reclaim is a deposit by the payer of coins she signed over to a payee
+ * who refused them (or never took them before their deadline). The chain
+ * ends in her TRANSFER; every state it consumes is claimed as a deposit
+ * would claim it, and the state the TRANSFER created (the payee's) is
+ * claimed with the reclaim marker, so the payee can never deposit it
+ * (dc_ledger_deposit answers DC_ERR_COIN_RECLAIMED, no case). Any state
+ * already consumed otherwise is a refusal of the whole request with
+ * nothing written and no case: the payee's successor there means the payee
+ * took the coin first (deposited or passed it on), the payer's own state
+ * consumed otherwise is for the deposit of that other branch to judge. The
+ * credit is held like a deposit's.
+ */
+enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t now,
+                              int64_t account, const struct dc_deposit_in *in, size_t n,
+                              struct dc_deposit_out *out, char *detail, size_t dcap)
+{
+    struct dc_account a;
+    enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
+    if (e != DC_OK) return e;
+    if (a.kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
+    uint64_t release_at;
+    e = dc_calendar_release_ms(&release_at, &x->cal, now, x->cfg.hold_working_days);
+    if (e != DC_OK) return e;
+    struct dc_coin *coin = malloc(sizeof *coin);
+    if (!coin) return DC_ERR_NO_MEMORY;
+
+    out->credited = 0;
+    out->forks_new = 0;
+    out->deposit_id = 0;
+    for (size_t i = 0; e == DC_OK && i < n; i++) {
+        struct dc_deposit_coin_out *o = &out->coins[i];
+        memset(o, 0, sizeof *o);
+        e = dc_coin_decode(coin, in[i].bytes, in[i].len);
+        if (e != DC_OK) break;
+        if (coin->n == 0 || coin->rec[coin->n - 1].type != DC_TYPE_TRANSFER) {
+            set_detail(detail, dcap, "coins[%zu] does not end in the payer's transfer", i);
+            e = DC_ERR_CHAIN_ORDER;
+            break;
+        }
+        if (memcmp(signer_of(coin, coin->n - 1), a.device_pub, DC_PUBKEY_BYTES) != 0) {
+            set_detail(detail, dcap, "coins[%zu]: its last transfer is not by this device", i);
+            e = DC_ERR_NOT_OWNER;
+            break;
+        }
+        memcpy(o->serial, coin->genesis.serial, DC_SERIAL_BYTES);
+        o->amount = in[i].amount;
+        o->flagged = in[i].flagged;
+        o->release_at = release_at;
+
+        struct dc_hold h;
+        memset(&h, 0, sizeof h);
+        h.account = account;
+        h.amount = in[i].amount;
+        h.release_at = release_at;
+        h.status = DC_HOLD_HELD;
+        h.created_at = now;
+        h.deposit = out->deposit_id;
+        e = st->ops->hold_put(st, &h);
+        if (e != DC_OK) break;
+        if (out->deposit_id == 0) {
+            out->deposit_id = h.id;
+            h.deposit = h.id;
+            e = st->ops->hold_put(st, &h);
+            if (e != DC_OK) break;
+        }
+        struct dc_dcoin dc;
+        memset(&dc, 0, sizeof dc);
+        dc.deposit = out->deposit_id;
+        dc.account = account;
+        memcpy(dc.serial, coin->genesis.serial, DC_SERIAL_BYTES);
+        dc.chain = in[i].bytes;
+        dc.chain_len = in[i].len;
+        dc.amount = in[i].amount;
+        dc.hold = h.id;
+        dc.flagged = in[i].flagged;
+        e = st->ops->dcoin_insert(st, &dc);
+        if (e != DC_OK) break;
+
+        uint8_t state[DC_HASH_BYTES], succ[DC_HASH_BYTES], had[DC_HASH_BYTES];
+        dc_state_genesis(state, coin->genesis_bytes);
+        for (size_t k = 0; e == DC_OK && k <= coin->n; k++) {
+            int inserted;
+            if (k < coin->n) {
+                dc_coin_successor(succ, coin, k);
+            } else {
+                dc_reclaim_marker(succ, state); /* the payee's state: taken back */
+            }
+            e = st->ops->state_claim(st, coin->genesis.serial, state, succ, dc.id, &inserted,
+                                     had);
+            if (e != DC_OK) break;
+            if (!inserted && memcmp(had, succ, DC_HASH_BYTES) != 0) {
+                if (k == coin->n) {
+                    set_detail(detail, dcap,
+                               "coins[%zu]: the payee deposited it or paid it on first", i);
+                } else {
+                    set_detail(detail, dcap,
+                               "coins[%zu] record %zu: that state was already spent otherwise", i,
+                               k);
+                }
+                e = DC_ERR_COIN_SPENT;
+                break;
+            }
+            if (!inserted && k == coin->n) {
+                set_detail(detail, dcap, "coins[%zu] was already reclaimed", i);
+                e = DC_ERR_COIN_SPENT;
+                break;
+            }
+            if (k < coin->n) dc_state_next(state, state, &coin->rec[k]);
+        }
+        if (e != DC_OK) break;
+        /* a state under a case freezes this credit like a deposit's */
+        struct dc_case c;
+        int64_t case_id = 0;
+        dc_state_genesis(state, coin->genesis_bytes);
+        for (size_t k = 0; e == DC_OK && k < coin->n && !case_id; k++) {
+            enum dc_err ce = st->ops->case_get(st, &c, 0, coin->genesis.serial, state);
+            if (ce == DC_OK) {
+                case_id = c.id;
+                dc_case_clear(&c);
+            } else if (ce != DC_ERR_NO_CASE) {
+                e = ce;
+            }
+            dc_state_next(state, state, &coin->rec[k]);
+        }
+        if (e != DC_OK) break;
+
+        char ref[48];
+        snprintf(ref, sizeof ref, "h:%lld", (long long)h.id);
+        e = st->ops->coin_add_deposited(st, coin->genesis.serial, in[i].amount);
+        if (e == DC_ERR_STORE_CONSTRAINT || e == DC_ERR_NOT_FOUND) {
+            set_detail(detail, dcap, "coins[%zu]: issued value exceeded or unknown serial", i);
+            e = DC_ERR_COIN_VALUE;
+        }
+        if (e == DC_OK) {
+            e = posting(st, now, DC_ACCT_ID_FLOAT, DC_BUCKET_AVAILABLE, account, DC_BUCKET_HELD,
+                        in[i].amount, "reclaim", ref, NULL);
+        }
+        if (e == DC_OK && dc_i64_add(&out->credited, out->credited, in[i].amount) != DC_OK) {
+            e = DC_ERR_AMOUNT_OVERFLOW;
+        }
+        if (e == DC_OK && case_id) {
+            h.status = DC_HOLD_FROZEN;
+            h.case_id = case_id;
+            e = st->ops->hold_put(st, &h);
+        }
+        if (e != DC_OK) break;
+        o->hold = h.id;
+        o->status = h.status;
+        o->case_id = case_id;
+    }
+    if (e == DC_OK && a.debtor) e = dc_ledger_collect(st, now, account);
+    free(coin);
     if (e == DC_OK) out->n = n;
     return e;
 }

@@ -118,6 +118,15 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
                               int64_t account, const struct dc_deposit_in *in, size_t n,
                               struct dc_deposit_out *out, char *detail, size_t dcap);
 
+/* Credits the payer (account) for n verified coins that end in her own
+ * TRANSFER to a payee who refused them or can no longer deposit them (the
+ * handler checked the refusal or the deadline): held like a deposit, the
+ * payee's state marked reclaimed. DC_ERR_COIN_SPENT, nothing written and no
+ * case, when the payee took a coin first or it was reclaimed before. */
+enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t now,
+                              int64_t account, const struct dc_deposit_in *in, size_t n,
+                              struct dc_deposit_out *out, char *detail, size_t dcap);
+
 /*
  * The double spender pays: if `account` is a debtor (the culprit of an
  * unsettled fork case), takes what it can pay now (forfeits of its own

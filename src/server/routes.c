@@ -19,6 +19,7 @@ const struct dc_route dc_routes[] = {
     {"POST", "/v1/transfers/batch", dc_h_transfer_batch, DC_R_DEVICE, 256 * KB, "transfer_batch"},
     {"POST", "/v1/withdrawals", dc_h_withdraw, DC_R_DEVICE, 4 * KB, "withdraw"},
     {"POST", "/v1/deposits", dc_h_deposit, DC_R_DEVICE, 0, "deposit"},
+    {"POST", "/v1/reclaims", dc_h_reclaim, DC_R_DEVICE, 128 * KB, "reclaim"},
     {"GET", "/v1/admin/accounts", dc_h_admin_accounts, DC_R_ADMIN, 0, "admin_accounts"},
     {"GET", "/v1/admin/accounts/{id}", dc_h_admin_account, DC_R_ADMIN, 0, "admin_account"},
     {"POST", "/v1/admin/accounts/{id}/verify", dc_h_admin_verify, DC_R_ADMIN, 1 * KB,

@@ -184,6 +184,19 @@ enum dc_err dc_offline_accept(struct dc_wallet *w, struct dc_session *s,
 
 #define RX_HEADER 2
 #define PY_KEEP_CONFIRMED_MS (24u * 3600u * 1000u)
+enum { PY_OPEN = 0, PY_CONFIRMED = 1, PY_REFUSED = 2 };
+
+/* The request's length in a "py:" body, 0 if the body is not sane. */
+static size_t py_request_len(const uint8_t *b, size_t bl)
+{
+    if (bl < 2) return 0;
+    if (b[0] == PY_REFUSED) {
+        return bl > 1 + DC_REFUSAL_BYTES && bl - 1 - DC_REFUSAL_BYTES <= DC_REQUEST_BYTES
+                   ? bl - 1 - DC_REFUSAL_BYTES
+                   : 0;
+    }
+    return b[0] <= PY_CONFIRMED && bl - 1 <= DC_REQUEST_BYTES ? bl - 1 : 0;
+}
 
 static void slot_kind(char out[static 40], const char *prefix, const uint8_t hash[DC_HASH_BYTES])
 {
@@ -364,9 +377,10 @@ enum dc_err dc_offline_py_load(const struct dc_wallet *w,
     slot_kind(kind, "py:", request_hash);
     enum dc_err e = dc_wallet_request_get(w, kind, id, &b, &bl, NULL);
     if (e != DC_OK) return e;
-    if (bl < 2 || bl - 1 > DC_REQUEST_BYTES) return DC_ERR_WALLET_CORRUPT;
-    memcpy(request, b + 1, bl - 1);
-    *len = bl - 1;
+    size_t rl = py_request_len(b, bl);
+    if (rl == 0) return DC_ERR_WALLET_CORRUPT;
+    memcpy(request, b + 1, rl);
+    *len = rl;
     if (confirmed) *confirmed = b[0] == 1;
     return DC_OK;
 }
@@ -477,6 +491,10 @@ enum dc_err dc_offline_payee_step(struct dc_offline *o, struct dc_session *s, ui
     if (e == DC_OK) {
         o->note.n_revoked = t->n_revoked_devices;
         e = dc_offline_accept(o->w, s, &o->note.res, t, now);
+        /* only the verification's verdict is signed as a refusal: not a
+         * wrong request, a conflict with a payment accepted before or a
+         * failed save, which refuse nothing the payer could take back */
+        if (e != DC_OK && dc_offline_refusable(e)) o->note.refused = e;
     }
     free(t);
     if (e == DC_ERR_OFFLINE_LIMIT) {
@@ -571,6 +589,118 @@ enum dc_err dc_offline_payer_check(struct dc_offline *o, const uint8_t *request,
     return e;
 }
 
+enum dc_err dc_offline_py_refusal(const struct dc_wallet *w,
+                                  const uint8_t request_hash[static DC_HASH_BYTES],
+                                  uint8_t refusal[static DC_REFUSAL_BYTES])
+{
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    const uint8_t *b;
+    size_t bl;
+    char kind[40];
+    if (!w) return DC_ERR_INVALID_ARGUMENT;
+    slot_kind(kind, "py:", request_hash);
+    enum dc_err e = dc_wallet_request_get(w, kind, id, &b, &bl, NULL);
+    if (e != DC_OK) return e;
+    size_t rl = py_request_len(b, bl);
+    if (rl == 0) return DC_ERR_WALLET_CORRUPT;
+    if (b[0] != PY_REFUSED) return DC_ERR_NOT_FOUND;
+    memcpy(refusal, b + 1 + rl, DC_REFUSAL_BYTES);
+    return DC_OK;
+}
+
+enum dc_err dc_offline_py_at(const struct dc_wallet *w, size_t i,
+                             uint8_t request[static DC_REQUEST_BYTES], size_t *len, int *refused)
+{
+    const char *k;
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    const uint8_t *b;
+    size_t bl;
+    if (!w || !len) return DC_ERR_INVALID_ARGUMENT;
+    enum dc_err e = dc_wallet_request_at(w, i, &k, id, &b, &bl, NULL);
+    if (e != DC_OK) return e;
+    if (strncmp(k, "py:", 3) != 0) return DC_ERR_NOT_FOUND;
+    size_t rl = py_request_len(b, bl);
+    if (rl == 0) return DC_ERR_WALLET_CORRUPT;
+    if (b[0] == PY_CONFIRMED) return DC_ERR_NOT_FOUND;
+    memcpy(request, b + 1, rl);
+    *len = rl;
+    if (refused) *refused = b[0] == PY_REFUSED;
+    return DC_OK;
+}
+
+enum dc_err dc_offline_py_settle(struct dc_wallet *w, const uint8_t *request, size_t len,
+                                 uint64_t now)
+{
+    return dc_offline_py_save(w, request, len, 1, now);
+}
+
+/* ---- Refusals ------------------------------------------------------------ */
+
+int dc_offline_refusable(enum dc_err e)
+{
+    switch (e) {
+    case DC_OK:
+    case DC_ERR_OFFLINE_LIMIT:
+    case DC_ERR_NO_MEMORY:
+    case DC_ERR_INVALID_ARGUMENT:
+    case DC_ERR_INTERNAL:
+    case DC_ERR_SESSION_STATE:
+    case DC_ERR_SESSION_CORRUPT:
+    case DC_ERR_WALLET_NOT_SYNCED:
+    case DC_ERR_WALLET_NOT_REGISTERED:
+    case DC_ERR_WALLET_CORRUPT:
+    case DC_ERR_BUFFER_TOO_SMALL:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+enum dc_err dc_offline_refuse(const struct dc_wallet *w, const struct dc_session *s,
+                              enum dc_err why, uint64_t now, uint8_t out[static DC_REFUSAL_BYTES])
+{
+    size_t rl, pl;
+    if (!w || !s || !dc_offline_refusable(why)) return DC_ERR_INVALID_ARGUMENT;
+    const uint8_t *req = dc_session_request(s, &rl);
+    const uint8_t *pay = dc_session_payment(s, &pl);
+    if (!req || !pay) return DC_ERR_SESSION_STATE;
+    struct dc_request r;
+    enum dc_err e = dc_request_decode(&r, req, rl);
+    if (e != DC_OK) return e;
+    const uint8_t *sk = dc_wallet_device_sk(w);
+    if (!sk) return DC_ERR_WALLET_NOT_REGISTERED;
+    struct dc_refusal f;
+    memset(&f, 0, sizeof f);
+    dc_request_hash(f.request_hash, req, rl);
+    dc_payment_hash(f.payment_hash, pay, pl);
+    memcpy(f.nonce, r.nonce, DC_NONCE_BYTES);
+    f.reason = (uint16_t)why;
+    f.time = now;
+    dc_refusal_sign(out, &f, sk);
+    return DC_OK;
+}
+
+/* The payment this wallet made for `request`, encoded (malloc'd). */
+static enum dc_err own_payment(const struct dc_wallet *w, const uint8_t *request, size_t len,
+                               const struct dc_request *r, uint8_t **pay, size_t *plen)
+{
+    struct dc_wallet_outgoing o;
+    size_t need = 0;
+    *pay = NULL;
+    enum dc_err e = dc_wallet_find_payment(w, &o, r->payee.pub, r->nonce);
+    if (e != DC_OK) return e;
+    e = dc_offline_payment_encode(NULL, 0, &need, &o, request, len);
+    if (e != DC_ERR_BUFFER_TOO_SMALL) return e == DC_OK ? DC_ERR_INTERNAL : e;
+    *pay = malloc(need);
+    if (!*pay) return DC_ERR_NO_MEMORY;
+    e = dc_offline_payment_encode(*pay, need, plen, &o, request, len);
+    if (e != DC_OK) {
+        free(*pay);
+        *pay = NULL;
+    }
+    return e;
+}
+
 enum dc_err dc_offline_payer_pay(struct dc_offline *o, uint8_t *out, size_t cap, size_t *out_len,
                                  const uint8_t *request, size_t len, uint64_t now)
 {
@@ -638,4 +768,38 @@ enum dc_err dc_offline_payer_confirm(struct dc_offline *o, const uint8_t *receip
     if (e != DC_OK) return e;
     o->note.again = confirmed;
     return save(o, "receipt-confirmed");
+}
+
+enum dc_err dc_offline_refused(struct dc_wallet *w, const uint8_t *request, size_t request_len,
+                               const uint8_t *refusal, size_t refusal_len, uint64_t now)
+{
+    struct dc_request r;
+    struct dc_refusal f;
+    uint8_t h[DC_HASH_BYTES], ph[DC_HASH_BYTES];
+    if (!w || !request || !refusal || request_len > DC_REQUEST_BYTES) {
+        return DC_ERR_INVALID_ARGUMENT;
+    }
+    enum dc_err e = dc_refusal_decode(&f, refusal, refusal_len);
+    if (e == DC_OK) e = dc_request_decode(&r, request, request_len);
+    if (e != DC_OK) return e;
+    dc_request_hash(h, request, request_len);
+    if (sodium_memcmp(h, f.request_hash, DC_HASH_BYTES) != 0 ||
+        sodium_memcmp(r.nonce, f.nonce, DC_NONCE_BYTES) != 0) {
+        return DC_ERR_REFUSAL_MISMATCH;
+    }
+    e = dc_refusal_check(&f, r.payee.pub);
+    uint8_t *pay = NULL;
+    size_t plen = 0;
+    if (e == DC_OK) e = own_payment(w, request, request_len, &r, &pay, &plen);
+    if (e != DC_OK) return e;
+    dc_payment_hash(ph, pay, plen);
+    free(pay);
+    if (sodium_memcmp(ph, f.payment_hash, DC_HASH_BYTES) != 0) return DC_ERR_REFUSAL_MISMATCH;
+    uint8_t body[1 + DC_REQUEST_BYTES + DC_REFUSAL_BYTES];
+    char kind[40];
+    slot_kind(kind, "py:", h);
+    body[0] = PY_REFUSED;
+    memcpy(body + 1, request, request_len);
+    memcpy(body + 1 + request_len, refusal, DC_REFUSAL_BYTES);
+    return slot_put(w, kind, h, body, 1 + request_len + DC_REFUSAL_BYTES, now);
 }

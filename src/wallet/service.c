@@ -15,12 +15,14 @@
 #include <string.h>
 
 #include "ducat/auth.h"
+#include "ducat/offline.h"
 
 #define KIND_WITHDRAW "withdraw"
 #define KIND_DEPOSIT "deposit"
 #define KIND_TRANSFER "transfer"
 #define KIND_CONFIG "cfg:currency"
 #define KIND_OP "op"
+#define KIND_RECLAIM "reclaim"
 
 void dc_service_init(struct dc_service *s, struct dc_wallet *w, struct dc_client *c,
                      dc_service_save_fn save, void *save_ctx)
@@ -510,6 +512,7 @@ static const char *path_of(const char *kind)
 {
     if (strcmp(kind, KIND_WITHDRAW) == 0) return "/v1/withdrawals";
     if (strcmp(kind, KIND_DEPOSIT) == 0) return "/v1/deposits";
+    if (strcmp(kind, KIND_RECLAIM) == 0) return "/v1/reclaims";
     return "/v1/transfers";
 }
 
@@ -1427,4 +1430,182 @@ enum dc_err dc_service_resume(struct dc_service *s, uint64_t now, struct dc_serv
     }
     if (out) *out = r;
     return first;
+}
+
+/* ---- Reclaims -------------------------------------------------------------------- */
+
+/* The payment of `request` leaves the wallet for good (reclaimed, or taken
+ * by the payee): its coins SPENT, its copy settled, the request forgotten,
+ * all in one save. */
+static enum dc_err reclaim_settle(struct dc_service *s, const uint8_t *req, size_t rlen,
+                                  uint64_t now)
+{
+    struct dc_request r;
+    enum dc_err e = dc_request_decode(&r, req, rlen);
+    if (e == DC_OK) {
+        e = dc_wallet_confirm_payment(s->w, r.payee.pub, r.nonce);
+        if (e == DC_ERR_NOT_FOUND) e = DC_OK; /* settled before */
+    }
+    if (e == DC_OK) e = dc_offline_py_settle(s->w, req, rlen, now);
+    if (e == DC_OK) e = dc_wallet_request_done(s->w, KIND_RECLAIM);
+    if (e == DC_OK) e = save(s);
+    return e;
+}
+
+/* Sends the pending reclaim (stored body: the server's fields plus
+ * "request", the hex of the offline request it reclaims) and applies the
+ * answer. */
+static enum dc_err reclaim_finish(struct dc_service *s, uint64_t now,
+                                  struct dc_service_reclaim *out)
+{
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    const uint8_t *body;
+    size_t len;
+    enum dc_err e = dc_wallet_request_get(s->w, KIND_RECLAIM, id, &body, &len, NULL);
+    if (e != DC_OK) return e;
+    json_t *b = json_loadb((const char *)body, len, 0, NULL);
+    const char *rh = b ? json_string_value(json_object_get(b, "request")) : NULL;
+    uint8_t req[DC_REQUEST_BYTES];
+    size_t rlen = rh ? strlen(rh) / 2 : 0;
+    if (!rh || rlen == 0 || rlen > sizeof req ||
+        dc_hex_decode(req, rlen, rh, strlen(rh)) != DC_OK) {
+        json_decref(b);
+        set_detail(s, "the pending reclaim in the wallet is damaged");
+        return DC_ERR_WALLET_CORRUPT;
+    }
+    json_object_del(b, "request"); /* ours, not the server's */
+    char *txt = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    if (!txt) return DC_ERR_NO_MEMORY;
+    json_t *ans = NULL;
+    e = call(s, 1, "POST", "/v1/reclaims", txt, &ans);
+    free(txt);
+    if (e != DC_OK && dc_service_is_transient(e)) return e;
+    int64_t credited = e == DC_OK ? json_i64(ans, "credited") : 0;
+    json_decref(ans);
+    struct dc_request r;
+    int64_t amount = dc_request_decode(&r, req, rlen) == DC_OK ? r.amount : 0;
+    if (e == DC_OK || e == DC_ERR_COIN_SPENT) {
+        enum dc_err se = reclaim_settle(s, req, rlen, now);
+        if (e == DC_OK) {
+            out->n_reclaimed++;
+            report_add(&out->reclaimed, credited);
+        } else {
+            out->n_taken++;
+            report_add(&out->taken, amount);
+        }
+        return se;
+    }
+    /* refused for another reason: the coins stay pending out, the request
+     * is forgotten. Too early after all (the server's clock is behind
+     * ours) is waiting, not a failure: the next call tries again. */
+    if (e == DC_ERR_RECLAIM_TOO_EARLY) {
+        out->n_waiting++;
+        report_add(&out->waiting, amount);
+    } else {
+        out->n_failed++;
+        if (out->failed_why == DC_OK) out->failed_why = e;
+    }
+    char keep[sizeof s->detail];
+    memcpy(keep, s->detail, sizeof keep);
+    enum dc_err de = dc_wallet_request_done(s->w, KIND_RECLAIM);
+    if (de == DC_OK) de = save(s);
+    memcpy(s->detail, keep, sizeof keep);
+    return de;
+}
+
+/* Builds and persists the reclaim of the payment of request (or reports
+ * it waiting). *made = 1 when a request was stored. */
+static enum dc_err reclaim_prepare(struct dc_service *s, const uint8_t *req, size_t rlen,
+                                   int refused, uint64_t now, uint64_t grace_ms,
+                                   struct dc_service_reclaim *out, int *made)
+{
+    struct dc_request r;
+    struct dc_wallet_outgoing o;
+    *made = 0;
+    enum dc_err e = dc_request_decode(&r, req, rlen);
+    if (e != DC_OK) return e;
+    if (dc_wallet_find_payment(s->w, &o, r.payee.pub, r.nonce) != DC_OK) return DC_OK;
+    uint64_t deadline = 0;
+    struct dc_coin *c = malloc(sizeof *c);
+    if (!c) return DC_ERR_NO_MEMORY;
+    for (size_t i = 0; i < o.n; i++) {
+        if (dc_coin_decode(c, o.coin[i], o.coin_len[i]) != DC_OK) continue;
+        uint64_t d = c->genesis.expires_at + grace_ms;
+        if (d > deadline) deadline = d;
+    }
+    free(c);
+    if (!refused && now < deadline) {
+        out->n_waiting++;
+        report_add(&out->waiting, o.amount);
+        if (out->next_at == 0 || deadline < out->next_at) out->next_at = deadline;
+        return DC_OK;
+    }
+    uint8_t id[DC_WALLET_REQUEST_ID_BYTES];
+    char hex[2 * DC_WALLET_REQUEST_ID_BYTES + 1];
+    new_id(id, hex);
+    json_t *coins = json_array();
+    for (size_t i = 0; coins && i < o.n; i++) {
+        char *h = malloc(2 * o.coin_len[i] + 1);
+        if (!h) break;
+        dc_hex_encode(h, o.coin[i], o.coin_len[i]);
+        json_array_append_new(coins, json_string(h));
+        free(h);
+    }
+    char reqhex[2 * DC_REQUEST_BYTES + 1];
+    dc_hex_encode(reqhex, req, rlen);
+    json_t *b = coins ? json_pack("{s:s, s:o, s:s}", "request_id", hex, "coins", coins, "request",
+                                  reqhex)
+                      : NULL;
+    if (!b) return DC_ERR_NO_MEMORY;
+    if (refused) {
+        uint8_t h[DC_HASH_BYTES], f[DC_REFUSAL_BYTES];
+        char fh[2 * DC_REFUSAL_BYTES + 1], hh[2 * DC_HASH_BYTES + 1];
+        dc_request_hash(h, req, rlen);
+        e = dc_offline_py_refusal(s->w, h, f);
+        if (e != DC_OK) {
+            json_decref(b);
+            return e;
+        }
+        dc_hex_encode(fh, f, sizeof f);
+        dc_hex_encode(hh, h, sizeof h);
+        json_object_set_new(b, "refusal", json_string(fh));
+        json_object_set_new(b, "request_hash", json_string(hh));
+    }
+    e = persist(s, KIND_RECLAIM, id, b, now); /* saved before it leaves */
+    json_decref(b);
+    if (e == DC_OK) *made = 1;
+    return e;
+}
+
+enum dc_err dc_service_reclaim(struct dc_service *s, uint64_t now, struct dc_service_reclaim *out)
+{
+    memset(out, 0, sizeof *out);
+    s->detail[0] = '\0';
+    struct dc_service_config cfg;
+    enum dc_err e = dc_service_config(s->w, &cfg);
+    if (e != DC_OK) {
+        set_detail(s, "sync with the server first");
+        return DC_ERR_WALLET_NOT_SYNCED;
+    }
+    /* a reclaim sent before a crash or a lost answer: the same request again */
+    if (has_request(s->w, KIND_RECLAIM)) {
+        e = reclaim_finish(s, now, out);
+        if (e != DC_OK) return e;
+    }
+    for (size_t i = 0; i < dc_wallet_request_count(s->w);) {
+        uint8_t req[DC_REQUEST_BYTES];
+        size_t rlen;
+        int refused = 0, made = 0;
+        if (dc_offline_py_at(s->w, i, req, &rlen, &refused) != DC_OK) {
+            i++;
+            continue;
+        }
+        e = reclaim_prepare(s, req, rlen, refused, now, cfg.deposit_grace_ms, out, &made);
+        if (e == DC_OK && made) e = reclaim_finish(s, now, out);
+        if (e != DC_OK) return e;
+        /* settling rewrote slot i: look at it again only if it is still open */
+        i++;
+    }
+    return DC_OK;
 }

@@ -116,6 +116,9 @@ int srv_stop(struct srv *s);
 /* Stops the server if running, removes the dir unless DUCAT_KEEP_TEST_DIRS
  * is set (then prints `# kept DIR`). Safe on a zeroed or cleaned srv. */
 void srv_cleanup(struct srv *s);
+/* Sets the business time of an instance whose config has `[dev] clock_file
+ * = clock`: writes DIR/clock (ms since the epoch) atomically. */
+void srv_clock_set(const struct srv *s, uint64_t ms);
 
 /* Runs `ducatd -c CONF <args>` (args printf-formatted, then split like
  * srv_init's), waits (60 s max, then SIGKILL) and returns the exit code

@@ -358,7 +358,8 @@ static void expect_refused(const struct wal *payee, const char *dir, const char 
     make(coins, &n, &h.r, ctx);
     write_payment(h.pay_path, h.req, h.len, coins, n);
     long long before = offline_field(payee, "offline_coins");
-    int rc = D(out, payee, "accept %s", h.pay_path);
+    /* stdout carries the signed refusal (kept in a file), stderr one line */
+    int rc = D(out, payee, "accept %s 2>&1 > %s.ans", h.pay_path, h.pay_path);
     if (rc != 1 || !contains(out, why)) {
         FAIL_AT("expected a refusal naming \"%s\", got exit %d: %s", why, rc, out);
     }

@@ -398,7 +398,7 @@ static void test_refresh_hop_limit_and_refusal(void)
     char before[8192], after[8192];
     long fl = slurp(pat.path, before, sizeof before);
     ASSERT(fl > 0);
-    rc = D(out, &pat, "accept %s", pay);
+    rc = D(out, &pat, "accept %s 2>&1 > %s.ans", pay, pay); /* stdout: the signed refusal */
     if (rc != 1) FAIL_AT("accept of a 5-hop coin exited %d: %s", rc, out);
     ASSERT_HAS(out, "payment refused: coin 0, record 5: coin hop limit exceeded");
     ASSERT_ONE_LINE(out);

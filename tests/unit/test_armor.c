@@ -15,6 +15,7 @@
 static const enum dc_armor_kind all_kinds[] = {
     DC_ARMOR_COIN,     DC_ARMOR_REQUEST, DC_ARMOR_PAYMENT, DC_ARMOR_RECEIPT,
     DC_ARMOR_EVIDENCE, DC_ARMOR_KEYCERT, DC_ARMOR_KEYREQ,  DC_ARMOR_DEVCERT,
+    DC_ARMOR_REFUSAL,
 };
 #define N_KINDS (sizeof all_kinds / sizeof all_kinds[0])
 
@@ -69,10 +70,11 @@ static size_t arm(char *out, size_t cap, enum dc_armor_kind kind, const uint8_t 
 static void test_kind_names(void)
 {
     static const char *const want[] = {"coin",     "request", "payment", "receipt",
-                                       "evidence", "keycert", "keyreq",  "devcert"};
+                                       "evidence", "keycert", "keyreq",  "devcert",
+                                       "refusal"};
     for (size_t i = 0; i < N_KINDS; i++) ASSERT_STR(dc_armor_kind_name(all_kinds[i]), want[i]);
     ASSERT(dc_armor_kind_name((enum dc_armor_kind)0) == NULL);
-    ASSERT(dc_armor_kind_name((enum dc_armor_kind)(DC_ARMOR_DEVCERT + 1)) == NULL);
+    ASSERT(dc_armor_kind_name((enum dc_armor_kind)(DC_ARMOR_REFUSAL + 1)) == NULL);
     ASSERT(dc_armor_kind_name((enum dc_armor_kind)1000) == NULL);
 }
 
@@ -86,7 +88,7 @@ static void test_encoded_len(void)
     ASSERT_EQ(dc_armor_encoded_len(DC_ARMOR_EVIDENCE, 16), 17 + 22 + 9);
     ASSERT_EQ(dc_armor_encoded_len(DC_ARMOR_COIN, 0), 0);
     ASSERT_EQ(dc_armor_encoded_len((enum dc_armor_kind)0, 5), 0);
-    ASSERT_EQ(dc_armor_encoded_len((enum dc_armor_kind)9, 5), 0);
+    ASSERT_EQ(dc_armor_encoded_len((enum dc_armor_kind)(DC_ARMOR_REFUSAL + 1), 5), 0);
     ASSERT_EQ(dc_armor_encoded_len(DC_ARMOR_COIN, SIZE_MAX), 0);
     ASSERT_EQ(dc_armor_encoded_len(DC_ARMOR_COIN, SIZE_MAX / 4 * 3), 0);
     /* The largest lengths that fit still leave room for the NUL. */
@@ -329,12 +331,12 @@ static void test_wrong_kind(void)
                                strlen(KAT_TEXT)),
                DC_ERR_INVALID_ARGUMENT);
     ASSERT_EQ(got, 0);
-    ASSERT_ERR(dc_armor_decode(q, sizeof q, &got, (enum dc_armor_kind)9, KAT_TEXT,
+    ASSERT_ERR(dc_armor_decode(q, sizeof q, &got, (enum dc_armor_kind)(DC_ARMOR_REFUSAL + 1), KAT_TEXT,
                                strlen(KAT_TEXT)),
                DC_ERR_INVALID_ARGUMENT);
     char text[64];
     size_t n = 99;
-    ASSERT_ERR(dc_armor_encode(text, sizeof text, &n, (enum dc_armor_kind)9, q, 4),
+    ASSERT_ERR(dc_armor_encode(text, sizeof text, &n, (enum dc_armor_kind)(DC_ARMOR_REFUSAL + 1), q, 4),
                DC_ERR_INVALID_ARGUMENT);
     ASSERT_EQ(n, 0);
     ASSERT_STR(text, "");

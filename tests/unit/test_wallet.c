@@ -1431,6 +1431,101 @@ static void test_protocol_round(void)
     dc_wallet_free(bob);
 }
 
+/* The payer's side of a refusal (offline.h): checked against the request
+ * and the exact payment, kept with the payer's copy, listed as pending. */
+static void test_offline_refused(void)
+{
+    setup();
+    struct dc_wallet *alice = wallet_of(&W.alice, 0xA1), *bob = wallet_of(&W.bob, 0xB0);
+    give(alice, &W.alice, 50, 70, 16);
+    give(alice, &W.alice, 20, 71, 16);
+    struct dc_request rq;
+    uint8_t req[DC_REQUEST_BYTES];
+    bob_request(&rq, 65, 0xA7);
+    ASSERT_OK(dc_request_sign(req, &rq, dc_wallet_device_sk(bob)));
+    static uint8_t msg[DC_PAYMENT_MAX_BYTES];
+    size_t msg_len;
+    ASSERT_OK(dc_offline_pay(alice, msg, sizeof msg, &msg_len, NULL, NULL, req, sizeof req, NOW,
+                             DAY));
+    ASSERT_OK(dc_offline_py_save(alice, req, sizeof req, 0, NOW));
+    struct dc_payment pay;
+    ASSERT_OK(dc_payment_decode(&pay, NULL, msg, msg_len));
+    /* the server's way of hashing the payment from its coins agrees */
+    uint8_t ph[DC_HASH_BYTES], ph2[DC_HASH_BYTES];
+    dc_payment_hash(ph, msg, msg_len);
+    ASSERT_OK(dc_refusal_payment_hash(ph2, pay.request_hash, pay.coin, pay.coin_len, pay.n));
+    ASSERT_MEM(ph, ph2, DC_HASH_BYTES);
+
+    struct dc_refusal f;
+    uint8_t ref[DC_REFUSAL_BYTES];
+    memset(&f, 0, sizeof f);
+    memcpy(f.request_hash, pay.request_hash, DC_HASH_BYTES);
+    memcpy(f.payment_hash, ph, DC_HASH_BYTES);
+    memcpy(f.nonce, rq.nonce, DC_NONCE_BYTES);
+    f.reason = (uint16_t)DC_ERR_CERT_REVOKED;
+    f.time = NOW;
+    /* not the payee's signature */
+    dc_refusal_sign(ref, &f, dc_wallet_device_sk(alice));
+    ASSERT_ERR(dc_offline_refused(alice, req, sizeof req, ref, sizeof ref, NOW),
+               DC_ERR_BAD_SIGNATURE);
+    /* another payment, another nonce */
+    f.payment_hash[0] ^= 1;
+    dc_refusal_sign(ref, &f, dc_wallet_device_sk(bob));
+    ASSERT_ERR(dc_offline_refused(alice, req, sizeof req, ref, sizeof ref, NOW),
+               DC_ERR_REFUSAL_MISMATCH);
+    f.payment_hash[0] ^= 1;
+    f.nonce[0] ^= 1;
+    dc_refusal_sign(ref, &f, dc_wallet_device_sk(bob));
+    ASSERT_ERR(dc_offline_refused(alice, req, sizeof req, ref, sizeof ref, NOW),
+               DC_ERR_REFUSAL_MISMATCH);
+    f.nonce[0] ^= 1;
+    dc_refusal_sign(ref, &f, dc_wallet_device_sk(bob));
+    /* truncated, or a receipt's tag */
+    ASSERT(dc_offline_refused(alice, req, sizeof req, ref, sizeof ref - 1, NOW) != DC_OK);
+    ref[0] = 0x42;
+    ASSERT_ERR(dc_offline_refused(alice, req, sizeof req, ref, sizeof ref, NOW),
+               DC_ERR_DECODE_TYPE);
+    ref[0] = DC_REFUSAL_TAG;
+    uint8_t rh[DC_HASH_BYTES], kept[DC_REFUSAL_BYTES];
+    dc_request_hash(rh, req, sizeof req);
+    ASSERT_ERR(dc_offline_py_refusal(alice, rh, kept), DC_ERR_NOT_FOUND);
+    /* the real one: kept, twice is fine */
+    ASSERT_OK(dc_offline_refused(alice, req, sizeof req, ref, sizeof ref, NOW));
+    ASSERT_OK(dc_offline_refused(alice, req, sizeof req, ref, sizeof ref, NOW));
+    ASSERT_OK(dc_offline_py_refusal(alice, rh, kept));
+    ASSERT_MEM(kept, ref, DC_REFUSAL_BYTES);
+    uint8_t copy[DC_REQUEST_BYTES];
+    size_t cl = 0;
+    int confirmed = -1, refused = -1, listed = 0;
+    ASSERT_OK(dc_offline_py_load(alice, rh, copy, &cl, &confirmed));
+    ASSERT_EQ(cl, sizeof req);
+    ASSERT_MEM(copy, req, sizeof req);
+    ASSERT_EQ(confirmed, 0);
+    for (size_t i = 0; i < dc_wallet_request_count(alice); i++) {
+        if (dc_offline_py_at(alice, i, copy, &cl, &refused) == DC_OK) listed++;
+    }
+    ASSERT_EQ(listed, 1);
+    ASSERT_EQ(refused, 1);
+    struct dc_wallet_balance ba;
+    ASSERT_OK(dc_wallet_balance(alice, NOW, DAY, &ba));
+    ASSERT_EQ(ba.pending_out, 65); /* still signed away until reclaimed online */
+    /* settled (reclaimed): no longer pending */
+    ASSERT_OK(dc_offline_py_settle(alice, req, sizeof req, NOW));
+    listed = 0;
+    for (size_t i = 0; i < dc_wallet_request_count(alice); i++) {
+        if (dc_offline_py_at(alice, i, copy, &cl, &refused) == DC_OK) listed++;
+    }
+    ASSERT_EQ(listed, 0);
+    /* what a payee signs a refusal for */
+    ASSERT(dc_offline_refusable(DC_ERR_CERT_REVOKED));
+    ASSERT(dc_offline_refusable(DC_ERR_FORK_DETECTED));
+    ASSERT(!dc_offline_refusable(DC_ERR_OFFLINE_LIMIT));
+    ASSERT(!dc_offline_refusable(DC_ERR_NO_MEMORY));
+    ASSERT(!dc_offline_refusable(DC_OK));
+    dc_wallet_free(alice);
+    dc_wallet_free(bob);
+}
+
 static void cleanup(void)
 {
     DIR *d = opendir(dir);
@@ -1826,4 +1921,4 @@ TESTS(T(test_offline_payee), T(test_offline_slots), T(test_offline_host_whole_me
       T(test_select_skips_refresh), T(test_select_bounded_search),
       T(test_prepare_split_keeps_change), T(test_prepare_twice_same_bytes),
       T(test_prepare_refusals_change_nothing), T(test_deposit_and_prune),
-      T(test_accept_and_seen_conflict), T(test_protocol_round))
+      T(test_accept_and_seen_conflict), T(test_protocol_round), T(test_offline_refused))
