@@ -486,6 +486,164 @@ int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv)
     return finish(DC_EXIT_OK);
 }
 
+/* ---- calendar ---------------------------------------------------------- */
+
+static void print_coverage(const struct dc_calendar *cal, const char *label)
+{
+    char from[16] = "?", to[16] = "?";
+    if (dc_date_format(from, sizeof from, cal->cover_from) != DC_OK) snprintf(from, 16, "?");
+    if (dc_date_format(to, sizeof to, cal->cover_to) != DC_OK) snprintf(to, 16, "?");
+    int32_t today = dc_calendar_local_day(cal, dc_now(&X));
+    printf("%s%s..%s, %d days left\n", label, from, to, (int)dc_calendar_days_left(cal, today));
+}
+
+struct cal_load {
+    const char *text;
+    const struct dc_calendar *cal;
+    uint64_t now;
+    size_t changed, provisional; /* OUT */
+};
+
+static enum dc_err cal_load_fn(struct dc_store *st, void *arg)
+{
+    struct cal_load *l = arg;
+    char v[32];
+    /* loaded_at names the version: every instance compares it with its own
+     * (dc_ctx_reload_calendar); one per load even within a millisecond */
+    uint64_t at = l->now;
+    if (st->ops->meta_get(st, "calendar_loaded_at", v, sizeof v) == DC_OK &&
+        strtoull(v, NULL, 10) >= at) {
+        at = strtoull(v, NULL, 10) + 1;
+    }
+    snprintf(v, sizeof v, "%llu", (unsigned long long)at);
+    enum dc_err e = st->ops->meta_put(st, "calendar", l->text);
+    if (e == DC_OK) e = st->ops->meta_put(st, "calendar_loaded_at", v);
+    if (e == DC_OK) {
+        e = dc_ledger_recheck_holds(st, l->cal, X.cfg.hold_working_days, &l->changed,
+                                    &l->provisional);
+    }
+    return e;
+}
+
+static int calendar_show(void)
+{
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(&X, &st);
+    int64_t prov = 0;
+    if (e == DC_OK) {
+        e = dc_holds_provisional_count(st, &prov);
+        dc_pool_put(&X, st);
+    }
+    if (e != DC_OK) {
+        dc_cmd_fail("calendar show: %s", dc_err_str(e));
+        return finish(dc_cmd_exit_for(e));
+    }
+    char path[DC_PATH_MAX * 2], when[DC_TIME_STR_MAX];
+    dc_config_path(&X.cfg, X.cfg.calendar, path, sizeof path);
+    if (X.cal_loaded_at) {
+        printf("source:      the store (ducatd calendar load, %s)\n",
+               dc_local_time(when, sizeof when, &X.cal, X.cal_loaded_at));
+    } else {
+        printf("source:      %s\n", path);
+    }
+    print_coverage(&X.cal, "covers:      ");
+    printf("holidays:    %zu, make-up working days: %zu\n", X.cal.n_holidays, X.cal.n_workdays);
+    printf("provisional: %lld holds wait for a calendar covering their window\n",
+           (long long)prov);
+    return finish(DC_EXIT_OK);
+}
+
+int dc_cmd_calendar(const struct dc_cmd_env *env, int argc, char **argv)
+{
+    int force = 0;
+    const char *file = NULL;
+    if (argc == 1 && strcmp(argv[0], "show") == 0) {
+        if (open_ctx(env)) return DC_EXIT_CONFIG;
+        return calendar_show();
+    }
+    if (argc < 2 || argc > 3 || strcmp(argv[0], "load") != 0) {
+        dc_cmd_fail("calendar: expected 'show' or 'load FILE [--force]'");
+        return DC_EXIT_USAGE;
+    }
+    file = argv[1];
+    if (argc == 3) {
+        if (strcmp(argv[2], "--force") != 0) {
+            dc_cmd_fail("calendar load: unexpected argument '%s'", argv[2]);
+            return DC_EXIT_USAGE;
+        }
+        force = 1;
+    }
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        dc_cmd_fail("calendar load: cannot open '%s': %s", file, strerror(errno));
+        return DC_EXIT_USAGE;
+    }
+    char *text = malloc(DC_CALENDAR_TEXT_MAX + 2);
+    struct dc_calendar *cal = malloc(sizeof *cal);
+    size_t n = text ? fread(text, 1, DC_CALENDAR_TEXT_MAX + 1, f) : 0;
+    int rerr = ferror(f);
+    fclose(f);
+    int rc = DC_EXIT_OK;
+    char why[192] = "";
+    enum dc_err e = !text || !cal ? DC_ERR_NO_MEMORY : DC_OK;
+    if (e == DC_OK && rerr) {
+        dc_cmd_fail("calendar load: cannot read '%s'", file);
+        rc = DC_EXIT_USAGE;
+    }
+    if (e == DC_OK && !rc) {
+        text[n] = '\0';
+        e = dc_calendar_text_parse(cal, text, n, why, sizeof why);
+        if (e != DC_OK) {
+            dc_cmd_fail("calendar load: '%s' %s (nothing loaded)", file, why[0] ? why : "");
+            rc = dc_cmd_exit_for(e);
+        }
+    }
+    if (!rc && e == DC_OK && open_ctx(env)) rc = DC_EXIT_CONFIG;
+    if (!rc && e == DC_OK && cal->utc_offset_min != X.cal.utc_offset_min) {
+        dc_cmd_fail("calendar load: '%s' has utc-offset %+d min, the calendar in force %+d: every "
+                    "stored date is local to the deployment's offset, which a load cannot change",
+                    file, (int)cal->utc_offset_min, (int)X.cal.utc_offset_min);
+        rc = finish(DC_EXIT_REFUSED);
+    }
+    if (!rc && e == DC_OK && !force &&
+        (cal->cover_from > X.cal.cover_from || cal->cover_to < X.cal.cover_to)) {
+        /* a shorter calendar would turn firm dates' successors provisional
+         * or drop a year whose holidays are already promised */
+        char a[16] = "?", b[16] = "?", c[16] = "?", d[16] = "?";
+        if (dc_date_format(a, 16, cal->cover_from) || dc_date_format(b, 16, cal->cover_to) ||
+            dc_date_format(c, 16, X.cal.cover_from) || dc_date_format(d, 16, X.cal.cover_to)) {
+            snprintf(a, 16, "?");
+        }
+        dc_cmd_fail("calendar load: '%s' covers %s..%s, less than the calendar in force "
+                    "(%s..%s); nothing loaded (--force to load it anyway)",
+                    file, a, b, c, d);
+        rc = finish(DC_EXIT_REFUSED);
+    }
+    if (!rc && e == DC_OK) {
+        struct cal_load l = {text, cal, dc_now(&X), 0, 0};
+        e = tx(cal_load_fn, &l);
+        if (e != DC_OK) {
+            dc_cmd_fail("calendar load: %s", dc_err_str(e));
+            rc = finish(dc_cmd_exit_for(e));
+        } else {
+            DC_LOG_EVENT(DC_LOG_INFO, "calendar_loaded", DC_KV_S("file", file),
+                         DC_KV_N("redated", l.changed), DC_KV_N("provisional", l.provisional));
+            print_coverage(cal, "calendar loaded: covers ");
+            printf("%zu holds re-dated, %zu still provisional; running ducatd instances pick it "
+                   "up on SIGHUP or within trust_reload_s\n",
+                   l.changed, l.provisional);
+            rc = finish(DC_EXIT_OK);
+        }
+    }
+    if (e == DC_ERR_NO_MEMORY && !rc) {
+        dc_cmd_fail("calendar load: out of memory");
+        rc = DC_EXIT_CONFIG;
+    }
+    free(text);
+    free(cal);
+    return rc;
+}
+
 /* ---- audit ------------------------------------------------------------- */
 
 struct audit_rec {

@@ -67,6 +67,14 @@ static const struct command commands[] = {
      "branches' credits are reversed up to the shortfall)."},
     {"holds", dc_cmd_holds, "release [--now TIME]", "release held credits that are due",
      "The server runs this every release_interval_s; TIME is ms since the epoch."},
+    {"calendar", dc_cmd_calendar, "show | load FILE [--force]",
+     "the working-day calendar: its coverage, and loading a new one",
+     "show prints the calendar in force (from the store once one was loaded, else the\n"
+     "[hold] calendar file), the dates it covers, the days left and how many holds wait\n"
+     "with a provisional release date. load checks FILE (a malformed line is named),\n"
+     "refuses one that covers less than the calendar in force unless --force, or that\n"
+     "changes the utc-offset, then stores it and re-dates the provisional holds it now\n"
+     "covers; running ducatd instances pick it up on SIGHUP or within trust_reload_s."},
     {"audit", dc_cmd_audit, "", "prove conservation from the journal (exit 4 on discrepancy)", ""},
 };
 

@@ -43,6 +43,8 @@ struct dc_gauges {
     int has_audit, audit_ok;
     uint64_t audit_at_ms;
     size_t nonces; /* entries in the replay-protection table */
+    int64_t calendar_days_left; /* whole days the calendar covers after today */
+    int64_t holds_provisional;  /* open holds whose release date is provisional */
 };
 
 /* Process and build facts for the exposition. */
