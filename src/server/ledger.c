@@ -1175,29 +1175,6 @@ enum dc_err dc_ledger_release_due(struct dc_store *st, uint64_t now, const char 
     return e;
 }
 
-struct recheck_ctx {
-    struct dc_hold *h;
-    size_t n, cap;
-    enum dc_err err;
-};
-
-static int collect_recheck(void *ctx, const struct dc_hold *h)
-{
-    struct recheck_ctx *r = ctx;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        struct dc_hold *p = realloc(r->h, cap * sizeof *p);
-        if (!p) {
-            r->err = DC_ERR_NO_MEMORY;
-            return 1;
-        }
-        r->h = p;
-        r->cap = cap;
-    }
-    r->h[r->n++] = *h;
-    return 0;
-}
-
 enum dc_err dc_ledger_recheck_holds(struct dc_store *st, const struct dc_calendar *cal,
                                     uint32_t n_days, size_t *changed, size_t *provisional)
 {
@@ -1209,11 +1186,11 @@ enum dc_err dc_ledger_recheck_holds(struct dc_store *st, const struct dc_calenda
     uint64_t end = cal->cover_to >= DC_CALENDAR_DAY_MAX
                        ? (uint64_t)INT64_MAX
                        : dc_calendar_day_start_ms(cal, cal->cover_to + 1);
-    struct recheck_ctx r = {NULL, 0, 0, DC_OK};
-    enum dc_err e = st->ops->holds_list(st, DC_HOLDS_RECHECK, (int64_t)end, collect_recheck, &r);
+    struct release_ctx r = {st, 0, 0, DC_OK, NULL, 0, 0}; /* collected as by the release */
+    enum dc_err e = st->ops->holds_list(st, DC_HOLDS_RECHECK, (int64_t)end, collect_due, &r);
     if (e == DC_OK) e = r.err;
-    for (size_t i = 0; e == DC_OK && i < r.n; i++) {
-        struct dc_hold *h = &r.h[i];
+    for (size_t i = 0; e == DC_OK && i < r.due_n; i++) {
+        struct dc_hold *h = &r.due[i];
         uint64_t at;
         int prov;
         /* from the instant it was credited, as at deposit; a date past the
@@ -1229,7 +1206,7 @@ enum dc_err dc_ledger_recheck_holds(struct dc_store *st, const struct dc_calenda
         e = st->ops->hold_put(st, h);
         if (e == DC_OK) (*changed)++;
     }
-    free(r.h);
+    free(r.due);
     return e;
 }
 
