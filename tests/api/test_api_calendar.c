@@ -30,17 +30,7 @@ static struct srv S;
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static void clock_set(uint64_t ms)
-{
-    char path[128], tmp[140];
-    snprintf(path, sizeof path, "%s/clock", S.dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    ASSERT(f != NULL);
-    ASSERT(fprintf(f, "%llu\n", (unsigned long long)ms) > 0);
-    ASSERT(fclose(f) == 0);
-    ASSERT(rename(tmp, path) == 0);
-}
+#define clock_set(ms) srv_clock_set(&S, (ms))
 
 /* A fresh instance with [dev] clock_file; started unless !serve. */
 static void start(int serve)
