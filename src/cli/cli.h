@@ -158,6 +158,7 @@ int cmd_send(struct cli *x, int argc, char **argv);
 int cmd_receive(struct cli *x, int argc, char **argv);
 int cmd_tap(struct cli *x, int argc, char **argv);
 int cmd_card(struct cli *x, int argc, char **argv);
+int cmd_evidence(struct cli *x, int argc, char **argv);
 
 /* Option parsing helper: if argv[*i] is `name` (and a value follows when
  * want_value), advances *i and returns 1 (*value set); returns -1 with a
