@@ -372,16 +372,25 @@ int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv)
         if (open_ctx(env)) return DC_EXIT_CONFIG;
         struct dc_store *st;
         struct dc_case c;
+        json_t *deps = NULL;
         enum dc_err e = dc_pool_get(&X, &st);
         if (e == DC_OK) {
             e = st->ops->case_get(st, &c, id, NULL, NULL);
+            /* which deposits each branch produced, and where their holds are */
+            if (e == DC_OK) {
+                e = dc_json_case_deposits(&deps, st, &c, X.master_pub);
+                if (e != DC_OK) dc_case_clear(&c);
+            }
             dc_pool_put(&X, st);
         }
         if (e != DC_OK) {
             dc_cmd_fail("cases show: '%lld': %s", (long long)id, dc_err_str(e));
             return finish(dc_cmd_exit_for(e));
         }
-        print_json(dc_json_case(&c, 1));
+        json_t *j = dc_json_case(&c, 1);
+        if (j) json_object_set_new(j, "deposits", deps);
+        if (!j) json_decref(deps);
+        print_json(j);
         dc_case_clear(&c);
         return finish(DC_EXIT_OK);
     }

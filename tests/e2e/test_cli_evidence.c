@@ -18,7 +18,8 @@
 #include "ducat/coin.h"
 
 static struct srv S;
-static struct dev alice;
+static struct dev alice, bob, carol;
+static long long case_id;
 static char master_hex[2 * DC_PUBKEY_BYTES + 1];
 static char ev_hex[2 * DC_EVIDENCE_MAX_BYTES + 1];
 static char ev_armor[4 * DC_EVIDENCE_MAX_BYTES];
@@ -42,7 +43,6 @@ static void test_setup(void)
     cli_init("1101011993", "+86139");
     srv_init(&S, "--auto-verify");
     srv_start(&S);
-    struct dev bob, carol;
     dev_setup(&S, &alice, "Alice Zhang", 1000);
     dev_setup(&S, &bob, "Bob Li", 0);
     dev_setup(&S, &carol, "Carol Wang", 0);
@@ -63,7 +63,7 @@ static void test_setup(void)
     json_decref(j);
     j = NULL;
     ASSERT_EQ(deposit(&S, &carol, copy, 1, NULL, &j), 201);
-    long long case_id = json_int(json_array_get(json_get(j, "coins"), 0), "case");
+    case_id = json_int(json_array_get(json_get(j, "coins"), 0), "case");
     json_decref(j);
     ASSERT(case_id > 0);
     char path[96];
@@ -170,10 +170,44 @@ static void test_tampered_refused(void)
     ASSERT_EQ(verify(out, sizeof out, file, master_hex), 2);
 }
 
+/* `ducatd cases show` and the admin API list the deposits of each branch:
+ * Bob's (first, backed) and Carol's (the double-spent one), with their holds. */
+static void test_cases_show_branches(void)
+{
+    static char out[1 << 16];
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases show %lld", case_id), 0);
+    json_t *c = json_loads(out, 0, NULL);
+    if (!c) FAIL_AT("cases show printed no JSON:\n%s", out);
+    for (int pass = 0; pass < 2; pass++) {
+        json_t *deps = json_get(c, "deposits");
+        ASSERT_EQ(json_array_size(deps), 2);
+        int seen_a = 0, seen_b = 0;
+        for (size_t i = 0; i < 2; i++) {
+            json_t *d = json_array_get(deps, i);
+            const char *br = json_str(d, "branch");
+            long long acct = json_int(d, "account");
+            ASSERT(acct == bob.account || acct == carol.account);
+            ASSERT_EQ(json_int(d, "amount"), 1000);
+            ASSERT(json_int(d, "hold") > 0 && json_int(d, "deposit") > 0);
+            ASSERT(strcmp(json_str(d, "status"), "held") == 0 ||
+                   strcmp(json_str(d, "status"), "frozen") == 0);
+            seen_a += strcmp(br, "A") == 0;
+            seen_b += strcmp(br, "B") == 0;
+        }
+        ASSERT(seen_a == 1 && seen_b == 1);
+        json_decref(c);
+        if (pass == 1) break;
+        char path[96];
+        snprintf(path, sizeof path, "/v1/admin/cases/%lld", case_id);
+        c = NULL;
+        ASSERT_EQ(admin(&S, S.token, "GET", path, NULL, &c), 200);
+    }
+}
+
 static void test_teardown(void)
 {
     srv_cleanup(&S);
 }
 
 TESTS(T(test_setup), T(test_verifies_and_names_culprit), T(test_tampered_refused),
-      T(test_teardown))
+      T(test_cases_show_branches), T(test_teardown))
