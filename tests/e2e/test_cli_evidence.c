@@ -204,10 +204,40 @@ static void test_cases_show_branches(void)
     }
 }
 
+/* The wallet CLI says when a release date is provisional: a deposit made on
+ * 2026-12-21 (the dev clock) reaches 2027, which the shipped calendar does
+ * not cover. */
+static void test_cli_shows_provisional(void)
+{
+    static struct srv T;
+    srv_init(&T, "--auto-verify");
+    FILE *f = fopen(T.conf, "a");
+    ASSERT(f != NULL);
+    ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
+    ASSERT(fclose(f) == 0);
+    srv_clock_set(&T, 1797825600000ull); /* 2026-12-21 12:00 UTC+08:00 */
+    srv_start(&T);
+    struct wal w;
+    wallet_new(&T, &w, "dana", "Dana Zhou");
+    ASSERT_EQ(fund(&T, w.account, 1000), 201);
+    char out[8192];
+    ASSERT_EQ(D(out, &w, "withdraw 5.00"), 0);
+    ASSERT_EQ(D(out, &w, "deposit"), 0);
+    ASSERT_HAS(out, "provisional");
+    ASSERT_EQ(D(out, &w, "balance"), 0);
+    ASSERT_HAS(out, "at the earliest (provisional");
+    ASSERT_HAS(out, "does not cover this hold yet");
+    json_t *j = djson(&w, "--json balance");
+    json_t *h = json_array_get(json_object_get(j, "holds"), 0);
+    ASSERT(json_is_true(json_object_get(h, "release_provisional")));
+    json_decref(j);
+    srv_cleanup(&T);
+}
+
 static void test_teardown(void)
 {
     srv_cleanup(&S);
 }
 
 TESTS(T(test_setup), T(test_verifies_and_names_culprit), T(test_tampered_refused),
-      T(test_cases_show_branches), T(test_teardown))
+      T(test_cases_show_branches), T(test_cli_shows_provisional), T(test_teardown))
