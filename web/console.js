@@ -272,7 +272,11 @@
             el('td', {class: 'num amount'}, money(h.amount)),
             el('td', {class: 'status-' + h.status}, h.status),
             el('td', {}, h.provisional ? 'yes (paid by the loss account)' : 'no'),
-            el('td', {}, when(h.release_at)),
+            /* a guessed date: the calendar does not cover the hold's window yet;
+             * nothing releases it until a calendar that does is loaded */
+            el('td', {}, h.release_provisional
+                ? when(h.release_at) + ' (provisional: calendar not loaded that far)'
+                : when(h.release_at)),
             h.case !== undefined ? el('td', {}, h.case ? link('case ' + h.case, 'case', {id: h.case}) : '-')
                 : null));
     }

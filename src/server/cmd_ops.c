@@ -442,11 +442,78 @@ static enum dc_err release_fn(struct dc_store *st, void *arg)
     return e == DC_OK ? dc_shared_counter_add(st, DC_M_HOLDS_RELEASED, r->released) : e;
 }
 
+struct hold_lines {
+    int64_t last;
+    int rows;
+};
+
+static int print_hold_line(void *ctx, const struct dc_hold *h)
+{
+    struct hold_lines *l = ctx;
+    l->last = h->id;
+    l->rows++;
+    char m[DC_MONEY_MAX], t[DC_TIME_STR_MAX];
+    char cs[24] = "-";
+    if (h->case_id) snprintf(cs, sizeof cs, "%lld", (long long)h->case_id);
+    printf("%-8lld %-8lld %16s  %-9s %-28s %-12s %s\n", (long long)h->id, (long long)h->account,
+           dc_money(m, sizeof m, &X.cfg.currency, dc_hold_left(h)), dc_hold_status_name(h->status),
+           dc_local_time(t, sizeof t, &X.cal, h->release_at),
+           h->release_provisional ? "provisional" : "firm", cs);
+    return 0;
+}
+
+/* holds list [--status S | --provisional]: the frozen box for the operator. */
+static int holds_list(int argc, char **argv)
+{
+    int status = -1, provisional = 0;
+    if (argc == 2 && strcmp(argv[0], "--status") == 0) {
+        static const int all[] = {DC_HOLD_HELD, DC_HOLD_FROZEN, DC_HOLD_RELEASED,
+                                  DC_HOLD_REVERSED};
+        status = -2;
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+            if (strcmp(argv[1], dc_hold_status_name(all[i])) == 0) status = all[i];
+        }
+    } else if (argc == 1 && strcmp(argv[0], "--provisional") == 0) {
+        provisional = 1;
+    } else if (argc != 0) {
+        status = -2;
+    }
+    if (status == -2) {
+        dc_cmd_fail("holds list: expected [--status held|frozen|released|reversed] or "
+                    "[--provisional]");
+        return DC_EXIT_USAGE;
+    }
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(&X, &st);
+    if (e != DC_OK) return finish(dc_cmd_exit_for(e));
+    printf("%-8s %-8s %16s  %-9s %-28s %-12s %s\n", "hold", "account", "amount", "status",
+           "release date", "date", "case");
+    struct hold_lines l = {0, 0};
+    if (provisional) {
+        /* release_at > INT64_MAX holds for none: the provisional ones only */
+        e = st->ops->holds_list(st, DC_HOLDS_RECHECK, INT64_MAX, print_hold_line, &l);
+    } else {
+        enum { PAGE = 1000 };
+        do {
+            l.rows = 0;
+            e = st->ops->holds_page(st, status, l.last, PAGE, print_hold_line, &l);
+        } while (e == DC_OK && l.rows == PAGE);
+    }
+    dc_pool_put(&X, st);
+    if (e != DC_OK) dc_cmd_fail("holds list: %s", dc_err_str(e));
+    return finish(dc_cmd_exit_for(e));
+}
+
 int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv)
 {
     const char *at = NULL;
+    if (argc >= 1 && strcmp(argv[0], "list") == 0) {
+        if (open_ctx(env)) return DC_EXIT_CONFIG;
+        return holds_list(argc - 1, argv + 1);
+    }
     if (argc < 1 || strcmp(argv[0], "release") != 0) {
-        dc_cmd_fail("holds: expected 'release [--now TIME]'");
+        dc_cmd_fail("holds: expected 'release [--now TIME]' or 'list [--status S | "
+                    "--provisional]'");
         return DC_EXIT_USAGE;
     }
     if (argc == 3 && strcmp(argv[1], "--now") == 0) {

@@ -65,8 +65,13 @@ static const struct command commands[] = {
      "double-spend cases and their evidence",
      "resolve decides a shortfall: honour (the operator carries it) or reject (later\n"
      "branches' credits are reversed up to the shortfall)."},
-    {"holds", dc_cmd_holds, "release [--now TIME]", "release held credits that are due",
-     "The server runs this every release_interval_s; TIME is ms since the epoch."},
+    {"holds", dc_cmd_holds, "release [--now TIME] | list [--status S | --provisional]",
+     "the frozen box: release held credits that are due, list them",
+     "The server runs release every release_interval_s; TIME is YYYY-MM-DD (local\n"
+     "midnight) or ms since the epoch, in the future only with [dev] clock_file.\n"
+     "A provisional release date (the calendar does not cover the hold's window) is\n"
+     "never released. list prints holds (amount still held, release date, whether it\n"
+     "is provisional); S is held, frozen, released or reversed."},
     {"calendar", dc_cmd_calendar, "show | load FILE [--force]",
      "the working-day calendar: its coverage, and loading a new one",
      "show prints the calendar in force (from the store once one was loaded, else the\n"

@@ -247,6 +247,12 @@ static void test_window_into_uncovered_year(void)
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar show"), 0);
     ASSERT(strstr(out, "covers:      2025-01-01..2026-12-31, 0 days left") != NULL);
     ASSERT(strstr(out, "provisional: 1 holds") != NULL);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "holds list --provisional"), 0);
+    char line[64];
+    snprintf(line, sizeof line, "\n%-8lld %-8lld", hold_a, bob.account);
+    if (!strstr(out, line) || !strstr(out, "2027-01-06 00:00 (UTC+08:00) provisional")) {
+        FAIL_AT("holds list --provisional:\n%s", out);
+    }
 
     /* the calendar for 2027 is loaded while the server runs */
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar load %s/cal2027.txt", S.dir), 0);
@@ -256,6 +262,10 @@ static void test_window_into_uncovered_year(void)
     ASSERT_EQ((uint64_t)json_int(h, "release_at"), firm);
     json_decref(h);
     ASSERT_EQ(release(), 0); /* 2027-01-06: not yet, 01-01 rested */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "holds list --status held"), 0);
+    if (!strstr(out, "2027-01-07 00:00 (UTC+08:00) firm")) FAIL_AT("holds list:\n%s", out);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "holds list --provisional"), 0);
+    ASSERT(strstr(out, "provisional  -") == NULL);
 
     /* the running server takes it on SIGHUP */
     ASSERT(kill(S.pid, SIGHUP) == 0);
