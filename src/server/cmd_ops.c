@@ -490,8 +490,7 @@ static int holds_list(int argc, char **argv)
            "release date", "date", "case");
     struct hold_lines l = {0, 0};
     if (provisional) {
-        /* release_at > INT64_MAX holds for none: the provisional ones only */
-        e = st->ops->holds_list(st, DC_HOLDS_RECHECK, INT64_MAX, print_hold_line, &l);
+        e = st->ops->holds_list(st, DC_HOLDS_PROVISIONAL, 0, print_hold_line, &l);
     } else {
         enum { PAGE = 1000 };
         do {

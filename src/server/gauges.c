@@ -116,8 +116,7 @@ static int count_provisional(void *ctx, const struct dc_hold *h)
 enum dc_err dc_holds_provisional_count(struct dc_store *st, int64_t *out)
 {
     *out = 0;
-    /* release_at > INT64_MAX holds for none: the provisional ones only */
-    return st->ops->holds_list(st, DC_HOLDS_RECHECK, INT64_MAX, count_provisional, out);
+    return st->ops->holds_list(st, DC_HOLDS_PROVISIONAL, 0, count_provisional, out);
 }
 
 static uint64_t meta_u64(struct dc_store *st, const char *key, int *found)

@@ -191,9 +191,11 @@ enum dc_acct_by { DC_BY_ID, DC_BY_DEVICE, DC_BY_ALIAS };
 /* Selector for holds_list. */
 /* DC_HOLDS_DUE: held, release_at <= arg and a firm date. DC_HOLDS_RECHECK:
  * held or frozen with a provisional date or release_at > arg (a calendar's
- * coverage ending at arg cannot vouch for them), by id. */
+ * coverage ending at arg cannot vouch for them), by id; a scan, for a
+ * calendar change. DC_HOLDS_PROVISIONAL: held or frozen with a provisional
+ * date (arg unused), by id; an index lookup, for every metrics scrape. */
 enum dc_holds_by { DC_HOLDS_OF_ACCOUNT, DC_HOLDS_DUE, DC_HOLDS_OF_CASE, DC_HOLDS_OF_DEPOSIT,
-                   DC_HOLDS_RECHECK };
+                   DC_HOLDS_RECHECK, DC_HOLDS_PROVISIONAL };
 
 /* Per-account journal sums, for the audit. */
 struct dc_audit_row {

@@ -26,7 +26,7 @@ enum stmt_id {
     S_COIN_INSERT, S_COIN_GET, S_COIN_DEP, S_COIN_OUT,
     S_STATE_GET, S_STATE_PUT, S_STATE_ORPHANS,
     S_DCOIN_INSERT, S_DCOIN_BY_SERIAL,
-    S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_RECHECK, S_HOLDS_CASE,
+    S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_RECHECK, S_HOLDS_PROV, S_HOLDS_CASE,
     S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
     S_CASE_LIST_CULPRIT,
@@ -123,6 +123,8 @@ static const char *const sql[S_COUNT] = {
                     "AND release_provisional = 0 ORDER BY release_at, id",
     [S_HOLDS_RECHECK] = "SELECT " HOLD_COLS " FROM holds WHERE status IN (0, 1) AND "
                         "(release_provisional = 1 OR release_at > ?1) ORDER BY id",
+    [S_HOLDS_PROV] = "SELECT " HOLD_COLS " FROM holds WHERE release_provisional = 1 AND "
+                     "status IN (0, 1) AND ?1 = ?1 ORDER BY id",
     [S_HOLDS_CASE] = "SELECT " HOLD_COLS " FROM holds WHERE case_id = ?1 ORDER BY id",
     [S_HOLDS_DEPOSIT] = "SELECT " HOLD_COLS " FROM holds WHERE deposit = ?1 ORDER BY id",
     [S_HOLDS_PAGE] = "SELECT " HOLD_COLS " FROM holds WHERE status = ?1 AND id > ?2 ORDER BY id "
@@ -962,6 +964,7 @@ static enum dc_err holds_list(struct dc_store *base, enum dc_holds_by by, int64_
     enum stmt_id id = by == DC_HOLDS_OF_ACCOUNT ? S_HOLDS_ACCT
                       : by == DC_HOLDS_DUE      ? S_HOLDS_DUE
                       : by == DC_HOLDS_RECHECK  ? S_HOLDS_RECHECK
+                      : by == DC_HOLDS_PROVISIONAL ? S_HOLDS_PROV
                       : by == DC_HOLDS_OF_CASE  ? S_HOLDS_CASE
                                                 : S_HOLDS_DEPOSIT;
     sqlite3_stmt *q = st(s, id);
