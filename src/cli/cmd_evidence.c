@@ -26,8 +26,8 @@
 
 static const char *type_name(uint8_t t)
 {
-    return t == DC_TYPE_TRANSFER ? "transfer"
-           : t == DC_TYPE_SPLIT  ? "split"
+    return t == DC_TYPE_TRANSFER  ? "transfer"
+           : t == DC_TYPE_SPLIT   ? "split"
            : t == DC_TYPE_DEPOSIT ? "deposit"
                                   : "unknown";
 }
@@ -106,13 +106,12 @@ static int evidence_bytes(struct cli *x, const char *path, uint8_t **bin, size_t
     if (e == DC_OK && n > 6 && memcmp(p, "ducat:", 6) == 0) {
         e = dc_armor_decode(*bin, DC_EVIDENCE_MAX_BYTES, len, DC_ARMOR_EVIDENCE, p, n);
         if (e != DC_OK) {
-            rc = cli_fail(x, e, "evidence '%s': the armor does not decode: %s", path,
-                          dc_err_str(e));
+            rc =
+                cli_fail(x, e, "evidence '%s': the armor does not decode: %s", path, dc_err_str(e));
         }
     } else if (e == DC_OK) {
         /* hex: the admin API's `evidence` */
-        if (n % 2 || n / 2 > DC_EVIDENCE_MAX_BYTES ||
-            dc_hex_decode(*bin, n / 2, p, n) != DC_OK) {
+        if (n % 2 || n / 2 > DC_EVIDENCE_MAX_BYTES || dc_hex_decode(*bin, n / 2, p, n) != DC_OK) {
             rc = cli_fail_code(CLI_EXIT_USAGE,
                                "evidence '%s': expected evidence armor (ducat:evidence:...), "
                                "hex, or the JSON of a case",

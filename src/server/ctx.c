@@ -166,8 +166,8 @@ void dc_ctx_calendar(struct dc_ctx *x, struct dc_calendar *out)
     pthread_rwlock_unlock(&x->cal_lock);
 }
 
-enum dc_err dc_calendar_text_parse(struct dc_calendar *out, const char *text, size_t len,
-                                   char *err, size_t cap)
+enum dc_err dc_calendar_text_parse(struct dc_calendar *out, const char *text, size_t len, char *err,
+                                   size_t cap)
 {
     /* it is kept as text in the store: PostgreSQL takes no NUL and no
      * invalid UTF-8 there, and a limit keeps every copy of it small */
@@ -266,13 +266,12 @@ void dc_ctx_calendar_check(struct dc_ctx *x, const char *why)
     int32_t left = dc_calendar_days_left(cal, dc_calendar_local_day(cal, dc_now(x)));
     free(cal);
     if (e != DC_OK) {
-        dc_log(DC_LOG_ERROR, "calendar (%s): re-dating provisional holds: %s", why,
-               dc_err_str(e));
+        dc_log(DC_LOG_ERROR, "calendar (%s): re-dating provisional holds: %s", why, dc_err_str(e));
         return;
     }
     dc_log(DC_LOG_INFO,
-           "calendar (%s): covers %s..%s, %d days left; %zu holds re-dated, %zu provisional",
-           why, from, to, (int)left, j.changed, j.provisional);
+           "calendar (%s): covers %s..%s, %d days left; %zu holds re-dated, %zu provisional", why,
+           from, to, (int)left, j.changed, j.provisional);
     if (left < DC_CALENDAR_WARN_DAYS) {
         /* a deposit whose working-day window passes the end gets a
          * provisional date and waits for the next calendar */

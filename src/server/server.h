@@ -114,14 +114,14 @@ void dc_ctx_calendar(struct dc_ctx *x, struct dc_calendar *out);
 /* Parses a calendar text for loading: a clear message in err (with the line)
  * on failure. DC_ERR_CALENDAR_SYNTAX for text that is not UTF-8 or is over
  * DC_CALENDAR_TEXT_MAX; parser errors as dc_calendar_parse. */
-enum dc_err dc_calendar_text_parse(struct dc_calendar *out, const char *text, size_t len,
-                                   char *err, size_t cap);
+enum dc_err dc_calendar_text_parse(struct dc_calendar *out, const char *text, size_t len, char *err,
+                                   size_t cap);
 /* Picks up a calendar loaded into the store since the last look (meta
  * "calendar", "calendar_loaded_at"): *changed = 1 if it replaced the one in
  * force. A stored calendar that does not parse or changes the utc-offset is
  * refused (DC_ERR_CONFIG, err says why) and the one in force stays. */
-enum dc_err dc_ctx_reload_calendar(struct dc_ctx *x, struct dc_store *st, int *changed,
-                                   char *err, size_t cap);
+enum dc_err dc_ctx_reload_calendar(struct dc_ctx *x, struct dc_store *st, int *changed, char *err,
+                                   size_t cap);
 
 /* Fewer days of calendar coverage left than this: ducatd warns (at start
  * and whenever it picks up a calendar); /metrics has the figure

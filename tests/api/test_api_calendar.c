@@ -89,8 +89,9 @@ static void calendar_2027(struct dc_calendar *cal, const char *name)
     size_t n = strlen(text) + 128;
     char *all = malloc(n);
     ASSERT(all != NULL);
-    snprintf(all, n, "%s\n# TEST DATA, not the official 2027 arrangement\n"
-                     "holiday 2027-01-01 2027-01-03\n",
+    snprintf(all, n,
+             "%s\n# TEST DATA, not the official 2027 arrangement\n"
+             "holiday 2027-01-01 2027-01-03\n",
              text);
     char path[160];
     snprintf(path, sizeof path, "%s/%s", S.dir, name);
@@ -277,6 +278,16 @@ static void test_window_into_uncovered_year(void)
     }
     ASSERT_EQ(left, 359); /* 2027-01-06 .. 2027-12-31 */
     ASSERT_EQ(metric("ducat_holds_release_provisional"), 0);
+    /* the log: a warning at start (the wall clock: at most 28 days were
+     * left when this was written, none later), the pick-up on SIGHUP */
+    char logf[128];
+    snprintf(logf, sizeof logf, "%s/server.log", S.dir);
+    char *log = slurp(logf);
+    if (!strstr(log, "calendar coverage ends 2026-12-31 (") ||
+        !strstr(log, "calendar (SIGHUP): covers 2025-01-01..2027-12-31, 359 days left")) {
+        FAIL_AT("server.log lacks the calendar lines:\n%s", log);
+    }
+    free(log);
     json_t *c = pay_and_deposit(&alice, &bob, 50);
     ASSERT(json_is_false(json_get(c, "release_provisional")));
     uint64_t firm_c;
