@@ -297,7 +297,11 @@ static void test_window_into_uncovered_year(void)
 
     /* on its firm date the first credit is released */
     clock_set(firm + 1);
-    ASSERT_EQ(release(), 1);
+    long long n = release();
+    ASSERT(n == 0 || n == 1); /* the release timer (release_interval_s) may come first */
+    json_t *ha = admin_hold(hold_a);
+    ASSERT(strcmp(json_str(ha, "status"), "released") == 0);
+    json_decref(ha);
     ASSERT_EQ(bal(&bob).available, 100);
     ASSERT_EQ(bal(&bob).held, 50);
     audit_ok(&S);
