@@ -355,8 +355,13 @@
             el('td', {class: 'status-' + h.status}, h.status),
             el('td', {}, h.provisional ? 'yes (paid by the loss account)' : 'no'),
             el('td', {class: 'num'}, h.taken ? money(h.taken) : '-'),
-            /* a reversed or released credit has no date to wait for */
-            el('td', {}, h.status === 'held' || h.status === 'frozen' ? when(h.release_at)
+            /* a reversed or released credit has no date to wait for; a
+             * provisional date is a guess: the calendar does not cover the
+             * hold's window yet, nothing releases it until one that does is
+             * loaded */
+            el('td', {}, h.status === 'held' || h.status === 'frozen'
+                ? when(h.release_at) + (h.release_provisional
+                    ? ' (provisional: calendar not loaded that far)' : '')
                 : h.status + (h.released_by ? ' by ' + h.released_by : '')),
             withCase ? el('td', {}, h.case ? link('case ' + h.case, 'case', {id: h.case}) : '-')
                 : null));

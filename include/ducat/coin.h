@@ -374,6 +374,12 @@ DC_MUST_CHECK enum dc_err dc_evidence_build(uint8_t *out, size_t cap, size_t *ou
 DC_MUST_CHECK enum dc_err dc_evidence_verify(struct dc_evidence_info *out,
                                              const uint8_t master_pub[static DC_PUBKEY_BYTES],
                                              const uint8_t *in, size_t len);
+/* The same; *why (why may be NULL) names the check that failed, in words
+ * for an auditor ("successor B is not signed by the owner of the forked
+ * state"), or is "" on success. A static string. */
+DC_MUST_CHECK enum dc_err dc_evidence_verify_why(struct dc_evidence_info *out, const char **why,
+                                                 const uint8_t master_pub[static DC_PUBKEY_BYTES],
+                                                 const uint8_t *in, size_t len);
 
 #ifdef __cplusplus
 }

@@ -139,6 +139,9 @@ struct dc_service_hold {
     uint64_t release_at;
     char status[12]; /* "held", "frozen", "released", "reversed" */
     int64_t case_id; /* 0: none */
+    /* 1: release_at is a guess: the server's calendar does not cover the
+     * whole hold yet; the date moves when it does (docs/OPERATIONS.md) */
+    int release_provisional;
 };
 
 struct dc_service_balance {
@@ -236,6 +239,7 @@ struct dc_service_deposit_coin {
     char status[12];
     int64_t case_id;
     int flagged;     /* expired within the grace period */
+    int release_provisional; /* release_at is a guess (struct dc_service_hold) */
     enum dc_err err; /* DC_OK unless refused */
 };
 

@@ -163,6 +163,7 @@ int cmd_reclaim(struct cli *x, int argc, char **argv);
 /* `ducat sync`'s reclaim of what may be reclaimed now (cmd_reclaim.c): 0 or
  * an exit code. */
 int cli_reclaim_at_sync(struct cli *x, uint64_t now);
+int cmd_evidence(struct cli *x, int argc, char **argv);
 
 /* Option parsing helper: if argv[*i] is `name` (and a value follows when
  * want_value), advances *i and returns 1 (*value set); returns -1 with a

@@ -334,11 +334,12 @@ int cmd_balance(struct cli *x, int argc, char **argv)
         json_t *holds = json_array();
         for (size_t i = 0; i < b->n_holds; i++) {
             const struct dc_service_hold *h = &b->holds[i];
-            json_array_append_new(holds, json_pack("{s:I, s:I, s:I, s:s, s:I}", "id",
-                                                   (json_int_t)h->id, "amount",
-                                                   (json_int_t)h->amount, "release_at",
-                                                   (json_int_t)h->release_at, "status", h->status,
-                                                   "case", (json_int_t)h->case_id));
+            json_array_append_new(
+                holds, json_pack("{s:I, s:I, s:I, s:b, s:s, s:I}", "id", (json_int_t)h->id,
+                                 "amount", (json_int_t)h->amount, "release_at",
+                                 (json_int_t)h->release_at, "release_provisional",
+                                 h->release_provisional, "status", h->status, "case",
+                                 (json_int_t)h->case_id));
         }
         json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "currency", x->cfg.currency.code,
                               "offline_coins", (json_int_t)wb.held, "offline_spendable",
@@ -367,8 +368,13 @@ int cmd_balance(struct cli *x, int argc, char **argv)
             if (strcmp(h->status, "held") != 0 && strcmp(h->status, "frozen") != 0) continue;
             printf("  %-10s %s, released %s", h->status, cli_fmt(x, a2, h->amount),
                    cli_local_time(x, t, h->release_at));
+            if (h->release_provisional) printf(" at the earliest (provisional: see below)");
             if (h->case_id) printf(", under double-spend case %lld", (long long)h->case_id);
             printf("\n");
+            if (h->release_provisional) {
+                printf("             the server's working-day calendar does not cover this hold "
+                       "yet; the date is fixed once it does\n");
+            }
         }
     }
     printf("offline     %s in %zu coin(s) in this wallet", cli_fmt(x, a3, wb.held), wb.n_held);

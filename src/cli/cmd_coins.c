@@ -85,10 +85,11 @@ int cmd_deposit(struct cli *x, int argc, char **argv)
         for (size_t i = 0; i < d->n; i++) {
             const struct dc_service_deposit_coin *c = &d->coin[i];
             cli_hex(serial, c->serial, DC_SERIAL_BYTES);
-            json_t *o = json_pack("{s:s, s:I, s:I, s:s, s:I, s:b}", "serial", serial, "amount",
-                                  (json_int_t)c->amount, "release_at", (json_int_t)c->release_at,
-                                  "status", c->status, "case", (json_int_t)c->case_id, "flagged",
-                                  c->flagged);
+            json_t *o = json_pack("{s:s, s:I, s:I, s:b, s:s, s:I, s:b}", "serial", serial,
+                                  "amount", (json_int_t)c->amount, "release_at",
+                                  (json_int_t)c->release_at, "release_provisional",
+                                  c->release_provisional, "status", c->status, "case",
+                                  (json_int_t)c->case_id, "flagged", c->flagged);
             if (o && c->err) json_object_set_new(o, "error", json_string(dc_err_name(c->err)));
             json_array_append_new(coins, o);
         }
@@ -113,8 +114,12 @@ int cmd_deposit(struct cli *x, int argc, char **argv)
                        serial, cli_fmt(x, a, c->amount), (long long)c->case_id, c->status,
                        cli_local_time(x, t, c->release_at));
             } else {
-                printf("  coin %.12s  %s held until %s%s\n", serial, cli_fmt(x, a, c->amount),
-                       cli_local_time(x, t, c->release_at), c->flagged ? " (expired, within grace)" : "");
+                printf("  coin %.12s  %s held until %s%s%s\n", serial, cli_fmt(x, a, c->amount),
+                       cli_local_time(x, t, c->release_at),
+                       c->release_provisional ? " at the earliest (provisional: the server's "
+                                                "calendar does not cover the whole hold yet)"
+                                              : "",
+                       c->flagged ? " (expired, within grace)" : "");
             }
         }
         printf("deposited: %s credited to your held balance\n", cli_fmt(x, a, d->credited));

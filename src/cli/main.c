@@ -97,6 +97,13 @@ static const struct command commands[] = {
      "Answers the terminal's PAY with a payment saved before it leaves, and checks\n"
      "the receipt of CONFIRM. Exits once the payment is confirmed. Asks on the\n"
      "terminal before a new payment unless --max (up to AMOUNT) or --yes is given."},
+    {"evidence", cmd_evidence, "verify FILE --master-key HEX|FILE",
+     "check a double-spend case's evidence with the issuer's master public key alone",
+     "No wallet, server or network. FILE: the evidence armor (ducatd cases show,\n"
+     "GET /v1/admin/cases/ID), its hex, or that JSON; - reads stdin. The key: 64 hex\n"
+     "digits, a file of them, or the saved answer of GET /v1/keys. Prints the culprit's\n"
+     "device and alias, the forked state and both signed successors; a file that\n"
+     "proves nothing is refused (exit 1) naming the check that failed."},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -107,9 +107,16 @@ struct evidence_view {
     struct dc_record succ[2];
 };
 
+/* Sets *why to the check that failed (a static string) and returns e. */
+static enum dc_err refuse(const char **why, const char *what, enum dc_err e)
+{
+    *why = what;
+    return e;
+}
+
 static enum dc_err verify_view(struct evidence_view *v, struct dc_evidence_info *out,
-                               const uint8_t master_pub[static DC_PUBKEY_BYTES], const uint8_t *in,
-                               size_t len)
+                               const char **why, const uint8_t master_pub[static DC_PUBKEY_BYTES],
+                               const uint8_t *in, size_t len)
 {
     struct dc_reader r;
     struct dc_keycert keys[DC_EVIDENCE_KEYS_MAX];
@@ -129,7 +136,7 @@ static enum dc_err verify_view(struct evidence_view *v, struct dc_evidence_info 
     if (r.err == DC_OK) dc_record_read(&r, &v->succ[0], 0);
     if (r.err == DC_OK) dc_record_read(&r, &v->succ[1], 0);
     enum dc_err e = dc_reader_finish(&r);
-    if (e != DC_OK) return e;
+    if (e != DC_OK) return refuse(why, "the evidence does not decode", e);
 
     /* A proof is timeless: the records were signed, whatever the date. */
     dc_trust_init(&v->trust, master_pub, v->prefix.genesis.currency, 0);
@@ -137,23 +144,40 @@ static enum dc_err verify_view(struct evidence_view *v, struct dc_evidence_info 
     v->trust.max_hops = DC_HOP_LIMIT_MAX;
     for (size_t i = 0; i < n_keys; i++) {
         for (size_t j = 0; j < i; j++) {
-            if (keys[j].key_id == keys[i].key_id) return DC_ERR_EVIDENCE_INVALID;
+            if (keys[j].key_id == keys[i].key_id) {
+                return refuse(why, "a signing-key certificate is repeated",
+                              DC_ERR_EVIDENCE_INVALID);
+            }
         }
-        if (dc_trust_add_key(&v->trust, &keys[i], 0) != DC_OK) return DC_ERR_EVIDENCE_INVALID;
+        if (dc_trust_add_key(&v->trust, &keys[i], 0) != DC_OK) {
+            return refuse(why,
+                          "a signing-key certificate is not signed by this master key "
+                          "(another issuer's evidence, or altered)",
+                          DC_ERR_EVIDENCE_INVALID);
+        }
     }
     struct dc_verify_result res;
     if (dc_coin_verify(&res, &v->trust, &v->prefix, NULL, NULL) != DC_OK) {
-        return DC_ERR_EVIDENCE_INVALID;
+        return refuse(why, "the coin's chain up to the forked state does not verify",
+                      DC_ERR_EVIDENCE_INVALID);
     }
     const struct dc_devcert *owner = dc_coin_owner(&v->prefix);
     for (int i = 0; i < 2; i++) {
         const struct dc_record *s = &v->succ[i];
         if (!dc_sign_check(s->sig, s->bytes, dc_record_body_len(s), res.state, owner->pub)) {
-            return DC_ERR_EVIDENCE_INVALID;
+            return refuse(why,
+                          i == 0 ? "successor A is not signed by the owner of the forked state"
+                                 : "successor B is not signed by the owner of the forked state",
+                          DC_ERR_EVIDENCE_INVALID);
         }
     }
-    if (same_body(&v->succ[0], &v->succ[1]) || record_cmp(&v->succ[0], &v->succ[1]) >= 0) {
-        return DC_ERR_EVIDENCE_INVALID;
+    if (same_body(&v->succ[0], &v->succ[1])) {
+        return refuse(why, "the two successors are one event (same body): no double spend",
+                      DC_ERR_EVIDENCE_INVALID);
+    }
+    if (record_cmp(&v->succ[0], &v->succ[1]) >= 0) {
+        return refuse(why, "the successors are not in canonical (byte) order",
+                      DC_ERR_EVIDENCE_INVALID);
     }
     memcpy(out->culprit, owner->pub, DC_PUBKEY_BYTES);
     memcpy(out->alias, owner->alias, DC_ALIAS_BYTES);
@@ -170,13 +194,22 @@ static enum dc_err verify_view(struct evidence_view *v, struct dc_evidence_info 
     return DC_OK;
 }
 
+enum dc_err dc_evidence_verify_why(struct dc_evidence_info *out, const char **why,
+                                   const uint8_t master_pub[static DC_PUBKEY_BYTES],
+                                   const uint8_t *in, size_t len)
+{
+    struct evidence_view v;
+    const char *w = "";
+    memset(out, 0, sizeof *out);
+    enum dc_err e = verify_view(&v, out, &w, master_pub, in, len);
+    if (e != DC_OK) memset(out, 0, sizeof *out);
+    if (why) *why = w;
+    return e;
+}
+
 enum dc_err dc_evidence_verify(struct dc_evidence_info *out,
                                const uint8_t master_pub[static DC_PUBKEY_BYTES], const uint8_t *in,
                                size_t len)
 {
-    struct evidence_view v;
-    memset(out, 0, sizeof *out);
-    enum dc_err e = verify_view(&v, out, master_pub, in, len);
-    if (e != DC_OK) memset(out, 0, sizeof *out);
-    return e;
+    return dc_evidence_verify_why(out, NULL, master_pub, in, len);
 }

@@ -30,6 +30,7 @@ int dc_cmd_fund(const struct dc_cmd_env *env, int argc, char **argv);
 int dc_cmd_payout(const struct dc_cmd_env *env, int argc, char **argv);
 int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv);
 int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv);
+int dc_cmd_calendar(const struct dc_cmd_env *env, int argc, char **argv);
 int dc_cmd_audit(const struct dc_cmd_env *env, int argc, char **argv);
 int dc_cmd_operators(const struct dc_cmd_env *env, int argc, char **argv);
 

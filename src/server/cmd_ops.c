@@ -373,16 +373,25 @@ int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv)
         if (open_ctx(env)) return DC_EXIT_CONFIG;
         struct dc_store *st;
         struct dc_case c;
+        json_t *deps = NULL;
         enum dc_err e = dc_pool_get(&X, &st);
         if (e == DC_OK) {
             e = st->ops->case_get(st, &c, id, NULL, NULL);
+            /* which deposits each branch produced, and where their holds are */
+            if (e == DC_OK) {
+                e = dc_json_case_deposits(&deps, st, &c, X.master_pub);
+                if (e != DC_OK) dc_case_clear(&c);
+            }
             dc_pool_put(&X, st);
         }
         if (e != DC_OK) {
             dc_cmd_fail("cases show: '%lld': %s", (long long)id, dc_err_str(e));
             return finish(dc_cmd_exit_for(e));
         }
-        print_json(dc_json_case(&c, 1));
+        json_t *j = dc_json_case(&c, 1);
+        if (j) json_object_set_new(j, "deposits", deps);
+        if (!j) json_decref(deps);
+        print_json(j);
         dc_case_clear(&c);
         return finish(DC_EXIT_OK);
     }
@@ -434,11 +443,77 @@ static enum dc_err release_fn(struct dc_store *st, void *arg)
     return e == DC_OK ? dc_shared_counter_add(st, DC_M_HOLDS_RELEASED, r->released) : e;
 }
 
+struct hold_lines {
+    int64_t last;
+    int rows;
+};
+
+static int print_hold_line(void *ctx, const struct dc_hold *h)
+{
+    struct hold_lines *l = ctx;
+    l->last = h->id;
+    l->rows++;
+    char m[DC_MONEY_MAX], t[DC_TIME_STR_MAX];
+    char cs[24] = "-";
+    if (h->case_id) snprintf(cs, sizeof cs, "%lld", (long long)h->case_id);
+    printf("%-8lld %-8lld %16s  %-9s %-28s %-12s %s\n", (long long)h->id, (long long)h->account,
+           dc_money(m, sizeof m, &X.cfg.currency, dc_hold_left(h)), dc_hold_status_name(h->status),
+           dc_local_time(t, sizeof t, &X.cal, h->release_at),
+           h->release_provisional ? "provisional" : "firm", cs);
+    return 0;
+}
+
+/* holds list [--status S | --provisional]: the frozen box for the operator. */
+static int holds_list(int argc, char **argv)
+{
+    int status = -1, provisional = 0;
+    if (argc == 2 && strcmp(argv[0], "--status") == 0) {
+        static const int all[] = {DC_HOLD_HELD, DC_HOLD_FROZEN, DC_HOLD_RELEASED,
+                                  DC_HOLD_REVERSED};
+        status = -2;
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+            if (strcmp(argv[1], dc_hold_status_name(all[i])) == 0) status = all[i];
+        }
+    } else if (argc == 1 && strcmp(argv[0], "--provisional") == 0) {
+        provisional = 1;
+    } else if (argc != 0) {
+        status = -2;
+    }
+    if (status == -2) {
+        dc_cmd_fail("holds list: expected [--status held|frozen|released|reversed] or "
+                    "[--provisional]");
+        return DC_EXIT_USAGE;
+    }
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(&X, &st);
+    if (e != DC_OK) return finish(dc_cmd_exit_for(e));
+    printf("%-8s %-8s %16s  %-9s %-28s %-12s %s\n", "hold", "account", "amount", "status",
+           "release date", "date", "case");
+    struct hold_lines l = {0, 0};
+    if (provisional) {
+        e = st->ops->holds_list(st, DC_HOLDS_PROVISIONAL, 0, print_hold_line, &l);
+    } else {
+        enum { PAGE = 1000 };
+        do {
+            l.rows = 0;
+            e = st->ops->holds_page(st, status, l.last, PAGE, print_hold_line, &l);
+        } while (e == DC_OK && l.rows == PAGE);
+    }
+    dc_pool_put(&X, st);
+    if (e != DC_OK) dc_cmd_fail("holds list: %s", dc_err_str(e));
+    return finish(dc_cmd_exit_for(e));
+}
+
 int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv)
 {
     const char *at = NULL;
+    if (argc >= 1 && strcmp(argv[0], "list") == 0) {
+        if (open_ctx(env)) return DC_EXIT_CONFIG;
+        return holds_list(argc - 1, argv + 1);
+    }
     if (argc < 1 || strcmp(argv[0], "release") != 0) {
-        dc_cmd_fail("holds: expected 'release [--now TIME]'");
+        dc_cmd_fail("holds: expected 'release [--now TIME]' or 'list [--status S | "
+                    "--provisional]'");
         return DC_EXIT_USAGE;
     }
     if (argc == 3 && strcmp(argv[1], "--now") == 0) {
@@ -485,6 +560,164 @@ int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv)
                  DC_KV_S("via", "cli"));
     printf("released %zu holds\n", r.released);
     return finish(DC_EXIT_OK);
+}
+
+/* ---- calendar ---------------------------------------------------------- */
+
+static void print_coverage(const struct dc_calendar *cal, const char *label)
+{
+    char from[16] = "?", to[16] = "?";
+    if (dc_date_format(from, sizeof from, cal->cover_from) != DC_OK) snprintf(from, 16, "?");
+    if (dc_date_format(to, sizeof to, cal->cover_to) != DC_OK) snprintf(to, 16, "?");
+    int32_t today = dc_calendar_local_day(cal, dc_now(&X));
+    printf("%s%s..%s, %d days left\n", label, from, to, (int)dc_calendar_days_left(cal, today));
+}
+
+struct cal_load {
+    const char *text;
+    const struct dc_calendar *cal;
+    uint64_t now;
+    size_t changed, provisional; /* OUT */
+};
+
+static enum dc_err cal_load_fn(struct dc_store *st, void *arg)
+{
+    struct cal_load *l = arg;
+    char v[32];
+    /* loaded_at names the version: every instance compares it with its own
+     * (dc_ctx_reload_calendar); one per load even within a millisecond */
+    uint64_t at = l->now;
+    if (st->ops->meta_get(st, "calendar_loaded_at", v, sizeof v) == DC_OK &&
+        strtoull(v, NULL, 10) >= at) {
+        at = strtoull(v, NULL, 10) + 1;
+    }
+    snprintf(v, sizeof v, "%llu", (unsigned long long)at);
+    enum dc_err e = st->ops->meta_put(st, "calendar", l->text);
+    if (e == DC_OK) e = st->ops->meta_put(st, "calendar_loaded_at", v);
+    if (e == DC_OK) {
+        e = dc_ledger_recheck_holds(st, l->cal, X.cfg.hold_working_days, &l->changed,
+                                    &l->provisional);
+    }
+    return e;
+}
+
+static int calendar_show(void)
+{
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(&X, &st);
+    int64_t prov = 0;
+    if (e == DC_OK) {
+        e = dc_holds_provisional_count(st, &prov);
+        dc_pool_put(&X, st);
+    }
+    if (e != DC_OK) {
+        dc_cmd_fail("calendar show: %s", dc_err_str(e));
+        return finish(dc_cmd_exit_for(e));
+    }
+    char path[DC_PATH_MAX * 2], when[DC_TIME_STR_MAX];
+    dc_config_path(&X.cfg, X.cfg.calendar, path, sizeof path);
+    if (X.cal_loaded_at) {
+        printf("source:      the store (ducatd calendar load, %s)\n",
+               dc_local_time(when, sizeof when, &X.cal, X.cal_loaded_at));
+    } else {
+        printf("source:      %s\n", path);
+    }
+    print_coverage(&X.cal, "covers:      ");
+    printf("holidays:    %zu, make-up working days: %zu\n", X.cal.n_holidays, X.cal.n_workdays);
+    printf("provisional: %lld holds wait for a calendar covering their window\n",
+           (long long)prov);
+    return finish(DC_EXIT_OK);
+}
+
+int dc_cmd_calendar(const struct dc_cmd_env *env, int argc, char **argv)
+{
+    int force = 0;
+    const char *file = NULL;
+    if (argc == 1 && strcmp(argv[0], "show") == 0) {
+        if (open_ctx(env)) return DC_EXIT_CONFIG;
+        return calendar_show();
+    }
+    if (argc < 2 || argc > 3 || strcmp(argv[0], "load") != 0) {
+        dc_cmd_fail("calendar: expected 'show' or 'load FILE [--force]'");
+        return DC_EXIT_USAGE;
+    }
+    file = argv[1];
+    if (argc == 3) {
+        if (strcmp(argv[2], "--force") != 0) {
+            dc_cmd_fail("calendar load: unexpected argument '%s'", argv[2]);
+            return DC_EXIT_USAGE;
+        }
+        force = 1;
+    }
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        dc_cmd_fail("calendar load: cannot open '%s': %s", file, strerror(errno));
+        return DC_EXIT_USAGE;
+    }
+    char *text = malloc(DC_CALENDAR_TEXT_MAX + 2);
+    struct dc_calendar *cal = malloc(sizeof *cal);
+    size_t n = text ? fread(text, 1, DC_CALENDAR_TEXT_MAX + 1, f) : 0;
+    int rerr = ferror(f);
+    fclose(f);
+    int rc = DC_EXIT_OK;
+    char why[192] = "";
+    enum dc_err e = !text || !cal ? DC_ERR_NO_MEMORY : DC_OK;
+    if (e == DC_OK && rerr) {
+        dc_cmd_fail("calendar load: cannot read '%s'", file);
+        rc = DC_EXIT_USAGE;
+    }
+    if (e == DC_OK && !rc) {
+        text[n] = '\0';
+        e = dc_calendar_text_parse(cal, text, n, why, sizeof why);
+        if (e != DC_OK) {
+            dc_cmd_fail("calendar load: '%s' %s (nothing loaded)", file, why[0] ? why : "");
+            rc = dc_cmd_exit_for(e);
+        }
+    }
+    if (!rc && e == DC_OK && open_ctx(env)) rc = DC_EXIT_CONFIG;
+    if (!rc && e == DC_OK && cal->utc_offset_min != X.cal.utc_offset_min) {
+        dc_cmd_fail("calendar load: '%s' has utc-offset %+d min, the calendar in force %+d: every "
+                    "stored date is local to the deployment's offset, which a load cannot change",
+                    file, (int)cal->utc_offset_min, (int)X.cal.utc_offset_min);
+        rc = finish(DC_EXIT_REFUSED);
+    }
+    if (!rc && e == DC_OK && !force &&
+        (cal->cover_from > X.cal.cover_from || cal->cover_to < X.cal.cover_to)) {
+        /* a shorter calendar would turn firm dates' successors provisional
+         * or drop a year whose holidays are already promised */
+        char a[16] = "?", b[16] = "?", c[16] = "?", d[16] = "?";
+        if (dc_date_format(a, 16, cal->cover_from) || dc_date_format(b, 16, cal->cover_to) ||
+            dc_date_format(c, 16, X.cal.cover_from) || dc_date_format(d, 16, X.cal.cover_to)) {
+            snprintf(a, 16, "?");
+        }
+        dc_cmd_fail("calendar load: '%s' covers %s..%s, less than the calendar in force "
+                    "(%s..%s); nothing loaded (--force to load it anyway)",
+                    file, a, b, c, d);
+        rc = finish(DC_EXIT_REFUSED);
+    }
+    if (!rc && e == DC_OK) {
+        struct cal_load l = {text, cal, dc_now(&X), 0, 0};
+        e = tx(cal_load_fn, &l);
+        if (e != DC_OK) {
+            dc_cmd_fail("calendar load: %s", dc_err_str(e));
+            rc = finish(dc_cmd_exit_for(e));
+        } else {
+            DC_LOG_EVENT(DC_LOG_INFO, "calendar_loaded", DC_KV_S("file", file),
+                         DC_KV_N("redated", l.changed), DC_KV_N("provisional", l.provisional));
+            print_coverage(cal, "calendar loaded: covers ");
+            printf("%zu holds re-dated, %zu still provisional; running ducatd instances pick it "
+                   "up on SIGHUP or within trust_reload_s\n",
+                   l.changed, l.provisional);
+            rc = finish(DC_EXIT_OK);
+        }
+    }
+    if (e == DC_ERR_NO_MEMORY && !rc) {
+        dc_cmd_fail("calendar load: out of memory");
+        rc = DC_EXIT_CONFIG;
+    }
+    free(text);
+    free(cal);
+    return rc;
 }
 
 /* ---- audit ------------------------------------------------------------- */

@@ -102,6 +102,7 @@ int dc_cmd_serve(const struct dc_cmd_env *env, int argc, char **argv)
     x.reload_req = &hup_flag;
     signal(SIGPIPE, SIG_IGN);
     x.started_ms = dc_wall_now();
+    dc_ctx_calendar_check(&x, "start");
     e = dc_http_serve(&x, listen ? listen : x.cfg.listen, port_file, &stop_flag);
     dc_ctx_close(&x);
     if (e == DC_OK) dc_log(DC_LOG_INFO, "stopped cleanly");

@@ -65,7 +65,8 @@ static const struct key keys[] = {
      "60",
      "a request's body must arrive within this many seconds (else 408)"},
     {"server", "trust_reload_s", K_UINT, F(trust_reload_s), 1, 3600, "10",
-     "seconds between re-reads of signing keys and revocations (SIGHUP: at once)"},
+     "seconds between re-reads of signing keys, revocations and a loaded calendar (SIGHUP: "
+     "at once)"},
     {"server", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info", "error, warn, info or debug"},
     {"server", "log_json", K_BOOL, F(log_json), 0, 0, "false",
      "true: every log line is a JSON object (time, level, event or msg, the event's ids)"},
@@ -101,7 +102,8 @@ static const struct key keys[] = {
     {"hold", "working_days", K_UINT, F(hold_working_days), 1, 365, "15",
      "frozen-box period in working days (F)"},
     {"hold", "calendar", K_STR, F(calendar), 0, 0, "calendar.txt",
-     "working-day calendar file (weekends, holidays, make-up days, utc-offset)"},
+     "working-day calendar file (weekends, holidays, make-up days, utc-offset); once "
+     "'ducatd calendar load' has stored one in the database, that one is used"},
     {"policy", "auto_verify", K_BOOL, F(auto_verify), 0, 0, "false",
      "new accounts start verified (development only)"},
     {"policy", "auto_resolve", K_BOOL, F(auto_resolve), 0, 0, "true",

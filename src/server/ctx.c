@@ -218,6 +218,130 @@ enum dc_err dc_ctx_refresh(struct dc_ctx *x, size_t *n_keys)
     return DC_OK;
 }
 
+void dc_ctx_calendar(struct dc_ctx *x, struct dc_calendar *out)
+{
+    pthread_rwlock_rdlock(&x->cal_lock);
+    *out = x->cal;
+    pthread_rwlock_unlock(&x->cal_lock);
+}
+
+enum dc_err dc_calendar_text_parse(struct dc_calendar *out, const char *text, size_t len, char *err,
+                                   size_t cap)
+{
+    /* it is kept as text in the store: PostgreSQL takes no NUL and no
+     * invalid UTF-8 there, and a limit keeps every copy of it small */
+    if (len > DC_CALENDAR_TEXT_MAX) {
+        snprintf(err, cap, "larger than %d bytes", DC_CALENDAR_TEXT_MAX);
+        return DC_ERR_CALENDAR_SYNTAX;
+    }
+    size_t line = 1;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\0') {
+            snprintf(err, cap, "line %zu: a NUL byte", line);
+            return DC_ERR_CALENDAR_SYNTAX;
+        }
+        if (text[i] == '\n') line++;
+    }
+    char *z = malloc(len + 1);
+    if (!z) return DC_ERR_NO_MEMORY;
+    memcpy(z, text, len);
+    z[len] = '\0';
+    int utf8 = dc_event_text_valid(z, len + 1);
+    free(z);
+    if (!utf8) {
+        snprintf(err, cap, "not UTF-8 text");
+        return DC_ERR_CALENDAR_SYNTAX;
+    }
+    enum dc_err e = dc_calendar_parse(out, &line, text, len);
+    if (e != DC_OK) snprintf(err, cap, "line %zu: %s", line, dc_err_str(e));
+    return e;
+}
+
+enum dc_err dc_ctx_reload_calendar(struct dc_ctx *x, struct dc_store *st, int *changed, char *err,
+                                   size_t cap)
+{
+    *changed = 0;
+    char v[32];
+    enum dc_err e = st->ops->meta_get(st, "calendar_loaded_at", v, sizeof v);
+    if (e == DC_ERR_NOT_FOUND) return DC_OK; /* never loaded: the file stays */
+    if (e != DC_OK) return e;
+    uint64_t at = strtoull(v, NULL, 10);
+    if (at == x->cal_loaded_at) return DC_OK;
+    char *text = malloc(DC_CALENDAR_TEXT_MAX + 2);
+    if (!text) return DC_ERR_NO_MEMORY;
+    e = st->ops->meta_get(st, "calendar", text, DC_CALENDAR_TEXT_MAX + 2);
+    struct dc_calendar *cal = malloc(sizeof *cal);
+    if (e == DC_OK && !cal) e = DC_ERR_NO_MEMORY;
+    char why[160] = "";
+    if (e == DC_OK) e = dc_calendar_text_parse(cal, text, strlen(text), why, sizeof why);
+    free(text);
+    if (e == DC_OK && cal->utc_offset_min != x->cal.utc_offset_min) {
+        snprintf(why, sizeof why, "its utc-offset differs from the one in force");
+        e = DC_ERR_CALENDAR_SYNTAX;
+    }
+    if (e != DC_OK) {
+        if (why[0]) {
+            snprintf(err, cap, "the calendar in the store (loaded at %llu) is refused: %s",
+                     (unsigned long long)at, why);
+            e = DC_ERR_CONFIG;
+        }
+        free(cal);
+        return e;
+    }
+    pthread_rwlock_wrlock(&x->cal_lock);
+    x->cal = *cal;
+    x->cal_loaded_at = at;
+    pthread_rwlock_unlock(&x->cal_lock);
+    free(cal);
+    *changed = 1;
+    return DC_OK;
+}
+
+struct recheck_job {
+    const struct dc_calendar *cal;
+    uint32_t n_days;
+    size_t changed, provisional; /* OUT */
+};
+
+static enum dc_err recheck_job(struct dc_store *st, void *arg)
+{
+    struct recheck_job *j = arg;
+    return dc_ledger_recheck_holds(st, j->cal, j->n_days, &j->changed, &j->provisional);
+}
+
+void dc_ctx_calendar_check(struct dc_ctx *x, const char *why)
+{
+    struct dc_calendar *cal = malloc(sizeof *cal);
+    if (!cal) {
+        dc_log(DC_LOG_ERROR, "calendar (%s): out of memory", why);
+        return;
+    }
+    dc_ctx_calendar(x, cal);
+    struct recheck_job j = {cal, x->cfg.hold_working_days, 0, 0};
+    enum dc_err e = dc_writer_run(x->writer, recheck_job, &j);
+    char from[16] = "?", to[16] = "?";
+    if (dc_date_format(from, sizeof from, cal->cover_from) != DC_OK) snprintf(from, 16, "?");
+    if (dc_date_format(to, sizeof to, cal->cover_to) != DC_OK) snprintf(to, 16, "?");
+    int32_t left = dc_calendar_days_left(cal, dc_calendar_local_day(cal, dc_now(x)));
+    free(cal);
+    if (e != DC_OK) {
+        dc_log(DC_LOG_ERROR, "calendar (%s): re-dating provisional holds: %s", why, dc_err_str(e));
+        return;
+    }
+    dc_log(DC_LOG_INFO,
+           "calendar (%s): covers %s..%s, %d days left; %zu holds re-dated, %zu provisional", why,
+           from, to, (int)left, j.changed, j.provisional);
+    if (left < DC_CALENDAR_WARN_DAYS) {
+        /* a deposit whose working-day window passes the end gets a
+         * provisional date and waits for the next calendar */
+        dc_log(DC_LOG_WARN,
+               "calendar coverage ends %s (%d days left): deposits whose %u-working-day window "
+               "passes it get provisional release dates; load the next year's calendar "
+               "(ducatd calendar load FILE)",
+               to, (int)left, x->cfg.hold_working_days);
+    }
+}
+
 /* Frees a signer and every one it replaced (their keys are wiped). */
 static void signer_free(struct dc_signer *sg)
 {
@@ -261,6 +385,7 @@ enum dc_err dc_ctx_open(struct dc_ctx *x, const char *config_path, char *err, si
 {
     memset(x, 0, sizeof *x);
     pthread_rwlock_init(&x->trust_lock, NULL);
+    pthread_rwlock_init(&x->cal_lock, NULL);
     pthread_mutex_init(&x->pool_lock, NULL);
     pthread_mutex_init(&x->vcache_lock, NULL);
     enum dc_err e = dc_config_load(&x->cfg, config_path, err, cap);
@@ -316,7 +441,11 @@ enum dc_err dc_ctx_open(struct dc_ctx *x, const char *config_path, char *err, si
         st->ops->close(st);
         return DC_ERR_CONFIG;
     }
-    e = dc_ctx_reload_trust(x, st);
+    /* a calendar loaded into the store replaces the file; refusing to
+     * start on a bad one beats counting working days by the wrong one */
+    int cal_changed;
+    e = dc_ctx_reload_calendar(x, st, &cal_changed, err, cap);
+    if (e == DC_OK) e = dc_ctx_reload_trust(x, st);
     if (e == DC_OK) {
         char v[128];
         if (st->ops->meta_get(st, "current_key", v, sizeof v) != DC_OK) {

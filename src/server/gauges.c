@@ -106,6 +106,19 @@ static int last_key(void *ctx, const struct dc_key_rec *k)
     return 0;
 }
 
+static int count_provisional(void *ctx, const struct dc_hold *h)
+{
+    int64_t *n = ctx;
+    if (h->release_provisional) (*n)++;
+    return 0;
+}
+
+enum dc_err dc_holds_provisional_count(struct dc_store *st, int64_t *out)
+{
+    *out = 0;
+    return st->ops->holds_list(st, DC_HOLDS_PROVISIONAL, 0, count_provisional, out);
+}
+
 static uint64_t meta_u64(struct dc_store *st, const char *key, int *found)
 {
     char v[32];
@@ -138,6 +151,14 @@ enum dc_err dc_gauges_read(struct dc_gauges *g, uint64_t shared[DC_M_COUNT], str
     if (e == DC_OK) e = st->ops->account_get(st, &fl, DC_BY_ID, DC_ACCT_ID_FLOAT, NULL);
     if (e == DC_OK) g->float_out = fl.available + fl.held;
     if (e == DC_OK) e = st->ops->key_list(st, last_key, g);
+    if (e == DC_OK) e = dc_holds_provisional_count(st, &g->holds_provisional);
+    struct dc_calendar *cal = malloc(sizeof *cal);
+    if (e == DC_OK && !cal) e = DC_ERR_NO_MEMORY;
+    if (e == DC_OK) {
+        dc_ctx_calendar(x, cal);
+        g->calendar_days_left = dc_calendar_days_left(cal, dc_calendar_local_day(cal, dc_now(x)));
+    }
+    free(cal);
     if (e == DC_OK) {
         g->audit_ok = (int)meta_u64(st, "audit:last_ok", &g->has_audit);
         g->audit_at_ms = meta_u64(st, "audit:last_at", &g->has_audit);

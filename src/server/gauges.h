@@ -23,6 +23,9 @@ enum dc_err dc_gauges_read(struct dc_gauges *g, uint64_t shared[DC_M_COUNT], str
 
 /* Records an audit's outcome (ducat_audit_last_ok, ducat_audit_last_run_timestamp_seconds),
  * inside the caller's write transaction. */
+/* Open (held or frozen) holds whose release date is provisional. */
+enum dc_err dc_holds_provisional_count(struct dc_store *st, int64_t *out);
+
 enum dc_err dc_audit_record(struct dc_store *st, int ok, uint64_t now);
 
 #endif

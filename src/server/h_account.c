@@ -53,6 +53,8 @@ static int add_hold(void *ctx, const struct dc_hold *h)
                           (json_int_t)dc_hold_left(h), "release_at", (json_int_t)h->release_at,
                           "status", dc_hold_status_name(h->status), "taken",
                           (json_int_t)h->taken);
+    /* a guessed date: the calendar does not cover the whole window yet */
+    if (o) json_object_set_new(o, "release_provisional", json_boolean(h->release_provisional));
     if (o && h->case_id) json_object_set_new(o, "case", json_integer(h->case_id));
     if (o && !h->case_id) json_object_set_new(o, "case", json_null());
     json_array_append_new(ctx, o);

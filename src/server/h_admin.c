@@ -362,11 +362,13 @@ enum dc_err dc_h_admin_cases(struct dc_req *rq, struct dc_resp *rs)
 static int add_case_hold(void *ctx, const struct dc_hold *h)
 {
     json_array_append_new(
-        ctx, json_pack("{s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:I, s:s}", "hold", (json_int_t)h->id,
-                       "account", (json_int_t)h->account, "amount", (json_int_t)h->amount,
-                       "status", dc_hold_status_name(h->status), "provisional", h->provisional,
-                       "release_at", (json_int_t)h->release_at, "taken", (json_int_t)h->taken,
-                       "repaid", (json_int_t)h->repaid, "released_by", h->released_by));
+        ctx, json_pack("{s:I, s:I, s:I, s:s, s:b, s:I, s:b, s:I, s:I, s:s, s:I}", "hold",
+                       (json_int_t)h->id, "account", (json_int_t)h->account, "amount",
+                       (json_int_t)h->amount, "status", dc_hold_status_name(h->status),
+                       "provisional", h->provisional, "release_at", (json_int_t)h->release_at,
+                       "release_provisional", h->release_provisional, "taken",
+                       (json_int_t)h->taken, "repaid", (json_int_t)h->repaid, "released_by",
+                       h->released_by, "deposit", (json_int_t)h->deposit));
     return 0;
 }
 
@@ -374,20 +376,97 @@ enum dc_err dc_h_admin_case(struct dc_req *rq, struct dc_resp *rs)
 {
     struct dc_store *st;
     struct dc_case c;
+    memset(&c, 0, sizeof c); /* cleared on every path below */
     enum dc_err e = dc_pool_get(rq->x, &st);
     if (e != DC_OK) return e;
     e = st->ops->case_get(st, &c, rq->path_id, NULL, NULL);
-    json_t *holds = json_array();
+    json_t *holds = json_array(), *deps = NULL;
     if (e == DC_OK) e = st->ops->holds_list(st, DC_HOLDS_OF_CASE, c.id, add_case_hold, holds);
+    if (e == DC_OK) e = dc_json_case_deposits(&deps, st, &c, rq->x->master_pub);
     dc_pool_put(rq->x, st);
     if (e != DC_OK) {
+        dc_case_clear(&c);
         json_decref(holds);
         return e;
     }
     rs->json = dc_json_case(&c, 1);
     dc_case_clear(&c);
-    if (!rs->json) return DC_ERR_NO_MEMORY;
+    if (!rs->json) {
+        json_decref(holds);
+        json_decref(deps);
+        return DC_ERR_NO_MEMORY;
+    }
     json_object_set_new(rs->json, "holds", holds);
+    json_object_set_new(rs->json, "deposits", deps);
+    return DC_OK;
+}
+
+/* ---- A case's deposits, by branch ------------------------------------- */
+
+struct branch_ctx {
+    struct dc_store *st;
+    const struct dc_case *c;
+    const uint8_t *ev;          /* the case's evidence */
+    struct dc_evidence_info *info;
+    struct dc_coin *scratch;
+    json_t *arr;
+    enum dc_err err;
+};
+
+/* Same record body (signatures aside: states are named by bodies). */
+static int same_record(const struct dc_record *r, const uint8_t *b, size_t len)
+{
+    return r->len == len && len > DC_SIG_BYTES && memcmp(r->bytes, b, len - DC_SIG_BYTES) == 0;
+}
+
+static int add_branch_deposit(void *ctx, const struct dc_dcoin *d)
+{
+    struct branch_ctx *b = ctx;
+    if (dc_coin_decode(b->scratch, d->chain, d->chain_len) != DC_OK) return 0;
+    size_t k = b->info->fork_index;
+    uint8_t s[DC_HASH_BYTES];
+    if (b->scratch->n <= k) return 0;
+    dc_coin_state(s, b->scratch, k);
+    if (memcmp(s, b->c->state, DC_HASH_BYTES) != 0) return 0; /* another state of the coin */
+    const struct dc_record *r = &b->scratch->rec[k];
+    const char *branch = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (same_record(r, b->ev + b->info->succ_off[i], b->info->succ_len[i])) {
+            branch = i == 0 ? "A" : "B";
+        }
+    }
+    struct dc_hold h;
+    b->err = b->st->ops->hold_get(b->st, &h, d->hold);
+    if (b->err != DC_OK) return 1;
+    json_array_append_new(
+        b->arr, json_pack("{s:s?, s:I, s:I, s:I, s:I, s:s, s:I, s:b, s:I, s:I, s:s}", "branch",
+                          branch, "deposit", (json_int_t)d->deposit, "hold", (json_int_t)h.id,
+                          "account", (json_int_t)d->account, "amount", (json_int_t)d->amount,
+                          "status", dc_hold_status_name(h.status), "release_at",
+                          (json_int_t)h.release_at, "release_provisional",
+                          h.release_provisional, "taken", (json_int_t)h.taken, "case",
+                          (json_int_t)h.case_id, "released_by", h.released_by));
+    return 0;
+}
+
+enum dc_err dc_json_case_deposits(json_t **out, struct dc_store *st, const struct dc_case *c,
+                                  const uint8_t master_pub[static DC_PUBKEY_BYTES])
+{
+    *out = NULL;
+    struct dc_evidence_info info;
+    enum dc_err e = dc_evidence_verify(&info, master_pub, c->evidence, c->evidence_len);
+    if (e != DC_OK) return e;
+    struct branch_ctx b = {st, c, c->evidence, &info, malloc(sizeof(struct dc_coin)),
+                           json_array(), DC_OK};
+    if (!b.scratch || !b.arr) e = DC_ERR_NO_MEMORY;
+    if (e == DC_OK) e = st->ops->dcoins_by_serial(st, c->serial, add_branch_deposit, &b);
+    if (e == DC_OK) e = b.err;
+    free(b.scratch);
+    if (e != DC_OK) {
+        json_decref(b.arr);
+        return e;
+    }
+    *out = b.arr;
     return DC_OK;
 }
 

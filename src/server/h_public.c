@@ -38,7 +38,12 @@ enum dc_err dc_h_ready(struct dc_req *rq, struct dc_resp *rs)
         return DC_ERR_NOT_READY;
     }
     uint64_t release = 0;
-    if (dc_calendar_release_ms(&release, &x->cal, rq->now, x->cfg.hold_working_days) != DC_OK) {
+    struct dc_calendar *cal = malloc(sizeof *cal);
+    if (!cal) return DC_ERR_NO_MEMORY;
+    dc_ctx_calendar(x, cal); /* a reload may replace it meanwhile */
+    e = dc_calendar_release_ms(&release, cal, rq->now, x->cfg.hold_working_days);
+    free(cal);
+    if (e != DC_OK) {
         snprintf(rq->detail, sizeof rq->detail, "calendar: no release date for a hold made now");
         return DC_ERR_NOT_READY;
     }
@@ -149,9 +154,17 @@ enum dc_err dc_h_keys(struct dc_req *rq, struct dc_resp *rs)
     for (size_t i = 0; i < c->denoms.n; i++) {
         json_array_append_new(denoms, json_integer(c->denoms.v[i]));
     }
+    struct dc_calendar *cal = malloc(sizeof *cal);
+    if (!cal) {
+        json_decref(keys);
+        json_decref(revoked);
+        json_decref(denoms);
+        return DC_ERR_NO_MEMORY;
+    }
+    dc_ctx_calendar(rq->x, cal); /* a reload may replace it meanwhile */
     json_t *weekend = json_array();
     for (int d = 0; d < 7; d++) {
-        if (rq->x->cal.weekend_mask & (1u << d)) {
+        if (cal->weekend_mask & (1u << d)) {
             json_array_append_new(weekend, json_string(weekday_names[d]));
         }
     }
@@ -168,10 +181,10 @@ enum dc_err dc_h_keys(struct dc_req *rq, struct dc_resp *rs)
         "default_offline_limit", (json_int_t)c->default_offline_limit, "max_body_bytes",
         (json_int_t)c->max_body, "max_deposit_coins", (json_int_t)DC_DEPOSIT_COINS_MAX, "hold",
         "working_days",
-        (int)c->hold_working_days, "calendar", "utc_offset_min", (int)rq->x->cal.utc_offset_min,
-        "weekend", weekend, "holidays", dates(rq->x->cal.holidays, rq->x->cal.n_holidays),
-        "workdays", dates(rq->x->cal.workdays, rq->x->cal.n_workdays), "revoked_devices",
-        revoked);
+        (int)c->hold_working_days, "calendar", "utc_offset_min", (int)cal->utc_offset_min,
+        "weekend", weekend, "holidays", dates(cal->holidays, cal->n_holidays), "workdays",
+        dates(cal->workdays, cal->n_workdays), "revoked_devices", revoked);
+    free(cal);
     rs->cache_control = "public, max-age=60";
     if (e != DC_OK) return e;
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;

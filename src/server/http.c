@@ -1340,6 +1340,20 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
                 dc_log(DC_LOG_INFO, "SIGHUP: reloaded %zu signing keys and their revocations",
                        n_keys);
             }
+            /* a calendar `ducatd calendar load` put in the store since */
+            struct dc_store *cst;
+            int changed = 0;
+            char cerr[256] = "";
+            e = dc_pool_get(x, &cst);
+            if (e == DC_OK) {
+                e = dc_ctx_reload_calendar(x, cst, &changed, cerr, sizeof cerr);
+                dc_pool_put(x, cst);
+            }
+            if (e != DC_OK) {
+                dc_log(DC_LOG_ERROR, "reloading the calendar: %s", cerr[0] ? cerr : dc_err_str(e));
+            } else if (changed) {
+                dc_ctx_calendar_check(x, hup ? "SIGHUP" : "reload");
+            }
             next_trust = dc_wall_now() + x->cfg.trust_reload_s * 1000ull;
         }
         uint64_t now = dc_now(x);

@@ -171,6 +171,14 @@ enum dc_err dc_release_job(struct dc_store *st, void *ctx);
 /* JSON renderings shared by handlers and the operator CLI. */
 json_t *dc_json_account(const struct dc_account *a, int with_private);
 json_t *dc_json_case(const struct dc_case *c, int with_evidence);
+/* Every deposited credit of the case's coin that passed through the forked
+ * state, in deposit order: {"branch": "A"|"B" (the evidence's successor it
+ * descends from; null for neither), "deposit", "hold", "account",
+ * "amount", "status", "release_at", "release_provisional", "taken",
+ * "case", "released_by"}. The evidence is verified with the master key
+ * first (its error if it does not). *out: a new JSON array. */
+enum dc_err dc_json_case_deposits(json_t **out, struct dc_store *st, const struct dc_case *c,
+                                  const uint8_t master_pub[static DC_PUBKEY_BYTES]);
 json_t *dc_json_event(const struct dc_event *ev);
 /* The events of an account or a case, oldest first, as a new JSON array. */
 enum dc_err dc_json_events(struct dc_store *st, enum dc_event_of of, int64_t subject,

@@ -914,8 +914,16 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
     if (a.kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
     /* A frozen account may still deposit: the credit only lands in its
      * frozen box, and refusing would leave value stranded in the float. */
+    /* a window reaching a day the calendar does not cover gets a guessed,
+     * provisional date: kept until a calendar covering it is loaded */
     uint64_t release_at;
-    e = dc_calendar_release_ms(&release_at, &x->cal, now, x->cfg.hold_working_days);
+    int release_provisional;
+    struct dc_calendar cal; /* a reload may replace x->cal meanwhile (server.h) */
+    pthread_rwlock_rdlock(&x->cal_lock);
+    cal = x->cal;
+    pthread_rwlock_unlock(&x->cal_lock);
+    e = dc_calendar_release(&release_at, &release_provisional, &cal, now,
+                            x->cfg.hold_working_days);
     if (e != DC_OK) return e;
 
     struct deposit_job j = {st, x, now, NULL, NULL, NULL};
@@ -948,6 +956,7 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
         o->amount = in[i].amount;
         o->flagged = in[i].flagged;
         o->release_at = release_at;
+        o->release_provisional = release_provisional;
 
         /* the hold and the deposited chain first: the index points at them */
         struct dc_hold h;
@@ -955,6 +964,7 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
         h.account = account;
         h.amount = in[i].amount;
         h.release_at = release_at;
+        h.release_provisional = release_provisional;
         h.status = DC_HOLD_HELD;
         h.created_at = now;
         h.deposit = out->deposit_id; /* 0 for the request's first coin */
@@ -1340,6 +1350,7 @@ enum dc_err dc_ledger_release_due(struct dc_store *st, uint64_t now, const char 
     if (e == DC_OK) e = r.err;
     for (size_t i = 0; e == DC_OK && i < r.due_n; i++) {
         struct dc_hold h = r.due[i];
+        if (h.release_provisional) continue; /* defensive: the store's query excludes them */
         char ref[48];
         snprintf(ref, sizeof ref, "h:%lld", (long long)h.id);
         if (dc_hold_left(&h) > 0) {
@@ -1354,6 +1365,41 @@ enum dc_err dc_ledger_release_due(struct dc_store *st, uint64_t now, const char 
         if (e == DC_OK) (*released)++;
         /* a debtor's released credit pays her debt (step 3 of recovery) */
         if (e == DC_OK) e = dc_ledger_collect(st, now, h.account);
+    }
+    free(r.due);
+    return e;
+}
+
+enum dc_err dc_ledger_recheck_holds(struct dc_store *st, const struct dc_calendar *cal,
+                                    uint32_t n_days, size_t *changed, size_t *provisional)
+{
+    *changed = 0;
+    *provisional = 0;
+    /* holds whose release instant lies past the coverage's end could only
+     * have a firm date if they were made before dates were marked (schema
+     * 6): they are looked at too */
+    uint64_t end = cal->cover_to >= DC_CALENDAR_DAY_MAX
+                       ? (uint64_t)INT64_MAX
+                       : dc_calendar_day_start_ms(cal, cal->cover_to + 1);
+    struct release_ctx r = {st, 0, 0, DC_OK, NULL, 0, 0}; /* collected as by the release */
+    enum dc_err e = st->ops->holds_list(st, DC_HOLDS_RECHECK, (int64_t)end, collect_due, &r);
+    if (e == DC_OK) e = r.err;
+    for (size_t i = 0; e == DC_OK && i < r.due_n; i++) {
+        struct dc_hold *h = &r.due[i];
+        uint64_t at;
+        int prov;
+        /* from the instant it was credited, as at deposit; a date past the
+         * calendar's range stays a provisional "never" */
+        if (dc_calendar_release(&at, &prov, cal, h->created_at, n_days) != DC_OK) {
+            at = (uint64_t)INT64_MAX; /* the store keeps instants as int64 */
+            prov = 1;
+        }
+        if (prov) (*provisional)++;
+        if (at == h->release_at && prov == h->release_provisional) continue;
+        h->release_at = at;
+        h->release_provisional = prov;
+        e = st->ops->hold_put(st, h);
+        if (e == DC_OK) (*changed)++;
     }
     free(r.due);
     return e;
@@ -1392,7 +1438,7 @@ enum dc_err dc_ledger_resolve(struct dc_store *st, uint64_t now, int64_t case_id
     for (size_t i = 0; e == DC_OK && i < l.n; i++) {
         const struct dc_hold *h = &l.h[i];
         if (h->status == DC_HOLD_FROZEN && h->account != c.culprit_account &&
-            h->release_at <= now) {
+            h->release_at <= now && !h->release_provisional) {
             due = 1;
         }
     }

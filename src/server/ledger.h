@@ -98,6 +98,7 @@ struct dc_deposit_coin_out {
     int64_t amount;
     int64_t hold;
     uint64_t release_at;
+    int release_provisional; /* release_at is a guess (see struct dc_hold) */
     int status;       /* enum dc_hold_status */
     int64_t case_id;
     int case_new; /* this deposit opened case_id (for the case_opened log line) */
@@ -137,6 +138,15 @@ enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t no
  * deposit). See the recovery section of ledger.c.
  */
 enum dc_err dc_ledger_collect(struct dc_store *st, uint64_t now, int64_t account);
+
+/* Recomputes, from the instant each was credited, the release date of every
+ * held or frozen credit whose date is provisional or lies past the end of
+ * `cal`'s coverage: a date the new calendar covers becomes firm, one it
+ * does not stays provisional. *changed: holds rewritten; *provisional:
+ * holds still provisional afterwards. Run when a calendar is loaded (by
+ * `ducatd calendar load` and by each ducatd picking it up) and at start. */
+enum dc_err dc_ledger_recheck_holds(struct dc_store *st, const struct dc_calendar *cal,
+                                    uint32_t n_days, size_t *changed, size_t *provisional);
 
 /* Releases every held (not frozen) credit due at `now` into its account's
  * available balance; `by` names who or what released it ("timer",

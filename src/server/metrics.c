@@ -212,6 +212,12 @@ static void put_gauges(struct buf *b, const struct dc_gauges *g, const char *cur
               l, g->held);
     put_gauge(b, "ducat_offline_float_minor_units", "Balance of the offline float account", l,
               g->float_out);
+    put_gauge(b, "ducat_calendar_coverage_days",
+              "Days the working-day calendar covers after today (0: past its end)", "",
+              g->calendar_days_left);
+    put_gauge(b, "ducat_holds_release_provisional",
+              "Open holds whose release date waits for a calendar covering it", "",
+              g->holds_provisional);
     put_gauge(b, "ducat_nonce_table_entries", "Entries in the replay-protection nonce table", "",
               (long long)g->nonces);
     put(b, "# HELP ducat_signing_key_sign_until_seconds The current signing key stops signing\n"

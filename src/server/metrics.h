@@ -43,7 +43,9 @@ struct dc_gauges {
     uint64_t key_sign_until_ms, key_verify_until_ms;
     int has_audit, audit_ok;
     uint64_t audit_at_ms;
-    size_t nonces; /* entries in the replay-protection table */
+    size_t nonces;              /* entries in the replay-protection table */
+    int64_t calendar_days_left; /* whole days the calendar covers after today */
+    int64_t holds_provisional;  /* open holds whose release date is provisional */
 };
 
 /* Process and build facts for the exposition. */

@@ -42,7 +42,14 @@ struct dc_signer {
 
 struct dc_ctx {
     struct dc_config cfg;
+    /* The working-day calendar: the one `ducatd calendar load` put in the
+     * store (shared by every instance of a database), else the [hold]
+     * calendar file. Replaced while serving (dc_ctx_reload_calendar) under
+     * cal_lock; whoever needs more than utc_offset_min (which a reload never
+     * changes) reads a copy (dc_ctx_calendar). */
+    pthread_rwlock_t cal_lock;
     struct dc_calendar cal;
+    uint64_t cal_loaded_at; /* meta calendar_loaded_at of the store's calendar; 0: the file */
     /* the current signing key: swapped by dc_ctx_refresh when another
      * became current (keys rotate), read once per use by the workers */
     struct dc_signer *_Atomic signer;
@@ -108,6 +115,33 @@ enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st);
  * was revoked or its successor cannot be loaded. *n_keys (may be NULL):
  * keys now trusted. Called every [server] trust_reload_s and on SIGHUP. */
 enum dc_err dc_ctx_refresh(struct dc_ctx *x, size_t *n_keys);
+
+/* Largest calendar text `ducatd calendar load` accepts (it is kept in the
+ * store's meta table). */
+#define DC_CALENDAR_TEXT_MAX (64 * 1024)
+
+/* A copy of the calendar in force, taken under cal_lock. */
+void dc_ctx_calendar(struct dc_ctx *x, struct dc_calendar *out);
+/* Parses a calendar text for loading: a clear message in err (with the line)
+ * on failure. DC_ERR_CALENDAR_SYNTAX for text that is not UTF-8 or is over
+ * DC_CALENDAR_TEXT_MAX; parser errors as dc_calendar_parse. */
+enum dc_err dc_calendar_text_parse(struct dc_calendar *out, const char *text, size_t len, char *err,
+                                   size_t cap);
+/* Picks up a calendar loaded into the store since the last look (meta
+ * "calendar", "calendar_loaded_at"): *changed = 1 if it replaced the one in
+ * force. A stored calendar that does not parse or changes the utc-offset is
+ * refused (DC_ERR_CONFIG, err says why) and the one in force stays. */
+enum dc_err dc_ctx_reload_calendar(struct dc_ctx *x, struct dc_store *st, int *changed, char *err,
+                                   size_t cap);
+
+/* Fewer days of calendar coverage left than this: ducatd warns (at start
+ * and whenever it picks up a calendar); /metrics has the figure
+ * (ducat_calendar_coverage_days) for an alert. */
+#define DC_CALENDAR_WARN_DAYS 60
+/* Checks the calendar in force against the holds (through the writer, which
+ * must run): re-dates provisional ones it now covers, logs its coverage and
+ * warns when little is left. why: "start", "reload". */
+void dc_ctx_calendar_check(struct dc_ctx *x, const char *why);
 
 /* Most coins one POST /v1/deposits may carry; published in GET /v1/keys
  * ("limits") so wallets split larger deposits. */

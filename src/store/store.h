@@ -126,6 +126,10 @@ struct dc_hold {
                        * amount - taken (dc_hold_left). RELEASED/REVERSED hold nothing. */
     int64_t repaid;   /* of a reversal, given back by later recoveries */
     char released_by[64]; /* who or what released it ("timer", "admin", "cli --now ...") */
+    /* 1: release_at is a guess: the working-day window reaches a day the
+     * calendar did not cover. Never released while 1; recomputed when a
+     * calendar covering the window is loaded (dc_ledger_recheck_holds). */
+    int release_provisional;
 };
 
 /* What a hold still holds. */
@@ -185,7 +189,13 @@ struct dc_key_rec {
 enum dc_acct_by { DC_BY_ID, DC_BY_DEVICE, DC_BY_ALIAS };
 
 /* Selector for holds_list. */
-enum dc_holds_by { DC_HOLDS_OF_ACCOUNT, DC_HOLDS_DUE, DC_HOLDS_OF_CASE, DC_HOLDS_OF_DEPOSIT };
+/* DC_HOLDS_DUE: held, release_at <= arg and a firm date. DC_HOLDS_RECHECK:
+ * held or frozen with a provisional date or release_at > arg (a calendar's
+ * coverage ending at arg cannot vouch for them), by id; a scan, for a
+ * calendar change. DC_HOLDS_PROVISIONAL: held or frozen with a provisional
+ * date (arg unused), by id; an index lookup, for every metrics scrape. */
+enum dc_holds_by { DC_HOLDS_OF_ACCOUNT, DC_HOLDS_DUE, DC_HOLDS_OF_CASE, DC_HOLDS_OF_DEPOSIT,
+                   DC_HOLDS_RECHECK, DC_HOLDS_PROVISIONAL };
 
 /* Per-account journal sums, for the audit. */
 struct dc_audit_row {

@@ -77,8 +77,8 @@ enum stmt_id {
     S_COIN_INSERT, S_COIN_GET, S_COIN_DEP, S_COIN_OUT, S_COIN_OUT_ALL,
     S_STATE_GET, S_STATE_PUT, S_STATE_ORPHANS,
     S_DCOIN_INSERT, S_DCOIN_BY_SERIAL,
-    S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_CASE,
-    S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
+    S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_RECHECK,
+    S_HOLDS_PROV, S_HOLDS_CASE, S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
     S_CASE_LIST_CULPRIT,
     S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
@@ -95,7 +95,7 @@ enum stmt_id {
 #define ACCT_SEL ACCT_COLS ", frozen, xmin::text::bigint, debtor"
 #define HOLD_COLS \
     "id, account, amount, release_at, status, case_id, deposit, created_at, provisional, " \
-    "taken, repaid, released_by"
+    "taken, repaid, released_by, release_provisional"
 #define CASE_COLS                                                                            \
     "id, serial, state, culprit, culprit_account, value, exposure, evidence, status, "       \
     "decision, actor, reason, created_at, resolved_at, recovered, carried, repaid"
@@ -191,18 +191,24 @@ static const struct stmt stmts[S_COUNT] = {
     [S_DCOIN_BY_SERIAL] = {"SELECT " DCOIN_COLS " FROM deposit_coins WHERE serial = $1 "
                            "ORDER BY id", "b"},
     [S_HOLD_INSERT] = {"INSERT INTO holds(account, amount, release_at, status, case_id, "
-                       "deposit, created_at, provisional, taken, repaid, released_by) VALUES "
-                       "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-                       "iiiiiiiiiit"},
+                       "deposit, created_at, provisional, taken, repaid, released_by, "
+                       "release_provisional) VALUES "
+                       "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                       "iiiiiiiiiiti"},
     [S_HOLD_UPDATE] = {"UPDATE holds SET account = $2, amount = $3, release_at = $4, "
                        "status = $5, case_id = $6, deposit = $7, created_at = $8, "
-                       "provisional = $9, taken = $10, repaid = $11, released_by = $12 "
-                       "WHERE id = $1", "iiiiiiiiiiit"},
+                       "provisional = $9, taken = $10, repaid = $11, released_by = $12, "
+                       "release_provisional = $13 WHERE id = $1", "iiiiiiiiiiiti"},
     [S_HOLD_GET] = {"SELECT " HOLD_COLS " FROM holds WHERE id = $1", "i"},
     [S_HOLDS_ACCT] = {"SELECT " HOLD_COLS " FROM holds WHERE account = $1 AND status IN (0, 1) "
                       "ORDER BY id", "i"},
     [S_HOLDS_DUE] = {"SELECT " HOLD_COLS " FROM holds WHERE status = 0 AND release_at <= $1 "
-                     "ORDER BY release_at, id", "i"},
+                     "AND release_provisional = 0 ORDER BY release_at, id", "i"},
+    [S_HOLDS_RECHECK] = {"SELECT " HOLD_COLS " FROM holds WHERE status IN (0, 1) AND "
+                         "(release_provisional = 1 OR release_at > $1) ORDER BY id", "i"},
+    /* $1 unused: every holds_list statement takes its one argument */
+    [S_HOLDS_PROV] = {"SELECT " HOLD_COLS " FROM holds WHERE release_provisional = 1 AND "
+                      "status IN (0, 1) AND $1::bigint = $1::bigint ORDER BY id", "i"},
     [S_HOLDS_CASE] = {"SELECT " HOLD_COLS " FROM holds WHERE case_id = $1 AND case_id <> 0 "
                       "ORDER BY id", "i"},
     [S_HOLDS_DEPOSIT] = {"SELECT " HOLD_COLS " FROM holds WHERE deposit = $1 ORDER BY id", "i"},
@@ -2171,6 +2177,7 @@ static void read_hold(const PGresult *r, int i, struct dc_hold *h)
     h->taken = c_i64(r, i, 9);
     h->repaid = c_i64(r, i, 10);
     c_text(r, i, 11, h->released_by, sizeof h->released_by);
+    h->release_provisional = c_int(r, i, 12);
 }
 
 static enum dc_err hold_put(struct dc_store *base, struct dc_hold *h)
@@ -2188,6 +2195,7 @@ static enum dc_err hold_put(struct dc_store *base, struct dc_hold *h)
     a_i64(&a, h->taken);
     a_i64(&a, h->repaid);
     a_text(&a, h->released_by);
+    a_i64(&a, h->release_provisional);
     enum dc_err e;
     PGresult *r = q(P(base), h->id ? S_HOLD_UPDATE : S_HOLD_INSERT, &a, &e);
     if (!r) return e;
@@ -2217,6 +2225,8 @@ static enum dc_err holds_list(struct dc_store *base, enum dc_holds_by by, int64_
 {
     enum stmt_id id = by == DC_HOLDS_OF_ACCOUNT ? S_HOLDS_ACCT
                       : by == DC_HOLDS_DUE      ? S_HOLDS_DUE
+                      : by == DC_HOLDS_RECHECK  ? S_HOLDS_RECHECK
+                      : by == DC_HOLDS_PROVISIONAL ? S_HOLDS_PROV
                       : by == DC_HOLDS_OF_CASE  ? S_HOLDS_CASE
                                                 : S_HOLDS_DEPOSIT;
     struct args a = {0};

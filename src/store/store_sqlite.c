@@ -26,8 +26,8 @@ enum stmt_id {
     S_COIN_INSERT, S_COIN_GET, S_COIN_DEP, S_COIN_OUT,
     S_STATE_GET, S_STATE_PUT, S_STATE_ORPHANS,
     S_DCOIN_INSERT, S_DCOIN_BY_SERIAL,
-    S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_CASE,
-    S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
+    S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_RECHECK,
+    S_HOLDS_PROV, S_HOLDS_CASE, S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
     S_CASE_LIST_CULPRIT,
     S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
@@ -42,7 +42,7 @@ enum stmt_id {
 #define ACCT_SEL ACCT_COLS ", frozen, debtor"
 #define HOLD_COLS \
     "id, account, amount, release_at, status, case_id, deposit, created_at, provisional, " \
-    "taken, repaid, released_by"
+    "taken, repaid, released_by, release_provisional"
 #define CASE_COLS                                                                            \
     "id, serial, state, culprit, culprit_account, value, exposure, evidence, status, "       \
     "decision, actor, reason, created_at, resolved_at, recovered, carried, repaid"
@@ -110,16 +110,21 @@ static const char *const sql[S_COUNT] = {
                        "flagged) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [S_DCOIN_BY_SERIAL] = "SELECT " DCOIN_COLS " FROM deposit_coins WHERE serial = ?1 ORDER BY id",
     [S_HOLD_INSERT] = "INSERT INTO holds(account, amount, release_at, status, case_id, deposit, "
-                      "created_at, provisional, taken, repaid, released_by) "
-                      "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                      "created_at, provisional, taken, repaid, released_by, release_provisional) "
+                      "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [S_HOLD_UPDATE] = "UPDATE holds SET account = ?2, amount = ?3, release_at = ?4, status = ?5, "
                       "case_id = ?6, deposit = ?7, created_at = ?8, provisional = ?9, "
-                      "taken = ?10, repaid = ?11, released_by = ?12 WHERE id = ?1",
+                      "taken = ?10, repaid = ?11, released_by = ?12, release_provisional = ?13 "
+                      "WHERE id = ?1",
     [S_HOLD_GET] = "SELECT " HOLD_COLS " FROM holds WHERE id = ?1",
     [S_HOLDS_ACCT] = "SELECT " HOLD_COLS " FROM holds WHERE account = ?1 AND status IN (0, 1) "
                      "ORDER BY id",
     [S_HOLDS_DUE] = "SELECT " HOLD_COLS " FROM holds WHERE status = 0 AND release_at <= ?1 "
-                    "ORDER BY release_at, id",
+                    "AND release_provisional = 0 ORDER BY release_at, id",
+    [S_HOLDS_RECHECK] = "SELECT " HOLD_COLS " FROM holds WHERE status IN (0, 1) AND "
+                        "(release_provisional = 1 OR release_at > ?1) ORDER BY id",
+    [S_HOLDS_PROV] = "SELECT " HOLD_COLS " FROM holds WHERE release_provisional = 1 AND "
+                     "status IN (0, 1) AND ?1 = ?1 ORDER BY id",
     [S_HOLDS_CASE] = "SELECT " HOLD_COLS " FROM holds WHERE case_id = ?1 ORDER BY id",
     [S_HOLDS_DEPOSIT] = "SELECT " HOLD_COLS " FROM holds WHERE deposit = ?1 ORDER BY id",
     [S_HOLDS_PAGE] = "SELECT " HOLD_COLS " FROM holds WHERE status = ?1 AND id > ?2 ORDER BY id "
@@ -917,6 +922,7 @@ static void read_hold(sqlite3_stmt *q, struct dc_hold *h)
     h->taken = sqlite3_column_int64(q, 9);
     h->repaid = sqlite3_column_int64(q, 10);
     col_text(q, 11, h->released_by, sizeof h->released_by);
+    h->release_provisional = sqlite3_column_int(q, 12);
 }
 
 static enum dc_err hold_put(struct dc_store *base, struct dc_hold *h)
@@ -936,6 +942,7 @@ static enum dc_err hold_put(struct dc_store *base, struct dc_hold *h)
     sqlite3_bind_int64(q, 10, h->taken);
     sqlite3_bind_int64(q, 11, h->repaid);
     sqlite3_bind_text(q, 12, h->released_by, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 13, h->release_provisional);
     enum dc_err e = run(s, q);
     if (e == DC_OK && !h->id) h->id = sqlite3_last_insert_rowid(s->db);
     return e;
@@ -961,6 +968,8 @@ static enum dc_err holds_list(struct dc_store *base, enum dc_holds_by by, int64_
     struct sqlite_store *s = S(base);
     enum stmt_id id = by == DC_HOLDS_OF_ACCOUNT ? S_HOLDS_ACCT
                       : by == DC_HOLDS_DUE      ? S_HOLDS_DUE
+                      : by == DC_HOLDS_RECHECK  ? S_HOLDS_RECHECK
+                      : by == DC_HOLDS_PROVISIONAL ? S_HOLDS_PROV
                       : by == DC_HOLDS_OF_CASE  ? S_HOLDS_CASE
                                                 : S_HOLDS_DEPOSIT;
     sqlite3_stmt *q = st(s, id);

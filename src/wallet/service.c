@@ -348,6 +348,7 @@ enum dc_err dc_service_balance(struct dc_service *s, struct dc_service_balance *
         o->release_at = (uint64_t)json_i64(h, "release_at");
         json_strcpy(o->status, sizeof o->status, h, "status");
         o->case_id = json_i64(h, "case");
+        o->release_provisional = json_is_true(json_object_get(h, "release_provisional"));
     }
     json_decref(j);
     return DC_OK;
@@ -798,6 +799,7 @@ static void report_coin(struct dc_service_deposit *out, const json_t *c)
     json_strcpy(o->status, sizeof o->status, c, "status");
     o->case_id = json_i64(c, "case");
     o->flagged = json_is_true(json_object_get(c, "flagged"));
+    o->release_provisional = json_is_true(json_object_get(c, "release_provisional"));
     if (o->case_id) out->n_frozen++;
 }
 

@@ -487,6 +487,17 @@ int srv_cmd(const struct srv *s, char *out, size_t cap, const char *fmt, ...)
     return rc;
 }
 
+void h_srv_clock_set(const char *file, int line, const struct srv *s, uint64_t ms)
+{
+    char path[sizeof s->dir + 16], tmp[sizeof s->dir + 24];
+    snprintf(path, sizeof path, "%s/clock", s->dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fprintf(f, "%llu\n", (unsigned long long)ms) > 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok || rename(tmp, path) != 0) h_fail(file, line, "cannot write the dev clock %s", path);
+}
+
 int srv_audit(const struct srv *s, char *out, size_t cap)
 {
     return srv_cmd(s, out, cap, "audit");
@@ -732,18 +743,6 @@ void h_srv_restart(const char *file, int line, struct srv *s)
         }
     }
     h_srv_start(file, line, s);
-}
-
-void srv_clock_set(const struct srv *s, uint64_t ms)
-{
-    char path[sizeof s->dir + 16], tmp[sizeof s->dir + 24];
-    snprintf(path, sizeof path, "%s/clock", s->dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%llu\n", (unsigned long long)ms) <= 0 || fclose(f) != 0 ||
-        rename(tmp, path) != 0) {
-        h_fail(__FILE__, __LINE__, "cannot write the clock file %s", path);
-    }
 }
 
 void srv_cleanup(struct srv *s)

@@ -116,9 +116,6 @@ int srv_stop(struct srv *s);
 /* Stops the server if running, removes the dir unless DUCAT_KEEP_TEST_DIRS
  * is set (then prints `# kept DIR`). Safe on a zeroed or cleaned srv. */
 void srv_cleanup(struct srv *s);
-/* Sets the business time of an instance whose config has `[dev] clock_file
- * = clock`: writes DIR/clock (ms since the epoch) atomically. */
-void srv_clock_set(const struct srv *s, uint64_t ms);
 
 /* Runs `ducatd -c CONF <args>` (args printf-formatted, then split like
  * srv_init's), waits (60 s max, then SIGKILL) and returns the exit code
@@ -126,6 +123,10 @@ void srv_clock_set(const struct srv *s, uint64_t ms);
  * reason in out). stdout+stderr go to out (NUL-terminated, truncated to
  * cap - 1); out may be NULL. */
 H_PRINTF(4, 5) int srv_cmd(const struct srv *s, char *out, size_t cap, const char *fmt, ...);
+/* Sets the business time of an instance whose config names
+ * `[dev] clock_file = clock` (DIR/clock, written atomically); fails on I/O. */
+#define srv_clock_set(s, ms) h_srv_clock_set(__FILE__, __LINE__, (s), (ms))
+void h_srv_clock_set(const char *file, int line, const struct srv *s, uint64_t ms);
 /* `ducatd -c CONF audit`: the exit code, its output in out. */
 int srv_audit(const struct srv *s, char *out, size_t cap);
 

@@ -903,6 +903,54 @@ static void test_recovery(void)
     ASSERT_OK(S->ops->commit(S));
 }
 
+/* A provisional release date (schema 6) round-trips, is never due, and the
+ * calendar's selectors find exactly the holds a new calendar must look at. */
+static void test_release_provisional(void)
+{
+    struct dc_account a;
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    user(&a, 1001, 1);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    struct dc_hold h[4];
+    const uint64_t at[4] = {1000, 1000, 9000, 1000};
+    const int prov[4] = {1, 0, 0, 1}, status[4] = {DC_HOLD_HELD, DC_HOLD_HELD, DC_HOLD_FROZEN,
+                                                   DC_HOLD_RELEASED};
+    for (int i = 0; i < 4; i++) {
+        memset(&h[i], 0, sizeof h[i]);
+        h[i].account = 1001;
+        h[i].amount = 10;
+        h[i].deposit = 1;
+        h[i].release_at = at[i];
+        h[i].release_provisional = prov[i];
+        h[i].status = status[i];
+        ASSERT_OK(S->ops->hold_put(S, &h[i]));
+    }
+    struct dc_hold got;
+    ASSERT_OK(S->ops->hold_get(S, &got, h[0].id));
+    ASSERT_EQ(got.release_provisional, 1);
+    ASSERT_EQ(got.provisional, 0); /* the other flag: credited from the loss account */
+    int n = 0;
+    ASSERT_OK(S->ops->holds_list(S, DC_HOLDS_DUE, 5000, hold_cb, &n));
+    ASSERT_EQ(n, 1); /* h[1] only: h[0]'s date is a guess */
+    n = 0;
+    ASSERT_OK(S->ops->holds_list(S, DC_HOLDS_PROVISIONAL, 0, hold_cb, &n));
+    ASSERT_EQ(n, 1); /* h[3] is released: not open */
+    n = 0;
+    ASSERT_OK(S->ops->holds_list(S, DC_HOLDS_RECHECK, 5000, hold_cb, &n));
+    ASSERT_EQ(n, 2); /* h[0] provisional, h[2] past the coverage's end */
+    h[0].release_provisional = 0;
+    ASSERT_OK(S->ops->hold_put(S, &h[0]));
+    n = 0;
+    ASSERT_OK(S->ops->holds_list(S, DC_HOLDS_DUE, 5000, hold_cb, &n));
+    ASSERT_EQ(n, 2);
+    n = 0;
+    ASSERT_OK(S->ops->holds_list(S, DC_HOLDS_PROVISIONAL, 0, hold_cb, &n));
+    ASSERT_EQ(n, 0);
+    ASSERT_OK(S->ops->commit(S));
+}
+
 TESTS(T(test_accounts), T(test_events), T(test_migration_2), T(test_postings), T(test_post_many),
       T(test_savepoints), T(test_requests), T(test_coins_and_states), T(test_deposits_and_holds),
-      T(test_holds_page), T(test_cases_revocations_keys), T(test_recovery))
+      T(test_holds_page), T(test_cases_revocations_keys), T(test_recovery),
+      T(test_release_provisional))

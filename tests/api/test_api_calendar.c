@@ -1,0 +1,397 @@
+/*
+ * test_api_calendar.c - the frozen box is right on every date, against a
+ * real ducatd (SQLite, and PostgreSQL through tests/pg/test_api_calendar.pg).
+ *
+ * The shipped calendar covers 2025 and 2026 only. A deposit on 2026-12-15
+ * has a 15-working-day window reaching into 2027: its release date is a
+ * guess by the weekend rule (2027-01-06, counting 2027-01-01 as a working
+ * day), provisional, and no release may take it: not the API, not the
+ * timer, not `ducatd holds release --now`. `ducatd calendar load` of a
+ * calendar covering 2027 re-dates it; the running server picks the new
+ * calendar up on SIGHUP. The 2027 holidays below are TEST DATA (New Year
+ * 2027-01-01..03 only), not the official arrangement.
+ *
+ * Business time is the instance's [dev] clock_file (as in test_api_cases).
+ */
+#include "test.h"
+/* harness.h after test.h (it uses test.h's macros) */
+#include "harness.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ducat/calendar.h"
+
+static struct srv S;
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+#define clock_set(ms) srv_clock_set(&S, (ms))
+
+/* A fresh instance with [dev] clock_file; started unless !serve. */
+static void start(int serve)
+{
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    FILE *f = fopen(S.conf, "a");
+    ASSERT(f != NULL);
+    ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
+    ASSERT(fclose(f) == 0);
+    if (serve) srv_start(&S);
+}
+
+/* The whole of a file (malloc'd, NUL-terminated). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ASSERT(f != NULL);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strdup(buf);
+    ASSERT(p != NULL);
+    return p;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    ASSERT(fputs(text, f) >= 0);
+    ASSERT(fclose(f) == 0);
+}
+
+/* The instance's shipped calendar (DIR/calendar.txt), parsed. */
+static void shipped(struct dc_calendar *cal, char **text)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/calendar.txt", S.dir);
+    *text = slurp(path);
+    size_t line;
+    ASSERT_EQ(dc_calendar_parse(cal, &line, *text, strlen(*text)), DC_OK);
+}
+
+/* The shipped calendar extended to 2027 with test holidays; written to
+ * DIR/NAME and parsed into *cal. */
+static void calendar_2027(struct dc_calendar *cal, const char *name)
+{
+    struct dc_calendar old;
+    char *text;
+    shipped(&old, &text);
+    char *cov = strstr(text, "covers 2025-01-01 2026-12-31");
+    ASSERT(cov != NULL);
+    memcpy(cov, "covers 2025-01-01 2027-12-31", 28);
+    size_t n = strlen(text) + 128;
+    char *all = malloc(n);
+    ASSERT(all != NULL);
+    snprintf(all, n,
+             "%s\n# TEST DATA, not the official 2027 arrangement\n"
+             "holiday 2027-01-01 2027-01-03\n",
+             text);
+    char path[160];
+    snprintf(path, sizeof path, "%s/%s", S.dir, name);
+    write_file(path, all);
+    size_t line;
+    ASSERT_EQ(dc_calendar_parse(cal, &line, all, strlen(all)), DC_OK);
+    free(all);
+    free(text);
+}
+
+/* Local noon (the calendar's offset) of a date as ms. */
+static uint64_t noon(const struct dc_calendar *cal, const char *date)
+{
+    int32_t d;
+    ASSERT_EQ(dc_date_parse(&d, date, strlen(date)), DC_OK);
+    return dc_calendar_day_start_ms(cal, d) + 12ull * 3600 * 1000;
+}
+
+static json_t *admin_get(const char *path)
+{
+    json_t *j = NULL;
+    int st = admin(&S, S.token, "GET", path, NULL, &j);
+    if (st != 200) FAIL_AT("GET %s answered %d", path, st);
+    return j;
+}
+
+static long long release(void)
+{
+    json_t *j = NULL;
+    if (admin(&S, S.token, "POST", "/v1/admin/holds/release", "{}", &j) != 200) {
+        FAIL_AT("release");
+    }
+    long long n = json_int(j, "released");
+    json_decref(j);
+    return n;
+}
+
+/* One coin of `amount` from a to b, deposited by b; the deposit's coin. */
+static json_t *pay_and_deposit(struct dev *a, struct dev *b, long long amount)
+{
+    static struct coin c[1];
+    size_t n = 0;
+    json_t *j = NULL;
+    int st = withdraw(&S, a, amount, c, 1, &n, &j);
+    json_decref(j);
+    if (st != 201 || n != 1) FAIL_AT("withdraw %lld: %d", amount, st);
+    coin_transfer(&c[0], a, b);
+    coin_deposit(&c[0], b, b->account);
+    j = NULL;
+    st = deposit(&S, b, c, 1, NULL, &j);
+    if (st != 201) FAIL_AT("deposit answered %d", st);
+    json_t *co = json_incref(json_array_get(json_get(j, "coins"), 0));
+    json_decref(j);
+    return co;
+}
+
+/* The hold `id` as the admin API lists it (GET /v1/admin/holds). */
+static json_t *admin_hold(long long id)
+{
+    json_t *all = admin_get("/v1/admin/holds?limit=100");
+    json_t *hs = json_get(all, "holds");
+    for (size_t i = 0; i < json_array_size(hs); i++) {
+        json_t *h = json_array_get(hs, i);
+        if (json_int(h, "hold") == id) {
+            json_incref(h);
+            json_decref(all);
+            return h;
+        }
+    }
+    json_decref(all);
+    FAIL_AT("hold %lld not listed", id);
+    return NULL;
+}
+
+/* The value of a metric line "NAME VALUE" in GET /metrics; -1 if absent. */
+static long long metric(const char *name)
+{
+    struct api_req q = {.method = "GET", .path = "/metrics"};
+    struct api_resp r;
+    ASSERT_EQ(api_raw(&S, &q, &r), 200);
+    long long v = -1;
+    size_t n = strlen(name);
+    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, name, n) == 0 && p[n] == ' ') v = atoll(p + n + 1);
+    }
+    api_resp_free(&r);
+    return v;
+}
+
+struct bal {
+    long long available, held;
+};
+
+static struct bal bal(const struct dev *d)
+{
+    json_t *j = NULL;
+    if (api(&S, d, "GET", "/v1/balance", NULL, &j) != 200) FAIL_AT("balance");
+    struct bal b = {json_int(j, "available"), json_int(j, "held")};
+    json_decref(j);
+    return b;
+}
+
+/* ---- scenarios ---------------------------------------------------------------- */
+
+/* A deposit on 2026-12-15 reaches 2027: provisional, never released on the
+ * guessed date, re-dated by `calendar load`, and the server takes the new
+ * calendar on SIGHUP for the deposits after it. */
+static void test_window_into_uncovered_year(void)
+{
+    struct dc_calendar ship, cal27;
+    char *ship_text;
+    start(1);
+    shipped(&ship, &ship_text);
+    free(ship_text);
+    calendar_2027(&cal27, "cal2027.txt");
+    uint64_t t = noon(&ship, "2026-12-15");
+    clock_set(t);
+    struct dev alice, bob;
+    dev_setup(&S, &alice, "Alice Zhang", 1000);
+    dev_setup(&S, &bob, "Bob Li", 0);
+    dev_sync(&S, &bob);
+
+    uint64_t guess, firm;
+    int prov;
+    ASSERT_EQ(dc_calendar_release(&guess, &prov, &ship, t, 15), DC_OK);
+    ASSERT_EQ(prov, 1);
+    ASSERT_EQ(dc_calendar_release(&firm, &prov, &cal27, t, 15), DC_OK);
+    ASSERT_EQ(prov, 0);
+    ASSERT_EQ(guess, noon(&ship, "2027-01-06") - 12ull * 3600 * 1000); /* weekend rule */
+    ASSERT_EQ(firm, noon(&ship, "2027-01-07") - 12ull * 3600 * 1000);  /* 01-01 rests */
+
+    json_t *a = pay_and_deposit(&alice, &bob, 100);
+    long long hold_a = json_int(a, "hold");
+    ASSERT(json_is_true(json_get(a, "release_provisional")));
+    ASSERT_EQ((uint64_t)json_int(a, "release_at"), guess);
+    json_decref(a);
+    /* the user sees it provisional in the account's holds */
+    json_t *b = NULL;
+    ASSERT_EQ(api(&S, &bob, "GET", "/v1/balance", NULL, &b), 200);
+    json_t *bh = json_array_get(json_get(b, "holds"), 0);
+    ASSERT(json_is_true(json_get(bh, "release_provisional")));
+    json_decref(b);
+    ASSERT_EQ(metric("ducat_calendar_coverage_days"), 16); /* 12-15 .. 12-31 */
+    ASSERT_EQ(metric("ducat_holds_release_provisional"), 1);
+
+    /* past the guessed date: nothing releases it */
+    clock_set(noon(&ship, "2027-01-06"));
+    ASSERT_EQ(release(), 0);
+    char out[4096];
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "holds release --now 2027-02-01"), 0);
+    ASSERT(strstr(out, "released 0 holds") != NULL);
+    ASSERT_EQ(bal(&bob).held, 100);
+    ASSERT_EQ(bal(&bob).available, 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar show"), 0);
+    ASSERT(strstr(out, "covers:      2025-01-01..2026-12-31, 0 days left") != NULL);
+    ASSERT(strstr(out, "provisional: 1 holds") != NULL);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "holds list --provisional"), 0);
+    char line[64];
+    snprintf(line, sizeof line, "\n%-8lld %-8lld", hold_a, bob.account);
+    if (!strstr(out, line) || !strstr(out, "2027-01-06 00:00 (UTC+08:00) provisional")) {
+        FAIL_AT("holds list --provisional:\n%s", out);
+    }
+
+    /* the calendar for 2027 is loaded while the server runs */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar load %s/cal2027.txt", S.dir), 0);
+    if (!strstr(out, "1 holds re-dated, 0 still provisional")) FAIL_AT("load said: %s", out);
+    json_t *h = admin_hold(hold_a);
+    ASSERT(json_is_false(json_get(h, "release_provisional")));
+    ASSERT_EQ((uint64_t)json_int(h, "release_at"), firm);
+    json_decref(h);
+    ASSERT_EQ(release(), 0); /* 2027-01-06: not yet, 01-01 rested */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "holds list --status held"), 0);
+    if (!strstr(out, "2027-01-07 00:00 (UTC+08:00) firm")) FAIL_AT("holds list:\n%s", out);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "holds list --provisional"), 0);
+    ASSERT(strstr(out, "provisional  -") == NULL);
+
+    /* the running server takes it on SIGHUP */
+    ASSERT(kill(S.pid, SIGHUP) == 0);
+    long long left = -1;
+    for (int i = 0; i < 100 && left != 359; i++) {
+        left = metric("ducat_calendar_coverage_days");
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        if (left != 359) nanosleep(&ts, NULL);
+    }
+    ASSERT_EQ(left, 359); /* 2027-01-06 .. 2027-12-31 */
+    ASSERT_EQ(metric("ducat_holds_release_provisional"), 0);
+    /* the log: a warning at start (the wall clock: at most 28 days were
+     * left when this was written, none later), the pick-up on SIGHUP */
+    char logf[128];
+    snprintf(logf, sizeof logf, "%s/server.log", S.dir);
+    char *log = slurp(logf);
+    if (!strstr(log, "calendar coverage ends 2026-12-31 (") ||
+        !strstr(log, "calendar (SIGHUP): covers 2025-01-01..2027-12-31, 359 days left")) {
+        FAIL_AT("server.log lacks the calendar lines:\n%s", log);
+    }
+    free(log);
+    json_t *c = pay_and_deposit(&alice, &bob, 50);
+    ASSERT(json_is_false(json_get(c, "release_provisional")));
+    uint64_t firm_c;
+    ASSERT_EQ(dc_calendar_release(&firm_c, &prov, &cal27, noon(&ship, "2027-01-06"), 15), DC_OK);
+    ASSERT_EQ((uint64_t)json_int(c, "release_at"), firm_c);
+    json_decref(c);
+
+    /* on its firm date the first credit is released */
+    clock_set(firm + 1);
+    long long n = release();
+    ASSERT(n == 0 || n == 1); /* the release timer (release_interval_s) may come first */
+    json_t *ha = admin_hold(hold_a);
+    ASSERT(strcmp(json_str(ha, "status"), "released") == 0);
+    json_decref(ha);
+    ASSERT_EQ(bal(&bob).available, 100);
+    ASSERT_EQ(bal(&bob).held, 50);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* A hold made before a server restart stays provisional across it, and the
+ * store's calendar (not the file) is the one a restarted server uses. */
+static void test_restart_keeps_loaded_calendar(void)
+{
+    struct dc_calendar ship, cal27;
+    char *ship_text;
+    start(1);
+    shipped(&ship, &ship_text);
+    free(ship_text);
+    calendar_2027(&cal27, "cal2027.txt");
+    clock_set(noon(&ship, "2026-12-20"));
+    struct dev alice, bob;
+    dev_setup(&S, &alice, "Alice Zhang", 1000);
+    dev_setup(&S, &bob, "Bob Li", 0);
+    dev_sync(&S, &bob);
+    json_t *a = pay_and_deposit(&alice, &bob, 100);
+    ASSERT(json_is_true(json_get(a, "release_provisional")));
+    long long hold_a = json_int(a, "hold");
+    json_decref(a);
+    srv_restart(&S);
+    json_t *h = admin_hold(hold_a);
+    ASSERT(json_is_true(json_get(h, "release_provisional")));
+    json_decref(h);
+    char out[4096];
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar load %s/cal2027.txt", S.dir), 0);
+    srv_restart(&S);
+    ASSERT_EQ(metric("ducat_calendar_coverage_days"), 376); /* 12-20 .. 2027-12-31 */
+    json_t *c = pay_and_deposit(&alice, &bob, 50);
+    ASSERT(json_is_false(json_get(c, "release_provisional")));
+    json_decref(c);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar show"), 0);
+    ASSERT(strstr(out, "source:      the store") != NULL);
+    ASSERT(strstr(out, "covers:      2025-01-01..2027-12-31") != NULL);
+    ASSERT(strstr(out, "provisional: 0 holds") != NULL);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* What `calendar load` refuses, each with a message naming the problem and
+ * nothing loaded. */
+static void test_load_refusals(void)
+{
+    struct dc_calendar cal27;
+    start(0);
+    calendar_2027(&cal27, "cal2027.txt");
+    char path[160], out[4096];
+    /* a malformed line, named */
+    snprintf(path, sizeof path, "%s/bad.txt", S.dir);
+    write_file(path, "covers 2025-01-01 2027-12-31\nutc-offset +08:00\n# ok\n"
+                     "holiday 2027-02-30\n");
+    int rc = srv_cmd(&S, out, sizeof out, "calendar load %s", path);
+    ASSERT(rc != 0);
+    if (!strstr(out, "line 4")) FAIL_AT("no line named: %s", out);
+    snprintf(path, sizeof path, "%s/bad2.txt", S.dir);
+    write_file(path, "covers 2025-01-01 2027-12-31\nfrobnicate\n");
+    ASSERT(srv_cmd(&S, out, sizeof out, "calendar load %s", path) != 0);
+    if (!strstr(out, "line 2")) FAIL_AT("no line named: %s", out);
+    /* a file that is not there */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar load %s/nope.txt", S.dir), 2);
+    ASSERT(strstr(out, "cannot open") != NULL);
+    /* less coverage than the calendar in force: only with --force */
+    snprintf(path, sizeof path, "%s/short.txt", S.dir);
+    write_file(path, "covers 2026-01-01 2026-06-30\nutc-offset +08:00\n");
+    ASSERT(srv_cmd(&S, out, sizeof out, "calendar load %s", path) != 0);
+    ASSERT(strstr(out, "less than the calendar in force") != NULL);
+    ASSERT(strstr(out, "--force") != NULL);
+    /* another time zone: never */
+    snprintf(path, sizeof path, "%s/tz.txt", S.dir);
+    write_file(path, "covers 2025-01-01 2027-12-31\nutc-offset +09:00\n");
+    ASSERT(srv_cmd(&S, out, sizeof out, "calendar load %s", path) != 0);
+    ASSERT(strstr(out, "utc-offset") != NULL);
+    /* nothing of it was loaded */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar show"), 0);
+    ASSERT(strstr(out, "covers:      2025-01-01..2026-12-31") != NULL);
+    ASSERT(strstr(out, "the store") == NULL);
+    /* --force loads the shorter one; a longer one then needs no force */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar load %s/short.txt --force", S.dir), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar show"), 0);
+    ASSERT(strstr(out, "covers:      2026-01-01..2026-06-30") != NULL);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar load %s/cal2027.txt", S.dir), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar show"), 0);
+    ASSERT(strstr(out, "covers:      2025-01-01..2027-12-31") != NULL);
+    srv_cleanup(&S);
+}
+
+TESTS(T(test_window_into_uncovered_year), T(test_restart_keeps_loaded_calendar),
+      T(test_load_refusals))
