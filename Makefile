@@ -72,9 +72,11 @@ DUCAT     := $(BUILD)/ducat
 SRV_LIB   := $(BUILD)/libducatd.a
 SRVT_SRC  := $(sort $(wildcard tests/server/test_*.c))
 SRVT_BIN  := $(SRVT_SRC:tests/server/%.c=$(BUILD)/tests/%)
-# test_api_failover needs a primary and a standby: tests/pg_failover.sh runs it
-API_SRC   := $(filter-out tests/api/test_api_failover.c,$(sort $(wildcard tests/api/test_*.c)))
-FAILOVER_BIN := $(BUILD)/tests/test_api_failover
+# test_api_failover needs a primary and a standby: tests/pg_failover.sh runs it;
+# test_api_pgtimeout needs PostgreSQL (it makes commits wait): PG_RUNS runs it
+PG_ONLY_SRC := tests/api/test_api_failover.c tests/api/test_api_pgtimeout.c
+API_SRC   := $(filter-out $(PG_ONLY_SRC),$(sort $(wildcard tests/api/test_*.c)))
+FAILOVER_BIN := $(BUILD)/tests/test_api_failover $(BUILD)/tests/test_api_pgtimeout
 API_BIN   := $(API_SRC:tests/api/%.c=$(BUILD)/tests/%)
 E2E_SRC   := $(sort $(wildcard tests/e2e/test_*.c))
 E2E_BIN   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
@@ -197,7 +199,8 @@ check: deps
 # the store contract suite and API suites on both backends.
 PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_basic.pg \
            tests/pg/test_api_console.pg tests/pg/test_api_hostile.pg tests/pg/test_api_fault.pg \
-           tests/pg/test_api_ops.pg tests/pg/test_api_cases.pg tests/pg/test_api_fraudsim.pg
+           tests/pg/test_api_ops.pg tests/pg/test_api_cases.pg tests/pg/test_api_fraudsim.pg \
+           tests/pg/test_api_pgtimeout.pg
 # tests/with-pcscd.sh adds a private pcscd with the vsmartcard virtual
 # reader (tests/e2e/test_nfc.c: tap to pay through PC/SC).
 run-tests: all
