@@ -1473,11 +1473,24 @@ static int pend_more(const struct pend_n *b, const struct pend_n *a)
            b->dcoins > a->dcoins || b->claims > a->claims || b->cdeps > a->cdeps;
 }
 
-/* Deposit rows are pending: every statement but the prefetch sends them
- * first, so that nothing reads around them. */
+/* Deposit rows are pending: a statement that may read or write their
+ * tables (holds, deposit_coins, consumed, coins) sends them first, so that
+ * nothing reads around them; these do not. */
 static int dep_pending(const struct pg_store *s)
 {
     return s->n_holds || s->n_dcoins || s->n_claims || s->n_cdeps;
+}
+
+static int dep_reads(enum stmt_id id)
+{
+    switch (id) {
+    case S_META_GET: case S_ACCT_BY_ID: case S_ACCT_BY_DEVICE: case S_ACCT_BY_ALIAS:
+    case S_REQ_GET: case S_CASE_BY_ID: case S_CASE_BY_STATE: case S_JOURNAL_IDS: case S_IDS:
+    case S_DEP_PREFETCH:
+        return 0;
+    default:
+        return 1;
+    }
 }
 
 static void pfx_free(struct pfx *x)
@@ -1574,7 +1587,7 @@ static PGresult *q_flush(struct pg_store *s, enum stmt_id id, const struct args 
                          enum dc_err *err)
 {
     int writes = is_write(id);
-    if (id != S_DEP_PREFETCH && id != S_IDS && dep_pending(s)) flush_all = 1;
+    if (dep_pending(s) && dep_reads(id)) flush_all = 1;
     for (int attempt = 0;; attempt++) {
         *err = ensure_conn(s);
         if (*err != DC_OK) return NULL;
