@@ -263,17 +263,21 @@ static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_conte
  * never touched. Returns the number closed. */
 static size_t sweep_deadlines(struct http *h, int idle_now)
 {
-    uint64_t now = mono_us();
     /* idle_now (shutting down): a socket waiting for its next request's
      * headers closes at once, a keep-alive client must not hold us 5 s */
     uint64_t hdr = idle_now ? 0 : (uint64_t)h->x->cfg.header_timeout_s * 1000000u;
     uint64_t body = (uint64_t)h->x->cfg.body_timeout_s * 1000000u;
     size_t n = 0;
     pthread_mutex_lock(&h->socks_lock);
+    /* read under the lock: another io thread's sock_phase() stamped before
+     * we held it must not be later than `now`, or now - since_us wraps
+     * around and a request that just began reading is refused 408 (seen
+     * once under heavy load in the fraud simulation) */
+    uint64_t now = mono_us();
     for (struct sock *k = h->socks; k; k = k->next) {
         if (k->killed == 2 || k->phase == PH_WORK) continue;
         uint64_t limit = k->phase == PH_HEADERS ? hdr : body;
-        if (now - k->since_us <= limit) continue;
+        if (k->since_us >= now || now - k->since_us <= limit) continue;
         if (k->phase == PH_BODY && !k->killed && !idle_now) {
             /* libmicrohttpd only reads this socket while a body comes in
              * (it would send an early answer only after the whole body),

@@ -542,7 +542,11 @@ static int freeze_cb(void *ctx, const struct dc_dcoin *d)
         struct dc_hold h;
         f->err = f->st->ops->hold_get(f->st, &h, d->hold);
         if (f->err != DC_OK) return 1;
-        if (h.status == DC_HOLD_HELD || (h.status == DC_HOLD_FROZEN && h.case_id == 0)) {
+        /* A hold keeps the first case that claimed it, settled or not: what
+         * was forfeited from it or reversed belongs to that case's money
+         * (its audit, its repayments). Reassigning it would let the new
+         * case "repay" a culprit's forfeit to her. */
+        if (h.case_id == 0 && (h.status == DC_HOLD_HELD || h.status == DC_HOLD_FROZEN)) {
             h.status = DC_HOLD_FROZEN;
             h.case_id = f->case_id;
             f->err = f->st->ops->hold_put(f->st, &h);

@@ -11,15 +11,19 @@
  * forks can leave a debt the operator honours (a shortfall).
  * Every coin left in a wallet is then deposited, in random order, while the
  * development clock moves on a few hours at a time (holds are released at
- * each step); some debtors get a late cash-in; finally the clock moves 60
- * days on, every shortfall that is due is honoured and the holds released.
+ * each step); some debtors get a late cash-in; then the clock moves 60
+ * days on, every shortfall that is due is honoured or rejected (at random)
+ * and the holds released; last, some debtors get money again, which repays
+ * whoever carried their shortfall (reversed receivers first).
  *
  * Asserts: every fork opens exactly one case, on the forked state, naming
  * the cheater who forked it; no case names anyone else; when a case
  * opens, no credit already made from the forked state had been released;
  * every culprit's net gain <= what she still owes (and she owes only when
  * nothing of hers is left to take, so gain <= 0 wherever she could pay);
- * every honest wallet ends with exactly funded + received - paid; audit OK.
+ * every honest wallet ends with exactly funded + received - paid, less the
+ * reversed credits its culprit has not yet repaid, and receivers carry no
+ * more than their culprit still owes; audit OK.
  *
  * Net gain of a wallet: the value it signed over to others offline (goods
  * it got) plus what its account holds at the end, minus what was funded
@@ -187,13 +191,13 @@ static int pick_live(void)
 }
 
 /* Offline payment from slot i's owner to wallet `to`: the whole coin, or
- * (sometimes) one part of a split, the other parts staying with the payer.
- * Returns the slot now held by `to`. */
-static int pay_from(int i, int to)
+ * (sometimes, if may_split) one part of a split, the other parts staying
+ * with the payer. Returns the slot now held by `to`. */
+static int pay_from(int i, int to, int may_split)
 {
     int from = C[i].owner;
     int64_t v = coin_value(&C[i].c);
-    if (v >= 3 && rn(10) < 3) {
+    if (v >= 3 && rn(10) < 3 && may_split) {
         size_t n = 2 + rn(2);
         int64_t vals[3], left = v;
         for (size_t k = 0; k + 1 < n; k++) {
@@ -243,7 +247,12 @@ static void restore(int b)
     C[b].backup_of = -1;
     if (rn(2)) {
         C[b].kind = SLOT_LIVE;
-        (void)pay_from(b, other_than(w));
+        /* Whole, never split: a split is deterministic (Ed25519), so the
+         * copy split with the original's values would repeat its record and
+         * the fork would move below it, onto a part (a real double spend the
+         * server catches, at a state this model does not track), and the
+         * copies of the other parts would be the very same coins. */
+        (void)pay_from(b, other_than(w), 0);
     } else {
         C[b].kind = SLOT_SELF; /* she deposits her copy herself */
     }
@@ -335,19 +344,8 @@ static void deposit_slot(int i)
 
 /* ---- the simulation ----------------------------------------------------------- */
 
-static void test_fraud_simulation(void)
+static void simulate(unsigned long long seed)
 {
-    unsigned long long seed;
-    const char *env = getenv("DUCAT_SIM_SEED");
-    if (env && *env) {
-        seed = strtoull(env, NULL, 10);
-    } else {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        seed = ((unsigned long long)ts.tv_sec * 1000003ull) ^ (unsigned long long)ts.tv_nsec ^
-               ((unsigned long long)getpid() << 16);
-        seed %= 1000000000000ull;
-    }
     printf("# fraud simulation seed %llu (replay: DUCAT_SIM_SEED=%llu)\n", seed, seed);
     fflush(stdout);
     rng_state = seed;
@@ -416,7 +414,7 @@ static void test_fraud_simulation(void)
             C[b].backup_of = i;
             backups++;
         }
-        (void)pay_from(i, other_than(from));
+        (void)pay_from(i, other_than(from), 1);
         /* restore a backup now and then (its original is spent by now) */
         if (rn(10) < 2) {
             for (int b = 0; b < MAXC; b++) {
@@ -480,41 +478,84 @@ static void test_fraud_simulation(void)
         late += a;
     }
 
-    /* every hold due: honour what is still missing, release everything */
+    /* every hold due: each shortfall still open is honoured or rejected at
+     * random, everything released */
     clock_set(now + 60 * DAY_MS);
     long long released = release_all();
-    int honoured = 0;
+    int honoured = 0, rejected = 0;
     cl = admin_get("/v1/admin/cases");
     cases = json_get(cl, "cases");
     for (size_t k = 0; k < json_array_size(cases); k++) {
         json_t *c = json_array_get(cases, k);
         if (strcmp(json_str(c, "status"), "open") != 0 || json_str(c, "decision")[0]) continue;
+        const char *dec = rn(2) ? "honour" : "reject";
         char path[96];
         snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", json_int(c, "case"));
         json_t *j = NULL;
         int st = adminf(&S, S.token, "POST", path, &j,
-                        "{\"decision\":\"honour\",\"reason\":\"fraud simulation\","
-                        "\"actor\":\"sim\"}");
+                        "{\"decision\":\"%s\",\"reason\":\"fraud simulation\","
+                        "\"actor\":\"sim\"}",
+                        dec);
         json_decref(j);
-        if (st != 200) FAIL_AT("honour case %lld: %d", json_int(c, "case"), st);
-        honoured++;
+        if (st != 200) FAIL_AT("%s case %lld: %d", dec, json_int(c, "case"), st);
+        if (dec[0] == 'h')
+            honoured++;
+        else
+            rejected++;
     }
     json_decref(cl);
     released += release_all();
 
-    /* the money: culprits gain nothing they could pay, honest wallets whole */
-    long long debt[NCHEAT] = {0}, liability = 0, recovered = 0;
+    /* money reaching a debtor after the decision repays whoever carried her
+     * shortfall: the reversed receivers first, then the loss account */
+    long long after = 0;
+    for (int w = 0; w < NCHEAT; w++) {
+        if (rn(2)) continue;
+        long long a = 100 + (long long)rn(6000);
+        ASSERT_EQ(fund(&S, W[w].d.account, a), 201);
+        W[w].funded += a;
+        after += a;
+    }
+    released += release_all();
+
+    /* the money: culprits gain nothing they could pay; honest wallets whole
+     * but for reversed credits the culprit could not yet repay */
+    long long debt[NCHEAT] = {0}, liability = 0, recovered = 0, unrepaid_all = 0;
+    long long unrepaid[NW] = {0};
     int settled = 0;
     cl = admin_get("/v1/admin/cases");
     cases = json_get(cl, "cases");
     for (size_t k = 0; k < json_array_size(cases); k++) {
         json_t *c = json_array_get(cases, k);
+        long long culprit = json_int(c, "culprit_account"), case_debt = json_int(c, "debt");
         for (int w = 0; w < NCHEAT; w++) {
-            if (W[w].d.account == json_int(c, "culprit_account")) debt[w] += json_int(c, "debt");
+            if (W[w].d.account == culprit) debt[w] += case_debt;
         }
         liability += json_int(c, "liability");
         recovered += json_int(c, "recovered");
         settled += strcmp(json_str(c, "phase"), "settled") == 0;
+        char path[64];
+        snprintf(path, sizeof path, "/v1/admin/cases/%lld", json_int(c, "case"));
+        json_t *cj = admin_get(path);
+        json_t *hs = json_get(cj, "holds");
+        long long case_unrepaid = 0;
+        for (size_t h = 0; h < json_array_size(hs); h++) {
+            json_t *e = json_array_get(hs, h);
+            long long acct = json_int(e, "account");
+            long long u = json_int(e, "taken") - json_int(e, "repaid");
+            if (acct == culprit || u == 0) continue;
+            for (int w = 0; w < NW; w++) {
+                if (W[w].d.account == acct) unrepaid[w] += u;
+            }
+            case_unrepaid += u;
+        }
+        json_decref(cj);
+        /* a receiver is out of pocket only while the culprit still owes */
+        if (case_unrepaid > case_debt) {
+            FAIL_AT("case %lld: receivers carry %lld, the culprit owes only %lld",
+                    json_int(c, "case"), case_unrepaid, case_debt);
+        }
+        unrepaid_all += case_unrepaid;
     }
     json_decref(cl);
     long long gain_total = 0;
@@ -529,9 +570,10 @@ static void test_fraud_simulation(void)
                 FAIL_AT("%s owes %lld with %lld left in her account", W[w].name, debt[w], t);
             }
             gain_total += gain;
-        } else if (gain != 0) {
-            FAIL_AT("honest %s: funded %lld received %lld paid %lld but has %lld", W[w].name,
-                    W[w].funded, W[w].received, W[w].paid, t);
+        } else if (gain != -unrepaid[w]) {
+            FAIL_AT("honest %s: funded %lld received %lld paid %lld reversed unrepaid %lld but "
+                    "has %lld",
+                    W[w].name, W[w].funded, W[w].received, W[w].paid, unrepaid[w], t);
         }
     }
     json_t *a = admin_get("/v1/admin/audit");
@@ -542,11 +584,12 @@ static void test_fraud_simulation(void)
     }
     json_decref(a);
     printf("# %d wallets (%d cheat), %d offline payments' coins, %d deposits, %d forks = %d "
-           "cases: %d settled by recovery, %d honoured; liability %lld, recovered %lld, "
-           "late cash-in %lld, culprits' gain %lld (= what they still owe); holds released "
-           "%lld (%lld before the clock jump)\n",
-           NW, NCHEAT, NPAY, ndep, nfork, nfork, settled, honoured, liability, recovered, late,
-           gain_total, released + released_early, released_early);
+           "cases: %d settled by recovery, %d honoured, %d rejected; liability %lld, recovered "
+           "%lld, cash-in %lld before and %lld after the decisions, culprits' gain %lld (= what "
+           "they still owe), reversed credits not yet repaid %lld; holds released %lld (%lld "
+           "before the clock jump)\n",
+           NW, NCHEAT, NPAY, ndep, nfork, nfork, settled, honoured, rejected, liability, recovered,
+           late, after, gain_total, unrepaid_all, released + released_early, released_early);
 
     for (int k = 0; k < ndep; k++) free(D[k].states);
     free(C);
@@ -554,4 +597,29 @@ static void test_fraud_simulation(void)
     srv_cleanup(&S);
 }
 
-TESTS(T(test_fraud_simulation))
+static void test_fraud_simulation(void)
+{
+    unsigned long long seed;
+    const char *env = getenv("DUCAT_SIM_SEED");
+    if (env && *env) {
+        seed = strtoull(env, NULL, 10);
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = ((unsigned long long)ts.tv_sec * 1000003ull) ^ (unsigned long long)ts.tv_nsec ^
+               ((unsigned long long)getpid() << 16);
+        seed %= 1000000000000ull;
+    }
+    simulate(seed);
+}
+
+/* Seed 236: a culprit's partly forfeited credit of a settled case lies on the
+ * chain of a later fork by someone else. ducatd used to move the hold into
+ * the new case, whose repayments then gave the culprit her forfeit back
+ * (receivers carried 952 of a 557 debt; the audit saw the loss account off). */
+static void test_fraud_simulation_hold_in_two_cases(void)
+{
+    simulate(236);
+}
+
+TESTS(T(test_fraud_simulation), T(test_fraud_simulation_hold_in_two_cases))
