@@ -1407,6 +1407,7 @@ static struct pf_ent *pf_find(struct pg_store *s, int kind, const uint8_t *seria
 /* Removes the first k of n elements of size sz, moving the mark with them. */
 static void drop_front(void *arr, size_t *n, size_t *mark, size_t k, size_t sz)
 {
+    if (k == 0) return; /* arr may be NULL: nothing of that kind was ever pending */
     memmove(arr, (char *)arr + k * sz, (*n - k) * sz);
     *n -= k;
     *mark = *mark > k ? *mark - k : 0;
@@ -1432,15 +1433,10 @@ static void pending_drop_front(struct pg_store *s, const struct pend_n *k)
     drop_front(s->dcoins, &s->n_dcoins, &s->mark_dcoins, k->dcoins, sizeof *s->dcoins);
     drop_front(s->claims, &s->n_claims, &s->mark_claims, k->claims, sizeof *s->claims);
     drop_front(s->cdeps, &s->n_cdeps, &s->mark_cdeps, k->cdeps, sizeof *s->cdeps);
-    size_t np = k->posts, nr = k->reqs;
-    seen_apply(s, s->posts, np);
-    memmove(s->posts, s->posts + np, (s->n_posts - np) * sizeof *s->posts);
-    s->n_posts -= np;
-    s->mark_posts = s->mark_posts > np ? s->mark_posts - np : 0;
-    for (size_t i = 0; i < nr; i++) free(s->reqs[i].response);
-    memmove(s->reqs, s->reqs + nr, (s->n_reqs - nr) * sizeof *s->reqs);
-    s->n_reqs -= nr;
-    s->mark_reqs = s->mark_reqs > nr ? s->mark_reqs - nr : 0;
+    seen_apply(s, s->posts, k->posts);
+    drop_front(s->posts, &s->n_posts, &s->mark_posts, k->posts, sizeof *s->posts);
+    for (size_t i = 0; i < k->reqs; i++) free(s->reqs[i].response);
+    drop_front(s->reqs, &s->n_reqs, &s->mark_reqs, k->reqs, sizeof *s->reqs);
 }
 
 /* What prefix() put in front of a statement. */
