@@ -106,6 +106,15 @@ static int post_retry(int start, const struct dev *d, const char *path, const ch
     return 0;
 }
 
+/* The error's name and hint for a failure message ("" if none). */
+static const char *err_text(const json_t *j, char *out, size_t cap)
+{
+    const char *n = j ? json_string_value(json_object_get(j, "name")) : NULL;
+    const char *h = j ? json_string_value(json_object_get(j, "hint")) : NULL;
+    snprintf(out, cap, "%s %s", n ? n : "", h ? h : "");
+    return out;
+}
+
 static int is_insufficient(const json_t *j)
 {
     const char *n = j ? json_string_value(json_object_get(j, "name")) : NULL;
@@ -138,7 +147,9 @@ static void do_transfer(struct client *c, int op)
     } else if (st == 409 && is_insufficient(j)) {
         W.refused++;
     } else if (!W.error[0]) {
-        snprintf(W.error, sizeof W.error, "transfer %s: status %d", rid, st);
+        char t[256];
+        snprintf(W.error, sizeof W.error, "transfer %s: status %d %s", rid, st,
+                 err_text(j, t, sizeof t));
     }
     pthread_mutex_unlock(&W.mu);
     json_decref(j);
@@ -162,7 +173,8 @@ static void do_withdraw(struct client *c, int op)
         W.withdrawals++;
         pthread_mutex_unlock(&W.mu);
     } else if (!(st == 409 && is_insufficient(j))) {
-        world_error("withdrawal %s: status %d", rid, st);
+        char t[256];
+        world_error("withdrawal %s: status %d %s", rid, st, err_text(j, t, sizeof t));
     }
     json_decref(j);
 }
@@ -192,7 +204,8 @@ static void do_deposit(struct client *c, int op)
         W.deposits++;
         pthread_mutex_unlock(&W.mu);
     } else {
-        world_error("deposit %s: status %d", rid, st);
+        char t[256];
+        world_error("deposit %s: status %d %s", rid, st, err_text(j, t, sizeof t));
     }
     json_decref(j);
 }
