@@ -153,7 +153,7 @@ int dc_cmd_init(const struct dc_cmd_env *env, int argc, char **argv)
                       "denominations = series125 0.01 500\n\n"
                       "[server]\n"
                       "listen = %s\n"
-                      "# most concurrent connections (one thread each)\n"
+                      "# workers running handlers (sockets: max_connections, default 20000)\n"
                       "threads = 256\n"
                       "max_body_bytes = %zu\n"
                       "log_level = info\n"

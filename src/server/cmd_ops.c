@@ -685,7 +685,7 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
     struct dc_store *st;
     enum dc_err e = dc_pool_get(&X, &st);
     if (e != DC_OK) return finish(DC_EXIT_CONFIG);
-    struct key_list_ctx kl = {X.signer.key_id, 0};
+    struct key_list_ctx kl = {X.signer->key_id, 0};
     if (strcmp(sub, "list") == 0) {
         e = st->ops->key_list(st, print_key, &kl);
         dc_pool_put(&X, st);
@@ -708,7 +708,7 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
                         argc > 1 ? argv[1] : "");
             return finish(DC_EXIT_USAGE);
         }
-        if ((uint32_t)id == X.signer.key_id) {
+        if ((uint32_t)id == X.signer->key_id) {
             dc_cmd_fail("keys revoke: key %lld is the current signing key: rotate first",
                         (long long)id);
             return finish(DC_EXIT_REFUSED);

@@ -21,7 +21,7 @@ static volatile sig_atomic_t stop_flag, hup_flag;
 static void on_signal(int sig)
 {
     if (sig == SIGHUP) {
-        hup_flag = 1; /* the serving loop reloads keys and revocations */
+        hup_flag = 1; /* the serving loop reopens the log, reloads keys and revocations */
     } else {
         stop_flag = 1;
     }
@@ -57,6 +57,17 @@ int dc_cmd_serve(const struct dc_cmd_env *env, int argc, char **argv)
     if (e != DC_OK) {
         dc_cmd_fail("%s", err[0] ? err : dc_err_str(e));
         return DC_EXIT_CONFIG;
+    }
+    if (x.cfg.log_file[0]) {
+        /* here, not in dc_ctx_open: an operator command keeps its messages
+         * on the terminal; only the server's own log goes to the file */
+        char path[DC_PATH_MAX * 2];
+        dc_config_path(&x.cfg, x.cfg.log_file, path, sizeof path);
+        if (dc_log_open_file(path, err, sizeof err) != DC_OK) {
+            dc_cmd_fail("serve: %s", err);
+            dc_ctx_close(&x);
+            return DC_EXIT_CONFIG;
+        }
     }
     if (format) dc_log_set_json(strcmp(format, "json") == 0);
     if (level) {

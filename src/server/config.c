@@ -46,7 +46,8 @@ static const struct key keys[] = {
     {"server", "listen", K_STR, F(listen), 0, 0, "127.0.0.1:8080",
      "IPv4 address and port of the HTTP API"},
     {"server", "threads", K_UINT, F(threads), 1, 1024, "32",
-     "most concurrent connections, one thread each (1..1024)"},
+     "workers running handlers (a request waiting for its commit holds one); not a connection "
+     "limit (1..1024)"},
     {"server", "max_body_bytes", K_UINT, F(max_body), 1024, 64u << 20, "1048576",
      "largest request body in bytes (routes may set less)"},
     {"server", "io_threads", K_UINT, F(io_threads), 1, 64,
@@ -72,6 +73,9 @@ static const struct key keys[] = {
     {"server", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info", "error, warn, info or debug"},
     {"server", "log_json", K_BOOL, F(log_json), 0, 0, "false",
      "true: every log line is a JSON object (time, level, event or msg, the event's ids)"},
+    {"server", "log_file", K_STR, F(log_file), 0, 0, "(unset: stderr)",
+     "append the log to this file instead of stderr; SIGHUP reopens it (after logrotate "
+     "renamed it)"},
     {"server", "release_interval_s", K_UINT, F(release_interval_s), 1, 86400, "60",
      "seconds between runs of the hold release"},
     {"server", "console", K_BOOL, F(console), 0, 0, "yes",

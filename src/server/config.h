@@ -36,6 +36,7 @@ struct dc_config {
     int log_level;                  /* [server] log_level: 0 error, 1 warn, 2 info, 3 debug */
     unsigned release_interval_s;    /* [server] release_interval_s */
     int log_json;                   /* [server] log_json: JSON lines instead of text */
+    char log_file[DC_PATH_MAX];     /* [server] log_file: "" = stderr; reopened on SIGHUP */
     int console;                    /* [server] console: serve /admin (web/) */
     char master_key[DC_PATH_MAX];   /* [keys] master_key ("" = kept offline) */
     char signing_key_dir[DC_PATH_MAX]; /* [keys] signing_key_dir */

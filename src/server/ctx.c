@@ -134,6 +134,48 @@ enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st)
     return DC_OK;
 }
 
+/* Loads signing key `id`: its certificate from the trust context, its seed
+ * from keys/signing-<id>.key. *out is a new signer (signer_free). */
+static enum dc_err load_signer(struct dc_signer **out, struct dc_ctx *x, uint32_t id, char *err,
+                               size_t cap)
+{
+    *out = NULL;
+    const struct dc_trust_key *k = dc_trust_find_key(&x->trust, id);
+    if (!k) {
+        snprintf(err, cap, "signing key %u has no certificate in the database", id);
+        return DC_ERR_CONFIG;
+    }
+    struct dc_signer *sg = calloc(1, sizeof *sg);
+    if (!sg) return DC_ERR_NO_MEMORY;
+    sg->key_id = id;
+    sg->cert = k->cert;
+    char dir[DC_PATH_MAX * 2], path[DC_PATH_MAX * 3];
+    dc_config_path(&x->cfg, x->cfg.signing_key_dir, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/signing-%u.key", dir, id);
+    uint8_t *seed = sodium_malloc(32);
+    sg->sk = sodium_malloc(DC_SECKEY_BYTES);
+    enum dc_err e = seed && sg->sk ? DC_OK : DC_ERR_NO_MEMORY;
+    if (e == DC_OK) e = dc_keyfile_read(seed, path, getenv("DUCATD_KEY_PASSPHRASE"), err, cap);
+    if (e == DC_OK) {
+        uint8_t pk[DC_PUBKEY_BYTES];
+        dc_keypair_from_seed(pk, sg->sk, seed);
+        if (memcmp(pk, k->cert.pub, DC_PUBKEY_BYTES) != 0) {
+            snprintf(err, cap, "key file '%s' does not match signing key %u's certificate", path,
+                     id);
+            e = DC_ERR_CONFIG;
+        }
+    }
+    if (seed) sodium_free(seed); /* wipes */
+    if (e != DC_OK) {
+        if (sg->sk) sodium_free(sg->sk);
+        free(sg);
+        return e;
+    }
+    sodium_mprotect_readonly(sg->sk);
+    *out = sg;
+    return DC_OK;
+}
+
 enum dc_err dc_ctx_refresh(struct dc_ctx *x, size_t *n_keys)
 {
     struct dc_store *st;
@@ -144,61 +186,48 @@ enum dc_err dc_ctx_refresh(struct dc_ctx *x, size_t *n_keys)
     if (e == DC_OK) e = st->ops->meta_get(st, "current_key", v, sizeof v);
     dc_pool_put(x, st);
     if (e != DC_OK) return e;
-    pthread_rwlock_rdlock(&x->trust_lock);
-    const struct dc_trust_key *k = dc_trust_find_key(&x->trust, x->signer.key_id);
-    int revoked = !k || k->revoked_at != 0;
+    /* only this thread writes x->trust and x->signer: no lock to read them */
+    struct dc_signer *old = x->signer;
+    uint32_t current = (uint32_t)strtoul(v, NULL, 10);
     if (n_keys) *n_keys = x->trust.n_keys;
-    pthread_rwlock_unlock(&x->trust_lock);
-    int replaced = strtoul(v, NULL, 10) != x->signer.key_id;
-    if ((revoked || replaced) && !x->signer_stale) {
-        dc_log(DC_LOG_ERROR,
-               "signing key %u was %s: no more withdrawals here, /v1/ready fails; restart "
-               "ducatd to load key %s",
-               x->signer.key_id, revoked ? "revoked" : "replaced", v);
+    char err[512] = "";
+    int loaded = 0;
+    if (current != old->key_id) {
+        /* keys rotate: sign with the new key from now on, no restart.
+         * The old signer stays allocated: a withdrawal that read it a
+         * moment ago finishes with it (its key is still valid: revoking
+         * the current key is refused, so it was rotated first). */
+        struct dc_signer *sg;
+        if (load_signer(&sg, x, current, err, sizeof err) == DC_OK) {
+            sg->prev = old;
+            atomic_store(&x->signer, sg);
+            loaded = 1;
+            dc_log(DC_LOG_INFO, "signing key %u is current now (was %u)", current, old->key_id);
+        }
     }
-    x->signer_stale = revoked || replaced;
+    struct dc_signer *cur = x->signer;
+    const struct dc_trust_key *k = dc_trust_find_key(&x->trust, cur->key_id);
+    int revoked = !k || k->revoked_at != 0;
+    int stale = revoked || cur->key_id != current;
+    if (stale && !x->signer_stale) {
+        dc_log(DC_LOG_ERROR, "signing key %u was %s: no more withdrawals here, /v1/ready fails%s%s",
+               cur->key_id, revoked ? "revoked" : "replaced",
+               err[0] ? "; cannot load the new one: " : "", err);
+    }
+    if (loaded && x->signer_stale && !stale) dc_log(DC_LOG_INFO, "withdrawals resume");
+    x->signer_stale = stale;
     return DC_OK;
 }
 
-/* Loads the current signing key: its certificate from the store, its seed
- * from keys/signing-<id>.key. */
-static enum dc_err load_signer(struct dc_ctx *x, struct dc_store *st, char *err, size_t cap)
+/* Frees a signer and every one it replaced (their keys are wiped). */
+static void signer_free(struct dc_signer *sg)
 {
-    char v[128];
-    enum dc_err e = st->ops->meta_get(st, "current_key", v, sizeof v);
-    if (e != DC_OK) {
-        snprintf(err, cap, "no current signing key in the database (run 'ducatd keys rotate')");
-        return DC_ERR_CONFIG;
+    while (sg) {
+        struct dc_signer *prev = sg->prev;
+        if (sg->sk) sodium_free(sg->sk);
+        free(sg);
+        sg = prev;
     }
-    x->signer.key_id = (uint32_t)strtoul(v, NULL, 10);
-    const struct dc_trust_key *k = dc_trust_find_key(&x->trust, x->signer.key_id);
-    if (!k) {
-        snprintf(err, cap, "signing key %u has no certificate in the database", x->signer.key_id);
-        return DC_ERR_CONFIG;
-    }
-    x->signer.cert = k->cert;
-    char dir[DC_PATH_MAX * 2], path[DC_PATH_MAX * 3];
-    dc_config_path(&x->cfg, x->cfg.signing_key_dir, dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/signing-%u.key", dir, x->signer.key_id);
-    uint8_t *seed = sodium_malloc(32);
-    x->signer.sk = sodium_malloc(DC_SECKEY_BYTES);
-    if (!seed || !x->signer.sk) {
-        sodium_free(seed);
-        return DC_ERR_NO_MEMORY;
-    }
-    e = dc_keyfile_read(seed, path, getenv("DUCATD_KEY_PASSPHRASE"), err, cap);
-    if (e == DC_OK) {
-        uint8_t pk[DC_PUBKEY_BYTES];
-        dc_keypair_from_seed(pk, x->signer.sk, seed);
-        if (memcmp(pk, k->cert.pub, DC_PUBKEY_BYTES) != 0) {
-            snprintf(err, cap, "key file '%s' does not match signing key %u's certificate", path,
-                     x->signer.key_id);
-            e = DC_ERR_CONFIG;
-        }
-    }
-    sodium_free(seed); /* wipes */
-    if (e == DC_OK) sodium_mprotect_readonly(x->signer.sk);
-    return e;
 }
 
 /* 2^16 digests (2 MiB): the certificates of ~30k active devices plus the
@@ -283,7 +312,17 @@ enum dc_err dc_ctx_open(struct dc_ctx *x, const char *config_path, char *err, si
         return DC_ERR_CONFIG;
     }
     e = dc_ctx_reload_trust(x, st);
-    if (e == DC_OK) e = load_signer(x, st, err, cap);
+    if (e == DC_OK) {
+        char v[128];
+        if (st->ops->meta_get(st, "current_key", v, sizeof v) != DC_OK) {
+            snprintf(err, cap, "no current signing key in the database (run 'ducatd keys rotate')");
+            e = DC_ERR_CONFIG;
+        } else {
+            struct dc_signer *sg;
+            e = load_signer(&sg, x, (uint32_t)strtoul(v, NULL, 10), err, cap);
+            if (e == DC_OK) x->signer = sg;
+        }
+    }
     if (e != DC_OK) {
         if (!err[0]) snprintf(err, cap, "cannot load keys: %s", dc_err_str(e));
         st->ops->close(st);
@@ -315,6 +354,6 @@ void dc_ctx_close(struct dc_ctx *x)
     free(x->vcache.slots);
     x->vcache.slots = NULL;
     x->vcache.cap = 0;
-    if (x->signer.sk) sodium_free(x->signer.sk);
-    x->signer.sk = NULL;
+    signer_free(x->signer);
+    x->signer = NULL;
 }

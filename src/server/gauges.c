@@ -123,7 +123,7 @@ enum dc_err dc_gauges_read(struct dc_gauges *g, uint64_t shared[DC_M_COUNT], str
 {
     memset(g, 0, sizeof *g);
     memset(shared, 0, DC_M_COUNT * sizeof shared[0]);
-    g->key_id = x->signer.key_id;
+    g->key_id = x->signer->key_id;
     enum dc_err e = st->ops->begin(st, 0);
     if (e != DC_OK) return e;
     for (int c = 0; e == DC_OK && c < DC_M_COUNT; c++) {

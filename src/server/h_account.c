@@ -24,7 +24,15 @@ const char *dc_hold_status_name(int status)
 
 enum dc_err dc_h_sync(struct dc_req *rq, struct dc_resp *rs)
 {
-    const struct dc_account *a = &rq->account;
+    /* the account as it is now: authentication only vouches for its id */
+    struct dc_account acct;
+    const struct dc_account *a = &acct;
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(rq->x, &st);
+    if (e != DC_OK) return e;
+    e = st->ops->account_get(st, &acct, DC_BY_ID, rq->account.id, NULL);
+    dc_pool_put(rq->x, st);
+    if (e != DC_OK) return e;
     if (a->offline_blocked) return DC_ERR_OFFLINE_BLOCKED;
     if (a->frozen) return DC_ERR_ACCOUNT_FROZEN;
     uint8_t cert[DC_DEVCERT_BYTES];

@@ -28,13 +28,14 @@ static const uint8_t receipt_ctx[8] = {'D', 'U', 'C', 'A', 'T', 'R', 'C', 'P'};
 static json_t *receipt(const struct dc_ctx *x, const struct dc_deposit_out *o, int64_t account,
                        uint64_t now)
 {
+    const struct dc_signer *sg = x->signer; /* the key named is the key that signs */
     size_t len = 8 + 4 + 8 + 8 + 8 + 8 + 2 + o->n * DC_SERIAL_BYTES;
     uint8_t *b = malloc(len + DC_SIG_BYTES);
     if (!b) return NULL;
     struct dc_writer w;
     dc_writer_init(&w, b, len);
     dc_write_bytes(&w, receipt_ctx, 8);
-    dc_write_u32(&w, x->signer.key_id);
+    dc_write_u32(&w, sg->key_id);
     dc_write_u64(&w, (uint64_t)o->deposit_id);
     dc_write_u64(&w, (uint64_t)account);
     dc_write_i64(&w, o->credited);
@@ -43,7 +44,7 @@ static json_t *receipt(const struct dc_ctx *x, const struct dc_deposit_out *o, i
     dc_write_u8(&w, (uint8_t)(o->n >> 8));
     for (size_t i = 0; i < o->n; i++) dc_write_bytes(&w, o->coins[i].serial, DC_SERIAL_BYTES);
     /* cannot fail: the message starts with its own label, receipt_ctx */
-    if (dc_sign_message(b + len, b, len, x->signer.sk) != DC_OK) {
+    if (dc_sign_message(b + len, b, len, sg->sk) != DC_OK) {
         free(b);
         return NULL;
     }

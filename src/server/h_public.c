@@ -43,8 +43,9 @@ enum dc_err dc_h_ready(struct dc_req *rq, struct dc_resp *rs)
         return DC_ERR_NOT_READY;
     }
     if (x->signer_stale) {
-        snprintf(rq->detail, sizeof rq->detail, "signing key %u revoked or replaced: restart",
-                 x->signer.key_id);
+        snprintf(rq->detail, sizeof rq->detail,
+                 "signing key %u revoked or replaced, and the current one not loaded",
+                 x->signer->key_id);
         return DC_ERR_NOT_READY;
     }
     rs->json = json_pack("{s:s, s:I}", "status", "ready", "hold_release_example",

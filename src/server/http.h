@@ -37,7 +37,8 @@ struct dc_req {
     uint64_t now;
     int64_t path_id;    /* the {id} of the route, if any */
     uint8_t device[DC_PUBKEY_BYTES]; /* authenticated device key */
-    struct dc_account account;        /* its account (DC_R_DEVICE) */
+    struct dc_account account;        /* its account (DC_R_DEVICE): only .id is sure to be
+                                         set (from a cache); read the rest from the store */
     char detail[256];   /* why a request failed, for the error body */
     const char *(*header)(void *conn, const char *name);
     const char *(*query)(void *conn, const char *name);

@@ -124,13 +124,14 @@ enum dc_err dc_ledger_bootstrap(struct dc_store *st, uint64_t now)
 void dc_ledger_devcert(uint8_t out[DC_DEVCERT_BYTES], struct dc_devcert *cert,
                        const struct dc_ctx *x, const struct dc_account *a, uint64_t now)
 {
+    const struct dc_signer *sg = x->signer; /* one key for the whole certificate */
     memset(cert, 0, sizeof *cert);
-    cert->key_id = x->signer.key_id;
+    cert->key_id = sg->key_id;
     memcpy(cert->pub, a->device_pub, DC_PUBKEY_BYTES);
     memcpy(cert->alias, a->alias, DC_ALIAS_BYTES);
     cert->expires_at = now + (uint64_t)x->cfg.cert_lifetime_days * DC_DAY_MS;
     cert->offline_limit = a->offline_limit;
-    dc_devcert_sign(out, cert, x->signer.sk);
+    dc_devcert_sign(out, cert, sg->sk);
 }
 
 enum dc_err dc_ledger_register(struct dc_store *st, const struct dc_ctx *x, uint64_t now,
@@ -408,15 +409,19 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
     if (a.status != DC_ACCT_VERIFIED) return DC_ERR_ACCOUNT_UNVERIFIED;
     if (a.offline_blocked) return DC_ERR_OFFLINE_BLOCKED;
     if (amount <= 0) return DC_ERR_AMOUNT_ZERO;
-    /* never hand out coins the current signing key may not sign now */
+    /* never hand out coins the current signing key may not sign now; one
+     * key for the whole withdrawal even if a rotation swaps it meanwhile */
+    const struct dc_signer *sg = x->signer;
     if (x->signer_stale) {
-        set_detail(detail, dcap, "signing key %u was revoked or replaced: restart ducatd",
-                   x->signer.key_id);
+        set_detail(detail, dcap,
+                   "signing key %u was revoked or replaced and the current one is not loaded "
+                   "(see the log)",
+                   sg->key_id);
         return DC_ERR_KEY_REVOKED;
     }
-    if (now < x->signer.cert.valid_from || now >= x->signer.cert.sign_until) {
+    if (now < sg->cert.valid_from || now >= sg->cert.sign_until) {
         set_detail(detail, dcap, "signing key %u is outside its signing window: rotate keys",
-                   x->signer.key_id);
+                   sg->key_id);
         return DC_ERR_KEY_EXPIRED;
     }
     if (amount > a.available) {
@@ -458,7 +463,7 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
     for (size_t i = 0; e == DC_OK && i < n; i++) {
         struct dc_genesis g;
         memset(&g, 0, sizeof g);
-        g.key_id = x->signer.key_id;
+        g.key_id = sg->key_id;
         dc_serial_make(g.serial, now, rnd + i * DC_SERIAL_RANDOM_BYTES);
         g.currency = x->cfg.currency.numeric;
         g.value = values[i];
@@ -467,7 +472,7 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
         g.hop_limit = (uint8_t)x->cfg.max_hops;
         g.owner = cert;
         size_t len;
-        e = dc_coin_issue(out->coins[i], sizeof out->coins[i], &len, &g, x->signer.sk);
+        e = dc_coin_issue(out->coins[i], sizeof out->coins[i], &len, &g, sg->sk);
         if (e != DC_OK) break;
         struct dc_coin_rec rec;
         memset(&rec, 0, sizeof rec);

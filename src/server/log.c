@@ -4,7 +4,10 @@
  */
 #include "server/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The logger's process-wide state: the level (atomic, may change while
  * others log), the format and the syslog sink (set once at start). */
@@ -19,6 +23,52 @@ static atomic_int log_level = DC_LOG_INFO;
 static int log_json;
 static int log_syslog; /* operator commands: event lines to syslog(3), not stderr */
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+/* [server] log_file, empty for stderr; set once before the threads start,
+ * read by dc_log_reopen (the serving loop) under reopen_lock */
+static char log_path[4096];
+static pthread_mutex_t reopen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Opens path for appending and puts it in place of descriptor 2. */
+static enum dc_err swap_in(const char *path, char *err, size_t cap)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        snprintf(err, cap, "cannot open log file '%s': %s", path, strerror(errno));
+        return DC_ERR_IO;
+    }
+    fflush(stderr);
+    /* descriptor 2 stays open throughout: a concurrent write goes to the
+     * old file or the new one, never to a closed or reused descriptor */
+    int ok = fd == STDERR_FILENO || dup2(fd, STDERR_FILENO) == STDERR_FILENO;
+    int saved = errno;
+    if (fd != STDERR_FILENO) close(fd);
+    if (!ok) {
+        snprintf(err, cap, "cannot use log file '%s': %s", path, strerror(saved));
+        return DC_ERR_IO;
+    }
+    return DC_OK;
+}
+
+enum dc_err dc_log_open_file(const char *path, char *err, size_t cap)
+{
+    if (strlen(path) >= sizeof log_path) {
+        snprintf(err, cap, "log file path too long (%zu bytes)", strlen(path));
+        return DC_ERR_CONFIG;
+    }
+    pthread_mutex_lock(&reopen_lock);
+    enum dc_err e = swap_in(path, err, cap);
+    if (e == DC_OK) snprintf(log_path, sizeof log_path, "%s", path);
+    pthread_mutex_unlock(&reopen_lock);
+    return e;
+}
+
+enum dc_err dc_log_reopen(char *err, size_t cap)
+{
+    pthread_mutex_lock(&reopen_lock);
+    enum dc_err e = log_path[0] ? swap_in(log_path, err, cap) : DC_OK;
+    pthread_mutex_unlock(&reopen_lock);
+    return e;
+}
 
 void dc_log_set_level(int level)
 {

@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "ducat/err.h"
+
 #define DC_LOG_ERROR 0
 #define DC_LOG_WARN 1
 #define DC_LOG_INFO 2
@@ -28,6 +30,21 @@ void dc_log_set_json(int on);
 /* Operator commands (a process of their own): event lines go to syslog(3),
  * so the journal holds what the CLI did; their messages stay on stderr. */
 void dc_log_set_syslog(int on);
+
+/* Sends the log to a file instead of stderr ([server] log_file): the file
+ * is opened for appending (created 0640) and put in place of descriptor 2,
+ * so whatever else writes to stderr (libmicrohttpd's messages through our
+ * logger, a library's warning) lands in the same file. The path is kept
+ * for dc_log_reopen. DC_ERR_IO with the reason in err if it cannot be
+ * opened; stderr is then left as it was. Call before starting threads. */
+DC_MUST_CHECK enum dc_err dc_log_open_file(const char *path, char *err, size_t cap);
+/* Opens the dc_log_open_file path again and swaps it in (SIGHUP, after
+ * logrotate renamed the old file): lines written from then on go to the
+ * new file. Safe while other threads log (dup2 swaps descriptor 2 in one
+ * step; a line goes whole to the old or the new file). Logging to stderr:
+ * does nothing, DC_OK. On failure the old file stays in use and err says
+ * why. */
+DC_MUST_CHECK enum dc_err dc_log_reopen(char *err, size_t cap);
 
 /* One field of an event line: a string (str != NULL) or an integer. */
 struct dc_log_kv {

@@ -29,17 +29,23 @@ struct dc_writer;
 struct dc_metrics;
 struct dc_nonces;
 
-/* The issuer's current signing key; sk lives in sodium_malloc'd memory. */
+/* The issuer's current signing key; sk lives in sodium_malloc'd memory.
+ * Never changed once published in dc_ctx.signer: a rotation publishes a
+ * new one and keeps the old (prev) until dc_ctx_close, so a worker that
+ * read the pointer may go on using it. */
 struct dc_signer {
     uint32_t key_id;
     struct dc_keycert cert;
-    uint8_t *sk; /* DC_SECKEY_BYTES, guarded, wiped on free */
+    uint8_t *sk;            /* DC_SECKEY_BYTES, guarded, wiped on free */
+    struct dc_signer *prev; /* the one it replaced, freed at close */
 };
 
 struct dc_ctx {
     struct dc_config cfg;
     struct dc_calendar cal;
-    struct dc_signer signer;
+    /* the current signing key: swapped by dc_ctx_refresh when another
+     * became current (keys rotate), read once per use by the workers */
+    struct dc_signer *_Atomic signer;
     uint8_t master_pub[DC_PUBKEY_BYTES];
     /* Trust context for verifying deposits, rebuilt when keys change. */
     pthread_rwlock_t trust_lock;
@@ -65,9 +71,10 @@ struct dc_ctx {
      * (volatile orders nothing between threads). */
     atomic_int stopping;
     /* Set (by the trust reload) when the signing key this process loaded
-     * was revoked or another became current: it issues no more coins
-     * (withdrawals 403 DC_ERR_KEY_REVOKED) and /v1/ready fails until a
-     * restart loads the new key. Written by the reload, read by workers. */
+     * was revoked, or another became current and could not be loaded: it
+     * issues no more coins (withdrawals 403 DC_ERR_KEY_REVOKED) and
+     * /v1/ready fails until a reload or a restart loads the current key.
+     * Written by the reload, read by workers. */
     atomic_int signer_stale;
     volatile sig_atomic_t *reload_req; /* set by SIGHUP: reload keys and revocations now */
 };
@@ -93,8 +100,10 @@ void dc_ctx_close(struct dc_ctx *x);
 /* Rebuilds the trust context from the signing keys in the store. */
 enum dc_err dc_ctx_reload_trust(struct dc_ctx *x, struct dc_store *st);
 /* Live trust: re-reads signing keys and revocations (all instances of a
- * database see a `keys rotate` / `keys revoke` this way) and marks the
- * loaded signer stale if it was revoked or replaced. *n_keys (may be NULL):
+ * database see a `keys rotate` / `keys revoke` this way). When another key
+ * became current it loads it (certificate from the store, seed from the
+ * key directory) and swaps it in; the loaded signer is marked stale if it
+ * was revoked or its successor cannot be loaded. *n_keys (may be NULL):
  * keys now trusted. Called every [server] trust_reload_s and on SIGHUP. */
 enum dc_err dc_ctx_refresh(struct dc_ctx *x, size_t *n_keys);
 

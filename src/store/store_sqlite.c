@@ -1233,7 +1233,23 @@ enum dc_err dc_store_sqlite_open(struct dc_store **out, const char *path, char *
     }
     sqlite3_busy_timeout(s->db, 10000);
     sqlite3_extended_result_codes(s->db, 1);
-    enum dc_err e = exec(s, "PRAGMA journal_mode=WAL");
+    /* Bytes written per commit (issue 12; `make bench-server` prints them
+     * per transfer and per coin). A commit appends every page it changed
+     * to the WAL, and a transfer changes a few scattered leaf pages (the
+     * payer's row, its journal index entries, its stored answer): with
+     * 4 KiB pages each costs 4 KiB for ~100 bytes of news, so new
+     * databases get 1 KiB pages (set before the first table exists; an
+     * existing database keeps its size). The checkpoint then copies the
+     * pages back into the database file; doing it every 16384 WAL frames
+     * (16 MiB at 1 KiB) instead of SQLite's 1000 copies a hot page once
+     * for many commits. Durability is unchanged: every commit's WAL frames
+     * are still fsynced before it returns (synchronous=FULL); a crash
+     * replays at most that much WAL on the next open. Measured: 13.3 KB
+     * written per transfer with both defaults, 11.8 KB with the later
+     * checkpoint alone, 10.3 KB with 1 KiB pages alone, 6.4 KB with both. */
+    enum dc_err e = exec(s, "PRAGMA page_size=1024");
+    if (e == DC_OK) e = exec(s, "PRAGMA wal_autocheckpoint=16384");
+    if (e == DC_OK) e = exec(s, "PRAGMA journal_mode=WAL");
     if (e == DC_OK) e = exec(s, "PRAGMA synchronous=FULL");
     if (e == DC_OK) e = exec(s, "PRAGMA foreign_keys=ON");
     if (e != DC_OK) {

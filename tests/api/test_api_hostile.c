@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -280,13 +281,14 @@ static void test_refusals_are_json(void)
 {
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
+    conf_append(&S, "\n[server]\nlog_level = debug\n");
     srv_start(&S);
     struct dev a;
     dev_setup(&S, &a, "Alice", 100);
     json_t *j = NULL;
 
-    /* a 30 kB header: over ducatd's 16 kB, under the library's pool */
-    size_t big = 30000;
+    /* a 20 kB header: over ducatd's 16 kB, under the library's 32 kB pool */
+    size_t big = 20000;
     char *req = malloc(big + 200);
     ASSERT(req != NULL);
     int len = snprintf(req, 200, "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ");
@@ -324,15 +326,95 @@ static void test_refusals_are_json(void)
     ASSERT_EQ(api(&S, &a, "GET", "/v1/history?limit=5&before=9223372036854775807", NULL, NULL),
               200);
 
-    /* refusals of the HTTP library itself: not JSON (libmicrohttpd 0.9.75
-     * has fixed HTML bodies), but answered or closed, and the server goes on */
-    static const char v99[] = "GET /v1/health HTTP/9.9\r\nHost: x\r\n\r\n";
-    ASSERT_EQ(raw_request(&S, v99, sizeof v99 - 1, &j), 505);
+    /* framing that RFC 9112 makes a server refuse and libmicrohttpd passes
+     * on: refused by ducatd, JSON, before any body is read */
+    static const struct {
+        const char *req, *detail;
+    } framing[] = {
+        {"GET /v1/health HTTP/1.1\r\n\r\n", "HTTP/1.1 request without a Host header"},
+        {"GET /v1/health HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", "more than one Host header"},
+        {"POST /v1/transfers HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+         "Content-Length: 3\r\n\r\n{}",
+         "more than one Content-Length header"},
+        {"POST /v1/transfers HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n{}",
+         "both Content-Length and Transfer-Encoding"},
+        {"POST /v1/transfers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n{}",
+         "Transfer-Encoding other than a single 'chunked'"},
+    };
+    for (size_t i = 0; i < sizeof framing / sizeof framing[0]; i++) {
+        st = raw_request(&S, framing[i].req, strlen(framing[i].req), &j);
+        ASSERT_API_ERR(st, j, 400, "DC_ERR_HTTP_FRAMING");
+        detail = json_string_value(json_object_get(j, "detail"));
+        if (!detail || strcmp(detail, framing[i].detail) != 0)
+            FAIL_AT("case %zu: detail %s, expected %s", i, detail ? detail : "-",
+                    framing[i].detail);
+        json_decref(j);
+    }
+    static const char v10[] = "GET /v1/health HTTP/1.0\r\n\r\n"; /* 1.0 needs no Host */
+    ASSERT_EQ(raw_request(&S, v10, sizeof v10 - 1, &j), 200);
     json_decref(j);
-    static const char badlen[] = "POST /v1/transfers HTTP/1.1\r\nHost: x\r\n"
-                                 "Content-Length: abc\r\n\r\n";
-    ASSERT_EQ(raw_request(&S, badlen, sizeof badlen - 1, &j), 400);
-    json_decref(j);
+
+    /* Refusals libmicrohttpd 0.9.75 makes before ducatd sees the request,
+     * with its own fixed HTML bodies and no hook to replace them (docs/
+     * API.md lists them; a library that answers JSON here fails this test
+     * so the list gets updated). Each: the documented status or a closed
+     * socket, the server goes on, and its log lines keep our format. */
+    static const struct {
+        const char *req;
+        int status; /* 0: closed with no answer */
+    } lib[] = {
+        {"GET /v1/health HTTP/9.9\r\nHost: x\r\n\r\n", 505},
+        {"GET /v1/health HTTP/0.9\r\nHost: x\r\n\r\n", 505},
+        {"GET /v1/health http/1.1\r\nHost: x\r\n\r\n", 400},
+        {"GET /v1/health\r\n\r\n", 400},
+        {"GET /v1/health HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n", 400},
+        {"POST /v1/transfers HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400},
+        {"POST /v1/transfers HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n"
+         "\r\n",
+         413},
+        {"POST /v1/transfers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+        {"GARBAGE\r\n\r\n", 0},
+    };
+    for (size_t i = 0; i < sizeof lib / sizeof lib[0]; i++) {
+        st = raw_request(&S, lib[i].req, strlen(lib[i].req), &j);
+        if (st != lib[i].status || j != NULL)
+            FAIL_AT("case %zu: status %d%s, expected %d (HTML)", i, st, j ? " with JSON" : "",
+                    lib[i].status);
+    }
+    /* headers beyond the library's 32 KB buffer: its 431 */
+    big = 100000;
+    req = malloc(big + 200);
+    ASSERT(req != NULL);
+    len = snprintf(req, 200, "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(req + len, 'a', big);
+    memcpy(req + len + big, "\r\n\r\n", 4);
+    st = raw_request(&S, req, (size_t)len + big + 4, &j);
+    if (st != 431 || j != NULL) FAIL_AT("100 kB header: %d%s", st, j ? " JSON" : "");
+    free(req);
+
+    ASSERT_EQ(api(&S, NULL, "GET", "/v1/health", NULL, NULL), 200);
+    /* every line of the log in our format (level debug: the library's own
+     * messages included) */
+    char log[128], line[4096];
+    snprintf(log, sizeof log, "%s/server.log", S.dir);
+    FILE *f = fopen(log, "r");
+    ASSERT(f != NULL);
+    int lines = 0, from_library = 0;
+    while (fgets(line, sizeof line, f)) {
+        int y, mo, d, hh, mm, ss, at = 0;
+        char lvl[8];
+        lines++;
+        if (sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2dZ ducatd %7[a-z]: %n", &y, &mo, &d, &hh, &mm, &ss,
+                   lvl, &at) != 7 ||
+            at == 0) {
+            fclose(f);
+            FAIL_AT("log line %d not in our format: %s", lines, line);
+        }
+        if (strncmp(line + at, "http: ", 6) == 0) from_library++;
+    }
+    fclose(f);
+    if (from_library < 5) FAIL_AT("%d library lines in %d lines of log", from_library, lines);
     ASSERT_EQ(api(&S, NULL, "GET", "/v1/health", NULL, NULL), 200);
     audit_ok(&S);
     srv_cleanup(&S);
@@ -507,6 +589,123 @@ static void test_unknown_key_keeps_no_nonce(void)
     srv_cleanup(&S);
 }
 
+/* Authentication remembers which account a device key belongs to (no
+ * database read per request), never what the account is like: an account
+ * frozen after its key was remembered is refused at once, by the ledger
+ * for a transfer and by sync, and works again once unfrozen. */
+/* POST /v1/transfers of amount from d to account `to`, a fresh request id. */
+static int transfer(const struct dev *d, long long to, long long amount, json_t **j)
+{
+    char rid[40];
+    new_request_id(rid);
+    return apif(&S, d, "POST", "/v1/transfers", j,
+                "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%lld}", rid, to, amount);
+}
+
+static void test_known_device_sees_fresh_account(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    srv_start(&S);
+    struct dev a, b;
+    dev_setup(&S, &a, "Alice", 1000);
+    dev_setup(&S, &b, "Bob", 0);
+    ASSERT_EQ(transfer(&a, b.account, 10, NULL), 201); /* a's key is known now */
+    dev_sync(&S, &a);
+    char path[96];
+    json_t *j = NULL;
+    snprintf(path, sizeof path, "/v1/admin/accounts/%lld/freeze", a.account);
+    ASSERT_EQ(admin(&S, S.token, "POST", path, "{\"reason\":\"test\"}", &j), 200);
+    json_decref(j);
+    int st = transfer(&a, b.account, 10, &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_ACCOUNT_FROZEN");
+    json_decref(j);
+    st = api(&S, &a, "POST", "/v1/sync", "{}", &j);
+    ASSERT_API_ERR(st, j, 403, "DC_ERR_ACCOUNT_FROZEN");
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/admin/accounts/%lld/unfreeze", a.account);
+    ASSERT_EQ(admin(&S, S.token, "POST", path, "{\"reason\":\"ok\"}", &j), 200);
+    json_decref(j);
+    ASSERT_EQ(transfer(&a, b.account, 10, NULL), 201);
+    dev_sync(&S, &a);
+    ASSERT_EQ(balance_available(&S, &b), 20);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* ---- The log file and SIGHUP ---------------------------------------------- */
+
+/* 1 if the file at path exists and holds needle. */
+static int file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+static int wait_file_has(const char *path, const char *needle)
+{
+    for (int i = 0; i < 50; i++) {
+        if (file_has(path, needle)) return 1;
+        sleep_ms(100);
+    }
+    return 0;
+}
+
+/* [server] log_file: ducatd logs there, not to stderr. logrotate renames
+ * the file and sends SIGHUP: from then on lines land in a new file at the
+ * configured path, none in the renamed one, and ducatd keeps serving. */
+static void test_sighup_reopens_log(void)
+{
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    /* relative: from the configuration file's directory */
+    conf_append(&S, "\n[server]\nlog_file = ducatd.log\n");
+    srv_start(&S);
+    char path[128], moved[128], console[128];
+    snprintf(path, sizeof path, "%s/ducatd.log", S.dir);
+    snprintf(moved, sizeof moved, "%s/ducatd.log.1", S.dir);
+    snprintf(console, sizeof console, "%s/server.log", S.dir);
+    ASSERT(file_has(path, "serving on"));
+    ASSERT(!file_has(console, "serving on")); /* stderr no longer gets it */
+
+    ASSERT_EQ(rename(path, moved), 0);
+    ASSERT_EQ(kill(S.pid, SIGHUP), 0);
+    ASSERT(wait_file_has(path, "SIGHUP: reloaded"));
+    /* an event logged by a request after the reopen */
+    ASSERT_EQ(admin(&S, "not-the-token", "GET", "/v1/admin/audit", NULL, NULL), 401);
+    ASSERT(wait_file_has(path, "admin_auth_refused"));
+    ASSERT(!file_has(moved, "SIGHUP"));
+    ASSERT(!file_has(moved, "admin_auth_refused"));
+    ASSERT(file_has(moved, "serving on"));
+
+    /* a log file that cannot be reopened (a directory is in its place):
+     * ducatd says so in the file it has and goes on serving */
+    ASSERT_EQ(rename(path, moved), 0);
+    ASSERT_EQ(mkdir(path, 0700), 0);
+    ASSERT_EQ(kill(S.pid, SIGHUP), 0);
+    ASSERT(wait_file_has(moved, "logging on to the old file"));
+    ASSERT_EQ(api(&S, NULL, "GET", "/v1/health", NULL, NULL), 200);
+    ASSERT_EQ(rmdir(path), 0);
+    ASSERT_EQ(srv_stop(&S), 0);
+    ASSERT(file_has(moved, "stopped cleanly"));
+    srv_cleanup(&S);
+
+    /* a log file that cannot be opened at start: serve refuses, naming it */
+    srv_init(&S, "--auto-verify");
+    conf_append(&S, "\n[server]\nlog_file = no/such/dir/ducatd.log\n");
+    char out[2048];
+    int rc = srv_cmd(&S, out, sizeof out, "serve --listen 127.0.0.1:0");
+    ASSERT(rc != 0);
+    if (!strstr(out, "cannot open log file") || !strstr(out, "no/such/dir/ducatd.log"))
+        FAIL_AT("serve said: %s", out);
+    srv_cleanup(&S);
+}
+
 /* ---- Live trust ---------------------------------------------------------- */
 
 static int ready_status(const struct srv *s, json_t **j)
@@ -514,12 +713,22 @@ static int ready_status(const struct srv *s, json_t **j)
     return api(s, NULL, "GET", "/v1/ready", NULL, j);
 }
 
+/* The signing key of a withdrawn coin. */
+static uint32_t coin_key(const struct coin *c)
+{
+    static struct dc_coin parsed; /* ~20 KB: off the stack */
+    ASSERT_OK(dc_coin_decode(&parsed, c->b, c->len));
+    return parsed.genesis.key_id;
+}
+
 /* `keys rotate` + `keys revoke` run by the operator beside a serving
  * instance (on PostgreSQL: any instance of the database). With
  * trust_reload_s = 3600 the instance sees it at once on SIGHUP; with
- * trust_reload_s = 1 within a few seconds by itself. Then it issues no
- * coin under the revoked key (403) and is not ready until restarted, and a
- * restart serves with the new key. */
+ * trust_reload_s = 1 within a few seconds by itself. Either way it swaps
+ * in the new signing key without a restart: new coins are signed by it,
+ * it stays ready, the revoked key is refused at deposit. A new key whose
+ * file the instance cannot read leaves it not ready, withdrawals refused,
+ * until it can. */
 static void wait_not_ready(void)
 {
     json_t *j = NULL;
@@ -532,44 +741,73 @@ static void wait_not_ready(void)
     ASSERT_EQ(st, 503);
 }
 
-static void test_key_revoked_seen_by_running_instance(void)
+static void wait_key(uint32_t key, struct dev *a)
+{
+    static struct coin coins[8];
+    size_t n = 0;
+    uint32_t got = 0;
+    for (int i = 0; i < 50 && got != key; i++) {
+        sleep_ms(100);
+        ASSERT_EQ(withdraw(&S, a, 100, coins, 8, &n, NULL), 201);
+        got = coin_key(&coins[0]);
+    }
+    ASSERT_EQ(got, key);
+}
+
+static void test_key_rotated_on_running_instance(void)
 {
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
     conf_append(&S, "\n[server]\ntrust_reload_s = 3600\n");
     srv_start(&S);
     struct dev a;
-    dev_setup(&S, &a, "Alice", 5000);
+    dev_setup(&S, &a, "Alice", 50000);
     json_t *j = NULL;
     ASSERT_EQ(ready_status(&S, &j), 200);
     json_decref(j);
     static struct coin coins[8];
     size_t n = 0;
     ASSERT_EQ(withdraw(&S, &a, 100, coins, 8, &n, NULL), 201);
+    ASSERT_EQ(coin_key(&coins[0]), 1);
     char out[4096];
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 1"), 0);
-    ASSERT_EQ(ready_status(&S, &j), 200); /* not seen yet: no reload for an hour */
+    ASSERT_EQ(withdraw(&S, &a, 100, coins, 8, &n, NULL), 201); /* not seen yet: no reload */
+    ASSERT_EQ(coin_key(&coins[0]), 1);
+    ASSERT_EQ(kill(S.pid, SIGHUP), 0);
+    wait_key(2, &a);
+    ASSERT_EQ(ready_status(&S, &j), 200);
     json_decref(j);
+
+    /* the next key's file is unreadable to the server: it issues no coin
+     * under the replaced key, is not ready, and recovers at the next
+     * reload once the file is back */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    char key3[160], hidden[160];
+    snprintf(key3, sizeof key3, "%s/keys/signing-3.key", S.dir);
+    snprintf(hidden, sizeof hidden, "%s/keys/signing-3.key.away", S.dir);
+    ASSERT_EQ(rename(key3, hidden), 0);
     ASSERT_EQ(kill(S.pid, SIGHUP), 0);
     wait_not_ready();
     int st = withdraw(&S, &a, 100, coins, 8, &n, &j);
     ASSERT_API_ERR(st, j, 403, "DC_ERR_KEY_REVOKED");
     json_decref(j);
-
-    conf_append(&S, "\n[server]\ntrust_reload_s = 1\n");
-    srv_restart(&S);
+    ASSERT_EQ(rename(hidden, key3), 0);
+    ASSERT_EQ(kill(S.pid, SIGHUP), 0);
+    wait_key(3, &a);
     ASSERT_EQ(ready_status(&S, &j), 200);
     json_decref(j);
-    ASSERT_EQ(withdraw(&S, &a, 100, coins, 8, &n, NULL), 201);
-    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
-    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 2"), 0);
-    wait_not_ready(); /* by the periodic reload alone */
-    st = withdraw(&S, &a, 100, coins, 8, &n, &j);
-    ASSERT_API_ERR(st, j, 403, "DC_ERR_KEY_REVOKED");
-    json_decref(j);
+
+    /* by the periodic reload alone */
+    conf_append(&S, "\n[server]\ntrust_reload_s = 1\n");
     srv_restart(&S);
     ASSERT_EQ(withdraw(&S, &a, 100, coins, 8, &n, NULL), 201);
+    ASSERT_EQ(coin_key(&coins[0]), 3);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys revoke 3"), 0);
+    wait_key(4, &a);
+    ASSERT_EQ(ready_status(&S, &j), 200);
+    json_decref(j);
     audit_ok(&S);
     srv_cleanup(&S);
 }
@@ -623,4 +861,5 @@ TESTS(T(test_slow_clients_do_not_starve), T(test_per_address_limit),
       T(test_header_and_body_deadlines), T(test_refusals_are_json),
       T(test_overflow_refused_audit_ok), T(test_audit_reports_corrupted_row),
       T(test_refusal_is_final_on_every_instance), T(test_unknown_key_keeps_no_nonce),
-      T(test_key_revoked_seen_by_running_instance), T(test_retired_key_coins_stay_depositable))
+      T(test_key_rotated_on_running_instance), T(test_retired_key_coins_stay_depositable),
+      T(test_sighup_reopens_log), T(test_known_device_sees_fresh_account))

@@ -80,6 +80,22 @@ static void fresh_empty(void)
     }
 }
 
+/* The page size of the current case's SQLite file, read outside the store. */
+static int sqlite_page_size(void)
+{
+    sqlite3 *db;
+    sqlite3_stmt *q = NULL;
+    int size = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW) {
+        size = sqlite3_column_int(q, 0);
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return size;
+}
+
 static void fresh(void)
 {
     char err[256];
@@ -89,6 +105,8 @@ static void fresh(void)
     int v;
     ASSERT_OK(S->ops->migrate(S, &v));
     ASSERT(v >= 1);
+    /* a new SQLite database gets 1 KiB pages: fewer bytes per commit */
+    if (backend == 0) ASSERT_EQ(sqlite_page_size(), 1024);
 }
 
 static void user(struct dc_account *a, int64_t id, uint8_t tag)
@@ -245,6 +263,8 @@ static void test_migration_2(void)
     int v = 0;
     ASSERT_OK(S->ops->migrate(S, &v));
     ASSERT(v >= 2);
+    /* an existing SQLite database keeps the page size it was made with */
+    if (backend == 0) ASSERT_EQ(sqlite_page_size(), 4096);
     struct dc_account a;
     ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, 1001, NULL));
     ASSERT(a.frozen == 1 && a.status == DC_ACCT_VERIFIED);
