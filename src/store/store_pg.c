@@ -578,6 +578,7 @@ static void set_msg(struct pg_store *s, const char *what)
 }
 
 static void cache_drop(struct pg_store *s);
+static void forget_ids(struct pg_store *s);
 static void touched(struct pg_store *s, int64_t id, int drop);
 static void learn(struct pg_store *s, const struct row_ver *v);
 
@@ -691,12 +692,14 @@ static enum dc_err timed_out(struct pg_store *s)
     s->doomed = s->in_tx;
     s->quiet_until = mono_ms() + s->timeout_ms;
     cache_drop(s);
+    forget_ids(s);
     return DC_ERR_STORE_RETRY;
 }
 
 /* Forgets the deferred state of a transaction (on commit, rollback, or a
- * reconnect). The reserved journal ids stay: sequence values are never
- * given out twice, whatever happens to the transaction. */
+ * reconnect). The reserved ids stay: sequence values are never given out
+ * twice by one server, whatever happens to the transaction (but see
+ * forget_ids). */
 static void tx_reset(struct pg_store *s)
 {
     for (size_t i = 0; i < s->n_reqs; i++) free(s->reqs[i].response);
@@ -714,11 +717,25 @@ static void tx_reset(struct pg_store *s)
     s->doomed = 0;
 }
 
+/* Drops the ids reserved ahead (journal, holds, deposit_coins) when the
+ * connection is lost. A sequence's advance reaches a standby only with
+ * the WAL flushed by a later commit: after a failover the new primary may
+ * give out again values this connection reserved on the old one in a
+ * transaction that never committed (the failover test saw duplicate
+ * journal ids). Fresh blocks come from whichever server we reach next. */
+static void forget_ids(struct pg_store *s)
+{
+    s->ids_pos = s->ids_n = 0;
+    s->hold_ids_pos = s->hold_ids_n = 0;
+    s->dcoin_ids_pos = s->dcoin_ids_n = 0;
+}
+
 /* Re-establishes a broken connection. Only when nothing of the current
  * transaction reached the server (see ensure_conn). */
 static enum dc_err reconnect(struct pg_store *s)
 {
     cache_drop(s);
+    forget_ids(s);
     if (s->conn) {
         PQreset(s->conn);
     } else {
