@@ -19,6 +19,7 @@ Every signature is also checked with one bit flipped, which must fail, so the
 check cannot pass by not checking. Output: "ok"/"FAIL" lines, then
 "# N passed, M failed".
 """
+import base64
 import hashlib
 import os
 import subprocess
@@ -30,7 +31,10 @@ PKCS8_ED25519 = bytes.fromhex("302e020100300506032b657004220420")
 SPKI_ED25519 = bytes.fromhex("302a300506032b6570032100")
 SIG_CONTEXT = b"DUCATSIG"
 STATE_LABEL = b"ducat/state/v1\0"
+SUCCESSOR_LABEL = b"ducat/successor/v1\0"
+ARMOR_LABEL = b"ducat-armor"
 GENESIS, GENESIS_BODY = 241, 177
+DEPOSIT, DEPOSIT_BODY = 82, 18
 TRANSFER, TRANSFER_BODY = 208, 144
 CERT, CERT_BODY = 126, 62
 HEADER = 3
@@ -81,6 +85,87 @@ def blake(*parts):
     return h.digest()
 
 
+def flip(data, i=None):
+    """data with one bit of byte i (default: the middle one) flipped."""
+    bad = bytearray(data)
+    bad[len(bad) // 2 if i is None else i] ^= 1
+    return bytes(bad)
+
+
+def hash_ok(want, label, data, what):
+    """want == BLAKE2b-256(label || data); the same with one input bit flipped must differ."""
+    check(blake(label, data) == want, what + " (hashlib)")
+    check(blake(label, flip(data)) != want, what + ": one flipped input bit changes it")
+
+
+def check_successor(vec, coin):
+    """successor_0: the identity of the record that consumes state_0 (coin_1's transfer)."""
+    body = coin[HEADER + GENESIS:HEADER + GENESIS + TRANSFER_BODY]
+    hash_ok(vec["successor_0"], SUCCESSOR_LABEL, body,
+            "successor_0 = BLAKE2b-256(successor label, transfer body)")
+    check(vec["successor_0"] != blake(SUCCESSOR_LABEL, coin[HEADER + GENESIS:
+                                                             HEADER + GENESIS + TRANSFER]),
+          "successor_0 excludes the signature")
+
+
+def check_deposit(vec, pub, state_3):
+    """coin_4 = coin_3 + carol's DEPOSIT record (13 01 account:u64 time:u64 sig:64)."""
+    c4 = vec["coin_4"]
+    c3 = vec["coin_3"]
+    check(c4[2] == c3[2] + 1 and c4[3:len(c3)] == c3[3:] and len(c4) == len(c3) + DEPOSIT,
+          "coin_4 is coin_3 and one deposit record")
+    rec = c4[len(c3):]
+    body, sig = rec[:DEPOSIT_BODY], rec[DEPOSIT_BODY:]
+    check(body[:2] == b"\x13\x01" and int.from_bytes(body[2:10], "little") == 1001,
+          "deposit record: tag 13, version 01, account 1001 (u64 little-endian)")
+    t0, day = 1790000000000, 86400000
+    check(int.from_bytes(body[10:18], "little") == t0 + day, "deposit record: time T0+DAY")
+    sig_ok(pub["carol"], SIG_CONTEXT + body + state_3, sig, "deposit signed by carol over state_3")
+
+
+def check_evidence(vec, pub):
+    """The fork evidence, parsed from the documented layout alone."""
+    ev = vec["evidence"]
+    check(ev[:3] == b"\x30\x01\x01", "evidence: tag 30, version 01, one keycert")
+    check(ev[3:3 + CERT] == vec["keycert"], "evidence: the keycert of signing key 1")
+    off = 3 + CERT
+    prefix = ev[off:off + HEADER + GENESIS + TRANSFER]
+    check(prefix == vec["coin_1"], "evidence: the prefix is coin_1 (history up to state_1)")
+    off += len(prefix)
+    # succ_a, succ_b: the fork_branch transfer (tag 11) and the split of coin_2
+    # (tag 12, without its part byte), in ascending byte order
+    tr = vec["fork_branch"][len(prefix):]
+    c2 = vec["coin_2"]
+    sp = c2[len(prefix):-1]  # the split record without the part byte
+    check(len(tr) == TRANSFER and len(sp) == 3 + 8 * 2 + 64, "the two successors' sizes")
+    check(ev[off:] == tr + sp and tr < sp, "evidence: succ_a = bob's transfer to alice, succ_b = "
+          "bob's split, ascending, nothing after")
+    check(tr[:-64] != sp[:-64], "evidence: the successors' bodies differ")
+    state_1 = vec["state_1"]
+    sig_ok(pub["bob"], SIG_CONTEXT + tr[:-64] + state_1, tr[-64:],
+           "evidence succ_a signed by bob over state_1")
+    sig_ok(pub["bob"], SIG_CONTEXT + sp[:-64] + state_1, sp[-64:],
+           "evidence succ_b signed by bob over state_1")
+    # the culprit is the owner of state_1: the devcert coin_1 transfers to
+    to = prefix[HEADER + GENESIS + 2:HEADER + GENESIS + 2 + CERT]
+    check(to[6:38] == pub["bob"] and to[38:46] == b"bob\0\0\0\0\0",
+          "evidence: the forked state's owner is bob (key and alias)")
+
+
+def check_armor(vec):
+    text = vec["armor_coin_1"]
+    coin = vec["coin_1"]
+    head = b"ducat:coin:1:"
+    b64 = base64.urlsafe_b64encode(coin).rstrip(b"=")
+    cks = blake(ARMOR_LABEL, head, coin)[:4].hex()
+    want = (head + b64).decode() + ":" + cks
+    check(text == want, "armor_coin_1 = header, base64url (no padding), BLAKE2b checksum")
+    check(blake(ARMOR_LABEL, head, flip(coin))[:4].hex() != cks,
+          "armor: one flipped payload bit changes the checksum")
+    check(blake(ARMOR_LABEL, b"ducat:receipt:1:", coin)[:4].hex() != cks,
+          "armor: the kind is under the checksum")
+
+
 def main():
     vec = {}
     with open(os.path.join(ROOT, "tests/vectors/core.vec"), encoding="utf-8") as f:
@@ -90,7 +175,7 @@ def main():
                 try:
                     vec[k.strip()] = bytes.fromhex(v.strip())
                 except ValueError:
-                    pass  # text (the armor), checked by tests/vectors.sh
+                    vec[k.strip()] = v.strip()  # text: the armor
     seeds = {"master": 0x4D, "signing": 0x53, "alice": 0xA1, "bob": 0xB0, "carol": 0xCA}
     pub = {k: openssl_pub(bytes([v]) * 32) for k, v in seeds.items()}
     check(pub["master"] == vec["master_pub"], "master_pub is Ed25519 of seed 0x4d")
@@ -136,6 +221,10 @@ def main():
         state = blake(STATE_LABEL, state, body, extra)
         check(state == vec[sname], f"{sname} = BLAKE2b-256(label, previous state, record) "
               "(hashlib)")
+    check_successor(vec, c3)
+    check_deposit(vec, pub, state)
+    check_evidence(vec, pub)
+    check_armor(vec)
     failed = results.count(False)
     print(f"# {len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0

@@ -1,22 +1,30 @@
 /*
- * ducat/offline.h - the payer's side of an offline payment over a wallet:
- * what every transport (TCP, armor files, QR codes, NFC) and every host (the
+ * ducat/offline.h - an offline payment over a wallet, both sides: what
+ * every transport (TCP, armor files, QR codes, NFC) and every host (the
  * CLI, a phone app, a terminal, the benchmark) would otherwise write again.
- * The counterpart of service.h for offline payments; proto.h moves the
- * messages, wallet.h keeps the coins.
+ * The counterpart of service.h for offline payments; proto.h encodes and
+ * frames the messages, apdu.h carries them in APDUs, wallet.h keeps the
+ * coins.
  *
- * What is here: payment assembly, the payer's answer to a request, receipt
- * matching, the payee's verification with its offline limit and the
- * keeping of the coins, and the bookkeeping slots of both sides in the
- * wallet's pending requests (payee sessions "rx:", the payer's copies of
- * the requests it paid "py:"), with the resume of an open request. The CLI
- * (src/cli/cmd_offline.c, cmd_nfc.c), bench/bench_offline.c and
- * tests/unit/test_wallet.c call it. Still in the CLI: the order of the
- * steps around each transport (save, then send) and the messages.
+ * Two levels:
+ *   - the host steps (struct dc_offline, "Hosting an exchange" below): the
+ *     whole order of each side - check, sign, SAVE, then send; receive,
+ *     verify, SAVE, then answer - with the bookkeeping slots, the limits
+ *     and the resume of an open request. A transport only moves bytes
+ *     between these calls and the session engine (or the card responder);
+ *   - the pieces they are made of (payment assembly, receipt matching, the
+ *     payee's verification, the slots), for hosts with other needs and for
+ *     tests.
+ * The CLI (src/cli/cmd_offline.c, cmd_nfc.c), bench/bench_offline.c and
+ * tests/unit/test_wallet.c call it.
  *
- * Crash rule (the caller's duty): after dc_offline_pay the wallet holds the
- * signed coins as PENDING_OUT; the host saves the wallet BEFORE the payment
- * leaves. Paying the same request again returns the same bytes.
+ * Crash rule: every step that changes the wallet saves it (the host's save
+ * callback) before it returns what may leave the device: the signed
+ * payment (payer) and the receipt (payee). Paying the same request again
+ * returns the same bytes; accepting the same payment again returns the
+ * same receipt; a payee restarted for the same amount resumes its open
+ * request. So a host killed at any point and run again completes the one
+ * payment, never a second one.
  *
  * THREAD SAFETY: as the wallet (one thread at a time per wallet).
  */
@@ -53,7 +61,10 @@ DC_MUST_CHECK enum dc_err dc_offline_payment_encode(uint8_t *out, size_t cap, si
  * *has_split (OUT, may be NULL) whether a coin was split. The message is
  * written as by dc_offline_payment_encode. The wallet has changed on
  * success: save it before the payment leaves. Errors of dc_wallet_select
- * (DC_ERR_INSUFFICIENT_FUNDS ...) leave the wallet unchanged.
+ * (DC_ERR_INSUFFICIENT_FUNDS ...) leave the wallet unchanged, and so does
+ * DC_ERR_PAYMENT_TOO_LARGE: the amount would take more than one payment
+ * carries (DC_PAYMENT_COINS_MAX coins, DC_PAYMENT_MAX_BYTES bytes), found
+ * before anything is signed.
  */
 DC_MUST_CHECK enum dc_err dc_offline_pay(struct dc_wallet *w, uint8_t *out, size_t cap,
                                          size_t *out_len, int *again, int *has_split,
@@ -156,6 +167,141 @@ DC_MUST_CHECK enum dc_err dc_offline_py_load(const struct dc_wallet *w,
                                              const uint8_t request_hash[static DC_HASH_BYTES],
                                              uint8_t request[static DC_REQUEST_BYTES], size_t *len,
                                              int *confirmed);
+
+/* ---- Hosting an exchange: the steps every transport calls ---------------- */
+
+/* Transport tags a payee session slot records (a host may use its own,
+ * 1..255): a request is resumed only by the transport that made it. */
+#define DC_OFFLINE_TCP 1u
+#define DC_OFFLINE_ARMOR 2u /* text armor: files, stdio, QR codes (no frames) */
+#define DC_OFFLINE_NFC 3u
+/* An open request is resumed (dc_offline_payee_resume) within an hour. */
+#define DC_OFFLINE_RESUME_WINDOW_MS (60u * 60u * 1000u)
+
+/* Makes the wallet durable (e.g. dc_wallet_commit); the same signature as
+ * dc_service_save_fn. */
+typedef enum dc_err (*dc_offline_save_fn)(void *ctx, struct dc_wallet *w);
+/* Told right after each save, before anything leaves: "request-persisted"
+ * (payee_begin), "coins-persisted" (payee_step), "request-closed"
+ * (payee_finish), "payment-persisted" (payer_pay), "receipt-confirmed"
+ * (payer_confirm). A log line, or a test's crash point. */
+typedef void (*dc_offline_point_fn)(void *ctx, const char *point);
+
+/* What the last call found, for the host's messages (OUT; every call
+ * clears it first). */
+struct dc_offline_note {
+    struct dc_request request;    /* the request checked, paid or confirmed (payer) */
+    struct dc_payment_result res; /* the payee's verification, or where it failed */
+    size_t n_revoked;             /* revoked devices the trust context held */
+    int again;                    /* paid / accepted / confirmed before: the same bytes */
+    int has_split;                /* the payment split a coin (change kept) */
+    int saving;                   /* the error came from the save callback */
+    int64_t max;                  /* DC_ERR_LIMIT_EXCEEDED: the payer's maximum */
+    int64_t after, limit;         /* DC_ERR_OFFLINE_LIMIT: total it would reach, the limit */
+    size_t payment_bytes;         /* DC_ERR_PAYMENT_TOO_LARGE: bytes it would take (0: the
+                                     coin count was over first) */
+    uint64_t cert_expires_at;     /* DC_ERR_CERT_EXPIRED: this device's certificate */
+};
+
+/* The host context. Plain data: fill the first six fields. */
+struct dc_offline {
+    struct dc_wallet *w;     /* borrowed */
+    dc_offline_save_fn save; /* required */
+    void *save_ctx;
+    dc_offline_point_fn point; /* may be NULL */
+    void *point_ctx;
+    unsigned transport; /* DC_OFFLINE_* (payee slots), 1..255 */
+    struct dc_offline_note note;
+};
+
+/* -- Payee -- */
+
+/*
+ * A new request for `amount` (minor units of `currency`): this device's
+ * certificate must be usable for another minute (DC_ERR_WALLET_NOT_REGISTERED,
+ * DC_ERR_CERT_EXPIRED with note.cert_expires_at), the amount must keep the
+ * wallet within its offline limit (DC_ERR_OFFLINE_LIMIT, note.after and
+ * .limit); then a fresh nonce, the request signed into s (frames of
+ * frame_max, 0 = DC_FRAME_MAX), recorded in a payee slot and SAVED
+ * ("request-persisted"). With DC_OFFLINE_ARMOR the request leaves as armor
+ * (dc_session_request), not as the session's frames. *created (OUT) is the
+ * request's time, for the later steps.
+ */
+DC_MUST_CHECK enum dc_err dc_offline_payee_begin(struct dc_offline *o, struct dc_session *s,
+                                                 int64_t amount, uint32_t currency,
+                                                 unsigned frame_max, uint64_t now,
+                                                 uint64_t *created);
+/* The newest open request of this transport for `amount` made within
+ * DC_OFFLINE_RESUME_WINDOW_MS: DC_OK (s and *created restored, to be
+ * reconnected by the host) or DC_ERR_NOT_FOUND. */
+DC_MUST_CHECK enum dc_err dc_offline_payee_resume(struct dc_offline *o, struct dc_session *s,
+                                                  int64_t amount, uint64_t now, uint64_t *created);
+/*
+ * The host's turn in a payee session; a no-op unless the session wants
+ * NEED_VERIFY or NEED_PERSIST. On NEED_VERIFY: the payment verified under
+ * the offline trust (dc_offline_trust) and the seen-set, the receipt
+ * signed, the offline limit checked, the coins kept and the session in its
+ * slot, all in ONE save ("coins-persisted"), then dc_session_persisted: the
+ * receipt may leave. On NEED_PERSIST (a session restored in that state: its
+ * coins were saved with it): dc_session_persisted.
+ * Refusals: note.res names the coin and record at fault; the session
+ * FAILED, and over a link (TCP, NFC) its slot forgotten (saved): the
+ * request is over. With DC_OFFLINE_ARMOR nothing is written: a file may
+ * come from anyone, and a bad one must not end the request that the real
+ * payer's payment answers. Except
+ * DC_ERR_OFFLINE_LIMIT (note.after, .limit): nothing kept and the request
+ * stays open, since the payer's coins are signed to this device and the
+ * same payment can be delivered again once coins were deposited.
+ */
+DC_MUST_CHECK enum dc_err dc_offline_payee_step(struct dc_offline *o, struct dc_session *s,
+                                                uint64_t created, uint64_t now);
+/*
+ * The payee, given a whole PAYMENT message (armor, a QR code): finds the
+ * open request it answers (DC_ERR_PAY_WRONG_REQUEST: none), feeds it to
+ * that session and runs dc_offline_payee_step. A payment accepted before
+ * gets its receipt again (note.again; another payment for the same request
+ * is DC_ERR_FRAME_CONFLICT). On DC_OK the receipt is dc_session_receipt(s).
+ * s is the host's scratch (sizeof struct dc_session).
+ */
+DC_MUST_CHECK enum dc_err dc_offline_payee_take(struct dc_offline *o, struct dc_session *s,
+                                                const uint8_t *payment, size_t len, uint64_t now);
+/* The payer acknowledged the receipt (or the host gives up waiting for
+ * it): the request is closed (its slot marked done) and saved. */
+DC_MUST_CHECK enum dc_err dc_offline_payee_finish(struct dc_offline *o, const struct dc_session *s,
+                                                  uint64_t created);
+
+/* -- Payer -- */
+
+/* A request as received: decodes, verifies under this wallet's trust
+ * (signature, payee certificate, issuer key, revocation list) and, if
+ * max > 0, asks no more than max (DC_ERR_LIMIT_EXCEEDED, note.max). On DC_OK
+ * note.request holds it. Changes nothing. */
+DC_MUST_CHECK enum dc_err dc_offline_payer_check(struct dc_offline *o, const uint8_t *request,
+                                                 size_t len, int64_t max, uint64_t now);
+/*
+ * The payment for a checked request: the one made before (note.again) or
+ * a new one (dc_offline_pay, with a day of validity left on every coin),
+ * the payer's copy of the request recorded, and the wallet SAVED
+ * ("payment-persisted"): then, and only then, the payment is written to
+ * out (cap >= DC_PAYMENT_MAX_BYTES is always enough). A payment over the
+ * message's limits is refused before anything is signed:
+ * DC_ERR_PAYMENT_TOO_LARGE (note.payment_bytes). Errors of coin selection
+ * (DC_ERR_INSUFFICIENT_FUNDS ...) leave the wallet unchanged.
+ */
+DC_MUST_CHECK enum dc_err dc_offline_payer_pay(struct dc_offline *o, uint8_t *out, size_t cap,
+                                               size_t *out_len, const uint8_t *request, size_t len,
+                                               uint64_t now);
+/* The payer's turn in a session on NEED_COINS: dc_offline_payer_check and
+ * _pay on dc_session_request, the payment handed to the session, then
+ * dc_session_persisted. A no-op in any other state. */
+DC_MUST_CHECK enum dc_err dc_offline_payer_step(struct dc_offline *o, struct dc_session *s,
+                                                int64_t max, uint64_t now);
+/* A RECEIPT: it names a request this wallet paid (DC_ERR_RECEIPT_MISMATCH
+ * otherwise), then dc_offline_confirm; the copy marked confirmed and the
+ * wallet SAVED. note.request is the request; note.again if it was confirmed
+ * before (idempotent). */
+DC_MUST_CHECK enum dc_err dc_offline_payer_confirm(struct dc_offline *o, const uint8_t *receipt,
+                                                   size_t len, uint64_t now);
 
 #ifdef __cplusplus
 }

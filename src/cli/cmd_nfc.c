@@ -16,12 +16,15 @@
  *               02 reset, 04 ATR wanted - or a command APDU, answered by a
  *               response APDU). A phone app does the same in its HCE service.
  *
- * Both ends use the steps of cmd_offline.c (cli/offline.h): the payer saves
- * the signed payment before answering PAY and confirms the receipt before
- * answering CONFIRM.
+ * Both ends are hosts of the offline layer (include/ducat/offline.h, through
+ * cli/offline.h), as the TCP and armor commands are: the payer's wallet saves
+ * the signed payment before PAY is answered and the confirmed receipt before
+ * CONFIRM is; the terminal saves the coins before the receipt leaves. Here
+ * only the APDUs move.
  */
 #define _DEFAULT_SOURCE /* getaddrinfo */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,8 +102,8 @@ static int wait_card(struct pcsc *p, uint64_t deadline)
 
 /* One tap: the card in the field from SELECT to CONFIRM. 0 done, 1 the card
  * left (tap again), or -exit code. */
-static int tap_once(struct cli *x, struct pcsc *p, struct dc_session *s, struct dc_tap *t,
-                    unsigned seg, uint64_t created)
+static int tap_once(struct cli *x, struct dc_offline *o, struct pcsc *p, struct dc_session *s,
+                    struct dc_tap *t, unsigned seg, uint64_t created)
 {
     SCARDHANDLE card;
     DWORD proto;
@@ -131,19 +134,10 @@ static int tap_once(struct cli *x, struct pcsc *p, struct dc_session *s, struct 
             break;
         }
         if (w & DC_TAP_HOST) {
-            if (dc_session_want(s) & DC_SESSION_NEED_VERIFY) {
-                int rc = payee_verify_keep(x, s, TRANSPORT_NFC, created);
-                if (rc) {
-                    out = -rc;
-                    break;
-                }
-            } else if (dc_session_want(s) & DC_SESSION_NEED_PERSIST) {
-                /* restored in the state it was saved in, with its coins */
-                enum dc_err e = dc_session_persisted(s);
-                if (e != DC_OK) {
-                    out = -cli_fail(x, e, "session: %s", dc_err_str(e));
-                    break;
-                }
+            int rc = payee_serve(x, o, s, created);
+            if (rc) {
+                out = -rc;
+                break;
             }
             dc_tap_resume(t, s);
             continue;
@@ -163,43 +157,16 @@ static int tap_once(struct cli *x, struct pcsc *p, struct dc_session *s, struct 
 
 int cmd_tap(struct cli *x, int argc, char **argv)
 {
-    const char *amount_s = NULL, *reader = NULL, *timeout_s = "300", *seg_s = NULL;
-    int fresh = 0, extended = 0;
-    for (int i = 0; i < argc; i++) {
-        int r;
-        if ((r = cli_opt(argc, argv, &i, "--amount", &amount_s)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--reader", &reader)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--segment", &seg_s)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--timeout", &timeout_s)) != 0) {
-            if (r < 0) return CLI_EXIT_USAGE;
-        } else if (strcmp(argv[i], "--new") == 0) {
-            fresh = 1;
-        } else if (strcmp(argv[i], "--extended") == 0) {
-            extended = 1;
-        } else {
-            return cli_fail_code(CLI_EXIT_USAGE, "tap: unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!amount_s) return cli_fail_code(CLI_EXIT_USAGE, "tap: --amount AMOUNT is required");
-    unsigned seg = extended ? DC_APDU_EXTENDED : 0;
-    if (seg_s) {
-        char *end;
-        long v = strtol(seg_s, &end, 10);
-        if (*end || end == seg_s || v < 16 || v > 255 || extended) {
-            return cli_fail_code(CLI_EXIT_USAGE,
-                                 "invalid --segment '%s' (bytes per short APDU, 16..255; not "
-                                 "with --extended)",
-                                 seg_s);
-        }
-        seg = (unsigned)v;
-    }
-    long timeout;
-    int rc = parse_timeout(timeout_s, &timeout);
+    struct cli_xopts op;
+    int rc = cli_xopts_parse(&op, "tap",
+                             XO_AMOUNT | XO_READER | XO_SEGMENT | XO_EXTENDED | XO_TIMEOUT | XO_NEW,
+                             XO_AMOUNT, 300, argc, argv);
     if (rc) return rc;
+    unsigned seg = op.extended ? DC_APDU_EXTENDED : op.segment;
     rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
     if (rc) return rc;
     int64_t amount;
-    rc = cli_amount(x, amount_s, &amount);
+    rc = cli_xopts_amounts(x, &op, &amount, NULL);
     if (rc) return rc;
     struct pcsc p;
     memset(&p, 0, sizeof p);
@@ -210,31 +177,32 @@ int cmd_tap(struct cli *x, int argc, char **argv)
     }
     struct dc_session *s = malloc(sizeof *s);
     struct dc_tap *t = malloc(sizeof *t);
+    struct dc_offline o;
     uint64_t created = cli_now();
     char a[48];
     if (!s || !t) {
         rc = cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
         goto out;
     }
-    rc = pick_reader(&p, reader);
+    rc = pick_reader(&p, op.reader);
     if (rc) goto out;
-    if (!fresh && dc_offline_rx_find_open(x->w, amount, TRANSPORT_NFC, cli_now(), RESUME_WINDOW_MS,
-                                          s, &created) == DC_OK) {
+    offline_host(x, &o, DC_OFFLINE_NFC, "tap");
+    if (!op.fresh && dc_offline_payee_resume(&o, s, amount, cli_now(), &created) == DC_OK) {
         if (!x->json) printf("resuming the open request for %s\n", cli_fmt(x, a, amount));
     } else {
-        rc = payee_new(x, amount, TRANSPORT_NFC, s);
+        rc = payee_new(x, &o, amount, s, &created);
         if (rc) goto out;
         if (!x->json) printf("requesting %s (request signed and saved)\n", cli_fmt(x, a, amount));
     }
     if (!x->json) printf("waiting for a card on '%s'\n", p.reader);
     fflush(stdout);
-    uint64_t deadline = mono_ms() + (uint64_t)timeout * 1000u;
+    uint64_t deadline = mono_ms() + (uint64_t)op.timeout * 1000u;
     int outcome = 1, taps = 0;
     while (outcome == 1) {
         int w = wait_card(&p, deadline);
         if (w != 1) break;
         taps++;
-        outcome = tap_once(x, &p, s, t, seg, created);
+        outcome = tap_once(x, &o, &p, s, t, seg, created);
         if (outcome == 1) {
             if (!x->json) printf("the card left the field; tap again\n");
             fflush(stdout);
@@ -246,23 +214,13 @@ int cmd_tap(struct cli *x, int argc, char **argv)
         }
     }
     if (outcome < 0) {
+        /* refused: the layer forgot the request, or kept it open (limit) */
         rc = -outcome;
-        if (dc_session_want(s) & DC_SESSION_FAILED) {
-            /* a refused payment ends this request: forget its session */
-            size_t rl;
-            const uint8_t *req = dc_session_request(s, &rl);
-            uint8_t h[DC_HASH_BYTES];
-            if (req) {
-                dc_request_hash(h, req, rl);
-                if (dc_offline_rx_forget(x->w, h) == DC_OK) (void)cli_save(x);
-            }
-        }
         goto out;
     }
     if (outcome == 0) {
-        enum dc_err e = dc_offline_rx_save(x->w, s, TRANSPORT_NFC, 1, created);
-        rc = e == DC_OK ? cli_save(x)
-                        : cli_fail(x, e, "cannot close the request: %s", dc_err_str(e));
+        enum dc_err e = dc_offline_payee_finish(&o, s, created);
+        rc = e == DC_OK ? 0 : cli_fail(x, e, "cannot close the request: %s", dc_err_str(e));
         if (x->json) {
             cli_emit(json_pack("{s:s, s:I, s:i, s:i, s:i}", "status", "received", "amount",
                                (json_int_t)amount, "taps", taps, "apdus", (int)t->apdus, "bytes",
@@ -286,7 +244,7 @@ int cmd_tap(struct cli *x, int argc, char **argv)
     rc = cli_fail_code(CLI_EXIT_RETRY,
                        "no payment within %ld s; the request stays open - run the same command "
                        "again to resume it",
-                       timeout);
+                       op.timeout);
 out:
     free(s);
     free(t);
@@ -336,23 +294,50 @@ static int send_msg(int fd, const uint8_t *b, size_t n)
     return 0;
 }
 
-/* The host's turn on DC_CARD_PAY: check, build and save, answer. */
-static enum dc_err card_pay(struct cli *x, struct dc_card *c, int64_t max, uint8_t *rsp, size_t *rl,
-                            int64_t *amount)
+/* Asks the person holding the card, on the terminal, whether to pay the
+ * request note->request (what a phone app's confirmation screen does): 1
+ * yes, 0 no (or no answer). */
+static int ask_to_pay(struct cli *x, const struct dc_offline_note *n)
+{
+    FILE *tty = fopen("/dev/tty", "r+");
+    if (!tty) return 0;
+    char a[48], alias[2 * DC_ALIAS_BYTES + 1], line[16] = "";
+    cli_hex(alias, n->request.payee.alias, DC_ALIAS_BYTES);
+    fprintf(tty, "pay %s to device alias %.16s? [y/N] ", cli_fmt(x, a, n->request.amount), alias);
+    fflush(tty);
+    int yes = fgets(line, sizeof line, tty) && (line[0] == 'y' || line[0] == 'Y');
+    fclose(tty);
+    return yes;
+}
+
+/* The host's turn on DC_CARD_PAY: the offline layer checks, builds and
+ * saves; then the answer. Without --yes or --max a new payment is asked
+ * for first (a payment made before, resumed by a new tap, is not). */
+static enum dc_err card_pay(struct cli *x, struct dc_offline *o, struct dc_card *c,
+                            const struct cli_xopts *op, int64_t max, uint8_t *rsp, size_t *rl,
+                            int64_t *amount, int *refused)
 {
     size_t len;
     const uint8_t *req = dc_card_message(c, &len);
-    struct dc_request r;
     uint8_t *pay = NULL;
     size_t plen = 0;
     cli_last_err = DC_OK;
-    int rc = payer_check_request(x, req, len, max, &r);
-    if (rc == 0) rc = payer_pay(x, req, len, &r, &pay, &plen);
+    int rc = payer_check_request(x, o, req, len, max);
+    struct dc_wallet_outgoing before;
+    if (rc == 0 && !op->yes && !max &&
+        dc_wallet_find_payment(x->w, &before, o->note.request.payee.pub, o->note.request.nonce) !=
+            DC_OK &&
+        !ask_to_pay(x, &o->note)) {
+        rc = cli_fail(x, DC_ERR_PAYMENT_DECLINED, "not paid: %s",
+                      dc_err_str(DC_ERR_PAYMENT_DECLINED));
+    }
+    if (rc == 0) rc = payer_pay(x, o, req, len, &pay, &plen);
     if (rc) {
         enum dc_err why = cli_last_err != DC_OK ? cli_last_err : DC_ERR_INTERNAL;
+        *refused = rc;
         return dc_card_refuse(c, why, rsp, DC_APDU_RSP_MAX, rl);
     }
-    *amount = r.amount;
+    *amount = o->note.request.amount;
     enum dc_err e = dc_card_answer(c, pay, plen, rsp, DC_APDU_RSP_MAX, rl);
     free(pay);
     return e;
@@ -360,29 +345,29 @@ static enum dc_err card_pay(struct cli *x, struct dc_card *c, int64_t max, uint8
 
 int cmd_card(struct cli *x, int argc, char **argv)
 {
-    const char *vpcd = NULL, *max_s = NULL, *timeout_s = "60";
-    for (int i = 0; i < argc; i++) {
-        int r;
-        if ((r = cli_opt(argc, argv, &i, "--vpcd", &vpcd)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--max", &max_s)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--timeout", &timeout_s)) != 0) {
-            if (r < 0) return CLI_EXIT_USAGE;
-        } else {
-            return cli_fail_code(CLI_EXIT_USAGE, "card: unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!vpcd) return cli_fail_code(CLI_EXIT_USAGE, "card: --vpcd HOST:PORT is required");
-    long timeout;
-    int rc = parse_timeout(timeout_s, &timeout);
+    struct cli_xopts op;
+    int rc = cli_xopts_parse(&op, "card", XO_VPCD | XO_MAX | XO_YES | XO_TIMEOUT, XO_VPCD, 60, argc,
+                             argv);
     if (rc) return rc;
+    int tty = op.yes || op.max_s ? -1 : open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (tty >= 0) close(tty);
+    if (!op.yes && !op.max_s && tty < 0) {
+        /* nobody to ask: no controlling terminal */
+        return cli_fail_code(CLI_EXIT_USAGE,
+                             "card: give --max AMOUNT (pay requests up to it) or --yes (pay any "
+                             "request), or run it on a terminal to be asked for each payment");
+    }
     rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
     if (rc) return rc;
     int64_t max = 0, amount = 0;
-    if (max_s && (rc = cli_amount(x, max_s, &max)) != 0) return rc;
-    uint64_t deadline = mono_ms() + (uint64_t)timeout * 1000u;
-    int fd = -1;
-    rc = connect_to(vpcd, deadline, &fd);
+    rc = cli_xopts_amounts(x, &op, NULL, &max);
     if (rc) return rc;
+    uint64_t deadline = mono_ms() + (uint64_t)op.timeout * 1000u;
+    int fd = -1;
+    rc = connect_to(op.addr, deadline, &fd);
+    if (rc) return rc;
+    struct dc_offline o;
+    offline_host(x, &o, DC_OFFLINE_NFC, "card");
     struct dc_card *c = malloc(sizeof *c);
     uint8_t *cmd = malloc(DC_APDU_CMD_MAX), *rsp = malloc(DC_APDU_RSP_MAX);
     if (!c || !cmd || !rsp) {
@@ -390,7 +375,7 @@ int cmd_card(struct cli *x, int argc, char **argv)
         goto out;
     }
     dc_card_init(c);
-    if (!x->json) printf("card in the field of '%s'\n", vpcd);
+    if (!x->json) printf("card in the field of '%s'\n", op.addr);
     fflush(stdout);
     unsigned n_apdu = 0;
     rc = CLI_EXIT_RETRY;
@@ -414,13 +399,15 @@ int cmd_card(struct cli *x, int argc, char **argv)
         size_t rl;
         unsigned ev;
         enum dc_err e = dc_card_apdu(c, cmd, len, rsp, DC_APDU_RSP_MAX, &rl, &ev);
-        int confirmed = 0;
-        if (e == DC_OK && ev == DC_CARD_PAY) e = card_pay(x, c, max, rsp, &rl, &amount);
+        int confirmed = 0, refused = 0;
+        if (e == DC_OK && ev == DC_CARD_PAY) {
+            e = card_pay(x, &o, c, &op, max, rsp, &rl, &amount, &refused);
+        }
         if (e == DC_OK && ev == DC_CARD_CONFIRM) {
             size_t ml;
             const uint8_t *m = dc_card_message(c, &ml);
             cli_last_err = DC_OK;
-            if (payer_confirm(x, m, ml) == 0) {
+            if (payer_confirm(x, &o, m, ml) == 0) {
                 confirmed = 1;
                 e = dc_card_answer(c, NULL, 0, rsp, DC_APDU_RSP_MAX, &rl);
             } else {
@@ -435,6 +422,11 @@ int cmd_card(struct cli *x, int argc, char **argv)
         snprintf(point, sizeof point, "card:apdu-%u-answered", n_apdu);
         cli_pause_point(point);
         if (send_msg(fd, rsp, rl) != 0) break;
+        if (refused) {
+            /* the terminal was told why (62 00); nothing was signed */
+            rc = refused;
+            goto out;
+        }
         if (confirmed) {
             char a[48];
             if (x->json) {

@@ -1,26 +1,16 @@
 /*
  * cmd_offline.c - offline payments: over files or stdio with text armor
- * (request, pay REQUEST, accept, confirm) and over TCP (receive, send),
- * standing in for NFC or Bluetooth. No server is involved.
+ * (request, pay REQUEST, accept, confirm; QR codes are armor too) and over
+ * TCP (receive, send), standing in for NFC or Bluetooth. No server is
+ * involved.
  *
- * Bookkeeping in the wallet file (pending-request slots, kept by the
- * offline layer, include/ducat/offline.h):
- *   "rx:<hash>"  the payee's session for one request it made (the
- *                dc_session bytes after a 2-byte header: transport, done).
- *                Saved before the request leaves, and again in the SAME
- *                save as the accepted coins, before the receipt leaves.
- *   "py:<hash>"  the payer's copy of a request it paid (after a 1-byte
- *                confirmed flag), so a receipt can be checked and matched
- *                to the payment; saved with the signed payment, before the
- *                payment leaves.
- * <hash> is the hex of the first 16 bytes of the request hash.
- *
- * Crash and retry. Every step is idempotent: paying a request again yields
- * the same signed payment (dc_wallet_prepare_payment), accepting a payment
- * again yields the same receipt, and a payee process restarted with the
- * same amount resumes its open session (same request, same nonce). So
- * killing either side at any message boundary and running the same
- * commands again completes the one payment, never a second one.
+ * Every step of the payment - the slots in the wallet, the offline limit,
+ * signing, saving before anything leaves, resuming an open request - is the
+ * offline layer's (include/ducat/offline.h: dc_offline_payee_* and
+ * dc_offline_payer_*). These commands are its hosts: they move bytes (a
+ * file, stdout, a socket) and word the outcome. Killing either side at any
+ * message boundary and running the same commands again completes the one
+ * payment, never a second one (the layer's crash rule).
  *
  * TCP transport: the session engine's frames back to back; after the
  * payer has checked the receipt and saved, it sends one byte 0x06 (ACK)
@@ -51,16 +41,6 @@
 #define ACK_BYTE 0x06
 
 /* ---- Small helpers ------------------------------------------------------------------ */
-
-/* The wallet's trust context for verifying, now. */
-static int trust_now(struct cli *x, struct dc_trust *t, uint64_t now)
-{
-    enum dc_err e = dc_offline_trust(x->w, t, now);
-    if (e != DC_OK) {
-        return cli_fail(x, e, "cannot verify offline: %s (run: ducat sync)", dc_err_str(e));
-    }
-    return 0;
-}
 
 /* Reads an armored object of `kind` from path into a malloc'd buffer. */
 static int read_armor(struct cli *x, const char *path, enum dc_armor_kind kind, uint8_t **out,
@@ -129,92 +109,95 @@ __attribute__((format(printf, 2, 3))) static void report(const struct cli *x, co
     fputc('\n', report_to ? report_to : stdout);
 }
 
-/* ---- Payee: sessions in the wallet ---------------------------------------------------- */
+/* ---- The offline layer's host (include/ducat/offline.h) ------------------------------ */
 
-/* The wallet's device certificate, checked usable for receiving. */
-static int own_cert(struct cli *x, struct dc_devcert *dc, uint8_t raw[static DC_DEVCERT_BYTES],
-                    uint64_t now)
+/*
+ * Every step of a payment - check, sign, save, then send; receive, verify,
+ * save, then answer - is the offline layer's (dc_offline_payee_* and
+ * dc_offline_payer_*); what stays here is how the CLI words the outcome.
+ */
+
+/* The layer's crash points as the CLI's test pause points: "<prefix>:<point>". */
+static void pause_at(void *ctx, const char *point)
 {
-    if (dc_wallet_devcert(x->w, raw) != DC_OK ||
-        dc_devcert_decode(dc, raw, DC_DEVCERT_BYTES) != DC_OK) {
+    char p[64];
+    snprintf(p, sizeof p, "%s:%s", (const char *)ctx, point);
+    cli_pause_point(p);
+}
+
+void offline_host(struct cli *x, struct dc_offline *o, unsigned transport, const char *prefix)
+{
+    memset(o, 0, sizeof *o);
+    o->w = x->w;
+    o->save = cli_save_cb;
+    o->save_ctx = x;
+    o->point = pause_at;
+    o->point_ctx = (void *)(uintptr_t)prefix;
+    o->transport = transport;
+}
+
+/* The offline layer said no: one line that says why and what to do. `what`
+ * names the step ("payment refused", "cannot pay" ...). */
+static int offline_fail(struct cli *x, const struct dc_offline *o, enum dc_err e, const char *what)
+{
+    const struct dc_offline_note *n = &o->note;
+    char a1[48], a2[48];
+    if (n->saving) {
+        return cli_fail_code(CLI_EXIT_WALLET, "cannot save the wallet '%s': %s", x->wallet_path,
+                             dc_err_str(e));
+    }
+    switch (e) {
+    case DC_ERR_WALLET_NOT_SYNCED:
+        return cli_fail(x, e, "cannot verify offline: %s (run: ducat sync)", dc_err_str(e));
+    case DC_ERR_WALLET_NOT_REGISTERED:
         return cli_fail_code(CLI_EXIT_REFUSED,
                              "this wallet has no device certificate (run: ducat register, ducat "
                              "sync)");
-    }
-    if (dc->expires_at <= now + 60000) {
-        char t[40];
+    case DC_ERR_CERT_EXPIRED:
+        if (!n->cert_expires_at) break;
         return cli_fail_code(CLI_EXIT_REFUSED,
                              "this device's certificate expired at %s: payers would refuse it "
                              "(run: ducat sync)",
-                             cli_time(t, dc->expires_at));
+                             cli_time(a1, n->cert_expires_at));
+    case DC_ERR_LIMIT_EXCEEDED:
+        if (!n->max) break;
+        return cli_fail(x, e, "the payee asks %s, more than --max %s",
+                        cli_fmt(x, a1, n->request.amount), cli_fmt(x, a2, n->max));
+    case DC_ERR_PAYMENT_TOO_LARGE: {
+        char bytes[64] = "";
+        if (n->payment_bytes) {
+            snprintf(bytes, sizeof bytes, " (these coins would take %zu)", n->payment_bytes);
+        }
+        return cli_fail(x, e,
+                        "%s %s: one offline payment carries at most %d coins and %d bytes%s; "
+                        "nothing was signed - ask for less per payment, or refresh coins online "
+                        "(ducat refresh) for fewer, shorter ones",
+                        what, cli_fmt(x, a1, n->request.amount), DC_PAYMENT_COINS_MAX,
+                        DC_PAYMENT_MAX_BYTES, bytes);
     }
-    return 0;
+    default:
+        break;
+    }
+    return cli_fail(x, e, "%s: %s", what, dc_err_str(e));
 }
 
-/* Set when a payment was refused at accept time only for the offline
- * limit: its request stays open (see cmd_receive). */
-static int refused_for_limit;
+/* ---- Payee --------------------------------------------------------------------------- */
 
-/*
- * Checks that receiving `amount` keeps the wallet within its offline limit.
- * Checked when the request is made and again when the payment arrives (the
- * wallet may have received other coins in between, e.g. for another open
- * request): then the payer has already signed the coins over to this
- * device and can spend them nowhere else, so the request stays open and
- * the same payment can be delivered again once coins were deposited.
- * transport: 0 at request time, else the transport of the accepting command.
- */
-static int within_limit(struct cli *x, int64_t amount, uint64_t now, int transport)
+/* A new payee session for amount: the request signed, recorded and saved. */
+int payee_new(struct cli *x, struct dc_offline *o, int64_t amount, struct dc_session *s,
+              uint64_t *created)
 {
-    int64_t after = 0, limit = 0;
-    char a1[48], a2[48], a3[48];
-    enum dc_err e = dc_offline_within_limit(x->w, amount, now, &after, &limit);
-    if (e == DC_OK) return 0;
-    if (e != DC_ERR_OFFLINE_LIMIT) return cli_fail(x, e, "%s", dc_err_str(e));
-    if (transport == 0) {
-        return cli_fail(x, DC_ERR_OFFLINE_LIMIT,
+    enum dc_err e =
+        dc_offline_payee_begin(o, s, amount, x->cfg.currency.numeric, 0, cli_now(), created);
+    if (e == DC_ERR_OFFLINE_LIMIT && !o->note.saving) {
+        char a1[48], a2[48], a3[48];
+        return cli_fail(x, e,
                         "receiving %s would bring this wallet to %s, over its offline limit %s "
                         "(deposit some coins first)",
-                        cli_fmt(x, a1, amount), cli_fmt(x, a2, after), cli_fmt(x, a3, limit));
+                        cli_fmt(x, a1, amount), cli_fmt(x, a2, o->note.after),
+                        cli_fmt(x, a3, o->note.limit));
     }
-    refused_for_limit = 1;
-    return cli_fail(x, DC_ERR_OFFLINE_LIMIT,
-                    "payment refused: receiving %s would bring this wallet to %s, over its "
-                    "offline limit %s; nothing was kept and the request stays open - deposit "
-                    "some coins, then %s",
-                    cli_fmt(x, a1, amount), cli_fmt(x, a2, after), cli_fmt(x, a3, limit),
-                    transport == TRANSPORT_TCP
-                        ? "run the same receive command again (the payer sends the same payment)"
-                        : "accept the same payment again");
-}
-
-/* A new payee session for amount: request signed, stored, saved. */
-int payee_new(struct cli *x, int64_t amount, int transport, struct dc_session *s)
-{
-    uint64_t now = cli_now();
-    struct dc_request r;
-    uint8_t raw[DC_DEVCERT_BYTES];
-    memset(&r, 0, sizeof r);
-    int rc = own_cert(x, &r.payee, raw, now);
-    if (rc) return rc;
-    rc = within_limit(x, amount, now, 0);
-    if (rc) return rc;
-    r.amount = amount;
-    r.currency = x->cfg.currency.numeric;
-    randombytes_buf(r.nonce, sizeof r.nonce);
-    r.time = now;
-    enum dc_err e = dc_session_payee_start(s, &r, dc_wallet_device_sk(x->w), 0);
-    if (e != DC_OK) return cli_fail(x, e, "cannot sign the request: %s", dc_err_str(e));
-    if (transport == TRANSPORT_ARMOR) {
-        /* the request leaves as armor, not through the session's frames */
-        uint8_t sink[DC_FRAME_MAX];
-        while (dc_session_pull(s, sink, sizeof sink) > 0) {
-        }
-    }
-    dc_offline_rx_prune(x->w, DC_OFFLINE_RX_KEEP);
-    e = dc_offline_rx_save(x->w, s, (unsigned)transport, 0, now);
-    if (e != DC_OK) return cli_fail(x, e, "cannot record the request: %s", dc_err_str(e));
-    return cli_save(x);
+    return e == DC_OK ? 0 : offline_fail(x, o, e, "cannot make the request");
 }
 
 /* Prints what the payee verified. */
@@ -237,172 +220,173 @@ static void report_verified(struct cli *x, const struct dc_payment_result *res, 
            n_revoked, res->sigs_checked);
 }
 
-/*
- * On NEED_VERIFY: verifies, keeps the coins and the session in one save,
- * then tells the engine. 0 or an exit code (the payment refused).
- */
-int payee_verify_keep(struct cli *x, struct dc_session *s, int transport, uint64_t created)
+/* The words of a refusal by dc_offline_payee_step or _take. */
+static int payee_refused(struct cli *x, const struct dc_offline *o, enum dc_err e)
 {
-    uint64_t now = cli_now();
-    struct dc_trust *t = malloc(sizeof *t);
-    struct dc_payment_result *res = calloc(1, sizeof *res);
-    if (!t || !res) {
-        free(t);
-        free(res);
-        return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
+    const struct dc_offline_note *n = &o->note;
+    char a1[48], a2[48], a3[48];
+    if (e == DC_ERR_OFFLINE_LIMIT && !n->saving) {
+        /* the layer kept the request open: the payer's coins are signed to us */
+        return cli_fail(x, e,
+                        "payment refused: receiving %s would bring this wallet to %s, over its "
+                        "offline limit %s; nothing was kept and the request stays open - deposit "
+                        "some coins, then %s",
+                        cli_fmt(x, a1, n->res.total), cli_fmt(x, a2, n->after),
+                        cli_fmt(x, a3, n->limit),
+                        o->transport == DC_OFFLINE_ARMOR ? "accept the same payment again"
+                        : o->transport == DC_OFFLINE_NFC
+                            ? "run the same tap command again (the card sends the same payment)"
+                            : "run the same receive command again (the payer sends the same "
+                              "payment)");
     }
-    int rc = trust_now(x, t, now);
-    if (rc == 0) {
-        /* verified, within the limit, the coins kept in the wallet */
-        enum dc_err e = dc_offline_accept(x->w, s, res, t, now);
-        if (e == DC_ERR_OFFLINE_LIMIT) {
-            rc = within_limit(x, res->total, now, transport);
-        } else if (e != DC_OK && res->coin != DC_PAYMENT_WHOLE) {
-            rc = cli_fail(x, e, "payment refused: coin %zu, record %zu: %s", res->coin, res->record,
-                          dc_err_str(e));
-        } else if (e != DC_OK) {
-            rc = cli_fail(x, e, "payment refused: %s", dc_err_str(e));
-        }
+    if (e == DC_ERR_PAY_WRONG_REQUEST && o->transport == DC_OFFLINE_ARMOR) {
+        return cli_fail(x, e, "payment refused: it answers no open request of this wallet");
     }
-    if (rc == 0) report_verified(x, res, t->n_revoked_devices);
-    free(t);
-    free(res);
-    if (rc != 0) return rc;
-    /* the same save holds the coins and the session */
-    enum dc_err e =
-        dc_offline_rx_save(x->w, s, (unsigned)transport, transport == TRANSPORT_ARMOR, created);
-    if (e != DC_OK) return cli_fail(x, e, "cannot keep the coins: %s", dc_err_str(e));
-    rc = cli_save(x);
-    if (rc) return rc;
-    cli_pause_point("receive:coins-persisted");
-    e = dc_session_persisted(s);
-    if (e != DC_OK) return cli_fail(x, e, "session: %s", dc_err_str(e));
+    if (e == DC_ERR_FRAME_CONFLICT) {
+        return cli_fail(x, e,
+                        "payment refused: this request was already paid with another payment");
+    }
+    if (!n->saving && n->res.coin != DC_PAYMENT_WHOLE) {
+        return cli_fail(x, e, "payment refused: coin %zu, record %zu: %s", n->res.coin,
+                        n->res.record, dc_err_str(e));
+    }
+    return offline_fail(x, o, e, "payment refused");
+}
+
+/* On NEED_VERIFY (or NEED_PERSIST after a restart): the layer verifies,
+ * keeps the coins and the session in one save, then lets the receipt go.
+ * 0 or an exit code (the payment refused). */
+int payee_serve(struct cli *x, struct dc_offline *o, struct dc_session *s, uint64_t created)
+{
+    int verify = (dc_session_want(s) & DC_SESSION_NEED_VERIFY) != 0;
+    enum dc_err e = dc_offline_payee_step(o, s, created, cli_now());
+    if (e != DC_OK) return payee_refused(x, o, e);
+    if (verify) report_verified(x, &o->note.res, o->note.n_revoked);
     return 0;
 }
 
-/* ---- Payer ------------------------------------------------------------------------------ */
+/* ---- Payer --------------------------------------------------------------------------- */
 
-/* Checks a request under the wallet's trust and reports it. */
-int payer_check_request(struct cli *x, const uint8_t *req, size_t len, int64_t max,
-                        struct dc_request *r)
+/* Reports a checked request (note.request). */
+static void report_request(struct cli *x, const struct dc_offline *o)
 {
-    uint64_t now = cli_now();
-    enum dc_err e = dc_request_decode(r, req, len);
-    if (e != DC_OK) return cli_fail(x, e, "the payment request is malformed: %s", dc_err_str(e));
-    struct dc_trust *t = malloc(sizeof *t);
-    if (!t) return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
-    int rc = trust_now(x, t, now);
-    if (rc == 0) {
-        e = dc_request_verify(r, t);
-        if (e != DC_OK) {
-            rc = cli_fail(x, e, "payment request refused: %s", dc_err_str(e));
-        }
-    }
-    size_t n_rev = t->n_revoked_devices;
-    free(t);
-    if (rc) return rc;
+    const struct dc_request *r = &o->note.request;
     char a[48], tm[40], alias[2 * DC_ALIAS_BYTES + 1];
     cli_hex(alias, r->payee.alias, DC_ALIAS_BYTES);
-    if (max > 0 && r->amount > max) {
-        char b[48];
-        return cli_fail(x, DC_ERR_LIMIT_EXCEEDED, "the payee asks %s, more than --max %s",
-                        cli_fmt(x, a, r->amount), cli_fmt(x, b, max));
-    }
     report(x, "payment request: %s to device alias %s", cli_fmt(x, a, r->amount), alias);
     report(x,
            "  checked: request signed by the payee's device key; its certificate signed by "
            "issuer key %u, valid until %s, not among %zu revoked device(s)",
-           (unsigned)r->payee.key_id, cli_time(tm, r->payee.expires_at), n_rev);
-    return 0;
+           (unsigned)r->payee.key_id, cli_time(tm, r->payee.expires_at), o->note.n_revoked);
 }
 
-/*
- * Builds (or finds again) the payment for a checked request, records it
- * and saves: after this, the signed payment may leave. *pay malloc'd.
- */
-int payer_pay(struct cli *x, const uint8_t *req, size_t rlen, const struct dc_request *r,
-              uint8_t **pay, size_t *plen)
+/* Says why a payment could not be made (coins the payee would refuse are
+ * never offered: says where they went). */
+static int pay_failed(struct cli *x, const struct dc_offline *o, enum dc_err e)
 {
-    uint64_t now = cli_now();
-    char a[48];
-    int again = 0, split = 0;
-    uint8_t *b = malloc(DC_PAYMENT_MAX_BYTES);
-    enum dc_err e = b ? dc_offline_pay(x->w, b, DC_PAYMENT_MAX_BYTES, plen, &again, &split, req,
-                                       rlen, now, DC_SERVICE_REFRESH_MARGIN_MS)
-                      : DC_ERR_NO_MEMORY;
-    if (e != DC_OK) {
-        struct dc_wallet_balance bal;
-        int64_t sp = 0, refuse = 0;
-        if (dc_wallet_balance(x->w, now, DC_SERVICE_REFRESH_MARGIN_MS, &bal) == DC_OK) {
-            sp = bal.spendable;
-            refuse = bal.refresh;
-        }
-        char a2[48], a3[48];
-        free(b);
-        if (refuse > 0) {
-            /* coins the payee would refuse are never offered: say where they went */
-            return cli_fail(x, e,
-                            "cannot pay %s: %s (spendable offline: %s; %s more in coins a "
-                            "payee would refuse - revoked device in their history, a known "
-                            "double spend, near expiry or their hop limit - to be deposited: "
-                            "run `ducat sync` or `ducat refresh` when online)",
-                            cli_fmt(x, a, r->amount), dc_err_str(e), cli_fmt(x, a2, sp),
-                            cli_fmt(x, a3, refuse));
-        }
-        return cli_fail(x, e, "cannot pay %s: %s (spendable offline: %s)", cli_fmt(x, a, r->amount),
-                        dc_err_str(e), cli_fmt(x, a2, sp));
+    if (o->note.saving || e == DC_ERR_PAYMENT_TOO_LARGE || e == DC_ERR_LIMIT_EXCEEDED) {
+        return offline_fail(x, o, e, "cannot pay");
     }
-    if (again) {
+    struct dc_wallet_balance bal;
+    int64_t sp = 0, refuse = 0;
+    uint64_t now = cli_now();
+    if (dc_wallet_balance(x->w, now, DC_SERVICE_REFRESH_MARGIN_MS, &bal) == DC_OK) {
+        sp = bal.spendable;
+        refuse = bal.refresh;
+    }
+    char a[48], a2[48], a3[48];
+    int64_t amount = o->note.request.amount;
+    if (refuse > 0) {
+        return cli_fail(x, e,
+                        "cannot pay %s: %s (spendable offline: %s; %s more in coins a payee "
+                        "would refuse - revoked device in their history, a known double spend, "
+                        "near expiry or their hop limit - to be deposited: run `ducat sync` or "
+                        "`ducat refresh` when online)",
+                        cli_fmt(x, a, amount), dc_err_str(e), cli_fmt(x, a2, sp),
+                        cli_fmt(x, a3, refuse));
+    }
+    return cli_fail(x, e, "cannot pay %s: %s (spendable offline: %s)", cli_fmt(x, a, amount),
+                    dc_err_str(e), cli_fmt(x, a2, sp));
+}
+
+/* What the payer did, once the payment is saved. */
+static void report_paid(struct cli *x, const struct dc_offline *o)
+{
+    if (o->note.again) {
         report(x, "this request was paid before: sending the same payment again");
     } else {
         report(x, "signed the coin(s) over to the payee%s",
-               split ? " (one coin split, the change stays here)" : "");
+               o->note.has_split ? " (one coin split, the change stays here)" : "");
     }
-    uint8_t h[DC_HASH_BYTES], copy[DC_REQUEST_BYTES];
-    size_t cl;
-    dc_request_hash(h, req, rlen);
-    if (dc_offline_py_load(x->w, h, copy, &cl, NULL) != DC_OK) {
-        e = dc_offline_py_save(x->w, req, rlen, 0, now);
+}
+
+/* Checks a request under the wallet's trust (and --max) and reports it. */
+int payer_check_request(struct cli *x, struct dc_offline *o, const uint8_t *req, size_t len,
+                        int64_t max)
+{
+    enum dc_err e = dc_offline_payer_check(o, req, len, max, cli_now());
+    if (e == DC_OK) {
+        report_request(x, o);
+        return 0;
     }
+    if (e == DC_ERR_LIMIT_EXCEEDED || e == DC_ERR_WALLET_NOT_SYNCED) {
+        return offline_fail(x, o, e, "payment request refused");
+    }
+    if (dc_request_decode(&(struct dc_request){0}, req, len) != DC_OK) {
+        return cli_fail(x, e, "the payment request is malformed: %s", dc_err_str(e));
+    }
+    return offline_fail(x, o, e, "payment request refused");
+}
+
+/* Builds (or finds again) the payment for a checked request, records it
+ * and saves: after this, the signed payment may leave. *pay malloc'd. */
+int payer_pay(struct cli *x, struct dc_offline *o, const uint8_t *req, size_t rlen, uint8_t **pay,
+              size_t *plen)
+{
+    uint8_t *b = malloc(DC_PAYMENT_MAX_BYTES);
+    if (!b) return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
+    enum dc_err e = dc_offline_payer_pay(o, b, DC_PAYMENT_MAX_BYTES, plen, req, rlen, cli_now());
     if (e != DC_OK) {
         free(b);
-        return cli_fail(x, e, "cannot record the payment: %s", dc_err_str(e));
+        return pay_failed(x, o, e);
     }
-    int rc = cli_save(x); /* the crash-safety point: saved before it leaves */
-    if (rc) {
-        free(b);
-        return rc;
-    }
+    report_paid(x, o);
     *pay = b;
     return 0;
 }
 
-/* Checks a receipt against the payment it names and closes that payment. */
-int payer_confirm(struct cli *x, const uint8_t *rcpt, size_t len)
+/* The payer's turn in a session (NEED_COINS): check, pay, save, hand over. */
+static int payer_serve(struct cli *x, struct dc_offline *o, struct dc_session *s, int64_t max)
 {
-    struct dc_receipt rc;
-    enum dc_err e = dc_receipt_decode(&rc, rcpt, len);
-    if (e != DC_OK) return cli_fail(x, e, "the receipt is malformed: %s", dc_err_str(e));
-    uint8_t req[DC_REQUEST_BYTES];
-    size_t rlen;
-    int confirmed = 0;
-    if (dc_offline_py_load(x->w, rc.request_hash, req, &rlen, &confirmed) != DC_OK) {
-        return cli_fail(x, DC_ERR_RECEIPT_MISMATCH,
-                        "this receipt names no payment made from this wallet");
+    size_t rl;
+    const uint8_t *req = dc_session_request(s, &rl);
+    int rc = payer_check_request(x, o, req, rl, max);
+    if (rc) return rc;
+    cli_pause_point("send:request-received");
+    enum dc_err e = dc_offline_payer_step(o, s, max, cli_now());
+    if (e != DC_OK) return pay_failed(x, o, e);
+    report_paid(x, o);
+    return 0;
+}
+
+/* Checks a receipt against the payment it names and closes that payment. */
+int payer_confirm(struct cli *x, struct dc_offline *o, const uint8_t *rcpt, size_t len)
+{
+    enum dc_err e = dc_offline_payer_confirm(o, rcpt, len, cli_now());
+    if (e == DC_ERR_RECEIPT_MISMATCH && o->note.request.amount == 0) {
+        return cli_fail(x, e, "this receipt names no payment made from this wallet");
     }
-    struct dc_request r;
-    e = dc_request_decode(&r, req, rlen);
-    if (e == DC_OK) e = dc_offline_confirm(x->w, req, rlen, rcpt, len);
-    if (e == DC_OK && !confirmed) e = dc_offline_py_save(x->w, req, rlen, 1, cli_now());
-    if (e != DC_OK) return cli_fail(x, e, "receipt refused: %s", dc_err_str(e));
-    int s = cli_save(x);
-    if (s) return s;
+    if (e != DC_OK && dc_receipt_decode(&(struct dc_receipt){0}, rcpt, len) != DC_OK) {
+        return cli_fail(x, e, "the receipt is malformed: %s", dc_err_str(e));
+    }
+    if (e != DC_OK) return offline_fail(x, o, e, "receipt refused");
+    const struct dc_request *r = &o->note.request;
     char a[48], alias[2 * DC_ALIAS_BYTES + 1];
-    cli_hex(alias, r.payee.alias, DC_ALIAS_BYTES);
+    cli_hex(alias, r->payee.alias, DC_ALIAS_BYTES);
     report(x,
            "receipt verified: signed by the payee's device key (alias %s), names this "
            "request and this exact payment; %s paid%s",
-           alias, cli_fmt(x, a, r.amount), confirmed ? " (already confirmed before)" : "");
+           alias, cli_fmt(x, a, r->amount), o->note.again ? " (already confirmed before)" : "");
     return 0;
 }
 
@@ -420,7 +404,10 @@ int cmd_request(struct cli *x, int argc, char **argv)
     if (rc) return rc;
     struct dc_session *s = malloc(sizeof *s);
     if (!s) return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
-    rc = payee_new(x, amount, TRANSPORT_ARMOR, s);
+    struct dc_offline o;
+    uint64_t created;
+    offline_host(x, &o, DC_OFFLINE_ARMOR, "request");
+    rc = payee_new(x, &o, amount, s, &created);
     if (rc == 0) {
         size_t len;
         const uint8_t *req = dc_session_request(s, &len);
@@ -460,11 +447,12 @@ int cmd_pay_offline(struct cli *x, int argc, char **argv)
     size_t len;
     rc = read_armor(x, file, DC_ARMOR_REQUEST, &req, &len);
     if (rc) return rc;
-    struct dc_request r;
-    rc = payer_check_request(x, req, len, max, &r);
+    struct dc_offline o;
+    offline_host(x, &o, DC_OFFLINE_ARMOR, "pay");
+    rc = payer_check_request(x, &o, req, len, max);
     uint8_t *pay = NULL;
     size_t plen = 0;
-    if (rc == 0) rc = payer_pay(x, req, len, &r, &pay, &plen);
+    if (rc == 0) rc = payer_pay(x, &o, req, len, &pay, &plen);
     if (rc == 0) rc = print_armor(x, DC_ARMOR_PAYMENT, pay, plen);
     free(pay);
     free(req);
@@ -493,62 +481,26 @@ int cmd_accept(struct cli *x, int argc, char **argv)
     int rc = open_with_armor_arg(x, argc, argv, "accept: give PAYMENT_FILE (or - for stdin)",
                                  DC_ARMOR_PAYMENT, &pay, &plen);
     if (rc) return rc;
-    struct dc_payment p;
-    size_t bad = 0;
-    enum dc_err e = dc_payment_decode(&p, &bad, pay, plen);
-    if (e != DC_OK) {
-        free(pay);
-        if (bad == DC_PAYMENT_WHOLE) return cli_fail(x, e, "payment refused: %s", dc_err_str(e));
-        return cli_fail(x, e, "payment refused: coin %zu: %s", bad, dc_err_str(e));
-    }
     struct dc_session *s = malloc(sizeof *s);
-    uint64_t created = 0;
-    if (!s || dc_offline_rx_load(x->w, p.request_hash, s, NULL, NULL, &created) != DC_OK) {
-        free(s);
+    if (!s) {
         free(pay);
-        return cli_fail(x, DC_ERR_PAY_WRONG_REQUEST,
-                        "payment refused: it answers no open request of this wallet");
+        return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
     }
-    size_t have_len;
-    const uint8_t *have = dc_session_payment(s, &have_len);
-    if (have && dc_session_receipt(s, &have_len) && (have = dc_session_payment(s, &have_len))) {
-        /* accepted before: the same payment gets the same receipt again */
-        if (have_len != plen || memcmp(have, pay, plen) != 0) {
-            free(s);
-            free(pay);
-            return cli_fail(x, DC_ERR_FRAME_CONFLICT,
-                            "payment refused: this request was already paid with another payment");
-        }
-        size_t rl;
-        const uint8_t *rcpt = dc_session_receipt(s, &rl);
-        if (!x->json) fprintf(stderr, "this payment was accepted before; its receipt again:\n");
-        rc = print_armor(x, DC_ARMOR_RECEIPT, rcpt, rl);
-        free(s);
-        free(pay);
-        return rc;
-    }
-    /* feed the payment to the session as the frames a link would carry */
-    size_t count = dc_frame_count(plen, DC_FRAME_MAX);
-    for (size_t i = 0; i < count; i++) {
-        uint8_t fr[DC_FRAME_MAX];
-        size_t fl;
-        e = dc_frame_encode(fr, sizeof fr, &fl, pay, plen, DC_FRAME_MAX, i);
-        if (e == DC_OK && dc_session_push(s, fr, fl) != fl) e = dc_session_error(s);
-        if (e == DC_OK && (dc_session_want(s) & DC_SESSION_FAILED)) e = dc_session_error(s);
-        if (e != DC_OK) break;
-    }
+    struct dc_offline o;
+    offline_host(x, &o, DC_OFFLINE_ARMOR, "accept");
+    enum dc_err e = dc_offline_payee_take(&o, s, pay, plen, cli_now());
     free(pay);
-    if (e == DC_OK && !(dc_session_want(s) & DC_SESSION_NEED_VERIFY)) e = DC_ERR_SESSION_STATE;
     if (e != DC_OK) {
-        free(s);
-        return cli_fail(x, e, "payment refused: %s", dc_err_str(e));
-    }
-    rc = payee_verify_keep(x, s, TRANSPORT_ARMOR, created);
-    if (rc == 0) {
+        rc = payee_refused(x, &o, e);
+    } else {
         size_t rl;
         const uint8_t *rcpt = dc_session_receipt(s, &rl);
-        rc = rcpt ? print_armor(x, DC_ARMOR_RECEIPT, rcpt, rl)
-                  : cli_fail(x, DC_ERR_INTERNAL, "no receipt was signed");
+        if (o.note.again && !x->json) {
+            fprintf(stderr, "this payment was accepted before; its receipt again:\n");
+        } else if (!o.note.again) {
+            report_verified(x, &o.note.res, o.note.n_revoked);
+        }
+        rc = print_armor(x, DC_ARMOR_RECEIPT, rcpt, rl);
     }
     free(s);
     return rc;
@@ -558,10 +510,19 @@ int cmd_confirm(struct cli *x, int argc, char **argv)
 {
     uint8_t *b;
     size_t len;
+    if (x->qr || x->qr_png) {
+        /* refused rather than ignored: the user wants a code to show, and
+         * the one to show is the payee's */
+        return cli_fail_code(CLI_EXIT_USAGE, "confirm prints no armor to show as a QR code; the "
+                                             "receipt's code comes from the payee's `ducat "
+                                             "accept --qr`");
+    }
     int rc = open_with_armor_arg(x, argc, argv, "confirm: give RECEIPT_FILE (or - for stdin)",
                                  DC_ARMOR_RECEIPT, &b, &len);
     if (rc) return rc;
-    rc = payer_confirm(x, b, len);
+    struct dc_offline o;
+    offline_host(x, &o, DC_OFFLINE_ARMOR, "confirm");
+    rc = payer_confirm(x, &o, b, len);
     free(b);
     return rc;
 }
@@ -663,8 +624,8 @@ static int fill_session(int fd, struct dc_session *s, uint64_t deadline)
 }
 
 /* One connection of the payee. LINK_DONE, LINK_LOST, or -exit code. */
-static int payee_link(struct cli *x, int fd, struct dc_session *s, uint64_t created,
-                      uint64_t deadline, int *request_sent_reported)
+static int payee_link(struct cli *x, struct dc_offline *o, int fd, struct dc_session *s,
+                      uint64_t created, uint64_t deadline, int *request_sent_reported)
 {
     dc_session_reconnect(s, 0);
     for (;;) {
@@ -673,16 +634,9 @@ static int payee_link(struct cli *x, int fd, struct dc_session *s, uint64_t crea
             enum dc_err e = dc_session_error(s);
             return -cli_fail(x, e, "payment refused: %s", dc_err_str(e));
         }
-        if (w & DC_SESSION_NEED_PERSIST) {
-            /* saved in this state together with the accepted coins (one
-             * save), then the process stopped: the coins are kept */
-            enum dc_err e = dc_session_persisted(s);
-            if (e != DC_OK) return -cli_fail(x, e, "session: %s", dc_err_str(e));
-            continue;
-        }
-        if (w & DC_SESSION_NEED_VERIFY) {
-            cli_pause_point("receive:payment-received");
-            int rc = payee_verify_keep(x, s, TRANSPORT_TCP, created);
+        if (w & (DC_SESSION_NEED_VERIFY | DC_SESSION_NEED_PERSIST)) {
+            if (w & DC_SESSION_NEED_VERIFY) cli_pause_point("receive:payment-received");
+            int rc = payee_serve(x, o, s, created);
             if (rc) return -rc;
             continue;
         }
@@ -774,79 +728,50 @@ static int listen_on(const char *addr, const char *port_file, int *out, char *bo
     return 0;
 }
 
-/* --timeout SECONDS of receive and send: 1..86400. */
-int parse_timeout(const char *s, long *out)
-{
-    char *end;
-    long t = strtol(s, &end, 10);
-    if (*end || end == s || t < 1 || t > 86400) {
-        return cli_fail_code(CLI_EXIT_USAGE, "invalid --timeout '%s' (seconds, 1..86400)", s);
-    }
-    *out = t;
-    return 0;
-}
-
 int cmd_receive(struct cli *x, int argc, char **argv)
 {
-    const char *listen_addr = NULL, *amount_s = NULL, *port_file = NULL, *timeout_s = "300";
-    int fresh = 0;
-    for (int i = 0; i < argc; i++) {
-        int r;
-        if ((r = cli_opt(argc, argv, &i, "--listen", &listen_addr)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--amount", &amount_s)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--port-file", &port_file)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--timeout", &timeout_s)) != 0) {
-            if (r < 0) return CLI_EXIT_USAGE;
-        } else if (strcmp(argv[i], "--new") == 0) {
-            fresh = 1;
-        } else {
-            return cli_fail_code(CLI_EXIT_USAGE, "receive: unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!listen_addr || !amount_s) {
-        return cli_fail_code(CLI_EXIT_USAGE, "receive: --listen HOST:PORT and --amount AMOUNT are "
-                                             "required");
-    }
-    long timeout;
-    int rc = parse_timeout(timeout_s, &timeout);
+    struct cli_xopts op;
+    int rc =
+        cli_xopts_parse(&op, "receive", XO_LISTEN | XO_AMOUNT | XO_PORT_FILE | XO_TIMEOUT | XO_NEW,
+                        XO_LISTEN | XO_AMOUNT, 300, argc, argv);
     if (rc) return rc;
     rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
     if (rc) return rc;
     int64_t amount;
-    rc = cli_amount(x, amount_s, &amount);
+    rc = cli_xopts_amounts(x, &op, &amount, NULL);
     if (rc) return rc;
     struct dc_session *s = malloc(sizeof *s);
     if (!s) return cli_fail(x, DC_ERR_NO_MEMORY, "out of memory");
-    uint64_t created = cli_now();
+    struct dc_offline o;
+    offline_host(x, &o, DC_OFFLINE_TCP, "receive");
+    uint64_t created = 0;
     char a[48];
-    if (!fresh && dc_offline_rx_find_open(x->w, amount, TRANSPORT_TCP, cli_now(), RESUME_WINDOW_MS,
-                                          s, &created) == DC_OK) {
+    if (!op.fresh && dc_offline_payee_resume(&o, s, amount, cli_now(), &created) == DC_OK) {
         report(x, "resuming the open request for %s", cli_fmt(x, a, amount));
     } else {
-        rc = payee_new(x, amount, TRANSPORT_TCP, s);
+        rc = payee_new(x, &o, amount, s, &created);
         if (rc) {
             free(s);
             return rc;
         }
         report(x, "requesting %s (request signed and saved)", cli_fmt(x, a, amount));
     }
-    cli_pause_point("receive:request-persisted");
     int lfd = -1;
     char bound[INET6_ADDRSTRLEN + 16];
-    rc = listen_on(listen_addr, port_file, &lfd, bound, sizeof bound);
+    rc = listen_on(op.addr, op.port_file, &lfd, bound, sizeof bound);
     if (rc) {
         free(s);
         return rc;
     }
     report(x, "waiting for the payer on %s", bound);
     fflush(stdout);
-    uint64_t deadline = mono_ms() + (uint64_t)timeout * 1000u;
+    uint64_t deadline = mono_ms() + (uint64_t)op.timeout * 1000u;
     int reported = 0, outcome = LINK_LOST;
     while (outcome == LINK_LOST) {
         if (wait_fd(lfd, POLLIN, deadline) != 1) break;
         int fd = accept(lfd, NULL, NULL);
         if (fd < 0) continue;
-        outcome = payee_link(x, fd, s, created, deadline, &reported);
+        outcome = payee_link(x, &o, fd, s, created, deadline, &reported);
         close(fd);
         if (outcome == LINK_LOST && !x->json) {
             report(x, "the link dropped; waiting for the payer to connect again");
@@ -854,27 +779,15 @@ int cmd_receive(struct cli *x, int argc, char **argv)
         }
     }
     close(lfd);
-    if (outcome < 0 && refused_for_limit) {
-        /* kept open: the payer's coins are signed to this device */
-        free(s);
-        return -outcome;
-    }
     if (outcome < 0) {
-        /* a refused payment ends this request: forget its session */
-        size_t rl;
-        const uint8_t *req = dc_session_request(s, &rl);
-        uint8_t h[DC_HASH_BYTES];
-        if (req) {
-            dc_request_hash(h, req, rl);
-            if (dc_offline_rx_forget(x->w, h) == DC_OK) (void)cli_save(x);
-        }
+        /* refused: the layer forgot the request, or kept it open (limit) */
         free(s);
         return -outcome;
     }
     int accepted = dc_session_receipt(s, &(size_t){0}) != NULL;
     if (outcome == LINK_DONE) {
-        enum dc_err e = dc_offline_rx_save(x->w, s, TRANSPORT_TCP, 1, created);
-        if (e == DC_OK) rc = cli_save(x);
+        enum dc_err e = dc_offline_payee_finish(&o, s, created);
+        rc = e == DC_OK ? 0 : offline_fail(x, &o, e, "cannot close the request");
         if (!x->json) {
             printf("received %s: coins verified and kept; the payer confirmed the receipt\n",
                    cli_fmt(x, a, amount));
@@ -901,7 +814,7 @@ int cmd_receive(struct cli *x, int argc, char **argv)
     return cli_fail_code(CLI_EXIT_RETRY,
                          "no payment within %ld s; the request stays open - run the same command "
                          "again to resume it",
-                         timeout);
+                         op.timeout);
 }
 
 int connect_to(const char *addr, uint64_t deadline, int *out)
@@ -959,34 +872,24 @@ static int read_message(int fd, struct dc_reasm *ra, uint8_t *raw, size_t cap, s
 
 int cmd_send(struct cli *x, int argc, char **argv)
 {
-    const char *to = NULL, *max_s = NULL, *timeout_s = "30";
-    for (int i = 0; i < argc; i++) {
-        int r;
-        if ((r = cli_opt(argc, argv, &i, "--to", &to)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--max", &max_s)) != 0 ||
-            (r = cli_opt(argc, argv, &i, "--timeout", &timeout_s)) != 0) {
-            if (r < 0) return CLI_EXIT_USAGE;
-        } else {
-            return cli_fail_code(CLI_EXIT_USAGE, "send: unexpected argument '%s'", argv[i]);
-        }
-    }
-    if (!to) return cli_fail_code(CLI_EXIT_USAGE, "send: --to HOST:PORT is required");
-    long timeout;
-    int rc = parse_timeout(timeout_s, &timeout);
+    struct cli_xopts op;
+    int rc = cli_xopts_parse(&op, "send", XO_TO | XO_MAX | XO_TIMEOUT, XO_TO, 30, argc, argv);
     if (rc) return rc;
     rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
     if (rc) return rc;
     int64_t max = 0;
-    if (max_s && (rc = cli_amount(x, max_s, &max)) != 0) return rc;
-    uint64_t deadline = mono_ms() + (uint64_t)timeout * 1000u;
-    int fd = -1;
-    rc = connect_to(to, deadline, &fd);
+    rc = cli_xopts_amounts(x, &op, NULL, &max);
     if (rc) return rc;
+    uint64_t deadline = mono_ms() + (uint64_t)op.timeout * 1000u;
+    int fd = -1;
+    rc = connect_to(op.addr, deadline, &fd);
+    if (rc) return rc;
+    struct dc_offline o;
+    offline_host(x, &o, DC_OFFLINE_TCP, "send");
     struct dc_reasm *ra = malloc(sizeof *ra);
     struct dc_session *s = malloc(sizeof *s);
     uint8_t *raw = malloc(4096);
-    uint8_t *pay = NULL;
-    size_t raw_len = 0, plen = 0;
+    size_t raw_len = 0;
     enum dc_err e = (ra && s && raw) ? DC_OK : DC_ERR_NO_MEMORY;
     if (e == DC_OK) e = read_message(fd, ra, raw, 4096, &raw_len, deadline);
     if (e != DC_OK) {
@@ -998,7 +901,7 @@ int cmd_send(struct cli *x, int argc, char **argv)
     }
     if (ra->tag == DC_MSG_RECEIPT) {
         /* a payee resuming an exchange we paid already: its receipt again */
-        rc = payer_confirm(x, ra->msg, ra->len);
+        rc = payer_confirm(x, &o, ra->msg, ra->len);
         if (rc == 0) {
             uint8_t ack = ACK_BYTE;
             (void)write_all(fd, &ack, 1, deadline);
@@ -1017,23 +920,9 @@ int cmd_send(struct cli *x, int argc, char **argv)
         rc = cli_fail(x, e, "payment request refused: %s", dc_err_str(e));
         goto out;
     }
-    size_t rl;
-    const uint8_t *req = dc_session_request(s, &rl);
-    struct dc_request r;
-    rc = payer_check_request(x, req, rl, max, &r);
+    rc = payer_serve(x, &o, s, max);
     if (rc) goto out;
-    cli_pause_point("send:request-received");
-    rc = payer_pay(x, req, rl, &r, &pay, &plen);
-    if (rc) goto out;
-    e = dc_session_payer_pay(s, pay, plen);
-    if (e == DC_OK) {
-        cli_pause_point("send:payment-persisted");
-        e = dc_session_persisted(s);
-    }
-    if (e != DC_OK) {
-        rc = cli_fail(x, e, "session: %s", dc_err_str(e));
-        goto out;
-    }
+    int64_t paid = o.note.request.amount;
     for (;;) {
         unsigned w = dc_session_want(s);
         if (w & DC_SESSION_FAILED) {
@@ -1050,17 +939,16 @@ int cmd_send(struct cli *x, int argc, char **argv)
             size_t len;
             const uint8_t *rcpt = dc_session_receipt(s, &len);
             cli_pause_point("send:receipt-received");
-            rc = payer_confirm(x, rcpt, len);
+            rc = payer_confirm(x, &o, rcpt, len);
             if (rc == 0) {
                 uint8_t ack = ACK_BYTE;
                 (void)write_all(fd, &ack, 1, deadline);
                 char a[48];
                 if (x->json) {
-                    cli_emit(
-                        json_pack("{s:s, s:I}", "status", "paid", "amount", (json_int_t)r.amount));
+                    cli_emit(json_pack("{s:s, s:I}", "status", "paid", "amount", (json_int_t)paid));
                 } else {
                     printf("paid %s offline; the payee's receipt is verified\n",
-                           cli_fmt(x, a, r.amount));
+                           cli_fmt(x, a, paid));
                 }
             }
             goto out;
@@ -1077,7 +965,6 @@ int cmd_send(struct cli *x, int argc, char **argv)
                        "saved and pending - run the same command again to complete it");
 out:
     close(fd);
-    free(pay);
     free(raw);
     free(s);
     free(ra);

@@ -80,10 +80,11 @@ static const struct command commands[] = {
      "--reader picks the reader whose name starts with NAME (default: the first).\n"
      "A tap that drops is repeated; run the same command again to resume the open\n"
      "request (--new starts a fresh one). --extended sends extended-length APDUs."},
-    {"card", cmd_card, "--vpcd HOST:PORT [--max AMOUNT] [--timeout SECONDS]",
+    {"card", cmd_card, "--vpcd HOST:PORT [--max AMOUNT | --yes] [--timeout SECONDS]",
      "offline by NFC: this wallet as the payer's card on a vsmartcard virtual reader",
      "Answers the terminal's PAY with a payment saved before it leaves, and checks\n"
-     "the receipt of CONFIRM. Exits once the payment is confirmed."},
+     "the receipt of CONFIRM. Exits once the payment is confirmed. Asks on the\n"
+     "terminal before a new payment unless --max (up to AMOUNT) or --yes is given."},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

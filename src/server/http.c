@@ -751,6 +751,11 @@ static void process(struct conn_state *s, enum dc_err early)
         rs.text = NULL;
         status = dc_err_http_status(e);
         body = error_body(e, rq.detail);
+        if (e == DC_ERR_STORE_FULL) {
+            /* nothing was written; an operator must free space: count it
+             * apart (ducat_store_full_total) so it can be alerted on */
+            dc_metrics_add(x->metrics, DC_M_STORE_FULL, 1);
+        }
         if (status >= 500) {
             dc_log(DC_LOG_ERROR, "%s %s: %s %s", method, url, dc_err_name(e), rq.detail);
         } else {

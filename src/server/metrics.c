@@ -35,6 +35,7 @@ static const char *const counter_names[DC_M_COUNT][2] = {
     {"ducat_cases_decided_total", "Cases resolved by an operator's decision (API and CLI)"},
     {"ducat_account_actions_total", "Accounts verified, frozen or unfrozen (API and CLI)"},
     {"ducat_key_changes_total", "Signing keys rotated, imported or revoked (ducatd keys)"},
+    {"ducat_store_full_total", "Requests refused because the database's disk was full"},
 };
 
 const char *dc_metrics_counter_name(enum dc_counter c)

@@ -613,6 +613,8 @@ static enum dc_err classify(struct pg_store *s, const PGresult *r)
     if (strncmp(state, "23", 2) == 0) return DC_ERR_STORE_CONSTRAINT;
     if (strcmp(state, "22003") == 0) return DC_ERR_AMOUNT_OVERFLOW;
     if (strcmp(state, "53200") == 0) return DC_ERR_NO_MEMORY;
+    /* disk_full: its own error, so an operator can alert on it */
+    if (strcmp(state, "53100") == 0) return DC_ERR_STORE_FULL;
     if (strcmp(state, "3F000") == 0 || strcmp(state, "42P01") == 0) return DC_ERR_STORE_SCHEMA;
     return DC_ERR_STORE;
 }

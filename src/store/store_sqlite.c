@@ -168,7 +168,9 @@ static struct sqlite_store *S(struct dc_store *s)
     return (struct sqlite_store *)(void *)s;
 }
 
-/* Maps a SQLite result to the registry and remembers the message. */
+/* Maps a SQLite result to the registry and remembers the message. A full
+ * disk has its own error, so an operator can alert on it (and free space)
+ * rather than read it as a generic storage failure. */
 static enum dc_err fail(struct sqlite_store *s, int rc)
 {
     snprintf(s->errmsg, sizeof s->errmsg, "sqlite: %s", sqlite3_errmsg(s->db));
@@ -180,6 +182,8 @@ static enum dc_err fail(struct sqlite_store *s, int rc)
         return DC_ERR_STORE_CONSTRAINT;
     case SQLITE_NOMEM:
         return DC_ERR_NO_MEMORY;
+    case SQLITE_FULL:
+        return DC_ERR_STORE_FULL;
     default:
         return DC_ERR_STORE;
     }
@@ -216,6 +220,7 @@ static enum dc_err exec(struct sqlite_store *s, const char *text)
     if (rc != SQLITE_OK) {
         snprintf(s->errmsg, sizeof s->errmsg, "sqlite: %s", msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
+        if ((rc & 0xff) == SQLITE_FULL) return DC_ERR_STORE_FULL; /* COMMIT on a full disk */
         return (rc & 0xff) == SQLITE_BUSY ? DC_ERR_STORE_BUSY : DC_ERR_STORE;
     }
     return DC_OK;

@@ -1,9 +1,11 @@
 /*
- * offline.c - the payer's side of an offline payment over a wallet
- * (include/ducat/offline.h): assembling the PAYMENT from a prepared
- * outgoing payment, and matching a RECEIPT to the payment it names; and the
- * payee's: verification under the offline policy, the offline limit, and
- * keeping the coins.
+ * offline.c - an offline payment over a wallet (include/ducat/offline.h).
+ * The pieces: assembling the PAYMENT from a prepared outgoing payment,
+ * matching a RECEIPT to the payment it names, the payee's verification
+ * under the offline policy, the offline limit, keeping the coins, and the
+ * bookkeeping slots. Then the host steps built from them, which own the
+ * order of each side (check, sign, save, then send; receive, verify, save,
+ * then answer), so that a transport only moves bytes.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -32,9 +34,32 @@ enum dc_err dc_offline_payment_encode(uint8_t *out, size_t cap, size_t *out_len,
     return dc_payment_encode(out, cap, out_len, &p);
 }
 
-enum dc_err dc_offline_pay(struct dc_wallet *w, uint8_t *out, size_t cap, size_t *out_len,
-                           int *again, int *has_split, const uint8_t *request, size_t request_len,
-                           uint64_t now, uint64_t margin_ms)
+_Static_assert(DC_PAYMENT_COINS_MAX == 16 && DC_PAYMENT_MAX_BYTES == 16384,
+               "DC_ERR_PAYMENT_TOO_LARGE's text (errors.def) names these limits");
+
+/* The PAYMENT's size once the plan's coins are signed over: each coin
+ * grows by a TRANSFER, the split one also by its SPLIT (the sizes
+ * dc_wallet_prepare_payment makes room for). */
+static enum dc_err plan_bytes(const struct dc_wallet *w, const struct dc_wallet_plan *plan,
+                              size_t *out)
+{
+    size_t total = DC_PAYMENT_HEADER_BYTES;
+    for (size_t i = 0; i < plan->n; i++) {
+        const uint8_t *b;
+        size_t len;
+        enum dc_err e = dc_wallet_coin_bytes(w, plan->coin[i], &b, &len);
+        if (e != DC_OK) return e;
+        int split = plan->has_split && i == plan->n - 1;
+        total += 2 + len + DC_TRANSFER_BYTES + (split ? DC_SPLIT_BYTES(2) + 1 : 0);
+    }
+    *out = total;
+    return DC_OK;
+}
+
+/* dc_offline_pay; *bytes (OUT) the size a payment too large would take. */
+static enum dc_err pay(struct dc_wallet *w, uint8_t *out, size_t cap, size_t *out_len, int *again,
+                       int *has_split, size_t *bytes, const uint8_t *request, size_t request_len,
+                       uint64_t now, uint64_t margin_ms)
 {
     struct dc_request r;
     struct dc_wallet_outgoing o;
@@ -47,14 +72,31 @@ enum dc_err dc_offline_pay(struct dc_wallet *w, uint8_t *out, size_t cap, size_t
     if (!found) {
         struct dc_wallet_plan plan;
         uint8_t cert[DC_DEVCERT_BYTES];
+        size_t need = 0;
         e = dc_wallet_select(&plan, w, r.amount, now, margin_ms);
+        /* more coins than a payment carries (the only limit select has) */
+        if (e == DC_ERR_LIMIT_EXCEEDED) return DC_ERR_PAYMENT_TOO_LARGE;
+        if (e == DC_OK) e = plan_bytes(w, &plan, &need);
         if (e != DC_OK) return e;
+        if (need > DC_PAYMENT_MAX_BYTES) {
+            /* refused before signing: a payment that cannot be sent must
+             * not leave coins signed over to the payee */
+            if (bytes) *bytes = need;
+            return DC_ERR_PAYMENT_TOO_LARGE;
+        }
         if (has_split) *has_split = plan.has_split;
         dc_devcert_encode(cert, &r.payee);
         e = dc_wallet_prepare_payment(w, &o, &plan, cert, r.nonce, now);
         if (e != DC_OK) return e;
     }
     return dc_offline_payment_encode(out, cap, out_len, &o, request, request_len);
+}
+
+enum dc_err dc_offline_pay(struct dc_wallet *w, uint8_t *out, size_t cap, size_t *out_len,
+                           int *again, int *has_split, const uint8_t *request, size_t request_len,
+                           uint64_t now, uint64_t margin_ms)
+{
+    return pay(w, out, cap, out_len, again, has_split, NULL, request, request_len, now, margin_ms);
 }
 
 enum dc_err dc_offline_confirm(struct dc_wallet *w, const uint8_t *request, size_t request_len,
@@ -327,4 +369,273 @@ enum dc_err dc_offline_py_load(const struct dc_wallet *w,
     *len = bl - 1;
     if (confirmed) *confirmed = b[0] == 1;
     return DC_OK;
+}
+
+/* ---- Hosting an exchange ------------------------------------------------- */
+
+/* A day of validity left on every coin paid: the payee must still be able
+ * to deposit it (dc_service.h's DC_SERVICE_REFRESH_MARGIN_MS). */
+#define PAY_MARGIN_MS (24u * 3600u * 1000u)
+/* This device's certificate must outlive the exchange by this much. */
+#define CERT_MARGIN_MS 60000u
+
+static void note_clear(struct dc_offline *o)
+{
+    memset(&o->note, 0, sizeof o->note);
+    o->note.res.coin = DC_PAYMENT_WHOLE;
+}
+
+static enum dc_err save(struct dc_offline *o, const char *point)
+{
+    enum dc_err e = o->save(o->save_ctx, o->w);
+    if (e != DC_OK) {
+        o->note.saving = 1;
+        return e;
+    }
+    if (o->point) o->point(o->point_ctx, point);
+    return DC_OK;
+}
+
+static int host_ok(const struct dc_offline *o)
+{
+    return o && o->w && o->save && o->transport >= 1 && o->transport <= 255;
+}
+
+enum dc_err dc_offline_payee_begin(struct dc_offline *o, struct dc_session *s, int64_t amount,
+                                   uint32_t currency, unsigned frame_max, uint64_t now,
+                                   uint64_t *created)
+{
+    if (!host_ok(o) || !s || !created) return DC_ERR_INVALID_ARGUMENT;
+    note_clear(o);
+    struct dc_request r;
+    uint8_t raw[DC_DEVCERT_BYTES];
+    memset(&r, 0, sizeof r);
+    if (dc_wallet_devcert(o->w, raw) != DC_OK ||
+        dc_devcert_decode(&r.payee, raw, sizeof raw) != DC_OK) {
+        return DC_ERR_WALLET_NOT_REGISTERED;
+    }
+    if (r.payee.expires_at <= now + CERT_MARGIN_MS) {
+        /* payers would refuse it */
+        o->note.cert_expires_at = r.payee.expires_at;
+        return DC_ERR_CERT_EXPIRED;
+    }
+    enum dc_err e = dc_offline_within_limit(o->w, amount, now, &o->note.after, &o->note.limit);
+    if (e != DC_OK) return e;
+    r.amount = amount;
+    r.currency = currency;
+    randombytes_buf(r.nonce, sizeof r.nonce);
+    r.time = now;
+    e = dc_session_payee_start(s, &r, dc_wallet_device_sk(o->w), frame_max);
+    if (e != DC_OK) return e;
+    if (o->transport == DC_OFFLINE_ARMOR) {
+        /* the request leaves as armor, not through the session's frames */
+        uint8_t sink[DC_FRAME_MAX];
+        while (dc_session_pull(s, sink, sizeof sink) > 0) {
+        }
+    }
+    dc_offline_rx_prune(o->w, DC_OFFLINE_RX_KEEP);
+    e = dc_offline_rx_save(o->w, s, o->transport, 0, now);
+    if (e != DC_OK) return e;
+    *created = now;
+    return save(o, "request-persisted");
+}
+
+enum dc_err dc_offline_payee_resume(struct dc_offline *o, struct dc_session *s, int64_t amount,
+                                    uint64_t now, uint64_t *created)
+{
+    if (!host_ok(o) || !s || !created) return DC_ERR_INVALID_ARGUMENT;
+    note_clear(o);
+    return dc_offline_rx_find_open(o->w, amount, o->transport, now, DC_OFFLINE_RESUME_WINDOW_MS, s,
+                                   created);
+}
+
+/* A refused payment ends its request: the slot is forgotten (saved). */
+static void payee_forget(struct dc_offline *o, const struct dc_session *s)
+{
+    size_t rl;
+    const uint8_t *req = dc_session_request(s, &rl);
+    uint8_t h[DC_HASH_BYTES];
+    if (!req) return;
+    dc_request_hash(h, req, rl);
+    if (dc_offline_rx_forget(o->w, h) == DC_OK) (void)o->save(o->save_ctx, o->w);
+}
+
+enum dc_err dc_offline_payee_step(struct dc_offline *o, struct dc_session *s, uint64_t created,
+                                  uint64_t now)
+{
+    if (!host_ok(o) || !s) return DC_ERR_INVALID_ARGUMENT;
+    note_clear(o);
+    unsigned want = dc_session_want(s);
+    if (want & DC_SESSION_NEED_PERSIST) {
+        /* restored in the state it was saved in, with its coins */
+        return dc_session_persisted(s);
+    }
+    if (!(want & DC_SESSION_NEED_VERIFY)) return DC_OK;
+    struct dc_trust *t = malloc(sizeof *t);
+    if (!t) return DC_ERR_NO_MEMORY;
+    enum dc_err e = dc_offline_trust(o->w, t, now);
+    if (e == DC_OK) {
+        o->note.n_revoked = t->n_revoked_devices;
+        e = dc_offline_accept(o->w, s, &o->note.res, t, now);
+    }
+    free(t);
+    if (e == DC_ERR_OFFLINE_LIMIT) {
+        /* verified, nothing kept; the request stays open (see the header) */
+        enum dc_err again =
+            dc_offline_within_limit(o->w, o->note.res.total, now, &o->note.after, &o->note.limit);
+        return again == DC_OK ? e : again;
+    }
+    if (e != DC_OK) {
+        /* a link's session that failed ends its request; an armor file
+         * may come from anyone, so a bad one changes nothing */
+        if ((dc_session_want(s) & DC_SESSION_FAILED) && o->transport != DC_OFFLINE_ARMOR) {
+            payee_forget(o, s);
+        }
+        return e;
+    }
+    /* the same save holds the coins and the session */
+    e = dc_offline_rx_save(o->w, s, o->transport, o->transport == DC_OFFLINE_ARMOR, created);
+    if (e == DC_OK) e = save(o, "coins-persisted");
+    if (e == DC_OK) e = dc_session_persisted(s);
+    return e;
+}
+
+enum dc_err dc_offline_payee_take(struct dc_offline *o, struct dc_session *s,
+                                  const uint8_t *payment, size_t len, uint64_t now)
+{
+    if (!host_ok(o) || !s || !payment) return DC_ERR_INVALID_ARGUMENT;
+    note_clear(o);
+    struct dc_payment p;
+    size_t bad = 0;
+    enum dc_err e = dc_payment_decode(&p, &bad, payment, len);
+    if (e != DC_OK) {
+        o->note.res.coin = bad;
+        return e;
+    }
+    uint64_t created = 0;
+    if (dc_offline_rx_load(o->w, p.request_hash, s, NULL, NULL, &created) != DC_OK) {
+        return DC_ERR_PAY_WRONG_REQUEST;
+    }
+    size_t have_len, rl;
+    const uint8_t *have = dc_session_payment(s, &have_len);
+    if (have && dc_session_receipt(s, &rl)) {
+        /* accepted before: the same payment gets the same receipt again */
+        if (have_len != len || memcmp(have, payment, len) != 0) return DC_ERR_FRAME_CONFLICT;
+        o->note.again = 1;
+        return DC_OK;
+    }
+    /* the payment goes in as the frames a link would carry */
+    size_t count = dc_frame_count(len, DC_FRAME_MAX);
+    for (size_t i = 0; i < count && e == DC_OK; i++) {
+        uint8_t fr[DC_FRAME_MAX];
+        size_t fl;
+        e = dc_frame_encode(fr, sizeof fr, &fl, payment, len, DC_FRAME_MAX, i);
+        if (e == DC_OK && dc_session_push(s, fr, fl) != fl) e = dc_session_error(s);
+        if (e == DC_OK && (dc_session_want(s) & DC_SESSION_FAILED)) e = dc_session_error(s);
+    }
+    if (e == DC_OK && !(dc_session_want(s) & DC_SESSION_NEED_VERIFY)) e = DC_ERR_SESSION_STATE;
+    if (e != DC_OK) return e;
+    e = dc_offline_payee_step(o, s, created, now);
+    if (e == DC_OK && !dc_session_receipt(s, &rl)) e = DC_ERR_INTERNAL;
+    return e;
+}
+
+enum dc_err dc_offline_payee_finish(struct dc_offline *o, const struct dc_session *s,
+                                    uint64_t created)
+{
+    if (!host_ok(o) || !s) return DC_ERR_INVALID_ARGUMENT;
+    note_clear(o);
+    enum dc_err e = dc_offline_rx_save(o->w, s, o->transport, 1, created);
+    return e == DC_OK ? save(o, "request-closed") : e;
+}
+
+enum dc_err dc_offline_payer_check(struct dc_offline *o, const uint8_t *request, size_t len,
+                                   int64_t max, uint64_t now)
+{
+    if (!o || !o->w || !request) return DC_ERR_INVALID_ARGUMENT;
+    note_clear(o);
+    enum dc_err e = dc_request_decode(&o->note.request, request, len);
+    if (e != DC_OK) return e;
+    struct dc_trust *t = malloc(sizeof *t);
+    if (!t) return DC_ERR_NO_MEMORY;
+    e = dc_offline_trust(o->w, t, now);
+    if (e == DC_OK) {
+        o->note.n_revoked = t->n_revoked_devices;
+        e = dc_request_verify(&o->note.request, t);
+    }
+    free(t);
+    if (e == DC_OK && max > 0 && o->note.request.amount > max) {
+        o->note.max = max;
+        e = DC_ERR_LIMIT_EXCEEDED;
+    }
+    return e;
+}
+
+enum dc_err dc_offline_payer_pay(struct dc_offline *o, uint8_t *out, size_t cap, size_t *out_len,
+                                 const uint8_t *request, size_t len, uint64_t now)
+{
+    if (!o || !o->w || !o->save || !out || !out_len || !request) return DC_ERR_INVALID_ARGUMENT;
+    note_clear(o);
+    enum dc_err e = dc_request_decode(&o->note.request, request, len);
+    if (e != DC_OK) return e;
+    /* written to out only once saved: a host can never send unsaved bytes */
+    uint8_t *b = malloc(DC_PAYMENT_MAX_BYTES);
+    size_t n = 0;
+    if (!b) return DC_ERR_NO_MEMORY;
+    e = pay(o->w, b, DC_PAYMENT_MAX_BYTES, &n, &o->note.again, &o->note.has_split,
+            &o->note.payment_bytes, request, len, now, PAY_MARGIN_MS);
+    uint8_t h[DC_HASH_BYTES], copy[DC_REQUEST_BYTES];
+    size_t cl;
+    dc_request_hash(h, request, len);
+    if (e == DC_OK && dc_offline_py_load(o->w, h, copy, &cl, NULL) != DC_OK) {
+        e = dc_offline_py_save(o->w, request, len, 0, now);
+    }
+    if (e == DC_OK) e = save(o, "payment-persisted");
+    if (e == DC_OK && cap < n) e = DC_ERR_BUFFER_TOO_SMALL;
+    if (e == DC_OK) memcpy(out, b, n);
+    *out_len = n;
+    free(b);
+    return e;
+}
+
+enum dc_err dc_offline_payer_step(struct dc_offline *o, struct dc_session *s, int64_t max,
+                                  uint64_t now)
+{
+    if (!o || !s) return DC_ERR_INVALID_ARGUMENT;
+    if (!(dc_session_want(s) & DC_SESSION_NEED_COINS)) return DC_OK;
+    size_t rl, n;
+    const uint8_t *req = dc_session_request(s, &rl);
+    enum dc_err e = dc_offline_payer_check(o, req, rl, max, now);
+    if (e != DC_OK) return e;
+    struct dc_request r = o->note.request;
+    uint8_t *b = malloc(DC_PAYMENT_MAX_BYTES);
+    if (!b) return DC_ERR_NO_MEMORY;
+    e = dc_offline_payer_pay(o, b, DC_PAYMENT_MAX_BYTES, &n, req, rl, now);
+    if (e == DC_OK) e = dc_session_payer_pay(s, b, n);
+    if (e == DC_OK) e = dc_session_persisted(s);
+    o->note.request = r;
+    free(b);
+    return e;
+}
+
+enum dc_err dc_offline_payer_confirm(struct dc_offline *o, const uint8_t *receipt, size_t len,
+                                     uint64_t now)
+{
+    if (!o || !o->w || !o->save || !receipt) return DC_ERR_INVALID_ARGUMENT;
+    note_clear(o);
+    struct dc_receipt rc;
+    enum dc_err e = dc_receipt_decode(&rc, receipt, len);
+    if (e != DC_OK) return e;
+    uint8_t req[DC_REQUEST_BYTES];
+    size_t rlen;
+    int confirmed = 0;
+    if (dc_offline_py_load(o->w, rc.request_hash, req, &rlen, &confirmed) != DC_OK) {
+        return DC_ERR_RECEIPT_MISMATCH; /* names no payment made from this wallet */
+    }
+    e = dc_request_decode(&o->note.request, req, rlen);
+    if (e == DC_OK) e = dc_offline_confirm(o->w, req, rlen, receipt, len);
+    if (e == DC_OK && !confirmed) e = dc_offline_py_save(o->w, req, rlen, 1, now);
+    if (e != DC_OK) return e;
+    o->note.again = confirmed;
+    return save(o, "receipt-confirmed");
 }

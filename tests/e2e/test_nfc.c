@@ -10,8 +10,12 @@
  * hops before (10 at the payee), short APDUs and extended ones; the card
  * process killed with SIGKILL at every APDU boundary (before it handles a
  * command, and after it handled it but before the answer left) and the tap
- * repeated with a new card process: paid exactly once, nothing lost, no
- * case opened (nobody framed), the server's audit balanced.
+ * repeated with a new card process, for the 10-hop coin with short AND
+ * extended APDUs: paid exactly once, nothing lost, no case opened (nobody
+ * framed), the server's audit balanced. The card asks its holder on a
+ * terminal (a pseudo-terminal here) unless --max or --yes: yes pays, no is
+ * told to the terminal and nothing is signed. A payment over the
+ * per-payment byte limit is refused before signing, naming the limits.
  */
 #define _DEFAULT_SOURCE
 #include "test.h"
@@ -56,10 +60,32 @@ static void setup(struct wal *payer, struct wal *payee, const char *amount)
     ASSERT_EQ(D(out, payer, "withdraw %s", amount), 0);
 }
 
-/* One payment by tap; pause: the card's pause point (NULL: none). Returns
- * when both sides are done. */
-static void tap_pay(const struct wal *payer, const struct wal *payee, const char *amount,
-                    const char *extra, int port, const char *tag)
+/* Starts `ducat card` for w on a pseudo-terminal (script(1)) that types
+ * `answer` and Enter, as a person at the card's confirmation prompt. */
+static pid_t spawn_card_tty(const struct wal *w, const char *log, const char *answer, int port)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "echo %s | exec script -qec 'exec %s --wallet %s card --vpcd 127.0.0.1:%d "
+             "--timeout 60' /dev/null > %s 2>&1",
+             answer, ducat_bin, w->path, port, log);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) FAIL_AT("fork");
+    if (pid == 0) {
+        unsetenv("DUCAT_TEST_PAUSE_AT");
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* One payment by tap: `ducat tap` with `extra`, `ducat card` with
+ * card_args, or on a terminal answering `answer` when that is not NULL.
+ * Returns when both sides are done. */
+static void tap_pay_card(const struct wal *payer, const struct wal *payee, const char *amount,
+                         const char *extra, int port, const char *tag, const char *card_args,
+                         const char *answer)
 {
     char log[256], clog[256], out[16384];
     snprintf(log, sizeof log, "%s/tap-%s.log", S.dir, tag);
@@ -67,17 +93,30 @@ static void tap_pay(const struct wal *payer, const struct wal *payee, const char
     pid_t rx = spawn(payee, log, NULL, "tap --amount %s --reader '%s' --timeout 60 %s", amount,
                      READER, extra);
     wait_for(log, "waiting for a card", 10000);
-    pid_t tx = spawn(payer, clog, NULL, "card --vpcd 127.0.0.1:%d --timeout 60", port);
+    pid_t tx = answer ? spawn_card_tty(payer, clog, answer, port)
+                      : spawn(payer, clog, NULL, "card --vpcd 127.0.0.1:%d --timeout 60 %s", port,
+                              card_args);
     int rc = wait_exit(tx, 30000);
     if (rc != 0) {
         slurp(clog, out, sizeof out);
         FAIL_AT("card exited %d:\n%s", rc, out);
+    }
+    if (answer) {
+        slurp(clog, out, sizeof out);
+        ASSERT_HAS(out, "? [y/N]");
     }
     rc = wait_exit(rx, 30000);
     slurp(log, out, sizeof out);
     if (rc != 0) FAIL_AT("tap exited %d:\n%s", rc, out);
     ASSERT_HAS(out, "the payer's card confirmed the receipt");
     printf("# %s: %s", tag, strstr(out, "received") ? strstr(out, "received") : out);
+}
+
+/* One payment by tap, the card paying any request (--yes). */
+static void tap_pay(const struct wal *payer, const struct wal *payee, const char *amount,
+                    const char *extra, int port, const char *tag)
+{
+    tap_pay_card(payer, payee, amount, extra, port, tag, "--yes", NULL);
 }
 
 static void finish(const struct wal *payer, const struct wal *payee, long long paid,
@@ -100,9 +139,26 @@ static void test_tap_1_hop(void)
 {
     struct wal payer, payee;
     int port = vpcd_port();
+    char out[16384], log[256], clog[256];
     setup(&payer, &payee, "10");
-    tap_pay(&payer, &payee, "3", "", port, "short");
-    tap_pay(&payer, &payee, "2", "--extended", port, "extended");
+    /* the card asks its holder (a terminal): yes */
+    tap_pay_card(&payer, &payee, "3", "", port, "short", NULL, "y");
+    /* no: the terminal is told the payer declined; nothing signed or kept */
+    snprintf(log, sizeof log, "%s/tap-declined.log", S.dir);
+    snprintf(clog, sizeof clog, "%s/card-declined.log", S.dir);
+    pid_t rx = spawn(&payee, log, NULL, "tap --amount 4 --reader '%s' --timeout 60", READER);
+    wait_for(log, "waiting for a card", 10000);
+    ASSERT_EQ(wait_exit(spawn_card_tty(&payer, clog, "n", port), 30000), 1);
+    slurp(clog, out, sizeof out);
+    ASSERT_HAS(out, "not paid: the payer declined to pay this request");
+    ASSERT_EQ(wait_exit(rx, 30000), 1);
+    slurp(log, out, sizeof out);
+    ASSERT_HAS(out, "the payer's wallet refused: the payer declined to pay this request");
+    ASSERT_EQ(offline_field(&payer, "offline_coins"), 700);
+    ASSERT_EQ(offline_field(&payer, "offline_pending_out"), 0);
+    ASSERT_EQ(offline_field(&payee, "offline_coins"), 300);
+    /* --max: paid up to it without asking, in extended APDUs */
+    tap_pay_card(&payer, &payee, "2", "--extended", port, "extended", "--max 2", NULL);
     finish(&payer, &payee, 500, 1000);
 }
 
@@ -111,7 +167,8 @@ static void test_tap_1_hop(void)
  * process: exactly one payment of 1.00 per round. from had from_start
  * before the first round, to had to_start; returns the rounds run. */
 static int kill_every_apdu(const struct wal *from, const struct wal *to, int n, int port,
-                           long long from_start, long long to_start, const char *tag)
+                           long long from_start, long long to_start, const char *tag,
+                           const char *extra)
 {
     char out[16384], log[256], clog[256], point[64];
     int round = 0;
@@ -121,14 +178,16 @@ static int kill_every_apdu(const struct wal *from, const struct wal *to, int n, 
             printf("# %s: kill -9 the card at %s\n", tag, point);
             snprintf(log, sizeof log, "%s/tap-%s-k%d.log", S.dir, tag, round);
             snprintf(clog, sizeof clog, "%s/card-%s-k%d.log", S.dir, tag, round);
-            pid_t rx = spawn(to, log, NULL, "tap --amount 1 --reader '%s' --timeout 60", READER);
+            pid_t rx =
+                spawn(to, log, NULL, "tap --amount 1 --reader '%s' --timeout 60 %s", READER, extra);
             wait_for(log, "waiting for a card", 10000);
-            pid_t tx = spawn(from, clog, point, "card --vpcd 127.0.0.1:%d --timeout 60", port);
+            pid_t tx =
+                spawn(from, clog, point, "card --vpcd 127.0.0.1:%d --timeout 60 --yes", port);
             wait_for(clog, "PAUSED", 20000);
             kill9(tx);
             /* the tap repeated: a new card process, same wallet */
             snprintf(clog, sizeof clog, "%s/card-%s-k%d-again.log", S.dir, tag, round);
-            tx = spawn(from, clog, NULL, "card --vpcd 127.0.0.1:%d --timeout 60", port);
+            tx = spawn(from, clog, NULL, "card --vpcd 127.0.0.1:%d --timeout 60 --yes", port);
             int rc = wait_exit(tx, 30000);
             if (rc != 0) {
                 char tl[8192];
@@ -168,7 +227,7 @@ static void test_card_killed_every_apdu(void)
     int port = vpcd_port();
     setup(&payer, &payee, "20");
     /* SELECT, PAY, GET RESPONSE, CONFIRM; each before and after handling */
-    ASSERT_EQ(kill_every_apdu(&payer, &payee, 4, port, 2000, 0, "1-hop"), 8);
+    ASSERT_EQ(kill_every_apdu(&payer, &payee, 4, port, 2000, 0, "1-hop", ""), 8);
     finish(&payer, &payee, 800, 2000);
 }
 
@@ -202,8 +261,10 @@ static void test_tap_10_hops_killed_every_apdu(void)
     struct wal payer, payee, other, wa, wb;
     int port = vpcd_port();
     /* 12 APDUs with short APDUs (SELECT, PAY, 9 GET RESPONSE, CONFIRM):
-     * 24 rounds and the full tap */
-    const int batch = 7, ncoins = 4 * batch;
+     * 24 rounds and the full tap; 3 with extended APDUs (SELECT, PAY with
+     * the whole payment in one response, CONFIRM): 6 rounds and the full
+     * tap */
+    const int batch = 7, ncoins = 5 * batch;
     setup(&payer, &payee, "1");
     wallet_new(&S, &other, "other", "Otto Other");
     snprintf(req, sizeof req, "%s/req", S.dir);
@@ -211,8 +272,11 @@ static void test_tap_10_hops_killed_every_apdu(void)
     snprintf(rcpt, sizeof rcpt, "%s/rcpt", S.dir);
     long t0 = now_ms();
     for (int k = 0; k < ncoins / batch; k++) {
-        static const char *who[][2] = {
-            {"Ann A", "Bea B"}, {"Cid C", "Dan D"}, {"Eve E", "Fay F"}, {"Gus G", "Hal H"}};
+        static const char *who[][2] = {{"Ann A", "Bea B"},
+                                       {"Cid C", "Dan D"},
+                                       {"Eve E", "Fay F"},
+                                       {"Gus G", "Hal H"},
+                                       {"Ivy I", "Jon J"}};
         snprintf(name, sizeof name, "a%d", k);
         wallet_new(&S, &wa, name, who[k][0]);
         snprintf(name, sizeof name, "b%d", k);
@@ -234,6 +298,16 @@ static void test_tap_10_hops_killed_every_apdu(void)
     coins_are(&other, (size_t)ncoins, 100, 9);
     printf("# %d coins of 9 hops made in %ld ms\n", ncoins, now_ms() - t0);
 
+    /* 8 of them would take 18,643 bytes: refused before anything is signed,
+     * naming the per-payment limits; 7 fit (16,317 bytes) */
+    ASSERT_EQ(D(out, &payee, "request 8 > %s 2>/dev/null", req), 0);
+    ASSERT_EQ(D(out, &other, "pay %s", req), 1);
+    ASSERT_HAS(out, "one offline payment carries at most 16 coins and 16384 bytes");
+    ASSERT_HAS(out, "(these coins would take 18643)");
+    ASSERT_HAS(out, "nothing was signed");
+    ASSERT_EQ(offline_field(&other, "offline_pending_out"), 0);
+    ASSERT_EQ(offline_field(&other, "offline_coins"), ncoins * 100);
+
     /* the full tap: the payee holds a coin of 10 hops */
     char log[256], tl[16384];
     tap_pay(&other, &payee, "1", "", port, "10-hops");
@@ -242,13 +316,30 @@ static void test_tap_10_hops_killed_every_apdu(void)
     int n = apdus_of(tl);
     printf("# a tap of a 10-hop coin: %d APDUs\n", n);
     ASSERT(n >= 12); /* 2,361 bytes of payment in 256-byte answers */
-    ASSERT(2 * n + 1 <= ncoins);
+    ASSERT(2 * n + 1 + 7 <= ncoins);
     coins_are(&payee, 1, 100, 10);
 
     t0 = now_ms();
-    int rounds = kill_every_apdu(&other, &payee, n, port, (ncoins - 1) * 100, 100, "10-hops");
+    int rounds = kill_every_apdu(&other, &payee, n, port, (ncoins - 1) * 100, 100, "10-hops", "");
     printf("# %d rounds in %ld ms\n", rounds, now_ms() - t0);
     long long paid = (long long)(rounds + 1) * 100;
+
+    /* the same with extended APDUs: the full tap, then a kill at each of
+     * the 2n' boundaries */
+    tap_pay(&other, &payee, "1", "--extended", port, "10-hops-extended");
+    snprintf(log, sizeof log, "%s/tap-10-hops-extended.log", S.dir);
+    slurp(log, tl, sizeof tl);
+    int ne = apdus_of(tl);
+    printf("# a tap of a 10-hop coin in extended APDUs: %d APDUs\n", ne);
+    ASSERT_EQ(ne, 3);
+    paid += 100;
+    t0 = now_ms();
+    int rounds_ext = kill_every_apdu(&other, &payee, ne, port, ncoins * 100 - paid, paid,
+                                     "10-hops-extended", "--extended");
+    printf("# %d extended rounds in %ld ms\n", rounds_ext, now_ms() - t0);
+    ASSERT_EQ(rounds_ext, 6);
+    paid += rounds_ext * 100;
+    rounds += rounds_ext + 1;
     ASSERT_EQ(offline_field(&other, "offline_pending_out"), 0);
     ASSERT_EQ(offline_field(&payee, "offline_coins"), paid);
     /* every coin the payee holds made exactly 10 hops */
@@ -274,6 +365,15 @@ static void test_bad_reader(void)
     ASSERT_HAS(out, READER);
     ASSERT_EQ(D(out, &payee, "tap --amount 1 --segment 8"), 2);
     ASSERT_HAS(out, "invalid --segment '8'");
+    /* a card with nobody to ask (no terminal) and neither --max nor --yes */
+    ASSERT_EQ(sh(out, sizeof out, "setsid -w %s --wallet %s card --vpcd 127.0.0.1:1 </dev/null",
+                 ducat_bin, payer.path),
+              2);
+    ASSERT_HAS(out, "card: give --max AMOUNT (pay requests up to it) or --yes");
+    ASSERT_EQ(D(out, &payer, "card --vpcd 127.0.0.1:1 --amount 1 --yes"), 2);
+    ASSERT_HAS(out, "card: unexpected argument '--amount'");
+    ASSERT_EQ(D(out, &payer, "card --yes"), 2);
+    ASSERT_HAS(out, "card: --vpcd is required");
     /* nobody taps: the request stays open */
     ASSERT_EQ(D(out, &payee, "tap --amount 1 --reader '%s' --timeout 1", READER), 4);
     ASSERT_HAS(out, "request stays open");

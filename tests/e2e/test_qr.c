@@ -102,6 +102,11 @@ static void test_qr_payment_out_of_order(void)
     ASSERT_EQ(scan(out, sizeof out, rfiles), 0);
     snprintf(scanned, sizeof scanned, "%s/rcpt.scan", d);
     write_file(scanned, out, strlen(out));
+    /* confirm shows nothing: --qr there is refused, not silently ignored,
+     * and the refusal changes nothing in the wallet */
+    ASSERT_EQ(D(out, &payer, "--qr confirm %s", scanned), 2);
+    ASSERT_HAS(out, "accept --qr");
+    ASSERT(offline_field(&payer, "offline_pending_out") > 0);
     ASSERT_EQ(D(out, &payer, "confirm %s", scanned), 0);
     ASSERT_HAS(out, "receipt verified");
     ASSERT_EQ(offline_field(&payer, "offline_pending_out"), 0);

@@ -1555,7 +1555,268 @@ static void test_offline_slots(void)
     dc_wallet_free(bob);
 }
 
-TESTS(T(test_offline_payee), T(test_offline_slots), T(test_create_and_identity), T(test_trust_material), T(test_requests),
+/* ---- The offline layer's host steps, with no transport ------------------ */
+
+/* A host's save: keeps the wallet's plain encoding as it was at the last
+ * save (what a crash right after it would leave), counts saves, and can be
+ * made to fail. */
+struct saver {
+    uint8_t *snap;
+    size_t len;
+    int saves;
+    enum dc_err fail; /* returned instead of saving, if set */
+    char points[256]; /* the crash points told, space-separated */
+};
+
+static enum dc_err saver_save(void *ctx, struct dc_wallet *w)
+{
+    struct saver *sv = ctx;
+    if (sv->fail != DC_OK) return sv->fail;
+    size_t need = 0;
+    if (dc_wallet_encode_plain(w, NULL, 0, &need) != DC_ERR_BUFFER_TOO_SMALL) abort();
+    free(sv->snap);
+    sv->snap = malloc(need);
+    if (!sv->snap) abort();
+    if (dc_wallet_encode_plain(w, sv->snap, need, &sv->len) != DC_OK) abort();
+    sv->saves++;
+    return DC_OK;
+}
+
+static void saver_point(void *ctx, const char *point)
+{
+    struct saver *sv = ctx;
+    size_t l = strlen(sv->points);
+    snprintf(sv->points + l, sizeof sv->points - l, "%s ", point);
+}
+
+static void host_of(struct dc_offline *o, struct dc_wallet *w, struct saver *sv, unsigned tr)
+{
+    memset(o, 0, sizeof *o);
+    memset(sv, 0, sizeof *sv);
+    o->w = w;
+    o->save = saver_save;
+    o->save_ctx = sv;
+    o->point = saver_point;
+    o->point_ctx = sv;
+    o->transport = tr;
+}
+
+/* The wallet as the last save left it (the caller frees it). */
+static struct dc_wallet *saved_copy(const struct saver *sv)
+{
+    struct dc_wallet *w = NULL;
+    if (!sv->snap || dc_wallet_decode_plain(&w, sv->snap, sv->len) != DC_OK) abort();
+    return w;
+}
+
+/* Armor-shaped exchange (whole messages): every step saves before what it
+ * returns may leave, and the saved copy holds exactly what left; a step
+ * repeated gives the same bytes; the receipt closes the payment once. */
+static void test_offline_host_whole_messages(void)
+{
+    struct dc_wallet *alice = wallet_of(&W.alice, 0xA1), *bob = wallet_of(&W.bob, 0xB0);
+    give(alice, &W.alice, 50, 73, 16);
+    struct dc_offline pe, pr;
+    struct saver se, sr;
+    host_of(&pe, bob, &se, DC_OFFLINE_ARMOR);
+    host_of(&pr, alice, &sr, DC_OFFLINE_ARMOR);
+    static struct dc_session s, s2;
+    uint64_t created = 0;
+
+    /* the payee's request: signed, recorded, saved, nothing left to send */
+    ASSERT_OK(dc_offline_payee_begin(&pe, &s, 30, CNY, 0, NOW, &created));
+    ASSERT_EQ(created, NOW);
+    ASSERT_EQ(se.saves, 1);
+    ASSERT(strcmp(se.points, "request-persisted ") == 0);
+    ASSERT(!(dc_session_want(&s) & DC_SESSION_SEND));
+    size_t rlen;
+    const uint8_t *req = dc_session_request(&s, &rlen);
+    ASSERT_EQ(rlen, DC_REQUEST_BYTES);
+    static uint8_t rq[DC_REQUEST_BYTES];
+    memcpy(rq, req, rlen);
+    /* resumed by the same transport and amount only */
+    uint64_t at = 0;
+    ASSERT_OK(dc_offline_payee_resume(&pe, &s2, 30, NOW + 1000, &at));
+    ASSERT_EQ(at, NOW);
+    ASSERT_ERR(dc_offline_payee_resume(&pe, &s2, 31, NOW + 1000, &at), DC_ERR_NOT_FOUND);
+
+    /* the payer: a request over --max is refused, nothing saved */
+    ASSERT_ERR(dc_offline_payer_check(&pr, rq, rlen, 29, NOW), DC_ERR_LIMIT_EXCEEDED);
+    ASSERT_EQ(pr.note.max, 29);
+    ASSERT_EQ(pr.note.request.amount, 30);
+    ASSERT_OK(dc_offline_payer_check(&pr, rq, rlen, 30, NOW));
+    ASSERT_EQ(sr.saves, 0);
+    /* a failing save: the payment does not come out (split 50 = 30 + 20) */
+    static uint8_t pay[DC_PAYMENT_MAX_BYTES], pay2[DC_PAYMENT_MAX_BYTES];
+    size_t plen = 0, plen2 = 0;
+    memset(pay, 0xEE, sizeof pay);
+    sr.fail = DC_ERR_IO;
+    ASSERT_ERR(dc_offline_payer_pay(&pr, pay, sizeof pay, &plen, rq, rlen, NOW), DC_ERR_IO);
+    ASSERT_EQ(pr.note.saving, 1);
+    ASSERT_EQ(pr.note.has_split, 1);
+    ASSERT_EQ(pay[0], 0xEE);
+    sr.fail = DC_OK;
+    /* saved, then out: the saved copy holds this very payment */
+    ASSERT_OK(dc_offline_payer_pay(&pr, pay, sizeof pay, &plen, rq, rlen, NOW));
+    ASSERT_EQ(sr.saves, 1);
+    ASSERT(strcmp(sr.points, "payment-persisted ") == 0);
+    ASSERT_EQ(pr.note.again, 1); /* signed by the call whose save failed, sent only now */
+    struct dc_wallet *copy = saved_copy(&sr);
+    struct dc_wallet_outgoing og;
+    struct dc_request r;
+    ASSERT_OK(dc_request_decode(&r, rq, rlen));
+    ASSERT_OK(dc_wallet_find_payment(copy, &og, r.payee.pub, r.nonce));
+    ASSERT_OK(dc_offline_payment_encode(pay2, sizeof pay2, &plen2, &og, rq, rlen));
+    ASSERT_EQ(plen2, plen);
+    ASSERT_MEM(pay2, pay, plen);
+    dc_wallet_free(copy);
+    /* paid again: the same bytes */
+    ASSERT_OK(dc_offline_payer_pay(&pr, pay2, sizeof pay2, &plen2, rq, rlen, NOW));
+    ASSERT_EQ(pr.note.again, 1);
+    ASSERT_EQ(plen2, plen);
+    ASSERT_MEM(pay2, pay, plen);
+
+    /* the payee takes it: coins and session in one save, then the receipt */
+    ASSERT_OK(dc_offline_payee_take(&pe, &s, pay, plen, NOW + 10));
+    ASSERT_EQ(pe.note.res.total, 30);
+    ASSERT(strcmp(se.points, "request-persisted coins-persisted ") == 0);
+    size_t rcl, rcl2;
+    const uint8_t *rc = dc_session_receipt(&s, &rcl);
+    ASSERT(rc != NULL);
+    static uint8_t rcpt[DC_RECEIPT_BYTES];
+    memcpy(rcpt, rc, rcl);
+    copy = saved_copy(&se);
+    struct dc_wallet_balance b;
+    ASSERT_OK(dc_wallet_balance(copy, NOW, DAY, &b));
+    ASSERT_EQ(b.held, 30);
+    uint8_t h[DC_HASH_BYTES];
+    dc_request_hash(h, rq, rlen);
+    ASSERT_OK(dc_offline_rx_load(copy, h, &s2, NULL, NULL, NULL));
+    const uint8_t *saved_rc = dc_session_receipt(&s2, &rcl2);
+    ASSERT(saved_rc && rcl2 == rcl);
+    ASSERT_MEM(saved_rc, rcpt, rcl);
+    dc_wallet_free(copy);
+    /* the same payment again: the same receipt, nothing kept twice */
+    ASSERT_OK(dc_offline_payee_take(&pe, &s2, pay, plen, NOW + 20));
+    ASSERT_EQ(pe.note.again, 1);
+    ASSERT_MEM(dc_session_receipt(&s2, &rcl2), rcpt, rcl);
+    ASSERT_OK(dc_wallet_balance(bob, NOW, DAY, &b));
+    ASSERT_EQ(b.held, 30);
+    /* another payment for an unknown request: refused */
+    pay[3] ^= 1; /* inside the request hash */
+    ASSERT_ERR(dc_offline_payee_take(&pe, &s2, pay, plen, NOW), DC_ERR_PAY_WRONG_REQUEST);
+    pay[3] ^= 1;
+
+    /* the payer confirms, once and again; a receipt of nothing it paid: refused */
+    ASSERT_OK(dc_offline_payer_confirm(&pr, rcpt, rcl, NOW + 30));
+    ASSERT_EQ(pr.note.again, 0);
+    ASSERT_EQ(pr.note.request.amount, 30);
+    ASSERT_OK(dc_offline_payer_confirm(&pr, rcpt, rcl, NOW + 40));
+    ASSERT_EQ(pr.note.again, 1);
+    copy = saved_copy(&sr);
+    ASSERT_OK(dc_wallet_balance(copy, NOW, DAY, &b));
+    ASSERT_EQ(b.pending_out, 0);
+    dc_wallet_free(copy);
+    rcpt[5] ^= 1;
+    ASSERT_ERR(dc_offline_payer_confirm(&pr, rcpt, rcl, NOW), DC_ERR_RECEIPT_MISMATCH);
+    free(se.snap);
+    free(sr.snap);
+    dc_wallet_free(alice);
+    dc_wallet_free(bob);
+}
+
+/* Moves every byte one session wants to send into the other. */
+static void pump(struct dc_session *from, struct dc_session *to)
+{
+    uint8_t b[DC_FRAME_MAX];
+    size_t n;
+    while ((n = dc_session_pull(from, b, sizeof b)) > 0) {
+        if (dc_session_push(to, b, n) != n) abort();
+    }
+}
+
+/* Session-shaped exchange (TCP, NFC): the host only moves bytes and calls
+ * the step functions when the session asks. Then the refusals: over the
+ * payee's offline limit (the request stays open), a payment of more coins
+ * than one payment carries (refused before signing, wallet unchanged). */
+static void test_offline_host_sessions(void)
+{
+    struct dc_wallet *alice = wallet_of(&W.alice, 0xA1), *bob = wallet_of(&W.bob, 0xB0);
+    give(alice, &W.alice, 50, 74, 16);
+    struct dc_offline pe, pr;
+    struct saver se, sr;
+    host_of(&pe, bob, &se, DC_OFFLINE_TCP);
+    host_of(&pr, alice, &sr, DC_OFFLINE_TCP);
+    static struct dc_session ps, qs;
+    uint64_t created;
+    ASSERT_OK(dc_offline_payee_begin(&pe, &ps, 20, CNY, 0, NOW, &created));
+    ASSERT_OK(dc_session_payer_start(&qs, 0));
+    for (int round = 0; round < 20; round++) {
+        pump(&ps, &qs);
+        ASSERT_OK(dc_offline_payer_step(&pr, &qs, 0, NOW));
+        pump(&qs, &ps);
+        ASSERT_OK(dc_offline_payee_step(&pe, &ps, created, NOW));
+    }
+    ASSERT(dc_session_want(&ps) & DC_SESSION_DONE);
+    ASSERT(dc_session_want(&qs) & DC_SESSION_DONE);
+    size_t rcl;
+    const uint8_t *rc = dc_session_receipt(&qs, &rcl);
+    ASSERT(rc != NULL);
+    ASSERT_OK(dc_offline_payer_confirm(&pr, rc, rcl, NOW));
+    ASSERT_OK(dc_offline_payee_finish(&pe, &ps, created));
+    int done = 0;
+    size_t rl;
+    uint8_t h[DC_HASH_BYTES];
+    dc_request_hash(h, dc_session_request(&ps, &rl), DC_REQUEST_BYTES);
+    ASSERT_OK(dc_offline_rx_load(bob, h, &qs, NULL, &done, NULL));
+    ASSERT_EQ(done, 1);
+    struct dc_wallet_balance b;
+    ASSERT_OK(dc_wallet_balance(bob, NOW, DAY, &b));
+    ASSERT_EQ(b.held, 20);
+    ASSERT_OK(dc_wallet_balance(alice, NOW, DAY, &b));
+    ASSERT_EQ(b.held, 30);
+    ASSERT_EQ(b.pending_out, 0);
+
+    /* over bob's offline limit (1,000.00) at request time: nothing saved */
+    se.saves = 0;
+    ASSERT_ERR(dc_offline_payee_begin(&pe, &ps, 100000, CNY, 0, NOW, &created),
+               DC_ERR_OFFLINE_LIMIT);
+    ASSERT_EQ(pe.note.after, 100020);
+    ASSERT_EQ(pe.note.limit, 100000);
+    ASSERT_EQ(se.saves, 0);
+
+    /* 17 coins of 1 for 17: more coins than a payment carries */
+    struct dc_wallet *carol = wallet_of(&W.carol, 0xCA);
+    for (uint8_t i = 0; i < 17; i++) give(carol, &W.carol, 1, (uint8_t)(80 + i), 16);
+    struct dc_offline pc;
+    struct saver sc;
+    host_of(&pc, carol, &sc, DC_OFFLINE_TCP);
+    ASSERT_OK(dc_offline_payee_begin(&pe, &ps, 17, CNY, 0, NOW, &created));
+    size_t len;
+    const uint8_t *req = dc_session_request(&ps, &len);
+    static uint8_t pay[DC_PAYMENT_MAX_BYTES];
+    size_t plen;
+    ASSERT_OK(dc_offline_payer_check(&pc, req, len, 0, NOW));
+    ASSERT_ERR(dc_offline_payer_pay(&pc, pay, sizeof pay, &plen, req, len, NOW),
+               DC_ERR_PAYMENT_TOO_LARGE);
+    ASSERT_EQ(sc.saves, 0);
+    ASSERT_OK(dc_wallet_balance(carol, NOW, DAY, &b));
+    ASSERT_EQ(b.pending_out, 0);
+    ASSERT_EQ(b.held, 17);
+    /* 16 of them fit */
+    ASSERT_OK(dc_offline_payee_begin(&pe, &ps, 16, CNY, 0, NOW, &created));
+    req = dc_session_request(&ps, &len);
+    ASSERT_OK(dc_offline_payer_pay(&pc, pay, sizeof pay, &plen, req, len, NOW));
+    free(se.snap);
+    free(sr.snap);
+    free(sc.snap);
+    dc_wallet_free(carol);
+    dc_wallet_free(alice);
+    dc_wallet_free(bob);
+}
+
+TESTS(T(test_offline_payee), T(test_offline_slots), T(test_offline_host_whole_messages),
+      T(test_offline_host_sessions), T(test_create_and_identity), T(test_trust_material), T(test_requests),
       T(test_history_ring), T(test_plain_round_trip_all_fields), T(test_plain_decoder_strict),
       T(test_file_round_trip), T(test_default_cost_is_interactive), T(test_wrong_passphrase),
       T(test_every_byte_corruption), T(test_truncation_and_garbage),
