@@ -72,9 +72,11 @@ DUCAT     := $(BUILD)/ducat
 SRV_LIB   := $(BUILD)/libducatd.a
 SRVT_SRC  := $(sort $(wildcard tests/server/test_*.c))
 SRVT_BIN  := $(SRVT_SRC:tests/server/%.c=$(BUILD)/tests/%)
-# test_api_failover needs a primary and a standby: tests/pg_failover.sh runs it
-API_SRC   := $(filter-out tests/api/test_api_failover.c,$(sort $(wildcard tests/api/test_*.c)))
-FAILOVER_BIN := $(BUILD)/tests/test_api_failover
+# test_api_failover needs a primary and a standby: tests/pg_failover.sh runs it;
+# test_api_pgtimeout needs PostgreSQL (it makes commits wait): PG_RUNS runs it
+PG_ONLY_SRC := tests/api/test_api_failover.c tests/api/test_api_pgtimeout.c
+API_SRC   := $(filter-out $(PG_ONLY_SRC),$(sort $(wildcard tests/api/test_*.c)))
+FAILOVER_BIN := $(BUILD)/tests/test_api_failover $(BUILD)/tests/test_api_pgtimeout
 API_BIN   := $(API_SRC:tests/api/%.c=$(BUILD)/tests/%)
 E2E_SRC   := $(sort $(wildcard tests/e2e/test_*.c))
 E2E_BIN   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
@@ -198,18 +200,19 @@ check: deps
 PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_basic.pg \
            tests/pg/test_api_console.pg tests/pg/test_api_hostile.pg tests/pg/test_api_fault.pg \
            tests/pg/test_api_ops.pg tests/pg/test_api_cases.pg tests/pg/test_api_fraudsim.pg \
-           tests/pg/test_api_reclaim.pg tests/pg/test_api_calendar.pg
+           tests/pg/test_api_reclaim.pg tests/pg/test_api_calendar.pg \
+           tests/pg/test_api_pgtimeout.pg
 # tests/with-pcscd.sh adds a private pcscd with the vsmartcard virtual
 # reader (tests/e2e/test_nfc.c: tap to pay through PC/SC).
 run-tests: all
 	@BUILD=$(BUILD) SAN="$(SAN)" DUCATD=$(CURDIR)/$(DUCATD) tests/with-pcscd.sh tests/with-pg.sh tests/run.sh $(TEST_BIN) \
 	    tests/layers.py tests/vectors.sh tests/vectors_independent.py tests/errors_doc.sh \
-	    tests/openapi_routes.sh tests/pkgconfig.sh tests/deb.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) $(E2E_BIN)
+	    tests/openapi_routes.sh tests/pkgconfig.sh tests/deb.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) tests/pg_failover.sh $(E2E_BIN)
 
 # Failover to a synchronous standby (tests/pg_failover.sh: its own primary and
-# standby, two ducatd, the primary SIGKILLed mid-load, the standby promoted).
-# Not yet in make check: 10 runs in a row passed, one earlier run failed for a
-# reason not captured (docs/DEPLOY.md); it joins run-tests once that is found.
+# standby, two ducatd, the standby killed and restarted, then the primary
+# SIGKILLed mid-load and the standby promoted). Part of run-tests since the
+# causes of its failures were found (docs/DEPLOY.md); alone with this target.
 check-failover: all
 	@BUILD=$(BUILD) DUCATD=$(CURDIR)/$(DUCATD) tests/run.sh tests/pg_failover.sh
 

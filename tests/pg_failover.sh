@@ -116,6 +116,15 @@ export DC_PG_STANDBY_DIR="$dir/s"
 export DC_PG_HOSTS="$dir/p,$dir/s"
 # SIGKILL of the postmaster and every backend at once: the machine dies
 export DC_PG_KILL="p=\$(head -1 '$dir/p/data/postmaster.pid'); kill -9 \$p \$(ps -o pid= --ppid \$p)"
+# the standby dies (test_standby_killed) and comes back
+# (and waits until every one of its processes is gone: a new postmaster
+# refuses to start while an old backend still holds the shared memory)
+export DC_PG_STANDBY_KILL="p=\$(head -1 '$dir/s/data/postmaster.pid'); c=\$(ps -o pid= --ppid \$p); kill -9 \$p \$c; for x in \$p \$c; do while kill -0 \$x 2>/dev/null; do sleep 0.05; done; done"
+if [ "$(id -u)" -eq 0 ]; then
+    export DC_PG_STANDBY_START="runuser -u postgres -- '$bindir/pg_ctl' -D '$dir/s/data' -l '$dir/s/server.log' -w -t 60 start >/dev/null || { tail -5 '$dir/s/server.log'; false; }"
+else
+    export DC_PG_STANDBY_START="'$bindir/pg_ctl' -D '$dir/s/data' -l '$dir/s/server.log' -w -t 60 start >/dev/null || { tail -5 '$dir/s/server.log'; false; }"
+fi
 if [ "$(id -u)" -eq 0 ]; then
     export DC_PG_PROMOTE="runuser -u postgres -- '$bindir/pg_ctl' -D '$dir/s/data' -w -t 60 promote >/dev/null"
 else

@@ -86,6 +86,7 @@ int dc_cmd_serve(const struct dc_cmd_env *env, int argc, char **argv)
     struct dc_store *wst;
     e = dc_store_open(&wst, x.store_url, err, sizeof err);
     if (e == DC_OK) {
+        dc_store_set_timeout(wst, x.cfg.store_timeout_ms);
         e = dc_writer_start(&x.writer, wst, x.cfg.gc_max_batch, x.cfg.gc_max_wait_us, x.metrics);
     }
     if (e != DC_OK) {

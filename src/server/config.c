@@ -30,6 +30,10 @@ static const struct key keys[] = {
     {"ducat", "store", K_STR, F(store), 0, 0, "sqlite:ducat.db",
      "sqlite:PATH, or a libpq URL postgresql://USER@HOST/DB?sslmode=... (password via ~/.pgpass, "
      "never logged)"},
+    {"ducat", "store_timeout_ms", K_UINT, F(store_timeout_ms), 0, 3600000, "10000",
+     "PostgreSQL: longest wait in ms for one answer of the database (a statement, a commit "
+     "waiting for a synchronous standby); past it the connection is dropped and the request "
+     "answered 503 DC_ERR_STORE_RETRY (0: wait forever)"},
     {"ducat", "currency", K_CURRENCY, F(currency), 0, 0, "CNY",
      "ISO 4217 code of the deployment's one currency"},
     {"ducat", "currency_numeric", K_UINT, 0, 0, 1, 999, "156",
@@ -151,6 +155,7 @@ void dc_config_defaults(struct dc_config *c)
     c->max_batch_transfers = 1000;
     c->clock_skew_s = 300;
     c->hold_working_days = 15;
+    c->store_timeout_ms = 10000;
     snprintf(c->calendar, sizeof c->calendar, "calendar.txt");
     c->auto_verify = 0;
     c->auto_resolve = 1;

@@ -20,6 +20,7 @@
 struct dc_config {
     char dir[DC_PATH_MAX];          /* directory of the config file: relative paths start here */
     char store[DC_PATH_MAX];        /* [ducat] store */
+    unsigned store_timeout_ms;      /* [ducat] store_timeout_ms: PostgreSQL answer wait (0: none) */
     struct dc_currency currency;    /* [ducat] currency, currency_numeric, currency_exponent */
     struct dc_denoms denoms;        /* [ducat] denominations */
     char listen[128];               /* [server] listen */

@@ -73,6 +73,10 @@ enum dc_err dc_pool_get(struct dc_ctx *x, struct dc_store **out)
     char err[256];
     enum dc_err e = dc_store_open(out, x->store_url, err, sizeof err);
     if (e != DC_OK) dc_log(DC_LOG_ERROR, "%s", err);
+    /* the database answered at start: one that cannot be reached now is
+     * restarting or failing over, and the client retries (503), not a 500 */
+    if (e == DC_ERR_STORE) e = DC_ERR_STORE_RETRY;
+    if (e == DC_OK) dc_store_set_timeout(*out, x->cfg.store_timeout_ms);
     return e;
 }
 

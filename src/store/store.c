@@ -62,6 +62,16 @@ enum dc_err dc_store_post_many(struct dc_store *s, struct dc_posting *p, size_t 
     return DC_OK;
 }
 
+void dc_store_set_timeout(struct dc_store *s, unsigned ms)
+{
+    if (s->ops->set_timeout) s->ops->set_timeout(s, ms);
+}
+
+enum dc_err dc_store_deposit_prefetch(struct dc_store *s, const struct dc_claim_key *k, size_t n)
+{
+    return s->ops->deposit_prefetch && n ? s->ops->deposit_prefetch(s, k, n) : DC_OK;
+}
+
 void dc_case_clear(struct dc_case *c)
 {
     if (!c) return;

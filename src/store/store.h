@@ -100,6 +100,12 @@ struct dc_request_rec {
     int will_put;
 };
 
+/* One consumed state a deposit is about to claim (deposit_prefetch). */
+struct dc_claim_key {
+    uint8_t serial[DC_SERIAL_BYTES];
+    uint8_t state[DC_HASH_BYTES];
+};
+
 struct dc_coin_rec {
     uint8_t serial[DC_SERIAL_BYTES];
     int64_t value;
@@ -238,6 +244,10 @@ struct dc_store_ops {
     enum dc_err (*close)(struct dc_store *s);
     enum dc_err (*migrate)(struct dc_store *s, int *version); /* OUT: schema version */
     const char *(*errmsg)(struct dc_store *s); /* the last backend error, for logs */
+    /* Optional (NULL: no such limit; callers use dc_store_set_timeout). The
+     * longest wait for one answer of the database, in ms (0: none): past
+     * it the op answers DC_ERR_STORE_RETRY instead of hanging. */
+    void (*set_timeout)(struct dc_store *s, unsigned ms);
 
     /* -- transactions: one level plus savepoints for group commit -- */
     enum dc_err (*begin)(struct dc_store *s, int write);
@@ -299,6 +309,17 @@ struct dc_store_ops {
                                const uint8_t *successor, int64_t dcoin, int *inserted,
                                uint8_t existing[DC_HASH_BYTES]);
     enum dc_err (*state_unknown_serials)(struct dc_store *s, dc_blob_cb cb, void *ctx);
+    /*
+     * Optional (NULL: nothing to do; callers use dc_store_deposit_prefetch).
+     * A hint inside a write transaction, before a deposit's state_claim,
+     * case_get (by serial and state) and coin_add_deposited calls on these
+     * n states and their coins' serials: a store where each statement is a
+     * round trip may look them all up in one and answer those calls, and
+     * the hold and deposited-chain inserts around them, from what it
+     * learnt, writing the rows with the commit. Every op answers exactly
+     * what it would have answered without the hint.
+     */
+    enum dc_err (*deposit_prefetch)(struct dc_store *s, const struct dc_claim_key *k, size_t n);
 
     /* -- deposits and the frozen box -- */
     enum dc_err (*dcoin_insert)(struct dc_store *s, struct dc_dcoin *c);
@@ -355,6 +376,12 @@ void dc_store_redact(char *out, size_t cap, const char *url);
 
 /* n postings: ops->post_many when the backend has it, else n posts. */
 enum dc_err dc_store_post_many(struct dc_store *s, struct dc_posting *p, size_t n);
+
+/* ops->set_timeout when the backend has it. */
+void dc_store_set_timeout(struct dc_store *s, unsigned ms);
+
+/* ops->deposit_prefetch when the backend has it, else DC_OK. */
+enum dc_err dc_store_deposit_prefetch(struct dc_store *s, const struct dc_claim_key *k, size_t n);
 
 /* Frees what a read op malloc'd inside a record (NULL-safe). */
 void dc_case_clear(struct dc_case *c);

@@ -47,11 +47,15 @@
  * blobs, no decimal parsing of integers). Every integer column is BIGINT and
  * every aggregate is cast to BIGINT, so an integer result is always 8 bytes.
  */
+#include <errno.h>
 #include <libpq-fe.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ducat/amount.h"
 #include "schema_pg.h" /* generated: schema_pg[] */
@@ -84,6 +88,7 @@ enum stmt_id {
     S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
     S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
     S_JOURNAL_IDS, S_FLUSH_JOURNAL, S_FLUSH_BALANCES, S_FLUSH_REQUESTS, S_CACHE_CHECK,
+    S_IDS, S_DEP_PREFETCH, S_FLUSH_HOLDS, S_FLUSH_DCOINS, S_FLUSH_CLAIMS, S_FLUSH_CDEPS,
     S_COUNT
 };
 
@@ -275,6 +280,41 @@ static const struct stmt stmts[S_COUNT] = {
                        "AS bigint) FROM unnest($1, $2, $3, $4) AS v(id, x, av, hd) "
                        "JOIN accounts a ON a.id = v.id WHERE a.xmin::text::bigint = v.x "
                        "AND a.available = v.av AND a.held = v.hd", "IIIIi"},
+    /* Deposits (see "Deposits in one round trip"): ids reserved ahead from
+     * a table's sequence, the lookup of every state a deposit claims (its
+     * successor if consumed, whether a case is open on it) and of its
+     * coins, and the deferred rows in four set-based statements. */
+    [S_IDS] = {"SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)",
+               "ti"},
+    [S_DEP_PREFETCH] = {"SELECT 0::bigint, k.serial, k.state, c.successor, "
+                        "(c.serial IS NOT NULL)::int::bigint, "
+                        "(EXISTS (SELECT 1 FROM cases x WHERE x.serial = k.serial "
+                        "AND x.state = k.state))::int::bigint, 0::bigint "
+                        "FROM unnest($1, $2) AS k(serial, state) "
+                        "LEFT JOIN consumed c ON c.serial = k.serial AND c.state = k.state "
+                        "UNION ALL "
+                        "SELECT 1::bigint, k.serial, NULL::bytea, NULL::bytea, "
+                        "(c.serial IS NOT NULL)::int::bigint, COALESCE(c.value, 0)::bigint, "
+                        "COALESCE(c.deposited, 0)::bigint "
+                        "FROM (SELECT DISTINCT u.serial FROM unnest($1) AS u(serial)) AS k "
+                        "LEFT JOIN coins c ON c.serial = k.serial", "BB"},
+    [S_FLUSH_HOLDS] = {"INSERT INTO holds(id, account, amount, release_at, status, case_id, "
+                       "deposit, created_at, provisional, taken, repaid, release_provisional, "
+                       "released_by) SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                       "$10, $11, $12, $13)",
+                       "IIIIIIIIIIIIT"},
+    [S_FLUSH_DCOINS] = {"INSERT INTO deposit_coins(id, deposit, account, serial, chain, amount, "
+                        "hold, flagged) SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)",
+                        "IIIBBIII"},
+    /* no ON CONFLICT: a state claimed by someone else meanwhile fails the
+     * transaction (a serialization failure, or 23505: run again, looking) */
+    [S_FLUSH_CLAIMS] = {"INSERT INTO consumed(serial, state, successor, dcoin) "
+                        "SELECT * FROM unnest($1, $2, $3, $4)", "BBBI"},
+    /* one row per serial (netted): the CHECK deposited <= value stays the
+     * database's last word */
+    [S_FLUSH_CDEPS] = {"UPDATE coins c SET deposited = c.deposited + d.amount "
+                       "FROM unnest($1, $2) AS d(serial, amount) WHERE c.serial = d.serial",
+                       "BI"},
 };
 
 #define MAX_PARAMS 16
@@ -325,6 +365,37 @@ struct row_ver {
     int is_read;
 };
 
+/* Deferred deposit rows (see "Deposits in one round trip"). */
+struct pend_dcoin {
+    struct dc_dcoin c; /* c.chain: points at own */
+    uint8_t *own;      /* malloc'd copy of the chain */
+};
+
+struct pend_claim {
+    uint8_t serial[DC_SERIAL_BYTES], state[DC_HASH_BYTES], succ[DC_HASH_BYTES];
+    int64_t dcoin;
+};
+
+struct pend_cdep {
+    uint8_t serial[DC_SERIAL_BYTES];
+    int64_t amount;
+};
+
+/* What the deposit prefetch learnt of a state (kind 0) or a coin (kind 1)
+ * in this transaction's snapshot, without its pending rows. */
+struct pf_ent {
+    int kind;
+    uint8_t serial[DC_SERIAL_BYTES], state[DC_HASH_BYTES], succ[DC_HASH_BYTES];
+    int found;    /* state consumed (succ) / coin issued */
+    int has_case; /* state: a case is open on it */
+    int64_t value, deposited;
+};
+
+/* How many pending rows of each kind: one end of a range. */
+struct pend_n {
+    size_t posts, reqs, holds, dcoins, claims, cdeps;
+};
+
 #define CACHE_SLOTS 8192 /* direct-mapped by account id: about 3 MB */
 #define VERIFY_TXS 3     /* write transactions that look request ids up after a false miss */
 
@@ -332,7 +403,10 @@ struct row_ver {
 
 struct pg_store {
     struct dc_store base; /* first: the interface */
-    PGconn *conn;
+    PGconn *conn;         /* NULL after a timeout dropped it (see "Timeouts") */
+    char *url;            /* to connect again */
+    unsigned timeout_ms;  /* longest wait for an answer (0: none) */
+    long long quiet_until; /* after a timeout: begin refuses until then (monotonic ms) */
     unsigned char prepared[S_COUNT]; /* per connection: cleared on reconnect */
     int in_tx;                       /* between begin and commit/rollback */
     int doomed;                      /* a retryable failure hit this transaction */
@@ -364,6 +438,22 @@ struct pg_store {
     int64_t *dropped;           /* rows to drop from the cache at commit */
     size_t n_dropped, cap_dropped;
     int verify_reqs;            /* > 0: will_put misses are looked up (VERIFY_TXS) */
+    /* Deposits (see "Deposits in one round trip"): deferred rows with the
+     * count at the job's savepoint, what the prefetch learnt, and ids. */
+    struct dc_hold *holds;
+    size_t n_holds, cap_holds, mark_holds;
+    struct pend_dcoin *dcoins;
+    size_t n_dcoins, cap_dcoins, mark_dcoins;
+    struct pend_claim *claims;
+    size_t n_claims, cap_claims, mark_claims;
+    struct pend_cdep *cdeps;
+    size_t n_cdeps, cap_cdeps, mark_cdeps;
+    struct pf_ent *pf;
+    size_t n_pf, cap_pf;
+    int pf_cases_stale; /* a case was inserted since: ask the database */
+    int verify_deps;    /* > 0: deposit rows are written at once (VERIFY_TXS) */
+    int64_t hold_ids[ID_BLOCK], dcoin_ids[ID_BLOCK];
+    size_t hold_ids_pos, hold_ids_n, dcoin_ids_pos, dcoin_ids_n;
     int tx_forget;              /* out of memory for the lists: forget the cache at commit */
     int64_t ids[ID_BLOCK]; /* reserved journal ids, used from ids_pos */
     size_t ids_pos, ids_n;
@@ -495,6 +585,7 @@ static void set_msg(struct pg_store *s, const char *what)
 }
 
 static void cache_drop(struct pg_store *s);
+static void forget_ids(struct pg_store *s);
 static void touched(struct pg_store *s, int64_t id, int drop);
 static void learn(struct pg_store *s, const struct row_ver *v);
 
@@ -541,20 +632,91 @@ static enum dc_err classify(struct pg_store *s, const PGresult *r)
  * table and turns every concurrent write to it into a conflict; our
  * write-path queries all have an index, but on small tables the planner
  * would still scan (PostgreSQL docs, "Serializable Isolation Level"). */
+static enum dc_err cmd(struct pg_store *s, const char *text);
+
 static enum dc_err session_setup(struct pg_store *s)
 {
-    PGresult *r = PQexec(s->conn, "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan");
-    enum dc_err e = PQresultStatus(r) == PGRES_COMMAND_OK ? DC_OK : classify(s, r);
-    PQclear(r);
-    return e;
+    return cmd(s, "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan");
+}
+
+/* A new connection by the store's URL, with our defaults (the URL wins:
+ * expand_dbname). NULL only when out of memory. */
+static PGconn *connect_url(const char *url)
+{
+    const char *const keys[] = {"application_name", "connect_timeout", "dbname", NULL};
+    const char *const vals[] = {"ducatd", "10", url, NULL};
+    return PQconnectdbParams(keys, vals, 1);
+}
+
+/* ---- Timeouts ----------------------------------------------------------------
+ *
+ * With a timeout set (dc_store_set_timeout: ducatd's [ducat]
+ * store_timeout_ms), no wait for the server's answer lasts longer: a hung
+ * primary, or a commit waiting for a synchronous standby that is not there
+ * (a promoted standby that kept synchronous_standby_names), would
+ * otherwise hold the writer and every request behind it forever. The
+ * connection is then dropped (the only way to stop waiting; the server
+ * rolls back what it did not commit, and a commit it did make is found by
+ * the retry through its request ids) and the op answers DC_ERR_STORE_RETRY
+ * (HTTP 503, the client retries with the same request id). For one more
+ * timeout's length begin answers DC_ERR_STORE_RETRY at once, so that the
+ * writer's retries do not each wait again; then a new connection is tried.
+ * PostgreSQL's own statement_timeout cannot do this: a commit's wait for
+ * the standby ignores it (cancelled, the commit is reported as done). */
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until libpq can hand over the next result without blocking, or
+ * deadline (monotonic ms) passes: 0 then. Without a timeout, 1 at once. */
+static int await_result(struct pg_store *s, long long deadline)
+{
+    if (!s->timeout_ms) return 1;
+    while (PQisBusy(s->conn)) {
+        long long left = deadline - mono_ms();
+        if (left <= 0) return 0;
+        struct pollfd p = {.fd = PQsocket(s->conn), .events = POLLIN};
+        int rc = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (rc == 0) return 0;
+        if (rc < 0 && errno == EINTR) continue;
+        /* an error or a broken connection: PQgetResult reports it */
+        if (rc < 0 || !PQconsumeInput(s->conn)) return 1;
+    }
+    return 1;
+}
+
+/* No answer in time: the connection goes (see above). */
+static enum dc_err timed_out(struct pg_store *s)
+{
+    snprintf(s->errmsg, sizeof s->errmsg,
+             "postgresql: no answer within %u ms (a hung server, or a commit waiting for a "
+             "synchronous standby): connection dropped",
+             s->timeout_ms);
+    PQfinish(s->conn);
+    s->conn = NULL;
+    memset(s->prepared, 0, sizeof s->prepared);
+    s->doomed = s->in_tx;
+    s->quiet_until = mono_ms() + s->timeout_ms;
+    cache_drop(s);
+    forget_ids(s);
+    return DC_ERR_STORE_RETRY;
 }
 
 /* Forgets the deferred state of a transaction (on commit, rollback, or a
- * reconnect). The reserved journal ids stay: sequence values are never
- * given out twice, whatever happens to the transaction. */
+ * reconnect). The reserved ids stay: sequence values are never given out
+ * twice by one server, whatever happens to the transaction (but see
+ * forget_ids). */
 static void tx_reset(struct pg_store *s)
 {
     for (size_t i = 0; i < s->n_reqs; i++) free(s->reqs[i].response);
+    for (size_t i = 0; i < s->n_dcoins; i++) free(s->dcoins[i].own);
+    s->n_holds = s->mark_holds = s->n_dcoins = s->mark_dcoins = 0;
+    s->n_claims = s->mark_claims = s->n_cdeps = s->mark_cdeps = 0;
+    s->n_pf = 0;
+    s->pf_cases_stale = 0;
     s->n_posts = s->mark_posts = 0;
     s->n_reqs = s->mark_reqs = 0;
     s->n_seen = s->n_miss = s->mark_miss = 0;
@@ -564,12 +726,30 @@ static void tx_reset(struct pg_store *s)
     s->doomed = 0;
 }
 
+/* Drops the ids reserved ahead (journal, holds, deposit_coins) when the
+ * connection is lost. A sequence's advance reaches a standby only with
+ * the WAL flushed by a later commit: after a failover the new primary may
+ * give out again values this connection reserved on the old one in a
+ * transaction that never committed (the failover test saw duplicate
+ * journal ids). Fresh blocks come from whichever server we reach next. */
+static void forget_ids(struct pg_store *s)
+{
+    s->ids_pos = s->ids_n = 0;
+    s->hold_ids_pos = s->hold_ids_n = 0;
+    s->dcoin_ids_pos = s->dcoin_ids_n = 0;
+}
+
 /* Re-establishes a broken connection. Only when nothing of the current
  * transaction reached the server (see ensure_conn). */
 static enum dc_err reconnect(struct pg_store *s)
 {
     cache_drop(s);
-    PQreset(s->conn);
+    forget_ids(s);
+    if (s->conn) {
+        PQreset(s->conn);
+    } else {
+        s->conn = connect_url(s->url);
+    }
     memset(s->prepared, 0, sizeof s->prepared);
     s->begun = s->sp_sent = s->release_queued = 0;
     s->doomed = 0;
@@ -615,9 +795,22 @@ static enum dc_err prepare(struct pg_store *s, enum stmt_id id)
     }
     char name[16];
     stmt_name(name, sizeof name, id);
-    PGresult *r = PQprepare(s->conn, name, stmts[id].sql, n, types);
-    enum dc_err e = PQresultStatus(r) == PGRES_COMMAND_OK ? DC_OK : classify(s, r);
-    PQclear(r);
+    enum dc_err e = DC_OK;
+    if (!s->timeout_ms) {
+        PGresult *r = PQprepare(s->conn, name, stmts[id].sql, n, types);
+        e = PQresultStatus(r) == PGRES_COMMAND_OK ? DC_OK : classify(s, r);
+        PQclear(r);
+    } else if (!PQsendPrepare(s->conn, name, stmts[id].sql, n, types)) {
+        e = classify(s, NULL);
+    } else {
+        long long deadline = mono_ms() + s->timeout_ms;
+        for (PGresult *r;;) {
+            if (!await_result(s, deadline)) return timed_out(s);
+            if (!(r = PQgetResult(s->conn))) break;
+            if (PQresultStatus(r) != PGRES_COMMAND_OK && e == DC_OK) e = classify(s, r);
+            PQclear(r);
+        }
+    }
     if (e == DC_OK) s->prepared[id] = 1;
     return e;
 }
@@ -638,7 +831,7 @@ struct item {
     const struct args *a;
 };
 
-#define MAX_ITEMS 16
+#define MAX_ITEMS 24
 
 /*
  * Sends the items in pipeline mode behind one sync and reads every
@@ -681,9 +874,15 @@ static PGresult *pipeline(struct pg_store *s, const struct item *it, int n, int 
     if (!PQpipelineSync(c) && *err == DC_OK) *err = classify(s, NULL);
     PGresult *last = NULL;
     int idx = 0;
+    long long deadline = s->timeout_ms ? mono_ms() + s->timeout_ms : 0;
     /* each item yields its result(s) then NULL; the sync yields one
      * PGRES_PIPELINE_SYNC; a dead connection yields NULLs */
     for (int guard = 0; guard < 4 * n + 8; guard++) {
+        if (!await_result(s, deadline)) {
+            PQclear(last);
+            *err = timed_out(s); /* c is gone */
+            return NULL;
+        }
         PGresult *r = PQgetResult(c);
         if (!r) {
             if (PQstatus(c) != CONNECTION_OK) {
@@ -721,6 +920,16 @@ static PGresult *pipeline(struct pg_store *s, const struct item *it, int n, int 
                 /* a request id answered NOT_FOUND without looking (will_put)
                  * did exist: the transaction runs again and looks */
                 s->verify_reqs = VERIFY_TXS;
+                s->doomed = s->in_tx;
+                *err = DC_ERR_STORE_RETRY;
+            }
+            if (*err == DC_ERR_STORE_CONSTRAINT && idx < n && !it[idx].text &&
+                (it[idx].id == S_FLUSH_HOLDS || it[idx].id == S_FLUSH_DCOINS ||
+                 it[idx].id == S_FLUSH_CLAIMS || it[idx].id == S_FLUSH_CDEPS)) {
+                /* a deferred deposit row the snapshot said would fit did
+                 * not (another instance got there first): the transaction
+                 * runs again, writing each row at once */
+                s->verify_deps = VERIFY_TXS;
                 s->doomed = s->in_tx;
                 *err = DC_ERR_STORE_RETRY;
             }
@@ -1006,11 +1215,11 @@ static void ab_bytes(struct abuf *b, const void *p, size_t n)
     ab_put(b, p, n);
 }
 
-/* The arrays and arguments of the (at most three) statements that write
+/* The arrays and arguments of the (at most seven) statements that write
  * one range of pending rows. */
 struct flush_part {
-    struct abuf j[10], b[3], r[6];
-    struct args aj, ab, ar;
+    struct abuf j[10], b[3], r[6], h[13], d[8], c[4], k[2];
+    struct args aj, ab, ar, ah, ad, ac, ak;
 };
 
 static void part_free(struct flush_part *f)
@@ -1018,6 +1227,93 @@ static void part_free(struct flush_part *f)
     for (int i = 0; i < 10; i++) free(f->j[i].p);
     for (int i = 0; i < 3; i++) free(f->b[i].p);
     for (int i = 0; i < 6; i++) free(f->r[i].p);
+    for (int i = 0; i < 13; i++) free(f->h[i].p);
+    for (int i = 0; i < 8; i++) free(f->d[i].p);
+    for (int i = 0; i < 4; i++) free(f->c[i].p);
+    for (int i = 0; i < 2; i++) free(f->k[i].p);
+}
+
+static enum dc_err args_arrays(struct args *a, struct abuf *arr, int n);
+
+/* Appends the statements that write the pending deposit rows in
+ * [from, to): holds, deposited chains, claims, then the coins' deposited
+ * sums netted per serial. */
+static enum dc_err flush_deposit_rows(struct pg_store *s, struct flush_part *f,
+                                      const struct pend_n *from, const struct pend_n *to,
+                                      struct item *add, int *k)
+{
+    enum dc_err e = DC_OK;
+    if (to->holds > from->holds) {
+        size_t nh = to->holds - from->holds;
+        for (int j = 0; j < 13; j++) ab_start(&f->h[j], j < 12 ? OID_INT8 : OID_TEXT, nh);
+        for (size_t i = from->holds; i < to->holds; i++) {
+            const struct dc_hold *h = &s->holds[i];
+            int64_t v[12] = {h->id,          h->account, h->amount, (int64_t)h->release_at,
+                             h->status,      h->case_id, h->deposit, (int64_t)h->created_at,
+                             h->provisional, h->taken,   h->repaid, h->release_provisional};
+            for (int j = 0; j < 12; j++) ab_i64(&f->h[j], v[j]);
+            ab_bytes(&f->h[12], h->released_by, strlen(h->released_by));
+        }
+        e = args_arrays(&f->ah, f->h, 13);
+        add[(*k)++] = (struct item){NULL, S_FLUSH_HOLDS, &f->ah};
+    }
+    if (e == DC_OK && to->dcoins > from->dcoins) {
+        size_t nd = to->dcoins - from->dcoins;
+        for (int j = 0; j < 8; j++) {
+            ab_start(&f->d[j], j == 3 || j == 4 ? OID_BYTEA : OID_INT8, nd);
+        }
+        for (size_t i = from->dcoins; i < to->dcoins; i++) {
+            const struct dc_dcoin *c = &s->dcoins[i].c;
+            ab_i64(&f->d[0], c->id);
+            ab_i64(&f->d[1], c->deposit);
+            ab_i64(&f->d[2], c->account);
+            ab_bytes(&f->d[3], c->serial, DC_SERIAL_BYTES);
+            ab_bytes(&f->d[4], c->chain, c->chain_len);
+            ab_i64(&f->d[5], c->amount);
+            ab_i64(&f->d[6], c->hold);
+            ab_i64(&f->d[7], c->flagged);
+        }
+        e = args_arrays(&f->ad, f->d, 8);
+        add[(*k)++] = (struct item){NULL, S_FLUSH_DCOINS, &f->ad};
+    }
+    if (e == DC_OK && to->claims > from->claims) {
+        size_t nc = to->claims - from->claims;
+        for (int j = 0; j < 4; j++) ab_start(&f->c[j], j < 3 ? OID_BYTEA : OID_INT8, nc);
+        for (size_t i = from->claims; i < to->claims; i++) {
+            const struct pend_claim *c = &s->claims[i];
+            ab_bytes(&f->c[0], c->serial, DC_SERIAL_BYTES);
+            ab_bytes(&f->c[1], c->state, DC_HASH_BYTES);
+            ab_bytes(&f->c[2], c->succ, DC_HASH_BYTES);
+            ab_i64(&f->c[3], c->dcoin);
+        }
+        e = args_arrays(&f->ac, f->c, 4);
+        add[(*k)++] = (struct item){NULL, S_FLUSH_CLAIMS, &f->ac};
+    }
+    if (e == DC_OK && to->cdeps > from->cdeps) {
+        /* one row per serial: UPDATE ... FROM applies one source row per target */
+        size_t nk = to->cdeps - from->cdeps, m = 0;
+        struct pend_cdep *net = calloc(nk, sizeof *net);
+        if (!net) return DC_ERR_NO_MEMORY;
+        for (size_t i = from->cdeps; i < to->cdeps && e == DC_OK; i++) {
+            const struct pend_cdep *c = &s->cdeps[i];
+            size_t j = 0;
+            while (j < m && memcmp(net[j].serial, c->serial, DC_SERIAL_BYTES) != 0) j++;
+            if (j == m) net[m++] = (struct pend_cdep){.amount = 0};
+            memcpy(net[j].serial, c->serial, DC_SERIAL_BYTES);
+            if (dc_i64_add(&net[j].amount, net[j].amount, c->amount) != DC_OK) {
+                e = DC_ERR_AMOUNT_OVERFLOW; /* refused when deferred: unreachable */
+            }
+        }
+        for (int j = 0; j < 2; j++) ab_start(&f->k[j], j ? OID_INT8 : OID_BYTEA, m);
+        for (size_t j = 0; j < m; j++) {
+            ab_bytes(&f->k[0], net[j].serial, DC_SERIAL_BYTES);
+            ab_i64(&f->k[1], net[j].amount);
+        }
+        free(net);
+        if (e == DC_OK) e = args_arrays(&f->ak, f->k, 2);
+        add[(*k)++] = (struct item){NULL, S_FLUSH_CDEPS, &f->ak};
+    }
+    return e;
 }
 
 /* Points args at finished arrays; DC_ERR_NO_MEMORY if one could not grow. */
@@ -1045,18 +1341,20 @@ static int net_add(struct acct_seen *m, size_t *nm, int64_t id, int bucket, int6
 }
 
 /*
- * Appends to it[] (at *n) the statements that write pending posts
- * [p0, p1) and answers [r0, r1), building their arrays in f. Balance
- * moves are netted per account (checked for overflow) and sent in
+ * Appends to it[] (at *n) the statements that write the pending rows in
+ * [from, to): deposit rows, posts, answers, building their arrays in f.
+ * Balance moves are netted per account (checked for overflow) and sent in
  * ascending account order. On error nothing is appended.
  */
-static enum dc_err flush_part(struct pg_store *s, struct flush_part *f, size_t p0, size_t p1,
-                              size_t r0, size_t r1, struct item *it, int *n)
+static enum dc_err flush_part(struct pg_store *s, struct flush_part *f, const struct pend_n *from,
+                              const struct pend_n *to, struct item *it, int *n)
 {
     memset(f, 0, sizeof *f);
     int k = 0;
-    struct item add[3];
-    enum dc_err e = DC_OK;
+    struct item add[7];
+    size_t p0 = from->posts, p1 = to->posts, r0 = from->reqs, r1 = to->reqs;
+    enum dc_err e = flush_deposit_rows(s, f, from, to, add, &k);
+    if (e != DC_OK) return e;
     if (p1 > p0) {
         size_t np = p1 - p0;
         for (int j = 0; j < 10; j++) ab_start(&f->j[j], j < 7 ? OID_INT8 : OID_TEXT, np);
@@ -1129,17 +1427,42 @@ static enum dc_err flush_part(struct pg_store *s, struct flush_part *f, size_t p
     return DC_OK;
 }
 
-/* Drops pending posts [0, np) and answers [0, nr), once they were written. */
-static void pending_drop_front(struct pg_store *s, size_t np, size_t nr)
+static struct pf_ent *pf_find(struct pg_store *s, int kind, const uint8_t *serial,
+                              const uint8_t *state);
+
+/* Removes the first k of n elements of size sz, moving the mark with them. */
+static void drop_front(void *arr, size_t *n, size_t *mark, size_t k, size_t sz)
 {
-    seen_apply(s, s->posts, np);
-    memmove(s->posts, s->posts + np, (s->n_posts - np) * sizeof *s->posts);
-    s->n_posts -= np;
-    s->mark_posts = s->mark_posts > np ? s->mark_posts - np : 0;
-    for (size_t i = 0; i < nr; i++) free(s->reqs[i].response);
-    memmove(s->reqs, s->reqs + nr, (s->n_reqs - nr) * sizeof *s->reqs);
-    s->n_reqs -= nr;
-    s->mark_reqs = s->mark_reqs > nr ? s->mark_reqs - nr : 0;
+    if (k == 0) return; /* arr may be NULL: nothing of that kind was ever pending */
+    memmove(arr, (char *)arr + k * sz, (*n - k) * sz);
+    *n -= k;
+    *mark = *mark > k ? *mark - k : 0;
+}
+
+/* Drops the pending rows [0, k), once they were written; what the
+ * prefetch knows follows the database. */
+static void pending_drop_front(struct pg_store *s, const struct pend_n *k)
+{
+    for (size_t i = 0; i < k->claims; i++) {
+        struct pf_ent *f = pf_find(s, 0, s->claims[i].serial, s->claims[i].state);
+        if (f) {
+            f->found = 1;
+            memcpy(f->succ, s->claims[i].succ, DC_HASH_BYTES);
+        }
+    }
+    for (size_t i = 0; i < k->cdeps; i++) {
+        struct pf_ent *f = pf_find(s, 1, s->cdeps[i].serial, NULL);
+        if (f) f->deposited += s->cdeps[i].amount; /* checked when deferred */
+    }
+    for (size_t i = 0; i < k->dcoins; i++) free(s->dcoins[i].own);
+    drop_front(s->holds, &s->n_holds, &s->mark_holds, k->holds, sizeof *s->holds);
+    drop_front(s->dcoins, &s->n_dcoins, &s->mark_dcoins, k->dcoins, sizeof *s->dcoins);
+    drop_front(s->claims, &s->n_claims, &s->mark_claims, k->claims, sizeof *s->claims);
+    drop_front(s->cdeps, &s->n_cdeps, &s->mark_cdeps, k->cdeps, sizeof *s->cdeps);
+    seen_apply(s, s->posts, k->posts);
+    drop_front(s->posts, &s->n_posts, &s->mark_posts, k->posts, sizeof *s->posts);
+    for (size_t i = 0; i < k->reqs; i++) free(s->reqs[i].response);
+    drop_front(s->reqs, &s->n_reqs, &s->mark_reqs, k->reqs, sizeof *s->reqs);
 }
 
 /* What prefix() put in front of a statement. */
@@ -1148,10 +1471,49 @@ struct pfx {
     struct args achk;
     int chk_end;        /* index after the check (0: none) */
     struct flush_part part[2];
-    int end[2];    /* index after each flush part's last item (0: none) */
-    size_t np[2];  /* pending posts written once part i ran: [0, np[i]) */
-    size_t nr[2];  /* pending answers, the same */
+    int end[2];          /* index after each flush part's last item (0: none) */
+    struct pend_n up[2]; /* pending rows written once part i ran: [0, up[i]) */
 };
+
+/* The pending rows now, and at the open job's savepoint. */
+static struct pend_n pend_count(const struct pg_store *s)
+{
+    return (struct pend_n){s->n_posts, s->n_reqs, s->n_holds, s->n_dcoins, s->n_claims,
+                           s->n_cdeps};
+}
+
+static struct pend_n pend_mark(const struct pg_store *s)
+{
+    return (struct pend_n){s->mark_posts, s->mark_reqs, s->mark_holds, s->mark_dcoins,
+                           s->mark_claims, s->mark_cdeps};
+}
+
+/* Whether b has rows beyond a. */
+static int pend_more(const struct pend_n *b, const struct pend_n *a)
+{
+    return b->posts > a->posts || b->reqs > a->reqs || b->holds > a->holds ||
+           b->dcoins > a->dcoins || b->claims > a->claims || b->cdeps > a->cdeps;
+}
+
+/* Deposit rows are pending: a statement that may read or write their
+ * tables (holds, deposit_coins, consumed, coins) sends them first, so that
+ * nothing reads around them; these do not. */
+static int dep_pending(const struct pg_store *s)
+{
+    return s->n_holds || s->n_dcoins || s->n_claims || s->n_cdeps;
+}
+
+static int dep_reads(enum stmt_id id)
+{
+    switch (id) {
+    case S_META_GET: case S_ACCT_BY_ID: case S_ACCT_BY_DEVICE: case S_ACCT_BY_ALIAS:
+    case S_REQ_GET: case S_CASE_BY_ID: case S_CASE_BY_STATE: case S_JOURNAL_IDS: case S_IDS:
+    case S_DEP_PREFETCH:
+        return 0;
+    default:
+        return 1;
+    }
+}
 
 static void pfx_free(struct pfx *x)
 {
@@ -1197,23 +1559,21 @@ static enum dc_err prefix(struct pg_store *s, struct item *it, int *n, int write
         it[(*n)++] = (struct item){NULL, S_CACHE_CHECK, &x->achk};
         x->chk_end = *n;
     }
-    size_t np = 0, nr = 0;
-    if ((writes || (flush_all && (s->n_posts || s->n_reqs))) && s->in_job && !s->sp_sent) {
-        np = s->mark_posts;
-        nr = s->mark_reqs;
-        e = flush_part(s, &x->part[0], 0, np, 0, nr, it, n);
+    struct pend_n zero = {0}, all = pend_count(s), from = zero;
+    if ((writes || (flush_all && pend_more(&all, &zero))) && s->in_job && !s->sp_sent) {
+        struct pend_n mark = pend_mark(s);
+        e = flush_part(s, &x->part[0], &zero, &mark, it, n);
         if (e != DC_OK) return e;
         x->end[0] = *n;
-        x->np[0] = np;
-        x->nr[0] = nr;
+        x->up[0] = mark;
+        from = mark;
         it[(*n)++] = (struct item){"SAVEPOINT job", S_COUNT, NULL};
     }
-    if (flush_all && (s->n_posts > np || s->n_reqs > nr)) {
-        e = flush_part(s, &x->part[1], np, s->n_posts, nr, s->n_reqs, it, n);
+    if (flush_all && pend_more(&all, &from)) {
+        e = flush_part(s, &x->part[1], &from, &all, it, n);
         if (e != DC_OK) return e;
         x->end[1] = *n;
-        x->np[1] = s->n_posts;
-        x->nr[1] = s->n_reqs;
+        x->up[1] = all;
     }
     return DC_OK;
 }
@@ -1229,14 +1589,11 @@ static void prefix_done(struct pg_store *s, const struct item *it, int done, con
         if (strcmp(it[i].text, "RELEASE SAVEPOINT job") == 0) s->release_queued = 0;
         if (strcmp(it[i].text, "SAVEPOINT job") == 0) s->sp_sent = 1;
     }
-    size_t np = 0, nr = 0;
+    struct pend_n up = {0}, zero = {0};
     for (int p = 0; p < 2; p++) {
-        if (x->end[p] && done >= x->end[p]) {
-            np = x->np[p];
-            nr = x->nr[p];
-        }
+        if (x->end[p] && done >= x->end[p]) up = x->up[p];
     }
-    if (np || nr) pending_drop_front(s, np, nr);
+    if (pend_more(&up, &zero)) pending_drop_front(s, &up);
 }
 
 /*
@@ -1252,6 +1609,7 @@ static PGresult *q_flush(struct pg_store *s, enum stmt_id id, const struct args 
                          enum dc_err *err)
 {
     int writes = is_write(id);
+    if (dep_pending(s) && dep_reads(id)) flush_all = 1;
     for (int attempt = 0;; attempt++) {
         *err = ensure_conn(s);
         if (*err != DC_OK) return NULL;
@@ -1265,7 +1623,7 @@ static PGresult *q_flush(struct pg_store *s, enum stmt_id id, const struct args 
             *err = prefix(s, it, &n, writes, flush_all, &x);
             if (*err == DC_OK) {
                 it[n++] = (struct item){NULL, id, a};
-                if (n == 1) {
+                if (n == 1 && !s->timeout_ms) {
                     char name[16];
                     stmt_name(name, sizeof name, id);
                     r = PQexecPrepared(s->conn, name, a ? a->n : 0, a ? a->val : NULL,
@@ -1313,10 +1671,27 @@ static enum dc_err run(struct pg_store *s, enum stmt_id id, const struct args *a
 /* A plain command (transaction control), by the simple protocol. */
 static enum dc_err cmd(struct pg_store *s, const char *text)
 {
-    PGresult *r = PQexec(s->conn, text);
-    enum dc_err e = PQresultStatus(r) == PGRES_COMMAND_OK ? DC_OK : classify(s, r);
-    PQclear(r);
+    if (!s->timeout_ms) {
+        PGresult *r = PQexec(s->conn, text);
+        enum dc_err e = PQresultStatus(r) == PGRES_COMMAND_OK ? DC_OK : classify(s, r);
+        PQclear(r);
+        return e;
+    }
+    if (!PQsendQuery(s->conn, text)) return classify(s, NULL);
+    long long deadline = mono_ms() + s->timeout_ms;
+    enum dc_err e = DC_OK;
+    for (PGresult *r;;) {
+        if (!await_result(s, deadline)) return timed_out(s);
+        if (!(r = PQgetResult(s->conn))) break;
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && e == DC_OK) e = classify(s, r);
+        PQclear(r);
+    }
     return e;
+}
+
+static void p_set_timeout(struct dc_store *base, unsigned ms)
+{
+    P(base)->timeout_ms = ms;
 }
 
 /* ---- Connection and schema -------------------------------------------- */
@@ -1336,6 +1711,15 @@ static enum dc_err p_close(struct dc_store *base)
     free(s->learnt);
     free(s->nocache);
     free(s->dropped);
+    free(s->holds);
+    free(s->dcoins);
+    free(s->claims);
+    free(s->cdeps);
+    free(s->pf);
+    if (s->url) {
+        memset(s->url, 0, strlen(s->url)); /* it may hold a password */
+        free(s->url);
+    }
     free(s);
     return DC_OK;
 }
@@ -1434,6 +1818,13 @@ static enum dc_err p_begin(struct dc_store *base, int write)
 {
     struct pg_store *s = P(base);
     tx_reset(s); /* a new transaction may reconnect */
+    if (s->quiet_until && mono_ms() < s->quiet_until) {
+        snprintf(s->errmsg, sizeof s->errmsg,
+                 "postgresql: the server did not answer within %u ms: not asked again yet",
+                 s->timeout_ms);
+        return DC_ERR_STORE_RETRY;
+    }
+    s->quiet_until = 0;
     enum dc_err e = ensure_conn(s);
     if (e != DC_OK) return e;
     if (PQtransactionStatus(s->conn) != PQTRANS_IDLE) cmd(s, "ROLLBACK");
@@ -1442,6 +1833,7 @@ static enum dc_err p_begin(struct dc_store *base, int write)
     s->write_tx = write != 0;
     s->tx_forget = 0;
     if (s->write_tx && s->verify_reqs > 0) s->verify_reqs--;
+    if (s->write_tx && s->verify_deps > 0) s->verify_deps--;
     return DC_OK;
 }
 
@@ -1464,7 +1856,7 @@ static enum dc_err p_commit(struct dc_store *base)
         p_rollback(base);
         return DC_ERR_STORE_RETRY;
     }
-    if (!s->in_tx || (!s->begun && !s->n_posts && !s->n_reqs && !s->n_used)) {
+    if (!s->in_tx || (!s->begun && !s->n_posts && !s->n_reqs && !s->n_used && !dep_pending(s))) {
         tx_reset(s); /* nothing reached the server, nothing read from the cache */
         return DC_OK;
     }
@@ -1517,6 +1909,10 @@ static enum dc_err p_savepoint(struct dc_store *base)
     s->mark_reqs = s->n_reqs;
     s->mark_miss = s->n_miss;
     s->mark_learnt = s->n_learnt;
+    s->mark_holds = s->n_holds;
+    s->mark_dcoins = s->n_dcoins;
+    s->mark_claims = s->n_claims;
+    s->mark_cdeps = s->n_cdeps;
     return DC_OK;
 }
 
@@ -1538,7 +1934,15 @@ static enum dc_err p_rollback_to(struct dc_store *base)
     s->n_posts = s->mark_posts;
     s->n_reqs = s->mark_reqs;
     s->n_seen = 0;
+    for (size_t i = s->mark_dcoins; i < s->n_dcoins; i++) free(s->dcoins[i].own);
+    s->n_holds = s->mark_holds;
+    s->n_dcoins = s->mark_dcoins;
+    s->n_claims = s->mark_claims;
+    s->n_cdeps = s->mark_cdeps;
     int sent = s->sp_sent;
+    /* rows the job wrote may be undone now: the prefetch no longer says
+     * what the database holds */
+    if (sent) s->n_pf = 0;
     s->in_job = s->sp_sent = 0;
     enum dc_err e = DC_OK;
     if (sent) {
@@ -2008,6 +2412,126 @@ static enum dc_err request_put(struct dc_store *base, const struct dc_request_re
     return run(s, S_REQ_PUT, &a, NULL);
 }
 
+/* ---- Deposits in one round trip -------------------------------------------
+ *
+ * A deposited coin of h records costs, statement by statement, a hold, its
+ * deposited chain, h state claims (each an insert, and a read when the
+ * state was consumed), h case lookups, the coin's deposited sum and the
+ * posting: 2h + 4 round trips. The ledger names every state a deposit will
+ * claim first (deposit_prefetch), and one statement reads them all in this
+ * transaction's snapshot: each state's successor if consumed and whether a
+ * case is open on it, each coin's value and deposited sum. Then, as with
+ * postings ("Deferred writes"), the ops answer from that and defer the
+ * rows to set-based statements sent with the COMMIT (or in front of any
+ * other statement, so nothing reads around them):
+ *   hold_put    an insert gets an id from a block reserved ahead; an update
+ *               of a pending hold changes it in memory (checked against
+ *               the table's CHECKs first); hold_get finds it there.
+ *   dcoin_insert the same, with its chain copied.
+ *   state_claim a state pending in this transaction answers its pending
+ *               successor; a state the prefetch found consumed, its
+ *               successor; one it found free is claimed in memory.
+ *   case_get    by state: "no case" when the prefetch found none and no
+ *               case was inserted since.
+ *   coin_add_deposited  DC_ERR_NOT_FOUND for a serial the prefetch did not
+ *               find; DC_ERR_STORE_CONSTRAINT when the sum would pass the
+ *               coin's value (the CHECK's answer); else deferred.
+ * Under SERIALIZABLE another instance that claims the same state or adds
+ * to the same coin meanwhile makes the flush fail (a serialization failure,
+ * or a constraint the store turns into one): the transaction runs again
+ * and, for VERIFY_TXS transactions, writes each row at once. A job's
+ * pending rows go with rollback_to; once a job's savepoint is rolled back
+ * the prefetch is forgotten (what it knew may have been undone).
+ */
+
+static struct pf_ent *pf_find(struct pg_store *s, int kind, const uint8_t *serial,
+                              const uint8_t *state)
+{
+    for (size_t i = 0; i < s->n_pf; i++) {
+        struct pf_ent *f = &s->pf[i];
+        if (f->kind == kind && memcmp(f->serial, serial, DC_SERIAL_BYTES) == 0 &&
+            (kind || memcmp(f->state, state, DC_HASH_BYTES) == 0)) {
+            return f;
+        }
+    }
+    return NULL;
+}
+
+/* Whether deposit rows may be deferred in this transaction now. */
+static int dep_defer(const struct pg_store *s)
+{
+    return s->in_tx && s->write_tx && !s->doomed && s->n_pf && !s->verify_deps;
+}
+
+/* The next id of table's sequence from the block in ids[pos, n). */
+static enum dc_err next_id(struct pg_store *s, const char *table, int64_t *ids, size_t *pos,
+                           size_t *n, int64_t *id)
+{
+    if (*pos == *n) {
+        struct args a = {0};
+        a_text(&a, table);
+        a_i64(&a, ID_BLOCK);
+        enum dc_err e;
+        PGresult *r = q(s, S_IDS, &a, &e);
+        if (!r) return e;
+        int rows = PQntuples(r);
+        for (int i = 0; i < rows && i < ID_BLOCK; i++) ids[i] = c_i64(r, i, 0);
+        PQclear(r);
+        *pos = 0;
+        *n = rows > 0 && rows <= ID_BLOCK ? (size_t)rows : 0;
+        if (!*n) return DC_ERR_STORE;
+    }
+    *id = ids[(*pos)++];
+    return DC_OK;
+}
+
+static enum dc_err deposit_prefetch(struct dc_store *base, const struct dc_claim_key *k, size_t n)
+{
+    struct pg_store *s = P(base);
+    if (!s->in_tx || !s->write_tx || s->doomed || s->verify_deps || n == 0) return DC_OK;
+    /* the posting's debit side: read (from the account cache, mostly) so
+     * that the deposit's posting can be deferred too */
+    struct dc_account fl;
+    enum dc_err e = s->base.ops->account_get(base, &fl, DC_BY_ID, DC_ACCT_ID_FLOAT, NULL);
+    if (e != DC_OK) return e;
+    struct abuf arr[2] = {{0}};
+    ab_start(&arr[0], OID_BYTEA, n);
+    ab_start(&arr[1], OID_BYTEA, n);
+    for (size_t i = 0; i < n; i++) {
+        ab_bytes(&arr[0], k[i].serial, DC_SERIAL_BYTES);
+        ab_bytes(&arr[1], k[i].state, DC_HASH_BYTES);
+    }
+    struct args a;
+    e = args_arrays(&a, arr, 2);
+    PGresult *r = e == DC_OK ? q(s, S_DEP_PREFETCH, &a, &e) : NULL;
+    free(arr[0].p);
+    free(arr[1].p);
+    if (!r) return e;
+    int rows = PQntuples(r);
+    for (int i = 0; i < rows; i++) {
+        struct pf_ent f = {.kind = (int)c_i64(r, i, 0)};
+        c_blob(r, i, 1, f.serial, DC_SERIAL_BYTES);
+        f.found = (int)c_i64(r, i, 4);
+        if (f.kind == 0) {
+            c_blob(r, i, 2, f.state, DC_HASH_BYTES);
+            c_blob(r, i, 3, f.succ, DC_HASH_BYTES);
+            f.has_case = (int)c_i64(r, i, 5);
+        } else {
+            f.value = c_i64(r, i, 5);
+            f.deposited = c_i64(r, i, 6);
+        }
+        struct pf_ent *old = pf_find(s, f.kind, f.serial, f.state);
+        if (old) continue; /* learnt before (and kept current since) */
+        if (!grow((void **)&s->pf, &s->cap_pf, s->n_pf, sizeof *s->pf)) {
+            e = DC_ERR_NO_MEMORY;
+            break;
+        }
+        s->pf[s->n_pf++] = f;
+    }
+    PQclear(r);
+    return e;
+}
+
 /* ---- Coins and consumed states ------------------------------------------ */
 
 static enum dc_err coin_insert(struct dc_store *base, const struct dc_coin_rec *c)
@@ -2044,6 +2568,34 @@ static enum dc_err coin_get(struct dc_store *base, struct dc_coin_rec *io)
 
 static enum dc_err coin_add_deposited(struct dc_store *base, const uint8_t *serial, int64_t amount)
 {
+    struct pg_store *s = P(base);
+    struct pf_ent *f = dep_defer(s) ? pf_find(s, 1, serial, NULL) : NULL;
+    if (f) {
+        if (!f->found) return DC_ERR_NOT_FOUND;
+        int64_t sum = f->deposited;
+        int bad = 0;
+        for (size_t i = 0; i < s->n_cdeps; i++) {
+            if (memcmp(s->cdeps[i].serial, serial, DC_SERIAL_BYTES) == 0) {
+                bad |= dc_i64_add(&sum, sum, s->cdeps[i].amount) != DC_OK;
+            }
+        }
+        bad |= dc_i64_add(&sum, sum, amount) != DC_OK;
+        if (bad || sum < 0 || sum > f->value) {
+            snprintf(s->errmsg, sizeof s->errmsg,
+                     "postgresql: a coin's deposited sum would pass its value");
+            return DC_ERR_STORE_CONSTRAINT; /* what the CHECK would say */
+        }
+        if (!grow((void **)&s->cdeps, &s->cap_cdeps, s->n_cdeps, sizeof *s->cdeps)) {
+            return DC_ERR_NO_MEMORY;
+        }
+        struct pend_cdep *c = &s->cdeps[s->n_cdeps++];
+        memcpy(c->serial, serial, DC_SERIAL_BYTES);
+        c->amount = amount;
+        return DC_OK;
+    }
+    /* at once: what the prefetch knew of the coin is out of date */
+    struct pf_ent *old = pf_find(s, 1, serial, NULL);
+    if (old) *old = s->pf[--s->n_pf];
     struct args a = {0};
     a_blob(&a, serial, DC_SERIAL_BYTES);
     a_i64(&a, amount);
@@ -2078,6 +2630,39 @@ static enum dc_err state_claim(struct dc_store *base, const uint8_t *serial, con
                                uint8_t existing[DC_HASH_BYTES])
 {
     struct pg_store *s = P(base);
+    if (dep_defer(s)) {
+        for (size_t i = 0; i < s->n_claims; i++) {
+            const struct pend_claim *c = &s->claims[i];
+            if (memcmp(c->serial, serial, DC_SERIAL_BYTES) == 0 &&
+                memcmp(c->state, state, DC_HASH_BYTES) == 0) {
+                *inserted = 0;
+                memcpy(existing, c->succ, DC_HASH_BYTES);
+                return DC_OK;
+            }
+        }
+        const struct pf_ent *f = pf_find(s, 0, serial, state);
+        if (f && f->found) {
+            *inserted = 0;
+            memcpy(existing, f->succ, DC_HASH_BYTES);
+            return DC_OK;
+        }
+        if (f) {
+            if (!grow((void **)&s->claims, &s->cap_claims, s->n_claims, sizeof *s->claims)) {
+                return DC_ERR_NO_MEMORY;
+            }
+            struct pend_claim *c = &s->claims[s->n_claims++];
+            memcpy(c->serial, serial, DC_SERIAL_BYTES);
+            memcpy(c->state, state, DC_HASH_BYTES);
+            memcpy(c->succ, successor, DC_HASH_BYTES);
+            c->dcoin = dcoin;
+            *inserted = 1;
+            memcpy(existing, successor, DC_HASH_BYTES);
+            return DC_OK;
+        }
+    }
+    /* at once: what the prefetch knew of the state is out of date */
+    struct pf_ent *old = pf_find(s, 0, serial, state);
+    if (old) *old = s->pf[--s->n_pf];
     struct args a = {0};
     a_blob(&a, serial, DC_SERIAL_BYTES);
     a_blob(&a, state, DC_HASH_BYTES);
@@ -2123,6 +2708,29 @@ static enum dc_err state_unknown_serials(struct dc_store *base, dc_blob_cb cb, v
 
 static enum dc_err dcoin_insert(struct dc_store *base, struct dc_dcoin *c)
 {
+    struct pg_store *s = P(base);
+    if (dep_defer(s) && c->amount > 0 && seen_find(s, c->account)) {
+        /* the account was read in this transaction: its key holds */
+        if (!grow((void **)&s->dcoins, &s->cap_dcoins, s->n_dcoins, sizeof *s->dcoins)) {
+            return DC_ERR_NO_MEMORY;
+        }
+        uint8_t *chain = malloc(c->chain_len ? c->chain_len : 1);
+        if (!chain) return DC_ERR_NO_MEMORY;
+        int64_t id;
+        enum dc_err e = next_id(s, "deposit_coins", s->dcoin_ids, &s->dcoin_ids_pos,
+                                &s->dcoin_ids_n, &id);
+        if (e != DC_OK) {
+            free(chain);
+            return e;
+        }
+        if (c->chain_len) memcpy(chain, c->chain, c->chain_len);
+        c->id = id;
+        struct pend_dcoin *d = &s->dcoins[s->n_dcoins++];
+        d->c = *c;
+        d->c.chain = chain;
+        d->own = chain;
+        return DC_OK;
+    }
     struct args a = {0};
     a_i64(&a, c->deposit);
     a_i64(&a, c->account);
@@ -2180,8 +2788,42 @@ static void read_hold(const PGresult *r, int i, struct dc_hold *h)
     h->release_provisional = c_int(r, i, 12);
 }
 
+/* The pending hold with this id, or NULL. */
+static struct dc_hold *hold_pending(struct pg_store *s, int64_t id)
+{
+    for (size_t i = 0; id && i < s->n_holds; i++) {
+        if (s->holds[i].id == id) return &s->holds[i];
+    }
+    return NULL;
+}
+
+/* The holds table's CHECKs, for a row kept in memory. */
+static int hold_fits(const struct dc_hold *h)
+{
+    return h->amount > 0 && h->status >= 0 && h->status <= 3 &&
+           (h->provisional == 0 || h->provisional == 1) && h->taken >= 0 && h->repaid >= 0;
+}
+
 static enum dc_err hold_put(struct dc_store *base, struct dc_hold *h)
 {
+    struct pg_store *s = P(base);
+    struct dc_hold *pend = hold_pending(s, h->id);
+    if (pend && hold_fits(h) && seen_find(s, h->account)) {
+        *pend = *h;
+        return DC_OK;
+    }
+    if (pend) {
+        /* not kept in memory: the pending rows go first, then the update */
+    } else if (!h->id && dep_defer(s) && hold_fits(h) && seen_find(s, h->account)) {
+        if (!grow((void **)&s->holds, &s->cap_holds, s->n_holds, sizeof *s->holds)) {
+            return DC_ERR_NO_MEMORY;
+        }
+        enum dc_err e = next_id(s, "holds", s->hold_ids, &s->hold_ids_pos, &s->hold_ids_n,
+                                &h->id);
+        if (e != DC_OK) return e;
+        s->holds[s->n_holds++] = *h;
+        return DC_OK;
+    }
     struct args a = {0};
     if (h->id) a_i64(&a, h->id);
     a_i64(&a, h->account);
@@ -2206,6 +2848,11 @@ static enum dc_err hold_put(struct dc_store *base, struct dc_hold *h)
 
 static enum dc_err hold_get(struct dc_store *base, struct dc_hold *out, int64_t id)
 {
+    const struct dc_hold *pend = hold_pending(P(base), id);
+    if (pend) {
+        *out = *pend;
+        return DC_OK;
+    }
     struct args a = {0};
     a_i64(&a, id);
     enum dc_err e;
@@ -2268,6 +2915,7 @@ static enum dc_err case_put(struct dc_store *base, struct dc_case *c)
         a_i64(&a, c->recovered);
         a_i64(&a, c->carried);
         a_i64(&a, c->repaid);
+        P(base)->pf_cases_stale = 1; /* the prefetch's "no case" may be wrong now */
         PGresult *r = q(P(base), S_CASE_INSERT, &a, &e);
         if (!r) return e;
         c->id = c_i64(r, 0, 0);
@@ -2321,8 +2969,13 @@ static enum dc_err case_get(struct dc_store *base, struct dc_case *out, int64_t 
         a_blob(&a, serial, DC_SERIAL_BYTES);
         a_blob(&a, state, DC_HASH_BYTES);
     }
+    struct pg_store *s = P(base);
+    if (!id && !s->pf_cases_stale && dep_defer(s)) {
+        const struct pf_ent *f = pf_find(s, 0, serial, state);
+        if (f && !f->has_case) return DC_ERR_NO_CASE;
+    }
     enum dc_err e;
-    PGresult *r = q(P(base), id ? S_CASE_BY_ID : S_CASE_BY_STATE, &a, &e);
+    PGresult *r = q(s, id ? S_CASE_BY_ID : S_CASE_BY_STATE, &a, &e);
     if (!r) return e;
     if (PQntuples(r) == 1) {
         read_case(r, 0, out, 1);
@@ -2442,6 +3095,7 @@ static const struct dc_store_ops pg_ops = {
     .close = p_close,
     .migrate = p_migrate,
     .errmsg = p_errmsg,
+    .set_timeout = p_set_timeout,
     .begin = p_begin,
     .commit = p_commit,
     .rollback = p_rollback,
@@ -2465,6 +3119,7 @@ static const struct dc_store_ops pg_ops = {
     .coin_outstanding = coin_outstanding,
     .state_claim = state_claim,
     .state_unknown_serials = state_unknown_serials,
+    .deposit_prefetch = deposit_prefetch,
     .dcoin_insert = dcoin_insert,
     .dcoins_by_serial = dcoins_by_serial,
     .hold_put = hold_put,
@@ -2490,10 +3145,12 @@ enum dc_err dc_store_pg_open(struct dc_store **out, const char *url, char *errbu
     struct pg_store *s = calloc(1, sizeof *s);
     if (!s) return DC_ERR_NO_MEMORY;
     s->base.ops = &pg_ops;
-    /* our defaults first; whatever the URL says wins (expand_dbname) */
-    const char *const keys[] = {"application_name", "connect_timeout", "dbname", NULL};
-    const char *const vals[] = {"ducatd", "10", url, NULL};
-    s->conn = PQconnectdbParams(keys, vals, 1);
+    s->url = strdup(url);
+    if (!s->url) {
+        free(s);
+        return DC_ERR_NO_MEMORY;
+    }
+    s->conn = connect_url(url);
     char shown[512];
     dc_store_redact(shown, sizeof shown, url);
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
@@ -2501,7 +3158,8 @@ enum dc_err dc_store_pg_open(struct dc_store **out, const char *url, char *errbu
         snprintf(errbuf, errcap, "cannot connect to PostgreSQL '%s': %s", shown, m);
         one_line(errbuf);
         PQfinish(s->conn);
-        free(s);
+        s->conn = NULL;
+        p_close(&s->base);
         return DC_ERR_STORE;
     }
     enum dc_err e = session_setup(s);

@@ -7,7 +7,7 @@
  * DSN with target_session_attrs=read-write), DC_PG_KILL (SIGKILL of the
  * primary's postmaster and backends) and DC_PG_PROMOTE (pg_ctl promote of
  * the standby). Two ducatd share one database through that DSN. Client
- * threads send transfers and withdrawals to both, each request retried with
+ * threads send transfers, withdrawals and deposits to both, each request retried with
  * the same request id and body at the other instance on a 503 or a lost
  * connection, booking each answer once. Mid-load the primary is killed and,
  * a moment later, the standby promoted; ducatd must find it without a
@@ -106,6 +106,15 @@ static int post_retry(int start, const struct dev *d, const char *path, const ch
     return 0;
 }
 
+/* The error's name and hint for a failure message ("" if none). */
+static const char *err_text(const json_t *j, char *out, size_t cap)
+{
+    const char *n = j ? json_string_value(json_object_get(j, "name")) : NULL;
+    const char *h = j ? json_string_value(json_object_get(j, "hint")) : NULL;
+    snprintf(out, cap, "%s %s", n ? n : "", h ? h : "");
+    return out;
+}
+
 static int is_insufficient(const json_t *j)
 {
     const char *n = j ? json_string_value(json_object_get(j, "name")) : NULL;
@@ -138,7 +147,9 @@ static void do_transfer(struct client *c, int op)
     } else if (st == 409 && is_insufficient(j)) {
         W.refused++;
     } else if (!W.error[0]) {
-        snprintf(W.error, sizeof W.error, "transfer %s: status %d", rid, st);
+        char t[256];
+        snprintf(W.error, sizeof W.error, "transfer %s: status %d %s", rid, st,
+                 err_text(j, t, sizeof t));
     }
     pthread_mutex_unlock(&W.mu);
     json_decref(j);
@@ -162,7 +173,39 @@ static void do_withdraw(struct client *c, int op)
         W.withdrawals++;
         pthread_mutex_unlock(&W.mu);
     } else if (!(st == 409 && is_insufficient(j))) {
-        world_error("withdrawal %s: status %d", rid, st);
+        char t[256];
+        world_error("withdrawal %s: status %d %s", rid, st, err_text(j, t, sizeof t));
+    }
+    json_decref(j);
+}
+
+/* Deposits the client's last withdrawn coin (one request, retried with
+ * the same request id and body like every other): its held balance grows
+ * by the credited amount once. */
+static void do_deposit(struct client *c, int op)
+{
+    struct coin *coin = &c->coins[c->ncoins - 1];
+    coin_deposit(coin, &W.users[c->u], W.users[c->u].account);
+    char rid[40];
+    new_request_id(rid);
+    char *hex = coin_hex(coin);
+    size_t cap = strlen(hex) + 128;
+    char *body = malloc(cap);
+    ASSERT(body != NULL);
+    snprintf(body, cap, "{\"request_id\":\"%s\",\"coins\":[\"%s\"]}", rid, hex);
+    free(hex);
+    json_t *j;
+    int st = post_retry(c->u + op, &W.users[c->u], "/v1/deposits", body, &j);
+    free(body);
+    c->ncoins--; /* deposited (or failed the test): not deposited again at the end */
+    if (st == 201) {
+        pthread_mutex_lock(&W.mu);
+        W.held[c->u] += json_int(j, "credited");
+        W.deposits++;
+        pthread_mutex_unlock(&W.mu);
+    } else {
+        char t[256];
+        world_error("deposit %s: status %d %s", rid, st, err_text(j, t, sizeof t));
     }
     json_decref(j);
 }
@@ -174,6 +217,8 @@ static void *client_main(void *arg)
     for (int op = 0; !atomic_load(&W.stop); op++) {
         if (op % 6 == 5 && c->ncoins < MAXW) {
             do_withdraw(c, op);
+        } else if (op % 6 == 2 && c->ncoins > 1) {
+            do_deposit(c, op);
         } else {
             do_transfer(c, op);
         }
@@ -194,6 +239,82 @@ static void check_books(const struct srv *s)
                     W.avail[u], W.held[u]);
         }
     }
+}
+
+/* SQL on the server in directory dir as the clusters' superuser; the
+ * first column of the first row in out ("" if none). */
+static void psql_at(const char *dir, const char *db, const char *sql, char *out, size_t cap)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s/psql' -X -A -t -h '%s' -U ducat -d %s -c \"%s\" 2>&1",
+             getenv("DC_PG_BIN"), dir, db, sql);
+    FILE *p = popen(cmd, "r");
+    ASSERT(p != NULL);
+    out[0] = '\0';
+    if (!fgets(out, (int)cap, p)) out[0] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    pclose(p);
+}
+
+/*
+ * The synchronous standby dies: the primary must not acknowledge a commit
+ * it cannot replicate. ducatd (store_timeout_ms = 1000) answers 503 within
+ * seconds instead of hanging, reads are served, nothing moved; once the
+ * standby is back the client's retry (same request id) succeeds exactly
+ * once, and the standby has it. Runs first: it leaves the pair as it was.
+ */
+static void test_standby_killed(void)
+{
+    if (!getenv("DC_PG_STANDBY_KILL") || !getenv("DC_PG_STANDBY_START")) {
+        FAIL_AT("no primary/standby pair: run this test through tests/pg_failover.sh");
+    }
+    struct srv S;
+    struct dev a, b;
+    srv_init_pg(&S, "--auto-verify");
+    FILE *f = fopen(S.conf, "a");
+    ASSERT(f != NULL);
+    fputs("\n[ducat]\nstore_timeout_ms = 1000\n", f);
+    ASSERT(fclose(f) == 0);
+    srv_start(&S);
+    dev_setup(&S, &a, "Alice", 5000);
+    dev_setup(&S, &b, "Bob", 0);
+
+    ASSERT(system(getenv("DC_PG_STANDBY_KILL")) == 0);
+    char rid[40], body[256];
+    new_request_id(rid);
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":700}", rid,
+             b.account);
+    json_t *j = NULL;
+    long long t0 = mono_ms();
+    int st = api(&S, &a, "POST", "/v1/transfers", body, &j);
+    printf("# standby killed: a transfer answered %d after %lld ms\n", st, mono_ms() - t0);
+    ASSERT_API_ERR(st, j, 503, "DC_ERR_STORE_RETRY");
+    json_decref(j);
+    ASSERT_EQ(balance_available(&S, &a), 5000);
+
+    ASSERT(system(getenv("DC_PG_STANDBY_START")) == 0);
+    long long t1 = mono_ms();
+    for (st = 0; mono_ms() - t1 < 30000;) {
+        j = NULL;
+        st = api(&S, &a, "POST", "/v1/transfers", body, &j);
+        json_decref(j);
+        if (st != 503 && st != 0) break;
+        sleep_ms(200);
+    }
+    printf("# standby restarted: the retry answered %d after %lld ms\n", st, mono_ms() - t1);
+    ASSERT_EQ(st, 201);
+    ASSERT_EQ(balance_available(&S, &a), 4300);
+    ASSERT_EQ(balance_available(&S, &b), 700);
+    /* acknowledged means replicated: the standby has it (applied shortly) */
+    char sql[128], got[64] = "";
+    snprintf(sql, sizeof sql, "SELECT available FROM accounts WHERE id = %lld", b.account);
+    for (int k = 0; k < 100 && strcmp(got, "700") != 0; k++) {
+        psql_at(getenv("DC_PG_STANDBY_DIR"), S.pgdb, sql, got, sizeof got);
+        if (strcmp(got, "700") != 0) sleep_ms(100);
+    }
+    if (strcmp(got, "700") != 0) FAIL_AT("the standby has Bob's balance '%s', not 700", got);
+    audit_ok(&S);
+    srv_cleanup(&S);
 }
 
 static void test_primary_killed_mid_load(void)
@@ -253,8 +374,9 @@ static void test_primary_killed_mid_load(void)
     if (W.error[0]) FAIL_AT("%s", W.error);
     long long ka = atomic_load(&W.killed_at), fo = atomic_load(&W.first_ok_after);
     printf("# %lld transfers (%lld before the kill), %lld refused, %lld withdrawals, "
-           "%lld retries (%lld answered 503)\n",
-           W.ok_transfers, before, W.refused, W.withdrawals, W.retries, W.ok_503);
+           "%lld deposits, %lld retries (%lld answered 503)\n",
+           W.ok_transfers, before, W.refused, W.withdrawals, W.deposits, W.retries, W.ok_503);
+    ASSERT(W.deposits > 0);
     ASSERT(before > 0);
     ASSERT(fo > 0); /* something sent after the kill was answered 2xx */
     printf("# failover: SIGKILL to promoted %lld ms (1000 ms of it waiting to promote, "
@@ -305,4 +427,4 @@ static void test_primary_killed_mid_load(void)
     srv_cleanup(&A);
 }
 
-TESTS(T(test_primary_killed_mid_load))
+TESTS(T(test_standby_killed), T(test_primary_killed_mid_load))

@@ -591,6 +591,143 @@ static int hold_cb(void *ctx, const struct dc_hold *h)
     return 0;
 }
 
+/*
+ * A deposit's store calls after dc_store_deposit_prefetch (PostgreSQL
+ * answers them from one lookup and defers the rows to the commit): every
+ * op answers what it answers without the hint, a job's rows go with its
+ * rollback_to, and what commits is in the database afterwards.
+ */
+static void test_prefetched_deposit(void)
+{
+    struct dc_account a, fl;
+    struct dc_coin_rec c, got;
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    memset(&fl, 0, sizeof fl);
+    fl.kind = DC_ACCT_FLOAT;
+    fl.id = DC_ACCT_ID_FLOAT;
+    ASSERT_OK(S->ops->account_insert(S, &fl));
+    user(&a, 1001, 1);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    memset(&c, 0, sizeof c);
+    memset(c.serial, 0x31, DC_SERIAL_BYTES);
+    c.value = 500;
+    c.account = 1001;
+    c.withdrawal = 1;
+    c.expires_at = 99;
+    ASSERT_OK(S->ops->coin_insert(S, &c));
+    uint8_t old[DC_HASH_BYTES], olds[DC_HASH_BYTES];
+    memset(old, 9, sizeof old);
+    memset(olds, 8, sizeof olds);
+    int inserted;
+    uint8_t had[DC_HASH_BYTES];
+    ASSERT_OK(S->ops->state_claim(S, c.serial, old, olds, 1, &inserted, had));
+    ASSERT_OK(S->ops->commit(S));
+
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, 1001, NULL));
+    struct dc_claim_key k[3];
+    uint8_t unknown[DC_SERIAL_BYTES];
+    memset(unknown, 0x32, sizeof unknown);
+    for (int i = 0; i < 3; i++) {
+        memcpy(k[i].serial, i == 2 ? unknown : c.serial, DC_SERIAL_BYTES);
+        memset(k[i].state, i == 0 ? 9 : 10 + i, DC_HASH_BYTES);
+    }
+    ASSERT_OK(dc_store_deposit_prefetch(S, k, 3));
+    /* a job that fails: its rows go with it */
+    ASSERT_OK(S->ops->savepoint(S));
+    struct dc_hold h;
+    memset(&h, 0, sizeof h);
+    h.account = 1001;
+    h.amount = 300;
+    h.release_at = 50;
+    h.created_at = 5;
+    ASSERT_OK(S->ops->hold_put(S, &h));
+    int64_t rolled_hold = h.id;
+    ASSERT(rolled_hold > 0);
+    ASSERT_OK(S->ops->state_claim(S, c.serial, k[1].state, olds, 7, &inserted, had));
+    ASSERT_EQ(inserted, 1);
+    ASSERT_OK(S->ops->rollback_to(S));
+    ASSERT_ERR(S->ops->hold_get(S, &h, rolled_hold), DC_ERR_NOT_FOUND);
+
+    /* the job that commits */
+    ASSERT_OK(S->ops->savepoint(S));
+    memset(&h, 0, sizeof h);
+    h.account = 1001;
+    h.amount = 300;
+    h.release_at = 50;
+    h.created_at = 5;
+    ASSERT_OK(S->ops->hold_put(S, &h));
+    h.deposit = h.id;
+    ASSERT_OK(S->ops->hold_put(S, &h));
+    struct dc_hold hg;
+    ASSERT_OK(S->ops->hold_get(S, &hg, h.id));
+    ASSERT_EQ(hg.deposit, h.id);
+    struct dc_dcoin d;
+    memset(&d, 0, sizeof d);
+    d.deposit = h.id;
+    d.account = 1001;
+    memcpy(d.serial, c.serial, DC_SERIAL_BYTES);
+    d.chain = (const uint8_t *)"abc";
+    d.chain_len = 3;
+    d.amount = 300;
+    d.hold = h.id;
+    ASSERT_OK(S->ops->dcoin_insert(S, &d));
+    ASSERT(d.id > 0);
+    /* consumed before this transaction: its stored successor */
+    uint8_t s1[DC_HASH_BYTES], s2[DC_HASH_BYTES];
+    memset(s1, 0x41, sizeof s1);
+    memset(s2, 0x42, sizeof s2);
+    ASSERT_OK(S->ops->state_claim(S, c.serial, k[0].state, s1, d.id, &inserted, had));
+    ASSERT_EQ(inserted, 0);
+    ASSERT_MEM(had, olds, DC_HASH_BYTES);
+    /* new (again: the rolled-back job's claim is gone), then claimed twice */
+    ASSERT_OK(S->ops->state_claim(S, c.serial, k[1].state, s1, d.id, &inserted, had));
+    ASSERT_EQ(inserted, 1);
+    ASSERT_OK(S->ops->state_claim(S, c.serial, k[1].state, s2, d.id, &inserted, had));
+    ASSERT_EQ(inserted, 0);
+    ASSERT_MEM(had, s1, DC_HASH_BYTES);
+    struct dc_case cs;
+    ASSERT_ERR(S->ops->case_get(S, &cs, 0, c.serial, k[1].state), DC_ERR_NO_CASE);
+    ASSERT_ERR(S->ops->coin_add_deposited(S, unknown, 1), DC_ERR_NOT_FOUND);
+    ASSERT_OK(S->ops->coin_add_deposited(S, c.serial, 300));
+    ASSERT_OK(S->ops->savepoint(S));
+    ASSERT_ERR(S->ops->coin_add_deposited(S, c.serial, 201), DC_ERR_STORE_CONSTRAINT);
+    ASSERT_OK(S->ops->rollback_to(S));
+    struct dc_posting p;
+    memset(&p, 0, sizeof p);
+    p.time = 5;
+    p.debit = DC_ACCT_ID_FLOAT;
+    p.credit = 1001;
+    p.credit_bucket = DC_BUCKET_HELD;
+    p.amount = 300;
+    snprintf(p.kind, sizeof p.kind, "deposit");
+    ASSERT_OK(S->ops->post(S, &p));
+    ASSERT_OK(S->ops->release(S));
+    ASSERT_OK(S->ops->commit(S));
+
+    /* what committed is in the database */
+    ASSERT_OK(S->ops->begin(S, 0));
+    ASSERT_OK(S->ops->hold_get(S, &hg, h.id));
+    ASSERT_EQ(hg.amount, 300);
+    ASSERT_EQ(hg.deposit, h.id);
+    int n = 0;
+    ASSERT_OK(S->ops->dcoins_by_serial(S, c.serial, dcoin_cb, &n));
+    ASSERT_EQ(n, 1);
+    memset(&got, 0, sizeof got);
+    memcpy(got.serial, c.serial, DC_SERIAL_BYTES);
+    ASSERT_OK(S->ops->coin_get(S, &got));
+    ASSERT_EQ(got.deposited, 300);
+    ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, 1001, NULL));
+    ASSERT_EQ(a.held, 300);
+    ASSERT_OK(S->ops->commit(S));
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(S->ops->state_claim(S, c.serial, k[1].state, s2, d.id, &inserted, had));
+    ASSERT_EQ(inserted, 0);
+    ASSERT_MEM(had, s1, DC_HASH_BYTES);
+    ASSERT_OK(S->ops->rollback(S));
+}
+
 static void test_deposits_and_holds(void)
 {
     struct dc_account a;
@@ -953,4 +1090,4 @@ static void test_release_provisional(void)
 TESTS(T(test_accounts), T(test_events), T(test_migration_2), T(test_postings), T(test_post_many),
       T(test_savepoints), T(test_requests), T(test_coins_and_states), T(test_deposits_and_holds),
       T(test_holds_page), T(test_cases_revocations_keys), T(test_recovery),
-      T(test_release_provisional))
+      T(test_release_provisional), T(test_prefetched_deposit))

@@ -128,6 +128,60 @@ static void test_serialization_failure_is_retry(void)
 #endif
 }
 
+/*
+ * Two instances deposit the same coin state at once. The first claims it
+ * from its prefetch without a round trip (deferred to its commit); the
+ * second claims it at once and commits first. The first commit must fail
+ * as a retry, and the re-run must see the winner's successor: a deferred
+ * claim never overrides the consumed-state index.
+ */
+static void test_deferred_claim_loses_race(void)
+{
+#ifdef DC_HAVE_PG
+    empty_db();
+    struct dc_store *h1 = open_migrated(), *h2 = open_migrated();
+    two_users(h1);
+    ASSERT_OK(h1->ops->begin(h1, 1));
+    struct dc_account fl;
+    memset(&fl, 0, sizeof fl);
+    fl.id = DC_ACCT_ID_FLOAT;
+    fl.kind = DC_ACCT_FLOAT;
+    ASSERT_OK(h1->ops->account_insert(h1, &fl));
+    ASSERT_OK(h1->ops->commit(h1));
+    struct dc_claim_key k;
+    memset(k.serial, 0x51, sizeof k.serial);
+    memset(k.state, 0x52, sizeof k.state);
+    uint8_t s1[DC_HASH_BYTES], s2[DC_HASH_BYTES], had[DC_HASH_BYTES];
+    memset(s1, 0x61, sizeof s1);
+    memset(s2, 0x62, sizeof s2);
+    int inserted;
+    struct dc_account a;
+    ASSERT_OK(h1->ops->begin(h1, 1));
+    ASSERT_OK(h1->ops->account_get(h1, &a, DC_BY_ID, 1001, NULL));
+    ASSERT_OK(dc_store_deposit_prefetch(h1, &k, 1));
+    ASSERT_OK(h1->ops->state_claim(h1, k.serial, k.state, s1, 1, &inserted, had));
+    ASSERT_EQ(inserted, 1); /* decided from the prefetch, not yet written */
+    ASSERT_OK(h2->ops->begin(h2, 1));
+    ASSERT_OK(h2->ops->state_claim(h2, k.serial, k.state, s2, 2, &inserted, had));
+    ASSERT_EQ(inserted, 1);
+    ASSERT_OK(h2->ops->commit(h2));
+    ASSERT_ERR(h1->ops->commit(h1), DC_ERR_STORE_RETRY);
+    ASSERT_OK(h1->ops->rollback(h1));
+    /* the re-run claims at once and finds the winner */
+    ASSERT_OK(h1->ops->begin(h1, 1));
+    ASSERT_OK(h1->ops->account_get(h1, &a, DC_BY_ID, 1001, NULL));
+    ASSERT_OK(dc_store_deposit_prefetch(h1, &k, 1));
+    ASSERT_OK(h1->ops->state_claim(h1, k.serial, k.state, s1, 1, &inserted, had));
+    ASSERT_EQ(inserted, 0);
+    ASSERT_MEM(had, s2, DC_HASH_BYTES);
+    ASSERT_OK(h1->ops->commit(h1));
+    h1->ops->close(h1);
+    h2->ops->close(h2);
+#else
+    FAIL_AT("built without the PostgreSQL backend");
+#endif
+}
+
 static void test_lost_connection(void)
 {
 #ifdef DC_HAVE_PG
@@ -513,7 +567,8 @@ static void test_redact(void)
     ASSERT(strstr(tiny, "pw") == NULL);
 }
 
-TESTS(T(test_serialization_failure_is_retry), T(test_lost_connection),
+TESTS(T(test_serialization_failure_is_retry), T(test_deferred_claim_loses_race),
+      T(test_lost_connection),
       T(test_read_retries_on_cut_connection), T(test_deferred_writes_of_a_batch),
       T(test_account_cache_is_checked), T(test_request_miss_without_lookup),
       T(test_instances_migrate_at_once), T(test_bad_url_is_one_clear_line), T(test_redact))
