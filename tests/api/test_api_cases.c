@@ -31,18 +31,6 @@ static struct srv S;
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static void clock_set(uint64_t ms)
-{
-    char path[128], tmp[140];
-    snprintf(path, sizeof path, "%s/clock", S.dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    ASSERT(f != NULL);
-    ASSERT(fprintf(f, "%llu\n", (unsigned long long)ms) > 0);
-    ASSERT(fclose(f) == 0);
-    ASSERT(rename(tmp, path) == 0);
-}
-
 /* A fresh instance; with_clock wires [dev] clock_file (absent: wall clock). */
 static void start(int with_clock)
 {
@@ -232,7 +220,7 @@ static void test_own_copy_second(void)
     ASSERT_EQ(bal(&bob).held, 1000);
     ASSERT(!is_debtor(&alice));
     audit_api_ok();
-    clock_set(h_now_ms() + 60 * DAY_MS);
+    srv_clock_set(&S, h_now_ms() + 60 * DAY_MS);
     (void)release();
     ASSERT_EQ(bal(&bob).available, 1000);
     ASSERT_EQ(total(&alice), 0);
@@ -248,7 +236,7 @@ static void test_money_held(void)
     struct dev alice, bob, carol, dave;
     start(1);
     uint64_t t0 = h_now_ms();
-    clock_set(t0);
+    srv_clock_set(&S, t0);
     dev_setup(&S, &alice, "Alice Zhang", 1000);
     dev_setup(&S, &bob, "Bob Li", 0);
     dev_setup(&S, &carol, "Carol Wang", 0);
@@ -262,7 +250,7 @@ static void test_money_held(void)
     ASSERT_EQ(dep(&alice, y, NULL), 0);
     ASSERT_EQ(bal(&alice).held, 500);
     /* a day later Alice double-spends her 1000 */
-    clock_set(t0 + DAY_MS);
+    srv_clock_set(&S, t0 + DAY_MS);
     withdraw_one(&alice, 1000, x);
     copy[0] = x[0];
     pay(&x[0], &alice, &bob);
@@ -278,7 +266,7 @@ static void test_money_held(void)
     ASSERT_EQ(resolve(case_id, "honour"), 409);
     audit_api_ok();
     /* her 500 releases first (deposited a day earlier): taken at release */
-    clock_set(t0 + 22 * DAY_MS);
+    srv_clock_set(&S, t0 + 22 * DAY_MS);
     (void)release();
     expect_case(case_id, "recovering", 1000, 500);
     ASSERT_EQ(total(&alice), 0);
@@ -289,7 +277,7 @@ static void test_money_held(void)
     expect_case(case_id, "settled", 1000, 1000);
     ASSERT_EQ(bal(&alice).available, 200);
     ASSERT(!is_debtor(&alice));
-    clock_set(t0 + 60 * DAY_MS);
+    srv_clock_set(&S, t0 + 60 * DAY_MS);
     (void)release();
     ASSERT_EQ(bal(&bob).available, 1000);
     ASSERT_EQ(bal(&carol).available, 1000);
@@ -348,7 +336,7 @@ static void test_money_never_arrives(void)
     pay(&copy[0], &alice, &carol);
     ASSERT_EQ(dep(&bob, x, NULL), 0);
     long long case_id = dep(&carol, copy, NULL);
-    clock_set(h_now_ms() + 60 * DAY_MS);
+    srv_clock_set(&S, h_now_ms() + 60 * DAY_MS);
     ASSERT_EQ(resolve(case_id, "honour"), 200);
     ASSERT_EQ(resolve(case_id, "reject"), 409); /* nothing left to decide */
     (void)release();
@@ -440,7 +428,7 @@ static void test_fork_of_forked_coin(void)
     expect_case(c2, "settled", 1000, 1000);
     ASSERT_EQ(total(&alice), 0); /* goods 2000, money 2000 */
     ASSERT_EQ(total(&carol), 0); /* goods 2000 - 1000 given to Alice, money 1000 */
-    clock_set(h_now_ms() + 60 * DAY_MS);
+    srv_clock_set(&S, h_now_ms() + 60 * DAY_MS);
     (void)release();
     ASSERT_EQ(bal(&bob).available, 1000);
     ASSERT_EQ(bal(&dave).available, 1000);
@@ -486,7 +474,7 @@ static void test_culprit_is_victim(void)
     ASSERT_EQ(fund(&S, alice.account, 1000), 201);
     expect_case(c1, "settled", 1000, 1000);
     expect_case(c2, "recovering", 500, 0);
-    clock_set(h_now_ms() + 60 * DAY_MS);
+    srv_clock_set(&S, h_now_ms() + 60 * DAY_MS);
     (void)release();
     expect_case(c2, "settled", 500, 500);
     (void)release(); /* Dave's credit, unfrozen by the settlement */
@@ -522,7 +510,7 @@ static void test_reject_up_to_shortfall(void)
     ASSERT_EQ(dep(&dave, xd, NULL), c);
     ASSERT_EQ(fund(&S, alice.account, 1300), 201);
     expect_case(c, "recovering", 2000, 1300);
-    clock_set(h_now_ms() + 60 * DAY_MS);
+    srv_clock_set(&S, h_now_ms() + 60 * DAY_MS);
     ASSERT_EQ(resolve(c, "reject"), 200);
     /* shortfall 700 out of Dave's (newest) credit; Carol keeps hers */
     (void)release();

@@ -105,18 +105,6 @@ static int ndep;
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static void clock_set(uint64_t ms)
-{
-    char path[128], tmp[140];
-    snprintf(path, sizeof path, "%s/clock", S.dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    ASSERT(f != NULL);
-    ASSERT(fprintf(f, "%llu\n", (unsigned long long)ms) > 0);
-    ASSERT(fclose(f) == 0);
-    ASSERT(rename(tmp, path) == 0);
-}
-
 static json_t *admin_get(const char *path)
 {
     json_t *j = NULL;
@@ -364,7 +352,7 @@ static void simulate(unsigned long long seed)
         ASSERT(fclose(f) == 0);
     }
     uint64_t t0 = h_now_ms();
-    clock_set(t0);
+    srv_clock_set(&S, t0);
     srv_start(&S);
 
     /* wallets: registered, funded, synced, withdrawing 2..4 coins */
@@ -445,7 +433,7 @@ static void simulate(unsigned long long seed)
     for (int k = 0; k < nd; k++) {
         if (k % 20 == 19) {
             now += (uint64_t)rn(8) * 3600000ull; /* stays well inside the coins' lifetime */
-            clock_set(now);
+            srv_clock_set(&S, now);
             released_early += release_all();
         }
         deposit_slot(order[k]);
@@ -480,7 +468,7 @@ static void simulate(unsigned long long seed)
 
     /* every hold due: each shortfall still open is honoured or rejected at
      * random, everything released */
-    clock_set(now + 60 * DAY_MS);
+    srv_clock_set(&S, now + 60 * DAY_MS);
     long long released = release_all();
     int honoured = 0, rejected = 0;
     cl = admin_get("/v1/admin/cases");

@@ -30,11 +30,6 @@
 
 static struct srv S;
 
-static void clock_set(uint64_t ms)
-{
-    srv_clock_set(&S, ms);
-}
-
 static void start(void)
 {
     srv_cleanup(&S); /* what a failed test left running */
@@ -325,7 +320,7 @@ static void test_reclaim_after_deadline(void)
     struct dev alice, bob;
     start();
     const uint64_t t0 = h_now_ms() / 1000 * 1000;
-    clock_set(t0);
+    srv_clock_set(&S, t0);
     dev_setup(&S, &alice, "Alice Zhang", 1000);
     dev_setup(&S, &bob, "Bob Li", 0);
     dev_sync(&S, &bob);
@@ -335,11 +330,11 @@ static void test_reclaim_after_deadline(void)
     /* default coin lifetime 10 days, grace 3 */
     const uint64_t grace_end = t0 + 13 * DAY_MS;
     json_t *j = NULL;
-    clock_set(grace_end - 1); /* the payee could still deposit it */
+    srv_clock_set(&S, grace_end - 1); /* the payee could still deposit it */
     int st = reclaim(&alice, &p, 0, 1, 0, NULL, &j);
     ASSERT_API_ERR(st, j, 409, "DC_ERR_RECLAIM_TOO_EARLY");
     json_decref(j);
-    clock_set(grace_end);
+    srv_clock_set(&S, grace_end);
     st = reclaim(&alice, &p, 0, 1, 0, "late-1", &j);
     dump_if(st, 201, j);
     ASSERT_EQ(st, 201);
@@ -368,7 +363,7 @@ static void test_reclaim_loses_to_payee_deposit(void)
     struct dev alice, bob;
     start();
     const uint64_t t0 = h_now_ms() / 1000 * 1000;
-    clock_set(t0);
+    srv_clock_set(&S, t0);
     dev_setup(&S, &alice, "Alice Zhang", 1000);
     dev_setup(&S, &bob, "Bob Li", 0);
     dev_sync(&S, &bob);
@@ -388,7 +383,7 @@ static void test_reclaim_loses_to_payee_deposit(void)
     st = reclaim(&alice, &p, 0, p.n, 1, NULL, &j);
     ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
     json_decref(j);
-    clock_set(t0 + 14 * DAY_MS);
+    srv_clock_set(&S, t0 + 14 * DAY_MS);
     st = reclaim(&alice, &p, 0, 1, 0, NULL, &j);
     ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
     json_decref(j);

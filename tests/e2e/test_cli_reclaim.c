@@ -51,11 +51,6 @@ static void fresh_server(int dev_clock)
     srv_start(&S);
 }
 
-static void clock_set(uint64_t ms)
-{
-    srv_clock_set(&S, ms);
-}
-
 /* request by payee, pay by payer, accept by payee (its stdout, a receipt
  * or a refusal, into DIR/TAG-ans); the accept's exit code, 100 + the
  * pay's if the payer refused. */
@@ -296,7 +291,7 @@ static void test_unacknowledged_after_deadline(void)
     struct wal alice, bob;
     fresh_server(1);
     const uint64_t t0 = h_now_ms();
-    clock_set(t0);
+    srv_clock_set(&S, t0);
     wallet_new(&S, &alice, "alice", "Alice Zhang");
     wallet_new(&S, &bob, "bob", "Bob Li");
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 50.00", alice.account), 0);
@@ -315,7 +310,7 @@ static void test_unacknowledged_after_deadline(void)
     ASSERT_HAS(out, "3 offline payment(s) of 10.00 CNY await the payee's receipt or refusal");
     ASSERT_EQ(offline_field(&alice, "offline_pending_out"), 1000);
     struct dc_service_reclaim r;
-    clock_set(t0 + 12 * DAY_MS);
+    srv_clock_set(&S, t0 + 12 * DAY_MS);
     lib_reclaim(&alice, t0 + 12 * DAY_MS, &r); /* a day before the deadline */
     ASSERT_EQ(r.n_waiting, 3);
     ASSERT_EQ(r.n_reclaimed + r.n_taken + r.n_failed, 0);
@@ -325,11 +320,11 @@ static void test_unacknowledged_after_deadline(void)
     ASSERT_EQ(r.n_waiting, 3);
     ASSERT_EQ(r.n_reclaimed + r.n_taken + r.n_failed, 0);
     ASSERT_EQ(offline_field(&alice, "offline_pending_out"), 1000);
-    clock_set(t0);
+    srv_clock_set(&S, t0);
     ASSERT_EQ(D(out, &bob, "deposit"), 0); /* the silent payee deposits u1 and u2 */
 
     uint64_t later = t0 + 40 * DAY_MS;
-    clock_set(later);
+    srv_clock_set(&S, later);
     lib_reclaim(&alice, later, &r);
     ASSERT_EQ(r.n_reclaimed, 1);
     ASSERT_EQ(r.reclaimed, 200);
@@ -368,14 +363,14 @@ static void refresh_setup(struct wal *alice)
     FILE *f = fopen(S.conf, "a");
     ASSERT(f && fputs("\n[dev]\nclock_file = clock\n", f) >= 0 && fclose(f) == 0);
     uint64_t past = h_now_ms() - 9 * DAY_MS - DAY_MS / 2;
-    clock_set(past);
+    srv_clock_set(&S, past);
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
     snprintf(path, sizeof path, "%s/clock", S.dir);
     unlink(path);
     srv_start(&S);
     wallet_new(&S, alice, "alice", "Alice Zhang");
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 100.00", alice->account), 0);
-    clock_set(past);
+    srv_clock_set(&S, past);
     int rc = D(out, alice, "withdraw 50.00");
     unlink(path);
     if (rc != 0) FAIL_AT("withdraw in the past exited %d: %s", rc, out);
