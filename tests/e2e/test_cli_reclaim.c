@@ -16,7 +16,9 @@
  *     payee that deposited first wins and the payer's reclaim loses
  *     cleanly (no case, nothing moves);
  *   - a payee that refused (its clock behind) remembers it: the same
- *     payment later is refused locally, nothing to deposit.
+ *     payment later is refused locally, nothing to deposit; killed (SIGKILL)
+ *     right after saving the refusal, before it left, and run again: it
+ *     refuses from memory and signs, the payer reclaims.
  * After each: the audit passes and every honest wallet's value is what it
  * was paid.
  */
@@ -391,6 +393,50 @@ static void test_payee_remembers_refusal(void)
     audit_ok(&S);
 }
 
+/*
+ * kill -9 of the refusing payee right after its wallet saved the refusal
+ * (the coins remembered as refused), before the refusal left: the payer
+ * has nothing. Run again, the payee refuses the same payment at once
+ * (PAY_REFUSED_BEFORE, remembered across the crash) and signs a refusal of
+ * it; the payer keeps that one and reclaims. Nobody framed, nothing lost.
+ */
+static void test_payee_refusal_kill9(void)
+{
+    char out[16384], log[200], path[200], ans[4096];
+    struct wal bob, carol;
+    fresh_server(0);
+    wallet_new(&S, &bob, "bob", "Bob Li");
+    wallet_new(&S, &carol, "carol", "Carol Chen");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 10.00", bob.account), 0);
+    ASSERT_EQ(D(out, &bob, "withdraw 2.00"), 0);
+    ASSERT_EQ(D(out, &carol, "request 2.00 > %s/k-req 2>/dev/null", S.dir), 0);
+    ASSERT_EQ(D(out, &bob, "pay %s/k-req > %s/k-pay", S.dir, S.dir), 0);
+    snprintf(log, sizeof log, "%s/carol-accept.log", S.dir);
+    wallet_clock("carol-clock", h_now_ms() - 2 * DAY_MS);
+    pid_t pid = spawn(&carol, log, "accept:refusal-persisted", "accept %s/k-pay", S.dir);
+    wallet_clock("carol-clock", 0);
+    wait_log(log, "PAUSED", 10000);
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    ASSERT_EQ(wait_exit(pid, 10000), 128 + SIGKILL);
+    slurp(log, out, sizeof out);
+    if (contains(out, "ducat:refusal:")) FAIL_AT("the refusal left before the kill:\n%s", out);
+    /* again, clock right: refused from memory, and signed */
+    int rc = D(out, &carol, "accept %s/k-pay > %s/k-ans", S.dir, S.dir);
+    if (rc == 0) FAIL_AT("Carol took coins she had refused: %s", out);
+    ASSERT_HAS(out, "this wallet signed a refusal of these coins before");
+    snprintf(path, sizeof path, "%s/k-ans", S.dir);
+    ASSERT(slurp(path, ans, sizeof ans) > 0);
+    ASSERT_HAS(ans, "ducat:refusal:1:");
+    ASSERT_EQ(D(out, &bob, "confirm %s", path), 0);
+    ASSERT_HAS(out, "the payee refused this payment");
+    ASSERT_EQ(D(out, &bob, "reclaim"), 0);
+    ASSERT_HAS(out, "reclaimed 1 refused or unacknowledged offline payment(s): 2.00 CNY credited");
+    ASSERT_EQ(value_of(&bob), 1000);
+    ASSERT_EQ(value_of(&carol), 0);
+    ASSERT_EQ(n_cases(), 0);
+    audit_ok(&S);
+}
+
 /* ---- Refresh, the server killed mid-way --------------------------------------------------- */
 
 static void conf_set(const char *key, const char *value)
@@ -521,6 +567,6 @@ __attribute__((constructor)) static void init(void)
 
 TESTS(T(test_setup), T(test_refused_payment_reclaimed), T(test_refused_over_tcp),
       T(test_reclaim_kill9_every_save), T(test_unacknowledged_after_deadline),
-      T(test_payee_remembers_refusal),
+      T(test_payee_remembers_refusal), T(test_payee_refusal_kill9),
       T(test_refresh_server_killed_mid_request), T(test_refresh_server_killed_at_every_save),
       T(test_teardown))
