@@ -348,6 +348,21 @@ static void test_unacknowledged_after_deadline(void)
     audit_ok(&S);
 }
 
+/* A fresh server; Bob (funded 10.00) withdraws `amount` and pays it to
+ * Carol's request by armor: DIR/TAG-req, DIR/TAG-pay, nothing accepted. */
+static void bob_pays_carol(struct wal *bob, struct wal *carol, const char *amount,
+                           const char *tag)
+{
+    char out[16384];
+    fresh_server(0);
+    wallet_new(&S, bob, "bob", "Bob Li");
+    wallet_new(&S, carol, "carol", "Carol Chen");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 10.00", bob->account), 0);
+    ASSERT_EQ(D(out, bob, "withdraw %s", amount), 0);
+    ASSERT_EQ(D(out, carol, "request %s > %s/%s-req 2>/dev/null", amount, S.dir, tag), 0);
+    ASSERT_EQ(D(out, bob, "pay %s/%s-req > %s/%s-pay", S.dir, tag, S.dir, tag), 0);
+}
+
 /*
  * The payee remembers that it refused. Carol's wallet clock runs two days
  * behind, so Bob's freshly withdrawn coin looks not yet valid to her: she
@@ -361,13 +376,7 @@ static void test_payee_remembers_refusal(void)
 {
     char out[16384], path[200], ans[4096];
     struct wal bob, carol;
-    fresh_server(0);
-    wallet_new(&S, &bob, "bob", "Bob Li");
-    wallet_new(&S, &carol, "carol", "Carol Chen");
-    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 10.00", bob.account), 0);
-    ASSERT_EQ(D(out, &bob, "withdraw 1.00"), 0);
-    ASSERT_EQ(D(out, &carol, "request 1.00 > %s/m-req 2>/dev/null", S.dir), 0);
-    ASSERT_EQ(D(out, &bob, "pay %s/m-req > %s/m-pay", S.dir, S.dir), 0);
+    bob_pays_carol(&bob, &carol, "1.00", "m");
     wallet_clock("carol-clock", h_now_ms() - 2 * DAY_MS);
     int rc = D(out, &carol, "accept %s/m-pay > %s/m-ans", S.dir, S.dir);
     wallet_clock("carol-clock", 0);
@@ -404,13 +413,7 @@ static void test_payee_refusal_kill9(void)
 {
     char out[16384], log[200], path[200], ans[4096];
     struct wal bob, carol;
-    fresh_server(0);
-    wallet_new(&S, &bob, "bob", "Bob Li");
-    wallet_new(&S, &carol, "carol", "Carol Chen");
-    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 10.00", bob.account), 0);
-    ASSERT_EQ(D(out, &bob, "withdraw 2.00"), 0);
-    ASSERT_EQ(D(out, &carol, "request 2.00 > %s/k-req 2>/dev/null", S.dir), 0);
-    ASSERT_EQ(D(out, &bob, "pay %s/k-req > %s/k-pay", S.dir, S.dir), 0);
+    bob_pays_carol(&bob, &carol, "2.00", "k");
     snprintf(log, sizeof log, "%s/carol-accept.log", S.dir);
     wallet_clock("carol-clock", h_now_ms() - 2 * DAY_MS);
     pid_t pid = spawn(&carol, log, "accept:refusal-persisted", "accept %s/k-pay", S.dir);
