@@ -194,7 +194,7 @@ DC_MUST_CHECK enum dc_err dc_card_refuse(struct dc_card *c, enum dc_err why, uin
 struct dc_tap {
     uint32_t magic;
     uint8_t state, pre_select;
-    uint8_t refused;  /* the card took our REFUSAL (90 00) */
+    uint8_t refused; /* the card took our REFUSAL (90 00) */
     uint8_t reserved;
     uint32_t segsize; /* dc_apdu_chain's seg */
     int32_t err;      /* once FAILED */

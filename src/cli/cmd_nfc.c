@@ -144,8 +144,9 @@ static int tap_once(struct cli *x, struct dc_offline *o, struct pcsc *p, struct 
                     report_nfc(x, "sent the payer's card a signed refusal of this payment: it "
                                   "takes the coins back online; this wallet can never take them");
                 } else {
-                    report_nfc(x, "the card did not take the signed refusal (it answered %04X); "
-                                  "the payer reclaims the coins after their deadline",
+                    report_nfc(x,
+                               "the card did not take the signed refusal (it answered %04X); "
+                               "the payer reclaims the coins after their deadline",
                                sw);
                 }
                 out = -refusing;

@@ -724,7 +724,9 @@ static int payee_link(struct cli *x, struct dc_offline *o, int fd, struct dc_ses
         if (w & (DC_SESSION_NEED_VERIFY | DC_SESSION_NEED_PERSIST)) {
             if (w & DC_SESSION_NEED_VERIFY) cli_pause_point("receive:payment-received");
             int rc = payee_serve(x, o, s, created);
-            if (rc && o->note.refused != DC_OK) send_refusal(x, o, fd, s, o->note.refused, deadline);
+            if (rc && o->note.refused != DC_OK) {
+                send_refusal(x, o, fd, s, o->note.refused, deadline);
+            }
             if (rc) return -rc;
             continue;
         }

@@ -205,8 +205,8 @@ enum dc_err dc_card_apdu(struct dc_card *c, const uint8_t *cmd, size_t len, uint
     }
     unsigned base = k.cla & ~DC_APDU_CLA_CHAIN;
     int inter = k.ins == DC_APDU_INS_SELECT || k.ins == DC_APDU_INS_GET_RESPONSE;
-    int ours = k.ins == DC_APDU_INS_PAY || k.ins == DC_APDU_INS_CONFIRM ||
-               k.ins == DC_APDU_INS_REFUSE;
+    int ours =
+        k.ins == DC_APDU_INS_PAY || k.ins == DC_APDU_INS_CONFIRM || k.ins == DC_APDU_INS_REFUSE;
     if (!inter && !ours) {
         *rsp_len = card_sw(c, rsp, base == 0x00 || base == DC_APDU_CLA ? DC_SW_INS : DC_SW_CLA);
         return DC_OK;

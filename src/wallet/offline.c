@@ -173,6 +173,7 @@ enum dc_err dc_offline_accept(struct dc_wallet *w, struct dc_session *s,
     size_t plen, added = 0;
     const uint8_t *pay = dc_session_payment(s, &plen);
     struct dc_payment p;
+    memset(&p, 0, sizeof p);
     if (e == DC_OK) e = dc_payment_decode(&p, NULL, pay, plen);
     /* coins this wallet refused before (its signed refusal let the payer
      * take them back): refused again whatever else changed since - its

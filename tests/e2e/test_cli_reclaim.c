@@ -350,8 +350,7 @@ static void test_unacknowledged_after_deadline(void)
 
 /* A fresh server; Bob (funded 10.00) withdraws `amount` and pays it to
  * Carol's request by armor: DIR/TAG-req, DIR/TAG-pay, nothing accepted. */
-static void bob_pays_carol(struct wal *bob, struct wal *carol, const char *amount,
-                           const char *tag)
+static void bob_pays_carol(struct wal *bob, struct wal *carol, const char *amount, const char *tag)
 {
     char out[16384];
     fresh_server(0);

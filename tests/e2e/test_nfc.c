@@ -376,8 +376,8 @@ static void tap_refused(const struct wal *payer, const struct wal *payee, const 
     int n = snprintf(v, sizeof v, "%lld\n", (long long)t.tv_sec * 1000 - 2 * 86400000LL);
     write_file(clk, v, (size_t)n);
     ASSERT_EQ(setenv("DUCAT_CLOCK_FILE", clk, 1), 0);
-    pid_t rx = spawn(payee, log, NULL, "tap --amount 3 --reader '%s' --timeout 60 %s", READER,
-                     extra);
+    pid_t rx =
+        spawn(payee, log, NULL, "tap --amount 3 --reader '%s' --timeout 60 %s", READER, extra);
     unsetenv("DUCAT_CLOCK_FILE");
     wait_for(log, "waiting for a card", 10000);
     pid_t tx = spawn(payer, clog, NULL, "card --vpcd 127.0.0.1:%d --timeout 60 --yes", port);
@@ -457,5 +457,5 @@ static void test_init(void)
     ASSERT(ducat_bin[0] != '\0');
 }
 
-TESTS(T(test_init), T(test_tap_1_hop), T(test_tap_refused_reclaimed), T(test_card_killed_every_apdu),
-      T(test_tap_10_hops_killed_every_apdu), T(test_bad_reader))
+TESTS(T(test_init), T(test_tap_1_hop), T(test_tap_refused_reclaimed),
+      T(test_card_killed_every_apdu), T(test_tap_10_hops_killed_every_apdu), T(test_bad_reader))
