@@ -31,6 +31,17 @@
     const PAGE = 50; /* frozen box rows per page */
     let currency = null; /* {code, exponent} from GET /v1/admin/whoami */
     let operator = null; /* the signed-in operator's name */
+    let role = null; /* their role: viewer, operator or admin (GET /v1/admin/whoami) */
+    /* Whether the role may act (verify, freeze, resolve...): a viewer gets
+     * no action forms, only a note. The server enforces the same rule (403
+     * DC_ERR_ADMIN_ROLE); hiding the forms only spares a useless click. */
+    function mayAct() {
+        return role === 'operator' || role === 'admin';
+    }
+    function readOnlyNote() {
+        return el('p', {class: 'small read-only'}, 'Signed in as a viewer: actions are not offered ' +
+            '(an operator or admin may take them).');
+    }
     let accounts = new Map(); /* account id -> GET /v1/admin/accounts/{id} (this view) */
 
     /* ---- DOM helpers ------------------------------------------------- */
@@ -134,6 +145,7 @@
         sessionStorage.removeItem(TOKEN_KEY);
         currency = null;
         operator = null;
+        role = null;
         $('whoami').textContent = '';
         $('view').replaceChildren();
         $('nav').hidden = true;
@@ -213,7 +225,8 @@
         const r = await api('GET', '/v1/admin/whoami');
         currency = r.currency;
         operator = r.operator;
-        $('whoami').textContent = 'Signed in as ' + operator;
+        role = r.role;
+        $('whoami').textContent = 'Signed in as ' + operator + ' (' + role + ')';
     }
 
     /* ---- Navigation --------------------------------------------------- */
@@ -580,7 +593,9 @@
         parts.push(el('h3', {}, 'Events'));
         parts.push(caseEvents(journal.events));
         /* a decided case waits for recoveries: no second decision */
-        if (c.status === 'open' && c.phase === 'recovering') parts.push(resolveForm(c));
+        if (c.status === 'open' && c.phase === 'recovering') {
+            parts.push(mayAct() ? resolveForm(c) : readOnlyNote());
+        }
         $('view').replaceChildren(...parts);
     }
 
@@ -718,7 +733,9 @@
                 ['opened', when(a.created_at)],
             ]),
         ];
-        if (a.kind === 'user') {
+        if (a.kind === 'user' && !mayAct()) {
+            parts.push(readOnlyNote());
+        } else if (a.kind === 'user') {
             const forms = el('div', {class: 'forms'});
             if (!a.verified) forms.appendChild(accountForm(a, 'verify'));
             forms.appendChild(accountForm(a, a.frozen ? 'unfreeze' : 'freeze'));

@@ -187,23 +187,20 @@ enum dc_err dc_h_admin_account(struct dc_req *rq, struct dc_resp *rs)
 }
 
 /*
- * Who an admin action is recorded as: the signed-in operator. A named
- * operator's request may repeat its own name in "actor" but not claim
- * another (400 naming both). The bootstrap token ("admin") may still name
- * an actor in free text, for the scripts written before named operators;
- * without one it is recorded as "admin". actor holds what the body had
- * ("" if nothing) and gets the name to record.
+ * Who an admin action is recorded as: the signed-in operator, always. A
+ * request may repeat that name in "actor" (older scripts sent one) but not
+ * claim another: 400 naming both. This holds for the bootstrap token too,
+ * recorded as "admin": free text would let one shared token write any name
+ * into the journal, and every action must name who really did it. actor
+ * holds what the body had ("" if nothing) and gets the name to record.
  */
 static enum dc_err actor_of(struct dc_req *rq, char *actor, size_t cap)
 {
-    if (strcmp(rq->operator_name, DC_OPERATOR_BOOTSTRAP) == 0) {
-        if (!actor[0]) snprintf(actor, cap, "%s", DC_OPERATOR_BOOTSTRAP);
-        return DC_OK;
-    }
     if (actor[0] && strcmp(actor, rq->operator_name) != 0) {
         snprintf(rq->detail, sizeof rq->detail,
-                 "actor '%s' is not the signed-in operator '%s' (leave actor out)", actor,
-                 rq->operator_name);
+                 "actor '%s' is not the signed-in operator '%s' (leave actor out: the "
+                 "signed-in operator is recorded)",
+                 actor, rq->operator_name);
         return DC_ERR_FIELD;
     }
     snprintf(actor, cap, "%s", rq->operator_name);

@@ -10,6 +10,7 @@
  * deposit, so the tree shows what ducatd accepted, and the case's evidence
  * endpoint shows the proof.
  */
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,10 +24,55 @@
 enum dc_err dc_h_admin_whoami(struct dc_req *rq, struct dc_resp *rs)
 {
     const struct dc_currency *cur = &rq->x->cfg.currency;
-    rs->json = json_pack("{s:s, s:b, s:{s:s, s:i}}", "operator", rq->operator_name, "bootstrap",
-                         strcmp(rq->operator_name, DC_OPERATOR_BOOTSTRAP) == 0, "currency", "code",
-                         cur->code, "exponent", (int)cur->exponent);
+    /* the role tells the console which actions to offer (it hides the
+     * others); the server enforces it whatever the page shows */
+    rs->json = json_pack("{s:s, s:s, s:o, s:b, s:{s:s, s:i}}", "operator", rq->operator_name,
+                         "role", dc_role_name(rq->operator_role), "expires_at",
+                         rq->operator_expires ? json_integer((json_int_t)rq->operator_expires)
+                                              : json_null(),
+                         "bootstrap", strcmp(rq->operator_name, DC_OPERATOR_BOOTSTRAP) == 0,
+                         "currency", "code", cur->code, "exponent", (int)cur->exponent);
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
+}
+
+/* ---- GET /v1/admin/operators (role admin) ------------------------------- */
+
+/* The registry without the credentials' hashes: name, role, created_at,
+ * expires_at (null = never) and expired; the bootstrap token first. */
+enum dc_err dc_h_admin_operators(struct dc_req *rq, struct dc_resp *rs)
+{
+    struct dc_operator *ops = malloc(DC_OPERATORS_MAX * sizeof *ops);
+    if (!ops) return DC_ERR_NO_MEMORY;
+    size_t n = 0;
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(rq->x, &st);
+    if (e == DC_OK) {
+        e = dc_operators_load(st, ops, &n);
+        dc_pool_put(rq->x, st);
+    }
+    json_t *arr = json_array();
+    if (e == DC_OK && !arr) e = DC_ERR_NO_MEMORY;
+    if (e == DC_OK && rq->x->has_admin) {
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:n, s:n, s:b, s:b}", "name",
+                                             DC_OPERATOR_BOOTSTRAP, "role", "admin", "created_at",
+                                             "expires_at", "expired", 0, "bootstrap", 1));
+    }
+    for (size_t i = 0; e == DC_OK && i < n; i++) {
+        const struct dc_operator *o = &ops[i];
+        json_t *exp = o->expires_at ? json_integer((json_int_t)o->expires_at) : json_null();
+        if (json_array_append_new(
+                arr, json_pack("{s:s, s:s, s:I, s:o, s:b, s:b}", "name", o->name, "role",
+                               dc_role_name(o->role), "created_at", (json_int_t)o->created_at,
+                               "expires_at", exp, "expired",
+                               o->expires_at && o->expires_at <= rq->now, "bootstrap", 0)) != 0) {
+            e = DC_ERR_NO_MEMORY;
+        }
+    }
+    sodium_memzero(ops, DC_OPERATORS_MAX * sizeof *ops);
+    free(ops);
+    if (e == DC_OK) rs->json = json_pack("{s:o}", "operators", arr);
+    if (e != DC_OK) json_decref(arr);
+    return e == DC_OK && !rs->json ? DC_ERR_NO_MEMORY : e;
 }
 
 /* ---- GET /v1/admin/summary --------------------------------------------- */

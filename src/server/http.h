@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/operators.h"
 #include "server/server.h"
 
 /* Route flags. */
@@ -41,6 +42,8 @@ struct dc_req {
                                          set (from a cache); read the rest from the store */
     char operator_name[33];           /* the signed-in operator (DC_R_ADMIN): "admin" for the
                                        * bootstrap token, else a name of operators.h */
+    enum dc_role operator_role;       /* and their role */
+    uint64_t operator_expires;        /* and when their credential expires (0 = never) */
     char detail[256];   /* why a request failed, for the error body */
     const char *(*header)(void *conn, const char *name);
     const char *(*query)(void *conn, const char *name);
@@ -65,6 +68,11 @@ struct dc_route {
     unsigned flags;
     size_t max_body;  /* 0 = server default */
     const char *name; /* metrics label */
+    /* DC_R_ADMIN: the least role that may call the route (operators.h);
+     * the dispatcher answers DC_ERR_ADMIN_ROLE (403) to a weaker one. An
+     * admin row that names none (DC_ROLE_NONE) is for admins only: a
+     * forgotten column fails closed. */
+    enum dc_role role;
 };
 
 extern const struct dc_route dc_routes[];
@@ -152,6 +160,7 @@ enum dc_err dc_h_admin_holds(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_case_evidence(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_case_events(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_whoami(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_operators(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_summary(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_account_holds(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_account_history(struct dc_req *, struct dc_resp *);
