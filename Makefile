@@ -294,17 +294,20 @@ bench-offline: deps
 man: $(DUCATD) $(DUCAT)
 	scripts/man.sh $(BUILD) $(BUILD)/man
 
-# The Debian package, built with Debian's hardening flags in build-deb and
-# checked by lintian (errors fail the build): build-deb/ducat_VERSION-1_ARCH.deb.
+# The Debian packages, built with Debian's hardening flags in build-deb and
+# checked by lintian (errors fail the build): build-deb/ducat_VERSION-1_ARCH.deb
+# and build-deb/ducat-dev_VERSION-1_ARCH.deb (headers, static libraries, .pc).
 DEB_FLAGS   = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
 DEB_CFLAGS  = $(shell $(DEB_FLAGS) CFLAGS) $(shell $(DEB_FLAGS) CPPFLAGS)
 DEB_LDFLAGS = $(shell $(DEB_FLAGS) LDFLAGS)
 deb: deps
 	@$(MAKE) --no-print-directory BUILD=build-deb CFLAGS="$(DEB_CFLAGS)" LDFLAGS="$(DEB_LDFLAGS)" \
-	    SYSCONFDIR=/etc build-deb/ducatd build-deb/ducat
+	    SYSCONFDIR=/etc build-deb/ducatd build-deb/ducat build-deb/libducat.a \
+	    build-deb/libducat-wallet.a
 	scripts/deb.sh build-deb
 	lintian --fail-on error --suppress-tags-from-file dist/debian/lintian-suppress \
-	    build-deb/ducat_$(VERSION)-1_$$(dpkg --print-architecture).deb
+	    build-deb/ducat_$(VERSION)-1_$$(dpkg --print-architecture).deb \
+	    build-deb/ducat-dev_$(VERSION)-1_$$(dpkg --print-architecture).deb
 
 FUZZ_SECONDS ?= 60
 fuzz:
