@@ -201,7 +201,8 @@ PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_b
            tests/pg/test_api_console.pg tests/pg/test_api_hostile.pg tests/pg/test_api_fault.pg \
            tests/pg/test_api_ops.pg tests/pg/test_api_cases.pg tests/pg/test_api_fraudsim.pg \
            tests/pg/test_api_reclaim.pg tests/pg/test_api_calendar.pg \
-           tests/pg/test_api_pgtimeout.pg tests/pg/test_api_roles.pg
+           tests/pg/test_api_pgtimeout.pg tests/pg/test_api_roles.pg \
+           tests/pg/test_api_search.pg
 # tests/with-pcscd.sh adds a private pcscd with the vsmartcard virtual
 # reader (tests/e2e/test_nfc.c: tap to pay through PC/SC).
 run-tests: all

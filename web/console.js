@@ -774,36 +774,46 @@
 
     /* By account number, case number, name (part of it), device alias
      * (16 hex digits) or coin serial (32 hex digits, or its first digits). */
+    /* The server searches (GET /v1/admin/accounts?q= and /v1/admin/cases?q=):
+     * an account by number, name prefix (any case), alias or device key
+     * prefix; a case by number or coin serial prefix. One page of each, with
+     * a link to the next: the console never downloads the whole lists. */
     async function viewSearch(p) {
         const q = (p.get('q') || '').trim();
+        const after = p.get('after') || '0';
+        const cafter = p.get('cafter') || '0';
         const results = [];
+        let next = null;
         if (q) {
-            const [accts, cases] = await Promise.all([api('GET', '/v1/admin/accounts'),
-                api('GET', '/v1/admin/cases')]);
-            const lower = q.toLowerCase();
-            const isNum = /^[1-9][0-9]*$/.test(q);
-            const isHex = /^[0-9a-f]{4,}$/.test(lower);
+            const enc = encodeURIComponent(q);
+            const [accts, cases] = await Promise.all([
+                api('GET', `/v1/admin/accounts?q=${enc}&limit=${PAGE}&after=${encodeURIComponent(after)}`),
+                api('GET', `/v1/admin/cases?q=${enc}&limit=${PAGE}&after=${encodeURIComponent(cafter)}`)]);
             for (const a of accts.accounts) {
                 accounts.set(a.account, a);
-                const hit = (isNum && String(a.account) === q) ||
-                    (a.name && a.name.toLowerCase().includes(lower)) ||
-                    (isHex && a.alias && a.alias.startsWith(lower));
-                if (hit) results.push(el('tr', {class: 'result', 'data-account': a.account},
-                    el('td', {}, 'account'), el('td', {}, who(a.account)),
-                    el('td', {}, a.alias ? 'alias ' + a.alias : '')));
+                const why = a.matched.map((m) => m === 'alias' ? 'alias ' + a.alias
+                    : m === 'device' ? 'device key' : m).join(', ');
+                results.push(el('tr', {class: 'result', 'data-account': a.account},
+                    el('td', {}, 'account'), el('td', {}, who(a.account)), el('td', {}, why)));
             }
             await loadAccounts(cases.cases.map((c) => c.culprit_account));
             for (const c of cases.cases) {
-                const hit = (isNum && String(c.case) === q) || (isHex && c.serial.startsWith(lower));
-                if (hit) results.push(el('tr', {class: 'result', 'data-case': c.case},
+                results.push(el('tr', {class: 'result', 'data-case': c.case},
                     el('td', {}, 'case'), el('td', {}, link('Case ' + c.case + ' (' + c.status + ')',
-                        'case', {id: c.case})), el('td', {}, 'coin ' + c.serial)));
+                        'case', {id: c.case})), el('td', {}, c.matched === 'id' ? 'id'
+                        : 'coin ' + c.serial)));
+            }
+            if (accts.next !== null || cases.next !== null) {
+                next = link('Next results', 'search', {q,
+                    after: accts.next !== null ? accts.next : Number.MAX_SAFE_INTEGER,
+                    cafter: cases.next !== null ? cases.next : Number.MAX_SAFE_INTEGER});
             }
         }
         $('view').replaceChildren(el('h2', {}, 'Search: ' + q),
             results.length ? table(['', 'found', 'matched'], results)
-                : el('p', {}, q ? 'Nothing matches.' : 'Type an account or case number, a name, an ' +
-                    'alias or a coin serial.'));
+                : el('p', {}, q ? 'Nothing matches.' : 'Type an account or case number, the start ' +
+                    'of a name, an alias, a device key or a coin serial.'),
+            next || '');
     }
 
     /* ---- Audit -------------------------------------------------------- */

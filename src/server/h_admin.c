@@ -102,6 +102,7 @@ static int add_account(void *ctx, const struct dc_account *a)
 
 enum dc_err dc_h_admin_accounts(struct dc_req *rq, struct dc_resp *rs)
 {
+    if (rq->query(rq->conn, "q")) return dc_admin_search(rq, rs, 0);
     const char *sv = rq->query(rq->conn, "status");
     int status = -1;
     if (sv) {
@@ -338,6 +339,7 @@ static int add_case(void *ctx, const struct dc_case *c)
 
 enum dc_err dc_h_admin_cases(struct dc_req *rq, struct dc_resp *rs)
 {
+    if (rq->query(rq->conn, "q")) return dc_admin_search(rq, rs, 1);
     const char *sv = rq->query(rq->conn, "status");
     int status = !sv ? -1 : strcmp(sv, "open") == 0 ? DC_CASE_OPEN
                         : strcmp(sv, "resolved") == 0 ? DC_CASE_RESOLVED

@@ -365,3 +365,162 @@ enum dc_err dc_h_admin_case_coin(struct dc_req *rq, struct dc_resp *rs)
     json_decref(t.names);
     return e;
 }
+
+/* ---- Search: GET /v1/admin/accounts?q= and /v1/admin/cases?q= ---------- */
+
+/* Parses q into s: an id (digits), a name prefix (any text), a hex prefix
+ * (2 to 64 hex digits) as the byte range [lo, hi) of every key starting
+ * with it. 0, or DC_ERR_FIELD with rq->detail set. */
+static enum dc_err search_parse(struct dc_req *rq, const char *q, struct dc_search *s)
+{
+    memset(s, 0, sizeof *s);
+    size_t n = strlen(q);
+    if (n == 0 || n > 64 || !dc_event_text_valid(q, 65)) {
+        snprintf(rq->detail, sizeof rq->detail, "q must be 1 to 64 bytes of UTF-8");
+        return DC_ERR_FIELD;
+    }
+    s->name = q;
+    size_t digits = strspn(q, "0123456789"), hex = strspn(q, "0123456789abcdefABCDEF");
+    if (digits == n && n <= 18 && q[0] != '0') s->id = strtoll(q, NULL, 10);
+    if (hex == n && n >= 2) {
+        for (size_t i = 0; i < n; i++) {
+            char c = q[i];
+            unsigned v = c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+            if (i % 2 == 0) s->lo[i / 2] = (uint8_t)(v << 4);
+            if (i % 2 == 1) s->lo[i / 2] |= (uint8_t)v;
+        }
+        s->lo_len = (n + 1) / 2;
+        /* hi: the smallest key above every key with this prefix (the
+         * prefix plus one in its last nibble, with carries); a prefix of
+         * f's only has none, so hi is 33 bytes of ff, above every key */
+        memcpy(s->hi, s->lo, s->lo_len);
+        s->hi_len = s->lo_len;
+        unsigned add = n % 2 ? 0x10u : 0x01u;
+        size_t i = s->lo_len;
+        while (i > 0) {
+            unsigned v = s->hi[i - 1] + add;
+            s->hi[i - 1] = (uint8_t)v;
+            if (v <= 0xff) break;
+            s->hi_len = --i; /* carried out of this byte: drop it */
+            add = 1;
+        }
+        if (s->hi_len == 0) {
+            memset(s->hi, 0xff, sizeof s->hi);
+            s->hi_len = sizeof s->hi;
+        }
+    }
+    return DC_OK;
+}
+
+/* a hex rendering of n bytes starts with the (lowercased) prefix q */
+static int hex_starts(const uint8_t *p, size_t n, const char *q)
+{
+    char h[2 * DC_PUBKEY_BYTES + 1];
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        h[2 * i] = digits[p[i] >> 4];
+        h[2 * i + 1] = digits[p[i] & 15];
+    }
+    h[2 * n] = '\0';
+    size_t k = strlen(q);
+    if (k > 2 * n) return 0;
+    for (size_t i = 0; i < k; i++) {
+        if ((q[i] | 0x20) != h[i]) return 0;
+    }
+    return 1;
+}
+
+struct search_page {
+    const char *q;
+    const struct dc_search *s;
+    json_t *arr;
+    int64_t last;
+    int limit, more;
+};
+
+static int add_found_account(void *ctx, const struct dc_account *a)
+{
+    struct search_page *p = ctx;
+    if ((int)json_array_size(p->arr) == p->limit) {
+        p->more = 1;
+        return 1;
+    }
+    json_t *j = dc_json_account(a, 0), *why = json_array();
+    if (!j || !why) {
+        json_decref(j);
+        json_decref(why);
+        return 1;
+    }
+    if (a->kind == DC_ACCT_USER) {
+        json_object_set_new(j, "name", json_string(a->name));
+        json_object_set_new(j, "alias", dc_json_hex(a->alias, DC_ALIAS_BYTES));
+    }
+    /* which criteria matched, for the console to say why a row is there */
+    if (p->s->id == a->id) json_array_append_new(why, json_string("id"));
+    size_t k = strlen(p->q);
+    int name_hit = strlen(a->name) >= k;
+    for (size_t i = 0; name_hit && i < k; i++) {
+        char x = a->name[i], y = p->q[i];
+        if (x >= 'A' && x <= 'Z') x = (char)(x | 0x20);
+        if (y >= 'A' && y <= 'Z') y = (char)(y | 0x20);
+        if (x != y) name_hit = 0;
+    }
+    if (name_hit) json_array_append_new(why, json_string("name"));
+    if (p->s->lo_len && hex_starts(a->alias, DC_ALIAS_BYTES, p->q)) {
+        json_array_append_new(why, json_string("alias"));
+    }
+    if (p->s->lo_len && hex_starts(a->device_pub, DC_PUBKEY_BYTES, p->q)) {
+        json_array_append_new(why, json_string("device"));
+    }
+    json_object_set_new(j, "matched", why);
+    json_array_append_new(p->arr, j);
+    p->last = a->id;
+    return 0;
+}
+
+static int add_found_case(void *ctx, const struct dc_case *c)
+{
+    struct search_page *p = ctx;
+    if ((int)json_array_size(p->arr) == p->limit) {
+        p->more = 1;
+        return 1;
+    }
+    json_t *j = dc_json_case(c, 0);
+    if (!j) return 1;
+    json_object_set_new(j, "matched", json_string(p->s->id == c->id ? "id" : "serial"));
+    json_array_append_new(p->arr, j);
+    p->last = c->id;
+    return 0;
+}
+
+/* One page of a search: ?q=TEXT&after=ID&limit=N (1-200, default 50); the
+ * store reads one row past the page to know whether another follows. */
+enum dc_err dc_admin_search(struct dc_req *rq, struct dc_resp *rs, int cases)
+{
+    struct dc_search s;
+    struct search_page p = {rq->query(rq->conn, "q"), &s, NULL, 0, 0, 0};
+    int64_t after = 0, limit = 50;
+    enum dc_err e = search_parse(rq, p.q, &s);
+    if (e == DC_OK) e = dc_query_int(rq, "after", 0, INT64_MAX, 0, &after);
+    if (e == DC_OK) e = dc_query_int(rq, "limit", 1, 200, 50, &limit);
+    if (e != DC_OK) return e;
+    s.after = after;
+    s.limit = (int)limit + 1;
+    p.limit = (int)limit;
+    p.arr = json_array();
+    if (!p.arr) return DC_ERR_NO_MEMORY;
+    struct dc_store *st;
+    e = dc_pool_get(rq->x, &st);
+    if (e == DC_OK) {
+        e = cases ? st->ops->case_search(st, &s, add_found_case, &p)
+                  : st->ops->account_search(st, &s, add_found_account, &p);
+        dc_pool_put(rq->x, st);
+    }
+    if (e != DC_OK) {
+        json_decref(p.arr);
+        return e;
+    }
+    rs->json = json_pack("{s:o, s:o, s:s}", cases ? "cases" : "accounts", p.arr, "next",
+                         p.more ? json_integer((json_int_t)p.last) : json_null(), "q", p.q);
+    return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
+}

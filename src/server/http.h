@@ -161,6 +161,9 @@ enum dc_err dc_h_admin_case_evidence(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_case_events(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_whoami(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_operators(struct dc_req *, struct dc_resp *);
+/* GET /v1/admin/accounts?q= (cases 0) and /v1/admin/cases?q= (cases 1):
+ * the server-side search of h_investigate.c. */
+enum dc_err dc_admin_search(struct dc_req *rq, struct dc_resp *rs, int cases);
 enum dc_err dc_h_admin_summary(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_account_holds(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_account_history(struct dc_req *, struct dc_resp *);
