@@ -709,10 +709,11 @@
         const holds = await api('GET', `/v1/admin/accounts/${id}/holds`);
         const hist = await api('GET', `/v1/admin/accounts/${id}/history?limit=${PAGE}` +
             (before ? '&before=' + encodeURIComponent(before) : ''));
-        const cases = await api('GET', '/v1/admin/cases');
+        /* the server picks the account's cases (culprit, or its credits
+         * frozen by one): never the whole list */
+        const cases = await api('GET', `/v1/admin/cases?account=${id}&limit=200`);
         accounts.set(a.account, a);
-        const mine = cases.cases.filter((c) => c.culprit_account === a.account ||
-            holds.holds.some((h) => h.case === c.case));
+        const mine = cases.cases;
         await loadAccounts(hist.entries.map((e) => e.counterparty));
         const parts = [
             el('h2', {'data-account': a.account}, accountLabel(a, a.account)),

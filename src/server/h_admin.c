@@ -126,8 +126,12 @@ enum dc_err dc_h_admin_accounts(struct dc_req *rq, struct dc_resp *rs)
         json_decref(p.arr);
         return e;
     }
-    /* the store lists in id order; the page stops the listing early */
-    e = st->ops->account_list(st, status, add_account, &p);
+    /* the store lists in id order; the page stops the listing early. With
+     * a limit the store starts after `after` and reads one row past the
+     * page (to know whether another follows), never the accounts before */
+    e = p.limit == INT64_MAX
+            ? st->ops->account_list(st, status, add_account, &p)
+            : st->ops->account_page(st, status, p.after, (int)p.limit + 1, add_account, &p);
     dc_pool_put(rq->x, st);
     rs->json = json_pack("{s:o, s:o}", "accounts", p.arr, "next",
                          p.more ? json_integer((json_int_t)p.last) : json_null());
@@ -339,7 +343,9 @@ static int add_case(void *ctx, const struct dc_case *c)
 
 enum dc_err dc_h_admin_cases(struct dc_req *rq, struct dc_resp *rs)
 {
-    if (rq->query(rq->conn, "q")) return dc_admin_search(rq, rs, 1);
+    if (rq->query(rq->conn, "q") || rq->query(rq->conn, "account")) {
+        return dc_admin_search(rq, rs, 1);
+    }
     const char *sv = rq->query(rq->conn, "status");
     int status = !sv ? -1 : strcmp(sv, "open") == 0 ? DC_CASE_OPEN
                         : strcmp(sv, "resolved") == 0 ? DC_CASE_RESOLVED

@@ -487,7 +487,10 @@ static int add_found_case(void *ctx, const struct dc_case *c)
     }
     json_t *j = dc_json_case(c, 0);
     if (!j) return 1;
-    json_object_set_new(j, "matched", json_string(p->s->id == c->id ? "id" : "serial"));
+    json_object_set_new(j, "matched",
+                        json_string(p->s->account       ? "account"
+                                    : p->s->id == c->id ? "id"
+                                                        : "serial"));
     json_array_append_new(p->arr, j);
     p->last = c->id;
     return 0;
@@ -499,8 +502,17 @@ enum dc_err dc_admin_search(struct dc_req *rq, struct dc_resp *rs, int cases)
 {
     struct dc_search s;
     struct search_page p = {rq->query(rq->conn, "q"), &s, NULL, 0, 0, 0};
-    int64_t after = 0, limit = 50;
-    enum dc_err e = search_parse(rq, p.q, &s);
+    int64_t after = 0, limit = 50, account = 0;
+    enum dc_err e = DC_OK;
+    if (p.q) {
+        e = search_parse(rq, p.q, &s);
+    } else {
+        /* cases?account=ID: an account's cases, as culprit or receiver */
+        memset(&s, 0, sizeof s);
+        p.q = "";
+        e = dc_query_int(rq, "account", 1, INT64_MAX, 0, &account);
+        s.account = account;
+    }
     if (e == DC_OK) e = dc_query_int(rq, "after", 0, INT64_MAX, 0, &after);
     if (e == DC_OK) e = dc_query_int(rq, "limit", 1, 200, 50, &limit);
     if (e != DC_OK) return e;

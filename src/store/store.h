@@ -238,6 +238,7 @@ struct dc_event {
  */
 struct dc_search {
     int64_t id;
+    int64_t account; /* case_search: the cases whose culprit it is or that froze its holds */
     const char *name;
     uint8_t lo[33], hi[33];
     size_t lo_len, hi_len;
@@ -298,6 +299,11 @@ struct dc_store_ops {
      * otherwise user accounts with that status that are not frozen (so each
      * listed account shows the status asked for). */
     enum dc_err (*account_list)(struct dc_store *s, int status, dc_account_cb cb, void *ctx);
+    /* One page of account_list: id > after, in id order, at most limit (> 0)
+     * rows, read from the primary key (a page costs its rows, not the
+     * accounts before it). */
+    enum dc_err (*account_page)(struct dc_store *s, int status, int64_t after, int limit,
+                                dc_account_cb cb, void *ctx);
     /* Accounts matching q (struct dc_search), in id order. */
     enum dc_err (*account_search)(struct dc_store *s, const struct dc_search *q, dc_account_cb cb,
                                   void *ctx);

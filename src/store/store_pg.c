@@ -84,7 +84,7 @@ enum stmt_id {
     S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_RECHECK,
     S_HOLDS_PROV, S_HOLDS_CASE, S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
-    S_ACCT_SEARCH, S_CASE_SEARCH, S_TOTALS,
+    S_ACCT_SEARCH, S_CASE_SEARCH, S_TOTALS, S_ACCT_PAGE, S_ACCT_PAGE_ALL,
     S_CASE_LIST_CULPRIT,
     S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
     S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
@@ -142,6 +142,11 @@ static const struct stmt stmts[S_COUNT] = {
                      "AND (CASE WHEN $1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = $1 END) "
                      "ORDER BY id", "i"},
     [S_ACCT_LIST_ALL] = {"SELECT " ACCT_SEL " FROM accounts ORDER BY id", ""},
+    [S_ACCT_PAGE] = {"SELECT " ACCT_SEL " FROM accounts WHERE kind = 0 AND id > $2 "
+                     "AND (CASE WHEN $1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = $1 END) "
+                     "ORDER BY id LIMIT $3", "iii"},
+    [S_ACCT_PAGE_ALL] = {"SELECT " ACCT_SEL " FROM accounts WHERE id > $1 ORDER BY id LIMIT $2",
+                         "ii"},
     /* The posting and both balance moves in one round trip. One UPDATE
      * covers both accounts so that a move between the buckets of one
      * account (a release) touches its row once; rows are locked in index
@@ -249,8 +254,10 @@ static const struct stmt stmts[S_COUNT] = {
                        "ORDER BY id LIMIT $6", "itbbii"},
     [S_CASE_SEARCH] = {"SELECT " CASE_COLS " FROM cases WHERE id > $4 AND id IN ("
                        "SELECT id FROM cases WHERE id = $1 "
-                       "UNION SELECT id FROM cases WHERE serial >= $2 AND serial < $3) "
-                       "ORDER BY id LIMIT $5", "ibbii"},
+                       "UNION SELECT id FROM cases WHERE serial >= $2 AND serial < $3 "
+                       "UNION SELECT id FROM cases WHERE culprit_account = $6 "
+                       "UNION SELECT case_id FROM holds WHERE account = $6 AND case_id <> 0) "
+                       "ORDER BY id LIMIT $5", "ibbiii"},
     [S_TOTALS] = {"SELECT (SELECT COUNT(*) FROM holds WHERE status = 0), "
                   "(SELECT COALESCE(SUM(amount), 0)::bigint FROM holds WHERE status = 0), "
                   "(SELECT COUNT(*) FROM holds WHERE status = 1), "
@@ -2155,7 +2162,8 @@ static enum dc_err account_update(struct dc_store *base, const struct dc_account
 static int reads_pending(enum stmt_id id)
 {
     return id == S_ACCT_LIST || id == S_ACCT_LIST_ALL || id == S_JOURNAL_LIST || id == S_AUDIT ||
-           id == S_ACCT_SEARCH || id == S_TOTALS;
+           id == S_ACCT_SEARCH || id == S_TOTALS || id == S_ACCT_PAGE || id == S_ACCT_PAGE_ALL ||
+           id == S_CASE_SEARCH;
 }
 
 /* Runs a listing and calls readfn + cb for each row until cb says stop.
@@ -2180,6 +2188,17 @@ static enum dc_err account_list(struct dc_store *base, int status, dc_account_cb
     struct args a = {0};
     if (status >= 0) a_i64(&a, status);
     FOR_ROWS(P(base), status < 0 ? S_ACCT_LIST_ALL : S_ACCT_LIST, &a, struct dc_account row_,
+             read_account(r, i, &row_), cb, ctx);
+}
+
+static enum dc_err account_page(struct dc_store *base, int status, int64_t after, int limit,
+                                dc_account_cb cb, void *ctx)
+{
+    struct args a = {0};
+    if (status >= 0) a_i64(&a, status);
+    a_i64(&a, after);
+    a_i64(&a, limit);
+    FOR_ROWS(P(base), status < 0 ? S_ACCT_PAGE_ALL : S_ACCT_PAGE, &a, struct dc_account row_,
              read_account(r, i, &row_), cb, ctx);
 }
 
@@ -3058,6 +3077,8 @@ static enum dc_err case_search(struct dc_store *base, const struct dc_search *q,
 {
     struct args a = {0};
     search_args(&a, q, 0);
+    if (q->account) a_i64(&a, q->account);
+    if (!q->account) a_null(&a);
     FOR_ROWS(P(base), S_CASE_SEARCH, &a, struct dc_case row_, read_case(r, i, &row_, 0), cb,
              ctx);
 }
@@ -3222,6 +3243,7 @@ static const struct dc_store_ops pg_ops = {
     .case_search = case_search,
     .totals = totals,
     .account_search = account_search,
+    .account_page = account_page,
     .cases_of_culprit = cases_of_culprit,
     .case_event = case_event,
     .account_event = account_event,

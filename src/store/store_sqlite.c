@@ -29,7 +29,7 @@ enum stmt_id {
     S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_RECHECK,
     S_HOLDS_PROV, S_HOLDS_CASE, S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
-    S_CASE_LIST_CULPRIT, S_ACCT_SEARCH, S_CASE_SEARCH, S_TOTALS,
+    S_CASE_LIST_CULPRIT, S_ACCT_SEARCH, S_CASE_SEARCH, S_TOTALS, S_ACCT_PAGE, S_ACCT_PAGE_ALL,
     S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
     S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
     S_COUNT
@@ -68,6 +68,10 @@ static const char *const sql[S_COUNT] = {
                     "AND (CASE WHEN ?1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = ?1 END) "
                     "ORDER BY id",
     [S_ACCT_LIST_ALL] = "SELECT " ACCT_SEL " FROM accounts ORDER BY id",
+    [S_ACCT_PAGE] = "SELECT " ACCT_SEL " FROM accounts WHERE kind = 0 AND id > ?2 "
+                    "AND (CASE WHEN ?1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = ?1 END) "
+                    "ORDER BY id LIMIT ?3",
+    [S_ACCT_PAGE_ALL] = "SELECT " ACCT_SEL " FROM accounts WHERE id > ?2 ORDER BY id LIMIT ?3",
     [S_POST] = "INSERT INTO journal(time, debit, debit_bucket, credit, credit_bucket, amount, "
                "kind, ref, memo) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     /* SQLite turns an int64 overflow into a REAL: the WHERE refuses the
@@ -153,7 +157,9 @@ static const char *const sql[S_COUNT] = {
                       "ORDER BY id LIMIT ?6",
     [S_CASE_SEARCH] = "SELECT " CASE_COLS " FROM cases WHERE id > ?4 AND id IN ("
                       "SELECT id FROM cases WHERE id = ?1 "
-                      "UNION SELECT id FROM cases WHERE serial >= ?2 AND serial < ?3) "
+                      "UNION SELECT id FROM cases WHERE serial >= ?2 AND serial < ?3 "
+                      "UNION SELECT id FROM cases WHERE culprit_account = ?6 "
+                      "UNION SELECT case_id FROM holds WHERE account = ?6 AND case_id <> 0) "
                       "ORDER BY id LIMIT ?5",
     [S_TOTALS] = "SELECT (SELECT COUNT(*) FROM holds WHERE status = 0), "
                  "(SELECT COALESCE(SUM(amount), 0) FROM holds WHERE status = 0), "
@@ -527,6 +533,18 @@ static enum dc_err account_list(struct dc_store *base, int status, dc_account_cb
     sqlite3_stmt *q = st(s, status < 0 ? S_ACCT_LIST_ALL : S_ACCT_LIST);
     if (!q) return DC_ERR_STORE;
     if (status >= 0) sqlite3_bind_int(q, 1, status);
+    FOR_ROWS(s, q, struct dc_account row_, read_account(q, &row_), cb, ctx);
+}
+
+static enum dc_err account_page(struct dc_store *base, int status, int64_t after, int limit,
+                                dc_account_cb cb, void *ctx)
+{
+    struct sqlite_store *s = S(base);
+    sqlite3_stmt *q = st(s, status < 0 ? S_ACCT_PAGE_ALL : S_ACCT_PAGE);
+    if (!q) return DC_ERR_STORE;
+    if (status >= 0) sqlite3_bind_int(q, 1, status);
+    sqlite3_bind_int64(q, 2, after);
+    sqlite3_bind_int(q, 3, limit);
     FOR_ROWS(s, q, struct dc_account row_, read_account(q, &row_), cb, ctx);
 }
 
@@ -1125,6 +1143,7 @@ static enum dc_err case_search(struct dc_store *base, const struct dc_search *r,
     bind_search(q, r, 2);
     sqlite3_bind_int64(q, 4, r->after);
     sqlite3_bind_int(q, 5, r->limit);
+    if (r->account) sqlite3_bind_int64(q, 6, r->account);
     FOR_ROWS(s, q, struct dc_case row_, read_case(q, &row_, 0), cb, ctx);
 }
 
@@ -1297,6 +1316,7 @@ static const struct dc_store_ops sqlite_ops = {
     .case_search = case_search,
     .totals = totals,
     .account_search = account_search,
+    .account_page = account_page,
     .cases_of_culprit = cases_of_culprit,
     .case_event = case_event,
     .account_event = account_event,

@@ -1150,6 +1150,7 @@ static void test_search_and_totals(void)
         memset(c.culprit, 3, DC_PUBKEY_BYTES);
         c.value = c.exposure = 100 * (i + 1);
         c.status = i == 2 ? DC_CASE_RESOLVED : DC_CASE_OPEN;
+        c.culprit_account = i == 0 ? 1004 : 0;
         uint8_t ev[1] = {'e'};
         c.evidence = ev;
         c.evidence_len = 1;
@@ -1215,6 +1216,21 @@ static void test_search_and_totals(void)
     ASSERT_OK(S->ops->account_search(S, &q, ids_cb, ids));
     ASSERT_EQ(ids[0], 0);
 
+    /* the accounts list page by page (account_page), any status or one */
+    memset(ids, 0, sizeof ids);
+    ASSERT_OK(S->ops->account_page(S, -1, 1002, 2, ids_cb, ids));
+    ASSERT_EQ(ids[0], 2);
+    ASSERT_EQ(ids[1], 1003);
+    ASSERT_EQ(ids[2], 1004);
+    memset(ids, 0, sizeof ids);
+    ASSERT_OK(S->ops->account_page(S, DC_ACCT_UNVERIFIED, 1003, 10, ids_cb, ids));
+    ASSERT_EQ(ids[0], 2);
+    ASSERT_EQ(ids[1], 1004);
+    ASSERT_EQ(ids[2], 1005);
+    memset(ids, 0, sizeof ids);
+    ASSERT_OK(S->ops->account_page(S, DC_ACCT_FROZEN, 0, 10, ids_cb, ids));
+    ASSERT_EQ(ids[0], 0);
+
     /* cases: by id, by serial prefix (the open and the resolved alike) */
     struct case_ids got = {{0}, 0};
     memset(&q, 0, sizeof q);
@@ -1229,6 +1245,28 @@ static void test_search_and_totals(void)
     ASSERT_OK(S->ops->case_search(S, &q, case_id_cb, &got));
     ASSERT_EQ(got.n, 1);
     ASSERT_EQ(got.id[0], case_ids[2]);
+    /* an account's cases: as culprit (1004), as a receiver whose credit a
+     * case froze (1005) */
+    ASSERT_OK(S->ops->begin(S, 1));
+    struct dc_hold fh;
+    memset(&fh, 0, sizeof fh);
+    fh.account = 1005;
+    fh.amount = 5;
+    fh.release_at = 1000;
+    fh.status = DC_HOLD_FROZEN;
+    fh.case_id = case_ids[1];
+    fh.deposit = 1;
+    ASSERT_OK(S->ops->hold_put(S, &fh));
+    ASSERT_OK(S->ops->commit(S));
+    memset(&q, 0, sizeof q);
+    q.limit = 10;
+    for (int64_t acct = 1004; acct <= 1005; acct++) {
+        memset(&got, 0, sizeof got);
+        q.account = acct;
+        ASSERT_OK(S->ops->case_search(S, &q, case_id_cb, &got));
+        ASSERT_EQ(got.n, 1);
+        ASSERT_EQ(got.id[0], case_ids[acct - 1004]);
+    }
 
     if (backend == 0) {
         static const char *const plans[] = {
