@@ -7,7 +7,7 @@
  * change an account or a case DC_ROLE_OPERATOR, managing operators
  * DC_ROLE_ADMIN. The dispatcher enforces it; handlers never check roles.
  */
-#include "server/http.h"
+#include "server/http/http.h"
 
 #define KB 1024u
 
