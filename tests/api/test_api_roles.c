@@ -15,7 +15,7 @@
  * another name into the journal (400), and the command line records
  * unix:USER.
  *
- * Runs from the repository root (reads src/server/routes.c).
+ * Runs from the repository root (reads src/server/http/routes.c).
  */
 #include "test.h"
 /* harness.h after test.h */
@@ -66,13 +66,13 @@ static void expect_role_refused(const char *tok, const char *method, const char 
     json_decref(j);
 }
 
-/* Every admin route of src/server/routes.c, {id} as 1: a viewer may call
+/* Every admin route of src/server/http/routes.c, {id} as 1: a viewer may call
  * the GETs (any answer but 401/403) and no POST (403 naming the role). */
 static void test_viewer_on_every_admin_route(void)
 {
     start();
     char *viewer = add_op("ops-view", "--role viewer");
-    FILE *f = fopen("src/server/routes.c", "r");
+    FILE *f = fopen("src/server/http/routes.c", "r");
     ASSERT(f != NULL);
     char line[512];
     int gets = 0, posts = 0;
