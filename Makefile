@@ -204,7 +204,8 @@ PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_b
            tests/pg/test_api_console.pg tests/pg/test_api_hostile.pg tests/pg/test_api_fault.pg \
            tests/pg/test_api_ops.pg tests/pg/test_api_cases.pg tests/pg/test_api_fraudsim.pg \
            tests/pg/test_api_reclaim.pg tests/pg/test_api_calendar.pg \
-           tests/pg/test_api_pgtimeout.pg
+           tests/pg/test_api_pgtimeout.pg tests/pg/test_api_roles.pg \
+           tests/pg/test_api_search.pg
 # tests/with-pcscd.sh adds a private pcscd with the vsmartcard virtual
 # reader (tests/e2e/test_nfc.c: tap to pay through PC/SC).
 run-tests: all
@@ -297,17 +298,20 @@ bench-offline: deps
 man: $(DUCATD) $(DUCAT)
 	scripts/man.sh $(BUILD) $(BUILD)/man
 
-# The Debian package, built with Debian's hardening flags in build-deb and
-# checked by lintian (errors fail the build): build-deb/ducat_VERSION-1_ARCH.deb.
+# The Debian packages, built with Debian's hardening flags in build-deb and
+# checked by lintian (errors fail the build): build-deb/ducat_VERSION-1_ARCH.deb
+# and build-deb/ducat-dev_VERSION-1_ARCH.deb (headers, static libraries, .pc).
 DEB_FLAGS   = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
 DEB_CFLAGS  = $(shell $(DEB_FLAGS) CFLAGS) $(shell $(DEB_FLAGS) CPPFLAGS)
 DEB_LDFLAGS = $(shell $(DEB_FLAGS) LDFLAGS)
 deb: deps
 	@$(MAKE) --no-print-directory BUILD=build-deb CFLAGS="$(DEB_CFLAGS)" LDFLAGS="$(DEB_LDFLAGS)" \
-	    SYSCONFDIR=/etc DEV_CLOCK=0 build-deb/ducatd build-deb/ducat
+	    SYSCONFDIR=/etc DEV_CLOCK=0 build-deb/ducatd build-deb/ducat build-deb/libducat.a \
+	    build-deb/libducat-wallet.a
 	scripts/deb.sh build-deb
 	lintian --fail-on error --suppress-tags-from-file dist/debian/lintian-suppress \
-	    build-deb/ducat_$(VERSION)-1_$$(dpkg --print-architecture).deb
+	    build-deb/ducat_$(VERSION)-1_$$(dpkg --print-architecture).deb \
+	    build-deb/ducat-dev_$(VERSION)-1_$$(dpkg --print-architecture).deb
 
 FUZZ_SECONDS ?= 60
 fuzz:

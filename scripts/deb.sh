@@ -1,13 +1,15 @@
 #!/bin/sh
-# Builds the Debian package of ducatd and ducat from an already built tree:
-#   scripts/deb.sh BUILD   ->  BUILD/ducat_VERSION-1_ARCH.deb
+# Builds the Debian packages from an already built tree:
+#   scripts/deb.sh BUILD   ->  BUILD/ducat_VERSION-1_ARCH.deb      ducatd, ducat, unit, man pages
+#                              BUILD/ducat-dev_VERSION-1_ARCH.deb  headers, static libraries, .pc
 # (`make deb` builds BUILD=build-deb with dpkg-buildflags, then calls this.)
 # Debian's own tools do the work: dpkg-shlibdeps finds the library
 # dependencies, dpkg-deb builds the archive with root-owned files; the
 # maintainer scripts, unit and completion are in dist/.
 set -e
 B=$1
-[ -x "$B/ducatd" ] && [ -x "$B/ducat" ] || { echo "deb.sh: build $B/ducatd and $B/ducat first" >&2; exit 2; }
+[ -x "$B/ducatd" ] && [ -x "$B/ducat" ] && [ -f "$B/libducat.a" ] && [ -f "$B/libducat-wallet.a" ] ||
+    { echo "deb.sh: build $B/ducatd, $B/ducat and the static libraries first" >&2; exit 2; }
 VERSION=$("$B/ducatd" --version | sed 's/^ducatd //')
 ARCH=$(dpkg --print-architecture)
 R=$B/deb/root
@@ -59,5 +61,37 @@ sed -e "s/@VERSION@/$VERSION-1/" -e "s/@ARCH@/$ARCH/" -e "s/@SIZE@/$size/" \
     > "$R/DEBIAN/md5sums"
 chmod 644 "$R/DEBIAN/md5sums" "$R/DEBIAN/control"
 out=$B/ducat_${VERSION}-1_$ARCH.deb
+dpkg-deb --root-owner-group -Zxz --build "$R" "$out" > /dev/null
+echo "$out"
+
+# ducat-dev: the headers, the static libraries (no shared library is
+# packaged: a libducat0 would need a stable ABI and a symbols file first)
+# and pkg-config files whose libdir is the multiarch directory.
+MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+R=$B/deb/root-dev
+install -d -m 755 "$R/DEBIAN" "$R/usr/include/ducat" "$R/usr/lib/$MA/pkgconfig" \
+    "$R/usr/share/doc/ducat-dev"
+install -m 644 include/ducat/*.h include/ducat/*.def "$R/usr/include/ducat/"
+for l in libducat.a libducat-wallet.a; do
+    install -m 644 "$B/$l" "$R/usr/lib/$MA/$l"
+    strip --strip-debug --enable-deterministic-archives --remove-section=.comment \
+        --remove-section=.note "$R/usr/lib/$MA/$l"
+done
+for p in ducat ducat-wallet; do
+    sed -e 's|@PREFIX@|/usr|' -e "s|@VERSION@|$VERSION|" -e "s|^libdir=.*|libdir=\${prefix}/lib/$MA|" \
+        "$p.pc.in" > "$R/usr/lib/$MA/pkgconfig/$p.pc"
+    chmod 644 "$R/usr/lib/$MA/pkgconfig/$p.pc"
+done
+D=$R/usr/share/doc/ducat-dev
+install -m 644 dist/debian/copyright "$D/copyright"
+sed -e "s/@VERSION@/$VERSION/" -e "s/@MAINTAINER_EMAIL@/$MAINTAINER_EMAIL/" -e "s/@DATE@/$(date -u -R -d "@$SOURCE_DATE_EPOCH")/" \
+    dist/debian/changelog | gzip -9n > "$D/changelog.Debian.gz"
+size=$(du -sk --exclude=DEBIAN "$R" | cut -f1)
+sed -e "s/@VERSION@/$VERSION-1/" -e "s/@ARCH@/$ARCH/" -e "s/@SIZE@/$size/" \
+    -e "s/@MAINTAINER_EMAIL@/$MAINTAINER_EMAIL/" dist/debian/control-dev.in > "$R/DEBIAN/control"
+(cd "$R" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | sort -z | xargs -0 md5sum) \
+    > "$R/DEBIAN/md5sums"
+chmod 644 "$R/DEBIAN/md5sums" "$R/DEBIAN/control"
+out=$B/ducat-dev_${VERSION}-1_$ARCH.deb
 dpkg-deb --root-owner-group -Zxz --build "$R" "$out" > /dev/null
 echo "$out"

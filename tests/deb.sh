@@ -108,5 +108,48 @@ check "completion: ducat receive --l<TAB> gives --listen" '[ "$(comp ducat recei
 check "completion: ducatd serve --log-f<TAB> gives --log-format" \
     '[ "$(comp ducatd serve --log-f)" = --log-format ]'
 
+# The licence: Apache-2.0, in the machine-readable copyright file.
+check "the copyright file is machine-readable and names Apache-2.0" \
+    'head -1 "$R/usr/share/doc/ducat/copyright" | grep -q "^Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/" &&
+     grep -qx "License: Apache-2.0" "$R/usr/share/doc/ducat/copyright"'
+
+# ducat-dev, unpacked into the same throwaway root: an integrator's program
+# using service.h and amount.h builds with pkg-config against the packaged
+# headers, static libraries and .pc files (the system's own -dev packages
+# that ducat-dev depends on are installed on this machine by deps.sh).
+ddeb=$(ls build-deb/ducat-dev_*-1_"$(dpkg --print-architecture)".deb)
+dpkg-deb -x "$ddeb" "$R" && dpkg-deb -e "$ddeb" "$T/DEBIAN-dev"
+MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+check "ducat-dev holds the headers, both static libraries and both .pc files" \
+    '[ -f "$R/usr/include/ducat/service.h" ] && [ -f "$R/usr/include/ducat/errors.def" ] &&
+     [ -f "$R/usr/lib/$MA/libducat.a" ] && [ -f "$R/usr/lib/$MA/libducat-wallet.a" ] &&
+     [ -f "$R/usr/lib/$MA/pkgconfig/ducat.pc" ] && [ -f "$R/usr/lib/$MA/pkgconfig/ducat-wallet.pc" ] &&
+     [ -f "$R/usr/share/doc/ducat-dev/copyright" ]'
+check "ducat-dev depends on the -dev packages its .pc files require" \
+    'grep -q "^Depends: libsodium-dev, libjansson-dev, libcurl4-openssl-dev" "$T/DEBIAN-dev/control"'
+cat > "$T/app.c" <<'C'
+#include <ducat/amount.h>
+#include <ducat/service.h>
+#include <stdio.h>
+#include <string.h>
+int main(void)
+{
+    struct dc_service s;
+    memset(&s, 0, sizeof s);
+    dc_service_init(&s, NULL, NULL, NULL, NULL);
+    printf("linked %s\n", s.detail[0] ? "with detail" : "ok");
+    return 0;
+}
+C
+pcflags=$(PKG_CONFIG_SYSROOT_DIR="$R" PKG_CONFIG_PATH="$R/usr/lib/$MA/pkgconfig" \
+    pkg-config --cflags --libs ducat-wallet 2> "$T/pc.log")
+# shellcheck disable=SC2086
+if cc -o "$T/app" "$T/app.c" $pcflags 2> "$T/cc.log" && "$T/app" | grep -q '^linked'; then
+    ok "a program builds with pkg-config --cflags --libs ducat-wallet against ducat-dev, and runs"
+else
+    cat "$T/pc.log" "$T/cc.log"
+    bad "build against ducat-dev with: $pcflags"
+fi
+
 echo "# $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

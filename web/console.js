@@ -31,6 +31,17 @@
     const PAGE = 50; /* frozen box rows per page */
     let currency = null; /* {code, exponent} from GET /v1/admin/whoami */
     let operator = null; /* the signed-in operator's name */
+    let role = null; /* their role: viewer, operator or admin (GET /v1/admin/whoami) */
+    /* Whether the role may act (verify, freeze, resolve...): a viewer gets
+     * no action forms, only a note. The server enforces the same rule (403
+     * DC_ERR_ADMIN_ROLE); hiding the forms only spares a useless click. */
+    function mayAct() {
+        return role === 'operator' || role === 'admin';
+    }
+    function readOnlyNote() {
+        return el('p', {class: 'small read-only'}, 'Signed in as a viewer: actions are not offered ' +
+            '(an operator or admin may take them).');
+    }
     let accounts = new Map(); /* account id -> GET /v1/admin/accounts/{id} (this view) */
 
     /* ---- DOM helpers ------------------------------------------------- */
@@ -134,6 +145,7 @@
         sessionStorage.removeItem(TOKEN_KEY);
         currency = null;
         operator = null;
+        role = null;
         $('whoami').textContent = '';
         $('view').replaceChildren();
         $('nav').hidden = true;
@@ -213,7 +225,8 @@
         const r = await api('GET', '/v1/admin/whoami');
         currency = r.currency;
         operator = r.operator;
-        $('whoami').textContent = 'Signed in as ' + operator;
+        role = r.role;
+        $('whoami').textContent = 'Signed in as ' + operator + ' (' + role + ')';
     }
 
     /* ---- Navigation --------------------------------------------------- */
@@ -580,7 +593,9 @@
         parts.push(el('h3', {}, 'Events'));
         parts.push(caseEvents(journal.events));
         /* a decided case waits for recoveries: no second decision */
-        if (c.status === 'open' && c.phase === 'recovering') parts.push(resolveForm(c));
+        if (c.status === 'open' && c.phase === 'recovering') {
+            parts.push(mayAct() ? resolveForm(c) : readOnlyNote());
+        }
         $('view').replaceChildren(...parts);
     }
 
@@ -694,10 +709,11 @@
         const holds = await api('GET', `/v1/admin/accounts/${id}/holds`);
         const hist = await api('GET', `/v1/admin/accounts/${id}/history?limit=${PAGE}` +
             (before ? '&before=' + encodeURIComponent(before) : ''));
-        const cases = await api('GET', '/v1/admin/cases');
+        /* the server picks the account's cases (culprit, or its credits
+         * frozen by one): never the whole list */
+        const cases = await api('GET', `/v1/admin/cases?account=${id}&limit=200`);
         accounts.set(a.account, a);
-        const mine = cases.cases.filter((c) => c.culprit_account === a.account ||
-            holds.holds.some((h) => h.case === c.case));
+        const mine = cases.cases;
         await loadAccounts(hist.entries.map((e) => e.counterparty));
         const parts = [
             el('h2', {'data-account': a.account}, accountLabel(a, a.account)),
@@ -718,7 +734,9 @@
                 ['opened', when(a.created_at)],
             ]),
         ];
-        if (a.kind === 'user') {
+        if (a.kind === 'user' && !mayAct()) {
+            parts.push(readOnlyNote());
+        } else if (a.kind === 'user') {
             const forms = el('div', {class: 'forms'});
             if (!a.verified) forms.appendChild(accountForm(a, 'verify'));
             forms.appendChild(accountForm(a, a.frozen ? 'unfreeze' : 'freeze'));
@@ -757,36 +775,46 @@
 
     /* By account number, case number, name (part of it), device alias
      * (16 hex digits) or coin serial (32 hex digits, or its first digits). */
+    /* The server searches (GET /v1/admin/accounts?q= and /v1/admin/cases?q=):
+     * an account by number, name prefix (any case), alias or device key
+     * prefix; a case by number or coin serial prefix. One page of each, with
+     * a link to the next: the console never downloads the whole lists. */
     async function viewSearch(p) {
         const q = (p.get('q') || '').trim();
+        const after = p.get('after') || '0';
+        const cafter = p.get('cafter') || '0';
         const results = [];
+        let next = null;
         if (q) {
-            const [accts, cases] = await Promise.all([api('GET', '/v1/admin/accounts'),
-                api('GET', '/v1/admin/cases')]);
-            const lower = q.toLowerCase();
-            const isNum = /^[1-9][0-9]*$/.test(q);
-            const isHex = /^[0-9a-f]{4,}$/.test(lower);
+            const enc = encodeURIComponent(q);
+            const [accts, cases] = await Promise.all([
+                api('GET', `/v1/admin/accounts?q=${enc}&limit=${PAGE}&after=${encodeURIComponent(after)}`),
+                api('GET', `/v1/admin/cases?q=${enc}&limit=${PAGE}&after=${encodeURIComponent(cafter)}`)]);
             for (const a of accts.accounts) {
                 accounts.set(a.account, a);
-                const hit = (isNum && String(a.account) === q) ||
-                    (a.name && a.name.toLowerCase().includes(lower)) ||
-                    (isHex && a.alias && a.alias.startsWith(lower));
-                if (hit) results.push(el('tr', {class: 'result', 'data-account': a.account},
-                    el('td', {}, 'account'), el('td', {}, who(a.account)),
-                    el('td', {}, a.alias ? 'alias ' + a.alias : '')));
+                const why = a.matched.map((m) => m === 'alias' ? 'alias ' + a.alias
+                    : m === 'device' ? 'device key' : m).join(', ');
+                results.push(el('tr', {class: 'result', 'data-account': a.account},
+                    el('td', {}, 'account'), el('td', {}, who(a.account)), el('td', {}, why)));
             }
             await loadAccounts(cases.cases.map((c) => c.culprit_account));
             for (const c of cases.cases) {
-                const hit = (isNum && String(c.case) === q) || (isHex && c.serial.startsWith(lower));
-                if (hit) results.push(el('tr', {class: 'result', 'data-case': c.case},
+                results.push(el('tr', {class: 'result', 'data-case': c.case},
                     el('td', {}, 'case'), el('td', {}, link('Case ' + c.case + ' (' + c.status + ')',
-                        'case', {id: c.case})), el('td', {}, 'coin ' + c.serial)));
+                        'case', {id: c.case})), el('td', {}, c.matched === 'id' ? 'id'
+                        : 'coin ' + c.serial)));
+            }
+            if (accts.next !== null || cases.next !== null) {
+                next = link('Next results', 'search', {q,
+                    after: accts.next !== null ? accts.next : Number.MAX_SAFE_INTEGER,
+                    cafter: cases.next !== null ? cases.next : Number.MAX_SAFE_INTEGER});
             }
         }
         $('view').replaceChildren(el('h2', {}, 'Search: ' + q),
             results.length ? table(['', 'found', 'matched'], results)
-                : el('p', {}, q ? 'Nothing matches.' : 'Type an account or case number, a name, an ' +
-                    'alias or a coin serial.'));
+                : el('p', {}, q ? 'Nothing matches.' : 'Type an account or case number, the start ' +
+                    'of a name, an alias, a device key or a coin serial.'),
+            next || '');
     }
 
     /* ---- Audit -------------------------------------------------------- */

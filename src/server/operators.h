@@ -7,8 +7,12 @@
  * the first one, who then creates the others with `ducatd operators add`.
  *
  * The registry is one row of the store's meta table ("operators"), one line
- * per operator: "NAME HASH CREATED_MS", HASH the hex BLAKE2b-256 of the
- * credential. Credentials are 32 random bytes (high entropy: a fast hash is
+ * per operator: "NAME HASH CREATED_MS ROLE EXPIRES_MS", HASH the hex
+ * BLAKE2b-256 of the credential, ROLE viewer|operator|admin, EXPIRES_MS 0
+ * for a credential that does not expire. A line of the first three fields
+ * only (written before roles existed) reads as role "operator" without
+ * expiry: what such an operator could do then, short of the admin role's
+ * new reads. Credentials are 32 random bytes (high entropy: a fast hash is
  * the right one, as for the bootstrap token), shown once at creation and
  * never stored, logged or printed again. Keeping the registry in meta needs
  * no schema migration; it is read at every admin request (a few hundred
@@ -27,11 +31,32 @@
 #define DC_OPERATORS_MAX 64           /* the registry's size bound */
 #define DC_OPERATOR_BOOTSTRAP "admin" /* the name of the bootstrap token */
 
+/*
+ * What an operator may do, each role including the ones below it. The route
+ * table names the least role of every admin route (struct dc_route.role);
+ * the dispatcher refuses a weaker one with DC_ERR_ADMIN_ROLE (403). The
+ * bootstrap token has DC_ROLE_ADMIN.
+ */
+enum dc_role {
+    DC_ROLE_NONE = 0,     /* public and device routes: no operator involved */
+    DC_ROLE_VIEWER = 1,   /* reads: accounts, cases, evidence, holds, audit */
+    DC_ROLE_OPERATOR = 2, /* and acts: verify, freeze, fund, payout, resolve, release */
+    DC_ROLE_ADMIN = 3,    /* and manages: the operators list */
+};
+
 struct dc_operator {
     char name[DC_OPERATOR_NAME_MAX + 1];
     uint8_t hash[32]; /* BLAKE2b-256 of the credential */
     uint64_t created_at;
+    enum dc_role role;
+    uint64_t expires_at; /* ms since the epoch; 0 = never */
 };
+
+/* "viewer", "operator", "admin" ("" for DC_ROLE_NONE). */
+const char *dc_role_name(enum dc_role r);
+
+/* The role of that name, or DC_ROLE_NONE. */
+enum dc_role dc_role_parse(const char *name);
 
 /* 1 if name is a valid operator name ([a-z][a-z0-9._-]{0,31}); "admin"
  * and "system" are valid names but reserved (the bootstrap token, the
@@ -44,15 +69,18 @@ enum dc_err dc_operators_load(struct dc_store *st, struct dc_operator out[DC_OPE
                               size_t *n);
 
 /* Which operator holds the credential with this hash: compares against
- * every entry in constant time (no early exit). OUT: name. DC_ERR_NOT_FOUND
- * if none. */
-enum dc_err dc_operators_find(struct dc_store *st, const uint8_t hash[32],
-                              char name[DC_OPERATOR_NAME_MAX + 1]);
+ * every entry in constant time (no early exit). OUT: *op (hash wiped).
+ * DC_ERR_NOT_FOUND if none; DC_ERR_ADMIN_EXPIRED (op filled) if the
+ * credential's expiry is at or before now. */
+enum dc_err dc_operators_find(struct dc_store *st, const uint8_t hash[32], uint64_t now,
+                              struct dc_operator *op);
 
-/* Adds an operator (inside the caller's write transaction). DC_ERR_FIELD
- * with detail for a bad, reserved or taken name or a full registry. */
-enum dc_err dc_operators_add(struct dc_store *st, const char *name, const uint8_t hash[32],
-                             uint64_t now, char *detail, size_t cap);
+/* Adds an operator (inside the caller's write transaction): op's name,
+ * hash, created_at, role and expires_at. DC_ERR_FIELD with detail for a
+ * bad, reserved or taken name, no role, an expiry not after created_at or
+ * a full registry. */
+enum dc_err dc_operators_add(struct dc_store *st, const struct dc_operator *op, char *detail,
+                             size_t cap);
 
 /* Removes one (inside the caller's write transaction); DC_ERR_NOT_FOUND. */
 enum dc_err dc_operators_remove(struct dc_store *st, const char *name);

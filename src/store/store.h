@@ -227,6 +227,33 @@ struct dc_event {
     char reason[256];
 };
 
+/*
+ * What the admin search looks for (account_search, case_search): rows whose
+ * id is `id`, or whose lowercased name starts with lowercased `name`, or
+ * whose alias, device key (accounts) or coin serial (cases) lies in
+ * [lo, hi): a hex prefix as a byte range (dc_search_hex). Absent criteria:
+ * id 0, name NULL, lo_len 0. Only rows with id > after, in id order, at most
+ * limit (> 0). Every criterion is a range on an index (schema version 7):
+ * a search never reads the whole table.
+ */
+struct dc_search {
+    int64_t id;
+    int64_t account; /* case_search: the cases whose culprit it is or that froze its holds */
+    const char *name;
+    uint8_t lo[33], hi[33];
+    size_t lo_len, hi_len;
+    int64_t after;
+    int limit;
+};
+
+/* The frozen box's and the open cases' totals (totals): sums of amounts
+ * per hold status and of the open cases' exposure, read from indexes. */
+struct dc_totals {
+    int64_t held, held_n;     /* holds in status held: amount sum, count */
+    int64_t frozen, frozen_n; /* holds in status frozen */
+    int64_t cases_open, exposure;
+};
+
 typedef int (*dc_account_cb)(void *ctx, const struct dc_account *a);
 typedef int (*dc_event_cb)(void *ctx, const struct dc_event *e);
 typedef int (*dc_posting_cb)(void *ctx, const struct dc_posting *p);
@@ -272,6 +299,14 @@ struct dc_store_ops {
      * otherwise user accounts with that status that are not frozen (so each
      * listed account shows the status asked for). */
     enum dc_err (*account_list)(struct dc_store *s, int status, dc_account_cb cb, void *ctx);
+    /* One page of account_list: id > after, in id order, at most limit (> 0)
+     * rows, read from the primary key (a page costs its rows, not the
+     * accounts before it). */
+    enum dc_err (*account_page)(struct dc_store *s, int status, int64_t after, int limit,
+                                dc_account_cb cb, void *ctx);
+    /* Accounts matching q (struct dc_search), in id order. */
+    enum dc_err (*account_search)(struct dc_store *s, const struct dc_search *q, dc_account_cb cb,
+                                  void *ctx);
     enum dc_err (*account_event)(struct dc_store *s, int64_t account, uint64_t time,
                                  const char *actor, const char *action, const char *reason);
     /* The events of one account or case, oldest first. */
@@ -340,6 +375,11 @@ struct dc_store_ops {
     enum dc_err (*case_get)(struct dc_store *s, struct dc_case *out, int64_t id,
                             const uint8_t *serial, const uint8_t *state);
     enum dc_err (*case_list)(struct dc_store *s, int status, dc_case_cb cb, void *ctx);
+    /* Cases matching q by id or coin serial (lo, hi), without evidence. */
+    enum dc_err (*case_search)(struct dc_store *s, const struct dc_search *q, dc_case_cb cb,
+                               void *ctx);
+    /* The totals of struct dc_totals; DC_ERR_STORE if a sum overflows. */
+    enum dc_err (*totals)(struct dc_store *s, struct dc_totals *out);
     /* The unsettled (DC_CASE_OPEN) cases whose culprit is `account`, oldest
      * first, without evidence. */
     enum dc_err (*cases_of_culprit)(struct dc_store *s, int64_t account, dc_case_cb cb,

@@ -84,6 +84,7 @@ enum stmt_id {
     S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_RECHECK,
     S_HOLDS_PROV, S_HOLDS_CASE, S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
+    S_ACCT_SEARCH, S_CASE_SEARCH, S_TOTALS, S_ACCT_PAGE, S_ACCT_PAGE_ALL,
     S_CASE_LIST_CULPRIT,
     S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
     S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
@@ -141,6 +142,11 @@ static const struct stmt stmts[S_COUNT] = {
                      "AND (CASE WHEN $1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = $1 END) "
                      "ORDER BY id", "i"},
     [S_ACCT_LIST_ALL] = {"SELECT " ACCT_SEL " FROM accounts ORDER BY id", ""},
+    [S_ACCT_PAGE] = {"SELECT " ACCT_SEL " FROM accounts WHERE kind = 0 AND id > $2 "
+                     "AND (CASE WHEN $1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = $1 END) "
+                     "ORDER BY id LIMIT $3", "iii"},
+    [S_ACCT_PAGE_ALL] = {"SELECT " ACCT_SEL " FROM accounts WHERE id > $1 ORDER BY id LIMIT $2",
+                         "ii"},
     /* The posting and both balance moves in one round trip. One UPDATE
      * covers both accounts so that a move between the buckets of one
      * account (a release) touches its row once; rows are locked in index
@@ -235,6 +241,29 @@ static const struct stmt stmts[S_COUNT] = {
                          "bb"},
     [S_CASE_LIST] = {"SELECT " CASE_COLS " FROM cases WHERE status = $1 ORDER BY id", "i"},
     [S_CASE_LIST_ALL] = {"SELECT " CASE_COLS " FROM cases ORDER BY id", ""},
+    /* each criterion a range on its own index (0008_search_totals.sql); an
+     * absent one is bound as NULL and matches nothing. Names compare in
+     * byte order (COLLATE "C"), chr(1114111) the greatest character. */
+    [S_ACCT_SEARCH] = {"SELECT " ACCT_SEL " FROM accounts WHERE id > $5 AND id IN ("
+                       "SELECT id FROM accounts WHERE id = $1 "
+                       "UNION SELECT id FROM accounts WHERE lower(name) COLLATE \"C\" >= "
+                       "lower($2) COLLATE \"C\" AND lower(name) COLLATE \"C\" < "
+                       "(lower($2) || chr(1114111)) COLLATE \"C\" "
+                       "UNION SELECT id FROM accounts WHERE alias >= $3 AND alias < $4 "
+                       "UNION SELECT id FROM accounts WHERE device_pub >= $3 AND device_pub < $4) "
+                       "ORDER BY id LIMIT $6", "itbbii"},
+    [S_CASE_SEARCH] = {"SELECT " CASE_COLS " FROM cases WHERE id > $4 AND id IN ("
+                       "SELECT id FROM cases WHERE id = $1 "
+                       "UNION SELECT id FROM cases WHERE serial >= $2 AND serial < $3 "
+                       "UNION SELECT id FROM cases WHERE culprit_account = $6 "
+                       "UNION SELECT case_id FROM holds WHERE account = $6 AND case_id <> 0) "
+                       "ORDER BY id LIMIT $5", "ibbiii"},
+    [S_TOTALS] = {"SELECT (SELECT COUNT(*) FROM holds WHERE status = 0), "
+                  "(SELECT COALESCE(SUM(amount), 0)::bigint FROM holds WHERE status = 0), "
+                  "(SELECT COUNT(*) FROM holds WHERE status = 1), "
+                  "(SELECT COALESCE(SUM(amount), 0)::bigint FROM holds WHERE status = 1), "
+                  "(SELECT COUNT(*) FROM cases WHERE status = 0), "
+                  "(SELECT COALESCE(SUM(exposure), 0)::bigint FROM cases WHERE status = 0)", ""},
     [S_CASE_LIST_CULPRIT] = {"SELECT " CASE_COLS " FROM cases WHERE culprit_account = $1 "
                              "AND status = 0 ORDER BY id", "i"},
     [S_ACCT_EVENT] = {"INSERT INTO account_events(account, time, actor, action, reason) "
@@ -2147,7 +2176,9 @@ static enum dc_err account_update(struct dc_store *base, const struct dc_account
  * writes change: the pending rows go first, in the same round trip. */
 static int reads_pending(enum stmt_id id)
 {
-    return id == S_ACCT_LIST || id == S_ACCT_LIST_ALL || id == S_JOURNAL_LIST || id == S_AUDIT;
+    return id == S_ACCT_LIST || id == S_ACCT_LIST_ALL || id == S_JOURNAL_LIST || id == S_AUDIT ||
+           id == S_ACCT_SEARCH || id == S_TOTALS || id == S_ACCT_PAGE || id == S_ACCT_PAGE_ALL ||
+           id == S_CASE_SEARCH;
 }
 
 /* Runs a listing and calls readfn + cb for each row until cb says stop.
@@ -2172,6 +2203,17 @@ static enum dc_err account_list(struct dc_store *base, int status, dc_account_cb
     struct args a = {0};
     if (status >= 0) a_i64(&a, status);
     FOR_ROWS(P(base), status < 0 ? S_ACCT_LIST_ALL : S_ACCT_LIST, &a, struct dc_account row_,
+             read_account(r, i, &row_), cb, ctx);
+}
+
+static enum dc_err account_page(struct dc_store *base, int status, int64_t after, int limit,
+                                dc_account_cb cb, void *ctx)
+{
+    struct args a = {0};
+    if (status >= 0) a_i64(&a, status);
+    a_i64(&a, after);
+    a_i64(&a, limit);
+    FOR_ROWS(P(base), status < 0 ? S_ACCT_PAGE_ALL : S_ACCT_PAGE, &a, struct dc_account row_,
              read_account(r, i, &row_), cb, ctx);
 }
 
@@ -3010,6 +3052,75 @@ static enum dc_err case_list(struct dc_store *base, int status, dc_case_cb cb, v
              read_case(r, i, &row_, 0), cb, ctx);
 }
 
+static void a_null(struct args *a)
+{
+    a->val[a->n] = NULL;
+    a->len[a->n] = 0;
+    a->fmt[a->n] = 1;
+    a->n++;
+}
+
+/* id (or NULL), then for accounts the name (or NULL), then lo and hi (or NULLs) */
+static void search_args(struct args *a, const struct dc_search *q, int with_name)
+{
+    if (q->id) a_i64(a, q->id);
+    if (!q->id) a_null(a);
+    if (with_name && q->name) a_text(a, q->name);
+    if (with_name && !q->name) a_null(a);
+    if (q->lo_len) {
+        a_blob(a, q->lo, q->lo_len);
+        a_blob(a, q->hi, q->hi_len);
+    } else {
+        a_null(a);
+        a_null(a);
+    }
+    a_i64(a, q->after);
+    a_i64(a, q->limit);
+}
+
+static enum dc_err account_search(struct dc_store *base, const struct dc_search *q,
+                                  dc_account_cb cb, void *ctx)
+{
+    struct args a = {0};
+    search_args(&a, q, 1);
+    FOR_ROWS(P(base), S_ACCT_SEARCH, &a, struct dc_account row_, read_account(r, i, &row_), cb,
+             ctx);
+}
+
+static enum dc_err case_search(struct dc_store *base, const struct dc_search *q, dc_case_cb cb,
+                               void *ctx)
+{
+    struct args a = {0};
+    search_args(&a, q, 0);
+    if (q->account) a_i64(&a, q->account);
+    if (!q->account) a_null(&a);
+    FOR_ROWS(P(base), S_CASE_SEARCH, &a, struct dc_case row_, read_case(r, i, &row_, 0), cb,
+             ctx);
+}
+
+static int read_totals(struct dc_totals *out, const PGresult *r)
+{
+    out->held_n = c_i64(r, 0, 0);
+    out->held = c_i64(r, 0, 1);
+    out->frozen_n = c_i64(r, 0, 2);
+    out->frozen = c_i64(r, 0, 3);
+    out->cases_open = c_i64(r, 0, 4);
+    out->exposure = c_i64(r, 0, 5);
+    return 1; /* one row: stop */
+}
+
+static enum dc_err totals(struct dc_store *base, struct dc_totals *out)
+{
+    struct args a = {0};
+    memset(out, 0, sizeof *out);
+    enum dc_err e_;
+    PGresult *r = q_flush(P(base), S_TOTALS, &a, reads_pending(S_TOTALS), &e_);
+    if (!r) return e_;
+    enum dc_err e = PQntuples(r) == 1 && read_totals(out, r) ? DC_OK : DC_ERR_STORE;
+    PQclear(r);
+    return e;
+}
+
 static enum dc_err cases_of_culprit(struct dc_store *base, int64_t account, dc_case_cb cb,
                                     void *ctx)
 {
@@ -3144,6 +3255,10 @@ static const struct dc_store_ops pg_ops = {
     .case_put = case_put,
     .case_get = case_get,
     .case_list = case_list,
+    .case_search = case_search,
+    .totals = totals,
+    .account_search = account_search,
+    .account_page = account_page,
     .cases_of_culprit = cases_of_culprit,
     .case_event = case_event,
     .account_event = account_event,

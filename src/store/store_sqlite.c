@@ -29,7 +29,7 @@ enum stmt_id {
     S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_RECHECK,
     S_HOLDS_PROV, S_HOLDS_CASE, S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
     S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
-    S_CASE_LIST_CULPRIT,
+    S_CASE_LIST_CULPRIT, S_ACCT_SEARCH, S_CASE_SEARCH, S_TOTALS, S_ACCT_PAGE, S_ACCT_PAGE_ALL,
     S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
     S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
     S_COUNT
@@ -68,6 +68,10 @@ static const char *const sql[S_COUNT] = {
                     "AND (CASE WHEN ?1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = ?1 END) "
                     "ORDER BY id",
     [S_ACCT_LIST_ALL] = "SELECT " ACCT_SEL " FROM accounts ORDER BY id",
+    [S_ACCT_PAGE] = "SELECT " ACCT_SEL " FROM accounts WHERE kind = 0 AND id > ?2 "
+                    "AND (CASE WHEN ?1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = ?1 END) "
+                    "ORDER BY id LIMIT ?3",
+    [S_ACCT_PAGE_ALL] = "SELECT " ACCT_SEL " FROM accounts WHERE id > ?2 ORDER BY id LIMIT ?3",
     [S_POST] = "INSERT INTO journal(time, debit, debit_bucket, credit, credit_bucket, amount, "
                "kind, ref, memo) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     /* SQLite turns an int64 overflow into a REAL: the WHERE refuses the
@@ -142,6 +146,27 @@ static const char *const sql[S_COUNT] = {
     [S_CASE_BY_STATE] = "SELECT " CASE_COLS " FROM cases WHERE serial = ?1 AND state = ?2",
     [S_CASE_LIST] = "SELECT " CASE_COLS " FROM cases WHERE status = ?1 ORDER BY id",
     [S_CASE_LIST_ALL] = "SELECT " CASE_COLS " FROM cases ORDER BY id",
+    /* each criterion a range on its own index (0008_search_totals.sql);
+     * an absent one is bound as NULL and matches nothing */
+    [S_ACCT_SEARCH] = "SELECT " ACCT_SEL " FROM accounts WHERE id > ?5 AND id IN ("
+                      "SELECT id FROM accounts WHERE id = ?1 "
+                      "UNION SELECT id FROM accounts WHERE lower(name) >= lower(?2) "
+                      "AND lower(name) < lower(?2) || char(1114111) "
+                      "UNION SELECT id FROM accounts WHERE alias >= ?3 AND alias < ?4 "
+                      "UNION SELECT id FROM accounts WHERE device_pub >= ?3 AND device_pub < ?4) "
+                      "ORDER BY id LIMIT ?6",
+    [S_CASE_SEARCH] = "SELECT " CASE_COLS " FROM cases WHERE id > ?4 AND id IN ("
+                      "SELECT id FROM cases WHERE id = ?1 "
+                      "UNION SELECT id FROM cases WHERE serial >= ?2 AND serial < ?3 "
+                      "UNION SELECT id FROM cases WHERE culprit_account = ?6 "
+                      "UNION SELECT case_id FROM holds WHERE account = ?6 AND case_id <> 0) "
+                      "ORDER BY id LIMIT ?5",
+    [S_TOTALS] = "SELECT (SELECT COUNT(*) FROM holds WHERE status = 0), "
+                 "(SELECT COALESCE(SUM(amount), 0) FROM holds WHERE status = 0), "
+                 "(SELECT COUNT(*) FROM holds WHERE status = 1), "
+                 "(SELECT COALESCE(SUM(amount), 0) FROM holds WHERE status = 1), "
+                 "(SELECT COUNT(*) FROM cases WHERE status = 0), "
+                 "(SELECT COALESCE(SUM(exposure), 0) FROM cases WHERE status = 0)",
     [S_CASE_LIST_CULPRIT] = "SELECT " CASE_COLS " FROM cases WHERE culprit_account = ?1 "
                             "AND status = 0 ORDER BY id",
     [S_ACCT_EVENT] = "INSERT INTO account_events(account, time, actor, action, reason) "
@@ -508,6 +533,18 @@ static enum dc_err account_list(struct dc_store *base, int status, dc_account_cb
     sqlite3_stmt *q = st(s, status < 0 ? S_ACCT_LIST_ALL : S_ACCT_LIST);
     if (!q) return DC_ERR_STORE;
     if (status >= 0) sqlite3_bind_int(q, 1, status);
+    FOR_ROWS(s, q, struct dc_account row_, read_account(q, &row_), cb, ctx);
+}
+
+static enum dc_err account_page(struct dc_store *base, int status, int64_t after, int limit,
+                                dc_account_cb cb, void *ctx)
+{
+    struct sqlite_store *s = S(base);
+    sqlite3_stmt *q = st(s, status < 0 ? S_ACCT_PAGE_ALL : S_ACCT_PAGE);
+    if (!q) return DC_ERR_STORE;
+    if (status >= 0) sqlite3_bind_int(q, 1, status);
+    sqlite3_bind_int64(q, 2, after);
+    sqlite3_bind_int(q, 3, limit);
     FOR_ROWS(s, q, struct dc_account row_, read_account(q, &row_), cb, ctx);
 }
 
@@ -1072,6 +1109,64 @@ static enum dc_err case_list(struct dc_store *base, int status, dc_case_cb cb, v
     FOR_ROWS(s, q, struct dc_case row_, read_case(q, &row_, 0), cb, ctx);
 }
 
+static void bind_search(sqlite3_stmt *q, const struct dc_search *r, int lo_at)
+{
+    if (r->lo_len) {
+        bind_blob(q, lo_at, r->lo, r->lo_len);
+        bind_blob(q, lo_at + 1, r->hi, r->hi_len);
+    }
+}
+
+static enum dc_err account_search(struct dc_store *base, const struct dc_search *r,
+                                  dc_account_cb cb, void *ctx)
+{
+    struct sqlite_store *s = S(base);
+    sqlite3_stmt *q = st(s, S_ACCT_SEARCH);
+    if (!q) return DC_ERR_STORE;
+    sqlite3_clear_bindings(q); /* absent criteria stay NULL */
+    if (r->id) sqlite3_bind_int64(q, 1, r->id);
+    if (r->name) sqlite3_bind_text(q, 2, r->name, -1, SQLITE_TRANSIENT);
+    bind_search(q, r, 3);
+    sqlite3_bind_int64(q, 5, r->after);
+    sqlite3_bind_int(q, 6, r->limit);
+    FOR_ROWS(s, q, struct dc_account row_, read_account(q, &row_), cb, ctx);
+}
+
+static enum dc_err case_search(struct dc_store *base, const struct dc_search *r, dc_case_cb cb,
+                               void *ctx)
+{
+    struct sqlite_store *s = S(base);
+    sqlite3_stmt *q = st(s, S_CASE_SEARCH);
+    if (!q) return DC_ERR_STORE;
+    sqlite3_clear_bindings(q);
+    if (r->id) sqlite3_bind_int64(q, 1, r->id);
+    bind_search(q, r, 2);
+    sqlite3_bind_int64(q, 4, r->after);
+    sqlite3_bind_int(q, 5, r->limit);
+    if (r->account) sqlite3_bind_int64(q, 6, r->account);
+    FOR_ROWS(s, q, struct dc_case row_, read_case(q, &row_, 0), cb, ctx);
+}
+
+static enum dc_err totals(struct dc_store *base, struct dc_totals *out)
+{
+    struct sqlite_store *s = S(base);
+    sqlite3_stmt *q = st(s, S_TOTALS);
+    if (!q) return DC_ERR_STORE;
+    int has;
+    enum dc_err e = one_row(s, q, &has); /* SUM fails on integer overflow */
+    if (e == DC_OK && has) {
+        out->held_n = sqlite3_column_int64(q, 0);
+        out->held = sqlite3_column_int64(q, 1);
+        out->frozen_n = sqlite3_column_int64(q, 2);
+        out->frozen = sqlite3_column_int64(q, 3);
+        out->cases_open = sqlite3_column_int64(q, 4);
+        out->exposure = sqlite3_column_int64(q, 5);
+    }
+    if (e == DC_OK && !has) e = DC_ERR_STORE;
+    sqlite3_reset(q);
+    return e;
+}
+
 static enum dc_err cases_of_culprit(struct dc_store *base, int64_t account, dc_case_cb cb,
                                     void *ctx)
 {
@@ -1218,6 +1313,10 @@ static const struct dc_store_ops sqlite_ops = {
     .case_put = case_put,
     .case_get = case_get,
     .case_list = case_list,
+    .case_search = case_search,
+    .totals = totals,
+    .account_search = account_search,
+    .account_page = account_page,
     .cases_of_culprit = cases_of_culprit,
     .case_event = case_event,
     .account_event = account_event,

@@ -134,8 +134,8 @@ static int resolve(long long case_id, const char *decision)
     char path[96];
     snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", case_id);
     json_t *j = NULL;
-    int st = adminf(&S, S.token, "POST", path, &j,
-                    "{\"decision\":\"%s\",\"reason\":\"test\",\"actor\":\"ops1\"}", decision);
+    int st = adminf(&S, S.token, "POST", path, &j, "{\"decision\":\"%s\",\"reason\":\"test\"}",
+                    decision);
     json_decref(j);
     return st;
 }

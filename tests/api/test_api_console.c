@@ -387,6 +387,10 @@ static void fork_case(void)
 /* Moves business time 60 days on (the honest credits are due, Alice has
  * not paid), then POST /v1/admin/cases/{id}/resolve; fails unless 200 and
  * the case is decided (Alice still owes). */
+static char *operator_add(const char *name);
+
+/* ... as the named operator actor (role operator, created afresh): the
+ * bootstrap token can no longer write another name into the journal. */
 static void resolve(long long id, const char *decision, const char *actor, const char *reason)
 {
     char path[96];
@@ -397,9 +401,12 @@ static void resolve(long long id, const char *decision, const char *actor, const
     ASSERT(fprintf(ck, "%llu\n", (unsigned long long)(h_now_ms() + 60ull * 86400000ull)) > 0);
     ASSERT(fclose(ck) == 0);
     snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", id);
-    int st =
-        adminf(&S, S.token, "POST", path, &j,
-               "{\"decision\":\"%s\",\"actor\":\"%s\",\"reason\":\"%s\"}", decision, actor, reason);
+    char out[4096];
+    (void)srv_cmd(&S, out, sizeof out, "operators remove %s", actor); /* absent is fine */
+    char *tok = operator_add(actor);
+    int st = adminf(&S, tok, "POST", path, &j, "{\"decision\":\"%s\",\"reason\":\"%s\"}",
+                    decision, reason);
+    free(tok);
     if (st != 200) FAIL_AT("POST %s answered %d", path, st);
     ASSERT_STR(json_str(j, "phase"), "decided");
     json_decref(j);
@@ -1162,11 +1169,12 @@ static void clock_60_days(void)
     ASSERT(fclose(ck) == 0);
 }
 
-/* `ducatd operators add NAME`: the credential it prints once (malloc'd). */
+/* `ducatd operators add NAME --role operator`: the credential it prints
+ * once (malloc'd). */
 static char *operator_add(const char *name)
 {
     char out[4096];
-    int rc = srv_cmd(&S, out, sizeof out, "operators add %s", name);
+    int rc = srv_cmd(&S, out, sizeof out, "operators add %s --role operator", name);
     if (rc != 0) FAIL_AT("operators add %s exited %d: %s", name, rc, out);
     const char *t = strstr(out, "dcop_");
     ASSERT(t != NULL);
@@ -1192,11 +1200,11 @@ static void test_named_operators(void)
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "operators list"), 0);
     ASSERT(strstr(out, "ops-lee") && strstr(out, "admin"));
     ASSERT(!strstr(out, lee) && !strstr(out, "dcop_"));
-    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "operators add ops-lee"), 1); /* taken */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "operators add ops-lee --role viewer"), 1); /* taken */
     ASSERT(strstr(out, "exists") != NULL);
-    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "operators add admin"), 1); /* reserved */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "operators add admin --role admin"), 1); /* reserved */
     ASSERT(strstr(out, "reserved") != NULL);
-    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "operators add Bad!Name"), 1);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "operators add Bad!Name --role viewer"), 1);
     ASSERT(strstr(out, "operator name") != NULL);
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "operators frob"), 2);
 
@@ -1321,7 +1329,7 @@ static void test_investigator_path(void)
     snprintf(expr, sizeof expr, "!!document.querySelector('tr[data-case=\"%lld\"]')", F.case_id);
     wait_for(expr, "the open case is listed");
     char *who = js_str("document.getElementById('whoami').textContent");
-    ASSERT_STR(who, "Signed in as ops-wang");
+    ASSERT_STR(who, "Signed in as ops-wang (operator)");
     free(who);
     ASSERT(!strstr(url, wang));
     snprintf(expr, sizeof expr,
@@ -1480,6 +1488,23 @@ static void test_investigator_path(void)
     snprintf(expr, sizeof expr, "!!document.querySelector('tr.result[data-account=\"%lld\"]')",
              F.dave.account);
     wait_for(expr, "the search finds Dave by his device alias");
+
+    /* a viewer (role viewer) sees the account but is offered no action:
+     * no freeze or verify form, a note instead (the server refuses them
+     * anyway: test_api_roles) */
+    char vout[4096];
+    ASSERT_EQ(srv_cmd(&S, vout, sizeof vout, "operators add ops-look --role viewer"), 0);
+    char *look = strndup(strstr(vout, "dcop_"), strcspn(strstr(vout, "dcop_"), "\n"));
+    ASSERT(look != NULL);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/admin?as=viewer#token=%s&view=account&id=%lld",
+             S.port, look, F.carol.account);
+    browser_go(url);
+    wait_for("document.getElementById('whoami').textContent === "
+             "'Signed in as ops-look (viewer)'",
+             "the viewer is signed in");
+    wait_for("!!document.querySelector('p.read-only')", "the read-only note on the account");
+    ASSERT_EQ(js_int("document.querySelectorAll('form.action').length"), 0);
+    free(look);
     browser_stop();
 
     /* the API agrees: the decision and its journal entry name the operator */

@@ -471,9 +471,7 @@ static void simulate(unsigned long long seed)
         snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", json_int(c, "case"));
         json_t *j = NULL;
         int st = adminf(&S, S.token, "POST", path, &j,
-                        "{\"decision\":\"%s\",\"reason\":\"fraud simulation\","
-                        "\"actor\":\"sim\"}",
-                        dec);
+                        "{\"decision\":\"%s\",\"reason\":\"fraud simulation\"}", dec);
         json_decref(j);
         if (st != 200) FAIL_AT("%s case %lld: %d", dec, json_int(c, "case"), st);
         if (dec[0] == 'h')

@@ -1087,7 +1087,220 @@ static void test_release_provisional(void)
     ASSERT_OK(S->ops->commit(S));
 }
 
-TESTS(T(test_accounts), T(test_events), T(test_migration_2), T(test_postings), T(test_post_many),
+struct case_ids {
+    int64_t id[4];
+    int n;
+};
+
+static int case_id_cb(void *ctx, const struct dc_case *c)
+{
+    struct case_ids *g = ctx;
+    if (g->n < 4) g->id[g->n] = c->id;
+    g->n++;
+    return 0;
+}
+
+/* A hex prefix as the byte range the server makes of it (h_investigate.c):
+ * [lo, hi) with hi the prefix plus one. */
+static void hex_range(struct dc_search *q, const uint8_t *lo, size_t n)
+{
+    memcpy(q->lo, lo, n);
+    memcpy(q->hi, lo, n);
+    q->lo_len = q->hi_len = n;
+    q->hi[n - 1]++;
+}
+
+/* Search (account_search, case_search) and totals: every criterion alone
+ * and paged; sums per status against a sum done here. On SQLite the plans
+ * of the three statements read indexes only: no "SCAN accounts", "SCAN
+ * holds" or "SCAN cases" (a full table pass). */
+static void test_search_and_totals(void)
+{
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    static const char *const names[] = {"Carol Li", "carl Wu", "Dave Carlsen", "CAROLINE Ma",
+                                        "Zoë Carol"};
+    for (int i = 0; i < 5; i++) {
+        struct dc_account a;
+        user(&a, 1001 + i, (uint8_t)(0x10 * (i + 1)));
+        snprintf(a.name, sizeof a.name, "%s", names[i]);
+        a.alias[0] = (uint8_t)(0xa0 + i); /* aliases a0.., a1.., ... */
+        ASSERT_OK(S->ops->account_insert(S, &a));
+    }
+    int64_t want_held = 0, want_frozen = 0;
+    for (int i = 0; i < 40; i++) {
+        struct dc_hold h;
+        memset(&h, 0, sizeof h);
+        h.account = 1001 + i % 5;
+        h.amount = 1000 + 7 * i;
+        h.release_at = 1000;
+        h.status = i % 4 == 0 ? DC_HOLD_FROZEN : i % 4 == 1 ? DC_HOLD_RELEASED : DC_HOLD_HELD;
+        h.deposit = 1;
+        if (h.status == DC_HOLD_HELD) want_held += h.amount;
+        if (h.status == DC_HOLD_FROZEN) want_frozen += h.amount;
+        ASSERT_OK(S->ops->hold_put(S, &h));
+    }
+    int64_t case_ids[3];
+    for (int i = 0; i < 3; i++) {
+        struct dc_case c;
+        memset(&c, 0, sizeof c);
+        memset(c.serial, 0x50 + i, DC_SERIAL_BYTES);
+        c.serial[1] = 0x0f;
+        memset(c.state, 2, DC_HASH_BYTES);
+        memset(c.culprit, 3, DC_PUBKEY_BYTES);
+        c.value = c.exposure = 100 * (i + 1);
+        c.status = i == 2 ? DC_CASE_RESOLVED : DC_CASE_OPEN;
+        c.culprit_account = i == 0 ? 1004 : 0;
+        uint8_t ev[1] = {'e'};
+        c.evidence = ev;
+        c.evidence_len = 1;
+        ASSERT_OK(S->ops->case_put(S, &c));
+        case_ids[i] = c.id;
+    }
+    ASSERT_OK(S->ops->commit(S));
+
+    struct dc_totals t;
+    ASSERT_OK(S->ops->totals(S, &t));
+    ASSERT_EQ(t.held, want_held);
+    ASSERT_EQ(t.held_n, 20);
+    ASSERT_EQ(t.frozen, want_frozen);
+    ASSERT_EQ(t.frozen_n, 10);
+    ASSERT_EQ(t.cases_open, 2);
+    ASSERT_EQ(t.exposure, 300);
+
+    /* a name prefix, any case of A-Z; not a word inside the name */
+    int64_t ids[4] = {0};
+    struct dc_search q;
+    memset(&q, 0, sizeof q);
+    q.name = "CAR";
+    q.limit = 10;
+    ASSERT_OK(S->ops->account_search(S, &q, ids_cb, ids));
+    ASSERT_EQ(ids[0], 3);
+    ASSERT_EQ(ids[1], 1001);
+    ASSERT_EQ(ids[2], 1002);
+    ASSERT_EQ(ids[3], 1004);
+    memset(ids, 0, sizeof ids); /* paged: after the first, one at a time */
+    q.after = 1001;
+    q.limit = 1;
+    ASSERT_OK(S->ops->account_search(S, &q, ids_cb, ids));
+    ASSERT_EQ(ids[0], 1);
+    ASSERT_EQ(ids[1], 1002);
+    memset(ids, 0, sizeof ids);
+    q.name = "carol";
+    q.after = 0;
+    q.limit = 10;
+    ASSERT_OK(S->ops->account_search(S, &q, ids_cb, ids));
+    ASSERT_EQ(ids[0], 2); /* Carol Li, CAROLINE Ma; not Zoë Carol */
+    /* by id; by alias prefix; by device key prefix (both ranges) */
+    memset(&q, 0, sizeof q);
+    memset(ids, 0, sizeof ids);
+    q.id = 1003;
+    q.limit = 10;
+    ASSERT_OK(S->ops->account_search(S, &q, ids_cb, ids));
+    ASSERT_EQ(ids[0], 1);
+    ASSERT_EQ(ids[1], 1003);
+    memset(ids, 0, sizeof ids);
+    hex_range(&q, (const uint8_t[]){0xa4}, 1);
+    q.id = 0;
+    ASSERT_OK(S->ops->account_search(S, &q, ids_cb, ids));
+    ASSERT_EQ(ids[0], 1);
+    ASSERT_EQ(ids[1], 1005);
+    memset(ids, 0, sizeof ids);
+    hex_range(&q, (const uint8_t[]){0x30, 0x30}, 2); /* device keys of 0x30 bytes */
+    ASSERT_OK(S->ops->account_search(S, &q, ids_cb, ids));
+    ASSERT_EQ(ids[0], 1);
+    ASSERT_EQ(ids[1], 1003);
+    memset(ids, 0, sizeof ids);
+    hex_range(&q, (const uint8_t[]){0x77}, 1); /* nothing */
+    q.name = "nobody";
+    ASSERT_OK(S->ops->account_search(S, &q, ids_cb, ids));
+    ASSERT_EQ(ids[0], 0);
+
+    /* the accounts list page by page (account_page), any status or one */
+    memset(ids, 0, sizeof ids);
+    ASSERT_OK(S->ops->account_page(S, -1, 1002, 2, ids_cb, ids));
+    ASSERT_EQ(ids[0], 2);
+    ASSERT_EQ(ids[1], 1003);
+    ASSERT_EQ(ids[2], 1004);
+    memset(ids, 0, sizeof ids);
+    ASSERT_OK(S->ops->account_page(S, DC_ACCT_UNVERIFIED, 1003, 10, ids_cb, ids));
+    ASSERT_EQ(ids[0], 2);
+    ASSERT_EQ(ids[1], 1004);
+    ASSERT_EQ(ids[2], 1005);
+    memset(ids, 0, sizeof ids);
+    ASSERT_OK(S->ops->account_page(S, DC_ACCT_FROZEN, 0, 10, ids_cb, ids));
+    ASSERT_EQ(ids[0], 0);
+
+    /* cases: by id, by serial prefix (the open and the resolved alike) */
+    struct case_ids got = {{0}, 0};
+    memset(&q, 0, sizeof q);
+    q.id = case_ids[1];
+    q.limit = 10;
+    ASSERT_OK(S->ops->case_search(S, &q, case_id_cb, &got));
+    ASSERT_EQ(got.n, 1);
+    ASSERT_EQ(got.id[0], case_ids[1]);
+    memset(&got, 0, sizeof got);
+    q.id = 0;
+    hex_range(&q, (const uint8_t[]){0x52, 0x0f}, 2);
+    ASSERT_OK(S->ops->case_search(S, &q, case_id_cb, &got));
+    ASSERT_EQ(got.n, 1);
+    ASSERT_EQ(got.id[0], case_ids[2]);
+    /* an account's cases: as culprit (1004), as a receiver whose credit a
+     * case froze (1005) */
+    ASSERT_OK(S->ops->begin(S, 1));
+    struct dc_hold fh;
+    memset(&fh, 0, sizeof fh);
+    fh.account = 1005;
+    fh.amount = 5;
+    fh.release_at = 1000;
+    fh.status = DC_HOLD_FROZEN;
+    fh.case_id = case_ids[1];
+    fh.deposit = 1;
+    ASSERT_OK(S->ops->hold_put(S, &fh));
+    ASSERT_OK(S->ops->commit(S));
+    memset(&q, 0, sizeof q);
+    q.limit = 10;
+    for (int64_t acct = 1004; acct <= 1005; acct++) {
+        memset(&got, 0, sizeof got);
+        q.account = acct;
+        ASSERT_OK(S->ops->case_search(S, &q, case_id_cb, &got));
+        ASSERT_EQ(got.n, 1);
+        ASSERT_EQ(got.id[0], case_ids[acct - 1004]);
+    }
+
+    if (backend == 0) {
+        static const char *const plans[] = {
+            "EXPLAIN QUERY PLAN SELECT id FROM accounts WHERE id > 0 AND id IN ("
+            "SELECT id FROM accounts WHERE id = 5 UNION SELECT id FROM accounts WHERE "
+            "lower(name) >= lower('ca') AND lower(name) < lower('ca') || char(1114111) "
+            "UNION SELECT id FROM accounts WHERE alias >= x'a0' AND alias < x'a1' "
+            "UNION SELECT id FROM accounts WHERE device_pub >= x'a0' AND device_pub < x'a1') "
+            "ORDER BY id LIMIT 5",
+            "EXPLAIN QUERY PLAN SELECT id FROM cases WHERE id > 0 AND id IN ("
+            "SELECT id FROM cases WHERE id = 1 UNION SELECT id FROM cases WHERE "
+            "serial >= x'52' AND serial < x'53') ORDER BY id LIMIT 5",
+            "EXPLAIN QUERY PLAN SELECT (SELECT COALESCE(SUM(amount), 0) FROM holds WHERE "
+            "status = 0), (SELECT COALESCE(SUM(exposure), 0) FROM cases WHERE status = 0)",
+        };
+        sqlite3 *db;
+        ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
+        for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+            sqlite3_stmt *st;
+            ASSERT(sqlite3_prepare_v2(db, plans[i], -1, &st, NULL) == SQLITE_OK);
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                const char *d = (const char *)sqlite3_column_text(st, 3);
+                if (strncmp(d, "SCAN ", 5) == 0 && !strstr(d, "INDEX") &&
+                    !strstr(d, "CONSTANT")) {
+                    FAIL_AT("plan %zu reads a whole table: %s", i, d);
+                }
+            }
+            sqlite3_finalize(st);
+        }
+        sqlite3_close(db);
+    }
+}
+
+TESTS(T(test_search_and_totals), T(test_accounts), T(test_events), T(test_migration_2), T(test_postings), T(test_post_many),
       T(test_savepoints), T(test_requests), T(test_coins_and_states), T(test_deposits_and_holds),
       T(test_holds_page), T(test_cases_revocations_keys), T(test_recovery),
       T(test_release_provisional), T(test_prefetched_deposit))

@@ -45,6 +45,7 @@ static int add_account(void *ctx, const struct dc_account *a)
 
 enum dc_err dc_h_admin_accounts(struct dc_req *rq, struct dc_resp *rs)
 {
+    if (rq->query(rq->conn, "q")) return dc_admin_search(rq, rs, 0);
     const char *sv = rq->query(rq->conn, "status");
     int status = -1;
     if (sv) {
@@ -68,8 +69,12 @@ enum dc_err dc_h_admin_accounts(struct dc_req *rq, struct dc_resp *rs)
         json_decref(p.arr);
         return e;
     }
-    /* the store lists in id order; the page stops the listing early */
-    e = st->ops->account_list(st, status, add_account, &p);
+    /* the store lists in id order; the page stops the listing early. With
+     * a limit the store starts after `after` and reads one row past the
+     * page (to know whether another follows), never the accounts before */
+    e = p.limit == INT64_MAX
+            ? st->ops->account_list(st, status, add_account, &p)
+            : st->ops->account_page(st, status, p.after, (int)p.limit + 1, add_account, &p);
     dc_pool_put(rq->x, st);
     rs->json = json_pack("{s:o, s:o}", "accounts", p.arr, "next",
                          p.more ? json_integer((json_int_t)p.last) : json_null());
@@ -87,23 +92,20 @@ enum dc_err dc_h_admin_account(struct dc_req *rq, struct dc_resp *rs)
 }
 
 /*
- * Who an admin action is recorded as: the signed-in operator. A named
- * operator's request may repeat its own name in "actor" but not claim
- * another (400 naming both). The bootstrap token ("admin") may still name
- * an actor in free text, for the scripts written before named operators;
- * without one it is recorded as "admin". actor holds what the body had
- * ("" if nothing) and gets the name to record.
+ * Who an admin action is recorded as: the signed-in operator, always. A
+ * request may repeat that name in "actor" (older scripts sent one) but not
+ * claim another: 400 naming both. This holds for the bootstrap token too,
+ * recorded as "admin": free text would let one shared token write any name
+ * into the journal, and every action must name who really did it. actor
+ * holds what the body had ("" if nothing) and gets the name to record.
  */
 static enum dc_err actor_of(struct dc_req *rq, char *actor, size_t cap)
 {
-    if (strcmp(rq->operator_name, DC_OPERATOR_BOOTSTRAP) == 0) {
-        if (!actor[0]) snprintf(actor, cap, "%s", DC_OPERATOR_BOOTSTRAP);
-        return DC_OK;
-    }
     if (actor[0] && strcmp(actor, rq->operator_name) != 0) {
         snprintf(rq->detail, sizeof rq->detail,
-                 "actor '%s' is not the signed-in operator '%s' (leave actor out)", actor,
-                 rq->operator_name);
+                 "actor '%s' is not the signed-in operator '%s' (leave actor out: the "
+                 "signed-in operator is recorded)",
+                 actor, rq->operator_name);
         return DC_ERR_FIELD;
     }
     snprintf(actor, cap, "%s", rq->operator_name);
@@ -241,6 +243,9 @@ static int add_case(void *ctx, const struct dc_case *c)
 
 enum dc_err dc_h_admin_cases(struct dc_req *rq, struct dc_resp *rs)
 {
+    if (rq->query(rq->conn, "q") || rq->query(rq->conn, "account")) {
+        return dc_admin_search(rq, rs, 1);
+    }
     const char *sv = rq->query(rq->conn, "status");
     int status = !sv ? -1 : strcmp(sv, "open") == 0 ? DC_CASE_OPEN
                         : strcmp(sv, "resolved") == 0 ? DC_CASE_RESOLVED

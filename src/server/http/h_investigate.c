@@ -10,6 +10,7 @@
  * deposit, so the tree shows what ducatd accepted, and the case's evidence
  * endpoint shows the proof.
  */
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,10 +24,55 @@
 enum dc_err dc_h_admin_whoami(struct dc_req *rq, struct dc_resp *rs)
 {
     const struct dc_currency *cur = &rq->x->cfg.currency;
-    rs->json = json_pack("{s:s, s:b, s:{s:s, s:i}}", "operator", rq->operator_name, "bootstrap",
-                         strcmp(rq->operator_name, DC_OPERATOR_BOOTSTRAP) == 0, "currency", "code",
-                         cur->code, "exponent", (int)cur->exponent);
+    /* the role tells the console which actions to offer (it hides the
+     * others); the server enforces it whatever the page shows */
+    rs->json = json_pack("{s:s, s:s, s:o, s:b, s:{s:s, s:i}}", "operator", rq->operator_name,
+                         "role", dc_role_name(rq->operator_role), "expires_at",
+                         rq->operator_expires ? json_integer((json_int_t)rq->operator_expires)
+                                              : json_null(),
+                         "bootstrap", strcmp(rq->operator_name, DC_OPERATOR_BOOTSTRAP) == 0,
+                         "currency", "code", cur->code, "exponent", (int)cur->exponent);
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
+}
+
+/* ---- GET /v1/admin/operators (role admin) ------------------------------- */
+
+/* The registry without the credentials' hashes: name, role, created_at,
+ * expires_at (null = never) and expired; the bootstrap token first. */
+enum dc_err dc_h_admin_operators(struct dc_req *rq, struct dc_resp *rs)
+{
+    struct dc_operator *ops = malloc(DC_OPERATORS_MAX * sizeof *ops);
+    if (!ops) return DC_ERR_NO_MEMORY;
+    size_t n = 0;
+    struct dc_store *st;
+    enum dc_err e = dc_pool_get(rq->x, &st);
+    if (e == DC_OK) {
+        e = dc_operators_load(st, ops, &n);
+        dc_pool_put(rq->x, st);
+    }
+    json_t *arr = json_array();
+    if (e == DC_OK && !arr) e = DC_ERR_NO_MEMORY;
+    if (e == DC_OK && rq->x->has_admin) {
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:n, s:n, s:b, s:b}", "name",
+                                             DC_OPERATOR_BOOTSTRAP, "role", "admin", "created_at",
+                                             "expires_at", "expired", 0, "bootstrap", 1));
+    }
+    for (size_t i = 0; e == DC_OK && i < n; i++) {
+        const struct dc_operator *o = &ops[i];
+        json_t *exp = o->expires_at ? json_integer((json_int_t)o->expires_at) : json_null();
+        if (json_array_append_new(
+                arr, json_pack("{s:s, s:s, s:I, s:o, s:b, s:b}", "name", o->name, "role",
+                               dc_role_name(o->role), "created_at", (json_int_t)o->created_at,
+                               "expires_at", exp, "expired",
+                               o->expires_at && o->expires_at <= rq->now, "bootstrap", 0)) != 0) {
+            e = DC_ERR_NO_MEMORY;
+        }
+    }
+    sodium_memzero(ops, DC_OPERATORS_MAX * sizeof *ops);
+    free(ops);
+    if (e == DC_OK) rs->json = json_pack("{s:o}", "operators", arr);
+    if (e != DC_OK) json_decref(arr);
+    return e == DC_OK && !rs->json ? DC_ERR_NO_MEMORY : e;
 }
 
 /* ---- GET /v1/admin/summary --------------------------------------------- */
@@ -318,4 +364,175 @@ enum dc_err dc_h_admin_case_coin(struct dc_req *rq, struct dc_resp *rs)
     json_decref(t.deposits);
     json_decref(t.names);
     return e;
+}
+
+/* ---- Search: GET /v1/admin/accounts?q= and /v1/admin/cases?q= ---------- */
+
+/* Parses q into s: an id (digits), a name prefix (any text), a hex prefix
+ * (2 to 64 hex digits) as the byte range [lo, hi) of every key starting
+ * with it. 0, or DC_ERR_FIELD with rq->detail set. */
+static enum dc_err search_parse(struct dc_req *rq, const char *q, struct dc_search *s)
+{
+    memset(s, 0, sizeof *s);
+    size_t n = strlen(q);
+    if (n == 0 || n > 64 || !dc_event_text_valid(q, 65)) {
+        snprintf(rq->detail, sizeof rq->detail, "q must be 1 to 64 bytes of UTF-8");
+        return DC_ERR_FIELD;
+    }
+    s->name = q;
+    size_t digits = strspn(q, "0123456789"), hex = strspn(q, "0123456789abcdefABCDEF");
+    if (digits == n && n <= 18 && q[0] != '0') s->id = strtoll(q, NULL, 10);
+    if (hex == n && n >= 2) {
+        for (size_t i = 0; i < n; i++) {
+            char c = q[i];
+            unsigned v = c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+            if (i % 2 == 0) s->lo[i / 2] = (uint8_t)(v << 4);
+            if (i % 2 == 1) s->lo[i / 2] |= (uint8_t)v;
+        }
+        s->lo_len = (n + 1) / 2;
+        /* hi: the smallest key above every key with this prefix (the
+         * prefix plus one in its last nibble, with carries); a prefix of
+         * f's only has none, so hi is 33 bytes of ff, above every key */
+        memcpy(s->hi, s->lo, s->lo_len);
+        s->hi_len = s->lo_len;
+        unsigned add = n % 2 ? 0x10u : 0x01u;
+        size_t i = s->lo_len;
+        while (i > 0) {
+            unsigned v = s->hi[i - 1] + add;
+            s->hi[i - 1] = (uint8_t)v;
+            if (v <= 0xff) break;
+            s->hi_len = --i; /* carried out of this byte: drop it */
+            add = 1;
+        }
+        if (s->hi_len == 0) {
+            memset(s->hi, 0xff, sizeof s->hi);
+            s->hi_len = sizeof s->hi;
+        }
+    }
+    return DC_OK;
+}
+
+/* a hex rendering of n bytes starts with the (lowercased) prefix q */
+static int hex_starts(const uint8_t *p, size_t n, const char *q)
+{
+    char h[2 * DC_PUBKEY_BYTES + 1];
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        h[2 * i] = digits[p[i] >> 4];
+        h[2 * i + 1] = digits[p[i] & 15];
+    }
+    h[2 * n] = '\0';
+    size_t k = strlen(q);
+    if (k > 2 * n) return 0;
+    for (size_t i = 0; i < k; i++) {
+        if ((q[i] | 0x20) != h[i]) return 0;
+    }
+    return 1;
+}
+
+struct search_page {
+    const char *q;
+    const struct dc_search *s;
+    json_t *arr;
+    int64_t last;
+    int limit, more;
+};
+
+static int add_found_account(void *ctx, const struct dc_account *a)
+{
+    struct search_page *p = ctx;
+    if ((int)json_array_size(p->arr) == p->limit) {
+        p->more = 1;
+        return 1;
+    }
+    json_t *j = dc_json_account(a, 0), *why = json_array();
+    if (!j || !why) {
+        json_decref(j);
+        json_decref(why);
+        return 1;
+    }
+    if (a->kind == DC_ACCT_USER) {
+        json_object_set_new(j, "name", json_string(a->name));
+        json_object_set_new(j, "alias", dc_json_hex(a->alias, DC_ALIAS_BYTES));
+    }
+    /* which criteria matched, for the console to say why a row is there */
+    if (p->s->id == a->id) json_array_append_new(why, json_string("id"));
+    size_t k = strlen(p->q);
+    int name_hit = strlen(a->name) >= k;
+    for (size_t i = 0; name_hit && i < k; i++) {
+        char x = a->name[i], y = p->q[i];
+        if (x >= 'A' && x <= 'Z') x = (char)(x | 0x20);
+        if (y >= 'A' && y <= 'Z') y = (char)(y | 0x20);
+        if (x != y) name_hit = 0;
+    }
+    if (name_hit) json_array_append_new(why, json_string("name"));
+    if (p->s->lo_len && hex_starts(a->alias, DC_ALIAS_BYTES, p->q)) {
+        json_array_append_new(why, json_string("alias"));
+    }
+    if (p->s->lo_len && hex_starts(a->device_pub, DC_PUBKEY_BYTES, p->q)) {
+        json_array_append_new(why, json_string("device"));
+    }
+    json_object_set_new(j, "matched", why);
+    json_array_append_new(p->arr, j);
+    p->last = a->id;
+    return 0;
+}
+
+static int add_found_case(void *ctx, const struct dc_case *c)
+{
+    struct search_page *p = ctx;
+    if ((int)json_array_size(p->arr) == p->limit) {
+        p->more = 1;
+        return 1;
+    }
+    json_t *j = dc_json_case(c, 0);
+    if (!j) return 1;
+    json_object_set_new(j, "matched",
+                        json_string(p->s->account       ? "account"
+                                    : p->s->id == c->id ? "id"
+                                                        : "serial"));
+    json_array_append_new(p->arr, j);
+    p->last = c->id;
+    return 0;
+}
+
+/* One page of a search: ?q=TEXT&after=ID&limit=N (1-200, default 50); the
+ * store reads one row past the page to know whether another follows. */
+enum dc_err dc_admin_search(struct dc_req *rq, struct dc_resp *rs, int cases)
+{
+    struct dc_search s;
+    struct search_page p = {rq->query(rq->conn, "q"), &s, NULL, 0, 0, 0};
+    int64_t after = 0, limit = 50, account = 0;
+    enum dc_err e = DC_OK;
+    if (p.q) {
+        e = search_parse(rq, p.q, &s);
+    } else {
+        /* cases?account=ID: an account's cases, as culprit or receiver */
+        memset(&s, 0, sizeof s);
+        p.q = "";
+        e = dc_query_int(rq, "account", 1, INT64_MAX, 0, &account);
+        s.account = account;
+    }
+    if (e == DC_OK) e = dc_query_int(rq, "after", 0, INT64_MAX, 0, &after);
+    if (e == DC_OK) e = dc_query_int(rq, "limit", 1, 200, 50, &limit);
+    if (e != DC_OK) return e;
+    s.after = after;
+    s.limit = (int)limit + 1;
+    p.limit = (int)limit;
+    p.arr = json_array();
+    if (!p.arr) return DC_ERR_NO_MEMORY;
+    struct dc_store *st;
+    e = dc_pool_get(rq->x, &st);
+    if (e == DC_OK) {
+        e = cases ? st->ops->case_search(st, &s, add_found_case, &p)
+                  : st->ops->account_search(st, &s, add_found_account, &p);
+        dc_pool_put(rq->x, st);
+    }
+    if (e != DC_OK) {
+        json_decref(p.arr);
+        return e;
+    }
+    rs->json = json_pack("{s:o, s:o, s:s}", cases ? "cases" : "accounts", p.arr, "next",
+                         p.more ? json_integer((json_int_t)p.last) : json_null(), "q", p.q);
+    return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }

@@ -343,10 +343,12 @@ static enum dc_err auth_device(struct dc_req *rq, int need_account)
     return DC_OK;
 }
 
-/* The bootstrap token signs in as "admin"; any other credential is looked
- * up in the operators' registry (operators.h), read on a pooled connection
- * so that an operator added or removed by the command line counts at once.
- * Fills rq->operator_name. Hashes only are compared, in constant time. */
+/* The bootstrap token signs in as "admin" with the admin role; any other
+ * credential is looked up in the operators' registry (operators.h), read on
+ * a pooled connection so that an operator added or removed by the command
+ * line counts at once. Fills rq->operator_name, _role and _expires; an
+ * expired credential is DC_ERR_ADMIN_EXPIRED (with the name, for the log).
+ * Hashes only are compared, in constant time. */
 static enum dc_err auth_admin(struct dc_req *rq)
 {
     const char *v = rq->header(rq->conn, "Authorization");
@@ -356,13 +358,22 @@ static enum dc_err auth_admin(struct dc_req *rq)
     enum dc_err e = DC_ERR_ADMIN_AUTH;
     if (rq->x->has_admin && sodium_memcmp(h, rq->x->admin_hash, sizeof h) == 0) {
         snprintf(rq->operator_name, sizeof rq->operator_name, "%s", DC_OPERATOR_BOOTSTRAP);
+        rq->operator_role = DC_ROLE_ADMIN;
+        rq->operator_expires = 0;
         e = DC_OK;
     } else {
         struct dc_store *st;
         e = dc_pool_get(rq->x, &st);
         if (e == DC_OK) {
-            e = dc_operators_find(st, h, rq->operator_name);
+            struct dc_operator op;
+            memset(&op, 0, sizeof op);
+            e = dc_operators_find(st, h, rq->now, &op);
             dc_pool_put(rq->x, st);
+            if (e == DC_OK || e == DC_ERR_ADMIN_EXPIRED) {
+                snprintf(rq->operator_name, sizeof rq->operator_name, "%s", op.name);
+                rq->operator_role = e == DC_OK ? op.role : DC_ROLE_NONE;
+                rq->operator_expires = op.expires_at;
+            }
             if (e == DC_ERR_NOT_FOUND) e = DC_ERR_ADMIN_AUTH;
         }
     }
@@ -543,16 +554,35 @@ static void process(struct conn_state *s, enum dc_err early)
         e = DC_ERR_FIELD;
     } else if (rt->flags & DC_R_ADMIN) {
         e = auth_admin(&rq);
+        /* the route table names the least role (struct dc_route.role) */
+        enum dc_role need = rt->role != DC_ROLE_NONE ? rt->role : DC_ROLE_ADMIN;
+        if (e == DC_OK && rq.operator_role < need) {
+            snprintf(rq.detail, sizeof rq.detail,
+                     "operator '%s' has the role %s; %s %s needs %s", rq.operator_name,
+                     dc_role_name(rq.operator_role), method, rt->path, dc_role_name(need));
+            e = DC_ERR_ADMIN_ROLE;
+        }
     } else if (rt->flags & (DC_R_DEVICE | DC_R_SELF_SIGNED)) {
         e = auth_device(&rq, (rt->flags & DC_R_DEVICE) != 0);
     }
     if (e == DC_ERR_AUTH_MISSING || e == DC_ERR_AUTH_SIGNATURE || e == DC_ERR_AUTH_STALE ||
-        e == DC_ERR_AUTH_REPLAY || e == DC_ERR_AUTH_UNKNOWN || e == DC_ERR_ADMIN_AUTH) {
+        e == DC_ERR_AUTH_REPLAY || e == DC_ERR_AUTH_UNKNOWN || e == DC_ERR_ADMIN_AUTH ||
+        e == DC_ERR_ADMIN_EXPIRED) {
         dc_metrics_add(x->metrics, DC_M_AUTH_FAILURES, 1);
     }
     if (e == DC_ERR_ADMIN_AUTH) {
         /* the path only: the presented token is never logged */
         DC_LOG_EVENT(DC_LOG_WARN, "admin_auth_refused", DC_KV_S("method", method),
+                     DC_KV_S("path", url));
+    } else if (e == DC_ERR_ADMIN_EXPIRED || e == DC_ERR_ADMIN_ROLE) {
+        if (e == DC_ERR_ADMIN_EXPIRED) {
+            snprintf(rq.detail, sizeof rq.detail,
+                     "the credential of operator '%s' has expired; ask an admin for a new one",
+                     rq.operator_name);
+        }
+        DC_LOG_EVENT(DC_LOG_WARN,
+                     e == DC_ERR_ADMIN_EXPIRED ? "admin_auth_expired" : "admin_role_refused",
+                     DC_KV_S("operator", rq.operator_name), DC_KV_S("method", method),
                      DC_KV_S("path", url));
     }
     json_t *parsed = NULL;

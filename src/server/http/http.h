@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "server/http/serve.h"
+#include "server/operators.h"
 #include "server/render/render.h"
 #include "server/server.h"
 
@@ -43,6 +44,8 @@ struct dc_req {
                                          set (from a cache); read the rest from the store */
     char operator_name[33];           /* the signed-in operator (DC_R_ADMIN): "admin" for the
                                        * bootstrap token, else a name of operators.h */
+    enum dc_role operator_role;       /* and their role */
+    uint64_t operator_expires;        /* and when their credential expires (0 = never) */
     char detail[256];   /* why a request failed, for the error body */
     const char *(*header)(void *conn, const char *name);
     const char *(*query)(void *conn, const char *name);
@@ -67,6 +70,11 @@ struct dc_route {
     unsigned flags;
     size_t max_body;  /* 0 = server default */
     const char *name; /* metrics label */
+    /* DC_R_ADMIN: the least role that may call the route (operators.h);
+     * the dispatcher answers DC_ERR_ADMIN_ROLE (403) to a weaker one. An
+     * admin row that names none (DC_ROLE_NONE) is for admins only: a
+     * forgotten column fails closed. */
+    enum dc_role role;
 };
 
 extern const struct dc_route dc_routes[];
@@ -148,6 +156,10 @@ enum dc_err dc_h_admin_holds(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_case_evidence(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_case_events(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_whoami(struct dc_req *, struct dc_resp *);
+enum dc_err dc_h_admin_operators(struct dc_req *, struct dc_resp *);
+/* GET /v1/admin/accounts?q= (cases 0) and /v1/admin/cases?q= (cases 1):
+ * the server-side search of h_investigate.c. */
+enum dc_err dc_admin_search(struct dc_req *rq, struct dc_resp *rs, int cases);
 enum dc_err dc_h_admin_summary(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_account_holds(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_admin_account_history(struct dc_req *, struct dc_resp *);

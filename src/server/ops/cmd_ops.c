@@ -6,6 +6,7 @@
  * the server uses.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,8 +109,39 @@ static int print_account_line(void *ctx, const struct dc_account *a)
     return 0;
 }
 
-/* [--reason TEXT] [--actor NAME] in any order; 0, or DC_EXIT_USAGE after
- * a message naming the first argument that is neither. */
+/*
+ * Who a command-line action is recorded as: "unix:USER", the local Unix
+ * user running ducatd (getpwuid(geteuid()), so sudo -u ducat records
+ * "ducat" and a personal login its own name), with --actor TEXT added as a
+ * label in parentheses: "unix:mei (night shift)". The label can say on
+ * whose behalf, never replace who: anyone able to run ducatd on the
+ * database could otherwise type any name into the journal. OUT: out (cap
+ * bytes, at most 63 recorded); 0, or DC_EXIT_USAGE after a message.
+ */
+static int cli_actor(char *out, size_t cap, const char *cmd, const char *label)
+{
+    struct passwd *pw = getpwuid(geteuid());
+    char user[32];
+    if (pw && pw->pw_name && *pw->pw_name) {
+        snprintf(user, sizeof user, "%s", pw->pw_name);
+    } else {
+        snprintf(user, sizeof user, "uid%lu", (unsigned long)geteuid());
+    }
+    int w = label && *label ? snprintf(out, cap, "unix:%s (%s)", user, label)
+                            : snprintf(out, cap, "unix:%s", user);
+    struct dc_event ev;
+    if (w < 0 || (size_t)w >= cap || !dc_event_text_valid(out, sizeof ev.actor)) {
+        dc_cmd_fail("%s: --actor '%s': the label must be UTF-8 and fit, with 'unix:%s ()', in "
+                    "%zu bytes",
+                    cmd, label ? label : "", user, sizeof ev.actor - 1);
+        return DC_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* [--reason TEXT] [--actor LABEL] in any order; 0, or DC_EXIT_USAGE after
+ * a message naming the first argument that is neither. *actor gets the
+ * label (NULL without one): cli_actor makes the recorded name. */
 static int reason_actor(const char *cmd, int argc, char **argv, const char **reason,
                         const char **actor)
 {
@@ -119,7 +151,7 @@ static int reason_actor(const char *cmd, int argc, char **argv, const char **rea
         } else if (strcmp(argv[i], "--actor") == 0 && i + 1 < argc) {
             *actor = argv[++i];
         } else {
-            dc_cmd_fail("%s: unexpected argument '%s' (expected --reason TEXT or --actor NAME)",
+            dc_cmd_fail("%s: unexpected argument '%s' (expected --reason TEXT or --actor LABEL)",
                         cmd, argv[i]);
             return DC_EXIT_USAGE;
         }
@@ -166,13 +198,16 @@ static int accounts_show(int64_t id)
 static int accounts_action(const struct dc_cmd_env *env, const char *sub, int64_t id, int argc,
                            char **argv)
 {
-    struct action_arg s = {.id = id, .actor = "operator", .reason = ""};
+    struct action_arg s = {.id = id, .actor = NULL, .reason = ""};
+    char who[64];
     s.act = strcmp(sub, "verify") == 0   ? DC_ACCT_DO_VERIFY
             : strcmp(sub, "freeze") == 0 ? DC_ACCT_DO_FREEZE
                                          : DC_ACCT_DO_UNFREEZE;
     char cmd[32];
     snprintf(cmd, sizeof cmd, "accounts %s", sub);
     if (reason_actor(cmd, argc, argv, &s.reason, &s.actor)) return DC_EXIT_USAGE;
+    if (cli_actor(who, sizeof who, cmd, s.actor)) return DC_EXIT_USAGE;
+    s.actor = who;
     if (s.act != DC_ACCT_DO_VERIFY && !*s.reason) {
         dc_cmd_fail("accounts %s: expected '%s ID --reason TEXT' (the reason is recorded)", sub,
                     sub);
@@ -397,10 +432,13 @@ int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv)
         return finish(DC_EXIT_OK);
     }
     if (strcmp(sub, "resolve") == 0) {
-        struct resolve_arg r = {id, 0, argc > 2 ? argv[2] : "", "operator", NULL};
+        struct resolve_arg r = {id, 0, argc > 2 ? argv[2] : "", NULL, NULL};
+        char who[64];
         if (argc > 3 && reason_actor("cases resolve", argc - 3, argv + 3, &r.reason, &r.actor)) {
             return DC_EXIT_USAGE;
         }
+        if (cli_actor(who, sizeof who, "cases resolve", r.actor)) return DC_EXIT_USAGE;
+        r.actor = who;
         if (strcmp(r.decision, "honour") != 0 && strcmp(r.decision, "reject") != 0) {
             dc_cmd_fail("cases resolve: decision '%s': expected honour or reject", r.decision);
             return DC_EXIT_USAGE;
@@ -413,9 +451,8 @@ int dc_cmd_cases(const struct dc_cmd_env *env, int argc, char **argv)
         struct dc_event ev; /* the case and its event keep actor and reason */
         if (!dc_event_text_valid(r.actor, sizeof ev.actor) ||
             !dc_event_text_valid(r.reason, sizeof ev.reason)) {
-            dc_cmd_fail("cases resolve: --actor must be UTF-8 of at most %zu bytes and --reason "
-                        "of at most %zu",
-                        sizeof ev.actor - 1, sizeof ev.reason - 1);
+            dc_cmd_fail("cases resolve: expected a --reason of at most %zu bytes of UTF-8",
+                        sizeof ev.reason - 1);
             return DC_EXIT_USAGE;
         }
         if (open_ctx(env)) return DC_EXIT_CONFIG;
@@ -1076,21 +1113,69 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
 /* ---- operators --------------------------------------------------------- */
 
 struct operator_arg {
-    const char *name;
-    uint8_t hash[32];
-    uint64_t now;
+    struct dc_operator op;
     char detail[160];
 };
 
 static enum dc_err operator_add_fn(struct dc_store *st, void *arg)
 {
     struct operator_arg *o = arg;
-    return dc_operators_add(st, o->name, o->hash, o->now, o->detail, sizeof o->detail);
+    return dc_operators_add(st, &o->op, o->detail, sizeof o->detail);
 }
 
 static enum dc_err operator_remove_fn(struct dc_store *st, void *arg)
 {
-    return dc_operators_remove(st, ((struct operator_arg *)arg)->name);
+    return dc_operators_remove(st, ((struct operator_arg *)arg)->op.name);
+}
+
+/* add NAME --role ROLE [--expires YYYY-MM-DD|Nd]: fills o->op's name, role
+ * and expires_at (local midnight of the date, or N days from now); 0, or
+ * DC_EXIT_USAGE after a message quoting the bad argument. */
+static int operator_add_args(struct operator_arg *o, int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) {
+            o->op.role = dc_role_parse(argv[++i]);
+            if (o->op.role == DC_ROLE_NONE) {
+                dc_cmd_fail("operators add: --role '%s': expected viewer, operator or admin",
+                            argv[i]);
+                return DC_EXIT_USAGE;
+            }
+        } else if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            size_t len = strlen(v);
+            int32_t day;
+            char *end;
+            unsigned long days = len > 1 && v[len - 1] == 'd' ? strtoul(v, &end, 10) : 0;
+            if (dc_date_parse(&day, v, len) == DC_OK) {
+                o->op.expires_at = dc_calendar_day_start_ms(&X.cal, day);
+            } else if (days > 0 && days <= 3660 && end == v + len - 1 && v[0] != '-' &&
+                       v[0] != '+') {
+                o->op.expires_at = o->op.created_at + (uint64_t)days * 86400000u;
+            } else {
+                dc_cmd_fail("operators add: --expires '%s': expected YYYY-MM-DD (local "
+                            "midnight) or a number of days such as 90d",
+                            v);
+                return DC_EXIT_USAGE;
+            }
+            if (o->op.expires_at <= o->op.created_at) {
+                dc_cmd_fail("operators add: --expires '%s' is not in the future", v);
+                return DC_EXIT_USAGE;
+            }
+        } else {
+            dc_cmd_fail("operators add: unexpected argument '%s' (expected --role ROLE or "
+                        "--expires DATE)",
+                        argv[i]);
+            return DC_EXIT_USAGE;
+        }
+    }
+    if (o->op.role == DC_ROLE_NONE) {
+        dc_cmd_fail("operators add: --role is required: viewer (reads only), operator (also "
+                    "verifies, freezes, funds, pays out, resolves, releases) or admin (also "
+                    "lists operators)");
+        return DC_EXIT_USAGE;
+    }
+    return 0;
 }
 
 int dc_cmd_operators(const struct dc_cmd_env *env, int argc, char **argv)
@@ -1110,34 +1195,50 @@ int dc_cmd_operators(const struct dc_cmd_env *env, int argc, char **argv)
             dc_cmd_fail("operators list: %s", dc_err_str(e));
             return finish(dc_cmd_exit_for(e));
         }
-        printf("%-32s %s\n%-32s %s\n", "operator", "created", DC_OPERATOR_BOOTSTRAP,
-               X.has_admin ? "(bootstrap token, [admin] token_hash)" : "(no bootstrap token)");
+        printf("%-32s %-9s %-24s %s\n%-32s %-9s %-24s %s\n", "operator", "role", "created",
+               "expires", DC_OPERATOR_BOOTSTRAP, "admin",
+               X.has_admin ? "(bootstrap token)" : "(no bootstrap token)", "-");
+        uint64_t now = dc_now(&X);
         for (size_t i = 0; i < n; i++) {
-            char t[64];
+            char t[64], x[80] = "-";
             dc_local_time(t, sizeof t, &X.cal, ops[i].created_at);
-            printf("%-32s %s\n", ops[i].name, t);
+            if (ops[i].expires_at) {
+                char d[64];
+                dc_local_time(d, sizeof d, &X.cal, ops[i].expires_at);
+                snprintf(x, sizeof x, "%s%s", d, ops[i].expires_at <= now ? " (expired)" : "");
+            }
+            printf("%-32s %-9s %-24s %s\n", ops[i].name, dc_role_name(ops[i].role), t, x);
         }
         sodium_memzero(ops, sizeof ops);
         return finish(DC_EXIT_OK);
     }
-    if ((strcmp(sub, "add") != 0 && strcmp(sub, "remove") != 0) || argc != 2) {
-        dc_cmd_fail("operators: expected list, add NAME or remove NAME");
+    if (!((strcmp(sub, "add") == 0 && argc >= 2) || (strcmp(sub, "remove") == 0 && argc == 2))) {
+        dc_cmd_fail("operators: expected list, add NAME --role ROLE [--expires DATE] or remove "
+                    "NAME");
         return DC_EXIT_USAGE;
     }
     struct operator_arg o;
     memset(&o, 0, sizeof o);
-    o.name = argv[1];
+    snprintf(o.op.name, sizeof o.op.name, "%s", argv[1]);
+    if (strlen(argv[1]) >= sizeof o.op.name) o.op.name[0] = '\0'; /* refused as a bad name */
+    const char *name = argv[1];
     if (open_ctx(env)) return DC_EXIT_CONFIG;
+    o.op.created_at = dc_now(&X);
+    if (strcmp(sub, "add") == 0 && operator_add_args(&o, argc, argv)) {
+        return finish(DC_EXIT_USAGE);
+    }
     if (strcmp(sub, "remove") == 0) {
         enum dc_err e = tx(operator_remove_fn, &o);
         if (e != DC_OK) {
-            dc_cmd_fail("operators remove: '%s': %s", o.name,
+            dc_cmd_fail("operators remove: '%s': %s", name,
                         e == DC_ERR_NOT_FOUND ? "no such operator" : dc_err_str(e));
             return finish(dc_cmd_exit_for(e));
         }
-        DC_LOG_EVENT(DC_LOG_INFO, "operator_removed", DC_KV_S("operator", o.name),
-                     DC_KV_S("via", "cli"));
-        printf("operator %s removed: the credential is refused from now on\n", o.name);
+        char who[64];
+        if (cli_actor(who, sizeof who, "operators remove", NULL)) who[0] = '\0';
+        DC_LOG_EVENT(DC_LOG_INFO, "operator_removed", DC_KV_S("operator", name),
+                     DC_KV_S("actor", who), DC_KV_S("via", "cli"));
+        printf("operator %s removed: the credential is refused from now on\n", name);
         return finish(DC_EXIT_OK);
     }
     /* the credential: 32 random bytes, shown once, stored as its hash */
@@ -1146,25 +1247,30 @@ int dc_cmd_operators(const struct dc_cmd_env *env, int argc, char **argv)
     randombytes_buf(raw, sizeof raw);
     sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     snprintf(token, sizeof token, "dcop_%s", b64);
-    crypto_generichash(o.hash, sizeof o.hash, (const uint8_t *)token, strlen(token), NULL, 0);
+    crypto_generichash(o.op.hash, sizeof o.op.hash, (const uint8_t *)token, strlen(token), NULL,
+                       0);
     sodium_memzero(raw, sizeof raw);
     sodium_memzero(b64, sizeof b64);
-    o.now = dc_now(&X);
-    enum dc_err e = tx(operator_add_fn, &o);
+    if (!o.op.name[0]) snprintf(o.detail, sizeof o.detail, "operator name '%s' is too long", name);
+    enum dc_err e = o.op.name[0] ? tx(operator_add_fn, &o) : DC_ERR_FIELD;
     if (e != DC_OK) {
         sodium_memzero(token, sizeof token);
         dc_cmd_fail("operators add: %s", o.detail[0] ? o.detail : dc_err_str(e));
         return finish(dc_cmd_exit_for(e));
     }
-    DC_LOG_EVENT(DC_LOG_INFO, "operator_added", DC_KV_S("operator", o.name),
+    char who[64];
+    if (cli_actor(who, sizeof who, "operators add", NULL)) who[0] = '\0';
+    DC_LOG_EVENT(DC_LOG_INFO, "operator_added", DC_KV_S("operator", name),
+                 DC_KV_S("role", dc_role_name(o.op.role)), DC_KV_S("actor", who),
                  DC_KV_S("via", "cli"));
+    sodium_memzero(o.op.hash, sizeof o.op.hash);
     /* the one time the credential is shown: on stdout, for the operator to
      * hand over; never logged */
     printf("%s\n", token);
     fprintf(stderr,
             "ducatd: operator %s added; the line above is their console credential, shown "
             "only now\n",
-            o.name);
+            name);
     sodium_memzero(token, sizeof token);
     return finish(DC_EXIT_OK);
 }

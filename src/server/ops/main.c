@@ -51,7 +51,7 @@ static const struct command commands[] = {
      "sign --master FILE (offline machine), import (on the server). revoke --rotation\n"
      "retires a key (signs no more, its coins stay depositable); plain revoke: compromised."},
     {"accounts", dc_cmd_accounts,
-     "list [--status S] | show ID | verify|freeze|unfreeze ID [--reason TEXT] [--actor NAME]",
+     "list [--status S] | show ID | verify|freeze|unfreeze ID [--reason TEXT] [--actor LABEL]",
      "user accounts",
      "S is unverified, verified or frozen. Balances print in major units with the\n"
      "currency; show prints the account and its events as JSON."},
@@ -61,7 +61,7 @@ static const struct command commands[] = {
      "AMOUNT in major units (e.g. 100.00); never more than the available balance."},
     {"cases", dc_cmd_cases,
      "list [--status open|resolved] | show ID | resolve ID honour|reject --reason TEXT "
-     "[--actor NAME]",
+     "[--actor LABEL]",
      "double-spend cases and their evidence",
      "resolve decides a shortfall: honour (the operator carries it) or reject (later\n"
      "branches' credits are reversed up to the shortfall)."},
@@ -81,12 +81,18 @@ static const struct command commands[] = {
      "changes the utc-offset, then stores it and re-dates the provisional holds it now\n"
      "covers; running ducatd instances pick it up on SIGHUP or within trust_reload_s."},
     {"audit", dc_cmd_audit, "", "prove conservation from the journal (exit 4 on discrepancy)", ""},
-    {"operators", dc_cmd_operators, "list | add NAME | remove NAME",
+    {"operators", dc_cmd_operators,
+     "list | add NAME --role ROLE [--expires DATE] | remove NAME",
      "named operators of the admin API and console",
      "add prints the new operator's credential once on stdout (only its hash is stored);\n"
-     "every action they take is journaled under NAME. The bootstrap token of init\n"
-     "signs in as \"admin\". remove refuses the credential at once, even to a running\n"
-     "server. NAME: 1 to 32 of a-z 0-9 . _ -, starting with a letter."},
+     "every action they take is journaled under NAME. ROLE: viewer (reads only),\n"
+     "operator (also verifies, freezes, funds, pays out, resolves, releases) or admin\n"
+     "(also lists the operators). DATE: YYYY-MM-DD (local midnight) or Nd (N days);\n"
+     "an expired credential is refused. The bootstrap token of init signs in as\n"
+     "\"admin\" with the admin role. remove refuses the credential at once, even to a\n"
+     "running server. NAME: 1 to 32 of a-z 0-9 . _ -, starting with a letter.\n"
+     "Actions run from the command line (accounts, cases resolve) are journaled as\n"
+     "unix:USER, the Unix user running ducatd; --actor LABEL adds a label to it."},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

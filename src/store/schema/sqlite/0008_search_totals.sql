@@ -1,0 +1,11 @@
+-- ducatd schema, version 7 (SQLite): the admin search and the frozen box's
+-- totals read indexes, never the whole table (GET /v1/admin/accounts?q=,
+-- GET /v1/admin/cases?q=, GET /v1/admin/summary, the /metrics gauges).
+-- A name is found by a case-insensitive prefix of lower(name) (a range on
+-- this expression index); alias, device key and coin serial prefixes are
+-- ranges on the UNIQUE indexes of accounts(alias), accounts(device_pub) and
+-- cases(serial, state) that exist already.
+CREATE INDEX IF NOT EXISTS accounts_name_lower ON accounts(lower(name));
+-- the totals: index-only sums per status, no row of the table read
+CREATE INDEX IF NOT EXISTS holds_status_amount ON holds(status, amount);
+CREATE INDEX IF NOT EXISTS cases_status_exposure ON cases(status, exposure);
