@@ -32,16 +32,31 @@ static struct srv S;
 
 #define clock_set(ms) srv_clock_set(&S, (ms))
 
-/* A fresh instance with [dev] clock_file; started unless !serve. */
-static void start(int serve)
+static uint64_t noon(const struct dc_calendar *cal, const char *date);
+static void shipped(struct dc_calendar *cal, char **text);
+
+/* A fresh instance with the shipped calendar (the provisional path needs it)
+ * and [dev] clock_file. With a date, business time is set to its local noon
+ * and a signing key valid from then is made current before the server starts:
+ * `ducatd init` certified its first key from the wall clock, which may be
+ * later than the date (this suite must pass on any real date), and a key
+ * signs nothing before its validity. */
+static void start(const char *date)
 {
     srv_cleanup(&S);
-    srv_init(&S, "--auto-verify");
+    srv_init_shipped_calendar(&S, "--auto-verify");
     FILE *f = fopen(S.conf, "a");
     ASSERT(f != NULL);
     ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
     ASSERT(fclose(f) == 0);
-    if (serve) srv_start(&S);
+    if (date == NULL) return;
+    struct dc_calendar ship;
+    char *text, out[4096];
+    shipped(&ship, &text);
+    free(text);
+    srv_clock_set(&S, noon(&ship, date));
+    if (srv_cmd(&S, out, sizeof out, "keys rotate") != 0) FAIL_AT("keys rotate: %s", out);
+    srv_start(&S);
 }
 
 /* The whole of a file (malloc'd, NUL-terminated). */
@@ -203,12 +218,11 @@ static void test_window_into_uncovered_year(void)
 {
     struct dc_calendar ship, cal27;
     char *ship_text;
-    start(1);
+    start("2026-12-15");
     shipped(&ship, &ship_text);
     free(ship_text);
     calendar_2027(&cal27, "cal2027.txt");
     uint64_t t = noon(&ship, "2026-12-15");
-    clock_set(t);
     struct dev alice, bob;
     dev_setup(&S, &alice, "Alice Zhang", 1000);
     dev_setup(&S, &bob, "Bob Li", 0);
@@ -314,11 +328,10 @@ static void test_restart_keeps_loaded_calendar(void)
 {
     struct dc_calendar ship, cal27;
     char *ship_text;
-    start(1);
+    start("2026-12-20");
     shipped(&ship, &ship_text);
     free(ship_text);
     calendar_2027(&cal27, "cal2027.txt");
-    clock_set(noon(&ship, "2026-12-20"));
     struct dev alice, bob;
     dev_setup(&S, &alice, "Alice Zhang", 1000);
     dev_setup(&S, &bob, "Bob Li", 0);
@@ -351,7 +364,7 @@ static void test_restart_keeps_loaded_calendar(void)
 static void test_load_refusals(void)
 {
     struct dc_calendar cal27;
-    start(0);
+    start(NULL);
     calendar_2027(&cal27, "cal2027.txt");
     char path[160], out[4096];
     /* a malformed line, named */

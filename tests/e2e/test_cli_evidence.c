@@ -210,17 +210,20 @@ static void test_cases_show_branches(void)
 static void test_cli_shows_provisional(void)
 {
     static struct srv T;
-    srv_init(&T, "--auto-verify");
+    srv_init_shipped_calendar(&T, "--auto-verify");
     FILE *f = fopen(T.conf, "a");
     ASSERT(f != NULL);
     ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
     ASSERT(fclose(f) == 0);
     srv_clock_set(&T, 1797825600000ull); /* 2026-12-21 12:00 UTC+08:00 */
+    /* init certified its signing key from the wall clock, maybe later than
+     * the dev clock (on a real date after 2026-12-21): one valid from now */
+    char out[8192];
+    if (srv_cmd(&T, out, sizeof out, "keys rotate") != 0) FAIL_AT("keys rotate: %s", out);
     srv_start(&T);
     struct wal w;
     wallet_new(&T, &w, "dana", "Dana Zhou");
     ASSERT_EQ(fund(&T, w.account, 1000), 201);
-    char out[8192];
     ASSERT_EQ(D(out, &w, "withdraw 5.00"), 0);
     ASSERT_EQ(D(out, &w, "deposit"), 0);
     ASSERT_HAS(out, "provisional");
