@@ -209,6 +209,41 @@ static struct bal bal(const struct dev *d)
     return b;
 }
 
+/* release_provisional of the deposit entry crediting hold `hold` in d's
+ * history (GET /v1/history), checked against the admin's view of the same
+ * account; fails if there is no such entry. */
+static int history_deposit(const struct dev *d, long long hold)
+{
+    char ref[32], path[96];
+    snprintf(ref, sizeof ref, "h:%lld", hold);
+    int seen[2] = {-1, -1};
+    for (int admin_view = 0; admin_view <= 1; admin_view++) {
+        json_t *j = NULL;
+        if (admin_view) {
+            snprintf(path, sizeof path, "/v1/admin/accounts/%lld/history", d->account);
+            j = admin_get(path);
+        } else if (api(&S, d, "GET", "/v1/history", NULL, &j) != 200) {
+            FAIL_AT("history");
+        }
+        json_t *es = json_get(j, "entries");
+        for (size_t i = 0; i < json_array_size(es); i++) {
+            json_t *e = json_array_get(es, i);
+            if (strcmp(json_str(e, "kind"), "deposit") != 0 || strcmp(json_str(e, "ref"), ref)) {
+                continue;
+            }
+            ASSERT_STR(json_str(e, "hold_status"), "held");
+            json_t *h = admin_hold(hold);
+            ASSERT_EQ(json_int(e, "release_at"), json_int(h, "release_at"));
+            json_decref(h);
+            seen[admin_view] = json_is_true(json_get(e, "release_provisional"));
+        }
+        json_decref(j);
+    }
+    if (seen[0] < 0) FAIL_AT("no deposit entry %s in the history", ref);
+    ASSERT_EQ(seen[0], seen[1]);
+    return seen[0];
+}
+
 /* ---- scenarios ---------------------------------------------------------------- */
 
 /* A deposit on 2026-12-15 reaches 2027: provisional, never released on the
@@ -248,6 +283,8 @@ static void test_window_into_uncovered_year(void)
     json_t *bh = json_array_get(json_get(b, "holds"), 0);
     ASSERT(json_is_true(json_get(bh, "release_provisional")));
     json_decref(b);
+    /* and in the account's history, on the deposit entry */
+    ASSERT_EQ(history_deposit(&bob, hold_a), 1);
     ASSERT_EQ(metric("ducat_calendar_coverage_days"), 16); /* 12-15 .. 12-31 */
     ASSERT_EQ(metric("ducat_holds_release_provisional"), 1);
 
@@ -277,6 +314,7 @@ static void test_window_into_uncovered_year(void)
     ASSERT_EQ((uint64_t)json_int(h, "release_at"), firm);
     json_decref(h);
     ASSERT_EQ(release(), 0); /* 2027-01-06: not yet, 01-01 rested */
+    ASSERT_EQ(history_deposit(&bob, hold_a), 0);
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "holds list --status held"), 0);
     if (!strstr(out, "2027-01-07 00:00 (UTC+08:00) firm")) FAIL_AT("holds list:\n%s", out);
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "holds list --provisional"), 0);

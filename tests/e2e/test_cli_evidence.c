@@ -233,7 +233,54 @@ static void test_cli_shows_provisional(void)
     json_t *j = djson(&w, "--json balance");
     json_t *h = json_array_get(json_object_get(j, "holds"), 0);
     ASSERT(json_is_true(json_object_get(h, "release_provisional")));
+    long long release_at = (long long)json_integer_value(json_object_get(h, "release_at"));
     json_decref(j);
+
+    /* history: the deposit entry says its date is provisional, text and JSON */
+    ASSERT_EQ(D(out, &w, "history"), 0);
+    const char *row = strstr(out, " deposit ");
+    if (row == NULL) FAIL_AT("no deposit entry in history:\n%s", out);
+    const char *eol = strchr(row, '\n');
+    ASSERT(eol != NULL);
+    const char *p = strstr(row, "held, released 2027-01-1");
+    if (p == NULL || p > eol || !strstr(row, "at the earliest (provisional")) {
+        FAIL_AT("the deposit entry does not say provisional:\n%s", out);
+    }
+    j = djson(&w, "--json history");
+    json_t *es = json_object_get(j, "entries");
+    int deposits = 0;
+    for (size_t i = 0; i < json_array_size(es); i++) {
+        json_t *e = json_array_get(es, i);
+        if (strcmp(json_string_value(json_object_get(e, "kind")), "deposit") != 0) continue;
+        deposits++;
+        ASSERT(json_is_true(json_object_get(e, "release_provisional")));
+        ASSERT_EQ(json_integer_value(json_object_get(e, "release_at")), release_at);
+        ASSERT_STR(json_string_value(json_object_get(e, "hold_status")), "held");
+    }
+    ASSERT_EQ(deposits, 1);
+    json_decref(j);
+
+    /* a calendar covering 2027 fixes the date: history shows it firm */
+    char path[160];
+    snprintf(path, sizeof path, "%s/cal2027.txt", T.dir);
+    if (sh(out, sizeof out,
+           "sed 's/^covers 2025-01-01 2026-12-31$/covers 2025-01-01 2027-12-31/' %s/calendar.txt "
+           "> %s && printf '# TEST DATA, not the official 2027 arrangement\\n"
+           "holiday 2027-01-01 2027-01-03\\n' >> %s",
+           T.dir, path, path) != 0) {
+        FAIL_AT("cannot write %s: %s", path, out);
+    }
+    if (srv_cmd(&T, out, sizeof out, "calendar load %s", path) != 0) {
+        FAIL_AT("calendar load: %s", out);
+    }
+    ASSERT_EQ(D(out, &w, "history"), 0);
+    row = strstr(out, " deposit ");
+    ASSERT(row != NULL);
+    eol = strchr(row, '\n');
+    p = strstr(row, "held, released 2027-01-1");
+    if (p == NULL || p > eol || strstr(out, "provisional") != NULL) {
+        FAIL_AT("the deposit entry should show a firm date:\n%s", out);
+    }
     srv_cleanup(&T);
 }
 
