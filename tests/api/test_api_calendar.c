@@ -375,6 +375,60 @@ static void test_window_into_uncovered_year(void)
     srv_cleanup(&S);
 }
 
+/* A deposit whose start date lies in a year the calendar does not cover
+ * (2027-03-01 under the shipped 2025-2026 calendar): provisional from the
+ * first day, never released, firm once a calendar covering 2027 is loaded. */
+static void test_start_in_uncovered_year(void)
+{
+    struct dc_calendar ship, cal27;
+    char *ship_text;
+    start("2027-03-01");
+    shipped(&ship, &ship_text);
+    free(ship_text);
+    calendar_2027(&cal27, "cal2027.txt");
+    uint64_t t = noon(&ship, "2027-03-01");
+    struct dev alice, bob;
+    dev_setup(&S, &alice, "Alice Zhang", 1000);
+    dev_setup(&S, &bob, "Bob Li", 0);
+    dev_sync(&S, &bob);
+    uint64_t guess, firm;
+    int prov;
+    ASSERT_EQ(dc_calendar_release(&guess, &prov, &ship, t, 15), DC_OK);
+    ASSERT_EQ(prov, 1);
+    ASSERT_EQ(dc_calendar_release(&firm, &prov, &cal27, t, 15), DC_OK);
+    ASSERT_EQ(prov, 0);
+    json_t *a = pay_and_deposit(&alice, &bob, 100);
+    long long hold = json_int(a, "hold");
+    ASSERT(json_is_true(json_get(a, "release_provisional")));
+    ASSERT_EQ((uint64_t)json_int(a, "release_at"), guess);
+    json_decref(a);
+    ASSERT_EQ(metric("ducat_calendar_coverage_days"), 0);
+
+    /* months later, nothing releases it */
+    clock_set(noon(&ship, "2027-06-01"));
+    ASSERT_EQ(release(), 0);
+    char out[4096];
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "holds release --now 2027-06-02"), 0);
+    ASSERT(strstr(out, "released 0 holds") != NULL);
+    ASSERT_EQ(bal(&bob).held, 100);
+
+    /* a calendar covering 2027: firm (its date is past: due now) and released */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar load %s/cal2027.txt", S.dir), 0);
+    if (!strstr(out, "1 holds re-dated, 0 still provisional")) FAIL_AT("load said: %s", out);
+    json_t *h = admin_hold(hold);
+    ASSERT(json_is_false(json_get(h, "release_provisional")));
+    ASSERT_EQ((uint64_t)json_int(h, "release_at"), noon(&ship, "2027-06-01")); /* not firm < now */
+    ASSERT(firm < noon(&ship, "2027-06-01"));
+    json_decref(h);
+    (void)release(); /* the release timer may come first */
+    h = admin_hold(hold);
+    ASSERT_STR(json_str(h, "status"), "released");
+    json_decref(h);
+    ASSERT_EQ(bal(&bob).available, 100);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
 /* A hold made before a server restart stays provisional across it, and the
  * store's calendar (not the file) is the one a restarted server uses. */
 static void test_restart_keeps_loaded_calendar(void)
@@ -606,5 +660,5 @@ static void test_load_refusals(void)
     srv_cleanup(&S);
 }
 
-TESTS(T(test_window_into_uncovered_year), T(test_restart_keeps_loaded_calendar),
-      T(test_load_refusals), T(test_load_redates_firm_dates))
+TESTS(T(test_window_into_uncovered_year), T(test_start_in_uncovered_year),
+      T(test_restart_keeps_loaded_calendar), T(test_load_refusals), T(test_load_redates_firm_dates))
