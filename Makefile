@@ -213,7 +213,8 @@ PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_b
 run-tests: all
 	@BUILD=$(BUILD) SAN="$(SAN)" DUCATD=$(CURDIR)/$(DUCATD) tests/with-pcscd.sh tests/with-pg.sh tests/run.sh $(TEST_BIN) \
 	    tests/layers.py tests/vectors.sh tests/vectors_independent.py tests/errors_doc.sh \
-	    tests/openapi_routes.sh tests/pkgconfig.sh tests/deb.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) tests/pg_failover.sh $(E2E_BIN)
+	    tests/openapi_routes.sh tests/pkgconfig.sh tests/deb.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) tests/pg_failover.sh $(E2E_BIN) \
+	    tests/future_dates.sh
 
 # Failover to a synchronous standby (tests/pg_failover.sh: its own primary and
 # standby, two ducatd, the standby killed and restarted, then the primary
