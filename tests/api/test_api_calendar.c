@@ -349,7 +349,15 @@ static void test_window_into_uncovered_year(void)
      * left when this was written, none later), the pick-up on SIGHUP */
     char logf[128];
     snprintf(logf, sizeof logf, "%s/server.log", S.dir);
+    /* the server swaps the calendar (the gauge above) before it re-dates
+     * and logs: wait for the line */
     char *log = slurp(logf);
+    for (int i = 0; i < 100 && !strstr(log, "calendar (SIGHUP): covers"); i++) {
+        free(log);
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        log = slurp(logf);
+    }
     if (!strstr(log, "calendar coverage ends 2026-12-31 (") ||
         !strstr(log, "calendar (SIGHUP): covers 2025-01-01..2027-12-31, 359 days left")) {
         FAIL_AT("server.log lacks the calendar lines:\n%s", log);
