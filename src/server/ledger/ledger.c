@@ -1617,7 +1617,9 @@ struct hold_total {
 static int hold_total_cb(void *ctx, const struct dc_hold *h)
 {
     struct hold_total *t = ctx;
-    if (dc_i64_add(&t->sum, t->sum, h->amount) != DC_OK) t->overflow = 1;
+    /* what the hold still holds: a forfeit may take part of a culprit's
+     * credit (recover_case takes only what the case still needs) */
+    if (dc_i64_add(&t->sum, t->sum, dc_hold_left(h)) != DC_OK) t->overflow = 1;
     return 0;
 }
 
