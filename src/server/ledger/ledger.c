@@ -579,9 +579,10 @@ static int freeze_cb(void *ctx, const struct dc_dcoin *d)
  *      account is a debtor (accounts.debtor) and sends nothing until every
  *      case against her is settled; each inflow calls dc_ledger_collect.
  * Held credits outside the case are taken when they release, not before:
- * a hold is either whole, forfeited (the culprit's, of this case) or
- * reversed (a receiver's, by a reject), which keeps every hold's story one
- * line long and lets the audit check each case's money to the unit.
+ * a hold is whole, forfeited in part or whole (the culprit's, of this
+ * case: only what the case still needs) or reversed (a receiver's, by a
+ * reject), which keeps every hold's story one line long and lets the audit
+ * check each case's money to the unit.
  * The case settles (status resolved) the moment recovered == exposure: its
  * frozen credits go back to their normal release dates. An operator decides
  * only a shortfall still uncovered when an honest receiver's hold is due
