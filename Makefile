@@ -108,6 +108,11 @@ $(BUILD)/gen/calendar_default.h: data/calendar-cn.txt scripts/embed.sh
 	@mkdir -p $(dir $@)
 	scripts/embed.sh calendar_default $< > $@
 
+# The test calendar every test ducatd gets (tests/api/harness.c, srv_init).
+$(BUILD)/gen/calendar_test.h: tests/api/calendar-test.txt scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh calendar_test $< > $@
+
 $(BUILD)/gen/console.h: $(CONSOLE_WEB) scripts/embed.sh
 	@mkdir -p $(dir $@)
 	scripts/embed.sh console_files $(CONSOLE_WEB) > $@
@@ -130,17 +135,18 @@ $(BUILD)/tests/test_%: tests/server/test_%.c tests/test.h $(SRV_LIB) $(LIB_A)
 
 # API tests: a real ducatd on loopback, driven through tests/api/harness.c.
 $(BUILD)/tests/test_%: tests/api/test_%.c tests/api/harness.c tests/api/harness.h tests/test.h \
-        $(WAL_LIB) $(LIB_A)
+        $(BUILD)/gen/calendar_test.h $(WAL_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -Itests/api $< tests/api/harness.c -o $@ $(WAL_LIB) $(LIB_A) \
+	$(CC) $(ALL_CFLAGS) -Itests -Itests/api -I$(BUILD)/gen $< tests/api/harness.c -o $@ $(WAL_LIB) $(LIB_A) \
 	    $(TEST_LIBS) $(LDLIBS)
 
 # End-to-end tests: a real ducatd and real ducat processes (tests/e2e).
 # tests/e2e/cli_harness.c holds their shared helpers (not a test: no test_ prefix).
 $(BUILD)/tests/test_%: tests/e2e/test_%.c tests/e2e/cli_harness.c tests/e2e/cli_harness.h \
-        tests/api/harness.c tests/api/harness.h tests/test.h $(WAL_LIB) $(LIB_A) | $(DUCAT) $(DUCATD)
+        tests/api/harness.c tests/api/harness.h tests/test.h $(BUILD)/gen/calendar_test.h \
+        $(WAL_LIB) $(LIB_A) | $(DUCAT) $(DUCATD)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -Itests/api $< tests/e2e/cli_harness.c tests/api/harness.c -o $@ \
+	$(CC) $(ALL_CFLAGS) -Itests -Itests/api -I$(BUILD)/gen $< tests/e2e/cli_harness.c tests/api/harness.c -o $@ \
 	    $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
 # Built without $(SAN): preloaded into a sanitized ducatd they need no runtime of their own.
@@ -211,7 +217,8 @@ PG_RUNS := tests/pg/test_store.pg tests/pg/test_api_smoke.pg tests/pg/test_api_b
 run-tests: all
 	@BUILD=$(BUILD) SAN="$(SAN)" DUCATD=$(CURDIR)/$(DUCATD) tests/with-pcscd.sh tests/with-pg.sh tests/run.sh $(TEST_BIN) \
 	    tests/layers.py tests/vectors.sh tests/vectors_independent.py tests/errors_doc.sh \
-	    tests/openapi_routes.sh tests/pkgconfig.sh tests/deb.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) tests/pg_failover.sh $(E2E_BIN)
+	    tests/openapi_routes.sh tests/pkgconfig.sh tests/deb.sh $(REPLAY_BIN) $(SRVT_BIN) $(API_BIN) $(PG_RUNS) tests/pg_failover.sh $(E2E_BIN) \
+	    tests/future_dates.sh
 
 # Failover to a synchronous standby (tests/pg_failover.sh: its own primary and
 # standby, two ducatd, the standby killed and restarted, then the primary
@@ -262,9 +269,10 @@ bench-core: deps
 # BENCH_PHASES a subset of abcd.
 bench-server: deps
 	@$(MAKE) --no-print-directory BUILD=$(BENCH_DIR) OPT="-O2 -DNDEBUG" $(BENCH_DIR)/ducatd \
-	    $(BENCH_DIR)/libducat.a
+	    $(BENCH_DIR)/libducat.a $(BENCH_DIR)/gen/calendar_test.h
 	@mkdir -p $(BENCH_DIR)/bench
-	$(CC) -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -Itests -Itests/api $(PKG_CFLAGS) \
+	$(CC) -std=c11 -O2 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc -Itests -Itests/api \
+	    -I$(BENCH_DIR)/gen $(PKG_CFLAGS) \
 	    bench/bench_server.c tests/api/harness.c -o $(BENCH_DIR)/bench/bench_server \
 	    $(BENCH_DIR)/libducat.a $(TEST_LIBS) $(LDLIBS)
 	DUCATD=$(BENCH_DIR)/ducatd $(BENCH_DIR)/bench/bench_server

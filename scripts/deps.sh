@@ -14,7 +14,8 @@ what=${1:-build}
 # pcscd, libpcsclite-dev, vsmartcard-vpcd: ducat tap (PC/SC) and its test through a
 # private pcscd with the virtual reader (tests/with-pcscd.sh)
 # libqrencode-dev, libpng-dev: armor as QR codes; zbar-tools: zbarimg reads them back in tests
-pkgs="make gcc pkg-config python3 openssl dpkg-dev help2man lintian libsodium-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev postgresql libpq-dev chromium pcscd libpcsclite-dev vsmartcard-vpcd libqrencode-dev libpng-dev zbar-tools"
+# faketime: tests/future_dates.sh runs release scenarios at dates in 2027 and 2030
+pkgs="make gcc pkg-config python3 openssl dpkg-dev help2man lintian libsodium-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev postgresql libpq-dev chromium pcscd libpcsclite-dev vsmartcard-vpcd libqrencode-dev libpng-dev zbar-tools faketime"
 case "$what" in
     build) ;;
     fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;

@@ -451,7 +451,7 @@ int cmd_history(struct cli *x, int argc, char **argv)
             /* a forfeit, recovery, reversal or repayment names its fork case */
             const char *ref = json_string_value(json_object_get(e, "ref"));
             int is_case = ref && strncmp(ref, "c:", 2) == 0;
-            printf("  #%-5lld %s  %-10s %14s  %-9s counterparty %lld%s%s%s%s%s\n",
+            printf("  #%-5lld %s  %-10s %14s  %-9s counterparty %lld%s%s%s%s%s",
                    (long long)json_integer_value(json_object_get(e, "id")),
                    cli_time(t, (uint64_t)json_integer_value(json_object_get(e, "time"))),
                    kind ? kind : "?",
@@ -460,6 +460,21 @@ int cmd_history(struct cli *x, int argc, char **argv)
                    (long long)json_integer_value(json_object_get(e, "counterparty")),
                    memo && *memo ? "  \"" : "", memo && *memo ? memo : "",
                    memo && *memo ? "\"" : "", is_case ? "  case " : "", is_case ? ref + 2 : "");
+            /* a deposit still in the frozen box: when it is released, and
+             * whether that date is a guess (the server's calendar does not
+             * cover the whole window yet), as `balance` says */
+            const char *hs = json_string_value(json_object_get(e, "hold_status"));
+            if (hs && (strcmp(hs, "held") == 0 || strcmp(hs, "frozen") == 0)) {
+                printf("  %s, released %s%s", hs,
+                       cli_local_time(x, t, (uint64_t)json_integer_value(
+                                                json_object_get(e, "release_at"))),
+                       json_is_true(json_object_get(e, "release_provisional"))
+                           ? " at the earliest (provisional: the calendar does not cover it yet)"
+                           : "");
+            } else if (hs) {
+                printf("  %s", hs);
+            }
+            printf("\n");
         }
         json_decref(j);
     }

@@ -35,6 +35,7 @@
 #endif
 
 #include "ducat/auth.h"
+#include "calendar_test.h" /* generated from tests/api/calendar-test.txt: calendar_test[] */
 
 #define START_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 10000
@@ -524,17 +525,51 @@ static int pg_tool(const char *tool, const char *db, int force, char *out, size_
 }
 
 static void init_common(const char *file, int line, struct srv *s, const char *extra_init_args,
-                        int pg);
+                        int pg, int shipped_calendar);
 
-void h_srv_init(const char *file, int line, struct srv *s, const char *extra_init_args)
+void h_srv_init(const char *file, int line, struct srv *s, const char *extra_init_args,
+                int shipped_calendar)
 {
     const char *st = getenv("DUCAT_TEST_STORE");
-    init_common(file, line, s, extra_init_args, st != NULL && strcmp(st, "postgresql") == 0);
+    init_common(file, line, s, extra_init_args, st != NULL && strcmp(st, "postgresql") == 0,
+                shipped_calendar);
 }
 
 void h_srv_init_pg(const char *file, int line, struct srv *s, const char *extra_init_args)
 {
-    init_common(file, line, s, extra_init_args, 1);
+    init_common(file, line, s, extra_init_args, 1, 0);
+}
+
+const char *h_test_calendar(void)
+{
+    static char *text; /* built once, kept for the process */
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&mu);
+    if (text == NULL) {
+        size_t n = 1;
+        for (size_t i = 0; calendar_test[i]; i++) n += strlen(calendar_test[i]);
+        text = malloc(n);
+        if (text == NULL) abort();
+        text[0] = '\0';
+        for (size_t i = 0; calendar_test[i]; i++) strcat(text, calendar_test[i]);
+    }
+    pthread_mutex_unlock(&mu);
+    return text;
+}
+
+/* Replaces DIR/calendar.txt (the shipped calendar `ducatd init` wrote) with
+ * the test calendar; see srv_init in harness.h for why. */
+static void install_test_calendar(const char *file, int line, const struct srv *s)
+{
+    char path[128], tmp[140];
+    snprintf(path, sizeof path, "%s/calendar.txt", s->dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f != NULL && fputs(h_test_calendar(), f) >= 0;
+    if (f != NULL && fclose(f) != 0) ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        h_fail(file, line, "cannot write the test calendar %s: %s", path, strerror(errno));
+    }
 }
 
 void srv_clone(struct srv *dst, const struct srv *src, const char *name)
@@ -549,7 +584,7 @@ void srv_clone(struct srv *dst, const struct srv *src, const char *name)
 }
 
 static void init_common(const char *file, int line, struct srv *s, const char *extra_init_args,
-                        int pg)
+                        int pg, int shipped_calendar)
 {
     ensure_init();
     memset(s, 0, sizeof *s);
@@ -602,6 +637,7 @@ static void init_common(const char *file, int line, struct srv *s, const char *e
     while (n > 0 && (s->token[n - 1] == '\n' || s->token[n - 1] == '\r' || s->token[n - 1] == ' '))
         s->token[--n] = '\0';
     if (n == 0) h_fail(file, line, "%s is empty", path);
+    if (!shipped_calendar) install_test_calendar(file, line, s);
 }
 
 static int http_do(const struct srv *s, struct api_req *r, struct api_resp *resp, long timeout_ms);

@@ -88,8 +88,19 @@ const char *h_ducatd(void);
 
 /* Fresh temp dir + `ducatd init DIR <extra_init_args>` (split on blanks,
  * '...' and "..." quote; NULL = none), then reads admin.token. Fails with
- * init's output if it exits non-zero. */
-#define srv_init(s, extra) h_srv_init(__FILE__, __LINE__, (s), (extra))
+ * init's output if it exits non-zero.
+ *
+ * The instance gets the TEST calendar tests/api/calendar-test.txt (compiled
+ * in) as DIR/calendar.txt, not the shipped one: the shipped calendar covers
+ * 2025-2026 only, so from mid-December 2026 a deposit at the wall-clock date
+ * has a provisional release date and is never released, and every test
+ * expecting a release would rot. The test calendar is the shipped one plus
+ * weekends-only years to 2040. srv_init_shipped_calendar keeps the shipped
+ * calendar (tests of the provisional path). */
+#define srv_init(s, extra) h_srv_init(__FILE__, __LINE__, (s), (extra), 0)
+#define srv_init_shipped_calendar(s, extra) h_srv_init(__FILE__, __LINE__, (s), (extra), 1)
+/* The test calendar's text (NUL-terminated): what srv_init installs. */
+const char *h_test_calendar(void);
 /* srv_init on PostgreSQL: a fresh database in the cluster of
  * tests/with-pg.sh (DC_PG_DIR, DC_PG_BIN), passed to init as --store. Fails
  * if the cluster is not there. srv_init does the same by itself when
@@ -317,7 +328,8 @@ char *coin_hex(const struct coin *c);
 
 /* ---- Implementation entry points (call the macros above) ----------------- */
 
-void h_srv_init(const char *file, int line, struct srv *s, const char *extra_init_args);
+void h_srv_init(const char *file, int line, struct srv *s, const char *extra_init_args,
+                int shipped_calendar);
 void h_srv_init_pg(const char *file, int line, struct srv *s, const char *extra_init_args);
 void h_srv_start(const char *file, int line, struct srv *s);
 void h_srv_restart(const char *file, int line, struct srv *s);

@@ -9,7 +9,10 @@
  * timer, not `ducatd holds release --now`. `ducatd calendar load` of a
  * calendar covering 2027 re-dates it; the running server picks the new
  * calendar up on SIGHUP. The 2027 holidays below are TEST DATA (New Year
- * 2027-01-01..03 only), not the official arrangement.
+ * 2027-01-01..03 only), not the official arrangement. A corrected calendar
+ * re-dates firm dates too, never before now, never releasing a frozen credit
+ * (test_load_redates_firm_dates). This suite uses the shipped calendar
+ * (srv_init_shipped_calendar), not the harness's test calendar.
  *
  * Business time is the instance's [dev] clock_file (as in test_api_cases).
  */
@@ -32,16 +35,31 @@ static struct srv S;
 
 #define clock_set(ms) srv_clock_set(&S, (ms))
 
-/* A fresh instance with [dev] clock_file; started unless !serve. */
-static void start(int serve)
+static uint64_t noon(const struct dc_calendar *cal, const char *date);
+static void shipped(struct dc_calendar *cal, char **text);
+
+/* A fresh instance with the shipped calendar (the provisional path needs it)
+ * and [dev] clock_file. With a date, business time is set to its local noon
+ * and a signing key valid from then is made current before the server starts:
+ * `ducatd init` certified its first key from the wall clock, which may be
+ * later than the date (this suite must pass on any real date), and a key
+ * signs nothing before its validity. */
+static void start(const char *date)
 {
     srv_cleanup(&S);
-    srv_init(&S, "--auto-verify");
+    srv_init_shipped_calendar(&S, "--auto-verify");
     FILE *f = fopen(S.conf, "a");
     ASSERT(f != NULL);
     ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
     ASSERT(fclose(f) == 0);
-    if (serve) srv_start(&S);
+    if (date == NULL) return;
+    struct dc_calendar ship;
+    char *text, out[4096];
+    shipped(&ship, &text);
+    free(text);
+    srv_clock_set(&S, noon(&ship, date));
+    if (srv_cmd(&S, out, sizeof out, "keys rotate") != 0) FAIL_AT("keys rotate: %s", out);
+    srv_start(&S);
 }
 
 /* The whole of a file (malloc'd, NUL-terminated). */
@@ -76,23 +94,29 @@ static void shipped(struct dc_calendar *cal, char **text)
     ASSERT_EQ(dc_calendar_parse(cal, &line, *text, strlen(*text)), DC_OK);
 }
 
-/* The shipped calendar extended to 2027 with test holidays; written to
- * DIR/NAME and parsed into *cal. */
-static void calendar_2027(struct dc_calendar *cal, const char *name)
+/* The shipped calendar, edited: `covers` extended to 2027-12-31 when
+ * to_2027, the weekend line made `weekend none` when no_weekend, then the
+ * TEST DATA lines `extra` appended; written to DIR/NAME, parsed into *cal. */
+static void shipped_edit(struct dc_calendar *cal, const char *name, int to_2027, int no_weekend,
+                         const char *extra)
 {
     struct dc_calendar old;
     char *text;
     shipped(&old, &text);
-    char *cov = strstr(text, "covers 2025-01-01 2026-12-31");
-    ASSERT(cov != NULL);
-    memcpy(cov, "covers 2025-01-01 2027-12-31", 28);
-    size_t n = strlen(text) + 128;
+    if (to_2027) {
+        char *cov = strstr(text, "covers 2025-01-01 2026-12-31");
+        ASSERT(cov != NULL);
+        memcpy(cov, "covers 2025-01-01 2027-12-31", 28);
+    }
+    if (no_weekend) {
+        char *w = strstr(text, "weekend sat sun");
+        ASSERT(w != NULL);
+        memcpy(w, "weekend none   ", 15);
+    }
+    size_t n = strlen(text) + strlen(extra) + 64;
     char *all = malloc(n);
     ASSERT(all != NULL);
-    snprintf(all, n,
-             "%s\n# TEST DATA, not the official 2027 arrangement\n"
-             "holiday 2027-01-01 2027-01-03\n",
-             text);
+    snprintf(all, n, "%s\n# TEST DATA, not an official arrangement\n%s", text, extra);
     char path[160];
     snprintf(path, sizeof path, "%s/%s", S.dir, name);
     write_file(path, all);
@@ -100,6 +124,12 @@ static void calendar_2027(struct dc_calendar *cal, const char *name)
     ASSERT_EQ(dc_calendar_parse(cal, &line, all, strlen(all)), DC_OK);
     free(all);
     free(text);
+}
+
+/* The shipped calendar extended to 2027 with test holidays (New Year only). */
+static void calendar_2027(struct dc_calendar *cal, const char *name)
+{
+    shipped_edit(cal, name, 1, 0, "holiday 2027-01-01 2027-01-03\n");
 }
 
 /* Local noon (the calendar's offset) of a date as ms. */
@@ -183,6 +213,41 @@ static struct bal bal(const struct dev *d)
     return b;
 }
 
+/* release_provisional of the deposit entry crediting hold `hold` in d's
+ * history (GET /v1/history), checked against the admin's view of the same
+ * account; fails if there is no such entry. */
+static int history_deposit(const struct dev *d, long long hold)
+{
+    char ref[32], path[96];
+    snprintf(ref, sizeof ref, "h:%lld", hold);
+    int seen[2] = {-1, -1};
+    for (int admin_view = 0; admin_view <= 1; admin_view++) {
+        json_t *j = NULL;
+        if (admin_view) {
+            snprintf(path, sizeof path, "/v1/admin/accounts/%lld/history", d->account);
+            j = admin_get(path);
+        } else if (api(&S, d, "GET", "/v1/history", NULL, &j) != 200) {
+            FAIL_AT("history");
+        }
+        json_t *es = json_get(j, "entries");
+        for (size_t i = 0; i < json_array_size(es); i++) {
+            json_t *e = json_array_get(es, i);
+            if (strcmp(json_str(e, "kind"), "deposit") != 0 || strcmp(json_str(e, "ref"), ref)) {
+                continue;
+            }
+            ASSERT_STR(json_str(e, "hold_status"), "held");
+            json_t *h = admin_hold(hold);
+            ASSERT_EQ(json_int(e, "release_at"), json_int(h, "release_at"));
+            json_decref(h);
+            seen[admin_view] = json_is_true(json_get(e, "release_provisional"));
+        }
+        json_decref(j);
+    }
+    if (seen[0] < 0) FAIL_AT("no deposit entry %s in the history", ref);
+    ASSERT_EQ(seen[0], seen[1]);
+    return seen[0];
+}
+
 /* ---- scenarios ---------------------------------------------------------------- */
 
 /* A deposit on 2026-12-15 reaches 2027: provisional, never released on the
@@ -192,12 +257,11 @@ static void test_window_into_uncovered_year(void)
 {
     struct dc_calendar ship, cal27;
     char *ship_text;
-    start(1);
+    start("2026-12-15");
     shipped(&ship, &ship_text);
     free(ship_text);
     calendar_2027(&cal27, "cal2027.txt");
     uint64_t t = noon(&ship, "2026-12-15");
-    clock_set(t);
     struct dev alice, bob;
     dev_setup(&S, &alice, "Alice Zhang", 1000);
     dev_setup(&S, &bob, "Bob Li", 0);
@@ -223,6 +287,8 @@ static void test_window_into_uncovered_year(void)
     json_t *bh = json_array_get(json_get(b, "holds"), 0);
     ASSERT(json_is_true(json_get(bh, "release_provisional")));
     json_decref(b);
+    /* and in the account's history, on the deposit entry */
+    ASSERT_EQ(history_deposit(&bob, hold_a), 1);
     ASSERT_EQ(metric("ducat_calendar_coverage_days"), 16); /* 12-15 .. 12-31 */
     ASSERT_EQ(metric("ducat_holds_release_provisional"), 1);
 
@@ -252,6 +318,7 @@ static void test_window_into_uncovered_year(void)
     ASSERT_EQ((uint64_t)json_int(h, "release_at"), firm);
     json_decref(h);
     ASSERT_EQ(release(), 0); /* 2027-01-06: not yet, 01-01 rested */
+    ASSERT_EQ(history_deposit(&bob, hold_a), 0);
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "holds list --status held"), 0);
     if (!strstr(out, "2027-01-07 00:00 (UTC+08:00) firm")) FAIL_AT("holds list:\n%s", out);
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "holds list --provisional"), 0);
@@ -271,7 +338,15 @@ static void test_window_into_uncovered_year(void)
      * left when this was written, none later), the pick-up on SIGHUP */
     char logf[128];
     snprintf(logf, sizeof logf, "%s/server.log", S.dir);
+    /* the server swaps the calendar (the gauge above) before it re-dates
+     * and logs: wait for the line */
     char *log = slurp(logf);
+    for (int i = 0; i < 100 && !strstr(log, "calendar (SIGHUP): covers"); i++) {
+        free(log);
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        log = slurp(logf);
+    }
     if (!strstr(log, "calendar coverage ends 2026-12-31 (") ||
         !strstr(log, "calendar (SIGHUP): covers 2025-01-01..2027-12-31, 359 days left")) {
         FAIL_AT("server.log lacks the calendar lines:\n%s", log);
@@ -297,17 +372,70 @@ static void test_window_into_uncovered_year(void)
     srv_cleanup(&S);
 }
 
+/* A deposit whose start date lies in a year the calendar does not cover
+ * (2027-03-01 under the shipped 2025-2026 calendar): provisional from the
+ * first day, never released, firm once a calendar covering 2027 is loaded. */
+static void test_start_in_uncovered_year(void)
+{
+    struct dc_calendar ship, cal27;
+    char *ship_text;
+    start("2027-03-01");
+    shipped(&ship, &ship_text);
+    free(ship_text);
+    calendar_2027(&cal27, "cal2027.txt");
+    uint64_t t = noon(&ship, "2027-03-01");
+    struct dev alice, bob;
+    dev_setup(&S, &alice, "Alice Zhang", 1000);
+    dev_setup(&S, &bob, "Bob Li", 0);
+    dev_sync(&S, &bob);
+    uint64_t guess, firm;
+    int prov;
+    ASSERT_EQ(dc_calendar_release(&guess, &prov, &ship, t, 15), DC_OK);
+    ASSERT_EQ(prov, 1);
+    ASSERT_EQ(dc_calendar_release(&firm, &prov, &cal27, t, 15), DC_OK);
+    ASSERT_EQ(prov, 0);
+    json_t *a = pay_and_deposit(&alice, &bob, 100);
+    long long hold = json_int(a, "hold");
+    ASSERT(json_is_true(json_get(a, "release_provisional")));
+    ASSERT_EQ((uint64_t)json_int(a, "release_at"), guess);
+    json_decref(a);
+    ASSERT_EQ(metric("ducat_calendar_coverage_days"), 0);
+
+    /* months later, nothing releases it */
+    clock_set(noon(&ship, "2027-06-01"));
+    ASSERT_EQ(release(), 0);
+    char out[4096];
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "holds release --now 2027-06-02"), 0);
+    ASSERT(strstr(out, "released 0 holds") != NULL);
+    ASSERT_EQ(bal(&bob).held, 100);
+
+    /* a calendar covering 2027: firm (its date is past: due now) and released */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar load %s/cal2027.txt", S.dir), 0);
+    if (!strstr(out, "1 holds re-dated, 0 still provisional")) FAIL_AT("load said: %s", out);
+    json_t *h = admin_hold(hold);
+    ASSERT(json_is_false(json_get(h, "release_provisional")));
+    ASSERT_EQ((uint64_t)json_int(h, "release_at"), noon(&ship, "2027-06-01")); /* not firm < now */
+    ASSERT(firm < noon(&ship, "2027-06-01"));
+    json_decref(h);
+    (void)release(); /* the release timer may come first */
+    h = admin_hold(hold);
+    ASSERT_STR(json_str(h, "status"), "released");
+    json_decref(h);
+    ASSERT_EQ(bal(&bob).available, 100);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
 /* A hold made before a server restart stays provisional across it, and the
  * store's calendar (not the file) is the one a restarted server uses. */
 static void test_restart_keeps_loaded_calendar(void)
 {
     struct dc_calendar ship, cal27;
     char *ship_text;
-    start(1);
+    start("2026-12-20");
     shipped(&ship, &ship_text);
     free(ship_text);
     calendar_2027(&cal27, "cal2027.txt");
-    clock_set(noon(&ship, "2026-12-20"));
     struct dev alice, bob;
     dev_setup(&S, &alice, "Alice Zhang", 1000);
     dev_setup(&S, &bob, "Bob Li", 0);
@@ -335,12 +463,159 @@ static void test_restart_keeps_loaded_calendar(void)
     srv_cleanup(&S);
 }
 
+/* The account events of d with action "hold_redated" naming hold `id`, by
+ * `actor`; their number. */
+static int redated_events(const struct dev *d, long long id, const char *actor)
+{
+    char path[64], want[32];
+    snprintf(path, sizeof path, "/v1/admin/accounts/%lld", d->account);
+    snprintf(want, sizeof want, "hold %lld: release ", id);
+    json_t *a = admin_get(path);
+    json_t *evs = json_get(a, "events");
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(evs); i++) {
+        json_t *e = json_array_get(evs, i);
+        n += strcmp(json_str(e, "action"), "hold_redated") == 0 &&
+             strncmp(json_str(e, "reason"), want, strlen(want)) == 0 &&
+             strcmp(json_str(e, "actor"), actor) == 0;
+    }
+    json_decref(a);
+    return n;
+}
+
+/* A corrected calendar re-dates FIRM dates of credits not yet released:
+ * later when it adds a holiday; earlier when it removes rest days, but
+ * never before the moment of the load; a frozen credit gets its new date and
+ * stays frozen (the release takes only what is held); each change is an
+ * event of the account naming who loaded the calendar. */
+static void test_load_redates_firm_dates(void)
+{
+    struct dc_calendar ship, cal_hol, cal_none;
+    char *ship_text;
+    start("2026-11-02");
+    shipped(&ship, &ship_text);
+    free(ship_text);
+    uint64_t t0 = noon(&ship, "2026-11-02");
+    struct dev alice, bob, carol, dan;
+    dev_setup(&S, &alice, "Alice Zhang", 1000);
+    dev_setup(&S, &bob, "Bob Li", 0);
+    dev_setup(&S, &carol, "Carol Wang", 0);
+    dev_setup(&S, &dan, "Dan Zhou", 0);
+    dev_sync(&S, &bob);
+    dev_sync(&S, &carol);
+
+    /* Bob's honest credit A, firm under the shipped calendar */
+    json_t *a = pay_and_deposit(&alice, &bob, 100);
+    long long hold_a = json_int(a, "hold");
+    ASSERT(json_is_false(json_get(a, "release_provisional")));
+    uint64_t a0;
+    int prov;
+    ASSERT_EQ(dc_calendar_release(&a0, &prov, &ship, t0, 15), DC_OK);
+    ASSERT_EQ(prov, 0);
+    ASSERT_EQ((uint64_t)json_int(a, "release_at"), a0);
+    json_decref(a);
+
+    /* Dan withdraws all he has (500 from Alice) and double-spends it: Bob's
+     * copy first, Carol's second; Dan has nothing left, so the case stays
+     * open and Carol's credit F is frozen under it */
+    char rid[40];
+    new_request_id(rid);
+    json_t *tj = NULL;
+    ASSERT_EQ(apif(&S, &alice, "POST", "/v1/transfers", &tj,
+                   "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":500}", rid, dan.account),
+              201);
+    json_decref(tj);
+    static struct coin x[1], copy[1];
+    size_t nc = 0;
+    json_t *wj = NULL;
+    ASSERT_EQ(withdraw(&S, &dan, 500, x, 1, &nc, &wj), 201);
+    json_decref(wj);
+    ASSERT_EQ(nc, 1);
+    copy[0] = x[0];
+    coin_transfer(&x[0], &dan, &bob);
+    coin_deposit(&x[0], &bob, bob.account);
+    ASSERT_EQ(deposit(&S, &bob, x, 1, NULL, NULL), 201);
+    coin_transfer(&copy[0], &dan, &carol);
+    coin_deposit(&copy[0], &carol, carol.account);
+    json_t *dj = NULL;
+    ASSERT_EQ(deposit(&S, &carol, copy, 1, NULL, &dj), 201);
+    json_t *fc = json_array_get(json_get(dj, "coins"), 0);
+    long long hold_f = json_int(fc, "hold");
+    ASSERT(json_is_integer(json_get(fc, "case")));
+    json_decref(dj);
+    json_t *hf = admin_hold(hold_f);
+    ASSERT_STR(json_str(hf, "status"), "frozen");
+    ASSERT_EQ((uint64_t)json_int(hf, "release_at"), a0);
+    json_decref(hf);
+
+    /* 2026-11-20: a corrected calendar adds two rest days inside the window:
+     * both firm dates move later, F stays frozen */
+    uint64_t t1 = noon(&ship, "2026-11-20");
+    clock_set(t1);
+    shipped_edit(&cal_hol, "cal-hol.txt", 0, 0, "holiday 2026-11-10 2026-11-11\n");
+    uint64_t a1;
+    ASSERT_EQ(dc_calendar_release(&a1, &prov, &cal_hol, t0, 15), DC_OK);
+    ASSERT(a1 > a0);
+    char out[8192];
+    ASSERT_EQ(
+        srv_cmd(&S, out, sizeof out, "calendar load %s/cal-hol.txt --actor 'Mei Wang'", S.dir), 0);
+    char line[128];
+    snprintf(line, sizeof line, "  hold %lld (account %lld): ", hold_a, bob.account);
+    /* (its log lines go to syslog; the journal is checked below) */
+    if (!strstr(out, line) || !strstr(out, "firm -> ")) {
+        FAIL_AT("calendar load did not list the re-dating:\n%s", out);
+    }
+    snprintf(line, sizeof line, "  hold %lld (account %lld, frozen): ", hold_f, carol.account);
+    if (!strstr(out, line)) FAIL_AT("the frozen hold is not listed:\n%s", out);
+    json_t *h = admin_hold(hold_a);
+    ASSERT_EQ((uint64_t)json_int(h, "release_at"), a1);
+    ASSERT(json_is_false(json_get(h, "release_provisional")));
+    json_decref(h);
+    h = admin_hold(hold_f);
+    ASSERT_EQ((uint64_t)json_int(h, "release_at"), a1);
+    ASSERT_STR(json_str(h, "status"), "frozen");
+    json_decref(h);
+    ASSERT_EQ(redated_events(&bob, hold_a, "Mei Wang"), 1);
+    ASSERT_EQ(redated_events(&carol, hold_f, "Mei Wang"), 1);
+
+    /* a calendar with no weekend would make the credits due on 11-18,
+     * before now: they become due now, not retroactively */
+    shipped_edit(&cal_none, "cal-none.txt", 0, 1, "");
+    uint64_t a2;
+    ASSERT_EQ(dc_calendar_release(&a2, &prov, &cal_none, t0, 15), DC_OK);
+    ASSERT(a2 < t1);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar load %s/cal-none.txt --actor ops2", S.dir), 0);
+    h = admin_hold(hold_a);
+    ASSERT_EQ((uint64_t)json_int(h, "release_at"), t1);
+    json_decref(h);
+    ASSERT_EQ(redated_events(&bob, hold_a, "ops2"), 1);
+    /* loading the same calendar again changes nothing */
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar load %s/cal-none.txt", S.dir), 0);
+    if (!strstr(out, "0 holds re-dated")) FAIL_AT("a second load re-dated:\n%s", out);
+    ASSERT_EQ(redated_events(&bob, hold_a, "operator"), 0);
+
+    /* the release takes A (held, due now) and never F (frozen by its case) */
+    ASSERT(kill(S.pid, SIGHUP) == 0);
+    clock_set(t1 + 1000);
+    (void)release(); /* the release timer may come first */
+    h = admin_hold(hold_a);
+    ASSERT_STR(json_str(h, "status"), "released");
+    json_decref(h);
+    h = admin_hold(hold_f);
+    ASSERT_STR(json_str(h, "status"), "frozen");
+    json_decref(h);
+    ASSERT_EQ(bal(&carol).available, 0);
+    ASSERT_EQ(bal(&carol).held, 500);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
 /* What `calendar load` refuses, each with a message naming the problem and
  * nothing loaded. */
 static void test_load_refusals(void)
 {
     struct dc_calendar cal27;
-    start(0);
+    start(NULL);
     calendar_2027(&cal27, "cal2027.txt");
     char path[160], out[4096];
     /* a malformed line, named */
@@ -382,5 +657,5 @@ static void test_load_refusals(void)
     srv_cleanup(&S);
 }
 
-TESTS(T(test_window_into_uncovered_year), T(test_restart_keeps_loaded_calendar),
-      T(test_load_refusals))
+TESTS(T(test_window_into_uncovered_year), T(test_start_in_uncovered_year),
+      T(test_restart_keeps_loaded_calendar), T(test_load_refusals), T(test_load_redates_firm_dates))

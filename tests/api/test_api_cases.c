@@ -217,6 +217,54 @@ static void test_own_copy_second(void)
     srv_cleanup(&S);
 }
 
+/* The culprit deposits her coin first, whole, then splits her backup copy
+ * and pays a part of it to Bob: the liability (Bob's 300) is forfeited
+ * from her own 1000 credit, which keeps 700. The audit must count what a
+ * hold still holds, not its original amount (it reported a false
+ * discrepancy for such a partly forfeited credit). */
+static void test_own_copy_first_partly_forfeited(void)
+{
+    static struct coin x[1], copy[1], parts[2];
+    struct dev alice, bob;
+    start(1);
+    dev_setup(&S, &alice, "Alice Zhang", 1000);
+    dev_setup(&S, &bob, "Bob Li", 0);
+    dev_sync(&S, &bob);
+    withdraw_one(&alice, 1000, x);
+    copy[0] = x[0];
+    long long own_hold = 0;
+    ASSERT_EQ(dep(&alice, x, &own_hold), 0);
+    const int64_t values[2] = {300, 700};
+    coin_split(&copy[0], &alice, values, 2, parts);
+    pay(&parts[0], &alice, &bob);
+    long long case_id = dep(&bob, &parts[0], NULL);
+    ASSERT(case_id > 0);
+    expect_case(case_id, "settled", 300, 300);
+    json_t *h = NULL;
+    ASSERT_EQ(api(&S, &alice, "GET", "/v1/balance", NULL, &h), 200);
+    json_t *hs = json_get(h, "holds");
+    int seen = 0;
+    for (size_t i = 0; i < json_array_size(hs); i++) {
+        json_t *o = json_array_get(hs, i);
+        if (json_int(o, "id") != own_hold) continue;
+        seen = 1;
+        ASSERT_EQ(json_int(o, "amount"), 700); /* what it still holds */
+        ASSERT_EQ(json_int(o, "taken"), 300);
+        ASSERT_STR(json_str(o, "status"), "held");
+    }
+    json_decref(h);
+    ASSERT(seen);
+    ASSERT_EQ(total(&alice), 700); /* goods 300 for 1000 withdrawn, 700 back: gain 0 */
+    audit_api_ok();
+    audit_ok(&S);
+    srv_clock_set(&S, h_now_ms() + 60 * DAY_MS);
+    (void)release();
+    ASSERT_EQ(bal(&alice).available, 700);
+    ASSERT_EQ(bal(&bob).available, 300);
+    audit_api_ok();
+    srv_cleanup(&S);
+}
+
 /* The culprit has 0 available but a held credit: the case waits, the
  * honest credits stay frozen, and her credit pays when it releases. */
 static void test_money_held(void)
@@ -545,7 +593,7 @@ static void test_release_future_needs_dev_clock(void)
     srv_cleanup(&S);
 }
 
-TESTS(T(test_own_copy_second), T(test_money_held), T(test_money_arrives_by_transfer),
-      T(test_money_never_arrives), T(test_two_forks), T(test_fork_of_forked_coin),
-      T(test_culprit_is_victim), T(test_reject_up_to_shortfall),
+TESTS(T(test_own_copy_second), T(test_own_copy_first_partly_forfeited), T(test_money_held),
+      T(test_money_arrives_by_transfer), T(test_money_never_arrives), T(test_two_forks),
+      T(test_fork_of_forked_coin), T(test_culprit_is_victim), T(test_reject_up_to_shortfall),
       T(test_release_future_needs_dev_clock))

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ducat/calendar.h"
+
 static struct srv S;
 
 /* ---- Helpers -------------------------------------------------------------- */
@@ -651,6 +653,98 @@ static void expect_in(const char *dom, const char *what, const char *why)
         printf("# DOM:\n%s\n", dom);
         FAIL_AT("%s: '%s' not in the rendered page", why, what);
     }
+}
+
+/* The row of hold `id` in a rendered holds view (malloc'd), or NULL. */
+static char *hold_row(const char *dom, long long id)
+{
+    char want[96];
+    snprintf(want, sizeof want, "<tr data-hold=\"%lld\" ", id);
+    const char *p = strstr(dom, want);
+    if (!p) return NULL;
+    const char *end = strstr(p, "</tr>");
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    char *row = malloc(n + 1);
+    ASSERT(row != NULL);
+    memcpy(row, p, n);
+    row[n] = '\0';
+    return row;
+}
+
+/* A credit whose release date is provisional (deposited 2026-12-15 under the
+ * shipped calendar, which ends 2026-12-31) is shown as provisional in the
+ * console's frozen box, and as a plain date once a calendar covering its
+ * window is loaded. */
+static void test_browser_shows_provisional(void)
+{
+    srv_cleanup(&S);
+    srv_init_shipped_calendar(&S, "--auto-verify");
+    conf_append(&S, "\n[dev]\nclock_file = clock\n");
+    char path[160], out[4096];
+    snprintf(path, sizeof path, "%s/calendar.txt", S.dir);
+    char *text = slurp(path);
+    struct dc_calendar ship;
+    size_t line;
+    ASSERT_EQ(dc_calendar_parse(&ship, &line, text, strlen(text)), DC_OK);
+    int32_t day;
+    ASSERT_EQ(dc_date_parse(&day, "2026-12-15", 10), DC_OK);
+    srv_clock_set(&S, dc_calendar_day_start_ms(&ship, day) + 12ull * 3600 * 1000);
+    /* init certified its key from the wall clock, maybe after 2026-12-15 */
+    if (srv_cmd(&S, out, sizeof out, "keys rotate") != 0) FAIL_AT("keys rotate: %s", out);
+    srv_start(&S);
+    struct dev alice, bob;
+    dev_setup(&S, &alice, "Alice Zhang", 1000);
+    dev_setup(&S, &bob, "Bob Li", 0);
+    dev_sync(&S, &bob);
+    struct coin c[1];
+    size_t n = 0;
+    json_t *j = NULL;
+    ASSERT_EQ(withdraw(&S, &alice, 100, c, 1, &n, &j), 201);
+    json_decref(j);
+    coin_transfer(&c[0], &alice, &bob);
+    coin_deposit(&c[0], &bob, bob.account);
+    ASSERT_EQ(deposit(&S, &bob, c, 1, NULL, &j), 201);
+    json_t *co = json_array_get(json_get(j, "coins"), 0);
+    long long hold = json_int(co, "hold");
+    ASSERT(json_is_true(json_get(co, "release_provisional")));
+    json_decref(j);
+
+    char frag[512];
+    snprintf(frag, sizeof frag, "view=holds&status=held&token=%s", S.token);
+    char *dom = browse(frag, NULL);
+    char *row = hold_row(dom, hold);
+    if (!row || !strstr(row, "(provisional: calendar not loaded that far)")) {
+        printf("# DOM:\n%s\n", dom);
+        FAIL_AT("hold %lld is not shown provisional", hold);
+    }
+    free(row);
+    free(dom);
+
+    /* a calendar covering 2027 (TEST DATA holidays) makes the date firm */
+    char *cov = strstr(text, "covers 2025-01-01 2026-12-31");
+    ASSERT(cov != NULL);
+    memcpy(cov, "covers 2025-01-01 2027-12-31", 28);
+    snprintf(path, sizeof path, "%s/cal2027.txt", S.dir);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    ASSERT(fputs(text, f) >= 0);
+    ASSERT(fputs("\n# TEST DATA, not the official 2027 arrangement\n"
+                 "holiday 2027-01-01 2027-01-03\n",
+                 f) >= 0);
+    ASSERT(fclose(f) == 0);
+    free(text);
+    if (srv_cmd(&S, out, sizeof out, "calendar load %s", path) != 0) FAIL_AT("load: %s", out);
+    dom = browse(frag, NULL);
+    row = hold_row(dom, hold);
+    /* 2027-01-07 00:00 at UTC+08:00; the console writes UTC */
+    if (!row || strstr(row, "provisional:") || !strstr(row, "2027-01-06 16:00")) {
+        printf("# DOM:\n%s\n", dom);
+        FAIL_AT("hold %lld should show a firm date", hold);
+    }
+    free(row);
+    free(dom);
+    audit_ok(&S);
+    srv_cleanup(&S);
 }
 
 static void test_browser_renders_case(void)
@@ -1527,5 +1621,5 @@ static void test_investigator_path(void)
 
 TESTS(T(test_files_served_with_security_headers), T(test_script_calls_only_admin_routes),
       T(test_console_off), T(test_holds_endpoint), T(test_case_evidence_and_events),
-      T(test_browser_renders_case), T(test_named_operators), T(test_investigation_reads),
+      T(test_browser_renders_case), T(test_browser_shows_provisional), T(test_named_operators), T(test_investigation_reads),
       T(test_investigator_path))

@@ -21,6 +21,9 @@
 #include <unistd.h>
 
 #include "ducat/auth.h"
+#include "ducat/calendar.h"
+
+#include "calendar_default.h" /* generated: the shipped calendar, calendar_default[] */
 
 #define FAKE_TOKEN "fake-admin-token"
 
@@ -525,5 +528,87 @@ static void test_fake_threads(void)
     srv_cleanup(&s);
 }
 
+/*--- The test calendar ----------------------------------------------------------*/
+
+static void parse_lines(struct dc_calendar *cal, const char *const *lines)
+{
+    static char text[1 << 16];
+    text[0] = '\0';
+    for (size_t i = 0; lines[i]; i++) {
+        ASSERT(strlen(text) + strlen(lines[i]) < sizeof text);
+        strcat(text, lines[i]);
+    }
+    size_t line = 0;
+    ASSERT_EQ(dc_calendar_parse(cal, &line, text, strlen(text)), DC_OK);
+}
+
+static int32_t day(const char *date)
+{
+    int32_t d;
+    ASSERT_EQ(dc_date_parse(&d, date, strlen(date)), DC_OK);
+    return d;
+}
+
+/* tests/api/calendar-test.txt is the shipped calendar day for day where that
+ * one speaks, weekends only after it up to 2040, and is what srv_init gives
+ * an instance (srv_init_shipped_calendar leaves the shipped one). */
+static void test_test_calendar(void)
+{
+    static struct dc_calendar ship, test;
+    parse_lines(&ship, calendar_default);
+    const char *const one[] = {h_test_calendar(), NULL};
+    parse_lines(&test, one);
+    ASSERT_EQ(test.utc_offset_min, ship.utc_offset_min);
+    ASSERT_EQ(test.cover_from, ship.cover_from);
+    ASSERT_EQ(test.cover_to, day("2040-12-31"));
+    int differ = 0;
+    for (int32_t d = ship.cover_from; d <= ship.cover_to; d++) {
+        if (dc_calendar_is_working_day(&test, d) != dc_calendar_is_working_day(&ship, d)) {
+            char date[16];
+            ASSERT_EQ(dc_date_format(date, sizeof date, d), DC_OK);
+            printf("# the test calendar differs from the shipped one on %s\n", date);
+            differ++;
+        }
+    }
+    ASSERT_EQ(differ, 0);
+    for (int32_t d = ship.cover_to + 1; d <= test.cover_to; d++) {
+        ASSERT_EQ(dc_calendar_is_working_day(&test, d), dc_date_weekday(d) < 5);
+    }
+    /* a deposit at the end of 2040 still gets a firm date */
+    uint64_t at;
+    int prov = -1;
+    uint64_t t = dc_calendar_day_start_ms(&test, day("2040-12-01"));
+    ASSERT_EQ(dc_calendar_release(&at, &prov, &test, t, 15), DC_OK);
+    ASSERT_EQ(prov, 0);
+
+    /* what srv_init installs, and what srv_init_shipped_calendar keeps */
+    struct srv s;
+    char path[160];
+    static char got[1 << 16];
+    use_fake();
+    for (int shipped = 0; shipped <= 1; shipped++) {
+        if (shipped) {
+            srv_init_shipped_calendar(&s, NULL);
+        } else {
+            srv_init(&s, NULL);
+        }
+        snprintf(path, sizeof path, "%s/calendar.txt", s.dir);
+        FILE *f = fopen(path, "r");
+        size_t n = 0;
+        if (f != NULL) {
+            n = fread(got, 1, sizeof got - 1, f);
+            fclose(f);
+        }
+        got[n] = '\0';
+        if (shipped) {
+            ASSERT(f == NULL || strcmp(got, h_test_calendar()) != 0);
+        } else {
+            ASSERT(f != NULL);
+            ASSERT_STR(got, h_test_calendar());
+        }
+        srv_cleanup(&s);
+    }
+}
+
 TESTS(T(test_dev_new), T(test_signing), T(test_request_ids_and_json), T(test_coin_helpers),
-      T(test_missing_binary), T(test_fake_lifecycle), T(test_fake_threads))
+      T(test_missing_binary), T(test_fake_lifecycle), T(test_fake_threads), T(test_test_calendar))

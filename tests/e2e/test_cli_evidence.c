@@ -210,17 +210,20 @@ static void test_cases_show_branches(void)
 static void test_cli_shows_provisional(void)
 {
     static struct srv T;
-    srv_init(&T, "--auto-verify");
+    srv_init_shipped_calendar(&T, "--auto-verify");
     FILE *f = fopen(T.conf, "a");
     ASSERT(f != NULL);
     ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
     ASSERT(fclose(f) == 0);
     srv_clock_set(&T, 1797825600000ull); /* 2026-12-21 12:00 UTC+08:00 */
+    /* init certified its signing key from the wall clock, maybe later than
+     * the dev clock (on a real date after 2026-12-21): one valid from now */
+    char out[8192];
+    if (srv_cmd(&T, out, sizeof out, "keys rotate") != 0) FAIL_AT("keys rotate: %s", out);
     srv_start(&T);
     struct wal w;
     wallet_new(&T, &w, "dana", "Dana Zhou");
     ASSERT_EQ(fund(&T, w.account, 1000), 201);
-    char out[8192];
     ASSERT_EQ(D(out, &w, "withdraw 5.00"), 0);
     ASSERT_EQ(D(out, &w, "deposit"), 0);
     ASSERT_HAS(out, "provisional");
@@ -230,7 +233,54 @@ static void test_cli_shows_provisional(void)
     json_t *j = djson(&w, "--json balance");
     json_t *h = json_array_get(json_object_get(j, "holds"), 0);
     ASSERT(json_is_true(json_object_get(h, "release_provisional")));
+    long long release_at = (long long)json_integer_value(json_object_get(h, "release_at"));
     json_decref(j);
+
+    /* history: the deposit entry says its date is provisional, text and JSON */
+    ASSERT_EQ(D(out, &w, "history"), 0);
+    const char *row = strstr(out, " deposit ");
+    if (row == NULL) FAIL_AT("no deposit entry in history:\n%s", out);
+    const char *eol = strchr(row, '\n');
+    ASSERT(eol != NULL);
+    const char *p = strstr(row, "held, released 2027-01-1");
+    if (p == NULL || p > eol || !strstr(row, "at the earliest (provisional")) {
+        FAIL_AT("the deposit entry does not say provisional:\n%s", out);
+    }
+    j = djson(&w, "--json history");
+    json_t *es = json_object_get(j, "entries");
+    int deposits = 0;
+    for (size_t i = 0; i < json_array_size(es); i++) {
+        json_t *e = json_array_get(es, i);
+        if (strcmp(json_string_value(json_object_get(e, "kind")), "deposit") != 0) continue;
+        deposits++;
+        ASSERT(json_is_true(json_object_get(e, "release_provisional")));
+        ASSERT_EQ(json_integer_value(json_object_get(e, "release_at")), release_at);
+        ASSERT_STR(json_string_value(json_object_get(e, "hold_status")), "held");
+    }
+    ASSERT_EQ(deposits, 1);
+    json_decref(j);
+
+    /* a calendar covering 2027 fixes the date: history shows it firm */
+    char path[160];
+    snprintf(path, sizeof path, "%s/cal2027.txt", T.dir);
+    if (sh(out, sizeof out,
+           "sed 's/^covers 2025-01-01 2026-12-31$/covers 2025-01-01 2027-12-31/' %s/calendar.txt "
+           "> %s && printf '# TEST DATA, not the official 2027 arrangement\\n"
+           "holiday 2027-01-01 2027-01-03\\n' >> %s",
+           T.dir, path, path) != 0) {
+        FAIL_AT("cannot write %s: %s", path, out);
+    }
+    if (srv_cmd(&T, out, sizeof out, "calendar load %s", path) != 0) {
+        FAIL_AT("calendar load: %s", out);
+    }
+    ASSERT_EQ(D(out, &w, "history"), 0);
+    row = strstr(out, " deposit ");
+    ASSERT(row != NULL);
+    eol = strchr(row, '\n');
+    p = strstr(row, "held, released 2027-01-1");
+    if (p == NULL || p > eol || strstr(out, "provisional") != NULL) {
+        FAIL_AT("the deposit entry should show a firm date:\n%s", out);
+    }
     srv_cleanup(&T);
 }
 

@@ -82,7 +82,10 @@ enum dc_err dc_h_history(struct dc_req *rq, struct dc_resp *rs)
     struct dc_store *st;
     enum dc_err e = dc_pool_get(rq->x, &st);
     if (e != DC_OK) return e;
-    e = dc_json_history(st, rq->account.id, before, limit, &rs->json);
+    /* one read transaction: the entries and their holds from one snapshot */
+    e = st->ops->begin(st, 0);
+    if (e == DC_OK) e = dc_json_history(st, rq->account.id, before, limit, &rs->json);
+    st->ops->rollback(st);
     dc_pool_put(rq->x, st);
     return e;
 }

@@ -579,9 +579,10 @@ static int freeze_cb(void *ctx, const struct dc_dcoin *d)
  *      account is a debtor (accounts.debtor) and sends nothing until every
  *      case against her is settled; each inflow calls dc_ledger_collect.
  * Held credits outside the case are taken when they release, not before:
- * a hold is either whole, forfeited (the culprit's, of this case) or
- * reversed (a receiver's, by a reject), which keeps every hold's story one
- * line long and lets the audit check each case's money to the unit.
+ * a hold is whole, forfeited in part or whole (the culprit's, of this
+ * case: only what the case still needs) or reversed (a receiver's, by a
+ * reject), which keeps every hold's story one line long and lets the audit
+ * check each case's money to the unit.
  * The case settles (status resolved) the moment recovered == exposure: its
  * frozen credits go back to their normal release dates. An operator decides
  * only a shortfall still uncovered when an honest receiver's hold is due
@@ -1512,6 +1513,78 @@ enum dc_err dc_ledger_recheck_holds(struct dc_store *st, const struct dc_calenda
     return e;
 }
 
+/* "2026-12-22 00:00 (UTC+08:00) firm" into out (cap >= 48). */
+static void redate_str(char *out, size_t cap, const struct dc_calendar *cal, uint64_t at,
+                       int prov)
+{
+    char t[DC_TIME_STR_MAX];
+    if (dc_time_format(t, sizeof t, at, cal->utc_offset_min) != DC_OK) snprintf(t, sizeof t, "?");
+    snprintf(out, cap, "%s %s", t, prov ? "provisional" : "firm");
+}
+
+enum dc_err dc_ledger_redate_holds(struct dc_store *st, const struct dc_calendar *cal,
+                                   uint32_t n_days, uint64_t now, const char *actor,
+                                   struct dc_redated **out, size_t *n_out, size_t *provisional)
+{
+    *out = NULL;
+    *n_out = 0;
+    *provisional = 0;
+    /* every hold still held or frozen (release_at > -1 is all of them) */
+    struct release_ctx r = {st, 0, 0, DC_OK, NULL, 0, 0};
+    enum dc_err e = st->ops->holds_list(st, DC_HOLDS_RECHECK, -1, collect_due, &r);
+    if (e == DC_OK) e = r.err;
+    struct dc_redated *ch = NULL;
+    size_t n = 0;
+    if (e == DC_OK && r.due_n) {
+        ch = calloc(r.due_n, sizeof *ch);
+        if (!ch) e = DC_ERR_NO_MEMORY;
+    }
+    for (size_t i = 0; e == DC_OK && i < r.due_n; i++) {
+        struct dc_hold *h = &r.due[i];
+        uint64_t at;
+        int prov;
+        if (dc_calendar_release(&at, &prov, cal, h->created_at, n_days) != DC_OK) {
+            at = (uint64_t)INT64_MAX; /* as dc_ledger_recheck_holds: a provisional "never" */
+            prov = 1;
+        }
+        /* a corrected calendar may bring a date forward, but not into the
+         * past: the credit becomes due now, never retroactively */
+        if (!prov && at < now) at = now;
+        if (prov) (*provisional)++;
+        if (at == h->release_at && prov == h->release_provisional) continue;
+        if (!prov && !h->release_provisional && h->release_at <= now && at == now) {
+            continue; /* already due and not yet released: stays due */
+        }
+        struct dc_redated *c = &ch[n];
+        c->hold = h->id;
+        c->account = h->account;
+        c->from = h->release_at;
+        c->from_provisional = h->release_provisional;
+        c->to = at;
+        c->to_provisional = prov;
+        c->frozen = h->status == DC_HOLD_FROZEN;
+        /* only the date changes: a frozen credit stays frozen under its case */
+        h->release_at = at;
+        h->release_provisional = prov;
+        e = st->ops->hold_put(st, h);
+        char a[48], b[48], why[200];
+        redate_str(a, sizeof a, cal, c->from, c->from_provisional);
+        redate_str(b, sizeof b, cal, c->to, c->to_provisional);
+        snprintf(why, sizeof why, "hold %lld: release %s -> %s (calendar load)",
+                 (long long)h->id, a, b);
+        if (e == DC_OK) e = st->ops->account_event(st, h->account, now, actor, "hold_redated", why);
+        if (e == DC_OK) n++;
+    }
+    free(r.due);
+    if (e != DC_OK) {
+        free(ch);
+        return e;
+    }
+    *out = ch;
+    *n_out = n;
+    return DC_OK;
+}
+
 /* What a decision has to cover now: the debt not yet carried by anyone. */
 static int64_t undecided(const struct dc_case *c)
 {
@@ -1621,7 +1694,9 @@ struct hold_total {
 static int hold_total_cb(void *ctx, const struct dc_hold *h)
 {
     struct hold_total *t = ctx;
-    if (dc_i64_add(&t->sum, t->sum, h->amount) != DC_OK) t->overflow = 1;
+    /* what the hold still holds: a forfeit may take part of a culprit's
+     * credit (recover_case takes only what the case still needs) */
+    if (dc_i64_add(&t->sum, t->sum, dc_hold_left(h)) != DC_OK) t->overflow = 1;
     return 0;
 }
 

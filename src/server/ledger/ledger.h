@@ -148,6 +148,28 @@ enum dc_err dc_ledger_collect(struct dc_store *st, uint64_t now, int64_t account
 enum dc_err dc_ledger_recheck_holds(struct dc_store *st, const struct dc_calendar *cal,
                                     uint32_t n_days, size_t *changed, size_t *provisional);
 
+/* One hold whose release date a calendar load changed. */
+struct dc_redated {
+    int64_t hold, account;
+    uint64_t from, to; /* release instants, ms */
+    int from_provisional, to_provisional;
+    int frozen; /* under a fork case: still frozen, only its date moved */
+};
+
+/* `ducatd calendar load`: recomputes, from the instant each was credited,
+ * the release date of EVERY held or frozen credit, firm or provisional (a
+ * corrected calendar may move a firm date either way). A firm date is never
+ * set before `now` (a credit the new calendar says was due is due now, not
+ * retroactively); a date the calendar does not cover stays provisional. Only
+ * dates change: nothing is released here and a frozen credit stays frozen.
+ * Each change is journaled as an account event "hold_redated" by `actor`
+ * (who loaded the calendar) naming the hold and both dates. *out (malloc'd,
+ * the caller frees; NULL when none) lists the n_out changes; *provisional
+ * counts the holds still provisional. Call inside a write transaction. */
+enum dc_err dc_ledger_redate_holds(struct dc_store *st, const struct dc_calendar *cal,
+                                   uint32_t n_days, uint64_t now, const char *actor,
+                                   struct dc_redated **out, size_t *n_out, size_t *provisional);
+
 /* Releases every held (not frozen) credit due at `now` into its account's
  * available balance; `by` names who or what released it ("timer",
  * "admin:<actor>", "cli"), kept on the hold. A debtor's release pays her

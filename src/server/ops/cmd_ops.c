@@ -615,7 +615,9 @@ struct cal_load {
     const char *text;
     const struct dc_calendar *cal;
     uint64_t now;
-    size_t changed, provisional; /* OUT */
+    const char *actor;            /* who loaded it: --actor, journaled with each re-dating */
+    size_t changed, provisional;  /* OUT */
+    struct dc_redated *redated;   /* OUT: the changed holds (malloc'd) */
 };
 
 static enum dc_err cal_load_fn(struct dc_store *st, void *arg)
@@ -632,9 +634,13 @@ static enum dc_err cal_load_fn(struct dc_store *st, void *arg)
     snprintf(v, sizeof v, "%llu", (unsigned long long)at);
     enum dc_err e = st->ops->meta_put(st, "calendar", l->text);
     if (e == DC_OK) e = st->ops->meta_put(st, "calendar_loaded_at", v);
+    /* a corrected calendar re-dates firm dates too, not only provisional
+     * ones (dc_ledger_redate_holds); a retried transaction starts afresh */
+    free(l->redated);
+    l->redated = NULL;
     if (e == DC_OK) {
-        e = dc_ledger_recheck_holds(st, l->cal, X.cfg.hold_working_days, &l->changed,
-                                    &l->provisional);
+        e = dc_ledger_redate_holds(st, l->cal, X.cfg.hold_working_days, l->now, l->actor,
+                                   &l->redated, &l->changed, &l->provisional);
     }
     return e;
 }
@@ -675,17 +681,29 @@ int dc_cmd_calendar(const struct dc_cmd_env *env, int argc, char **argv)
         if (open_ctx(env)) return DC_EXIT_CONFIG;
         return calendar_show();
     }
-    if (argc < 2 || argc > 3 || strcmp(argv[0], "load") != 0) {
-        dc_cmd_fail("calendar: expected 'show' or 'load FILE [--force]'");
+    if (argc < 2 || strcmp(argv[0], "load") != 0) {
+        dc_cmd_fail("calendar: expected 'show' or 'load FILE [--force] [--actor NAME]'");
         return DC_EXIT_USAGE;
     }
     file = argv[1];
-    if (argc == 3) {
-        if (strcmp(argv[2], "--force") != 0) {
-            dc_cmd_fail("calendar load: unexpected argument '%s'", argv[2]);
+    const char *actor = "operator";
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--force") == 0) {
+            force = 1;
+        } else if (strcmp(argv[i], "--actor") == 0 && i + 1 < argc) {
+            actor = argv[++i];
+        } else {
+            dc_cmd_fail("calendar load: unexpected argument '%s' (expected --force or --actor "
+                        "NAME)",
+                        argv[i]);
             return DC_EXIT_USAGE;
         }
-        force = 1;
+    }
+    struct dc_event ev_cap; /* the actor is kept with every account event it causes */
+    if (!dc_event_text_valid(actor, sizeof ev_cap.actor) || !*actor) {
+        dc_cmd_fail("calendar load: --actor must be non-empty UTF-8 of at most %zu bytes",
+                    sizeof ev_cap.actor - 1);
+        return DC_EXIT_USAGE;
     }
     FILE *f = fopen(file, "rb");
     if (!f) {
@@ -734,20 +752,41 @@ int dc_cmd_calendar(const struct dc_cmd_env *env, int argc, char **argv)
         rc = finish(DC_EXIT_REFUSED);
     }
     if (!rc && e == DC_OK) {
-        struct cal_load l = {text, cal, dc_now(&X), 0, 0};
+        struct cal_load l = {text, cal, dc_now(&X), actor, 0, 0, NULL};
         e = tx(cal_load_fn, &l);
         if (e != DC_OK) {
             dc_cmd_fail("calendar load: %s", dc_err_str(e));
             rc = finish(dc_cmd_exit_for(e));
         } else {
             DC_LOG_EVENT(DC_LOG_INFO, "calendar_loaded", DC_KV_S("file", file),
-                         DC_KV_N("redated", l.changed), DC_KV_N("provisional", l.provisional));
+                         DC_KV_S("actor", actor), DC_KV_N("redated", l.changed),
+                         DC_KV_N("provisional", l.provisional));
             print_coverage(cal, "calendar loaded: covers ");
+            for (size_t i = 0; i < l.changed; i++) {
+                const struct dc_redated *r = &l.redated[i];
+                char a[DC_TIME_STR_MAX], b[DC_TIME_STR_MAX];
+                dc_local_time(a, sizeof a, cal, r->from);
+                dc_local_time(b, sizeof b, cal, r->to);
+                DC_LOG_EVENT(DC_LOG_INFO, "hold_redated", DC_KV_N("hold", r->hold),
+                             DC_KV_N("account", r->account), DC_KV_S("from", a),
+                             DC_KV_S("to", b), DC_KV_N("provisional", r->to_provisional),
+                             DC_KV_S("actor", actor));
+                if (i < 20) {
+                    printf("  hold %lld (account %lld%s): %s %s -> %s %s\n", (long long)r->hold,
+                           (long long)r->account, r->frozen ? ", frozen" : "", a,
+                           r->from_provisional ? "provisional" : "firm", b,
+                           r->to_provisional ? "provisional" : "firm");
+                } else if (i == 20) {
+                    printf("  ... and %zu more (each is an event of its account)\n",
+                           l.changed - 20);
+                }
+            }
             printf("%zu holds re-dated, %zu still provisional; running ducatd instances pick it "
                    "up on SIGHUP or within trust_reload_s\n",
                    l.changed, l.provisional);
             rc = finish(DC_EXIT_OK);
         }
+        free(l.redated);
     }
     if (e == DC_ERR_NO_MEMORY && !rc) {
         dc_cmd_fail("calendar load: out of memory");

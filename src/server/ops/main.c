@@ -72,14 +72,16 @@ static const struct command commands[] = {
      "A provisional release date (the calendar does not cover the hold's window) is\n"
      "never released. list prints holds (amount still held, release date, whether it\n"
      "is provisional); S is held, frozen, released or reversed."},
-    {"calendar", dc_cmd_calendar, "show | load FILE [--force]",
+    {"calendar", dc_cmd_calendar, "show | load FILE [--force] [--actor NAME]",
      "the working-day calendar: its coverage, and loading a new one",
      "show prints the calendar in force (from the store once one was loaded, else the\n"
      "[hold] calendar file), the dates it covers, the days left and how many holds wait\n"
      "with a provisional release date. load checks FILE (a malformed line is named),\n"
      "refuses one that covers less than the calendar in force unless --force, or that\n"
-     "changes the utc-offset, then stores it and re-dates the provisional holds it now\n"
-     "covers; running ducatd instances pick it up on SIGHUP or within trust_reload_s."},
+     "changes the utc-offset, then stores it and re-dates every credit not yet\n"
+     "released (firm dates too, never before now; frozen credits stay frozen), each\n"
+     "change an event of its account by NAME (default operator); running ducatd\n"
+     "instances pick it up on SIGHUP or within trust_reload_s."},
     {"audit", dc_cmd_audit, "", "prove conservation from the journal (exit 4 on discrepancy)", ""},
     {"operators", dc_cmd_operators,
      "list | add NAME --role ROLE [--expires DATE] | remove NAME",

@@ -171,6 +171,34 @@ static int add_entry(void *ctx, const struct dc_posting *p)
     return 0;
 }
 
+/* A deposit entry (kind "deposit", ref "h:<hold>") tells when its credit
+ * is released and whether that date is still a guess, as the balance's
+ * holds do: a user reading her history must not take a provisional date for
+ * a promise. Read after journal_list (not from its callback) so no backend
+ * nests a query inside a result it is still reading. */
+static enum dc_err add_hold_dates(struct dc_store *st, json_t *arr)
+{
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *o = json_array_get(arr, i);
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        const char *ref = json_string_value(json_object_get(o, "ref"));
+        if (!kind || !ref || strcmp(kind, "deposit") != 0 || strncmp(ref, "h:", 2) != 0) continue;
+        char *end;
+        long long id = strtoll(ref + 2, &end, 10);
+        if (*end || id <= 0) continue;
+        struct dc_hold hd;
+        enum dc_err e = st->ops->hold_get(st, &hd, id);
+        if (e == DC_ERR_NOT_FOUND) continue;
+        if (e != DC_OK) return e;
+        if (json_object_set_new(o, "hold_status", json_string(dc_hold_status_name(hd.status))) ||
+            json_object_set_new(o, "release_at", json_integer((json_int_t)hd.release_at)) ||
+            json_object_set_new(o, "release_provisional", json_boolean(hd.release_provisional))) {
+            return DC_ERR_NO_MEMORY;
+        }
+    }
+    return DC_OK;
+}
+
 enum dc_err dc_json_history(struct dc_store *st, int64_t account, int64_t before, int64_t limit,
                             json_t **out)
 {
@@ -178,6 +206,7 @@ enum dc_err dc_json_history(struct dc_store *st, int64_t account, int64_t before
     *out = NULL;
     if (!h.arr) return DC_ERR_NO_MEMORY;
     enum dc_err e = st->ops->journal_list(st, account, before, (int)limit, add_entry, &h);
+    if (e == DC_OK) e = add_hold_dates(st, h.arr);
     if (e != DC_OK) {
         json_decref(h.arr);
         return e;
