@@ -30,15 +30,23 @@
 
 static struct srv S;
 
-static void start(void)
+static void start_with(int shipped_calendar)
 {
     srv_cleanup(&S); /* what a failed test left running */
-    srv_init(&S, "--auto-verify");
+    if (shipped_calendar)
+        srv_init_shipped_calendar(&S, "--auto-verify");
+    else
+        srv_init(&S, "--auto-verify");
     FILE *f = fopen(S.conf, "a");
     ASSERT(f != NULL);
     ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
     ASSERT(fclose(f) == 0);
     srv_start(&S);
+}
+
+static void start(void)
+{
+    start_with(0);
 }
 
 struct bal {
@@ -204,6 +212,9 @@ static void test_reclaim_with_refusal(void)
     long long id = json_int(j, "reclaim_id");
     ASSERT_EQ(json_array_size(json_get(j, "coins")), 2);
     ASSERT_STR(json_str(json_array_get(json_get(j, "coins"), 0), "status"), "held");
+    /* the test calendar covers the window: a firm date */
+    ASSERT(json_is_false(
+        json_object_get(json_array_get(json_get(j, "coins"), 0), "release_provisional")));
     json_decref(j);
     struct bal b = bal_of(&alice);
     ASSERT_EQ(b.available, 700);
@@ -313,12 +324,16 @@ static void test_reclaim_refused_cases(void)
     srv_cleanup(&S);
 }
 
-/* No refusal: the payer gets the coins back once nobody can deposit them. */
+/* No refusal: the payer gets the coins back once nobody can deposit them.
+ * Under the shipped calendar, whose last day is 2026-12-31: the reclaim
+ * happens 13 days after a real date that is past 2026-12-03, so its
+ * 15-working-day window always reaches beyond the calendar and its release
+ * date must be provisional, like a deposit's (it once was firm). */
 static void test_reclaim_after_deadline(void)
 {
     static struct pay p;
     struct dev alice, bob;
-    start();
+    start_with(1);
     const uint64_t t0 = h_now_ms() / 1000 * 1000;
     srv_clock_set(&S, t0);
     dev_setup(&S, &alice, "Alice Zhang", 1000);
@@ -340,6 +355,8 @@ static void test_reclaim_after_deadline(void)
     ASSERT_EQ(st, 201);
     ASSERT_EQ(json_int(j, "credited"), 500);
     ASSERT_STR(json_str(j, "basis"), "deadline");
+    json_t *c0 = json_array_get(json_get(j, "coins"), 0);
+    ASSERT(json_is_true(json_object_get(c0, "release_provisional")));
     json_decref(j);
     ASSERT_EQ(value_of(&alice), 1000);
     /* the payee's late deposit: refused (expired, and reclaimed), no case */

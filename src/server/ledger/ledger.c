@@ -1323,8 +1323,11 @@ enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t no
     enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
     if (e != DC_OK) return e;
     if (a.kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
+    /* the same date rule as a deposit's, under the calendar lock (a reload
+     * may swap the calendar) and provisional beyond its coverage */
     uint64_t release_at;
-    e = dc_calendar_release_ms(&release_at, &x->cal, now, x->cfg.hold_working_days);
+    int release_provisional;
+    e = hold_release_date(x, now, &release_at, &release_provisional);
     if (e != DC_OK) return e;
     struct dc_coin *coin = malloc(sizeof *coin);
     if (!coin) return DC_ERR_NO_MEMORY;
@@ -1351,10 +1354,12 @@ enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t no
         o->amount = in[i].amount;
         o->flagged = in[i].flagged;
         o->release_at = release_at;
+        o->release_provisional = release_provisional;
 
         struct dc_hold h;
         struct dc_dcoin dc;
-        e = hold_and_chain(st, now, account, &in[i], coin->genesis.serial, release_at, 0,
+        e = hold_and_chain(st, now, account, &in[i], coin->genesis.serial, release_at,
+                           release_provisional,
                            &out->deposit_id, &h, &dc);
         if (e != DC_OK) break;
 
