@@ -25,6 +25,8 @@
 #define DC_R_ADMIN 0x4u       /* Authorization: Bearer <an operator's credential> */
 #define DC_R_CONSOLE 0x8u     /* the admin console's files: unknown when [server] console = no */
 #define DC_R_INLINE 0x10u     /* never blocks (no store, no writer): answered on the io thread */
+#define DC_R_WRITER 0x20u     /* the handler parses, then runs one store job: the io thread
+                               * authenticates, the writer thread runs the handler (http.c) */
 
 struct dc_req {
     struct dc_ctx *x;
