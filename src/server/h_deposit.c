@@ -1,8 +1,9 @@
 /*
- * h_deposit.c - POST /v1/deposits: verify every coin (in this request's
- * thread, so both cores verify in parallel), then record the deposit in one
- * group-commit job: the atomic check-and-insert of every consumed state,
- * the holds in the frozen box, and fork cases (ledger.c).
+ * h_deposit.c - POST /v1/deposits: verify every coin (on a worker, so both
+ * cores verify in parallel), then record the deposit in one group-commit
+ * job: the atomic check-and-insert of every consumed state, the holds in
+ * the frozen box, and fork cases (ledger.c). The worker does not wait for
+ * the commit (dc_idempotent_then): deposit_then finishes on the writer.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,15 @@ struct deposit_args {
     struct dc_deposit_coin_out *outc;
     size_t forks;
     int64_t deposit_id, credited; /* set when deposit_fn ran (not on a replay) */
+};
+
+/* What a deposit request holds until its answer: freed by deposit_then. */
+struct deposit_req {
+    struct deposit_args d;
+    uint8_t **bufs; /* the decoded coins, d.in[i].bytes point into them */
+    struct dc_coin *coin;
+    struct dc_trust *t;
+    size_t sigs; /* record signatures this request verified itself */
 };
 
 static const uint8_t receipt_ctx[8] = {'D', 'U', 'C', 'A', 'T', 'R', 'C', 'P'};
@@ -56,7 +66,7 @@ static json_t *receipt(const struct dc_ctx *x, const struct dc_deposit_out *o, i
 static enum dc_err deposit_fn(struct dc_store *st, struct dc_req *rq, void *arg,
                               struct dc_resp *out)
 {
-    struct deposit_args *d = arg;
+    struct deposit_args *d = &((struct deposit_req *)arg)->d;
     struct dc_deposit_out o;
     memset(&o, 0, sizeof o);
     o.coins = d->outc;
@@ -116,6 +126,30 @@ static void log_deposit(struct dc_req *rq, const struct deposit_args *d)
     dc_pool_put(rq->x, st);
 }
 
+/* The handler's tail, after its job (dc_idempotent_then: on the writer
+ * thread once the batch is durable, or here when nothing was deferred). */
+static enum dc_err deposit_then(struct dc_req *rq, struct dc_resp *rs, enum dc_err e, void *arg)
+{
+    (void)rs;
+    struct deposit_req *q = arg;
+    struct deposit_args *d = &q->d;
+    if (e == DC_OK) {
+        dc_metrics_add(rq->x->metrics, DC_M_DEPOSITS, 1);
+        dc_metrics_add(rq->x->metrics, DC_M_COINS_DEPOSITED, d->n);
+        if (d->forks) dc_metrics_add(rq->x->metrics, DC_M_FORKS, d->forks);
+        if (d->deposit_id) log_deposit(rq, d);
+    }
+    for (size_t i = 0; q->bufs && i < d->n; i++) free(q->bufs[i]);
+    free(q->bufs);
+    free(q->coin);
+    free(q->t);
+    dc_metrics_add(rq->x->metrics, DC_M_SIGS_VERIFIED, q->sigs);
+    free(d->in);
+    free(d->outc);
+    free(q);
+    return e;
+}
+
 enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
 {
     char request_id[65];
@@ -131,13 +165,18 @@ enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
     e = dc_idempotent_replay(rq, rq->account.id, request_id, rs, &answered);
     if (e != DC_OK || answered) return e;
     size_t n = json_array_size(coins);
-    struct deposit_args d = {calloc(n, sizeof *d.in), n, calloc(n, sizeof *d.outc), 0, 0, 0};
-    uint8_t **bufs = calloc(n, sizeof *bufs);
-    struct dc_coin *coin = malloc(sizeof *coin);
-    if (!d.in || !d.outc || !bufs || !coin) e = DC_ERR_NO_MEMORY;
+    struct deposit_req *q = calloc(1, sizeof *q);
+    if (!q) return DC_ERR_NO_MEMORY;
+    struct deposit_args *d = &q->d;
+    d->in = calloc(n, sizeof *d->in);
+    d->n = n;
+    d->outc = calloc(n, sizeof *d->outc);
+    q->bufs = calloc(n, sizeof *q->bufs);
+    struct dc_coin *coin = q->coin = malloc(sizeof *coin);
+    if (!d->in || !d->outc || !q->bufs || !coin) e = DC_ERR_NO_MEMORY;
 
     /* a trust snapshot at this request's time */
-    struct dc_trust *t = malloc(sizeof *t);
+    struct dc_trust *t = q->t = malloc(sizeof *t);
     if (!t) e = DC_ERR_NO_MEMORY;
     if (e == DC_OK) {
         pthread_rwlock_rdlock(&rq->x->trust_lock);
@@ -148,7 +187,7 @@ enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
     /* split siblings share their history and a device's certificate is in
      * all its coins: what any deposit verified is not verified again */
     struct dc_verify_cache *cache = dc_vcache(rq->x);
-    size_t sigs = 0;
+    uint8_t **bufs = q->bufs;
     for (size_t i = 0; e == DC_OK && i < n; i++) {
         const char *hex = json_string_value(json_array_get(coins, i));
         size_t hl = hex ? strlen(hex) : 0;
@@ -171,7 +210,7 @@ enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
         struct dc_verify_result res;
         struct dc_verify_opts o = {NULL, NULL, 1};
         e = dc_coin_verify(&res, t, coin, &o, cache);
-        sigs += res.sigs_checked;
+        q->sigs += res.sigs_checked;
         if (e == DC_OK && (coin->n == 0 || coin->rec[coin->n - 1].type != DC_TYPE_DEPOSIT)) {
             res.index = coin->n;
             e = DC_ERR_CHAIN_ORDER;
@@ -181,24 +220,12 @@ enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
                      dc_err_str(e));
             break;
         }
-        d.in[i].bytes = bufs[i];
-        d.in[i].len = hl / 2;
-        d.in[i].amount = res.value;
-        d.in[i].flagged = res.expired_in_grace;
+        d->in[i].bytes = bufs[i];
+        d->in[i].len = hl / 2;
+        d->in[i].amount = res.value;
+        d->in[i].flagged = res.expired_in_grace;
     }
-    if (e == DC_OK) e = dc_idempotent(rq, rq->account.id, request_id, deposit_fn, &d, rs);
-    if (e == DC_OK) {
-        dc_metrics_add(rq->x->metrics, DC_M_DEPOSITS, 1);
-        dc_metrics_add(rq->x->metrics, DC_M_COINS_DEPOSITED, n);
-        if (d.forks) dc_metrics_add(rq->x->metrics, DC_M_FORKS, d.forks);
-        if (d.deposit_id) log_deposit(rq, &d);
-    }
-    for (size_t i = 0; bufs && i < n; i++) free(bufs[i]);
-    free(bufs);
-    free(coin);
-    free(t);
-    dc_metrics_add(rq->x->metrics, DC_M_SIGS_VERIFIED, sigs);
-    free(d.in);
-    free(d.outc);
-    return e;
+    if (e != DC_OK) return deposit_then(rq, rs, e, q);
+    /* q belongs to deposit_then from here on, which may run on the writer */
+    return dc_idempotent_then(rq, rq->account.id, request_id, deposit_fn, q, rs, deposit_then);
 }

@@ -688,6 +688,9 @@ struct work {
     enum dc_err e;  /* the handler's result */
     struct conn_state *s;
     struct dc_writer_job job;
+    /* on a worker: set (before the writer can finish the request) when the
+     * handler's answer was deferred to the writer (dc_idempotent_then) */
+    int *deferred;
 };
 
 /* Checks everything before the handler: early refusals, route, body size,
@@ -825,17 +828,29 @@ static void finish(struct work *w, enum dc_err e, enum dc_err early)
 
 /* Authenticates, runs the handler and renders: fills s->resp and s->status.
  * Runs on a worker (may block on the writer or a read connection) or, for
- * routes flagged DC_R_INLINE and early refusals, on the io thread. */
-static void process(struct conn_state *s, enum dc_err early)
+ * routes flagged DC_R_INLINE and early refusals, on the io thread. Returns
+ * 1 when the handler left its answer to the writer (on_worker only): the
+ * writer then renders it and resumes the connection. */
+static int process(struct conn_state *s, enum dc_err early, int on_worker)
 {
-    struct work w;
-    enum dc_err e = prepare(s, &w, early, NULL);
+    /* on the heap on a worker, so a handler may leave its answer to the
+     * writer (dc_idempotent_then); on the stack when memory is short */
+    struct work *hw = on_worker ? malloc(sizeof *hw) : NULL, sw;
+    struct work *w = hw ? hw : &sw;
+    int deferred = 0;
+    enum dc_err e = prepare(s, w, early, NULL);
     const char *method = s->method;
     const struct dc_route *rt = s->rt;
-    struct dc_req *rq = &w.rq;
-    struct dc_resp *rs = &w.rs;
+    struct dc_req *rq = &w->rq;
+    struct dc_resp *rs = &w->rs;
+    if (hw) {
+        rq->deferral = hw;
+        hw->deferred = &deferred;
+    }
     if (e == DC_OK) {
         e = rt->fn(rq, rs);
+        /* deferred: w belongs to the writer now and may be gone already */
+        if (deferred) return 1;
         if (e == DC_ERR_STORE_RETRY && strcmp(method, "GET") == 0) {
             /* The handler's read lost its database connection in the
              * middle (PostgreSQL restarted, its server process was
@@ -851,7 +866,9 @@ static void process(struct conn_state *s, enum dc_err early)
             e = rt->fn(rq, rs);
         }
     }
-    finish(&w, e, early);
+    finish(w, e, early);
+    free(hw);
+    return 0;
 }
 
 static enum MHD_Result queue_made(struct conn_state *s)
@@ -974,8 +991,7 @@ static void *worker_main(void *arg)
         h->head = s->next_job;
         if (!h->head) h->tail = NULL;
         pthread_mutex_unlock(&h->lock);
-        process(s, DC_OK);
-        resume(s);
+        if (!process(s, DC_OK, 1)) resume(s);
         pthread_mutex_lock(&h->lock);
     }
     pthread_mutex_unlock(&h->lock);
@@ -1004,14 +1020,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const union MHD_ConnectionInfo *hs =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
         if (hs && hs->header_size > MAX_HEADER_BYTES) {
-            process(s, DC_ERR_HEADERS_TOO_LARGE); /* answered now; MHD closes after it */
+            process(s, DC_ERR_HEADERS_TOO_LARGE, 0); /* answered now; MHD closes after it */
             return queue_made(s);
         }
         s->early_detail = framing_problem(conn, version);
         if (s->early_detail) {
             /* answered before any body is read, and the connection closed:
              * where this request's body ends is exactly what is unclear */
-            process(s, DC_ERR_HTTP_FRAMING);
+            process(s, DC_ERR_HTTP_FRAMING, 0);
             return queue_made(s);
         }
         return MHD_YES;
@@ -1039,7 +1055,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     sock_phase(h, s->sock, PH_WORK);
     if (!s->rt || (s->rt->flags & DC_R_INLINE) || s->late || s->too_large) {
         /* nothing here blocks: answered on the io thread, no hand-off */
-        process(s, DC_OK);
+        process(s, DC_OK, 0);
         return queue_made(s);
     }
     if (s->rt->flags & DC_R_WRITER) {
@@ -1054,7 +1070,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * request is refused here like any that arrived after shutdown */
         pthread_mutex_unlock(&h->lock);
         s->late = 1;
-        process(s, DC_OK);
+        process(s, DC_OK, 0);
         return queue_made(s);
     }
     s->dispatched = 1;
@@ -1315,18 +1331,67 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     return e;
 }
 
+/* What the request answers once its idem_run job is done with result e. */
+static enum dc_err idem_result(struct idem_job *j, enum dc_err e)
+{
+    if (e == DC_OK) e = j->refused; /* rendered from rq->detail: the stored text */
+    if (e != DC_OK) {
+        free(j->replayed);
+        j->replayed = NULL;
+        return e;
+    }
+    if (j->replayed) replay_into(j->rq, j->rs, j->replayed, j->replay_status);
+    return DC_OK;
+}
+
 enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id,
                           dc_idem_fn fn, void *arg, struct dc_resp *rs)
 {
     struct idem_job j = {rq, account, request_id, fn, arg, rs, NULL, 0, DC_OK};
-    enum dc_err e = dc_writer_run(rq->x->writer, idem_run, &j);
-    if (e == DC_OK) e = j.refused; /* rendered from rq->detail: the stored text */
-    if (e != DC_OK) {
-        free(j.replayed);
-        return e;
+    return idem_result(&j, dc_writer_run(rq->x->writer, idem_run, &j));
+}
+
+/* A deferred dc_idempotent_then: the job, its request id, what runs after. */
+struct idem_defer {
+    struct idem_job j;
+    char request_id[65];
+    dc_idem_then then;
+    struct dc_writer_job wj;
+};
+
+/* On the writer thread, once the batch is durable: the handler's tail, the
+ * rendering, and the connection back to its io thread. */
+static void idem_defer_done(struct dc_writer_job *wj)
+{
+    struct idem_defer *d = (struct idem_defer *)((char *)wj - offsetof(struct idem_defer, wj));
+    struct work *w = d->j.rq->deferral;
+    enum dc_err e = d->then(&w->rq, &w->rs, idem_result(&d->j, wj->result), d->j.arg);
+    free(d);
+    struct conn_state *s = w->s;
+    finish(w, e, DC_OK);
+    free(w);
+    resume(s);
+}
+
+enum dc_err dc_idempotent_then(struct dc_req *rq, int64_t account, const char *request_id,
+                               dc_idem_fn fn, void *arg, struct dc_resp *rs, dc_idem_then then)
+{
+    struct work *w = rq->deferral;
+    if (w && rs == &w->rs && &w->rq == rq) {
+        struct idem_defer *d = malloc(sizeof *d);
+        if (d) {
+            snprintf(d->request_id, sizeof d->request_id, "%s", request_id);
+            d->j = (struct idem_job){rq, account, d->request_id, fn, arg, rs, NULL, 0, DC_OK};
+            d->then = then;
+            d->wj = (struct dc_writer_job){.fn = idem_run, .ctx = &d->j, .done = idem_defer_done};
+            /* set first: once submitted, the writer may finish w at any time */
+            *w->deferred = 1;
+            if (dc_writer_submit(rq->x->writer, &d->wj) == DC_OK) return DC_OK;
+            *w->deferred = 0;
+            free(d);
+        }
     }
-    if (j.replayed) replay_into(rq, rs, j.replayed, j.replay_status);
-    return DC_OK;
+    return then(rq, rs, dc_idempotent(rq, account, request_id, fn, arg, rs), arg);
 }
 
 /* ---- Server loop ------------------------------------------------------- */
