@@ -29,7 +29,8 @@ struct deposit_req {
     uint8_t **bufs; /* the decoded coins, d.in[i].bytes point into them */
     struct dc_coin *coin;
     struct dc_trust *t;
-    size_t sigs; /* record signatures this request verified itself */
+    size_t sigs;  /* record signatures this request verified itself */
+    int replayed; /* answered from the stored answer before its job */
 };
 
 static const uint8_t receipt_ctx[8] = {'D', 'U', 'C', 'A', 'T', 'R', 'C', 'P'};
@@ -133,7 +134,7 @@ static enum dc_err deposit_then(struct dc_req *rq, struct dc_resp *rs, enum dc_e
     (void)rs;
     struct deposit_req *q = arg;
     struct deposit_args *d = &q->d;
-    if (e == DC_OK) {
+    if (e == DC_OK && !q->replayed) {
         dc_metrics_add(rq->x->metrics, DC_M_DEPOSITS, 1);
         dc_metrics_add(rq->x->metrics, DC_M_COINS_DEPOSITED, d->n);
         if (d->forks) dc_metrics_add(rq->x->metrics, DC_M_FORKS, d->forks);
@@ -161,9 +162,6 @@ enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
     };
     enum dc_err e = dc_jspec_parse(rq, spec);
     if (e != DC_OK) return e;
-    int answered;
-    e = dc_idempotent_replay(rq, rq->account.id, request_id, rs, &answered);
-    if (e != DC_OK || answered) return e;
     size_t n = json_array_size(coins);
     struct deposit_req *q = calloc(1, sizeof *q);
     if (!q) return DC_ERR_NO_MEMORY;
@@ -225,7 +223,24 @@ enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
         d->in[i].amount = res.value;
         d->in[i].flagged = res.expired_in_grace;
     }
-    if (e != DC_OK) return deposit_then(rq, rs, e, q);
+    if (e != DC_OK) {
+        /* A request id already answered keeps its answer even if its coins
+         * no longer verify (a key revoked since, a coin expired since): the
+         * stored answer is looked up here, only on this path. A request
+         * whose coins verify finds it in its job (idem_run), which spares
+         * every deposit a read transaction before it (~10% of its CPU). */
+        int answered = 0;
+        enum dc_err r = dc_idempotent_replay(rq, rq->account.id, request_id, rs, &answered);
+        if (answered) {
+            e = DC_OK;
+            q->replayed = 1;
+        } else if (r != DC_OK) {
+            /* a conflict names the request id; a store error, nothing */
+            if (r != DC_ERR_IDEMPOTENCY_CONFLICT) rq->detail[0] = '\0';
+            e = r;
+        }
+        return deposit_then(rq, rs, e, q);
+    }
     /* q belongs to deposit_then from here on, which may run on the writer */
     return dc_idempotent_then(rq, rq->account.id, request_id, deposit_fn, q, rs, deposit_then);
 }
