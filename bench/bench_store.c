@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/ledger.h"
+#include "server/ledger/ledger.h"
 #include "store/store.h"
 
 #define USERS 1000

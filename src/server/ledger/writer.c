@@ -29,7 +29,7 @@
  * rows to the commit's round trip, store_pg.c), and then the one-job
  * transactions find the job that caused it while its companions commit.
  */
-#include "server/writer.h"
+#include "server/ledger/writer.h"
 
 #include <pthread.h>
 #include <semaphore.h>
@@ -37,8 +37,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "server/log.h"
-#include "server/metrics.h"
+#include "server/obs/log.h"
+#include "server/obs/metrics.h"
 
 /* A queued job is the public struct dc_writer_job (writer.h): an
  * asynchronous submitter's, or this one on dc_writer_run's stack, whose
