@@ -673,8 +673,8 @@ static int process(struct conn_state *s, enum dc_err early, int on_worker)
 {
     /* on the heap on a worker, so a handler may leave its answer to the
      * writer (dc_idempotent_then); on the stack when memory is short */
-    struct work *hw = on_worker ? malloc(sizeof *hw) : NULL, sw;
-    struct work *w = hw ? hw : &sw;
+    struct work *hw = on_worker ? malloc(sizeof *hw) : NULL, sw = {0};
+    struct work *w = hw ? hw : &sw; /* prepare() clears either */
     int deferred = 0;
     enum dc_err e = prepare(s, w, early, NULL);
     const char *method = s->method;

@@ -10,8 +10,8 @@
  * names the handlers.
  */
 #include <sodium.h>
-#include <stdio.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
