@@ -77,6 +77,16 @@
  * Ed25519 verify ~22% of ducatd's CPU, SQLite ~18% (commit ~12%), the
  * kernel ~35% (futex wake-ups of the four hand-offs per request: io thread
  * -> worker -> writer -> worker -> io thread, 4.2-4.8 context switches).
+ *
+ * 2026-12-03 later, load average 14-19 (five engineers building), three
+ * runs each of BENCH_PHASES=bd interleaved, old ducatd against new (issue
+ * 12: transfers on the writer, deposits answered by the writer, 512-byte
+ * pages), medians: transfer CPU 3.58x the floor old, 3.59x new (single
+ * runs earlier: 3.65x -> 2.62x, 4.12x -> 2.89x; the ratio swings with the
+ * load), context switches per transfer 4.6-4.8 -> 0.6-0.8; written per
+ * transfer 6.1 -> 3.2 KB; 1-hop coin 3.31x -> 2.58x, 19.0 -> 12.2 KB;
+ * 5-hop coin 2.34x -> 1.94x; 16 coins/request 1.94x -> 1.76x, 5.9-6.8 ->
+ * 4.5 KB; context switches per deposited coin 5.5 -> 3.7-3.9.
  */
 #include "test.h"
 

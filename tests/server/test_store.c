@@ -105,8 +105,8 @@ static void fresh(void)
     int v;
     ASSERT_OK(S->ops->migrate(S, &v));
     ASSERT(v >= 1);
-    /* a new SQLite database gets 1 KiB pages: fewer bytes per commit */
-    if (backend == 0) ASSERT_EQ(sqlite_page_size(), 1024);
+    /* a new SQLite database gets 512-byte pages: fewer bytes per commit */
+    if (backend == 0) ASSERT_EQ(sqlite_page_size(), 512);
 }
 
 static void user(struct dc_account *a, int64_t id, uint8_t tag)

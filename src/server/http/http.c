@@ -286,13 +286,24 @@ static enum dc_err hex_header(struct dc_req *rq, const char *name, uint8_t *out,
     return DC_OK;
 }
 
-static enum dc_err auth_device(struct dc_req *rq, int need_account)
+/* *would_block (may be NULL: then it may block) is set, and nothing done,
+ * when the key's account is not in the cache and only a database read can
+ * tell: the caller, an io thread, hands the request to a worker instead. */
+static enum dc_err auth_device(struct dc_req *rq, int need_account, int *would_block)
 {
     uint8_t nonce[DC_NONCE_BYTES], sig[DC_SIG_BYTES];
     enum dc_err e = hex_header(rq, "X-Ducat-Key", rq->device, DC_PUBKEY_BYTES);
     if (e == DC_OK) e = hex_header(rq, "X-Ducat-Nonce", nonce, DC_NONCE_BYTES);
     if (e == DC_OK) e = hex_header(rq, "X-Ducat-Signature", sig, DC_SIG_BYTES);
     if (e != DC_OK) return e;
+    if (need_account && would_block) {
+        /* before the signature check, so the worker does not check it twice */
+        rq->account.id = dc_nonces_device_account(rq->x->nonces, rq->device);
+        if (!rq->account.id) {
+            *would_block = 1;
+            return DC_OK;
+        }
+    }
     const char *tv = rq->header(rq->conn, "X-Ducat-Time");
     char *end = NULL;
     unsigned long long t = tv ? strtoull(tv, &end, 10) : 0;
@@ -325,7 +336,7 @@ static enum dc_err auth_device(struct dc_req *rq, int need_account)
          * table (anyone can make keys and sign with them). Only the id is
          * known when it comes from the cache (rq->account's contract in
          * http.h): handlers read what else they need */
-        rq->account.id = dc_nonces_device_account(rq->x->nonces, rq->device);
+        if (!rq->account.id) rq->account.id = dc_nonces_device_account(rq->x->nonces, rq->device);
         if (!rq->account.id) {
             struct dc_store *st;
             e = dc_pool_get(rq->x, &st);
@@ -505,65 +516,82 @@ static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char 
     return MHD_YES;
 }
 
-/* Authenticates, runs the handler and renders: fills s->resp and s->status.
- * Runs on a worker (may block on the writer or a read connection) or, for
- * routes flagged DC_R_INLINE and early refusals, on the io thread. */
-static void process(struct conn_state *s, enum dc_err early)
+/* A request on its way through: what prepare() made of it and what the
+ * handler answers. On the stack of the thread that runs it whole, or on the
+ * heap while the writer runs its handler (DC_R_WRITER). */
+struct work {
+    struct dc_req rq;
+    struct dc_resp rs;
+    json_t *parsed; /* rq.json, owned */
+    enum dc_err e;  /* the handler's result */
+    struct conn_state *s;
+    struct dc_writer_job job;
+    /* on a worker: how a handler leaves its answer to the writer */
+    struct dc_deferral deferral;
+};
+
+/* Checks everything before the handler: early refusals, route, body size,
+ * query parameters, authentication, the JSON body. Fills w->rq; returns
+ * the refusal or DC_OK. With would_block non-NULL (an io thread) it sets
+ * *would_block instead of reading the database (a key not in the cache);
+ * nothing is consumed then and the request goes to a worker. */
+static enum dc_err prepare(struct conn_state *s, struct work *w, enum dc_err early,
+                           int *would_block)
 {
     struct dc_ctx *x = s->h->x;
     struct MHD_Connection *conn = s->conn;
     const char *method = s->method, *url = s->url;
     const struct dc_route *rt = s->rt;
-    struct dc_req rq;
-    struct dc_resp rs;
-    memset(&rq, 0, sizeof rq);
-    memset(&rs, 0, sizeof rs);
-    rq.x = x;
-    rq.method = method;
-    rq.path = url;
-    rq.target = s->uri ? s->uri : url;
-    rq.body = s->body ? s->body : (const uint8_t *)"";
-    rq.body_len = s->len;
-    rq.now = dc_now(x);
-    rq.path_id = s->id;
-    rq.header = get_header;
-    rq.query = get_query;
-    rq.conn = conn;
-    rs.status = 200;
+    memset(w, 0, sizeof *w);
+    w->s = s;
+    struct dc_req *rq = &w->rq;
+    rq->x = x;
+    rq->method = method;
+    rq->path = url;
+    rq->target = s->uri ? s->uri : url;
+    rq->body = s->body ? s->body : (const uint8_t *)"";
+    rq->body_len = s->len;
+    rq->now = dc_now(x);
+    rq->path_id = s->id;
+    rq->header = get_header;
+    rq->query = get_query;
+    rq->conn = conn;
+    w->rs.status = 200;
 
     enum dc_err e = early;
     unsigned n_args = 0;
     if (e != DC_OK) {
         if (e == DC_ERR_HEADERS_TOO_LARGE) {
-            snprintf(rq.detail, sizeof rq.detail, "limit %u bytes", MAX_HEADER_BYTES);
+            snprintf(rq->detail, sizeof rq->detail, "limit %u bytes", MAX_HEADER_BYTES);
         } else if (s->early_detail) {
-            snprintf(rq.detail, sizeof rq.detail, "%s", s->early_detail);
+            snprintf(rq->detail, sizeof rq->detail, "%s", s->early_detail);
         }
     } else if (s->late) {
         e = DC_ERR_SHUTTING_DOWN;
     } else if (!rt) {
         e = s->path_known ? DC_ERR_METHOD : DC_ERR_NOT_FOUND;
-        if (!s->path_known) snprintf(rq.detail, sizeof rq.detail, "%s %s", method, url);
+        if (!s->path_known) snprintf(rq->detail, sizeof rq->detail, "%s %s", method, url);
     } else if (s->too_large) {
-        snprintf(rq.detail, sizeof rq.detail, "limit %zu bytes", s->limit);
+        snprintf(rq->detail, sizeof rq->detail, "limit %zu bytes", s->limit);
         e = DC_ERR_BODY_TOO_LARGE;
     } else if (MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, count_arg, &n_args),
                n_args > MAX_QUERY_ARGS) {
-        snprintf(rq.detail, sizeof rq.detail, "%u query parameters, at most %u", n_args,
+        snprintf(rq->detail, sizeof rq->detail, "%u query parameters, at most %u", n_args,
                  (unsigned)MAX_QUERY_ARGS);
         e = DC_ERR_FIELD;
     } else if (rt->flags & DC_R_ADMIN) {
-        e = auth_admin(&rq);
+        e = auth_admin(rq);
         /* the route table names the least role (struct dc_route.role) */
         enum dc_role need = rt->role != DC_ROLE_NONE ? rt->role : DC_ROLE_ADMIN;
-        if (e == DC_OK && rq.operator_role < need) {
-            snprintf(rq.detail, sizeof rq.detail,
-                     "operator '%s' has the role %s; %s %s needs %s", rq.operator_name,
-                     dc_role_name(rq.operator_role), method, rt->path, dc_role_name(need));
+        if (e == DC_OK && rq->operator_role < need) {
+            snprintf(rq->detail, sizeof rq->detail,
+                     "operator '%s' has the role %s; %s %s needs %s", rq->operator_name,
+                     dc_role_name(rq->operator_role), method, rt->path, dc_role_name(need));
             e = DC_ERR_ADMIN_ROLE;
         }
     } else if (rt->flags & (DC_R_DEVICE | DC_R_SELF_SIGNED)) {
-        e = auth_device(&rq, (rt->flags & DC_R_DEVICE) != 0);
+        e = auth_device(rq, (rt->flags & DC_R_DEVICE) != 0, would_block);
+        if (would_block && *would_block) return DC_OK;
     }
     if (e == DC_ERR_AUTH_MISSING || e == DC_ERR_AUTH_SIGNATURE || e == DC_ERR_AUTH_STALE ||
         e == DC_ERR_AUTH_REPLAY || e == DC_ERR_AUTH_UNKNOWN || e == DC_ERR_ADMIN_AUTH ||
@@ -576,28 +604,121 @@ static void process(struct conn_state *s, enum dc_err early)
                      DC_KV_S("path", url));
     } else if (e == DC_ERR_ADMIN_EXPIRED || e == DC_ERR_ADMIN_ROLE) {
         if (e == DC_ERR_ADMIN_EXPIRED) {
-            snprintf(rq.detail, sizeof rq.detail,
+            snprintf(rq->detail, sizeof rq->detail,
                      "the credential of operator '%s' has expired; ask an admin for a new one",
-                     rq.operator_name);
+                     rq->operator_name);
         }
         DC_LOG_EVENT(DC_LOG_WARN,
                      e == DC_ERR_ADMIN_EXPIRED ? "admin_auth_expired" : "admin_role_refused",
-                     DC_KV_S("operator", rq.operator_name), DC_KV_S("method", method),
+                     DC_KV_S("operator", rq->operator_name), DC_KV_S("method", method),
                      DC_KV_S("path", url));
     }
-    json_t *parsed = NULL;
     if (e == DC_OK && strcmp(method, "POST") == 0) {
         json_error_t je;
-        parsed = json_loadb((const char *)rq.body, rq.body_len, JSON_REJECT_DUPLICATES, &je);
-        if (!parsed || !json_is_object(parsed)) {
-            snprintf(rq.detail, sizeof rq.detail, "%s",
-                     parsed ? "the body must be a JSON object" : je.text);
+        w->parsed = json_loadb((const char *)rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
+        if (!w->parsed || !json_is_object(w->parsed)) {
+            snprintf(rq->detail, sizeof rq->detail, "%s",
+                     w->parsed ? "the body must be a JSON object" : je.text);
             e = DC_ERR_JSON;
         }
-        rq.json = parsed;
+        rq->json = w->parsed;
+    }
+    return e;
+}
+
+/* Renders the handler's answer or the error e into s->resp and s->status,
+ * counts the request, and releases what w holds. */
+static void finish(struct work *w, enum dc_err e, enum dc_err early)
+{
+    struct conn_state *s = w->s;
+    struct dc_ctx *x = s->h->x;
+    const char *method = s->method, *url = s->url;
+    const struct dc_route *rt = s->rt;
+    struct dc_req *rq = &w->rq;
+    struct dc_resp *rs = &w->rs;
+    json_decref(w->parsed);
+    w->parsed = NULL;
+    rq->json = NULL;
+    char *body = NULL;
+    const char *ctype = "application/json";
+    int status;
+    if (e != DC_OK) {
+        json_decref(rs->json);
+        free(rs->text);
+        rs->json = NULL;
+        rs->text = NULL;
+        status = dc_err_http_status(e);
+        body = dc_error_text(e, rq->detail);
+        if (e == DC_ERR_STORE_FULL) {
+            /* nothing was written; an operator must free space: count it
+             * apart (ducat_store_full_total) so it can be alerted on */
+            dc_metrics_add(x->metrics, DC_M_STORE_FULL, 1);
+        }
+        if (status >= 500) {
+            dc_log(DC_LOG_ERROR, "%s %s: %s %s", method, url, dc_err_name(e), rq->detail);
+        } else {
+            dc_log(DC_LOG_DEBUG, "%s %s: %s %s", method, url, dc_err_name(e), rq->detail);
+        }
+    } else {
+        status = rs->status;
+        if (rs->text) {
+            body = rs->text;
+            rs->text = NULL;
+            if (rs->content_type) ctype = rs->content_type;
+        } else {
+            body = rs->json ? json_dumps(rs->json, JSON_COMPACT) : strdup("{}");
+        }
+        json_decref(rs->json);
+    }
+    char allow[64];
+    if (e == DC_ERR_METHOD) allow_of(url, allow, sizeof allow);
+    s->resp = make_resp(body ? body : "{\"code\":1003}", ctype, rs->cache_control,
+                        e == DC_ERR_METHOD ? allow : NULL, e == DC_OK ? rs->headers : NULL,
+                        atomic_load(&x->stopping) || early != DC_OK);
+    s->status = (unsigned)status;
+    free(body);
+    dc_metrics_request(x->metrics, rt ? s->index : DC_METRICS_ROUTES - 1, status,
+                       mono_us() - s->t0_us);
+}
+
+
+static void resume(struct conn_state *s);
+
+/* dc_deferral's finish: on the writer thread, after the handler's tail. */
+static void deferred_finish(struct dc_deferral *d, enum dc_err e)
+{
+    struct work *w = (struct work *)((char *)d - offsetof(struct work, deferral));
+    struct conn_state *s = w->s;
+    finish(w, e, DC_OK);
+    free(w);
+    resume(s);
+}
+
+/* Authenticates, runs the handler and renders: fills s->resp and s->status.
+ * Runs on a worker (may block on the writer or a read connection) or, for
+ * routes flagged DC_R_INLINE and early refusals, on the io thread. Returns
+ * 1 when the handler left its answer to the writer (on_worker only): the
+ * writer then renders it and resumes the connection. */
+static int process(struct conn_state *s, enum dc_err early, int on_worker)
+{
+    /* on the heap on a worker, so a handler may leave its answer to the
+     * writer (dc_idempotent_then); on the stack when memory is short */
+    struct work *hw = on_worker ? malloc(sizeof *hw) : NULL, sw = {0};
+    struct work *w = hw ? hw : &sw; /* prepare() clears either */
+    int deferred = 0;
+    enum dc_err e = prepare(s, w, early, NULL);
+    const char *method = s->method;
+    const struct dc_route *rt = s->rt;
+    struct dc_req *rq = &w->rq;
+    struct dc_resp *rs = &w->rs;
+    if (hw) {
+        hw->deferral = (struct dc_deferral){&deferred, deferred_finish};
+        rq->deferral = &hw->deferral;
     }
     if (e == DC_OK) {
-        e = rt->fn(&rq, &rs);
+        e = rt->fn(rq, rs);
+        /* deferred: w belongs to the writer now and may be gone already */
+        if (deferred) return 1;
         if (e == DC_ERR_STORE_RETRY && strcmp(method, "GET") == 0) {
             /* The handler's read lost its database connection in the
              * middle (PostgreSQL restarted, its server process was
@@ -605,56 +726,17 @@ static void process(struct conn_state *s, enum dc_err early)
              * once more, on a fresh connection, instead of answering 503.
              * Only the handler: authentication has passed (its nonce is
              * spent). Writes are retried by the writer. */
-            json_decref(rs.json);
-            free(rs.text);
-            memset(&rs, 0, sizeof rs);
-            rs.status = 200;
-            rq.detail[0] = '\0';
-            e = rt->fn(&rq, &rs);
+            json_decref(rs->json);
+            free(rs->text);
+            memset(rs, 0, sizeof *rs);
+            rs->status = 200;
+            rq->detail[0] = '\0';
+            e = rt->fn(rq, rs);
         }
     }
-    json_decref(parsed);
-
-    char *body = NULL;
-    const char *ctype = "application/json";
-    int status;
-    if (e != DC_OK) {
-        json_decref(rs.json);
-        free(rs.text);
-        rs.json = NULL;
-        rs.text = NULL;
-        status = dc_err_http_status(e);
-        body = dc_error_text(e, rq.detail);
-        if (e == DC_ERR_STORE_FULL) {
-            /* nothing was written; an operator must free space: count it
-             * apart (ducat_store_full_total) so it can be alerted on */
-            dc_metrics_add(x->metrics, DC_M_STORE_FULL, 1);
-        }
-        if (status >= 500) {
-            dc_log(DC_LOG_ERROR, "%s %s: %s %s", method, url, dc_err_name(e), rq.detail);
-        } else {
-            dc_log(DC_LOG_DEBUG, "%s %s: %s %s", method, url, dc_err_name(e), rq.detail);
-        }
-    } else {
-        status = rs.status;
-        if (rs.text) {
-            body = rs.text;
-            rs.text = NULL;
-            if (rs.content_type) ctype = rs.content_type;
-        } else {
-            body = rs.json ? json_dumps(rs.json, JSON_COMPACT) : strdup("{}");
-        }
-        json_decref(rs.json);
-    }
-    char allow[64];
-    if (e == DC_ERR_METHOD) allow_of(url, allow, sizeof allow);
-    s->resp = make_resp(body ? body : "{\"code\":1003}", ctype, rs.cache_control,
-                        e == DC_ERR_METHOD ? allow : NULL, e == DC_OK ? rs.headers : NULL,
-                        atomic_load(&x->stopping) || early != DC_OK);
-    s->status = (unsigned)status;
-    free(body);
-    dc_metrics_request(x->metrics, rt ? s->index : DC_METRICS_ROUTES - 1, status,
-                       mono_us() - s->t0_us);
+    finish(w, e, early);
+    free(hw);
+    return 0;
 }
 
 static enum MHD_Result queue_made(struct conn_state *s)
@@ -664,6 +746,106 @@ static enum MHD_Result queue_made(struct conn_state *s)
     MHD_destroy_response(s->resp);
     s->resp = NULL;
     return ret;
+}
+
+/* Hands a suspended connection back to its io thread with s->resp made. */
+static void resume(struct conn_state *s)
+{
+    struct http *h = s->h;
+    pthread_mutex_lock(&h->lock);
+    h->in_flight--;
+    /* under the lock: the drain at shutdown waits for in_flight == 0
+     * before it stops the daemon, and a resumed connection is back in
+     * MHD's hands once this returns. Only the drain is woken (its own
+     * condition): waking the idle workers here cost ~40 context
+     * switches per request with 256 of them. */
+    MHD_resume_connection(s->conn);
+    if (h->in_flight == 0) pthread_cond_broadcast(&h->drained);
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- Handlers run on the writer (DC_R_WRITER) -------------------------- */
+/*
+ * A route whose handler only parses its body and runs one idempotent store
+ * job (a transfer) costs four thread hand-offs the worker way: io thread ->
+ * worker -> writer -> worker -> io thread, each a futex or eventfd wake-up
+ * and a context switch (~35% of ducatd's CPU in perf, kernel time). Here the
+ * io thread authenticates and parses, the writer runs the whole handler as
+ * its job (the handler's dc_writer_run runs inline, writer.h), renders the
+ * answer once the batch is durable and resumes the connection: two
+ * hand-offs, and the one to the writer is free while it is busy committing
+ * (the job joins the next batch without a wake-up). A key whose account is
+ * not cached yet still goes the worker way (its database read must not
+ * stall an io thread).
+ */
+static enum dc_err writer_handler(struct dc_store *st, void *ctx)
+{
+    (void)st; /* the handler reaches the store through its own dc_writer_run */
+    struct work *w = ctx;
+    /* a retried batch runs this again: start from a clean answer */
+    json_decref(w->rs.json);
+    free(w->rs.text);
+    memset(&w->rs, 0, sizeof w->rs);
+    w->rs.status = 200;
+    w->rq.detail[0] = '\0';
+    w->e = w->s->rt->fn(&w->rq, &w->rs);
+    return w->e;
+}
+
+static void writer_done(struct dc_writer_job *j)
+{
+    struct work *w = (struct work *)((char *)j - offsetof(struct work, job));
+    struct conn_state *s = w->s;
+    /* j->result is the store work's (writer.h): a commit or store error
+     * wins over what the handler answered, which was never made durable;
+     * a refusal the store work kept leaves j->result DC_OK */
+    finish(w, j->result != DC_OK ? j->result : w->e, DC_OK);
+    free(w);
+    resume(s);
+}
+
+enum to_writer_result { TW_WORKER, TW_ANSWERED, TW_QUEUED };
+
+/* On an io thread, for a DC_R_WRITER route. TW_ANSWERED: refused before
+ * its handler, s->resp is made; TW_QUEUED: the connection is suspended and
+ * the writer has the request; TW_WORKER: nothing was done or consumed (a key
+ * whose account only the database knows, or no memory): a worker runs it. */
+static enum to_writer_result to_writer(struct http *h, struct conn_state *s)
+{
+    struct work *w = malloc(sizeof *w);
+    if (!w) return TW_WORKER;
+    int would_block = 0;
+    enum dc_err e = prepare(s, w, DC_OK, &would_block);
+    if (would_block) {
+        free(w); /* prepare stops before parsing the body: nothing held */
+        return TW_WORKER;
+    }
+    if (e == DC_OK) {
+        pthread_mutex_lock(&h->lock);
+        if (h->closed) {
+            e = DC_ERR_SHUTTING_DOWN; /* as in on_request: no suspension now */
+        } else {
+            s->dispatched = 1;
+            MHD_suspend_connection(s->conn);
+            h->in_flight++;
+        }
+        pthread_mutex_unlock(&h->lock);
+    }
+    if (e != DC_OK) {
+        finish(w, e, DC_OK);
+        free(w);
+        return TW_ANSWERED;
+    }
+    w->job.fn = writer_handler;
+    w->job.ctx = w;
+    w->job.done = writer_done;
+    if (dc_writer_submit(h->x->writer, &w->job) != DC_OK) {
+        finish(w, DC_ERR_SHUTTING_DOWN, DC_OK);
+        free(w);
+        resume(s);
+    }
+    /* from here on s belongs to the writer until it resumes the connection */
+    return TW_QUEUED;
 }
 
 static void *worker_main(void *arg)
@@ -677,16 +859,8 @@ static void *worker_main(void *arg)
         h->head = s->next_job;
         if (!h->head) h->tail = NULL;
         pthread_mutex_unlock(&h->lock);
-        process(s, DC_OK);
+        if (!process(s, DC_OK, 1)) resume(s);
         pthread_mutex_lock(&h->lock);
-        h->in_flight--;
-        /* under the lock: the drain at shutdown waits for in_flight == 0
-         * before it stops the daemon, and a resumed connection is back in
-         * MHD's hands once this returns. Only the drain is woken (its own
-         * condition): waking the idle workers here cost ~40 context
-         * switches per request with 256 of them. */
-        MHD_resume_connection(s->conn);
-        if (h->in_flight == 0) pthread_cond_broadcast(&h->drained);
     }
     pthread_mutex_unlock(&h->lock);
     return NULL;
@@ -714,14 +888,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const union MHD_ConnectionInfo *hs =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
         if (hs && hs->header_size > MAX_HEADER_BYTES) {
-            process(s, DC_ERR_HEADERS_TOO_LARGE); /* answered now; MHD closes after it */
+            process(s, DC_ERR_HEADERS_TOO_LARGE, 0); /* answered now; MHD closes after it */
             return queue_made(s);
         }
         s->early_detail = framing_problem(conn, version);
         if (s->early_detail) {
             /* answered before any body is read, and the connection closed:
              * where this request's body ends is exactly what is unclear */
-            process(s, DC_ERR_HTTP_FRAMING);
+            process(s, DC_ERR_HTTP_FRAMING, 0);
             return queue_made(s);
         }
         return MHD_YES;
@@ -749,8 +923,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     sock_phase(h, s->sock, PH_WORK);
     if (!s->rt || (s->rt->flags & DC_R_INLINE) || s->late || s->too_large) {
         /* nothing here blocks: answered on the io thread, no hand-off */
-        process(s, DC_OK);
+        process(s, DC_OK, 0);
         return queue_made(s);
+    }
+    if (s->rt->flags & DC_R_WRITER) {
+        enum to_writer_result r = to_writer(h, s);
+        if (r == TW_ANSWERED) return queue_made(s);
+        if (r == TW_QUEUED) return MHD_YES;
     }
     pthread_mutex_lock(&h->lock);
     if (h->closed) {
@@ -759,7 +938,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * request is refused here like any that arrived after shutdown */
         pthread_mutex_unlock(&h->lock);
         s->late = 1;
-        process(s, DC_OK);
+        process(s, DC_OK, 0);
         return queue_made(s);
     }
     s->dispatched = 1;

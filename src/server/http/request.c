@@ -10,6 +10,7 @@
  * names the handlers.
  */
 #include <sodium.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,18 +263,65 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     return e;
 }
 
+/* What the request answers once its idem_run job is done with result e. */
+static enum dc_err idem_result(struct idem_job *j, enum dc_err e)
+{
+    if (e == DC_OK) e = j->refused; /* rendered from rq->detail: the stored text */
+    if (e != DC_OK) {
+        free(j->replayed);
+        j->replayed = NULL;
+        return e;
+    }
+    if (j->replayed) replay_into(j->rq, j->rs, j->replayed, j->replay_status);
+    return DC_OK;
+}
+
 enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id, dc_idem_fn fn,
                           void *arg, struct dc_resp *rs)
 {
     struct idem_job j = {rq, account, request_id, fn, arg, rs, NULL, 0, DC_OK};
-    enum dc_err e = dc_writer_run(rq->x->writer, idem_run, &j);
-    if (e == DC_OK) e = j.refused; /* rendered from rq->detail: the stored text */
-    if (e != DC_OK) {
-        free(j.replayed);
-        return e;
+    return idem_result(&j, dc_writer_run(rq->x->writer, idem_run, &j));
+}
+
+/* A deferred dc_idempotent_then: the job, its request id, what runs after. */
+struct idem_defer {
+    struct idem_job j;
+    char request_id[65];
+    dc_idem_then then;
+    struct dc_writer_job wj;
+};
+
+/* On the writer thread, once the batch is durable: the handler's tail, then
+ * the HTTP layer renders the answer and resumes the connection. */
+static void idem_defer_done(struct dc_writer_job *wj)
+{
+    struct idem_defer *d = (struct idem_defer *)((char *)wj - offsetof(struct idem_defer, wj));
+    struct dc_req *rq = d->j.rq;
+    struct dc_deferral *df = rq->deferral;
+    enum dc_err e = d->then(rq, d->j.rs, idem_result(&d->j, wj->result), d->j.arg);
+    free(d);
+    df->finish(df, e); /* rq and rs are gone after this */
+}
+
+enum dc_err dc_idempotent_then(struct dc_req *rq, int64_t account, const char *request_id,
+                               dc_idem_fn fn, void *arg, struct dc_resp *rs, dc_idem_then then)
+{
+    struct dc_deferral *df = rq->deferral;
+    if (df) {
+        struct idem_defer *d = malloc(sizeof *d);
+        if (d) {
+            snprintf(d->request_id, sizeof d->request_id, "%s", request_id);
+            d->j = (struct idem_job){rq, account, d->request_id, fn, arg, rs, NULL, 0, DC_OK};
+            d->then = then;
+            d->wj = (struct dc_writer_job){.fn = idem_run, .ctx = &d->j, .done = idem_defer_done};
+            /* set first: once submitted, the writer may finish rq at any time */
+            *df->deferred = 1;
+            if (dc_writer_submit(rq->x->writer, &d->wj) == DC_OK) return DC_OK;
+            *df->deferred = 0;
+            free(d);
+        }
     }
-    if (j.replayed) replay_into(rq, rs, j.replayed, j.replay_status);
-    return DC_OK;
+    return then(rq, rs, dc_idempotent(rq, account, request_id, fn, arg, rs), arg);
 }
 
 /* ---- Coins in a request body ------------------------------------------ */

@@ -1,8 +1,10 @@
 /*
  * writer.c - single writer thread with group commit (see writer.h).
  *
- * The queue is a singly linked list of jobs living on their submitters'
- * stacks (no allocation per request). Batching is natural: while one commit
+ * The queue is a singly linked list of jobs living in their submitters'
+ * memory (no allocation per request): on the stack of a thread blocked in
+ * dc_writer_run, or in a request's state for dc_writer_submit, whose done
+ * callback then finishes the request on this thread. Batching is natural: while one commit
  * is being fsynced, new jobs pile up and all go into the next transaction;
  * max_wait_us optionally waits a little longer for company when the queue
  * is short, trading latency for larger batches.
@@ -38,16 +40,16 @@
 #include "server/obs/log.h"
 #include "server/obs/metrics.h"
 
-struct job {
-    dc_job_fn fn;
-    void *ctx;
-    enum dc_err result;
-    /* Posted once result is set. Its own, so a commit wakes only its
+/* A queued job is the public struct dc_writer_job (writer.h): an
+ * asynchronous submitter's, or this one on dc_writer_run's stack, whose
+ * done callback posts its semaphore. */
+struct sync_job {
+    struct dc_writer_job j;
+    /* Posted once the result is set. Its own, so a commit wakes only its
      * batch's submitters, and posted outside the queue lock, so each of
      * them returns at once instead of queueing for that lock behind the
      * others (and behind the writer waking them). */
     sem_t done;
-    struct job *next;
 };
 
 struct dc_writer {
@@ -57,9 +59,12 @@ struct dc_writer {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t has_work; /* writer waits for jobs */
-    struct job *head, *tail;
+    struct dc_writer_job *head, *tail;
     int stopping;
     uint64_t rng; /* backoff jitter (xorshift), writer thread only */
+    /* the job whose fn runs now (writer thread only): a dc_writer_run
+     * called from inside it runs inline, and its result is the job's */
+    struct dc_writer_job *current;
 };
 
 #define MAX_ATTEMPTS 12  /* per batch, and again per job after a split */
@@ -90,7 +95,7 @@ static void backoff(struct dc_writer *w, unsigned us)
  * when committed (each job's result is set), else the error that broke the
  * transaction, and then nothing of the batch was written.
  */
-static enum dc_err try_batch(struct dc_writer *w, struct job *batch)
+static enum dc_err try_batch(struct dc_writer *w, struct dc_writer_job *batch)
 {
     struct dc_store *st = w->st;
     enum dc_err e = DC_OK;
@@ -101,10 +106,18 @@ static enum dc_err try_batch(struct dc_writer *w, struct job *batch)
         nanosleep(&ts, NULL);
     }
     if (e != DC_OK) return e;
-    for (struct job *j = batch; j; j = j->next) {
+    for (struct dc_writer_job *j = batch; j; j = j->next) {
         e = st->ops->savepoint(st);
         if (e != DC_OK) break;
+        w->current = j;
+        j->has_inner = 0;
         j->result = j->fn(st, j->ctx);
+        w->current = NULL;
+        /* a job that ran its store work through a nested dc_writer_run
+         * (a handler run on this thread, http.c) is judged by that work,
+         * as the same work submitted from another thread would be: a
+         * refusal it stored is kept, whatever the handler made of it */
+        if (j->has_inner) j->result = j->inner;
         e = j->result == DC_OK ? st->ops->release(st) : st->ops->rollback_to(st);
         /* a job that lost a race fails the transaction, not just itself */
         if (e == DC_OK && is_transient(j->result)) e = j->result;
@@ -115,7 +128,7 @@ static enum dc_err try_batch(struct dc_writer *w, struct job *batch)
     return e;
 }
 
-static void run_batch(struct dc_writer *w, struct job *batch, size_t n)
+static void run_batch(struct dc_writer *w, struct dc_writer_job *batch, size_t n)
 {
     struct dc_store *st = w->st;
     enum dc_err e = DC_OK;
@@ -131,8 +144,8 @@ static void run_batch(struct dc_writer *w, struct job *batch, size_t n)
                st->ops->errmsg(st));
         if ((attempt == SPLIT_AFTER || !is_transient(e)) && n > 1) {
             /* one transaction per job from now on, each with its own retries */
-            for (struct job *j = batch; j;) {
-                struct job *next = j->next;
+            for (struct dc_writer_job *j = batch; j;) {
+                struct dc_writer_job *next = j->next;
                 j->next = NULL;
                 run_batch(w, j, 1);
                 j->next = next; /* writer_main walks the list afterwards */
@@ -145,7 +158,7 @@ static void run_batch(struct dc_writer *w, struct job *batch, size_t n)
     }
     if (e != DC_OK) {
         dc_log(DC_LOG_ERROR, "writer: batch of %zu failed: %s", n, st->ops->errmsg(st));
-        for (struct job *j = batch; j; j = j->next) j->result = e;
+        for (struct dc_writer_job *j = batch; j; j = j->next) j->result = e;
     }
     if (w->m) dc_metrics_commit(w->m, n);
 }
@@ -160,7 +173,7 @@ static void *writer_main(void *arg)
         if (w->max_wait_us && !w->stopping) {
             /* a short wait for company when only a few jobs are queued */
             size_t queued = 0;
-            for (struct job *j = w->head; j; j = j->next) queued++;
+            for (struct dc_writer_job *j = w->head; j; j = j->next) queued++;
             if (queued < w->max_batch / 4 + 1) {
                 struct timespec until;
                 clock_gettime(CLOCK_REALTIME, &until);
@@ -173,7 +186,7 @@ static void *writer_main(void *arg)
             }
         }
         /* take up to max_batch jobs */
-        struct job *batch = w->head, *last = w->head;
+        struct dc_writer_job *batch = w->head, *last = w->head;
         size_t n = 1;
         while (last->next && n < w->max_batch) {
             last = last->next;
@@ -184,9 +197,10 @@ static void *writer_main(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&w->lock);
         run_batch(w, batch, n);
-        for (struct job *j = batch; j;) {
-            struct job *next = j->next; /* j vanishes once its submitter wakes */
-            sem_post(&j->done);
+        for (struct dc_writer_job *j = batch; j;) {
+            struct dc_writer_job *next = j->next; /* j vanishes once its submitter wakes */
+            j->next = NULL;
+            j->done(j);
             j = next;
         }
         pthread_mutex_lock(&w->lock);
@@ -216,35 +230,67 @@ enum dc_err dc_writer_start(struct dc_writer **out, struct dc_store *st, unsigne
     return DC_OK;
 }
 
-enum dc_err dc_writer_run(struct dc_writer *w, dc_job_fn fn, void *ctx)
+static int enqueue(struct dc_writer *w, struct dc_writer_job *j)
 {
-    struct job j = {.fn = fn, .ctx = ctx, .result = DC_OK};
-    if (sem_init(&j.done, 0, 0) != 0) return DC_ERR_INTERNAL;
     pthread_mutex_lock(&w->lock);
     if (w->stopping) {
         pthread_mutex_unlock(&w->lock);
-        sem_destroy(&j.done);
-        return DC_ERR_SHUTTING_DOWN;
+        return 0;
     }
-    /* j lives on this stack while queued: we wait below until the writer
-     * has posted j.done, and the writer unlinks j before posting */
+    j->next = NULL;
     if (w->tail) {
-        w->tail->next = &j;
+        w->tail->next = j;
     } else {
-        // cppcheck-suppress autoVariables
-        w->head = &j;
+        w->head = j;
     }
-    // cppcheck-suppress autoVariables
-    w->tail = &j;
+    w->tail = j;
+    /* no system call when the writer is busy committing (no waiter): the
+     * jobs queued meanwhile are taken together after its commit */
     pthread_cond_signal(&w->has_work);
     pthread_mutex_unlock(&w->lock);
-    /* sem_post/sem_wait order the writer's writes to j before our reads;
-     * POSIX lets a semaphore be destroyed once no one waits on it. Only a
-     * signal (EINTR) makes sem_wait fail here: j must outlive the post. */
-    while (sem_wait(&j.done) != 0) {
+    return 1;
+}
+
+enum dc_err dc_writer_submit(struct dc_writer *w, struct dc_writer_job *j)
+{
+    j->result = DC_OK;
+    return enqueue(w, j) ? DC_OK : DC_ERR_SHUTTING_DOWN;
+}
+
+static void post_sync(struct dc_writer_job *j)
+{
+    sem_post(&((struct sync_job *)j)->done);
+}
+
+enum dc_err dc_writer_run(struct dc_writer *w, dc_job_fn fn, void *ctx)
+{
+    if (pthread_equal(pthread_self(), w->thread)) {
+        /* on the writer itself, inside a job (a handler the io thread
+         * submitted whole): already in the batch's transaction and the
+         * job's savepoint, so fn runs now; it must not wait for a commit
+         * that only this thread can make */
+        enum dc_err e = fn(w->st, ctx);
+        if (w->current) {
+            w->current->inner = e;
+            w->current->has_inner = 1;
+        }
+        return e;
     }
-    sem_destroy(&j.done);
-    return j.result;
+    struct sync_job sj = {.j = {.fn = fn, .ctx = ctx, .done = post_sync}};
+    if (sem_init(&sj.done, 0, 0) != 0) return DC_ERR_INTERNAL;
+    /* sj lives on this stack while queued: we wait below until the writer
+     * has posted sj.done, and the writer unlinks it before posting */
+    if (!enqueue(w, &sj.j)) {
+        sem_destroy(&sj.done);
+        return DC_ERR_SHUTTING_DOWN;
+    }
+    /* sem_post/sem_wait order the writer's writes to sj before our reads;
+     * POSIX lets a semaphore be destroyed once no one waits on it. Only a
+     * signal (EINTR) makes sem_wait fail here: sj must outlive the post. */
+    while (sem_wait(&sj.done) != 0) {
+    }
+    sem_destroy(&sj.done);
+    return sj.j.result;
 }
 
 void dc_writer_stop(struct dc_writer *w)

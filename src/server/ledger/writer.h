@@ -32,11 +32,36 @@ struct dc_metrics;
 
 typedef enum dc_err (*dc_job_fn)(struct dc_store *st, void *ctx);
 
+/* A job submitted without waiting (dc_writer_submit). The submitter owns
+ * the memory and fills fn, ctx and done; the writer owns the rest while
+ * the job is queued. done runs on the writer thread once the job's batch
+ * has committed (or failed: result says which), after which the writer
+ * never touches the job again, so done may free it. done must not block:
+ * the next batch waits for it. */
+struct dc_writer_job {
+    dc_job_fn fn;
+    void *ctx;
+    void (*done)(struct dc_writer_job *j);
+    enum dc_err result; /* OUT: fn's error, a commit error, or DC_OK */
+    /* writer's own */
+    enum dc_err inner; /* result of a dc_writer_run nested in fn */
+    int has_inner;
+    struct dc_writer_job *next;
+};
+
 enum dc_err dc_writer_start(struct dc_writer **out, struct dc_store *st, unsigned max_batch,
                             unsigned max_wait_us, struct dc_metrics *m);
 /* Runs fn(st, ctx) in the next group commit; returns fn's error, a commit
- * error, or DC_ERR_SHUTTING_DOWN. Blocks until durable. */
+ * error, or DC_ERR_SHUTTING_DOWN. Blocks until durable. Called on the
+ * writer thread from inside a job's fn, runs fn at once in that job's
+ * transaction, and fn's result becomes the job's (the job's store work is
+ * fn's: the outer job's own result only says what it made of it). */
 enum dc_err dc_writer_run(struct dc_writer *w, dc_job_fn fn, void *ctx);
+/* Queues j and returns at once: DC_OK, or DC_ERR_SHUTTING_DOWN (then j is
+ * not queued and done is never called). Costs the writer thread one wake-up
+ * at most per batch instead of a wake-up of each submitter after it: the
+ * submitter's thread is free for other work meanwhile. */
+enum dc_err dc_writer_submit(struct dc_writer *w, struct dc_writer_job *j);
 /* Finishes queued jobs, stops the thread and closes the store. */
 void dc_writer_stop(struct dc_writer *w);
 
