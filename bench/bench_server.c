@@ -108,6 +108,7 @@
 #include <unistd.h>
 
 #include "ducat/auth.h"
+#include "pg_cpu.h"
 
 #define BENCH_CLIENTS 64 /* (b); BENCH_SINGLE_CLIENTS=N overrides (<= MAX_CLIENTS) */
 #define MAX_CLIENTS 256
@@ -331,49 +332,11 @@ static double self_cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* CPU seconds of the with-pg.sh cluster: the postmaster (with its reaped
- * children: a backend that exited is counted there) plus every live child
- * (backends, WAL writer, checkpointer...). Only this run's cluster: other
- * clusters on the machine have other postmasters. 0 if not on PostgreSQL. */
+/* The with-pg.sh cluster's CPU seconds (bench/pg_cpu.h); 0 if not on
+ * PostgreSQL. */
 static double pg_cpu_s(void)
 {
-    const char *dir = getenv("DC_PG_DIR");
-    if (S.pgdb[0] == '\0' || dir == NULL) return 0;
-    char path[512], line[1024];
-    snprintf(path, sizeof path, "%s/data/postmaster.pid", dir);
-    FILE *f = fopen(path, "r");
-    int pm = 0;
-    if (f == NULL) return 0;
-    if (fscanf(f, "%d", &pm) != 1) pm = 0;
-    fclose(f);
-    double ticks = 0;
-    DIR *d = opendir("/proc");
-    if (d == NULL || pm <= 0) {
-        if (d) closedir(d);
-        return 0;
-    }
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-        snprintf(path, sizeof path, "/proc/%.32s/stat", e->d_name);
-        f = fopen(path, "r");
-        if (f == NULL) continue; /* exited meanwhile: its CPU is in the postmaster's cutime */
-        size_t n = fread(line, 1, sizeof line - 1, f);
-        fclose(f);
-        line[n] = '\0';
-        const char *p = strrchr(line, ')');
-        int ppid = 0;
-        unsigned long long ut, st, cut, cst;
-        /* after "(comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt
-         * cmajflt utime stime cutime cstime */
-        if (p == NULL || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu",
-                                &ppid, &ut, &st, &cut, &cst) != 5) {
-            continue;
-        }
-        if (atoi(e->d_name) == pm) ticks += (double)(ut + st + cut + cst);
-        else if (ppid == pm) ticks += (double)(ut + st);
-    }
-    closedir(d);
-    return ticks / (double)sysconf(_SC_CLK_TCK);
+    return S.pgdb[0] == '\0' ? 0 : bench_pg_cpu_s(getenv("DC_PG_DIR"), 0);
 }
 
 /* The cluster's WAL insert position in bytes (psql on DC_PG_DSN), 0 if not
