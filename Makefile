@@ -57,7 +57,7 @@ FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_NAMES:= $(FUZZ_SRC:fuzz/fuzz_%.c=%)
 REPLAY_BIN:= $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 TOOLS     := $(BUILD)/tools/ducat-selfcheck $(BUILD)/tools/ducat-vectors $(BUILD)/tools/ducat-errors
-SRV_SRC   := $(filter-out $(if $(HAVE_PG),,src/store/store_pg.c),$(sort $(wildcard src/store/*.c src/server/*.c)))
+SRV_SRC   := $(filter-out $(if $(HAVE_PG),,src/store/store_pg.c),$(sort $(wildcard src/store/*.c src/server/*.c src/server/*/*.c)))
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/%.o)
 DUCATD    := $(BUILD)/ducatd
 GEN       := $(BUILD)/gen/schema_sqlite.h $(BUILD)/gen/schema_pg.h $(BUILD)/gen/calendar_default.h \

@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "pg_cpu.h"
-#include "server/ledger.h"
+#include "server/ledger/ledger.h"
 #include "store/store.h"
 
 #define USERS 1000

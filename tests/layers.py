@@ -7,7 +7,10 @@ What it enforces, each rule a numbered check below:
   1. includes: every quoted #include of a file in src/, include/ducat/ and
      tools/ names a header its module may use (the table MAY_INCLUDE); nothing
      includes server/ or cli/ from another module, nothing in src/ or tools/
-     includes tests/ (fixture.h, test.h, harness.h);
+     includes tests/ (fixture.h, test.h, harness.h); inside src/server, each
+     role folder includes only the roles below it (SERVER_ROLES): an
+     operator command never includes the HTTP layer, except that
+     ops/cmd_serve.c starts it through http/serve.h;
   2. the core is pure: its system headers come from a short list, its objects
      call nothing outside libsodium, the mem*/str* functions and snprintf (no
      malloc, no I/O, no clock, no RNG), and hold no mutable global;
@@ -79,14 +82,6 @@ CORE_CALLS = re.compile(r"^(dc_\w+|crypto_sign_ed25519_\w+|crypto_generichash\w*
 
 # Cycles still there, by module: the set of files and why. Shrink it.
 KNOWN_CYCLES = {
-    frozenset({"src/server/http.c", "src/server/routes.c", "src/server/h_account.c",
-               "src/server/h_admin.c", "src/server/h_console.c", "src/server/h_deposit.c",
-               "src/server/h_public.c", "src/server/h_reclaim.c", "src/server/h_transfer.c",
-               "src/server/h_investigate.c",
-               "src/server/h_withdraw.c"}):
-    "dispatch: routes.c names every handler, the handlers call http.c's helpers (jspec, "
-    "idempotent replay, rendering) and http.c calls h_admin.c's dc_release_job; "
-    "splitting src/server by role (issue 11, deferred) ends it",
     frozenset({"src/store/store.c", "src/store/store_pg.c"}):
     "dispatch: store.c opens a backend by URL scheme, store_pg.c uses store.c's dc_store_redact",
 }
@@ -138,6 +133,50 @@ def rule_includes():
     check(not bad, "1. every include stays inside what its module may use", "; ".join(bad))
 
 
+# src/server by role (docs/ARCHITECTURE.md "src/server by role"): the
+# folder of a file -> the folders it may include from. "" is the top of
+# src/server: the context, configuration, key files and operator accounts
+# that every role shares.
+SERVER_ROLES = {
+    "": {"", "obs", "ledger"},
+    "obs": {"", "obs"},
+    "ledger": {"", "obs", "ledger"},
+    "render": {"", "ledger", "render"},
+    "http": {"", "obs", "ledger", "render", "http"},
+    "ops": {"", "obs", "ledger", "render", "ops"},
+}
+# The one door into a role from outside its folder: `ducatd serve` starts
+# the HTTP layer.
+SERVER_DOORS = {("src/server/ops/cmd_serve.c", "server/http/serve.h")}
+
+
+def server_role(path):
+    """Role folder of a path under src/server ("" for the top), or None."""
+    rest = path[len("src/server/"):] if path.startswith("src/server/") else path[len("server/"):]
+    return rest.split("/")[0] if "/" in rest else ""
+
+
+def rule_server_roles():
+    bad = []
+    for p in sources():
+        if not p.startswith("src/server/"):
+            continue
+        role = server_role(p)
+        if role not in SERVER_ROLES:
+            bad.append(f"{p} is in src/server/{role}/, a folder SERVER_ROLES does not know")
+            continue
+        text = open(os.path.join(ROOT, p), encoding="utf-8").read()
+        for kind, h in INC.findall(text):
+            if kind != '"' or not h.startswith("server/"):
+                continue
+            to = server_role(h)
+            if to not in SERVER_ROLES[role] and (p, h) not in SERVER_DOORS:
+                bad.append(f"{p} includes \"{h}\" (src/server/{role or '.'} may not include "
+                           f"src/server/{to or '.'})")
+    check(not bad, "1b. each role of src/server includes only the roles below it",
+          "; ".join(bad))
+
+
 def nm(obj):
     """(defined, undefined, mutable) symbols of an object. Mutable: data or
     bss, but not .data.rel.ro (const tables of pointers land there under
@@ -161,11 +200,19 @@ def nm(obj):
 
 
 def objects(module):
+    """source -> object of every file of the module (its subfolders too),
+    skipping objects whose source is gone (a file moved or deleted since
+    that build directory was made)."""
     d = os.path.join(BUILD, module)
-    if not os.path.isdir(d):
-        return {}
-    return {f"{module}/{f[:-2]}.c": os.path.join(d, f) for f in sorted(os.listdir(d))
-            if f.endswith(".o")}
+    out = {}
+    for dp, _, fs in os.walk(d):
+        for f in sorted(fs):
+            if not f.endswith(".o"):
+                continue
+            src = os.path.relpath(os.path.join(dp, f[:-2] + ".c"), BUILD)
+            if os.path.exists(os.path.join(ROOT, src)):
+                out[src] = os.path.join(dp, f)
+    return dict(sorted(out.items()))
 
 
 def rule_core_pure():
@@ -275,6 +322,7 @@ def rule_cycles():
 
 def main():
     rule_includes()
+    rule_server_roles()
     rule_core_pure()
     rule_crypto()
     rule_cycles()

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The API documents must list exactly the routes of the route table:
-#   - every row of src/server/routes.c is an operation of docs/openapi.yaml
+#   - every row of src/server/http/routes.c is an operation of docs/openapi.yaml
 #     with the same method, path and kind of authentication (none, device
 #     signature, admin bearer), and appears as `METHOD PATH` in docs/API.md;
 #   - every operation of docs/openapi.yaml is a row of routes.c.
@@ -8,7 +8,7 @@
 # openapi.yaml, paths at two spaces, methods at four, `security:` inside the
 # operation followed by its scheme, which the file keeps. ROUTES, OPENAPI
 # and APIDOC override the files (to check this script on broken copies).
-ROUTES=${ROUTES:-src/server/routes.c}
+ROUTES=${ROUTES:-src/server/http/routes.c}
 OPENAPI=${OPENAPI:-docs/openapi.yaml}
 APIDOC=${APIDOC:-docs/API.md}
 passed=0

@@ -13,10 +13,10 @@
 
 #include "ducat/auth.h"
 #include "server/keyfile.h"
-#include "server/ledger.h"
-#include "server/metrics.h"
+#include "server/ledger/ledger.h"
+#include "server/ledger/writer.h"
+#include "server/obs/metrics.h"
 #include "server/server.h"
-#include "server/writer.h"
 
 const char *dc_money(char *out, size_t cap, const struct dc_currency *cur, int64_t minor)
 {

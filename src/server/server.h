@@ -22,7 +22,7 @@
 #include "ducat/calendar.h"
 #include "ducat/coin.h"
 #include "server/config.h"
-#include "server/log.h"
+#include "server/obs/log.h"
 #include "store/store.h"
 
 struct dc_writer;

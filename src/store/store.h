@@ -6,7 +6,7 @@
  * SQLite backend (store_sqlite.c) and the PostgreSQL backend (store_pg.c)
  * implement the same table and pass one contract suite (tests/server/test_store.c).
  *
- * Rules: business logic lives in C (src/server/ledger.c), not in SQL; the
+ * Rules: business logic lives in C (src/server/ledger/ledger.c), not in SQL; the
  * store does storage with constraints as a safety net (UNIQUE, CHECK
  * balance >= 0 for user accounts). Every write happens inside begin/commit;
  * the group-commit writer runs many requests in one transaction, each in a

@@ -11,7 +11,7 @@
  * frozen credits shown, the token taken from the URL fragment.
  *
  * Runs from the repository root (reads web/console.js and
- * src/server/routes.c). $CHROMIUM overrides the browser binary.
+ * src/server/http/routes.c). $CHROMIUM overrides the browser binary.
  */
 #include "test.h"
 #include "harness.h"
@@ -198,7 +198,7 @@ struct route_row {
 
 static size_t read_routes(struct route_row *rows, size_t cap)
 {
-    char *src = slurp("src/server/routes.c");
+    char *src = slurp("src/server/http/routes.c");
     size_t n = 0;
     for (char *line = strtok(src, "\n"); line && n < cap; line = strtok(NULL, "\n")) {
         char m[8], p[96];

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/cmd.h"
+#include "server/ops/cmd.h"
 
 #include "server/config.h"
 

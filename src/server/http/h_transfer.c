@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "ducat/invariant.h"
-#include "server/http.h"
-#include "server/ledger.h"
-#include "server/metrics.h"
+#include "server/http/http.h"
+#include "server/ledger/ledger.h"
+#include "server/obs/metrics.h"
 
 struct transfer_args {
     size_t n;

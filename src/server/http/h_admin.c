@@ -6,72 +6,15 @@
 #include <string.h>
 
 #include "ducat/armor.h"
-#include "server/gauges.h"
-#include "server/http.h"
-#include "server/ledger.h"
-#include "server/metrics.h"
+#include "server/obs/gauges.h"
+#include "server/http/http.h"
+#include "server/ledger/jobs.h"
+#include "server/ledger/ledger.h"
+#include "server/obs/metrics.h"
 #include "server/operators.h"
-#include "server/writer.h"
+#include "server/ledger/writer.h"
 
 #define ADMIN_NAMESPACE (-1) /* idempotency keys of admin requests */
-
-json_t *dc_json_account(const struct dc_account *a, int with_private)
-{
-    static const char *const kinds[] = {"user", "settlement", "float", "losses"};
-    json_t *j = json_pack(
-        "{s:I, s:s, s:s, s:b, s:b, s:b, s:I, s:I, s:I, s:I}", "account", (json_int_t)a->id,
-        "kind", kinds[a->kind & 3], "status", dc_account_status_name(a), "verified",
-        a->status == DC_ACCT_VERIFIED, "frozen", a->frozen, "offline_blocked", a->offline_blocked,
-        "offline_limit", (json_int_t)a->offline_limit, "available", (json_int_t)a->available,
-        "held", (json_int_t)a->held, "created_at", (json_int_t)a->created_at);
-    /* the culprit of an unsettled fork case: receives, sends nothing */
-    if (j) json_object_set_new(j, "debtor", json_boolean(a->debtor));
-    if (j && with_private && a->kind == DC_ACCT_USER) {
-        json_object_set_new(j, "name", json_string(a->name));
-        json_object_set_new(j, "national_id", json_string(a->national_id));
-        json_object_set_new(j, "phone", json_string(a->phone));
-        json_object_set_new(j, "device_pub", dc_json_hex(a->device_pub, DC_PUBKEY_BYTES));
-        json_object_set_new(j, "alias", dc_json_hex(a->alias, DC_ALIAS_BYTES));
-    }
-    return j;
-}
-
-json_t *dc_json_case(const struct dc_case *c, int with_evidence)
-{
-    json_t *j = json_pack(
-        "{s:I, s:o, s:o, s:o, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I}", "case",
-        (json_int_t)c->id, "serial", dc_json_hex(c->serial, DC_SERIAL_BYTES), "state",
-        dc_json_hex(c->state, DC_HASH_BYTES), "culprit", dc_json_hex(c->culprit, DC_PUBKEY_BYTES),
-        "culprit_account", (json_int_t)c->culprit_account, "value", (json_int_t)c->value,
-        "exposure", (json_int_t)c->exposure, "status",
-        c->status == DC_CASE_OPEN ? "open" : "resolved", "decision", c->decision, "actor",
-        c->actor, "reason", c->reason, "created_at", (json_int_t)c->created_at, "resolved_at",
-        (json_int_t)c->resolved_at);
-    if (j) {
-        /* the liability (exposure), what the culprit paid so far, the debt
-         * she still owes, and what a decision left to others */
-        json_object_set_new(j, "liability", json_integer((json_int_t)c->exposure));
-        json_object_set_new(j, "recovered", json_integer((json_int_t)c->recovered));
-        json_object_set_new(j, "debt", json_integer((json_int_t)(c->exposure - c->recovered)));
-        json_object_set_new(j, "carried", json_integer((json_int_t)c->carried));
-        json_object_set_new(j, "repaid", json_integer((json_int_t)c->repaid));
-        const char *phase = c->status != DC_CASE_OPEN ? "settled"
-                            : c->decision[0]          ? "decided"
-                                                      : "recovering";
-        json_object_set_new(j, "phase", json_string(phase));
-    }
-    if (j && with_evidence && c->evidence) {
-        json_object_set_new(j, "evidence", dc_json_hex(c->evidence, c->evidence_len));
-        size_t need = dc_armor_encoded_len(DC_ARMOR_EVIDENCE, c->evidence_len) + 1, got;
-        char *a = malloc(need);
-        if (a && dc_armor_encode(a, need, &got, DC_ARMOR_EVIDENCE, c->evidence,
-                                 c->evidence_len) == DC_OK) {
-            json_object_set_new(j, "evidence_armor", json_string(a));
-        }
-        free(a);
-    }
-    return j;
-}
 
 /* A page of the accounts list: ids > after, at most limit, one more
  * seen tells there is a next page. */
@@ -130,49 +73,6 @@ enum dc_err dc_h_admin_accounts(struct dc_req *rq, struct dc_resp *rs)
     dc_pool_put(rq->x, st);
     rs->json = json_pack("{s:o, s:o}", "accounts", p.arr, "next",
                          p.more ? json_integer((json_int_t)p.last) : json_null());
-    return e;
-}
-
-json_t *dc_json_event(const struct dc_event *ev)
-{
-    return json_pack("{s:I, s:I, s:s, s:s, s:s}", "id", (json_int_t)ev->id, "time",
-                     (json_int_t)ev->time, "actor", ev->actor, "action", ev->action, "reason",
-                     ev->reason);
-}
-
-static int add_event(void *ctx, const struct dc_event *ev)
-{
-    json_array_append_new(ctx, dc_json_event(ev));
-    return 0;
-}
-
-enum dc_err dc_json_events(struct dc_store *st, enum dc_event_of of, int64_t subject,
-                           json_t **out)
-{
-    *out = json_array();
-    if (!*out) return DC_ERR_NO_MEMORY;
-    enum dc_err e = st->ops->events_list(st, of, subject, add_event, *out);
-    if (e != DC_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    return e;
-}
-
-enum dc_err dc_json_account_full(struct dc_store *st, int64_t id, json_t **out)
-{
-    struct dc_account a;
-    json_t *events = NULL;
-    *out = NULL;
-    /* one read transaction: the account and its events from one snapshot */
-    enum dc_err e = st->ops->begin(st, 0);
-    if (e == DC_OK) e = st->ops->account_get(st, &a, DC_BY_ID, id, NULL);
-    if (e == DC_OK) e = dc_json_events(st, DC_EVENTS_ACCOUNT, id, &events);
-    st->ops->rollback(st);
-    if (e == DC_OK) *out = dc_json_account(&a, 1);
-    if (e == DC_OK && !*out) e = DC_ERR_NO_MEMORY;
-    if (e == DC_OK) json_object_set_new(*out, "events", events);
-    else json_decref(events);
     return e;
 }
 
@@ -401,75 +301,6 @@ enum dc_err dc_h_admin_case(struct dc_req *rq, struct dc_resp *rs)
     return DC_OK;
 }
 
-/* ---- A case's deposits, by branch ------------------------------------- */
-
-struct branch_ctx {
-    struct dc_store *st;
-    const struct dc_case *c;
-    const uint8_t *ev;          /* the case's evidence */
-    struct dc_evidence_info *info;
-    struct dc_coin *scratch;
-    json_t *arr;
-    enum dc_err err;
-};
-
-/* Same record body (signatures aside: states are named by bodies). */
-static int same_record(const struct dc_record *r, const uint8_t *b, size_t len)
-{
-    return r->len == len && len > DC_SIG_BYTES && memcmp(r->bytes, b, len - DC_SIG_BYTES) == 0;
-}
-
-static int add_branch_deposit(void *ctx, const struct dc_dcoin *d)
-{
-    struct branch_ctx *b = ctx;
-    if (dc_coin_decode(b->scratch, d->chain, d->chain_len) != DC_OK) return 0;
-    size_t k = b->info->fork_index;
-    uint8_t s[DC_HASH_BYTES];
-    if (b->scratch->n <= k) return 0;
-    dc_coin_state(s, b->scratch, k);
-    if (memcmp(s, b->c->state, DC_HASH_BYTES) != 0) return 0; /* another state of the coin */
-    const struct dc_record *r = &b->scratch->rec[k];
-    const char *branch = NULL;
-    for (int i = 0; i < 2; i++) {
-        if (same_record(r, b->ev + b->info->succ_off[i], b->info->succ_len[i])) {
-            branch = i == 0 ? "A" : "B";
-        }
-    }
-    struct dc_hold h;
-    b->err = b->st->ops->hold_get(b->st, &h, d->hold);
-    if (b->err != DC_OK) return 1;
-    json_array_append_new(
-        b->arr, json_pack("{s:s?, s:I, s:I, s:I, s:I, s:s, s:I, s:b, s:I, s:I, s:s}", "branch",
-                          branch, "deposit", (json_int_t)d->deposit, "hold", (json_int_t)h.id,
-                          "account", (json_int_t)d->account, "amount", (json_int_t)d->amount,
-                          "status", dc_hold_status_name(h.status), "release_at",
-                          (json_int_t)h.release_at, "release_provisional",
-                          h.release_provisional, "taken", (json_int_t)h.taken, "case",
-                          (json_int_t)h.case_id, "released_by", h.released_by));
-    return 0;
-}
-
-enum dc_err dc_json_case_deposits(json_t **out, struct dc_store *st, const struct dc_case *c,
-                                  const uint8_t master_pub[static DC_PUBKEY_BYTES])
-{
-    *out = NULL;
-    struct dc_evidence_info info;
-    enum dc_err e = dc_evidence_verify(&info, master_pub, c->evidence, c->evidence_len);
-    if (e != DC_OK) return e;
-    struct branch_ctx b = {st, c, c->evidence, &info, malloc(sizeof(struct dc_coin)),
-                           json_array(), DC_OK};
-    if (!b.scratch || !b.arr) e = DC_ERR_NO_MEMORY;
-    if (e == DC_OK) e = st->ops->dcoins_by_serial(st, c->serial, add_branch_deposit, &b);
-    if (e == DC_OK) e = b.err;
-    free(b.scratch);
-    if (e != DC_OK) {
-        json_decref(b.arr);
-        return e;
-    }
-    *out = b.arr;
-    return DC_OK;
-}
-
 struct resolve_job {
     int64_t id;
     uint64_t now;
@@ -507,12 +338,6 @@ enum dc_err dc_h_admin_resolve(struct dc_req *rq, struct dc_resp *rs)
     DC_LOG_EVENT(DC_LOG_INFO, "case_settled", DC_KV_N("case", j.id),
                  DC_KV_S("decision", j.decision), DC_KV_S("actor", j.actor), DC_KV_S("via", "api"));
     return dc_h_admin_case(rq, rs);
-}
-
-enum dc_err dc_release_job(struct dc_store *st, void *ctx)
-{
-    struct dc_release_arg *r = ctx;
-    return dc_ledger_release_due(st, r->now, r->by, &r->released);
 }
 
 enum dc_err dc_h_admin_release(struct dc_req *rq, struct dc_resp *rs)

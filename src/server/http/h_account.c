@@ -5,22 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/http.h"
-#include "server/ledger.h"
-
-const char *dc_hold_status_name(int status)
-{
-    switch (status) {
-    case DC_HOLD_HELD:
-        return "held";
-    case DC_HOLD_FROZEN:
-        return "frozen";
-    case DC_HOLD_RELEASED:
-        return "released";
-    default:
-        return "reversed";
-    }
-}
+#include "server/http/http.h"
+#include "server/ledger/ledger.h"
 
 enum dc_err dc_h_sync(struct dc_req *rq, struct dc_resp *rs)
 {
@@ -85,49 +71,6 @@ enum dc_err dc_h_balance(struct dc_req *rq, struct dc_resp *rs)
                          "offline_outstanding", (json_int_t)outstanding, "holds", holds, "status",
                          dc_account_status_name(&a));
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
-}
-
-struct hist {
-    int64_t account;
-    json_t *arr;
-    int64_t last;
-};
-
-static int add_entry(void *ctx, const struct dc_posting *p)
-{
-    struct hist *h = ctx;
-    int outgoing = p->debit == h->account;
-    int bucket = outgoing ? p->debit_bucket : p->credit_bucket;
-    int64_t other = outgoing ? p->credit : p->debit;
-    if (p->debit == p->credit) { /* a release moves held -> available */
-        outgoing = 0;
-        bucket = p->credit_bucket;
-    }
-    json_array_append_new(
-        h->arr, json_pack("{s:I, s:I, s:s, s:I, s:s, s:I, s:s, s:s}", "id", (json_int_t)p->id,
-                          "time", (json_int_t)p->time, "kind", p->kind, "amount",
-                          (json_int_t)(outgoing ? -p->amount : p->amount), "bucket",
-                          bucket == DC_BUCKET_HELD ? "held" : "available", "counterparty",
-                          (json_int_t)other, "ref", p->ref, "memo", p->memo));
-    h->last = p->id;
-    return 0;
-}
-
-enum dc_err dc_json_history(struct dc_store *st, int64_t account, int64_t before, int64_t limit,
-                            json_t **out)
-{
-    struct hist h = {account, json_array(), 0};
-    *out = NULL;
-    if (!h.arr) return DC_ERR_NO_MEMORY;
-    enum dc_err e = st->ops->journal_list(st, account, before, (int)limit, add_entry, &h);
-    if (e != DC_OK) {
-        json_decref(h.arr);
-        return e;
-    }
-    size_t n = json_array_size(h.arr);
-    *out = json_pack("{s:o, s:o}", "entries", h.arr, "next_before",
-                     n == (size_t)limit ? json_integer(h.last) : json_null());
-    return *out ? DC_OK : DC_ERR_NO_MEMORY;
 }
 
 enum dc_err dc_h_history(struct dc_req *rq, struct dc_resp *rs)

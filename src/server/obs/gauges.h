@@ -6,7 +6,7 @@
 #ifndef DUCAT_SERVER_GAUGES_H
 #define DUCAT_SERVER_GAUGES_H
 
-#include "server/metrics.h"
+#include "server/obs/metrics.h"
 #include "server/server.h"
 #include "store/store.h"
 

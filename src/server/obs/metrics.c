@@ -1,7 +1,7 @@
 /*
  * metrics.c - Prometheus text exposition (see metrics.h).
  */
-#include "server/metrics.h"
+#include "server/obs/metrics.h"
 
 #include <dirent.h>
 #include <pthread.h>

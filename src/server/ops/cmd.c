@@ -3,7 +3,7 @@
  * stderr and the exit code of an error. Apart from main.c (the table) so
  * that the commands and the table do not depend on each other.
  */
-#include "server/cmd.h"
+#include "server/ops/cmd.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/http/serve.h"
+#include "server/render/render.h"
 #include "server/server.h"
 
 /* Route flags. */
@@ -70,10 +72,6 @@ struct dc_route {
 extern const struct dc_route dc_routes[];
 extern const size_t dc_routes_n;
 
-/* Serves until *stop becomes non-zero (a signal handler sets it: hence
- * sig_atomic_t, the one type a handler may write); then drains and returns. */
-enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port_file,
-                          volatile sig_atomic_t *stop);
 
 /* ---- Helpers for handlers ---------------------------------------------- */
 
@@ -110,17 +108,6 @@ enum dc_err dc_idempotent_replay(struct dc_req *rq, int64_t account, const char 
  * DC_ERR_FIELD with rq->detail naming the parameter and its range. */
 enum dc_err dc_query_int(struct dc_req *rq, const char *name, int64_t min, int64_t max,
                          int64_t dflt, int64_t *out);
-
-/* Hex helpers for responses. */
-json_t *dc_json_hex(const uint8_t *p, size_t n);
-
-/* An account's journal, newest first, as GET /v1/history shows it:
- * {"entries": [...], "next_before": id or null}, at most limit entries with
- * an id below before (0: the newest). OUT: *out (caller owns). */
-enum dc_err dc_json_history(struct dc_store *st, int64_t account, int64_t before, int64_t limit,
-                            json_t **out);
-/* "transfer", "split", "deposit" (or "unknown") for a record type byte. */
-const char *dc_json_record_type(uint8_t type);
 
 /* Handlers (one file per family). */
 enum dc_err dc_h_health(struct dc_req *, struct dc_resp *);
@@ -159,32 +146,5 @@ enum dc_err dc_h_admin_case_coin(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_console_page(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_console_script(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_console_style(struct dc_req *, struct dc_resp *);
-
-/* The hold-release job, for the timer and the API (ctx: struct dc_release_arg). */
-struct dc_release_arg {
-    uint64_t now;
-    size_t released; /* OUT */
-    const char *by;  /* who or what releases: kept on every released hold */
-};
-enum dc_err dc_release_job(struct dc_store *st, void *ctx);
-
-/* JSON renderings shared by handlers and the operator CLI. */
-json_t *dc_json_account(const struct dc_account *a, int with_private);
-json_t *dc_json_case(const struct dc_case *c, int with_evidence);
-/* Every deposited credit of the case's coin that passed through the forked
- * state, in deposit order: {"branch": "A"|"B" (the evidence's successor it
- * descends from; null for neither), "deposit", "hold", "account",
- * "amount", "status", "release_at", "release_provisional", "taken",
- * "case", "released_by"}. The evidence is verified with the master key
- * first (its error if it does not). *out: a new JSON array. */
-enum dc_err dc_json_case_deposits(json_t **out, struct dc_store *st, const struct dc_case *c,
-                                  const uint8_t master_pub[static DC_PUBKEY_BYTES]);
-json_t *dc_json_event(const struct dc_event *ev);
-/* The events of an account or a case, oldest first, as a new JSON array. */
-enum dc_err dc_json_events(struct dc_store *st, enum dc_event_of of, int64_t subject,
-                           json_t **out);
-/* A user account with private data and its events, read in one snapshot. */
-enum dc_err dc_json_account_full(struct dc_store *st, int64_t id, json_t **out);
-const char *dc_hold_status_name(int status);
 
 #endif

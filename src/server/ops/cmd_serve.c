@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/cmd.h"
-#include "server/http.h"
-#include "server/writer.h"
+#include "server/http/serve.h"
+#include "server/ledger/writer.h"
+#include "server/ops/cmd.h"
 
 /* The flags a signal handler may write: sig_atomic_t, volatile. The
  * serve loop polls them (http.c) and then sets the context's atomic

@@ -26,7 +26,7 @@
 
 #include "console.h" /* generated: console_files[] = {html, js, css} */
 #include "ducat/coin.h"
-#include "server/http.h"
+#include "server/http/http.h"
 
 /* ---- Static files ------------------------------------------------------ */
 
@@ -145,14 +145,6 @@ enum dc_err dc_h_admin_holds(struct dc_req *rq, struct dc_resp *rs)
 }
 
 /* ---- GET /v1/admin/cases/{id}/evidence --------------------------------- */
-
-const char *dc_json_record_type(uint8_t t)
-{
-    return t == DC_TYPE_TRANSFER  ? "transfer"
-           : t == DC_TYPE_SPLIT   ? "split"
-           : t == DC_TYPE_DEPOSIT ? "deposit"
-                                  : "unknown";
-}
 
 enum dc_err dc_h_admin_case_evidence(struct dc_req *rq, struct dc_resp *rs)
 {

@@ -15,11 +15,12 @@
 
 #include "ducat/armor.h"
 #include "ducat/auth.h"
-#include "server/cmd.h"
-#include "server/gauges.h"
-#include "server/http.h"
+#include "server/ops/cmd.h"
+#include "server/obs/gauges.h"
+#include "server/ledger/jobs.h"
+#include "server/render/render.h"
 #include "server/keyfile.h"
-#include "server/ledger.h"
+#include "server/ledger/ledger.h"
 #include "server/operators.h"
 
 enum dc_err dc_init_signing_key(struct dc_store *st, const uint8_t *master_sk, uint32_t key_id,

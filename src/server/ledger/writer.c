@@ -27,7 +27,7 @@
  * rows to the commit's round trip, store_pg.c), and then the one-job
  * transactions find the job that caused it while its companions commit.
  */
-#include "server/writer.h"
+#include "server/ledger/writer.h"
 
 #include <pthread.h>
 #include <semaphore.h>
@@ -35,8 +35,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "server/log.h"
-#include "server/metrics.h"
+#include "server/obs/log.h"
+#include "server/obs/metrics.h"
 
 struct job {
     dc_job_fn fn;

@@ -23,10 +23,10 @@
 
 #include "calendar_default.h" /* generated: calendar_default[] */
 #include "ducat/auth.h"
-#include "server/cmd.h"
 #include "server/config.h"
 #include "server/keyfile.h"
-#include "server/ledger.h"
+#include "server/ledger/ledger.h"
+#include "server/ops/cmd.h"
 #include "store/store.h"
 
 static int write_file(const char *path, const char *text, mode_t mode)

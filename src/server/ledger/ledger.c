@@ -24,7 +24,7 @@
  * provisional credits is settled at once: the culprit pays the loss account
  * and the frozen credits go back to their normal release date.
  */
-#include "server/ledger.h"
+#include "server/ledger/ledger.h"
 
 #include <sodium.h>
 #include <stdio.h>

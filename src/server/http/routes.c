@@ -2,7 +2,7 @@
  * routes.c - the route table: wiring as data. A new endpoint is one row
  * here, one handler, one test and one line in docs/API.md.
  */
-#include "server/http.h"
+#include "server/http/http.h"
 
 #define KB 1024u
 

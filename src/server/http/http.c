@@ -1,6 +1,7 @@
 /*
  * http.c - libmicrohttpd adapter, dispatch through the route table,
- * authentication, error rendering, JSON specs and idempotent execution.
+ * authentication and error answers (request.c holds what handlers call:
+ * JSON specs, query parameters, idempotent execution).
  *
  * Threading: a few io threads (libmicrohttpd's thread pool, each an epoll
  * loop) read and write every socket; a complete request is handed to a
@@ -12,7 +13,7 @@
  * to the route's limit; a larger body is drained and answered 413 without
  * being parsed. Nothing here logs a secret: never a key, a token, a body.
  */
-#include "server/http.h"
+#include "server/http/http.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -30,165 +31,11 @@
 #include <unistd.h>
 
 #include "ducat/auth.h"
-#include "server/metrics.h"
+#include "server/obs/metrics.h"
+#include "server/http/nonces.h"
 #include "server/operators.h"
-#include "server/writer.h"
-
-/* ---- Nonce cache (replay protection for signed requests) -------------- */
-
-/* Every accepted (key, nonce) stays until its request time + 2 * clock
- * skew: at 6k requests/s and the default 300 s skew that is ~3.6M entries.
- * So the table is large and spread by a keyed hash (a device choosing its
- * nonces cannot pile them into one chain), and entries leave in arrival
- * order from a FIFO, a few per call: a whole-table sweep under the lock
- * stalled every request (0.7 s at 3.6M entries) and 4096 buckets made
- * chains of ~900 (190 us per lookup). Arrival order is expiry order give
- * or take the skew, so an entry may outlive its expiry by up to the skew:
- * harmless, its request time is outside the window by then anyway. */
-#define NONCE_BUCKETS (1u << 18) /* 2 MB of chain heads; ~14 per chain at 3.6M */
-#define NONCE_EXPIRE_MAX 8       /* expired entries freed per call (>1: keeps up after idling) */
-
-struct nonce_entry {
-    uint8_t key[DC_PUBKEY_BYTES + DC_NONCE_BYTES];
-    uint64_t expires;
-    uint32_t bucket;
-    struct nonce_entry *next;  /* in its bucket's chain */
-    struct nonce_entry *later; /* the FIFO: the next entry to arrive */
-};
-
-/* Device key -> account id of keys known to have an account, so a signed
- * request does not cost a database read before its nonce is taken (~10%
- * of ducatd's CPU per transfer in perf). Direct-mapped by the keyed hash, a
- * collision overwrites. Registration binds a device to its account for
- * good (no statement changes device_pub or deletes an account), so an
- * entry never goes stale; what may change about the account (frozen,
- * debtor, blocked, balances) is read inside each write by the ledger, and
- * by the handlers that show it. Keys without an account are never kept. */
-#define DEVICE_SLOTS (1u << 16) /* 2.6 MB */
-
-struct device_slot {
-    uint8_t pub[DC_PUBKEY_BYTES];
-    int64_t account; /* 0: empty */
-};
-
-struct dc_nonces {
-    pthread_mutex_t lock;
-    uint8_t hash_key[crypto_shorthash_KEYBYTES];
-    struct nonce_entry *oldest, *newest; /* the FIFO */
-    size_t count;                        /* entries held: the ducat_nonce_table_entries gauge */
-    struct nonce_entry *bucket[NONCE_BUCKETS];
-    pthread_mutex_t devices_lock;
-    struct device_slot devices[DEVICE_SLOTS];
-};
-
-static uint32_t device_slot_of(const struct dc_nonces *n, const uint8_t *pub)
-{
-    uint8_t h[crypto_shorthash_BYTES];
-    crypto_shorthash(h, pub, DC_PUBKEY_BYTES, n->hash_key);
-    return ((uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16) % DEVICE_SLOTS;
-}
-
-/* The account of device pub if known here, else 0. */
-static int64_t device_account(struct dc_nonces *n, const uint8_t *pub)
-{
-    struct device_slot *d = &n->devices[device_slot_of(n, pub)];
-    int64_t id = 0;
-    pthread_mutex_lock(&n->devices_lock);
-    if (d->account && sodium_memcmp(d->pub, pub, DC_PUBKEY_BYTES) == 0) id = d->account;
-    pthread_mutex_unlock(&n->devices_lock);
-    return id;
-}
-
-static void device_remember(struct dc_nonces *n, const uint8_t *pub, int64_t account)
-{
-    struct device_slot *d = &n->devices[device_slot_of(n, pub)];
-    pthread_mutex_lock(&n->devices_lock);
-    memcpy(d->pub, pub, DC_PUBKEY_BYTES);
-    d->account = account;
-    pthread_mutex_unlock(&n->devices_lock);
-}
-
-size_t dc_nonces_count(struct dc_nonces *n)
-{
-    if (!n) return 0;
-    pthread_mutex_lock(&n->lock);
-    size_t c = n->count;
-    pthread_mutex_unlock(&n->lock);
-    return c;
-}
-
-static struct dc_nonces *nonces_new(void)
-{
-    struct dc_nonces *n = calloc(1, sizeof *n);
-    if (n) {
-        pthread_mutex_init(&n->lock, NULL);
-        pthread_mutex_init(&n->devices_lock, NULL);
-        randombytes_buf(n->hash_key, sizeof n->hash_key);
-    }
-    return n;
-}
-
-static void nonces_free(struct dc_nonces *n)
-{
-    if (!n) return;
-    for (struct nonce_entry *e = n->oldest, *later; e; e = later) {
-        later = e->later;
-        free(e);
-    }
-    pthread_mutex_destroy(&n->lock);
-    pthread_mutex_destroy(&n->devices_lock);
-    free(n);
-}
-
-/* 1 if (pub, nonce) is new (and remembers it until `expires`), 0 if seen. */
-static int nonce_fresh(struct dc_nonces *n, const uint8_t *pub, const uint8_t *nonce,
-                       uint64_t now, uint64_t expires)
-{
-    uint8_t key[DC_PUBKEY_BYTES + DC_NONCE_BYTES], h[crypto_shorthash_BYTES];
-    memcpy(key, pub, DC_PUBKEY_BYTES);
-    memcpy(key + DC_PUBKEY_BYTES, nonce, DC_NONCE_BYTES);
-    crypto_shorthash(h, key, sizeof key, n->hash_key);
-    uint32_t b = ((uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16) % NONCE_BUCKETS;
-    int fresh = 1;
-    pthread_mutex_lock(&n->lock);
-    for (int k = 0; k < NONCE_EXPIRE_MAX && n->oldest && n->oldest->expires < now; k++) {
-        struct nonce_entry *dead = n->oldest, **pp = &n->bucket[dead->bucket];
-        while (*pp != dead) pp = &(*pp)->next;
-        *pp = dead->next;
-        n->oldest = dead->later;
-        if (!n->oldest) n->newest = NULL;
-        free(dead);
-        n->count--;
-    }
-    for (struct nonce_entry *e = n->bucket[b]; e; e = e->next) {
-        if (memcmp(e->key, key, sizeof key) == 0) {
-            fresh = 0;
-            break;
-        }
-    }
-    if (fresh) {
-        struct nonce_entry *e = malloc(sizeof *e);
-        if (e) {
-            memcpy(e->key, key, sizeof key);
-            e->expires = expires;
-            e->bucket = b;
-            e->next = n->bucket[b];
-            n->bucket[b] = e;
-            e->later = NULL;
-            if (n->newest) {
-                n->newest->later = e;
-            } else {
-                n->oldest = e;
-            }
-            n->newest = e;
-            n->count++;
-        } else {
-            fresh = 0; /* cannot remember it: refuse rather than risk a replay */
-        }
-    }
-    pthread_mutex_unlock(&n->lock);
-    return fresh;
-}
+#include "server/ledger/jobs.h"
+#include "server/ledger/writer.h"
 
 /* ---- Connections, sockets and the worker pool -------------------------- */
 
@@ -427,26 +274,6 @@ static struct MHD_Response *make_resp(const char *body, const char *ctype, const
     return r;
 }
 
-static char *error_body(enum dc_err e, const char *detail)
-{
-    json_t *j = json_pack("{s:i, s:s, s:s}", "code", (int)e, "name", dc_err_name(e), "hint",
-                          dc_err_str(e));
-    if (j && detail && detail[0]) json_object_set_new(j, "detail", json_string(detail));
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    return s;
-}
-
-json_t *dc_json_hex(const uint8_t *p, size_t n)
-{
-    char *h = malloc(2 * n + 1);
-    if (!h) return NULL;
-    dc_hex_encode(h, p, n);
-    json_t *j = json_string(h);
-    free(h);
-    return j;
-}
-
 /* ---- Authentication ---------------------------------------------------- */
 
 static enum dc_err hex_header(struct dc_req *rq, const char *name, uint8_t *out, size_t n)
@@ -498,7 +325,7 @@ static enum dc_err auth_device(struct dc_req *rq, int need_account)
          * table (anyone can make keys and sign with them). Only the id is
          * known when it comes from the cache (rq->account's contract in
          * http.h): handlers read what else they need */
-        rq->account.id = device_account(rq->x->nonces, rq->device);
+        rq->account.id = dc_nonces_device_account(rq->x->nonces, rq->device);
         if (!rq->account.id) {
             struct dc_store *st;
             e = dc_pool_get(rq->x, &st);
@@ -506,11 +333,11 @@ static enum dc_err auth_device(struct dc_req *rq, int need_account)
             e = st->ops->account_get(st, &rq->account, DC_BY_DEVICE, 0, rq->device);
             dc_pool_put(rq->x, st);
             if (e != DC_OK) return e == DC_ERR_NO_ACCOUNT ? DC_ERR_AUTH_UNKNOWN : e;
-            device_remember(rq->x->nonces, rq->device, rq->account.id);
+            dc_nonces_device_remember(rq->x->nonces, rq->device, rq->account.id);
         }
     }
     /* only a valid signature may consume a nonce, or anyone could burn them */
-    if (!nonce_fresh(rq->x->nonces, rq->device, nonce, wall, t + 2 * skew)) {
+    if (!dc_nonce_fresh(rq->x->nonces, rq->device, nonce, wall, t + 2 * skew)) {
         return DC_ERR_AUTH_REPLAY;
     }
     return DC_OK;
@@ -767,7 +594,7 @@ static void process(struct conn_state *s, enum dc_err early)
         rs.json = NULL;
         rs.text = NULL;
         status = dc_err_http_status(e);
-        body = error_body(e, rq.detail);
+        body = dc_error_text(e, rq.detail);
         if (e == DC_ERR_STORE_FULL) {
             /* nothing was written; an operator must free space: count it
              * apart (ducat_store_full_total) so it can be alerted on */
@@ -920,263 +747,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
 }
 
-enum dc_err dc_query_int(struct dc_req *rq, const char *name, int64_t min, int64_t max,
-                         int64_t dflt, int64_t *out)
-{
-    const char *v = rq->query(rq->conn, name);
-    *out = dflt;
-    if (!v) return DC_OK;
-    int64_t n = 0;
-    int ok = *v != '\0';
-    for (const char *p = v; ok && *p; p++) {
-        ok = *p >= '0' && *p <= '9' && n <= (max - (*p - '0')) / 10;
-        if (ok) n = n * 10 + (*p - '0');
-    }
-    if (!ok || n < min) {
-        snprintf(rq->detail, sizeof rq->detail, "%s must be a whole number in %lld..%lld", name,
-                 (long long)min, (long long)max);
-        return DC_ERR_FIELD;
-    }
-    *out = n;
-    return DC_OK;
-}
-
-/* ---- JSON specs -------------------------------------------------------- */
-
-static int valid_request_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64) return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-')) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-enum dc_err dc_jspec_parse(struct dc_req *rq, const struct dc_jspec *spec)
-{
-    for (const struct dc_jspec *f = spec; f->name; f++) {
-        json_t *v = json_object_get(rq->json, f->name);
-        if (!v) {
-            if (f->optional) continue;
-            snprintf(rq->detail, sizeof rq->detail, "missing field '%s'", f->name);
-            return DC_ERR_FIELD;
-        }
-        const char *why = NULL;
-        switch (f->type) {
-        case DC_J_I64:
-        case DC_J_POS_I64:
-            if (!json_is_integer(v)) {
-                why = "must be an integer (minor units)";
-            } else if (f->type == DC_J_POS_I64 && json_integer_value(v) <= 0) {
-                why = "must be positive";
-            } else {
-                *(int64_t *)f->dest = (int64_t)json_integer_value(v);
-            }
-            break;
-        case DC_J_STR:
-        case DC_J_REQID: {
-            const char *s = json_string_value(v);
-            if (!s) {
-                why = "must be a string";
-            } else if (strlen(s) >= f->cap || json_string_length(v) != strlen(s)) {
-                why = "too long or contains NUL";
-            } else if (f->type == DC_J_REQID && !valid_request_id(s)) {
-                why = "must be 1-64 characters of A-Z a-z 0-9 . _ : -";
-            } else {
-                memcpy(f->dest, s, strlen(s) + 1);
-            }
-            break;
-        }
-        case DC_J_HEX: {
-            const char *s = json_string_value(v);
-            if (!s || dc_hex_decode(f->dest, f->cap, s, strlen(s)) != DC_OK) why = "bad hex";
-            break;
-        }
-        case DC_J_ARRAY:
-            if (!json_is_array(v)) {
-                why = "must be an array";
-            } else if (json_array_size(v) == 0 || json_array_size(v) > f->cap) {
-                why = "must have 1 to the allowed number of items";
-            } else {
-                *(json_t **)f->dest = v;
-            }
-            break;
-        }
-        if (why) {
-            snprintf(rq->detail, sizeof rq->detail, "field '%s' %s", f->name, why);
-            return DC_ERR_FIELD;
-        }
-    }
-    return DC_OK;
-}
-
-/* ---- Idempotent execution ---------------------------------------------- */
-
-struct idem_job {
-    struct dc_req *rq;
-    int64_t account;
-    const char *request_id;
-    dc_idem_fn fn;
-    void *arg;
-    struct dc_resp *rs;
-    char *replayed; /* stored answer, when this is a retry */
-    int replay_status;
-    enum dc_err refused; /* fn's refusal, stored as the answer (DC_OK: none) */
-};
-
-/* A refusal that is the request's final answer: the request itself (its
- * body, the account's state) is refused, a 4xx of the registry. Storage,
- * capacity and shutdown errors are not: a retry may well succeed. */
-static int is_final_refusal(enum dc_err e)
-{
-    int status = dc_err_http_status(e);
-    return status >= 400 && status < 500 && !(e >= 3000 && e < 4000);
-}
-
-/* What an idempotency record binds a request id to: the route and the
- * exact body. The same id on another route (a fund's id reused for a
- * payout, a transfer's body sent to /v1/withdrawals) is a conflict, never
- * a replay of the other route's answer. */
-static void idem_hash(const struct dc_req *rq, uint8_t h[DC_HASH_BYTES])
-{
-    crypto_generichash_state g;
-    static const char label[] = "ducat/idempotency/v2";
-    crypto_generichash_init(&g, NULL, 0, DC_HASH_BYTES);
-    crypto_generichash_update(&g, (const uint8_t *)label, sizeof label);
-    crypto_generichash_update(&g, (const uint8_t *)rq->method, strlen(rq->method) + 1);
-    crypto_generichash_update(&g, (const uint8_t *)rq->path, strlen(rq->path) + 1);
-    crypto_generichash_update(&g, rq->body, rq->body_len);
-    crypto_generichash_final(&g, h, DC_HASH_BYTES);
-}
-
-static void replay_into(struct dc_req *rq, struct dc_resp *rs, char *stored, int status)
-{
-    json_decref(rs->json);
-    rs->json = NULL;
-    rs->text = stored;
-    rs->content_type = "application/json";
-    rs->status = status;
-    dc_metrics_add(rq->x->metrics, DC_M_IDEMPOTENT_REPLAYS, 1);
-}
-
-enum dc_err dc_idempotent_replay(struct dc_req *rq, int64_t account, const char *request_id,
-                                 struct dc_resp *rs, int *answered)
-{
-    *answered = 0;
-    struct dc_request_rec rec;
-    memset(&rec, 0, sizeof rec);
-    rec.account = account;
-    snprintf(rec.request_id, sizeof rec.request_id, "%s", request_id);
-    struct dc_store *st;
-    enum dc_err e = dc_pool_get(rq->x, &st);
-    if (e != DC_OK) return e;
-    e = st->ops->request_get(st, &rec);
-    dc_pool_put(rq->x, st);
-    if (e == DC_ERR_NOT_FOUND) return DC_OK;
-    if (e != DC_OK) return e;
-    uint8_t h[DC_HASH_BYTES];
-    idem_hash(rq, h);
-    if (memcmp(rec.body_hash, h, sizeof h) != 0) {
-        free(rec.response);
-        snprintf(rq->detail, sizeof rq->detail, "request_id '%s'", request_id);
-        return DC_ERR_IDEMPOTENCY_CONFLICT;
-    }
-    replay_into(rq, rs, rec.response, rec.status);
-    *answered = 1;
-    return DC_OK;
-}
-
-static enum dc_err idem_run(struct dc_store *st, void *ctx)
-{
-    struct idem_job *j = ctx;
-    /* the writer may run this job again after a retried batch */
-    free(j->replayed);
-    j->replayed = NULL;
-    j->refused = DC_OK;
-    json_decref(j->rs->json);
-    j->rs->json = NULL;
-    free(j->rs->text);
-    j->rs->text = NULL;
-    struct dc_request_rec rec;
-    memset(&rec, 0, sizeof rec);
-    rec.account = j->account;
-    snprintf(rec.request_id, sizeof rec.request_id, "%s", j->request_id);
-    uint8_t h[DC_HASH_BYTES];
-    idem_hash(j->rq, h);
-    rec.will_put = 1; /* a miss runs fn and stores its answer below */
-    enum dc_err e = st->ops->request_get(st, &rec);
-    if (e == DC_OK) {
-        int same = memcmp(rec.body_hash, h, sizeof h) == 0;
-        if (!same) {
-            free(rec.response);
-            snprintf(j->rq->detail, sizeof j->rq->detail, "request_id '%s'", j->request_id);
-            return DC_ERR_IDEMPOTENCY_CONFLICT;
-        }
-        j->replayed = rec.response;
-        j->replay_status = rec.status;
-        return DC_OK;
-    }
-    if (e != DC_ERR_NOT_FOUND) return e;
-    e = j->fn(st, j->rq, j->arg, j->rs);
-    char *text;
-    if (e != DC_OK && is_final_refusal(e)) {
-        /* The refusal is this request id's answer, kept like a success:
-         * the same signed request replayed later, to this instance or any
-         * other on the database (their nonce tables are their own), gets
-         * it again instead of running once the account can pay. What fn
-         * wrote is undone; the job's savepoint is opened anew for the
-         * record (rollback_to releases it; the writer releases this one). */
-        enum dc_err r = st->ops->rollback_to(st);
-        if (r == DC_OK) r = st->ops->savepoint(st);
-        if (r != DC_OK) return r;
-        json_decref(j->rs->json);
-        j->rs->json = NULL;
-        text = error_body(e, j->rq->detail);
-        if (!text) return DC_ERR_NO_MEMORY;
-        memcpy(rec.body_hash, h, sizeof h);
-        rec.status = dc_err_http_status(e);
-        rec.created_at = j->rq->now;
-        r = st->ops->request_put(st, &rec, text);
-        free(text);
-        if (r != DC_OK) return r;
-        j->refused = e;
-        return DC_OK;
-    }
-    if (e != DC_OK) return e;
-    text = j->rs->json ? json_dumps(j->rs->json, JSON_COMPACT) : strdup("{}");
-    if (!text) return DC_ERR_NO_MEMORY;
-    memcpy(rec.body_hash, h, sizeof h);
-    rec.status = j->rs->status;
-    rec.created_at = j->rq->now;
-    e = st->ops->request_put(st, &rec, text);
-    /* the answer is the stored text itself: serialised once, and a
-     * replay is byte for byte what the first answer was */
-    json_decref(j->rs->json);
-    j->rs->json = NULL;
-    j->rs->text = text;
-    j->rs->content_type = "application/json";
-    return e;
-}
-
-enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id,
-                          dc_idem_fn fn, void *arg, struct dc_resp *rs)
-{
-    struct idem_job j = {rq, account, request_id, fn, arg, rs, NULL, 0, DC_OK};
-    enum dc_err e = dc_writer_run(rq->x->writer, idem_run, &j);
-    if (e == DC_OK) e = j.refused; /* rendered from rq->detail: the stored text */
-    if (e != DC_OK) {
-        free(j.replayed);
-        return e;
-    }
-    if (j.replayed) replay_into(rq, rs, j.replayed, j.replay_status);
-    return DC_OK;
-}
-
 /* ---- Server loop ------------------------------------------------------- */
 
 static enum dc_err parse_listen(const char *listen, char *host, size_t hcap, uint16_t *port)
@@ -1256,7 +826,7 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
     pthread_cond_init(&h.cond, NULL);
     pthread_cond_init(&h.drained, NULL);
     pthread_mutex_init(&h.socks_lock, NULL);
-    char *tb = error_body(DC_ERR_REQUEST_TIMEOUT, "body not complete in time");
+    char *tb = dc_error_text(DC_ERR_REQUEST_TIMEOUT, "body not complete in time");
     if (tb) {
         snprintf(h.body_timeout_answer, sizeof h.body_timeout_answer,
                  "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
@@ -1265,10 +835,10 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
                  strlen(tb), tb);
         free(tb);
     }
-    x->nonces = nonces_new();
+    x->nonces = dc_nonces_new();
     h.workers = calloc(x->cfg.threads, sizeof *h.workers);
     if (!x->nonces || !h.workers) {
-        nonces_free(x->nonces);
+        dc_nonces_free(x->nonces);
         x->nonces = NULL;
         free(h.workers);
         return DC_ERR_NO_MEMORY;
@@ -1298,7 +868,7 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
     if (!d) {
         dc_log(DC_LOG_ERROR, "cannot listen on %s (address in use or not allowed?)", listen);
         stop_workers(&h);
-        nonces_free(x->nonces);
+        dc_nonces_free(x->nonces);
         x->nonces = NULL;
         return DC_ERR_IO;
     }
@@ -1399,7 +969,7 @@ enum dc_err dc_http_serve(struct dc_ctx *x, const char *listen, const char *port
     pthread_mutex_unlock(&h.lock);
     MHD_stop_daemon(d);
     stop_workers(&h);
-    nonces_free(x->nonces);
+    dc_nonces_free(x->nonces);
     x->nonces = NULL;
     return DC_OK;
 }

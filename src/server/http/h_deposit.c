@@ -10,9 +10,9 @@
 #include "ducat/auth.h"
 #include "ducat/codec.h"
 #include "ducat/crypto.h"
-#include "server/http.h"
-#include "server/ledger.h"
-#include "server/metrics.h"
+#include "server/http/http.h"
+#include "server/ledger/ledger.h"
+#include "server/obs/metrics.h"
 
 struct deposit_args {
     struct dc_deposit_in *in;

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/gauges.h"
+#include "server/obs/gauges.h"
 
 #include "ducat/amount.h"
 

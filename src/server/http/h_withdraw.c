@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/http.h"
-#include "server/ledger.h"
-#include "server/metrics.h"
+#include "server/http/http.h"
+#include "server/ledger/ledger.h"
+#include "server/obs/metrics.h"
 
 struct withdraw_args {
     int64_t amount;

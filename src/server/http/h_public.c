@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/gauges.h"
-#include "server/http.h"
-#include "server/ledger.h"
-#include "server/metrics.h"
-#include "server/writer.h"
+#include "server/obs/gauges.h"
+#include "server/http/http.h"
+#include "server/ledger/ledger.h"
+#include "server/obs/metrics.h"
+#include "server/ledger/writer.h"
 
 enum dc_err dc_h_health(struct dc_req *rq, struct dc_resp *rs)
 {

@@ -2,7 +2,7 @@
  * log.c - ducatd's logger (see log.h): text or JSON lines on stderr, event
  * lines with their fields, and syslog for the operator commands.
  */
-#include "server/log.h"
+#include "server/obs/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

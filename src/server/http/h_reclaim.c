@@ -17,9 +17,9 @@
 #include "ducat/auth.h"
 #include "ducat/codec.h"
 #include "ducat/refusal.h"
-#include "server/http.h"
-#include "server/ledger.h"
-#include "server/metrics.h"
+#include "server/http/http.h"
+#include "server/ledger/ledger.h"
+#include "server/obs/metrics.h"
 
 #define RECLAIM_COINS_MAX 16 /* one offline payment: DC_PAYMENT_COINS_MAX */
 

@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/gauges.h"
-#include "server/http.h"
-#include "server/ledger.h"
+#include "server/http/http.h"
+#include "server/ledger/ledger.h"
+#include "server/obs/gauges.h"
 #include "server/operators.h"
 
 /* ---- GET /v1/admin/whoami ---------------------------------------------- */
