@@ -346,8 +346,8 @@ static double pg_wal_bytes(void)
     const char *bin = getenv("DC_PG_BIN"), *dsn = getenv("DC_PG_DSN");
     if (S.pgdb[0] == '\0' || bin == NULL || dsn == NULL) return 0;
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s/psql' -X -A -t -q -d '%s' -c 'SELECT pg_current_wal_insert_lsn()'",
-             bin, dsn);
+    snprintf(cmd, sizeof cmd,
+             "'%s/psql' -X -A -t -q -d '%s' -c 'SELECT pg_current_wal_insert_lsn()'", bin, dsn);
     FILE *p = popen(cmd, "r");
     unsigned long long hi = 0, lo = 0;
     int got = p != NULL && fscanf(p, "%llx/%llx", &hi, &lo) == 2;
@@ -470,7 +470,7 @@ struct lane {
     CURL *h;
     char url[96], warm_url[96];
     const struct preq *cur;
-    int port; /* the instance it talks to; 0: S */
+    int port;        /* the instance it talks to; 0: S */
     char resp[1024]; /* the start of the response body (for the first failure) */
     size_t rlen;
     char err[CURL_ERROR_SIZE];
@@ -868,10 +868,10 @@ static unsigned long scale_phase(void)
                    "ducatd %.0f us CPU (%.2f cores), PostgreSQL %.0f us CPU (%.2f cores), WAL "
                    "%.0f bytes, bench clients %.0f us (%.2f cores); %.0f commits/s, %.2f re-runs "
                    "per commit\n",
-                   scale_n, scale_n > 1 ? "s" : "", scale_shared ? "shared" : "disjoint",
-                   n_single, rate, cpu.srv / n * 1e6, cpu.srv / cpu.wall, cpu.pg / n * 1e6,
-                   cpu.pg / cpu.wall, cpu.wal / n, cpu.cli / n * 1e6, cpu.cli / cpu.wall,
-                   commits / cpu.wall, commits > 0 ? retries / commits : 0);
+                   scale_n, scale_n > 1 ? "s" : "", scale_shared ? "shared" : "disjoint", n_single,
+                   rate, cpu.srv / n * 1e6, cpu.srv / cpu.wall, cpu.pg / n * 1e6, cpu.pg / cpu.wall,
+                   cpu.wal / n, cpu.cli / n * 1e6, cpu.cli / cpu.wall, commits / cpu.wall,
+                   commits > 0 ? retries / commits : 0);
             print_errors(name);
             errs += n_errors;
             snprintf(buf, sizeof buf, "(s) %d ducatd, %s payees", scale_n,

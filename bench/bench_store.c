@@ -454,8 +454,8 @@ static void engine(const char *label, const char *url, double (*raw)(const char 
     if (pg) printf("  %.0f WAL bytes/transfer", (w1 - w0) / 1500);
     if (pgdir && raw_cpu > 0) {
         double us = (c2 - c1) / 1500 * 1e6;
-        printf("\n%-10s  ... backend CPU %5.0f us/transfer against %.0f us/raw commit (%.2fx)", label,
-               us, raw_cpu, us / raw_cpu);
+        printf("\n%-10s  ... backend CPU %5.0f us/transfer against %.0f us/raw commit (%.2fx)",
+               label, us, raw_cpu, us / raw_cpu);
     }
     printf("\n%-10s transfer x100   %9.0f /s  (%.1fx raw commit)", label, t100, t100 / r);
     if (pg) printf("  %.0f WAL bytes/transfer", (w2 - w1) / 10000);
