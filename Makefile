@@ -176,7 +176,10 @@ $(WAL_LIB): $(WAL_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(CLI_OBJ): ALL_CFLAGS += $(CLI_CFLAGS)
+# DEV_CLOCK=1 (the default) lets `ducat` read its business time from
+# $DUCAT_CLOCK_FILE (tests, docs/CLI.md); `make deb` builds without it.
+DEV_CLOCK ?= 1
+$(CLI_OBJ): ALL_CFLAGS += $(CLI_CFLAGS) $(if $(filter 1,$(DEV_CLOCK)),-DDC_DEV_CLOCK)
 $(DUCAT): $(CLI_OBJ) $(WAL_LIB) $(LIB_A)
 	$(CC) $(SAN) $(LDFLAGS) -o $@ $(CLI_OBJ) $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(CLI_LIBS) $(LDLIBS)
 
@@ -312,7 +315,7 @@ DEB_CFLAGS  = $(shell $(DEB_FLAGS) CFLAGS) $(shell $(DEB_FLAGS) CPPFLAGS)
 DEB_LDFLAGS = $(shell $(DEB_FLAGS) LDFLAGS)
 deb: deps
 	@$(MAKE) --no-print-directory BUILD=build-deb CFLAGS="$(DEB_CFLAGS)" LDFLAGS="$(DEB_LDFLAGS)" \
-	    SYSCONFDIR=/etc build-deb/ducatd build-deb/ducat
+	    SYSCONFDIR=/etc DEV_CLOCK=0 build-deb/ducatd build-deb/ducat
 	scripts/deb.sh build-deb
 	lintian --fail-on error --suppress-tags-from-file dist/debian/lintian-suppress \
 	    build-deb/ducat_$(VERSION)-1_$$(dpkg --print-architecture).deb

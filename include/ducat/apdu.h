@@ -26,6 +26,13 @@
  *   CONFIRM      80 52 00 00 Lc RECEIPT          (chained: CLA 90)
  *                data = the payee's RECEIPT (138 bytes). Response: 90 00
  *                once the payer's wallet checked and saved it.
+ *   REFUSE       80 54 00 00 Lc REFUSAL          (chained: CLA 90)
+ *                data = the payee's signed REFUSAL (156 bytes, refusal.h) in
+ *                place of CONFIRM, when the terminal refuses the payment for
+ *                good. Response: 90 00 once the payer's wallet checked it
+ *                against the saved payment and saved it (the payer then
+ *                reclaims the coins online at once); 62 00 + code if the
+ *                wallet did not take it.
  *   GET RESPONSE 00 C0 00 00 Le
  *                the next Le bytes of the pending response.
  *
@@ -66,6 +73,7 @@
 
 #include "ducat/err.h"
 #include "ducat/proto.h"
+#include "ducat/refusal.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -79,6 +87,7 @@ extern const uint8_t dc_apdu_aid[DC_APDU_AID_BYTES]; /* F0 44 55 43 41 54 01 */
 #define DC_APDU_INS_SELECT 0xA4u
 #define DC_APDU_INS_PAY 0x50u
 #define DC_APDU_INS_CONFIRM 0x52u
+#define DC_APDU_INS_REFUSE 0x54u
 #define DC_APDU_INS_GET_RESPONSE 0xC0u
 
 #define DC_SW_OK 0x9000u
@@ -111,6 +120,9 @@ extern const uint8_t dc_apdu_aid[DC_APDU_AID_BYTES]; /* F0 44 55 43 41 54 01 */
 #define DC_CARD_CONFIRM                                                                            \
     2 /* dc_card_message is a RECEIPT: check it against the                                        \
          saved payment, save, then dc_card_answer(NULL, 0) */
+#define DC_CARD_REFUSAL                                                                            \
+    3 /* dc_card_message is a REFUSAL: check it against the                                        \
+         saved payment, keep it, save, then dc_card_answer(NULL, 0) */
 
 struct dc_card {
     uint32_t magic;   /* DC_CARD_MAGIC */
@@ -165,6 +177,10 @@ DC_MUST_CHECK enum dc_err dc_card_refuse(struct dc_card *c, enum dc_err why, uin
  * NEED_PERSIST: the host does those on the session as for any transport),
  * then CONFIRM with the session's receipt. A session that accepted before
  * (restored after a dropped tap) goes from SELECT straight to CONFIRM.
+ * A payment the host refuses for good (the session FAILED on NEED_VERIFY)
+ * may be answered with the payee's signed refusal (dc_tap_refuse): REFUSE
+ * in place of CONFIRM, and the tap ends FAILED with the refusal's reason,
+ * dc_tap_refused() = 1 once the card took it.
  * The session is passed to every call (no pointer is kept).
  */
 #define DC_TAP_SEND 0x01u   /* transmit dc_tap_command, then dc_tap_response */
@@ -177,7 +193,9 @@ DC_MUST_CHECK enum dc_err dc_card_refuse(struct dc_card *c, enum dc_err why, uin
 #define DC_TAP_CMD_MAX 272
 struct dc_tap {
     uint32_t magic;
-    uint8_t state, pre_select, reserved[2];
+    uint8_t state, pre_select;
+    uint8_t refused; /* the card took our REFUSAL (90 00) */
+    uint8_t reserved;
     uint32_t segsize; /* dc_apdu_chain's seg */
     int32_t err;      /* once FAILED */
     uint16_t sw;      /* last status word */
@@ -188,6 +206,7 @@ struct dc_tap {
     uint32_t cmd_len;                    /* the command to transmit */
     uint32_t apdus, bytes_out, bytes_in; /* counters of this tap */
     uint8_t cmd[DC_TAP_CMD_MAX];
+    uint8_t refusal[DC_REFUSAL_BYTES]; /* what REFUSE carries (dc_tap_refuse) */
     uint8_t pay[DC_PAYMENT_MAX_BYTES];
 };
 #define DC_TAP_MAGIC 0x44435231u /* "DCR1" */
@@ -205,6 +224,18 @@ const uint8_t *dc_tap_command(const struct dc_tap *r, size_t *len);
  * expected fail the tap: DC_ERR_MSG_UNEXPECTED (an ISO error status),
  * or the card's own refusal code (62 00), see dc_tap_sw. */
 void dc_tap_response(struct dc_tap *r, struct dc_session *s, const uint8_t *rsp, size_t len);
+/*
+ * Instead of dc_tap_resume, after the host's verification refused the
+ * payment for good (the session FAILED; dc_offline_payee_refuse signed and
+ * saved `refusal`): send it to the card (REFUSE). The tap then ends FAILED
+ * with the refusal's reason as dc_tap_error; dc_tap_refused says whether
+ * the card took it. DC_ERR_SESSION_STATE unless the tap waits on the host
+ * and s has failed; DC_ERR_DECODE_* for a malformed refusal.
+ */
+DC_MUST_CHECK enum dc_err dc_tap_refuse(struct dc_tap *r, const struct dc_session *s,
+                                        const uint8_t *refusal, size_t len);
+/* 1 once the card answered 90 00 to our REFUSE: the payer holds the refusal. */
+int dc_tap_refused(const struct dc_tap *r);
 /* After the host served DC_TAP_HOST on the session: go on. */
 void dc_tap_resume(struct dc_tap *r, const struct dc_session *s);
 enum dc_err dc_tap_error(const struct dc_tap *r);

@@ -218,9 +218,10 @@ DC_MUST_CHECK enum dc_err dc_offline_py_load(const struct dc_wallet *w,
  * dc_service_save_fn. */
 typedef enum dc_err (*dc_offline_save_fn)(void *ctx, struct dc_wallet *w);
 /* Told right after each save, before anything leaves: "request-persisted"
- * (payee_begin), "coins-persisted" (payee_step), "request-closed"
- * (payee_finish), "payment-persisted" (payer_pay), "receipt-confirmed"
- * (payer_confirm). A log line, or a test's crash point. */
+ * (payee_begin), "coins-persisted" (payee_step), "refusal-persisted"
+ * (payee_refuse), "request-closed" (payee_finish), "payment-persisted"
+ * (payer_pay), "receipt-confirmed" (payer_confirm), "refusal-kept"
+ * (payer_refusal). A log line, or a test's crash point. */
 typedef void (*dc_offline_point_fn)(void *ctx, const char *point);
 
 /* What the last call found, for the host's messages (OUT; every call
@@ -309,6 +310,19 @@ DC_MUST_CHECK enum dc_err dc_offline_payee_take(struct dc_offline *o, struct dc_
 DC_MUST_CHECK enum dc_err dc_offline_payee_finish(struct dc_offline *o, const struct dc_session *s,
                                                   uint64_t created);
 
+/*
+ * The payee's signed refusal of the payment session s holds, after
+ * dc_offline_payee_step or _take refused it for good (why =
+ * note.refused): signed (dc_offline_refuse), the payment's coins
+ * remembered as refused (dc_wallet_refuse_coins: this wallet never takes
+ * them later), the wallet SAVED ("refusal-persisted"), and only then the
+ * refusal written to out, to be sent to the payer. Errors of
+ * dc_offline_refuse; the save's (note.saving), with nothing written.
+ */
+DC_MUST_CHECK enum dc_err dc_offline_payee_refuse(struct dc_offline *o, const struct dc_session *s,
+                                                  enum dc_err why, uint64_t now,
+                                                  uint8_t out[static DC_REFUSAL_BYTES]);
+
 /* -- Payer -- */
 
 /* A request as received: decodes, verifies under this wallet's trust
@@ -340,6 +354,17 @@ DC_MUST_CHECK enum dc_err dc_offline_payer_step(struct dc_offline *o, struct dc_
  * wallet SAVED. note.request is the request; note.again if it was confirmed
  * before (idempotent). */
 DC_MUST_CHECK enum dc_err dc_offline_payer_confirm(struct dc_offline *o, const uint8_t *receipt,
+                                                   size_t len, uint64_t now);
+
+/*
+ * The payer, on a REFUSAL from the payee (over any transport): it names a
+ * request this wallet paid (DC_ERR_REFUSAL_MISMATCH otherwise), then
+ * dc_offline_refused checks it against that payment and keeps it, and the
+ * wallet is SAVED ("refusal-kept"). note.request is the request,
+ * note.refused the payee's reason. The coins stay PENDING_OUT until
+ * dc_service_reclaim takes them back online. Idempotent.
+ */
+DC_MUST_CHECK enum dc_err dc_offline_payer_refusal(struct dc_offline *o, const uint8_t *refusal,
                                                    size_t len, uint64_t now);
 
 /* The payee's refusal kept for this request (dc_offline_refused): DC_OK,

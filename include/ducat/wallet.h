@@ -262,6 +262,23 @@ enum dc_err dc_wallet_seen_check(void *wallet, const uint8_t serial[DC_SERIAL_BY
 size_t dc_wallet_seen_count(const struct dc_wallet *w);
 
 /*
+ * Remembers that this device signed a refusal of these coins (each ending
+ * in a TRANSFER to it, as a refused PAYMENT carries them): their final
+ * states enter the seen-set consumed by the reclaim marker
+ * (dc_reclaim_marker), so dc_wallet_accept_coins refuses them for good
+ * (DC_ERR_PAY_REFUSED_BEFORE) and any coin that goes on from them
+ * (DC_ERR_FORK_DETECTED). The payer may reclaim them online at once with
+ * the refusal; a wallet that took them later would hold coins the server
+ * refuses. Idempotent. The wallet has changed: save it before the refusal
+ * leaves. Errors: decode errors, DC_ERR_LIMIT_EXCEEDED, DC_ERR_NO_MEMORY.
+ */
+DC_MUST_CHECK enum dc_err dc_wallet_refuse_coins(struct dc_wallet *w, const uint8_t *const *coins,
+                                                 const size_t *lens, size_t n);
+/* 1 if this wallet refused the coin state (serial, state) (dc_wallet_refuse_coins). */
+int dc_wallet_refused(const struct dc_wallet *w, const uint8_t serial[static DC_SERIAL_BYTES],
+                      const uint8_t state[static DC_HASH_BYTES]);
+
+/*
  * Forgets what can no longer matter: SPENT coins and seen-set entries of
  * coins that expired before `before` (pass now minus the deposit grace
  * period). Returns how many entries were dropped.

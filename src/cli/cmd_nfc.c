@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -100,7 +101,19 @@ static int wait_card(struct pcsc *p, uint64_t deadline)
     }
 }
 
-/* One tap: the card in the field from SELECT to CONFIRM. 0 done, 1 the card
+/* A line on stderr (stdout carries the outcome), unless --json. */
+static void report_nfc(struct cli *x, const char *fmt, ...)
+{
+    if (x->json) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ducat: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* One tap: the card in the field from SELECT to CONFIRM (or REFUSE). 0 done, 1 the card
  * left (tap again), or -exit code. */
 static int tap_once(struct cli *x, struct dc_offline *o, struct pcsc *p, struct dc_session *s,
                     struct dc_tap *t, unsigned seg, uint64_t created)
@@ -114,7 +127,7 @@ static int tap_once(struct cli *x, struct dc_offline *o, struct pcsc *p, struct 
     static uint8_t rsp[MAX_BUFFER_SIZE_EXTENDED];
     dc_session_reconnect(s, 0);
     dc_tap_start(t, s, seg);
-    int out = 1;
+    int out = 1, refusing = 0;
     for (;;) {
         unsigned w = dc_tap_want(t, s);
         if (w & DC_TAP_DONE) {
@@ -124,7 +137,20 @@ static int tap_once(struct cli *x, struct dc_offline *o, struct pcsc *p, struct 
         if (w & DC_TAP_FAILED) {
             enum dc_err e = dc_tap_error(t);
             unsigned sw = dc_tap_sw(t);
-            if (dc_session_want(s) & DC_SESSION_FAILED) {
+            if (refusing) {
+                /* the payment was refused (said by payee_serve); whether the
+                 * card took the signed refusal decides what the payer can do */
+                if (dc_tap_refused(t)) {
+                    report_nfc(x, "sent the payer's card a signed refusal of this payment: it "
+                                  "takes the coins back online; this wallet can never take them");
+                } else {
+                    report_nfc(x,
+                               "the card did not take the signed refusal (it answered %04X); "
+                               "the payer reclaims the coins after their deadline",
+                               sw);
+                }
+                out = -refusing;
+            } else if (dc_session_want(s) & DC_SESSION_FAILED) {
                 out = -cli_fail(x, e, "payment refused: %s", dc_err_str(e));
             } else if (sw == DC_SW_REFUSED) {
                 out = -cli_fail(x, e, "the payer's wallet refused: %s", dc_err_str(e));
@@ -135,6 +161,17 @@ static int tap_once(struct cli *x, struct dc_offline *o, struct pcsc *p, struct 
         }
         if (w & DC_TAP_HOST) {
             int rc = payee_serve(x, o, s, created);
+            if (rc && o->note.refused != DC_OK) {
+                /* refused for good: the signed refusal goes to the card in
+                 * place of the receipt (REFUSE), remembered and saved first */
+                uint8_t f[DC_REFUSAL_BYTES];
+                enum dc_err e = dc_offline_payee_refuse(o, s, o->note.refused, cli_now(), f);
+                if (e == DC_OK) e = dc_tap_refuse(t, s, f, sizeof f);
+                if (e == DC_OK) {
+                    refusing = rc;
+                    continue;
+                }
+            }
             if (rc) {
                 out = -rc;
                 break;
@@ -148,7 +185,11 @@ static int tap_once(struct cli *x, struct dc_offline *o, struct pcsc *p, struct 
         r = SCardTransmit(card, pci, cmd, (DWORD)cl, NULL, rsp, &rl);
         /* the card left the field (the virtual reader answers nothing when
          * the card's process is gone) */
-        if (r != SCARD_S_SUCCESS || rl < 2) break;
+        if (r != SCARD_S_SUCCESS || rl < 2) {
+            /* refused already: the card left before taking the refusal */
+            if (refusing) out = -refusing;
+            break;
+        }
         dc_tap_response(t, s, rsp, rl);
     }
     SCardDisconnect(card, SCARD_LEAVE_CARD);
@@ -399,7 +440,7 @@ int cmd_card(struct cli *x, int argc, char **argv)
         size_t rl;
         unsigned ev;
         enum dc_err e = dc_card_apdu(c, cmd, len, rsp, DC_APDU_RSP_MAX, &rl, &ev);
-        int confirmed = 0, refused = 0;
+        int confirmed = 0, refused = 0, took_refusal = 0;
         if (e == DC_OK && ev == DC_CARD_PAY) {
             e = card_pay(x, &o, c, &op, max, rsp, &rl, &amount, &refused);
         }
@@ -409,6 +450,22 @@ int cmd_card(struct cli *x, int argc, char **argv)
             cli_last_err = DC_OK;
             if (payer_confirm(x, &o, m, ml) == 0) {
                 confirmed = 1;
+                e = dc_card_answer(c, NULL, 0, rsp, DC_APDU_RSP_MAX, &rl);
+            } else {
+                e = dc_card_refuse(c, cli_last_err != DC_OK ? cli_last_err : DC_ERR_INTERNAL, rsp,
+                                   DC_APDU_RSP_MAX, &rl);
+            }
+        }
+        if (e == DC_OK && ev == DC_CARD_REFUSAL) {
+            /* the terminal refused the payment for good: its signed refusal,
+             * checked against the saved payment and kept, lets this wallet
+             * reclaim the coins online at once */
+            size_t ml;
+            const uint8_t *m = dc_card_message(c, &ml);
+            cli_last_err = DC_OK;
+            took_refusal = payer_refused(x, &o, m, ml);
+            if (took_refusal == 0) {
+                took_refusal = -1;
                 e = dc_card_answer(c, NULL, 0, rsp, DC_APDU_RSP_MAX, &rl);
             } else {
                 e = dc_card_refuse(c, cli_last_err != DC_OK ? cli_last_err : DC_ERR_INTERNAL, rsp,
@@ -425,6 +482,16 @@ int cmd_card(struct cli *x, int argc, char **argv)
         if (refused) {
             /* the terminal was told why (62 00); nothing was signed */
             rc = refused;
+            goto out;
+        }
+        if (took_refusal < 0) {
+            enum dc_err why = o.note.refused;
+            rc = cli_fail(x, why, "the payee refused the payment: %s", dc_err_str(why));
+            goto out;
+        }
+        if (took_refusal > 0) {
+            /* a refusal this wallet could not take: the payment stays pending */
+            rc = took_refusal;
             goto out;
         }
         if (confirmed) {

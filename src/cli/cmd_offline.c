@@ -495,9 +495,10 @@ int cmd_accept(struct cli *x, int argc, char **argv)
         if (o.note.refused != DC_OK) {
             /* refused for good: the signed refusal lets the payer take the
              * coins back at once, and binds this wallet never to deposit
-             * them; stdout only, stderr keeps its one line (the reason) */
+             * them (remembered and saved first); stdout only, stderr keeps
+             * its one line (the reason) */
             uint8_t f[DC_REFUSAL_BYTES];
-            if (dc_offline_refuse(x->w, s, o.note.refused, cli_now(), f) == DC_OK) {
+            if (dc_offline_payee_refuse(&o, s, o.note.refused, cli_now(), f) == DC_OK) {
                 int prc = print_armor(x, DC_ARMOR_REFUSAL, f, sizeof f);
                 (void)prc; /* the refusal's exit code stands */
             }
@@ -516,30 +517,19 @@ int cmd_accept(struct cli *x, int argc, char **argv)
     return rc;
 }
 
-/* The payer, on the payee's signed refusal: kept with the payment, which
- * `ducat reclaim` (or sync) then takes back online. */
-static int payer_refused(struct cli *x, const uint8_t *b, size_t len)
+int payer_refused(struct cli *x, struct dc_offline *o, const uint8_t *b, size_t len)
 {
-    struct dc_refusal f;
-    enum dc_err e = dc_refusal_decode(&f, b, len);
-    if (e != DC_OK) return cli_fail(x, e, "the refusal is malformed: %s", dc_err_str(e));
-    uint8_t req[DC_REQUEST_BYTES];
-    size_t rlen;
-    if (dc_offline_py_load(x->w, f.request_hash, req, &rlen, NULL) != DC_OK) {
-        return cli_fail(x, DC_ERR_REFUSAL_MISMATCH,
-                        "this refusal names no payment made from this wallet");
+    enum dc_err e = dc_offline_payer_refusal(o, b, len, cli_now());
+    if (e == DC_ERR_REFUSAL_MISMATCH && o->note.request.amount == 0) {
+        return cli_fail(x, e, "this refusal names no payment made from this wallet");
     }
-    e = dc_offline_refused(x->w, req, rlen, b, len, cli_now());
+    if (e != DC_OK && o->note.saving) return offline_fail(x, o, e, "refusal not kept");
     if (e != DC_OK) return cli_fail(x, e, "refusal not accepted: %s", dc_err_str(e));
-    int rc = cli_save(x);
-    if (rc) return rc;
-    struct dc_request r;
     char a[48];
-    if (dc_request_decode(&r, req, rlen) != DC_OK) r.amount = 0;
     report(x,
            "the payee refused this payment (%s): refusal verified and kept; run `ducat "
            "reclaim` (or `ducat sync`) online to take the %s back",
-           dc_err_str((enum dc_err)f.reason), cli_fmt(x, a, r.amount));
+           dc_err_str(o->note.refused), cli_fmt(x, a, o->note.request.amount));
     return 0;
 }
 
@@ -570,13 +560,9 @@ int cmd_confirm(struct cli *x, int argc, char **argv)
     }
     rc = read_armor(x, argv[0], refusal ? DC_ARMOR_REFUSAL : DC_ARMOR_RECEIPT, &b, &len);
     if (rc) return rc;
-    if (refusal) {
-        rc = payer_refused(x, b, len);
-    } else {
-        struct dc_offline o;
-        offline_host(x, &o, DC_OFFLINE_ARMOR, "confirm");
-        rc = payer_confirm(x, &o, b, len);
-    }
+    struct dc_offline o;
+    offline_host(x, &o, DC_OFFLINE_ARMOR, "confirm");
+    rc = refusal ? payer_refused(x, &o, b, len) : payer_confirm(x, &o, b, len);
     free(b);
     return rc;
 }
@@ -687,11 +673,11 @@ static int fill_session(int fd, struct dc_session *s, uint64_t deadline)
 #define REFUSAL_FRAME_BYTES (DC_FRAME_HEADER_BYTES + DC_REFUSAL_BYTES)
 _Static_assert(DC_REFUSAL_BYTES <= DC_FRAME_PAYLOAD_MAX, "a refusal fits one frame");
 
-static void send_refusal(struct cli *x, int fd, const struct dc_session *s, enum dc_err why,
-                         uint64_t deadline)
+static void send_refusal(struct cli *x, struct dc_offline *o, int fd, const struct dc_session *s,
+                         enum dc_err why, uint64_t deadline)
 {
     uint8_t fr[REFUSAL_FRAME_BYTES] = {DC_REFUSAL_TAG, 0, 0, 1, 0, DC_REFUSAL_BYTES};
-    if (dc_offline_refuse(x->w, s, why, cli_now(), fr + DC_FRAME_HEADER_BYTES) != DC_OK) {
+    if (dc_offline_payee_refuse(o, s, why, cli_now(), fr + DC_FRAME_HEADER_BYTES) != DC_OK) {
         return;
     }
     if (write_all(fd, fr, sizeof fr, deadline) == 0) {
@@ -738,7 +724,9 @@ static int payee_link(struct cli *x, struct dc_offline *o, int fd, struct dc_ses
         if (w & (DC_SESSION_NEED_VERIFY | DC_SESSION_NEED_PERSIST)) {
             if (w & DC_SESSION_NEED_VERIFY) cli_pause_point("receive:payment-received");
             int rc = payee_serve(x, o, s, created);
-            if (rc && o->note.refused != DC_OK) send_refusal(x, fd, s, o->note.refused, deadline);
+            if (rc && o->note.refused != DC_OK) {
+                send_refusal(x, o, fd, s, o->note.refused, deadline);
+            }
             if (rc) return -rc;
             continue;
         }
@@ -1064,12 +1052,9 @@ int cmd_send(struct cli *x, int argc, char **argv)
                 goto out;
             }
             if (got == 1) {
-                rc = payer_refused(x, f, sizeof f);
+                rc = payer_refused(x, &o, f, sizeof f);
                 if (rc == 0) {
-                    struct dc_refusal rf;
-                    enum dc_err why = dc_refusal_decode(&rf, f, sizeof f) == DC_OK
-                                          ? (enum dc_err)rf.reason
-                                          : DC_ERR_PAY_WRONG_REQUEST;
+                    enum dc_err why = o.note.refused;
                     rc = cli_fail(x, why, "the payee refused the payment: %s", dc_err_str(why));
                 }
                 goto out;

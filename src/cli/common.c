@@ -423,6 +423,22 @@ const char *cli_local_time(const struct cli *x, char buf[static 40], uint64_t ms
 
 uint64_t cli_now(void)
 {
+#ifdef DC_DEV_CLOCK
+    /* Tests and development builds only (not `make deb`, DEV_CLOCK=0): the
+     * wallet's business time from a file of ms since the epoch, the same
+     * file ducatd's `[dev] clock_file` reads, so one test drives both
+     * clocks past a deadline. Unset, unreadable or 0: the wall clock. */
+    const char *path = getenv("DUCAT_CLOCK_FILE");
+    if (path && *path) {
+        FILE *f = fopen(path, "r");
+        unsigned long long v = 0;
+        if (f) {
+            if (fscanf(f, "%llu", &v) != 1) v = 0;
+            fclose(f);
+        }
+        if (v) return (uint64_t)v;
+    }
+#endif
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;

@@ -35,6 +35,9 @@ int payer_pay(struct cli *x, struct dc_offline *o, const uint8_t *req, size_t rl
               size_t *plen);
 /* Payer: checks a receipt against the payment it names, closes it, saves. */
 int payer_confirm(struct cli *x, struct dc_offline *o, const uint8_t *rcpt, size_t len);
+/* Payer: the payee's signed refusal, checked against the payment it names,
+ * kept and saved (dc_offline_payer_refusal); says how to reclaim. */
+int payer_refused(struct cli *x, struct dc_offline *o, const uint8_t *b, size_t len);
 
 /* ---- The transport commands' options (xopts.c) ------------------------------- */
 

@@ -436,6 +436,11 @@ struct pg_store {
     unsigned char prepared[S_COUNT]; /* per connection: cleared on reconnect */
     int in_tx;                       /* between begin and commit/rollback */
     int doomed;                      /* a retryable failure hit this transaction */
+    /* A resource failure (disk full, out of memory) that broke this
+     * transaction: what its later statements and rollback_to answer in
+     * place of a bare DC_ERR_STORE, so the client learns the cause (507,
+     * not 500) whichever statement of the job reports it. DC_OK: none. */
+    enum dc_err broke;
     /* Round trips saved (see "Transactions"): BEGIN, SAVEPOINT and RELEASE
      * wait to travel in front of the next statement. */
     int write_tx;       /* in_tx is a SERIALIZABLE write transaction */
@@ -642,12 +647,21 @@ static enum dc_err classify(struct pg_store *s, const PGresult *r)
         s->doomed = s->in_tx;
         return DC_ERR_STORE_RETRY;
     }
-    if (strcmp(state, "25P02") == 0) return s->doomed ? DC_ERR_STORE_RETRY : DC_ERR_STORE;
+    if (strcmp(state, "25P02") == 0) {
+        if (s->doomed) return DC_ERR_STORE_RETRY;
+        return s->broke != DC_OK ? s->broke : DC_ERR_STORE;
+    }
     if (strncmp(state, "23", 2) == 0) return DC_ERR_STORE_CONSTRAINT;
     if (strcmp(state, "22003") == 0) return DC_ERR_AMOUNT_OVERFLOW;
-    if (strcmp(state, "53200") == 0) return DC_ERR_NO_MEMORY;
+    if (strcmp(state, "53200") == 0) {
+        if (s->in_tx) s->broke = DC_ERR_NO_MEMORY;
+        return DC_ERR_NO_MEMORY;
+    }
     /* disk_full: its own error, so an operator can alert on it */
-    if (strcmp(state, "53100") == 0) return DC_ERR_STORE_FULL;
+    if (strcmp(state, "53100") == 0) {
+        if (s->in_tx) s->broke = DC_ERR_STORE_FULL;
+        return DC_ERR_STORE_FULL;
+    }
     if (strcmp(state, "3F000") == 0 || strcmp(state, "42P01") == 0) return DC_ERR_STORE_SCHEMA;
     return DC_ERR_STORE;
 }
@@ -748,6 +762,7 @@ static void tx_reset(struct pg_store *s)
     s->n_seen = s->n_miss = s->mark_miss = 0;
     s->n_used = s->n_learnt = s->mark_learnt = s->n_nocache = s->n_dropped = 0;
     s->in_tx = s->write_tx = s->begun = 0;
+    s->broke = DC_OK;
     s->in_job = s->sp_sent = s->release_queued = 0;
     s->doomed = 0;
 }
@@ -2077,7 +2092,7 @@ static enum dc_err p_rollback_to(struct dc_store *base)
          * nothing can undo that short of the whole transaction */
         snprintf(s->errmsg, sizeof s->errmsg, "postgresql: a failed read broke the transaction");
         s->doomed = 1;
-        return DC_ERR_STORE;
+        return s->broke != DC_OK ? s->broke : DC_ERR_STORE;
     }
     /* A job that failed after a request id was answered NOT_FOUND without
      * looking (will_put): its error stands only if the id is really new,

@@ -4,10 +4,11 @@
  * Two sans-I/O engines (APDU set and rules: include/ducat/apdu.h):
  *   - the card (the payer's phone): parses every command APDU strictly
  *     (ISO 7816-3 cases 1, 2, 3, 4, short and extended), gathers chained
- *     data, hands a complete REQUEST or RECEIPT to its host and serves the
+ *     data, hands a complete REQUEST, RECEIPT or REFUSAL to its host and serves the
  *     host's answer Le bytes at a time;
  *   - the reader (the payee's terminal): drives a payee dc_session through
- *     SELECT, PAY, GET RESPONSE and CONFIRM.
+ *     SELECT, PAY, GET RESPONSE and CONFIRM (or REFUSE, with the payee's
+ *     signed refusal of a payment it will never take).
  * Neither keeps state across taps: crash safety and idempotency are the
  * wallets' (the payer saves the signed payment before answering PAY, the
  * payee's session saves the accepted coins before CONFIRM), so a tap that
@@ -167,6 +168,13 @@ static size_t card_message(struct dc_card *c, const struct cmd *k, uint8_t *rsp,
             return card_sw(c, rsp, DC_SW_BAD_DATA);
         }
         *event = DC_CARD_PAY;
+    } else if (k->ins == DC_APDU_INS_REFUSE) {
+        struct dc_refusal f;
+        if (c->in_len != DC_REFUSAL_BYTES) return card_sw(c, rsp, DC_SW_WRONG_LENGTH);
+        if (dc_refusal_decode(&f, c->in, c->in_len) != DC_OK) {
+            return card_sw(c, rsp, DC_SW_BAD_DATA);
+        }
+        *event = DC_CARD_REFUSAL;
     } else {
         struct dc_receipt r;
         if (c->in_len != DC_RECEIPT_BYTES) return card_sw(c, rsp, DC_SW_WRONG_LENGTH);
@@ -197,7 +205,8 @@ enum dc_err dc_card_apdu(struct dc_card *c, const uint8_t *cmd, size_t len, uint
     }
     unsigned base = k.cla & ~DC_APDU_CLA_CHAIN;
     int inter = k.ins == DC_APDU_INS_SELECT || k.ins == DC_APDU_INS_GET_RESPONSE;
-    int ours = k.ins == DC_APDU_INS_PAY || k.ins == DC_APDU_INS_CONFIRM;
+    int ours =
+        k.ins == DC_APDU_INS_PAY || k.ins == DC_APDU_INS_CONFIRM || k.ins == DC_APDU_INS_REFUSE;
     if (!inter && !ours) {
         *rsp_len = card_sw(c, rsp, base == 0x00 || base == DC_APDU_CLA ? DC_SW_INS : DC_SW_CLA);
         return DC_OK;
@@ -260,8 +269,8 @@ enum dc_err dc_card_answer(struct dc_card *c, const uint8_t *data, size_t len, u
     if (!card_sane(c)) return DC_ERR_SESSION_CORRUPT;
     if (c->state != CS_HOST) return DC_ERR_SESSION_STATE;
     if (cap < DC_APDU_RSP_MAX) return DC_ERR_BUFFER_TOO_SMALL;
-    if (c->ins == DC_APDU_INS_CONFIRM) {
-        if (len) return DC_ERR_INVALID_ARGUMENT; /* CONFIRM answers no data */
+    if (c->ins == DC_APDU_INS_CONFIRM || c->ins == DC_APDU_INS_REFUSE) {
+        if (len) return DC_ERR_INVALID_ARGUMENT; /* CONFIRM and REFUSE answer no data */
         *rsp_len = card_sw(c, rsp, DC_SW_OK);
         return DC_OK;
     }
@@ -337,11 +346,11 @@ enum dc_err dc_apdu_chain(uint8_t *out, size_t cap, size_t *out_len, uint8_t ins
 
 /* ---- Reader ------------------------------------------------------------ */
 
-enum { RS_SELECT = 1, RS_PAY, RS_GET, RS_HOST, RS_CONFIRM, RS_DONE, RS_FAILED };
+enum { RS_SELECT = 1, RS_PAY, RS_GET, RS_HOST, RS_CONFIRM, RS_DONE, RS_FAILED, RS_REFUSE };
 
 static int reader_sane(const struct dc_tap *r)
 {
-    return r->magic == DC_TAP_MAGIC && r->state >= RS_SELECT && r->state <= RS_FAILED &&
+    return r->magic == DC_TAP_MAGIC && r->state >= RS_SELECT && r->state <= RS_REFUSE &&
            r->cmd_len <= sizeof r->cmd && dc_apdu_chain_count(1, r->segsize) == 1 &&
            r->pay_len <= sizeof r->pay && r->le_next <= 65536;
 }
@@ -375,6 +384,10 @@ static void reader_build(struct dc_tap *r, const struct dc_session *s)
                               r->state == RS_PAY ? DC_APDU_INS_PAY : DC_APDU_INS_CONFIRM, m, ml,
                               r->seg, r->segsize)
               : DC_ERR_SESSION_STATE;
+        break;
+    case RS_REFUSE:
+        e = dc_apdu_chain(r->cmd, sizeof r->cmd, &n, DC_APDU_INS_REFUSE, r->refusal,
+                          sizeof r->refusal, r->seg, r->segsize);
         break;
     case RS_GET:
         r->cmd[0] = 0x00;
@@ -452,6 +465,15 @@ unsigned dc_tap_sw(const struct dc_tap *r)
     return r ? r->sw : 0;
 }
 
+/* The reason our refusal states (checked by dc_tap_refuse). */
+static enum dc_err refusal_reason(const struct dc_tap *r)
+{
+    struct dc_refusal f;
+    if (dc_refusal_decode(&f, r->refusal, sizeof r->refusal) != DC_OK) return DC_ERR_INTERNAL;
+    enum dc_err e;
+    return dc_err_from_code(&e, f.reason) && e != DC_OK ? e : DC_ERR_INTERNAL;
+}
+
 /* The card refused (62 00 + code) or answered an ISO error. */
 static void reader_sw_fail(struct dc_tap *r, const uint8_t *data, size_t dlen)
 {
@@ -513,15 +535,24 @@ void dc_tap_response(struct dc_tap *r, struct dc_session *s, const uint8_t *rsp,
         return;
     case RS_PAY:
     case RS_CONFIRM:
+    case RS_REFUSE:
     case RS_GET: {
         size_t ml = 0;
         if (r->state == RS_PAY) (void)dc_session_request(s, &ml);
         if (r->state == RS_CONFIRM) (void)dc_session_receipt(s, &ml);
+        if (r->state == RS_REFUSE) ml = sizeof r->refusal;
         int last = r->state == RS_GET || r->seg + 1 >= dc_apdu_chain_count(ml, r->segsize);
         if (!last) {
             if (r->sw != DC_SW_OK || dlen != 0) break;
             r->seg++;
             reader_build(r, s);
+            return;
+        }
+        if (r->state == RS_REFUSE) {
+            /* the payer's wallet holds our refusal; the tap ends refused */
+            if (r->sw != DC_SW_OK || dlen != 0) break;
+            r->refused = 1;
+            reader_fail(r, refusal_reason(r));
             return;
         }
         if (r->state == RS_CONFIRM) {
@@ -554,7 +585,38 @@ void dc_tap_response(struct dc_tap *r, struct dc_session *s, const uint8_t *rsp,
     default:
         return;
     }
+    if (r->state == RS_REFUSE) {
+        /* the card did not take the refusal (an older card, or its wallet
+         * said no): the payment stays refused all the same */
+        reader_fail(r, refusal_reason(r));
+        return;
+    }
     reader_sw_fail(r, rsp, dlen);
+}
+
+enum dc_err dc_tap_refuse(struct dc_tap *r, const struct dc_session *s, const uint8_t *refusal,
+                          size_t len)
+{
+    if (!r || !s || !refusal) return DC_ERR_INVALID_ARGUMENT;
+    if (!reader_sane(r)) return DC_ERR_SESSION_CORRUPT;
+    /* only a payment the host verified and refused: never after a receipt */
+    if (r->state != RS_HOST || r->pre_select || !(dc_session_want(s) & DC_SESSION_FAILED)) {
+        return DC_ERR_SESSION_STATE;
+    }
+    struct dc_refusal f;
+    enum dc_err e = dc_refusal_decode(&f, refusal, len);
+    if (e != DC_OK) return e;
+    if (f.reason == DC_OK) return DC_ERR_DECODE_VALUE;
+    memcpy(r->refusal, refusal, DC_REFUSAL_BYTES);
+    r->state = RS_REFUSE;
+    r->seg = 0;
+    reader_build(r, s);
+    return r->state == RS_FAILED ? dc_tap_error(r) : DC_OK;
+}
+
+int dc_tap_refused(const struct dc_tap *r)
+{
+    return r && reader_sane(r) && r->refused;
 }
 
 void dc_tap_resume(struct dc_tap *r, const struct dc_session *s)

@@ -170,12 +170,29 @@ enum dc_err dc_offline_accept(struct dc_wallet *w, struct dc_session *s,
     struct dc_payment_check chk = {t, dc_wallet_seen_check, w, slots ? &cache : NULL};
     enum dc_err e = dc_session_payee_verify(s, res, &chk, dc_wallet_device_sk(w), now);
     free(slots);
-    if (e == DC_OK) e = dc_offline_within_limit(w, res->total, now, NULL, NULL);
-    if (e != DC_OK) return e;
     size_t plen, added = 0;
     const uint8_t *pay = dc_session_payment(s, &plen);
     struct dc_payment p;
-    e = dc_payment_decode(&p, NULL, pay, plen);
+    memset(&p, 0, sizeof p);
+    if (e == DC_OK) e = dc_payment_decode(&p, NULL, pay, plen);
+    /* coins this wallet refused before (its signed refusal let the payer
+     * take them back): refused again whatever else changed since - its
+     * clock, its revocation list - before the limit is looked at */
+    struct dc_coin *c = e == DC_OK ? malloc(sizeof *c) : NULL;
+    if (e == DC_OK && !c) e = DC_ERR_NO_MEMORY;
+    for (size_t i = 0; e == DC_OK && i < p.n; i++) {
+        uint8_t st[DC_HASH_BYTES];
+        e = dc_coin_decode(c, p.coin[i], p.coin_len[i]);
+        if (e != DC_OK) break;
+        dc_coin_state(st, c, c->n);
+        if (dc_wallet_refused(w, c->genesis.serial, st)) {
+            res->coin = i;
+            res->record = c->n;
+            e = DC_ERR_PAY_REFUSED_BEFORE;
+        }
+    }
+    free(c);
+    if (e == DC_OK) e = dc_offline_within_limit(w, res->total, now, NULL, NULL);
     if (e == DC_OK) e = dc_wallet_accept_coins(w, p.coin, p.coin_len, p.n, now, &added);
     return e;
 }
@@ -678,6 +695,47 @@ enum dc_err dc_offline_refuse(const struct dc_wallet *w, const struct dc_session
     f.time = now;
     dc_refusal_sign(out, &f, sk);
     return DC_OK;
+}
+
+enum dc_err dc_offline_payee_refuse(struct dc_offline *o, const struct dc_session *s,
+                                    enum dc_err why, uint64_t now,
+                                    uint8_t out[static DC_REFUSAL_BYTES])
+{
+    if (!host_ok(o) || !s || !out) return DC_ERR_INVALID_ARGUMENT;
+    uint8_t f[DC_REFUSAL_BYTES];
+    enum dc_err e = dc_offline_refuse(o->w, s, why, now, f);
+    size_t pl;
+    const uint8_t *pay = dc_session_payment(s, &pl);
+    struct dc_payment p;
+    if (e == DC_OK) e = dc_payment_decode(&p, NULL, pay, pl);
+    /* remembered and saved before the refusal can leave: once the payer
+     * holds it she may reclaim the coins, so this wallet must never take
+     * them later, whatever its clock or revocation list says then */
+    if (e == DC_OK) e = dc_wallet_refuse_coins(o->w, p.coin, p.coin_len, p.n);
+    if (e == DC_OK) e = save(o, "refusal-persisted");
+    if (e == DC_OK) memcpy(out, f, DC_REFUSAL_BYTES);
+    sodium_memzero(f, sizeof f);
+    return e;
+}
+
+enum dc_err dc_offline_payer_refusal(struct dc_offline *o, const uint8_t *refusal, size_t len,
+                                     uint64_t now)
+{
+    if (!o || !o->w || !o->save || !refusal) return DC_ERR_INVALID_ARGUMENT;
+    note_clear(o);
+    struct dc_refusal f;
+    enum dc_err e = dc_refusal_decode(&f, refusal, len);
+    if (e != DC_OK) return e;
+    uint8_t req[DC_REQUEST_BYTES];
+    size_t rlen;
+    if (dc_offline_py_load(o->w, f.request_hash, req, &rlen, NULL) != DC_OK) {
+        return DC_ERR_REFUSAL_MISMATCH; /* names no payment made from this wallet */
+    }
+    e = dc_request_decode(&o->note.request, req, rlen);
+    if (e == DC_OK) e = dc_offline_refused(o->w, req, rlen, refusal, len, now);
+    if (e != DC_OK) return e;
+    o->note.refused = (enum dc_err)f.reason;
+    return save(o, "refusal-kept");
 }
 
 /* The payment this wallet made for `request`, encoded (malloc'd). */

@@ -27,6 +27,7 @@
 
 #include "ducat/amount.h"
 #include "ducat/codec.h"
+#include "ducat/refusal.h"
 #include "ducat/coin.h"
 
 #define SEEN_KEY_BYTES (DC_SERIAL_BYTES + DC_HASH_BYTES)
@@ -667,6 +668,54 @@ static void seen_commit(struct dc_wallet *w, const struct seen_batch *b)
     }
 }
 
+/* ---- Coins this wallet refused ------------------------------------------------- */
+
+/*
+ * A refused coin is remembered in the seen-set as its final state (the one
+ * the payer's TRANSFER made this device's) consumed by the reclaim marker,
+ * the successor the server records when the payer reclaims it: no record
+ * hashes to it, so every coin that goes on from that state is a conflict
+ * (FORK_DETECTED) and the state itself is refused by dc_wallet_refused.
+ * No new slot, no file format change, pruned with the coin's seen entries.
+ */
+enum dc_err dc_wallet_refuse_coins(struct dc_wallet *w, const uint8_t *const *coins,
+                                   const size_t *lens, size_t n)
+{
+    if (!w || (n && (!coins || !lens))) return DC_ERR_INVALID_ARGUMENT;
+    struct dc_coin *c = malloc(sizeof *c);
+    struct seen_batch b = {calloc(n ? n : 1, sizeof *b.e), 0, n};
+    enum dc_err err = c && b.e ? DC_OK : DC_ERR_NO_MEMORY;
+    for (size_t i = 0; err == DC_OK && i < n; i++) {
+        struct coin_entry e;
+        err = describe(&e, coins[i], lens[i], c);
+        if (err != DC_OK) break;
+        struct seen_entry *s = &b.e[b.n];
+        seen_key(s->key, e.info.serial, e.info.state);
+        dc_reclaim_marker(s->succ, e.info.state);
+        s->expires_at = e.info.expires_at;
+        int found;
+        (void)seen_find(w, s->key, &found);
+        if (!found) b.n++; /* marked before, or consumed here already: keep what is known */
+    }
+    if (err == DC_OK) err = seen_prepare(w, &b);
+    if (err == DC_OK) seen_commit(w, &b);
+    free(b.e);
+    free(c);
+    return err;
+}
+
+int dc_wallet_refused(const struct dc_wallet *w, const uint8_t serial[static DC_SERIAL_BYTES],
+                      const uint8_t state[static DC_HASH_BYTES])
+{
+    uint8_t key[SEEN_KEY_BYTES], marker[DC_HASH_BYTES];
+    int found;
+    seen_key(key, serial, state);
+    size_t i = seen_find(w, key, &found);
+    if (!found) return 0;
+    dc_reclaim_marker(marker, state);
+    return memcmp(w->seen[i].succ, marker, DC_HASH_BYTES) == 0;
+}
+
 /* 1 if the state a coin entry currently ends in was already consumed. */
 static int state_consumed(const struct dc_wallet *w, const struct coin_entry *e)
 {
@@ -793,6 +842,10 @@ enum dc_err dc_wallet_accept_coins(struct dc_wallet *w, const uint8_t *const *co
         }
         if (memcmp(e->owner, w->pub, DC_PUBKEY_BYTES) != 0) {
             err = DC_ERR_WRONG_RECEIVER;
+            goto out;
+        }
+        if (dc_wallet_refused(w, e->info.serial, e->info.state)) {
+            err = DC_ERR_PAY_REFUSED_BEFORE; /* our signed refusal let the payer take it back */
             goto out;
         }
         err = seen_stage(&batch, coins[i], lens[i], c);

@@ -1062,6 +1062,30 @@ json_t *h_json_get(const char *file, int line, const json_t *o, const char *key)
     return v;
 }
 
+json_t *h_admin_get(const char *file, int line, const struct srv *s, const char *path)
+{
+    json_t *j = NULL;
+    int st = admin(s, s->token, "GET", path, NULL, &j);
+    if (st != 200) {
+        json_decref(j);
+        h_fail(file, line, "GET %s answered %d", path, st);
+    }
+    return j;
+}
+
+long long h_admin_release(const char *file, int line, const struct srv *s)
+{
+    json_t *j = NULL;
+    int st = admin(s, s->token, "POST", "/v1/admin/holds/release", "{}", &j);
+    if (st != 200) {
+        json_decref(j);
+        h_fail(file, line, "POST /v1/admin/holds/release answered %d", st);
+    }
+    long long n = h_json_int(file, line, j, "released");
+    json_decref(j);
+    return n;
+}
+
 long long h_json_int(const char *file, int line, const json_t *o, const char *key)
 {
     char d[1024];

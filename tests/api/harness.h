@@ -251,6 +251,15 @@ void h_expect_err(const char *file, int line, int status, const json_t *j, int h
 #define json_str(o, key) h_json_str(__FILE__, __LINE__, (o), (key))
 #define json_get(o, key) h_json_get(__FILE__, __LINE__, (o), (key))
 
+/* ---- Admin reads --------------------------------------------------------- */
+
+/* GET path as the admin (s->token); returns the answer's JSON (caller
+ * json_decrefs). Fails (naming the caller's line) unless it answers 200. */
+#define admin_get_on(s, path) h_admin_get(__FILE__, __LINE__, (s), (path))
+/* POST /v1/admin/holds/release as the admin: the number of holds released.
+ * Fails unless it answers 200. */
+#define admin_release(s) h_admin_release(__FILE__, __LINE__, (s))
+
 /* ---- Accounts ------------------------------------------------------------ */
 
 /* POST /v1/register signed by d with a made-up (checksum-valid, unique)
@@ -316,6 +325,8 @@ void h_dev_sign_hex(const char *file, int line, char sig[static 2 * DC_SIG_BYTES
                     const struct dev *d, const char *method, const char *path, const char *body,
                     size_t body_len, uint64_t time_ms, const uint8_t nonce[static DC_NONCE_BYTES]);
 long long h_json_int(const char *file, int line, const json_t *o, const char *key);
+json_t *h_admin_get(const char *file, int line, const struct srv *s, const char *path);
+long long h_admin_release(const char *file, int line, const struct srv *s);
 const char *h_json_str(const char *file, int line, const json_t *o, const char *key);
 json_t *h_json_get(const char *file, int line, const json_t *o, const char *key);
 long long h_register_dev(const char *file, int line, const struct srv *s, struct dev *d,

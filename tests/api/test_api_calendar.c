@@ -110,23 +110,12 @@ static uint64_t noon(const struct dc_calendar *cal, const char *date)
     return dc_calendar_day_start_ms(cal, d) + 12ull * 3600 * 1000;
 }
 
-static json_t *admin_get(const char *path)
-{
-    json_t *j = NULL;
-    int st = admin(&S, S.token, "GET", path, NULL, &j);
-    if (st != 200) FAIL_AT("GET %s answered %d", path, st);
-    return j;
-}
+/* GET path as the admin on S (the harness's admin_get_on). */
+#define admin_get(path) admin_get_on(&S, (path))
 
 static long long release(void)
 {
-    json_t *j = NULL;
-    if (admin(&S, S.token, "POST", "/v1/admin/holds/release", "{}", &j) != 200) {
-        FAIL_AT("release");
-    }
-    long long n = json_int(j, "released");
-    json_decref(j);
-    return n;
+    return admin_release(&S);
 }
 
 /* One coin of `amount` from a to b, deposited by b; the deposit's coin. */

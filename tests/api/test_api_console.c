@@ -117,13 +117,8 @@ static void expect_console_headers(const struct api_resp *r)
     expect_header(r, "Referrer-Policy", "no-referrer");
 }
 
-static json_t *admin_get(const char *path)
-{
-    json_t *j = NULL;
-    int st = admin(&S, S.token, "GET", path, NULL, &j);
-    if (st != 200) FAIL_AT("GET %s answered %d", path, st);
-    return j;
-}
+/* GET path as the admin on S (the harness's admin_get_on). */
+#define admin_get(path) admin_get_on(&S, (path))
 
 /* ---- The console's files ---------------------------------------------------- */
 

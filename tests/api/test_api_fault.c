@@ -10,7 +10,10 @@
  * server itself (the postmaster and its backends) and starts it again, so
  * the statement meets a server that died at that step ("killafter": the
  * same once the statement, or the commit, reached the server, so its answer
- * is lost with the server: the uncertain commit). The kill runs on a
+ * is lost with the server: the uncertain commit), or ("full") makes the N-th
+ * statement fail on the server with SQLSTATE 53100, disk_full. Every
+ * lost-connection outcome must answer 503 DC_ERR_STORE_RETRY, every disk
+ * full 507 DC_ERR_STORE_FULL. The kill runs on a
  * throwaway cluster of its own (initdb'd with tests/with-pg.sh's binaries),
  * so the other suites sharing with-pg.sh's cluster never see it die.
  *
@@ -522,6 +525,8 @@ static int send_killing_pg(const struct op *op, const char *hold, long n, json_t
     return snd.status;
 }
 
+static int on_pg(void);
+
 /* The loop of the file header: fault N = 1, 2, ... of `kind` during `op`
  * until the fault no longer fires. */
 static void run_under(const struct op *op, const char *kind)
@@ -560,6 +565,13 @@ static void run_under(const struct op *op, const char *kind)
             t.full++;
             ASSERT_EQ(store_full_count(&R.s), t.full);
         }
+        if (on_pg() && strcmp(kind, "full") != 0 && st > 0 && (st < 200 || st >= 300) &&
+            strcmp(last_err, "503 DC_ERR_STORE_RETRY") != 0) {
+            /* a lost connection, or a server that died, has one answer: try
+             * again (the same request id finds its own outcome) */
+            FAIL_AT("%s with %s fault %ld: answered %s, not 503 DC_ERR_STORE_RETRY", op->what, kind,
+                    n, last_err);
+        }
         if (serving_or_restart(&R.s)) {
             t.stops++;
             t.full = 0; /* a new process counts from 0 */
@@ -597,7 +609,7 @@ static int on_pg(void)
 }
 
 static const char *const sqlite_kinds[] = {"write", "sync", "read", "full", NULL};
-static const char *const pg_kinds[] = {"drop", "kill", "killafter", NULL};
+static const char *const pg_kinds[] = {"drop", "kill", "killafter", "full", NULL};
 
 static void each_kind(const struct op *op)
 {

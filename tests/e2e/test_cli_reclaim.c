@@ -11,9 +11,14 @@
  *   - (also: `ducat refresh` with the server killed mid-way, at a request
  *     in flight and after each of its saves: exactly once);
  *   - a payee that never answers: nothing moves before the coins' deposit
- *     deadline; after it (server dev clock and the library's `now`) the
- *     payer gets them back; a payee that deposited first wins and the
- *     payer's reclaim loses cleanly (no case, nothing moves).
+ *     deadline; after it (the server's dev clock file, which `ducat` also
+ *     reads through DUCAT_CLOCK_FILE) `ducat reclaim` gets them back; a
+ *     payee that deposited first wins and the payer's reclaim loses
+ *     cleanly (no case, nothing moves);
+ *   - a payee that refused (its clock behind) remembers it: the same
+ *     payment later is refused locally, nothing to deposit; killed (SIGKILL)
+ *     right after saving the refusal, before it left, and run again: it
+ *     refuses from memory and signs, the payer reclaims.
  * After each: the audit passes and every honest wallet's value is what it
  * was paid.
  */
@@ -258,24 +263,26 @@ static void test_reclaim_kill9_every_save(void)
     ASSERT_EQ(n_cases(), 1);
 }
 
-/* The wallet library over a wallet file (the CLI's clock is the wall
- * clock; the deadline is days away, so the library is given `now`). */
-static void lib_reclaim(const struct wal *w, uint64_t now, struct dc_service_reclaim *r)
+/* The wallets' business clock (DUCAT_CLOCK_FILE, docs/CLI.md) for the
+ * `ducat` processes this test starts next: ms since the epoch in DIR/NAME,
+ * or (ms = 0) the wall clock again. NAME "clock" is the server's own dev
+ * clock file, so both sides share one time. */
+static void wallet_clock(const char *name, uint64_t ms)
 {
-    const char *pass = getenv("DUCAT_PASSPHRASE");
-    char url[64];
-    struct dc_wallet *wl;
-    struct dc_client *c;
-    struct dc_service svc;
-    ASSERT_OK(dc_wallet_load(&wl, w->path, pass, strlen(pass), DC_WALLET_KEEP_KEY));
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", S.port);
-    ASSERT_OK(dc_client_new(&c, url));
-    dc_service_init(&svc, wl, c, NULL, NULL);
-    enum dc_err e = dc_service_reclaim(&svc, now, r);
-    if (e != DC_OK) FAIL_AT("dc_service_reclaim: %s (%s)", dc_err_name(e), svc.detail);
-    ASSERT_OK(dc_wallet_commit(wl, w->path));
-    dc_wallet_free(wl);
-    dc_client_free(c);
+    char path[sizeof S.dir + 32];
+    if (ms == 0) {
+        unsetenv("DUCAT_CLOCK_FILE");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/%s", S.dir, name);
+    if (strcmp(name, "clock") == 0) {
+        srv_clock_set(&S, ms);
+    } else {
+        char v[32];
+        int n = snprintf(v, sizeof v, "%llu\n", (unsigned long long)ms);
+        write_file(path, v, (size_t)n);
+    }
+    ASSERT_EQ(setenv("DUCAT_CLOCK_FILE", path, 1), 0);
 }
 
 /*
@@ -283,7 +290,8 @@ static void lib_reclaim(const struct wal *w, uint64_t now, struct dc_service_rec
  * first two (and deposits them, silently), never even looks at the third.
  * Before the deadline nothing is sent; after it the third comes back to
  * Alice and the first two are found taken by Bob: no case, nothing moved
- * for them, Alice's value is what she kept.
+ * for them, Alice's value is what she kept. All through `ducat reclaim`,
+ * the wallet's clock and the server's moved together by one clock file.
  */
 static void test_unacknowledged_after_deadline(void)
 {
@@ -309,35 +317,124 @@ static void test_unacknowledged_after_deadline(void)
     ASSERT_EQ(D(out, &alice, "reclaim"), 0);
     ASSERT_HAS(out, "3 offline payment(s) of 10.00 CNY await the payee's receipt or refusal");
     ASSERT_EQ(offline_field(&alice, "offline_pending_out"), 1000);
-    struct dc_service_reclaim r;
-    srv_clock_set(&S, t0 + 12 * DAY_MS);
-    lib_reclaim(&alice, t0 + 12 * DAY_MS, &r); /* a day before the deadline */
-    ASSERT_EQ(r.n_waiting, 3);
-    ASSERT_EQ(r.n_reclaimed + r.n_taken + r.n_failed, 0);
+    /* a day before the deadline, on both clocks: still waiting */
+    wallet_clock("clock", t0 + 12 * DAY_MS);
+    ASSERT_EQ(D(out, &alice, "reclaim"), 0);
+    ASSERT_HAS(out, "3 offline payment(s) of 10.00 CNY await the payee's receipt or refusal");
     /* a wallet whose clock runs ahead of the server's: the server says too
      * early, the payments still wait, nothing moved, nothing failed */
-    lib_reclaim(&alice, t0 + 14 * DAY_MS, &r);
-    ASSERT_EQ(r.n_waiting, 3);
-    ASSERT_EQ(r.n_reclaimed + r.n_taken + r.n_failed, 0);
+    wallet_clock("alice-clock", t0 + 14 * DAY_MS);
+    ASSERT_EQ(D(out, &alice, "reclaim"), 0);
+    ASSERT_HAS(out, "3 offline payment(s) of 10.00 CNY await the payee's receipt or refusal");
     ASSERT_EQ(offline_field(&alice, "offline_pending_out"), 1000);
+    wallet_clock("clock", 0);
     srv_clock_set(&S, t0);
     ASSERT_EQ(D(out, &bob, "deposit"), 0); /* the silent payee deposits u1 and u2 */
 
-    uint64_t later = t0 + 40 * DAY_MS;
-    srv_clock_set(&S, later);
-    lib_reclaim(&alice, later, &r);
-    ASSERT_EQ(r.n_reclaimed, 1);
-    ASSERT_EQ(r.reclaimed, 200);
-    ASSERT_EQ(r.n_taken, 2);
-    ASSERT_EQ(r.taken, 800);
-    ASSERT_EQ(r.n_failed, 0);
+    /* after every coin's deadline: `ducat reclaim` as the user runs it */
+    wallet_clock("clock", t0 + 40 * DAY_MS);
+    ASSERT_EQ(D(out, &alice, "reclaim"), 0);
+    ASSERT_HAS(out, "reclaimed 1 refused or unacknowledged offline payment(s): 2.00 CNY credited");
+    ASSERT_HAS(out, "2 offline payment(s) of 8.00 CNY were deposited by their payee first");
     ASSERT_EQ(offline_field(&alice, "offline_pending_out"), 0);
     ASSERT_EQ(value_of(&alice), 5000 - 800);
     ASSERT_EQ(value_of(&bob), 800);
     /* again: nothing more */
-    lib_reclaim(&alice, later, &r);
-    ASSERT_EQ(r.n_reclaimed + r.n_taken + r.n_waiting + r.n_failed, 0);
+    ASSERT_EQ(D(out, &alice, "reclaim"), 0);
+    ASSERT_HAS(out, "no pending-out offline payment");
+    wallet_clock("clock", 0);
     ASSERT_EQ(value_of(&alice), 5000 - 800);
+    ASSERT_EQ(n_cases(), 0);
+    audit_ok(&S);
+}
+
+/* A fresh server; Bob (funded 10.00) withdraws `amount` and pays it to
+ * Carol's request by armor: DIR/TAG-req, DIR/TAG-pay, nothing accepted. */
+static void bob_pays_carol(struct wal *bob, struct wal *carol, const char *amount, const char *tag)
+{
+    char out[16384];
+    fresh_server(0);
+    wallet_new(&S, bob, "bob", "Bob Li");
+    wallet_new(&S, carol, "carol", "Carol Chen");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 10.00", bob->account), 0);
+    ASSERT_EQ(D(out, bob, "withdraw %s", amount), 0);
+    ASSERT_EQ(D(out, carol, "request %s > %s/%s-req 2>/dev/null", amount, S.dir, tag), 0);
+    ASSERT_EQ(D(out, bob, "pay %s/%s-req > %s/%s-pay", S.dir, tag, S.dir, tag), 0);
+}
+
+/*
+ * The payee remembers that it refused. Carol's wallet clock runs two days
+ * behind, so Bob's freshly withdrawn coin looks not yet valid to her: she
+ * refuses and signs the refusal; Bob keeps it and reclaims at once. With
+ * her clock right again, the same payment (her request is still open: an
+ * armor file may come from anyone) is refused locally, naming the refusal,
+ * where without the remembered refusal she would take coins the server
+ * refuses (reclaimed). Nothing to deposit, no case, audit clean.
+ */
+static void test_payee_remembers_refusal(void)
+{
+    char out[16384], path[200], ans[4096];
+    struct wal bob, carol;
+    bob_pays_carol(&bob, &carol, "1.00", "m");
+    wallet_clock("carol-clock", h_now_ms() - 2 * DAY_MS);
+    int rc = D(out, &carol, "accept %s/m-pay > %s/m-ans", S.dir, S.dir);
+    wallet_clock("carol-clock", 0);
+    if (rc == 0) FAIL_AT("Carol's accept with her clock behind took the payment: %s", out);
+    ASSERT_HAS(out, "payment refused");
+    snprintf(path, sizeof path, "%s/m-ans", S.dir);
+    ASSERT(slurp(path, ans, sizeof ans) > 0);
+    ASSERT_HAS(ans, "ducat:refusal:1:");
+    ASSERT_EQ(D(out, &bob, "confirm %s", path), 0);
+    ASSERT_EQ(D(out, &bob, "reclaim"), 0);
+    ASSERT_HAS(out, "reclaimed 1 refused or unacknowledged offline payment(s): 1.00 CNY credited");
+    /* kill -9 cannot undo it: the mark was saved before the refusal left;
+     * a new process, with the right clock, refuses the same payment */
+    rc = D(out, &carol, "accept %s/m-pay", S.dir);
+    if (rc == 0) FAIL_AT("Carol took coins she had refused (and Bob reclaimed): %s", out);
+    ASSERT_HAS(out, "this wallet signed a refusal of these coins before");
+    ASSERT_EQ(offline_field(&carol, "offline_coins"), 0);
+    ASSERT_EQ(D(out, &carol, "deposit"), 1);
+    ASSERT_HAS(out, "no coins to deposit");
+    ASSERT_EQ(value_of(&carol), 0);
+    ASSERT_EQ(value_of(&bob), 1000);
+    ASSERT_EQ(n_cases(), 0);
+    audit_ok(&S);
+}
+
+/*
+ * kill -9 of the refusing payee right after its wallet saved the refusal
+ * (the coins remembered as refused), before the refusal left: the payer
+ * has nothing. Run again, the payee refuses the same payment at once
+ * (PAY_REFUSED_BEFORE, remembered across the crash) and signs a refusal of
+ * it; the payer keeps that one and reclaims. Nobody framed, nothing lost.
+ */
+static void test_payee_refusal_kill9(void)
+{
+    char out[16384], log[200], path[200], ans[4096];
+    struct wal bob, carol;
+    bob_pays_carol(&bob, &carol, "2.00", "k");
+    snprintf(log, sizeof log, "%s/carol-accept.log", S.dir);
+    wallet_clock("carol-clock", h_now_ms() - 2 * DAY_MS);
+    pid_t pid = spawn(&carol, log, "accept:refusal-persisted", "accept %s/k-pay", S.dir);
+    wallet_clock("carol-clock", 0);
+    wait_log(log, "PAUSED", 10000);
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    ASSERT_EQ(wait_exit(pid, 10000), 128 + SIGKILL);
+    slurp(log, out, sizeof out);
+    if (contains(out, "ducat:refusal:")) FAIL_AT("the refusal left before the kill:\n%s", out);
+    /* again, clock right: refused from memory, and signed */
+    int rc = D(out, &carol, "accept %s/k-pay > %s/k-ans", S.dir, S.dir);
+    if (rc == 0) FAIL_AT("Carol took coins she had refused: %s", out);
+    ASSERT_HAS(out, "this wallet signed a refusal of these coins before");
+    snprintf(path, sizeof path, "%s/k-ans", S.dir);
+    ASSERT(slurp(path, ans, sizeof ans) > 0);
+    ASSERT_HAS(ans, "ducat:refusal:1:");
+    ASSERT_EQ(D(out, &bob, "confirm %s", path), 0);
+    ASSERT_HAS(out, "the payee refused this payment");
+    ASSERT_EQ(D(out, &bob, "reclaim"), 0);
+    ASSERT_HAS(out, "reclaimed 1 refused or unacknowledged offline payment(s): 2.00 CNY credited");
+    ASSERT_EQ(value_of(&bob), 1000);
+    ASSERT_EQ(value_of(&carol), 0);
     ASSERT_EQ(n_cases(), 0);
     audit_ok(&S);
 }
@@ -472,5 +569,6 @@ __attribute__((constructor)) static void init(void)
 
 TESTS(T(test_setup), T(test_refused_payment_reclaimed), T(test_refused_over_tcp),
       T(test_reclaim_kill9_every_save), T(test_unacknowledged_after_deadline),
+      T(test_payee_remembers_refusal), T(test_payee_refusal_kill9),
       T(test_refresh_server_killed_mid_request), T(test_refresh_server_killed_at_every_save),
       T(test_teardown))

@@ -16,6 +16,8 @@
  * terminal (a pseudo-terminal here) unless --max or --yes: yes pays, no is
  * told to the terminal and nothing is signed. A payment over the
  * per-payment byte limit is refused before signing, naming the limits.
+ * A terminal that refuses a payment for good sends its signed refusal in
+ * the tap (REFUSE), short and extended APDUs; the payer reclaims at once.
  */
 #define _DEFAULT_SOURCE
 #include "test.h"
@@ -354,6 +356,69 @@ static void test_tap_10_hops_killed_every_apdu(void)
     srv_cleanup(&S);
 }
 
+/*
+ * The terminal refuses a tap payment for good and sends its signed refusal
+ * in the APDU exchange (REFUSE, in place of CONFIRM), short and extended
+ * APDUs: the terminal's wallet clock runs two days behind
+ * (DUCAT_CLOCK_FILE), so the payer's freshly withdrawn coins are not yet
+ * valid to it. The card keeps the refusal; `ducat reclaim` takes the coins
+ * back at once; no case, nothing kept by the terminal, audit clean.
+ */
+static void tap_refused(const struct wal *payer, const struct wal *payee, const char *extra,
+                        int port, const char *tag)
+{
+    char out[16384], log[256], clog[256], clk[256], v[32];
+    snprintf(log, sizeof log, "%s/tap-%s.log", S.dir, tag);
+    snprintf(clog, sizeof clog, "%s/card-%s.log", S.dir, tag);
+    snprintf(clk, sizeof clk, "%s/payee-clock", S.dir);
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    int n = snprintf(v, sizeof v, "%lld\n", (long long)t.tv_sec * 1000 - 2 * 86400000LL);
+    write_file(clk, v, (size_t)n);
+    ASSERT_EQ(setenv("DUCAT_CLOCK_FILE", clk, 1), 0);
+    pid_t rx =
+        spawn(payee, log, NULL, "tap --amount 3 --reader '%s' --timeout 60 %s", READER, extra);
+    unsetenv("DUCAT_CLOCK_FILE");
+    wait_for(log, "waiting for a card", 10000);
+    pid_t tx = spawn(payer, clog, NULL, "card --vpcd 127.0.0.1:%d --timeout 60 --yes", port);
+    int rc = wait_exit(tx, 30000);
+    slurp(clog, out, sizeof out);
+    if (rc == 0) FAIL_AT("the card exited 0 on a refused payment:\n%s", out);
+    ASSERT_HAS(out, "the payee refused this payment");
+    ASSERT_HAS(out, "refusal verified and kept");
+    rc = wait_exit(rx, 30000);
+    slurp(log, out, sizeof out);
+    if (rc == 0) FAIL_AT("tap exited 0 on a refused payment:\n%s", out);
+    ASSERT_HAS(out, "payment refused");
+    ASSERT_HAS(out, "sent the payer's card a signed refusal of this payment");
+    ASSERT_EQ(offline_field(payee, "offline_coins"), 0);
+    ASSERT_EQ(offline_field(payer, "offline_pending_out"), 300);
+    ASSERT_EQ(D(out, payer, "pending"), 0);
+    ASSERT_HAS(out, "REFUSED by the payee");
+    ASSERT_EQ(D(out, payer, "reclaim"), 0);
+    ASSERT_HAS(out, "reclaimed 1 refused or unacknowledged offline payment(s): 3.00 CNY credited");
+    ASSERT_EQ(offline_field(payer, "offline_pending_out"), 0);
+    printf("# %s: refused by tap and reclaimed at once\n", tag);
+}
+
+static void test_tap_refused_reclaimed(void)
+{
+    char out[8192];
+    struct wal payer, payee;
+    int port = vpcd_port();
+    setup(&payer, &payee, "10");
+    tap_refused(&payer, &payee, "", port, "refused-short");
+    tap_refused(&payer, &payee, "--extended", port, "refused-extended");
+    /* 10.00 withdrawn: 6.00 reclaimed (held), 4.00 still in coins */
+    ASSERT_EQ(online_field(&payer, "held"), 600);
+    ASSERT_EQ(offline_field(&payer, "offline_coins"), 400);
+    ASSERT_EQ(offline_field(&payee, "offline_coins"), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases list"), 0);
+    if (contains(out, "open")) FAIL_AT("a case was opened:\n%s", out);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
 static void test_bad_reader(void)
 {
     char out[4096];
@@ -392,5 +457,5 @@ static void test_init(void)
     ASSERT(ducat_bin[0] != '\0');
 }
 
-TESTS(T(test_init), T(test_tap_1_hop), T(test_card_killed_every_apdu),
-      T(test_tap_10_hops_killed_every_apdu), T(test_bad_reader))
+TESTS(T(test_init), T(test_tap_1_hop), T(test_tap_refused_reclaimed),
+      T(test_card_killed_every_apdu), T(test_tap_10_hops_killed_every_apdu), T(test_bad_reader))

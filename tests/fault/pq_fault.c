@@ -16,7 +16,13 @@
  * it again, so the call meets a connection whose server died at that step.
  * "holdafter N" passes the N-th call on first and holds after it: the
  * statement, or the commit of a pipeline sync, reached the server, and its
- * answer is lost with the server (the uncertain commit). The real
+ * answer is lost with the server (the uncertain commit). "full N" makes
+ * the N-th statement fail on the server as a full disk makes it fail:
+ * in its place the shim sends a statement that raises SQLSTATE 53100
+ * (disk_full) there, so the store reads a real error result in the same
+ * place of its round trip (a pipeline's items after it are skipped by the
+ * server as after any failure). It fires once; pipeline syncs and ROLLBACK
+ * (which write nothing) are not counted. The real
  * functions are found with dlsym(RTLD_NEXT). A test helper, never part of
  * ducatd: tests/api/test_api_fault.c on PostgreSQL
  * (tests/pg/test_api_fault.pg).
@@ -68,38 +74,56 @@ static void hold_until_released(const char *path, const char *kind, long n, long
     }
 }
 
-/* Counts one statement call on conn; at the N-th, cuts the connection
- * ("drop") or holds before the call ("hold"). Returns 1 if the caller must
- * hold after the call ("holdafter": the statement, or the commit, reached
- * the server, whose answer is lost when it is killed); OUT: *gen, the
- * control file's generation to wait past. */
-static int step(PGconn *conn, long *gen)
+/* What the wrapper does with the call step counted. */
+enum { PASS, HOLD_AFTER, FULL };
+
+/* The statement the server answers disk_full to, in place of the N-th. */
+#define FULL_SQL                                                                                   \
+    "DO $$BEGIN RAISE EXCEPTION 'could not extend file: No space left on device "                  \
+    "(tests/fault/pq_fault.c)' USING ERRCODE = '53100'; END$$"
+
+/* Counts one statement call on conn (text: its command text, NULL for a
+ * prepared statement, "" for a pipeline sync); at the N-th, cuts the
+ * connection ("drop") or holds before the call ("hold"). Returns HOLD_AFTER
+ * if the caller must hold after the call ("holdafter": the statement, or
+ * the commit, reached the server, whose answer is lost when it is killed),
+ * FULL if it must send FULL_SQL instead ("full"); OUT: *gen, the control
+ * file's generation to wait past. */
+static int step(PGconn *conn, const char *text, long *gen)
 {
     const char *path = getenv("DC_FAULT_CTL");
-    if (!path || !*path || !conn) return 0;
+    if (!path || !*path || !conn) return PASS;
     pthread_mutex_lock(&lock);
     refresh_locked(path);
     int hold = strcmp(ctl.kind, "hold") == 0, after = strcmp(ctl.kind, "holdafter") == 0;
-    int cut = (hold || after || strcmp(ctl.kind, "drop") == 0) && ++count == ctl.target;
+    int full = strcmp(ctl.kind, "full") == 0;
+    /* a full disk fails statements, not syncs, and never a rollback */
+    int counts = !full || !text || (text[0] && strncmp(text, "ROLLBACK", 8) != 0);
+    int cut =
+        (hold || after || full || strcmp(ctl.kind, "drop") == 0) && counts && ++count == ctl.target;
     long n = ctl.target;
     *gen = generation;
     pthread_mutex_unlock(&lock);
-    if (!cut) return 0;
-    if (after) return 1;
+    if (!cut) return PASS;
+    if (after) return HOLD_AFTER;
+    if (full) {
+        fault_ctl_fired(path, "full", n);
+        return FULL;
+    }
     if (hold) {
         hold_until_released(path, "hold", n, *gen);
-        return 0;
+        return PASS;
     }
     int fd = PQsocket(conn);
     if (fd >= 0) shutdown(fd, SHUT_RDWR);
     fault_ctl_fired(path, "drop", n);
-    return 0;
+    return PASS;
 }
 
 /* After the real call: holds if step asked for it. */
 static void after(int hold, long gen)
 {
-    if (!hold) return;
+    if (hold != HOLD_AFTER) return;
     pthread_mutex_lock(&lock);
     long n = ctl.target;
     pthread_mutex_unlock(&lock);
@@ -117,10 +141,10 @@ static void after(int hold, long gen)
 PGresult *PQexec(PGconn *conn, const char *query)
 {
     long g = 0;
-    int h = step(conn, &g);
+    int h = step(conn, query, &g);
     __typeof__(&PQexec) real;
     REAL(PQexec, real);
-    PGresult *r = real(conn, query);
+    PGresult *r = real(conn, h == FULL ? FULL_SQL : query);
     after(h, g);
     return r;
 }
@@ -129,7 +153,12 @@ PGresult *PQexecPrepared(PGconn *conn, const char *stmt, int n, const char *cons
                          const int *lengths, const int *formats, int result_format)
 {
     long g = 0;
-    int h = step(conn, &g);
+    int h = step(conn, NULL, &g);
+    if (h == FULL) {
+        __typeof__(&PQexec) exec;
+        REAL(PQexec, exec);
+        return exec(conn, FULL_SQL);
+    }
     __typeof__(&PQexecPrepared) real;
     REAL(PQexecPrepared, real);
     PGresult *r = real(conn, stmt, n, values, lengths, formats, result_format);
@@ -140,7 +169,12 @@ PGresult *PQexecPrepared(PGconn *conn, const char *stmt, int n, const char *cons
 PGresult *PQprepare(PGconn *conn, const char *stmt, const char *query, int n, const Oid *types)
 {
     long g = 0;
-    int h = step(conn, &g);
+    int h = step(conn, NULL, &g);
+    if (h == FULL) {
+        __typeof__(&PQexec) exec;
+        REAL(PQexec, exec);
+        return exec(conn, FULL_SQL);
+    }
     __typeof__(&PQprepare) real;
     REAL(PQprepare, real);
     PGresult *r = real(conn, stmt, query, n, types);
@@ -153,9 +187,10 @@ int PQsendQueryParams(PGconn *conn, const char *command, int n, const Oid *types
                       int result_format)
 {
     long g = 0;
-    int h = step(conn, &g);
+    int h = step(conn, command, &g);
     __typeof__(&PQsendQueryParams) real;
     REAL(PQsendQueryParams, real);
+    if (h == FULL) return real(conn, FULL_SQL, 0, NULL, NULL, NULL, NULL, result_format);
     int r = real(conn, command, n, types, values, lengths, formats, result_format);
     after(h, g);
     return r;
@@ -165,7 +200,12 @@ int PQsendQueryPrepared(PGconn *conn, const char *stmt, int n, const char *const
                         const int *lengths, const int *formats, int result_format)
 {
     long g = 0;
-    int h = step(conn, &g);
+    int h = step(conn, NULL, &g);
+    if (h == FULL) {
+        __typeof__(&PQsendQueryParams) send;
+        REAL(PQsendQueryParams, send);
+        return send(conn, FULL_SQL, 0, NULL, NULL, NULL, NULL, result_format);
+    }
     __typeof__(&PQsendQueryPrepared) real;
     REAL(PQsendQueryPrepared, real);
     int r = real(conn, stmt, n, values, lengths, formats, result_format);
@@ -176,7 +216,7 @@ int PQsendQueryPrepared(PGconn *conn, const char *stmt, int n, const char *const
 int PQpipelineSync(PGconn *conn)
 {
     long g = 0;
-    int h = step(conn, &g);
+    int h = step(conn, "", &g);
     __typeof__(&PQpipelineSync) real;
     REAL(PQpipelineSync, real);
     int r = real(conn);

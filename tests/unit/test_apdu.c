@@ -561,6 +561,162 @@ static void test_reader_wrong_payment(void)
     ASSERT_ERR(dc_tap_error(&H.rd), DC_ERR_PAY_WRONG_REQUEST);
 }
 
+/* ---- The payee refuses: its signed REFUSAL goes to the card -------------- */
+
+static enum dc_err seen_fork(void *ctx, const uint8_t serial[DC_SERIAL_BYTES],
+                             const uint8_t state[DC_HASH_BYTES],
+                             const uint8_t successor[DC_HASH_BYTES])
+{
+    (void)ctx;
+    (void)serial;
+    (void)state;
+    (void)successor;
+    return DC_ERR_FORK_DETECTED; /* the payee's seen-set knows another branch */
+}
+
+/* The payer's host on DC_CARD_REFUSAL: the refusal names its payment and is
+ * signed by the payee; kept, then answered. */
+static size_t card_refusal(void)
+{
+    size_t len, out;
+    const uint8_t *m = dc_card_message(&H.card, &len);
+    struct dc_refusal f;
+    uint8_t ph[DC_HASH_BYTES];
+    ASSERT(m != NULL && len == DC_REFUSAL_BYTES);
+    ASSERT_OK(dc_refusal_decode(&f, m, len));
+    ASSERT_OK(dc_refusal_check(&f, W.bob.pk));
+    dc_payment_hash(ph, H.pay, H.pay_len);
+    ASSERT_MEM(ph, f.payment_hash, DC_HASH_BYTES);
+    ASSERT_MEM(H.pay_req_hash, f.request_hash, DC_HASH_BYTES);
+    H.confirms += 100; /* counted apart from receipts */
+    ASSERT_OK(dc_card_answer(&H.card, NULL, 0, RSP, sizeof RSP, &out));
+    return out;
+}
+
+/* One tap in which the payee's verification refuses the payment for good
+ * and sends its signed refusal (REFUSE) in place of CONFIRM. card_ok = 0:
+ * the card does not know REFUSE (an older card: 6D 00). */
+static void tap_refused(unsigned seg, int card_ok)
+{
+    setup(1, 2, seg);
+    dc_card_init(&H.card);
+    dc_tap_start(&H.rd, &H.s, seg);
+    int refused_sent = 0;
+    for (int guard = 0; guard < 100; guard++) {
+        unsigned w = dc_tap_want(&H.rd, &H.s);
+        if (w & (DC_TAP_FAILED | DC_TAP_DONE)) break;
+        if (w & DC_TAP_HOST) {
+            struct dc_payment_result res;
+            struct dc_payment_check chk = {&W.trust, seen_fork, NULL, NULL};
+            ASSERT_ERR(dc_session_payee_verify(&H.s, &res, &chk, W.bob.sk, T0 + 2000),
+                       DC_ERR_FORK_DETECTED);
+            ASSERT(dc_session_want(&H.s) & DC_SESSION_FAILED);
+            size_t rl, pl;
+            const uint8_t *req = dc_session_request(&H.s, &rl);
+            const uint8_t *pay = dc_session_payment(&H.s, &pl);
+            struct dc_request r;
+            struct dc_refusal f;
+            uint8_t raw[DC_REFUSAL_BYTES];
+            ASSERT(req && pay);
+            ASSERT_OK(dc_request_decode(&r, req, rl));
+            memset(&f, 0, sizeof f);
+            dc_request_hash(f.request_hash, req, rl);
+            dc_payment_hash(f.payment_hash, pay, pl);
+            memcpy(f.nonce, r.nonce, DC_NONCE_BYTES);
+            f.reason = (uint16_t)DC_ERR_FORK_DETECTED;
+            f.time = T0 + 2000;
+            dc_refusal_sign(raw, &f, W.bob.sk);
+            /* a malformed refusal is not sent */
+            raw[0] ^= 1;
+            ASSERT_ERR(dc_tap_refuse(&H.rd, &H.s, raw, sizeof raw), DC_ERR_DECODE_TYPE);
+            raw[0] ^= 1;
+            ASSERT_OK(dc_tap_refuse(&H.rd, &H.s, raw, sizeof raw));
+            refused_sent = 1;
+            continue;
+        }
+        size_t cl, out;
+        unsigned ev;
+        const uint8_t *cmd = dc_tap_command(&H.rd, &cl);
+        ASSERT(cmd != NULL);
+        if (refused_sent && !card_ok && cmd[1] == DC_APDU_INS_REFUSE) {
+            uint8_t ins[] = {0x6D, 0x00};
+            dc_tap_response(&H.rd, &H.s, ins, 2);
+            continue;
+        }
+        ASSERT_OK(dc_card_apdu(&H.card, cmd, cl, RSP, sizeof RSP, &out, &ev));
+        if (ev == DC_CARD_PAY) out = card_pay();
+        if (ev == DC_CARD_REFUSAL) out = card_refusal();
+        ASSERT(ev != DC_CARD_CONFIRM);
+        dc_tap_response(&H.rd, &H.s, RSP, out);
+    }
+    ASSERT(refused_sent);
+    ASSERT_EQ(dc_tap_want(&H.rd, &H.s), DC_TAP_FAILED);
+    ASSERT_ERR(dc_tap_error(&H.rd), DC_ERR_FORK_DETECTED);
+    ASSERT_EQ(dc_tap_refused(&H.rd), card_ok);
+    ASSERT_EQ(H.confirms, card_ok ? 100u : 0u);
+    ASSERT_EQ(H.builds, 1);
+    ASSERT_EQ(H.kept, 0); /* nothing kept by the payee */
+}
+
+static void test_refusal_short(void)
+{
+    tap_refused(0, 1);
+}
+
+static void test_refusal_chained(void)
+{
+    tap_refused(16, 1); /* 156 bytes in 10 chained commands */
+}
+
+static void test_refusal_extended(void)
+{
+    tap_refused(DC_APDU_EXTENDED, 1);
+}
+
+static void test_refusal_older_card(void)
+{
+    tap_refused(0, 0);
+}
+
+/* dc_tap_refuse only for a session the host refused; REFUSE checked by the card. */
+static void test_refusal_rules(void)
+{
+    uint8_t raw[DC_REFUSAL_BYTES];
+    memset(raw, 0, sizeof raw);
+    raw[0] = DC_REFUSAL_TAG;
+    raw[1] = 1;
+    raw[66 + 16] = 0x17; /* a reason */
+    setup(1, 1, 0);
+    dc_tap_start(&H.rd, &H.s, 0);
+    ASSERT_ERR(dc_tap_refuse(&H.rd, &H.s, raw, sizeof raw), DC_ERR_SESSION_STATE); /* SELECT */
+    ASSERT(tap(0, 0));
+    ASSERT_ERR(dc_tap_refuse(&H.rd, &H.s, raw, sizeof raw), DC_ERR_SESSION_STATE); /* done */
+    /* the card: REFUSE of the wrong size, or not a refusal */
+    size_t out;
+    unsigned ev;
+    dc_card_init(&H.card);
+    ASSERT_EQ(send_raw(SELECT, sizeof SELECT), DC_SW_OK);
+    uint8_t cmd[5 + DC_REFUSAL_BYTES] = {0x80, DC_APDU_INS_REFUSE, 0, 0, DC_REFUSAL_BYTES};
+    memcpy(cmd + 5, raw, sizeof raw);
+    ASSERT_OK(dc_card_apdu(&H.card, cmd, 5 + 10, RSP, sizeof RSP, &out, &ev)); /* Lc 156, 10 */
+    ASSERT_EQ(sw_of(RSP, out), DC_SW_WRONG_LENGTH);
+    cmd[4] = 10;
+    ASSERT_OK(dc_card_apdu(&H.card, cmd, 5 + 10, RSP, sizeof RSP, &out, &ev));
+    ASSERT_EQ(sw_of(RSP, out), DC_SW_WRONG_LENGTH);
+    cmd[4] = DC_REFUSAL_BYTES;
+    cmd[5] = 0x42; /* a receipt's tag */
+    ASSERT_OK(dc_card_apdu(&H.card, cmd, sizeof cmd, RSP, sizeof RSP, &out, &ev));
+    ASSERT_EQ(sw_of(RSP, out), DC_SW_BAD_DATA);
+    ASSERT_EQ(ev, DC_CARD_NONE);
+    cmd[5] = DC_REFUSAL_TAG;
+    ASSERT_OK(dc_card_apdu(&H.card, cmd, sizeof cmd, RSP, sizeof RSP, &out, &ev));
+    ASSERT_EQ(ev, DC_CARD_REFUSAL);
+    ASSERT_EQ(out, 0);
+    ASSERT_ERR(dc_card_answer(&H.card, raw, 1, RSP, sizeof RSP, &out), DC_ERR_INVALID_ARGUMENT);
+    ASSERT_OK(dc_card_answer(&H.card, NULL, 0, RSP, sizeof RSP, &out));
+    ASSERT_EQ(sw_of(RSP, out), DC_SW_OK);
+}
+
 /* ---- Seeds of fuzz/fuzz_apdu.c ------------------------------------------ */
 
 static void write_file(const char *name, const uint8_t *b, size_t n)
@@ -626,4 +782,5 @@ TESTS(T(test_init), T(test_tap_1_hop_short), T(test_tap_10_hops_short),
       T(test_dropped_everywhere_10_hops), T(test_dropped_twice), T(test_select), T(test_wrong_aid),
       T(test_wrong_class_instruction), T(test_bad_lengths), T(test_chaining_out_of_order),
       T(test_host_turn), T(test_reader_sees_refusal), T(test_reader_wrong_payment),
-      T(test_write_corpus))
+      T(test_refusal_short), T(test_refusal_chained), T(test_refusal_extended),
+      T(test_refusal_older_card), T(test_refusal_rules), T(test_write_corpus))

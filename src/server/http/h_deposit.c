@@ -150,24 +150,9 @@ enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
     struct dc_verify_cache *cache = dc_vcache(rq->x);
     size_t sigs = 0;
     for (size_t i = 0; e == DC_OK && i < n; i++) {
-        const char *hex = json_string_value(json_array_get(coins, i));
-        size_t hl = hex ? strlen(hex) : 0;
-        if (!hex || hl % 2 || hl / 2 > DC_COIN_MAX_BYTES || hl == 0) {
-            snprintf(rq->detail, sizeof rq->detail, "coins[%zu] must be a hex-encoded coin", i);
-            e = DC_ERR_FIELD;
-            break;
-        }
-        bufs[i] = malloc(hl / 2);
-        if (!bufs[i] || dc_hex_decode(bufs[i], hl / 2, hex, hl) != DC_OK) {
-            snprintf(rq->detail, sizeof rq->detail, "coins[%zu] is not valid hex", i);
-            e = bufs[i] ? DC_ERR_FIELD : DC_ERR_NO_MEMORY;
-            break;
-        }
-        e = dc_coin_decode(coin, bufs[i], hl / 2);
-        if (e != DC_OK) {
-            snprintf(rq->detail, sizeof rq->detail, "coins[%zu]: %s", i, dc_err_str(e));
-            break;
-        }
+        size_t len;
+        e = dc_req_coin(rq, coins, i, &bufs[i], &len, coin);
+        if (e != DC_OK) break;
         struct dc_verify_result res;
         struct dc_verify_opts o = {NULL, NULL, 1};
         e = dc_coin_verify(&res, t, coin, &o, cache);
@@ -182,7 +167,7 @@ enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
             break;
         }
         d.in[i].bytes = bufs[i];
-        d.in[i].len = hl / 2;
+        d.in[i].len = len;
         d.in[i].amount = res.value;
         d.in[i].flagged = res.expired_in_grace;
     }

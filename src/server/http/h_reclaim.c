@@ -136,30 +136,13 @@ enum dc_err dc_h_reclaim(struct dc_req *rq, struct dc_resp *rs)
     }
     struct dc_verify_cache *cache = dc_vcache(rq->x);
     for (size_t i = 0; e == DC_OK && i < n; i++) {
-        const char *hex = json_string_value(json_array_get(coins, i));
-        size_t hl = hex ? strlen(hex) : 0;
-        if (!hex || hl % 2 || hl / 2 > DC_COIN_MAX_BYTES || hl == 0) {
-            snprintf(rq->detail, sizeof rq->detail, "coins[%zu] must be a hex-encoded coin", i);
-            e = DC_ERR_FIELD;
-            break;
-        }
-        bufs[i] = malloc(hl / 2);
         coin[i] = malloc(sizeof *coin[i]);
-        if (!bufs[i] || !coin[i]) {
+        if (!coin[i]) {
             e = DC_ERR_NO_MEMORY;
             break;
         }
-        if (dc_hex_decode(bufs[i], hl / 2, hex, hl) != DC_OK) {
-            snprintf(rq->detail, sizeof rq->detail, "coins[%zu] is not valid hex", i);
-            e = DC_ERR_FIELD;
-            break;
-        }
-        lens[i] = hl / 2;
-        e = dc_coin_decode(coin[i], bufs[i], lens[i]);
-        if (e != DC_OK) {
-            snprintf(rq->detail, sizeof rq->detail, "coins[%zu]: %s", i, dc_err_str(e));
-            break;
-        }
+        e = dc_req_coin(rq, coins, i, &bufs[i], &lens[i], coin[i]);
+        if (e != DC_OK) break;
         if (coin[i]->n == 0 || coin[i]->rec[coin[i]->n - 1].type != DC_TYPE_TRANSFER) {
             snprintf(rq->detail, sizeof rq->detail,
                      "coins[%zu] record %zu: a reclaimed coin ends in the payer's transfer", i,

@@ -109,6 +109,15 @@ enum dc_err dc_idempotent_replay(struct dc_req *rq, int64_t account, const char 
 enum dc_err dc_query_int(struct dc_req *rq, const char *name, int64_t min, int64_t max,
                          int64_t dflt, int64_t *out);
 
+/* coins[i] of a request's "coins" array (DC_J_ARRAY): a hex string of one
+ * encoded coin, decoded into a new buffer (*out, caller frees; NULL on
+ * error) of *len bytes and then into *coin. Errors name the element in
+ * rq->detail: DC_ERR_FIELD for an element that is not a non-empty, even,
+ * hex string of at most DC_COIN_MAX_BYTES bytes; the decoder's error for
+ * bytes that are no coin. Shared by deposits and reclaims. */
+enum dc_err dc_req_coin(struct dc_req *rq, const json_t *coins, size_t i, uint8_t **out,
+                        size_t *len, struct dc_coin *coin);
+
 /* Handlers (one file per family). */
 enum dc_err dc_h_health(struct dc_req *, struct dc_resp *);
 enum dc_err dc_h_ready(struct dc_req *, struct dc_resp *);

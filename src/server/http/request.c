@@ -275,3 +275,34 @@ enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *reques
     if (j.replayed) replay_into(rq, rs, j.replayed, j.replay_status);
     return DC_OK;
 }
+
+/* ---- Coins in a request body ------------------------------------------ */
+
+enum dc_err dc_req_coin(struct dc_req *rq, const json_t *coins, size_t i, uint8_t **out,
+                        size_t *len, struct dc_coin *coin)
+{
+    *out = NULL;
+    *len = 0;
+    const char *hex = json_string_value(json_array_get(coins, i));
+    size_t hl = hex ? strlen(hex) : 0;
+    if (!hex || hl % 2 || hl / 2 > DC_COIN_MAX_BYTES || hl == 0) {
+        snprintf(rq->detail, sizeof rq->detail, "coins[%zu] must be a hex-encoded coin", i);
+        return DC_ERR_FIELD;
+    }
+    uint8_t *b = malloc(hl / 2);
+    if (!b) return DC_ERR_NO_MEMORY;
+    if (dc_hex_decode(b, hl / 2, hex, hl) != DC_OK) {
+        free(b);
+        snprintf(rq->detail, sizeof rq->detail, "coins[%zu] is not valid hex", i);
+        return DC_ERR_FIELD;
+    }
+    enum dc_err e = dc_coin_decode(coin, b, hl / 2);
+    if (e != DC_OK) {
+        free(b);
+        snprintf(rq->detail, sizeof rq->detail, "coins[%zu]: %s", i, dc_err_str(e));
+        return e;
+    }
+    *out = b;
+    *len = hl / 2;
+    return DC_OK;
+}

@@ -934,9 +934,330 @@ static enum dc_err prefetch_claims(struct dc_store *st, struct dc_coin *coin,
     return e;
 }
 
-enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t now,
-                              int64_t account, const struct dc_deposit_in *in, size_t n,
-                              struct dc_deposit_out *out, char *detail, size_t dcap)
+/* ---- Deposits: the steps of dc_ledger_deposit ------------------------- */
+
+/* The release date of a hold made now: hold_working_days later by the
+ * calendar loaded now (a reload may replace x->cal meanwhile: copied under
+ * its lock, server.h). A window reaching a day the calendar does not cover
+ * gets a guessed, provisional date, kept until a calendar covering it is
+ * loaded. */
+static enum dc_err hold_release_date(struct dc_ctx *x, uint64_t now, uint64_t *release_at,
+                                     int *release_provisional)
+{
+    struct dc_calendar cal;
+    pthread_rwlock_rdlock(&x->cal_lock);
+    cal = x->cal;
+    pthread_rwlock_unlock(&x->cal_lock);
+    return dc_calendar_release(release_at, release_provisional, &cal, now,
+                               x->cfg.hold_working_days);
+}
+
+/* Step 1 of every credited coin of a deposit or a reclaim, before any of its
+ * states is claimed (the index points at the deposited chain): its hold
+ * (HELD until release_at) numbered into the request's deposit, and the row
+ * of the deposited chain. A deposit is numbered by its first hold, known
+ * only once that hold is written: *deposit_id is 0 for the request's first
+ * coin and set here. OUT: *h, *dc (dc->chain borrows in->bytes). */
+static enum dc_err hold_and_chain(struct dc_store *st, uint64_t now, int64_t account,
+                                  const struct dc_deposit_in *in,
+                                  const uint8_t serial[static DC_SERIAL_BYTES], uint64_t release_at,
+                                  int release_provisional, int64_t *deposit_id, struct dc_hold *h,
+                                  struct dc_dcoin *dc)
+{
+    memset(h, 0, sizeof *h);
+    h->account = account;
+    h->amount = in->amount;
+    h->release_at = release_at;
+    h->release_provisional = release_provisional;
+    h->status = DC_HOLD_HELD;
+    h->created_at = now;
+    h->deposit = *deposit_id;
+    enum dc_err e = st->ops->hold_put(st, h);
+    if (e == DC_OK && *deposit_id == 0) {
+        *deposit_id = h->id;
+        h->deposit = h->id;
+        e = st->ops->hold_put(st, h);
+    }
+    if (e != DC_OK) return e;
+    memset(dc, 0, sizeof *dc);
+    dc->deposit = *deposit_id;
+    dc->account = account;
+    memcpy(dc->serial, serial, DC_SERIAL_BYTES);
+    dc->chain = in->bytes;
+    dc->chain_len = in->len;
+    dc->amount = in->amount;
+    dc->hold = h->id;
+    dc->flagged = in->flagged;
+    return st->ops->dcoin_insert(st, dc);
+}
+
+/* *case_id = the case opened on `state` of the coin `serial`; left as it
+ * is when there is none. */
+static enum dc_err case_at(struct dc_store *st, const uint8_t *serial, const uint8_t *state,
+                           int64_t *case_id)
+{
+    struct dc_case c;
+    enum dc_err e = st->ops->case_get(st, &c, 0, serial, state);
+    if (e == DC_OK) {
+        *case_id = c.id;
+        dc_case_clear(&c);
+        return DC_OK;
+    }
+    return e == DC_ERR_NO_CASE ? DC_OK : e;
+}
+
+/* The coin of coins[i] must end in a deposit record naming the depositor. */
+static enum dc_err check_deposit_record(const struct dc_coin *coin, int64_t account, size_t i,
+                                        char *detail, size_t dcap)
+{
+    if (coin->n == 0 || coin->rec[coin->n - 1].type != DC_TYPE_DEPOSIT) {
+        set_detail(detail, dcap, "coins[%zu] does not end in a deposit record", i);
+        return DC_ERR_CHAIN_ORDER;
+    }
+    uint64_t named = coin->rec[coin->n - 1].u.deposit.account;
+    if ((int64_t)named != account) {
+        set_detail(detail, dcap, "coins[%zu] deposit record names account %llu", i,
+                   (unsigned long long)named);
+        return DC_ERR_DEPOSIT_ACCOUNT;
+    }
+    return DC_OK;
+}
+
+/* What claiming the states of one deposited coin found. */
+struct claims {
+    int64_t case_id;  /* the case the credit belongs to (the deepest fork's), 0: none */
+    int forked;       /* a state it consumes was consumed otherwise: a double-spent branch */
+    int case_new;     /* the credited case was opened by this coin */
+    size_t forks_new; /* cases this coin opened */
+    /* cases this coin opened: one that does not get its credit has no
+     * liability and settles at once (recover_case) */
+    int64_t opened[16];
+    size_t n_opened;
+};
+
+/* Two deposit records of one state: the owner deposited the same coin
+ * twice (a lost response, a retry with a new record). The issuer is the
+ * receiver both times, so no one was deceived: refuse, do not accuse.
+ * *twice = 1 if the other successor of `state` is a deposit record too. */
+static enum dc_err deposited_twice(struct deposit_job *j, const uint8_t *state, const uint8_t *succ,
+                                   int *twice)
+{
+    struct find_other f = {state, succ, NULL, 0, j->scratch};
+    *twice = 0;
+    enum dc_err e = j->st->ops->dcoins_by_serial(j->st, j->coin->genesis.serial, find_other_cb, &f);
+    if (e == DC_OK && f.chain && dc_coin_decode(j->other, f.chain, f.len) == DC_OK) {
+        for (size_t q = 0; q < j->other->n; q++) {
+            uint8_t s2[DC_HASH_BYTES];
+            dc_coin_state(s2, j->other, q);
+            if (memcmp(s2, state, DC_HASH_BYTES) == 0) {
+                *twice = j->other->rec[q].type == DC_TYPE_DEPOSIT;
+            }
+        }
+    }
+    free(f.chain);
+    return e;
+}
+
+/* `state` of coins[i] was consumed by another successor than `succ`: a
+ * double spend, unless it is the same coin deposited twice (last: succ is
+ * the coin's deposit record). Opens or joins the case of the state. */
+static enum dc_err fork_at(struct deposit_job *j, size_t i, const struct dc_deposit_in *in,
+                           const uint8_t *state, const uint8_t *succ, int last, struct claims *cl,
+                           char *detail, size_t dcap)
+{
+    enum dc_err e;
+    if (last) {
+        int twice;
+        e = deposited_twice(j, state, succ, &twice);
+        if (e != DC_OK) return e;
+        if (twice) {
+            set_detail(detail, dcap, "coins[%zu] was already deposited", i);
+            return DC_ERR_COIN_SPENT;
+        }
+    }
+    int opened;
+    int64_t cid;
+    e = open_case(j, in->bytes, in->len, state, succ, &cid, &opened);
+    if (e != DC_OK) return e;
+    /* the deepest fork owns the credit: of the branches at that state, its
+     * culprit signed the one that overspent */
+    cl->case_id = cid;
+    cl->case_new = opened;
+    cl->forked = 1;
+    cl->forks_new += (size_t)opened;
+    if (opened && cl->n_opened < sizeof cl->opened / sizeof cl->opened[0]) {
+        cl->opened[cl->n_opened++] = cid;
+    }
+    return DC_OK;
+}
+
+/* Claims every state coins[i] consumes, in chain order, for its deposited
+ * chain dcoin_id (atomic check-and-insert in the index). A state already
+ * consumed by the same deposit record is the coin deposited again; by the
+ * reclaim marker, a coin its payer took back (nobody's double spend, so no
+ * case); by another successor, a fork (fork_at). On shared or new history
+ * a state already under a case hands that case to the credit. */
+static enum dc_err claim_states(struct deposit_job *j, size_t i, const struct dc_deposit_in *in,
+                                int64_t dcoin_id, struct claims *cl, char *detail, size_t dcap)
+{
+    struct dc_store *st = j->st;
+    const struct dc_coin *coin = j->coin;
+    memset(cl, 0, sizeof *cl);
+    uint8_t state[DC_HASH_BYTES], succ[DC_HASH_BYTES], had[DC_HASH_BYTES];
+    dc_state_genesis(state, coin->genesis_bytes);
+    for (size_t k = 0; k < coin->n; k++) {
+        int inserted, last = k + 1 == coin->n;
+        dc_coin_successor(succ, coin, k);
+        enum dc_err e =
+            st->ops->state_claim(st, coin->genesis.serial, state, succ, dcoin_id, &inserted, had);
+        if (e != DC_OK) return e;
+        int same = memcmp(had, succ, DC_HASH_BYTES) == 0;
+        if (!inserted && same && last) {
+            set_detail(detail, dcap, "coins[%zu] was already deposited", i);
+            return DC_ERR_COIN_SPENT;
+        }
+        if (!inserted && !same && reclaimed(state, had)) {
+            set_detail(detail, dcap, "coins[%zu] record %zu: reclaimed by its payer", i, k);
+            return DC_ERR_COIN_RECLAIMED;
+        }
+        if (!inserted && !same) {
+            e = fork_at(j, i, in, state, succ, last, cl, detail, dcap);
+        } else if (!cl->case_id) {
+            e = case_at(st, coin->genesis.serial, state, &cl->case_id);
+        }
+        if (e != DC_OK) return e;
+        dc_state_next(state, state, &coin->rec[k]);
+    }
+    return DC_OK;
+}
+
+/* Credits coins[i] to the account's held balance, the posting's ref naming
+ * its hold: from the float for a first branch (the coin's deposited total
+ * may not pass its issued value), provisionally from the loss account for
+ * a double-spent one. kind: "deposit" or "reclaim". */
+static enum dc_err credit_held(struct dc_store *st, uint64_t now, int64_t account,
+                               const uint8_t *serial, const struct dc_deposit_in *in, int forked,
+                               int64_t hold_id, const char *kind, size_t i, char *detail,
+                               size_t dcap)
+{
+    char ref[48];
+    snprintf(ref, sizeof ref, "h:%lld", (long long)hold_id);
+    if (forked) {
+        return posting(st, now, DC_ACCT_ID_LOSS, DC_BUCKET_AVAILABLE, account, DC_BUCKET_HELD,
+                       in->amount, kind, ref, NULL);
+    }
+    enum dc_err e = st->ops->coin_add_deposited(st, serial, in->amount);
+    if (e == DC_ERR_STORE_CONSTRAINT || e == DC_ERR_NOT_FOUND) {
+        set_detail(detail, dcap, "coins[%zu]: issued value exceeded or unknown serial", i);
+        e = DC_ERR_COIN_VALUE;
+    }
+    if (e == DC_OK) {
+        e = posting(st, now, DC_ACCT_ID_FLOAT, DC_BUCKET_AVAILABLE, account, DC_BUCKET_HELD,
+                    in->amount, kind, ref, NULL);
+    }
+    return e;
+}
+
+/* A credit under a case: its hold is frozen with the case. A double-spent
+ * branch adds its amount to the case's liability (a settled case reopens
+ * and its culprit is a debtor again) and recovery runs at once; a
+ * descendant of a settled or decided case goes back to its normal
+ * schedule. */
+static enum dc_err hold_under_case(struct dc_store *st, uint64_t now, struct dc_hold *h,
+                                   int64_t case_id, int forked, int64_t amount)
+{
+    h->status = case_id ? DC_HOLD_FROZEN : DC_HOLD_HELD;
+    h->case_id = case_id;
+    enum dc_err e = st->ops->hold_put(st, h);
+    struct dc_case c;
+    if (e == DC_OK) e = st->ops->case_get(st, &c, case_id, NULL, NULL);
+    if (e != DC_OK) return e;
+    if (forked) {
+        e = dc_i64_add(&c.exposure, c.exposure, amount);
+        if (e == DC_OK && c.status == DC_CASE_RESOLVED) {
+            c.status = DC_CASE_OPEN; /* a new branch reopens it */
+            e = st->ops->case_event(st, c.id, now, "system", "reopen", "another branch deposited");
+            if (e == DC_OK) e = mark_debtor(st, now, c.culprit_account);
+        }
+        if (e == DC_OK) e = st->ops->case_put(st, &c);
+        if (e == DC_OK) e = recover_case(st, now, &c);
+    } else if (c.status == DC_CASE_RESOLVED || c.decision[0]) {
+        h->status = DC_HOLD_HELD;
+        e = st->ops->hold_put(st, h);
+    }
+    dc_case_clear(&c);
+    return e;
+}
+
+/* The cases coins[i] opened besides the one its credit went to carry no
+ * liability of it: recovery settles them at once. */
+static enum dc_err settle_uncredited(struct dc_store *st, uint64_t now, const struct claims *cl)
+{
+    enum dc_err e = DC_OK;
+    for (size_t q = 0; e == DC_OK && q < cl->n_opened; q++) {
+        if (cl->opened[q] == cl->case_id) continue;
+        struct dc_case oc;
+        memset(&oc, 0, sizeof oc);
+        e = st->ops->case_get(st, &oc, cl->opened[q], NULL, NULL);
+        if (e == DC_OK) e = recover_case(st, now, &oc);
+        dc_case_clear(&oc);
+    }
+    return e;
+}
+
+/* One coin of a deposit, every step in order: the hold and the chain row,
+ * the claims on its states (forks open cases), the credit, the case
+ * bookkeeping, and a debtor's debt collected from the new credit. */
+static enum dc_err deposit_coin(struct deposit_job *j, const struct dc_account *a, size_t i,
+                                const struct dc_deposit_in *in, uint64_t release_at,
+                                int release_provisional, struct dc_deposit_out *out, char *detail,
+                                size_t dcap)
+{
+    struct dc_store *st = j->st;
+    struct dc_deposit_coin_out *o = &out->coins[i];
+    memset(o, 0, sizeof *o);
+    enum dc_err e = dc_coin_decode(j->coin, in->bytes, in->len);
+    if (e == DC_OK) e = check_deposit_record(j->coin, a->id, i, detail, dcap);
+    if (e != DC_OK) return e;
+    const uint8_t *serial = j->coin->genesis.serial;
+    memcpy(o->serial, serial, DC_SERIAL_BYTES);
+    o->amount = in->amount;
+    o->flagged = in->flagged;
+    o->release_at = release_at;
+    o->release_provisional = release_provisional;
+
+    struct dc_hold h;
+    struct dc_dcoin dc;
+    struct claims cl;
+    e = hold_and_chain(st, j->now, a->id, in, serial, release_at, release_provisional,
+                       &out->deposit_id, &h, &dc);
+    if (e == DC_OK) e = claim_states(j, i, in, dc.id, &cl, detail, dcap);
+    if (e != DC_OK) return e;
+    out->forks_new += cl.forks_new;
+    e = credit_held(st, j->now, a->id, serial, in, cl.forked, h.id, "deposit", i, detail, dcap);
+    if (e != DC_OK) return e;
+    h.provisional = cl.forked;
+    if (dc_i64_add(&out->credited, out->credited, in->amount) != DC_OK) {
+        return DC_ERR_AMOUNT_OVERFLOW;
+    }
+    if (cl.case_id || h.provisional) {
+        e = hold_under_case(st, j->now, &h, cl.case_id, cl.forked, in->amount);
+    }
+    if (e == DC_OK) e = settle_uncredited(st, j->now, &cl);
+    /* a debtor's new credit pays her debt (her own forfeits are above) */
+    if (e == DC_OK && (cl.case_id || a->debtor)) e = dc_ledger_collect(st, j->now, a->id);
+    if (e == DC_OK) e = st->ops->hold_get(st, &h, h.id);
+    if (e != DC_OK) return e;
+    o->hold = h.id;
+    o->status = h.status;
+    o->case_id = cl.case_id;
+    o->case_new = cl.case_new;
+    return DC_OK;
+}
+
+enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t now, int64_t account,
+                              const struct dc_deposit_in *in, size_t n, struct dc_deposit_out *out,
+                              char *detail, size_t dcap)
 {
     struct dc_account a;
     enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
@@ -944,16 +1265,9 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
     if (a.kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
     /* A frozen account may still deposit: the credit only lands in its
      * frozen box, and refusing would leave value stranded in the float. */
-    /* a window reaching a day the calendar does not cover gets a guessed,
-     * provisional date: kept until a calendar covering it is loaded */
     uint64_t release_at;
     int release_provisional;
-    struct dc_calendar cal; /* a reload may replace x->cal meanwhile (server.h) */
-    pthread_rwlock_rdlock(&x->cal_lock);
-    cal = x->cal;
-    pthread_rwlock_unlock(&x->cal_lock);
-    e = dc_calendar_release(&release_at, &release_provisional, &cal, now,
-                            x->cfg.hold_working_days);
+    e = hold_release_date(x, now, &release_at, &release_provisional);
     if (e != DC_OK) return e;
 
     struct deposit_job j = {st, x, now, NULL, NULL, NULL};
@@ -967,206 +1281,7 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
     out->forks_new = 0;
     out->deposit_id = 0;
     for (size_t i = 0; e == DC_OK && i < n; i++) {
-        struct dc_deposit_coin_out *o = &out->coins[i];
-        memset(o, 0, sizeof *o);
-        e = dc_coin_decode(j.coin, in[i].bytes, in[i].len);
-        if (e != DC_OK) break;
-        const struct dc_record *last = &j.coin->rec[j.coin->n - 1];
-        if (j.coin->n == 0 || last->type != DC_TYPE_DEPOSIT) {
-            set_detail(detail, dcap, "coins[%zu] does not end in a deposit record", i);
-            e = DC_ERR_CHAIN_ORDER;
-            break;
-        }
-        if ((int64_t)last->u.deposit.account != account) {
-            set_detail(detail, dcap, "coins[%zu] deposit record names account %llu", i,
-                       (unsigned long long)last->u.deposit.account);
-            e = DC_ERR_DEPOSIT_ACCOUNT;
-            break;
-        }
-        memcpy(o->serial, j.coin->genesis.serial, DC_SERIAL_BYTES);
-        o->amount = in[i].amount;
-        o->flagged = in[i].flagged;
-        o->release_at = release_at;
-        o->release_provisional = release_provisional;
-
-        /* the hold and the deposited chain first: the index points at them */
-        struct dc_hold h;
-        memset(&h, 0, sizeof h);
-        h.account = account;
-        h.amount = in[i].amount;
-        h.release_at = release_at;
-        h.release_provisional = release_provisional;
-        h.status = DC_HOLD_HELD;
-        h.created_at = now;
-        h.deposit = out->deposit_id; /* 0 for the request's first coin */
-        e = st->ops->hold_put(st, &h);
-        if (e != DC_OK) break;
-        if (out->deposit_id == 0) {
-            /* a deposit is numbered by its first hold, known only now */
-            out->deposit_id = h.id;
-            h.deposit = h.id;
-            e = st->ops->hold_put(st, &h);
-            if (e != DC_OK) break;
-        }
-        struct dc_dcoin dc;
-        memset(&dc, 0, sizeof dc);
-        dc.deposit = out->deposit_id;
-        dc.account = account;
-        memcpy(dc.serial, j.coin->genesis.serial, DC_SERIAL_BYTES);
-        dc.chain = in[i].bytes;
-        dc.chain_len = in[i].len;
-        dc.amount = in[i].amount;
-        dc.hold = h.id;
-        dc.flagged = in[i].flagged;
-        e = st->ops->dcoin_insert(st, &dc);
-        if (e != DC_OK) break;
-
-        int64_t case_id = 0;
-        int forked = 0, case_new = 0;
-        /* cases this coin opened: one that does not get its credit has no
-         * liability and settles at once (recover_case) */
-        enum { DC_MAX_OPENED = 16 };
-        int64_t opened_ids[DC_MAX_OPENED];
-        size_t n_opened = 0;
-        uint8_t state[DC_HASH_BYTES], succ[DC_HASH_BYTES], had[DC_HASH_BYTES];
-        dc_state_genesis(state, j.coin->genesis_bytes);
-        for (size_t k = 0; e == DC_OK && k < j.coin->n; k++) {
-            int inserted;
-            dc_coin_successor(succ, j.coin, k);
-            e = st->ops->state_claim(st, j.coin->genesis.serial, state, succ, dc.id, &inserted,
-                                     had);
-            if (e != DC_OK) break;
-            if (!inserted && memcmp(had, succ, DC_HASH_BYTES) == 0 && k + 1 == j.coin->n) {
-                set_detail(detail, dcap, "coins[%zu] was already deposited", i);
-                e = DC_ERR_COIN_SPENT;
-                break;
-            }
-            if (!inserted && memcmp(had, succ, DC_HASH_BYTES) != 0 && reclaimed(state, had)) {
-                /* its payer reclaimed it with the payee's refusal (or after the
-                 * deadline): nobody's double spend, so no case */
-                set_detail(detail, dcap, "coins[%zu] record %zu: reclaimed by its payer", i, k);
-                e = DC_ERR_COIN_RECLAIMED;
-                break;
-            }
-            if (!inserted && memcmp(had, succ, DC_HASH_BYTES) != 0) {
-                if (k + 1 == j.coin->n) {
-                    /* Two deposit records of one state: the owner deposited the
-                     * same coin twice (a lost response, a retry with a new
-                     * record). The issuer is the receiver both times, so no one
-                     * was deceived: refuse, do not accuse. */
-                    struct find_other f = {state, succ, NULL, 0, j.scratch};
-                    e = st->ops->dcoins_by_serial(st, j.coin->genesis.serial, find_other_cb, &f);
-                    int both_deposits = 0;
-                    if (e == DC_OK && f.chain && dc_coin_decode(j.other, f.chain, f.len) == DC_OK) {
-                        for (size_t q = 0; q < j.other->n; q++) {
-                            uint8_t s2[DC_HASH_BYTES];
-                            dc_coin_state(s2, j.other, q);
-                            if (memcmp(s2, state, DC_HASH_BYTES) == 0) {
-                                both_deposits = j.other->rec[q].type == DC_TYPE_DEPOSIT;
-                            }
-                        }
-                    }
-                    free(f.chain);
-                    if (e != DC_OK) break;
-                    if (both_deposits) {
-                        set_detail(detail, dcap, "coins[%zu] was already deposited", i);
-                        e = DC_ERR_COIN_SPENT;
-                        break;
-                    }
-                }
-                int opened;
-                int64_t cid;
-                e = open_case(&j, in[i].bytes, in[i].len, state, succ, &cid, &opened);
-                if (e != DC_OK) break;
-                /* the deepest fork owns the credit: of the branches at that
-                 * state, its culprit signed the one that overspent */
-                case_id = cid;
-                case_new = opened; /* the credited case is new */
-                forked = 1;
-                out->forks_new += (size_t)opened;
-                if (opened && n_opened < DC_MAX_OPENED) opened_ids[n_opened++] = cid;
-            } else if (!case_id) {
-                /* shared or new history: is this state already under a case? */
-                struct dc_case c;
-                enum dc_err ce = st->ops->case_get(st, &c, 0, j.coin->genesis.serial, state);
-                if (ce == DC_OK) {
-                    case_id = c.id;
-                    dc_case_clear(&c);
-                } else if (ce != DC_ERR_NO_CASE) {
-                    e = ce;
-                    break;
-                }
-            }
-            dc_state_next(state, state, &j.coin->rec[k]);
-        }
-        if (e != DC_OK) break;
-
-        /* credit: from the float for a first branch, provisionally from the
-         * loss account for a double-spent one */
-        char ref[48];
-        snprintf(ref, sizeof ref, "h:%lld", (long long)h.id);
-        if (forked) {
-            e = posting(st, now, DC_ACCT_ID_LOSS, DC_BUCKET_AVAILABLE, account, DC_BUCKET_HELD,
-                        in[i].amount, "deposit", ref, NULL);
-            h.provisional = 1;
-        } else {
-            e = st->ops->coin_add_deposited(st, j.coin->genesis.serial, in[i].amount);
-            if (e == DC_ERR_STORE_CONSTRAINT || e == DC_ERR_NOT_FOUND) {
-                set_detail(detail, dcap, "coins[%zu]: issued value exceeded or unknown serial", i);
-                e = DC_ERR_COIN_VALUE;
-            }
-            if (e == DC_OK) {
-                e = posting(st, now, DC_ACCT_ID_FLOAT, DC_BUCKET_AVAILABLE, account,
-                            DC_BUCKET_HELD, in[i].amount, "deposit", ref, NULL);
-            }
-        }
-        if (e != DC_OK) break;
-        if (dc_i64_add(&out->credited, out->credited, in[i].amount) != DC_OK) {
-            e = DC_ERR_AMOUNT_OVERFLOW;
-            break;
-        }
-        if (case_id || h.provisional) {
-            h.status = case_id ? DC_HOLD_FROZEN : DC_HOLD_HELD;
-            h.case_id = case_id;
-            e = st->ops->hold_put(st, &h);
-            struct dc_case c;
-            if (e == DC_OK) e = st->ops->case_get(st, &c, case_id, NULL, NULL);
-            if (e == DC_OK) {
-                if (forked) {
-                    e = dc_i64_add(&c.exposure, c.exposure, in[i].amount);
-                    if (e == DC_OK && c.status == DC_CASE_RESOLVED) {
-                        c.status = DC_CASE_OPEN; /* a new branch reopens it */
-                        e = st->ops->case_event(st, c.id, now, "system", "reopen",
-                                                "another branch deposited");
-                        if (e == DC_OK) e = mark_debtor(st, now, c.culprit_account);
-                    }
-                    if (e == DC_OK) e = st->ops->case_put(st, &c);
-                    if (e == DC_OK) e = recover_case(st, now, &c);
-                } else if (c.status == DC_CASE_RESOLVED || c.decision[0]) {
-                    /* a descendant of a settled or decided case: back to its normal
-                     * schedule */
-                    h.status = DC_HOLD_HELD;
-                    e = st->ops->hold_put(st, &h);
-                }
-                dc_case_clear(&c);
-            }
-        }
-        for (size_t q = 0; e == DC_OK && q < n_opened; q++) {
-            if (opened_ids[q] == case_id) continue;
-            struct dc_case oc;
-            memset(&oc, 0, sizeof oc);
-            e = st->ops->case_get(st, &oc, opened_ids[q], NULL, NULL);
-            if (e == DC_OK) e = recover_case(st, now, &oc);
-            dc_case_clear(&oc);
-        }
-        /* a debtor's new credit pays her debt (her own forfeits are above) */
-        if (e == DC_OK && (case_id || a.debtor)) e = dc_ledger_collect(st, now, account);
-        if (e == DC_OK) e = st->ops->hold_get(st, &h, h.id);
-        if (e != DC_OK) break;
-        o->hold = h.id;
-        o->status = h.status;
-        o->case_id = case_id;
-        o->case_new = case_new;
+        e = deposit_coin(&j, &a, i, &in[i], release_at, release_provisional, out, detail, dcap);
     }
     free(j.coin);
     free(j.other);
@@ -1237,32 +1352,9 @@ enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t no
         o->release_at = release_at;
 
         struct dc_hold h;
-        memset(&h, 0, sizeof h);
-        h.account = account;
-        h.amount = in[i].amount;
-        h.release_at = release_at;
-        h.status = DC_HOLD_HELD;
-        h.created_at = now;
-        h.deposit = out->deposit_id;
-        e = st->ops->hold_put(st, &h);
-        if (e != DC_OK) break;
-        if (out->deposit_id == 0) {
-            out->deposit_id = h.id;
-            h.deposit = h.id;
-            e = st->ops->hold_put(st, &h);
-            if (e != DC_OK) break;
-        }
         struct dc_dcoin dc;
-        memset(&dc, 0, sizeof dc);
-        dc.deposit = out->deposit_id;
-        dc.account = account;
-        memcpy(dc.serial, coin->genesis.serial, DC_SERIAL_BYTES);
-        dc.chain = in[i].bytes;
-        dc.chain_len = in[i].len;
-        dc.amount = in[i].amount;
-        dc.hold = h.id;
-        dc.flagged = in[i].flagged;
-        e = st->ops->dcoin_insert(st, &dc);
+        e = hold_and_chain(st, now, account, &in[i], coin->genesis.serial, release_at, 0,
+                           &out->deposit_id, &h, &dc);
         if (e != DC_OK) break;
 
         uint8_t state[DC_HASH_BYTES], succ[DC_HASH_BYTES], had[DC_HASH_BYTES];
@@ -1298,32 +1390,16 @@ enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t no
         }
         if (e != DC_OK) break;
         /* a state under a case freezes this credit like a deposit's */
-        struct dc_case c;
         int64_t case_id = 0;
         dc_state_genesis(state, coin->genesis_bytes);
         for (size_t k = 0; e == DC_OK && k < coin->n && !case_id; k++) {
-            enum dc_err ce = st->ops->case_get(st, &c, 0, coin->genesis.serial, state);
-            if (ce == DC_OK) {
-                case_id = c.id;
-                dc_case_clear(&c);
-            } else if (ce != DC_ERR_NO_CASE) {
-                e = ce;
-            }
+            e = case_at(st, coin->genesis.serial, state, &case_id);
             dc_state_next(state, state, &coin->rec[k]);
         }
         if (e != DC_OK) break;
 
-        char ref[48];
-        snprintf(ref, sizeof ref, "h:%lld", (long long)h.id);
-        e = st->ops->coin_add_deposited(st, coin->genesis.serial, in[i].amount);
-        if (e == DC_ERR_STORE_CONSTRAINT || e == DC_ERR_NOT_FOUND) {
-            set_detail(detail, dcap, "coins[%zu]: issued value exceeded or unknown serial", i);
-            e = DC_ERR_COIN_VALUE;
-        }
-        if (e == DC_OK) {
-            e = posting(st, now, DC_ACCT_ID_FLOAT, DC_BUCKET_AVAILABLE, account, DC_BUCKET_HELD,
-                        in[i].amount, "reclaim", ref, NULL);
-        }
+        e = credit_held(st, now, account, coin->genesis.serial, &in[i], 0, h.id, "reclaim", i,
+                        detail, dcap);
         if (e == DC_OK && dc_i64_add(&out->credited, out->credited, in[i].amount) != DC_OK) {
             e = DC_ERR_AMOUNT_OVERFLOW;
         }
