@@ -7,6 +7,7 @@
 #   make bench-core core benchmark (Ed25519 vs chain verification, bytes/hop)
 #   make bench-offline offline payment: payee accept vs raw Ed25519, bytes on the wire
 #   make bench-store store: SQLite and PostgreSQL transfers/deposits per s vs raw commits
+#   make bench-scale 1, 2 and 3 ducatd on one PostgreSQL: transfers/s, CPU and WAL per transfer
 #   make fuzz       libFuzzer on every decoder (clang), FUZZ_SECONDS each
 #   make fmt / lint clang-format rewrite / style + static checks
 #   make deb        the Debian package (build-deb/), checked by lintian
@@ -84,7 +85,7 @@ E2E_BIN   := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
 # SQLite's VFS, and PostgreSQL's connection when libpq is there.
 FAULT_SO  := $(BUILD)/tests/libvfsfault.so $(if $(HAVE_PG),$(BUILD)/tests/libpqfault.so)
 
-.PHONY: deb man demo all deps check check-asan check-failover run run-tests bench-core bench-server bench-store bench-offline fuzz fmt lint install clean
+.PHONY: deb man demo all deps check check-asan check-failover run run-tests bench-core bench-server bench-server-build bench-scale bench-store bench-offline fuzz fmt lint install clean
 all: $(LIB_A) $(LIB_SO) $(TOOLS) $(TEST_BIN) $(REPLAY_BIN) $(BUILD)/ducat.pc $(BUILD)/ducat-wallet.pc $(DUCATD) $(WAL_LIB) $(if $(CLI_SRC),$(DUCAT)) $(SRVT_BIN) $(API_BIN) $(FAILOVER_BIN) $(E2E_BIN) \
      $(FAULT_SO)
 
@@ -267,7 +268,10 @@ bench-core: deps
 
 # ducatd on loopback (bench/bench_server.c); BENCH_DIR picks the build dir,
 # BENCH_PHASES a subset of abcd.
-bench-server: deps
+bench-server: bench-server-build
+	DUCATD=$(BENCH_DIR)/ducatd $(BENCH_DIR)/bench/bench_server
+
+bench-server-build: deps
 	@$(MAKE) --no-print-directory BUILD=$(BENCH_DIR) OPT="-O2 -DNDEBUG" $(BENCH_DIR)/ducatd \
 	    $(BENCH_DIR)/libducat.a $(BENCH_DIR)/gen/calendar_test.h
 	@mkdir -p $(BENCH_DIR)/bench
@@ -275,7 +279,14 @@ bench-server: deps
 	    -I$(BENCH_DIR)/gen $(PKG_CFLAGS) \
 	    bench/bench_server.c tests/api/harness.c -o $(BENCH_DIR)/bench/bench_server \
 	    $(BENCH_DIR)/libducat.a $(TEST_LIBS) $(LDLIBS)
-	DUCATD=$(BENCH_DIR)/ducatd $(BENCH_DIR)/bench/bench_server
+
+# Phase (s) of bench_server on a throwaway PostgreSQL cluster: the same
+# signed single-transfer load on 1, 2 and 3 ducatd instances of one
+# database; transfers/s, ducatd and PostgreSQL CPU and WAL bytes per
+# transfer (the capacity model in docs/DEPLOY.md is built from them).
+bench-scale: bench-server-build
+	DUCAT_TEST_STORE=postgresql BENCH_PHASES=$${BENCH_PHASES:-s} DUCATD=$(BENCH_DIR)/ducatd \
+	    tests/with-pg.sh $(BENCH_DIR)/bench/bench_server
 
 # The store on SQLite and on a throwaway PostgreSQL cluster (tests/with-pg.sh)
 # in one run: raw durable commits/s of each engine, transfers/s one per

@@ -23,6 +23,16 @@
  *       second) while a fresh client sends 1000 signed transfers one at a
  *       time on its own connection: p50/p99/max latency, goal p99 <= 50 ms
  *       and no failure (issue 12: slow clients must not starve others).
+ *   (s) `make bench-scale` only (BENCH_PHASES=s on PostgreSQL): the load of
+ *       (b) on 1, 2 and 3 ducatd instances of one database, lanes spread
+ *       over them, first with each instance's payees its own (disjoint),
+ *       then with every payee on another instance (shared, the worst case
+ *       for SERIALIZABLE conflicts); per round transfers/s, ducatd CPU per
+ *       transfer summed over the instances, the cluster's CPU per transfer
+ *       (postmaster and children, from /proc), WAL bytes per transfer
+ *       (pg_current_wal_insert_lsn) and the writers' re-runs per commit
+ *       (ducat_store_retries_total). docs/DEPLOY.md, "Capacity", turns
+ *       them into a capacity model.
  * The crypto floor (issue 12's CPU goal) is measured in the same run: the
  * CPU time of one Ed25519 verify and one signature on one core; (b) sets
  * ducatd's CPU per transfer against one verify (the request's signature),
@@ -108,6 +118,7 @@
 #include <unistd.h>
 
 #include "ducat/auth.h"
+#include "pg_cpu.h"
 
 #define BENCH_CLIENTS 64 /* (b); BENCH_SINGLE_CLIENTS=N overrides (<= MAX_CLIENTS) */
 #define MAX_CLIENTS 256
@@ -226,8 +237,8 @@ static int commit_stats(double *sum, double *count)
     return ok;
 }
 
-/* One counter from GET /metrics (-1 if absent). */
-static double metric(const char *name)
+/* One counter from GET /metrics of s (-1 if absent). */
+static double metric_of(const struct srv *s, const char *name)
 {
     struct api_req r;
     memset(&r, 0, sizeof r);
@@ -235,7 +246,7 @@ static double metric(const char *name)
     r.path = "/metrics";
     struct api_resp resp;
     double v = -1;
-    if (api_raw(&S, &r, &resp) == 200) {
+    if (api_raw(s, &r, &resp) == 200) {
         char key[128];
         snprintf(key, sizeof key, "\n%s ", name);
         const char *a = strstr(resp.body, key);
@@ -245,11 +256,22 @@ static double metric(const char *name)
     return v;
 }
 
+static double metric(const char *name)
+{
+    return metric_of(&S, name);
+}
+
 /* CPU seconds used by the server (from /proc) and by this process over a
  * window, to tell a CPU-bound figure from a disk- or lock-bound one. */
 struct cpu {
     double srv, cli, wall, wbytes, switches;
+    double pg, wal; /* on PostgreSQL: the cluster's CPU seconds and WAL bytes (else 0) */
 };
+
+/* The ducatd processes cpu_begin/cpu_end sum over: S alone unless phase (s)
+ * runs several instances. */
+static pid_t meter_pids[4];
+static int n_meter;
 
 /* Context switches of the server's live threads (voluntary and not). */
 static double proc_switches(pid_t pid)
@@ -320,22 +342,56 @@ static double self_cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The with-pg.sh cluster's CPU seconds (bench/pg_cpu.h); 0 if not on
+ * PostgreSQL. */
+static double pg_cpu_s(void)
+{
+    return S.pgdb[0] == '\0' ? 0 : bench_pg_cpu_s(getenv("DC_PG_DIR"), 0);
+}
+
+/* The cluster's WAL insert position in bytes (psql on DC_PG_DSN), 0 if not
+ * on PostgreSQL or psql fails. */
+static double pg_wal_bytes(void)
+{
+    const char *bin = getenv("DC_PG_BIN"), *dsn = getenv("DC_PG_DSN");
+    if (S.pgdb[0] == '\0' || bin == NULL || dsn == NULL) return 0;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "'%s/psql' -X -A -t -q -d '%s' -c 'SELECT pg_current_wal_insert_lsn()'", bin, dsn);
+    FILE *p = popen(cmd, "r");
+    unsigned long long hi = 0, lo = 0;
+    int got = p != NULL && fscanf(p, "%llx/%llx", &hi, &lo) == 2;
+    if (p != NULL) pclose(p);
+    return got ? (double)((hi << 32) | lo) : 0;
+}
+
 static void cpu_begin(struct cpu *c)
 {
-    c->srv = proc_cpu_s(S.pid);
+    if (n_meter == 0) meter_pids[n_meter++] = S.pid;
+    c->srv = c->wbytes = c->switches = 0;
+    for (int i = 0; i < n_meter; i++) {
+        c->srv -= proc_cpu_s(meter_pids[i]);
+        c->wbytes -= proc_write_bytes(meter_pids[i]);
+        c->switches -= proc_switches(meter_pids[i]);
+    }
+    c->wal = pg_wal_bytes();
+    c->pg = pg_cpu_s();
     c->cli = self_cpu_s();
     c->wall = now_s();
-    c->wbytes = proc_write_bytes(S.pid);
-    c->switches = proc_switches(S.pid);
 }
 
 static void cpu_end(struct cpu *c)
 {
-    c->wbytes = proc_write_bytes(S.pid) - c->wbytes;
-    c->switches = proc_switches(S.pid) - c->switches;
-    c->srv = proc_cpu_s(S.pid) - c->srv;
+    for (int i = 0; i < n_meter; i++) {
+        c->wbytes += proc_write_bytes(meter_pids[i]);
+        c->switches += proc_switches(meter_pids[i]);
+        c->srv += proc_cpu_s(meter_pids[i]);
+    }
     c->cli = self_cpu_s() - c->cli;
     c->wall = now_s() - c->wall;
+    c->pg = pg_cpu_s() - c->pg;
+    double wal = pg_wal_bytes();
+    c->wal = wal > 0 && c->wal > 0 ? wal - c->wal : 0;
 }
 
 static void cpu_print(const struct cpu *c, double n, const char *per)
@@ -424,6 +480,7 @@ struct lane {
     CURL *h;
     char url[96], warm_url[96];
     const struct preq *cur;
+    int port;        /* the instance it talks to; 0: S */
     char resp[1024]; /* the start of the response body (for the first failure) */
     size_t rlen;
     char err[CURL_ERROR_SIZE];
@@ -526,8 +583,9 @@ static void lane_start(CURLM *m, struct lane *l, const struct preq *p)
     if (l->h == NULL) {
         l->h = curl_easy_init();
         if (l->h == NULL) abort();
-        snprintf(l->url, sizeof l->url, "http://127.0.0.1:%d%s", S.port, l->path);
-        snprintf(l->warm_url, sizeof l->warm_url, "http://127.0.0.1:%d%s", S.port, l->warm_path);
+        int port = l->port ? l->port : S.port;
+        snprintf(l->url, sizeof l->url, "http://127.0.0.1:%d%s", port, l->path);
+        snprintf(l->warm_url, sizeof l->warm_url, "http://127.0.0.1:%d%s", port, l->warm_path);
         curl_easy_setopt(l->h, CURLOPT_PATH_AS_IS, 1L);
         curl_easy_setopt(l->h, CURLOPT_NOPROXY, "*");
         curl_easy_setopt(l->h, CURLOPT_NOSIGNAL, 1L);
@@ -736,6 +794,109 @@ static double timed_phase(const char *name, void (*fill)(struct lane *, int), in
     }
     for (int i = 0; i < n; i++) lane_free(&lanes[i]);
     return rate;
+}
+
+/*--- (s) several instances on one PostgreSQL ---------------------------------------------*/
+
+#define SCALE_MAX 3 /* instances: 1, 2, ..., SCALE_MAX in turn */
+#define SCALE_SECONDS 5.0
+static struct srv clones[SCALE_MAX - 1];
+static int scale_n, scale_round; /* instances in this round; the round, in request ids */
+static int scale_shared;         /* payees on other instances too (else on the payer's own) */
+
+static const struct srv *scale_srv(int k)
+{
+    return k == 0 ? &S : &clones[k - 1];
+}
+
+/* (s): as (b), lane i on instance i % scale_n, fresh request ids per round.
+ * Disjoint: lane i pays the next lane of its own instance, so no two
+ * instances' transactions touch one account (a population far larger than
+ * the batches, as in production, where two instances rarely meet on an
+ * account). Shared: lane i pays lane i + 1, on another instance: every
+ * batch meets another instance's on some account (the worst case). */
+static void fill_scale(struct lane *l, int i)
+{
+    lane_init(l, &payers[i], "/v1/transfers", "POST /v1/transfers (s)", "/v1/transfers");
+    l->port = scale_srv(i % scale_n)->port;
+    int j = scale_shared ? (i + 1) % n_single : i + scale_n < n_single ? i + scale_n : i % scale_n;
+    long long to = payers[j].account;
+    char body[192];
+    snprintf(body, sizeof body, "{\"request_id\":\"x%d-%d-w\",\"to\":%lld,\"amount\":1}",
+             scale_round, i, to);
+    preq_sign(&l->warm, l, l->warm_path, xstrdup(body), 201, 1);
+    for (size_t k = 1; k <= fill_n; k++) {
+        snprintf(body, sizeof body, "{\"request_id\":\"x%d-%d-%zu\",\"to\":%lld,\"amount\":1}",
+                 scale_round, i, k, to);
+        lane_add(l, xstrdup(body), 1);
+    }
+}
+
+/* Sum of a counter over the instances of this round. */
+static double scale_metric(const char *name)
+{
+    double v = 0;
+    for (int k = 0; k < scale_n; k++) v += metric_of(scale_srv(k), name);
+    return v;
+}
+
+/* Runs the (b) load on 1, 2, ... SCALE_MAX instances of one PostgreSQL
+ * database (the clones serve S's instance: same keys and database), first
+ * with disjoint payees, then shared, and prints per round transfers/s and
+ * the per-transfer costs the capacity model in docs/DEPLOY.md is built
+ * from: ducatd CPU summed over the instances, the PostgreSQL cluster's CPU,
+ * its WAL bytes, this process's CPU (the load generator shares the
+ * machine), and the writers' re-run transactions (ducat_store_retries_total)
+ * per commit. Returns the failed requests. */
+static unsigned long scale_phase(void)
+{
+    char v[64], buf[96];
+    unsigned long errs = 0;
+    for (int k = 0; k < SCALE_MAX - 1; k++) {
+        snprintf(buf, sizeof buf, "instance-%d", k + 2);
+        srv_clone(&clones[k], &S, buf);
+        srv_start(&clones[k]);
+    }
+    for (scale_shared = 0; scale_shared <= 1; scale_shared++) {
+        for (scale_n = 1 + scale_shared; scale_n <= SCALE_MAX; scale_n++) {
+            scale_round++;
+            n_meter = 0;
+            for (int k = 0; k < scale_n; k++) meter_pids[n_meter++] = scale_srv(k)->pid;
+            reset_errors();
+            double r0 = scale_metric("ducat_store_retries_total");
+            double c0 = scale_metric("ducat_commits_total");
+            struct cpu cpu;
+            char name[32];
+            snprintf(name, sizeof name, "(s) x%d%s", scale_n, scale_shared ? " shared" : "");
+            double rate = timed_phase(name, fill_scale, n_single,
+                                      SINGLE_PREPARED / (size_t)n_single + 1, SCALE_SECONDS, &cpu);
+            double retries = scale_metric("ducat_store_retries_total") - r0;
+            double commits = scale_metric("ducat_commits_total") - c0;
+            double n = rate * cpu.wall;
+            if (n <= 0) n = 1;
+            printf("(s) %d instance%s, %s payees, %d clients: %.0f transfers/s; per transfer: "
+                   "ducatd %.0f us CPU (%.2f cores), PostgreSQL %.0f us CPU (%.2f cores), WAL "
+                   "%.0f bytes, bench clients %.0f us (%.2f cores); %.0f commits/s, %.2f re-runs "
+                   "per commit\n",
+                   scale_n, scale_n > 1 ? "s" : "", scale_shared ? "shared" : "disjoint", n_single,
+                   rate, cpu.srv / n * 1e6, cpu.srv / cpu.wall, cpu.pg / n * 1e6, cpu.pg / cpu.wall,
+                   cpu.wal / n, cpu.cli / n * 1e6, cpu.cli / cpu.wall, commits / cpu.wall,
+                   commits > 0 ? retries / commits : 0);
+            print_errors(name);
+            errs += n_errors;
+            snprintf(buf, sizeof buf, "(s) %d ducatd, %s payees", scale_n,
+                     scale_shared ? "shared" : "disjoint");
+            snprintf(v, sizeof v, "%.0f /s", rate);
+            add_row(buf, v, "-", 0, 0);
+            snprintf(v, sizeof v, "%.0f / %.0f us", cpu.srv / n * 1e6, cpu.pg / n * 1e6);
+            add_row("    CPU/transfer ducatd / PostgreSQL", v, "-", 0, 0);
+            snprintf(v, sizeof v, "%.0f B, %.2f", cpu.wal / n, commits > 0 ? retries / commits : 0);
+            add_row("    WAL/transfer, re-runs/commit", v, "-", 0, 0);
+        }
+    }
+    n_meter = 0;
+    for (int k = 0; k < SCALE_MAX - 1; k++) srv_cleanup(&clones[k]);
+    return errs;
 }
 
 /*--- (d) deposits ------------------------------------------------------------------------*/
@@ -1066,7 +1227,7 @@ static double deposit_phase(int nhops, int per_req, size_t n, size_t *sigs, doub
 
 /*--- main ------------------------------------------------------------------------------*/
 
-static const char *phases = "abcde";
+static const char *phases = "abcde"; /* (s): make bench-scale */
 
 /*--- (e) slow clients ---------------------------------------------------------------------*/
 
@@ -1239,14 +1400,14 @@ int main(void)
     }
 
     /* payers: the clients of (b), the payees of (c) */
-    if (phase('b') || phase('c')) {
+    if (phase('b') || phase('c') || phase('s')) {
         for (int i = 0; i < n_single; i++) {
             snprintf(buf, sizeof buf, "Payer %d", i);
             dev_setup(&S, &payers[i], buf, 100000000);
         }
     }
     double sum0 = 0, cnt0 = 0, sum1 = 0, cnt1 = 0;
-    unsigned long errors[4] = {0};
+    unsigned long errors[5] = {0};
     if (phase('b')) {
         int have = commit_stats(&sum0, &cnt0);
         reset_errors();
@@ -1369,6 +1530,15 @@ int main(void)
         }
     }
 
+    if (phase('s')) {
+        if (S.pgdb[0] == '\0') {
+            printf("(s) skipped: needs PostgreSQL (make bench-scale runs it on one)\n");
+            add_row("(s) several instances", "not run (SQLite)", "-", 0, 0);
+        } else {
+            errors[4] = scale_phase();
+        }
+    }
+
     if (phase('e')) {
         int failed = 0, held = 0;
         double p99 = slow_phase(&failed, &held);
@@ -1387,9 +1557,9 @@ int main(void)
     for (int i = 0; i < n_rows; i++) {
         printf("%-42s %-24s %-12s %s\n", rows[i].name, rows[i].value, rows[i].goal, rows[i].status);
     }
-    printf("\nfailed requests: (b) %lu, (c) %lu, (d) %lu; ducatd audit after the run: %s; "
-           "exit on SIGTERM: %d\n",
-           errors[1], errors[2], errors[3], audit_rc == 0 ? "OK" : "FAILED", stop_rc);
+    printf("\nfailed requests: (b) %lu, (c) %lu, (d) %lu, (s) %lu; ducatd audit after the run: "
+           "%s; exit on SIGTERM: %d\n",
+           errors[1], errors[2], errors[3], errors[4], audit_rc == 0 ? "OK" : "FAILED", stop_rc);
     if (audit_rc != 0) printf("%s\n", audit_out);
     srv_cleanup(&S);
     return 0;

@@ -13,6 +13,9 @@
  *                 transfer (two account reads, the posting with both
  *                 balance moves), the stored answer, release, commit.
  *   transfer x100 the same, 100 per transaction (group commit).
+ *                 On PostgreSQL also the client backends' CPU per transfer
+ *                 against their CPU per raw commit (/proc, bench/pg_cpu.h):
+ *                 the server's work, which fsync's noise does not blur.
  *   deposit x100  the store calls of dc_ledger_deposit for one 3-hop coin:
  *                 the prefetch of its 4 states, hold (inserted, then given
  *                 its deposit id), deposited chain (600 bytes), 4
@@ -30,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pg_cpu.h"
 #include "server/ledger/ledger.h"
 #include "store/store.h"
 
@@ -79,6 +83,8 @@ static double raw_sqlite(const char *path, int n)
     return rate;
 }
 
+static double raw_pg_cpu_us; /* client backend CPU per commit of the last raw_pg */
+
 static double raw_pg(const char *dsn, int n)
 {
     PGconn *c = PQconnectdb(dsn);
@@ -86,6 +92,9 @@ static double raw_pg(const char *dsn, int n)
     PQclear(PQexec(c, "CREATE TABLE IF NOT EXISTS raw(id BIGINT GENERATED ALWAYS AS IDENTITY "
                       "PRIMARY KEY, v BIGINT)"));
     PQclear(PQprepare(c, "ins", "INSERT INTO raw(v) VALUES ($1)", 0, NULL));
+    /* measured while its backend lives: an exited one's CPU is no longer
+     * a client backend's (bench/pg_cpu.h) */
+    double c0 = bench_pg_cpu_s(getenv("DC_PG_DIR"), 1);
     double t0 = now_s();
     for (int i = 0; i < n; i++) {
         char v[16];
@@ -96,6 +105,7 @@ static double raw_pg(const char *dsn, int n)
         PQclear(r);
     }
     double rate = n / (now_s() - t0);
+    raw_pg_cpu_us = (bench_pg_cpu_s(getenv("DC_PG_DIR"), 1) - c0) / n * 1e6;
     PQfinish(c);
     return rate;
 }
@@ -420,10 +430,16 @@ static void engine(const char *label, const char *url, double (*raw)(const char 
     int v;
     check(st->ops->migrate(st, &v), st, "migrate");
     setup(st);
-    double raw0 = raw(raw_arg, 2000);
+    /* the CPU of the cluster's client backends (0 on SQLite): the
+     * server's work per commit, which the disk's fsync rate does not blur
+     * as it does the rates */
+    const char *pgdir = pg ? getenv("DC_PG_DIR") : NULL;
+    double raw0 = raw(raw_arg, 2000), raw_cpu = raw_pg_cpu_us;
+    double c1 = bench_pg_cpu_s(pgdir, 1);
     double w0 = wal_pos(pg);
     double t1 = transfers(st, 1500, 1);
     double w1 = wal_pos(pg);
+    double c2 = bench_pg_cpu_s(pgdir, 1);
     double t100 = transfers(st, 100, 100);
     double w2 = wal_pos(pg);
     make_coins(st, 1, 10000);
@@ -436,6 +452,11 @@ static void engine(const char *label, const char *url, double (*raw)(const char 
     printf("%-10s raw commit      %9.0f /s  (%.0f before, %.0f after)\n", label, r, raw0, raw1);
     printf("%-10s transfer x1     %9.0f /s  (%.2fx raw commit)", label, t1, t1 / r);
     if (pg) printf("  %.0f WAL bytes/transfer", (w1 - w0) / 1500);
+    if (pgdir && raw_cpu > 0) {
+        double us = (c2 - c1) / 1500 * 1e6;
+        printf("\n%-10s  ... backend CPU %5.0f us/transfer against %.0f us/raw commit (%.2fx)",
+               label, us, raw_cpu, us / raw_cpu);
+    }
     printf("\n%-10s transfer x100   %9.0f /s  (%.1fx raw commit)", label, t100, t100 / r);
     if (pg) printf("  %.0f WAL bytes/transfer", (w2 - w1) / 10000);
     printf("\n%-10s deposit x100    %9.0f /s  (%.1fx raw commit; 4 state claims each)", label, d100,

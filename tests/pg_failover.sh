@@ -69,6 +69,7 @@ hot_standby = on
 max_connections = 200
 shared_buffers = 32MB
 max_pred_locks_per_transaction = 4096
+max_pred_locks_per_page = 64
 deadlock_timeout = 100ms
 CONF
 echo "local replication ducat trust" >>"$dir/p/data/pg_hba.conf"

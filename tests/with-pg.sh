@@ -70,6 +70,7 @@ full_page_writes = on
 max_connections = 400
 shared_buffers = 64MB
 max_pred_locks_per_transaction = 4096
+max_pred_locks_per_page = 64
 deadlock_timeout = 100ms
 CONF
 

@@ -495,6 +495,60 @@ static void test_request_miss_without_lookup(void)
 #endif
 }
 
+/* One statement at commit (store_pg.c, S_FLUSH_TX): a commit whose parts
+ * are a cached read and a stored answer but no posting sends empty journal
+ * and balance arrays; the answer is stored, and a stale cached row still
+ * fails the commit as a race with nothing written. */
+static void test_commit_answer_without_posting(void)
+{
+#ifdef DC_HAVE_PG
+    empty_db();
+    struct dc_store *h = open_migrated();
+    two_users(h);
+    sql("UPDATE accounts SET available = 1000 WHERE id = 1001");
+    ASSERT_OK(h->ops->begin(h, 1)); /* a write transaction's read: cached from here on */
+    ASSERT_EQ(avail(h, 1001), 1000);
+    ASSERT_OK(h->ops->commit(h));
+    struct dc_request_rec r, got;
+    memset(&r, 0, sizeof r);
+    r.account = 1001;
+    r.status = 409;
+    for (int stale = 0; stale <= 1; stale++) {
+        snprintf(r.request_id, sizeof r.request_id, "refused-%d", stale);
+        if (stale) sql("UPDATE accounts SET available = 999 WHERE id = 1001");
+        ASSERT_OK(h->ops->begin(h, 1));
+        ASSERT_OK(h->ops->savepoint(h));
+        got = r;
+        got.will_put = 1;
+        ASSERT_ERR(h->ops->request_get(h, &got), DC_ERR_NOT_FOUND);
+        ASSERT_EQ(avail(h, 1001), 1000); /* the cached row (stale in the second round) */
+        ASSERT_OK(h->ops->request_put(h, &r, "{\"refused\":1}"));
+        ASSERT_OK(h->ops->release(h));
+        if (stale) {
+            ASSERT_ERR(h->ops->commit(h), DC_ERR_STORE_RETRY);
+        } else {
+            ASSERT_OK(h->ops->commit(h));
+        }
+        ASSERT_OK(h->ops->begin(h, 0));
+        got = r;
+        enum dc_err e = h->ops->request_get(h, &got);
+        ASSERT_OK(h->ops->commit(h));
+        if (stale) {
+            ASSERT_ERR(e, DC_ERR_NOT_FOUND); /* nothing written */
+        } else {
+            ASSERT_OK(e);
+            ASSERT_STR(got.response, "{\"refused\":1}");
+            ASSERT_EQ(got.status, 409);
+            free(got.response);
+        }
+    }
+    ASSERT_EQ(avail(h, 1001), 999);
+    h->ops->close(h);
+#else
+    FAIL_AT("built without the PostgreSQL backend");
+#endif
+}
+
 struct mig {
     const char *dsn;
     enum dc_err e;
@@ -571,4 +625,5 @@ TESTS(T(test_serialization_failure_is_retry), T(test_deferred_claim_loses_race),
       T(test_lost_connection),
       T(test_read_retries_on_cut_connection), T(test_deferred_writes_of_a_batch),
       T(test_account_cache_is_checked), T(test_request_miss_without_lookup),
+      T(test_commit_answer_without_posting),
       T(test_instances_migrate_at_once), T(test_bad_url_is_one_clear_line), T(test_redact))

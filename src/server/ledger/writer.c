@@ -135,6 +135,8 @@ static void run_batch(struct dc_writer *w, struct dc_writer_job *batch, size_t n
     unsigned wait_us = BACKOFF_MIN_US;
     for (int attempt = 1;; attempt++) {
         e = try_batch(w, batch);
+        /* counted: contention between instances shows here first */
+        if (is_transient(e) && w->m) dc_metrics_add(w->m, DC_M_STORE_RETRIES, 1);
         if (e == DC_OK || attempt >= MAX_ATTEMPTS) break;
         /* a batch broken by something other than a race (a deferred write
          * refused at commit, a failed statement outside any savepoint) is

@@ -36,6 +36,9 @@ static const char *const counter_names[DC_M_COUNT][2] = {
     {"ducat_account_actions_total", "Accounts verified, frozen or unfrozen (API and CLI)"},
     {"ducat_key_changes_total", "Signing keys rotated, imported or revoked (ducatd keys)"},
     {"ducat_store_full_total", "Requests refused because the database's disk was full"},
+    {"ducat_store_retries_total",
+     "Writer transactions lost to another instance's conflicting transaction or a lost "
+     "connection, and re-run"},
 };
 
 const char *dc_metrics_counter_name(enum dc_counter c)

@@ -27,6 +27,7 @@ enum dc_counter {
     DC_M_ACCOUNT_ACTIONS, /* verify, freeze, unfreeze that changed an account (API and CLI) */
     DC_M_KEY_CHANGES,     /* signing keys rotated, imported or revoked (CLI) */
     DC_M_STORE_FULL,      /* requests refused because the database's disk was full */
+    DC_M_STORE_RETRIES,   /* writer transactions lost to a race or a lost connection, re-run */
     DC_M_COUNT
 };
 
