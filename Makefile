@@ -352,7 +352,7 @@ FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 fmt:
 	clang-format -i $(FMT_FILES)
 
-# clang-format on every file not yet in scripts/fmt-pending.txt, and cppcheck.
+# clang-format on every tracked C file, and cppcheck.
 lint:
 	@scripts/deps.sh all
 	@scripts/lint.sh

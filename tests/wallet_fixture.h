@@ -10,8 +10,8 @@
 #ifndef DUCAT_TEST_WALLET_FIXTURE_H
 #define DUCAT_TEST_WALLET_FIXTURE_H
 
-#include "fixture.h"
 #include "ducat/wallet.h"
+#include "fixture.h"
 
 /* What a sync at T0 would give: the world's master key, CNY in units of 1,
  * 32 hops, 8 split parts, coins living 60 days. */

@@ -34,15 +34,15 @@ extern "C" {
 #endif
 
 enum dc_armor_kind {
-    DC_ARMOR_COIN = 1,     /* "coin": a coin chain */
-    DC_ARMOR_REQUEST,      /* "request": offline payment request */
-    DC_ARMOR_PAYMENT,      /* "payment": offline payment */
-    DC_ARMOR_RECEIPT,      /* "receipt": offline payment receipt */
-    DC_ARMOR_EVIDENCE,     /* "evidence": fork evidence package */
-    DC_ARMOR_KEYCERT,      /* "keycert": issuer signing-key certificate */
-    DC_ARMOR_KEYREQ,       /* "keyreq": signing-key certification request */
-    DC_ARMOR_DEVCERT,      /* "devcert": device certificate */
-    DC_ARMOR_REFUSAL,      /* "refusal": the payee's signed refusal (ducat/refusal.h) */
+    DC_ARMOR_COIN = 1, /* "coin": a coin chain */
+    DC_ARMOR_REQUEST,  /* "request": offline payment request */
+    DC_ARMOR_PAYMENT,  /* "payment": offline payment */
+    DC_ARMOR_RECEIPT,  /* "receipt": offline payment receipt */
+    DC_ARMOR_EVIDENCE, /* "evidence": fork evidence package */
+    DC_ARMOR_KEYCERT,  /* "keycert": issuer signing-key certificate */
+    DC_ARMOR_KEYREQ,   /* "keyreq": signing-key certification request */
+    DC_ARMOR_DEVCERT,  /* "devcert": device certificate */
+    DC_ARMOR_REFUSAL,  /* "refusal": the payee's signed refusal (ducat/refusal.h) */
 };
 
 /* The kind's word ("coin"), or NULL for an unknown kind. */

@@ -32,15 +32,16 @@ extern "C" {
 /* Builds the signed message; DC_ERR_INVALID_ARGUMENT if method + path exceed
  * DC_AUTH_TARGET_MAX or contain a newline. */
 DC_MUST_CHECK enum dc_err dc_auth_message(uint8_t *out, size_t cap, size_t *out_len,
-                                          const char *method, const char *path,
-                                          const uint8_t *body, size_t body_len, uint64_t time_ms,
+                                          const char *method, const char *path, const uint8_t *body,
+                                          size_t body_len, uint64_t time_ms,
                                           const uint8_t nonce[static DC_NONCE_BYTES]);
 
 /* Signs a request: sig = Ed25519(sk, message). */
 DC_MUST_CHECK enum dc_err dc_auth_sign(uint8_t sig[static DC_SIG_BYTES],
                                        const uint8_t sk[static DC_SECKEY_BYTES], const char *method,
                                        const char *path, const uint8_t *body, size_t body_len,
-                                       uint64_t time_ms, const uint8_t nonce[static DC_NONCE_BYTES]);
+                                       uint64_t time_ms,
+                                       const uint8_t nonce[static DC_NONCE_BYTES]);
 
 /* Checks a request signature: DC_OK or DC_ERR_BAD_SIGNATURE. */
 DC_MUST_CHECK enum dc_err dc_auth_check(const uint8_t sig[static DC_SIG_BYTES],

@@ -52,10 +52,10 @@ extern "C" {
 #define DC_ALIAS_BYTES 8
 #define DC_NONCE_BYTES 16
 
-#define DC_HOP_LIMIT_MAX 64     /* hard cap on records after genesis */
-#define DC_SPLIT_PARTS_MAX 8    /* hard cap on parts of one split */
-#define DC_TRUST_KEYS_MAX 32    /* signing keys one trust context holds */
-#define DC_EVIDENCE_KEYS_MAX 8  /* signing-key certificates one evidence carries */
+#define DC_HOP_LIMIT_MAX 64    /* hard cap on records after genesis */
+#define DC_SPLIT_PARTS_MAX 8   /* hard cap on parts of one split */
+#define DC_TRUST_KEYS_MAX 32   /* signing keys one trust context holds */
+#define DC_EVIDENCE_KEYS_MAX 8 /* signing-key certificates one evidence carries */
 
 /* Record type tags: the first byte of every signed structure. */
 enum dc_type {
@@ -81,8 +81,8 @@ enum dc_type {
 #define DC_COIN_HEADER_BYTES 3
 /* Upper bound of an encoded coin: header, genesis, hop-limit records of the
  * largest kind, and a deposit. */
-#define DC_COIN_MAX_BYTES                                                                  \
-    (DC_COIN_HEADER_BYTES + DC_GENESIS_BYTES + DC_HOP_LIMIT_MAX * DC_TRANSFER_BYTES +        \
+#define DC_COIN_MAX_BYTES                                                                          \
+    (DC_COIN_HEADER_BYTES + DC_GENESIS_BYTES + DC_HOP_LIMIT_MAX * DC_TRANSFER_BYTES +              \
      DC_DEPOSIT_BYTES)
 
 /* ---- Keys ------------------------------------------------------------- */
@@ -107,11 +107,11 @@ struct dc_keycert {
 
 /* Device certificate, signed by an issuer signing key. */
 struct dc_devcert {
-    uint32_t key_id;                /* which signing key signed it */
-    uint8_t pub[DC_PUBKEY_BYTES];   /* the device key */
-    uint8_t alias[DC_ALIAS_BYTES];  /* opaque, per device; the issuer maps it to a name */
-    uint64_t expires_at;            /* ms since epoch: the device must sync before */
-    int64_t offline_limit;          /* minor units the device may hold offline */
+    uint32_t key_id;               /* which signing key signed it */
+    uint8_t pub[DC_PUBKEY_BYTES];  /* the device key */
+    uint8_t alias[DC_ALIAS_BYTES]; /* opaque, per device; the issuer maps it to a name */
+    uint64_t expires_at;           /* ms since epoch: the device must sync before */
+    int64_t offline_limit;         /* minor units the device may hold offline */
     uint8_t sig[DC_SIG_BYTES];
 };
 
@@ -165,14 +165,14 @@ struct dc_trust {
     size_t n_keys;
     const uint8_t (*revoked_devices)[DC_PUBKEY_BYTES];
     size_t n_revoked_devices;
-    uint64_t now;            /* ms since epoch: the verifier's clock */
-    uint64_t clock_skew_ms;  /* tolerated issue time in the future */
-    uint64_t expiry_grace_ms;/* accept coins expired at most this long ago (flagged) */
-    uint32_t currency;       /* ISO 4217 numeric */
-    int64_t base_unit;       /* every value a positive multiple of this */
-    uint8_t max_hops;        /* <= DC_HOP_LIMIT_MAX; genesis hop limits above are refused */
-    uint8_t max_split_parts; /* 2..DC_SPLIT_PARTS_MAX */
-    unsigned flags;          /* DC_VERIFY_* */
+    uint64_t now;             /* ms since epoch: the verifier's clock */
+    uint64_t clock_skew_ms;   /* tolerated issue time in the future */
+    uint64_t expiry_grace_ms; /* accept coins expired at most this long ago (flagged) */
+    uint32_t currency;        /* ISO 4217 numeric */
+    int64_t base_unit;        /* every value a positive multiple of this */
+    uint8_t max_hops;         /* <= DC_HOP_LIMIT_MAX; genesis hop limits above are refused */
+    uint8_t max_split_parts;  /* 2..DC_SPLIT_PARTS_MAX */
+    unsigned flags;           /* DC_VERIFY_* */
 };
 
 /* Zeroes *t and sets the master key and sane defaults: max_hops 32, 8 split
@@ -302,7 +302,7 @@ struct dc_verify_cache {
     uint8_t (*slots)[DC_HASH_BYTES];
     size_t cap;
     size_t n;
-    void (*lock)(void *arg);   /* NULL: single-threaded use */
+    void (*lock)(void *arg); /* NULL: single-threaded use */
     void (*unlock)(void *arg);
     void *lock_arg;
 };
@@ -314,10 +314,10 @@ struct dc_verify_opts {
 };
 
 struct dc_verify_result {
-    size_t index;             /* offending record: 0 = genesis, i = i-th record after it */
-    size_t sigs_checked;      /* signatures actually verified (cache hits excluded) */
-    int64_t value;            /* value of the final state */
-    int expired_in_grace;     /* coin past expiry but within the grace period */
+    size_t index;                 /* offending record: 0 = genesis, i = i-th record after it */
+    size_t sigs_checked;          /* signatures actually verified (cache hits excluded) */
+    int64_t value;                /* value of the final state */
+    int expired_in_grace;         /* coin past expiry but within the grace period */
     uint8_t state[DC_HASH_BYTES]; /* hash of the final state */
 };
 
@@ -330,8 +330,7 @@ struct dc_verify_result {
  * Each signature is checked at most once; `cache` may be NULL.
  */
 DC_MUST_CHECK enum dc_err dc_coin_verify(struct dc_verify_result *res, const struct dc_trust *t,
-                                         const struct dc_coin *c,
-                                         const struct dc_verify_opts *opts,
+                                         const struct dc_coin *c, const struct dc_verify_opts *opts,
                                          struct dc_verify_cache *cache);
 
 /* ---- Fork evidence ---------------------------------------------------- */
@@ -341,15 +340,15 @@ struct dc_evidence_info {
     uint8_t culprit[DC_PUBKEY_BYTES]; /* device key that signed both successors */
     uint8_t alias[DC_ALIAS_BYTES];    /* its alias (the issuer maps it to an account) */
     uint8_t serial[DC_SERIAL_BYTES];
-    uint8_t state[DC_HASH_BYTES];     /* the forked state */
-    int64_t value;                    /* value of the forked state */
-    size_t fork_index;                /* records before the forked state */
-    uint8_t type_a, type_b;           /* record types of the two successors */
-    size_t succ_off[2], succ_len[2];  /* where the two successors lie in the input */
+    uint8_t state[DC_HASH_BYTES];    /* the forked state */
+    int64_t value;                   /* value of the forked state */
+    size_t fork_index;               /* records before the forked state */
+    uint8_t type_a, type_b;          /* record types of the two successors */
+    size_t succ_off[2], succ_len[2]; /* where the two successors lie in the input */
 };
 
 /* Largest evidence encoding. */
-#define DC_EVIDENCE_MAX_BYTES                                                                \
+#define DC_EVIDENCE_MAX_BYTES                                                                      \
     (3 + DC_EVIDENCE_KEYS_MAX * DC_KEYCERT_BYTES + DC_COIN_MAX_BYTES + 2 * DC_TRANSFER_BYTES)
 
 /*

@@ -75,7 +75,7 @@ int dc_service_is_transient(enum dc_err e);
 /* The deployment's currency and rules as last synced (from "cfg:currency"). */
 struct dc_service_config {
     struct dc_currency currency;
-    int64_t offline_limit;    /* from the device certificate */
+    int64_t offline_limit; /* from the device certificate */
     uint32_t hold_working_days;
     int32_t utc_offset_min; /* the deployment's local time (release dates) */
     uint64_t coin_lifetime_ms;
@@ -224,8 +224,9 @@ struct dc_service_withdrawal {
 DC_MUST_CHECK enum dc_err dc_service_withdraw(struct dc_service *s, int64_t amount, uint64_t now,
                                               struct dc_service_withdrawal *out);
 
-#define DC_SERVICE_DEPOSIT_REPORT_MAX 1024 /* coins reported per call (more are still deposited)   \
-                                            */
+#define DC_SERVICE_DEPOSIT_REPORT_MAX                                                              \
+    1024 /* coins reported per call (more are still deposited)                                     \
+          */
 /* Coins per deposit request when the server did not publish its limit. */
 #define DC_SERVICE_DEPOSIT_COINS_DEFAULT 100
 
@@ -238,9 +239,9 @@ struct dc_service_deposit_coin {
      * in the wallet (err says why for both) */
     char status[12];
     int64_t case_id;
-    int flagged;     /* expired within the grace period */
+    int flagged;             /* expired within the grace period */
     int release_provisional; /* release_at is a guess (struct dc_service_hold) */
-    enum dc_err err; /* DC_OK unless refused */
+    enum dc_err err;         /* DC_OK unless refused */
 };
 
 struct dc_service_deposit {
@@ -271,13 +272,13 @@ DC_MUST_CHECK enum dc_err dc_service_deposit(struct dc_service *s, const size_t 
 
 struct dc_service_refresh {
     size_t n_deposited;
-    int64_t deposited;  /* value of the coins refreshed (credited, held) */
-    int64_t replaced;   /* value withdrawn as fresh coins */
-    int64_t available;  /* the available balance after the deposit (0 if none) */
-    int64_t limit_room; /* offline limit minus the account's coins outstanding,
-                           after the deposit (INT64_MAX: no limit known) */
-    size_t n_refused;   /* coins the server refused for good (dropped from the wallet) */
-    int64_t refused;    /* their value */
+    int64_t deposited;       /* value of the coins refreshed (credited, held) */
+    int64_t replaced;        /* value withdrawn as fresh coins */
+    int64_t available;       /* the available balance after the deposit (0 if none) */
+    int64_t limit_room;      /* offline limit minus the account's coins outstanding,
+                                after the deposit (INT64_MAX: no limit known) */
+    size_t n_refused;        /* coins the server refused for good (dropped from the wallet) */
+    int64_t refused;         /* their value */
     enum dc_err refused_why; /* the first refusal's reason (DC_OK if none) */
     size_t n_kept;           /* coins that could not be signed for deposit (kept) */
     int resumed;             /* 1: this call finished a refresh started earlier */
@@ -295,8 +296,8 @@ struct dc_service_refresh {
  * refuses for the limit or the balance leaves replaced = 0 and DC_OK.
  * DC_OK with zeros when there is nothing to refresh.
  */
-DC_MUST_CHECK enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now,
-                                             uint64_t margin_ms, struct dc_service_refresh *out);
+DC_MUST_CHECK enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now, uint64_t margin_ms,
+                                             struct dc_service_refresh *out);
 
 /* Default refresh margin: coins expiring within this are refreshed. */
 #define DC_SERVICE_REFRESH_MARGIN_MS (24u * 3600u * 1000u)

@@ -127,15 +127,13 @@ struct dc_wallet_params {
  * in any order (sorted and de-duplicated here), at most DC_WALLET_REVOKED_MAX.
  * Field ranges as documented above (DC_ERR_INVALID_ARGUMENT).
  */
-DC_MUST_CHECK enum dc_err dc_wallet_set_trust(struct dc_wallet *w,
-                                              const struct dc_wallet_params *p,
+DC_MUST_CHECK enum dc_err dc_wallet_set_trust(struct dc_wallet *w, const struct dc_wallet_params *p,
                                               const uint8_t *keycerts, size_t n_keys,
                                               const uint64_t *revoked_at,
                                               const uint8_t (*revoked)[DC_PUBKEY_BYTES],
                                               size_t n_revoked);
 /* DC_OK and *out filled, or DC_ERR_WALLET_NOT_SYNCED before the first sync. */
-DC_MUST_CHECK enum dc_err dc_wallet_params(const struct dc_wallet *w,
-                                           struct dc_wallet_params *out);
+DC_MUST_CHECK enum dc_err dc_wallet_params(const struct dc_wallet *w, struct dc_wallet_params *out);
 /* The i-th keycert (ascending key id) and its revocation time. */
 size_t dc_wallet_keycert_count(const struct dc_wallet *w);
 DC_MUST_CHECK enum dc_err dc_wallet_keycert_at(const struct dc_wallet *w, size_t i,
@@ -197,8 +195,7 @@ DC_MUST_CHECK enum dc_err dc_wallet_coin_bytes(const struct dc_wallet *w, size_t
  * it does, or it has fewer than DC_WALLET_HOP_RESERVE hops left (room for
  * a split and a transfer).
  */
-int dc_wallet_needs_refresh(const struct dc_wallet_coin_info *c, uint64_t now,
-                            uint64_t margin_ms);
+int dc_wallet_needs_refresh(const struct dc_wallet_coin_info *c, uint64_t now, uint64_t margin_ms);
 
 struct dc_wallet_balance {
     int64_t held;        /* every HELD coin */
@@ -245,8 +242,8 @@ DC_MUST_CHECK enum dc_err dc_wallet_accept_coins(struct dc_wallet *w, const uint
  * be deposited (dc_service_refresh does it), where the server credits an
  * honest holder and sorts out any fork.
  */
-DC_MUST_CHECK enum dc_err dc_wallet_coin_doubtful(const struct dc_wallet *w, size_t i,
-                                                  uint64_t now, uint64_t margin_ms);
+DC_MUST_CHECK enum dc_err dc_wallet_coin_doubtful(const struct dc_wallet *w, size_t i, uint64_t now,
+                                                  uint64_t margin_ms);
 
 /* ---- Seen-set --------------------------------------------------------- */
 
@@ -288,10 +285,10 @@ size_t dc_wallet_prune(struct dc_wallet *w, uint64_t before);
 /* ---- Coin selection (select.c, pure) ---------------------------------- */
 
 enum dc_wallet_plan_kind {
-    DC_PLAN_EXACT_ONE = 1,   /* one coin of exactly the amount */
-    DC_PLAN_EXACT_MANY = 2,  /* several coins summing exactly to the amount */
-    DC_PLAN_SPLIT_ONE = 3,   /* one larger coin split into amount + change */
-    DC_PLAN_MANY_SPLIT = 4,  /* whole coins plus one coin split for the rest */
+    DC_PLAN_EXACT_ONE = 1,  /* one coin of exactly the amount */
+    DC_PLAN_EXACT_MANY = 2, /* several coins summing exactly to the amount */
+    DC_PLAN_SPLIT_ONE = 3,  /* one larger coin split into amount + change */
+    DC_PLAN_MANY_SPLIT = 4, /* whole coins plus one coin split for the rest */
 };
 
 /*
@@ -302,12 +299,12 @@ enum dc_wallet_plan_kind {
  */
 struct dc_wallet_plan {
     int64_t amount;
-    int kind;                        /* enum dc_wallet_plan_kind */
-    size_t n;                        /* 1..DC_WALLET_PLAN_MAX */
+    int kind; /* enum dc_wallet_plan_kind */
+    size_t n; /* 1..DC_WALLET_PLAN_MAX */
     size_t coin[DC_WALLET_PLAN_MAX];
     int has_split;
-    int64_t split_values[2];         /* [paid part, change], positive multiples of the base unit */
-    size_t records;                  /* records the payment adds (transfers + split) */
+    int64_t split_values[2]; /* [paid part, change], positive multiples of the base unit */
+    size_t records;          /* records the payment adds (transfers + split) */
 };
 
 struct dc_wallet_select_opts {
@@ -336,8 +333,8 @@ struct dc_wallet_select_opts {
  * coins needed), DC_ERR_INVALID_ARGUMENT, DC_ERR_NO_MEMORY.
  */
 DC_MUST_CHECK enum dc_err dc_wallet_select_coins(struct dc_wallet_plan *plan,
-                                                 const struct dc_wallet_coin_info *coins,
-                                                 size_t n, int64_t amount,
+                                                 const struct dc_wallet_coin_info *coins, size_t n,
+                                                 int64_t amount,
                                                  const struct dc_wallet_select_opts *opts);
 /* The same over the wallet's coins, with its synced base unit and currency
  * (DC_ERR_WALLET_NOT_SYNCED before the first sync). */
@@ -371,12 +368,11 @@ struct dc_wallet_outgoing {
  * signing errors (DC_ERR_HOP_LIMIT, ...), DC_ERR_LIMIT_EXCEEDED,
  * DC_ERR_NO_MEMORY. Nothing changes on error.
  */
-DC_MUST_CHECK enum dc_err dc_wallet_prepare_payment(struct dc_wallet *w,
-                                                    struct dc_wallet_outgoing *out,
-                                                    const struct dc_wallet_plan *plan,
-                                                    const uint8_t payee_cert[static DC_DEVCERT_BYTES],
-                                                    const uint8_t nonce[static DC_NONCE_BYTES],
-                                                    uint64_t now);
+DC_MUST_CHECK enum dc_err
+dc_wallet_prepare_payment(struct dc_wallet *w, struct dc_wallet_outgoing *out,
+                          const struct dc_wallet_plan *plan,
+                          const uint8_t payee_cert[static DC_DEVCERT_BYTES],
+                          const uint8_t nonce[static DC_NONCE_BYTES], uint64_t now);
 /* The payment to (payee key, nonce), as prepared: DC_OK or DC_ERR_NOT_FOUND. */
 DC_MUST_CHECK enum dc_err dc_wallet_find_payment(const struct dc_wallet *w,
                                                  struct dc_wallet_outgoing *out,
@@ -394,9 +390,9 @@ DC_MUST_CHECK enum dc_err dc_wallet_confirm_payment(struct dc_wallet *w,
  * (borrowed). Idempotent: a coin already pending deposit returns the same
  * bytes. dc_wallet_confirm_deposit marks it SPENT once the server took it.
  */
-DC_MUST_CHECK enum dc_err dc_wallet_prepare_deposit(struct dc_wallet *w, size_t i,
-                                                    uint64_t account, uint64_t time,
-                                                    const uint8_t **bytes, size_t *len);
+DC_MUST_CHECK enum dc_err dc_wallet_prepare_deposit(struct dc_wallet *w, size_t i, uint64_t account,
+                                                    uint64_t time, const uint8_t **bytes,
+                                                    size_t *len);
 DC_MUST_CHECK enum dc_err dc_wallet_confirm_deposit(struct dc_wallet *w, size_t i);
 
 /* ---- Pending server requests ------------------------------------------ */
@@ -551,8 +547,8 @@ DC_MUST_CHECK enum dc_err dc_wallet_save(struct dc_wallet *w, const char *path, 
                                          unsigned flags);
 /* Reads and opens path ("<path>.tmp" is ignored). DC_ERR_IO if it cannot be
  * read, DC_ERR_LIMIT_EXCEEDED above DC_WALLET_FILE_MAX, else as dc_wallet_open. */
-DC_MUST_CHECK enum dc_err dc_wallet_load(struct dc_wallet **out, const char *path,
-                                         const char *pass, size_t pass_len, unsigned flags);
+DC_MUST_CHECK enum dc_err dc_wallet_load(struct dc_wallet **out, const char *path, const char *pass,
+                                         size_t pass_len, unsigned flags);
 /*
  * Saves again with the key kept by the last load/save with
  * DC_WALLET_KEEP_KEY (same salt and cost, fresh nonce): no Argon2 on the

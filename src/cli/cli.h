@@ -27,13 +27,14 @@
 #define CLI_EXIT_REFUSED 1 /* a rule said no: the server, a verification, the wallet */
 #define CLI_EXIT_USAGE 2   /* bad command line */
 #define CLI_EXIT_WALLET 3  /* the wallet file: missing, locked, wrong passphrase, damaged */
-#define CLI_EXIT_RETRY 4   /* unreachable or interrupted: nothing lost, run the same command again \
-                            */
+#define CLI_EXIT_RETRY                                                                             \
+    4 /* unreachable or interrupted: nothing lost, run the same command again                      \
+       */
 
 /* Needs of a command (flags of the command table). */
-#define CLI_WALLET 0x1u  /* opens the wallet (passphrase, lock) */
-#define CLI_NET 0x2u     /* talks to the server (client + service) */
-#define CLI_CONFIG 0x4u  /* needs the synced currency (amounts) */
+#define CLI_WALLET 0x1u /* opens the wallet (passphrase, lock) */
+#define CLI_NET 0x2u    /* talks to the server (client + service) */
+#define CLI_CONFIG 0x4u /* needs the synced currency (amounts) */
 
 struct cli {
     /* global options */

@@ -50,8 +50,8 @@ int cmd_init(struct cli *x, int argc, char **argv)
         kdf.opslimit = crypto_pwhash_OPSLIMIT_MODERATE;
         kdf.memlimit = crypto_pwhash_MEMLIMIT_MODERATE;
     } else if (strcmp(kdf_name, "interactive") != 0) {
-        return cli_fail_code(CLI_EXIT_USAGE,
-                             "invalid --kdf '%s' (interactive, moderate or min)", kdf_name);
+        return cli_fail_code(CLI_EXIT_USAGE, "invalid --kdf '%s' (interactive, moderate or min)",
+                             kdf_name);
     }
     if (!x->server) return usage_err("init", "--server URL is required");
     if (strncmp(x->server, "http://", 7) != 0 && strncmp(x->server, "https://", 8) != 0) {
@@ -142,13 +142,13 @@ int cmd_info(struct cli *x, int argc, char **argv)
     if (dc_service_op_pending(x->w, &op) != DC_OK) op.cmd[0] = '\0';
     if (x->json) {
         cli_emit(json_pack("{s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:b, s:I, s:o, s:s?}",
-                           "wallet",
-                           x->wallet_path, "server", dc_wallet_server_url(x->w), "account",
-                           (json_int_t)dc_wallet_account(x->w), "device_pub", hex, "alias", alias,
-                           "cert_expires_at", (json_int_t)dc.expires_at, "offline_limit",
-                           (json_int_t)dc.offline_limit, "synced_at", (json_int_t)p.synced_at,
-                           "synced", synced, "revoked_devices", (json_int_t)n_rev, "pending",
-                           pending, "operation", op.cmd[0] ? op.cmd : NULL));
+                           "wallet", x->wallet_path, "server", dc_wallet_server_url(x->w),
+                           "account", (json_int_t)dc_wallet_account(x->w), "device_pub", hex,
+                           "alias", alias, "cert_expires_at", (json_int_t)dc.expires_at,
+                           "offline_limit", (json_int_t)dc.offline_limit, "synced_at",
+                           (json_int_t)p.synced_at, "synced", synced, "revoked_devices",
+                           (json_int_t)n_rev, "pending", pending, "operation",
+                           op.cmd[0] ? op.cmd : NULL));
         return CLI_EXIT_OK;
     }
     printf("wallet      %s\nserver      %s\n", x->wallet_path, dc_wallet_server_url(x->w));
@@ -162,8 +162,8 @@ int cmd_info(struct cli *x, int argc, char **argv)
         printf("certificate expires %s, offline limit %s\n", cli_time(t1, dc.expires_at),
                cli_fmt(x, a1, dc.offline_limit));
     }
-    printf("last sync   %s (%zu revoked devices known)\n", synced ? cli_time(t2, p.synced_at) : "never",
-           n_rev);
+    printf("last sync   %s (%zu revoked devices known)\n",
+           synced ? cli_time(t2, p.synced_at) : "never", n_rev);
     for (size_t i = 0; i < json_array_size(pending); i++) {
         printf("pending     %s request (sent again by the next online command)\n",
                json_string_value(json_array_get(pending, i)));
@@ -211,14 +211,14 @@ static int do_sync(struct cli *x, int print)
     if (!print) return CLI_EXIT_OK;
     if (x->json) {
         cli_emit(json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:b, s:b, s:I, s:I, s:I, s:I, s:I}",
-                           "account", (json_int_t)r.account, "status", r.status,
-                           "cert_expires_at", (json_int_t)r.cert_expires_at, "offline_limit",
+                           "account", (json_int_t)r.account, "status", r.status, "cert_expires_at",
+                           (json_int_t)r.cert_expires_at, "offline_limit",
                            (json_int_t)r.offline_limit, "signing_keys", (json_int_t)r.n_keys,
                            "revoked_devices", (json_int_t)r.n_revoked, "offline_blocked",
-                           r.offline_blocked, "revoked_self", r.revoked_self,
-                           "refreshed_coins", (json_int_t)rf.n_deposited, "refreshed",
-                           (json_int_t)rf.deposited, "replaced", (json_int_t)rf.replaced,
-                           "resumed", (json_int_t)(rs.transfers + rs.withdrawals + rs.deposits),
+                           r.offline_blocked, "revoked_self", r.revoked_self, "refreshed_coins",
+                           (json_int_t)rf.n_deposited, "refreshed", (json_int_t)rf.deposited,
+                           "replaced", (json_int_t)rf.replaced, "resumed",
+                           (json_int_t)(rs.transfers + rs.withdrawals + rs.deposits),
                            "refused_coins", (json_int_t)rf.n_refused));
         int frc = cli_refresh_refused(x, &rf);
         return frc ? frc : rrc;
@@ -310,8 +310,10 @@ int cmd_balance(struct cli *x, int argc, char **argv)
 {
     int offline = 0;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--offline") == 0) offline = 1;
-        else return unknown("balance", argv[i]);
+        if (strcmp(argv[i], "--offline") == 0)
+            offline = 1;
+        else
+            return unknown("balance", argv[i]);
     }
     int rc = cli_open(x, CLI_WALLET | CLI_CONFIG | (offline ? 0 : CLI_NET));
     if (rc) return rc;
@@ -334,18 +336,17 @@ int cmd_balance(struct cli *x, int argc, char **argv)
         json_t *holds = json_array();
         for (size_t i = 0; i < b->n_holds; i++) {
             const struct dc_service_hold *h = &b->holds[i];
-            json_array_append_new(
-                holds, json_pack("{s:I, s:I, s:I, s:b, s:s, s:I}", "id", (json_int_t)h->id,
-                                 "amount", (json_int_t)h->amount, "release_at",
-                                 (json_int_t)h->release_at, "release_provisional",
-                                 h->release_provisional, "status", h->status, "case",
-                                 (json_int_t)h->case_id));
+            json_array_append_new(holds,
+                                  json_pack("{s:I, s:I, s:I, s:b, s:s, s:I}", "id",
+                                            (json_int_t)h->id, "amount", (json_int_t)h->amount,
+                                            "release_at", (json_int_t)h->release_at,
+                                            "release_provisional", h->release_provisional, "status",
+                                            h->status, "case", (json_int_t)h->case_id));
         }
         json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "currency", x->cfg.currency.code,
                               "offline_coins", (json_int_t)wb.held, "offline_spendable",
-                              (json_int_t)wb.spendable, "offline_refresh",
-                              (json_int_t)wb.refresh, "offline_pending_out",
-                              (json_int_t)wb.pending_out, "offline_count",
+                              (json_int_t)wb.spendable, "offline_refresh", (json_int_t)wb.refresh,
+                              "offline_pending_out", (json_int_t)wb.pending_out, "offline_count",
                               (json_int_t)wb.n_held);
         if (!offline && o) {
             json_object_set_new(o, "available", json_integer(b->available));
@@ -406,8 +407,10 @@ int cmd_history(struct cli *x, int argc, char **argv)
             if (*end || end == v || n < 1 || (is_limit && n > 500)) {
                 return cli_fail_code(CLI_EXIT_USAGE, "invalid %s '%s'", argv[i - 1], v);
             }
-            if (is_limit) limit = n;
-            else before = n;
+            if (is_limit)
+                limit = n;
+            else
+                before = n;
         } else {
             return unknown("history", argv[i]);
         }
@@ -426,10 +429,10 @@ int cmd_history(struct cli *x, int argc, char **argv)
         char alias[2 * DC_ALIAS_BYTES + 1];
         if (dc_wallet_history_at(x->w, i, &h) != DC_OK) continue;
         cli_hex(alias, h.alias, DC_ALIAS_BYTES);
-        json_array_append_new(off, json_pack("{s:I, s:s, s:I, s:s}", "time", (json_int_t)h.time,
-                                             "direction",
-                                             h.direction == DC_WALLET_IN ? "in" : "out", "amount",
-                                             (json_int_t)h.amount, "alias", alias));
+        json_array_append_new(off,
+                              json_pack("{s:I, s:s, s:I, s:s}", "time", (json_int_t)h.time,
+                                        "direction", h.direction == DC_WALLET_IN ? "in" : "out",
+                                        "amount", (json_int_t)h.amount, "alias", alias));
     }
     if (x->json) {
         json_t *o = json_pack("{s:o}", "offline", off);
@@ -466,8 +469,8 @@ int cmd_history(struct cli *x, int argc, char **argv)
             const char *hs = json_string_value(json_object_get(e, "hold_status"));
             if (hs && (strcmp(hs, "held") == 0 || strcmp(hs, "frozen") == 0)) {
                 printf("  %s, released %s%s", hs,
-                       cli_local_time(x, t, (uint64_t)json_integer_value(
-                                                json_object_get(e, "release_at"))),
+                       cli_local_time(
+                           x, t, (uint64_t)json_integer_value(json_object_get(e, "release_at"))),
                        json_is_true(json_object_get(e, "release_provisional"))
                            ? " at the earliest (provisional: the calendar does not cover it yet)"
                            : "");
@@ -516,7 +519,8 @@ int cmd_pay(struct cli *x, int argc, char **argv)
         }
     }
     if (npos == 1 || offline_opts) return cmd_pay_offline(x, argc, argv);
-    if (npos != 2) return usage_err("pay", "give ACCOUNT AMOUNT (online) or REQUEST_FILE (offline)");
+    if (npos != 2)
+        return usage_err("pay", "give ACCOUNT AMOUNT (online) or REQUEST_FILE (offline)");
     char *end;
     unsigned long long to = strtoull(pos[0], &end, 10);
     if (*end || end == pos[0] || to == 0 || pos[0][0] == '-' || to > INT64_MAX) {

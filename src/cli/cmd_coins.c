@@ -16,7 +16,8 @@ static int net_fail(struct cli *x, enum dc_err e, const char *what)
 int cmd_withdraw(struct cli *x, int argc, char **argv)
 {
     if (argc != 1 || argv[0][0] == '-') {
-        return cli_fail_code(CLI_EXIT_USAGE, "withdraw: give one AMOUNT (see: ducat help withdraw)");
+        return cli_fail_code(CLI_EXIT_USAGE,
+                             "withdraw: give one AMOUNT (see: ducat help withdraw)");
     }
     int rc = cli_open(x, CLI_WALLET | CLI_NET | CLI_CONFIG);
     if (rc) return rc;
@@ -56,8 +57,9 @@ int cmd_deposit(struct cli *x, int argc, char **argv)
         long k = r ? strtol(v, &end, 10) : 0;
         if (!r || *end || end == v || k < 0) {
             free(idx);
-            return cli_fail_code(CLI_EXIT_USAGE, "deposit: invalid argument '%s' (--coin N, N as "
-                                                 "listed by ducat coins)",
+            return cli_fail_code(CLI_EXIT_USAGE,
+                                 "deposit: invalid argument '%s' (--coin N, N as "
+                                 "listed by ducat coins)",
                                  r ? v : argv[i]);
         }
         idx[n++] = (size_t)k;
@@ -85,11 +87,10 @@ int cmd_deposit(struct cli *x, int argc, char **argv)
         for (size_t i = 0; i < d->n; i++) {
             const struct dc_service_deposit_coin *c = &d->coin[i];
             cli_hex(serial, c->serial, DC_SERIAL_BYTES);
-            json_t *o = json_pack("{s:s, s:I, s:I, s:b, s:s, s:I, s:b}", "serial", serial,
-                                  "amount", (json_int_t)c->amount, "release_at",
-                                  (json_int_t)c->release_at, "release_provisional",
-                                  c->release_provisional, "status", c->status, "case",
-                                  (json_int_t)c->case_id, "flagged", c->flagged);
+            json_t *o = json_pack("{s:s, s:I, s:I, s:b, s:s, s:I, s:b}", "serial", serial, "amount",
+                                  (json_int_t)c->amount, "release_at", (json_int_t)c->release_at,
+                                  "release_provisional", c->release_provisional, "status",
+                                  c->status, "case", (json_int_t)c->case_id, "flagged", c->flagged);
             if (o && c->err) json_object_set_new(o, "error", json_string(dc_err_name(c->err)));
             json_array_append_new(coins, o);
         }
@@ -163,9 +164,9 @@ int cmd_refresh(struct cli *x, int argc, char **argv)
     if (e != DC_OK) return net_fail(x, e, "refresh");
     char a1[48], a2[48];
     if (x->json) {
-        cli_emit(json_pack("{s:I, s:I, s:I, s:I}", "coins", (json_int_t)r.n_deposited,
-                           "deposited", (json_int_t)r.deposited, "replaced",
-                           (json_int_t)r.replaced, "refused", (json_int_t)r.n_refused));
+        cli_emit(json_pack("{s:I, s:I, s:I, s:I}", "coins", (json_int_t)r.n_deposited, "deposited",
+                           (json_int_t)r.deposited, "replaced", (json_int_t)r.replaced, "refused",
+                           (json_int_t)r.n_refused));
     } else if (r.n_deposited == 0 && r.n_refused == 0) {
         printf("no coin needs refreshing\n");
     } else {
@@ -187,8 +188,10 @@ int cmd_coins(struct cli *x, int argc, char **argv)
 {
     int all = 0;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--all") == 0) all = 1;
-        else return cli_fail_code(CLI_EXIT_USAGE, "coins: unexpected argument '%s'", argv[i]);
+        if (strcmp(argv[i], "--all") == 0)
+            all = 1;
+        else
+            return cli_fail_code(CLI_EXIT_USAGE, "coins: unexpected argument '%s'", argv[i]);
     }
     int rc = cli_open(x, CLI_WALLET | CLI_CONFIG);
     if (rc) return rc;
@@ -206,13 +209,12 @@ int cmd_coins(struct cli *x, int argc, char **argv)
         cli_hex(serial, c.serial, DC_SERIAL_BYTES);
         shown++;
         if (x->json) {
-            json_array_append_new(arr, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}",
-                                                 "index", (json_int_t)i, "value",
-                                                 (json_int_t)c.value, "hops", (json_int_t)c.hops_used,
-                                                 "hop_limit", (json_int_t)c.hop_limit, "issued_at",
-                                                 (json_int_t)c.issued_at, "expires_at",
-                                                 (json_int_t)c.expires_at, "status",
-                                                 status_name(&c, refresh), "serial", serial));
+            json_array_append_new(
+                arr, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "index", (json_int_t)i,
+                               "value", (json_int_t)c.value, "hops", (json_int_t)c.hops_used,
+                               "hop_limit", (json_int_t)c.hop_limit, "issued_at",
+                               (json_int_t)c.issued_at, "expires_at", (json_int_t)c.expires_at,
+                               "status", status_name(&c, refresh), "serial", serial));
         } else {
             printf("%3zu  %14s  %2u/%-2u  %s  %-8s %.16s\n", i, cli_fmt(x, a, c.value),
                    (unsigned)c.hops_used, (unsigned)c.hop_limit, cli_time(t, c.expires_at),

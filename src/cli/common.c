@@ -341,7 +341,8 @@ int cli_open(struct cli *x, unsigned needs)
     if (rc) return rc;
     enum dc_err e = dc_wallet_load(&x->w, x->wallet_path, x->pass, x->pass_len, DC_WALLET_KEEP_KEY);
     if (e != DC_OK) {
-        return cli_fail_code(CLI_EXIT_WALLET, "cannot open wallet '%s': %s", x->wallet_path, wallet_why(e));
+        return cli_fail_code(CLI_EXIT_WALLET, "cannot open wallet '%s': %s", x->wallet_path,
+                             wallet_why(e));
     }
     x->has_cfg = dc_service_config(x->w, &x->cfg) == DC_OK;
     if ((needs & CLI_CONFIG) && !x->has_cfg) {

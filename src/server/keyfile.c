@@ -74,8 +74,8 @@ enum dc_err dc_keyfile_write(const char *path, const uint8_t seed[32], const cha
     return e;
 }
 
-enum dc_err dc_keyfile_read(uint8_t *seed_out, const char *path, const char *passphrase,
-                            char *err, size_t cap)
+enum dc_err dc_keyfile_read(uint8_t *seed_out, const char *path, const char *passphrase, char *err,
+                            size_t cap)
 {
     char buf[512];
     struct stat sb;

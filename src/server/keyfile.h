@@ -21,7 +21,7 @@
 enum dc_err dc_keyfile_write(const char *path, const uint8_t seed[32], const char *passphrase,
                              char *err, size_t cap);
 /* Reads a seed into seed_out (32 bytes, caller-owned guarded memory). */
-enum dc_err dc_keyfile_read(uint8_t *seed_out, const char *path, const char *passphrase,
-                            char *err, size_t cap);
+enum dc_err dc_keyfile_read(uint8_t *seed_out, const char *path, const char *passphrase, char *err,
+                            size_t cap);
 
 #endif

@@ -68,16 +68,16 @@ enum dc_bucket { DC_BUCKET_AVAILABLE = 0, DC_BUCKET_HELD = 1 };
 
 /* One double-entry posting: amount moves from debit to credit. */
 struct dc_posting {
-    int64_t id;         /* OUT of post */
+    int64_t id; /* OUT of post */
     uint64_t time;
-    int64_t debit;      /* account id */
-    int debit_bucket;   /* enum dc_bucket */
+    int64_t debit;    /* account id */
+    int debit_bucket; /* enum dc_bucket */
     int64_t credit;
     int credit_bucket;
-    int64_t amount;     /* > 0 */
-    char kind[16];      /* fund payout transfer withdraw deposit release forfeit recover
-                         * reverse repay */
-    char ref[48];       /* what caused it: "t:17", "w:4", "d:5", "h:3", "c:2" */
+    int64_t amount;             /* > 0 */
+    char kind[16];              /* fund payout transfer withdraw deposit release forfeit recover
+                                 * reverse repay */
+    char ref[48];               /* what caused it: "t:17", "w:4", "d:5", "h:3", "c:2" */
     char memo[DC_MEMO_MAX + 1]; /* the payer's note on a transfer ("" if none) */
 };
 
@@ -86,8 +86,8 @@ struct dc_request_rec {
     int64_t account;
     char request_id[65];
     uint8_t body_hash[DC_HASH_BYTES];
-    int status;          /* HTTP status of the original answer */
-    char *response;      /* OUT of request_get: malloc'd JSON, caller frees */
+    int status;     /* HTTP status of the original answer */
+    char *response; /* OUT of request_get: malloc'd JSON, caller frees */
     uint64_t created_at;
     /* IN of request_get, inside a write transaction: on a miss the caller
      * runs the request and stores its answer (request_put) in this same
@@ -109,28 +109,32 @@ struct dc_claim_key {
 struct dc_coin_rec {
     uint8_t serial[DC_SERIAL_BYTES];
     int64_t value;
-    int64_t account;      /* withdrawn by */
-    int64_t withdrawal;   /* journal posting id of the withdrawal */
+    int64_t account;    /* withdrawn by */
+    int64_t withdrawal; /* journal posting id of the withdrawal */
     uint64_t expires_at;
-    int64_t deposited;    /* value of its parts deposited against the float */
+    int64_t deposited; /* value of its parts deposited against the float */
 };
 
-enum dc_hold_status { DC_HOLD_HELD = 0, DC_HOLD_FROZEN = 1, DC_HOLD_RELEASED = 2,
-                      DC_HOLD_REVERSED = 3 };
+enum dc_hold_status {
+    DC_HOLD_HELD = 0,
+    DC_HOLD_FROZEN = 1,
+    DC_HOLD_RELEASED = 2,
+    DC_HOLD_REVERSED = 3
+};
 
 struct dc_hold {
     int64_t id;
     int64_t account;
     int64_t amount;
     uint64_t release_at;
-    int status;       /* enum dc_hold_status */
-    int64_t case_id;  /* 0 = none */
-    int64_t deposit;  /* deposit id */
+    int status;      /* enum dc_hold_status */
+    int64_t case_id; /* 0 = none */
+    int64_t deposit; /* deposit id */
     uint64_t created_at;
-    int provisional;  /* credited from the loss account: a double-spent branch */
-    int64_t taken;    /* taken out by a case (forfeit or reversal); still held:
-                       * amount - taken (dc_hold_left). RELEASED/REVERSED hold nothing. */
-    int64_t repaid;   /* of a reversal, given back by later recoveries */
+    int provisional;      /* credited from the loss account: a double-spent branch */
+    int64_t taken;        /* taken out by a case (forfeit or reversal); still held:
+                           * amount - taken (dc_hold_left). RELEASED/REVERSED hold nothing. */
+    int64_t repaid;       /* of a reversal, given back by later recoveries */
     char released_by[64]; /* who or what released it ("timer", "admin", "cli --now ...") */
     /* 1: release_at is a guess: the working-day window reaches a day the
      * calendar did not cover. Never released while 1; recomputed when a
@@ -154,7 +158,7 @@ struct dc_dcoin {
     size_t chain_len;
     int64_t amount;
     int64_t hold;
-    int flagged;      /* accepted within the expiry grace period */
+    int flagged; /* accepted within the expiry grace period */
 };
 
 enum dc_case_status { DC_CASE_OPEN = 0, DC_CASE_RESOLVED = 1 };
@@ -173,8 +177,8 @@ struct dc_case {
     int64_t repaid;          /* of carried, paid back by recoveries after the decision */
     uint8_t *evidence;       /* borrowed on put; malloc'd on get (caller frees) */
     size_t evidence_len;
-    int status;              /* enum dc_case_status */
-    char decision[16];       /* auto, honour, reject */
+    int status;        /* enum dc_case_status */
+    char decision[16]; /* auto, honour, reject */
     char actor[64];
     char reason[256];
     uint64_t created_at;
@@ -200,8 +204,14 @@ enum dc_acct_by { DC_BY_ID, DC_BY_DEVICE, DC_BY_ALIAS };
  * coverage ending at arg cannot vouch for them), by id; a scan, for a
  * calendar change. DC_HOLDS_PROVISIONAL: held or frozen with a provisional
  * date (arg unused), by id; an index lookup, for every metrics scrape. */
-enum dc_holds_by { DC_HOLDS_OF_ACCOUNT, DC_HOLDS_DUE, DC_HOLDS_OF_CASE, DC_HOLDS_OF_DEPOSIT,
-                   DC_HOLDS_RECHECK, DC_HOLDS_PROVISIONAL };
+enum dc_holds_by {
+    DC_HOLDS_OF_ACCOUNT,
+    DC_HOLDS_DUE,
+    DC_HOLDS_OF_CASE,
+    DC_HOLDS_OF_DEPOSIT,
+    DC_HOLDS_RECHECK,
+    DC_HOLDS_PROVISIONAL
+};
 
 /* Per-account journal sums, for the audit. */
 struct dc_audit_row {
@@ -270,7 +280,7 @@ struct dc_store_ops {
     /* -- connection and schema -- */
     enum dc_err (*close)(struct dc_store *s);
     enum dc_err (*migrate)(struct dc_store *s, int *version); /* OUT: schema version */
-    const char *(*errmsg)(struct dc_store *s); /* the last backend error, for logs */
+    const char *(*errmsg)(struct dc_store *s);                /* the last backend error, for logs */
     /* Optional (NULL: no such limit; callers use dc_store_set_timeout). The
      * longest wait for one answer of the database, in ms (0: none): past
      * it the op answers DC_ERR_STORE_RETRY instead of hanging. */
@@ -326,7 +336,8 @@ struct dc_store_ops {
     enum dc_err (*audit_sums)(struct dc_store *s, dc_audit_cb cb, void *ctx);
 
     /* -- idempotency -- */
-    enum dc_err (*request_get)(struct dc_store *s, struct dc_request_rec *io); /* DC_ERR_NOT_FOUND */
+    enum dc_err (*request_get)(struct dc_store *s,
+                               struct dc_request_rec *io); /* DC_ERR_NOT_FOUND */
     enum dc_err (*request_put)(struct dc_store *s, const struct dc_request_rec *r,
                                const char *response);
 
@@ -362,8 +373,8 @@ struct dc_store_ops {
                                     void *ctx);
     enum dc_err (*hold_put)(struct dc_store *s, struct dc_hold *h); /* h->id 0: insert */
     enum dc_err (*hold_get)(struct dc_store *s, struct dc_hold *out, int64_t id);
-    enum dc_err (*holds_list)(struct dc_store *s, enum dc_holds_by by, int64_t arg,
-                              dc_hold_cb cb, void *ctx);
+    enum dc_err (*holds_list)(struct dc_store *s, enum dc_holds_by by, int64_t arg, dc_hold_cb cb,
+                              void *ctx);
     /* The frozen box page by page: holds with `status` (enum dc_hold_status;
      * -1: any) and id > after, in id order, at most limit (> 0) rows. The
      * caller passes the last id it saw as the next `after`. */
@@ -382,10 +393,9 @@ struct dc_store_ops {
     enum dc_err (*totals)(struct dc_store *s, struct dc_totals *out);
     /* The unsettled (DC_CASE_OPEN) cases whose culprit is `account`, oldest
      * first, without evidence. */
-    enum dc_err (*cases_of_culprit)(struct dc_store *s, int64_t account, dc_case_cb cb,
-                                    void *ctx);
-    enum dc_err (*case_event)(struct dc_store *s, int64_t case_id, uint64_t time,
-                              const char *actor, const char *action, const char *reason);
+    enum dc_err (*cases_of_culprit)(struct dc_store *s, int64_t account, dc_case_cb cb, void *ctx);
+    enum dc_err (*case_event)(struct dc_store *s, int64_t case_id, uint64_t time, const char *actor,
+                              const char *action, const char *reason);
     enum dc_err (*revoke_put)(struct dc_store *s, const uint8_t *device, int64_t case_id,
                               uint64_t time);
     enum dc_err (*revoked_list)(struct dc_store *s, dc_blob_cb cb, void *ctx);

@@ -73,38 +73,89 @@
 #define MIGRATE_LOCK 0x6475636174LL /* "ducat" */
 
 enum stmt_id {
-    S_META_GET, S_META_PUT,
-    S_ACCT_INSERT, S_ACCT_INSERT_AUTO, S_ACCT_BUMP, S_ACCT_BY_ID, S_ACCT_BY_DEVICE,
-    S_ACCT_BY_ALIAS, S_ACCT_UPDATE, S_ACCT_LIST, S_ACCT_LIST_ALL,
-    S_POST, S_JOURNAL_LIST, S_AUDIT,
-    S_REQ_GET, S_REQ_PUT,
-    S_COIN_INSERT, S_COIN_GET, S_COIN_DEP, S_COIN_OUT, S_COIN_OUT_ALL,
-    S_STATE_GET, S_STATE_PUT, S_STATE_ORPHANS,
-    S_DCOIN_INSERT, S_DCOIN_BY_SERIAL,
-    S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_RECHECK,
-    S_HOLDS_PROV, S_HOLDS_CASE, S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
-    S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
-    S_ACCT_SEARCH, S_CASE_SEARCH, S_TOTALS, S_ACCT_PAGE, S_ACCT_PAGE_ALL,
+    S_META_GET,
+    S_META_PUT,
+    S_ACCT_INSERT,
+    S_ACCT_INSERT_AUTO,
+    S_ACCT_BUMP,
+    S_ACCT_BY_ID,
+    S_ACCT_BY_DEVICE,
+    S_ACCT_BY_ALIAS,
+    S_ACCT_UPDATE,
+    S_ACCT_LIST,
+    S_ACCT_LIST_ALL,
+    S_POST,
+    S_JOURNAL_LIST,
+    S_AUDIT,
+    S_REQ_GET,
+    S_REQ_PUT,
+    S_COIN_INSERT,
+    S_COIN_GET,
+    S_COIN_DEP,
+    S_COIN_OUT,
+    S_COIN_OUT_ALL,
+    S_STATE_GET,
+    S_STATE_PUT,
+    S_STATE_ORPHANS,
+    S_DCOIN_INSERT,
+    S_DCOIN_BY_SERIAL,
+    S_HOLD_INSERT,
+    S_HOLD_UPDATE,
+    S_HOLD_GET,
+    S_HOLDS_ACCT,
+    S_HOLDS_DUE,
+    S_HOLDS_RECHECK,
+    S_HOLDS_PROV,
+    S_HOLDS_CASE,
+    S_HOLDS_DEPOSIT,
+    S_HOLDS_PAGE,
+    S_HOLDS_PAGE_ALL,
+    S_CASE_INSERT,
+    S_CASE_UPDATE,
+    S_CASE_BY_ID,
+    S_CASE_BY_STATE,
+    S_CASE_LIST,
+    S_CASE_LIST_ALL,
+    S_ACCT_SEARCH,
+    S_CASE_SEARCH,
+    S_TOTALS,
+    S_ACCT_PAGE,
+    S_ACCT_PAGE_ALL,
     S_CASE_LIST_CULPRIT,
-    S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
-    S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
-    S_JOURNAL_IDS, S_FLUSH_JOURNAL, S_FLUSH_BALANCES, S_FLUSH_REQUESTS, S_CACHE_CHECK,
-    S_IDS, S_DEP_PREFETCH, S_FLUSH_HOLDS, S_FLUSH_DCOINS, S_FLUSH_CLAIMS, S_FLUSH_CDEPS,
+    S_CASE_EVENT,
+    S_ACCT_EVENT,
+    S_EVENTS_ACCT,
+    S_EVENTS_CASE,
+    S_REVOKE_PUT,
+    S_REVOKED_LIST,
+    S_KEY_PUT,
+    S_KEY_LIST,
+    S_JOURNAL_IDS,
+    S_FLUSH_JOURNAL,
+    S_FLUSH_BALANCES,
+    S_FLUSH_REQUESTS,
+    S_CACHE_CHECK,
+    S_IDS,
+    S_DEP_PREFETCH,
+    S_FLUSH_HOLDS,
+    S_FLUSH_DCOINS,
+    S_FLUSH_CLAIMS,
+    S_FLUSH_CDEPS,
     S_FLUSH_TX,
     S_COUNT
 };
 
-#define ACCT_COLS                                                                            \
-    "id, kind, status, offline_blocked, name, national_id, phone, device_pub, alias, "       \
+#define ACCT_COLS                                                                                  \
+    "id, kind, status, offline_blocked, name, national_id, phone, device_pub, alias, "             \
     "offline_limit, available, held, created_at"
 /* frozen: from migration 2, never inserted as 1; xmin: the row version, for
  * the account cache ("The account cache" below); debtor: from migration 3 */
 #define ACCT_SEL ACCT_COLS ", frozen, xmin::text::bigint, debtor"
-#define HOLD_COLS \
-    "id, account, amount, release_at, status, case_id, deposit, created_at, provisional, " \
+#define HOLD_COLS                                                                                  \
+    "id, account, amount, release_at, status, case_id, deposit, created_at, provisional, "         \
     "taken, repaid, released_by, release_provisional"
-#define CASE_COLS                                                                            \
-    "id, serial, state, culprit, culprit_account, value, exposure, evidence, status, "       \
+#define CASE_COLS                                                                                  \
+    "id, serial, state, culprit, culprit_account, value, exposure, evidence, status, "             \
     "decision, actor, reason, created_at, resolved_at, recovered, carried, repaid"
 #define DCOIN_COLS "id, deposit, account, serial, chain, amount, hold, flagged"
 
@@ -121,7 +172,8 @@ struct stmt {
 static const struct stmt stmts[S_COUNT] = {
     [S_META_GET] = {"SELECT value FROM meta WHERE key = $1", "t"},
     [S_META_PUT] = {"INSERT INTO meta(key, value) VALUES ($1, $2) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", "tt"},
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    "tt"},
     [S_ACCT_INSERT] = {"INSERT INTO accounts(" ACCT_COLS ") VALUES "
                        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
                        "iiiitttbbiiii"},
@@ -133,19 +185,23 @@ static const struct stmt stmts[S_COUNT] = {
     /* an explicit user id moves the sequence past it, as SQLite's AUTOINCREMENT does */
     [S_ACCT_BUMP] = {"SELECT setval(pg_get_serial_sequence('accounts', 'id'), $1) "
                      "FROM accounts_id_seq WHERE $1 > last_value "
-                     "OR ($1 = last_value AND NOT is_called)", "i"},
+                     "OR ($1 = last_value AND NOT is_called)",
+                     "i"},
     [S_ACCT_BY_ID] = {"SELECT " ACCT_SEL " FROM accounts WHERE id = $1", "i"},
     [S_ACCT_BY_DEVICE] = {"SELECT " ACCT_SEL " FROM accounts WHERE device_pub = $1", "b"},
     [S_ACCT_BY_ALIAS] = {"SELECT " ACCT_SEL " FROM accounts WHERE alias = $1", "b"},
     [S_ACCT_UPDATE] = {"UPDATE accounts SET status = $2, offline_blocked = $3, "
-                       "offline_limit = $4, frozen = $5, debtor = $6 WHERE id = $1", "iiiiii"},
+                       "offline_limit = $4, frozen = $5, debtor = $6 WHERE id = $1",
+                       "iiiiii"},
     [S_ACCT_LIST] = {"SELECT " ACCT_SEL " FROM accounts WHERE kind = 0 "
                      "AND (CASE WHEN $1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = $1 END) "
-                     "ORDER BY id", "i"},
+                     "ORDER BY id",
+                     "i"},
     [S_ACCT_LIST_ALL] = {"SELECT " ACCT_SEL " FROM accounts ORDER BY id", ""},
     [S_ACCT_PAGE] = {"SELECT " ACCT_SEL " FROM accounts WHERE kind = 0 AND id > $2 "
                      "AND (CASE WHEN $1 = 2 THEN frozen = 1 ELSE frozen = 0 AND status = $1 END) "
-                     "ORDER BY id LIMIT $3", "iii"},
+                     "ORDER BY id LIMIT $3",
+                     "iii"},
     [S_ACCT_PAGE_ALL] = {"SELECT " ACCT_SEL " FROM accounts WHERE id > $1 ORDER BY id LIMIT $2",
                          "ii"},
     /* The posting and both balance moves in one round trip. One UPDATE
@@ -162,11 +218,13 @@ static const struct stmt stmts[S_COUNT] = {
                 "held = held + (CASE WHEN id = $4 AND $5 = 1 THEN $6 ELSE 0 END) "
                 "- (CASE WHEN id = $2 AND $3 = 1 THEN $6 ELSE 0 END) "
                 "WHERE id IN ($2, $4) RETURNING id) "
-                "SELECT (SELECT id FROM j), (SELECT count(*) FROM u)", "iiiiiittt"},
+                "SELECT (SELECT id FROM j), (SELECT count(*) FROM u)",
+                "iiiiiittt"},
     [S_JOURNAL_LIST] = {"SELECT id, time, debit, debit_bucket, credit, credit_bucket, amount, "
                         "kind, ref, memo FROM journal WHERE (debit = $1 OR credit = $1) "
                         "AND id < $2 "
-                        "ORDER BY id DESC LIMIT $3", "iii"},
+                        "ORDER BY id DESC LIMIT $3",
+                        "iii"},
     /* the difference taken in numeric, then cast: a settlement balance of
      * exactly INT64_MIN has debits summing to 2^63, outside bigint */
     [S_AUDIT] = {"SELECT a.id, "
@@ -176,32 +234,41 @@ static const struct stmt stmts[S_COUNT] = {
                  "(COALESCE((SELECT SUM(amount) FROM journal WHERE credit = a.id AND "
                  "credit_bucket = 1), 0) - COALESCE((SELECT SUM(amount) FROM journal "
                  "WHERE debit = a.id AND debit_bucket = 1), 0))::bigint "
-                 "FROM accounts a ORDER BY a.id", ""},
+                 "FROM accounts a ORDER BY a.id",
+                 ""},
     [S_REQ_GET] = {"SELECT body_hash, status, response, created_at FROM requests "
-                   "WHERE account = $1 AND request_id = $2", "it"},
+                   "WHERE account = $1 AND request_id = $2",
+                   "it"},
     [S_REQ_PUT] = {"INSERT INTO requests(account, request_id, body_hash, status, response, "
-                   "created_at) VALUES ($1, $2, $3, $4, $5, $6)", "itbiti"},
+                   "created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                   "itbiti"},
     [S_COIN_INSERT] = {"INSERT INTO coins(serial, value, account, withdrawal, expires_at, "
-                       "deposited) VALUES ($1, $2, $3, $4, $5, $6)", "biiiii"},
+                       "deposited) VALUES ($1, $2, $3, $4, $5, $6)",
+                       "biiiii"},
     [S_COIN_GET] = {"SELECT value, account, withdrawal, expires_at, deposited FROM coins "
-                    "WHERE serial = $1", "b"},
+                    "WHERE serial = $1",
+                    "b"},
     [S_COIN_DEP] = {"UPDATE coins SET deposited = deposited + $2 WHERE serial = $1", "bi"},
     /* two statements, not "account = $1 OR $1 = 0": the per-account sum is
      * on the withdrawal path and must be an index range (see below) */
     [S_COIN_OUT] = {"SELECT COALESCE(SUM(value - deposited), 0)::bigint FROM coins "
-                    "WHERE account = $1", "i"},
+                    "WHERE account = $1",
+                    "i"},
     [S_COIN_OUT_ALL] = {"SELECT COALESCE(SUM(value - deposited), 0)::bigint FROM coins", ""},
     [S_STATE_GET] = {"SELECT successor FROM consumed WHERE serial = $1 AND state = $2", "bb"},
     /* the claim: race-free across instances by the primary key */
     [S_STATE_PUT] = {"INSERT INTO consumed(serial, state, successor, dcoin) "
-                     "VALUES ($1, $2, $3, $4) ON CONFLICT (serial, state) DO NOTHING", "bbbi"},
+                     "VALUES ($1, $2, $3, $4) ON CONFLICT (serial, state) DO NOTHING",
+                     "bbbi"},
     [S_STATE_ORPHANS] = {"SELECT DISTINCT c.serial FROM consumed c WHERE NOT EXISTS "
-                         "(SELECT 1 FROM coins k WHERE k.serial = c.serial) ORDER BY 1", ""},
+                         "(SELECT 1 FROM coins k WHERE k.serial = c.serial) ORDER BY 1",
+                         ""},
     [S_DCOIN_INSERT] = {"INSERT INTO deposit_coins(deposit, account, serial, chain, amount, "
                         "hold, flagged) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                         "iibbiii"},
     [S_DCOIN_BY_SERIAL] = {"SELECT " DCOIN_COLS " FROM deposit_coins WHERE serial = $1 "
-                           "ORDER BY id", "b"},
+                           "ORDER BY id",
+                           "b"},
     [S_HOLD_INSERT] = {"INSERT INTO holds(account, amount, release_at, status, case_id, "
                        "deposit, created_at, provisional, taken, repaid, released_by, "
                        "release_provisional) VALUES "
@@ -210,22 +277,29 @@ static const struct stmt stmts[S_COUNT] = {
     [S_HOLD_UPDATE] = {"UPDATE holds SET account = $2, amount = $3, release_at = $4, "
                        "status = $5, case_id = $6, deposit = $7, created_at = $8, "
                        "provisional = $9, taken = $10, repaid = $11, released_by = $12, "
-                       "release_provisional = $13 WHERE id = $1", "iiiiiiiiiiiti"},
+                       "release_provisional = $13 WHERE id = $1",
+                       "iiiiiiiiiiiti"},
     [S_HOLD_GET] = {"SELECT " HOLD_COLS " FROM holds WHERE id = $1", "i"},
     [S_HOLDS_ACCT] = {"SELECT " HOLD_COLS " FROM holds WHERE account = $1 AND status IN (0, 1) "
-                      "ORDER BY id", "i"},
+                      "ORDER BY id",
+                      "i"},
     [S_HOLDS_DUE] = {"SELECT " HOLD_COLS " FROM holds WHERE status = 0 AND release_at <= $1 "
-                     "AND release_provisional = 0 ORDER BY release_at, id", "i"},
+                     "AND release_provisional = 0 ORDER BY release_at, id",
+                     "i"},
     [S_HOLDS_RECHECK] = {"SELECT " HOLD_COLS " FROM holds WHERE status IN (0, 1) AND "
-                         "(release_provisional = 1 OR release_at > $1) ORDER BY id", "i"},
+                         "(release_provisional = 1 OR release_at > $1) ORDER BY id",
+                         "i"},
     /* $1 unused: every holds_list statement takes its one argument */
     [S_HOLDS_PROV] = {"SELECT " HOLD_COLS " FROM holds WHERE release_provisional = 1 AND "
-                      "status IN (0, 1) AND $1::bigint = $1::bigint ORDER BY id", "i"},
+                      "status IN (0, 1) AND $1::bigint = $1::bigint ORDER BY id",
+                      "i"},
     [S_HOLDS_CASE] = {"SELECT " HOLD_COLS " FROM holds WHERE case_id = $1 AND case_id <> 0 "
-                      "ORDER BY id", "i"},
+                      "ORDER BY id",
+                      "i"},
     [S_HOLDS_DEPOSIT] = {"SELECT " HOLD_COLS " FROM holds WHERE deposit = $1 ORDER BY id", "i"},
     [S_HOLDS_PAGE] = {"SELECT " HOLD_COLS " FROM holds WHERE status = $1 AND id > $2 ORDER BY id "
-                      "LIMIT $3", "iii"},
+                      "LIMIT $3",
+                      "iii"},
     [S_HOLDS_PAGE_ALL] = {"SELECT " HOLD_COLS " FROM holds WHERE id > $1 ORDER BY id LIMIT $2",
                           "ii"},
     [S_CASE_INSERT] = {"INSERT INTO cases(serial, state, culprit, culprit_account, value, "
@@ -238,8 +312,7 @@ static const struct stmt stmts[S_COUNT] = {
                        "recovered = $10, carried = $11, repaid = $12 WHERE id = $1",
                        "iiiiitttiiii"},
     [S_CASE_BY_ID] = {"SELECT " CASE_COLS " FROM cases WHERE id = $1", "i"},
-    [S_CASE_BY_STATE] = {"SELECT " CASE_COLS " FROM cases WHERE serial = $1 AND state = $2",
-                         "bb"},
+    [S_CASE_BY_STATE] = {"SELECT " CASE_COLS " FROM cases WHERE serial = $1 AND state = $2", "bb"},
     [S_CASE_LIST] = {"SELECT " CASE_COLS " FROM cases WHERE status = $1 ORDER BY id", "i"},
     [S_CASE_LIST_ALL] = {"SELECT " CASE_COLS " FROM cases ORDER BY id", ""},
     /* each criterion a range on its own index (0008_search_totals.sql); an
@@ -252,43 +325,55 @@ static const struct stmt stmts[S_COUNT] = {
                        "(lower($2) || chr(1114111)) COLLATE \"C\" "
                        "UNION SELECT id FROM accounts WHERE alias >= $3 AND alias < $4 "
                        "UNION SELECT id FROM accounts WHERE device_pub >= $3 AND device_pub < $4) "
-                       "ORDER BY id LIMIT $6", "itbbii"},
+                       "ORDER BY id LIMIT $6",
+                       "itbbii"},
     [S_CASE_SEARCH] = {"SELECT " CASE_COLS " FROM cases WHERE id > $4 AND id IN ("
                        "SELECT id FROM cases WHERE id = $1 "
                        "UNION SELECT id FROM cases WHERE serial >= $2 AND serial < $3 "
                        "UNION SELECT id FROM cases WHERE culprit_account = $6 "
                        "UNION SELECT case_id FROM holds WHERE account = $6 AND case_id <> 0) "
-                       "ORDER BY id LIMIT $5", "ibbiii"},
+                       "ORDER BY id LIMIT $5",
+                       "ibbiii"},
     [S_TOTALS] = {"SELECT (SELECT COUNT(*) FROM holds WHERE status = 0), "
                   "(SELECT COALESCE(SUM(amount), 0)::bigint FROM holds WHERE status = 0), "
                   "(SELECT COUNT(*) FROM holds WHERE status = 1), "
                   "(SELECT COALESCE(SUM(amount), 0)::bigint FROM holds WHERE status = 1), "
                   "(SELECT COUNT(*) FROM cases WHERE status = 0), "
-                  "(SELECT COALESCE(SUM(exposure), 0)::bigint FROM cases WHERE status = 0)", ""},
+                  "(SELECT COALESCE(SUM(exposure), 0)::bigint FROM cases WHERE status = 0)",
+                  ""},
     [S_CASE_LIST_CULPRIT] = {"SELECT " CASE_COLS " FROM cases WHERE culprit_account = $1 "
-                             "AND status = 0 ORDER BY id", "i"},
+                             "AND status = 0 ORDER BY id",
+                             "i"},
     [S_ACCT_EVENT] = {"INSERT INTO account_events(account, time, actor, action, reason) "
-                      "VALUES ($1, $2, $3, $4, $5)", "iittt"},
+                      "VALUES ($1, $2, $3, $4, $5)",
+                      "iittt"},
     [S_EVENTS_ACCT] = {"SELECT id, account, time, actor, action, reason FROM account_events "
-                       "WHERE account = $1 ORDER BY id", "i"},
+                       "WHERE account = $1 ORDER BY id",
+                       "i"},
     [S_EVENTS_CASE] = {"SELECT id, case_id, time, actor, action, reason FROM case_events "
-                       "WHERE case_id = $1 ORDER BY id", "i"},
+                       "WHERE case_id = $1 ORDER BY id",
+                       "i"},
     [S_CASE_EVENT] = {"INSERT INTO case_events(case_id, time, actor, action, reason) "
-                      "VALUES ($1, $2, $3, $4, $5)", "iittt"},
+                      "VALUES ($1, $2, $3, $4, $5)",
+                      "iittt"},
     [S_REVOKE_PUT] = {"INSERT INTO revoked(device, case_id, time) VALUES ($1, $2, $3) "
-                      "ON CONFLICT (device) DO NOTHING", "bii"},
+                      "ON CONFLICT (device) DO NOTHING",
+                      "bii"},
     [S_REVOKED_LIST] = {"SELECT device FROM revoked ORDER BY device", ""},
     [S_KEY_PUT] = {"INSERT INTO signing_keys(key_id, keycert, revoked_at, retired) "
                    "VALUES ($1, $2, $3, $4) "
                    "ON CONFLICT (key_id) DO UPDATE SET keycert = excluded.keycert, "
-                   "revoked_at = excluded.revoked_at, retired = excluded.retired", "ibii"},
+                   "revoked_at = excluded.revoked_at, retired = excluded.retired",
+                   "ibii"},
     [S_KEY_LIST] = {"SELECT key_id, keycert, revoked_at, retired FROM signing_keys "
-                    "ORDER BY key_id", ""},
+                    "ORDER BY key_id",
+                    ""},
     /* Deferred writes (see "Deferred writes" below): journal ids reserved
      * ahead, then every deferred row of a transaction in three set-based
      * statements over arrays, sent in the round trip of the COMMIT. */
     [S_JOURNAL_IDS] = {"SELECT nextval(pg_get_serial_sequence('journal', 'id')) "
-                       "FROM generate_series(1, $1)", "i"},
+                       "FROM generate_series(1, $1)",
+                       "i"},
     [S_FLUSH_JOURNAL] = {"INSERT INTO journal(id, time, debit, debit_bucket, credit, "
                          "credit_bucket, amount, kind, ref, memo) "
                          "SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -298,7 +383,8 @@ static const struct stmt stmts[S_COUNT] = {
     [S_FLUSH_BALANCES] = {"UPDATE accounts a SET available = a.available + d.av, "
                           "held = a.held + d.hd FROM unnest($1, $2, $3) AS d(id, av, hd) "
                           "WHERE a.id = d.id "
-                          "RETURNING a.id, a.available, a.held, a.xmin::text::bigint", "III"},
+                          "RETURNING a.id, a.available, a.held, a.xmin::text::bigint",
+                          "III"},
     [S_FLUSH_REQUESTS] = {"INSERT INTO requests(account, request_id, body_hash, status, "
                           "response, created_at) SELECT * FROM unnest($1, $2, $3, $4, $5, $6)",
                           "ITBITI"},
@@ -309,7 +395,8 @@ static const struct stmt stmts[S_COUNT] = {
     [S_CACHE_CHECK] = {"SELECT CAST(CASE WHEN count(*) = $5 THEN '0' ELSE '" CACHE_STALE "' END "
                        "AS bigint) FROM unnest($1, $2, $3, $4) AS v(id, x, av, hd) "
                        "JOIN accounts a ON a.id = v.id WHERE a.xmin::text::bigint = v.x "
-                       "AND a.available = v.av AND a.held = v.hd", "IIIIi"},
+                       "AND a.available = v.av AND a.held = v.hd",
+                       "IIIIi"},
     /* Deposits (see "Deposits in one round trip"): ids reserved ahead from
      * a table's sequence, the lookup of every state a deposit claims (its
      * successor if consumed, whether a case is open on it) and of its
@@ -327,7 +414,8 @@ static const struct stmt stmts[S_COUNT] = {
                         "(c.serial IS NOT NULL)::int::bigint, COALESCE(c.value, 0)::bigint, "
                         "COALESCE(c.deposited, 0)::bigint "
                         "FROM (SELECT DISTINCT u.serial FROM unnest($1) AS u(serial)) AS k "
-                        "LEFT JOIN coins c ON c.serial = k.serial", "BB"},
+                        "LEFT JOIN coins c ON c.serial = k.serial",
+                        "BB"},
     [S_FLUSH_HOLDS] = {"INSERT INTO holds(id, account, amount, release_at, status, case_id, "
                        "deposit, created_at, provisional, taken, repaid, release_provisional, "
                        "released_by) SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, "
@@ -339,7 +427,8 @@ static const struct stmt stmts[S_COUNT] = {
     /* no ON CONFLICT: a state claimed by someone else meanwhile fails the
      * transaction (a serialization failure, or 23505: run again, looking) */
     [S_FLUSH_CLAIMS] = {"INSERT INTO consumed(serial, state, successor, dcoin) "
-                        "SELECT * FROM unnest($1, $2, $3, $4)", "BBBI"},
+                        "SELECT * FROM unnest($1, $2, $3, $4)",
+                        "BBBI"},
     /* one row per serial (netted): the CHECK deposited <= value stays the
      * database's last word */
     [S_FLUSH_CDEPS] = {"UPDATE coins c SET deposited = c.deposited + d.amount "
@@ -457,11 +546,11 @@ struct pend_n {
 #define ID_BLOCK 64 /* journal ids reserved per round trip */
 
 struct pg_store {
-    struct dc_store base; /* first: the interface */
-    PGconn *conn;         /* NULL after a timeout dropped it (see "Timeouts") */
-    char *url;            /* to connect again */
-    unsigned timeout_ms;  /* longest wait for an answer (0: none) */
-    long long quiet_until; /* after a timeout: begin refuses until then (monotonic ms) */
+    struct dc_store base;            /* first: the interface */
+    PGconn *conn;                    /* NULL after a timeout dropped it (see "Timeouts") */
+    char *url;                       /* to connect again */
+    unsigned timeout_ms;             /* longest wait for an answer (0: none) */
+    long long quiet_until;           /* after a timeout: begin refuses until then (monotonic ms) */
     unsigned char prepared[S_COUNT]; /* per connection: cleared on reconnect */
     int in_tx;                       /* between begin and commit/rollback */
     int doomed;                      /* a retryable failure hit this transaction */
@@ -488,16 +577,16 @@ struct pg_store {
     size_t n_miss, cap_miss, mark_miss;
     /* The account cache (see "The account cache") and what the open write
      * transaction did with it. */
-    struct cache_ent *cache;    /* CACHE_SLOTS entries, allocated at first use */
-    struct row_ver *used;       /* cached rows used and not yet checked */
+    struct cache_ent *cache; /* CACHE_SLOTS entries, allocated at first use */
+    struct row_ver *used;    /* cached rows used and not yet checked */
     size_t n_used, cap_used;
-    struct row_ver *learnt;     /* row versions to cache at commit */
+    struct row_ver *learnt; /* row versions to cache at commit */
     size_t n_learnt, cap_learnt, mark_learnt;
-    int64_t *nocache;           /* rows this transaction wrote: not from the cache */
+    int64_t *nocache; /* rows this transaction wrote: not from the cache */
     size_t n_nocache, cap_nocache;
-    int64_t *dropped;           /* rows to drop from the cache at commit */
+    int64_t *dropped; /* rows to drop from the cache at commit */
     size_t n_dropped, cap_dropped;
-    int verify_reqs;            /* > 0: will_put misses are looked up (VERIFY_TXS) */
+    int verify_reqs; /* > 0: will_put misses are looked up (VERIFY_TXS) */
     /* Deposits (see "Deposits in one round trip"): deferred rows with the
      * count at the job's savepoint, what the prefetch learnt, and ids. */
     struct dc_hold *holds;
@@ -514,7 +603,7 @@ struct pg_store {
     int verify_deps;    /* > 0: deposit rows are written at once (VERIFY_TXS) */
     int64_t hold_ids[ID_BLOCK], dcoin_ids[ID_BLOCK];
     size_t hold_ids_pos, hold_ids_n, dcoin_ids_pos, dcoin_ids_n;
-    int tx_forget;              /* out of memory for the lists: forget the cache at commit */
+    int tx_forget;         /* out of memory for the lists: forget the cache at commit */
     int64_t ids[ID_BLOCK]; /* reserved journal ids, used from ids_pos */
     size_t ids_pos, ids_n;
     char errmsg[512];
@@ -670,9 +759,8 @@ static enum dc_err classify(struct pg_store *s, const PGresult *r)
     /* 40001 serialization failure, 40P01 deadlock: the transaction lost a
      * race with another one and must run again from its start */
     if (strncmp(state, "40", 2) == 0 || strncmp(state, "08", 2) == 0 ||
-        strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 ||
-        strcmp(state, "57P03") == 0 || strcmp(state, "55P03") == 0 ||
-        strcmp(state, "53300") == 0) {
+        strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0 ||
+        strcmp(state, "55P03") == 0 || strcmp(state, "53300") == 0) {
         s->doomed = s->in_tx;
         return DC_ERR_STORE_RETRY;
     }
@@ -929,8 +1017,8 @@ static PGresult *pipeline(struct pg_store *s, const struct item *it, int n, int 
             char name[16];
             stmt_name(name, sizeof name, it[sent].id);
             const struct args *a = it[sent].a;
-            ok = PQsendQueryPrepared(c, name, a ? a->n : 0, a ? a->val : NULL,
-                                     a ? a->len : NULL, a ? a->fmt : NULL, 1);
+            ok = PQsendQueryPrepared(c, name, a ? a->n : 0, a ? a->val : NULL, a ? a->len : NULL,
+                                     a ? a->fmt : NULL, 1);
         }
         if (!ok) break;
     }
@@ -973,8 +1061,10 @@ static PGresult *pipeline(struct pg_store *s, const struct item *it, int n, int 
              * (S_FLUSH_TX: one row with NULLs when no balance moved) */
             for (int i = 0; i < PQntuples(r); i++) {
                 if (PQgetisnull(r, i, 0)) continue;
-                struct row_ver v = {.id = c_i64(r, i, 0), .available = c_i64(r, i, 1),
-                                    .held = c_i64(r, i, 2), .xmin = c_i64(r, i, 3)};
+                struct row_ver v = {.id = c_i64(r, i, 0),
+                                    .available = c_i64(r, i, 1),
+                                    .held = c_i64(r, i, 2),
+                                    .xmin = c_i64(r, i, 3)};
                 touched(s, v.id, 0);
                 learn(s, &v);
             }
@@ -1162,8 +1252,8 @@ static int cache_use(struct pg_store *s, const struct cache_ent *c)
         if (s->used[i].id == c->a.id) return 1;
     }
     if (!grow((void **)&s->used, &s->cap_used, s->n_used, sizeof *s->used)) return 0;
-    s->used[s->n_used++] = (struct row_ver){.id = c->a.id, .xmin = c->xmin,
-                                            .available = c->a.available, .held = c->a.held};
+    s->used[s->n_used++] = (struct row_ver){
+        .id = c->a.id, .xmin = c->xmin, .available = c->a.available, .held = c->a.held};
     return 1;
 }
 
@@ -1196,8 +1286,7 @@ static void cache_commit(struct pg_store *s)
 }
 
 /* Records an account row read (or written) in this write transaction. */
-static void seen_put(struct pg_store *s, int64_t id, int64_t kind, int64_t available,
-                     int64_t held)
+static void seen_put(struct pg_store *s, int64_t id, int64_t kind, int64_t available, int64_t held)
 {
     if (!s->in_tx || !s->write_tx) return;
     struct acct_seen *a = seen_find(s, id);
@@ -1323,9 +1412,9 @@ static enum dc_err flush_deposit_rows(struct pg_store *s, struct flush_part *f,
         for (int j = 0; j < 13; j++) ab_start(&f->h[j], j < 12 ? OID_INT8 : OID_TEXT, nh);
         for (size_t i = from->holds; i < to->holds; i++) {
             const struct dc_hold *h = &s->holds[i];
-            int64_t v[12] = {h->id,          h->account, h->amount, (int64_t)h->release_at,
+            int64_t v[12] = {h->id,          h->account, h->amount,  (int64_t)h->release_at,
                              h->status,      h->case_id, h->deposit, (int64_t)h->created_at,
-                             h->provisional, h->taken,   h->repaid, h->release_provisional};
+                             h->provisional, h->taken,   h->repaid,  h->release_provisional};
             for (int j = 0; j < 12; j++) ab_i64(&f->h[j], v[j]);
             ab_bytes(&f->h[12], h->released_by, strlen(h->released_by));
         }
@@ -1544,7 +1633,7 @@ static void pending_drop_front(struct pg_store *s, const struct pend_n *k)
 struct pfx {
     struct abuf chk[4]; /* S_CACHE_CHECK's arrays */
     struct args achk;
-    int chk_end;        /* index after the check (0: none) */
+    int chk_end; /* index after the check (0: none) */
     struct flush_part part[2];
     int end[2];          /* index after each flush part's last item (0: none) */
     struct pend_n up[2]; /* pending rows written once part i ran: [0, up[i]) */
@@ -1553,14 +1642,13 @@ struct pfx {
 /* The pending rows now, and at the open job's savepoint. */
 static struct pend_n pend_count(const struct pg_store *s)
 {
-    return (struct pend_n){s->n_posts, s->n_reqs, s->n_holds, s->n_dcoins, s->n_claims,
-                           s->n_cdeps};
+    return (struct pend_n){s->n_posts, s->n_reqs, s->n_holds, s->n_dcoins, s->n_claims, s->n_cdeps};
 }
 
 static struct pend_n pend_mark(const struct pg_store *s)
 {
-    return (struct pend_n){s->mark_posts, s->mark_reqs, s->mark_holds, s->mark_dcoins,
-                           s->mark_claims, s->mark_cdeps};
+    return (struct pend_n){s->mark_posts,  s->mark_reqs,   s->mark_holds,
+                           s->mark_dcoins, s->mark_claims, s->mark_cdeps};
 }
 
 /* Whether b has rows beyond a. */
@@ -1581,8 +1669,15 @@ static int dep_pending(const struct pg_store *s)
 static int dep_reads(enum stmt_id id)
 {
     switch (id) {
-    case S_META_GET: case S_ACCT_BY_ID: case S_ACCT_BY_DEVICE: case S_ACCT_BY_ALIAS:
-    case S_REQ_GET: case S_CASE_BY_ID: case S_CASE_BY_STATE: case S_JOURNAL_IDS: case S_IDS:
+    case S_META_GET:
+    case S_ACCT_BY_ID:
+    case S_ACCT_BY_DEVICE:
+    case S_ACCT_BY_ALIAS:
+    case S_REQ_GET:
+    case S_CASE_BY_ID:
+    case S_CASE_BY_STATE:
+    case S_JOURNAL_IDS:
+    case S_IDS:
     case S_DEP_PREFETCH:
         return 0;
     default:
@@ -1845,7 +1940,8 @@ static enum dc_err migrate_step(struct pg_store *s, int known, int *done)
         char bump[160];
         snprintf(bump, sizeof bump,
                  "INSERT INTO meta(key, value) VALUES ('schema_version', '%d') ON CONFLICT (key) "
-                 "DO UPDATE SET value = excluded.value", have + 1);
+                 "DO UPDATE SET value = excluded.value",
+                 have + 1);
         if (e == DC_OK) e = cmd(s, bump);
     }
     if (e == DC_OK) e = cmd(s, "COMMIT");
@@ -2036,8 +2132,9 @@ static enum dc_err p_commit(struct dc_store *base)
     pfx_free(&x);
     if (r && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
         /* COMMIT of a failed transaction answers ROLLBACK, not an error */
-        snprintf(s->errmsg, sizeof s->errmsg, "postgresql: commit rolled back a failed "
-                                              "transaction");
+        snprintf(s->errmsg, sizeof s->errmsg,
+                 "postgresql: commit rolled back a failed "
+                 "transaction");
         e = DC_ERR_STORE;
     }
     PQclear(r);
@@ -2250,15 +2347,20 @@ static enum dc_err account_get(struct dc_store *base, struct dc_account *out, en
     } else {
         a_blob(&a, key, by == DC_BY_DEVICE ? DC_PUBKEY_BYTES : DC_ALIAS_BYTES);
     }
-    PGresult *r = q(s, by == DC_BY_ID       ? S_ACCT_BY_ID
-                       : by == DC_BY_DEVICE ? S_ACCT_BY_DEVICE
-                                            : S_ACCT_BY_ALIAS,
+    PGresult *r = q(s,
+                    by == DC_BY_ID       ? S_ACCT_BY_ID
+                    : by == DC_BY_DEVICE ? S_ACCT_BY_DEVICE
+                                         : S_ACCT_BY_ALIAS,
                     &a, &e);
     if (!r) return e;
     if (PQntuples(r) == 1) {
         read_account(r, 0, out);
-        struct row_ver v = {.id = out->id, .xmin = c_i64(r, 0, 14), .available = out->available,
-                            .held = out->held, .a = *out, .is_read = 1};
+        struct row_ver v = {.id = out->id,
+                            .xmin = c_i64(r, 0, 14),
+                            .available = out->available,
+                            .held = out->held,
+                            .a = *out,
+                            .is_read = 1};
         learn(s, &v);
     } else {
         e = DC_ERR_NO_ACCOUNT;
@@ -2301,19 +2403,19 @@ static int reads_pending(enum stmt_id id)
 
 /* Runs a listing and calls readfn + cb for each row until cb says stop.
  * The whole result is in memory, so a callback may use the store. */
-#define FOR_ROWS(s, id, a, decl, readfn, cb, ctx)                                             \
-    do {                                                                                     \
-        enum dc_err e_;                                                                      \
-        PGresult *r = q_flush((s), (id), (a), reads_pending(id), &e_);                       \
-        if (!r) return e_;                                                                   \
-        int n_ = PQntuples(r);                                                               \
-        for (int i = 0; i < n_; i++) {                                                       \
-            decl;                                                                            \
-            readfn;                                                                          \
-            if (cb(ctx, &row_)) break;                                                       \
-        }                                                                                    \
-        PQclear(r);                                                                          \
-        return DC_OK;                                                                        \
+#define FOR_ROWS(s, id, a, decl, readfn, cb, ctx)                                                  \
+    do {                                                                                           \
+        enum dc_err e_;                                                                            \
+        PGresult *r = q_flush((s), (id), (a), reads_pending(id), &e_);                             \
+        if (!r) return e_;                                                                         \
+        int n_ = PQntuples(r);                                                                     \
+        for (int i = 0; i < n_; i++) {                                                             \
+            decl;                                                                                  \
+            readfn;                                                                                \
+            if (cb(ctx, &row_)) break;                                                             \
+        }                                                                                          \
+        PQclear(r);                                                                                \
+        return DC_OK;                                                                              \
     } while (0)
 
 static enum dc_err account_list(struct dc_store *base, int status, dc_account_cb cb, void *ctx)
@@ -2403,9 +2505,13 @@ static int post_deferred(struct pg_store *s, struct dc_posting *p, enum dc_err *
     *err = next_journal_id(s, &id);
     if (*err != DC_OK) return 1;
     struct pend_post *q = &s->posts[s->n_posts++];
-    *q = (struct pend_post){.id = id, .time = (int64_t)p->time, .debit = p->debit,
-                            .credit = p->credit, .amount = p->amount,
-                            .debit_bucket = p->debit_bucket, .credit_bucket = p->credit_bucket};
+    *q = (struct pend_post){.id = id,
+                            .time = (int64_t)p->time,
+                            .debit = p->debit,
+                            .credit = p->credit,
+                            .amount = p->amount,
+                            .debit_bucket = p->debit_bucket,
+                            .credit_bucket = p->credit_bucket};
     snprintf(q->kind, sizeof q->kind, "%s", p->kind);
     snprintf(q->ref, sizeof q->ref, "%s", p->ref);
     snprintf(q->memo, sizeof q->memo, "%s", p->memo);
@@ -2438,8 +2544,11 @@ static enum dc_err post(struct dc_store *base, struct dc_posting *p)
     int64_t moved = c_i64(r, 0, 1);
     PQclear(r);
     if (moved != (p->debit == p->credit ? 1 : 2)) return DC_ERR_NO_ACCOUNT;
-    struct pend_post done = {.debit = p->debit, .credit = p->credit, .amount = p->amount,
-                             .debit_bucket = p->debit_bucket, .credit_bucket = p->credit_bucket};
+    struct pend_post done = {.debit = p->debit,
+                             .credit = p->credit,
+                             .amount = p->amount,
+                             .debit_bucket = p->debit_bucket,
+                             .credit_bucket = p->credit_bucket};
     seen_apply(s, &done, 1);
     return DC_OK;
 }
@@ -2561,9 +2670,8 @@ static enum dc_err request_put(struct dc_store *base, const struct dc_request_re
         snprintf(s->errmsg, sizeof s->errmsg, "postgresql: request id stored twice");
         return DC_ERR_STORE_CONSTRAINT; /* what the primary key would say */
     }
-    size_t m = s->in_tx && s->write_tx && !s->doomed
-                   ? req_missed(s, rec->account, rec->request_id)
-                   : SIZE_MAX;
+    size_t m = s->in_tx && s->write_tx && !s->doomed ? req_missed(s, rec->account, rec->request_id)
+                                                     : SIZE_MAX;
     if (m != SIZE_MAX && grow((void **)&s->reqs, &s->cap_reqs, s->n_reqs, sizeof *s->reqs)) {
         char *copy = strdup(response ? response : "");
         if (!copy) return DC_ERR_NO_MEMORY;
@@ -2892,8 +3000,8 @@ static enum dc_err dcoin_insert(struct dc_store *base, struct dc_dcoin *c)
         uint8_t *chain = malloc(c->chain_len ? c->chain_len : 1);
         if (!chain) return DC_ERR_NO_MEMORY;
         int64_t id;
-        enum dc_err e = next_id(s, "deposit_coins", s->dcoin_ids, &s->dcoin_ids_pos,
-                                &s->dcoin_ids_n, &id);
+        enum dc_err e =
+            next_id(s, "deposit_coins", s->dcoin_ids, &s->dcoin_ids_pos, &s->dcoin_ids_n, &id);
         if (e != DC_OK) {
             free(chain);
             return e;
@@ -2993,8 +3101,7 @@ static enum dc_err hold_put(struct dc_store *base, struct dc_hold *h)
         if (!grow((void **)&s->holds, &s->cap_holds, s->n_holds, sizeof *s->holds)) {
             return DC_ERR_NO_MEMORY;
         }
-        enum dc_err e = next_id(s, "holds", s->hold_ids, &s->hold_ids_pos, &s->hold_ids_n,
-                                &h->id);
+        enum dc_err e = next_id(s, "holds", s->hold_ids, &s->hold_ids_pos, &s->hold_ids_n, &h->id);
         if (e != DC_OK) return e;
         s->holds[s->n_holds++] = *h;
         return DC_OK;
@@ -3045,12 +3152,12 @@ static enum dc_err hold_get(struct dc_store *base, struct dc_hold *out, int64_t 
 static enum dc_err holds_list(struct dc_store *base, enum dc_holds_by by, int64_t arg,
                               dc_hold_cb cb, void *ctx)
 {
-    enum stmt_id id = by == DC_HOLDS_OF_ACCOUNT ? S_HOLDS_ACCT
-                      : by == DC_HOLDS_DUE      ? S_HOLDS_DUE
-                      : by == DC_HOLDS_RECHECK  ? S_HOLDS_RECHECK
+    enum stmt_id id = by == DC_HOLDS_OF_ACCOUNT    ? S_HOLDS_ACCT
+                      : by == DC_HOLDS_DUE         ? S_HOLDS_DUE
+                      : by == DC_HOLDS_RECHECK     ? S_HOLDS_RECHECK
                       : by == DC_HOLDS_PROVISIONAL ? S_HOLDS_PROV
-                      : by == DC_HOLDS_OF_CASE  ? S_HOLDS_CASE
-                                                : S_HOLDS_DEPOSIT;
+                      : by == DC_HOLDS_OF_CASE     ? S_HOLDS_CASE
+                                                   : S_HOLDS_DEPOSIT;
     struct args a = {0};
     a_i64(&a, arg);
     FOR_ROWS(P(base), id, &a, struct dc_hold row_, read_hold(r, i, &row_), cb, ctx);
@@ -3212,8 +3319,7 @@ static enum dc_err case_search(struct dc_store *base, const struct dc_search *q,
     search_args(&a, q, 0);
     if (q->account) a_i64(&a, q->account);
     if (!q->account) a_null(&a);
-    FOR_ROWS(P(base), S_CASE_SEARCH, &a, struct dc_case row_, read_case(r, i, &row_, 0), cb,
-             ctx);
+    FOR_ROWS(P(base), S_CASE_SEARCH, &a, struct dc_case row_, read_case(r, i, &row_, 0), cb, ctx);
 }
 
 static int read_totals(struct dc_totals *out, const PGresult *r)
@@ -3248,9 +3354,8 @@ static enum dc_err cases_of_culprit(struct dc_store *base, int64_t account, dc_c
              ctx);
 }
 
-static enum dc_err event_add(struct dc_store *base, enum stmt_id id, int64_t subject,
-                             uint64_t time, const char *actor, const char *action,
-                             const char *reason)
+static enum dc_err event_add(struct dc_store *base, enum stmt_id id, int64_t subject, uint64_t time,
+                             const char *actor, const char *action, const char *reason)
 {
     struct args a = {0};
     a_i64(&a, subject);
@@ -3412,8 +3517,7 @@ enum dc_err dc_store_pg_open(struct dc_store **out, const char *url, char *errbu
     }
     enum dc_err e = session_setup(s);
     if (e != DC_OK) {
-        snprintf(errbuf, errcap, "cannot configure PostgreSQL session '%s': %s", shown,
-                 s->errmsg);
+        snprintf(errbuf, errcap, "cannot configure PostgreSQL session '%s': %s", shown, s->errmsg);
         p_close(&s->base);
         return e;
     }

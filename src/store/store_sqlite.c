@@ -13,44 +13,86 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema_sqlite.h" /* generated: schema_sqlite[] */
 #include "ducat/amount.h"
+#include "schema_sqlite.h" /* generated: schema_sqlite[] */
 #include "store/store.h"
 
 enum stmt_id {
-    S_META_GET, S_META_PUT,
-    S_ACCT_INSERT, S_ACCT_BY_ID, S_ACCT_BY_DEVICE, S_ACCT_BY_ALIAS, S_ACCT_UPDATE, S_ACCT_LIST,
+    S_META_GET,
+    S_META_PUT,
+    S_ACCT_INSERT,
+    S_ACCT_BY_ID,
+    S_ACCT_BY_DEVICE,
+    S_ACCT_BY_ALIAS,
+    S_ACCT_UPDATE,
+    S_ACCT_LIST,
     S_ACCT_LIST_ALL,
-    S_POST, S_BAL_AVAIL, S_BAL_HELD, S_JOURNAL_LIST, S_AUDIT,
-    S_REQ_GET, S_REQ_PUT,
-    S_COIN_INSERT, S_COIN_GET, S_COIN_DEP, S_COIN_OUT,
-    S_STATE_GET, S_STATE_PUT, S_STATE_ORPHANS,
-    S_DCOIN_INSERT, S_DCOIN_BY_SERIAL,
-    S_HOLD_INSERT, S_HOLD_UPDATE, S_HOLD_GET, S_HOLDS_ACCT, S_HOLDS_DUE, S_HOLDS_RECHECK,
-    S_HOLDS_PROV, S_HOLDS_CASE, S_HOLDS_DEPOSIT, S_HOLDS_PAGE, S_HOLDS_PAGE_ALL,
-    S_CASE_INSERT, S_CASE_UPDATE, S_CASE_BY_ID, S_CASE_BY_STATE, S_CASE_LIST, S_CASE_LIST_ALL,
-    S_CASE_LIST_CULPRIT, S_ACCT_SEARCH, S_CASE_SEARCH, S_TOTALS, S_ACCT_PAGE, S_ACCT_PAGE_ALL,
-    S_CASE_EVENT, S_ACCT_EVENT, S_EVENTS_ACCT, S_EVENTS_CASE,
-    S_REVOKE_PUT, S_REVOKED_LIST, S_KEY_PUT, S_KEY_LIST,
+    S_POST,
+    S_BAL_AVAIL,
+    S_BAL_HELD,
+    S_JOURNAL_LIST,
+    S_AUDIT,
+    S_REQ_GET,
+    S_REQ_PUT,
+    S_COIN_INSERT,
+    S_COIN_GET,
+    S_COIN_DEP,
+    S_COIN_OUT,
+    S_STATE_GET,
+    S_STATE_PUT,
+    S_STATE_ORPHANS,
+    S_DCOIN_INSERT,
+    S_DCOIN_BY_SERIAL,
+    S_HOLD_INSERT,
+    S_HOLD_UPDATE,
+    S_HOLD_GET,
+    S_HOLDS_ACCT,
+    S_HOLDS_DUE,
+    S_HOLDS_RECHECK,
+    S_HOLDS_PROV,
+    S_HOLDS_CASE,
+    S_HOLDS_DEPOSIT,
+    S_HOLDS_PAGE,
+    S_HOLDS_PAGE_ALL,
+    S_CASE_INSERT,
+    S_CASE_UPDATE,
+    S_CASE_BY_ID,
+    S_CASE_BY_STATE,
+    S_CASE_LIST,
+    S_CASE_LIST_ALL,
+    S_CASE_LIST_CULPRIT,
+    S_ACCT_SEARCH,
+    S_CASE_SEARCH,
+    S_TOTALS,
+    S_ACCT_PAGE,
+    S_ACCT_PAGE_ALL,
+    S_CASE_EVENT,
+    S_ACCT_EVENT,
+    S_EVENTS_ACCT,
+    S_EVENTS_CASE,
+    S_REVOKE_PUT,
+    S_REVOKED_LIST,
+    S_KEY_PUT,
+    S_KEY_LIST,
     S_COUNT
 };
 
-#define ACCT_COLS                                                                            \
-    "id, kind, status, offline_blocked, name, national_id, phone, device_pub, alias, "       \
+#define ACCT_COLS                                                                                  \
+    "id, kind, status, offline_blocked, name, national_id, phone, device_pub, alias, "             \
     "offline_limit, available, held, created_at"
 /* frozen: from migration 2, debtor: from 3; never inserted as 1 */
 #define ACCT_SEL ACCT_COLS ", frozen, debtor"
-#define HOLD_COLS \
-    "id, account, amount, release_at, status, case_id, deposit, created_at, provisional, " \
+#define HOLD_COLS                                                                                  \
+    "id, account, amount, release_at, status, case_id, deposit, created_at, provisional, "         \
     "taken, repaid, released_by, release_provisional"
-#define CASE_COLS                                                                            \
-    "id, serial, state, culprit, culprit_account, value, exposure, evidence, status, "       \
+#define CASE_COLS                                                                                  \
+    "id, serial, state, culprit, culprit_account, value, exposure, evidence, status, "             \
     "decision, actor, reason, created_at, resolved_at, recovered, carried, repaid"
 #define DCOIN_COLS "id, deposit, account, serial, chain, amount, hold, flagged"
 
-#define AUDIT_SUMS(side, bucket)                                                               \
-    "COALESCE((SELECT SUM(amount >> 32) FROM journal WHERE " side " = a.id AND " side             \
-    "_bucket = " bucket "), 0), COALESCE((SELECT SUM(amount & 4294967295) FROM journal "         \
+#define AUDIT_SUMS(side, bucket)                                                                   \
+    "COALESCE((SELECT SUM(amount >> 32) FROM journal WHERE " side " = a.id AND " side              \
+    "_bucket = " bucket "), 0), COALESCE((SELECT SUM(amount & 4294967295) FROM journal "           \
     "WHERE " side " = a.id AND " side "_bucket = " bucket "), 0)"
 
 static const char *const sql[S_COUNT] = {
@@ -88,24 +130,30 @@ static const char *const sql[S_COUNT] = {
     /* Each sum in two halves (high and low 32 bits), exact for 2^31 rows:
      * SQLite's SUM fails on int64 overflow, and a balance may be exactly
      * INT64_MIN (settlement) while its debits add up to 2^63. */
-    [S_AUDIT] = "SELECT a.id, "
-                AUDIT_SUMS("credit", "0") ", " AUDIT_SUMS("debit", "0") ", "
-                AUDIT_SUMS("credit", "1") ", " AUDIT_SUMS("debit", "1") ","
-                /* a balance written by hand (or before migration 5) as a REAL or text */
-                " typeof(a.available) = 'integer' AND typeof(a.held) = 'integer',"
-                " typeof(a.available) || ' ' || CAST(a.available AS TEXT) || ', held ' ||"
-                " typeof(a.held) || ' ' || CAST(a.held AS TEXT)"
-                " FROM accounts a ORDER BY a.id",
+    [S_AUDIT] =
+        "SELECT a.id, " AUDIT_SUMS("credit", "0") ", " AUDIT_SUMS("debit", "0") ", " AUDIT_SUMS(
+            "credit", "1") ", " AUDIT_SUMS("debit",
+                                           "1") ","
+                                                /* a balance written by hand (or before migration 5)
+                                                   as a REAL or text */
+                                                " typeof(a.available) = 'integer' AND "
+                                                "typeof(a.held) = 'integer',"
+                                                " typeof(a.available) || ' ' || CAST(a.available "
+                                                "AS TEXT) || ', held ' ||"
+                                                " typeof(a.held) || ' ' || CAST(a.held AS TEXT)"
+                                                " FROM accounts a ORDER BY a.id",
     [S_REQ_GET] = "SELECT body_hash, status, response, created_at FROM requests "
                   "WHERE account = ?1 AND request_id = ?2",
     [S_REQ_PUT] = "INSERT INTO requests(account, request_id, body_hash, status, response, "
                   "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [S_COIN_INSERT] = "INSERT INTO coins(serial, value, account, withdrawal, expires_at, deposited) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_COIN_INSERT] =
+        "INSERT INTO coins(serial, value, account, withdrawal, expires_at, deposited) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_COIN_GET] = "SELECT value, account, withdrawal, expires_at, deposited FROM coins "
                    "WHERE serial = ?1",
     [S_COIN_DEP] = "UPDATE coins SET deposited = deposited + ?2 WHERE serial = ?1",
-    [S_COIN_OUT] = "SELECT COALESCE(SUM(value - deposited), 0) FROM coins WHERE account = ?1 OR ?1 = 0",
+    [S_COIN_OUT] =
+        "SELECT COALESCE(SUM(value - deposited), 0) FROM coins WHERE account = ?1 OR ?1 = 0",
     [S_STATE_GET] = "SELECT successor FROM consumed WHERE serial = ?1 AND state = ?2",
     [S_STATE_PUT] = "INSERT INTO consumed(serial, state, successor, dcoin) VALUES (?1, ?2, ?3, ?4)",
     [S_STATE_ORPHANS] = "SELECT DISTINCT c.serial FROM consumed c WHERE NOT EXISTS "
@@ -223,8 +271,8 @@ static enum dc_err fail(struct sqlite_store *s, int rc)
 static sqlite3_stmt *st(struct sqlite_store *s, enum stmt_id id)
 {
     if (!s->stmt[id]) {
-        if (sqlite3_prepare_v3(s->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id],
-                               NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v3(s->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL) !=
+            SQLITE_OK) {
             snprintf(s->errmsg, sizeof s->errmsg, "sqlite prepare: %s", sqlite3_errmsg(s->db));
             return NULL;
         }
@@ -513,18 +561,18 @@ static enum dc_err account_update(struct dc_store *base, const struct dc_account
 }
 
 /* Steps through rows, calling read+cb for each. */
-#define FOR_ROWS(s, q, decl, readfn, cb, ctx)                                                 \
-    do {                                                                                     \
-        int rc_;                                                                             \
-        enum dc_err e_ = DC_OK;                                                              \
-        while ((rc_ = sqlite3_step(q)) == SQLITE_ROW) {                                      \
-            decl;                                                                            \
-            readfn;                                                                          \
-            if (cb(ctx, &row_)) break;                                                       \
-        }                                                                                    \
-        if (rc_ != SQLITE_ROW && rc_ != SQLITE_DONE) e_ = fail(s, rc_);                      \
-        sqlite3_reset(q);                                                                    \
-        return e_;                                                                           \
+#define FOR_ROWS(s, q, decl, readfn, cb, ctx)                                                      \
+    do {                                                                                           \
+        int rc_;                                                                                   \
+        enum dc_err e_ = DC_OK;                                                                    \
+        while ((rc_ = sqlite3_step(q)) == SQLITE_ROW) {                                            \
+            decl;                                                                                  \
+            readfn;                                                                                \
+            if (cb(ctx, &row_)) break;                                                             \
+        }                                                                                          \
+        if (rc_ != SQLITE_ROW && rc_ != SQLITE_DONE) e_ = fail(s, rc_);                            \
+        sqlite3_reset(q);                                                                          \
+        return e_;                                                                                 \
     } while (0)
 
 static enum dc_err account_list(struct dc_store *base, int status, dc_account_cb cb, void *ctx)
@@ -716,9 +764,9 @@ __extension__ typedef __int128 i128;
  * available bucket, then of the held one. */
 static int64_t half_sum(sqlite3_stmt *q, int col, int *out_of_range)
 {
-    i128 v = (i128)sqlite3_column_int64(q, col) * 4294967296 + sqlite3_column_int64(q, col + 1) -
-             ((i128)sqlite3_column_int64(q, col + 2) * 4294967296 +
-              sqlite3_column_int64(q, col + 3));
+    i128 v =
+        (i128)sqlite3_column_int64(q, col) * 4294967296 + sqlite3_column_int64(q, col + 1) -
+        ((i128)sqlite3_column_int64(q, col + 2) * 4294967296 + sqlite3_column_int64(q, col + 3));
     if (v > INT64_MAX || v < INT64_MIN) {
         *out_of_range = 1;
         return 0;
@@ -1003,12 +1051,12 @@ static enum dc_err holds_list(struct dc_store *base, enum dc_holds_by by, int64_
                               dc_hold_cb cb, void *ctx)
 {
     struct sqlite_store *s = S(base);
-    enum stmt_id id = by == DC_HOLDS_OF_ACCOUNT ? S_HOLDS_ACCT
-                      : by == DC_HOLDS_DUE      ? S_HOLDS_DUE
-                      : by == DC_HOLDS_RECHECK  ? S_HOLDS_RECHECK
+    enum stmt_id id = by == DC_HOLDS_OF_ACCOUNT    ? S_HOLDS_ACCT
+                      : by == DC_HOLDS_DUE         ? S_HOLDS_DUE
+                      : by == DC_HOLDS_RECHECK     ? S_HOLDS_RECHECK
                       : by == DC_HOLDS_PROVISIONAL ? S_HOLDS_PROV
-                      : by == DC_HOLDS_OF_CASE  ? S_HOLDS_CASE
-                                                : S_HOLDS_DEPOSIT;
+                      : by == DC_HOLDS_OF_CASE     ? S_HOLDS_CASE
+                                                   : S_HOLDS_DEPOSIT;
     sqlite3_stmt *q = st(s, id);
     if (!q) return DC_ERR_STORE;
     sqlite3_bind_int64(q, 1, arg);
@@ -1334,9 +1382,8 @@ enum dc_err dc_store_sqlite_open(struct dc_store **out, const char *path, char *
     struct sqlite_store *s = calloc(1, sizeof *s);
     if (!s) return DC_ERR_NO_MEMORY;
     s->base.ops = &sqlite_ops;
-    int rc = sqlite3_open_v2(path, &s->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(errbuf, errcap, "cannot open SQLite database '%s': %s", path,
                  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));

@@ -20,8 +20,8 @@ struct dc_client {
     char base[512];
     const uint8_t *sk;
     long timeout_ms;
-    int64_t offset_ms;      /* server clock - ours, learnt from a refused request */
-    uint64_t server_time;   /* X-Ducat-Time of the last answer, 0 if none */
+    int64_t offset_ms;    /* server clock - ours, learnt from a refused request */
+    uint64_t server_time; /* X-Ducat-Time of the last answer, 0 if none */
 };
 
 struct body {
@@ -127,9 +127,8 @@ static uint64_t wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static enum dc_err call_once(struct dc_client *c, int signed_, const char *method,
-                             const char *path, const char *body, int *status, json_t **out,
-                             char *detail, size_t dcap)
+static enum dc_err call_once(struct dc_client *c, int signed_, const char *method, const char *path,
+                             const char *body, int *status, json_t **out, char *detail, size_t dcap)
 {
     char url[2600];
     struct curl_slist *h = NULL;
@@ -146,8 +145,8 @@ static enum dc_err call_once(struct dc_client *c, int signed_, const char *metho
         uint8_t nonce[DC_NONCE_BYTES], sig[DC_SIG_BYTES];
         uint64_t t = (uint64_t)((int64_t)wall_ms() + c->offset_ms);
         randombytes_buf(nonce, sizeof nonce);
-        enum dc_err e = dc_auth_sign(sig, c->sk, method, path, (const uint8_t *)b, strlen(b), t,
-                                     nonce);
+        enum dc_err e =
+            dc_auth_sign(sig, c->sk, method, path, (const uint8_t *)b, strlen(b), t, nonce);
         if (e != DC_OK) {
             curl_slist_free_all(h);
             return e;

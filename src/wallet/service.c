@@ -52,8 +52,8 @@ int dc_service_is_transient(enum dc_err e)
     return dc_err_class(e) == DC_CLASS_TRANSIENT || dc_err_http_status(e) >= 500;
 }
 
-__attribute__((format(printf, 2, 3))) static void set_detail(struct dc_service *s,
-                                                             const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void set_detail(struct dc_service *s, const char *fmt,
+                                                             ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -125,8 +125,8 @@ enum dc_err dc_service_config(const struct dc_wallet *w, struct dc_service_confi
     json_t *j = json_loadb((const char *)body, len, 0, NULL);
     if (!j) return DC_ERR_DECODE_VALUE;
     const char *code = json_string_value(json_object_get(j, "code"));
-    e = dc_currency_init(&out->currency, code ? code : "",
-                         (uint32_t)json_i64(j, "numeric"), (unsigned)json_i64(j, "exponent"));
+    e = dc_currency_init(&out->currency, code ? code : "", (uint32_t)json_i64(j, "numeric"),
+                         (unsigned)json_i64(j, "exponent"));
     out->hold_working_days = (uint32_t)json_i64(j, "hold_working_days");
     out->utc_offset_min = (int32_t)json_i64(j, "utc_offset_min");
     out->coin_lifetime_ms = (uint64_t)json_i64(j, "coin_lifetime_ms");
@@ -148,13 +148,13 @@ static enum dc_err put_config(struct dc_wallet *w, const json_t *keys, uint64_t 
     const json_t *cur = json_object_get(keys, "currency");
     const json_t *lim = json_object_get(keys, "limits");
     const json_t *hold = json_object_get(keys, "hold");
-    json_t *c = json_pack("{s:O?, s:I, s:I, s:I, s:I, s:I, s:I}", "code", json_object_get(cur, "code"),
-                          "numeric", (json_int_t)json_i64(cur, "numeric"), "exponent",
-                          (json_int_t)json_i64(cur, "exponent"), "hold_working_days",
-                          (json_int_t)json_i64(hold, "working_days"), "coin_lifetime_ms",
-                          (json_int_t)json_i64(lim, "coin_lifetime_ms"), "deposit_grace_ms",
-                          (json_int_t)json_i64(lim, "deposit_grace_ms"), "utc_offset_min",
-                          (json_int_t)json_i64(json_object_get(hold, "calendar"), "utc_offset_min"));
+    json_t *c = json_pack(
+        "{s:O?, s:I, s:I, s:I, s:I, s:I, s:I}", "code", json_object_get(cur, "code"), "numeric",
+        (json_int_t)json_i64(cur, "numeric"), "exponent", (json_int_t)json_i64(cur, "exponent"),
+        "hold_working_days", (json_int_t)json_i64(hold, "working_days"), "coin_lifetime_ms",
+        (json_int_t)json_i64(lim, "coin_lifetime_ms"), "deposit_grace_ms",
+        (json_int_t)json_i64(lim, "deposit_grace_ms"), "utc_offset_min",
+        (json_int_t)json_i64(json_object_get(hold, "calendar"), "utc_offset_min"));
     /* What one request may carry (absent from servers before they were
      * published: the wallet then keeps to its own defaults). */
     if (c && json_i64(lim, "max_body_bytes") > 0) {
@@ -221,8 +221,10 @@ static enum dc_err apply_keys(struct dc_service *s, const json_t *j, uint64_t no
     /* Trust on first use, then pinned: a server that changes its master key
      * would otherwise make the wallet accept coins from anyone. */
     const uint8_t *want = NULL;
-    if (dc_wallet_params(s->w, &old) == DC_OK) want = old.master_pub;
-    else if (pin) want = pin;
+    if (dc_wallet_params(s->w, &old) == DC_OK)
+        want = old.master_pub;
+    else if (pin)
+        want = pin;
     if (want && sodium_memcmp(want, p.master_pub, DC_PUBKEY_BYTES) != 0) {
         set_detail(s, "%s", "the server's master key is not the one this wallet trusts");
         return DC_ERR_BAD_KEY;
@@ -698,8 +700,10 @@ static enum dc_err finish_withdraw(struct dc_service *s, uint64_t now,
         }
         bufs[i] = malloc(hl / 2);
         lens[i] = hl / 2;
-        if (!bufs[i]) e = DC_ERR_NO_MEMORY;
-        else if (dc_hex_decode(bufs[i], hl / 2, h, hl) != DC_OK) e = DC_ERR_DECODE_VALUE;
+        if (!bufs[i])
+            e = DC_ERR_NO_MEMORY;
+        else if (dc_hex_decode(bufs[i], hl / 2, h, hl) != DC_OK)
+            e = DC_ERR_DECODE_VALUE;
     }
     if (e == DC_OK && json_hex(ans, "devcert", cert, sizeof cert)) {
         e = dc_wallet_set_devcert(s->w, cert);
@@ -935,7 +939,8 @@ static int pending_deposit(const struct dc_wallet *w, size_t i, struct dc_coin *
     const uint8_t *b;
     size_t len;
     if (dc_wallet_coin_info(w, i, &ci) != DC_OK || ci.status != DC_WALLET_PENDING_OUT) return 0;
-    if (dc_wallet_coin_bytes(w, i, &b, &len) != DC_OK || dc_coin_decode(c, b, len) != DC_OK) return 0;
+    if (dc_wallet_coin_bytes(w, i, &b, &len) != DC_OK || dc_coin_decode(c, b, len) != DC_OK)
+        return 0;
     return c->n > 0 && c->rec[c->n - 1].type == DC_TYPE_DEPOSIT;
 }
 
@@ -1556,9 +1561,9 @@ static enum dc_err reclaim_prepare(struct dc_service *s, const uint8_t *req, siz
     }
     char reqhex[2 * DC_REQUEST_BYTES + 1];
     dc_hex_encode(reqhex, req, rlen);
-    json_t *b = coins ? json_pack("{s:s, s:o, s:s}", "request_id", hex, "coins", coins, "request",
-                                  reqhex)
-                      : NULL;
+    json_t *b =
+        coins ? json_pack("{s:s, s:o, s:s}", "request_id", hex, "coins", coins, "request", reqhex)
+              : NULL;
     if (!b) return DC_ERR_NO_MEMORY;
     if (refused) {
         uint8_t h[DC_HASH_BYTES], f[DC_REFUSAL_BYTES];

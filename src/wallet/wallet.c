@@ -27,8 +27,8 @@
 
 #include "ducat/amount.h"
 #include "ducat/codec.h"
-#include "ducat/refusal.h"
 #include "ducat/coin.h"
+#include "ducat/refusal.h"
 
 #define SEEN_KEY_BYTES (DC_SERIAL_BYTES + DC_HASH_BYTES)
 #define SEEN_ENTRY_BYTES (SEEN_KEY_BYTES + DC_HASH_BYTES + 8) /* encoded */
@@ -445,7 +445,8 @@ static int spendable(const struct dc_wallet *w, size_t i, uint64_t now, uint64_t
 {
     const struct dc_wallet_coin_info *c = &w->coins[i].info;
     if (c->status != DC_WALLET_HELD || !c->is_ours) return 0;
-    if (w->has_trust && (c->currency != w->params.currency || c->value % w->params.base_unit != 0)) {
+    if (w->has_trust &&
+        (c->currency != w->params.currency || c->value % w->params.base_unit != 0)) {
         return 0;
     }
     if (dc_wallet_needs_refresh(c, now, margin)) return 0;
@@ -507,7 +508,8 @@ static size_t seen_find(const struct dc_wallet *w, const uint8_t key[static SEEN
     return lo;
 }
 
-static void seen_key(uint8_t key[static SEEN_KEY_BYTES], const uint8_t serial[static DC_SERIAL_BYTES],
+static void seen_key(uint8_t key[static SEEN_KEY_BYTES],
+                     const uint8_t serial[static DC_SERIAL_BYTES],
                      const uint8_t state[static DC_HASH_BYTES])
 {
     memcpy(key, serial, DC_SERIAL_BYTES);
@@ -578,8 +580,8 @@ enum dc_err dc_wallet_coin_doubtful(const struct dc_wallet *w, size_t i, uint64_
     uint64_t horizon = now > UINT64_MAX - margin_ms ? UINT64_MAX : now + margin_ms;
     if (err == DC_OK && ci->expires_at <= horizon) err = DC_ERR_COIN_EXPIRED;
     if (err == DC_OK && ci->owner_expires_at <= horizon) err = DC_ERR_CERT_EXPIRED;
-    if (err == DC_OK && (ci->hops_used >= ci->hop_limit ||
-                         ci->hop_limit - ci->hops_used < DC_WALLET_HOP_RESERVE)) {
+    if (err == DC_OK &&
+        (ci->hops_used >= ci->hop_limit || ci->hop_limit - ci->hops_used < DC_WALLET_HOP_RESERVE)) {
         err = DC_ERR_HOP_LIMIT;
     }
 out:
@@ -1648,8 +1650,8 @@ static enum dc_err derive(uint8_t **key, const char *pass, size_t pass_len,
 {
     *key = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
     if (!*key) return DC_ERR_NO_MEMORY;
-    if (crypto_pwhash(*key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, pass ? pass : "",
-                      pass_len, salt, ops, mem, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    if (crypto_pwhash(*key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, pass ? pass : "", pass_len,
+                      salt, ops, mem, crypto_pwhash_ALG_ARGON2ID13) != 0) {
         sodium_free(*key);
         *key = NULL;
         return DC_ERR_NO_MEMORY; /* Argon2 could not get its memory */
@@ -1730,8 +1732,8 @@ static enum dc_err seal_with(const struct dc_wallet *w, uint8_t *out, size_t cap
     key_check(h + H_CHECK, key);
     header_sum(h + H_SUM, h);
     unsigned long long clen = 0;
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + DC_WALLET_HEADER_BYTES, &clen, plain, plen,
-                                               h, DC_WALLET_HEADER_BYTES, NULL, nonce, key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + DC_WALLET_HEADER_BYTES, &clen, plain, plen, h,
+                                               DC_WALLET_HEADER_BYTES, NULL, nonce, key);
     sodium_free(plain); /* wipes the seed */
     return clen == ct_len ? DC_OK : DC_ERR_INTERNAL;
 }
@@ -1761,8 +1763,8 @@ enum dc_err dc_wallet_seal(struct dc_wallet *w, uint8_t *out, size_t cap, size_t
     return err;
 }
 
-enum dc_err dc_wallet_open(struct dc_wallet **out, const uint8_t *in, size_t len,
-                           const char *pass, size_t pass_len, unsigned flags)
+enum dc_err dc_wallet_open(struct dc_wallet **out, const uint8_t *in, size_t len, const char *pass,
+                           size_t pass_len, unsigned flags)
 {
     static const uint8_t magic[8] = {'D', 'U', 'C', 'A', 'T', 'W', 'L', 'T'};
     *out = NULL;
@@ -1893,8 +1895,8 @@ out:
     return err;
 }
 
-enum dc_err dc_wallet_save(struct dc_wallet *w, const char *path, const char *pass,
-                           size_t pass_len, const struct dc_wallet_kdf *kdf, unsigned flags)
+enum dc_err dc_wallet_save(struct dc_wallet *w, const char *path, const char *pass, size_t pass_len,
+                           const struct dc_wallet_kdf *kdf, unsigned flags)
 {
     if (!path || !*path) return DC_ERR_INVALID_ARGUMENT;
     size_t n = dc_wallet_sealed_size(w);
@@ -1929,7 +1931,8 @@ enum dc_err dc_wallet_load(struct dc_wallet **out, const char *path, const char 
     enum dc_err err = DC_ERR_IO;
     uint8_t *buf = NULL;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) goto out;
-    if (st.st_size < 0 || (uint64_t)st.st_size > DC_WALLET_HEADER_BYTES + (uint64_t)DC_WALLET_FILE_MAX) {
+    if (st.st_size < 0 ||
+        (uint64_t)st.st_size > DC_WALLET_HEADER_BYTES + (uint64_t)DC_WALLET_FILE_MAX) {
         err = DC_ERR_LIMIT_EXCEEDED;
         goto out;
     }

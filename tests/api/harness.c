@@ -34,8 +34,8 @@
 #include <sys/prctl.h>
 #endif
 
-#include "ducat/auth.h"
 #include "calendar_test.h" /* generated from tests/api/calendar-test.txt: calendar_test[] */
+#include "ducat/auth.h"
 
 #define START_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 10000
@@ -517,8 +517,8 @@ static int pg_tool(const char *tool, const char *db, int force, char *out, size_
     }
     char path[512];
     snprintf(path, sizeof path, "%s/%s", bin, tool);
-    const char *args[] = {path, "-h", dir, "-U", "ducat", force ? "--force" : db,
-                          force ? db : NULL, NULL};
+    const char *args[] = {path, "-h", dir, "-U", "ducat", force ? "--force" : db, force ? db : NULL,
+                          NULL};
     char *argv[8];
     for (size_t i = 0; i < 8; i++) argv[i] = (char *)(uintptr_t)args[i];
     return run_capture(argv, out, cap, CMD_TIMEOUT_MS);
@@ -612,8 +612,8 @@ static void init_common(const char *file, int line, struct srv *s, const char *e
         char *more = hosts ? xasprintf("%s --store postgresql://ducat@/%s?host=%s"
                                        "&target_session_attrs=read-write",
                                        args, s->pgdb, hosts)
-                           : xasprintf("%s --store postgresql://ducat@/%s?host=%s", args,
-                                       s->pgdb, getenv("DC_PG_DIR"));
+                           : xasprintf("%s --store postgresql://ducat@/%s?host=%s", args, s->pgdb,
+                                       getenv("DC_PG_DIR"));
         free(args);
         args = more;
     }

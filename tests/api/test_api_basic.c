@@ -7,10 +7,11 @@
  * ends with `ducatd audit` (finish).
  */
 #include "test.h"
+/* harness.h needs test.h first */
 #include "harness.h"
 
-#include <pwd.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -103,7 +104,8 @@ static void err_in(const char *file, int line, const char *what, int st, const j
 }
 
 #define NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define CHECK_ERR(what, st, j, http, ...) err_in(__FILE__, __LINE__, (what), (st), (j), (http), NAMES(__VA_ARGS__))
+#define CHECK_ERR(what, st, j, http, ...)                                                          \
+    err_in(__FILE__, __LINE__, (what), (st), (j), (http), NAMES(__VA_ARGS__))
 
 /* A request (signed by d unless NULL) that must fail with http and one of
  * the names; the request's description is the method, path and body. */
@@ -194,8 +196,8 @@ static void make_identity(char nid[19], char phone[16])
 /* A registration body (malloc'd). */
 static char *reg_body(const char *name, const char *nid, const char *phone, const char *pub)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "national_id", nid, "phone",
-                          phone, "device_pub", pub);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "national_id", nid, "phone", phone,
+                          "device_pub", pub);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (s == NULL) abort();
@@ -249,7 +251,8 @@ static json_t *admin_show(const char *file, int line, long long id)
     snprintf(path, sizeof path, "/v1/admin/accounts/%lld", id);
     json_t *j = NULL;
     int st = admin(&S, S.token, "GET", path, NULL, &j);
-    if (st != 200 || !json_is_object(j)) h_fail(file, line, "GET %s answered %d %s", path, st, jdump(j));
+    if (st != 200 || !json_is_object(j))
+        h_fail(file, line, "GET %s answered %d %s", path, st, jdump(j));
     return j;
 }
 
@@ -398,8 +401,10 @@ static int prometheus_text(const char *text, char *bad, size_t cap)
                 q++;
             if (*q == '{') {
                 q = strchr(q, '}');
-                if (!q) ok = 0;
-                else q++;
+                if (!q)
+                    ok = 0;
+                else
+                    q++;
             }
             if (ok && *q != ' ') ok = 0;
             if (ok) {
@@ -556,38 +561,78 @@ static void test_register_bad_fields(void)
     char raw[40][512];
     size_t n = 0;
     /* missing fields */
-    snprintf(raw[n++], 512, "{\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", nid, phone, a.pk_hex);
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", phone, a.pk_hex);
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":\"%s\",\"device_pub\":\"%s\"}", nid, a.pk_hex);
+    snprintf(raw[n++], 512, "{\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", nid,
+             phone, a.pk_hex);
+    snprintf(raw[n++], 512, "{\"name\":\"A\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", phone,
+             a.pk_hex);
+    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":\"%s\",\"device_pub\":\"%s\"}", nid,
+             a.pk_hex);
     snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"%s\"}", nid, phone);
     snprintf(raw[n++], 512, "{}");
     /* non-string fields */
-    snprintf(raw[n++], 512, "{\"name\":123,\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", nid, phone, a.pk_hex);
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":null,\"phone\":\"%s\",\"device_pub\":\"%s\"}", phone, a.pk_hex);
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":[\"x\"],\"device_pub\":\"%s\"}", nid, a.pk_hex);
-    snprintf(raw[n++], 512, "{\"name\":{},\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", nid, phone, a.pk_hex);
-    snprintf(raw[n++], 512, "{\"name\":true,\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", nid, phone, a.pk_hex);
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":110101199003070011,\"phone\":\"%s\",\"device_pub\":\"%s\"}", phone, a.pk_hex);
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":5}", nid, phone);
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"zz\"}", nid, phone);
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%.62s\"}", nid, phone, a.pk_hex);
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s00\"}", nid, phone, a.pk_hex);
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":null}", nid, phone);
+    snprintf(raw[n++], 512,
+             "{\"name\":123,\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", nid,
+             phone, a.pk_hex);
+    snprintf(raw[n++], 512,
+             "{\"name\":\"A\",\"national_id\":null,\"phone\":\"%s\",\"device_pub\":\"%s\"}", phone,
+             a.pk_hex);
+    snprintf(raw[n++], 512,
+             "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":[\"x\"],\"device_pub\":\"%s\"}", nid,
+             a.pk_hex);
+    snprintf(raw[n++], 512,
+             "{\"name\":{},\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", nid,
+             phone, a.pk_hex);
+    snprintf(raw[n++], 512,
+             "{\"name\":true,\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", nid,
+             phone, a.pk_hex);
+    snprintf(raw[n++], 512,
+             "{\"name\":\"A\",\"national_id\":110101199003070011,\"phone\":\"%s\",\"device_pub\":"
+             "\"%s\"}",
+             phone, a.pk_hex);
+    snprintf(raw[n++], 512,
+             "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":5}", nid,
+             phone);
+    snprintf(raw[n++], 512,
+             "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"zz\"}", nid,
+             phone);
+    snprintf(raw[n++], 512,
+             "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%.62s\"}",
+             nid, phone, a.pk_hex);
+    snprintf(raw[n++], 512,
+             "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s00\"}",
+             nid, phone, a.pk_hex);
+    snprintf(raw[n++], 512,
+             "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":null}", nid,
+             phone);
     /* control characters, NUL, empty text (JSON escapes, jansson decodes them) */
     static const char *const bad_names[] = {"Al\\nice", "Al\\tice", "\\u0001A", "A\\u001f",
-                                            "A\\u007f", "", "A\\r"};
+                                            "A\\u007f", "",         "A\\r"};
     for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
-        snprintf(raw[n++], 512, "{\"name\":\"%s\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", bad_names[i], nid, phone, a.pk_hex);
+        snprintf(raw[n++], 512,
+                 "{\"name\":\"%s\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s\"}",
+                 bad_names[i], nid, phone, a.pk_hex);
     }
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":\"%s\\n\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", nid, phone, a.pk_hex);
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"+86\\u0007138\",\"device_pub\":\"%s\"}", nid, a.pk_hex);
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":\"\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", phone, a.pk_hex);
-    snprintf(raw[n++], 512, "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"\",\"device_pub\":\"%s\"}", nid, a.pk_hex);
+    snprintf(raw[n++], 512,
+             "{\"name\":\"A\",\"national_id\":\"%s\\n\",\"phone\":\"%s\",\"device_pub\":\"%s\"}",
+             nid, phone, a.pk_hex);
+    snprintf(
+        raw[n++], 512,
+        "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"+86\\u0007138\",\"device_pub\":\"%s\"}",
+        nid, a.pk_hex);
+    snprintf(raw[n++], 512,
+             "{\"name\":\"A\",\"national_id\":\"\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", phone,
+             a.pk_hex);
+    snprintf(raw[n++], 512,
+             "{\"name\":\"A\",\"national_id\":\"%s\",\"phone\":\"\",\"device_pub\":\"%s\"}", nid,
+             a.pk_hex);
     for (size_t i = 0; i < n; i++) {
         REQ_ERR(&a, "POST", "/v1/register", raw[i], 400, "DC_ERR_FIELD");
     }
     /* a NUL inside a string: refused as JSON or as a field */
-    snprintf(raw[0], 512, "{\"name\":\"A\\u0000B\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s\"}", nid, phone, a.pk_hex);
+    snprintf(
+        raw[0], 512,
+        "{\"name\":\"A\\u0000B\",\"national_id\":\"%s\",\"phone\":\"%s\",\"device_pub\":\"%s\"}",
+        nid, phone, a.pk_hex);
     REQ_ERR(&a, "POST", "/v1/register", raw[0], 400, "DC_ERR_FIELD", "DC_ERR_JSON");
     /* nothing was written: no user account exists, and a registers now */
     long long ids[16];
@@ -710,7 +755,8 @@ static void auth_err(const char *file, int line, const char *what, struct api_re
     api_resp_free(&r);
     settled(file, line, desc);
 }
-#define AUTH_ERR(what, q, http, ...) auth_err(__FILE__, __LINE__, (what), (q), (http), NAMES(__VA_ARGS__))
+#define AUTH_ERR(what, q, http, ...)                                                               \
+    auth_err(__FILE__, __LINE__, (what), (q), (http), NAMES(__VA_ARGS__))
 
 /* The request must succeed; a POST moved 100 from A to B. */
 static void auth_ok(const char *file, int line, const char *what, struct api_req *q)
@@ -719,8 +765,8 @@ static void auth_ok(const char *file, int line, const char *what, struct api_req
     int st = api_raw(&S, q, &r);
     int want = strcmp(q->method, "POST") == 0 ? 201 : 200;
     if (st != want) {
-        h_fail(file, line, "%s %s [%s]: expected %d, got %d %s", q->method, q->path, what, want,
-               st, r.body);
+        h_fail(file, line, "%s %s [%s]: expected %d, got %d %s", q->method, q->path, what, want, st,
+               r.body);
     }
     api_resp_free(&r);
     if (want == 201) {
@@ -769,8 +815,10 @@ static void auth_suite(const char *method, const char *path, int with_body)
     for (int k = 0; k < 4; k++) {
         bp = fresh_body(body, sizeof body, with_body);
         q = mkreq(method, path, bp, &A);
-        const char *what = k == 0 ? "no X-Ducat-Key" : k == 1 ? "no X-Ducat-Time"
-                           : k == 2 ? "no X-Ducat-Nonce" : "no X-Ducat-Signature";
+        const char *what = k == 0   ? "no X-Ducat-Key"
+                           : k == 1 ? "no X-Ducat-Time"
+                           : k == 2 ? "no X-Ducat-Nonce"
+                                    : "no X-Ducat-Signature";
         if (k == 0) q.key = HDR_OMIT;
         if (k == 1) q.time = HDR_OMIT;
         if (k == 2) q.nonce_hex = HDR_OMIT;
@@ -1110,8 +1158,10 @@ static void test_admin_auth(void)
     snprintf(p_show, sizeof p_show, "/v1/admin/accounts/%lld", a.account);
     snprintf(p_verify, sizeof p_verify, "/v1/admin/accounts/%lld/verify", b.account);
     snprintf(p_freeze, sizeof p_freeze, "/v1/admin/accounts/%lld/freeze", a.account);
-    snprintf(fundb, sizeof fundb, "{\"request_id\":\"adm-f\",\"account\":%lld,\"amount\":1}", a.account);
-    snprintf(payb, sizeof payb, "{\"request_id\":\"adm-p\",\"account\":%lld,\"amount\":1}", a.account);
+    snprintf(fundb, sizeof fundb, "{\"request_id\":\"adm-f\",\"account\":%lld,\"amount\":1}",
+             a.account);
+    snprintf(payb, sizeof payb, "{\"request_id\":\"adm-p\",\"account\":%lld,\"amount\":1}",
+             a.account);
     const struct {
         const char *method, *path, *body;
     } routes[] = {
@@ -1142,15 +1192,42 @@ static void test_admin_auth(void)
             struct api_req q = mkreq(routes[i].method, routes[i].path, routes[i].body, NULL);
             const char *what = "";
             switch (k) {
-            case 0: what = "no token"; break;
-            case 1: what = "wrong token"; q.bearer = wrong; break;
-            case 2: what = "'Bearer ' only"; q.bearer = ""; break;
-            case 3: what = "token of another instance"; q.bearer = other.token; break;
-            case 4: what = "token plus a character"; q.bearer = longer; break;
-            case 5: what = "token minus its last character"; q.bearer = shorter; break;
-            case 6: what = "Basic scheme"; q.headers[0] = basic; break;
-            case 7: what = "token without scheme"; q.headers[0] = bare; break;
-            case 8: what = "device-signed"; q.dev = &a; q.headers[0] = lower; break;
+            case 0:
+                what = "no token";
+                break;
+            case 1:
+                what = "wrong token";
+                q.bearer = wrong;
+                break;
+            case 2:
+                what = "'Bearer ' only";
+                q.bearer = "";
+                break;
+            case 3:
+                what = "token of another instance";
+                q.bearer = other.token;
+                break;
+            case 4:
+                what = "token plus a character";
+                q.bearer = longer;
+                break;
+            case 5:
+                what = "token minus its last character";
+                q.bearer = shorter;
+                break;
+            case 6:
+                what = "Basic scheme";
+                q.headers[0] = basic;
+                break;
+            case 7:
+                what = "token without scheme";
+                q.headers[0] = bare;
+                break;
+            case 8:
+                what = "device-signed";
+                q.dev = &a;
+                q.headers[0] = lower;
+                break;
             }
             char desc[300];
             snprintf(desc, sizeof desc, "%s %s [%s]", routes[i].method, routes[i].path, what);
@@ -1199,7 +1276,8 @@ static void test_admin_ops(void)
     /* list, filters */
     long long ids[64];
     size_t n = admin_list(__FILE__, __LINE__, "", NULL, ids, 64);
-    ASSERT(contains(ids, n, a.account) && contains(ids, n, b.account) && contains(ids, n, c.account));
+    ASSERT(contains(ids, n, a.account) && contains(ids, n, b.account) &&
+           contains(ids, n, c.account));
     n = admin_list(__FILE__, __LINE__, "?status=unverified", "unverified", ids, 64);
     ASSERT_EQ(n, 3);
     n = admin_list(__FILE__, __LINE__, "?status=frozen", "frozen", ids, 64);
@@ -1240,7 +1318,8 @@ static void test_admin_ops(void)
 
     /* fund */
     char fb[256];
-    snprintf(fb, sizeof fb, "{\"request_id\":\"fund-1\",\"account\":%lld,\"amount\":10000}", a.account);
+    snprintf(fb, sizeof fb, "{\"request_id\":\"fund-1\",\"account\":%lld,\"amount\":10000}",
+             a.account);
     struct api_req q = mkreq("POST", "/v1/admin/fund", fb, NULL);
     q.bearer = S.token;
     struct api_resp r1, r2;
@@ -1257,10 +1336,14 @@ static void test_admin_ops(void)
      * route's answer: a fund's id reused for a payout pays nothing out */
     ADMIN_ERR("POST", "/v1/admin/payout", fb, 409, "DC_ERR_IDEMPOTENCY_CONFLICT");
     ASSERT_EQ(BAL(&a), 10000);
-    snprintf(fb, sizeof fb, "{\"request_id\":\"fund-1\",\"account\":%lld,\"amount\":10001}", a.account);
+    snprintf(fb, sizeof fb, "{\"request_id\":\"fund-1\",\"account\":%lld,\"amount\":10001}",
+             a.account);
     ADMIN_ERR("POST", "/v1/admin/fund", fb, 409, "DC_ERR_IDEMPOTENCY_CONFLICT");
-    ADMIN_ERR("POST", "/v1/admin/fund", "{\"request_id\":\"fund-2\",\"account\":999999,\"amount\":5}", 404, "DC_ERR_NO_ACCOUNT");
-    ADMIN_ERR("POST", "/v1/admin/fund", "{\"request_id\":\"fund-3\",\"account\":1,\"amount\":5}", 404, "DC_ERR_NO_ACCOUNT");
+    ADMIN_ERR("POST", "/v1/admin/fund",
+              "{\"request_id\":\"fund-2\",\"account\":999999,\"amount\":5}", 404,
+              "DC_ERR_NO_ACCOUNT");
+    ADMIN_ERR("POST", "/v1/admin/fund", "{\"request_id\":\"fund-3\",\"account\":1,\"amount\":5}",
+              404, "DC_ERR_NO_ACCOUNT");
     const char *badf[] = {"{\"request_id\":\"fund-4\",\"account\":%lld,\"amount\":0}",
                           "{\"request_id\":\"fund-4\",\"account\":%lld,\"amount\":-5}",
                           "{\"request_id\":\"fund-4\",\"account\":%lld,\"amount\":1.5}",
@@ -1275,21 +1358,26 @@ static void test_admin_ops(void)
 #pragma GCC diagnostic pop
         ADMIN_ERR("POST", "/v1/admin/fund", bb, 400, "DC_ERR_FIELD");
     }
-    ADMIN_ERR("POST", "/v1/admin/fund", "{\"request_id\":\"fund-5\",\"account\":\"x\",\"amount\":5}", 400, "DC_ERR_FIELD");
+    ADMIN_ERR("POST", "/v1/admin/fund",
+              "{\"request_id\":\"fund-5\",\"account\":\"x\",\"amount\":5}", 400, "DC_ERR_FIELD");
     ASSERT_EQ(BAL(&a), 10000);
 
     /* payout */
-    snprintf(fb, sizeof fb, "{\"request_id\":\"pay-1\",\"account\":%lld,\"amount\":3000}", a.account);
+    snprintf(fb, sizeof fb, "{\"request_id\":\"pay-1\",\"account\":%lld,\"amount\":3000}",
+             a.account);
     ASSERT_EQ(admin(&S, S.token, "POST", "/v1/admin/payout", fb, &j), 201);
     ASSERT_EQ(json_int(j, "available"), 7000);
     json_decref(j);
     ASSERT_EQ(BAL(&a), 7000);
-    snprintf(fb, sizeof fb, "{\"request_id\":\"pay-2\",\"account\":%lld,\"amount\":7001}", a.account);
+    snprintf(fb, sizeof fb, "{\"request_id\":\"pay-2\",\"account\":%lld,\"amount\":7001}",
+             a.account);
     ADMIN_ERR("POST", "/v1/admin/payout", fb, 409, "DC_ERR_INSUFFICIENT_FUNDS");
     ASSERT_EQ(BAL(&a), 7000);
     snprintf(fb, sizeof fb, "{\"request_id\":\"pay-3\",\"account\":%lld,\"amount\":1}", b.account);
     ADMIN_ERR("POST", "/v1/admin/payout", fb, 409, "DC_ERR_INSUFFICIENT_FUNDS");
-    ADMIN_ERR("POST", "/v1/admin/payout", "{\"request_id\":\"pay-4\",\"account\":999999,\"amount\":1}", 404, "DC_ERR_NO_ACCOUNT");
+    ADMIN_ERR("POST", "/v1/admin/payout",
+              "{\"request_id\":\"pay-4\",\"account\":999999,\"amount\":1}", 404,
+              "DC_ERR_NO_ACCOUNT");
     snprintf(fb, sizeof fb, "{\"request_id\":\"pay-5\",\"account\":%lld,\"amount\":0}", a.account);
     ADMIN_ERR("POST", "/v1/admin/payout", fb, 400, "DC_ERR_FIELD");
     ASSERT_EQ(BAL(&a), 7000);
@@ -1304,7 +1392,8 @@ static void test_admin_ops(void)
     n = admin_list(__FILE__, __LINE__, "?status=frozen", "frozen", ids, 64);
     ASSERT_EQ(n, 1);
     ASSERT_EQ(ids[0], b.account);
-    ADMIN_ERR("POST", "/v1/admin/accounts/999999/freeze", "{\"reason\":\"x\"}", 404, "DC_ERR_NO_ACCOUNT");
+    ADMIN_ERR("POST", "/v1/admin/accounts/999999/freeze", "{\"reason\":\"x\"}", 404,
+              "DC_ERR_NO_ACCOUNT");
 
     j = NULL;
     int st = xfer(&b, a.account, 100, &j);
@@ -1320,9 +1409,13 @@ static void test_admin_ops(void)
     CHECK_ERR("pay a frozen account", st, j, 403, "DC_ERR_ACCOUNT_FROZEN");
     json_decref(j);
     char bb[256];
-    snprintf(bb, sizeof bb, "{\"request_id\":\"fb-1\",\"transfers\":[{\"to\":%lld,\"amount\":10},{\"to\":%lld,\"amount\":10}]}", c.account, b.account);
+    snprintf(bb, sizeof bb,
+             "{\"request_id\":\"fb-1\",\"transfers\":[{\"to\":%lld,\"amount\":10},{\"to\":%lld,"
+             "\"amount\":10}]}",
+             c.account, b.account);
     REQ_ERR(&a, "POST", "/v1/transfers/batch", bb, 403, "DC_ERR_ACCOUNT_FROZEN");
-    snprintf(bb, sizeof bb, "{\"request_id\":\"fb-2\",\"transfers\":[{\"to\":%lld,\"amount\":10}]}", c.account);
+    snprintf(bb, sizeof bb, "{\"request_id\":\"fb-2\",\"transfers\":[{\"to\":%lld,\"amount\":10}]}",
+             c.account);
     REQ_ERR(&b, "POST", "/v1/transfers/batch", bb, 403, "DC_ERR_ACCOUNT_FROZEN");
     static struct coin coins[32];
     size_t nc;
@@ -1352,14 +1445,16 @@ static void test_admin_ops(void)
     ASSERT_STR(status_of(b.account), "frozen");
     /* the bootstrap token may not write another name into the journal:
      * refused, nothing recorded; naming itself is fine */
-    ASSERT_EQ(admin(&S, S.token, "POST", path, "{\"reason\":\"review closed\",\"actor\":\"jane\"}", &j),
-              400);
+    ASSERT_EQ(
+        admin(&S, S.token, "POST", path, "{\"reason\":\"review closed\",\"actor\":\"jane\"}", &j),
+        400);
     ASSERT_STR(json_str(j, "name"), "DC_ERR_FIELD");
     ASSERT(strstr(json_str(j, "detail"), "'jane'") && strstr(json_str(j, "detail"), "'admin'"));
     json_decref(j);
     ASSERT_STR(status_of(b.account), "frozen");
-    ASSERT_EQ(admin(&S, S.token, "POST", path, "{\"reason\":\"review closed\",\"actor\":\"admin\"}", &j),
-              200);
+    ASSERT_EQ(
+        admin(&S, S.token, "POST", path, "{\"reason\":\"review closed\",\"actor\":\"admin\"}", &j),
+        200);
     ASSERT_STR(json_str(j, "status"), "verified");
     ASSERT(json_is_false(json_get(j, "frozen")));
     json_t *ev = json_get(j, "events");
@@ -1389,7 +1484,8 @@ static void test_admin_ops(void)
     ASSERT(strstr(out, "--reason") != NULL);
     ASSERT_STR(status_of(b.account), "verified");
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts freeze %lld --reason chargeback --actor bob",
-                      b.account), 0);
+                      b.account),
+              0);
     ASSERT_STR(status_of(b.account), "frozen");
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "accounts verify %lld", b.account), 0);
     ASSERT_STR(status_of(b.account), "frozen");
@@ -1454,7 +1550,9 @@ static void test_transfer_rules(void)
     json_t *j = NULL;
     char rid[40], body[512];
     new_request_id(rid);
-    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":2500,\"memo\":\"lunch\"}", rid, b.account);
+    snprintf(body, sizeof body,
+             "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":2500,\"memo\":\"lunch\"}", rid,
+             b.account);
     ASSERT_EQ(api(&S, &a, "POST", "/v1/transfers", body, &j), 201);
     ASSERT(json_int(j, "transfer_id") > 0);
     ASSERT_EQ(json_int(j, "from"), a.account);
@@ -1506,11 +1604,13 @@ static void test_transfer_rules(void)
     UNCHANGED();
 
     /* amounts */
-    const char *amounts[] = {"0", "-1", "-9223372036854775808", "1.5", "100.0", "1e2", "\"100\"",
-                             "null", "true", "[100]", "{}"};
+    const char *amounts[] = {
+        "0",     "-1", "-9223372036854775808", "1.5", "100.0", "1e2", "\"100\"", "null", "true",
+        "[100]", "{}"};
     for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++) {
         new_request_id(rid);
-        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%s}", rid, b.account, amounts[i]);
+        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%s}", rid,
+                 b.account, amounts[i]);
         REQ_ERR(&a, "POST", "/v1/transfers", body, 400, "DC_ERR_FIELD", "DC_ERR_AMOUNT_ZERO",
                 "DC_ERR_AMOUNT_NEGATIVE");
     }
@@ -1518,7 +1618,8 @@ static void test_transfer_rules(void)
                           "1e400"};
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
         new_request_id(rid);
-        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%s}", rid, b.account, huge[i]);
+        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%s}", rid,
+                 b.account, huge[i]);
         REQ_ERR(&a, "POST", "/v1/transfers", body, 400, "DC_ERR_JSON", "DC_ERR_FIELD",
                 "DC_ERR_AMOUNT_OVERFLOW");
     }
@@ -1543,17 +1644,20 @@ static void test_transfer_rules(void)
     char long_id[70];
     memset(long_id, 'r', 65);
     long_id[65] = '\0';
-    const char *rids[] = {"", "a b", "a/b", "a+b", "a%20b", "\\u00e4", "caf\xc3\xa9",
-                          "a\\nb", "a\\\"b", long_id};
+    const char *rids[] = {"",        "a b",         "a/b",   "a+b",    "a%20b",
+                          "\\u00e4", "caf\xc3\xa9", "a\\nb", "a\\\"b", long_id};
     for (size_t i = 0; i < sizeof rids / sizeof rids[0]; i++) {
-        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":10}", rids[i], b.account);
+        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":10}", rids[i],
+                 b.account);
         REQ_ERR(&a, "POST", "/v1/transfers", body, 400, "DC_ERR_FIELD");
     }
-    snprintf(body, sizeof body, "{\"request_id\":\"x\\u0000y\",\"to\":%lld,\"amount\":10}", b.account);
+    snprintf(body, sizeof body, "{\"request_id\":\"x\\u0000y\",\"to\":%lld,\"amount\":10}",
+             b.account);
     REQ_ERR(&a, "POST", "/v1/transfers", body, 400, "DC_ERR_FIELD", "DC_ERR_JSON");
     const char *rid_types[] = {"5", "null", "[\"r\"]", "true"};
     for (size_t i = 0; i < sizeof rid_types / sizeof rid_types[0]; i++) {
-        snprintf(body, sizeof body, "{\"request_id\":%s,\"to\":%lld,\"amount\":10}", rid_types[i], b.account);
+        snprintf(body, sizeof body, "{\"request_id\":%s,\"to\":%lld,\"amount\":10}", rid_types[i],
+                 b.account);
         REQ_ERR(&a, "POST", "/v1/transfers", body, 400, "DC_ERR_FIELD");
     }
     snprintf(body, sizeof body, "{\"to\":%lld,\"amount\":10}", b.account);
@@ -1606,9 +1710,11 @@ static void test_transfer_idempotency(void)
     REQ_ERR(&a, "POST", "/v1/transfers", body2, 409, "DC_ERR_IDEMPOTENCY_CONFLICT");
     transfer_body(body2, sizeof body2, "idem-1", c.account, 300);
     REQ_ERR(&a, "POST", "/v1/transfers", body2, 409, "DC_ERR_IDEMPOTENCY_CONFLICT");
-    snprintf(body2, sizeof body2, "{\"request_id\":\"idem-1\",\"to\":%lld,\"amount\":300,\"memo\":\"x\"}", b.account);
+    snprintf(body2, sizeof body2,
+             "{\"request_id\":\"idem-1\",\"to\":%lld,\"amount\":300,\"memo\":\"x\"}", b.account);
     REQ_ERR(&a, "POST", "/v1/transfers", body2, 409, "DC_ERR_IDEMPOTENCY_CONFLICT");
-    snprintf(body2, sizeof body2, "{\"request_id\":\"idem-1\",\"transfers\":[{\"to\":%lld,\"amount\":300}]}", b.account);
+    snprintf(body2, sizeof body2,
+             "{\"request_id\":\"idem-1\",\"transfers\":[{\"to\":%lld,\"amount\":300}]}", b.account);
     REQ_ERR(&a, "POST", "/v1/transfers/batch", body2, 409, "DC_ERR_IDEMPOTENCY_CONFLICT");
     /* the transfer's exact body sent to another route is not its replay */
     transfer_body(body2, sizeof body2, "idem-1", b.account, 300);
@@ -1666,7 +1772,8 @@ static void test_batch(void)
     dev_setup(&S, &d, "Batch Dan", 0);
     char body[1024];
     snprintf(body, sizeof body,
-             "{\"request_id\":\"b1\",\"transfers\":[{\"to\":%lld,\"amount\":100},{\"to\":%lld,\"amount\":200},{\"to\":%lld,\"amount\":300}]}",
+             "{\"request_id\":\"b1\",\"transfers\":[{\"to\":%lld,\"amount\":100},{\"to\":%lld,"
+             "\"amount\":200},{\"to\":%lld,\"amount\":300}]}",
              b.account, c.account, d.account);
     struct api_req q = mkreq("POST", "/v1/transfers/batch", body, &a);
     struct api_resp r1, r2;
@@ -1699,32 +1806,45 @@ static void test_batch(void)
 
     /* all or nothing */
     snprintf(body, sizeof body,
-             "{\"request_id\":\"b2\",\"transfers\":[{\"to\":%lld,\"amount\":1},{\"to\":999999,\"amount\":1},{\"to\":%lld,\"amount\":1}]}",
+             "{\"request_id\":\"b2\",\"transfers\":[{\"to\":%lld,\"amount\":1},{\"to\":999999,"
+             "\"amount\":1},{\"to\":%lld,\"amount\":1}]}",
              b.account, c.account);
     REQ_ERR(&a, "POST", "/v1/transfers/batch", body, 404, "DC_ERR_NO_ACCOUNT");
     snprintf(body, sizeof body,
-             "{\"request_id\":\"b3\",\"transfers\":[{\"to\":%lld,\"amount\":1},{\"to\":%lld,\"amount\":1},{\"to\":3,\"amount\":1}]}",
+             "{\"request_id\":\"b3\",\"transfers\":[{\"to\":%lld,\"amount\":1},{\"to\":%lld,"
+             "\"amount\":1},{\"to\":3,\"amount\":1}]}",
              b.account, c.account);
     REQ_ERR(&a, "POST", "/v1/transfers/batch", body, 404, "DC_ERR_NO_ACCOUNT");
     snprintf(body, sizeof body,
-             "{\"request_id\":\"b4\",\"transfers\":[{\"to\":%lld,\"amount\":5000},{\"to\":%lld,\"amount\":4401}]}",
+             "{\"request_id\":\"b4\",\"transfers\":[{\"to\":%lld,\"amount\":5000},{\"to\":%lld,"
+             "\"amount\":4401}]}",
              b.account, c.account);
     REQ_ERR(&a, "POST", "/v1/transfers/batch", body, 409, "DC_ERR_INSUFFICIENT_FUNDS");
     snprintf(body, sizeof body,
-             "{\"request_id\":\"b5\",\"transfers\":[{\"to\":%lld,\"amount\":1},{\"to\":%lld,\"amount\":1}]}",
+             "{\"request_id\":\"b5\",\"transfers\":[{\"to\":%lld,\"amount\":1},{\"to\":%lld,"
+             "\"amount\":1}]}",
              b.account, a.account);
     REQ_ERR(&a, "POST", "/v1/transfers/batch", body, 400, "DC_ERR_SELF_TRANSFER");
     snprintf(body, sizeof body,
-             "{\"request_id\":\"b6\",\"transfers\":[{\"to\":%lld,\"amount\":9223372036854775807},{\"to\":%lld,\"amount\":1}]}",
+             "{\"request_id\":\"b6\",\"transfers\":[{\"to\":%lld,\"amount\":9223372036854775807},{"
+             "\"to\":%lld,\"amount\":1}]}",
              b.account, c.account);
     REQ_ERR(&a, "POST", "/v1/transfers/batch", body, 400, "DC_ERR_AMOUNT_OVERFLOW", "DC_ERR_FIELD");
     BALS(9400, 100, 200, 300);
 
     /* malformed items */
-    const char *items[] = {"[]", "{}", "5", "null", "[5]", "[{\"to\":%lld}]",
-                           "[{\"amount\":1}]", "[{\"to\":%lld,\"amount\":0}]",
-                           "[{\"to\":%lld,\"amount\":-1}]", "[{\"to\":%lld,\"amount\":1.5}]",
-                           "[{\"to\":%lld,\"amount\":\"1\"}]", "[{\"to\":%lld,\"amount\":1},[1]]"};
+    const char *items[] = {"[]",
+                           "{}",
+                           "5",
+                           "null",
+                           "[5]",
+                           "[{\"to\":%lld}]",
+                           "[{\"amount\":1}]",
+                           "[{\"to\":%lld,\"amount\":0}]",
+                           "[{\"to\":%lld,\"amount\":-1}]",
+                           "[{\"to\":%lld,\"amount\":1.5}]",
+                           "[{\"to\":%lld,\"amount\":\"1\"}]",
+                           "[{\"to\":%lld,\"amount\":1},[1]]"};
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
         char arr[256];
 #pragma GCC diagnostic push
@@ -1736,7 +1856,8 @@ static void test_batch(void)
     }
     snprintf(body, sizeof body, "{\"transfers\":[{\"to\":%lld,\"amount\":1}]}", b.account);
     REQ_ERR(&a, "POST", "/v1/transfers/batch", body, 400, "DC_ERR_FIELD");
-    snprintf(body, sizeof body, "{\"request_id\":\"b 8\",\"transfers\":[{\"to\":%lld,\"amount\":1}]}", b.account);
+    snprintf(body, sizeof body,
+             "{\"request_id\":\"b 8\",\"transfers\":[{\"to\":%lld,\"amount\":1}]}", b.account);
     REQ_ERR(&a, "POST", "/v1/transfers/batch", body, 400, "DC_ERR_FIELD");
     BALS(9400, 100, 200, 300);
 
@@ -1746,7 +1867,8 @@ static void test_batch(void)
     ASSERT(big != NULL);
     for (int round = 0; round < 2; round++) {
         size_t items_n = round == 0 ? 1001 : 1000;
-        size_t len = (size_t)snprintf(big, cap, "{\"request_id\":\"big-%zu\",\"transfers\":[", items_n);
+        size_t len =
+            (size_t)snprintf(big, cap, "{\"request_id\":\"big-%zu\",\"transfers\":[", items_n);
         for (size_t i = 0; i < items_n; i++) {
             len += (size_t)snprintf(big + len, cap - len, "%s{\"to\":%lld,\"amount\":1}",
                                     i ? "," : "", b.account);
@@ -1835,9 +1957,11 @@ static void test_concurrent_spend(void)
             if (rs[i].status == 201) {
                 ok++;
                 long long v = rs[i].available;
-                if (v < 0 || v > 900 || v % 100 != 0) FAIL_AT("round %d: 201 with available %lld", round, v);
+                if (v < 0 || v > 900 || v % 100 != 0)
+                    FAIL_AT("round %d: 201 with available %lld", round, v);
                 seen[v / 100]++;
-            } else if (rs[i].status == 409 && strcmp(rs[i].name, "DC_ERR_INSUFFICIENT_FUNDS") == 0) {
+            } else if (rs[i].status == 409 &&
+                       strcmp(rs[i].name, "DC_ERR_INSUFFICIENT_FUNDS") == 0) {
                 refused++;
             } else {
                 FAIL_AT("round %d racer %d: %d %s", round, i, rs[i].status, rs[i].name);
@@ -1846,7 +1970,8 @@ static void test_concurrent_spend(void)
         ASSERT_EQ(ok, 10);
         ASSERT_EQ(refused, RACERS - 10);
         for (int k = 0; k < 10; k++) {
-            if (seen[k] != 1) FAIL_AT("round %d: available %d reported %d times", round, k * 100, seen[k]);
+            if (seen[k] != 1)
+                FAIL_AT("round %d: available %d reported %d times", round, k * 100, seen[k]);
         }
         ASSERT_EQ(BAL(&a), 0);
         ASSERT_EQ(BAL(&b), 1000LL * (round + 1));
@@ -1924,7 +2049,8 @@ static void test_malformed(void)
         {"{\"request_id\":\"m\"} {}", "two values"},
         {"{\"request_id\":\"m\",\"to\":1002,\"amount\":1} x", "trailing garbage"},
         {"{\"request_id\":\"m-dup\",\"to\":1002,\"amount\":1,\"amount\":2}", "duplicate key"},
-        {"{\"request_id\":\"m-dup2\",\"request_id\":\"m-dup3\",\"to\":1002,\"amount\":1}", "duplicate request_id"},
+        {"{\"request_id\":\"m-dup2\",\"request_id\":\"m-dup3\",\"to\":1002,\"amount\":1}",
+         "duplicate request_id"},
         {"{\"request_id\":\"m\xff\xfe\",\"to\":1002,\"amount\":1}", "invalid UTF-8"},
         {"{\"request_id\":\"m\",\"to\":1002,\"amount\":NaN}", "NaN"},
     };
@@ -1933,7 +2059,8 @@ static void test_malformed(void)
                      "DC_ERR_JSON");
     }
     /* a duplicate key naming the real recipient must not pick either value */
-    snprintf(body, sizeof body, "{\"request_id\":\"m-dup4\",\"to\":%lld,\"to\":%lld,\"amount\":1}", b.account, b.account);
+    snprintf(body, sizeof body, "{\"request_id\":\"m-dup4\",\"to\":%lld,\"to\":%lld,\"amount\":1}",
+             b.account, b.account);
     RAW_POST_ERR(&a, "/v1/transfers", body, strlen(body), "duplicate to", 400, "DC_ERR_JSON");
     RAW_POST_ERR(&a, "/v1/transfers", "{\"request_id\":\"m\0\"}", 18, "NUL byte in the body", 400,
                  "DC_ERR_JSON");
@@ -1980,12 +2107,14 @@ static void test_malformed(void)
         memset(pad + rl - 1, ' ', big - rl);
         pad[big - 1] = '}';
         pad[big] = '\0';
-        RAW_POST_ERR(&n, "/v1/register", pad, big, "5 KB registration", 413, "DC_ERR_BODY_TOO_LARGE");
+        RAW_POST_ERR(&n, "/v1/register", pad, big, "5 KB registration", 413,
+                     "DC_ERR_BODY_TOO_LARGE");
         free(pad);
         free(rb);
         ASSERT_EQ(api(&S, &n, "GET", "/v1/balance", NULL, NULL), 401); /* not registered */
         char fb[8 * 1024];
-        int fl = snprintf(fb, sizeof fb, "{\"request_id\":\"big-fund\",\"account\":%lld,\"amount\":1", a.account);
+        int fl = snprintf(fb, sizeof fb,
+                          "{\"request_id\":\"big-fund\",\"account\":%lld,\"amount\":1", a.account);
         memset(fb + fl, ' ', sizeof fb - (size_t)fl - 2);
         fb[sizeof fb - 2] = '}';
         fb[sizeof fb - 1] = '\0';
@@ -2114,7 +2243,8 @@ static size_t history(const char *file, int line, const struct dev *d, const cha
     int st = api(&S, d, "GET", path, NULL, &j);
     json_t *arr = json_is_object(j) ? json_object_get(j, "entries") : NULL;
     json_t *nb = json_is_object(j) ? json_object_get(j, "next_before") : NULL;
-    if (st != 200 || !json_is_array(arr) || !(nb == NULL || json_is_null(nb) || json_is_integer(nb))) {
+    if (st != 200 || !json_is_array(arr) ||
+        !(nb == NULL || json_is_null(nb) || json_is_integer(nb))) {
         h_fail(file, line, "GET %s answered %d %s", path, st, jdump(j));
     }
     if (nb == NULL) h_fail(file, line, "GET %s: no next_before in %s", path, jdump(j));
@@ -2147,13 +2277,15 @@ static void memo_refused(const char *file, int line, const struct dev *a, long l
     char body[512], rid[40];
     new_request_id(rid);
     snprintf(body, sizeof body,
-             batch ? "{\"request_id\":\"%s\",\"transfers\":[{\"to\":%lld,\"amount\":1,\"memo\":%s}]}"
-                   : "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":1,\"memo\":%s}",
+             batch
+                 ? "{\"request_id\":\"%s\",\"transfers\":[{\"to\":%lld,\"amount\":1,\"memo\":%s}]}"
+                 : "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":1,\"memo\":%s}",
              rid, to, memo);
     req_err(file, line, a, "POST", batch ? "/v1/transfers/batch" : "/v1/transfers", body, 400,
             NAMES("DC_ERR_FIELD"));
 }
-#define MEMO_REFUSED(a, to, memo, batch) memo_refused(__FILE__, __LINE__, (a), (to), (memo), (batch))
+#define MEMO_REFUSED(a, to, memo, batch)                                                           \
+    memo_refused(__FILE__, __LINE__, (a), (to), (memo), (batch))
 
 static void test_memo(void)
 {
@@ -2213,7 +2345,8 @@ static void test_memo(void)
     ASSERT_EQ(BAL(&a), 10000 - 11);
     ASSERT_EQ(BAL(&c), 11);
     ASSERT_EQ(HISTORY(&c, "", m, 8, &nb), 4);
-    ASSERT_STR(m[0].memo, "a\xc2\xa0" "b");
+    ASSERT_STR(m[0].memo, "a\xc2\xa0"
+                          "b");
     finish();
 }
 
@@ -2241,7 +2374,7 @@ static void test_history(void)
         ASSERT_EQ(e[i].amount, want_a[i]);
         ASSERT_STR(e[i].bucket, "available");
         if (i > 0) {
-            ASSERT(e[i].id < e[i - 1].id);     /* newest first */
+            ASSERT(e[i].id < e[i - 1].id); /* newest first */
             ASSERT(e[i].time <= e[i - 1].time);
         }
         ASSERT_STR(e[i].kind, i < 4 ? "transfer" : "fund");
@@ -2301,9 +2434,9 @@ static void test_history(void)
     ASSERT_EQ(nb, e[0].id);
 
     /* bad parameters */
-    const char *badq[] = {"?limit=0", "?limit=1000", "?limit=-1", "?limit=abc", "?limit=1.5",
-                          "?limit=2x", "?before=0", "?before=-3", "?before=x",
-                          "?limit=99999999999999999999"};
+    const char *badq[] = {
+        "?limit=0",  "?limit=1000", "?limit=-1",  "?limit=abc", "?limit=1.5",
+        "?limit=2x", "?before=0",   "?before=-3", "?before=x",  "?limit=99999999999999999999"};
     for (size_t i = 0; i < sizeof badq / sizeof badq[0]; i++) {
         char path[96];
         snprintf(path, sizeof path, "/v1/history%s", badq[i]);
@@ -2442,7 +2575,8 @@ static void test_shutdown_in_flight(void)
             int st = api_raw(&S, &q, &r);
             if (st != 201) FAIL_AT("retry of gs-%d-%d answered %d %s", t, i, st, r.body);
             if (fl[t].resp[i] && strcmp(fl[t].resp[i], r.body) != 0) {
-                FAIL_AT("gs-%d-%d answered %s before the restart, %s after", t, i, fl[t].resp[i], r.body);
+                FAIL_AT("gs-%d-%d answered %s before the restart, %s after", t, i, fl[t].resp[i],
+                        r.body);
             }
             api_resp_free(&r);
             free(fl[t].resp[i]);
@@ -2467,8 +2601,8 @@ static void test_shutdown_in_flight(void)
 }
 
 TESTS(T(test_health), T(test_keys), T(test_metrics), T(test_register_idempotent),
-      T(test_auth_replay_after_restart),
-      T(test_register_key_mismatch), T(test_register_bad_fields), T(test_unverified_account),
-      T(test_auth_balance), T(test_auth_transfer), T(test_admin_auth), T(test_admin_ops), T(test_transfer_rules), T(test_transfer_idempotency),
-      T(test_batch), T(test_concurrent_spend), T(test_malformed), T(test_history), T(test_memo),
+      T(test_auth_replay_after_restart), T(test_register_key_mismatch), T(test_register_bad_fields),
+      T(test_unverified_account), T(test_auth_balance), T(test_auth_transfer), T(test_admin_auth),
+      T(test_admin_ops), T(test_transfer_rules), T(test_transfer_idempotency), T(test_batch),
+      T(test_concurrent_spend), T(test_malformed), T(test_history), T(test_memo),
       T(test_restart_keeps_state), T(test_shutdown_in_flight))

@@ -65,8 +65,7 @@ static void test_clock_offset_learnt(void)
     char detail[256];
     /* a device clock 20 minutes slow (the window is minutes) */
     dc_client_set_clock_offset(c, -20 * 60 * 1000);
-    ASSERT_OK(dc_client_call(c, 1, "GET", "/v1/balance", NULL, &status, &j, detail,
-                             sizeof detail));
+    ASSERT_OK(dc_client_call(c, 1, "GET", "/v1/balance", NULL, &status, &j, detail, sizeof detail));
     ASSERT_EQ(status, 200);
     ASSERT_EQ(available_of(j), 700);
     json_decref(j);
@@ -81,8 +80,8 @@ static void test_clock_offset_learnt(void)
     new_request_id(rid);
     snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":250}", rid,
              b.account);
-    ASSERT_OK(dc_client_call(c, 1, "POST", "/v1/transfers", body, &status, &j, detail,
-                             sizeof detail));
+    ASSERT_OK(
+        dc_client_call(c, 1, "POST", "/v1/transfers", body, &status, &j, detail, sizeof detail));
     ASSERT_EQ(status, 201);
     json_decref(j);
     ASSERT_EQ(balance_available(&S, &a), 450);
@@ -91,16 +90,14 @@ static void test_clock_offset_learnt(void)
     /* with the server's clock known, no retry is needed: a bad signature is
      * refused once and not re-signed (only staleness is retried) */
     dc_client_set_key(c, b.sk);
-    ASSERT_OK(dc_client_call(c, 1, "GET", "/v1/balance", NULL, &status, &j, detail,
-                             sizeof detail));
+    ASSERT_OK(dc_client_call(c, 1, "GET", "/v1/balance", NULL, &status, &j, detail, sizeof detail));
     ASSERT_EQ(available_of(j), 250);
     json_decref(j);
     struct dev stranger;
     dev_new(&stranger);
     dc_client_set_key(c, stranger.sk);
     unsigned long long refused = balance_answers("4xx"), served = balance_answers("2xx");
-    ASSERT_ERR(dc_client_call(c, 1, "GET", "/v1/balance", NULL, &status, &j, detail,
-                              sizeof detail),
+    ASSERT_ERR(dc_client_call(c, 1, "GET", "/v1/balance", NULL, &status, &j, detail, sizeof detail),
                DC_ERR_AUTH_UNKNOWN);
     ASSERT_EQ(status, 401);
     json_decref(j);
@@ -128,8 +125,7 @@ static void test_signed_before_restart(void)
      * restart: refused, then re-signed with the server's clock */
     dc_client_set_clock_offset(c, -60000);
     unsigned long long refused = balance_answers("4xx"), served = balance_answers("2xx");
-    ASSERT_OK(dc_client_call(c, 1, "GET", "/v1/balance", NULL, &status, &j, detail,
-                             sizeof detail));
+    ASSERT_OK(dc_client_call(c, 1, "GET", "/v1/balance", NULL, &status, &j, detail, sizeof detail));
     ASSERT_EQ(status, 200);
     /* refused once as stale, re-signed once, served once */
     ASSERT_EQ(balance_answers("4xx"), refused + 1);

@@ -17,6 +17,7 @@
  * Every scenario ends with audit_ok (conservation, from the journal).
  */
 #include "test.h"
+/* harness.h needs test.h first */
 #include "harness.h"
 
 #include <pthread.h>
@@ -283,13 +284,13 @@ static void test_withdraw_fewest_coins(void)
     json_t *j = NULL;
     char rid[40];
     new_request_id(rid);
-    int st = apif(&S, &alice, "POST", "/v1/withdrawals", &j,
-                  "{\"request_id\":\"%s\",\"amount\":0}", rid);
+    int st = apif(&S, &alice, "POST", "/v1/withdrawals", &j, "{\"request_id\":\"%s\",\"amount\":0}",
+                  rid);
     ASSERT(st == 400);
     json_decref(j);
     new_request_id(rid);
-    st = apif(&S, &alice, "POST", "/v1/withdrawals", &j,
-              "{\"request_id\":\"%s\",\"amount\":-5}", rid);
+    st = apif(&S, &alice, "POST", "/v1/withdrawals", &j, "{\"request_id\":\"%s\",\"amount\":-5}",
+              rid);
     ASSERT(st == 400);
     json_decref(j);
     ASSERT_EQ(bal_of(&S, &alice).available, 10000 - 1234 - 50);
@@ -350,8 +351,7 @@ static void test_withdraw_retry_same_coins(void)
     char rid[40];
     new_request_id(rid);
     st = apif(&S, &alice, "POST", "/v1/transfers", &j,
-              "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%d}", rid, bob.account,
-              10000 - 1234);
+              "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%d}", rid, bob.account, 10000 - 1234);
     ASSERT_EQ(st, 201);
     json_decref(j);
     srv_restart(&S);
@@ -511,7 +511,8 @@ static void test_withdraw_outside_key_window(void)
         if (st != 201) {
             char *dump = j ? json_dumps(j, JSON_COMPACT) : NULL;
             printf("# withdrawal at sign_until + 1 day answered 201 (Alice debited 1000), but "
-                   "depositing its coin answers %d %s\n", st, dump ? dump : "");
+                   "depositing its coin answers %d %s\n",
+                   st, dump ? dump : "");
             free(dump);
         }
         json_decref(j);
@@ -887,7 +888,8 @@ static void test_deposit_malformed(void)
          (int)(hl - 20), hex);
     BODY("trailing byte", "DC_ERR_DECODE_TRAILING", "{\"request_id\":\"m7\",\"coins\":[\"%s00\"]}",
          hex);
-    BODY("header only", "DC_ERR_DECODE_TRUNCATED", "{\"request_id\":\"m8\",\"coins\":[\"200101\"]}");
+    BODY("header only", "DC_ERR_DECODE_TRUNCATED",
+         "{\"request_id\":\"m8\",\"coins\":[\"200101\"]}");
     BODY("not a coin", "DC_ERR_DECODE_TYPE", "{\"request_id\":\"m9\",\"coins\":[\"21%s\"]}",
          hex + 2);
     BODY("not JSON", "DC_ERR_JSON", "{\"request_id\":\"m10\",\"coins\":[\"%s\"", hex);
@@ -1289,8 +1291,8 @@ static json_t *fork_setup(long long funds)
         size_t alen = 0;
         ASSERT(ab && hb);
         ASSERT_OK(dc_hex_decode(hb, evlen, evhex, strlen(evhex)));
-        enum dc_err ae =
-            dc_armor_decode(ab, DC_EVIDENCE_MAX_BYTES, &alen, DC_ARMOR_EVIDENCE, armor, strlen(armor));
+        enum dc_err ae = dc_armor_decode(ab, DC_EVIDENCE_MAX_BYTES, &alen, DC_ARMOR_EVIDENCE, armor,
+                                         strlen(armor));
         int same = ae == DC_OK && alen == evlen && memcmp(ab, hb, evlen) == 0;
         free(ab);
         free(hb);
@@ -1366,8 +1368,8 @@ static void expect_hold(const struct dev *d, long long id, const char *status, l
     long long c = json_is_null(cv) ? 0 : json_int(h, "case");
     int ok = strcmp(s, status) == 0 && c == case_id;
     if (!ok) {
-        printf("# account %lld hold %lld: status %s case %lld, expected %s case %lld\n",
-               d->account, id, s, c, status, case_id);
+        printf("# account %lld hold %lld: status %s case %lld, expected %s case %lld\n", d->account,
+               id, s, c, status, case_id);
     }
     json_decref(b);
     ASSERT(ok);
@@ -1508,8 +1510,8 @@ static void resolve_twice_closed(const char *decision)
     char path[96];
     json_t *j = NULL;
     snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", F.case_id);
-    int st = adminf(&S, S.token, "POST", path, &j,
-                    "{\"decision\":\"%s\",\"reason\":\"again\"}", decision);
+    int st = adminf(&S, S.token, "POST", path, &j, "{\"decision\":\"%s\",\"reason\":\"again\"}",
+                    decision);
     ASSERT_API_ERR(st, j, 409, "DC_ERR_CASE_CLOSED");
     json_decref(j);
 }
@@ -1519,8 +1521,8 @@ static void resolve_not_due(const char *decision)
     char path[96];
     json_t *j = NULL;
     snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", F.case_id);
-    int st = adminf(&S, S.token, "POST", path, &j,
-                    "{\"decision\":\"%s\",\"reason\":\"again\"}", decision);
+    int st = adminf(&S, S.token, "POST", path, &j, "{\"decision\":\"%s\",\"reason\":\"again\"}",
+                    decision);
     ASSERT_API_ERR(st, j, 409, "DC_ERR_CASE_NOT_DUE");
     json_decref(j);
 }
@@ -1587,8 +1589,7 @@ static void test_fork_open_reject(void)
 
     clock_set(&S, h_now_ms() + 60 * DAY_MS); /* the honest credits are due */
     st = admin(&S, S.token, "POST", path,
-               "{\"decision\":\"reject\",\"reason\":\"second branch is the double spend\"}",
-               &j);
+               "{\"decision\":\"reject\",\"reason\":\"second branch is the double spend\"}", &j);
     ASSERT_EQ(st, 200);
     /* decided, not settled: Alice still owes the 1000 */
     ASSERT_STR(json_str(j, "status"), "open");
@@ -1655,9 +1656,9 @@ static void test_fork_open_honour(void)
     json_t *j = NULL;
     snprintf(path, sizeof path, "/v1/admin/cases/%lld/resolve", F.case_id);
     clock_set(&S, h_now_ms() + 60 * DAY_MS); /* the honest credits are due */
-    int st = admin(&S, S.token, "POST", path,
-                   "{\"decision\":\"honour\",\"reason\":\"both receivers acted in good faith\"}",
-                   &j);
+    int st =
+        admin(&S, S.token, "POST", path,
+              "{\"decision\":\"honour\",\"reason\":\"both receivers acted in good faith\"}", &j);
     ASSERT_EQ(st, 200);
     ASSERT_STR(json_str(j, "status"), "open");
     ASSERT_STR(json_str(j, "phase"), "decided");
@@ -2328,11 +2329,11 @@ static void test_expired_coin_grace(void)
         uint64_t at;
         int ok, flagged;
     } steps[] = {
-        {exp - 1, 1, 0},         /* the last moment of its life */
-        {exp, 1, 1},             /* expired, within the grace */
-        {exp + DAY_MS, 1, 1},    /* a day into the grace */
-        {grace_end - 1, 1, 1},   /* the last moment of the grace */
-        {grace_end, 0, 0},       /* past the grace */
+        {exp - 1, 1, 0},       /* the last moment of its life */
+        {exp, 1, 1},           /* expired, within the grace */
+        {exp + DAY_MS, 1, 1},  /* a day into the grace */
+        {grace_end - 1, 1, 1}, /* the last moment of the grace */
+        {grace_end, 0, 0},     /* past the grace */
     };
     long long credited = 0;
     for (size_t i = 0; i < 5; i++) {
@@ -2397,16 +2398,14 @@ static void test_expired_coin_grace(void)
 
 TESTS(T(test_withdraw_fewest_coins), T(test_withdraw_retry_same_coins),
       T(test_withdraw_insufficient_funds), T(test_withdraw_offline_limit),
-      T(test_withdraw_unverified), T(test_withdraw_outside_key_window),
-      T(test_deposit_held_credit), T(test_deposit_wrong_account),
-      T(test_deposit_without_deposit_record), T(test_deposit_forged_or_altered),
-      T(test_deposit_malformed), T(test_deposit_idempotent_retry),
-      T(test_deposit_failure_rolls_back), T(test_double_deposit),
+      T(test_withdraw_unverified), T(test_withdraw_outside_key_window), T(test_deposit_held_credit),
+      T(test_deposit_wrong_account), T(test_deposit_without_deposit_record),
+      T(test_deposit_forged_or_altered), T(test_deposit_malformed),
+      T(test_deposit_idempotent_retry), T(test_deposit_failure_rolls_back), T(test_double_deposit),
       T(test_split_siblings_two_depositors), T(test_fork_auto_resolved),
-      T(test_fork_auto_resolved_exact_cover),
-      T(test_fork_open_reject), T(test_fork_open_honour), T(test_fork_descendant_frozen),
-      T(test_fork_second_hop_culprit), T(test_fork_split_sibling_joins_case),
-      T(test_fork_third_branch), T(test_fork_culprit_deposits_own_copy),
-      T(test_concurrent_same_coin_deposits), T(test_concurrent_double_spend_deposits),
-      T(test_concurrent_withdrawals_offline_limit), T(test_concurrent_mixed_deposits),
-      T(test_hold_release_calendar), T(test_expired_coin_grace))
+      T(test_fork_auto_resolved_exact_cover), T(test_fork_open_reject), T(test_fork_open_honour),
+      T(test_fork_descendant_frozen), T(test_fork_second_hop_culprit),
+      T(test_fork_split_sibling_joins_case), T(test_fork_third_branch),
+      T(test_fork_culprit_deposits_own_copy), T(test_concurrent_same_coin_deposits),
+      T(test_concurrent_double_spend_deposits), T(test_concurrent_withdrawals_offline_limit),
+      T(test_concurrent_mixed_deposits), T(test_hold_release_calendar), T(test_expired_coin_grace))

@@ -14,6 +14,7 @@
  * src/server/http/routes.c). $CHROMIUM overrides the browser binary.
  */
 #include "test.h"
+/* harness.h needs test.h first */
 #include "harness.h"
 
 #include <errno.h>
@@ -406,8 +407,8 @@ static void resolve(long long id, const char *decision, const char *actor, const
     char out[4096];
     (void)srv_cmd(&S, out, sizeof out, "operators remove %s", actor); /* absent is fine */
     char *tok = operator_add(actor);
-    int st = adminf(&S, tok, "POST", path, &j, "{\"decision\":\"%s\",\"reason\":\"%s\"}",
-                    decision, reason);
+    int st = adminf(&S, tok, "POST", path, &j, "{\"decision\":\"%s\",\"reason\":\"%s\"}", decision,
+                    reason);
     free(tok);
     if (st != 200) FAIL_AT("POST %s answered %d", path, st);
     ASSERT_STR(json_str(j, "phase"), "decided");
@@ -578,11 +579,12 @@ static void test_case_evidence_and_events(void)
      * case could no longer be shown as JSON) or that is not UTF-8 */
     char out[4096], longer[512] = "";
     for (int i = 0; i < 150; i++) strcat(longer, "\xc3\xa9");
-    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases resolve %lld honour --reason %s", F.case_id,
-                      longer), 2);
+    ASSERT_EQ(
+        srv_cmd(&S, out, sizeof out, "cases resolve %lld honour --reason %s", F.case_id, longer),
+        2);
     ASSERT(strstr(out, "--reason of at most 255") != NULL);
-    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases resolve %lld honour --reason a\xff",
-                      F.case_id), 2);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases resolve %lld honour --reason a\xff", F.case_id),
+              2);
     j = admin_get(path);
     ASSERT_EQ(json_array_size(json_get(j, "events")), 1); /* nothing recorded */
     json_decref(j);
@@ -970,8 +972,7 @@ static void browser_start(int width, int height)
     ASSERT(target != NULL);
     json_t *a = cdp_call("Target.attachToTarget",
                          json_pack("{s:s, s:b}", "targetId", target, "flatten", 1), 0);
-    snprintf(B.session, sizeof B.session, "%s",
-             json_string_value(json_object_get(a, "sessionId")));
+    snprintf(B.session, sizeof B.session, "%s", json_string_value(json_object_get(a, "sessionId")));
     json_decref(a);
     json_decref(r);
     ASSERT(B.session[0]);
@@ -1005,10 +1006,9 @@ static void browser_stop(void)
 /* Evaluates a JavaScript expression in the page; its value (caller frees). */
 static json_t *js(const char *expr)
 {
-    json_t *r = cdp_call("Runtime.evaluate",
-                         json_pack("{s:s, s:b, s:b}", "expression", expr, "returnByValue", 1,
-                                   "awaitPromise", 1),
-                         1);
+    json_t *r = cdp_call(
+        "Runtime.evaluate",
+        json_pack("{s:s, s:b, s:b}", "expression", expr, "returnByValue", 1, "awaitPromise", 1), 1);
     if (json_object_get(r, "exceptionDetails")) {
         char *t = json_dumps(json_object_get(r, "exceptionDetails"), JSON_COMPACT);
         FAIL_AT("page: %s threw %s", expr, t ? t : "");
@@ -1076,8 +1076,7 @@ static void browser_go(const char *url)
  * viewport, or the element's box) and more than 2 KB (a blank image of
  * that size compresses far smaller). OUT: *w, *h.
  */
-static void screenshot(const char *name, const char *clip_expr, long long want_w,
-                       long long want_h)
+static void screenshot(const char *name, const char *clip_expr, long long want_w, long long want_h)
 {
     json_t *params = json_pack("{s:s}", "format", "png");
     if (clip_expr) {
@@ -1089,10 +1088,9 @@ static void screenshot(const char *name, const char *clip_expr, long long want_w
         json_t *box = js(expr);
         ASSERT(json_array_size(box) == 4);
         json_object_set_new(params, "clip",
-                            json_pack("{s:O, s:O, s:O, s:O, s:i}", "x", json_array_get(box, 0),
-                                      "y", json_array_get(box, 1), "width",
-                                      json_array_get(box, 2), "height",
-                                      json_array_get(box, 3), "scale", 1));
+                            json_pack("{s:O, s:O, s:O, s:O, s:i}", "x", json_array_get(box, 0), "y",
+                                      json_array_get(box, 1), "width", json_array_get(box, 2),
+                                      "height", json_array_get(box, 3), "scale", 1));
         json_object_set_new(params, "captureBeyondViewport", json_true());
         json_decref(box);
     }
@@ -1205,8 +1203,7 @@ static void test_investigation_reads(void)
             snprintf(path, sizeof path, "/v1/admin/accounts/%lld/history?limit=1&before=%lld",
                      F.dave.account, before);
         } else {
-            snprintf(path, sizeof path, "/v1/admin/accounts/%lld/history?limit=1",
-                     F.dave.account);
+            snprintf(path, sizeof path, "/v1/admin/accounts/%lld/history?limit=1", F.dave.account);
         }
         j = admin_get(path);
         total += (long long)json_array_size(json_get(j, "entries"));
@@ -1457,9 +1454,9 @@ static void test_investigator_path(void)
     }
     free(fork);
     char *svgtext = js_str("document.getElementById('coin-drawing').textContent");
-    static const char *const need[] = {"genesis", "10.00 CNY", "split",     "Bob Li",
-                                       "Dave Chen", "Carol Wang", "branch A", "branch B",
-                                       "4.00 CNY"};
+    static const char *const need[] = {"genesis",  "10.00 CNY", "split",
+                                       "Bob Li",   "Dave Chen", "Carol Wang",
+                                       "branch A", "branch B",  "4.00 CNY"};
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
         if (!strstr(svgtext, need[i])) FAIL_AT("the drawing lacks '%s': %s", need[i], svgtext);
     }
@@ -1511,9 +1508,10 @@ static void test_investigator_path(void)
              F.alice.account);
     wait_for(expr, "the culprit's account page");
     char *page = js_str("document.getElementById('view').innerText");
-    static const char *const acct_need[] = {"Alice Zhang", "verified", "Credits in the frozen box",
-                                            "Cases", "culprit", "Events", "History (journal)",
-                                            "withdraw", "Freeze account"};
+    static const char *const acct_need[] = {
+        "Alice Zhang",   "verified", "Credits in the frozen box", "Cases",
+        "culprit",       "Events",   "History (journal)",         "withdraw",
+        "Freeze account"};
     for (size_t i = 0; i < sizeof acct_need / sizeof acct_need[0]; i++) {
         if (!strstr(page, acct_need[i])) FAIL_AT("the account page lacks '%s'", acct_need[i]);
     }
@@ -1544,7 +1542,8 @@ static void test_investigator_path(void)
              "the case shows who decided");
     char *journal = js_str("[...document.querySelectorAll('tr.event')].map((r) => "
                            "r.innerText).join(' | ')");
-    if (!strstr(journal, "ops-wang") || !strstr(journal, "Dave and Carol were paid in good faith")) {
+    if (!strstr(journal, "ops-wang") ||
+        !strstr(journal, "Dave and Carol were paid in good faith")) {
         FAIL_AT("the journal reads '%s'", journal);
     }
     free(journal);
@@ -1621,5 +1620,5 @@ static void test_investigator_path(void)
 
 TESTS(T(test_files_served_with_security_headers), T(test_script_calls_only_admin_routes),
       T(test_console_off), T(test_holds_endpoint), T(test_case_evidence_and_events),
-      T(test_browser_renders_case), T(test_browser_shows_provisional), T(test_named_operators), T(test_investigation_reads),
-      T(test_investigator_path))
+      T(test_browser_renders_case), T(test_browser_shows_provisional), T(test_named_operators),
+      T(test_investigation_reads), T(test_investigator_path))

@@ -29,10 +29,11 @@
 #include <unistd.h>
 
 #include "test.h"
+/* harness.h needs test.h first */
 #include "harness.h"
 
-#define NI 3       /* instances */
-#define NU 6       /* users, one client thread each */
+#define NI 3 /* instances */
+#define NU 6 /* users, one client thread each */
 #define FUNDS 6000
 
 static struct srv A, B, C;
@@ -71,14 +72,14 @@ static void sleep_ms(long ms)
 /* ---- Shared client state ----------------------------------------------- */
 
 struct world {
-    struct srv inst[NI];  /* copies, so a kill -9 by the test thread races nothing */
-    atomic_int dead[NI];  /* instance killed: clients stop choosing it */
+    struct srv inst[NI]; /* copies, so a kill -9 by the test thread races nothing */
+    atomic_int dead[NI]; /* instance killed: clients stop choosing it */
     struct dev users[NU];
     pthread_mutex_t mu;
     long long avail[NU], held[NU]; /* what the answers said, booked once each */
     long long ok_transfers, refused, withdrawals, deposits, retries;
-    char error[512];      /* first client error; the test thread fails on it */
-    int ops;              /* requests per client */
+    char error[512]; /* first client error; the test thread fails on it */
+    int ops;         /* requests per client */
     pthread_barrier_t go;
 };
 
@@ -143,8 +144,9 @@ static void do_transfer(struct client *c, int op)
         W.avail[c->u] -= amount;
         W.avail[to] += amount;
         W.ok_transfers++;
-    } else if (st == 409 && j && strcmp(json_string_value(json_object_get(j, "name")),
-                                        "DC_ERR_INSUFFICIENT_FUNDS") == 0) {
+    } else if (st == 409 && j &&
+               strcmp(json_string_value(json_object_get(j, "name")), "DC_ERR_INSUFFICIENT_FUNDS") ==
+                   0) {
         W.refused++;
     } else if (!W.error[0]) {
         snprintf(W.error, sizeof W.error, "transfer %s: status %d", rid, st);
@@ -170,8 +172,9 @@ static void do_withdraw(struct client *c, int op)
         W.avail[c->u] -= 100;
         W.withdrawals++;
         pthread_mutex_unlock(&W.mu);
-    } else if (!(st == 409 && j && strcmp(json_string_value(json_object_get(j, "name")),
-                                          "DC_ERR_INSUFFICIENT_FUNDS") == 0)) {
+    } else if (!(st == 409 && j &&
+                 strcmp(json_string_value(json_object_get(j, "name")),
+                        "DC_ERR_INSUFFICIENT_FUNDS") == 0)) {
         world_error("withdrawal %s: status %d", rid, st);
     }
     json_decref(j);
@@ -274,8 +277,8 @@ static void check_books(const struct srv *s)
         json_decref(j);
         ASSERT(av >= 0 && held >= 0);
         if (av != W.avail[u] || held != W.held[u]) {
-            FAIL_AT("user %d: available %lld held %lld, the answers say %lld and %lld", u, av,
-                    held, W.avail[u], W.held[u]);
+            FAIL_AT("user %d: available %lld held %lld, the answers say %lld and %lld", u, av, held,
+                    W.avail[u], W.held[u]);
         }
     }
 }
@@ -359,8 +362,8 @@ static void test_double_spend_at_two_instances(void)
         /* both branches deposited at the same moment, at two instances */
         pthread_barrier_t go;
         pthread_barrier_init(&go, NULL, 2);
-        struct dep_arg a = {&A, &bob, &x[k], &go, 0, 0, ""}, b = {&B, &carol, &copy[k], &go, 0,
-                                                                  0, ""};
+        struct dep_arg a = {&A, &bob, &x[k], &go, 0, 0, ""},
+                       b = {&B, &carol, &copy[k], &go, 0, 0, ""};
         new_request_id(a.rid);
         new_request_id(b.rid);
         pthread_t ta, tb;

@@ -5,6 +5,7 @@
  * loudest when something basic breaks.
  */
 #include "test.h"
+/* harness.h needs test.h first */
 #include "harness.h"
 
 static struct srv S;

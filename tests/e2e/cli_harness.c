@@ -26,7 +26,7 @@
 #define CLI_OK(expr)                                                                               \
     do {                                                                                           \
         enum dc_err e_ = (expr);                                                                   \
-        if (e_ != DC_OK) CLI_FAIL("%s returned %s", #expr, dc_err_name(e_));                      \
+        if (e_ != DC_OK) CLI_FAIL("%s returned %s", #expr, dc_err_name(e_));                       \
     } while (0)
 
 char ducat_bin[1024];
@@ -185,8 +185,10 @@ pid_t spawn(const struct wal *w, const char *log, const char *pause_at, const ch
     pid_t pid = fork();
     if (pid < 0) CLI_FAIL("fork: %s", strerror(errno));
     if (pid == 0) {
-        if (pause_at) setenv("DUCAT_TEST_PAUSE_AT", pause_at, 1);
-        else unsetenv("DUCAT_TEST_PAUSE_AT");
+        if (pause_at)
+            setenv("DUCAT_TEST_PAUSE_AT", pause_at, 1);
+        else
+            unsetenv("DUCAT_TEST_PAUSE_AT");
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -273,8 +275,8 @@ void write_payment(const char *path, const uint8_t *req, size_t rlen, const stru
     write_file(path, text, tl);
 }
 
-void hand_request(struct hand_request *h, const struct wal *payee, const char *dir,
-                  const char *tag, const char *amount)
+void hand_request(struct hand_request *h, const struct wal *payee, const char *dir, const char *tag,
+                  const char *amount)
 {
     char out[4096], rq[256];
     snprintf(rq, sizeof rq, "%s/req-%s", dir, tag);

@@ -63,7 +63,7 @@ int contains(const char *hay, const char *needle);
 
 #define ASSERT_HAS(out, needle)                                                                    \
     do {                                                                                           \
-        if (!contains((out), (needle))) FAIL_AT("output lacks \"%s\":\n%s", (needle), (out));     \
+        if (!contains((out), (needle))) FAIL_AT("output lacks \"%s\":\n%s", (needle), (out));      \
     } while (0)
 
 /* Reads a small file into buf (NUL-terminated); returns its length or -1. */
@@ -103,7 +103,7 @@ struct hand_request {
     struct dc_request r;
     char pay_path[256];
 };
-void hand_request(struct hand_request *h, const struct wal *payee, const char *dir,
-                  const char *tag, const char *amount);
+void hand_request(struct hand_request *h, const struct wal *payee, const char *dir, const char *tag,
+                  const char *amount);
 
 #endif

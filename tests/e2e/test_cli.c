@@ -162,7 +162,8 @@ static void test_demo_script(void)
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
     int rc = sh(out, sizeof out, "BUILD=%s DUCAT=%s scripts/demo.sh", dir, ducat_bin);
-    if (rc != 0) FAIL_AT("demo exited %d:\n%s", rc, out + (strlen(out) > 3000 ? strlen(out) - 3000 : 0));
+    if (rc != 0)
+        FAIL_AT("demo exited %d:\n%s", rc, out + (strlen(out) > 3000 ? strlen(out) - 3000 : 0));
     ASSERT_HAS(out, "every step behaved as described");
 }
 
@@ -174,11 +175,9 @@ struct boundary {
 };
 
 static const struct boundary boundaries[] = {
-    {"receive:request-persisted", 1}, {"receive:request-sent", 1},
-    {"send:request-received", 0},     {"send:payment-persisted", 0},
-    {"send:payment-sent", 0},         {"receive:payment-received", 1},
-    {"receive:coins-persisted", 1},   {"receive:receipt-sent", 1},
-    {"send:receipt-received", 0},
+    {"receive:request-persisted", 1}, {"receive:request-sent", 1}, {"send:request-received", 0},
+    {"send:payment-persisted", 0},    {"send:payment-sent", 0},    {"receive:payment-received", 1},
+    {"receive:coins-persisted", 1},   {"receive:receipt-sent", 1}, {"send:receipt-received", 0},
 };
 
 static void start_receive(const struct wal *payee, const char *dir, int round, const char *pause,
@@ -276,12 +275,14 @@ static void test_bad_wallet_and_input(void)
     ASSERT_EQ(slurp(w.path, after, sizeof after), n);
     ASSERT_MEM(before, after, (size_t)n);
     /* the passphrase from a file descriptor */
-    ASSERT_EQ(sh(out, sizeof out, "echo \"$DUCAT_PASSPHRASE\" | env -u DUCAT_PASSPHRASE %s "
-                                  "--wallet %s --passphrase-fd 0 balance --offline",
+    ASSERT_EQ(sh(out, sizeof out,
+                 "echo \"$DUCAT_PASSPHRASE\" | env -u DUCAT_PASSPHRASE %s "
+                 "--wallet %s --passphrase-fd 0 balance --offline",
                  ducat_bin, w.path),
               0);
-    ASSERT_EQ(sh(out, sizeof out, "echo nope | env -u DUCAT_PASSPHRASE %s --wallet %s "
-                                  "--passphrase-fd 0 balance --offline",
+    ASSERT_EQ(sh(out, sizeof out,
+                 "echo nope | env -u DUCAT_PASSPHRASE %s --wallet %s "
+                 "--passphrase-fd 0 balance --offline",
                  ducat_bin, w.path),
               3);
 
@@ -352,7 +353,8 @@ static void expect_refused(const struct wal *payee, const char *dir, const char 
     static struct coin coins[4];
     struct hand_request h;
     snprintf(tag, sizeof tag, "%s", why);
-    for (char *q = tag; *q; q++) if (*q == ' ') *q = '_';
+    for (char *q = tag; *q; q++)
+        if (*q == ' ') *q = '_';
     hand_request(&h, payee, dir, tag, amount);
     size_t n = 0;
     make(coins, &n, &h.r, ctx);

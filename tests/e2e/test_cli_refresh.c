@@ -38,8 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ducat/crypto.h"
 #include "ducat/armor.h"
+#include "ducat/crypto.h"
 #include "ducat/proto.h"
 #include "ducat/service.h"
 #include "ducat/wallet.h"
@@ -596,7 +596,8 @@ static void test_deposit_fallback_interrupted(void)
     srv_cleanup(&S);
 }
 
-/* ---- 3. Over the payee's offline limit when the payment arrives ------------------------------- */
+/* ---- 3. Over the payee's offline limit when the payment arrives -------------------------------
+ */
 
 static void test_payee_over_limit_at_accept(void)
 {
@@ -698,7 +699,8 @@ static void test_payee_over_limit_at_accept(void)
     srv_cleanup(&S);
 }
 
-/* ---- 4. Another ducat process holds the wallet ------------------------------------------------ */
+/* ---- 4. Another ducat process holds the wallet ------------------------------------------------
+ */
 
 static void test_wallet_lock_contention(void)
 {
@@ -722,8 +724,8 @@ static void test_wallet_lock_contention(void)
     ASSERT(fl > 0);
 
     uint64_t t0 = mono_ms();
-    int rc = sh(out, sizeof out, "DUCAT_LOCK_WAIT_MS=300 %s --wallet %s withdraw 1", ducat_bin,
-                w.path);
+    int rc =
+        sh(out, sizeof out, "DUCAT_LOCK_WAIT_MS=300 %s --wallet %s withdraw 1", ducat_bin, w.path);
     uint64_t took = mono_ms() - t0;
     if (rc != 3) FAIL_AT("withdraw on a busy wallet exited %d: %s", rc, out);
     ASSERT_HAS(out, "is in use by another ducat process");
@@ -735,9 +737,8 @@ static void test_wallet_lock_contention(void)
                  ducat_bin, w.path),
               3);
     ASSERT_HAS(out, "is in use by another ducat process");
-    ASSERT_EQ(sh(out, sizeof out, "DUCAT_LOCK_WAIT_MS=soon %s --wallet %s coins", ducat_bin,
-                 w.path),
-              2);
+    ASSERT_EQ(
+        sh(out, sizeof out, "DUCAT_LOCK_WAIT_MS=soon %s --wallet %s coins", ducat_bin, w.path), 2);
     ASSERT_HAS(out, "invalid DUCAT_LOCK_WAIT_MS 'soon'");
     ASSERT_ONE_LINE(out);
     ASSERT_EQ(slurp(w.path, after, sizeof after), fl);
@@ -784,5 +785,4 @@ static void test_setup(void)
 
 TESTS(T(test_setup), T(test_refresh_near_expiry), T(test_refresh_hop_limit_and_refusal),
       T(test_deposit_batch_fallback), T(test_deposit_fallback_interrupted),
-      T(test_payee_over_limit_at_accept),
-      T(test_wallet_lock_contention))
+      T(test_payee_over_limit_at_accept), T(test_wallet_lock_contention))

@@ -78,8 +78,7 @@ static void test_exposure_bound(void)
 {
     /* E + G <= F: the last branch of a fork must arrive while the first is held */
     ASSERT_OK(parse("[limits]\ncoin_lifetime_days = 12\ndeposit_grace_days = 3\n"));
-    ASSERT_ERR(parse("[limits]\ncoin_lifetime_days = 13\ndeposit_grace_days = 3\n"),
-               DC_ERR_CONFIG);
+    ASSERT_ERR(parse("[limits]\ncoin_lifetime_days = 13\ndeposit_grace_days = 3\n"), DC_ERR_CONFIG);
     ASSERT(strstr(err, "coin_lifetime_days (13)") && strstr(err, "working_days (15)"));
     ASSERT(strstr(err, "released"));
     ASSERT_OK(parse("[limits]\ncoin_lifetime_days = 13\n[hold]\nworking_days = 16\n"));

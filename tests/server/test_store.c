@@ -7,9 +7,9 @@
  * the interface: what it stores, what it refuses, and that a rolled-back
  * savepoint leaves nothing behind.
  */
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sqlite3.h>
 #include <unistd.h>
 #ifdef DC_HAVE_PG
 #include <libpq-fe.h>
@@ -253,10 +253,11 @@ static void test_migration_2(void)
             "INSERT INTO holds(id, account, amount, release_at, status, deposit, created_at) "
             "VALUES (7, 1003, 5, 9, 0, 0, 1), (8, 1003, 6, 9, 0, 0, 1)");
     /* version 1 left holds.deposit 0; the deposit's coins name it */
-    raw_sql(backend == 0 ? "INSERT INTO deposit_coins(deposit, account, serial, chain, amount, hold) "
-                           "VALUES (7, 1003, X'00', X'00', 5, 7), (7, 1003, X'01', X'01', 6, 8)"
-                         : "INSERT INTO deposit_coins(deposit, account, serial, chain, amount, hold) "
-                           "VALUES (7, 1003, '\\x00', '\\x00', 5, 7), (7, 1003, '\\x01', '\\x01', 6, 8)");
+    raw_sql(backend == 0
+                ? "INSERT INTO deposit_coins(deposit, account, serial, chain, amount, hold) "
+                  "VALUES (7, 1003, X'00', X'00', 5, 7), (7, 1003, X'01', X'01', 6, 8)"
+                : "INSERT INTO deposit_coins(deposit, account, serial, chain, amount, hold) "
+                  "VALUES (7, 1003, '\\x00', '\\x00', 5, 7), (7, 1003, '\\x01', '\\x01', 6, 8)");
     char err[256];
     enum dc_err e = dc_store_open(&S, url, err, sizeof err);
     if (e != DC_OK) FAIL_AT("open %s: %s", url, err);
@@ -1051,8 +1052,8 @@ static void test_release_provisional(void)
     ASSERT_OK(S->ops->account_insert(S, &a));
     struct dc_hold h[4];
     const uint64_t at[4] = {1000, 1000, 9000, 1000};
-    const int prov[4] = {1, 0, 0, 1}, status[4] = {DC_HOLD_HELD, DC_HOLD_HELD, DC_HOLD_FROZEN,
-                                                   DC_HOLD_RELEASED};
+    const int prov[4] = {1, 0, 0, 1},
+              status[4] = {DC_HOLD_HELD, DC_HOLD_HELD, DC_HOLD_FROZEN, DC_HOLD_RELEASED};
     for (int i = 0; i < 4; i++) {
         memset(&h[i], 0, sizeof h[i]);
         h[i].account = 1001;
@@ -1289,8 +1290,7 @@ static void test_search_and_totals(void)
             ASSERT(sqlite3_prepare_v2(db, plans[i], -1, &st, NULL) == SQLITE_OK);
             while (sqlite3_step(st) == SQLITE_ROW) {
                 const char *d = (const char *)sqlite3_column_text(st, 3);
-                if (strncmp(d, "SCAN ", 5) == 0 && !strstr(d, "INDEX") &&
-                    !strstr(d, "CONSTANT")) {
+                if (strncmp(d, "SCAN ", 5) == 0 && !strstr(d, "INDEX") && !strstr(d, "CONSTANT")) {
                     FAIL_AT("plan %zu reads a whole table: %s", i, d);
                 }
             }
@@ -1300,7 +1300,8 @@ static void test_search_and_totals(void)
     }
 }
 
-TESTS(T(test_search_and_totals), T(test_accounts), T(test_events), T(test_migration_2), T(test_postings), T(test_post_many),
-      T(test_savepoints), T(test_requests), T(test_coins_and_states), T(test_deposits_and_holds),
-      T(test_holds_page), T(test_cases_revocations_keys), T(test_recovery),
-      T(test_release_provisional), T(test_prefetched_deposit))
+TESTS(T(test_search_and_totals), T(test_accounts), T(test_events), T(test_migration_2),
+      T(test_postings), T(test_post_many), T(test_savepoints), T(test_requests),
+      T(test_coins_and_states), T(test_deposits_and_holds), T(test_holds_page),
+      T(test_cases_revocations_keys), T(test_recovery), T(test_release_provisional),
+      T(test_prefetched_deposit))

@@ -6,8 +6,8 @@
  * instances migrating one empty database at once, store URLs shown
  * without passwords, reads that survive a cut connection, and the deferred
  * writes of a batch (store_pg.c: rows kept until the commit's round trip,
- * a failing job leaving no trace while its companions' rows commit). The behaviour both backends share is the contract
- * suite, test_store.c, which runs on both.
+ * a failing job leaving no trace while its companions' rows commit). The behaviour both backends
+ * share is the contract suite, test_store.c, which runs on both.
  *
  * Without DC_PG_DSN every case fails saying so: never a silent skip.
  */
@@ -622,8 +622,7 @@ static void test_redact(void)
 }
 
 TESTS(T(test_serialization_failure_is_retry), T(test_deferred_claim_loses_race),
-      T(test_lost_connection),
-      T(test_read_retries_on_cut_connection), T(test_deferred_writes_of_a_batch),
-      T(test_account_cache_is_checked), T(test_request_miss_without_lookup),
-      T(test_commit_answer_without_posting),
+      T(test_lost_connection), T(test_read_retries_on_cut_connection),
+      T(test_deferred_writes_of_a_batch), T(test_account_cache_is_checked),
+      T(test_request_miss_without_lookup), T(test_commit_answer_without_posting),
       T(test_instances_migrate_at_once), T(test_bad_url_is_one_clear_line), T(test_redact))

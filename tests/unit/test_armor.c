@@ -13,9 +13,8 @@
 #define B64_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 static const enum dc_armor_kind all_kinds[] = {
-    DC_ARMOR_COIN,     DC_ARMOR_REQUEST, DC_ARMOR_PAYMENT, DC_ARMOR_RECEIPT,
-    DC_ARMOR_EVIDENCE, DC_ARMOR_KEYCERT, DC_ARMOR_KEYREQ,  DC_ARMOR_DEVCERT,
-    DC_ARMOR_REFUSAL,
+    DC_ARMOR_COIN,    DC_ARMOR_REQUEST, DC_ARMOR_PAYMENT, DC_ARMOR_RECEIPT, DC_ARMOR_EVIDENCE,
+    DC_ARMOR_KEYCERT, DC_ARMOR_KEYREQ,  DC_ARMOR_DEVCERT, DC_ARMOR_REFUSAL,
 };
 #define N_KINDS (sizeof all_kinds / sizeof all_kinds[0])
 
@@ -69,9 +68,8 @@ static size_t arm(char *out, size_t cap, enum dc_armor_kind kind, const uint8_t 
 
 static void test_kind_names(void)
 {
-    static const char *const want[] = {"coin",     "request", "payment", "receipt",
-                                       "evidence", "keycert", "keyreq",  "devcert",
-                                       "refusal"};
+    static const char *const want[] = {"coin",    "request", "payment", "receipt", "evidence",
+                                       "keycert", "keyreq",  "devcert", "refusal"};
     for (size_t i = 0; i < N_KINDS; i++) ASSERT_STR(dc_armor_kind_name(all_kinds[i]), want[i]);
     ASSERT(dc_armor_kind_name((enum dc_armor_kind)0) == NULL);
     ASSERT(dc_armor_kind_name((enum dc_armor_kind)(DC_ARMOR_REFUSAL + 1)) == NULL);
@@ -111,8 +109,9 @@ static void test_round_trip_all_kinds(void)
             ASSERT_EQ(got, len);
             ASSERT_MEM(p, q, len);
             for (size_t j = 0; j < N_KINDS; j++) {
-                if (j != k) ASSERT_ERR(dc_armor_decode(q, len, &got, all_kinds[j], text, n),
-                                       DC_ERR_ARMOR_KIND);
+                if (j != k)
+                    ASSERT_ERR(dc_armor_decode(q, len, &got, all_kinds[j], text, n),
+                               DC_ERR_ARMOR_KIND);
             }
         }
     }
@@ -327,17 +326,18 @@ static void test_wrong_kind(void)
     /* An unknown expected kind is a caller bug. */
     uint8_t q[16];
     size_t got = 99;
-    ASSERT_ERR(dc_armor_decode(q, sizeof q, &got, (enum dc_armor_kind)0, KAT_TEXT,
-                               strlen(KAT_TEXT)),
-               DC_ERR_INVALID_ARGUMENT);
+    ASSERT_ERR(
+        dc_armor_decode(q, sizeof q, &got, (enum dc_armor_kind)0, KAT_TEXT, strlen(KAT_TEXT)),
+        DC_ERR_INVALID_ARGUMENT);
     ASSERT_EQ(got, 0);
-    ASSERT_ERR(dc_armor_decode(q, sizeof q, &got, (enum dc_armor_kind)(DC_ARMOR_REFUSAL + 1), KAT_TEXT,
-                               strlen(KAT_TEXT)),
+    ASSERT_ERR(dc_armor_decode(q, sizeof q, &got, (enum dc_armor_kind)(DC_ARMOR_REFUSAL + 1),
+                               KAT_TEXT, strlen(KAT_TEXT)),
                DC_ERR_INVALID_ARGUMENT);
     char text[64];
     size_t n = 99;
-    ASSERT_ERR(dc_armor_encode(text, sizeof text, &n, (enum dc_armor_kind)(DC_ARMOR_REFUSAL + 1), q, 4),
-               DC_ERR_INVALID_ARGUMENT);
+    ASSERT_ERR(
+        dc_armor_encode(text, sizeof text, &n, (enum dc_armor_kind)(DC_ARMOR_REFUSAL + 1), q, 4),
+        DC_ERR_INVALID_ARGUMENT);
     ASSERT_EQ(n, 0);
     ASSERT_STR(text, "");
 }
@@ -355,8 +355,7 @@ static void test_wrong_version(void)
     static const char *const malformed[] = {"", "v1", "1a", "one", "-1", "+1", "1.0"};
     for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
         char text[128];
-        snprintf(text, sizeof text, "ducat:coin:%s:AAECAwQFBgcICQoLDA0ODw:66b79916",
-                 malformed[i]);
+        snprintf(text, sizeof text, "ducat:coin:%s:AAECAwQFBgcICQoLDA0ODw:66b79916", malformed[i]);
         ASSERT_ERR(dec(text, DC_ARMOR_COIN), DC_ERR_ARMOR_SYNTAX);
     }
     /* Version is checked before base64 and checksum. */
@@ -597,14 +596,13 @@ static void test_error_leaves_nothing(void)
     const char *alpha = B64_ALPHABET;
     text[n - 10] = alpha[(size_t)(strchr(alpha, text[n - 10]) - alpha) | 1]; /* 200 % 3 == 2 */
     got = 99;
-    ASSERT_ERR(dc_armor_decode(q, sizeof q, &got, DC_ARMOR_KEYCERT, text, n),
-               DC_ERR_ARMOR_SYNTAX);
+    ASSERT_ERR(dc_armor_decode(q, sizeof q, &got, DC_ARMOR_KEYCERT, text, n), DC_ERR_ARMOR_SYNTAX);
     ASSERT_EQ(got, 0);
     for (size_t i = 0; i < sizeof q; i++) ASSERT_EQ(q[i], 0);
 }
 
-TESTS(T(test_kind_names), T(test_encoded_len), T(test_round_trip_all_kinds),
-      T(test_round_trip_20k), T(test_known_answer), T(test_empty_payload), T(test_whitespace),
+TESTS(T(test_kind_names), T(test_encoded_len), T(test_round_trip_all_kinds), T(test_round_trip_20k),
+      T(test_known_answer), T(test_empty_payload), T(test_whitespace),
       T(test_every_substitution_rejected), T(test_wrong_kind), T(test_wrong_version),
       T(test_prefix), T(test_missing_fields), T(test_extra_colon_and_garbage),
       T(test_non_canonical_base64), T(test_encode_buffer_too_small),

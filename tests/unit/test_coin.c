@@ -115,8 +115,7 @@ static void test_keyreq_proof_of_possession(void)
     dc_keyreq_sign(req, &r, W.alice.sk);
     ASSERT_ERR(dc_keyreq_decode_check(&got, req, sizeof req), DC_ERR_BAD_SIGNATURE);
     /* a keycert is not a request (domain separation by type) */
-    ASSERT_ERR(dc_keyreq_decode_check(&got, W.keycert_bytes, DC_KEYCERT_BYTES),
-               DC_ERR_DECODE_TYPE);
+    ASSERT_ERR(dc_keyreq_decode_check(&got, W.keycert_bytes, DC_KEYCERT_BYTES), DC_ERR_DECODE_TYPE);
 }
 
 static void test_devcert_roundtrip(void)
@@ -604,8 +603,8 @@ static void test_cache_vouches_for_certificates(void)
     struct dc_verify_result res;
     uint8_t slots[64][DC_HASH_BYTES];
     memset(slots, 0, sizeof slots);
-    struct dc_verify_cache cache = {.slots = slots, .cap = 64, .lock = count_lock,
-                                    .unlock = count_unlock, .lock_arg = &locks};
+    struct dc_verify_cache cache = {
+        .slots = slots, .cap = 64, .lock = count_lock, .unlock = count_unlock, .lock_arg = &locks};
     size_t l1 = pay(buf, issue(&W, buf, sizeof buf, 500, &W.alice, 20, 10), &W.alice, &W.bob, 1);
     size_t l2 = pay(buf2, issue(&W, buf2, sizeof buf2, 200, &W.alice, 21, 10), &W.alice, &W.bob, 2);
     ASSERT_OK(dc_coin_decode(&C, buf, l1));
@@ -661,8 +660,8 @@ static void test_successor_identity(void)
 
 TESTS(T(test_keycert_roundtrip), T(test_keyreq_proof_of_possession), T(test_devcert_roundtrip),
       T(test_issue_and_verify), T(test_transfer_chain), T(test_wrong_receiver_and_replayed_nonce),
-      T(test_forged_genesis), T(test_altered_value), T(test_split), T(test_split_threats), T(test_cache_vouches_for_certificates),
-      T(test_non_owner_and_replayed_record), T(test_reordered_and_truncated), T(test_hop_limit),
-      T(test_expiry_and_grace), T(test_key_windows_and_revocation), T(test_device_certificates),
-      T(test_currency), T(test_deposit_record), T(test_cache_skips_shared_history),
-      T(test_successor_identity))
+      T(test_forged_genesis), T(test_altered_value), T(test_split), T(test_split_threats),
+      T(test_cache_vouches_for_certificates), T(test_non_owner_and_replayed_record),
+      T(test_reordered_and_truncated), T(test_hop_limit), T(test_expiry_and_grace),
+      T(test_key_windows_and_revocation), T(test_device_certificates), T(test_currency),
+      T(test_deposit_record), T(test_cache_skips_shared_history), T(test_successor_identity))

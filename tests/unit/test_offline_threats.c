@@ -16,11 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "test.h"
-#include "wallet_fixture.h"
 #include "ducat/armor.h"
 #include "ducat/proto.h"
 #include "ducat/wallet.h"
+#include "test.h"
+#include "wallet_fixture.h"
 
 #define NOW (T0 + DAY)
 #define PASS "payee passphrase"
@@ -29,9 +29,9 @@
 static struct world W;
 static const struct dc_wallet_kdf FAST = {crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN};
 static char dir[64], bob_path[128];
-static struct dc_wallet *bob;           /* the payee */
-static struct dc_session PE, PR;        /* payee and payer sessions */
-static uint8_t req[DC_REQUEST_BYTES];   /* the payee's current request */
+static struct dc_wallet *bob;         /* the payee */
+static struct dc_session PE, PR;      /* payee and payer sessions */
+static uint8_t req[DC_REQUEST_BYTES]; /* the payee's current request */
 static uint8_t pay[DC_PAYMENT_MAX_BYTES];
 static size_t pay_len;
 
@@ -244,7 +244,7 @@ static void refused(enum dc_err want)
      * to send the same coins again */
     ASSERT_EQ(dc_err_class(dc_session_error(&PE)), DC_CLASS_REFUSED);
     size_t n;
-    ASSERT(dc_session_send_buf(&PE, &n) == NULL && n == 0);    /* no receipt leaves */
+    ASSERT(dc_session_send_buf(&PE, &n) == NULL && n == 0); /* no receipt leaves */
     ASSERT_EQ(held(bob), h);
     same_as(&before);
 }
@@ -643,9 +643,9 @@ static void test_garbage_input(void)
     ASSERT_ERR(dc_armor_decode(pay, sizeof pay, &got, DC_ARMOR_PAYMENT, text, tl),
                DC_ERR_ARMOR_CHECKSUM);
     ASSERT_EQ(got, 0);
-    ASSERT_ERR(dc_armor_decode(pay, sizeof pay, &got, DC_ARMOR_PAYMENT, "ducat:payment:1:!!:00",
-                               21),
-               DC_ERR_ARMOR_SYNTAX);
+    ASSERT_ERR(
+        dc_armor_decode(pay, sizeof pay, &got, DC_ARMOR_PAYMENT, "ducat:payment:1:!!:00", 21),
+        DC_ERR_ARMOR_SYNTAX);
     same_as(&before);
 }
 
@@ -702,7 +702,6 @@ static void test_wallet_file_after_receiving(void)
     free(orig);
     dc_wallet_free(alice);
 }
-
 
 TESTS(T(test_honest_payment_accepted), T(test_forged_genesis), T(test_altered_in_transit),
       T(test_split_not_conserving), T(test_expired_coin), T(test_hop_limit_exceeded),

@@ -19,11 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "test.h"
-#include "wallet_fixture.h"
 #include "ducat/offline.h"
 #include "ducat/proto.h"
 #include "ducat/wallet.h"
+#include "test.h"
+#include "wallet_fixture.h"
 
 #define NOW (T0 + DAY)
 #define PASS "correct horse battery staple"
@@ -651,8 +651,8 @@ static void test_truncation_and_garbage(void)
     size_t len, len2;
     uint8_t *orig = read_all(path, &len);
     ASSERT(orig);
-    size_t cuts[] = {0, 1, 7, 8, 9, 25, 73, 74, 89, 105, 106, 107, len / 2, len - 17, len - 16,
-                     len - 1};
+    size_t cuts[] = {0,  1,   7,   8,   9,       25,       73,       74,
+                     89, 105, 106, 107, len / 2, len - 17, len - 16, len - 1};
     for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
         write_all(path, orig, cuts[k]);
         back = (struct dc_wallet *)1;
@@ -805,8 +805,7 @@ static void test_commit_with_kept_key(void)
 
 #define FRESH (T0 + 60 * DAY)
 
-static struct dc_wallet_coin_info C(int64_t value, uint8_t hops, uint8_t limit, uint64_t expires)
-{
+static struct dc_wallet_coin_info C(int64_t value, uint8_t hops, uint8_t limit, uint64_t expires) {
     struct dc_wallet_coin_info c;
     memset(&c, 0, sizeof c);
     c.value = value;
@@ -920,7 +919,8 @@ static void test_select_combination_and_split(void)
     ASSERT_EQ(p.split_values[0], 2);
     ASSERT_EQ(p.split_values[1], 1);
     ASSERT_EQ(p.records, 3);
-    /* 8 + 4 would be exact (2 records < 3): with no 8, the split coin is the smallest that covers what the whole coins leave */
+    /* 8 + 4 would be exact (2 records < 3): with no 8, the split coin is the smallest that covers
+     * what the whole coins leave */
     struct dc_wallet_coin_info b[] = {C(10, 0, 8, FRESH), C(9, 0, 8, FRESH), C(4, 0, 8, FRESH),
                                       C(1, 0, 8, FRESH)};
     ASSERT_OK(dc_wallet_select_coins(&p, b, 4, 12, &OPTS));
@@ -1290,8 +1290,8 @@ static void test_accept_and_seen_conflict(void)
     size_t fork_len = orig_len;
     uint8_t nonce2[DC_NONCE_BYTES];
     nonce_of(nonce2, 0x92);
-    ASSERT_OK(dc_coin_transfer(fork, sizeof fork, &fork_len, W.alice.sk, W.carol.cert_bytes,
-                               nonce2));
+    ASSERT_OK(
+        dc_coin_transfer(fork, sizeof fork, &fork_len, W.alice.sk, W.carol.cert_bytes, nonce2));
     struct dc_coin fc, good;
     ASSERT_OK(dc_coin_decode(&fc, fork, fork_len));
     ASSERT_OK(dc_coin_decode(&good, out.coin[0], out.coin_len[0]));
@@ -1324,8 +1324,8 @@ static void test_accept_and_seen_conflict(void)
     const uint8_t *dep;
     size_t dep_len;
     ASSERT_OK(dc_wallet_accept_coins(bob, two, two_len, 1, NOW, &added));
-    ASSERT_OK(dc_wallet_prepare_deposit(bob, dc_wallet_coin_count(bob) - 1, 3, NOW, &dep,
-                                        &dep_len));
+    ASSERT_OK(
+        dc_wallet_prepare_deposit(bob, dc_wallet_coin_count(bob) - 1, 3, NOW, &dep, &dep_len));
     ASSERT_ERR(dc_wallet_accept_coins(alice, &dep, &dep_len, 1, NOW, &added), DC_ERR_CHAIN_ORDER);
     dc_wallet_free(alice);
     dc_wallet_free(bob);
@@ -1366,8 +1366,8 @@ static void test_protocol_round(void)
     ASSERT_ERR(dc_offline_pay(alice, msg, sizeof msg, &msg_len, &again, &split, req, sizeof req,
                               NOW, 400 * DAY),
                DC_ERR_INSUFFICIENT_FUNDS); /* no coin lives that long: nothing changed */
-    ASSERT_OK(dc_offline_pay(alice, msg, sizeof msg, &msg_len, &again, &split, req, sizeof req,
-                             NOW, DAY));
+    ASSERT_OK(dc_offline_pay(alice, msg, sizeof msg, &msg_len, &again, &split, req, sizeof req, NOW,
+                             DAY));
     ASSERT_EQ(again, 0);
     ASSERT_EQ(split, 1);
     ASSERT_OK(dc_offline_pay(alice, again_msg, sizeof again_msg, &again_len, &again, NULL, req,
@@ -1445,8 +1445,8 @@ static void test_offline_refused(void)
     ASSERT_OK(dc_request_sign(req, &rq, dc_wallet_device_sk(bob)));
     static uint8_t msg[DC_PAYMENT_MAX_BYTES];
     size_t msg_len;
-    ASSERT_OK(dc_offline_pay(alice, msg, sizeof msg, &msg_len, NULL, NULL, req, sizeof req, NOW,
-                             DAY));
+    ASSERT_OK(
+        dc_offline_pay(alice, msg, sizeof msg, &msg_len, NULL, NULL, req, sizeof req, NOW, DAY));
     ASSERT_OK(dc_offline_py_save(alice, req, sizeof req, 0, NOW));
     struct dc_payment pay;
     ASSERT_OK(dc_payment_decode(&pay, NULL, msg, msg_len));
@@ -1622,7 +1622,7 @@ static void test_offline_slots(void)
     ASSERT_ERR(dc_offline_rx_find_open(bob, 40, 2, NOW + 5000, 3600000, &got, &at),
                DC_ERR_NOT_FOUND); /* another transport */
     ASSERT_ERR(dc_offline_rx_find_open(bob, 40, 1, NOW + 3600000 + 1001, 3600000, &got, &at),
-               DC_ERR_NOT_FOUND); /* too old */
+               DC_ERR_NOT_FOUND);                                /* too old */
     ASSERT_OK(dc_offline_rx_save(bob, &s[1], 1, 1, NOW + 1000)); /* done: not open any more */
     ASSERT_OK(dc_offline_rx_find_open(bob, 40, 1, NOW + 5000, 3600000, &got, &at));
     ASSERT_EQ(at, NOW);
@@ -1911,14 +1911,14 @@ static void test_offline_host_sessions(void)
 }
 
 TESTS(T(test_offline_payee), T(test_offline_slots), T(test_offline_host_whole_messages),
-      T(test_offline_host_sessions), T(test_create_and_identity), T(test_trust_material), T(test_requests),
-      T(test_history_ring), T(test_plain_round_trip_all_fields), T(test_plain_decoder_strict),
-      T(test_file_round_trip), T(test_default_cost_is_interactive), T(test_wrong_passphrase),
-      T(test_every_byte_corruption), T(test_truncation_and_garbage),
+      T(test_offline_host_sessions), T(test_create_and_identity), T(test_trust_material),
+      T(test_requests), T(test_history_ring), T(test_plain_round_trip_all_fields),
+      T(test_plain_decoder_strict), T(test_file_round_trip), T(test_default_cost_is_interactive),
+      T(test_wrong_passphrase), T(test_every_byte_corruption), T(test_truncation_and_garbage),
       T(test_atomic_write_leftover_tmp), T(test_kill_during_save), T(test_commit_with_kept_key),
       T(test_select_exact_coin), T(test_select_exact_combination), T(test_select_split),
-      T(test_select_combination_and_split), T(test_select_refusals),
-      T(test_select_skips_refresh), T(test_select_bounded_search),
-      T(test_prepare_split_keeps_change), T(test_prepare_twice_same_bytes),
-      T(test_prepare_refusals_change_nothing), T(test_deposit_and_prune),
-      T(test_accept_and_seen_conflict), T(test_protocol_round), T(test_offline_refused))
+      T(test_select_combination_and_split), T(test_select_refusals), T(test_select_skips_refresh),
+      T(test_select_bounded_search), T(test_prepare_split_keeps_change),
+      T(test_prepare_twice_same_bytes), T(test_prepare_refusals_change_nothing),
+      T(test_deposit_and_prune), T(test_accept_and_seen_conflict), T(test_protocol_round),
+      T(test_offline_refused))

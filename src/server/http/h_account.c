@@ -24,10 +24,10 @@ enum dc_err dc_h_sync(struct dc_req *rq, struct dc_resp *rs)
     uint8_t cert[DC_DEVCERT_BYTES];
     struct dc_devcert c;
     dc_ledger_devcert(cert, &c, rq->x, a, rq->now);
-    rs->json = json_pack("{s:o, s:I, s:I, s:s, s:I}", "devcert",
-                         dc_json_hex(cert, sizeof cert), "expires_at", (json_int_t)c.expires_at,
-                         "offline_limit", (json_int_t)c.offline_limit, "status",
-                         dc_account_status_name(a), "account", (json_int_t)a->id);
+    rs->json = json_pack("{s:o, s:I, s:I, s:s, s:I}", "devcert", dc_json_hex(cert, sizeof cert),
+                         "expires_at", (json_int_t)c.expires_at, "offline_limit",
+                         (json_int_t)c.offline_limit, "status", dc_account_status_name(a),
+                         "account", (json_int_t)a->id);
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }
 
@@ -37,8 +37,7 @@ static int add_hold(void *ctx, const struct dc_hold *h)
      * of it (forfeited from a culprit, or reversed by a reject) */
     json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:I}", "id", (json_int_t)h->id, "amount",
                           (json_int_t)dc_hold_left(h), "release_at", (json_int_t)h->release_at,
-                          "status", dc_hold_status_name(h->status), "taken",
-                          (json_int_t)h->taken);
+                          "status", dc_hold_status_name(h->status), "taken", (json_int_t)h->taken);
     /* a guessed date: the calendar does not cover the whole window yet */
     if (o) json_object_set_new(o, "release_provisional", json_boolean(h->release_provisional));
     if (o && h->case_id) json_object_set_new(o, "case", json_integer(h->case_id));
@@ -66,10 +65,10 @@ enum dc_err dc_h_balance(struct dc_req *rq, struct dc_resp *rs)
         json_decref(holds);
         return e;
     }
-    rs->json = json_pack("{s:I, s:I, s:I, s:I, s:o, s:s}", "account", (json_int_t)a.id,
-                         "available", (json_int_t)a.available, "held", (json_int_t)a.held,
-                         "offline_outstanding", (json_int_t)outstanding, "holds", holds, "status",
-                         dc_account_status_name(&a));
+    rs->json =
+        json_pack("{s:I, s:I, s:I, s:I, s:o, s:s}", "account", (json_int_t)a.id, "available",
+                  (json_int_t)a.available, "held", (json_int_t)a.held, "offline_outstanding",
+                  (json_int_t)outstanding, "holds", holds, "status", dc_account_status_name(&a));
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }
 

@@ -6,13 +6,13 @@
 #include <string.h>
 
 #include "ducat/armor.h"
-#include "server/obs/gauges.h"
 #include "server/http/http.h"
 #include "server/ledger/jobs.h"
 #include "server/ledger/ledger.h"
+#include "server/ledger/writer.h"
+#include "server/obs/gauges.h"
 #include "server/obs/metrics.h"
 #include "server/operators.h"
-#include "server/ledger/writer.h"
 
 #define ADMIN_NAMESPACE (-1) /* idempotency keys of admin requests */
 
@@ -54,7 +54,8 @@ enum dc_err dc_h_admin_accounts(struct dc_req *rq, struct dc_resp *rs)
                  : strcmp(sv, "frozen") == 0   ? DC_ACCT_FROZEN
                                                : -2;
         if (status == -2) {
-            snprintf(rq->detail, sizeof rq->detail, "status must be unverified, verified or frozen");
+            snprintf(rq->detail, sizeof rq->detail,
+                     "status must be unverified, verified or frozen");
             return DC_ERR_FIELD;
         }
     }
@@ -124,7 +125,7 @@ static enum dc_err action_run(struct dc_store *st, void *ctx)
 {
     struct action_job *j = ctx;
     return dc_ledger_account_action(st, j->now, j->id, j->act, j->actor, j->reason, &j->changed,
-                                     j->detail, sizeof j->detail);
+                                    j->detail, sizeof j->detail);
 }
 
 /* verify, freeze, unfreeze: {"reason": "...", "actor": "..."}; the answer
@@ -247,9 +248,10 @@ enum dc_err dc_h_admin_cases(struct dc_req *rq, struct dc_resp *rs)
         return dc_admin_search(rq, rs, 1);
     }
     const char *sv = rq->query(rq->conn, "status");
-    int status = !sv ? -1 : strcmp(sv, "open") == 0 ? DC_CASE_OPEN
-                        : strcmp(sv, "resolved") == 0 ? DC_CASE_RESOLVED
-                                                      : -2;
+    int status = !sv                           ? -1
+                 : strcmp(sv, "open") == 0     ? DC_CASE_OPEN
+                 : strcmp(sv, "resolved") == 0 ? DC_CASE_RESOLVED
+                                               : -2;
     if (status == -2) {
         snprintf(rq->detail, sizeof rq->detail, "status must be open or resolved");
         return DC_ERR_FIELD;
@@ -271,9 +273,9 @@ static int add_case_hold(void *ctx, const struct dc_hold *h)
                        (json_int_t)h->id, "account", (json_int_t)h->account, "amount",
                        (json_int_t)h->amount, "status", dc_hold_status_name(h->status),
                        "provisional", h->provisional, "release_at", (json_int_t)h->release_at,
-                       "release_provisional", h->release_provisional, "taken",
-                       (json_int_t)h->taken, "repaid", (json_int_t)h->repaid, "released_by",
-                       h->released_by, "deposit", (json_int_t)h->deposit));
+                       "release_provisional", h->release_provisional, "taken", (json_int_t)h->taken,
+                       "repaid", (json_int_t)h->repaid, "released_by", h->released_by, "deposit",
+                       (json_int_t)h->deposit));
     return 0;
 }
 

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/obs/gauges.h"
 #include "server/http/http.h"
 #include "server/ledger/ledger.h"
-#include "server/obs/metrics.h"
 #include "server/ledger/writer.h"
+#include "server/obs/gauges.h"
+#include "server/obs/metrics.h"
 
 enum dc_err dc_h_health(struct dc_req *rq, struct dc_resp *rs)
 {
@@ -53,8 +53,8 @@ enum dc_err dc_h_ready(struct dc_req *rq, struct dc_resp *rs)
                  x->signer->key_id);
         return DC_ERR_NOT_READY;
     }
-    rs->json = json_pack("{s:s, s:I}", "status", "ready", "hold_release_example",
-                         (json_int_t)release);
+    rs->json =
+        json_pack("{s:s, s:I}", "status", "ready", "hold_release_example", (json_int_t)release);
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }
 
@@ -129,13 +129,13 @@ static int add_key(void *ctx, const struct dc_key_rec *k)
     /* a retired key (revoked for rotation) is not revoked for verifiers:
      * wallets keep accepting the coins it signed; retired_at says when it
      * stopped signing */
-    json_t *o = json_pack(
-        "{s:I, s:o, s:I, s:I, s:I, s:o, s:I, s:I}", "key_id", (json_int_t)c.key_id, "pub",
-        dc_json_hex(c.pub, DC_PUBKEY_BYTES), "valid_from", (json_int_t)c.valid_from, "sign_until",
-        (json_int_t)c.sign_until, "verify_until", (json_int_t)c.verify_until, "keycert",
-        dc_json_hex(k->keycert, DC_KEYCERT_BYTES), "revoked_at",
-        (json_int_t)(k->retired ? 0 : k->revoked_at), "retired_at",
-        (json_int_t)(k->retired ? k->revoked_at : 0));
+    json_t *o =
+        json_pack("{s:I, s:o, s:I, s:I, s:I, s:o, s:I, s:I}", "key_id", (json_int_t)c.key_id, "pub",
+                  dc_json_hex(c.pub, DC_PUBKEY_BYTES), "valid_from", (json_int_t)c.valid_from,
+                  "sign_until", (json_int_t)c.sign_until, "verify_until",
+                  (json_int_t)c.verify_until, "keycert", dc_json_hex(k->keycert, DC_KEYCERT_BYTES),
+                  "revoked_at", (json_int_t)(k->retired ? 0 : k->revoked_at), "retired_at",
+                  (json_int_t)(k->retired ? k->revoked_at : 0));
     json_array_append_new(kc->arr, o);
     return 0;
 }
@@ -180,10 +180,10 @@ enum dc_err dc_h_keys(struct dc_req *rq, struct dc_resp *rs)
         "deposit_grace_ms", (json_int_t)((uint64_t)c->deposit_grace_days * DC_DAY_MS),
         "default_offline_limit", (json_int_t)c->default_offline_limit, "max_body_bytes",
         (json_int_t)c->max_body, "max_deposit_coins", (json_int_t)DC_DEPOSIT_COINS_MAX, "hold",
-        "working_days",
-        (int)c->hold_working_days, "calendar", "utc_offset_min", (int)cal->utc_offset_min,
-        "weekend", weekend, "holidays", dates(cal->holidays, cal->n_holidays), "workdays",
-        dates(cal->workdays, cal->n_workdays), "revoked_devices", revoked);
+        "working_days", (int)c->hold_working_days, "calendar", "utc_offset_min",
+        (int)cal->utc_offset_min, "weekend", weekend, "holidays",
+        dates(cal->holidays, cal->n_holidays), "workdays", dates(cal->workdays, cal->n_workdays),
+        "revoked_devices", revoked);
     free(cal);
     rs->cache_control = "public, max-age=60";
     if (e != DC_OK) return e;
@@ -230,8 +230,9 @@ enum dc_err dc_h_register(struct dc_req *rq, struct dc_resp *rs)
     enum dc_err e = dc_jspec_parse(rq, spec);
     if (e != DC_OK) return e;
     if (!printable(j.acct.name) || !printable(j.acct.national_id) || !printable(j.acct.phone)) {
-        snprintf(rq->detail, sizeof rq->detail, "name, national_id and phone must be non-empty "
-                                                "text without control characters");
+        snprintf(rq->detail, sizeof rq->detail,
+                 "name, national_id and phone must be non-empty "
+                 "text without control characters");
         return DC_ERR_FIELD;
     }
     if (memcmp(pub, rq->device, DC_PUBKEY_BYTES) != 0) {

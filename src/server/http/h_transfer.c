@@ -29,10 +29,10 @@ static enum dc_err transfer_fn(struct dc_store *st, struct dc_req *rq, void *arg
     if (e != DC_OK) return e;
     out->status = 201;
     if (!t->batch) {
-        out->json = json_pack("{s:I, s:I, s:I, s:I, s:I}", "transfer_id", (json_int_t)t->ids[0],
-                              "from", (json_int_t)rq->account.id, "to", (json_int_t)t->to[0],
-                              "amount", (json_int_t)t->amount[0], "available",
-                              (json_int_t)available);
+        out->json =
+            json_pack("{s:I, s:I, s:I, s:I, s:I}", "transfer_id", (json_int_t)t->ids[0], "from",
+                      (json_int_t)rq->account.id, "to", (json_int_t)t->to[0], "amount",
+                      (json_int_t)t->amount[0], "available", (json_int_t)available);
     } else {
         json_t *ids = json_array();
         int64_t total = 0;
@@ -41,9 +41,9 @@ static enum dc_err transfer_fn(struct dc_store *st, struct dc_req *rq, void *arg
             enum dc_err se = dc_i64_add(&total, total, t->amount[i]);
             DC_INVARIANT(se == DC_OK, "a batch total fits int64 (the ledger refused it otherwise)");
         }
-        out->json = json_pack("{s:o, s:I, s:I, s:I}", "transfer_ids", ids, "count",
-                              (json_int_t)t->n, "total", (json_int_t)total, "available",
-                              (json_int_t)available);
+        out->json =
+            json_pack("{s:o, s:I, s:I, s:I}", "transfer_ids", ids, "count", (json_int_t)t->n,
+                      "total", (json_int_t)total, "available", (json_int_t)available);
     }
     return out->json ? DC_OK : DC_ERR_NO_MEMORY;
 }
@@ -80,8 +80,8 @@ enum dc_err dc_h_transfer_batch(struct dc_req *rq, struct dc_resp *rs)
     enum dc_err e = dc_jspec_parse(rq, spec);
     if (e != DC_OK) return e;
     size_t n = json_array_size(items);
-    struct transfer_args t = {n, calloc(n, 8), calloc(n, 8), calloc(n, 8),
-                              calloc(n, sizeof(char *)), 1};
+    struct transfer_args t = {
+        n, calloc(n, 8), calloc(n, 8), calloc(n, 8), calloc(n, sizeof(char *)), 1};
     if (!t.to || !t.amount || !t.ids || !t.memo) e = DC_ERR_NO_MEMORY;
     for (size_t i = 0; e == DC_OK && i < n; i++) {
         json_t *it = json_array_get(items, i), *jt = json_object_get(it, "to"),
@@ -93,7 +93,8 @@ enum dc_err dc_h_transfer_batch(struct dc_req *rq, struct dc_resp *rs)
             e = DC_ERR_FIELD;
             break;
         }
-        if (jm && (!json_is_string(jm) || json_string_length(jm) != strlen(json_string_value(jm)))) {
+        if (jm &&
+            (!json_is_string(jm) || json_string_length(jm) != strlen(json_string_value(jm)))) {
             snprintf(rq->detail, sizeof rq->detail, "transfers[%zu].memo must be a string", i);
             e = DC_ERR_FIELD;
             break;

@@ -31,11 +31,11 @@
 #include <unistd.h>
 
 #include "ducat/auth.h"
-#include "server/obs/metrics.h"
 #include "server/http/nonces.h"
-#include "server/operators.h"
 #include "server/ledger/jobs.h"
 #include "server/ledger/writer.h"
+#include "server/obs/metrics.h"
+#include "server/operators.h"
 
 /* ---- Connections, sockets and the worker pool -------------------------- */
 
@@ -83,8 +83,8 @@ struct conn_state {
 struct http {
     struct dc_ctx *x;
     pthread_mutex_t lock;
-    pthread_cond_t cond;    /* a request is queued, or quit */
-    pthread_cond_t drained; /* in_flight reached 0 */
+    pthread_cond_t cond;            /* a request is queued, or quit */
+    pthread_cond_t drained;         /* in_flight reached 0 */
     struct conn_state *head, *tail; /* requests waiting for a worker */
     unsigned in_flight;             /* dispatched and not yet resumed */
     int quit;
@@ -584,9 +584,9 @@ static enum dc_err prepare(struct conn_state *s, struct work *w, enum dc_err ear
         /* the route table names the least role (struct dc_route.role) */
         enum dc_role need = rt->role != DC_ROLE_NONE ? rt->role : DC_ROLE_ADMIN;
         if (e == DC_OK && rq->operator_role < need) {
-            snprintf(rq->detail, sizeof rq->detail,
-                     "operator '%s' has the role %s; %s %s needs %s", rq->operator_name,
-                     dc_role_name(rq->operator_role), method, rt->path, dc_role_name(need));
+            snprintf(rq->detail, sizeof rq->detail, "operator '%s' has the role %s; %s %s needs %s",
+                     rq->operator_name, dc_role_name(rq->operator_role), method, rt->path,
+                     dc_role_name(need));
             e = DC_ERR_ADMIN_ROLE;
         }
     } else if (rt->flags & (DC_R_DEVICE | DC_R_SELF_SIGNED)) {
@@ -680,7 +680,6 @@ static void finish(struct work *w, enum dc_err e, enum dc_err early)
     dc_metrics_request(x->metrics, rt ? s->index : DC_METRICS_ROUTES - 1, status,
                        mono_us() - s->t0_us);
 }
-
 
 static void resume(struct conn_state *s);
 

@@ -28,8 +28,9 @@
 #define DC_R_ADMIN 0x4u       /* Authorization: Bearer <an operator's credential> */
 #define DC_R_CONSOLE 0x8u     /* the admin console's files: unknown when [server] console = no */
 #define DC_R_INLINE 0x10u     /* never blocks (no store, no writer): answered on the io thread */
-#define DC_R_WRITER 0x20u     /* the handler parses, then runs one store job: the io thread
-                               * authenticates, the writer thread runs the handler (http.c) */
+#define DC_R_WRITER                                                                                \
+    0x20u /* the handler parses, then runs one store job: the io thread                            \
+           * authenticates, the writer thread runs the handler (http.c) */
 
 /* How a handler's answer is left to the writer (dc_idempotent_then): the
  * HTTP layer's, given to request.c through rq->deferral on a worker. */
@@ -46,17 +47,17 @@ struct dc_req {
     const char *target; /* path?query exactly as sent (what signatures cover) */
     const uint8_t *body;
     size_t body_len;
-    json_t *json;       /* parsed body (POST), borrowed */
+    json_t *json; /* parsed body (POST), borrowed */
     uint64_t now;
-    int64_t path_id;    /* the {id} of the route, if any */
+    int64_t path_id;                 /* the {id} of the route, if any */
     uint8_t device[DC_PUBKEY_BYTES]; /* authenticated device key */
-    struct dc_account account;        /* its account (DC_R_DEVICE): only .id is sure to be
-                                         set (from a cache); read the rest from the store */
-    char operator_name[33];           /* the signed-in operator (DC_R_ADMIN): "admin" for the
-                                       * bootstrap token, else a name of operators.h */
-    enum dc_role operator_role;       /* and their role */
-    uint64_t operator_expires;        /* and when their credential expires (0 = never) */
-    char detail[256];   /* why a request failed, for the error body */
+    struct dc_account account;       /* its account (DC_R_DEVICE): only .id is sure to be
+                                        set (from a cache); read the rest from the store */
+    char operator_name[33];          /* the signed-in operator (DC_R_ADMIN): "admin" for the
+                                      * bootstrap token, else a name of operators.h */
+    enum dc_role operator_role;      /* and their role */
+    uint64_t operator_expires;       /* and when their credential expires (0 = never) */
+    char detail[256];                /* why a request failed, for the error body */
     const char *(*header)(void *conn, const char *name);
     const char *(*query)(void *conn, const char *name);
     void *conn;
@@ -64,9 +65,9 @@ struct dc_req {
 };
 
 struct dc_resp {
-    int status;           /* 200 unless set */
-    json_t *json;         /* owned: freed after sending */
-    char *text;           /* alternative raw body (owned), e.g. /metrics */
+    int status;   /* 200 unless set */
+    json_t *json; /* owned: freed after sending */
+    char *text;   /* alternative raw body (owned), e.g. /metrics */
     const char *content_type;
     const char *cache_control;
     const char *const *headers; /* extra header name/value pairs, NULL-terminated (static) */
@@ -91,7 +92,6 @@ struct dc_route {
 extern const struct dc_route dc_routes[];
 extern const size_t dc_routes_n;
 
-
 /* ---- Helpers for handlers ---------------------------------------------- */
 
 /* JSON body spec (Taler's spec arrays): a table of fields to read. */
@@ -99,11 +99,14 @@ enum dc_jtype { DC_J_I64, DC_J_POS_I64, DC_J_STR, DC_J_HEX, DC_J_ARRAY, DC_J_REQ
 struct dc_jspec {
     const char *name;
     enum dc_jtype type;
-    void *dest;   /* int64_t*, char* (cap), uint8_t* (cap bytes), json_t** */
-    size_t cap;   /* string capacity incl. NUL / hex byte count / max array length */
+    void *dest; /* int64_t*, char* (cap), uint8_t* (cap bytes), json_t** */
+    size_t cap; /* string capacity incl. NUL / hex byte count / max array length */
     int optional;
 };
-#define DC_JSPEC_END {NULL, DC_J_I64, NULL, 0, 0}
+#define DC_JSPEC_END                                                                               \
+    {                                                                                              \
+        NULL, DC_J_I64, NULL, 0, 0                                                                 \
+    }
 enum dc_err dc_jspec_parse(struct dc_req *rq, const struct dc_jspec *spec);
 
 /* Runs a money-moving operation idempotently: `fn` executes in the writer
@@ -111,8 +114,8 @@ enum dc_err dc_jspec_parse(struct dc_req *rq, const struct dc_jspec *spec);
  * is stored under (account, request_id) and replayed on a retry. */
 typedef enum dc_err (*dc_idem_fn)(struct dc_store *st, struct dc_req *rq, void *arg,
                                   struct dc_resp *out);
-enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id,
-                          dc_idem_fn fn, void *arg, struct dc_resp *rs);
+enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id, dc_idem_fn fn,
+                          void *arg, struct dc_resp *rs);
 /* Answers a retry from the idempotency store before any other work
  * (*answered = 1), so checks that depend on time or trust (a coin expired
  * since, a device revoked since) cannot turn a settled request into an

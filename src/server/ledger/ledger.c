@@ -207,9 +207,8 @@ const char *dc_account_status_name(const struct dc_account *a)
 }
 
 enum dc_err dc_ledger_account_action(struct dc_store *st, uint64_t now, int64_t account,
-                                     enum dc_acct_action act, const char *actor,
-                                     const char *reason, int *changed, char *detail,
-                                     size_t dcap)
+                                     enum dc_acct_action act, const char *actor, const char *reason,
+                                     int *changed, char *detail, size_t dcap)
 {
     static const char *const names[] = {"verify", "freeze", "unfreeze"};
     *changed = 0;
@@ -1315,9 +1314,9 @@ static const uint8_t *signer_of(const struct dc_coin *c, size_t k)
  * consumed otherwise is for the deposit of that other branch to judge. The
  * credit is held like a deposit's.
  */
-enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t now,
-                              int64_t account, const struct dc_deposit_in *in, size_t n,
-                              struct dc_deposit_out *out, char *detail, size_t dcap)
+enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t now, int64_t account,
+                              const struct dc_deposit_in *in, size_t n, struct dc_deposit_out *out,
+                              char *detail, size_t dcap)
 {
     struct dc_account a;
     enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
@@ -1359,8 +1358,7 @@ enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t no
         struct dc_hold h;
         struct dc_dcoin dc;
         e = hold_and_chain(st, now, account, &in[i], coin->genesis.serial, release_at,
-                           release_provisional,
-                           &out->deposit_id, &h, &dc);
+                           release_provisional, &out->deposit_id, &h, &dc);
         if (e != DC_OK) break;
 
         uint8_t state[DC_HASH_BYTES], succ[DC_HASH_BYTES], had[DC_HASH_BYTES];
@@ -1372,8 +1370,7 @@ enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t no
             } else {
                 dc_reclaim_marker(succ, state); /* the payee's state: taken back */
             }
-            e = st->ops->state_claim(st, coin->genesis.serial, state, succ, dc.id, &inserted,
-                                     had);
+            e = st->ops->state_claim(st, coin->genesis.serial, state, succ, dc.id, &inserted, had);
             if (e != DC_OK) break;
             if (!inserted && memcmp(had, succ, DC_HASH_BYTES) != 0) {
                 if (k == coin->n) {
@@ -1519,8 +1516,7 @@ enum dc_err dc_ledger_recheck_holds(struct dc_store *st, const struct dc_calenda
 }
 
 /* "2026-12-22 00:00 (UTC+08:00) firm" into out (cap >= 48). */
-static void redate_str(char *out, size_t cap, const struct dc_calendar *cal, uint64_t at,
-                       int prov)
+static void redate_str(char *out, size_t cap, const struct dc_calendar *cal, uint64_t at, int prov)
 {
     char t[DC_TIME_STR_MAX];
     if (dc_time_format(t, sizeof t, at, cal->utc_offset_min) != DC_OK) snprintf(t, sizeof t, "?");
@@ -1575,8 +1571,8 @@ enum dc_err dc_ledger_redate_holds(struct dc_store *st, const struct dc_calendar
         char a[48], b[48], why[200];
         redate_str(a, sizeof a, cal, c->from, c->from_provisional);
         redate_str(b, sizeof b, cal, c->to, c->to_provisional);
-        snprintf(why, sizeof why, "hold %lld: release %s -> %s (calendar load)",
-                 (long long)h->id, a, b);
+        snprintf(why, sizeof why, "hold %lld: release %s -> %s (calendar load)", (long long)h->id,
+                 a, b);
         if (e == DC_OK) e = st->ops->account_event(st, h->account, now, actor, "hold_redated", why);
         if (e == DC_OK) n++;
     }

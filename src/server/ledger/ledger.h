@@ -64,17 +64,16 @@ int dc_event_text_valid(const char *s, size_t cap);
  * changes nothing and records nothing (*changed = 0), so a retried request
  * is harmless. */
 enum dc_err dc_ledger_account_action(struct dc_store *st, uint64_t now, int64_t account,
-                                     enum dc_acct_action act, const char *actor,
-                                     const char *reason, int *changed, char *detail,
-                                     size_t dcap);
+                                     enum dc_acct_action act, const char *actor, const char *reason,
+                                     int *changed, char *detail, size_t dcap);
 
 /* "frozen", "verified" or "unverified": the one word for an account's state
  * that the API and the CLI show. */
 const char *dc_account_status_name(const struct dc_account *a);
 
 struct dc_withdrawal {
-    int64_t id;            /* posting id */
-    size_t n;              /* coins */
+    int64_t id;                                                /* posting id */
+    size_t n;                                                  /* coins */
     uint8_t (*coins)[DC_COIN_HEADER_BYTES + DC_GENESIS_BYTES]; /* malloc'd, caller frees */
     uint8_t devcert[DC_DEVCERT_BYTES];
 };
@@ -89,8 +88,8 @@ enum dc_err dc_ledger_withdraw(struct dc_store *st, const struct dc_ctx *x, uint
 struct dc_deposit_in {
     const uint8_t *bytes;
     size_t len;
-    int64_t amount;   /* value of the final state (verify result) */
-    int flagged;      /* expired within grace */
+    int64_t amount; /* value of the final state (verify result) */
+    int flagged;    /* expired within grace */
 };
 
 struct dc_deposit_coin_out {
@@ -99,7 +98,7 @@ struct dc_deposit_coin_out {
     int64_t hold;
     uint64_t release_at;
     int release_provisional; /* release_at is a guess (see struct dc_hold) */
-    int status;       /* enum dc_hold_status */
+    int status;              /* enum dc_hold_status */
     int64_t case_id;
     int case_new; /* this deposit opened case_id (for the case_opened log line) */
     int flagged;
@@ -115,18 +114,18 @@ struct dc_deposit_out {
 
 /* Records a deposit of n verified coins for account (see the file comment in
  * ledger.c for the fork rules). */
-enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t now,
-                              int64_t account, const struct dc_deposit_in *in, size_t n,
-                              struct dc_deposit_out *out, char *detail, size_t dcap);
+enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t now, int64_t account,
+                              const struct dc_deposit_in *in, size_t n, struct dc_deposit_out *out,
+                              char *detail, size_t dcap);
 
 /* Credits the payer (account) for n verified coins that end in her own
  * TRANSFER to a payee who refused them or can no longer deposit them (the
  * handler checked the refusal or the deadline): held like a deposit, the
  * payee's state marked reclaimed. DC_ERR_COIN_SPENT, nothing written and no
  * case, when the payee took a coin first or it was reclaimed before. */
-enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t now,
-                              int64_t account, const struct dc_deposit_in *in, size_t n,
-                              struct dc_deposit_out *out, char *detail, size_t dcap);
+enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t now, int64_t account,
+                              const struct dc_deposit_in *in, size_t n, struct dc_deposit_out *out,
+                              char *detail, size_t dcap);
 
 /*
  * The double spender pays: if `account` is a debtor (the culprit of an

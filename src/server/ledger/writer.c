@@ -67,8 +67,8 @@ struct dc_writer {
     struct dc_writer_job *current;
 };
 
-#define MAX_ATTEMPTS 12  /* per batch, and again per job after a split */
-#define SPLIT_AFTER 3    /* failed whole-batch attempts before splitting */
+#define MAX_ATTEMPTS 12 /* per batch, and again per job after a split */
+#define SPLIT_AFTER 3   /* failed whole-batch attempts before splitting */
 #define BACKOFF_MIN_US 500u
 #define BACKOFF_MAX_US 200000u
 

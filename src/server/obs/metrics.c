@@ -252,8 +252,8 @@ char *dc_metrics_render(struct dc_metrics *m, const uint64_t *shared, const stru
         if (!r->name) continue;
         for (int c = 1; c <= 5; c++) {
             if (r->by_class[c]) {
-                put(&b, "ducat_http_requests_total{route=\"%s\",code=\"%dxx\"} %llu\n", r->name,
-                    c, (unsigned long long)r->by_class[c]);
+                put(&b, "ducat_http_requests_total{route=\"%s\",code=\"%dxx\"} %llu\n", r->name, c,
+                    (unsigned long long)r->by_class[c]);
             }
         }
     }
@@ -293,8 +293,9 @@ char *dc_metrics_render(struct dc_metrics *m, const uint64_t *shared, const stru
     put(&b, "ducat_commit_batch_size_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)m->commits);
     put(&b, "ducat_commit_batch_size_sum %llu\nducat_commit_batch_size_count %llu\n",
         (unsigned long long)m->batch_sum, (unsigned long long)m->commits);
-    put(&b, "# HELP ducat_commits_total Durable commits\n# TYPE ducat_commits_total counter\n"
-            "ducat_commits_total %llu\n",
+    put(&b,
+        "# HELP ducat_commits_total Durable commits\n# TYPE ducat_commits_total counter\n"
+        "ducat_commits_total %llu\n",
         (unsigned long long)m->commits);
     pthread_mutex_unlock(&m->lock);
     if (g && g->ok) put_gauges(&b, g, p ? p->currency : "");

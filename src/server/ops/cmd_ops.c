@@ -16,13 +16,13 @@
 
 #include "ducat/armor.h"
 #include "ducat/auth.h"
-#include "server/ops/cmd.h"
-#include "server/obs/gauges.h"
-#include "server/ledger/jobs.h"
-#include "server/render/render.h"
 #include "server/keyfile.h"
+#include "server/ledger/jobs.h"
 #include "server/ledger/ledger.h"
+#include "server/obs/gauges.h"
 #include "server/operators.h"
+#include "server/ops/cmd.h"
+#include "server/render/render.h"
 
 enum dc_err dc_init_signing_key(struct dc_store *st, const uint8_t *master_sk, uint32_t key_id,
                                 const uint8_t pub[DC_PUBKEY_BYTES], uint64_t now,
@@ -242,8 +242,8 @@ int dc_cmd_accounts(const struct dc_cmd_env *env, int argc, char **argv)
     const char *sub = argv[0];
     int64_t id = 0;
     int status = -1;
-    int is_action = strcmp(sub, "verify") == 0 || strcmp(sub, "freeze") == 0 ||
-                    strcmp(sub, "unfreeze") == 0;
+    int is_action =
+        strcmp(sub, "verify") == 0 || strcmp(sub, "freeze") == 0 || strcmp(sub, "unfreeze") == 0;
     if (strcmp(sub, "list") == 0) {
         if (argc == 3 && strcmp(argv[1], "--status") == 0) {
             status = strcmp(argv[2], "unverified") == 0 ? DC_ACCT_UNVERIFIED
@@ -252,7 +252,8 @@ int dc_cmd_accounts(const struct dc_cmd_env *env, int argc, char **argv)
                                                         : -2;
             if (status == -2) {
                 dc_cmd_fail("accounts list: --status '%s': expected unverified, verified or "
-                            "frozen", argv[2]);
+                            "frozen",
+                            argv[2]);
                 return DC_EXIT_USAGE;
             }
         } else if (argc != 1) {
@@ -506,8 +507,7 @@ static int holds_list(int argc, char **argv)
 {
     int status = -1, provisional = 0;
     if (argc == 2 && strcmp(argv[0], "--status") == 0) {
-        static const int all[] = {DC_HOLD_HELD, DC_HOLD_FROZEN, DC_HOLD_RELEASED,
-                                  DC_HOLD_REVERSED};
+        static const int all[] = {DC_HOLD_HELD, DC_HOLD_FROZEN, DC_HOLD_RELEASED, DC_HOLD_REVERSED};
         status = -2;
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
             if (strcmp(argv[1], dc_hold_status_name(all[i])) == 0) status = all[i];
@@ -615,9 +615,9 @@ struct cal_load {
     const char *text;
     const struct dc_calendar *cal;
     uint64_t now;
-    const char *actor;            /* who loaded it: --actor, journaled with each re-dating */
-    size_t changed, provisional;  /* OUT */
-    struct dc_redated *redated;   /* OUT: the changed holds (malloc'd) */
+    const char *actor;           /* who loaded it: --actor, journaled with each re-dating */
+    size_t changed, provisional; /* OUT */
+    struct dc_redated *redated;  /* OUT: the changed holds (malloc'd) */
 };
 
 static enum dc_err cal_load_fn(struct dc_store *st, void *arg)
@@ -668,8 +668,7 @@ static int calendar_show(void)
     }
     print_coverage(&X.cal, "covers:      ");
     printf("holidays:    %zu, make-up working days: %zu\n", X.cal.n_holidays, X.cal.n_workdays);
-    printf("provisional: %lld holds wait for a calendar covering their window\n",
-           (long long)prov);
+    printf("provisional: %lld holds wait for a calendar covering their window\n", (long long)prov);
     return finish(DC_EXIT_OK);
 }
 
@@ -768,9 +767,8 @@ int dc_cmd_calendar(const struct dc_cmd_env *env, int argc, char **argv)
                 dc_local_time(a, sizeof a, cal, r->from);
                 dc_local_time(b, sizeof b, cal, r->to);
                 DC_LOG_EVENT(DC_LOG_INFO, "hold_redated", DC_KV_N("hold", r->hold),
-                             DC_KV_N("account", r->account), DC_KV_S("from", a),
-                             DC_KV_S("to", b), DC_KV_N("provisional", r->to_provisional),
-                             DC_KV_S("actor", actor));
+                             DC_KV_N("account", r->account), DC_KV_S("from", a), DC_KV_S("to", b),
+                             DC_KV_N("provisional", r->to_provisional), DC_KV_S("actor", actor));
                 if (i < 20) {
                     printf("  hold %lld (account %lld%s): %s %s -> %s %s\n", (long long)r->hold,
                            (long long)r->account, r->frozen ? ", frozen" : "", a,
@@ -1081,19 +1079,21 @@ int dc_cmd_keys(const struct dc_cmd_env *env, int argc, char **argv)
             memcpy(c.pub, r.pub, 32);
             c.valid_from = r.now - 60000;
             c.sign_until = r.now + 365 * DC_DAY_MS;
-            c.verify_until = c.sign_until + (uint64_t)(X.cfg.coin_lifetime_days +
-                                                       X.cfg.deposit_grace_days + 30) * DC_DAY_MS;
+            c.verify_until =
+                c.sign_until +
+                (uint64_t)(X.cfg.coin_lifetime_days + X.cfg.deposit_grace_days + 30) * DC_DAY_MS;
             uint8_t req[DC_KEYREQ_BYTES];
             char out[512];
             size_t got;
             dc_keyreq_sign(req, &c, sk);
-            if (dc_armor_encode(out, sizeof out, &got, DC_ARMOR_KEYREQ, req, sizeof req) ==
-                DC_OK) {
+            if (dc_armor_encode(out, sizeof out, &got, DC_ARMOR_KEYREQ, req, sizeof req) == DC_OK) {
                 puts(out);
             }
-            fprintf(stderr, "ducatd: key %u created; sign the request above with 'ducatd keys "
-                            "sign --master FILE' where the master key lives, then 'ducatd keys "
-                            "import' the result here\n", r.id);
+            fprintf(stderr,
+                    "ducatd: key %u created; sign the request above with 'ducatd keys "
+                    "sign --master FILE' where the master key lives, then 'ducatd keys "
+                    "import' the result here\n",
+                    r.id);
         }
         sodium_free(seed);
         sodium_free(sk);
@@ -1286,8 +1286,7 @@ int dc_cmd_operators(const struct dc_cmd_env *env, int argc, char **argv)
     randombytes_buf(raw, sizeof raw);
     sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     snprintf(token, sizeof token, "dcop_%s", b64);
-    crypto_generichash(o.op.hash, sizeof o.op.hash, (const uint8_t *)token, strlen(token), NULL,
-                       0);
+    crypto_generichash(o.op.hash, sizeof o.op.hash, (const uint8_t *)token, strlen(token), NULL, 0);
     sodium_memzero(raw, sizeof raw);
     sodium_memzero(b64, sizeof b64);
     if (!o.op.name[0]) snprintf(o.detail, sizeof o.detail, "operator name '%s' is too long", name);

@@ -44,7 +44,8 @@ static const struct command commands[] = {
      "Logs go to stderr (the journal under systemd), one line per event;\n"
      "--log-format json writes JSON lines. LEVEL is error, warn, info or debug.\n"
      "--port-file writes the bound port (useful with --listen 127.0.0.1:0)."},
-    {"keys", dc_cmd_keys, "list | rotate | revoke ID [--rotation] | request | sign --master FILE | import",
+    {"keys", dc_cmd_keys,
+     "list | rotate | revoke ID [--rotation] | request | sign --master FILE | import",
      "issuer signing keys (and offline master-key ceremonies)",
      "list shows every signing key with its validity as dates; * marks the current one.\n"
      "rotate needs the master key on the server; otherwise: request (on the server),\n"
@@ -83,8 +84,7 @@ static const struct command commands[] = {
      "change an event of its account by NAME (default operator); running ducatd\n"
      "instances pick it up on SIGHUP or within trust_reload_s."},
     {"audit", dc_cmd_audit, "", "prove conservation from the journal (exit 4 on discrepancy)", ""},
-    {"operators", dc_cmd_operators,
-     "list | add NAME --role ROLE [--expires DATE] | remove NAME",
+    {"operators", dc_cmd_operators, "list | add NAME --role ROLE [--expires DATE] | remove NAME",
      "named operators of the admin API and console",
      "add prints the new operator's credential once on stdout (only its hash is stored);\n"
      "every action they take is journaled under NAME. ROLE: viewer (reads only),\n"
