@@ -319,6 +319,8 @@ static int fund_cmd(const struct dc_cmd_env *env, int argc, char **argv, int pay
     }
     f.amount = a.minor;
     f.now = dc_now(&X);
+    char who[64]; /* named in the log line: money moved by hand names its mover */
+    if (cli_actor(who, sizeof who, name, NULL)) return finish(DC_EXIT_USAGE);
     e = tx(fund_fn, &f);
     if (e != DC_OK) {
         dc_cmd_fail("%s: account '%s': %s%s%s", name, argv[0], dc_err_str(e),
@@ -328,7 +330,7 @@ static int fund_cmd(const struct dc_cmd_env *env, int argc, char **argv, int pay
     char s[DC_MONEY_MAX];
     dc_money(s, sizeof s, &X.cfg.currency, a.minor);
     DC_LOG_EVENT(DC_LOG_INFO, name, DC_KV_N("posting", f.posting), DC_KV_N("account", f.account),
-                 DC_KV_S("amount", s), DC_KV_S("via", "cli"));
+                 DC_KV_S("amount", s), DC_KV_S("actor", who), DC_KV_S("via", "cli"));
     printf("%s %s %s account %lld (posting %lld)\n", payout ? "paid out" : "funded", s,
            payout ? "from" : "to", (long long)f.account, (long long)f.posting);
     return finish(DC_EXIT_OK);
@@ -561,8 +563,10 @@ int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv)
         return DC_EXIT_USAGE;
     }
     if (open_ctx(env)) return DC_EXIT_CONFIG;
-    struct dc_release_arg r = {dc_now(&X), 0, "cli"};
-    char by[64];
+    /* recorded on every hold it releases: "unix:USER", plus "--now DATE" */
+    char who[64], by[128];
+    if (cli_actor(who, sizeof who, "holds release", NULL)) return finish(DC_EXIT_USAGE);
+    struct dc_release_arg r = {dc_now(&X), 0, who};
     if (at) {
         int32_t day;
         char *end;
@@ -586,7 +590,12 @@ int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv)
         return finish(DC_EXIT_USAGE);
     }
     if (at) {
-        snprintf(by, sizeof by, "cli --now %s", at);
+        struct dc_hold h; /* the store keeps released_by[64] */
+        int w = snprintf(by, sizeof by, "%s --now %s", who, at);
+        if (w < 0 || (size_t)w >= sizeof h.released_by) {
+            dc_cmd_fail("holds release: --now '%s': too long to record", at);
+            return finish(DC_EXIT_USAGE);
+        }
         r.by = by;
     }
     enum dc_err e = tx(release_fn, &r);
@@ -595,7 +604,7 @@ int dc_cmd_holds(const struct dc_cmd_env *env, int argc, char **argv)
         return finish(dc_cmd_exit_for(e));
     }
     DC_LOG_EVENT(DC_LOG_INFO, "release_run", DC_KV_N("released", r.released),
-                 DC_KV_S("via", "cli"));
+                 DC_KV_S("actor", r.by), DC_KV_S("via", "cli"));
     printf("released %zu holds\n", r.released);
     return finish(DC_EXIT_OK);
 }
