@@ -697,6 +697,11 @@ enum dc_err dc_wallet_refuse_coins(struct dc_wallet *w, const uint8_t *const *co
         s->expires_at = e.info.expires_at;
         int found;
         (void)seen_find(w, s->key, &found);
+        /* the same coin twice in one payment stages one entry: the seen-set
+         * is sorted and keeps one per state */
+        for (size_t k = 0; !found && k < b.n; k++) {
+            found = memcmp(b.e[k].key, s->key, SEEN_KEY_BYTES) == 0;
+        }
         if (!found) b.n++; /* marked before, or consumed here already: keep what is known */
     }
     if (err == DC_OK) err = seen_prepare(w, &b);

@@ -429,6 +429,13 @@ static void test_metrics(void)
     dev_setup(&S, &a, "Metrics Alice", 1000);
     dev_setup(&S, &b, "Metrics Bob", 0);
     XFER_OK(&a, b.account, 10);
+    /* the same request twice: one transfer, one replay (counted once each,
+     * after the answer is final) */
+    char rid[40], body[256];
+    new_request_id(rid);
+    transfer_body(body, sizeof body, rid, b.account, 5);
+    ASSERT_EQ(api(&S, &a, "POST", "/v1/transfers", body, NULL), 201);
+    ASSERT_EQ(api(&S, &a, "POST", "/v1/transfers", body, NULL), 201);
     HEALTH_OK();
     HEALTH_OK();
     ASSERT_EQ(api(&S, NULL, "GET", "/v1/keys", NULL, NULL), 200);
@@ -448,7 +455,8 @@ static void test_metrics(void)
     ASSERT(strstr(r.body, "# TYPE ducat_http_requests_total counter") != NULL);
     /* 2 registrations + 2 fundings + 1 transfer were committed */
     ASSERT(metric_value(r.body, "ducat_commits_total") >= 1);
-    ASSERT(metric_value(r.body, "ducat_transfers_total") >= 1);
+    ASSERT(metric_value(r.body, "ducat_transfers_total") == 2);
+    ASSERT(metric_value(r.body, "ducat_idempotent_replays_total") == 1);
     ASSERT(metric_value(r.body, "ducat_http_requests_total{route=\"health\",code=\"2xx\"}") >= 2);
     ASSERT(metric_value(r.body, "ducat_http_requests_total{route=\"transfer\",code=\"2xx\"}") >= 1);
     api_resp_free(&r);

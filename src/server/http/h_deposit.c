@@ -15,11 +15,21 @@
 #include "server/ledger/ledger.h"
 #include "server/obs/metrics.h"
 
+/* A case this deposit opened, as the log needs it after the commit. Read
+ * inside the job's transaction: the tail runs on the writer thread, which
+ * must not wait for a database connection of its own. */
+struct case_note {
+    int64_t id, culprit, value;
+    int settled;
+    char decision[16], actor[64];
+};
+
 struct deposit_args {
     struct dc_deposit_in *in;
     size_t n;
     struct dc_deposit_coin_out *outc;
-    size_t forks;
+    struct case_note *cases; /* n slots; the first ncases used */
+    size_t ncases, forks;
     int64_t deposit_id, credited; /* set when deposit_fn ran (not on a replay) */
 };
 
@@ -75,6 +85,21 @@ static enum dc_err deposit_fn(struct dc_store *st, struct dc_req *rq, void *arg,
                                       rq->detail, sizeof rq->detail);
     if (e != DC_OK) return e;
     d->forks = o.forks_new;
+    d->ncases = 0; /* a retried batch runs this again from the start */
+    for (size_t i = 0; i < o.n && d->ncases < d->n; i++) {
+        struct dc_case c;
+        if (!o.coins[i].case_new) continue;
+        e = st->ops->case_get(st, &c, o.coins[i].case_id, NULL, NULL);
+        if (e != DC_OK) return e;
+        struct case_note *cn = &d->cases[d->ncases++];
+        cn->id = c.id;
+        cn->culprit = c.culprit_account;
+        cn->value = c.value;
+        cn->settled = c.status == DC_CASE_RESOLVED;
+        memcpy(cn->decision, c.decision, sizeof cn->decision);
+        memcpy(cn->actor, c.actor, sizeof cn->actor);
+        dc_case_clear(&c);
+    }
     d->deposit_id = o.deposit_id;
     d->credited = o.credited;
     json_t *coins = json_array();
@@ -106,25 +131,17 @@ static void log_deposit(struct dc_req *rq, const struct deposit_args *d)
                  DC_KV_N("account", rq->account.id), DC_KV_N("coins", d->n),
                  DC_KV_S("credited", dc_money(m, sizeof m, cur, d->credited)),
                  DC_KV_N("forks_new", d->forks));
-    struct dc_store *st;
-    if (!d->forks || dc_pool_get(rq->x, &st) != DC_OK) return;
-    for (size_t i = 0; i < d->n; i++) {
-        struct dc_case c;
-        if (!d->outc[i].case_new ||
-            st->ops->case_get(st, &c, d->outc[i].case_id, NULL, NULL) != DC_OK) {
-            continue;
-        }
-        DC_LOG_EVENT(DC_LOG_WARN, "case_opened", DC_KV_N("case", c.id),
+    for (size_t i = 0; i < d->ncases; i++) {
+        const struct case_note *c = &d->cases[i];
+        DC_LOG_EVENT(DC_LOG_WARN, "case_opened", DC_KV_N("case", c->id),
                      DC_KV_N("deposit", d->deposit_id), DC_KV_N("depositor", rq->account.id),
-                     DC_KV_N("culprit", c.culprit_account),
-                     DC_KV_S("value", dc_money(m, sizeof m, cur, c.value)));
-        if (c.status == DC_CASE_RESOLVED) {
-            DC_LOG_EVENT(DC_LOG_INFO, "case_settled", DC_KV_N("case", c.id),
-                         DC_KV_S("decision", c.decision), DC_KV_S("actor", c.actor));
+                     DC_KV_N("culprit", c->culprit),
+                     DC_KV_S("value", dc_money(m, sizeof m, cur, c->value)));
+        if (c->settled) {
+            DC_LOG_EVENT(DC_LOG_INFO, "case_settled", DC_KV_N("case", c->id),
+                         DC_KV_S("decision", c->decision), DC_KV_S("actor", c->actor));
         }
-        dc_case_clear(&c);
     }
-    dc_pool_put(rq->x, st);
 }
 
 /* The handler's tail, after its job (dc_idempotent_then: on the writer
@@ -134,11 +151,13 @@ static enum dc_err deposit_then(struct dc_req *rq, struct dc_resp *rs, enum dc_e
     (void)rs;
     struct deposit_req *q = arg;
     struct deposit_args *d = &q->d;
-    if (e == DC_OK && !q->replayed) {
+    /* deposit_id is set only when deposit_fn ran: a replay, answered from
+     * the stored answer (before the job, or inside it), counts nothing */
+    if (e == DC_OK && !q->replayed && d->deposit_id) {
         dc_metrics_add(rq->x->metrics, DC_M_DEPOSITS, 1);
         dc_metrics_add(rq->x->metrics, DC_M_COINS_DEPOSITED, d->n);
         if (d->forks) dc_metrics_add(rq->x->metrics, DC_M_FORKS, d->forks);
-        if (d->deposit_id) log_deposit(rq, d);
+        log_deposit(rq, d);
     }
     for (size_t i = 0; q->bufs && i < d->n; i++) free(q->bufs[i]);
     free(q->bufs);
@@ -147,6 +166,7 @@ static enum dc_err deposit_then(struct dc_req *rq, struct dc_resp *rs, enum dc_e
     dc_metrics_add(rq->x->metrics, DC_M_SIGS_VERIFIED, q->sigs);
     free(d->in);
     free(d->outc);
+    free(d->cases);
     free(q);
     return e;
 }
@@ -169,9 +189,10 @@ enum dc_err dc_h_deposit(struct dc_req *rq, struct dc_resp *rs)
     d->in = calloc(n, sizeof *d->in);
     d->n = n;
     d->outc = calloc(n, sizeof *d->outc);
+    d->cases = calloc(n, sizeof *d->cases);
     q->bufs = calloc(n, sizeof *q->bufs);
     struct dc_coin *coin = q->coin = malloc(sizeof *coin);
-    if (!d->in || !d->outc || !q->bufs || !coin) e = DC_ERR_NO_MEMORY;
+    if (!d->in || !d->outc || !d->cases || !q->bufs || !coin) e = DC_ERR_NO_MEMORY;
 
     /* a trust snapshot at this request's time */
     struct dc_trust *t = q->t = malloc(sizeof *t);

@@ -16,6 +16,7 @@ struct transfer_args {
     int64_t *to, *amount, *ids;
     const char **memo; /* n entries, NULL where none */
     int batch;
+    int ran; /* the ledger moved the money (not a replay of a stored answer) */
 };
 
 static enum dc_err transfer_fn(struct dc_store *st, struct dc_req *rq, void *arg,
@@ -27,6 +28,7 @@ static enum dc_err transfer_fn(struct dc_store *st, struct dc_req *rq, void *arg
         dc_ledger_transfer(st, &rq->x->cfg.currency, rq->now, rq->account.id, t->to, t->amount,
                            t->memo, t->n, t->ids, &available, rq->detail, sizeof rq->detail);
     if (e != DC_OK) return e;
+    t->ran = 1;
     out->status = 201;
     if (!t->batch) {
         out->json =
@@ -62,9 +64,9 @@ enum dc_err dc_h_transfer(struct dc_req *rq, struct dc_resp *rs)
     enum dc_err e = dc_jspec_parse(rq, spec);
     if (e != DC_OK) return e;
     const char *memos[1] = {memo[0] ? memo : NULL};
-    struct transfer_args t = {1, &to, &amount, &id, memos, 0};
+    struct transfer_args t = {1, &to, &amount, &id, memos, 0, 0};
     e = dc_idempotent(rq, rq->account.id, request_id, transfer_fn, &t, rs);
-    if (e == DC_OK) dc_metrics_add(rq->x->metrics, DC_M_TRANSFERS, 1);
+    if (e == DC_OK && t.ran) dc_req_count(rq, DC_M_TRANSFERS, 1);
     return e;
 }
 
@@ -81,7 +83,7 @@ enum dc_err dc_h_transfer_batch(struct dc_req *rq, struct dc_resp *rs)
     if (e != DC_OK) return e;
     size_t n = json_array_size(items);
     struct transfer_args t = {
-        n, calloc(n, 8), calloc(n, 8), calloc(n, 8), calloc(n, sizeof(char *)), 1};
+        n, calloc(n, 8), calloc(n, 8), calloc(n, 8), calloc(n, sizeof(char *)), 1, 0};
     if (!t.to || !t.amount || !t.ids || !t.memo) e = DC_ERR_NO_MEMORY;
     for (size_t i = 0; e == DC_OK && i < n; i++) {
         json_t *it = json_array_get(items, i), *jt = json_object_get(it, "to"),
@@ -104,7 +106,7 @@ enum dc_err dc_h_transfer_batch(struct dc_req *rq, struct dc_resp *rs)
         t.memo[i] = jm && *json_string_value(jm) ? json_string_value(jm) : NULL;
     }
     if (e == DC_OK) e = dc_idempotent(rq, rq->account.id, request_id, transfer_fn, &t, rs);
-    if (e == DC_OK) dc_metrics_add(rq->x->metrics, DC_M_TRANSFERS, n);
+    if (e == DC_OK && t.ran) dc_req_count(rq, DC_M_TRANSFERS, n);
     free(t.to);
     free(t.amount);
     free(t.ids);

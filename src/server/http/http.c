@@ -679,6 +679,10 @@ static void finish(struct work *w, enum dc_err e, enum dc_err early)
     free(body);
     dc_metrics_request(x->metrics, rt ? s->index : DC_METRICS_ROUTES - 1, status,
                        mono_us() - s->t0_us);
+    for (size_t i = 0; e == DC_OK && i < rq->n_counts; i++) {
+        dc_metrics_add(x->metrics, (enum dc_counter)rq->counts[i].counter, rq->counts[i].n);
+    }
+    rq->n_counts = 0;
 }
 
 static void resume(struct conn_state *s);
@@ -787,6 +791,7 @@ static enum dc_err writer_handler(struct dc_store *st, void *ctx)
     memset(&w->rs, 0, sizeof w->rs);
     w->rs.status = 200;
     w->rq.detail[0] = '\0';
+    w->rq.n_counts = 0;
     w->e = w->s->rt->fn(&w->rq, &w->rs);
     return w->e;
 }

@@ -62,6 +62,14 @@ struct dc_req {
     const char *(*query)(void *conn, const char *name);
     void *conn;
     struct dc_deferral *deferral; /* set where the answer may be left to the writer */
+    /* Counters to add once the answer is final (dc_req_count): a handler
+     * running on the writer runs again when its batch is retried, and a
+     * commit may still fail after it returned. */
+    struct {
+        int counter; /* enum dc_counter */
+        uint64_t n;
+    } counts[2];
+    size_t n_counts;
 };
 
 struct dc_resp {
@@ -114,6 +122,10 @@ enum dc_err dc_jspec_parse(struct dc_req *rq, const struct dc_jspec *spec);
  * is stored under (account, request_id) and replayed on a retry. */
 typedef enum dc_err (*dc_idem_fn)(struct dc_store *st, struct dc_req *rq, void *arg,
                                   struct dc_resp *out);
+/* Adds n to counter (enum dc_counter) when rq's answer is final and a
+ * success; the dispatcher applies it (http.c finish). */
+void dc_req_count(struct dc_req *rq, int counter, uint64_t n);
+
 enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id, dc_idem_fn fn,
                           void *arg, struct dc_resp *rs);
 /* Answers a retry from the idempotency store before any other work

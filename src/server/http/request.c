@@ -154,6 +154,17 @@ static void idem_hash(const struct dc_req *rq, uint8_t h[DC_HASH_BYTES])
     crypto_generichash_final(&g, h, DC_HASH_BYTES);
 }
 
+void dc_req_count(struct dc_req *rq, int counter, uint64_t n)
+{
+    if (rq->n_counts < sizeof rq->counts / sizeof rq->counts[0]) {
+        rq->counts[rq->n_counts].counter = counter;
+        rq->counts[rq->n_counts].n = n;
+        rq->n_counts++;
+    } else {
+        dc_metrics_add(rq->x->metrics, (enum dc_counter)counter, n); /* no room: count now */
+    }
+}
+
 static void replay_into(struct dc_req *rq, struct dc_resp *rs, char *stored, int status)
 {
     json_decref(rs->json);
@@ -161,7 +172,7 @@ static void replay_into(struct dc_req *rq, struct dc_resp *rs, char *stored, int
     rs->text = stored;
     rs->content_type = "application/json";
     rs->status = status;
-    dc_metrics_add(rq->x->metrics, DC_M_IDEMPOTENT_REPLAYS, 1);
+    dc_req_count(rq, DC_M_IDEMPOTENT_REPLAYS, 1);
 }
 
 enum dc_err dc_idempotent_replay(struct dc_req *rq, int64_t account, const char *request_id,
