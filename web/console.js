@@ -30,6 +30,7 @@
     const TOKEN_KEY = 'ducat-admin-token';
     const PAGE = 50; /* frozen box rows per page */
     let currency = null; /* {code, exponent} from GET /v1/admin/whoami */
+    let utcOffsetMin = 0; /* the deployment's time zone, from the same */
     let operator = null; /* the signed-in operator's name */
     let role = null; /* their role: viewer, operator or admin (GET /v1/admin/whoami) */
     /* Whether the role may act (verify, freeze, resolve...): a viewer gets
@@ -103,12 +104,20 @@
         return (minor < 0 ? '-' : '') + digits + code;
     }
 
-    /* ms since the epoch -> "2026-12-02 03:20 UTC" ("-" for 0). */
+    /* ms since the epoch -> the deployment's local time with its offset
+     * stated, as the CLI writes it: "2026-12-25 00:00 (UTC+08:00)", or
+     * "2026-12-24 16:00 UTC" at offset 0 ("-" for 0). The offset is the
+     * calendar's (GET /v1/admin/whoami), not the browser's. */
     function when(ms) {
         if (!ms) return '-';
-        const d = new Date(ms);
+        const d = new Date(ms + utcOffsetMin * 60000);
         if (isNaN(d.getTime())) return String(ms);
-        return d.toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+        const local = d.toISOString().slice(0, 16).replace('T', ' ');
+        if (utcOffsetMin === 0) return local + ' UTC';
+        const a = Math.abs(utcOffsetMin);
+        const hh = String(Math.floor(a / 60)).padStart(2, '0');
+        const mm = String(a % 60).padStart(2, '0');
+        return local + ' (UTC' + (utcOffsetMin < 0 ? '-' : '+') + hh + ':' + mm + ')';
     }
 
     function short(hex) {
@@ -224,6 +233,7 @@
         if (currency) return;
         const r = await api('GET', '/v1/admin/whoami');
         currency = r.currency;
+        utcOffsetMin = Number.isInteger(r.utc_offset_min) ? r.utc_offset_min : 0;
         operator = r.operator;
         role = r.role;
         $('whoami').textContent = 'Signed in as ' + operator + ' (' + role + ')';

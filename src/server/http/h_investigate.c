@@ -10,6 +10,7 @@
  * deposit, so the tree shows what ducatd accepted, and the case's evidence
  * endpoint shows the proof.
  */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +25,19 @@
 enum dc_err dc_h_admin_whoami(struct dc_req *rq, struct dc_resp *rs)
 {
     const struct dc_currency *cur = &rq->x->cfg.currency;
+    /* the deployment's time zone (its calendar's utc-offset): the console
+     * writes times the way the CLI does, "2026-12-25 00:00 (UTC+08:00)" */
+    pthread_rwlock_rdlock(&rq->x->cal_lock);
+    int offset = (int)rq->x->cal.utc_offset_min;
+    pthread_rwlock_unlock(&rq->x->cal_lock);
     /* the role tells the console which actions to offer (it hides the
      * others); the server enforces it whatever the page shows */
-    rs->json = json_pack("{s:s, s:s, s:o, s:b, s:{s:s, s:i}}", "operator", rq->operator_name,
-                         "role", dc_role_name(rq->operator_role), "expires_at",
-                         rq->operator_expires ? json_integer((json_int_t)rq->operator_expires)
-                                              : json_null(),
-                         "bootstrap", strcmp(rq->operator_name, DC_OPERATOR_BOOTSTRAP) == 0,
-                         "currency", "code", cur->code, "exponent", (int)cur->exponent);
+    rs->json = json_pack(
+        "{s:s, s:s, s:o, s:b, s:{s:s, s:i}, s:i}", "operator", rq->operator_name, "role",
+        dc_role_name(rq->operator_role), "expires_at",
+        rq->operator_expires ? json_integer((json_int_t)rq->operator_expires) : json_null(),
+        "bootstrap", strcmp(rq->operator_name, DC_OPERATOR_BOOTSTRAP) == 0, "currency", "code",
+        cur->code, "exponent", (int)cur->exponent, "utc_offset_min", offset);
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }
 
