@@ -1122,6 +1122,28 @@ long long h_admin_release(const char *file, int line, const struct srv *s)
     return n;
 }
 
+long long metric_in(const char *text, const char *sample)
+{
+    size_t n = strlen(sample);
+    for (const char *p = text; p && *p;) {
+        if (strncmp(p, sample, n) == 0 && p[n] == ' ') return strtoll(p + n + 1, NULL, 10);
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    return -1;
+}
+
+long long h_srv_metric(const char *file, int line, const struct srv *s, const char *sample)
+{
+    struct api_req q = {.method = "GET", .path = "/metrics"};
+    struct api_resp r;
+    int st = api_raw(s, &q, &r);
+    long long v = st == 200 ? metric_in(r.body, sample) : -1;
+    api_resp_free(&r);
+    if (st != 200) h_fail(file, line, "GET /metrics answered %d", st);
+    return v;
+}
+
 long long h_json_int(const char *file, int line, const json_t *o, const char *key)
 {
     char d[1024];

@@ -271,6 +271,13 @@ void h_expect_err(const char *file, int line, int status, const json_t *j, int h
  * Fails unless it answers 200. */
 #define admin_release(s) h_admin_release(__FILE__, __LINE__, (s))
 
+/* The value of the sample `name` or `name{labels}` (give the labels) in the
+ * text body of GET /metrics; -1 if it has none. */
+long long metric_in(const char *text, const char *sample);
+/* GET /metrics (unauthenticated): the value of sample there, -1 if absent.
+ * Fails unless /metrics answers 200. */
+#define srv_metric(s, sample) h_srv_metric(__FILE__, __LINE__, (s), (sample))
+
 /* ---- Accounts ------------------------------------------------------------ */
 
 /* POST /v1/register signed by d with a made-up (checksum-valid, unique)
@@ -339,6 +346,7 @@ void h_dev_sign_hex(const char *file, int line, char sig[static 2 * DC_SIG_BYTES
 long long h_json_int(const char *file, int line, const json_t *o, const char *key);
 json_t *h_admin_get(const char *file, int line, const struct srv *s, const char *path);
 long long h_admin_release(const char *file, int line, const struct srv *s);
+long long h_srv_metric(const char *file, int line, const struct srv *s, const char *sample);
 const char *h_json_str(const char *file, int line, const json_t *o, const char *key);
 json_t *h_json_get(const char *file, int line, const json_t *o, const char *key);
 long long h_register_dev(const char *file, int line, const struct srv *s, struct dev *d,
