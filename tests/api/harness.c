@@ -488,6 +488,14 @@ int srv_cmd(const struct srv *s, char *out, size_t cap, const char *fmt, ...)
     return rc;
 }
 
+void h_srv_conf_append(const char *file, int line, const struct srv *s, const char *text)
+{
+    FILE *f = fopen(s->conf, "a");
+    int ok = f && fputs(text, f) >= 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok) h_fail(file, line, "cannot append to %s: %s", s->conf, strerror(errno));
+}
+
 void h_srv_clock_set(const char *file, int line, const struct srv *s, uint64_t ms)
 {
     char path[sizeof s->dir + 16], tmp[sizeof s->dir + 24];

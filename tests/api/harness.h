@@ -134,6 +134,14 @@ void srv_cleanup(struct srv *s);
  * reason in out). stdout+stderr go to out (NUL-terminated, truncated to
  * cap - 1); out may be NULL. */
 H_PRINTF(4, 5) int srv_cmd(const struct srv *s, char *out, size_t cap, const char *fmt, ...);
+/* Appends text to s's ducat.conf (after srv_init, before srv_start; a
+ * section named again is read like the first); fails on I/O. */
+#define srv_conf_append(s, text) h_srv_conf_append(__FILE__, __LINE__, (s), (text))
+void h_srv_conf_append(const char *file, int line, const struct srv *s, const char *text);
+/* Wires `[dev] clock_file = clock` into s's config: its business time is
+ * then DIR/clock (srv_clock_set), the wall clock while that file is absent.
+ * After srv_init, before srv_start. */
+#define srv_dev_clock(s) srv_conf_append((s), "\n[dev]\nclock_file = clock\n")
 /* Sets the business time of an instance whose config names
  * `[dev] clock_file = clock` (DIR/clock, written atomically); fails on I/O. */
 #define srv_clock_set(s, ms) h_srv_clock_set(__FILE__, __LINE__, (s), (ms))

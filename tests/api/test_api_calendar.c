@@ -48,10 +48,7 @@ static void start(const char *date)
 {
     srv_cleanup(&S);
     srv_init_shipped_calendar(&S, "--auto-verify");
-    FILE *f = fopen(S.conf, "a");
-    ASSERT(f != NULL);
-    ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
-    ASSERT(fclose(f) == 0);
+    srv_dev_clock(&S);
     if (date == NULL) return;
     struct dc_calendar ship;
     char *text, out[4096];
@@ -130,6 +127,23 @@ static void shipped_edit(struct dc_calendar *cal, const char *name, int to_2027,
 static void calendar_2027(struct dc_calendar *cal, const char *name)
 {
     shipped_edit(cal, name, 1, 0, "holiday 2027-01-01 2027-01-03\n");
+}
+
+/* start(date), the shipped calendar in *ship, a calendar to 2027 written to
+ * DIR/cal2027.txt (and read into *cal27 when not NULL), and the two users
+ * of every scenario: alice funded with 1000, bob with nothing and synced
+ * (a device certificate, to receive offline). */
+static void start_two(const char *date, struct dc_calendar *ship, struct dc_calendar *cal27,
+                      struct dev *alice, struct dev *bob)
+{
+    char *text;
+    start(date);
+    shipped(ship, &text);
+    free(text);
+    if (cal27) calendar_2027(cal27, "cal2027.txt");
+    dev_setup(&S, alice, "Alice Zhang", 1000);
+    dev_setup(&S, bob, "Bob Li", 0);
+    dev_sync(&S, bob);
 }
 
 /* Local noon (the calendar's offset) of a date as ms. */
@@ -256,16 +270,9 @@ static int history_deposit(const struct dev *d, long long hold)
 static void test_window_into_uncovered_year(void)
 {
     struct dc_calendar ship, cal27;
-    char *ship_text;
-    start("2026-12-15");
-    shipped(&ship, &ship_text);
-    free(ship_text);
-    calendar_2027(&cal27, "cal2027.txt");
-    uint64_t t = noon(&ship, "2026-12-15");
     struct dev alice, bob;
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_sync(&S, &bob);
+    start_two("2026-12-15", &ship, &cal27, &alice, &bob);
+    uint64_t t = noon(&ship, "2026-12-15");
 
     uint64_t guess, firm;
     int prov;
@@ -378,16 +385,9 @@ static void test_window_into_uncovered_year(void)
 static void test_start_in_uncovered_year(void)
 {
     struct dc_calendar ship, cal27;
-    char *ship_text;
-    start("2027-03-01");
-    shipped(&ship, &ship_text);
-    free(ship_text);
-    calendar_2027(&cal27, "cal2027.txt");
-    uint64_t t = noon(&ship, "2027-03-01");
     struct dev alice, bob;
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_sync(&S, &bob);
+    start_two("2027-03-01", &ship, &cal27, &alice, &bob);
+    uint64_t t = noon(&ship, "2027-03-01");
     uint64_t guess, firm;
     int prov;
     ASSERT_EQ(dc_calendar_release(&guess, &prov, &ship, t, 15), DC_OK);
@@ -437,15 +437,8 @@ static void test_start_in_uncovered_year(void)
 static void test_restart_keeps_loaded_calendar(void)
 {
     struct dc_calendar ship, cal27;
-    char *ship_text;
-    start("2026-12-20");
-    shipped(&ship, &ship_text);
-    free(ship_text);
-    calendar_2027(&cal27, "cal2027.txt");
     struct dev alice, bob;
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_sync(&S, &bob);
+    start_two("2026-12-20", &ship, &cal27, &alice, &bob);
     json_t *a = pay_and_deposit(&alice, &bob, 100);
     ASSERT(json_is_true(json_get(a, "release_provisional")));
     long long hold_a = json_int(a, "hold");
@@ -497,17 +490,11 @@ static int redated_events(const struct dev *d, long long id, const char *actor)
 static void test_load_redates_firm_dates(void)
 {
     struct dc_calendar ship, cal_hol, cal_none;
-    char *ship_text;
-    start("2026-11-02");
-    shipped(&ship, &ship_text);
-    free(ship_text);
-    uint64_t t0 = noon(&ship, "2026-11-02");
     struct dev alice, bob, carol, dan;
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
+    start_two("2026-11-02", &ship, NULL, &alice, &bob);
+    uint64_t t0 = noon(&ship, "2026-11-02");
     dev_setup(&S, &carol, "Carol Wang", 0);
     dev_setup(&S, &dan, "Dan Zhou", 0);
-    dev_sync(&S, &bob);
     dev_sync(&S, &carol);
 
     /* Bob's honest credit A, firm under the shipped calendar */

@@ -35,14 +35,6 @@ static struct srv S;
 
 /* ---- Instance and clock ---------------------------------------------------- */
 
-static void conf_append(const struct srv *s, const char *text)
-{
-    FILE *f = fopen(s->conf, "a");
-    ASSERT(f != NULL);
-    ASSERT(fputs(text, f) >= 0);
-    ASSERT(fclose(f) == 0);
-}
-
 /* Writes DIR/clock atomically (ms > 0), or removes it (ms == 0: wall clock). */
 static void clock_set(const struct srv *s, uint64_t ms)
 {
@@ -65,7 +57,7 @@ static void setup_server(struct srv *s)
 {
     if (s == &S) srv_cleanup(&S); /* what a failed test left running */
     srv_init(s, "--auto-verify");
-    conf_append(s, "\n[dev]\nclock_file = clock\n");
+    srv_dev_clock(s);
 }
 
 static void start_server(struct srv *s)

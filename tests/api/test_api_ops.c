@@ -100,10 +100,7 @@ static void test_events_and_gauges(void)
 {
     srv_init(&S, NULL); /* accounts start unverified: the operator verifies them */
     /* business time from DIR/clock: a decision needs an honest credit due */
-    FILE *cf = fopen(S.conf, "a");
-    ASSERT(cf != NULL);
-    ASSERT(fputs("\n[dev]\nclock_file = clock\n", cf) >= 0);
-    ASSERT(fclose(cf) == 0);
+    srv_dev_clock(&S);
     srv_start(&S);
     struct dev alice, bob, carol;
     dev_setup(&S, &alice, "Alice Zhang", 1000);

@@ -37,10 +37,7 @@ static void start_with(int shipped_calendar)
         srv_init_shipped_calendar(&S, "--auto-verify");
     else
         srv_init(&S, "--auto-verify");
-    FILE *f = fopen(S.conf, "a");
-    ASSERT(f != NULL);
-    ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
-    ASSERT(fclose(f) == 0);
+    srv_dev_clock(&S);
     srv_start(&S);
 }
 

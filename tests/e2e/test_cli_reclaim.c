@@ -47,12 +47,7 @@ static void fresh_server(int dev_clock)
 {
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
-    if (dev_clock) {
-        FILE *f = fopen(S.conf, "a");
-        ASSERT(f != NULL);
-        ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
-        ASSERT(fclose(f) == 0);
-    }
+    if (dev_clock) srv_dev_clock(&S);
     srv_start(&S);
 }
 
@@ -457,8 +452,7 @@ static void refresh_setup(struct wal *alice)
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
     conf_set("cert_lifetime_days", "30");
-    FILE *f = fopen(S.conf, "a");
-    ASSERT(f && fputs("\n[dev]\nclock_file = clock\n", f) >= 0 && fclose(f) == 0);
+    srv_dev_clock(&S);
     uint64_t past = h_now_ms() - 9 * DAY_MS - DAY_MS / 2;
     srv_clock_set(&S, past);
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
