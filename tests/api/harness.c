@@ -1296,6 +1296,23 @@ void h_dev_setup(const char *file, int line, const struct srv *s, struct dev *d,
     }
 }
 
+struct balance h_balance_of(const char *file, int line, const struct srv *s, const struct dev *d)
+{
+    json_t *j = NULL;
+    int st = api(s, d, "GET", "/v1/balance", NULL, &j);
+    if (st != 200) {
+        char dd[1024];
+        dump(j, dd, sizeof dd);
+        json_decref(j);
+        h_fail(file, line, "GET /v1/balance answered %d %s", st, dd);
+    }
+    struct balance b = {h_json_int(file, line, j, "available"), h_json_int(file, line, j, "held"),
+                        h_json_int(file, line, j, "offline_outstanding"),
+                        json_array_size(h_json_get(file, line, j, "holds"))};
+    json_decref(j);
+    return b;
+}
+
 long long h_balance_available(const char *file, int line, const struct srv *s, const struct dev *d)
 {
     char dd[1024];

@@ -300,6 +300,14 @@ int fund(const struct srv *s, long long account, long long amount);
 #define dev_setup(s, d, name, amount) h_dev_setup(__FILE__, __LINE__, (s), (d), (name), (amount))
 /* GET /v1/balance signed by d: "available". Fails unless 200. */
 #define balance_available(s, d) h_balance_available(__FILE__, __LINE__, (s), (d))
+/* GET /v1/balance signed by d: the figures the tests compare. Fails unless
+ * 200. */
+struct balance {
+    long long available, held;
+    long long outstanding; /* "offline_outstanding" */
+    size_t nholds;         /* entries of "holds" */
+};
+#define balance_of(s, d) h_balance_of(__FILE__, __LINE__, (s), (d))
 
 /* ---- Coins ---------------------------------------------------------------- */
 
@@ -362,6 +370,7 @@ long long h_register_dev(const char *file, int line, const struct srv *s, struct
 void h_dev_setup(const char *file, int line, const struct srv *s, struct dev *d, const char *name,
                  long long amount);
 long long h_balance_available(const char *file, int line, const struct srv *s, const struct dev *d);
+struct balance h_balance_of(const char *file, int line, const struct srv *s, const struct dev *d);
 void h_dev_sync(const char *file, int line, const struct srv *s, struct dev *d);
 int h_withdraw(const char *file, int line, const struct srv *s, struct dev *d, long long amount,
                struct coin *coins, size_t cap, size_t *n, json_t **out);

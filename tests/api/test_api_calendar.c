@@ -199,33 +199,7 @@ static json_t *admin_hold(long long id)
     return NULL;
 }
 
-/* The value of a metric line "NAME VALUE" in GET /metrics; -1 if absent. */
-static long long metric(const char *name)
-{
-    struct api_req q = {.method = "GET", .path = "/metrics"};
-    struct api_resp r;
-    ASSERT_EQ(api_raw(&S, &q, &r), 200);
-    long long v = -1;
-    size_t n = strlen(name);
-    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (strncmp(p, name, n) == 0 && p[n] == ' ') v = atoll(p + n + 1);
-    }
-    api_resp_free(&r);
-    return v;
-}
-
-struct bal {
-    long long available, held;
-};
-
-static struct bal bal(const struct dev *d)
-{
-    json_t *j = NULL;
-    if (api(&S, d, "GET", "/v1/balance", NULL, &j) != 200) FAIL_AT("balance");
-    struct bal b = {json_int(j, "available"), json_int(j, "held")};
-    json_decref(j);
-    return b;
-}
+#define bal(d) balance_of(&S, (d))
 
 /* release_provisional of the deposit entry crediting hold `hold` in d's
  * history (GET /v1/history), checked against the admin's view of the same
@@ -296,8 +270,8 @@ static void test_window_into_uncovered_year(void)
     json_decref(b);
     /* and in the account's history, on the deposit entry */
     ASSERT_EQ(history_deposit(&bob, hold_a), 1);
-    ASSERT_EQ(metric("ducat_calendar_coverage_days"), 16); /* 12-15 .. 12-31 */
-    ASSERT_EQ(metric("ducat_holds_release_provisional"), 1);
+    ASSERT_EQ(srv_metric(&S, "ducat_calendar_coverage_days"), 16); /* 12-15 .. 12-31 */
+    ASSERT_EQ(srv_metric(&S, "ducat_holds_release_provisional"), 1);
 
     /* past the guessed date: nothing releases it */
     clock_set(noon(&ship, "2027-01-06"));
@@ -335,12 +309,12 @@ static void test_window_into_uncovered_year(void)
     ASSERT(kill(S.pid, SIGHUP) == 0);
     long long left = -1;
     for (int i = 0; i < 100 && left != 359; i++) {
-        left = metric("ducat_calendar_coverage_days");
+        left = srv_metric(&S, "ducat_calendar_coverage_days");
         struct timespec ts = {0, 50 * 1000 * 1000};
         if (left != 359) nanosleep(&ts, NULL);
     }
     ASSERT_EQ(left, 359); /* 2027-01-06 .. 2027-12-31 */
-    ASSERT_EQ(metric("ducat_holds_release_provisional"), 0);
+    ASSERT_EQ(srv_metric(&S, "ducat_holds_release_provisional"), 0);
     /* the log: a warning at start (the wall clock: at most 28 days were
      * left when this was written, none later), the pick-up on SIGHUP */
     char logf[128];
@@ -399,7 +373,7 @@ static void test_start_in_uncovered_year(void)
     ASSERT(json_is_true(json_get(a, "release_provisional")));
     ASSERT_EQ((uint64_t)json_int(a, "release_at"), guess);
     json_decref(a);
-    ASSERT_EQ(metric("ducat_calendar_coverage_days"), 0);
+    ASSERT_EQ(srv_metric(&S, "ducat_calendar_coverage_days"), 0);
 
     /* months later, nothing releases it */
     clock_set(noon(&ship, "2027-06-01"));
@@ -450,7 +424,7 @@ static void test_restart_keeps_loaded_calendar(void)
     char out[4096];
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar load %s/cal2027.txt", S.dir), 0);
     srv_restart(&S);
-    ASSERT_EQ(metric("ducat_calendar_coverage_days"), 376); /* 12-20 .. 2027-12-31 */
+    ASSERT_EQ(srv_metric(&S, "ducat_calendar_coverage_days"), 376); /* 12-20 .. 2027-12-31 */
     json_t *c = pay_and_deposit(&alice, &bob, 50);
     ASSERT(json_is_false(json_get(c, "release_provisional")));
     json_decref(c);

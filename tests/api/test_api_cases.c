@@ -50,22 +50,11 @@ static json_t *case_json(long long id)
     return admin_get(path);
 }
 
-struct bal {
-    long long available, held;
-};
-
-static struct bal bal(const struct dev *d)
-{
-    json_t *j = NULL;
-    if (api(&S, d, "GET", "/v1/balance", NULL, &j) != 200) FAIL_AT("balance");
-    struct bal b = {json_int(j, "available"), json_int(j, "held")};
-    json_decref(j);
-    return b;
-}
+#define bal(d) balance_of(&S, (d))
 
 static long long total(const struct dev *d)
 {
-    struct bal b = bal(d);
+    struct balance b = bal(d);
     return b.available + b.held;
 }
 

@@ -340,20 +340,6 @@ static void clear_answer(int st, const json_t *j, const char *what, const char *
     }
 }
 
-/* ducat_store_full_total of s's /metrics (-1 if absent). */
-static long long store_full_count(const struct srv *s)
-{
-    struct api_req q = {.method = "GET", .path = "/metrics"};
-    struct api_resp r;
-    long long n = -1;
-    if (api_raw(s, &q, &r) == 200) {
-        const char *p = strstr(r.body, "\nducat_store_full_total ");
-        if (p) n = atoll(p + strlen("\nducat_store_full_total "));
-    }
-    api_resp_free(&r);
-    return n;
-}
-
 struct tally {
     long runs, errors, stops;
     long reruns;    /* rounds whose request the writer ran again in a new transaction */
@@ -576,7 +562,7 @@ static void run_under(const struct op *op, const char *kind)
                         op->what, n, last_err);
             }
             t.full++;
-            ASSERT_EQ(store_full_count(&R.s), t.full);
+            ASSERT_EQ(srv_metric(&R.s, "ducat_store_full_total"), t.full);
         }
         if (on_pg() && strcmp(kind, "full") != 0 && st > 0 && (st < 200 || st >= 300) &&
             strcmp(last_err, "503 DC_ERR_STORE_RETRY") != 0) {
@@ -775,7 +761,7 @@ static void test_disk_full(void)
     json_decref(j);
     j = NULL;
     printf("# disk full after %ld transfers: 507 DC_ERR_STORE_FULL\n", moved);
-    ASSERT_EQ(store_full_count(&R.s), 1);
+    ASSERT_EQ(srv_metric(&R.s, "ducat_store_full_total"), 1);
     ASSERT_EQ(api(&R.s, NULL, "GET", "/v1/health", NULL, NULL), 200);
     ASSERT_EQ(balance_available(&R.s, &R.a), FUNDS - moved * AMOUNT);
     ASSERT_EQ(balance_available(&R.s, &R.b), moved * AMOUNT);

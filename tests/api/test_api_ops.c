@@ -89,11 +89,9 @@ static char *metrics(void)
  * fails if absent. Values are integers or "S.fff" seconds (the integer part). */
 static long long sample(const char *text, const char *name)
 {
-    size_t n = strlen(name);
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (strncmp(p, name, n) == 0 && p[n] == ' ') return strtoll(p + n + 1, NULL, 10);
-    }
-    FAIL_AT("/metrics has no sample '%s'", name);
+    long long v = metric_in(text, name);
+    if (v < 0) FAIL_AT("/metrics has no sample '%s'", name);
+    return v;
 }
 
 static void test_events_and_gauges(void)

@@ -46,23 +46,11 @@ static void start(void)
     start_with(0);
 }
 
-struct bal {
-    long long available, held;
-};
-
-static struct bal bal_of(const struct dev *d)
-{
-    json_t *j = NULL;
-    int st = api(&S, d, "GET", "/v1/balance", NULL, &j);
-    if (st != 200) FAIL_AT("GET /v1/balance answered %d", st);
-    struct bal b = {json_int(j, "available"), json_int(j, "held")};
-    json_decref(j);
-    return b;
-}
+#define bal_of(d) balance_of(&S, (d))
 
 static long long value_of(const struct dev *d)
 {
-    struct bal b = bal_of(d);
+    struct balance b = bal_of(d);
     return b.available + b.held;
 }
 
@@ -213,7 +201,7 @@ static void test_reclaim_with_refusal(void)
     ASSERT(json_is_false(
         json_object_get(json_array_get(json_get(j, "coins"), 0), "release_provisional")));
     json_decref(j);
-    struct bal b = bal_of(&alice);
+    struct balance b = bal_of(&alice);
     ASSERT_EQ(b.available, 700);
     ASSERT_EQ(b.held, 300);
 
