@@ -507,6 +507,15 @@ void h_srv_clock_set(const char *file, int line, const struct srv *s, uint64_t m
     if (!ok || rename(tmp, path) != 0) h_fail(file, line, "cannot write the dev clock %s", path);
 }
 
+void h_srv_clock_real(const char *file, int line, const struct srv *s)
+{
+    char path[sizeof s->dir + 16];
+    snprintf(path, sizeof path, "%s/clock", s->dir);
+    if (unlink(path) != 0 && errno != ENOENT) {
+        h_fail(file, line, "cannot remove the dev clock %s: %s", path, strerror(errno));
+    }
+}
+
 int srv_audit(const struct srv *s, char *out, size_t cap)
 {
     return srv_cmd(s, out, cap, "audit");

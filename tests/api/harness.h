@@ -146,6 +146,9 @@ void h_srv_conf_append(const char *file, int line, const struct srv *s, const ch
  * `[dev] clock_file = clock` (DIR/clock, written atomically); fails on I/O. */
 #define srv_clock_set(s, ms) h_srv_clock_set(__FILE__, __LINE__, (s), (ms))
 void h_srv_clock_set(const char *file, int line, const struct srv *s, uint64_t ms);
+/* Removes DIR/clock: the instance's business time is the wall clock again. */
+#define srv_clock_real(s) h_srv_clock_real(__FILE__, __LINE__, (s))
+void h_srv_clock_real(const char *file, int line, const struct srv *s);
 /* `ducatd -c CONF audit`: the exit code, its output in out. */
 int srv_audit(const struct srv *s, char *out, size_t cap);
 

@@ -88,20 +88,8 @@ static void conf_set(const struct srv *s, const char *key, const char *value)
 }
 
 /* The business clock (the server reads [dev] clock_file at each request). */
-static void clock_set(const struct srv *s, uint64_t ms)
-{
-    char p[128], t[32];
-    snprintf(p, sizeof p, "%s/clock", s->dir);
-    int n = snprintf(t, sizeof t, "%llu\n", (unsigned long long)ms);
-    write_file(p, t, (size_t)n);
-}
-
-static void clock_real(const struct srv *s)
-{
-    char p[128];
-    snprintf(p, sizeof p, "%s/clock", s->dir);
-    unlink(p);
-}
+#define clock_set(s, ms) srv_clock_set((s), (ms))
+#define clock_real(s) srv_clock_real(s)
 
 /* ---- Payments built with the core API -------------------------------------------------- */
 
