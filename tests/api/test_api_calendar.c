@@ -146,6 +146,19 @@ static void start_two(const char *date, struct dc_calendar *ship, struct dc_cale
     dev_sync(&S, bob);
 }
 
+/* The release dates of a credit made at t, 15 working days on: *guess under
+ * the shipped calendar (provisional: the window reaches 2027) and *firm
+ * under the one covering 2027. */
+static void release_dates(uint64_t *guess, uint64_t *firm, const struct dc_calendar *ship,
+                          const struct dc_calendar *cal27, uint64_t t)
+{
+    int prov;
+    ASSERT_EQ(dc_calendar_release(guess, &prov, ship, t, 15), DC_OK);
+    ASSERT_EQ(prov, 1);
+    ASSERT_EQ(dc_calendar_release(firm, &prov, cal27, t, 15), DC_OK);
+    ASSERT_EQ(prov, 0);
+}
+
 /* Local noon (the calendar's offset) of a date as ms. */
 static uint64_t noon(const struct dc_calendar *cal, const char *date)
 {
@@ -249,11 +262,7 @@ static void test_window_into_uncovered_year(void)
     uint64_t t = noon(&ship, "2026-12-15");
 
     uint64_t guess, firm;
-    int prov;
-    ASSERT_EQ(dc_calendar_release(&guess, &prov, &ship, t, 15), DC_OK);
-    ASSERT_EQ(prov, 1);
-    ASSERT_EQ(dc_calendar_release(&firm, &prov, &cal27, t, 15), DC_OK);
-    ASSERT_EQ(prov, 0);
+    release_dates(&guess, &firm, &ship, &cal27, t);
     ASSERT_EQ(guess, noon(&ship, "2027-01-06") - 12ull * 3600 * 1000); /* weekend rule */
     ASSERT_EQ(firm, noon(&ship, "2027-01-07") - 12ull * 3600 * 1000);  /* 01-01 rests */
 
@@ -336,6 +345,7 @@ static void test_window_into_uncovered_year(void)
     json_t *c = pay_and_deposit(&alice, &bob, 50);
     ASSERT(json_is_false(json_get(c, "release_provisional")));
     uint64_t firm_c;
+    int prov;
     ASSERT_EQ(dc_calendar_release(&firm_c, &prov, &cal27, noon(&ship, "2027-01-06"), 15), DC_OK);
     ASSERT_EQ((uint64_t)json_int(c, "release_at"), firm_c);
     json_decref(c);
@@ -363,11 +373,7 @@ static void test_start_in_uncovered_year(void)
     start_two("2027-03-01", &ship, &cal27, &alice, &bob);
     uint64_t t = noon(&ship, "2027-03-01");
     uint64_t guess, firm;
-    int prov;
-    ASSERT_EQ(dc_calendar_release(&guess, &prov, &ship, t, 15), DC_OK);
-    ASSERT_EQ(prov, 1);
-    ASSERT_EQ(dc_calendar_release(&firm, &prov, &cal27, t, 15), DC_OK);
-    ASSERT_EQ(prov, 0);
+    release_dates(&guess, &firm, &ship, &cal27, t);
     json_t *a = pay_and_deposit(&alice, &bob, 100);
     long long hold = json_int(a, "hold");
     ASSERT(json_is_true(json_get(a, "release_provisional")));
