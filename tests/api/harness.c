@@ -1213,9 +1213,7 @@ void h_dev_sign_hex(const char *file, int line, char sig[static 2 * DC_SIG_BYTES
     dc_hex_encode(sig, raw, sizeof raw);
 }
 
-/* A checksum-valid 18-digit resident id and a phone number, unique in this
- * process (and very likely across processes). */
-static void make_identity(char id[19], char phone[16])
+void make_identity(char id[static 19], char phone[static 16])
 {
     static const int w[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
     unsigned long k = identity_base + atomic_fetch_add(&identity_counter, 1);

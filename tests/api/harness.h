@@ -291,6 +291,10 @@ long long metric_in(const char *text, const char *sample);
 
 /* ---- Accounts ------------------------------------------------------------ */
 
+/* A checksum-valid 18-digit resident id and a phone number, unique in this
+ * process (and very likely across processes). */
+void make_identity(char id[static 19], char phone[static 16]);
+
 /* POST /v1/register signed by d with a made-up (checksum-valid, unique)
  * national id and phone; sets and returns d->account. Fails unless 200/201. */
 #define register_dev(s, d, name) h_register_dev(__FILE__, __LINE__, (s), (d), (name))

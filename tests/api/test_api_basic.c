@@ -175,24 +175,6 @@ static void xfer_ok(const char *file, int line, const struct dev *d, long long t
 }
 #define XFER_OK(d, to, amount) xfer_ok(__FILE__, __LINE__, (d), (to), (amount))
 
-/* A checksum-valid 18-digit resident id and a phone number, unique here. */
-static void make_identity(char nid[19], char phone[16])
-{
-    static const int w[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-    static atomic_ulong counter;
-    static unsigned long base;
-    if (base == 0) base = 1 + randombytes_uniform(5000000);
-    unsigned long k = base + atomic_fetch_add(&counter, 1);
-    unsigned long date = k / 1000;
-    snprintf(nid, 19, "110102%04lu%02lu%02lu%03lu", 1950 + date % 50, 1 + (date / 50) % 12,
-             1 + (date / 600) % 28, k % 1000);
-    int sum = 0;
-    for (int i = 0; i < 17; i++) sum += (nid[i] - '0') * w[i];
-    nid[17] = "10X98765432"[sum % 11];
-    nid[18] = '\0';
-    snprintf(phone, 16, "+86137%08lu", k % 100000000);
-}
-
 /* A registration body (malloc'd). */
 static char *reg_body(const char *name, const char *nid, const char *phone, const char *pub)
 {
