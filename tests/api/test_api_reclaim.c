@@ -557,14 +557,17 @@ static void coin0_status(const json_t *j, char out[static 16])
     snprintf(out, 16, "%s", json_str(json_array_get(json_get(j, "coins"), 0), "status"));
 }
 
-/* Alice pays Bob 300 (coins of 200 and 100); Bob refuses. */
-static void refused_payment(struct pay *p, struct dev *alice, struct dev *bob, struct dev *carol)
+/* Alice pays Bob 300 (coins of 200 and 100); Bob, who has bob_funds,
+ * refuses. */
+static void refused_payment(struct pay *p, struct dev *alice, struct dev *bob, struct dev *carol,
+                            long long bob_funds)
 {
     start();
     dev_setup(&S, alice, "Alice Zhang", 1000);
     dev_setup(&S, bob, "Bob Li", 0);
     dev_setup(&S, carol, "Carol Wang", 0);
-    ASSERT_EQ(fund(&S, bob->account, 500), 201); /* what the case recovers from */
+    /* what the case recovers from */
+    if (bob_funds) ASSERT_EQ(fund(&S, bob->account, bob_funds), 201);
     dev_sync(&S, bob);
     dev_sync(&S, carol);
     p->n = withdraw_ok(alice, 300, p->c, 4);
@@ -581,7 +584,7 @@ static void test_refused_passed_on_after_reclaim(void)
     static struct pay p;
     static struct coin on[1];
     struct dev alice, bob, carol;
-    refused_payment(&p, &alice, &bob, &carol);
+    refused_payment(&p, &alice, &bob, &carol, 500);
     json_t *j = NULL;
     int st = reclaim(&alice, &p, 0, p.n, 1, NULL, &j);
     dump_if(st, 201, j);
@@ -623,6 +626,53 @@ static void test_refused_passed_on_after_reclaim(void)
     srv_cleanup(&S);
 }
 
+/* (1a) with a payee who has nothing when the case opens: Carol's credit
+ * stays frozen under the open case, Bob is a debtor; the next money Bob
+ * receives pays the case, which settles, and Carol's credit is back on its
+ * schedule. */
+static void test_refused_passed_on_culprit_pays_later(void)
+{
+    static struct pay p;
+    static struct coin on[1];
+    struct dev alice, bob, carol;
+    refused_payment(&p, &alice, &bob, &carol, 0);
+    json_t *j = NULL;
+    int st = reclaim(&alice, &p, 0, p.n, 1, NULL, &j);
+    ASSERT_EQ(st, 201);
+    json_decref(j);
+    on[0] = p.c[0];
+    coin_transfer(&on[0], &bob, &carol);
+    coin_deposit(&on[0], &carol, carol.account);
+    st = deposit(&S, &carol, on, 1, NULL, &j);
+    dump_if(st, 201, j);
+    ASSERT_EQ(st, 201);
+    char s0[16];
+    coin0_status(j, s0);
+    json_decref(j);
+    ASSERT_STR(s0, "frozen");
+    char status[16];
+    long long cid = the_case(&bob, DC_TYPE_REFUSAL_EVIDENCE, status);
+    ASSERT_STR(status, "open");
+    ASSERT_EQ(value_of(&carol), 200); /* whole, but held under the case */
+    ASSERT_EQ(value_of(&bob), 0);
+    audit_ok(&S);
+    /* Bob is paid 500 from outside: the case takes its 200 first */
+    ASSERT_EQ(fund(&S, bob.account, 500), 201);
+    the_case(&bob, DC_TYPE_REFUSAL_EVIDENCE, status);
+    ASSERT_STR(status, "resolved");
+    ASSERT_EQ(value_of(&bob), 300);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/admin/cases/%lld", cid);
+    json_t *c = admin_get_on(&S, path);
+    ASSERT_EQ(json_int(c, "recovered"), 200);
+    json_decref(c);
+    struct bal cb = bal_of(&carol);
+    ASSERT_EQ(cb.held, 200);
+    ASSERT_EQ(value_of(&alice), 1000);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
 /* (1b) Bob pays coin 0 on to Carol, who deposits it first; then Alice
  * reclaims with Bob's refusal: credited, under a case against Bob. */
 static void test_refused_passed_on_before_reclaim(void)
@@ -630,7 +680,7 @@ static void test_refused_passed_on_before_reclaim(void)
     static struct pay p;
     static struct coin on[1];
     struct dev alice, bob, carol;
-    refused_payment(&p, &alice, &bob, &carol);
+    refused_payment(&p, &alice, &bob, &carol, 500);
     on[0] = p.c[0];
     coin_transfer(&on[0], &bob, &carol);
     coin_deposit(&on[0], &carol, carol.account);
@@ -675,7 +725,7 @@ static void test_refused_then_deposited_by_payee(void)
     static struct pay p;
     static struct coin dep[1];
     struct dev alice, bob, carol;
-    refused_payment(&p, &alice, &bob, &carol);
+    refused_payment(&p, &alice, &bob, &carol, 500);
     dep[0] = p.c[0];
     coin_deposit(&dep[0], &bob, bob.account);
     json_t *j = NULL;
@@ -778,4 +828,5 @@ static void test_payer_double_spent_then_reclaims(void)
 TESTS(T(test_reclaim_with_refusal), T(test_reclaim_refused_cases), T(test_reclaim_after_deadline),
       T(test_reclaim_loses_to_payee_deposit), T(test_reclaim_server_kill9),
       T(test_refused_passed_on_after_reclaim), T(test_refused_passed_on_before_reclaim),
-      T(test_refused_then_deposited_by_payee), T(test_payer_double_spent_then_reclaims))
+      T(test_refused_then_deposited_by_payee), T(test_payer_double_spent_then_reclaims),
+      T(test_refused_passed_on_culprit_pays_later))
