@@ -15,9 +15,9 @@
 #include <libpq-fe.h>
 #endif
 
+#include "ducat/refusal.h"
 #include "schema_pg.h"     /* generated: the migrations, to build old databases */
 #include "schema_sqlite.h" /* generated */
-#include "ducat/refusal.h"
 #include "store/store.h"
 #include "test.h"
 
