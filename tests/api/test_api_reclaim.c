@@ -551,6 +551,18 @@ static long long the_case(const struct dev *culprit, uint8_t kind, char status[s
     return id;
 }
 
+/* ducat_forks_total of GET /metrics: the cases this instance opened. */
+static long long forks_total(void)
+{
+    struct api_req q = {.method = "GET", .path = "/metrics"};
+    struct api_resp r;
+    ASSERT_EQ(api_raw(&S, &q, &r), 200);
+    const char *p = strstr(r.body, "\nducat_forks_total ");
+    long long v = p ? strtoll(p + strlen("\nducat_forks_total "), NULL, 10) : -1;
+    api_resp_free(&r);
+    return v;
+}
+
 /* The status of the hold of coin 0 of a deposit or reclaim answer. */
 static void coin0_status(const json_t *j, char out[static 16])
 {
@@ -710,6 +722,7 @@ static void test_refused_passed_on_before_reclaim(void)
     ASSERT_EQ(json_int(json_array_get(json_get(j, "coins"), 0), "case"), case0);
     json_decref(j);
     ASSERT_EQ(cases_count(), 1);
+    ASSERT_EQ(forks_total(), 1); /* the replay opened nothing */
     ASSERT_EQ(value_of(&alice), 1000);
     ASSERT_EQ(value_of(&bob), 300);
     audit_ok(&S);
@@ -807,6 +820,7 @@ static void test_payer_double_spent_then_reclaims(void)
     ASSERT_EQ(json_int(j, "case"), cid);
     json_decref(j);
     ASSERT_EQ(cases_count(), 1);
+    ASSERT_EQ(forks_total(), 1); /* opened once, joined after */
     ASSERT_EQ(value_of(&alice), 800);
     ASSERT_EQ(value_of(&dave), 200);
     ASSERT_EQ(value_of(&bob), 0);

@@ -32,6 +32,7 @@ struct reclaim_args {
     const uint8_t *refusal; /* its bytes, or NULL */
     int64_t case_id;        /* OUT: a case this reclaim opened or joined (log line) */
     int case_new;
+    size_t forks_new; /* OUT: cases it opened (metrics) */
 };
 
 /* The payer's own double spend: what she signed first stands, so the
@@ -56,6 +57,7 @@ static enum dc_err reclaim_refuse_fork(struct dc_store *st, struct dc_req *rq,
     json_t *j = text ? json_loads(text, 0, NULL) : NULL;
     free(text);
     if (!j) return DC_ERR_NO_MEMORY;
+    d->forks_new = (size_t)d->case_new;
     json_object_set_new(j, "case", json_integer((json_int_t)d->case_id));
     out->status = dc_err_http_status(DC_ERR_COIN_SPENT);
     out->json = j;
@@ -72,12 +74,14 @@ static enum dc_err reclaim_fn(struct dc_store *st, struct dc_req *rq, void *arg,
     struct dc_reclaim_fork fork;
     d->case_id = 0;
     d->case_new = 0;
+    d->forks_new = 0; /* the writer may run this job again after a retried batch */
     enum dc_err e = dc_ledger_reclaim(st, rq->x, rq->now, rq->account.id, d->in, d->n, d->refusal,
                                       &o, &fork, rq->detail, sizeof rq->detail);
     if (e == DC_ERR_COIN_SPENT && fork.set) return reclaim_refuse_fork(st, rq, d, &fork, out);
     if (e != DC_OK) return e;
     d->reclaim_id = o.deposit_id;
     d->credited = o.credited;
+    d->forks_new = o.forks_new;
     json_t *coins = json_array();
     for (size_t i = 0; i < o.n; i++) {
         const struct dc_deposit_coin_out *c = &o.coins[i];
@@ -164,15 +168,11 @@ enum dc_err dc_h_reclaim(struct dc_req *rq, struct dc_resp *rs)
     if (e != DC_OK || answered) return e;
 
     size_t n = json_array_size(coins);
-    struct reclaim_args d = {calloc(n, sizeof *d.in),
-                             n,
-                             calloc(n, sizeof *d.outc),
-                             0,
-                             0,
-                             has_refusal,
-                             has_refusal ? refusal : NULL,
-                             0,
-                             0};
+    struct reclaim_args d = {.in = calloc(n, sizeof *d.in),
+                             .n = n,
+                             .outc = calloc(n, sizeof *d.outc),
+                             .refused = has_refusal,
+                             .refusal = has_refusal ? refusal : NULL};
     uint8_t *bufs[RECLAIM_COINS_MAX] = {0};
     size_t lens[RECLAIM_COINS_MAX] = {0};
     struct dc_coin *coin[RECLAIM_COINS_MAX] = {0};
@@ -238,6 +238,7 @@ enum dc_err dc_h_reclaim(struct dc_req *rq, struct dc_resp *rs)
                      DC_KV_S("credited", dc_money(m, sizeof m, &rq->x->cfg.currency, d.credited)),
                      DC_KV_S("basis", has_refusal ? "refusal" : "deadline"));
     }
+    if (e == DC_OK && d.forks_new) dc_metrics_add(rq->x->metrics, DC_M_FORKS, d.forks_new);
     if (e == DC_OK && d.case_id) {
         /* a refused payment its payee passed on, or the payer's own double
          * spend: the case the operator will look at */
