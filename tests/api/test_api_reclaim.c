@@ -839,8 +839,59 @@ static void test_payer_double_spent_then_reclaims(void)
     srv_cleanup(&S);
 }
 
+/* kill -9 of the server at moments spread over a reclaim that opens a case
+ * against a payee who passed the refused coin on (1b); the client sends the
+ * same request again after the restart: one case per payment, the payer
+ * credited once, the payee debited once, audit clean after each. */
+static void test_refused_passed_on_reclaim_kill9(void)
+{
+    static struct pay p[4];
+    static struct coin on[1];
+    struct dev alice, bob, carol;
+    start();
+    dev_setup(&S, &alice, "Alice Zhang", 2000);
+    dev_setup(&S, &bob, "Bob Li", 0);
+    dev_setup(&S, &carol, "Carol Wang", 0);
+    ASSERT_EQ(fund(&S, bob.account, 2000), 201);
+    dev_sync(&S, &bob);
+    dev_sync(&S, &carol);
+    static const long delays_us[4] = {0, 1000, 4000, 15000};
+    for (size_t k = 0; k < 4; k++) {
+        p[k].n = withdraw_ok(&alice, 300, p[k].c, 4);
+        pay_make(&p[k], &alice, &bob);
+        pay_refuse(&p[k], &bob);
+        on[0] = p[k].c[0];
+        coin_transfer(&on[0], &bob, &carol);
+        coin_deposit(&on[0], &carol, carol.account);
+        json_t *j = NULL;
+        ASSERT_EQ(deposit(&S, &carol, on, 1, NULL, &j), 201);
+        json_decref(j);
+        char rid[40];
+        snprintf(rid, sizeof rid, "kill-b-%zu", k);
+        struct bg b = {&alice, &p[k], rid, 0};
+        pthread_t th;
+        ASSERT(pthread_create(&th, NULL, bg_reclaim, &b) == 0);
+        nap_us(delays_us[k]);
+        srv_kill9(&S);
+        ASSERT(pthread_join(th, NULL) == 0);
+        srv_start(&S);
+        int st = reclaim(&alice, &p[k], 0, p[k].n, 1, rid, &j);
+        dump_if(st, 201, j);
+        ASSERT_EQ(st, 201);
+        ASSERT_EQ(json_int(j, "credited"), 300);
+        ASSERT(json_int(json_array_get(json_get(j, "coins"), 0), "case") > 0);
+        json_decref(j);
+        ASSERT_EQ(cases_count(), k + 1);
+        ASSERT_EQ(value_of(&alice), 2000);
+        ASSERT_EQ(value_of(&carol), 200 * (long long)(k + 1));
+        ASSERT_EQ(value_of(&bob), 2000 - 200 * (long long)(k + 1));
+        audit_ok(&S);
+    }
+    srv_cleanup(&S);
+}
+
 TESTS(T(test_reclaim_with_refusal), T(test_reclaim_refused_cases), T(test_reclaim_after_deadline),
       T(test_reclaim_loses_to_payee_deposit), T(test_reclaim_server_kill9),
       T(test_refused_passed_on_after_reclaim), T(test_refused_passed_on_before_reclaim),
       T(test_refused_then_deposited_by_payee), T(test_payer_double_spent_then_reclaims),
-      T(test_refused_passed_on_culprit_pays_later))
+      T(test_refused_passed_on_culprit_pays_later), T(test_refused_passed_on_reclaim_kill9))
