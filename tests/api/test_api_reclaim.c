@@ -442,6 +442,21 @@ static void nap_us(long us)
     }
 }
 
+/* Sends the reclaim of p (with its refusal) in the background, kills the
+ * server delay_us later, restarts it. Returns what the first send got (0:
+ * no answer). */
+static int reclaim_killed(const struct dev *d, const struct pay *p, const char *rid, long delay_us)
+{
+    struct bg b = {d, p, rid, 0};
+    pthread_t th;
+    ASSERT(pthread_create(&th, NULL, bg_reclaim, &b) == 0);
+    nap_us(delay_us);
+    srv_kill9(&S);
+    ASSERT(pthread_join(th, NULL) == 0);
+    srv_start(&S);
+    return b.status;
+}
+
 /* kill -9 of the server at moments spread over a reclaim; the client sends
  * the same request again after the restart: credited exactly once. */
 static void test_reclaim_server_kill9(void)
@@ -465,14 +480,7 @@ static void test_reclaim_server_kill9(void)
     for (size_t k = 0; k < 8; k++) {
         char rid[40];
         snprintf(rid, sizeof rid, "kill-%zu", k);
-        struct bg b = {&alice, &p[k], rid, 0};
-        pthread_t th;
-        ASSERT(pthread_create(&th, NULL, bg_reclaim, &b) == 0);
-        nap_us(delays_us[k]);
-        srv_kill9(&S);
-        ASSERT(pthread_join(th, NULL) == 0);
-        if (b.status == 201) answered_before++;
-        srv_start(&S);
+        if (reclaim_killed(&alice, &p[k], rid, delays_us[k]) == 201) answered_before++;
         json_t *j = NULL;
         int st = reclaim(&alice, &p[k], 0, p[k].n, 1, rid, &j);
         dump_if(st, 201, j);
@@ -868,13 +876,7 @@ static void test_refused_passed_on_reclaim_kill9(void)
         json_decref(j);
         char rid[40];
         snprintf(rid, sizeof rid, "kill-b-%zu", k);
-        struct bg b = {&alice, &p[k], rid, 0};
-        pthread_t th;
-        ASSERT(pthread_create(&th, NULL, bg_reclaim, &b) == 0);
-        nap_us(delays_us[k]);
-        srv_kill9(&S);
-        ASSERT(pthread_join(th, NULL) == 0);
-        srv_start(&S);
+        reclaim_killed(&alice, &p[k], rid, delays_us[k]);
         int st = reclaim(&alice, &p[k], 0, p[k].n, 1, rid, &j);
         dump_if(st, 201, j);
         ASSERT_EQ(st, 201);
