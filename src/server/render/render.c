@@ -8,6 +8,7 @@
 
 #include "ducat/armor.h"
 #include "ducat/auth.h"
+#include "ducat/refusal.h"
 #include "server/ledger/ledger.h"
 #include "server/render/render.h"
 
@@ -148,17 +149,19 @@ json_t *dc_json_hold(const struct dc_hold *h, enum dc_hold_view view)
     return o;
 }
 
-json_t *dc_json_deposit_coin(const struct dc_deposit_coin_out *c, int with_fork)
+json_t *dc_json_deposit_coin(const struct dc_deposit_coin_out *c, int with_flagged)
 {
     json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:b, s:s}", "serial",
                           dc_json_hex(c->serial, DC_SERIAL_BYTES), "amount", (json_int_t)c->amount,
                           "hold", (json_int_t)c->hold, "release_at", (json_int_t)c->release_at,
                           "release_provisional", c->release_provisional, "status",
                           dc_hold_status_name(c->status));
-    if (o && with_fork &&
-        (json_object_set_new(o, "flagged", json_boolean(c->flagged)) != 0 ||
-         json_object_set_new(o, "case", c->case_id ? json_integer(c->case_id) : json_null()) !=
-             0)) {
+    if (o && with_flagged && json_object_set_new(o, "flagged", json_boolean(c->flagged)) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    if (o &&
+        json_object_set_new(o, "case", c->case_id ? json_integer(c->case_id) : json_null()) != 0) {
         json_decref(o);
         o = NULL;
     }
@@ -170,6 +173,7 @@ const char *dc_json_record_type(uint8_t t)
     return t == DC_TYPE_TRANSFER  ? "transfer"
            : t == DC_TYPE_SPLIT   ? "split"
            : t == DC_TYPE_DEPOSIT ? "deposit"
+           : t == DC_REFUSAL_TAG  ? "refusal" /* successor A of a refusal evidence */
                                   : "unknown";
 }
 
@@ -371,13 +375,15 @@ static int add_branch_deposit(void *ctx, const struct dc_dcoin *d)
     if (dc_coin_decode(b->scratch, d->chain, d->chain_len) != DC_OK) return 0;
     size_t k = b->info->fork_index;
     uint8_t s[DC_HASH_BYTES];
-    if (b->scratch->n <= k) return 0;
+    /* a refused payment passed on: the payer's reclaim ends in the state
+     * (branch A, the refusal's side); the payee's record goes on from it */
+    int reclaim = b->info->kind == DC_TYPE_REFUSAL_EVIDENCE && b->scratch->n == k;
+    if (b->scratch->n < k || (b->scratch->n == k && !reclaim)) return 0;
     dc_coin_state(s, b->scratch, k);
     if (memcmp(s, b->c->state, DC_HASH_BYTES) != 0) return 0; /* another state of the coin */
-    const struct dc_record *r = &b->scratch->rec[k];
-    const char *branch = NULL;
-    for (int i = 0; i < 2; i++) {
-        if (same_record(r, b->ev + b->info->succ_off[i], b->info->succ_len[i])) {
+    const char *branch = reclaim ? "A" : NULL;
+    for (int i = 0; !reclaim && i < 2; i++) {
+        if (same_record(&b->scratch->rec[k], b->ev + b->info->succ_off[i], b->info->succ_len[i])) {
             branch = i == 0 ? "A" : "B";
         }
     }

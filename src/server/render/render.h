@@ -52,10 +52,10 @@ enum dc_hold_view {
 json_t *dc_json_hold(const struct dc_hold *h, enum dc_hold_view view);
 
 /* One coin of a deposit's or a reclaim's answer: {"serial", "amount",
- * "hold", "release_at", "release_provisional", "status"}, and with_fork
- * (deposits) "flagged" and "case" (null: none). */
+ * "hold", "release_at", "release_provisional", "status", "flagged" (only
+ * with_flagged: deposits), "case" (null: none)}. */
 struct dc_deposit_coin_out; /* server/ledger/ledger.h */
-json_t *dc_json_deposit_coin(const struct dc_deposit_coin_out *c, int with_fork);
+json_t *dc_json_deposit_coin(const struct dc_deposit_coin_out *c, int with_flagged);
 
 /* An account; with_private adds the real-name data and device (users only). */
 json_t *dc_json_account(const struct dc_account *a, int with_private);
