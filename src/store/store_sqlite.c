@@ -74,6 +74,13 @@ enum stmt_id {
     S_REVOKED_LIST,
     S_KEY_PUT,
     S_KEY_LIST,
+    S_TX_BEGIN_WRITE,
+    S_TX_BEGIN_READ,
+    S_TX_COMMIT,
+    S_TX_ROLLBACK,
+    S_TX_SAVEPOINT,
+    S_TX_RELEASE,
+    S_TX_ROLLBACK_TO,
     S_COUNT
 };
 
@@ -232,6 +239,16 @@ static const char *const sql[S_COUNT] = {
                   "ON CONFLICT(key_id) DO UPDATE SET keycert = excluded.keycert, "
                   "revoked_at = excluded.revoked_at, retired = excluded.retired",
     [S_KEY_LIST] = "SELECT key_id, keycert, revoked_at, retired FROM signing_keys ORDER BY key_id",
+    /* Transaction control, prepared once like the rest: the writer opens
+     * and releases a savepoint around every request of a batch, and
+     * sqlite3_exec would parse and compile each one anew (issue 12). */
+    [S_TX_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [S_TX_BEGIN_READ] = "BEGIN",
+    [S_TX_COMMIT] = "COMMIT",
+    [S_TX_ROLLBACK] = "ROLLBACK",
+    [S_TX_SAVEPOINT] = "SAVEPOINT job",
+    [S_TX_RELEASE] = "RELEASE job",
+    [S_TX_ROLLBACK_TO] = "ROLLBACK TO job",
 };
 
 struct sqlite_store {
@@ -397,37 +414,54 @@ static enum dc_err s_migrate(struct dc_store *base, int *version)
 
 /* ---- Transactions ----------------------------------------------------- */
 
+/* Runs the cached transaction statement id; its errors map as exec()'s do
+ * (a busy database, a full disk, anything else a store error). */
+static enum dc_err tx(struct sqlite_store *s, enum stmt_id id)
+{
+    sqlite3_stmt *q = st(s, id);
+    if (!q) return DC_ERR_STORE;
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
+        sqlite3_reset(q);
+        return DC_OK;
+    }
+    snprintf(s->errmsg, sizeof s->errmsg, "sqlite: %s", sqlite3_errmsg(s->db));
+    sqlite3_reset(q);
+    if ((rc & 0xff) == SQLITE_FULL) return DC_ERR_STORE_FULL; /* COMMIT on a full disk */
+    return (rc & 0xff) == SQLITE_BUSY ? DC_ERR_STORE_BUSY : DC_ERR_STORE;
+}
+
 static enum dc_err s_begin(struct dc_store *base, int write)
 {
-    return exec(S(base), write ? "BEGIN IMMEDIATE" : "BEGIN");
+    return tx(S(base), write ? S_TX_BEGIN_WRITE : S_TX_BEGIN_READ);
 }
 
 static enum dc_err s_commit(struct dc_store *base)
 {
-    return exec(S(base), "COMMIT");
+    return tx(S(base), S_TX_COMMIT);
 }
 
 static enum dc_err s_rollback(struct dc_store *base)
 {
     struct sqlite_store *s = S(base);
     if (sqlite3_get_autocommit(s->db)) return DC_OK;
-    return exec(s, "ROLLBACK");
+    return tx(s, S_TX_ROLLBACK);
 }
 
 static enum dc_err s_savepoint(struct dc_store *base)
 {
-    return exec(S(base), "SAVEPOINT job");
+    return tx(S(base), S_TX_SAVEPOINT);
 }
 
 static enum dc_err s_release(struct dc_store *base)
 {
-    return exec(S(base), "RELEASE job");
+    return tx(S(base), S_TX_RELEASE);
 }
 
 static enum dc_err s_rollback_to(struct dc_store *base)
 {
-    enum dc_err e = exec(S(base), "ROLLBACK TO job");
-    enum dc_err r = exec(S(base), "RELEASE job");
+    enum dc_err e = tx(S(base), S_TX_ROLLBACK_TO);
+    enum dc_err r = tx(S(base), S_TX_RELEASE);
     return e != DC_OK ? e : r;
 }
 
