@@ -298,7 +298,8 @@ static const char *hash_lit(int byte)
  * answers, migrates; every answer comes back byte for byte with its hash and
  * status, the key stays unique, and on SQLite the answers are in a rowid
  * table whose rows never spill onto overflow pages (issue 12: each spilled
- * row cost a page write of its own). The step runs again harmlessly. */
+ * row cost a page write of its own), and the journal indexes key on the
+ * account alone. The step runs again harmlessly. */
 static void test_migration_10(void)
 {
     const char *const *mig = backend == 0 ? schema_sqlite : schema_pg;
@@ -351,6 +352,24 @@ static void test_migration_10(void)
         if (round == 0) raw_sql(mig[known - 1]); /* the step again */
     }
     if (backend != 0) return;
+    /* the journal's account indexes key on the account alone (the rowid
+     * ends every entry anyway) */
+    {
+        sqlite3 *db;
+        sqlite3_stmt *q = NULL;
+        int cols = -1;
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+            sqlite3_prepare_v2(db,
+                               "SELECT (SELECT count(*) FROM pragma_index_info('journal_debit')) "
+                               "+ (SELECT count(*) FROM pragma_index_info('journal_credit'))",
+                               -1, &q, NULL) == SQLITE_OK &&
+            sqlite3_step(q) == SQLITE_ROW) {
+            cols = sqlite3_column_int(q, 0);
+        }
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+        ASSERT_EQ(cols, 2);
+    }
     /* 200 transfer-sized answers on 512-byte pages: no overflow page */
     ASSERT_OK(S->ops->begin(S, 1));
     for (int i = 0; i < 200; i++) {

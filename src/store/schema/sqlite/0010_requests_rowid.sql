@@ -1,6 +1,7 @@
--- ducatd schema, 0010 (SQLite, issue 12): the stored answers of
--- money-moving requests move to a rowid table with a UNIQUE index on
--- (account, request_id).
+-- ducatd schema, 0010 (SQLite, issue 12): fewer pages written per
+-- transfer and per deposit. (1) The stored answers of money-moving requests
+-- move to a rowid table with a UNIQUE index on (account, request_id).
+-- (2) The journal's per-account indexes key on the account alone.
 --
 -- A WITHOUT ROWID table is an index b-tree, and an index b-tree keeps at most
 -- (usable - 12) * 64 / 255 - 23 bytes of a row on its leaf: 102 bytes on the
@@ -29,3 +30,13 @@ INSERT INTO requests_v10(account, request_id, body_hash, status, response, creat
 DROP TABLE requests;
 ALTER TABLE requests_v10 RENAME TO requests;
 CREATE UNIQUE INDEX requests_key ON requests(account, request_id);
+
+-- (2) An index of a rowid table ends every entry with the rowid, and
+-- journal.id is the rowid: journal(debit, id) stored the id twice (12 bytes
+-- an entry where 8 do, ~27% more leaves and leaf splits). journal(debit)
+-- keeps the same order (debit, then rowid) and serves the same plans (the
+-- statement of an account, the audit's sums).
+DROP INDEX IF EXISTS journal_debit;
+DROP INDEX IF EXISTS journal_credit;
+CREATE INDEX journal_debit ON journal(debit);
+CREATE INDEX journal_credit ON journal(credit);
