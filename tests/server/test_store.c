@@ -80,20 +80,26 @@ static void fresh_empty(void)
     }
 }
 
-/* The page size of the current case's SQLite file, read outside the store. */
-static int sqlite_page_size(void)
+/* One integer the query yields on the current case's SQLite file, read
+ * outside the store; -1 if it yields none. */
+static int sqlite_scalar(const char *query)
 {
     sqlite3 *db;
     sqlite3_stmt *q = NULL;
-    int size = -1;
+    int v = -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW) {
-        size = sqlite3_column_int(q, 0);
+        sqlite3_prepare_v2(db, query, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
+        v = sqlite3_column_int(q, 0);
     }
     sqlite3_finalize(q);
     sqlite3_close(db);
-    return size;
+    return v;
+}
+
+/* The page size of the current case's SQLite file. */
+static int sqlite_page_size(void)
+{
+    return sqlite_scalar("PRAGMA page_size");
 }
 
 static void fresh(void)
@@ -354,22 +360,9 @@ static void test_migration_10(void)
     if (backend != 0) return;
     /* the journal's account indexes key on the account alone (the rowid
      * ends every entry anyway) */
-    {
-        sqlite3 *db;
-        sqlite3_stmt *q = NULL;
-        int cols = -1;
-        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-            sqlite3_prepare_v2(db,
-                               "SELECT (SELECT count(*) FROM pragma_index_info('journal_debit')) "
-                               "+ (SELECT count(*) FROM pragma_index_info('journal_credit'))",
-                               -1, &q, NULL) == SQLITE_OK &&
-            sqlite3_step(q) == SQLITE_ROW) {
-            cols = sqlite3_column_int(q, 0);
-        }
-        sqlite3_finalize(q);
-        sqlite3_close(db);
-        ASSERT_EQ(cols, 2);
-    }
+    ASSERT_EQ(sqlite_scalar("SELECT (SELECT count(*) FROM pragma_index_info('journal_debit')) + "
+                            "(SELECT count(*) FROM pragma_index_info('journal_credit'))"),
+              2);
     /* 200 transfer-sized answers on 512-byte pages: no overflow page */
     ASSERT_OK(S->ops->begin(S, 1));
     for (int i = 0; i < 200; i++) {
@@ -383,20 +376,9 @@ static void test_migration_10(void)
         ASSERT_OK(S->ops->request_put(S, &r, answer));
     }
     ASSERT_OK(S->ops->commit(S));
-    sqlite3 *db;
-    sqlite3_stmt *q = NULL;
-    int overflow = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db,
-                           "SELECT count(*) FROM dbstat WHERE name = 'requests' "
-                           "AND pagetype = 'overflow'",
-                           -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW) {
-        overflow = sqlite3_column_int(q, 0);
-    }
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    ASSERT_EQ(overflow, 0);
+    ASSERT_EQ(sqlite_scalar("SELECT count(*) FROM dbstat WHERE name = 'requests' "
+                            "AND pagetype = 'overflow'"),
+              0);
 }
 
 /* Account and case events: appended with who, when and why; listed per
