@@ -34,7 +34,9 @@
  *       (ducat_store_retries_total). docs/DEPLOY.md, "Capacity", turns
  *       them into a capacity model.
  * The crypto floor (issue 12's CPU goal) is measured in the same run: the
- * CPU time of one Ed25519 verify and one signature on one core; (b) sets
+ * CPU time of one Ed25519 verify and one signature on one core, sampled
+ * between the phases and inside every timed window, the median of all
+ * samples so far (floor_sample: why, and what is printed); (b) sets
  * ducatd's CPU per transfer against one verify (the request's signature),
  * (d) its CPU per coin against the record signatures it verified itself
  * (/metrics) plus one verify and one receipt signature per request, goals
@@ -97,6 +99,16 @@
  * transfer 6.1 -> 3.2 KB; 1-hop coin 3.31x -> 2.58x, 19.0 -> 12.2 KB;
  * 5-hop coin 2.34x -> 1.94x; 16 coins/request 1.94x -> 1.76x, 5.9-6.8 ->
  * 4.5 KB; context switches per deposited coin 5.5 -> 3.7-3.9.
+ *
+ * 2026-12-03 evening, load average 4-8, floor sampled in the windows
+ * (verify 59-70 us median per run, samples 57-127 us): three runs of
+ * BENCH_PHASES=bd after migration 0010 and the 32 MiB checkpoint, medians:
+ * transfer 2.81x (2.72-3.05x), 3.4 KB written (3.4 each run); 1-hop coin
+ * 2.30x, 11.0 KB; 5-hop coin 2.27x; 16 coins/request 1.86x, 5.0 KB. Two
+ * runs of the code before, same bench binary: 2.91x and 2.97x, 6.0 and
+ * 5.6 KB; 1-hop 2.19x and 2.18x, 12.8 KB. (e) once: p99 9.8 ms, 0 of 1000
+ * failed. WAL trace of (b) (dbstat per frame): 9.4 page writes per
+ * transfer before, 6.6 after (docs/ARCHITECTURE.md, "The store").
  */
 #include "test.h"
 
