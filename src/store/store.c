@@ -67,6 +67,11 @@ void dc_store_set_timeout(struct dc_store *s, unsigned ms)
     if (s->ops->set_timeout) s->ops->set_timeout(s, ms);
 }
 
+uint64_t dc_store_round_trips(struct dc_store *s)
+{
+    return s->ops->round_trips ? s->ops->round_trips(s) : 0;
+}
+
 enum dc_err dc_store_deposit_prefetch(struct dc_store *s, const struct dc_claim_key *k, size_t n)
 {
     return s->ops->deposit_prefetch && n ? s->ops->deposit_prefetch(s, k, n) : DC_OK;

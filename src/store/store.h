@@ -285,6 +285,11 @@ struct dc_store_ops {
      * longest wait for one answer of the database, in ms (0: none): past
      * it the op answers DC_ERR_STORE_RETRY instead of hanging. */
     void (*set_timeout)(struct dc_store *s, unsigned ms);
+    /* Optional (NULL: none to count; callers use dc_store_round_trips).
+     * How many times this store has waited for its database server's
+     * answer since it was opened: the latency cost a client-server engine
+     * adds to every op, which benchmarks print per transfer. */
+    uint64_t (*round_trips)(struct dc_store *s);
 
     /* -- transactions: one level plus savepoints for group commit -- */
     enum dc_err (*begin)(struct dc_store *s, int write);
@@ -429,6 +434,10 @@ enum dc_err dc_store_post_many(struct dc_store *s, struct dc_posting *p, size_t 
 
 /* ops->set_timeout when the backend has it. */
 void dc_store_set_timeout(struct dc_store *s, unsigned ms);
+
+/* ops->round_trips when the backend has it, else 0 (an embedded engine
+ * waits for no server). */
+uint64_t dc_store_round_trips(struct dc_store *s);
 
 /* ops->deposit_prefetch when the backend has it, else DC_OK. */
 enum dc_err dc_store_deposit_prefetch(struct dc_store *s, const struct dc_claim_key *k, size_t n);

@@ -400,6 +400,66 @@ static void test_postings(void)
     ASSERT_EQ(j, 300);
 }
 
+/* One transfer job as the writer runs it (savepoint, request lookup, both
+ * account reads, the posting, the stored answer, release) in a write
+ * transaction of its own. */
+static void transfer_tx(const char *request_id, int64_t amount)
+{
+    struct dc_account a, b;
+    struct dc_request_rec r;
+    memset(&r, 0, sizeof r);
+    r.account = 1001;
+    snprintf(r.request_id, sizeof r.request_id, "%s", request_id);
+    r.will_put = 1;
+    r.status = 201;
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(S->ops->savepoint(S));
+    ASSERT_ERR(S->ops->request_get(S, &r), DC_ERR_NOT_FOUND);
+    ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, 1001, NULL));
+    ASSERT_OK(S->ops->account_get(S, &b, DC_BY_ID, 1002, NULL));
+    post(1001, 0, 1002, 0, amount, DC_OK);
+    ASSERT_OK(S->ops->request_put(S, &r, "{\"transfer_id\":1}"));
+    ASSERT_OK(S->ops->release(S));
+    ASSERT_OK(S->ops->commit(S));
+}
+
+/* What one durable transfer costs in waits for the database server
+ * (dc_store_round_trips): none on SQLite; on PostgreSQL, once the
+ * accounts are known to the write connection, exactly one (BEGIN, the
+ * rows and COMMIT in one pipeline). */
+static void test_round_trips(void)
+{
+    struct dc_account a, b;
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    sys_accounts();
+    user(&a, 1001, 1);
+    user(&b, 1002, 2);
+    ASSERT_OK(S->ops->account_insert(S, &a));
+    ASSERT_OK(S->ops->account_insert(S, &b));
+    post(DC_ACCT_ID_SETTLEMENT, 0, 1001, 0, 500, DC_OK);
+    ASSERT_OK(S->ops->commit(S));
+    /* the first reads both accounts, the first two prepare statements
+     * (once per connection) */
+    transfer_tx("rt-0", 10);
+    transfer_tx("rt-1", 10);
+    uint64_t before = dc_store_round_trips(S);
+    transfer_tx("rt-2", 10);
+    uint64_t one = dc_store_round_trips(S) - before;
+    ASSERT_EQ(one, backend == 1 ? 1 : 0);
+    before = dc_store_round_trips(S);
+    for (int i = 0; i < 10; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "rt-x%d", i);
+        transfer_tx(id, 1);
+    }
+    ASSERT_EQ(dc_store_round_trips(S) - before, backend == 1 ? 10 : 0);
+    ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, 1001, NULL));
+    ASSERT_OK(S->ops->account_get(S, &b, DC_BY_ID, 1002, NULL));
+    ASSERT_EQ(a.available, 500 - 3 * 10 - 10);
+    ASSERT_EQ(b.available, 40);
+}
+
 static void mkpost(struct dc_posting *p, int64_t debit, int64_t credit, int64_t amount)
 {
     memset(p, 0, sizeof *p);
@@ -1304,4 +1364,4 @@ TESTS(T(test_search_and_totals), T(test_accounts), T(test_events), T(test_migrat
       T(test_postings), T(test_post_many), T(test_savepoints), T(test_requests),
       T(test_coins_and_states), T(test_deposits_and_holds), T(test_holds_page),
       T(test_cases_revocations_keys), T(test_recovery), T(test_release_provisional),
-      T(test_prefetched_deposit))
+      T(test_prefetched_deposit), T(test_round_trips))
