@@ -81,6 +81,7 @@ enum stmt_id {
     S_ACCT_BY_ID,
     S_ACCT_BY_DEVICE,
     S_ACCT_BY_ALIAS,
+    S_ACCT_BY_IDS,
     S_ACCT_UPDATE,
     S_ACCT_LIST,
     S_ACCT_LIST_ALL,
@@ -190,6 +191,8 @@ static const struct stmt stmts[S_COUNT] = {
     [S_ACCT_BY_ID] = {"SELECT " ACCT_SEL " FROM accounts WHERE id = $1", "i"},
     [S_ACCT_BY_DEVICE] = {"SELECT " ACCT_SEL " FROM accounts WHERE device_pub = $1", "b"},
     [S_ACCT_BY_ALIAS] = {"SELECT " ACCT_SEL " FROM accounts WHERE alias = $1", "b"},
+    /* accounts_prefetch: a transfer's accounts the cache does not have */
+    [S_ACCT_BY_IDS] = {"SELECT " ACCT_SEL " FROM accounts WHERE id = ANY($1)", "I"},
     [S_ACCT_UPDATE] = {"UPDATE accounts SET status = $2, offline_blocked = $3, "
                        "offline_limit = $4, frozen = $5, debtor = $6 WHERE id = $1",
                        "iiiiii"},
@@ -2394,6 +2397,52 @@ static enum dc_err account_get(struct dc_store *base, struct dc_account *out, en
     return e;
 }
 
+/*
+ * Reads in one round trip the accounts of ids that account_get could not
+ * answer from the account cache, and puts them there: the rows this
+ * transaction's snapshot has, with their version, so account_get then
+ * answers them as it answers any cached row, and the check before COMMIT
+ * proves them current ("The account cache"). Rows this transaction wrote
+ * at once are left to account_get (their version is not committed). With
+ * fewer than two to read the hint does nothing: account_get's own read is
+ * the same one round trip.
+ */
+static enum dc_err accounts_prefetch(struct dc_store *base, const int64_t *ids, size_t n)
+{
+    struct pg_store *s = P(base);
+    if (!s->in_tx || !s->write_tx || s->doomed || s->tx_forget) return DC_OK;
+    if (!s->cache) s->cache = calloc(CACHE_SLOTS, sizeof *s->cache);
+    if (!s->cache) return DC_OK; /* a hint: account_get reads them itself */
+    int64_t want[16];
+    size_t m = 0;
+    for (size_t i = 0; i < n && m < sizeof want / sizeof want[0]; i++) {
+        if (cache_find(s, ids[i]) || id_in(s->nocache, s->n_nocache, ids[i]) ||
+            id_in(want, m, ids[i])) {
+            continue;
+        }
+        want[m++] = ids[i];
+    }
+    if (m < 2) return DC_OK;
+    struct abuf arr = {0};
+    ab_start(&arr, OID_INT8, m);
+    for (size_t i = 0; i < m; i++) ab_i64(&arr, want[i]);
+    struct args a;
+    enum dc_err e = args_arrays(&a, &arr, 1);
+    PGresult *r = e == DC_OK ? q(s, S_ACCT_BY_IDS, &a, &e) : NULL;
+    free(arr.p);
+    if (!r) return e;
+    for (int i = 0; i < PQntuples(r); i++) {
+        struct dc_account acc;
+        read_account(r, i, &acc);
+        struct cache_ent *c = cache_slot(s, acc.id);
+        c->valid = 1;
+        c->a = acc;
+        c->xmin = c_i64(r, i, 14);
+    }
+    PQclear(r);
+    return DC_OK;
+}
+
 static enum dc_err account_update(struct dc_store *base, const struct dc_account *acc)
 {
     struct args a = {0};
@@ -3488,6 +3537,7 @@ static const struct dc_store_ops pg_ops = {
     .state_claim = state_claim,
     .state_unknown_serials = state_unknown_serials,
     .deposit_prefetch = deposit_prefetch,
+    .accounts_prefetch = accounts_prefetch,
     .dcoin_insert = dcoin_insert,
     .dcoins_by_serial = dcoins_by_serial,
     .hold_put = hold_put,
