@@ -292,8 +292,8 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, const struct dc_currency *cu
     char m1[MONEY_MAX], m2[MONEY_MAX];
     struct dc_account a, b;
     /* the payer and the first payees in one read where reads cost a round
-     * trip each (PostgreSQL); a hint, so its own failure is left to the
-     * reads below to meet and report */
+     * trip each (PostgreSQL); the answers below stay the reads' own, and
+     * a failed read (a lost connection) fails the transfer as theirs would */
     int64_t known[16];
     size_t nk = 0;
     known[nk++] = from;
