@@ -585,10 +585,15 @@
             el('h3', {}, 'The two signed successors'),
         ];
         if (ev) {
-            parts.push(el('p', {class: 'small'}, 'ducatd verified this evidence with the master ' +
-                'public key: both records consume state ' + short(ev.state) + ' and are signed by ' +
-                'the device ' + short(ev.culprit) + ' (alias ' + ev.alias + '), after ' +
-                ev.fork_index + ' earlier records.'));
+            parts.push(el('p', {class: 'small'}, ev.kind === 'refusal'
+                ? 'ducatd verified this evidence with the master public key: the device ' +
+                  short(ev.culprit) + ' (alias ' + ev.alias + ') signed A, a refusal of the ' +
+                  'payment that made state ' + short(ev.state) + ' its own (after ' +
+                  ev.fork_index + ' earlier records), and B, a record handing that state on.'
+                : 'ducatd verified this evidence with the master ' +
+                  'public key: both records consume state ' + short(ev.state) + ' and are signed ' +
+                  'by the device ' + short(ev.culprit) + ' (alias ' + ev.alias + '), after ' +
+                  ev.fork_index + ' earlier records.'));
             parts.push(table(['', 'type', 'bytes', 'signed record (hex)'], ev.successors.map((s, i) =>
                 el('tr', {class: 'successor'}, el('td', {}, i ? 'B' : 'A'), el('td', {}, s.type),
                     el('td', {class: 'num'}, s.bytes), el('td', {}, hex(s.record))))));

@@ -68,6 +68,7 @@ enum dc_type {
     DC_TYPE_DEPOSIT = 0x13,
     DC_TYPE_COIN = 0x20,
     DC_TYPE_EVIDENCE = 0x30,
+    DC_TYPE_REFUSAL_EVIDENCE = 0x31, /* a refused payment passed on (ducat/refusal.h) */
 };
 
 /* Encoded sizes (type and version bytes included). */
@@ -337,6 +338,11 @@ DC_MUST_CHECK enum dc_err dc_coin_verify(struct dc_verify_result *res, const str
 
 /* What a verified evidence package proves. */
 struct dc_evidence_info {
+    /* DC_TYPE_EVIDENCE: a double spend, two records of one state.
+     * DC_TYPE_REFUSAL_EVIDENCE: a refused payment passed on: the payee's
+     * REFUSAL of the payment that made the state hers (successor A, type
+     * DC_REFUSAL_TAG) and her record consuming that state (successor B). */
+    uint8_t kind;
     uint8_t culprit[DC_PUBKEY_BYTES]; /* device key that signed both successors */
     uint8_t alias[DC_ALIAS_BYTES];    /* its alias (the issuer maps it to an account) */
     uint8_t serial[DC_SERIAL_BYTES];

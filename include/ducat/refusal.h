@@ -67,6 +67,32 @@ DC_MUST_CHECK enum dc_err dc_refusal_payment_hash(uint8_t out[static DC_HASH_BYT
                                                   const size_t *coin_len, size_t n);
 
 /*
+ * Refusal evidence: the proof that a payee refused a payment and then
+ * handed one of its coins on anyway (docs/PROTOCOL.md, "Refusal evidence"):
+ *
+ *   31 01 k:u8 keycert[k] refusal:156 n:u8 idx:u8 (len:u16 coin)[n] succ:record
+ *
+ * coin[0..n) are the refused payment's coins in their order (their PAYMENT
+ * hash under the refusal's request_hash is the refusal's payment_hash);
+ * coin[idx] ends in the payer's TRANSFER that made state S the payee's;
+ * succ is a record (no part byte) consuming S, signed by the payee. The
+ * keycerts are those coin[idx] needs, as in fork evidence. dc_evidence_verify
+ * checks it with the master key alone and fills a dc_evidence_info of kind
+ * DC_TYPE_REFUSAL_EVIDENCE (culprit = the payee).
+ *
+ * Builds it from a refusal (not checked here), the payment's coins, the
+ * decoded coins[idx] (`refused`) and the payee's record `succ`. On
+ * DC_ERR_BUFFER_TOO_SMALL *out_len is the size needed.
+ * DC_ERR_INVALID_ARGUMENT for n = 0, n > 255, idx >= n, a coin longer than
+ * 65,535 bytes; DC_ERR_UNKNOWN_KEY if t lacks a key the coin needs.
+ */
+DC_MUST_CHECK enum dc_err
+dc_refusal_evidence_build(uint8_t *out, size_t cap, size_t *out_len, const struct dc_trust *t,
+                          const uint8_t refusal[static DC_REFUSAL_BYTES],
+                          const uint8_t *const *coin, const size_t *coin_len, size_t n, size_t idx,
+                          const struct dc_coin *refused, const struct dc_record *succ);
+
+/*
  * The successor the server's consumed-state index records for a state a
  * payer reclaimed (the state her TRANSFER created, owned by the payee who
  * never took it): BLAKE2b-256("ducat/reclaimed/v1" 00 || state). No record

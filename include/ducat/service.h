@@ -307,6 +307,12 @@ DC_MUST_CHECK enum dc_err dc_service_refresh(struct dc_service *s, uint64_t now,
 struct dc_service_reclaim {
     size_t n_reclaimed; /* payments credited back (held) by this call */
     int64_t reclaimed;  /* their value */
+    /* of those, payments the payee had passed on or deposited after her
+     * refusal: credited under a case against her, frozen until she has
+     * paid (the server's "case" on a reclaimed coin) */
+    size_t n_under_case;
+    int64_t under_case; /* the value of those coins */
+    int64_t case_id;    /* the last such case */
     size_t n_taken;     /* payments the payee turned out to have deposited first */
     int64_t taken;      /* their value (no longer the payer's) */
     size_t n_waiting;   /* payments with neither a refusal nor their deadline passed */

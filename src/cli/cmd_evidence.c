@@ -21,6 +21,7 @@
 #include "ducat/armor.h"
 #include "ducat/auth.h"
 #include "ducat/coin.h"
+#include "ducat/refusal.h"
 
 #define EVIDENCE_FILE_MAX (1u << 20)
 
@@ -29,6 +30,7 @@ static const char *type_name(uint8_t t)
     return t == DC_TYPE_TRANSFER  ? "transfer"
            : t == DC_TYPE_SPLIT   ? "split"
            : t == DC_TYPE_DEPOSIT ? "deposit"
+           : t == DC_REFUSAL_TAG  ? "refusal"
                                   : "unknown";
 }
 
@@ -156,6 +158,7 @@ static int verify(struct cli *x, const char *path, const char *key)
     cli_hex(state, info.state, DC_HASH_BYTES);
     cli_hex(mk, master, DC_PUBKEY_BYTES);
     const uint8_t types[2] = {info.type_a, info.type_b};
+    int refusal = info.kind == DC_TYPE_REFUSAL_EVIDENCE;
     char *succ[2] = {NULL, NULL};
     for (int i = 0; i < 2; i++) {
         succ[i] = malloc(2 * info.succ_len[i] + 1);
@@ -167,20 +170,26 @@ static int verify(struct cli *x, const char *path, const char *key)
         cli_hex(succ[i], bin + info.succ_off[i], info.succ_len[i]);
     }
     if (x->json) {
-        cli_emit(json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:[{s:s, s:s}, {s:s, s:s}]}",
-                           "verified", 1, "master_pub", mk, "culprit", culprit, "alias", alias,
-                           "serial", serial, "state", state, "value", (json_int_t)info.value,
-                           "fork_index", (json_int_t)info.fork_index, "successors", "type",
-                           type_name(types[0]), "record", succ[0], "type", type_name(types[1]),
-                           "record", succ[1]));
+        cli_emit(json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, "
+                           "s:[{s:s, s:s}, {s:s, s:s}]}",
+                           "verified", 1, "kind", refusal ? "refusal" : "fork", "master_pub", mk,
+                           "culprit", culprit, "alias", alias, "serial", serial, "state", state,
+                           "value", (json_int_t)info.value, "fork_index",
+                           (json_int_t)info.fork_index, "successors", "type", type_name(types[0]),
+                           "record", succ[0], "type", type_name(types[1]), "record", succ[1]));
     } else {
-        printf("verified: a double spend, signed twice by one device (master key %.16s...)\n"
-               "culprit device: %s\n"
+        printf(refusal ? "verified: a refused payment passed on: one device signed a refusal of "
+                         "the payment that made a state its own and a record handing that state "
+                         "on (master key %.16s...)\n"
+                       : "verified: a double spend, signed twice by one device (master key "
+                         "%.16s...)\n",
+               mk);
+        printf("culprit device: %s\n"
                "alias:          %s\n"
                "coin serial:    %s\n"
                "forked state:   %s\n"
                "                value %lld minor units, %zu records after the genesis\n",
-               mk, culprit, alias, serial, state, (long long)info.value, info.fork_index);
+               culprit, alias, serial, state, (long long)info.value, info.fork_index);
         for (int i = 0; i < 2; i++) {
             printf("successor %c:    %s, %zu bytes\n  %s\n", 'A' + i, type_name(types[i]),
                    info.succ_len[i], succ[i]);

@@ -463,7 +463,11 @@ int cmd_card(struct cli *x, int argc, char **argv)
             size_t ml;
             const uint8_t *m = dc_card_message(c, &ml);
             cli_last_err = DC_OK;
+            /* test hooks: kill -9 before the refusal is kept, and after
+             * (saved) before the terminal hears 90 00 */
+            cli_pause_point("card:refusal");
             took_refusal = payer_refused(x, &o, m, ml);
+            if (took_refusal == 0) cli_pause_point("card:refusal-kept");
             if (took_refusal == 0) {
                 took_refusal = -1;
                 e = dc_card_answer(c, NULL, 0, rsp, DC_APDU_RSP_MAX, &rl);

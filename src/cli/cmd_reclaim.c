@@ -20,6 +20,11 @@ static int report_reclaim(struct cli *x, const struct dc_service_reclaim *r, int
         printf("reclaimed %zu refused or unacknowledged offline payment(s): %s credited (held)\n",
                r->n_reclaimed, cli_fmt(x, a, r->reclaimed));
     }
+    if (r->n_under_case) {
+        printf("%zu of them (%s) the payee had passed on or deposited after refusing: "
+               "reclaimed under case %lld against the payee, held until the case is settled\n",
+               r->n_under_case, cli_fmt(x, a, r->under_case), (long long)r->case_id);
+    }
     if (r->n_taken) {
         printf("%zu offline payment(s) of %s were deposited by their payee first: paid, not "
                "reclaimed\n",
@@ -60,12 +65,14 @@ int cmd_reclaim(struct cli *x, int argc, char **argv)
     enum dc_err e = dc_service_reclaim(&x->svc, cli_now(), &r);
     if (e != DC_OK) return cli_net_fail(x, e, "reclaim");
     if (x->json) {
-        cli_emit(json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "reclaimed_payments",
-                           (json_int_t)r.n_reclaimed, "reclaimed", (json_int_t)r.reclaimed,
-                           "taken_payments", (json_int_t)r.n_taken, "taken", (json_int_t)r.taken,
-                           "waiting_payments", (json_int_t)r.n_waiting, "waiting",
-                           (json_int_t)r.waiting, "next_at", (json_int_t)r.next_at,
-                           "failed_payments", (json_int_t)r.n_failed));
+        cli_emit(json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                           "reclaimed_payments", (json_int_t)r.n_reclaimed, "reclaimed",
+                           (json_int_t)r.reclaimed, "under_case_payments",
+                           (json_int_t)r.n_under_case, "under_case", (json_int_t)r.under_case,
+                           "case", (json_int_t)r.case_id, "taken_payments", (json_int_t)r.n_taken,
+                           "taken", (json_int_t)r.taken, "waiting_payments",
+                           (json_int_t)r.n_waiting, "waiting", (json_int_t)r.waiting, "next_at",
+                           (json_int_t)r.next_at, "failed_payments", (json_int_t)r.n_failed));
         return r.n_failed
                    ? cli_fail(x, r.failed_why, "reclaim refused: %s", dc_err_str(r.failed_why))
                    : CLI_EXIT_OK;

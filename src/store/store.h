@@ -413,6 +413,15 @@ struct dc_store_ops {
     enum dc_err (*revoke_put)(struct dc_store *s, const uint8_t *device, int64_t case_id,
                               uint64_t time);
     enum dc_err (*revoked_list)(struct dc_store *s, dc_blob_cb cb, void *ctx);
+    /* The payee's refusal (156 bytes) a reclaim showed, with the refused
+     * payment's coins `n:u8 (len:u16 coin)[n]`, under the reclaim's number
+     * (its first hold). Put once per reclaim: a second put of one deposit is
+     * DC_ERR_STORE_CONSTRAINT. refusal_get: DC_ERR_NOT_FOUND if the reclaim
+     * showed none; *coins is malloc'd, the caller frees it. */
+    enum dc_err (*refusal_put)(struct dc_store *s, int64_t deposit, const uint8_t *refusal,
+                               const uint8_t *coins, size_t coins_len);
+    enum dc_err (*refusal_get)(struct dc_store *s, int64_t deposit, uint8_t *refusal,
+                               uint8_t **coins, size_t *coins_len);
     enum dc_err (*key_put)(struct dc_store *s, const struct dc_key_rec *k);
     enum dc_err (*key_list)(struct dc_store *s, dc_key_cb cb, void *ctx);
 };

@@ -58,6 +58,7 @@
 #include <time.h>
 
 #include "ducat/amount.h"
+#include "ducat/refusal.h"
 #include "schema_pg.h" /* generated: schema_pg[] */
 #include "store/store.h"
 
@@ -129,6 +130,8 @@ enum stmt_id {
     S_EVENTS_CASE,
     S_REVOKE_PUT,
     S_REVOKED_LIST,
+    S_REFUSAL_PUT,
+    S_REFUSAL_GET,
     S_KEY_PUT,
     S_KEY_LIST,
     S_JOURNAL_IDS,
@@ -363,6 +366,9 @@ static const struct stmt stmts[S_COUNT] = {
                       "ON CONFLICT (device) DO NOTHING",
                       "bii"},
     [S_REVOKED_LIST] = {"SELECT device FROM revoked ORDER BY device", ""},
+    [S_REFUSAL_PUT] = {"INSERT INTO reclaim_refusals(deposit, refusal, coins) VALUES ($1, $2, $3)",
+                       "ibb"},
+    [S_REFUSAL_GET] = {"SELECT refusal, coins FROM reclaim_refusals WHERE deposit = $1", "i"},
     [S_KEY_PUT] = {"INSERT INTO signing_keys(key_id, keycert, revoked_at, retired) "
                    "VALUES ($1, $2, $3, $4) "
                    "ON CONFLICT (key_id) DO UPDATE SET keycert = excluded.keycert, "
@@ -3475,6 +3481,39 @@ static enum dc_err revoke_put(struct dc_store *base, const uint8_t *device, int6
     return run(P(base), S_REVOKE_PUT, &a, NULL);
 }
 
+static enum dc_err refusal_put(struct dc_store *base, int64_t deposit, const uint8_t *refusal,
+                               const uint8_t *coins, size_t coins_len)
+{
+    struct args a = {0};
+    a_i64(&a, deposit);
+    a_blob(&a, refusal, DC_REFUSAL_BYTES);
+    a_blob(&a, coins, coins_len);
+    return run(P(base), S_REFUSAL_PUT, &a, NULL);
+}
+
+static enum dc_err refusal_get(struct dc_store *base, int64_t deposit, uint8_t *refusal,
+                               uint8_t **coins, size_t *coins_len)
+{
+    struct args a = {0};
+    *coins = NULL;
+    *coins_len = 0;
+    a_i64(&a, deposit);
+    enum dc_err e;
+    PGresult *r = q(P(base), S_REFUSAL_GET, &a, &e);
+    if (!r) return e;
+    if (PQntuples(r) != 1) {
+        e = DC_ERR_NOT_FOUND;
+    } else if (PQgetlength(r, 0, 0) != DC_REFUSAL_BYTES) {
+        e = DC_ERR_STORE;
+    } else {
+        memcpy(refusal, PQgetvalue(r, 0, 0), DC_REFUSAL_BYTES);
+        *coins = c_dup(r, 0, 1, coins_len);
+        if (!*coins) e = DC_ERR_NO_MEMORY;
+    }
+    PQclear(r);
+    return e;
+}
+
 static enum dc_err revoked_list(struct dc_store *base, dc_blob_cb cb, void *ctx)
 {
     enum dc_err e;
@@ -3556,6 +3595,8 @@ static const struct dc_store_ops pg_ops = {
     .account_event = account_event,
     .events_list = events_list,
     .revoke_put = revoke_put,
+    .refusal_put = refusal_put,
+    .refusal_get = refusal_get,
     .revoked_list = revoked_list,
     .key_put = key_put,
     .key_list = key_list,

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ducat/amount.h"
+#include "ducat/refusal.h"
 #include "schema_sqlite.h" /* generated: schema_sqlite[] */
 #include "store/store.h"
 
@@ -72,6 +73,8 @@ enum stmt_id {
     S_EVENTS_CASE,
     S_REVOKE_PUT,
     S_REVOKED_LIST,
+    S_REFUSAL_PUT,
+    S_REFUSAL_GET,
     S_KEY_PUT,
     S_KEY_LIST,
     S_COUNT
@@ -227,6 +230,8 @@ static const char *const sql[S_COUNT] = {
                      "VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_REVOKE_PUT] = "INSERT OR IGNORE INTO revoked(device, case_id, time) VALUES (?1, ?2, ?3)",
     [S_REVOKED_LIST] = "SELECT device FROM revoked ORDER BY device",
+    [S_REFUSAL_PUT] = "INSERT INTO reclaim_refusals(deposit, refusal, coins) VALUES (?1, ?2, ?3)",
+    [S_REFUSAL_GET] = "SELECT refusal, coins FROM reclaim_refusals WHERE deposit = ?1",
     [S_KEY_PUT] = "INSERT INTO signing_keys(key_id, keycert, revoked_at, retired) "
                   "VALUES (?1, ?2, ?3, ?4) "
                   "ON CONFLICT(key_id) DO UPDATE SET keycert = excluded.keycert, "
@@ -1284,6 +1289,40 @@ static enum dc_err revoke_put(struct dc_store *base, const uint8_t *device, int6
     return run(s, q);
 }
 
+static enum dc_err refusal_put(struct dc_store *base, int64_t deposit, const uint8_t *refusal,
+                               const uint8_t *coins, size_t coins_len)
+{
+    struct sqlite_store *s = S(base);
+    sqlite3_stmt *q = st(s, S_REFUSAL_PUT);
+    if (!q) return DC_ERR_STORE;
+    sqlite3_bind_int64(q, 1, deposit);
+    bind_blob(q, 2, refusal, DC_REFUSAL_BYTES);
+    bind_blob(q, 3, coins, coins_len);
+    return run(s, q);
+}
+
+static enum dc_err refusal_get(struct dc_store *base, int64_t deposit, uint8_t *refusal,
+                               uint8_t **coins, size_t *coins_len)
+{
+    struct sqlite_store *s = S(base);
+    *coins = NULL;
+    *coins_len = 0;
+    sqlite3_stmt *q = st(s, S_REFUSAL_GET);
+    if (!q) return DC_ERR_STORE;
+    sqlite3_bind_int64(q, 1, deposit);
+    int has;
+    enum dc_err e = one_row(s, q, &has);
+    if (e == DC_OK && !has) e = DC_ERR_NOT_FOUND;
+    if (e == DC_OK && (size_t)sqlite3_column_bytes(q, 0) != DC_REFUSAL_BYTES) e = DC_ERR_STORE;
+    if (e == DC_OK) {
+        col_blob(q, 0, refusal, DC_REFUSAL_BYTES);
+        *coins = col_dup(q, 1, coins_len);
+        if (!*coins) e = DC_ERR_NO_MEMORY;
+    }
+    sqlite3_reset(q);
+    return e;
+}
+
 static enum dc_err revoked_list(struct dc_store *base, dc_blob_cb cb, void *ctx)
 {
     struct sqlite_store *s = S(base);
@@ -1370,6 +1409,8 @@ static const struct dc_store_ops sqlite_ops = {
     .account_event = account_event,
     .events_list = events_list,
     .revoke_put = revoke_put,
+    .refusal_put = refusal_put,
+    .refusal_get = refusal_get,
     .revoked_list = revoked_list,
     .key_put = key_put,
     .key_list = key_list,

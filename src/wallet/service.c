@@ -1489,6 +1489,17 @@ static enum dc_err reclaim_finish(struct dc_service *s, uint64_t now,
     free(txt);
     if (e != DC_OK && dc_service_is_transient(e)) return e;
     int64_t credited = e == DC_OK ? json_i64(ans, "credited") : 0;
+    /* coins credited under a case against the payee (she took them after
+     * refusing them): reclaimed, but frozen until she has paid */
+    int64_t frozen = 0, case_id = 0;
+    json_t *cs = e == DC_OK ? json_object_get(ans, "coins") : NULL;
+    for (size_t i = 0; i < json_array_size(cs); i++) {
+        json_t *c = json_array_get(cs, i);
+        int64_t cid = json_i64(c, "case");
+        if (cid <= 0) continue;
+        case_id = cid;
+        report_add(&frozen, json_i64(c, "amount"));
+    }
     json_decref(ans);
     struct dc_request r;
     int64_t amount = dc_request_decode(&r, req, rlen) == DC_OK ? r.amount : 0;
@@ -1497,6 +1508,11 @@ static enum dc_err reclaim_finish(struct dc_service *s, uint64_t now,
         if (e == DC_OK) {
             out->n_reclaimed++;
             report_add(&out->reclaimed, credited);
+            if (case_id) {
+                out->n_under_case++;
+                report_add(&out->under_case, frozen);
+                out->case_id = case_id;
+            }
         } else {
             out->n_taken++;
             report_add(&out->taken, amount);

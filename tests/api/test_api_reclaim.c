@@ -372,8 +372,9 @@ static void test_reclaim_after_deadline(void)
     srv_cleanup(&S);
 }
 
-/* The payee went silent and deposited; the payer's reclaim (with or without
- * a refusal) loses cleanly: no case, nothing moves. */
+/* The payee went silent and deposited; the payer's reclaim after the
+ * deadline loses cleanly: no case, nothing moves. (A payee who had signed a
+ * refusal and deposited anyway is test_refused_then_deposited_by_payee.) */
 static void test_reclaim_loses_to_payee_deposit(void)
 {
     static struct pay p;
@@ -386,7 +387,6 @@ static void test_reclaim_loses_to_payee_deposit(void)
     dev_sync(&S, &bob);
     p.n = withdraw_ok(&alice, 300, p.c, 4);
     pay_make(&p, &alice, &bob);
-    pay_refuse(&p, &bob); /* a payee who refused and then deposited anyway */
     static struct coin dep[4];
     for (size_t i = 0; i < p.n; i++) {
         dep[i] = p.c[i];
@@ -397,10 +397,10 @@ static void test_reclaim_loses_to_payee_deposit(void)
     ASSERT_EQ(st, 201);
     json_decref(j);
 
-    st = reclaim(&alice, &p, 0, p.n, 1, NULL, &j);
+    srv_clock_set(&S, t0 + 14 * DAY_MS);
+    st = reclaim(&alice, &p, 0, p.n, 0, NULL, &j);
     ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
     json_decref(j);
-    srv_clock_set(&S, t0 + 14 * DAY_MS);
     st = reclaim(&alice, &p, 0, 1, 0, NULL, &j);
     ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
     json_decref(j);
@@ -442,6 +442,21 @@ static void nap_us(long us)
     }
 }
 
+/* Sends the reclaim of p (with its refusal) in the background, kills the
+ * server delay_us later, restarts it. Returns what the first send got (0:
+ * no answer). */
+static int reclaim_killed(const struct dev *d, const struct pay *p, const char *rid, long delay_us)
+{
+    struct bg b = {d, p, rid, 0};
+    pthread_t th;
+    ASSERT(pthread_create(&th, NULL, bg_reclaim, &b) == 0);
+    nap_us(delay_us);
+    srv_kill9(&S);
+    ASSERT(pthread_join(th, NULL) == 0);
+    srv_start(&S);
+    return b.status;
+}
+
 /* kill -9 of the server at moments spread over a reclaim; the client sends
  * the same request again after the restart: credited exactly once. */
 static void test_reclaim_server_kill9(void)
@@ -465,14 +480,7 @@ static void test_reclaim_server_kill9(void)
     for (size_t k = 0; k < 8; k++) {
         char rid[40];
         snprintf(rid, sizeof rid, "kill-%zu", k);
-        struct bg b = {&alice, &p[k], rid, 0};
-        pthread_t th;
-        ASSERT(pthread_create(&th, NULL, bg_reclaim, &b) == 0);
-        nap_us(delays_us[k]);
-        srv_kill9(&S);
-        ASSERT(pthread_join(th, NULL) == 0);
-        if (b.status == 201) answered_before++;
-        srv_start(&S);
+        if (reclaim_killed(&alice, &p[k], rid, delays_us[k]) == 201) answered_before++;
         json_t *j = NULL;
         int st = reclaim(&alice, &p[k], 0, p[k].n, 1, rid, &j);
         dump_if(st, 201, j);
@@ -489,5 +497,403 @@ static void test_reclaim_server_kill9(void)
     srv_cleanup(&S);
 }
 
+/* ---- A payee who refused, then passed the coins on ------------------------ */
+
+static void master_pub(uint8_t out[DC_PUBKEY_BYTES])
+{
+    json_t *k = NULL;
+    ASSERT_EQ(api(&S, NULL, "GET", "/v1/keys", NULL, &k), 200);
+    const char *hex = json_str(k, "master_pub");
+    ASSERT_OK(dc_hex_decode(out, DC_PUBKEY_BYTES, hex, strlen(hex)));
+    json_decref(k);
+}
+
+/* The one case there is: its culprit must be `culprit`, its evidence must
+ * verify with the master key alone as the given kind (and a tampered copy
+ * must not). Returns the case id; *status its status ("open"/"resolved"). */
+static long long the_case(const struct dev *culprit, uint8_t kind, char status[static 16])
+{
+    json_t *all = admin_get_on(&S, "/v1/admin/cases");
+    json_t *arr = json_get(all, "cases");
+    ASSERT_EQ(json_array_size(arr), 1);
+    long long id = json_int(json_array_get(arr, 0), "case");
+    json_decref(all);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/admin/cases/%lld", id);
+    json_t *c = admin_get_on(&S, path);
+    ASSERT_STR(json_str(c, "culprit"), culprit->pk_hex);
+    ASSERT_EQ(json_int(c, "culprit_account"), culprit->account);
+    snprintf(status, 16, "%s", json_str(c, "status"));
+    const char *evhex = json_str(c, "evidence");
+    size_t evlen = strlen(evhex) / 2;
+    uint8_t *ev = malloc(evlen);
+    ASSERT(ev != NULL);
+    ASSERT_OK(dc_hex_decode(ev, evlen, evhex, strlen(evhex)));
+    json_decref(c);
+    uint8_t mpub[DC_PUBKEY_BYTES];
+    master_pub(mpub);
+    struct dc_evidence_info info, junk;
+    enum dc_err e = dc_evidence_verify(&info, mpub, ev, evlen);
+    /* every byte matters: a flipped bit anywhere is refused */
+    size_t flipped_ok = 0;
+    for (size_t at = 0; e == DC_OK && at < evlen; at += 7) {
+        ev[at] ^= 0x10;
+        if (dc_evidence_verify(&junk, mpub, ev, evlen) == DC_OK) flipped_ok++;
+        ev[at] ^= 0x10;
+    }
+    free(ev);
+    ASSERT_OK(e);
+    ASSERT_EQ(flipped_ok, 0);
+    ASSERT_EQ(info.kind, kind);
+    ASSERT_MEM(info.culprit, culprit->pk, DC_PUBKEY_BYTES);
+    /* the console's evidence view reads it too */
+    snprintf(path, sizeof path, "/v1/admin/cases/%lld/evidence", id);
+    json_t *v = admin_get_on(&S, path);
+    ASSERT(json_is_true(json_object_get(v, "verified")));
+    ASSERT_STR(json_str(v, "culprit"), culprit->pk_hex);
+    if (kind == DC_TYPE_REFUSAL_EVIDENCE) {
+        json_t *a = json_array_get(json_get(v, "successors"), 0);
+        ASSERT_STR(json_str(a, "type"), "refusal");
+    }
+    json_decref(v);
+    return id;
+}
+
+/* ducat_forks_total of GET /metrics: the cases this instance opened. */
+static long long forks_total(void)
+{
+    struct api_req q = {.method = "GET", .path = "/metrics"};
+    struct api_resp r;
+    ASSERT_EQ(api_raw(&S, &q, &r), 200);
+    const char *p = strstr(r.body, "\nducat_forks_total ");
+    long long v = p ? strtoll(p + strlen("\nducat_forks_total "), NULL, 10) : -1;
+    api_resp_free(&r);
+    return v;
+}
+
+/* The status of the hold of coin 0 of a deposit or reclaim answer. */
+static void coin0_status(const json_t *j, char out[static 16])
+{
+    snprintf(out, 16, "%s", json_str(json_array_get(json_get(j, "coins"), 0), "status"));
+}
+
+/* Alice pays Bob 300 (coins of 200 and 100); Bob, who has bob_funds,
+ * refuses. */
+static void refused_payment(struct pay *p, struct dev *alice, struct dev *bob, struct dev *carol,
+                            long long bob_funds)
+{
+    start();
+    dev_setup(&S, alice, "Alice Zhang", 1000);
+    dev_setup(&S, bob, "Bob Li", 0);
+    dev_setup(&S, carol, "Carol Wang", 0);
+    /* what the case recovers from */
+    if (bob_funds) ASSERT_EQ(fund(&S, bob->account, bob_funds), 201);
+    dev_sync(&S, bob);
+    dev_sync(&S, carol);
+    p->n = withdraw_ok(alice, 300, p->c, 4);
+    ASSERT_EQ(p->n, 2);
+    pay_make(p, alice, bob);
+    pay_refuse(p, bob);
+}
+
+/* (1a) Alice reclaims with Bob's refusal; then Bob pays coin 0 on to Carol,
+ * who deposits it: a case against Bob (his refusal + his transfer), Carol's
+ * credit is its branch, recovered from Bob; Alice untouched. */
+static void test_refused_passed_on_after_reclaim(void)
+{
+    static struct pay p;
+    static struct coin on[1];
+    struct dev alice, bob, carol;
+    refused_payment(&p, &alice, &bob, &carol, 500);
+    json_t *j = NULL;
+    int st = reclaim(&alice, &p, 0, p.n, 1, NULL, &j);
+    dump_if(st, 201, j);
+    ASSERT_EQ(st, 201);
+    /* no case yet (null, or absent on older servers) */
+    ASSERT_EQ(json_integer_value(json_object_get(json_array_get(json_get(j, "coins"), 0), "case")),
+              0);
+    json_decref(j);
+    ASSERT_EQ(value_of(&alice), 1000);
+
+    on[0] = p.c[0];
+    coin_transfer(&on[0], &bob, &carol);
+    coin_deposit(&on[0], &carol, carol.account);
+    st = deposit(&S, &carol, on, 1, NULL, &j);
+    dump_if(st, 201, j);
+    ASSERT_EQ(st, 201); /* on main: 409 COIN_RECLAIMED, no case, Carol unpaid */
+    ASSERT_EQ(json_int(j, "credited"), 200);
+    json_decref(j);
+    char status[16];
+    the_case(&bob, DC_TYPE_REFUSAL_EVIDENCE, status);
+    /* Bob had 500: the case recovered 200 from him at once and settled */
+    ASSERT_STR(status, "resolved");
+    ASSERT_EQ(value_of(&bob), 300);
+    ASSERT_EQ(value_of(&carol), 200);
+    ASSERT_EQ(value_of(&alice), 1000);
+    struct bal cb = bal_of(&carol);
+    ASSERT_EQ(cb.held, 200); /* back on its normal schedule */
+
+    /* Bob's own deposit of the other refused coin stays refused, no case */
+    static struct coin own[1];
+    own[0] = p.c[1];
+    coin_deposit(&own[0], &bob, bob.account);
+    st = deposit(&S, &bob, own, 1, NULL, &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_RECLAIMED");
+    json_decref(j);
+    ASSERT_EQ(cases_count(), 1);
+    ASSERT_EQ(value_of(&bob), 300);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* (1a) with a payee who has nothing when the case opens: Carol's credit
+ * stays frozen under the open case, Bob is a debtor; the next money Bob
+ * receives pays the case, which settles, and Carol's credit is back on its
+ * schedule. */
+static void test_refused_passed_on_culprit_pays_later(void)
+{
+    static struct pay p;
+    static struct coin on[1];
+    struct dev alice, bob, carol;
+    refused_payment(&p, &alice, &bob, &carol, 0);
+    json_t *j = NULL;
+    int st = reclaim(&alice, &p, 0, p.n, 1, NULL, &j);
+    ASSERT_EQ(st, 201);
+    json_decref(j);
+    on[0] = p.c[0];
+    coin_transfer(&on[0], &bob, &carol);
+    coin_deposit(&on[0], &carol, carol.account);
+    st = deposit(&S, &carol, on, 1, NULL, &j);
+    dump_if(st, 201, j);
+    ASSERT_EQ(st, 201);
+    char s0[16];
+    coin0_status(j, s0);
+    json_decref(j);
+    ASSERT_STR(s0, "frozen");
+    char status[16];
+    long long cid = the_case(&bob, DC_TYPE_REFUSAL_EVIDENCE, status);
+    ASSERT_STR(status, "open");
+    ASSERT_EQ(value_of(&carol), 200); /* whole, but held under the case */
+    ASSERT_EQ(value_of(&bob), 0);
+    audit_ok(&S);
+    /* Bob is paid 500 from outside: the case takes its 200 first */
+    ASSERT_EQ(fund(&S, bob.account, 500), 201);
+    the_case(&bob, DC_TYPE_REFUSAL_EVIDENCE, status);
+    ASSERT_STR(status, "resolved");
+    ASSERT_EQ(value_of(&bob), 300);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/admin/cases/%lld", cid);
+    json_t *c = admin_get_on(&S, path);
+    ASSERT_EQ(json_int(c, "recovered"), 200);
+    json_decref(c);
+    struct bal cb = bal_of(&carol);
+    ASSERT_EQ(cb.held, 200);
+    ASSERT_EQ(value_of(&alice), 1000);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* (1b) Bob pays coin 0 on to Carol, who deposits it first; then Alice
+ * reclaims with Bob's refusal: credited, under a case against Bob. */
+static void test_refused_passed_on_before_reclaim(void)
+{
+    static struct pay p;
+    static struct coin on[1];
+    struct dev alice, bob, carol;
+    refused_payment(&p, &alice, &bob, &carol, 500);
+    on[0] = p.c[0];
+    coin_transfer(&on[0], &bob, &carol);
+    coin_deposit(&on[0], &carol, carol.account);
+    json_t *j = NULL;
+    int st = deposit(&S, &carol, on, 1, NULL, &j);
+    ASSERT_EQ(st, 201);
+    json_decref(j);
+    ASSERT_EQ(cases_count(), 0);
+
+    st = reclaim(&alice, &p, 0, p.n, 1, "rc-b", &j);
+    dump_if(st, 201, j);
+    ASSERT_EQ(st, 201); /* on main: 409 COIN_SPENT, and Alice's wallet counts it paid */
+    ASSERT_EQ(json_int(j, "credited"), 300);
+    long long case0 = json_int(json_array_get(json_get(j, "coins"), 0), "case");
+    ASSERT(case0 > 0);
+    ASSERT(json_is_null(json_object_get(json_array_get(json_get(j, "coins"), 1), "case")));
+    json_decref(j);
+    char status[16];
+    ASSERT_EQ(the_case(&bob, DC_TYPE_REFUSAL_EVIDENCE, status), case0);
+    ASSERT_STR(status, "resolved");
+    ASSERT_EQ(value_of(&alice), 1000);
+    ASSERT_EQ(value_of(&carol), 200);
+    ASSERT_EQ(value_of(&bob), 300);
+    /* the same request again: the same answer, nothing more */
+    st = reclaim(&alice, &p, 0, p.n, 1, "rc-b", &j);
+    ASSERT_EQ(st, 201);
+    ASSERT_EQ(json_int(json_array_get(json_get(j, "coins"), 0), "case"), case0);
+    json_decref(j);
+    ASSERT_EQ(cases_count(), 1);
+    ASSERT_EQ(forks_total(), 1); /* the replay opened nothing */
+    ASSERT_EQ(value_of(&alice), 1000);
+    ASSERT_EQ(value_of(&bob), 300);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* (1b) with the payee's own deposit, and a payee with no money: Bob refused
+ * and deposited coin 0 himself, then spent everything. Alice's reclaim
+ * opens the case; her credit stays frozen until Bob pays, Bob's own credit
+ * of the coin is forfeited to it. */
+static void test_refused_then_deposited_by_payee(void)
+{
+    static struct pay p;
+    static struct coin dep[1];
+    struct dev alice, bob, carol;
+    refused_payment(&p, &alice, &bob, &carol, 500);
+    dep[0] = p.c[0];
+    coin_deposit(&dep[0], &bob, bob.account);
+    json_t *j = NULL;
+    int st = deposit(&S, &bob, dep, 1, NULL, &j);
+    ASSERT_EQ(st, 201);
+    json_decref(j);
+    /* Bob moves his available 500 away to Carol */
+    st = apif(&S, &bob, "POST", "/v1/transfers", &j,
+              "{\"request_id\":\"t1\",\"to\":%lld,\"amount\":500}", carol.account);
+    dump_if(st, 201, j);
+    ASSERT_EQ(st, 201);
+    json_decref(j);
+
+    st = reclaim(&alice, &p, 0, p.n, 1, NULL, &j);
+    dump_if(st, 201, j);
+    ASSERT_EQ(st, 201); /* on main: 409 COIN_SPENT */
+    ASSERT_EQ(json_int(j, "credited"), 300);
+    char s0[16];
+    coin0_status(j, s0);
+    json_decref(j);
+    /* Bob's held 200 of the coin is forfeited to the case: covered */
+    char status[16];
+    the_case(&bob, DC_TYPE_REFUSAL_EVIDENCE, status);
+    ASSERT_STR(status, "resolved");
+    ASSERT_STR(s0, "held");
+    ASSERT_EQ(value_of(&bob), 0);
+    ASSERT_EQ(value_of(&alice), 1000);
+    ASSERT_EQ(value_of(&carol), 500);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* (2) Alice double-spent: she paid coin X to Dave, who deposited it, and
+ * the same state to Bob, who refused. Her reclaim is refused (COIN_SPENT),
+ * nothing credited, and the attempt is a case against her. */
+static void test_payer_double_spent_then_reclaims(void)
+{
+    static struct pay p;
+    static struct coin other[1];
+    struct dev alice, bob, dave;
+    start();
+    dev_setup(&S, &alice, "Alice Zhang", 1000);
+    dev_setup(&S, &bob, "Bob Li", 0);
+    dev_setup(&S, &dave, "Dave Chen", 0);
+    dev_sync(&S, &bob);
+    dev_sync(&S, &dave);
+    p.n = withdraw_ok(&alice, 200, p.c, 4);
+    ASSERT_EQ(p.n, 1);
+    other[0] = p.c[0];
+    coin_transfer(&other[0], &alice, &dave);
+    coin_deposit(&other[0], &dave, dave.account);
+    json_t *j = NULL;
+    int st = deposit(&S, &dave, other, 1, NULL, &j);
+    ASSERT_EQ(st, 201);
+    json_decref(j);
+    pay_make(&p, &alice, &bob);
+    pay_refuse(&p, &bob);
+
+    st = reclaim(&alice, &p, 0, 1, 1, "rc-2", &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
+    long long cid = json_int(j, "case"); /* on main: no case */
+    json_decref(j);
+    ASSERT(cid > 0);
+    char status[16];
+    ASSERT_EQ(the_case(&alice, DC_TYPE_EVIDENCE, status), cid);
+    /* nothing was credited to the reclaim: no liability, settled */
+    ASSERT_STR(status, "resolved");
+    ASSERT_EQ(value_of(&alice), 800);
+    struct bal db = bal_of(&dave);
+    ASSERT_EQ(db.held, 200); /* Dave's credit is back on its schedule */
+    /* the same request again: the same refusal and case, nothing more */
+    st = reclaim(&alice, &p, 0, 1, 1, "rc-2", &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
+    ASSERT_EQ(json_int(j, "case"), cid);
+    json_decref(j);
+    /* a new request: joins the same case */
+    st = reclaim(&alice, &p, 0, 1, 1, NULL, &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
+    ASSERT_EQ(json_int(j, "case"), cid);
+    json_decref(j);
+    ASSERT_EQ(cases_count(), 1);
+    ASSERT_EQ(forks_total(), 1); /* opened once, joined after */
+    ASSERT_EQ(value_of(&alice), 800);
+    ASSERT_EQ(value_of(&dave), 200);
+    ASSERT_EQ(value_of(&bob), 0);
+    /* her device is revoked */
+    json_t *k = NULL;
+    ASSERT_EQ(api(&S, NULL, "GET", "/v1/keys", NULL, &k), 200);
+    json_t *r = json_get(k, "revoked_devices");
+    int found = 0;
+    for (size_t i = 0; i < json_array_size(r); i++) {
+        const char *h = json_string_value(json_array_get(r, i));
+        if (h && strcmp(h, alice.pk_hex) == 0) found = 1;
+    }
+    json_decref(k);
+    ASSERT(found);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* kill -9 of the server at moments spread over a reclaim that opens a case
+ * against a payee who passed the refused coin on (1b); the client sends the
+ * same request again after the restart: one case per payment, the payer
+ * credited once, the payee debited once, audit clean after each. */
+static void test_refused_passed_on_reclaim_kill9(void)
+{
+    static struct pay p[4];
+    static struct coin on[1];
+    struct dev alice, bob, carol;
+    start();
+    dev_setup(&S, &alice, "Alice Zhang", 2000);
+    dev_setup(&S, &bob, "Bob Li", 0);
+    dev_setup(&S, &carol, "Carol Wang", 0);
+    ASSERT_EQ(fund(&S, bob.account, 2000), 201);
+    dev_sync(&S, &bob);
+    dev_sync(&S, &carol);
+    static const long delays_us[4] = {0, 1000, 4000, 15000};
+    for (size_t k = 0; k < 4; k++) {
+        p[k].n = withdraw_ok(&alice, 300, p[k].c, 4);
+        pay_make(&p[k], &alice, &bob);
+        pay_refuse(&p[k], &bob);
+        on[0] = p[k].c[0];
+        coin_transfer(&on[0], &bob, &carol);
+        coin_deposit(&on[0], &carol, carol.account);
+        json_t *j = NULL;
+        ASSERT_EQ(deposit(&S, &carol, on, 1, NULL, &j), 201);
+        json_decref(j);
+        char rid[40];
+        snprintf(rid, sizeof rid, "kill-b-%zu", k);
+        reclaim_killed(&alice, &p[k], rid, delays_us[k]);
+        int st = reclaim(&alice, &p[k], 0, p[k].n, 1, rid, &j);
+        dump_if(st, 201, j);
+        ASSERT_EQ(st, 201);
+        ASSERT_EQ(json_int(j, "credited"), 300);
+        ASSERT(json_int(json_array_get(json_get(j, "coins"), 0), "case") > 0);
+        json_decref(j);
+        ASSERT_EQ(cases_count(), k + 1);
+        ASSERT_EQ(value_of(&alice), 2000);
+        ASSERT_EQ(value_of(&carol), 200 * (long long)(k + 1));
+        ASSERT_EQ(value_of(&bob), 2000 - 200 * (long long)(k + 1));
+        audit_ok(&S);
+    }
+    srv_cleanup(&S);
+}
+
 TESTS(T(test_reclaim_with_refusal), T(test_reclaim_refused_cases), T(test_reclaim_after_deadline),
-      T(test_reclaim_loses_to_payee_deposit), T(test_reclaim_server_kill9))
+      T(test_reclaim_loses_to_payee_deposit), T(test_reclaim_server_kill9),
+      T(test_refused_passed_on_after_reclaim), T(test_refused_passed_on_before_reclaim),
+      T(test_refused_then_deposited_by_payee), T(test_payer_double_spent_then_reclaims),
+      T(test_refused_passed_on_culprit_pays_later), T(test_refused_passed_on_reclaim_kill9))

@@ -402,6 +402,53 @@ static void test_payee_remembers_refusal(void)
 }
 
 /*
+ * A tampered payee: Carol refuses Bob's payment (her clock behind) and
+ * signs the refusal, then restores a wallet backup made before it (which
+ * forgot the refusal), takes the same payment with her clock right and
+ * deposits it. Bob's `ducat reclaim` with her refusal is not "paid, not
+ * reclaimed" (on main it was): the server opens a case against Carol and
+ * credits Bob under it; her deposit's credit pays for it. Bob whole, Carol
+ * gains nothing, audit clean.
+ */
+static void test_tampered_payee_reclaim_under_case(void)
+{
+    char out[16384], path[200], backup[200];
+    struct wal bob, carol;
+    bob_pays_carol(&bob, &carol, "1.00", "tp");
+    snprintf(backup, sizeof backup, "%s/carol-backup.w", S.dir);
+    ASSERT_EQ(sh(out, sizeof out, "cp %s %s", carol.path, backup), 0);
+    wallet_clock("carol-clock", h_now_ms() - 2 * DAY_MS);
+    int rc = D(out, &carol, "accept %s/tp-pay > %s/tp-ans", S.dir, S.dir);
+    wallet_clock("carol-clock", 0);
+    if (rc == 0) FAIL_AT("Carol's accept with her clock behind took the payment: %s", out);
+    ASSERT_HAS(out, "payment refused");
+    snprintf(path, sizeof path, "%s/tp-ans", S.dir);
+    ASSERT_EQ(D(out, &bob, "confirm %s", path), 0);
+    ASSERT_HAS(out, "the payee refused this payment");
+    /* Carol's tampering: the backup, the same payment taken, deposited */
+    ASSERT_EQ(sh(out, sizeof out, "cp %s %s", backup, carol.path), 0);
+    ASSERT_EQ(D(out, &carol, "accept %s/tp-pay > %s/tp-ans2", S.dir, S.dir), 0);
+    ASSERT_EQ(offline_field(&carol, "offline_coins"), 100);
+    ASSERT_EQ(D(out, &carol, "deposit"), 0);
+    ASSERT_EQ(value_of(&carol), 100);
+
+    ASSERT_EQ(D(out, &bob, "reclaim"), 0);
+    ASSERT_HAS(out, "reclaimed 1 refused or unacknowledged offline payment(s): 1.00 CNY credited");
+    ASSERT_HAS(out, "1 of them (1.00 CNY) the payee had passed on or deposited after refusing: "
+                    "reclaimed under case");
+    if (contains(out, "paid, not reclaimed")) FAIL_AT("counted as paid: %s", out);
+    ASSERT_EQ(offline_field(&bob, "offline_pending_out"), 0);
+    ASSERT_EQ(n_cases(), 1);
+    /* Carol's credit of the coin was forfeited to the case: settled */
+    ASSERT_EQ(value_of(&carol), 0);
+    ASSERT_EQ(value_of(&bob), 1000);
+    json_t *j = djson(&bob, "balance");
+    ASSERT_EQ(json_int(j, "held"), 100);
+    json_decref(j);
+    audit_ok(&S);
+}
+
+/*
  * kill -9 of the refusing payee right after its wallet saved the refusal
  * (the coins remembered as refused), before the refusal left: the payer
  * has nothing. Run again, the payee refuses the same payment at once
@@ -569,6 +616,6 @@ __attribute__((constructor)) static void init(void)
 
 TESTS(T(test_setup), T(test_refused_payment_reclaimed), T(test_refused_over_tcp),
       T(test_reclaim_kill9_every_save), T(test_unacknowledged_after_deadline),
-      T(test_payee_remembers_refusal), T(test_payee_refusal_kill9),
-      T(test_refresh_server_killed_mid_request), T(test_refresh_server_killed_at_every_save),
-      T(test_teardown))
+      T(test_payee_remembers_refusal), T(test_tampered_payee_reclaim_under_case),
+      T(test_payee_refusal_kill9), T(test_refresh_server_killed_mid_request),
+      T(test_refresh_server_killed_at_every_save), T(test_teardown))

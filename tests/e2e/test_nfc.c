@@ -419,6 +419,100 @@ static void test_tap_refused_reclaimed(void)
     srv_cleanup(&S);
 }
 
+/*
+ * kill -9 of the card in the middle of REFUSE (the terminal refuses: its
+ * wallet clock runs two days behind). (b) after the card's wallet kept the
+ * refusal (saved), before it answered: the payer reclaims at once. (a)
+ * when REFUSE arrived, before the card's wallet looked at it: the payer
+ * never got the refusal, the payment stays pending out, and is reclaimed
+ * once the coins' deadline has passed (the server's and the wallet's
+ * clocks moved together). Either way no value lost, nothing kept by the
+ * terminal, no case, audit clean.
+ */
+static void refuse_killed(const struct wal *payer, const struct wal *payee, int port,
+                          const char *point, const char *tag)
+{
+    char out[16384], log[256], clog[256], clk[256], v[32];
+    snprintf(log, sizeof log, "%s/tap-%s.log", S.dir, tag);
+    snprintf(clog, sizeof clog, "%s/card-%s.log", S.dir, tag);
+    snprintf(clk, sizeof clk, "%s/payee-clock", S.dir);
+    int n = snprintf(v, sizeof v, "%lld\n", (long long)h_now_ms() - 2 * 86400000LL);
+    write_file(clk, v, (size_t)n);
+    ASSERT_EQ(setenv("DUCAT_CLOCK_FILE", clk, 1), 0);
+    pid_t rx = spawn(payee, log, NULL, "tap --amount 3 --reader '%s' --timeout 60", READER);
+    unsetenv("DUCAT_CLOCK_FILE");
+    wait_for(log, "waiting for a card", 10000);
+    pid_t tx = spawn(payer, clog, point, "card --vpcd 127.0.0.1:%d --timeout 60 --yes", port);
+    wait_for(clog, "PAUSED", 20000);
+    kill9(tx);
+    int rc = wait_exit(rx, 30000);
+    slurp(log, out, sizeof out);
+    if (rc == 0) FAIL_AT("tap exited 0 on a refused payment:\n%s", out);
+    ASSERT_HAS(out, "payment refused");
+    ASSERT_EQ(offline_field(payee, "offline_coins"), 0);
+    ASSERT_EQ(offline_field(payer, "offline_pending_out"), 300);
+    printf("# %s: card killed at %s\n", tag, point);
+}
+
+static void test_card_killed_mid_refuse(void)
+{
+    char out[16384];
+    struct wal payer, payee;
+    int port = vpcd_port();
+    srv_cleanup(&S);
+    srv_init(&S, "--auto-verify");
+    FILE *f = fopen(S.conf, "a");
+    ASSERT(f != NULL);
+    ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
+    ASSERT(fclose(f) == 0);
+    srv_start(&S);
+    const uint64_t t0 = h_now_ms();
+    srv_clock_set(&S, t0);
+    wallet_new(&S, &payer, "payer", "Paula Payer");
+    wallet_new(&S, &payee, "payee", "Pete Payee");
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 100.00", payer.account), 0);
+    ASSERT_EQ(D(out, &payer, "withdraw 10"), 0);
+
+    /* (b) killed after keeping the refusal: reclaimed at once */
+    refuse_killed(&payer, &payee, port, "card:refusal-kept", "refuse-kept");
+    ASSERT_EQ(D(out, &payer, "pending"), 0);
+    ASSERT_HAS(out, "REFUSED by the payee");
+    ASSERT_EQ(D(out, &payer, "reclaim"), 0);
+    ASSERT_HAS(out, "reclaimed 1 refused or unacknowledged offline payment(s): 3.00 CNY credited");
+    ASSERT_EQ(offline_field(&payer, "offline_pending_out"), 0);
+
+    /* (a) killed before looking at it: pending until the deadline */
+    refuse_killed(&payer, &payee, port, "card:refusal", "refuse-lost");
+    ASSERT_EQ(D(out, &payer, "pending"), 0);
+    if (contains(out, "REFUSED by the payee")) FAIL_AT("the refusal was kept:\n%s", out);
+    ASSERT_EQ(D(out, &payer, "reclaim"), 0);
+    ASSERT_HAS(out, "1 offline payment(s) of 3.00 CNY await the payee's receipt or refusal");
+    ASSERT_EQ(offline_field(&payer, "offline_pending_out"), 300);
+    /* the terminal never takes the coins it refused */
+    ASSERT_EQ(D(out, &payee, "deposit"), 1);
+    ASSERT_HAS(out, "no coins to deposit");
+    /* after the coins' deadline, on the server's and the wallet's clocks */
+    char clock[256];
+    snprintf(clock, sizeof clock, "%s/clock", S.dir);
+    srv_clock_set(&S, t0 + 40 * 86400000ull);
+    ASSERT_EQ(setenv("DUCAT_CLOCK_FILE", clock, 1), 0);
+    int rc = D(out, &payer, "reclaim");
+    unsetenv("DUCAT_CLOCK_FILE");
+    ASSERT_EQ(rc, 0);
+    ASSERT_HAS(out, "reclaimed 1 refused or unacknowledged offline payment(s): 3.00 CNY credited");
+    srv_clock_set(&S, t0);
+    ASSERT_EQ(offline_field(&payer, "offline_pending_out"), 0);
+    /* 6.00 reclaimed: held, or released already (the server's release
+     * timer may have run while its clock stood 40 days on) */
+    ASSERT_EQ(online_field(&payer, "held") + online_field(&payer, "available"), 9600);
+    ASSERT_EQ(offline_field(&payer, "offline_coins"), 400);
+    ASSERT_EQ(online_field(&payee, "held"), 0);
+    ASSERT_EQ(srv_cmd(&S, out, sizeof out, "cases list"), 0);
+    if (contains(out, "open")) FAIL_AT("a case was opened:\n%s", out);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
 static void test_bad_reader(void)
 {
     char out[4096];
@@ -458,4 +552,5 @@ static void test_init(void)
 }
 
 TESTS(T(test_init), T(test_tap_1_hop), T(test_tap_refused_reclaimed),
-      T(test_card_killed_every_apdu), T(test_tap_10_hops_killed_every_apdu), T(test_bad_reader))
+      T(test_card_killed_every_apdu), T(test_tap_10_hops_killed_every_apdu),
+      T(test_card_killed_mid_refuse), T(test_bad_reader))

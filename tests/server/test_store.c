@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 #endif
 
+#include "ducat/refusal.h"
 #include "schema_pg.h"     /* generated: the migrations, to build old databases */
 #include "schema_sqlite.h" /* generated */
 #include "store/store.h"
@@ -281,6 +282,46 @@ static void test_migration_2(void)
     ASSERT_OK(S->ops->begin(S, 1));
     ASSERT_OK(S->ops->account_event(S, 1001, 1, "op", "unfreeze", "migrated"));
     ASSERT_OK(S->ops->commit(S));
+    /* version 8 (0009): an old database gets the table of reclaim refusals */
+    uint8_t rf[DC_REFUSAL_BYTES];
+    memset(rf, 0x43, sizeof rf);
+    const uint8_t coins[4] = {1, 1, 0, 0xaa};
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(S->ops->refusal_put(S, 7, rf, coins, sizeof coins));
+    ASSERT_OK(S->ops->commit(S));
+}
+
+/* The refusal a reclaim showed: kept once per reclaim, read back byte for
+ * byte, absent for a reclaim that showed none. */
+static void test_refusals(void)
+{
+    fresh();
+    uint8_t rf[DC_REFUSAL_BYTES], got[DC_REFUSAL_BYTES];
+    for (size_t i = 0; i < sizeof rf; i++) rf[i] = (uint8_t)i;
+    static uint8_t coins[3 + 300];
+    coins[0] = 1;
+    coins[1] = 300 & 0xff;
+    coins[2] = 300 >> 8;
+    for (size_t i = 3; i < sizeof coins; i++) coins[i] = (uint8_t)(i * 7);
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(S->ops->refusal_put(S, 42, rf, coins, sizeof coins));
+    ASSERT_OK(S->ops->commit(S));
+    uint8_t *back = NULL;
+    size_t len = 0;
+    ASSERT_OK(S->ops->refusal_get(S, 42, got, &back, &len));
+    ASSERT_MEM(got, rf, DC_REFUSAL_BYTES);
+    ASSERT_EQ(len, sizeof coins);
+    ASSERT_MEM(back, coins, sizeof coins);
+    free(back);
+    ASSERT_ERR(S->ops->refusal_get(S, 43, got, &back, &len), DC_ERR_NOT_FOUND);
+    ASSERT(back == NULL && len == 0);
+    /* a second refusal for one reclaim is refused by the table */
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT(S->ops->refusal_put(S, 42, rf, coins, sizeof coins) != DC_OK);
+    ASSERT_OK(S->ops->rollback(S));
+    ASSERT_OK(S->ops->refusal_get(S, 42, got, &back, &len));
+    ASSERT_EQ(len, sizeof coins);
+    free(back);
 }
 
 /* Account and case events: appended with who, when and why; listed per
@@ -1377,4 +1418,4 @@ TESTS(T(test_search_and_totals), T(test_accounts), T(test_events), T(test_migrat
       T(test_postings), T(test_post_many), T(test_savepoints), T(test_requests),
       T(test_coins_and_states), T(test_deposits_and_holds), T(test_holds_page),
       T(test_cases_revocations_keys), T(test_recovery), T(test_release_provisional),
-      T(test_prefetched_deposit), T(test_round_trips))
+      T(test_prefetched_deposit), T(test_refusals), T(test_round_trips))

@@ -3,6 +3,7 @@
  * with nothing but the master public key, naming the culprit; refused for
  * siblings, extensions, unrelated coins and any tampering.
  */
+#include "ducat/refusal.h"
 #include "fixture.h"
 #include "test.h"
 
@@ -151,5 +152,88 @@ static void test_tampered_evidence(void)
     ASSERT_ERR(dc_evidence_verify(&info, W.master_pk, ev2, len), DC_ERR_EVIDENCE_INVALID);
 }
 
+/* Refusal evidence: Alice pays Bob two coins (nonce 0x33), Bob signs a
+ * refusal of that payment and then pays coin 1 on to Carol. Verified with
+ * the master key alone, culprit Bob; refused if any byte changes, if the
+ * coins are not the refused payment, or if the onward record is not
+ * Bob's. */
+static void test_refusal_passed_on(void)
+{
+    static uint8_t p0[DC_COIN_MAX_BYTES], p1[DC_COIN_MAX_BYTES], on[DC_COIN_MAX_BYTES];
+    static uint8_t rev[2 * DC_COIN_MAX_BYTES + 1024];
+    static struct dc_coin C1, ON, OTHER;
+    size_t l0 = issue(&W, p0, sizeof p0, 200, &W.alice, 1, 10);
+    size_t l1 = issue(&W, p1, sizeof p1, 100, &W.alice, 2, 10);
+    l0 = pay(p0, l0, &W.alice, &W.bob, 0x33);
+    l1 = pay(p1, l1, &W.alice, &W.bob, 0x33);
+    const uint8_t *coin[2] = {p0, p1};
+    size_t coin_len[2] = {l0, l1};
+    struct dc_refusal r;
+    memset(&r, 0, sizeof r);
+    memset(r.request_hash, 0x5a, DC_HASH_BYTES);
+    nonce_of(r.nonce, 0x33);
+    r.reason = (uint16_t)DC_ERR_CERT_REVOKED;
+    r.time = T0;
+    ASSERT_OK(dc_refusal_payment_hash(r.payment_hash, r.request_hash, coin, coin_len, 2));
+    uint8_t rb[DC_REFUSAL_BYTES];
+    dc_refusal_sign(rb, &r, W.bob.sk);
+    memcpy(on, p1, l1);
+    size_t lon = pay(on, l1, &W.bob, &W.carol, 0x44);
+    ASSERT_OK(dc_coin_decode(&C1, p1, l1));
+    ASSERT_OK(dc_coin_decode(&ON, on, lon));
+
+    size_t len = 0, need = 0;
+    ASSERT_ERR(dc_refusal_evidence_build(rev, 10, &need, &W.trust, rb, coin, coin_len, 2, 1, &C1,
+                                         &ON.rec[C1.n]),
+               DC_ERR_BUFFER_TOO_SMALL);
+    ASSERT_OK(dc_refusal_evidence_build(rev, sizeof rev, &len, &W.trust, rb, coin, coin_len, 2, 1,
+                                        &C1, &ON.rec[C1.n]));
+    ASSERT_EQ(len, need);
+    ASSERT_EQ(rev[0], DC_TYPE_REFUSAL_EVIDENCE);
+    struct dc_evidence_info info;
+    ASSERT_OK(dc_evidence_verify(&info, W.master_pk, rev, len));
+    ASSERT_EQ(info.kind, DC_TYPE_REFUSAL_EVIDENCE);
+    ASSERT_MEM(info.culprit, W.bob.pk, DC_PUBKEY_BYTES);
+    ASSERT_MEM(info.alias, "bob\0\0\0\0\0", DC_ALIAS_BYTES);
+    ASSERT_MEM(info.serial, C1.genesis.serial, DC_SERIAL_BYTES);
+    ASSERT_EQ(info.value, 100);
+    ASSERT_EQ(info.fork_index, 1);
+    ASSERT_EQ(info.type_a, DC_REFUSAL_TAG);
+    ASSERT_EQ(info.type_b, DC_TYPE_TRANSFER);
+    ASSERT_MEM(rev + info.succ_off[0], rb, DC_REFUSAL_BYTES);
+    uint8_t s1[DC_HASH_BYTES];
+    dc_coin_state(s1, &C1, C1.n);
+    ASSERT_MEM(info.state, s1, DC_HASH_BYTES);
+    /* another master key: not this issuer's proof */
+    ASSERT_ERR(dc_evidence_verify(&info, W.key_pk, rev, len), DC_ERR_EVIDENCE_INVALID);
+    /* every byte matters */
+    for (size_t at = 0; at < len; at++) {
+        rev[at] ^= 0x01;
+        if (dc_evidence_verify(&info, W.master_pk, rev, len) == DC_OK) FAIL_AT("byte %zu", at);
+        rev[at] ^= 0x01;
+    }
+    for (size_t cut = 0; cut < len; cut += 13) {
+        if (dc_evidence_verify(&info, W.master_pk, rev, cut) == DC_OK) FAIL_AT("cut %zu", cut);
+    }
+    /* the coins in another order are another payment: the refusal does not cover it */
+    const uint8_t *swapped[2] = {p1, p0};
+    size_t swapped_len[2] = {l1, l0};
+    ASSERT_OK(dc_refusal_evidence_build(rev, sizeof rev, &len, &W.trust, rb, swapped, swapped_len,
+                                        2, 0, &C1, &ON.rec[C1.n]));
+    ASSERT_ERR(dc_evidence_verify(&info, W.master_pk, rev, len), DC_ERR_EVIDENCE_INVALID);
+    /* a record that is not Bob's over the refused state (Alice's other transfer) */
+    size_t lalt = issue(&W, on, sizeof on, 100, &W.alice, 2, 10);
+    lalt = pay(on, lalt, &W.alice, &W.carol, 0x55);
+    ASSERT_OK(dc_coin_decode(&OTHER, on, lalt));
+    ASSERT_OK(dc_refusal_evidence_build(rev, sizeof rev, &len, &W.trust, rb, coin, coin_len, 2, 1,
+                                        &C1, &OTHER.rec[0]));
+    ASSERT_ERR(dc_evidence_verify(&info, W.master_pk, rev, len), DC_ERR_EVIDENCE_INVALID);
+    /* a refusal signed by someone else than the payee */
+    dc_refusal_sign(rb, &r, W.carol.sk);
+    ASSERT_OK(dc_refusal_evidence_build(rev, sizeof rev, &len, &W.trust, rb, coin, coin_len, 2, 1,
+                                        &C1, &ON.rec[C1.n]));
+    ASSERT_ERR(dc_evidence_verify(&info, W.master_pk, rev, len), DC_ERR_EVIDENCE_INVALID);
+}
+
 TESTS(T(test_double_spend_proves_culprit), T(test_fork_later_in_chain), T(test_no_fork),
-      T(test_tampered_evidence))
+      T(test_tampered_evidence), T(test_refusal_passed_on))

@@ -171,12 +171,14 @@ enum dc_err dc_h_admin_case_evidence(struct dc_req *rq, struct dc_resp *rs)
                             (json_int_t)info.succ_len[i], "record",
                             dc_json_hex(c.evidence + info.succ_off[i], info.succ_len[i])));
     }
-    rs->json = json_pack("{s:I, s:b, s:o, s:o, s:o, s:o, s:I, s:I, s:o}", "case", (json_int_t)c.id,
-                         "verified", 1, "culprit", dc_json_hex(info.culprit, DC_PUBKEY_BYTES),
-                         "alias", dc_json_hex(info.alias, DC_ALIAS_BYTES), "serial",
-                         dc_json_hex(info.serial, DC_SERIAL_BYTES), "state",
-                         dc_json_hex(info.state, DC_HASH_BYTES), "value", (json_int_t)info.value,
-                         "fork_index", (json_int_t)info.fork_index, "successors", succ);
+    rs->json =
+        json_pack("{s:I, s:b, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:o}", "case", (json_int_t)c.id,
+                  "verified", 1, "kind", info.kind == DC_TYPE_REFUSAL_EVIDENCE ? "refusal" : "fork",
+                  "culprit", dc_json_hex(info.culprit, DC_PUBKEY_BYTES), "alias",
+                  dc_json_hex(info.alias, DC_ALIAS_BYTES), "serial",
+                  dc_json_hex(info.serial, DC_SERIAL_BYTES), "state",
+                  dc_json_hex(info.state, DC_HASH_BYTES), "value", (json_int_t)info.value,
+                  "fork_index", (json_int_t)info.fork_index, "successors", succ);
     dc_case_clear(&c);
     return rs->json ? DC_OK : DC_ERR_NO_MEMORY;
 }

@@ -21,15 +21,48 @@
 #include "server/ledger/ledger.h"
 #include "server/obs/metrics.h"
 
-#define RECLAIM_COINS_MAX 16 /* one offline payment: DC_PAYMENT_COINS_MAX */
+#define RECLAIM_COINS_MAX DC_RECLAIM_COINS_MAX
 
 struct reclaim_args {
     struct dc_deposit_in *in;
     size_t n;
     struct dc_deposit_coin_out *outc;
     int64_t reclaim_id, credited;
-    int refused; /* the payee's refusal was presented */
+    int refused;            /* the payee's refusal was presented */
+    const uint8_t *refusal; /* its bytes, or NULL */
+    int64_t case_id;        /* OUT: a case this reclaim opened or joined (log line) */
+    int case_new;
+    size_t forks_new; /* OUT: cases it opened (metrics) */
 };
+
+/* The payer's own double spend: what she signed first stands, so the
+ * reclaim is refused (COIN_SPENT) and nothing is credited, but the
+ * refusal is not rolled back whole as other refusals are: the case it
+ * opens (or the event on the open one) is committed with the answer, a
+ * 409 kept as this request id's answer like any final refusal. */
+static enum dc_err reclaim_refuse_fork(struct dc_store *st, struct dc_req *rq,
+                                       struct reclaim_args *d, const struct dc_reclaim_fork *f,
+                                       struct dc_resp *out)
+{
+    char detail[sizeof rq->detail];
+    memcpy(detail, rq->detail, sizeof detail);
+    enum dc_err e = st->ops->rollback_to(st);
+    if (e == DC_OK) e = st->ops->savepoint(st);
+    if (e == DC_OK) {
+        e = dc_ledger_reclaim_fork(st, rq->x, rq->now, rq->account.id, &d->in[f->coin], f->index,
+                                   &d->case_id, &d->case_new);
+    }
+    if (e != DC_OK) return e;
+    char *text = dc_error_text(DC_ERR_COIN_SPENT, detail);
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (!j) return DC_ERR_NO_MEMORY;
+    d->forks_new = (size_t)d->case_new;
+    json_object_set_new(j, "case", json_integer((json_int_t)d->case_id));
+    out->status = dc_err_http_status(DC_ERR_COIN_SPENT);
+    out->json = j;
+    return DC_OK;
+}
 
 static enum dc_err reclaim_fn(struct dc_store *st, struct dc_req *rq, void *arg,
                               struct dc_resp *out)
@@ -38,20 +71,32 @@ static enum dc_err reclaim_fn(struct dc_store *st, struct dc_req *rq, void *arg,
     struct dc_deposit_out o;
     memset(&o, 0, sizeof o);
     o.coins = d->outc;
-    enum dc_err e = dc_ledger_reclaim(st, rq->x, rq->now, rq->account.id, d->in, d->n, &o,
-                                      rq->detail, sizeof rq->detail);
+    struct dc_reclaim_fork fork;
+    d->case_id = 0;
+    d->case_new = 0;
+    d->forks_new = 0; /* the writer may run this job again after a retried batch */
+    enum dc_err e = dc_ledger_reclaim(st, rq->x, rq->now, rq->account.id, d->in, d->n, d->refusal,
+                                      &o, &fork, rq->detail, sizeof rq->detail);
+    if (e == DC_ERR_COIN_SPENT && fork.set) return reclaim_refuse_fork(st, rq, d, &fork, out);
     if (e != DC_OK) return e;
     d->reclaim_id = o.deposit_id;
     d->credited = o.credited;
+    d->forks_new = o.forks_new;
     json_t *coins = json_array();
     for (size_t i = 0; i < o.n; i++) {
         const struct dc_deposit_coin_out *c = &o.coins[i];
-        json_array_append_new(coins, json_pack("{s:o, s:I, s:I, s:I, s:b, s:s}", "serial",
-                                               dc_json_hex(c->serial, DC_SERIAL_BYTES), "amount",
-                                               (json_int_t)c->amount, "hold", (json_int_t)c->hold,
-                                               "release_at", (json_int_t)c->release_at,
-                                               "release_provisional", c->release_provisional,
-                                               "status", dc_hold_status_name(c->status)));
+        json_array_append_new(
+            coins,
+            json_pack("{s:o, s:I, s:I, s:I, s:b, s:s, s:o}", "serial",
+                      dc_json_hex(c->serial, DC_SERIAL_BYTES), "amount", (json_int_t)c->amount,
+                      "hold", (json_int_t)c->hold, "release_at", (json_int_t)c->release_at,
+                      "release_provisional", c->release_provisional, "status",
+                      dc_hold_status_name(c->status), "case",
+                      c->case_id ? json_integer((json_int_t)c->case_id) : json_null()));
+        if (c->case_id && !d->case_id) {
+            d->case_id = c->case_id;
+            d->case_new = c->case_new;
+        }
     }
     out->status = 201;
     out->json = json_pack("{s:I, s:I, s:s, s:o}", "reclaim_id", (json_int_t)o.deposit_id,
@@ -123,8 +168,11 @@ enum dc_err dc_h_reclaim(struct dc_req *rq, struct dc_resp *rs)
     if (e != DC_OK || answered) return e;
 
     size_t n = json_array_size(coins);
-    struct reclaim_args d = {
-        calloc(n, sizeof *d.in), n, calloc(n, sizeof *d.outc), 0, 0, has_refusal};
+    struct reclaim_args d = {.in = calloc(n, sizeof *d.in),
+                             .n = n,
+                             .outc = calloc(n, sizeof *d.outc),
+                             .refused = has_refusal,
+                             .refusal = has_refusal ? refusal : NULL};
     uint8_t *bufs[RECLAIM_COINS_MAX] = {0};
     size_t lens[RECLAIM_COINS_MAX] = {0};
     struct dc_coin *coin[RECLAIM_COINS_MAX] = {0};
@@ -189,6 +237,15 @@ enum dc_err dc_h_reclaim(struct dc_req *rq, struct dc_resp *rs)
                      DC_KV_N("account", rq->account.id), DC_KV_N("coins", n),
                      DC_KV_S("credited", dc_money(m, sizeof m, &rq->x->cfg.currency, d.credited)),
                      DC_KV_S("basis", has_refusal ? "refusal" : "deadline"));
+    }
+    if (e == DC_OK && d.forks_new) dc_metrics_add(rq->x->metrics, DC_M_FORKS, d.forks_new);
+    if (e == DC_OK && d.case_id) {
+        /* a refused payment its payee passed on, or the payer's own double
+         * spend: the case the operator will look at */
+        DC_LOG_EVENT(DC_LOG_WARN, d.case_new ? "case_opened" : "case_joined",
+                     DC_KV_N("case", d.case_id), DC_KV_N("account", rq->account.id),
+                     DC_KV_S("by", d.reclaim_id ? "reclaim (refused payment passed on)"
+                                                : "reclaim (the payer's double spend)"));
     }
     for (size_t i = 0; i < n && i < RECLAIM_COINS_MAX; i++) {
         free(bufs[i]);

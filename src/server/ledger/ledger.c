@@ -835,39 +835,34 @@ struct deposit_job {
     struct dc_coin *coin, *other, *scratch;
 };
 
-/* Opens or joins the case for a forked state; returns its id. */
-static enum dc_err open_case(struct deposit_job *j, const uint8_t *bytes, size_t len,
-                             const uint8_t *state, const uint8_t *succ, int64_t *case_id,
-                             int *opened)
+/* *case_id = the case opened on `state` of the coin `serial`; left as it
+ * is when there is none. */
+static enum dc_err case_at(struct dc_store *st, const uint8_t *serial, const uint8_t *state,
+                           int64_t *case_id)
 {
-    struct dc_store *st = j->st;
     struct dc_case c;
-    memset(&c, 0, sizeof c);
-    *opened = 0;
-    enum dc_err e = st->ops->case_get(st, &c, 0, j->coin->genesis.serial, state);
+    enum dc_err e = st->ops->case_get(st, &c, 0, serial, state);
     if (e == DC_OK) {
         *case_id = c.id;
         dc_case_clear(&c);
         return DC_OK;
     }
-    if (e != DC_ERR_NO_CASE) return e;
+    return e == DC_ERR_NO_CASE ? DC_OK : e;
+}
 
-    struct find_other f = {state, succ, NULL, 0, j->scratch};
-    e = st->ops->dcoins_by_serial(st, j->coin->genesis.serial, find_other_cb, &f);
-    if (e != DC_OK) return e;
-    if (!f.chain) return DC_ERR_INTERNAL; /* the index and the chains disagree */
-    uint8_t *ev = malloc(DC_EVIDENCE_MAX_BYTES);
-    size_t ev_len = 0;
-    e = ev ? dc_coin_decode(j->other, f.chain, f.len) : DC_ERR_NO_MEMORY;
-    struct dc_coin *mine = j->scratch;
-    if (e == DC_OK) e = dc_coin_decode(mine, bytes, len);
-    if (e == DC_OK) {
-        pthread_rwlock_rdlock(&j->x->trust_lock);
-        e = dc_evidence_build(ev, DC_EVIDENCE_MAX_BYTES, &ev_len, &j->x->trust, mine, j->other);
-        pthread_rwlock_unlock(&j->x->trust_lock);
-    }
+/* Opens a case on the evidence ev (ev_len bytes; freed here, whatever
+ * happens): verified with the master key as any auditor would, its culprit
+ * named, her account blocked offline and a debtor, her device revoked, and
+ * every credit already granted that descends from the case's state frozen.
+ * `why` is the opening event's reason. */
+static enum dc_err case_from_evidence(struct deposit_job *j, uint8_t *ev, size_t ev_len,
+                                      const char *why, int64_t *case_id)
+{
+    struct dc_store *st = j->st;
+    struct dc_case c;
+    memset(&c, 0, sizeof c);
     struct dc_evidence_info info;
-    if (e == DC_OK) e = dc_evidence_verify(&info, j->x->master_pub, ev, ev_len);
+    enum dc_err e = dc_evidence_verify(&info, j->x->master_pub, ev, ev_len);
     if (e == DC_OK) {
         memcpy(c.serial, info.serial, DC_SERIAL_BYTES);
         memcpy(c.state, info.state, DC_HASH_BYTES);
@@ -886,19 +881,204 @@ static enum dc_err open_case(struct deposit_job *j, const uint8_t *bytes, size_t
     }
     if (e == DC_OK) e = st->ops->case_put(st, &c);
     if (e == DC_OK) e = st->ops->revoke_put(st, c.culprit, c.id, j->now);
-    if (e == DC_OK) e = st->ops->case_event(st, c.id, j->now, "system", "open", "fork detected");
+    if (e == DC_OK) e = st->ops->case_event(st, c.id, j->now, "system", "open", why);
     if (e == DC_OK) {
         /* freeze every credit already granted that descends from the state */
-        struct freeze_ctx fz = {st, state, c.id, j->other, DC_OK};
+        struct freeze_ctx fz = {st, c.state, c.id, j->other, DC_OK};
         e = st->ops->dcoins_by_serial(st, c.serial, freeze_cb, &fz);
         if (e == DC_OK) e = fz.err;
     }
     free(ev);
-    free(f.chain);
-    if (e == DC_OK) {
-        *case_id = c.id;
-        *opened = 1;
+    if (e == DC_OK) *case_id = c.id;
+    return e;
+}
+
+/* Opens or joins the case for a forked state; returns its id. */
+static enum dc_err open_case(struct deposit_job *j, const uint8_t *bytes, size_t len,
+                             const uint8_t *state, const uint8_t *succ, int64_t *case_id,
+                             int *opened)
+{
+    struct dc_store *st = j->st;
+    *opened = 0;
+    int64_t found = 0;
+    enum dc_err e = case_at(st, j->coin->genesis.serial, state, &found);
+    if (e != DC_OK || found) {
+        *case_id = found;
+        return e;
     }
+    struct find_other f = {state, succ, NULL, 0, j->scratch};
+    e = st->ops->dcoins_by_serial(st, j->coin->genesis.serial, find_other_cb, &f);
+    if (e != DC_OK) return e;
+    if (!f.chain) return DC_ERR_INTERNAL; /* the index and the chains disagree */
+    uint8_t *ev = malloc(DC_EVIDENCE_MAX_BYTES);
+    size_t ev_len = 0;
+    e = ev ? dc_coin_decode(j->other, f.chain, f.len) : DC_ERR_NO_MEMORY;
+    struct dc_coin *mine = j->scratch;
+    if (e == DC_OK) e = dc_coin_decode(mine, bytes, len);
+    if (e == DC_OK) {
+        pthread_rwlock_rdlock(&j->x->trust_lock);
+        e = dc_evidence_build(ev, DC_EVIDENCE_MAX_BYTES, &ev_len, &j->x->trust, mine, j->other);
+        pthread_rwlock_unlock(&j->x->trust_lock);
+    }
+    free(f.chain);
+    if (e != DC_OK) {
+        free(ev);
+        return e;
+    }
+    e = case_from_evidence(j, ev, ev_len, "fork detected", case_id);
+    if (e == DC_OK) *opened = 1;
+    return e;
+}
+
+/* ---- Refused payments passed on ----------------------------------------
+ *
+ * A payee who signed a REFUSAL of a payment and then consumed one of its
+ * coins' states S by a record of her own signed two things that cannot both
+ * stand. The case is opened on S with her as the culprit, whichever came
+ * first at the server: the payer's reclaim (the index holds the reclaim
+ * marker for S and reclaim_refusals the refusal and the payment) or the
+ * payee's onward record (deposited by its next holder). The credit that
+ * arrives second is the case's branch: provisional from the loss account,
+ * recovered from the payee, as any double spend's.
+ */
+
+/* n:u8 (len:u16 coin)[n]: the payment's coins as the refusal evidence and
+ * reclaim_refusals keep them. *out malloc'd. */
+static enum dc_err pack_coins(uint8_t **out, size_t *out_len, const struct dc_deposit_in *in,
+                              size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++) len += 2 + in[i].len; /* n <= 16, len <= body cap */
+    uint8_t *p = malloc(len);
+    if (!p) return DC_ERR_NO_MEMORY;
+    size_t at = 0;
+    p[at++] = (uint8_t)n;
+    for (size_t i = 0; i < n; i++) {
+        p[at++] = (uint8_t)(in[i].len & 0xff);
+        p[at++] = (uint8_t)(in[i].len >> 8);
+        memcpy(p + at, in[i].bytes, in[i].len);
+        at += in[i].len;
+    }
+    *out = p;
+    *out_len = len;
+    return DC_OK;
+}
+
+/* The coins of a packed payment as pointers into it. DC_ERR_STORE if it
+ * does not parse (a damaged row). */
+static enum dc_err unpack_coins(const uint8_t *p, size_t len, const uint8_t *coin[static 255],
+                                size_t coin_len[static 255], size_t *n)
+{
+    if (len < 1 || p[0] == 0) return DC_ERR_STORE;
+    *n = p[0];
+    size_t at = 1;
+    for (size_t i = 0; i < *n; i++) {
+        if (len - at < 2) return DC_ERR_STORE;
+        coin_len[i] = (size_t)(p[at] | (unsigned)p[at + 1] << 8);
+        at += 2;
+        if (coin_len[i] == 0 || len - at < coin_len[i]) return DC_ERR_STORE;
+        coin[i] = p + at;
+        at += coin_len[i];
+    }
+    return at == len ? DC_OK : DC_ERR_STORE;
+}
+
+/* Opens (or joins) the case against the payee on the refused state of
+ * coin[idx] of a refused payment: `refused` is coin[idx] decoded, `succ`
+ * the payee's record consuming its final state. */
+static enum dc_err refusal_case(struct deposit_job *j, const uint8_t *refusal,
+                                const uint8_t *const *coin, const size_t *coin_len, size_t n,
+                                size_t idx, const struct dc_coin *refused,
+                                const struct dc_record *succ, int64_t *case_id, int *opened)
+{
+    *opened = 0;
+    uint8_t state[DC_HASH_BYTES];
+    dc_coin_state(state, refused, refused->n);
+    int64_t found = 0;
+    enum dc_err e = case_at(j->st, refused->genesis.serial, state, &found);
+    if (e != DC_OK || found) {
+        *case_id = found;
+        return e;
+    }
+    size_t need = 0;
+    pthread_rwlock_rdlock(&j->x->trust_lock);
+    e = dc_refusal_evidence_build(NULL, 0, &need, &j->x->trust, refusal, coin, coin_len, n, idx,
+                                  refused, succ);
+    uint8_t *ev = e == DC_ERR_BUFFER_TOO_SMALL ? malloc(need) : NULL;
+    size_t ev_len = 0;
+    e = ev ? dc_refusal_evidence_build(ev, need, &ev_len, &j->x->trust, refusal, coin, coin_len, n,
+                                       idx, refused, succ)
+           : (e == DC_ERR_BUFFER_TOO_SMALL ? DC_ERR_NO_MEMORY : e);
+    pthread_rwlock_unlock(&j->x->trust_lock);
+    if (e != DC_OK) {
+        free(ev);
+        return e;
+    }
+    e = case_from_evidence(j, ev, ev_len, "refused payment passed on by its payee", case_id);
+    if (e == DC_OK) *opened = 1;
+    return e;
+}
+
+/* Finds the reclaim whose chain ends in `state` (the marker's) and its
+ * deposit number. */
+struct find_reclaim {
+    const uint8_t *state;
+    int64_t deposit;
+    struct dc_coin *scratch;
+};
+
+static int find_reclaim_cb(void *ctx, const struct dc_dcoin *d)
+{
+    struct find_reclaim *f = ctx;
+    if (dc_coin_decode(f->scratch, d->chain, d->chain_len) != DC_OK) return 0;
+    const struct dc_coin *c = f->scratch;
+    if (c->n == 0 || c->rec[c->n - 1].type != DC_TYPE_TRANSFER) return 0;
+    uint8_t s[DC_HASH_BYTES];
+    dc_coin_state(s, c, c->n);
+    if (memcmp(s, f->state, DC_HASH_BYTES) != 0) return 0;
+    f->deposit = d->deposit;
+    return 1;
+}
+
+/* The state `state` (record k of j->coin consumes it) was reclaimed by its
+ * payer. If she showed the payee's refusal, the payee's record k is a
+ * refused payment passed on: opens or joins the case against the payee.
+ * *case_id 0: the reclaim was by deadline (no refusal kept), nobody to
+ * accuse. */
+static enum dc_err refused_passed_on(struct deposit_job *j, const uint8_t *state, size_t k,
+                                     int64_t *case_id, int *opened)
+{
+    struct dc_store *st = j->st;
+    *case_id = 0;
+    *opened = 0;
+    struct find_reclaim f = {state, 0, j->other};
+    enum dc_err e = st->ops->dcoins_by_serial(st, j->coin->genesis.serial, find_reclaim_cb, &f);
+    if (e != DC_OK || f.deposit == 0) return e;
+    uint8_t refusal[DC_REFUSAL_BYTES];
+    uint8_t *packed = NULL;
+    size_t plen = 0;
+    e = st->ops->refusal_get(st, f.deposit, refusal, &packed, &plen);
+    if (e == DC_ERR_NOT_FOUND) return DC_OK;
+    const uint8_t *coin[255];
+    size_t coin_len[255], n = 0, idx = 0;
+    if (e == DC_OK) e = unpack_coins(packed, plen, coin, coin_len, &n);
+    /* the refused coin of the payment: the one that ends in `state` */
+    int hit = 0;
+    for (size_t i = 0; e == DC_OK && !hit && i < n; i++) {
+        if (dc_coin_decode(j->other, coin[i], coin_len[i]) != DC_OK) continue;
+        uint8_t s[DC_HASH_BYTES];
+        dc_coin_state(s, j->other, j->other->n);
+        if (memcmp(s, state, DC_HASH_BYTES) == 0) {
+            hit = 1;
+            idx = i;
+        }
+    }
+    if (e == DC_OK && !hit) e = DC_ERR_INTERNAL; /* the kept payment lacks its own coin */
+    if (e == DC_OK) {
+        e = refusal_case(j, refusal, coin, coin_len, n, idx, j->other, &j->coin->rec[k], case_id,
+                         opened);
+    }
+    free(packed);
     return e;
 }
 
@@ -999,21 +1179,6 @@ static enum dc_err hold_and_chain(struct dc_store *st, uint64_t now, int64_t acc
     return st->ops->dcoin_insert(st, dc);
 }
 
-/* *case_id = the case opened on `state` of the coin `serial`; left as it
- * is when there is none. */
-static enum dc_err case_at(struct dc_store *st, const uint8_t *serial, const uint8_t *state,
-                           int64_t *case_id)
-{
-    struct dc_case c;
-    enum dc_err e = st->ops->case_get(st, &c, 0, serial, state);
-    if (e == DC_OK) {
-        *case_id = c.id;
-        dc_case_clear(&c);
-        return DC_OK;
-    }
-    return e == DC_ERR_NO_CASE ? DC_OK : e;
-}
-
 /* The coin of coins[i] must end in a deposit record naming the depositor. */
 static enum dc_err check_deposit_record(const struct dc_coin *coin, int64_t account, size_t i,
                                         char *detail, size_t dcap)
@@ -1042,6 +1207,21 @@ struct claims {
     int64_t opened[16];
     size_t n_opened;
 };
+
+/* The credit of a coin met a fork (or a refused payment passed on) at a
+ * state under case cid: the deepest such state owns the credit (of the
+ * branches there, its culprit signed the one that overspent), and the
+ * credit is a double-spent branch's. */
+static void note_case(struct claims *cl, int64_t cid, int opened)
+{
+    cl->case_id = cid;
+    cl->case_new = opened;
+    cl->forked = 1;
+    cl->forks_new += (size_t)opened;
+    if (opened && cl->n_opened < sizeof cl->opened / sizeof cl->opened[0]) {
+        cl->opened[cl->n_opened++] = cid;
+    }
+}
 
 /* Two deposit records of one state: the owner deposited the same coin
  * twice (a lost response, a retry with a new record). The issuer is the
@@ -1087,15 +1267,7 @@ static enum dc_err fork_at(struct deposit_job *j, size_t i, const struct dc_depo
     int64_t cid;
     e = open_case(j, in->bytes, in->len, state, succ, &cid, &opened);
     if (e != DC_OK) return e;
-    /* the deepest fork owns the credit: of the branches at that state, its
-     * culprit signed the one that overspent */
-    cl->case_id = cid;
-    cl->case_new = opened;
-    cl->forked = 1;
-    cl->forks_new += (size_t)opened;
-    if (opened && cl->n_opened < sizeof cl->opened / sizeof cl->opened[0]) {
-        cl->opened[cl->n_opened++] = cid;
-    }
+    note_case(cl, cid, opened);
     return DC_OK;
 }
 
@@ -1125,8 +1297,22 @@ static enum dc_err claim_states(struct deposit_job *j, size_t i, const struct dc
             return DC_ERR_COIN_SPENT;
         }
         if (!inserted && !same && reclaimed(state, had)) {
-            set_detail(detail, dcap, "coins[%zu] record %zu: reclaimed by its payer", i, k);
-            return DC_ERR_COIN_RECLAIMED;
+            /* The payee depositing a coin she refused is refused: the issuer
+             * is its receiver, nobody was deceived. Passed on to someone
+             * else after a refusal the payer showed, it is a case. */
+            int64_t cid = 0;
+            int opened = 0;
+            if (!(last && coin->rec[k].type == DC_TYPE_DEPOSIT)) {
+                e = refused_passed_on(j, state, k, &cid, &opened);
+                if (e != DC_OK) return e;
+            }
+            if (!cid) {
+                set_detail(detail, dcap, "coins[%zu] record %zu: reclaimed by its payer", i, k);
+                return DC_ERR_COIN_RECLAIMED;
+            }
+            note_case(cl, cid, opened);
+            dc_state_next(state, state, &coin->rec[k]);
+            continue;
         }
         if (!inserted && !same) {
             e = fork_at(j, i, in, state, succ, last, cl, detail, dcap);
@@ -1315,118 +1501,268 @@ static const uint8_t *signer_of(const struct dc_coin *c, size_t k)
  * ends in her TRANSFER; every state it consumes is claimed as a deposit
  * would claim it, and the state the TRANSFER created (the payee's) is
  * claimed with the reclaim marker, so the payee can never deposit it
- * (dc_ledger_deposit answers DC_ERR_COIN_RECLAIMED, no case). Any state
- * already consumed otherwise is a refusal of the whole request with
- * nothing written and no case: the payee's successor there means the payee
- * took the coin first (deposited or passed it on), the payer's own state
- * consumed otherwise is for the deposit of that other branch to judge. The
- * credit is held like a deposit's.
+ * (dc_ledger_deposit answers DC_ERR_COIN_RECLAIMED, no case), and a next
+ * holder's deposit of it opens a case against the payee when the payer
+ * showed the payee's refusal (kept in reclaim_refusals). The credit is
+ * held like a deposit's.
+ *
+ * A state already consumed otherwise:
+ *  - the payee's state, by a record of hers: taken first. With a refusal
+ *    that is a refused payment passed on: a case against the payee, and
+ *    the payer's credit is that case's branch (provisional, frozen until
+ *    the payee has paid). Without one, DC_ERR_COIN_SPENT (the payee won).
+ *  - a state the payer owned, by another record of hers: her own double
+ *    spend. DC_ERR_COIN_SPENT with *fork naming it; the caller rolls back
+ *    and records the case (dc_ledger_reclaim_fork).
+ *  - an earlier owner's state: DC_ERR_COIN_SPENT, for the deposit of that
+ *    other branch to judge.
  */
+struct reclaim_job {
+    struct deposit_job j;
+    const struct dc_account *a;
+    const struct dc_deposit_in *in;
+    size_t n;
+    const uint8_t *refusal;
+    uint64_t release_at;
+    int release_provisional;
+};
+
+static enum dc_err refused_taken(struct reclaim_job *r, size_t i, const uint8_t *state,
+                                 int64_t *case_id, int *opened, char *detail, size_t dcap);
+
+/* Claims the states of coins[i] (j->coin, decoded) for dcoin_id; on the
+ * payee's state already consumed by her record, opens the refusal case
+ * (*case_id, *opened). */
+static enum dc_err reclaim_claims(struct reclaim_job *r, size_t i, int64_t dcoin_id,
+                                  int64_t *case_id, int *opened, struct dc_reclaim_fork *fork,
+                                  char *detail, size_t dcap)
+{
+    struct dc_store *st = r->j.st;
+    const struct dc_coin *coin = r->j.coin;
+    uint8_t state[DC_HASH_BYTES], succ[DC_HASH_BYTES], had[DC_HASH_BYTES];
+    *case_id = 0;
+    *opened = 0;
+    dc_state_genesis(state, coin->genesis_bytes);
+    for (size_t k = 0; k <= coin->n; k++) {
+        int inserted;
+        if (k < coin->n) {
+            dc_coin_successor(succ, coin, k);
+        } else {
+            dc_reclaim_marker(succ, state); /* the payee's state: taken back */
+        }
+        enum dc_err e =
+            st->ops->state_claim(st, coin->genesis.serial, state, succ, dcoin_id, &inserted, had);
+        if (e != DC_OK) return e;
+        if (!inserted && k == coin->n && memcmp(had, succ, DC_HASH_BYTES) == 0) {
+            set_detail(detail, dcap, "coins[%zu] was already reclaimed", i);
+            return DC_ERR_COIN_SPENT;
+        }
+        if (!inserted && memcmp(had, succ, DC_HASH_BYTES) != 0) {
+            if (k == coin->n && r->refusal) {
+                return refused_taken(r, i, state, case_id, opened, detail, dcap);
+            }
+            if (k == coin->n) {
+                set_detail(detail, dcap, "coins[%zu]: the payee deposited it or paid it on first",
+                           i);
+                return DC_ERR_COIN_SPENT;
+            }
+            if (!reclaimed(state, had) &&
+                memcmp(signer_of(coin, k), r->a->device_pub, DC_PUBKEY_BYTES) == 0) {
+                fork->set = 1;
+                fork->coin = i;
+                fork->index = k;
+                set_detail(detail, dcap,
+                           "coins[%zu] record %zu: this device spent that state otherwise "
+                           "before (a double spend)",
+                           i, k);
+            } else {
+                set_detail(detail, dcap,
+                           "coins[%zu] record %zu: that state was already spent otherwise", i, k);
+            }
+            return DC_ERR_COIN_SPENT;
+        }
+        if (k < coin->n) dc_state_next(state, state, &coin->rec[k]);
+    }
+    return DC_OK;
+}
+
+/* The payee's state of coins[i] (j->coin) was consumed by her own record
+ * before the payer came with the refusal: finds that record in the
+ * deposited chains and opens the refusal case. */
+static enum dc_err refused_taken(struct reclaim_job *r, size_t i, const uint8_t *state,
+                                 int64_t *case_id, int *opened, char *detail, size_t dcap)
+{
+    struct deposit_job *j = &r->j;
+    uint8_t marker[DC_HASH_BYTES];
+    dc_reclaim_marker(marker, state);
+    struct find_other f = {state, marker, NULL, 0, j->scratch};
+    enum dc_err e = j->st->ops->dcoins_by_serial(j->st, j->coin->genesis.serial, find_other_cb, &f);
+    if (e != DC_OK) return e;
+    if (!f.chain) return DC_ERR_INTERNAL; /* the index and the chains disagree */
+    e = dc_coin_decode(j->other, f.chain, f.len);
+    size_t k = j->coin->n; /* the other chain shares the history up to `state` */
+    if (e == DC_OK && j->other->n <= k) e = DC_ERR_INTERNAL;
+    const uint8_t *coin[DC_RECLAIM_COINS_MAX];
+    size_t coin_len[DC_RECLAIM_COINS_MAX];
+    for (size_t q = 0; q < r->n && q < DC_RECLAIM_COINS_MAX; q++) {
+        coin[q] = r->in[q].bytes;
+        coin_len[q] = r->in[q].len;
+    }
+    if (e == DC_OK && r->n > DC_RECLAIM_COINS_MAX) e = DC_ERR_LIMIT_EXCEEDED;
+    /* refusal_case reads j->other's record only to build the evidence */
+    struct dc_record succ;
+    if (e == DC_OK) succ = j->other->rec[k];
+    if (e == DC_OK) {
+        e = refusal_case(j, r->refusal, coin, coin_len, r->n, i, j->coin, &succ, case_id, opened);
+    }
+    free(f.chain);
+    if (e == DC_OK && !*case_id) e = DC_ERR_INTERNAL;
+    (void)detail;
+    (void)dcap;
+    return e;
+}
+/* One coin of a reclaim: checks, hold and chain, claims, credit. */
+static enum dc_err reclaim_coin(struct reclaim_job *r, size_t i, struct dc_deposit_out *out,
+                                struct dc_reclaim_fork *fork, char *detail, size_t dcap)
+{
+    struct deposit_job *j = &r->j;
+    const struct dc_deposit_in *in = &r->in[i];
+    struct dc_deposit_coin_out *o = &out->coins[i];
+    memset(o, 0, sizeof *o);
+    enum dc_err e = dc_coin_decode(j->coin, in->bytes, in->len);
+    if (e != DC_OK) return e;
+    const struct dc_coin *coin = j->coin;
+    if (coin->n == 0 || coin->rec[coin->n - 1].type != DC_TYPE_TRANSFER) {
+        set_detail(detail, dcap, "coins[%zu] does not end in the payer's transfer", i);
+        return DC_ERR_CHAIN_ORDER;
+    }
+    if (memcmp(signer_of(coin, coin->n - 1), r->a->device_pub, DC_PUBKEY_BYTES) != 0) {
+        set_detail(detail, dcap, "coins[%zu]: its last transfer is not by this device", i);
+        return DC_ERR_NOT_OWNER;
+    }
+    memcpy(o->serial, coin->genesis.serial, DC_SERIAL_BYTES);
+    o->amount = in->amount;
+    o->flagged = in->flagged;
+    o->release_at = r->release_at;
+    o->release_provisional = r->release_provisional;
+
+    struct dc_hold h;
+    struct dc_dcoin dc;
+    int64_t case_id = 0;
+    int opened = 0;
+    e = hold_and_chain(j->st, j->now, r->a->id, in, coin->genesis.serial, r->release_at,
+                       r->release_provisional, &out->deposit_id, &h, &dc);
+    if (e == DC_OK) e = reclaim_claims(r, i, dc.id, &case_id, &opened, fork, detail, dcap);
+    if (e != DC_OK) return e;
+    /* the payee took a refused coin: the payer's credit is the case's
+     * branch, provisional until the payee has paid */
+    int forked = case_id != 0;
+    /* else a state under a case freezes this credit like a deposit's */
+    uint8_t state[DC_HASH_BYTES];
+    dc_state_genesis(state, coin->genesis_bytes);
+    for (size_t k = 0; e == DC_OK && k < coin->n && !case_id; k++) {
+        e = case_at(j->st, coin->genesis.serial, state, &case_id);
+        dc_state_next(state, state, &coin->rec[k]);
+    }
+    if (e == DC_OK) {
+        e = credit_held(j->st, j->now, r->a->id, coin->genesis.serial, in, forked, h.id, "reclaim",
+                        i, detail, dcap);
+    }
+    if (e == DC_OK && dc_i64_add(&out->credited, out->credited, in->amount) != DC_OK) {
+        e = DC_ERR_AMOUNT_OVERFLOW;
+    }
+    if (e != DC_OK) return e;
+    out->forks_new += (size_t)opened;
+    h.provisional = forked;
+    if (case_id) e = hold_under_case(j->st, j->now, &h, case_id, forked, in->amount);
+    if (e == DC_OK) e = j->st->ops->hold_get(j->st, &h, h.id);
+    if (e != DC_OK) return e;
+    o->hold = h.id;
+    o->status = h.status;
+    o->case_id = case_id;
+    o->case_new = opened;
+    return DC_OK;
+}
+
 enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t now, int64_t account,
-                              const struct dc_deposit_in *in, size_t n, struct dc_deposit_out *out,
+                              const struct dc_deposit_in *in, size_t n, const uint8_t *refusal,
+                              struct dc_deposit_out *out, struct dc_reclaim_fork *fork,
                               char *detail, size_t dcap)
 {
+    memset(fork, 0, sizeof *fork);
+    if (n == 0 || n > DC_RECLAIM_COINS_MAX) return DC_ERR_INVALID_ARGUMENT;
     struct dc_account a;
     enum dc_err e = st->ops->account_get(st, &a, DC_BY_ID, account, NULL);
     if (e != DC_OK) return e;
     if (a.kind != DC_ACCT_USER) return DC_ERR_NO_ACCOUNT;
+    struct reclaim_job r = {{st, x, now, NULL, NULL, NULL}, &a, in, n, refusal, 0, 0};
     /* the same date rule as a deposit's, under the calendar lock (a reload
      * may swap the calendar) and provisional beyond its coverage */
-    uint64_t release_at;
-    int release_provisional;
-    e = hold_release_date(x, now, &release_at, &release_provisional);
+    e = hold_release_date(x, now, &r.release_at, &r.release_provisional);
     if (e != DC_OK) return e;
-    struct dc_coin *coin = malloc(sizeof *coin);
-    if (!coin) return DC_ERR_NO_MEMORY;
+    r.j.coin = malloc(sizeof *r.j.coin);
+    r.j.other = malloc(sizeof *r.j.other);
+    r.j.scratch = malloc(sizeof *r.j.scratch);
+    if (!r.j.coin || !r.j.other || !r.j.scratch) e = DC_ERR_NO_MEMORY;
 
     out->credited = 0;
     out->forks_new = 0;
     out->deposit_id = 0;
-    for (size_t i = 0; e == DC_OK && i < n; i++) {
-        struct dc_deposit_coin_out *o = &out->coins[i];
-        memset(o, 0, sizeof *o);
-        e = dc_coin_decode(coin, in[i].bytes, in[i].len);
-        if (e != DC_OK) break;
-        if (coin->n == 0 || coin->rec[coin->n - 1].type != DC_TYPE_TRANSFER) {
-            set_detail(detail, dcap, "coins[%zu] does not end in the payer's transfer", i);
-            e = DC_ERR_CHAIN_ORDER;
-            break;
-        }
-        if (memcmp(signer_of(coin, coin->n - 1), a.device_pub, DC_PUBKEY_BYTES) != 0) {
-            set_detail(detail, dcap, "coins[%zu]: its last transfer is not by this device", i);
-            e = DC_ERR_NOT_OWNER;
-            break;
-        }
-        memcpy(o->serial, coin->genesis.serial, DC_SERIAL_BYTES);
-        o->amount = in[i].amount;
-        o->flagged = in[i].flagged;
-        o->release_at = release_at;
-        o->release_provisional = release_provisional;
-
-        struct dc_hold h;
-        struct dc_dcoin dc;
-        e = hold_and_chain(st, now, account, &in[i], coin->genesis.serial, release_at,
-                           release_provisional, &out->deposit_id, &h, &dc);
-        if (e != DC_OK) break;
-
-        uint8_t state[DC_HASH_BYTES], succ[DC_HASH_BYTES], had[DC_HASH_BYTES];
-        dc_state_genesis(state, coin->genesis_bytes);
-        for (size_t k = 0; e == DC_OK && k <= coin->n; k++) {
-            int inserted;
-            if (k < coin->n) {
-                dc_coin_successor(succ, coin, k);
-            } else {
-                dc_reclaim_marker(succ, state); /* the payee's state: taken back */
-            }
-            e = st->ops->state_claim(st, coin->genesis.serial, state, succ, dc.id, &inserted, had);
-            if (e != DC_OK) break;
-            if (!inserted && memcmp(had, succ, DC_HASH_BYTES) != 0) {
-                if (k == coin->n) {
-                    set_detail(detail, dcap,
-                               "coins[%zu]: the payee deposited it or paid it on first", i);
-                } else {
-                    set_detail(detail, dcap,
-                               "coins[%zu] record %zu: that state was already spent otherwise", i,
-                               k);
-                }
-                e = DC_ERR_COIN_SPENT;
-                break;
-            }
-            if (!inserted && k == coin->n) {
-                set_detail(detail, dcap, "coins[%zu] was already reclaimed", i);
-                e = DC_ERR_COIN_SPENT;
-                break;
-            }
-            if (k < coin->n) dc_state_next(state, state, &coin->rec[k]);
-        }
-        if (e != DC_OK) break;
-        /* a state under a case freezes this credit like a deposit's */
-        int64_t case_id = 0;
-        dc_state_genesis(state, coin->genesis_bytes);
-        for (size_t k = 0; e == DC_OK && k < coin->n && !case_id; k++) {
-            e = case_at(st, coin->genesis.serial, state, &case_id);
-            dc_state_next(state, state, &coin->rec[k]);
-        }
-        if (e != DC_OK) break;
-
-        e = credit_held(st, now, account, coin->genesis.serial, &in[i], 0, h.id, "reclaim", i,
-                        detail, dcap);
-        if (e == DC_OK && dc_i64_add(&out->credited, out->credited, in[i].amount) != DC_OK) {
-            e = DC_ERR_AMOUNT_OVERFLOW;
-        }
-        if (e == DC_OK && case_id) {
-            h.status = DC_HOLD_FROZEN;
-            h.case_id = case_id;
-            e = st->ops->hold_put(st, &h);
-        }
-        if (e != DC_OK) break;
-        o->hold = h.id;
-        o->status = h.status;
-        o->case_id = case_id;
+    for (size_t i = 0; e == DC_OK && i < n; i++) e = reclaim_coin(&r, i, out, fork, detail, dcap);
+    /* the refusal is kept: a next holder's deposit of a coin the payee
+     * passed on after it is a case against her (refused_passed_on) */
+    if (e == DC_OK && refusal) {
+        uint8_t *packed = NULL;
+        size_t plen = 0;
+        e = pack_coins(&packed, &plen, in, n);
+        if (e == DC_OK) e = st->ops->refusal_put(st, out->deposit_id, refusal, packed, plen);
+        free(packed);
     }
     if (e == DC_OK && a.debtor) e = dc_ledger_collect(st, now, account);
-    free(coin);
+    free(r.j.coin);
+    free(r.j.other);
+    free(r.j.scratch);
     if (e == DC_OK) out->n = n;
+    return e;
+}
+
+enum dc_err dc_ledger_reclaim_fork(struct dc_store *st, struct dc_ctx *x, uint64_t now,
+                                   int64_t account, const struct dc_deposit_in *in, size_t index,
+                                   int64_t *case_id, int *opened)
+{
+    *case_id = 0;
+    *opened = 0;
+    struct deposit_job j = {st, x, now, NULL, NULL, NULL};
+    j.coin = malloc(sizeof *j.coin);
+    j.other = malloc(sizeof *j.other);
+    j.scratch = malloc(sizeof *j.scratch);
+    enum dc_err e = j.coin && j.other && j.scratch ? DC_OK : DC_ERR_NO_MEMORY;
+    if (e == DC_OK) e = dc_coin_decode(j.coin, in->bytes, in->len);
+    if (e == DC_OK && index >= j.coin->n) e = DC_ERR_INVALID_ARGUMENT;
+    uint8_t state[DC_HASH_BYTES], succ[DC_HASH_BYTES];
+    if (e == DC_OK) {
+        dc_coin_state(state, j.coin, index);
+        dc_coin_successor(succ, j.coin, index);
+        e = open_case(&j, in->bytes, in->len, state, succ, case_id, opened);
+    }
+    struct dc_case c;
+    memset(&c, 0, sizeof c);
+    if (e == DC_OK) e = st->ops->case_get(st, &c, *case_id, NULL, NULL);
+    /* nothing was credited to this branch: a new case carries no liability
+     * and settles at once (the other branch's credit is backed), as a
+     * deposit's uncredited case does */
+    if (e == DC_OK && *opened) e = recover_case(st, now, &c);
+    if (e == DC_OK) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "account %lld reclaimed a branch of this fork: refused, nothing credited",
+                 (long long)account);
+        e = st->ops->case_event(st, *case_id, now, "system", "reclaim", why);
+    }
+    dc_case_clear(&c);
+    free(j.coin);
+    free(j.other);
+    free(j.scratch);
     return e;
 }
 

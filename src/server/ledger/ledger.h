@@ -118,14 +118,43 @@ enum dc_err dc_ledger_deposit(struct dc_store *st, struct dc_ctx *x, uint64_t no
                               const struct dc_deposit_in *in, size_t n, struct dc_deposit_out *out,
                               char *detail, size_t dcap);
 
-/* Credits the payer (account) for n verified coins that end in her own
- * TRANSFER to a payee who refused them or can no longer deposit them (the
- * handler checked the refusal or the deadline): held like a deposit, the
- * payee's state marked reclaimed. DC_ERR_COIN_SPENT, nothing written and no
- * case, when the payee took a coin first or it was reclaimed before. */
+#define DC_RECLAIM_COINS_MAX 16 /* one offline payment: DC_PAYMENT_COINS_MAX */
+
+/* The payer's own double spend a reclaim met: coins[coin]'s record `index`
+ * consumes a state she owned that another record of hers consumed first. */
+struct dc_reclaim_fork {
+    int set;
+    size_t coin, index;
+};
+
+/*
+ * Credits the payer (account) for n (1..DC_RECLAIM_COINS_MAX) verified
+ * coins that end in her own TRANSFER to a payee who refused them or can no
+ * longer deposit them (the handler checked the refusal or the deadline):
+ * held like a deposit, the payee's state marked reclaimed. `refusal` (156
+ * bytes, or NULL for a reclaim by deadline) is kept with the coins. A coin
+ * the payee passed on or deposited before a reclaim with her refusal opens
+ * a case against her (coins[i].case_id, .case_new) and the credit is that
+ * case's branch, frozen until she has paid. DC_ERR_COIN_SPENT, nothing to
+ * keep, when the payee took a coin first without a refusal shown, it was
+ * reclaimed before, or a state before the payee's was consumed otherwise;
+ * *fork is set if that other record is the payer's own (her double spend:
+ * the caller rolls back and calls dc_ledger_reclaim_fork).
+ */
 enum dc_err dc_ledger_reclaim(struct dc_store *st, struct dc_ctx *x, uint64_t now, int64_t account,
-                              const struct dc_deposit_in *in, size_t n, struct dc_deposit_out *out,
+                              const struct dc_deposit_in *in, size_t n, const uint8_t *refusal,
+                              struct dc_deposit_out *out, struct dc_reclaim_fork *fork,
                               char *detail, size_t dcap);
+
+/* Records the payer's double spend a reclaim met (*fork of
+ * dc_ledger_reclaim, after its rollback): opens the fork case of the state
+ * record `index` of coin `in` consumes, with the reclaim's chain as one
+ * branch (or joins the open one), and journals the refused reclaim on it.
+ * Nothing is credited; a new case carries no liability and settles at
+ * once. */
+enum dc_err dc_ledger_reclaim_fork(struct dc_store *st, struct dc_ctx *x, uint64_t now,
+                                   int64_t account, const struct dc_deposit_in *in, size_t index,
+                                   int64_t *case_id, int *opened);
 
 /*
  * The double spender pays: if `account` is a debtor (the culprit of an

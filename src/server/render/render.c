@@ -8,6 +8,7 @@
 
 #include "ducat/armor.h"
 #include "ducat/auth.h"
+#include "ducat/refusal.h"
 #include "server/ledger/ledger.h"
 #include "server/render/render.h"
 
@@ -40,6 +41,7 @@ const char *dc_json_record_type(uint8_t t)
     return t == DC_TYPE_TRANSFER  ? "transfer"
            : t == DC_TYPE_SPLIT   ? "split"
            : t == DC_TYPE_DEPOSIT ? "deposit"
+           : t == DC_REFUSAL_TAG  ? "refusal" /* successor A of a refusal evidence */
                                   : "unknown";
 }
 
@@ -241,13 +243,15 @@ static int add_branch_deposit(void *ctx, const struct dc_dcoin *d)
     if (dc_coin_decode(b->scratch, d->chain, d->chain_len) != DC_OK) return 0;
     size_t k = b->info->fork_index;
     uint8_t s[DC_HASH_BYTES];
-    if (b->scratch->n <= k) return 0;
+    /* a refused payment passed on: the payer's reclaim ends in the state
+     * (branch A, the refusal's side); the payee's record goes on from it */
+    int reclaim = b->info->kind == DC_TYPE_REFUSAL_EVIDENCE && b->scratch->n == k;
+    if (b->scratch->n < k || (b->scratch->n == k && !reclaim)) return 0;
     dc_coin_state(s, b->scratch, k);
     if (memcmp(s, b->c->state, DC_HASH_BYTES) != 0) return 0; /* another state of the coin */
-    const struct dc_record *r = &b->scratch->rec[k];
-    const char *branch = NULL;
-    for (int i = 0; i < 2; i++) {
-        if (same_record(r, b->ev + b->info->succ_off[i], b->info->succ_len[i])) {
+    const char *branch = reclaim ? "A" : NULL;
+    for (int i = 0; !reclaim && i < 2; i++) {
+        if (same_record(&b->scratch->rec[k], b->ev + b->info->succ_off[i], b->info->succ_len[i])) {
             branch = i == 0 ? "A" : "B";
         }
     }
