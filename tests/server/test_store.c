@@ -539,6 +539,79 @@ static void test_postings(void)
     ASSERT_EQ(j, 300);
 }
 
+/* One transfer job as the writer runs it (savepoint, request lookup, the
+ * ledger's prefetch hint and both account reads, the posting, the stored
+ * answer, release) in a write transaction of its own. */
+static void transfer_tx(const char *request_id, int64_t from, int64_t to, int64_t amount)
+{
+    struct dc_account a, b;
+    struct dc_request_rec r;
+    memset(&r, 0, sizeof r);
+    r.account = from;
+    snprintf(r.request_id, sizeof r.request_id, "%s", request_id);
+    r.will_put = 1;
+    r.status = 201;
+    int64_t ids[2] = {from, to};
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(S->ops->savepoint(S));
+    ASSERT_ERR(S->ops->request_get(S, &r), DC_ERR_NOT_FOUND);
+    ASSERT_OK(dc_store_accounts_prefetch(S, ids, 2));
+    ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, from, NULL));
+    ASSERT_OK(S->ops->account_get(S, &b, DC_BY_ID, to, NULL));
+    post(from, 0, to, 0, amount, DC_OK);
+    ASSERT_OK(S->ops->request_put(S, &r, "{\"transfer_id\":1}"));
+    ASSERT_OK(S->ops->release(S));
+    ASSERT_OK(S->ops->commit(S));
+}
+
+/* What one durable transfer costs in waits for the database server
+ * (dc_store_round_trips): none on SQLite; on PostgreSQL exactly one once
+ * the write connection knows both accounts (BEGIN, the rows and COMMIT in
+ * one pipeline), two when it knows neither (both read in one, then the
+ * commit). The prefetch hint changes no answer. */
+static void test_round_trips(void)
+{
+    struct dc_account a;
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    sys_accounts();
+    for (int64_t id = 1001; id <= 1006; id++) {
+        user(&a, id, (uint8_t)id);
+        ASSERT_OK(S->ops->account_insert(S, &a));
+        post(DC_ACCT_ID_SETTLEMENT, 0, id, 0, 500, DC_OK);
+    }
+    ASSERT_OK(S->ops->commit(S));
+    /* the first two prepare statements (once per connection) */
+    transfer_tx("rt-0", 1001, 1002, 10);
+    transfer_tx("rt-1", 1001, 1002, 10);
+    uint64_t before = dc_store_round_trips(S);
+    transfer_tx("rt-2", 1001, 1002, 10);
+    ASSERT_EQ(dc_store_round_trips(S) - before, backend == 1 ? 1 : 0);
+    before = dc_store_round_trips(S);
+    for (int i = 0; i < 10; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "rt-x%d", i);
+        transfer_tx(id, 1001, 1002, 1);
+    }
+    ASSERT_EQ(dc_store_round_trips(S) - before, backend == 1 ? 10 : 0);
+    /* accounts not read since they were written: one read for both */
+    transfer_tx("rt-3", 1003, 1004, 5); /* prepares the prefetch */
+    before = dc_store_round_trips(S);
+    transfer_tx("rt-4", 1005, 1006, 7);
+    ASSERT_EQ(dc_store_round_trips(S) - before, backend == 1 ? 2 : 0);
+    /* a hint naming no account: the read still says so */
+    int64_t ids[2] = {1003, 999999};
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(dc_store_accounts_prefetch(S, ids, 2));
+    ASSERT_ERR(S->ops->account_get(S, &a, DC_BY_ID, 999999, NULL), DC_ERR_NO_ACCOUNT);
+    ASSERT_OK(S->ops->commit(S));
+    int64_t want[6] = {500 - 40, 540, 495, 505, 493, 507};
+    for (int64_t id = 1001; id <= 1006; id++) {
+        ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, id, NULL));
+        ASSERT_EQ(a.available, want[id - 1001]);
+    }
+}
+
 static void mkpost(struct dc_posting *p, int64_t debit, int64_t credit, int64_t amount)
 {
     memset(p, 0, sizeof *p);
@@ -1443,4 +1516,4 @@ TESTS(T(test_search_and_totals), T(test_accounts), T(test_events), T(test_migrat
       T(test_migration_10), T(test_postings), T(test_post_many), T(test_savepoints),
       T(test_requests), T(test_coins_and_states), T(test_deposits_and_holds), T(test_holds_page),
       T(test_cases_revocations_keys), T(test_recovery), T(test_release_provisional),
-      T(test_prefetched_deposit), T(test_refusals))
+      T(test_prefetched_deposit), T(test_refusals), T(test_round_trips))
