@@ -467,12 +467,8 @@ static void deposit_after(const json_t *first, const json_t *retried)
 
 static const struct op TRANSFER = {"transfer", transfer_begin, transfer_send, transfer_after,
                                    "ducat_transfers_total"};
-/* Withdrawals are not counted exactly yet: on PostgreSQL, drop fault 1, a
- * withdrawal is counted twice (its handler runs on a worker and counts
- * when withdraw_fn ran in any attempt of its job, also one the writer re-ran
- * only to find the stored answer). */
 static const struct op WITHDRAW = {"withdrawal", withdraw_begin, withdraw_send, withdraw_after,
-                                   NULL};
+                                   "ducat_withdrawals_total"};
 static const struct op DEPOSIT = {"deposit", deposit_begin, deposit_send, deposit_after,
                                   "ducat_deposits_total"};
 

@@ -58,9 +58,13 @@ enum dc_err dc_h_withdraw(struct dc_req *rq, struct dc_resp *rs)
     randombytes_buf(w.rnd, w.rnd_len);
     e = dc_idempotent(rq, rq->account.id, request_id, withdraw_fn, &w, rs);
     free(w.rnd);
-    if (e == DC_OK && w.coins) {
-        dc_metrics_add(rq->x->metrics, DC_M_WITHDRAWALS, 1);
-        dc_metrics_add(rq->x->metrics, DC_M_COINS_ISSUED, w.coins);
+    /* w.coins is set by any attempt of the job that ran withdraw_fn, also
+     * one whose batch the writer retried and whose retry found the stored
+     * answer (the commit had gone through): that answer is a replay, and
+     * this withdrawal was counted by the request that made it */
+    if (e == DC_OK && w.coins && !rq->replayed) {
+        dc_req_count(rq, DC_M_WITHDRAWALS, 1);
+        dc_req_count(rq, DC_M_COINS_ISSUED, w.coins);
     }
     return e;
 }

@@ -792,6 +792,7 @@ static enum dc_err writer_handler(struct dc_store *st, void *ctx)
     w->rs.status = 200;
     w->rq.detail[0] = '\0';
     w->rq.n_counts = 0;
+    w->rq.replayed = 0;
     w->e = w->s->rt->fn(&w->rq, &w->rs);
     return w->e;
 }

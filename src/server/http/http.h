@@ -70,6 +70,9 @@ struct dc_req {
         uint64_t n;
     } counts[2];
     size_t n_counts;
+    /* the answer is a stored one (a replay), not this attempt's work: set by
+     * replay_into, cleared with n_counts when the writer runs a handler again */
+    int replayed;
 };
 
 struct dc_resp {

@@ -172,6 +172,7 @@ static void replay_into(struct dc_req *rq, struct dc_resp *rs, char *stored, int
     rs->text = stored;
     rs->content_type = "application/json";
     rs->status = status;
+    rq->replayed = 1;
     dc_req_count(rq, DC_M_IDEMPOTENT_REPLAYS, 1);
 }
 
