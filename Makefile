@@ -134,12 +134,16 @@ $(BUILD)/tests/test_%: tests/server/test_%.c tests/test.h $(SRV_LIB) $(LIB_A)
 	$(CC) $(ALL_CFLAGS) $(if $(HAVE_PG),-DDC_HAVE_PG $(PG_CFLAGS)) -Itests -I$(BUILD)/gen $< -o $@ \
 	    $(SRV_LIB) $(LIB_A) $(SRV_LIBS) $(LDLIBS)
 
-# API tests: a real ducatd on loopback, driven through tests/api/harness.c.
+# API tests: a real ducatd on loopback, driven through tests/api/harness.c
+# (and API_EXTRA: the shared files a test names below).
 $(BUILD)/tests/test_%: tests/api/test_%.c tests/api/harness.c tests/api/harness.h tests/test.h \
         $(BUILD)/gen/calendar_test.h $(WAL_LIB) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -Itests/api -I$(BUILD)/gen $< tests/api/harness.c -o $@ $(WAL_LIB) $(LIB_A) \
-	    $(TEST_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -Itests/api -I$(BUILD)/gen $< tests/api/harness.c $(API_EXTRA) -o $@ \
+	    $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
+# The multi-instance and failover tests share their client load.
+$(BUILD)/tests/test_api_multi $(BUILD)/tests/test_api_failover: API_EXTRA := tests/api/load.c
+$(BUILD)/tests/test_api_multi $(BUILD)/tests/test_api_failover: tests/api/load.c tests/api/load.h
 
 # End-to-end tests: a real ducatd and real ducat processes (tests/e2e).
 # tests/e2e/cli_harness.c holds their shared helpers (not a test: no test_ prefix).

@@ -24,6 +24,10 @@
  *                 the posting; 100 per transaction.
  * Every figure is printed with its ratio to the engine's raw commit rate;
  * machines are shared and noisy, so read ratios, not absolute numbers.
+ * On PostgreSQL also the WAL bytes and the round trips (waits for the
+ * server, dc_store_round_trips) per transfer and per deposited coin: they
+ * do not depend on the machine's load. The single transfers start over
+ * 1000 accounts the write connection has not read yet (after a restart).
  */
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -437,21 +441,27 @@ static void engine(const char *label, const char *url, double (*raw)(const char 
     double raw0 = raw(raw_arg, 2000), raw_cpu = raw_pg_cpu_us;
     double c1 = bench_pg_cpu_s(pgdir, 1);
     double w0 = wal_pos(pg);
+    double rt0 = (double)dc_store_round_trips(st);
     double t1 = transfers(st, 1500, 1);
+    double rt1 = (double)dc_store_round_trips(st);
     double w1 = wal_pos(pg);
     double c2 = bench_pg_cpu_s(pgdir, 1);
     double t100 = transfers(st, 100, 100);
+    double rt2 = (double)dc_store_round_trips(st);
     double w2 = wal_pos(pg);
     make_coins(st, 1, 10000);
     double d100n = deposits(st, 5001, 50, 100, 0);
     double w3 = wal_pos(pg);
+    double rt3 = (double)dc_store_round_trips(st);
     double d100 = deposits(st, 1, 50, 100, 1);
+    double rt4 = (double)dc_store_round_trips(st);
     double w4 = wal_pos(pg);
     st->ops->close(st);
     double raw1 = raw(raw_arg, 2000), r = (raw0 + raw1) / 2;
     printf("%-10s raw commit      %9.0f /s  (%.0f before, %.0f after)\n", label, r, raw0, raw1);
     printf("%-10s transfer x1     %9.0f /s  (%.2fx raw commit)", label, t1, t1 / r);
     if (pg) printf("  %.0f WAL bytes/transfer", (w1 - w0) / 1500);
+    if (pg) printf("  %.2f round trips/transfer", (rt1 - rt0) / 1500);
     if (pgdir && raw_cpu > 0) {
         double us = (c2 - c1) / 1500 * 1e6;
         printf("\n%-10s  ... backend CPU %5.0f us/transfer against %.0f us/raw commit (%.2fx)",
@@ -459,9 +469,11 @@ static void engine(const char *label, const char *url, double (*raw)(const char 
     }
     printf("\n%-10s transfer x100   %9.0f /s  (%.1fx raw commit)", label, t100, t100 / r);
     if (pg) printf("  %.0f WAL bytes/transfer", (w2 - w1) / 10000);
+    if (pg) printf("  %.3f round trips/transfer", (rt2 - rt1) / 10000);
     printf("\n%-10s deposit x100    %9.0f /s  (%.1fx raw commit; 4 state claims each)", label, d100,
            d100 / r);
     if (pg) printf("  %.0f WAL bytes/deposited coin", (w4 - w3) / 5000);
+    if (pg) printf("  %.2f round trips/coin", (rt4 - rt3) / 5000);
     printf("\n%-10s  ... unprefetched %7.0f /s  (%.1fx raw commit: each store call by itself)",
            label, d100n, d100n / r);
     printf("\n");

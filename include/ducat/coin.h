@@ -185,6 +185,8 @@ void dc_trust_init(struct dc_trust *t, const uint8_t master_pub[static DC_PUBKEY
 DC_MUST_CHECK enum dc_err dc_trust_add_key(struct dc_trust *t, const struct dc_keycert *c,
                                            uint64_t revoked_at);
 const struct dc_trust_key *dc_trust_find_key(const struct dc_trust *t, uint32_t key_id);
+/* 1 if pub is on t's revocation list (t->revoked_devices, sorted), else 0. */
+int dc_trust_device_revoked(const struct dc_trust *t, const uint8_t pub[static DC_PUBKEY_BYTES]);
 
 /* ---- Coins ------------------------------------------------------------ */
 

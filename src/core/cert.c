@@ -203,3 +203,20 @@ const struct dc_trust_key *dc_trust_find_key(const struct dc_trust *t, uint32_t 
     }
     return NULL;
 }
+
+int dc_trust_device_revoked(const struct dc_trust *t, const uint8_t pub[static DC_PUBKEY_BYTES])
+{
+    /* binary search: the list is sorted memcmp-ascending (struct dc_trust) */
+    size_t lo = 0, hi = t->n_revoked_devices;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(t->revoked_devices[mid], pub, DC_PUBKEY_BYTES);
+        if (c == 0) return 1;
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return 0;
+}

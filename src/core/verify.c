@@ -85,22 +85,6 @@ struct ctx {
     struct dc_verify_cache *cache;
 };
 
-static int is_revoked_device(const struct dc_trust *t, const uint8_t pub[static DC_PUBKEY_BYTES])
-{
-    size_t lo = 0, hi = t->n_revoked_devices;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(t->revoked_devices[mid], pub, DC_PUBKEY_BYTES);
-        if (c == 0) return 1;
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return 0;
-}
-
 /* A signing key usable at the verifier's time. */
 static enum dc_err usable_key(const struct ctx *x, const struct dc_trust_key **out, uint32_t id)
 {
@@ -251,7 +235,7 @@ enum dc_err dc_coin_verify(struct dc_verify_result *res, const struct dc_trust *
         } else if (++hops > c->genesis.hop_limit) {
             return DC_ERR_HOP_LIMIT;
         }
-        if ((t->flags & DC_VERIFY_DEVICE_REVOCATION) && is_revoked_device(t, owner->pub)) {
+        if ((t->flags & DC_VERIFY_DEVICE_REVOCATION) && dc_trust_device_revoked(t, owner->pub)) {
             return DC_ERR_CERT_REVOKED;
         }
         if (!known) {

@@ -285,6 +285,11 @@ struct dc_store_ops {
      * longest wait for one answer of the database, in ms (0: none): past
      * it the op answers DC_ERR_STORE_RETRY instead of hanging. */
     void (*set_timeout)(struct dc_store *s, unsigned ms);
+    /* Optional (NULL: none to count; callers use dc_store_round_trips).
+     * How many times this store has waited for its database server's
+     * answer since it was opened: the latency cost a client-server engine
+     * adds to every op, which benchmarks print per transfer. */
+    uint64_t (*round_trips)(struct dc_store *s);
 
     /* -- transactions: one level plus savepoints for group commit -- */
     enum dc_err (*begin)(struct dc_store *s, int write);
@@ -366,6 +371,15 @@ struct dc_store_ops {
      * what it would have answered without the hint.
      */
     enum dc_err (*deposit_prefetch)(struct dc_store *s, const struct dc_claim_key *k, size_t n);
+    /*
+     * Optional (NULL: nothing to do; callers use dc_store_accounts_prefetch).
+     * A hint inside a write transaction, before account_get by id on these
+     * n accounts (a transfer's payer and payees): a store where each read
+     * is a round trip may read all it does not know yet in one. Every op
+     * answers exactly what it would have answered without the hint (an id
+     * with no account included).
+     */
+    enum dc_err (*accounts_prefetch)(struct dc_store *s, const int64_t *ids, size_t n);
 
     /* -- deposits and the frozen box -- */
     enum dc_err (*dcoin_insert)(struct dc_store *s, struct dc_dcoin *c);
@@ -438,6 +452,13 @@ enum dc_err dc_store_post_many(struct dc_store *s, struct dc_posting *p, size_t 
 
 /* ops->set_timeout when the backend has it. */
 void dc_store_set_timeout(struct dc_store *s, unsigned ms);
+
+/* ops->round_trips when the backend has it, else 0 (an embedded engine
+ * waits for no server). */
+uint64_t dc_store_round_trips(struct dc_store *s);
+
+/* ops->accounts_prefetch when the backend has it, else DC_OK. */
+enum dc_err dc_store_accounts_prefetch(struct dc_store *s, const int64_t *ids, size_t n);
 
 /* ops->deposit_prefetch when the backend has it, else DC_OK. */
 enum dc_err dc_store_deposit_prefetch(struct dc_store *s, const struct dc_claim_key *k, size_t n);

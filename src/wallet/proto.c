@@ -131,22 +131,6 @@ enum dc_err dc_request_check(const struct dc_request *r)
                                                                         : DC_ERR_BAD_SIGNATURE;
 }
 
-static int is_revoked(const struct dc_trust *t, const uint8_t pub[static DC_PUBKEY_BYTES])
-{
-    size_t lo = 0, hi = t->n_revoked_devices;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(t->revoked_devices[mid], pub, DC_PUBKEY_BYTES);
-        if (c == 0) return 1;
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return 0;
-}
-
 enum dc_err dc_request_verify(const struct dc_request *r, const struct dc_trust *t)
 {
     enum dc_err e = dc_request_check(r);
@@ -165,7 +149,7 @@ enum dc_err dc_request_verify(const struct dc_request *r, const struct dc_trust 
         return DC_ERR_CERT_INVALID;
     }
     if (use_time && t->now >= r->payee.expires_at) return DC_ERR_CERT_EXPIRED;
-    if ((t->flags & DC_VERIFY_DEVICE_REVOCATION) && is_revoked(t, r->payee.pub)) {
+    if ((t->flags & DC_VERIFY_DEVICE_REVOCATION) && dc_trust_device_revoked(t, r->payee.pub)) {
         return DC_ERR_CERT_REVOKED;
     }
     if (r->currency != t->currency) return DC_ERR_CURRENCY_MISMATCH;

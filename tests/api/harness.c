@@ -488,6 +488,14 @@ int srv_cmd(const struct srv *s, char *out, size_t cap, const char *fmt, ...)
     return rc;
 }
 
+void h_srv_conf_append(const char *file, int line, const struct srv *s, const char *text)
+{
+    FILE *f = fopen(s->conf, "a");
+    int ok = f && fputs(text, f) >= 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok) h_fail(file, line, "cannot append to %s: %s", s->conf, strerror(errno));
+}
+
 void h_srv_clock_set(const char *file, int line, const struct srv *s, uint64_t ms)
 {
     char path[sizeof s->dir + 16], tmp[sizeof s->dir + 24];
@@ -497,6 +505,15 @@ void h_srv_clock_set(const char *file, int line, const struct srv *s, uint64_t m
     int ok = f && fprintf(f, "%llu\n", (unsigned long long)ms) > 0;
     if (f && fclose(f) != 0) ok = 0;
     if (!ok || rename(tmp, path) != 0) h_fail(file, line, "cannot write the dev clock %s", path);
+}
+
+void h_srv_clock_real(const char *file, int line, const struct srv *s)
+{
+    char path[sizeof s->dir + 16];
+    snprintf(path, sizeof path, "%s/clock", s->dir);
+    if (unlink(path) != 0 && errno != ENOENT) {
+        h_fail(file, line, "cannot remove the dev clock %s: %s", path, strerror(errno));
+    }
 }
 
 int srv_audit(const struct srv *s, char *out, size_t cap)
@@ -1122,6 +1139,28 @@ long long h_admin_release(const char *file, int line, const struct srv *s)
     return n;
 }
 
+long long metric_in(const char *text, const char *sample)
+{
+    size_t n = strlen(sample);
+    for (const char *p = text; p && *p;) {
+        if (strncmp(p, sample, n) == 0 && p[n] == ' ') return strtoll(p + n + 1, NULL, 10);
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    return -1;
+}
+
+long long h_srv_metric(const char *file, int line, const struct srv *s, const char *sample)
+{
+    struct api_req q = {.method = "GET", .path = "/metrics"};
+    struct api_resp r;
+    int st = api_raw(s, &q, &r);
+    long long v = st == 200 ? metric_in(r.body, sample) : -1;
+    api_resp_free(&r);
+    if (st != 200) h_fail(file, line, "GET /metrics answered %d", st);
+    return v;
+}
+
 long long h_json_int(const char *file, int line, const json_t *o, const char *key)
 {
     char d[1024];
@@ -1174,9 +1213,7 @@ void h_dev_sign_hex(const char *file, int line, char sig[static 2 * DC_SIG_BYTES
     dc_hex_encode(sig, raw, sizeof raw);
 }
 
-/* A checksum-valid 18-digit resident id and a phone number, unique in this
- * process (and very likely across processes). */
-static void make_identity(char id[19], char phone[16])
+void make_identity(char id[static 19], char phone[static 16])
 {
     static const int w[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
     unsigned long k = identity_base + atomic_fetch_add(&identity_counter, 1);
@@ -1264,6 +1301,23 @@ void h_dev_setup(const char *file, int line, const struct srv *s, struct dev *d,
                    st);
         }
     }
+}
+
+struct balance h_balance_of(const char *file, int line, const struct srv *s, const struct dev *d)
+{
+    json_t *j = NULL;
+    int st = api(s, d, "GET", "/v1/balance", NULL, &j);
+    if (st != 200) {
+        char dd[1024];
+        dump(j, dd, sizeof dd);
+        json_decref(j);
+        h_fail(file, line, "GET /v1/balance answered %d %s", st, dd);
+    }
+    struct balance b = {h_json_int(file, line, j, "available"), h_json_int(file, line, j, "held"),
+                        h_json_int(file, line, j, "offline_outstanding"),
+                        json_array_size(h_json_get(file, line, j, "holds"))};
+    json_decref(j);
+    return b;
 }
 
 long long h_balance_available(const char *file, int line, const struct srv *s, const struct dev *d)

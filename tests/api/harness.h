@@ -134,10 +134,21 @@ void srv_cleanup(struct srv *s);
  * reason in out). stdout+stderr go to out (NUL-terminated, truncated to
  * cap - 1); out may be NULL. */
 H_PRINTF(4, 5) int srv_cmd(const struct srv *s, char *out, size_t cap, const char *fmt, ...);
+/* Appends text to s's ducat.conf (after srv_init, before srv_start; a
+ * section named again is read like the first); fails on I/O. */
+#define srv_conf_append(s, text) h_srv_conf_append(__FILE__, __LINE__, (s), (text))
+void h_srv_conf_append(const char *file, int line, const struct srv *s, const char *text);
+/* Wires `[dev] clock_file = clock` into s's config: its business time is
+ * then DIR/clock (srv_clock_set), the wall clock while that file is absent.
+ * After srv_init, before srv_start. */
+#define srv_dev_clock(s) srv_conf_append((s), "\n[dev]\nclock_file = clock\n")
 /* Sets the business time of an instance whose config names
  * `[dev] clock_file = clock` (DIR/clock, written atomically); fails on I/O. */
 #define srv_clock_set(s, ms) h_srv_clock_set(__FILE__, __LINE__, (s), (ms))
 void h_srv_clock_set(const char *file, int line, const struct srv *s, uint64_t ms);
+/* Removes DIR/clock: the instance's business time is the wall clock again. */
+#define srv_clock_real(s) h_srv_clock_real(__FILE__, __LINE__, (s))
+void h_srv_clock_real(const char *file, int line, const struct srv *s);
 /* `ducatd -c CONF audit`: the exit code, its output in out. */
 int srv_audit(const struct srv *s, char *out, size_t cap);
 
@@ -271,7 +282,18 @@ void h_expect_err(const char *file, int line, int status, const json_t *j, int h
  * Fails unless it answers 200. */
 #define admin_release(s) h_admin_release(__FILE__, __LINE__, (s))
 
+/* The value of the sample `name` or `name{labels}` (give the labels) in the
+ * text body of GET /metrics; -1 if it has none. */
+long long metric_in(const char *text, const char *sample);
+/* GET /metrics (unauthenticated): the value of sample there, -1 if absent.
+ * Fails unless /metrics answers 200. */
+#define srv_metric(s, sample) h_srv_metric(__FILE__, __LINE__, (s), (sample))
+
 /* ---- Accounts ------------------------------------------------------------ */
+
+/* A checksum-valid 18-digit resident id and a phone number, unique in this
+ * process (and very likely across processes). */
+void make_identity(char id[static 19], char phone[static 16]);
 
 /* POST /v1/register signed by d with a made-up (checksum-valid, unique)
  * national id and phone; sets and returns d->account. Fails unless 200/201. */
@@ -285,6 +307,14 @@ int fund(const struct srv *s, long long account, long long amount);
 #define dev_setup(s, d, name, amount) h_dev_setup(__FILE__, __LINE__, (s), (d), (name), (amount))
 /* GET /v1/balance signed by d: "available". Fails unless 200. */
 #define balance_available(s, d) h_balance_available(__FILE__, __LINE__, (s), (d))
+/* GET /v1/balance signed by d: the figures the tests compare. Fails unless
+ * 200. */
+struct balance {
+    long long available, held;
+    long long outstanding; /* "offline_outstanding" */
+    size_t nholds;         /* entries of "holds" */
+};
+#define balance_of(s, d) h_balance_of(__FILE__, __LINE__, (s), (d))
 
 /* ---- Coins ---------------------------------------------------------------- */
 
@@ -339,6 +369,7 @@ void h_dev_sign_hex(const char *file, int line, char sig[static 2 * DC_SIG_BYTES
 long long h_json_int(const char *file, int line, const json_t *o, const char *key);
 json_t *h_admin_get(const char *file, int line, const struct srv *s, const char *path);
 long long h_admin_release(const char *file, int line, const struct srv *s);
+long long h_srv_metric(const char *file, int line, const struct srv *s, const char *sample);
 const char *h_json_str(const char *file, int line, const json_t *o, const char *key);
 json_t *h_json_get(const char *file, int line, const json_t *o, const char *key);
 long long h_register_dev(const char *file, int line, const struct srv *s, struct dev *d,
@@ -346,6 +377,7 @@ long long h_register_dev(const char *file, int line, const struct srv *s, struct
 void h_dev_setup(const char *file, int line, const struct srv *s, struct dev *d, const char *name,
                  long long amount);
 long long h_balance_available(const char *file, int line, const struct srv *s, const struct dev *d);
+struct balance h_balance_of(const char *file, int line, const struct srv *s, const struct dev *d);
 void h_dev_sync(const char *file, int line, const struct srv *s, struct dev *d);
 int h_withdraw(const char *file, int line, const struct srv *s, struct dev *d, long long amount,
                struct coin *coins, size_t cap, size_t *n, json_t **out);

@@ -48,10 +48,7 @@ static void start(const char *date)
 {
     srv_cleanup(&S);
     srv_init_shipped_calendar(&S, "--auto-verify");
-    FILE *f = fopen(S.conf, "a");
-    ASSERT(f != NULL);
-    ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
-    ASSERT(fclose(f) == 0);
+    srv_dev_clock(&S);
     if (date == NULL) return;
     struct dc_calendar ship;
     char *text, out[4096];
@@ -132,6 +129,36 @@ static void calendar_2027(struct dc_calendar *cal, const char *name)
     shipped_edit(cal, name, 1, 0, "holiday 2027-01-01 2027-01-03\n");
 }
 
+/* start(date), the shipped calendar in *ship, a calendar to 2027 written to
+ * DIR/cal2027.txt (and read into *cal27 when not NULL), and the two users
+ * of every scenario: alice funded with 1000, bob with nothing and synced
+ * (a device certificate, to receive offline). */
+static void start_two(const char *date, struct dc_calendar *ship, struct dc_calendar *cal27,
+                      struct dev *alice, struct dev *bob)
+{
+    char *text;
+    start(date);
+    shipped(ship, &text);
+    free(text);
+    if (cal27) calendar_2027(cal27, "cal2027.txt");
+    dev_setup(&S, alice, "Alice Zhang", 1000);
+    dev_setup(&S, bob, "Bob Li", 0);
+    dev_sync(&S, bob);
+}
+
+/* The release dates of a credit made at t, 15 working days on: *guess under
+ * the shipped calendar (provisional: the window reaches 2027) and *firm
+ * under the one covering 2027. */
+static void release_dates(uint64_t *guess, uint64_t *firm, const struct dc_calendar *ship,
+                          const struct dc_calendar *cal27, uint64_t t)
+{
+    int prov;
+    ASSERT_EQ(dc_calendar_release(guess, &prov, ship, t, 15), DC_OK);
+    ASSERT_EQ(prov, 1);
+    ASSERT_EQ(dc_calendar_release(firm, &prov, cal27, t, 15), DC_OK);
+    ASSERT_EQ(prov, 0);
+}
+
 /* Local noon (the calendar's offset) of a date as ms. */
 static uint64_t noon(const struct dc_calendar *cal, const char *date)
 {
@@ -185,33 +212,7 @@ static json_t *admin_hold(long long id)
     return NULL;
 }
 
-/* The value of a metric line "NAME VALUE" in GET /metrics; -1 if absent. */
-static long long metric(const char *name)
-{
-    struct api_req q = {.method = "GET", .path = "/metrics"};
-    struct api_resp r;
-    ASSERT_EQ(api_raw(&S, &q, &r), 200);
-    long long v = -1;
-    size_t n = strlen(name);
-    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (strncmp(p, name, n) == 0 && p[n] == ' ') v = atoll(p + n + 1);
-    }
-    api_resp_free(&r);
-    return v;
-}
-
-struct bal {
-    long long available, held;
-};
-
-static struct bal bal(const struct dev *d)
-{
-    json_t *j = NULL;
-    if (api(&S, d, "GET", "/v1/balance", NULL, &j) != 200) FAIL_AT("balance");
-    struct bal b = {json_int(j, "available"), json_int(j, "held")};
-    json_decref(j);
-    return b;
-}
+#define bal(d) balance_of(&S, (d))
 
 /* release_provisional of the deposit entry crediting hold `hold` in d's
  * history (GET /v1/history), checked against the admin's view of the same
@@ -256,23 +257,12 @@ static int history_deposit(const struct dev *d, long long hold)
 static void test_window_into_uncovered_year(void)
 {
     struct dc_calendar ship, cal27;
-    char *ship_text;
-    start("2026-12-15");
-    shipped(&ship, &ship_text);
-    free(ship_text);
-    calendar_2027(&cal27, "cal2027.txt");
-    uint64_t t = noon(&ship, "2026-12-15");
     struct dev alice, bob;
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_sync(&S, &bob);
+    start_two("2026-12-15", &ship, &cal27, &alice, &bob);
+    uint64_t t = noon(&ship, "2026-12-15");
 
     uint64_t guess, firm;
-    int prov;
-    ASSERT_EQ(dc_calendar_release(&guess, &prov, &ship, t, 15), DC_OK);
-    ASSERT_EQ(prov, 1);
-    ASSERT_EQ(dc_calendar_release(&firm, &prov, &cal27, t, 15), DC_OK);
-    ASSERT_EQ(prov, 0);
+    release_dates(&guess, &firm, &ship, &cal27, t);
     ASSERT_EQ(guess, noon(&ship, "2027-01-06") - 12ull * 3600 * 1000); /* weekend rule */
     ASSERT_EQ(firm, noon(&ship, "2027-01-07") - 12ull * 3600 * 1000);  /* 01-01 rests */
 
@@ -289,8 +279,8 @@ static void test_window_into_uncovered_year(void)
     json_decref(b);
     /* and in the account's history, on the deposit entry */
     ASSERT_EQ(history_deposit(&bob, hold_a), 1);
-    ASSERT_EQ(metric("ducat_calendar_coverage_days"), 16); /* 12-15 .. 12-31 */
-    ASSERT_EQ(metric("ducat_holds_release_provisional"), 1);
+    ASSERT_EQ(srv_metric(&S, "ducat_calendar_coverage_days"), 16); /* 12-15 .. 12-31 */
+    ASSERT_EQ(srv_metric(&S, "ducat_holds_release_provisional"), 1);
 
     /* past the guessed date: nothing releases it */
     clock_set(noon(&ship, "2027-01-06"));
@@ -328,12 +318,12 @@ static void test_window_into_uncovered_year(void)
     ASSERT(kill(S.pid, SIGHUP) == 0);
     long long left = -1;
     for (int i = 0; i < 100 && left != 359; i++) {
-        left = metric("ducat_calendar_coverage_days");
+        left = srv_metric(&S, "ducat_calendar_coverage_days");
         struct timespec ts = {0, 50 * 1000 * 1000};
         if (left != 359) nanosleep(&ts, NULL);
     }
     ASSERT_EQ(left, 359); /* 2027-01-06 .. 2027-12-31 */
-    ASSERT_EQ(metric("ducat_holds_release_provisional"), 0);
+    ASSERT_EQ(srv_metric(&S, "ducat_holds_release_provisional"), 0);
     /* the log: a warning at start (the wall clock: at most 28 days were
      * left when this was written, none later), the pick-up on SIGHUP */
     char logf[128];
@@ -355,6 +345,7 @@ static void test_window_into_uncovered_year(void)
     json_t *c = pay_and_deposit(&alice, &bob, 50);
     ASSERT(json_is_false(json_get(c, "release_provisional")));
     uint64_t firm_c;
+    int prov;
     ASSERT_EQ(dc_calendar_release(&firm_c, &prov, &cal27, noon(&ship, "2027-01-06"), 15), DC_OK);
     ASSERT_EQ((uint64_t)json_int(c, "release_at"), firm_c);
     json_decref(c);
@@ -378,28 +369,17 @@ static void test_window_into_uncovered_year(void)
 static void test_start_in_uncovered_year(void)
 {
     struct dc_calendar ship, cal27;
-    char *ship_text;
-    start("2027-03-01");
-    shipped(&ship, &ship_text);
-    free(ship_text);
-    calendar_2027(&cal27, "cal2027.txt");
-    uint64_t t = noon(&ship, "2027-03-01");
     struct dev alice, bob;
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_sync(&S, &bob);
+    start_two("2027-03-01", &ship, &cal27, &alice, &bob);
+    uint64_t t = noon(&ship, "2027-03-01");
     uint64_t guess, firm;
-    int prov;
-    ASSERT_EQ(dc_calendar_release(&guess, &prov, &ship, t, 15), DC_OK);
-    ASSERT_EQ(prov, 1);
-    ASSERT_EQ(dc_calendar_release(&firm, &prov, &cal27, t, 15), DC_OK);
-    ASSERT_EQ(prov, 0);
+    release_dates(&guess, &firm, &ship, &cal27, t);
     json_t *a = pay_and_deposit(&alice, &bob, 100);
     long long hold = json_int(a, "hold");
     ASSERT(json_is_true(json_get(a, "release_provisional")));
     ASSERT_EQ((uint64_t)json_int(a, "release_at"), guess);
     json_decref(a);
-    ASSERT_EQ(metric("ducat_calendar_coverage_days"), 0);
+    ASSERT_EQ(srv_metric(&S, "ducat_calendar_coverage_days"), 0);
 
     /* months later, nothing releases it */
     clock_set(noon(&ship, "2027-06-01"));
@@ -437,15 +417,8 @@ static void test_start_in_uncovered_year(void)
 static void test_restart_keeps_loaded_calendar(void)
 {
     struct dc_calendar ship, cal27;
-    char *ship_text;
-    start("2026-12-20");
-    shipped(&ship, &ship_text);
-    free(ship_text);
-    calendar_2027(&cal27, "cal2027.txt");
     struct dev alice, bob;
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_sync(&S, &bob);
+    start_two("2026-12-20", &ship, &cal27, &alice, &bob);
     json_t *a = pay_and_deposit(&alice, &bob, 100);
     ASSERT(json_is_true(json_get(a, "release_provisional")));
     long long hold_a = json_int(a, "hold");
@@ -457,7 +430,7 @@ static void test_restart_keeps_loaded_calendar(void)
     char out[4096];
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "calendar load %s/cal2027.txt", S.dir), 0);
     srv_restart(&S);
-    ASSERT_EQ(metric("ducat_calendar_coverage_days"), 376); /* 12-20 .. 2027-12-31 */
+    ASSERT_EQ(srv_metric(&S, "ducat_calendar_coverage_days"), 376); /* 12-20 .. 2027-12-31 */
     json_t *c = pay_and_deposit(&alice, &bob, 50);
     ASSERT(json_is_false(json_get(c, "release_provisional")));
     json_decref(c);
@@ -497,17 +470,11 @@ static int redated_events(const struct dev *d, long long id, const char *actor)
 static void test_load_redates_firm_dates(void)
 {
     struct dc_calendar ship, cal_hol, cal_none;
-    char *ship_text;
-    start("2026-11-02");
-    shipped(&ship, &ship_text);
-    free(ship_text);
-    uint64_t t0 = noon(&ship, "2026-11-02");
     struct dev alice, bob, carol, dan;
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
+    start_two("2026-11-02", &ship, NULL, &alice, &bob);
+    uint64_t t0 = noon(&ship, "2026-11-02");
     dev_setup(&S, &carol, "Carol Wang", 0);
     dev_setup(&S, &dan, "Dan Zhou", 0);
-    dev_sync(&S, &bob);
     dev_sync(&S, &carol);
 
     /* Bob's honest credit A, firm under the shipped calendar */

@@ -36,12 +36,7 @@ static void start(int with_clock)
 {
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
-    if (with_clock) {
-        FILE *f = fopen(S.conf, "a");
-        ASSERT(f != NULL);
-        ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
-        ASSERT(fclose(f) == 0);
-    }
+    if (with_clock) srv_dev_clock(&S);
     srv_start(&S);
 }
 
@@ -55,22 +50,11 @@ static json_t *case_json(long long id)
     return admin_get(path);
 }
 
-struct bal {
-    long long available, held;
-};
-
-static struct bal bal(const struct dev *d)
-{
-    json_t *j = NULL;
-    if (api(&S, d, "GET", "/v1/balance", NULL, &j) != 200) FAIL_AT("balance");
-    struct bal b = {json_int(j, "available"), json_int(j, "held")};
-    json_decref(j);
-    return b;
-}
+#define bal(d) balance_of(&S, (d))
 
 static long long total(const struct dev *d)
 {
-    struct bal b = bal(d);
+    struct balance b = bal(d);
     return b.available + b.held;
 }
 
@@ -170,6 +154,44 @@ static void pay(struct coin *c, const struct dev *from, struct dev *to)
     coin_transfer(c, from, to);
 }
 
+/* One of a scenario's people: registered under name, funded with funds
+ * (0: nothing), synced when it receives offline (a device certificate). */
+struct person {
+    struct dev *d;
+    const char *name;
+    long long funds;
+    int receives;
+};
+
+/* Sets up the people of p (ended by a NULL d) in their order, so their
+ * account ids follow it, then syncs those that receive, in the same order. */
+static void people(const struct person *p)
+{
+    for (const struct person *q = p; q->d; q++) dev_setup(&S, q->d, q->name, q->funds);
+    for (const struct person *q = p; q->d; q++) {
+        if (q->receives) dev_sync(&S, q->d);
+    }
+}
+
+/* The culprit withdraws one coin of amount and pays it, whole, twice: the
+ * coin in *a to to_a, its backup copy in *b to to_b (neither deposited). */
+static void double_spend(struct dev *culprit, long long amount, struct coin *a, struct dev *to_a,
+                         struct coin *b, struct dev *to_b)
+{
+    withdraw_one(culprit, amount, a);
+    *b = *a;
+    pay(a, culprit, to_a);
+    pay(b, culprit, to_b);
+}
+
+/* Business time 60 days on (every hold of the scenario due), and the
+ * release run. */
+static void release_in_60_days(void)
+{
+    srv_clock_set(&S, h_now_ms() + 60 * DAY_MS);
+    (void)release();
+}
+
 /* ---- scenarios ---------------------------------------------------------------- */
 
 /* Bob deposits first, then the culprit deposits her own copy: her
@@ -179,9 +201,7 @@ static void test_own_copy_second(void)
     static struct coin x[1], copy[1];
     struct dev alice, bob;
     start(1);
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_sync(&S, &bob);
+    people((struct person[]){{&alice, "Alice Zhang", 1000, 0}, {&bob, "Bob Li", 0, 1}, {0}});
     withdraw_one(&alice, 1000, x);
     copy[0] = x[0];
     pay(&x[0], &alice, &bob);
@@ -209,8 +229,7 @@ static void test_own_copy_second(void)
     ASSERT_EQ(bal(&bob).held, 1000);
     ASSERT(!is_debtor(&alice));
     audit_api_ok();
-    srv_clock_set(&S, h_now_ms() + 60 * DAY_MS);
-    (void)release();
+    release_in_60_days();
     ASSERT_EQ(bal(&bob).available, 1000);
     ASSERT_EQ(total(&alice), 0);
     audit_api_ok();
@@ -227,9 +246,7 @@ static void test_own_copy_first_partly_forfeited(void)
     static struct coin x[1], copy[1], parts[2];
     struct dev alice, bob;
     start(1);
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_sync(&S, &bob);
+    people((struct person[]){{&alice, "Alice Zhang", 1000, 0}, {&bob, "Bob Li", 0, 1}, {0}});
     withdraw_one(&alice, 1000, x);
     copy[0] = x[0];
     long long own_hold = 0;
@@ -257,8 +274,7 @@ static void test_own_copy_first_partly_forfeited(void)
     ASSERT_EQ(total(&alice), 700); /* goods 300 for 1000 withdrawn, 700 back: gain 0 */
     audit_api_ok();
     audit_ok(&S);
-    srv_clock_set(&S, h_now_ms() + 60 * DAY_MS);
-    (void)release();
+    release_in_60_days();
     ASSERT_EQ(bal(&alice).available, 700);
     ASSERT_EQ(bal(&bob).available, 300);
     audit_api_ok();
@@ -274,13 +290,11 @@ static void test_money_held(void)
     start(1);
     uint64_t t0 = h_now_ms();
     srv_clock_set(&S, t0);
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_setup(&S, &carol, "Carol Wang", 0);
-    dev_setup(&S, &dave, "Dave Liu", 500);
-    dev_sync(&S, &alice);
-    dev_sync(&S, &bob);
-    dev_sync(&S, &carol);
+    people((struct person[]){{&alice, "Alice Zhang", 1000, 1},
+                             {&bob, "Bob Li", 0, 1},
+                             {&carol, "Carol Wang", 0, 1},
+                             {&dave, "Dave Liu", 500, 0},
+                             {0}});
     /* Dave pays Alice 500 offline; she deposits it: held */
     withdraw_one(&dave, 500, y);
     pay(&y[0], &dave, &alice);
@@ -288,10 +302,7 @@ static void test_money_held(void)
     ASSERT_EQ(bal(&alice).held, 500);
     /* a day later Alice double-spends her 1000 */
     srv_clock_set(&S, t0 + DAY_MS);
-    withdraw_one(&alice, 1000, x);
-    copy[0] = x[0];
-    pay(&x[0], &alice, &bob);
-    pay(&copy[0], &alice, &carol);
+    double_spend(&alice, 1000, x, &bob, copy, &carol);
     long long bob_hold, carol_hold;
     ASSERT_EQ(dep(&bob, x, &bob_hold), 0);
     long long case_id = dep(&carol, copy, &carol_hold);
@@ -331,16 +342,12 @@ static void test_money_arrives_by_transfer(void)
     static struct coin x[1], copy[1];
     struct dev alice, bob, carol, erin;
     start(1);
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_setup(&S, &carol, "Carol Wang", 0);
-    dev_setup(&S, &erin, "Erin Zhou", 5000);
-    dev_sync(&S, &bob);
-    dev_sync(&S, &carol);
-    withdraw_one(&alice, 1000, x);
-    copy[0] = x[0];
-    pay(&x[0], &alice, &bob);
-    pay(&copy[0], &alice, &carol);
+    people((struct person[]){{&alice, "Alice Zhang", 1000, 0},
+                             {&bob, "Bob Li", 0, 1},
+                             {&carol, "Carol Wang", 0, 1},
+                             {&erin, "Erin Zhou", 5000, 0},
+                             {0}});
+    double_spend(&alice, 1000, x, &bob, copy, &carol);
     ASSERT_EQ(dep(&bob, x, NULL), 0);
     long long case_id = dep(&carol, copy, NULL);
     expect_case(case_id, "recovering", 1000, 0);
@@ -362,15 +369,11 @@ static void test_money_never_arrives(void)
     static struct coin x[1], copy[1];
     struct dev alice, bob, carol;
     start(1);
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_setup(&S, &carol, "Carol Wang", 0);
-    dev_sync(&S, &bob);
-    dev_sync(&S, &carol);
-    withdraw_one(&alice, 1000, x);
-    copy[0] = x[0];
-    pay(&x[0], &alice, &bob);
-    pay(&copy[0], &alice, &carol);
+    people((struct person[]){{&alice, "Alice Zhang", 1000, 0},
+                             {&bob, "Bob Li", 0, 1},
+                             {&carol, "Carol Wang", 0, 1},
+                             {0}});
+    double_spend(&alice, 1000, x, &bob, copy, &carol);
     ASSERT_EQ(dep(&bob, x, NULL), 0);
     long long case_id = dep(&carol, copy, NULL);
     srv_clock_set(&S, h_now_ms() + 60 * DAY_MS);
@@ -396,11 +399,10 @@ static void test_two_forks(void)
     static struct coin x[1], xc[1], y[1], yc[1];
     struct dev alice, bob, carol;
     start(1);
-    dev_setup(&S, &alice, "Alice Zhang", 3500);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_setup(&S, &carol, "Carol Wang", 0);
-    dev_sync(&S, &bob);
-    dev_sync(&S, &carol);
+    people((struct person[]){{&alice, "Alice Zhang", 3500, 0},
+                             {&bob, "Bob Li", 0, 1},
+                             {&carol, "Carol Wang", 0, 1},
+                             {0}});
     withdraw_one(&alice, 1000, x);
     withdraw_one(&alice, 1000, y);
     xc[0] = x[0];
@@ -436,19 +438,13 @@ static void test_fork_of_forked_coin(void)
     static struct coin x[1], xc[1], xcc[1];
     struct dev alice, bob, carol, dave, erin;
     start(1);
-    dev_setup(&S, &alice, "Alice Zhang", 2000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_setup(&S, &carol, "Carol Wang", 1000);
-    dev_setup(&S, &dave, "Dave Liu", 0);
-    dev_setup(&S, &erin, "Erin Zhou", 0);
-    dev_sync(&S, &bob);
-    dev_sync(&S, &carol);
-    dev_sync(&S, &dave);
-    dev_sync(&S, &erin);
-    withdraw_one(&alice, 1000, x);
-    xc[0] = x[0];
-    pay(&x[0], &alice, &bob);
-    pay(&xc[0], &alice, &carol);
+    people((struct person[]){{&alice, "Alice Zhang", 2000, 0},
+                             {&bob, "Bob Li", 0, 1},
+                             {&carol, "Carol Wang", 1000, 1},
+                             {&dave, "Dave Liu", 0, 1},
+                             {&erin, "Erin Zhou", 0, 1},
+                             {0}});
+    double_spend(&alice, 1000, x, &bob, xc, &carol);
     xcc[0] = xc[0];
     pay(&xc[0], &carol, &dave);
     pay(&xcc[0], &carol, &erin);
@@ -465,8 +461,7 @@ static void test_fork_of_forked_coin(void)
     expect_case(c2, "settled", 1000, 1000);
     ASSERT_EQ(total(&alice), 0); /* goods 2000, money 2000 */
     ASSERT_EQ(total(&carol), 0); /* goods 2000 - 1000 given to Alice, money 1000 */
-    srv_clock_set(&S, h_now_ms() + 60 * DAY_MS);
-    (void)release();
+    release_in_60_days();
     ASSERT_EQ(bal(&bob).available, 1000);
     ASSERT_EQ(bal(&dave).available, 1000);
     ASSERT_EQ(bal(&erin).available, 1000);
@@ -481,27 +476,19 @@ static void test_culprit_is_victim(void)
     static struct coin x[1], xc[1], y[1], yc[1];
     struct dev alice, bob, carol, dave;
     start(1);
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_setup(&S, &carol, "Carol Wang", 500);
-    dev_setup(&S, &dave, "Dave Liu", 0);
-    dev_sync(&S, &bob);
-    dev_sync(&S, &carol);
-    dev_sync(&S, &dave);
+    people((struct person[]){{&alice, "Alice Zhang", 1000, 0},
+                             {&bob, "Bob Li", 0, 1},
+                             {&carol, "Carol Wang", 500, 1},
+                             {&dave, "Dave Liu", 0, 1},
+                             {0}});
     /* case 1: Alice pays X to Bob and Carol; Carol's credit is provisional */
-    withdraw_one(&alice, 1000, x);
-    xc[0] = x[0];
-    pay(&x[0], &alice, &bob);
-    pay(&xc[0], &alice, &carol);
+    double_spend(&alice, 1000, x, &bob, xc, &carol);
     ASSERT_EQ(dep(&bob, x, NULL), 0);
     long long carol_hold;
     long long c1 = dep(&carol, xc, &carol_hold);
     expect_case(c1, "recovering", 1000, 0);
     /* case 2: Carol pays her Y (500) to Dave and to Bob */
-    withdraw_one(&carol, 500, y);
-    yc[0] = y[0];
-    pay(&y[0], &carol, &dave);
-    pay(&yc[0], &carol, &bob);
+    double_spend(&carol, 500, y, &dave, yc, &bob);
     ASSERT_EQ(dep(&dave, y, NULL), 0);
     long long c2 = dep(&bob, yc, NULL);
     expect_case(c2, "recovering", 500, 0); /* her 1000 is frozen in case 1 */
@@ -511,8 +498,7 @@ static void test_culprit_is_victim(void)
     ASSERT_EQ(fund(&S, alice.account, 1000), 201);
     expect_case(c1, "settled", 1000, 1000);
     expect_case(c2, "recovering", 500, 0);
-    srv_clock_set(&S, h_now_ms() + 60 * DAY_MS);
-    (void)release();
+    release_in_60_days();
     expect_case(c2, "settled", 500, 500);
     (void)release(); /* Dave's credit, unfrozen by the settlement */
     ASSERT_EQ(bal(&carol).available, 500);
@@ -529,13 +515,11 @@ static void test_reject_up_to_shortfall(void)
     static struct coin x[1], xc[1], xd[1];
     struct dev alice, bob, carol, dave;
     start(1);
-    dev_setup(&S, &alice, "Alice Zhang", 1000);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_setup(&S, &carol, "Carol Wang", 0);
-    dev_setup(&S, &dave, "Dave Liu", 0);
-    dev_sync(&S, &bob);
-    dev_sync(&S, &carol);
-    dev_sync(&S, &dave);
+    people((struct person[]){{&alice, "Alice Zhang", 1000, 0},
+                             {&bob, "Bob Li", 0, 1},
+                             {&carol, "Carol Wang", 0, 1},
+                             {&dave, "Dave Liu", 0, 1},
+                             {0}});
     withdraw_one(&alice, 1000, x);
     xc[0] = x[0];
     xd[0] = x[0];
@@ -575,9 +559,7 @@ static void test_release_future_needs_dev_clock(void)
     static struct coin y[1];
     struct dev alice, bob;
     start(0);
-    dev_setup(&S, &alice, "Alice Zhang", 100);
-    dev_setup(&S, &bob, "Bob Li", 0);
-    dev_sync(&S, &bob);
+    people((struct person[]){{&alice, "Alice Zhang", 100, 0}, {&bob, "Bob Li", 0, 1}, {0}});
     withdraw_one(&alice, 100, y);
     pay(&y[0], &alice, &bob);
     long long hold;

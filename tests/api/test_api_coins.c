@@ -35,37 +35,14 @@ static struct srv S;
 
 /* ---- Instance and clock ---------------------------------------------------- */
 
-static void conf_append(const struct srv *s, const char *text)
-{
-    FILE *f = fopen(s->conf, "a");
-    ASSERT(f != NULL);
-    ASSERT(fputs(text, f) >= 0);
-    ASSERT(fclose(f) == 0);
-}
-
-/* Writes DIR/clock atomically (ms > 0), or removes it (ms == 0: wall clock). */
-static void clock_set(const struct srv *s, uint64_t ms)
-{
-    char path[128], tmp[140];
-    snprintf(path, sizeof path, "%s/clock", s->dir);
-    if (ms == 0) {
-        unlink(path);
-        return;
-    }
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    ASSERT(f != NULL);
-    ASSERT(fprintf(f, "%llu\n", (unsigned long long)ms) > 0);
-    ASSERT(fclose(f) == 0);
-    ASSERT(rename(tmp, path) == 0);
-}
+#define clock_set(s, ms) srv_clock_set((s), (ms))
 
 /* init --auto-verify, the clock file wired in (but absent: wall clock). */
 static void setup_server(struct srv *s)
 {
     if (s == &S) srv_cleanup(&S); /* what a failed test left running */
     srv_init(s, "--auto-verify");
-    conf_append(s, "\n[dev]\nclock_file = clock\n");
+    srv_dev_clock(s);
 }
 
 static void start_server(struct srv *s)
@@ -91,19 +68,7 @@ static json_t *balance(const struct srv *s, const struct dev *d)
     return j;
 }
 
-struct bal {
-    long long available, held, outstanding;
-    size_t nholds;
-};
-
-static struct bal bal_of(const struct srv *s, const struct dev *d)
-{
-    json_t *j = balance(s, d);
-    struct bal b = {json_int(j, "available"), json_int(j, "held"),
-                    json_int(j, "offline_outstanding"), json_array_size(json_get(j, "holds"))};
-    json_decref(j);
-    return b;
-}
+#define bal_of(s, d) balance_of((s), (d))
 
 /* The hold with this id in a balance answer, or NULL. */
 static json_t *hold_in(const json_t *bal, long long id)
@@ -228,7 +193,7 @@ static void test_withdraw_fewest_coins(void)
     uint64_t t0 = h_now_ms() / 1000 * 1000; /* business time pinned to a whole second */
     clock_set(&S, t0);
     dev_setup(&S, &alice, "Alice Zhang", 10000);
-    struct bal b0 = bal_of(&S, &alice);
+    struct balance b0 = bal_of(&S, &alice);
     ASSERT_EQ(b0.available, 10000);
     ASSERT_EQ(b0.outstanding, 0);
 
@@ -267,7 +232,7 @@ static void test_withdraw_fewest_coins(void)
     for (size_t i = 0; i < 6; i++) ASSERT_EQ(got[i], want[i]);
     ASSERT_EQ(sum, 1234);
 
-    struct bal b1 = bal_of(&S, &alice);
+    struct balance b1 = bal_of(&S, &alice);
     ASSERT_EQ(b1.available, 10000 - 1234);
     ASSERT_EQ(b1.held, 0);
     ASSERT_EQ(b1.outstanding, 1234);
@@ -276,7 +241,7 @@ static void test_withdraw_fewest_coins(void)
     n = withdraw_ok(&S, &alice, 50, coins, NCOINS);
     ASSERT_EQ(n, 1);
     ASSERT_EQ(coin_value(&coins[0]), 50);
-    struct bal b2 = bal_of(&S, &alice);
+    struct balance b2 = bal_of(&S, &alice);
     ASSERT_EQ(b2.available, 10000 - 1234 - 50);
     ASSERT_EQ(b2.outstanding, 1234 + 50);
 
@@ -330,7 +295,7 @@ static void test_withdraw_retry_same_coins(void)
     json_decref(b);
 
     /* debited once */
-    struct bal bl = bal_of(&S, &alice);
+    struct balance bl = bal_of(&S, &alice);
     ASSERT_EQ(bl.available, 10000 - 1234);
     ASSERT_EQ(bl.outstanding, 1234);
 
@@ -381,7 +346,7 @@ static void test_withdraw_insufficient_funds(void)
     int st = withdraw(&S, &alice, 1001, coins, NCOINS, &n, &j);
     ASSERT_API_ERR(st, j, 409, "DC_ERR_INSUFFICIENT_FUNDS");
     json_decref(j);
-    struct bal b = bal_of(&S, &alice);
+    struct balance b = bal_of(&S, &alice);
     ASSERT_EQ(b.available, 1000);
     ASSERT_EQ(b.outstanding, 0);
     /* exactly the balance is fine */
@@ -416,7 +381,7 @@ static void test_withdraw_offline_limit(void)
     st = withdraw(&S, &alice, 200000 - 1234 + 1, coins, NCOINS, &n, &j);
     ASSERT_API_ERR(st, j, 400, "DC_ERR_OFFLINE_LIMIT");
     json_decref(j);
-    struct bal b = bal_of(&S, &alice);
+    struct balance b = bal_of(&S, &alice);
     ASSERT_EQ(b.available, 500000 - 1234);
     ASSERT_EQ(b.outstanding, 1234);
     /* up to the limit exactly */
@@ -461,7 +426,7 @@ static void test_withdraw_unverified(void)
     int st = withdraw(&S, &carol, 1000, coins, NCOINS, &n, &j);
     ASSERT_API_ERR(st, j, 403, "DC_ERR_ACCOUNT_UNVERIFIED");
     json_decref(j);
-    struct bal b = bal_of(&S, &carol);
+    struct balance b = bal_of(&S, &carol);
     ASSERT_EQ(b.available, 5000);
     ASSERT_EQ(b.outstanding, 0);
     ASSERT_EQ(verify_account(&S, carol.account), 200);
@@ -636,7 +601,7 @@ static void test_deposit_held_credit(void)
     json_decref(j);
 
     /* the coins are back: Alice has nothing outstanding */
-    struct bal a = bal_of(&S, &alice);
+    struct balance a = bal_of(&S, &alice);
     ASSERT_EQ(a.available, 5000 - 1234);
     ASSERT_EQ(a.outstanding, 0);
     ASSERT_EQ(cases_count(&S, ""), 0);
@@ -661,7 +626,7 @@ static void test_deposit_wrong_account(void)
     int st = deposit(&S, &bob, c, 1, NULL, &j);
     ASSERT_API_ERR(st, j, 403, "DC_ERR_DEPOSIT_ACCOUNT");
     json_decref(j);
-    struct bal b = bal_of(&S, &bob);
+    struct balance b = bal_of(&S, &bob);
     ASSERT_EQ(b.held, 0);
     ASSERT_EQ(b.available, 0);
     ASSERT_EQ(b.nholds, 0);
@@ -710,7 +675,7 @@ static void test_deposit_without_deposit_record(void)
     st = deposit(&S, &bob, mix, 2, NULL, &j);
     ASSERT_API_ERR(st, j, 403, "DC_ERR_CHAIN_ORDER");
     json_decref(j);
-    struct bal b = bal_of(&S, &bob);
+    struct balance b = bal_of(&S, &bob);
     ASSERT_EQ(b.held, 0);
     ASSERT_EQ(b.nholds, 0);
     ASSERT_EQ(bal_of(&S, &alice).outstanding, 1500);
@@ -735,7 +700,7 @@ static void expect_refused(const struct dev *bob, const struct coin *c, int http
     int st = deposit(&S, bob, c, 1, NULL, &j);
     ASSERT_API_ERR(st, j, http, name);
     json_decref(j);
-    struct bal b = bal_of(&S, bob);
+    struct balance b = bal_of(&S, bob);
     ASSERT_EQ(b.held, 0);
     ASSERT_EQ(b.available, 0);
     ASSERT_EQ(b.nholds, 0);
@@ -830,7 +795,7 @@ static void test_deposit_forged_or_altered(void)
         ASSERT_API_ERR(st, j, 403, "DC_ERR_COIN_FORGED");
         json_decref(j);
     }
-    struct bal b = bal_of(&S, &bob);
+    struct balance b = bal_of(&S, &bob);
     ASSERT_EQ(b.held, 0);
     ASSERT_EQ(b.nholds, 0);
     ASSERT_EQ(bal_of(&S, &alice).outstanding, 1000);
@@ -909,7 +874,7 @@ static void test_deposit_malformed(void)
         cases[i].body = NULL;
     }
     if (bad) FAIL_AT("%d malformed deposits answered otherwise (see above)", bad);
-    struct bal b = bal_of(&S, &bob);
+    struct balance b = bal_of(&S, &bob);
     ASSERT_EQ(b.held, 0);
     ASSERT_EQ(b.nholds, 0);
     /* the genuine coin still goes in */
@@ -971,7 +936,7 @@ static void test_deposit_idempotent_retry(void)
     free(first);
     ASSERT(same3);
     /* credited once */
-    struct bal b = bal_of(&S, &bob);
+    struct balance b = bal_of(&S, &bob);
     ASSERT_EQ(b.held, 1500);
     ASSERT_EQ(b.nholds, 2);
     ASSERT_EQ(bal_of(&S, &alice).outstanding, 0);
@@ -1040,7 +1005,7 @@ static void test_deposit_failure_rolls_back(void)
     ASSERT(!keys_revoked(&S, alice.pk_hex));
     dev_sync(&S, &alice); /* not blocked */
     expect_hold(&bob, bob_hold, "held", 0);
-    struct bal cb = bal_of(&S, &carol);
+    struct balance cb = bal_of(&S, &carol);
     ASSERT_EQ(cb.held, 0);
     ASSERT_EQ(cb.nholds, 0);
     audit_ok(&S);
@@ -1105,7 +1070,7 @@ static void test_double_deposit(void)
     ASSERT_EQ(bal_of(&S, &carol).nholds, 0);
 
     /* nothing credited, no case, nobody blocked */
-    struct bal b = bal_of(&S, &bob);
+    struct balance b = bal_of(&S, &bob);
     ASSERT_EQ(b.held, 1000);
     ASSERT_EQ(b.available, 0);
     ASSERT_EQ(b.nholds, 1);
@@ -1162,7 +1127,7 @@ static void test_split_siblings_two_depositors(void)
     ASSERT(json_is_null(json_get(coin_out(d, 0), "case")));
     json_decref(d);
 
-    struct bal b = bal_of(&S, &bob), cb = bal_of(&S, &carol), a = bal_of(&S, &alice);
+    struct balance b = bal_of(&S, &bob), cb = bal_of(&S, &carol), a = bal_of(&S, &alice);
     ASSERT_EQ(b.held, 600);
     ASSERT_EQ(cb.held, 400);
     ASSERT_EQ(a.outstanding, 0);
@@ -1395,7 +1360,7 @@ static void test_fork_auto_resolved(void)
     ASSERT_EQ(cases_count(&S, "?status=resolved"), 1);
 
     /* Alice paid for it */
-    struct bal a = bal_of(&S, &F.alice);
+    struct balance a = bal_of(&S, &F.alice);
     ASSERT_EQ(a.available, 5000 - 1000 - 1000);
     /* both receivers keep their credit, held on the normal schedule */
     expect_hold(&F.bob, F.bob_hold, "held", F.case_id);
@@ -1403,7 +1368,7 @@ static void test_fork_auto_resolved(void)
     /* the answer Carol got says the same as her balance */
     ASSERT_STR(json_str(co, "status"), "held");
     json_decref(d);
-    struct bal b = bal_of(&S, &F.bob), cb = bal_of(&S, &F.carol);
+    struct balance b = bal_of(&S, &F.bob), cb = bal_of(&S, &F.carol);
     ASSERT_EQ(b.held, 1000);
     ASSERT_EQ(cb.held, 1000);
     ASSERT_EQ(b.available, 0);
@@ -1495,12 +1460,12 @@ static json_t *fork_open(void)
     ASSERT(strstr(out, "released 0 holds") != NULL);
     expect_hold(&F.bob, F.bob_hold, "frozen", F.case_id);
     expect_hold(&F.carol, F.carol_hold, "frozen", F.case_id);
-    struct bal b = bal_of(&S, &F.bob), cb = bal_of(&S, &F.carol);
+    struct balance b = bal_of(&S, &F.bob), cb = bal_of(&S, &F.carol);
     ASSERT_EQ(b.available, 0);
     ASSERT_EQ(b.held, 1000);
     ASSERT_EQ(cb.available, 0);
     ASSERT_EQ(cb.held, 1000);
-    clock_set(&S, 0);
+    srv_clock_real(&S);
     audit_ok(&S);
     return d;
 }
@@ -1601,7 +1566,7 @@ static void test_fork_open_reject(void)
     json_decref(j);
 
     /* Carol's provisional credit is reversed, Bob's is back on schedule */
-    struct bal cb = bal_of(&S, &F.carol);
+    struct balance cb = bal_of(&S, &F.carol);
     ASSERT_EQ(cb.held, 0);
     ASSERT_EQ(cb.available, 0);
     ASSERT_EQ(cb.nholds, 0);
@@ -1617,7 +1582,7 @@ static void test_fork_open_reject(void)
 
     /* Bob's credit is released on its date; Carol has nothing yet */
     (void)release_holds(&S);
-    struct bal b = bal_of(&S, &F.bob);
+    struct balance b = bal_of(&S, &F.bob);
     ASSERT_EQ(b.available, 1000);
     ASSERT_EQ(b.held, 0);
     cb = bal_of(&S, &F.carol);
@@ -1682,7 +1647,7 @@ static void test_fork_open_honour(void)
     resolve_not_due("honour");
 
     (void)release_holds(&S);
-    struct bal b = bal_of(&S, &F.bob), cb = bal_of(&S, &F.carol);
+    struct balance b = bal_of(&S, &F.bob), cb = bal_of(&S, &F.carol);
     ASSERT_EQ(b.available, 1000);
     ASSERT_EQ(b.held, 0);
     ASSERT_EQ(cb.available, 1000);
@@ -1908,7 +1873,7 @@ static void test_fork_split_sibling_joins_case(void)
     }
     ASSERT_EQ(seen, 3);
     json_decref(c);
-    struct bal bb = bal_of(&S, &bob), db = bal_of(&S, &dave);
+    struct balance bb = bal_of(&S, &bob), db = bal_of(&S, &dave);
     ASSERT_EQ(bb.held + bb.available, 600);
     ASSERT_EQ(db.held + db.available, 400);
     ASSERT_EQ(bal_of(&S, &alice).outstanding, 0);
@@ -2087,7 +2052,7 @@ static void test_concurrent_same_coin_deposits(void)
     }
     ASSERT_EQ(ok, 1);
     ASSERT_EQ(spent, NTHREADS - 1);
-    struct bal b = bal_of(&S, &bob);
+    struct balance b = bal_of(&S, &bob);
     ASSERT_EQ(b.held, 1000);
     ASSERT_EQ(b.nholds, 1);
     ASSERT_EQ(cases_count(&S, ""), 0);
@@ -2153,7 +2118,7 @@ static void test_concurrent_withdrawals_offline_limit(void)
     }
     ASSERT_EQ(ok, 6);
     ASSERT_EQ(limit, NTHREADS - 6);
-    struct bal b = bal_of(&S, &alice);
+    struct balance b = bal_of(&S, &alice);
     ASSERT_EQ(b.outstanding, 180000);
     ASSERT_EQ(b.available, 1000000 - 180000);
     audit_ok(&S);
@@ -2191,7 +2156,7 @@ static void test_concurrent_mixed_deposits(void)
             ASSERT_EQ(r[i].status, 201);
         }
     }
-    struct bal b = bal_of(&S, &bob);
+    struct balance b = bal_of(&S, &bob);
     ASSERT_EQ(b.held, 100 * NTHREADS / 2);
     ASSERT_EQ(b.nholds, NTHREADS / 2);
     ASSERT_EQ(bal_of(&S, &alice).outstanding, 100 * NTHREADS / 2);
@@ -2281,7 +2246,7 @@ static void test_hold_release_calendar(void)
     clock_set(&S, release - 1000);
     sleep_ms(300);
     ASSERT_EQ(release_holds(&S), 0);
-    struct bal bb = bal_of(&S, &bob);
+    struct balance bb = bal_of(&S, &bob);
     ASSERT_EQ(bb.held, 1000);
     ASSERT_EQ(bb.available, 0);
     /* the last millisecond before */
@@ -2305,7 +2270,7 @@ static void test_hold_release_calendar(void)
     ASSERT_EQ(bb.nholds, 0);
     ASSERT_EQ(release_holds(&S), 0); /* once only */
     ASSERT_EQ(bal_of(&S, &bob).available, 1000);
-    struct bal cb = bal_of(&S, &carol_g);
+    struct balance cb = bal_of(&S, &carol_g);
     ASSERT_EQ(cb.held, 400);
     ASSERT_EQ(cb.available, 200);
     /* Carol's others on their own dates */
@@ -2387,7 +2352,7 @@ static void test_expired_coin_grace(void)
             ASSERT_API_ERR(st, j, 403, "DC_ERR_COIN_EXPIRED");
         }
         json_decref(j);
-        struct bal b = bal_of(&S, &bob);
+        struct balance b = bal_of(&S, &bob);
         ASSERT_EQ(b.held, credited);
         ASSERT_EQ(b.available, 0);
     }

@@ -64,14 +64,6 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static void conf_append(const struct srv *s, const char *text)
-{
-    FILE *f = fopen(s->conf, "a");
-    ASSERT(f != NULL);
-    ASSERT(fputs(text, f) >= 0);
-    ASSERT(fclose(f) == 0);
-}
-
 /* GET path without any credential; fills *r (caller frees). */
 static int get_plain(const char *path, struct api_resp *r)
 {
@@ -292,7 +284,7 @@ static void test_console_off(void)
 {
     srv_cleanup(&S);
     srv_init(&S, NULL);
-    conf_append(&S, "\n[server]\nconsole = no\n");
+    srv_conf_append(&S, "\n[server]\nconsole = no\n");
     srv_start(&S);
     static const char *const paths[] = {"/admin", "/admin/console.js", "/admin/console.css"};
     for (size_t i = 0; i < 3; i++) {
@@ -333,11 +325,7 @@ static void fork_case(void)
     memset(&F, 0, sizeof F);
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
-    /* business time from DIR/clock: a decision needs an honest credit due */
-    FILE *cf = fopen(S.conf, "a");
-    ASSERT(cf != NULL);
-    ASSERT(fputs("\n[dev]\nclock_file = clock\n", cf) >= 0);
-    ASSERT(fclose(cf) == 0);
+    srv_dev_clock(&S); /* a decision needs an honest credit due */
     srv_start(&S);
     dev_setup(&S, &F.alice, "Alice Zhang", 1000);
     dev_setup(&S, &F.bob, "Bob Li", 0);
@@ -681,7 +669,7 @@ static void test_browser_shows_provisional(void)
 {
     srv_cleanup(&S);
     srv_init_shipped_calendar(&S, "--auto-verify");
-    conf_append(&S, "\n[dev]\nclock_file = clock\n");
+    srv_dev_clock(&S);
     char path[160], out[4096];
     snprintf(path, sizeof path, "%s/calendar.txt", S.dir);
     char *text = slurp(path);
@@ -1351,7 +1339,7 @@ static void split_fork_case(void)
     memset(&F, 0, sizeof F);
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
-    conf_append(&S, "\n[dev]\nclock_file = clock\n");
+    srv_dev_clock(&S);
     srv_start(&S);
     dev_setup(&S, &F.alice, "Alice Zhang", 1000);
     dev_setup(&S, &F.bob, "Bob Li", 0);

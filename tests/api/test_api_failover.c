@@ -27,218 +27,35 @@
 #include "test.h"
 /* test.h before harness.h (harness.h hooks into it) */
 #include "harness.h"
+#include "load.h"
 
-#define NI 2 /* ducatd instances */
-#define NU 6 /* users, one client thread each */
-#define FUNDS 6000
-#define MAXW 100 /* withdrawals per client at most (coins kept to deposit) */
+#define NI 2          /* ducatd instances */
+#define NU LOAD_USERS /* users, one client thread each */
+#define MAXW 100      /* withdrawals per client at most (coins kept to deposit) */
 
 static struct srv A, B;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
+/* ---- The load (tests/api/load.c) ------------------------------------------ */
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-struct world {
-    struct srv inst[NI];
-    struct dev users[NU];
-    pthread_mutex_t mu;
-    long long avail[NU], held[NU];
-    long long ok_transfers, refused, withdrawals, deposits, retries, ok_503;
-    char error[512];
-    char replay[NU][256];        /* one transfer body per user answered 201 before the kill */
-    atomic_llong killed_at;      /* mono ms of the SIGKILL, 0 before */
-    atomic_llong first_ok_after; /* mono ms of the first 2xx write sent after it */
-    atomic_int stop;             /* clients finish their request and end */
-    pthread_barrier_t go;
-};
-
-static struct world W;
-
-H_PRINTF(1, 2) static void world_error(const char *fmt, ...)
-{
-    pthread_mutex_lock(&W.mu);
-    if (!W.error[0]) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(W.error, sizeof W.error, fmt, ap);
-        va_end(ap);
-    }
-    pthread_mutex_unlock(&W.mu);
-}
-
-/* POSTs until an answer that is neither 503 nor a lost connection, the
- * same body (same request id) at the next instance each time; 0 if none
- * came within ~60 s. */
-static int post_retry(int start, const struct dev *d, const char *path, const char *body,
-                      json_t **out)
-{
-    *out = NULL;
-    long long t0 = mono_ms();
-    for (int k = 0; mono_ms() - t0 < 60000; k++) {
-        long long sent = mono_ms();
-        int st = api(&W.inst[(start + k) % NI], d, "POST", path, body, out);
-        if (st != 0 && st != 503) {
-            long long ka = atomic_load(&W.killed_at);
-            if (st / 100 == 2 && ka != 0 && sent > ka) {
-                long long none = 0;
-                atomic_compare_exchange_strong(&W.first_ok_after, &none, mono_ms());
-            }
-            return st;
-        }
-        json_decref(*out);
-        *out = NULL;
-        pthread_mutex_lock(&W.mu);
-        W.retries++;
-        if (st == 503) W.ok_503++;
-        pthread_mutex_unlock(&W.mu);
-        sleep_ms(20);
-    }
-    return 0;
-}
-
-/* The error's name and hint for a failure message ("" if none). */
-static const char *err_text(const json_t *j, char *out, size_t cap)
-{
-    const char *n = j ? json_string_value(json_object_get(j, "name")) : NULL;
-    const char *h = j ? json_string_value(json_object_get(j, "hint")) : NULL;
-    snprintf(out, cap, "%s %s", n ? n : "", h ? h : "");
-    return out;
-}
-
-static int is_insufficient(const json_t *j)
-{
-    const char *n = j ? json_string_value(json_object_get(j, "name")) : NULL;
-    return n && strcmp(n, "DC_ERR_INSUFFICIENT_FUNDS") == 0;
-}
-
-struct client {
-    int u;
-    unsigned seed;
-    struct coin coins[MAXW];
-    size_t ncoins;
-};
-
-static void do_transfer(struct client *c, int op)
-{
-    int to = (c->u + 1 + (int)(rand_r(&c->seed) % (NU - 1))) % NU;
-    long long amount = 1 + (long long)(rand_r(&c->seed) % 1500);
-    char rid[40], body[256];
-    new_request_id(rid);
-    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%lld}", rid,
-             W.users[to].account, amount);
-    json_t *j;
-    int st = post_retry(c->u + op, &W.users[c->u], "/v1/transfers", body, &j);
-    pthread_mutex_lock(&W.mu);
-    if (st == 201) {
-        W.avail[c->u] -= amount;
-        W.avail[to] += amount;
-        W.ok_transfers++;
-        if (atomic_load(&W.killed_at) == 0) memcpy(W.replay[c->u], body, sizeof body);
-    } else if (st == 409 && is_insufficient(j)) {
-        W.refused++;
-    } else if (!W.error[0]) {
-        char t[256];
-        snprintf(W.error, sizeof W.error, "transfer %s: status %d %s", rid, st,
-                 err_text(j, t, sizeof t));
-    }
-    pthread_mutex_unlock(&W.mu);
-    json_decref(j);
-}
-
-static void do_withdraw(struct client *c, int op)
-{
-    char rid[40], body[128];
-    new_request_id(rid);
-    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"amount\":100}", rid);
-    json_t *j;
-    int st = post_retry(c->u + op, &W.users[c->u], "/v1/withdrawals", body, &j);
-    if (st == 201) {
-        json_t *arr = json_object_get(j, "coins");
-        for (size_t k = 0; k < json_array_size(arr) && c->ncoins < MAXW; k++) {
-            coin_from_hex(&c->coins[c->ncoins], json_string_value(json_array_get(arr, k)));
-            c->ncoins++;
-        }
-        pthread_mutex_lock(&W.mu);
-        W.avail[c->u] -= 100;
-        W.withdrawals++;
-        pthread_mutex_unlock(&W.mu);
-    } else if (!(st == 409 && is_insufficient(j))) {
-        char t[256];
-        world_error("withdrawal %s: status %d %s", rid, st, err_text(j, t, sizeof t));
-    }
-    json_decref(j);
-}
-
-/* Deposits the client's last withdrawn coin (one request, retried with
- * the same request id and body like every other): its held balance grows
- * by the credited amount once. */
-static void do_deposit(struct client *c, int op)
-{
-    struct coin *coin = &c->coins[c->ncoins - 1];
-    coin_deposit(coin, &W.users[c->u], W.users[c->u].account);
-    char rid[40];
-    new_request_id(rid);
-    char *hex = coin_hex(coin);
-    size_t cap = strlen(hex) + 128;
-    char *body = malloc(cap);
-    ASSERT(body != NULL);
-    snprintf(body, cap, "{\"request_id\":\"%s\",\"coins\":[\"%s\"]}", rid, hex);
-    free(hex);
-    json_t *j;
-    int st = post_retry(c->u + op, &W.users[c->u], "/v1/deposits", body, &j);
-    free(body);
-    c->ncoins--; /* deposited (or failed the test): not deposited again at the end */
-    if (st == 201) {
-        pthread_mutex_lock(&W.mu);
-        W.held[c->u] += json_int(j, "credited");
-        W.deposits++;
-        pthread_mutex_unlock(&W.mu);
-    } else {
-        char t[256];
-        world_error("deposit %s: status %d %s", rid, st, err_text(j, t, sizeof t));
-    }
-    json_decref(j);
-}
-
+/* Until told to stop: transfers, a withdrawal of 100 every sixth request
+ * (while there is room for its coins), a deposit of the last coin withdrawn
+ * every sixth from the third on (one is kept to deposit after the
+ * failover). */
 static void *client_main(void *arg)
 {
-    struct client *c = arg;
+    struct load_client *c = arg;
     pthread_barrier_wait(&W.go);
     for (int op = 0; !atomic_load(&W.stop); op++) {
-        if (op % 6 == 5 && c->ncoins < MAXW) {
-            do_withdraw(c, op);
+        if (op % 6 == 5 && c->ncoins < c->cap) {
+            load_withdraw(c, c->u + op);
         } else if (op % 6 == 2 && c->ncoins > 1) {
-            do_deposit(c, op);
+            load_deposit(c, c->ncoins - 1, c->u + op);
+            c->ncoins--; /* deposited (or the load failed): not deposited again at the end */
         } else {
-            do_transfer(c, op);
+            load_transfer(c, c->u + op);
         }
     }
     return NULL;
-}
-
-static void check_books(const struct srv *s)
-{
-    for (int u = 0; u < NU; u++) {
-        json_t *j;
-        int st = api(s, &W.users[u], "GET", "/v1/balance", NULL, &j);
-        ASSERT_EQ(st, 200);
-        long long av = json_int(j, "available"), held = json_int(j, "held");
-        json_decref(j);
-        if (av != W.avail[u] || held != W.held[u]) {
-            FAIL_AT("user %d: available %lld held %lld, the answers say %lld and %lld", u, av, held,
-                    W.avail[u], W.held[u]);
-        }
-    }
 }
 
 /* SQL on the server in directory dir as the clusters' superuser; the
@@ -285,23 +102,23 @@ static void test_standby_killed(void)
     snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":700}", rid,
              b.account);
     json_t *j = NULL;
-    long long t0 = mono_ms();
+    long long t0 = load_ms();
     int st = api(&S, &a, "POST", "/v1/transfers", body, &j);
-    printf("# standby killed: a transfer answered %d after %lld ms\n", st, mono_ms() - t0);
+    printf("# standby killed: a transfer answered %d after %lld ms\n", st, load_ms() - t0);
     ASSERT_API_ERR(st, j, 503, "DC_ERR_STORE_RETRY");
     json_decref(j);
     ASSERT_EQ(balance_available(&S, &a), 5000);
 
     ASSERT(system(getenv("DC_PG_STANDBY_START")) == 0);
-    long long t1 = mono_ms();
-    for (st = 0; mono_ms() - t1 < 30000;) {
+    long long t1 = load_ms();
+    for (st = 0; load_ms() - t1 < 30000;) {
         j = NULL;
         st = api(&S, &a, "POST", "/v1/transfers", body, &j);
         json_decref(j);
         if (st != 503 && st != 0) break;
-        sleep_ms(200);
+        load_sleep_ms(200);
     }
-    printf("# standby restarted: the retry answered %d after %lld ms\n", st, mono_ms() - t1);
+    printf("# standby restarted: the retry answered %d after %lld ms\n", st, load_ms() - t1);
     ASSERT_EQ(st, 201);
     ASSERT_EQ(balance_available(&S, &a), 4300);
     ASSERT_EQ(balance_available(&S, &b), 700);
@@ -310,7 +127,7 @@ static void test_standby_killed(void)
     snprintf(sql, sizeof sql, "SELECT available FROM accounts WHERE id = %lld", b.account);
     for (int k = 0; k < 100 && strcmp(got, "700") != 0; k++) {
         psql_at(getenv("DC_PG_STANDBY_DIR"), S.pgdb, sql, got, sizeof got);
-        if (strcmp(got, "700") != 0) sleep_ms(100);
+        if (strcmp(got, "700") != 0) load_sleep_ms(100);
     }
     if (strcmp(got, "700") != 0) FAIL_AT("the standby has Bob's balance '%s', not 700", got);
     audit_ok(&S);
@@ -322,51 +139,46 @@ static void test_primary_killed_mid_load(void)
     if (!getenv("DC_PG_HOSTS") || !getenv("DC_PG_KILL") || !getenv("DC_PG_PROMOTE")) {
         FAIL_AT("no primary/standby pair: run this test through tests/pg_failover.sh");
     }
-    memset(&W, 0, sizeof W);
-    pthread_mutex_init(&W.mu, NULL);
     srv_init_pg(&A, "--auto-verify");
     srv_clone(&B, &A, "b");
     srv_start(&A);
     srv_start(&B);
-    for (int u = 0; u < NU; u++) {
-        char name[32];
-        snprintf(name, sizeof name, "User %d", u);
-        dev_setup(u % 2 ? &B : &A, &W.users[u], name, FUNDS);
-        W.avail[u] = FUNDS;
-    }
-    W.inst[0] = A;
-    W.inst[1] = B;
+    struct srv *all[NI] = {&A, &B};
+    load_init(all, NI, 1500, 60000);
     pthread_barrier_init(&W.go, NULL, NU + 1);
     pthread_t th[NU];
-    static struct client cl[NU];
+    static struct load_client cl[NU];
+    static struct coin coins[NU][MAXW];
     for (int u = 0; u < NU; u++) {
         memset(&cl[u], 0, sizeof cl[u]);
         cl[u].u = u;
         cl[u].seed = (unsigned)(u * 7919 + 17);
+        cl[u].coins = coins[u];
+        cl[u].cap = MAXW;
         ASSERT(pthread_create(&th[u], NULL, client_main, &cl[u]) == 0);
     }
     pthread_barrier_wait(&W.go);
-    sleep_ms(1500);
+    load_sleep_ms(1500);
     long long before;
     pthread_mutex_lock(&W.mu);
     before = W.ok_transfers;
     pthread_mutex_unlock(&W.mu);
     ASSERT(system(getenv("DC_PG_KILL")) == 0);
     /* after the kill returned: a request sent before may still commit */
-    atomic_store(&W.killed_at, mono_ms());
+    atomic_store(&W.killed_at, load_ms());
     /* the operator (or a failover manager) notices and promotes */
-    sleep_ms(1000);
-    long long t_promote = mono_ms();
+    load_sleep_ms(1000);
+    long long t_promote = load_ms();
     ASSERT(system(getenv("DC_PG_PROMOTE")) == 0);
-    long long promoted = mono_ms();
+    long long promoted = load_ms();
     /* from now on the harness's createdb/dropdb talk to the new primary */
     setenv("DC_PG_DIR", getenv("DC_PG_STANDBY_DIR"), 1);
     /* the load goes on until writes have succeeded for a second after the
      * failover (or 30 s, and then the assertion below fails) */
-    while (mono_ms() - promoted < 30000) {
+    while (load_ms() - promoted < 30000) {
         long long f = atomic_load(&W.first_ok_after);
-        if (f != 0 && mono_ms() - f > 1000) break;
-        sleep_ms(50);
+        if (f != 0 && load_ms() - f > 1000) break;
+        load_sleep_ms(50);
     }
     atomic_store(&W.stop, 1);
     for (int u = 0; u < NU; u++) pthread_join(th[u], NULL);
@@ -385,8 +197,8 @@ static void test_primary_killed_mid_load(void)
            promoted - ka, promoted - t_promote, fo - ka, fo - promoted);
 
     /* every answered request is on the new primary, each exactly once */
-    check_books(&A);
-    check_books(&B);
+    load_check_books(&A);
+    load_check_books(&B);
     /* replays of answered transfers by their request id change nothing */
     for (int u = 0; u < NU; u++) {
         if (!W.replay[u][0]) continue;
@@ -395,11 +207,11 @@ static void test_primary_killed_mid_load(void)
         json_decref(j);
         if (st / 100 != 2) FAIL_AT("replay of user %d's transfer: status %d", u, st);
     }
-    check_books(&B);
+    load_check_books(&B);
 
     /* the withdrawn coins deposit once; the same state a second time is refused */
     for (int u = 0; u < NU; u++) {
-        struct client *c = &cl[u];
+        struct load_client *c = &cl[u];
         for (size_t k = 0; k < c->ncoins; k++) {
             coin_deposit(&c->coins[k], &W.users[u], W.users[u].account);
             json_t *j = NULL;
@@ -421,7 +233,7 @@ static void test_primary_killed_mid_load(void)
             }
         }
     }
-    check_books(&A);
+    load_check_books(&A);
     audit_ok(&A);
     srv_cleanup(&B);
     srv_cleanup(&A);

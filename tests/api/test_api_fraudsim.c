@@ -335,12 +335,7 @@ static void simulate(unsigned long long seed)
     memset(W, 0, sizeof W);
 
     srv_init(&S, "--auto-verify");
-    {
-        FILE *f = fopen(S.conf, "a");
-        ASSERT(f != NULL);
-        ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
-        ASSERT(fclose(f) == 0);
-    }
+    srv_dev_clock(&S);
     uint64_t t0 = h_now_ms();
     srv_clock_set(&S, t0);
     srv_start(&S);

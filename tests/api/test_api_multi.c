@@ -31,10 +31,10 @@
 #include "test.h"
 /* harness.h needs test.h first */
 #include "harness.h"
+#include "load.h"
 
-#define NI 3 /* instances */
-#define NU 6 /* users, one client thread each */
-#define FUNDS 6000
+#define NI 3          /* instances */
+#define NU LOAD_USERS /* users, one client thread each */
 
 static struct srv A, B, C;
 
@@ -63,162 +63,23 @@ static void stop_three(void)
     srv_cleanup(&A);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
+/* ---- The load (tests/api/load.c) ------------------------------------------ */
 
-/* ---- Shared client state ----------------------------------------------- */
+static int ops_per_client; /* requests per client */
 
-struct world {
-    struct srv inst[NI]; /* copies, so a kill -9 by the test thread races nothing */
-    atomic_int dead[NI]; /* instance killed: clients stop choosing it */
-    struct dev users[NU];
-    pthread_mutex_t mu;
-    long long avail[NU], held[NU]; /* what the answers said, booked once each */
-    long long ok_transfers, refused, withdrawals, deposits, retries;
-    char error[512]; /* first client error; the test thread fails on it */
-    int ops;         /* requests per client */
-    pthread_barrier_t go;
-};
-
-static struct world W;
-
-H_PRINTF(1, 2) static void world_error(const char *fmt, ...)
-{
-    pthread_mutex_lock(&W.mu);
-    if (!W.error[0]) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(W.error, sizeof W.error, fmt, ap);
-        va_end(ap);
-    }
-    pthread_mutex_unlock(&W.mu);
-}
-
-/*
- * POSTs body to path as d, starting at instance `start`, until an answer
- * that is not 503 and not a lost connection; each retry goes to the next
- * live instance with the same body (same request id). Returns the status,
- * 0 if no instance answered within ~20 s.
- */
-static int post_retry(int start, const struct dev *d, const char *path, const char *body,
-                      json_t **out)
-{
-    *out = NULL;
-    for (int k = 0; k < 1000; k++) {
-        int i = (start + k) % NI;
-        if (atomic_load(&W.dead[i])) continue;
-        int st = api(&W.inst[i], d, "POST", path, body, out);
-        if (st != 0 && st != 503) return st;
-        json_decref(*out);
-        *out = NULL;
-        pthread_mutex_lock(&W.mu);
-        W.retries++;
-        pthread_mutex_unlock(&W.mu);
-        sleep_ms(20);
-    }
-    return 0;
-}
-
-struct client {
-    int u;
-    unsigned seed;
-    struct coin *coins; /* withdrawn, to deposit at the end */
-    size_t ncoins, cap;
-};
-
-static void do_transfer(struct client *c, int op)
-{
-    int to = (c->u + 1 + (int)(rand_r(&c->seed) % (NU - 1))) % NU;
-    long long amount = 1 + (long long)(rand_r(&c->seed) % 2000);
-    char rid[40], body[256];
-    new_request_id(rid);
-    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"to\":%lld,\"amount\":%lld}", rid,
-             W.users[to].account, amount);
-    json_t *j;
-    int st = post_retry(c->u + op, &W.users[c->u], "/v1/transfers", body, &j);
-    pthread_mutex_lock(&W.mu);
-    if (st == 201) {
-        W.avail[c->u] -= amount;
-        W.avail[to] += amount;
-        W.ok_transfers++;
-    } else if (st == 409 && j &&
-               strcmp(json_string_value(json_object_get(j, "name")), "DC_ERR_INSUFFICIENT_FUNDS") ==
-                   0) {
-        W.refused++;
-    } else if (!W.error[0]) {
-        snprintf(W.error, sizeof W.error, "transfer %s: status %d", rid, st);
-    }
-    pthread_mutex_unlock(&W.mu);
-    json_decref(j);
-}
-
-static void do_withdraw(struct client *c, int op)
-{
-    char rid[40], body[128];
-    new_request_id(rid);
-    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"amount\":100}", rid);
-    json_t *j;
-    int st = post_retry(c->u + op, &W.users[c->u], "/v1/withdrawals", body, &j);
-    if (st == 201) {
-        json_t *arr = json_object_get(j, "coins");
-        for (size_t k = 0; k < json_array_size(arr) && c->ncoins < c->cap; k++) {
-            coin_from_hex(&c->coins[c->ncoins], json_string_value(json_array_get(arr, k)));
-            c->ncoins++;
-        }
-        pthread_mutex_lock(&W.mu);
-        W.avail[c->u] -= 100;
-        W.withdrawals++;
-        pthread_mutex_unlock(&W.mu);
-    } else if (!(st == 409 && j &&
-                 strcmp(json_string_value(json_object_get(j, "name")),
-                        "DC_ERR_INSUFFICIENT_FUNDS") == 0)) {
-        world_error("withdrawal %s: status %d", rid, st);
-    }
-    json_decref(j);
-}
-
-static void do_deposits(struct client *c)
-{
-    for (size_t k = 0; k < c->ncoins; k++) {
-        coin_deposit(&c->coins[k], &W.users[c->u], W.users[c->u].account);
-        char rid[40];
-        new_request_id(rid);
-        char *hex = coin_hex(&c->coins[k]);
-        size_t blen = strlen(hex) + 128;
-        char *body = malloc(blen);
-        if (!body) abort();
-        snprintf(body, blen, "{\"request_id\":\"%s\",\"coins\":[\"%s\"]}", rid, hex);
-        free(hex);
-        json_t *j;
-        int st = post_retry(c->u + (int)k, &W.users[c->u], "/v1/deposits", body, &j);
-        free(body);
-        if (st == 201) {
-            pthread_mutex_lock(&W.mu);
-            W.held[c->u] += json_integer_value(json_object_get(j, "credited"));
-            W.deposits++;
-            pthread_mutex_unlock(&W.mu);
-        } else {
-            world_error("deposit %s: status %d", rid, st);
-        }
-        json_decref(j);
-    }
-}
-
+/* ops_per_client transfers and withdrawals, then the coins deposited. */
 static void *client_main(void *arg)
 {
-    struct client *c = arg;
+    struct load_client *c = arg;
     pthread_barrier_wait(&W.go);
-    for (int op = 0; op < W.ops; op++) {
+    for (int op = 0; op < ops_per_client; op++) {
         if (op % 6 == 5) {
-            do_withdraw(c, op);
+            load_withdraw(c, c->u + op);
         } else {
-            do_transfer(c, op);
+            load_transfer(c, c->u + op);
         }
     }
-    do_deposits(c);
+    for (size_t k = 0; k < c->ncoins; k++) load_deposit(c, k, c->u + (int)k);
     return NULL;
 }
 
@@ -226,20 +87,12 @@ static void *client_main(void *arg)
  * with kill_after_ms > 0 the test thread kill -9s instance B meanwhile. */
 static void run_load(int ops, long kill_after_ms)
 {
-    memset(&W, 0, sizeof W);
-    pthread_mutex_init(&W.mu, NULL);
-    W.ops = ops;
     struct srv *all[NI] = {&A, &B, &C};
-    for (int u = 0; u < NU; u++) {
-        char name[32];
-        snprintf(name, sizeof name, "User %d", u);
-        dev_setup(all[u % NI], &W.users[u], name, FUNDS);
-        W.avail[u] = FUNDS;
-    }
-    for (int i = 0; i < NI; i++) W.inst[i] = *all[i];
+    load_init(all, NI, 2000, 20000);
+    ops_per_client = ops;
     pthread_barrier_init(&W.go, NULL, NU + 1);
     pthread_t th[NU];
-    static struct client cl[NU];
+    static struct load_client cl[NU];
     for (int u = 0; u < NU; u++) {
         cl[u].u = u;
         cl[u].seed = (unsigned)(u * 7919 + 17);
@@ -251,7 +104,7 @@ static void run_load(int ops, long kill_after_ms)
     }
     pthread_barrier_wait(&W.go);
     if (kill_after_ms > 0) {
-        sleep_ms(kill_after_ms);
+        load_sleep_ms(kill_after_ms);
         atomic_store(&W.dead[1], 1);
         srv_kill9(&B); /* mid-load: requests in flight at B are cut off */
     }
@@ -266,30 +119,13 @@ static void run_load(int ops, long kill_after_ms)
     ASSERT(W.withdrawals > 0);
 }
 
-/* Every account holds exactly what the answers said, never below zero. */
-static void check_books(const struct srv *s)
-{
-    for (int u = 0; u < NU; u++) {
-        json_t *j;
-        int st = api(s, &W.users[u], "GET", "/v1/balance", NULL, &j);
-        ASSERT_EQ(st, 200);
-        long long av = json_int(j, "available"), held = json_int(j, "held");
-        json_decref(j);
-        ASSERT(av >= 0 && held >= 0);
-        if (av != W.avail[u] || held != W.held[u]) {
-            FAIL_AT("user %d: available %lld held %lld, the answers say %lld and %lld", u, av, held,
-                    W.avail[u], W.held[u]);
-        }
-    }
-}
-
 static void test_concurrent_money_three_instances(void)
 {
     need_pg();
     start_three("--auto-verify");
     run_load(36, 0);
-    check_books(&A);
-    check_books(&C); /* every instance sees the same books */
+    load_check_books(&A);
+    load_check_books(&C); /* every instance sees the same books */
     audit_ok(&A);
     stop_three();
 }
@@ -316,7 +152,7 @@ static void *deposit_main(void *arg)
         if (a->status != 503 && a->status != 0) break;
         json_decref(j);
         j = NULL;
-        sleep_ms(20);
+        load_sleep_ms(20);
     }
     json_t *co = json_array_get(json_object_get(j, "coins"), 0);
     json_t *cs = json_object_get(co, "case");
@@ -412,12 +248,12 @@ static void test_kill9_one_instance_mid_load(void)
     start_three("--auto-verify");
     run_load(48, 700);
     /* B is gone; A and C served everything, each request exactly once */
-    check_books(&A);
-    check_books(&C);
+    load_check_books(&A);
+    load_check_books(&C);
     audit_ok(&C);
     /* B comes back on the same database and agrees */
     srv_start(&B);
-    check_books(&B);
+    load_check_books(&B);
     audit_ok(&B);
     stop_three();
 }

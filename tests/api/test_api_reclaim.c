@@ -37,10 +37,7 @@ static void start_with(int shipped_calendar)
         srv_init_shipped_calendar(&S, "--auto-verify");
     else
         srv_init(&S, "--auto-verify");
-    FILE *f = fopen(S.conf, "a");
-    ASSERT(f != NULL);
-    ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
-    ASSERT(fclose(f) == 0);
+    srv_dev_clock(&S);
     srv_start(&S);
 }
 
@@ -49,23 +46,11 @@ static void start(void)
     start_with(0);
 }
 
-struct bal {
-    long long available, held;
-};
-
-static struct bal bal_of(const struct dev *d)
-{
-    json_t *j = NULL;
-    int st = api(&S, d, "GET", "/v1/balance", NULL, &j);
-    if (st != 200) FAIL_AT("GET /v1/balance answered %d", st);
-    struct bal b = {json_int(j, "available"), json_int(j, "held")};
-    json_decref(j);
-    return b;
-}
+#define bal_of(d) balance_of(&S, (d))
 
 static long long value_of(const struct dev *d)
 {
-    struct bal b = bal_of(d);
+    struct balance b = bal_of(d);
     return b.available + b.held;
 }
 
@@ -216,7 +201,7 @@ static void test_reclaim_with_refusal(void)
     ASSERT(json_is_false(
         json_object_get(json_array_get(json_get(j, "coins"), 0), "release_provisional")));
     json_decref(j);
-    struct bal b = bal_of(&alice);
+    struct balance b = bal_of(&alice);
     ASSERT_EQ(b.available, 700);
     ASSERT_EQ(b.held, 300);
 
@@ -635,7 +620,7 @@ static void test_refused_passed_on_after_reclaim(void)
     ASSERT_EQ(value_of(&bob), 300);
     ASSERT_EQ(value_of(&carol), 200);
     ASSERT_EQ(value_of(&alice), 1000);
-    struct bal cb = bal_of(&carol);
+    struct balance cb = bal_of(&carol);
     ASSERT_EQ(cb.held, 200); /* back on its normal schedule */
 
     /* Bob's own deposit of the other refused coin stays refused, no case */
@@ -703,7 +688,7 @@ static void test_refused_passed_on_culprit_pays_later(void)
     json_t *c = admin_get_on(&S, path);
     ASSERT_EQ(json_int(c, "recovered"), 200);
     json_decref(c);
-    struct bal cb = bal_of(&carol);
+    struct balance cb = bal_of(&carol);
     ASSERT_EQ(cb.held, 200);
     ASSERT_EQ(value_of(&alice), 1000);
     audit_ok(&S);
@@ -937,7 +922,7 @@ static void test_payer_double_spent_then_reclaims(void)
     /* nothing was credited to the reclaim: no liability, settled */
     ASSERT_STR(status, "resolved");
     ASSERT_EQ(value_of(&alice), 800);
-    struct bal db = bal_of(&dave);
+    struct balance db = bal_of(&dave);
     ASSERT_EQ(db.held, 200); /* Dave's credit is back on its schedule */
     /* the same request again: the same refusal and case, nothing more */
     st = reclaim(&alice, &p, 0, 1, 1, "rc-2", &j);

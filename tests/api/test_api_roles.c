@@ -34,10 +34,7 @@ static void start(void)
 {
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
-    FILE *f = fopen(S.conf, "a");
-    ASSERT(f != NULL);
-    ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
-    ASSERT(fclose(f) == 0);
+    srv_dev_clock(&S);
     srv_clock_set(&S, h_now_ms());
     srv_start(&S);
 }

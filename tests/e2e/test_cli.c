@@ -427,17 +427,12 @@ static void test_payee_refuses_bad_coins(void)
     start(&S, "--auto-verify");
     snprintf(dir, sizeof dir, "%s", S.dir);
     /* business time from a file, so a coin can be issued in the past */
-    char conf_line[] = "\n[dev]\nclock_file = clock\n";
-    FILE *f = fopen(S.conf, "a");
-    ASSERT(f && fputs(conf_line, f) >= 0 && fclose(f) == 0);
-    char clock_path[128], past[32];
-    snprintf(clock_path, sizeof clock_path, "%s/clock", S.dir);
-    int pl = snprintf(past, sizeof past, "%llu\n",
-                      (unsigned long long)(h_now_ms() - 12ULL * 86400000ULL));
+    srv_dev_clock(&S);
     /* a signing key valid from 12 days ago, so a coin can be issued then */
-    write_file(clock_path, past, (size_t)pl);
+    uint64_t past = h_now_ms() - 12ULL * 86400000ULL;
+    srv_clock_set(&S, past);
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
-    unlink(clock_path);
+    srv_clock_real(&S);
     srv_restart(&S);
     wallet_new(&S, &payee, "payee", "Pat Payee");
     dev_setup(&S, &payer, "Rick Payer", 10000);
@@ -468,9 +463,9 @@ static void test_payee_refuses_bad_coins(void)
 
     /* expired: a coin issued 12 days ago (lifetime 10 days) */
     {
-        write_file(clock_path, past, (size_t)pl);
+        srv_clock_set(&S, past);
         ASSERT_EQ(withdraw(&S, &payer, 100, &stale[0], 1, &n, NULL), 201);
-        unlink(clock_path);
+        srv_clock_real(&S);
         struct hand_request h;
         hand_request(&h, &payee, dir, "exp", "1");
         transfer_to_request(&stale[0], &payer, &h.r);

@@ -215,10 +215,7 @@ static void test_cli_shows_provisional(void)
 {
     static struct srv T;
     srv_init_shipped_calendar(&T, "--auto-verify");
-    FILE *f = fopen(T.conf, "a");
-    ASSERT(f != NULL);
-    ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
-    ASSERT(fclose(f) == 0);
+    srv_dev_clock(&T);
     srv_clock_set(&T, 1797825600000ull); /* 2026-12-21 12:00 UTC+08:00 */
     /* init certified its signing key from the wall clock, maybe later than
      * the dev clock (on a real date after 2026-12-21): one valid from now */

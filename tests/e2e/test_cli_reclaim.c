@@ -47,12 +47,7 @@ static void fresh_server(int dev_clock)
 {
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
-    if (dev_clock) {
-        FILE *f = fopen(S.conf, "a");
-        ASSERT(f != NULL);
-        ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
-        ASSERT(fclose(f) == 0);
-    }
+    if (dev_clock) srv_dev_clock(&S);
     srv_start(&S);
 }
 
@@ -500,23 +495,21 @@ static void conf_set(const char *key, const char *value)
  * refresh` deposits them and withdraws fresh ones. */
 static void refresh_setup(struct wal *alice)
 {
-    char out[16384], path[160];
+    char out[16384];
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
     conf_set("cert_lifetime_days", "30");
-    FILE *f = fopen(S.conf, "a");
-    ASSERT(f && fputs("\n[dev]\nclock_file = clock\n", f) >= 0 && fclose(f) == 0);
+    srv_dev_clock(&S);
     uint64_t past = h_now_ms() - 9 * DAY_MS - DAY_MS / 2;
     srv_clock_set(&S, past);
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "keys rotate"), 0);
-    snprintf(path, sizeof path, "%s/clock", S.dir);
-    unlink(path);
+    srv_clock_real(&S);
     srv_start(&S);
     wallet_new(&S, alice, "alice", "Alice Zhang");
     ASSERT_EQ(srv_cmd(&S, out, sizeof out, "fund %lld 100.00", alice->account), 0);
     srv_clock_set(&S, past);
     int rc = D(out, alice, "withdraw 50.00");
-    unlink(path);
+    srv_clock_real(&S);
     if (rc != 0) FAIL_AT("withdraw in the past exited %d: %s", rc, out);
     ASSERT_EQ(offline_field(alice, "offline_refresh"), 5000);
 }

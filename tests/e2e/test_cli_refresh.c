@@ -87,27 +87,9 @@ static void conf_set(const struct srv *s, const char *key, const char *value)
     if (rc != 0) FAIL_AT("cannot set %s in %s: %s", key, s->conf, out);
 }
 
-static void conf_append(const struct srv *s, const char *text)
-{
-    FILE *f = fopen(s->conf, "a");
-    ASSERT(f && fputs(text, f) >= 0 && fclose(f) == 0);
-}
-
 /* The business clock (the server reads [dev] clock_file at each request). */
-static void clock_set(const struct srv *s, uint64_t ms)
-{
-    char p[128], t[32];
-    snprintf(p, sizeof p, "%s/clock", s->dir);
-    int n = snprintf(t, sizeof t, "%llu\n", (unsigned long long)ms);
-    write_file(p, t, (size_t)n);
-}
-
-static void clock_real(const struct srv *s)
-{
-    char p[128];
-    snprintf(p, sizeof p, "%s/clock", s->dir);
-    unlink(p);
-}
+#define clock_set(s, ms) srv_clock_set((s), (ms))
+#define clock_real(s) srv_clock_real(s)
 
 /* ---- Payments built with the core API -------------------------------------------------- */
 
@@ -189,7 +171,7 @@ static void test_refresh_near_expiry(void)
      * near; a small offline limit so the refresh meets it */
     conf_set(&S, "cert_lifetime_days", "30");
     conf_set(&S, "default_offline_limit", "100.00");
-    conf_append(&S, "\n[dev]\nclock_file = clock\n");
+    srv_dev_clock(&S);
     /* 9.5 days ago: coins issued then expire within the wallet's one-day
      * refresh margin; the signing key must be valid from then */
     uint64_t past = h_now_ms() - 9 * DAY_MS - DAY_MS / 2;

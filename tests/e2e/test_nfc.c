@@ -461,10 +461,7 @@ static void test_card_killed_mid_refuse(void)
     int port = vpcd_port();
     srv_cleanup(&S);
     srv_init(&S, "--auto-verify");
-    FILE *f = fopen(S.conf, "a");
-    ASSERT(f != NULL);
-    ASSERT(fputs("\n[dev]\nclock_file = clock\n", f) >= 0);
-    ASSERT(fclose(f) == 0);
+    srv_dev_clock(&S);
     srv_start(&S);
     const uint64_t t0 = h_now_ms();
     srv_clock_set(&S, t0);

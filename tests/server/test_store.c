@@ -81,20 +81,26 @@ static void fresh_empty(void)
     }
 }
 
-/* The page size of the current case's SQLite file, read outside the store. */
-static int sqlite_page_size(void)
+/* One integer the query yields on the current case's SQLite file, read
+ * outside the store; -1 if it yields none. */
+static int sqlite_scalar(const char *query)
 {
     sqlite3 *db;
     sqlite3_stmt *q = NULL;
-    int size = -1;
+    int v = -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW) {
-        size = sqlite3_column_int(q, 0);
+        sqlite3_prepare_v2(db, query, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
+        v = sqlite3_column_int(q, 0);
     }
     sqlite3_finalize(q);
     sqlite3_close(db);
-    return size;
+    return v;
+}
+
+/* The page size of the current case's SQLite file. */
+static int sqlite_page_size(void)
+{
+    return sqlite_scalar("PRAGMA page_size");
 }
 
 static void fresh(void)
@@ -324,6 +330,98 @@ static void test_refusals(void)
     free(back);
 }
 
+/* A BYTEA or BLOB literal of DC_HASH_BYTES bytes `byte`. */
+static const char *hash_lit(int byte)
+{
+    static char lit[2][80];
+    char *p = lit[byte & 1];
+    int n = sprintf(p, backend == 0 ? "X'" : "'\\x");
+    for (int i = 0; i < DC_HASH_BYTES; i++) n += sprintf(p + n, "%02x", byte);
+    sprintf(p + n, "'");
+    return p;
+}
+
+/* Migration 0010 (the last one): a database one version older, with stored
+ * answers, migrates; every answer comes back byte for byte with its hash and
+ * status, the key stays unique, and on SQLite the answers are in a rowid
+ * table whose rows never spill onto overflow pages (issue 12: each spilled
+ * row cost a page write of its own), and the journal indexes key on the
+ * account alone. The step runs again harmlessly. */
+static void test_migration_10(void)
+{
+    const char *const *mig = backend == 0 ? schema_sqlite : schema_pg;
+    int known = 0;
+    while (mig[known]) known++;
+    fresh_empty();
+    /* the page size the store gives a new SQLite file, set before the first
+     * table (on 4 KiB pages nothing of this size overflows) */
+    if (backend == 0) raw_sql("PRAGMA page_size = 512; CREATE TABLE pin(x); DROP TABLE pin");
+    for (int i = 0; i < known - 1; i++) raw_sql(mig[i]);
+    if (backend == 0) ASSERT_EQ(sqlite_page_size(), 512);
+    char sql[1024];
+    /* an answer with every kind of character a JSON answer may carry */
+    static const char answer[] = "{\"transfer_id\":9840,\"memo\":\"caf\xc3\xa9 \\\"x\\\" \\\\ "
+                                 "\\u0001\",\"available\":99999996}";
+    snprintf(sql, sizeof sql,
+             "INSERT INTO meta(key, value) VALUES ('schema_version', '%d');"
+             "INSERT INTO requests(account, request_id, body_hash, status, response, created_at) "
+             "VALUES (1005, 's4-155', %s, 201, '%s', 77), (1001, 'a-1', %s, 409, '{}', 78)",
+             known - 1, hash_lit(7), answer, hash_lit(8));
+    raw_sql(sql);
+    char err[256];
+    enum dc_err e = dc_store_open(&S, url, err, sizeof err);
+    if (e != DC_OK) FAIL_AT("open %s: %s", url, err);
+    int v = 0;
+    ASSERT_OK(S->ops->migrate(S, &v));
+    ASSERT_EQ(v, known);
+    for (int round = 0; round < 2; round++) {
+        struct dc_request_rec got;
+        memset(&got, 0, sizeof got);
+        got.account = 1005;
+        snprintf(got.request_id, sizeof got.request_id, "s4-155");
+        ASSERT_OK(S->ops->request_get(S, &got));
+        ASSERT_EQ(got.status, 201);
+        ASSERT_EQ(got.created_at, 77);
+        ASSERT_STR(got.response, answer);
+        uint8_t h7[DC_HASH_BYTES];
+        memset(h7, 7, sizeof h7);
+        ASSERT_MEM(got.body_hash, h7, DC_HASH_BYTES);
+        free(got.response);
+        got.account = 1001;
+        snprintf(got.request_id, sizeof got.request_id, "a-1");
+        ASSERT_OK(S->ops->request_get(S, &got));
+        ASSERT_EQ(got.status, 409);
+        ASSERT_STR(got.response, "{}");
+        free(got.response);
+        /* the key is still unique */
+        struct dc_request_rec r = got;
+        ASSERT_ERR(S->ops->request_put(S, &r, "{}"), DC_ERR_STORE_CONSTRAINT);
+        if (round == 0) raw_sql(mig[known - 1]); /* the step again */
+    }
+    if (backend != 0) return;
+    /* the journal's account indexes key on the account alone (the rowid
+     * ends every entry anyway) */
+    ASSERT_EQ(sqlite_scalar("SELECT (SELECT count(*) FROM pragma_index_info('journal_debit')) + "
+                            "(SELECT count(*) FROM pragma_index_info('journal_credit'))"),
+              2);
+    /* 200 transfer-sized answers on 512-byte pages: no overflow page */
+    ASSERT_OK(S->ops->begin(S, 1));
+    for (int i = 0; i < 200; i++) {
+        struct dc_request_rec r;
+        memset(&r, 0, sizeof r);
+        r.account = 1001 + i % 64;
+        snprintf(r.request_id, sizeof r.request_id, "s%d-%d", i % 64, i);
+        memset(r.body_hash, i & 0xff, sizeof r.body_hash);
+        r.status = 201;
+        r.created_at = (uint64_t)(100 + i);
+        ASSERT_OK(S->ops->request_put(S, &r, answer));
+    }
+    ASSERT_OK(S->ops->commit(S));
+    ASSERT_EQ(sqlite_scalar("SELECT count(*) FROM dbstat WHERE name = 'requests' "
+                            "AND pagetype = 'overflow'"),
+              0);
+}
+
 /* Account and case events: appended with who, when and why; listed per
  * subject, oldest first. */
 static void test_events(void)
@@ -439,6 +537,79 @@ static void test_postings(void)
     int64_t j = -1;
     ASSERT_OK(S->ops->audit_sums(S, audit_cb, &j));
     ASSERT_EQ(j, 300);
+}
+
+/* One transfer job as the writer runs it (savepoint, request lookup, the
+ * ledger's prefetch hint and both account reads, the posting, the stored
+ * answer, release) in a write transaction of its own. */
+static void transfer_tx(const char *request_id, int64_t from, int64_t to, int64_t amount)
+{
+    struct dc_account a, b;
+    struct dc_request_rec r;
+    memset(&r, 0, sizeof r);
+    r.account = from;
+    snprintf(r.request_id, sizeof r.request_id, "%s", request_id);
+    r.will_put = 1;
+    r.status = 201;
+    int64_t ids[2] = {from, to};
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(S->ops->savepoint(S));
+    ASSERT_ERR(S->ops->request_get(S, &r), DC_ERR_NOT_FOUND);
+    ASSERT_OK(dc_store_accounts_prefetch(S, ids, 2));
+    ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, from, NULL));
+    ASSERT_OK(S->ops->account_get(S, &b, DC_BY_ID, to, NULL));
+    post(from, 0, to, 0, amount, DC_OK);
+    ASSERT_OK(S->ops->request_put(S, &r, "{\"transfer_id\":1}"));
+    ASSERT_OK(S->ops->release(S));
+    ASSERT_OK(S->ops->commit(S));
+}
+
+/* What one durable transfer costs in waits for the database server
+ * (dc_store_round_trips): none on SQLite; on PostgreSQL exactly one once
+ * the write connection knows both accounts (BEGIN, the rows and COMMIT in
+ * one pipeline), two when it knows neither (both read in one, then the
+ * commit). The prefetch hint changes no answer. */
+static void test_round_trips(void)
+{
+    struct dc_account a;
+    fresh();
+    ASSERT_OK(S->ops->begin(S, 1));
+    sys_accounts();
+    for (int64_t id = 1001; id <= 1006; id++) {
+        user(&a, id, (uint8_t)id);
+        ASSERT_OK(S->ops->account_insert(S, &a));
+        post(DC_ACCT_ID_SETTLEMENT, 0, id, 0, 500, DC_OK);
+    }
+    ASSERT_OK(S->ops->commit(S));
+    /* the first two prepare statements (once per connection) */
+    transfer_tx("rt-0", 1001, 1002, 10);
+    transfer_tx("rt-1", 1001, 1002, 10);
+    uint64_t before = dc_store_round_trips(S);
+    transfer_tx("rt-2", 1001, 1002, 10);
+    ASSERT_EQ(dc_store_round_trips(S) - before, backend == 1 ? 1 : 0);
+    before = dc_store_round_trips(S);
+    for (int i = 0; i < 10; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "rt-x%d", i);
+        transfer_tx(id, 1001, 1002, 1);
+    }
+    ASSERT_EQ(dc_store_round_trips(S) - before, backend == 1 ? 10 : 0);
+    /* accounts not read since they were written: one read for both */
+    transfer_tx("rt-3", 1003, 1004, 5); /* prepares the prefetch */
+    before = dc_store_round_trips(S);
+    transfer_tx("rt-4", 1005, 1006, 7);
+    ASSERT_EQ(dc_store_round_trips(S) - before, backend == 1 ? 2 : 0);
+    /* a hint naming no account: the read still says so */
+    int64_t ids[2] = {1003, 999999};
+    ASSERT_OK(S->ops->begin(S, 1));
+    ASSERT_OK(dc_store_accounts_prefetch(S, ids, 2));
+    ASSERT_ERR(S->ops->account_get(S, &a, DC_BY_ID, 999999, NULL), DC_ERR_NO_ACCOUNT);
+    ASSERT_OK(S->ops->commit(S));
+    int64_t want[6] = {500 - 40, 540, 495, 505, 493, 507};
+    for (int64_t id = 1001; id <= 1006; id++) {
+        ASSERT_OK(S->ops->account_get(S, &a, DC_BY_ID, id, NULL));
+        ASSERT_EQ(a.available, want[id - 1001]);
+    }
 }
 
 static void mkpost(struct dc_posting *p, int64_t debit, int64_t credit, int64_t amount)
@@ -1342,7 +1513,7 @@ static void test_search_and_totals(void)
 }
 
 TESTS(T(test_search_and_totals), T(test_accounts), T(test_events), T(test_migration_2),
-      T(test_postings), T(test_post_many), T(test_savepoints), T(test_requests),
-      T(test_coins_and_states), T(test_deposits_and_holds), T(test_holds_page),
+      T(test_migration_10), T(test_postings), T(test_post_many), T(test_savepoints),
+      T(test_requests), T(test_coins_and_states), T(test_deposits_and_holds), T(test_holds_page),
       T(test_cases_revocations_keys), T(test_recovery), T(test_release_provisional),
-      T(test_prefetched_deposit), T(test_refusals))
+      T(test_prefetched_deposit), T(test_refusals), T(test_round_trips))

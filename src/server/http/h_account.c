@@ -33,16 +33,7 @@ enum dc_err dc_h_sync(struct dc_req *rq, struct dc_resp *rs)
 
 static int add_hold(void *ctx, const struct dc_hold *h)
 {
-    /* amount: what the hold still holds; taken: what a fork case took out
-     * of it (forfeited from a culprit, or reversed by a reject) */
-    json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:I}", "id", (json_int_t)h->id, "amount",
-                          (json_int_t)dc_hold_left(h), "release_at", (json_int_t)h->release_at,
-                          "status", dc_hold_status_name(h->status), "taken", (json_int_t)h->taken);
-    /* a guessed date: the calendar does not cover the whole window yet */
-    if (o) json_object_set_new(o, "release_provisional", json_boolean(h->release_provisional));
-    if (o && h->case_id) json_object_set_new(o, "case", json_integer(h->case_id));
-    if (o && !h->case_id) json_object_set_new(o, "case", json_null());
-    json_array_append_new(ctx, o);
+    json_array_append_new(ctx, dc_json_hold(h, DC_HOLD_VIEW_HOLDER));
     return 0;
 }
 

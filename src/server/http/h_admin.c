@@ -268,14 +268,7 @@ enum dc_err dc_h_admin_cases(struct dc_req *rq, struct dc_resp *rs)
 
 static int add_case_hold(void *ctx, const struct dc_hold *h)
 {
-    json_array_append_new(
-        ctx, json_pack("{s:I, s:I, s:I, s:s, s:b, s:I, s:b, s:I, s:I, s:s, s:I}", "hold",
-                       (json_int_t)h->id, "account", (json_int_t)h->account, "amount",
-                       (json_int_t)h->amount, "status", dc_hold_status_name(h->status),
-                       "provisional", h->provisional, "release_at", (json_int_t)h->release_at,
-                       "release_provisional", h->release_provisional, "taken", (json_int_t)h->taken,
-                       "repaid", (json_int_t)h->repaid, "released_by", h->released_by, "deposit",
-                       (json_int_t)h->deposit));
+    json_array_append_new(ctx, dc_json_hold(h, DC_HOLD_VIEW_CASE));
     return 0;
 }
 

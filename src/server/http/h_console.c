@@ -91,14 +91,7 @@ static int add_hold(void *ctx, const struct dc_hold *h)
         return 1;
     }
     p->last = h->id;
-    json_array_append_new(
-        p->arr, json_pack("{s:I, s:I, s:I, s:s, s:b, s:I, s:b, s:I, s:I, s:I, s:s}", "hold",
-                          (json_int_t)h->id, "account", (json_int_t)h->account, "amount",
-                          (json_int_t)h->amount, "status", dc_hold_status_name(h->status),
-                          "provisional", h->provisional, "release_at", (json_int_t)h->release_at,
-                          "release_provisional", h->release_provisional, "case",
-                          (json_int_t)h->case_id, "deposit", (json_int_t)h->deposit, "created_at",
-                          (json_int_t)h->created_at, "released_by", h->released_by));
+    json_array_append_new(p->arr, dc_json_hold(h, DC_HOLD_VIEW_PAGE));
     return 0;
 }
 

@@ -104,15 +104,7 @@ static enum dc_err deposit_fn(struct dc_store *st, struct dc_req *rq, void *arg,
     d->credited = o.credited;
     json_t *coins = json_array();
     for (size_t i = 0; i < o.n; i++) {
-        const struct dc_deposit_coin_out *c = &o.coins[i];
-        json_array_append_new(
-            coins,
-            json_pack("{s:o, s:I, s:I, s:I, s:b, s:s, s:b, s:o}", "serial",
-                      dc_json_hex(c->serial, DC_SERIAL_BYTES), "amount", (json_int_t)c->amount,
-                      "hold", (json_int_t)c->hold, "release_at", (json_int_t)c->release_at,
-                      "release_provisional", c->release_provisional, "status",
-                      dc_hold_status_name(c->status), "flagged", c->flagged, "case",
-                      c->case_id ? json_integer(c->case_id) : json_null()));
+        json_array_append_new(coins, dc_json_deposit_coin(&o.coins[i], 1));
     }
     out->status = 201;
     out->json = json_pack("{s:I, s:I, s:o, s:o}", "deposit_id", (json_int_t)o.deposit_id,

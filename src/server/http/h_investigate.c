@@ -118,22 +118,9 @@ static json_t *who(struct dc_store *st, enum dc_acct_by by, int64_t id, const ui
 
 /* ---- GET /v1/admin/accounts/{id}/holds --------------------------------- */
 
-static json_t *hold_json(const struct dc_hold *h)
-{
-    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:I, s:I, s:s}", "hold",
-                          (json_int_t)h->id, "account", (json_int_t)h->account, "amount",
-                          (json_int_t)h->amount, "left", (json_int_t)dc_hold_left(h), "status",
-                          dc_hold_status_name(h->status), "provisional", h->provisional,
-                          "release_at", (json_int_t)h->release_at, "deposit",
-                          (json_int_t)h->deposit, "taken", (json_int_t)h->taken, "created_at",
-                          (json_int_t)h->created_at, "released_by", h->released_by);
-    if (o) json_object_set_new(o, "case", h->case_id ? json_integer(h->case_id) : json_null());
-    return o;
-}
-
 static int add_hold(void *ctx, const struct dc_hold *h)
 {
-    json_array_append_new(ctx, hold_json(h));
+    json_array_append_new(ctx, dc_json_hold(h, DC_HOLD_VIEW_ACCOUNT));
     return 0;
 }
 
@@ -311,7 +298,7 @@ static int add_chain(void *ctx, const struct dc_dcoin *d)
                   (json_int_t)d->amount, "state", sh, "branch", branch, "flagged", d->flagged);
     struct dc_hold h;
     if (dep && d->hold && t->st->ops->hold_get(t->st, &h, d->hold) == DC_OK) {
-        json_object_set_new(dep, "hold", hold_json(&h));
+        json_object_set_new(dep, "hold", dc_json_hold(&h, DC_HOLD_VIEW_ACCOUNT));
     } else if (dep) {
         json_object_set_new(dep, "hold", json_null());
     }

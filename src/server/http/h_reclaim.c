@@ -85,14 +85,7 @@ static enum dc_err reclaim_fn(struct dc_store *st, struct dc_req *rq, void *arg,
     json_t *coins = json_array();
     for (size_t i = 0; i < o.n; i++) {
         const struct dc_deposit_coin_out *c = &o.coins[i];
-        json_array_append_new(
-            coins,
-            json_pack("{s:o, s:I, s:I, s:I, s:b, s:s, s:o}", "serial",
-                      dc_json_hex(c->serial, DC_SERIAL_BYTES), "amount", (json_int_t)c->amount,
-                      "hold", (json_int_t)c->hold, "release_at", (json_int_t)c->release_at,
-                      "release_provisional", c->release_provisional, "status",
-                      dc_hold_status_name(c->status), "case",
-                      c->case_id ? json_integer((json_int_t)c->case_id) : json_null()));
+        json_array_append_new(coins, dc_json_deposit_coin(c, 0));
         if (c->case_id && !d->case_id) {
             d->case_id = c->case_id;
             d->case_new = c->case_new;

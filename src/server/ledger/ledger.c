@@ -291,7 +291,15 @@ enum dc_err dc_ledger_transfer(struct dc_store *st, const struct dc_currency *cu
 {
     char m1[MONEY_MAX], m2[MONEY_MAX];
     struct dc_account a, b;
-    enum dc_err e = payer(st, from, &a);
+    /* the payer and the first payees in one read where reads cost a round
+     * trip each (PostgreSQL); the answers below stay the reads' own, and
+     * a failed read (a lost connection) fails the transfer as theirs would */
+    int64_t known[16];
+    size_t nk = 0;
+    known[nk++] = from;
+    for (size_t i = 0; i < n && nk < sizeof known / sizeof known[0]; i++) known[nk++] = to[i];
+    enum dc_err e = dc_store_accounts_prefetch(st, known, nk);
+    if (e == DC_OK) e = payer(st, from, &a);
     if (e != DC_OK) return e;
     int64_t total = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1792,42 +1800,16 @@ enum dc_err dc_ledger_reclaim_fork(struct dc_store *st, struct dc_ctx *x, uint64
 
 /* ---- Holds and cases -------------------------------------------------- */
 
-struct release_ctx {
-    struct dc_store *st;
-    uint64_t now;
-    size_t n;
-    enum dc_err err;
-    struct dc_hold *due;
-    size_t due_n, due_cap;
-};
-
-static int collect_due(void *ctx, const struct dc_hold *h)
-{
-    struct release_ctx *r = ctx;
-    if (r->due_n == r->due_cap) {
-        size_t cap = r->due_cap ? r->due_cap * 2 : 64;
-        struct dc_hold *p = realloc(r->due, cap * sizeof *p);
-        if (!p) {
-            r->err = DC_ERR_NO_MEMORY;
-            return 1;
-        }
-        r->due = p;
-        r->due_cap = cap;
-    }
-    r->due[r->due_n++] = *h;
-    return 0;
-}
-
 enum dc_err dc_ledger_release_due(struct dc_store *st, uint64_t now, const char *by,
                                   size_t *released)
 {
-    struct release_ctx r = {st, now, 0, DC_OK, NULL, 0, 0};
+    struct hold_list r = {0};
     *released = 0;
     /* collect first: the listing statement must finish before we write */
-    enum dc_err e = st->ops->holds_list(st, DC_HOLDS_DUE, (int64_t)now, collect_due, &r);
+    enum dc_err e = st->ops->holds_list(st, DC_HOLDS_DUE, (int64_t)now, hold_list_cb, &r);
     if (e == DC_OK) e = r.err;
-    for (size_t i = 0; e == DC_OK && i < r.due_n; i++) {
-        struct dc_hold h = r.due[i];
+    for (size_t i = 0; e == DC_OK && i < r.n; i++) {
+        struct dc_hold h = r.h[i];
         if (h.release_provisional) continue; /* defensive: the store's query excludes them */
         char ref[48];
         snprintf(ref, sizeof ref, "h:%lld", (long long)h.id);
@@ -1844,7 +1826,7 @@ enum dc_err dc_ledger_release_due(struct dc_store *st, uint64_t now, const char 
         /* a debtor's released credit pays her debt (step 3 of recovery) */
         if (e == DC_OK) e = dc_ledger_collect(st, now, h.account);
     }
-    free(r.due);
+    free(r.h);
     return e;
 }
 
@@ -1859,11 +1841,11 @@ enum dc_err dc_ledger_recheck_holds(struct dc_store *st, const struct dc_calenda
     uint64_t end = cal->cover_to >= DC_CALENDAR_DAY_MAX
                        ? (uint64_t)INT64_MAX
                        : dc_calendar_day_start_ms(cal, cal->cover_to + 1);
-    struct release_ctx r = {st, 0, 0, DC_OK, NULL, 0, 0}; /* collected as by the release */
-    enum dc_err e = st->ops->holds_list(st, DC_HOLDS_RECHECK, (int64_t)end, collect_due, &r);
+    struct hold_list r = {0}; /* collected as by the release */
+    enum dc_err e = st->ops->holds_list(st, DC_HOLDS_RECHECK, (int64_t)end, hold_list_cb, &r);
     if (e == DC_OK) e = r.err;
-    for (size_t i = 0; e == DC_OK && i < r.due_n; i++) {
-        struct dc_hold *h = &r.due[i];
+    for (size_t i = 0; e == DC_OK && i < r.n; i++) {
+        struct dc_hold *h = &r.h[i];
         uint64_t at;
         int prov;
         /* from the instant it was credited, as at deposit; a date past the
@@ -1879,7 +1861,7 @@ enum dc_err dc_ledger_recheck_holds(struct dc_store *st, const struct dc_calenda
         e = st->ops->hold_put(st, h);
         if (e == DC_OK) (*changed)++;
     }
-    free(r.due);
+    free(r.h);
     return e;
 }
 
@@ -1899,17 +1881,17 @@ enum dc_err dc_ledger_redate_holds(struct dc_store *st, const struct dc_calendar
     *n_out = 0;
     *provisional = 0;
     /* every hold still held or frozen (release_at > -1 is all of them) */
-    struct release_ctx r = {st, 0, 0, DC_OK, NULL, 0, 0};
-    enum dc_err e = st->ops->holds_list(st, DC_HOLDS_RECHECK, -1, collect_due, &r);
+    struct hold_list r = {0};
+    enum dc_err e = st->ops->holds_list(st, DC_HOLDS_RECHECK, -1, hold_list_cb, &r);
     if (e == DC_OK) e = r.err;
     struct dc_redated *ch = NULL;
     size_t n = 0;
-    if (e == DC_OK && r.due_n) {
-        ch = calloc(r.due_n, sizeof *ch);
+    if (e == DC_OK && r.n) {
+        ch = calloc(r.n, sizeof *ch);
         if (!ch) e = DC_ERR_NO_MEMORY;
     }
-    for (size_t i = 0; e == DC_OK && i < r.due_n; i++) {
-        struct dc_hold *h = &r.due[i];
+    for (size_t i = 0; e == DC_OK && i < r.n; i++) {
+        struct dc_hold *h = &r.h[i];
         uint64_t at;
         int prov;
         if (dc_calendar_release(&at, &prov, cal, h->created_at, n_days) != DC_OK) {
@@ -1944,7 +1926,7 @@ enum dc_err dc_ledger_redate_holds(struct dc_store *st, const struct dc_calendar
         if (e == DC_OK) e = st->ops->account_event(st, h->account, now, actor, "hold_redated", why);
         if (e == DC_OK) n++;
     }
-    free(r.due);
+    free(r.h);
     if (e != DC_OK) {
         free(ch);
         return e;

@@ -36,6 +36,138 @@ const char *dc_hold_status_name(int status)
     }
 }
 
+/* The fields of a hold's views (render.h), in no particular order; 0 ends
+ * a view. */
+enum hold_field {
+    HF_END,
+    HF_ID,   /* "id" */
+    HF_HOLD, /* "hold": the same id */
+    HF_ACCOUNT,
+    HF_AMOUNT,      /* what was credited */
+    HF_AMOUNT_LEFT, /* "amount": what it still holds (the holder's view) */
+    HF_LEFT,        /* "left": likewise, beside "amount" */
+    HF_STATUS,
+    HF_PROVISIONAL,
+    HF_RELEASE_AT,
+    HF_RELEASE_PROVISIONAL,
+    HF_TAKEN,
+    HF_REPAID,
+    HF_DEPOSIT,
+    HF_CREATED_AT,
+    HF_RELEASED_BY,
+    HF_CASE,    /* "case": null when none */
+    HF_CASE_ID, /* "case": 0 when none */
+};
+
+static const enum hold_field hold_views[][13] = {
+    [DC_HOLD_VIEW_HOLDER] = {HF_ID, HF_AMOUNT_LEFT, HF_RELEASE_AT, HF_STATUS, HF_TAKEN,
+                             HF_RELEASE_PROVISIONAL, HF_CASE},
+    [DC_HOLD_VIEW_ACCOUNT] = {HF_HOLD, HF_ACCOUNT, HF_AMOUNT, HF_LEFT, HF_STATUS, HF_PROVISIONAL,
+                              HF_RELEASE_AT, HF_DEPOSIT, HF_TAKEN, HF_CREATED_AT, HF_RELEASED_BY,
+                              HF_CASE},
+    [DC_HOLD_VIEW_CASE] = {HF_HOLD, HF_ACCOUNT, HF_AMOUNT, HF_STATUS, HF_PROVISIONAL, HF_RELEASE_AT,
+                           HF_RELEASE_PROVISIONAL, HF_TAKEN, HF_REPAID, HF_RELEASED_BY, HF_DEPOSIT},
+    [DC_HOLD_VIEW_PAGE] = {HF_HOLD, HF_ACCOUNT, HF_AMOUNT, HF_STATUS, HF_PROVISIONAL, HF_RELEASE_AT,
+                           HF_RELEASE_PROVISIONAL, HF_CASE_ID, HF_DEPOSIT, HF_CREATED_AT,
+                           HF_RELEASED_BY},
+};
+
+/* One field's name and value (new reference; NULL: out of memory). */
+static json_t *hold_field(const char **name, const struct dc_hold *h, enum hold_field f)
+{
+    switch (f) {
+    case HF_ID:
+        *name = "id";
+        return json_integer(h->id);
+    case HF_HOLD:
+        *name = "hold";
+        return json_integer(h->id);
+    case HF_ACCOUNT:
+        *name = "account";
+        return json_integer(h->account);
+    case HF_AMOUNT:
+        *name = "amount";
+        return json_integer(h->amount);
+    case HF_AMOUNT_LEFT:
+        *name = "amount";
+        return json_integer(dc_hold_left(h));
+    case HF_LEFT:
+        *name = "left";
+        return json_integer(dc_hold_left(h));
+    case HF_STATUS:
+        *name = "status";
+        return json_string(dc_hold_status_name(h->status));
+    case HF_PROVISIONAL:
+        *name = "provisional";
+        return json_boolean(h->provisional);
+    case HF_RELEASE_AT:
+        *name = "release_at";
+        return json_integer((json_int_t)h->release_at);
+    case HF_RELEASE_PROVISIONAL:
+        *name = "release_provisional"; /* a guessed date: the calendar does not cover it yet */
+        return json_boolean(h->release_provisional);
+    case HF_TAKEN:
+        *name = "taken"; /* what a fork case took out (forfeit or reversal) */
+        return json_integer(h->taken);
+    case HF_REPAID:
+        *name = "repaid";
+        return json_integer(h->repaid);
+    case HF_DEPOSIT:
+        *name = "deposit";
+        return json_integer(h->deposit);
+    case HF_CREATED_AT:
+        *name = "created_at";
+        return json_integer((json_int_t)h->created_at);
+    case HF_RELEASED_BY:
+        *name = "released_by";
+        return json_string(h->released_by);
+    case HF_CASE:
+        *name = "case";
+        return h->case_id ? json_integer(h->case_id) : json_null();
+    case HF_CASE_ID:
+        *name = "case";
+        return json_integer(h->case_id);
+    case HF_END:
+        break;
+    }
+    return NULL;
+}
+
+json_t *dc_json_hold(const struct dc_hold *h, enum dc_hold_view view)
+{
+    json_t *o = json_object();
+    const enum hold_field *f = hold_views[view];
+    for (size_t i = 0; o && i < sizeof hold_views[0] / sizeof f[0] && f[i] != HF_END; i++) {
+        const char *name = NULL;
+        json_t *v = hold_field(&name, h, f[i]);
+        /* one field missing is no answer: as json_pack, all or nothing */
+        if (!v || json_object_set_new(o, name, v) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    return o;
+}
+
+json_t *dc_json_deposit_coin(const struct dc_deposit_coin_out *c, int with_flagged)
+{
+    json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:b, s:s}", "serial",
+                          dc_json_hex(c->serial, DC_SERIAL_BYTES), "amount", (json_int_t)c->amount,
+                          "hold", (json_int_t)c->hold, "release_at", (json_int_t)c->release_at,
+                          "release_provisional", c->release_provisional, "status",
+                          dc_hold_status_name(c->status));
+    if (o && with_flagged && json_object_set_new(o, "flagged", json_boolean(c->flagged)) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    if (o &&
+        json_object_set_new(o, "case", c->case_id ? json_integer(c->case_id) : json_null()) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
 const char *dc_json_record_type(uint8_t t)
 {
     return t == DC_TYPE_TRANSFER  ? "transfer"

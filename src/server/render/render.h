@@ -28,6 +28,35 @@ const char *dc_json_record_type(uint8_t type);
 /* "held", "frozen", "released" or "reversed" for a hold status. */
 const char *dc_hold_status_name(int status);
 
+/* How a hold is shown: one view an answer, each field rendered the same
+ * way wherever it appears.
+ *   HOLDER (GET /v1/balance): {"id", "amount" (what it still holds),
+ *     "release_at", "status", "taken", "release_provisional", "case"}
+ *   ACCOUNT (GET /v1/admin/accounts/{id}/holds, a case coin's deposits):
+ *     {"hold", "account", "amount", "left", "status", "provisional",
+ *     "release_at", "deposit", "taken", "created_at", "released_by", "case"}
+ *   CASE (GET /v1/admin/cases/{id}): {"hold", "account", "amount", "status",
+ *     "provisional", "release_at", "release_provisional", "taken", "repaid",
+ *     "released_by", "deposit"}
+ *   PAGE (GET /v1/admin/holds): {"hold", "account", "amount", "status",
+ *     "provisional", "release_at", "release_provisional", "case" (0: none),
+ *     "deposit", "created_at", "released_by"}
+ * "case" is null when the hold has none, but for PAGE (0). */
+enum dc_hold_view {
+    DC_HOLD_VIEW_HOLDER,
+    DC_HOLD_VIEW_ACCOUNT,
+    DC_HOLD_VIEW_CASE,
+    DC_HOLD_VIEW_PAGE
+};
+
+json_t *dc_json_hold(const struct dc_hold *h, enum dc_hold_view view);
+
+/* One coin of a deposit's or a reclaim's answer: {"serial", "amount",
+ * "hold", "release_at", "release_provisional", "status", "flagged" (only
+ * with_flagged: deposits), "case" (null: none)}. */
+struct dc_deposit_coin_out; /* server/ledger/ledger.h */
+json_t *dc_json_deposit_coin(const struct dc_deposit_coin_out *c, int with_flagged);
+
 /* An account; with_private adds the real-name data and device (users only). */
 json_t *dc_json_account(const struct dc_account *a, int with_private);
 

@@ -1,0 +1,11 @@
+-- ducatd schema, 0010 (PostgreSQL, issue 12): nothing to change.
+-- On SQLite this step moves the stored answers of money-moving requests from
+-- a WITHOUT ROWID table, whose 102-byte leaf limit sent every answer to an
+-- overflow page, to a rowid table (schema/sqlite/0010_requests_rowid.sql).
+-- PostgreSQL already keeps requests in a heap with a b-tree primary key on
+-- (account, request_id), rows of this size stay inline (TOAST starts at
+-- ~2 KB), and its key stays the one a distributed engine partitions by
+-- (account, schema/pg/0001_init.sql).
+-- The step keeps both backends' schema history in step (a statement that
+-- returns no rows: the migration runner expects none).
+COMMENT ON TABLE requests IS 'the first answer of each money-moving request';
