@@ -149,9 +149,9 @@ $(BUILD)/tests/test_api_multi $(BUILD)/tests/test_api_failover: tests/api/load.c
 # tests/e2e/cli_harness.c holds their shared helpers (not a test: no test_ prefix).
 $(BUILD)/tests/test_%: tests/e2e/test_%.c tests/e2e/cli_harness.c tests/e2e/cli_harness.h \
         tests/api/harness.c tests/api/harness.h tests/test.h $(BUILD)/gen/calendar_test.h \
-        $(WAL_LIB) $(LIB_A) | $(DUCAT) $(DUCATD)
+        tests/fixture.h tools/world.h $(WAL_LIB) $(LIB_A) | $(DUCAT) $(DUCATD)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -Itests/api -I$(BUILD)/gen $< tests/e2e/cli_harness.c tests/api/harness.c -o $@ \
+	$(CC) $(ALL_CFLAGS) -Itests -Itests/api -Itools -I$(BUILD)/gen $< tests/e2e/cli_harness.c tests/api/harness.c -o $@ \
 	    $(WAL_LIB) $(LIB_A) $(TEST_LIBS) $(LDLIBS)
 
 # Built without $(SAN): preloaded into a sanitized ducatd they need no runtime of their own.

@@ -66,6 +66,20 @@ DC_MUST_CHECK enum dc_err dc_refusal_payment_hash(uint8_t out[static DC_HASH_BYT
                                                   const uint8_t *const *coin,
                                                   const size_t *coin_len, size_t n);
 
+/* Refusal evidence carries one offline payment's coins: at most
+ * DC_PAYMENT_COINS_MAX of them, their (len:u16 coin) at most
+ * DC_PAYMENT_MAX_BYTES (ducat/proto.h; the wallet library asserts both
+ * equal). Its largest encoding, above DC_EVIDENCE_MAX_BYTES, and the buffer
+ * any reader of evidence of either kind needs: */
+#define DC_REFUSAL_EVIDENCE_COINS_MAX 16
+#define DC_REFUSAL_EVIDENCE_COINS_BYTES 16384
+#define DC_REFUSAL_EVIDENCE_MAX_BYTES                                                              \
+    (3 + DC_EVIDENCE_KEYS_MAX * DC_KEYCERT_BYTES + DC_REFUSAL_BYTES + 2 +                          \
+     DC_REFUSAL_EVIDENCE_COINS_BYTES + DC_TRANSFER_BYTES)
+#define DC_EVIDENCE_READ_MAX_BYTES                                                                 \
+    (DC_REFUSAL_EVIDENCE_MAX_BYTES > DC_EVIDENCE_MAX_BYTES ? DC_REFUSAL_EVIDENCE_MAX_BYTES         \
+                                                           : DC_EVIDENCE_MAX_BYTES)
+
 /*
  * Refusal evidence: the proof that a payee refused a payment and then
  * handed one of its coins on anyway (docs/PROTOCOL.md, "Refusal evidence"):
@@ -83,8 +97,9 @@ DC_MUST_CHECK enum dc_err dc_refusal_payment_hash(uint8_t out[static DC_HASH_BYT
  * Builds it from a refusal (not checked here), the payment's coins, the
  * decoded coins[idx] (`refused`) and the payee's record `succ`. On
  * DC_ERR_BUFFER_TOO_SMALL *out_len is the size needed.
- * DC_ERR_INVALID_ARGUMENT for n = 0, n > 255, idx >= n, a coin longer than
- * 65,535 bytes; DC_ERR_UNKNOWN_KEY if t lacks a key the coin needs.
+ * DC_ERR_INVALID_ARGUMENT for n = 0, n > DC_REFUSAL_EVIDENCE_COINS_MAX,
+ * idx >= n, coins over DC_REFUSAL_EVIDENCE_COINS_BYTES (with their lengths)
+ * or a coin longer than 65,535 bytes; DC_ERR_UNKNOWN_KEY if t lacks a key the coin needs.
  */
 DC_MUST_CHECK enum dc_err
 dc_refusal_evidence_build(uint8_t *out, size_t cap, size_t *out_len, const struct dc_trust *t,

@@ -103,17 +103,18 @@ static int evidence_bytes(struct cli *x, const char *path, uint8_t **bin, size_t
         p = m;
         n = strlen(m);
     }
-    *bin = malloc(DC_EVIDENCE_MAX_BYTES);
+    *bin = malloc(DC_EVIDENCE_READ_MAX_BYTES);
     enum dc_err e = *bin ? DC_OK : DC_ERR_NO_MEMORY;
     if (e == DC_OK && n > 6 && memcmp(p, "ducat:", 6) == 0) {
-        e = dc_armor_decode(*bin, DC_EVIDENCE_MAX_BYTES, len, DC_ARMOR_EVIDENCE, p, n);
+        e = dc_armor_decode(*bin, DC_EVIDENCE_READ_MAX_BYTES, len, DC_ARMOR_EVIDENCE, p, n);
         if (e != DC_OK) {
             rc =
                 cli_fail(x, e, "evidence '%s': the armor does not decode: %s", path, dc_err_str(e));
         }
     } else if (e == DC_OK) {
         /* hex: the admin API's `evidence` */
-        if (n % 2 || n / 2 > DC_EVIDENCE_MAX_BYTES || dc_hex_decode(*bin, n / 2, p, n) != DC_OK) {
+        if (n % 2 || n / 2 > DC_EVIDENCE_READ_MAX_BYTES ||
+            dc_hex_decode(*bin, n / 2, p, n) != DC_OK) {
             rc = cli_fail_code(CLI_EXIT_USAGE,
                                "evidence '%s': expected evidence armor (ducat:evidence:...), "
                                "hex, or the JSON of a case",

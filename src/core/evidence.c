@@ -246,17 +246,20 @@ enum dc_err dc_refusal_evidence_build(uint8_t *out, size_t cap, size_t *out_len,
                                       const struct dc_record *succ)
 {
     *out_len = 0;
-    if (n == 0 || n > 255 || idx >= n) return DC_ERR_INVALID_ARGUMENT;
+    if (n == 0 || n > DC_REFUSAL_EVIDENCE_COINS_MAX || idx >= n) return DC_ERR_INVALID_ARGUMENT;
     uint32_t ids[DC_EVIDENCE_KEYS_MAX] = {0};
     size_t n_ids = 0;
     enum dc_err e = coin_key_ids(ids, &n_ids, refused);
     if (e != DC_OK) return e;
     /* the size first: every term is bounded (n <= 255, len <= 65,535) */
-    size_t need = 3 + n_ids * DC_KEYCERT_BYTES + DC_REFUSAL_BYTES + 2 + succ->len;
+    size_t coins = 0;
     for (size_t i = 0; i < n; i++) {
         if (coin_len[i] == 0 || coin_len[i] > 0xffff) return DC_ERR_INVALID_ARGUMENT;
-        need += 2 + coin_len[i];
+        coins += 2 + coin_len[i];
     }
+    /* what no payment carries, no reader would take */
+    if (coins > DC_REFUSAL_EVIDENCE_COINS_BYTES) return DC_ERR_INVALID_ARGUMENT;
+    size_t need = 3 + n_ids * DC_KEYCERT_BYTES + DC_REFUSAL_BYTES + 2 + coins + succ->len;
     if (need > cap) {
         *out_len = need;
         return DC_ERR_BUFFER_TOO_SMALL;
@@ -305,11 +308,16 @@ static enum dc_err verify_refusal_view(struct evidence_view *v, struct dc_eviden
     read_head(&r, DC_TYPE_REFUSAL_EVIDENCE, keys, &n_keys);
     const uint8_t *ref = dc_read_bytes(&r, DC_REFUSAL_BYTES);
     size_t n = dc_read_u8(&r), idx = dc_read_u8(&r);
-    if (r.err == DC_OK && (n == 0 || idx >= n)) dc_reader_fail(&r, DC_ERR_DECODE_VALUE);
+    /* one payment's coins, within one payment's limits */
+    if (r.err == DC_OK && (n == 0 || idx >= n || n > DC_REFUSAL_EVIDENCE_COINS_MAX))
+        dc_reader_fail(&r, DC_ERR_DECODE_VALUE);
+    size_t coins = 0;
     for (size_t i = 0; i < n && r.err == DC_OK; i++) {
         uint8_t lo = dc_read_u8(&r), hi = dc_read_u8(&r);
         coin_len[i] = (size_t)(lo | (unsigned)hi << 8);
-        if (r.err == DC_OK && coin_len[i] == 0) dc_reader_fail(&r, DC_ERR_DECODE_VALUE);
+        coins += 2 + coin_len[i];
+        if (r.err == DC_OK && (coin_len[i] == 0 || coins > DC_REFUSAL_EVIDENCE_COINS_BYTES))
+            dc_reader_fail(&r, DC_ERR_DECODE_VALUE);
         coin[i] = dc_read_bytes(&r, coin_len[i]);
     }
     if (r.err == DC_OK) dc_record_read(&r, &v->succ[1], 0);

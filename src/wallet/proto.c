@@ -16,7 +16,12 @@
 #include "ducat/codec.h"
 #include "ducat/crypto.h"
 #include "ducat/proto.h"
+#include "ducat/refusal.h"
 #include "wallet/proto_int.h"
+
+/* refusal evidence (core, which cannot see this header) carries one payment */
+_Static_assert(DC_REFUSAL_EVIDENCE_COINS_MAX == DC_PAYMENT_COINS_MAX, "refusal evidence coins");
+_Static_assert(DC_REFUSAL_EVIDENCE_COINS_BYTES == DC_PAYMENT_MAX_BYTES, "refusal evidence bytes");
 
 static const char request_label[] = "ducat/request/v1";
 static const char payment_label[] = "ducat/payment/v1";

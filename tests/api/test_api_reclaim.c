@@ -344,6 +344,11 @@ static void test_reclaim_after_deadline(void)
     ASSERT(json_is_true(json_object_get(c0, "release_provisional")));
     json_decref(j);
     ASSERT_EQ(value_of(&alice), 1000);
+    /* the same coins under a new request id: refused, nothing moves */
+    st = reclaim(&alice, &p, 0, 1, 0, NULL, &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
+    json_decref(j);
+    ASSERT_EQ(value_of(&alice), 1000);
     /* the payee's late deposit: refused (expired, and reclaimed), no case */
     static struct coin one[1];
     one[0] = p.c[0];
@@ -627,6 +632,18 @@ static void test_refused_passed_on_after_reclaim(void)
     json_decref(j);
     ASSERT_EQ(cases_count(), 1);
     ASSERT_EQ(value_of(&bob), 300);
+
+    /* Alice again under a new request id, Carol again: refused, no move */
+    st = reclaim(&alice, &p, 0, p.n, 1, NULL, &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
+    json_decref(j);
+    st = deposit(&S, &carol, on, 1, NULL, &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
+    json_decref(j);
+    ASSERT_EQ(cases_count(), 1);
+    ASSERT_EQ(value_of(&alice), 1000);
+    ASSERT_EQ(value_of(&bob), 300);
+    ASSERT_EQ(value_of(&carol), 200);
     audit_ok(&S);
     srv_cleanup(&S);
 }
@@ -718,6 +735,100 @@ static void test_refused_passed_on_before_reclaim(void)
     ASSERT_EQ(forks_total(), 1); /* the replay opened nothing */
     ASSERT_EQ(value_of(&alice), 1000);
     ASSERT_EQ(value_of(&bob), 300);
+    /* the same payment under new request ids: refused every time, nothing
+     * more credited (709624f credited 200 again each time, from the loss
+     * account, and recovered it from Bob) */
+    for (int k = 0; k < 3; k++) {
+        st = reclaim(&alice, &p, 0, p.n, 1, NULL, &j);
+        dump_if(st, 409, j);
+        ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
+        json_decref(j);
+    }
+    /* Carol's deposit again, Bob's own deposit of the coin Alice took back */
+    st = deposit(&S, &carol, on, 1, NULL, &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
+    json_decref(j);
+    static struct coin own[1];
+    own[0] = p.c[1];
+    coin_deposit(&own[0], &bob, bob.account);
+    st = deposit(&S, &bob, own, 1, NULL, &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_RECLAIMED");
+    json_decref(j);
+    ASSERT_EQ(cases_count(), 1);
+    ASSERT_EQ(forks_total(), 1);
+    ASSERT_EQ(value_of(&alice), 1000);
+    ASSERT_EQ(value_of(&carol), 200);
+    ASSERT_EQ(value_of(&bob), 300);
+    audit_ok(&S);
+    srv_cleanup(&S);
+}
+
+/* (1b) with one-coin payments, where no other coin of the payment carries
+ * the reclaim marker: p is passed on to Carol, q deposited by Bob himself,
+ * both before Alice reclaims. Each reclaim is credited once; the same
+ * payment again under new request ids is refused (on 709624f each one was
+ * credited again from the loss account and recovered from Bob). */
+static void test_refused_taken_reclaimed_once(void)
+{
+    static struct pay p, q;
+    static struct coin on[1], dep[1];
+    struct dev alice, bob, carol;
+    start();
+    dev_setup(&S, &alice, "Alice Zhang", 1000);
+    dev_setup(&S, &bob, "Bob Li", 0);
+    dev_setup(&S, &carol, "Carol Wang", 0);
+    ASSERT_EQ(fund(&S, bob.account, 1000), 201);
+    dev_sync(&S, &bob);
+    dev_sync(&S, &carol);
+    struct pay *pays[2] = {&p, &q};
+    for (size_t k = 0; k < 2; k++) {
+        pays[k]->n = withdraw_ok(&alice, 100, pays[k]->c, 4);
+        ASSERT_EQ(pays[k]->n, 1);
+        pay_make(pays[k], &alice, &bob);
+        pay_refuse(pays[k], &bob);
+    }
+    ASSERT_EQ(value_of(&alice), 800);
+
+    on[0] = p.c[0];
+    coin_transfer(&on[0], &bob, &carol);
+    coin_deposit(&on[0], &carol, carol.account);
+    json_t *j = NULL;
+    ASSERT_EQ(deposit(&S, &carol, on, 1, NULL, &j), 201);
+    json_decref(j);
+    dep[0] = q.c[0];
+    coin_deposit(&dep[0], &bob, bob.account);
+    ASSERT_EQ(deposit(&S, &bob, dep, 1, NULL, &j), 201);
+    json_decref(j);
+    ASSERT_EQ(value_of(&bob), 1100);
+
+    for (size_t k = 0; k < 2; k++) {
+        int st = reclaim(&alice, pays[k], 0, 1, 1, NULL, &j);
+        dump_if(st, 201, j);
+        ASSERT_EQ(st, 201);
+        ASSERT_EQ(json_int(j, "credited"), 100);
+        json_decref(j);
+        for (int r = 0; r < 3; r++) {
+            st = reclaim(&alice, pays[k], 0, 1, 1, NULL, &j);
+            dump_if(st, 409, j);
+            ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
+            json_decref(j);
+        }
+        ASSERT_EQ(value_of(&alice), 900 + 100 * (long long)k);
+        audit_ok(&S);
+    }
+    /* and the deposits again */
+    int st = deposit(&S, &carol, on, 1, NULL, &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
+    json_decref(j);
+    st = deposit(&S, &bob, dep, 1, NULL, &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
+    json_decref(j);
+    ASSERT_EQ(cases_count(), 2);
+    ASSERT_EQ(forks_total(), 2);
+    ASSERT_EQ(value_of(&alice), 1000);
+    ASSERT_EQ(value_of(&carol), 100);
+    /* Bob: 1000 + his own 100 deposit, less 100 for each case */
+    ASSERT_EQ(value_of(&bob), 900);
     audit_ok(&S);
     srv_cleanup(&S);
 }
@@ -757,6 +868,17 @@ static void test_refused_then_deposited_by_payee(void)
     the_case(&bob, DC_TYPE_REFUSAL_EVIDENCE, status);
     ASSERT_STR(status, "resolved");
     ASSERT_STR(s0, "held");
+    ASSERT_EQ(value_of(&bob), 0);
+    ASSERT_EQ(value_of(&alice), 1000);
+    ASSERT_EQ(value_of(&carol), 500);
+    /* again under a new request id; Bob's deposit again: nothing moves */
+    st = reclaim(&alice, &p, 0, p.n, 1, NULL, &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
+    json_decref(j);
+    st = deposit(&S, &bob, dep, 1, NULL, &j);
+    ASSERT_API_ERR(st, j, 409, "DC_ERR_COIN_SPENT");
+    json_decref(j);
+    ASSERT_EQ(cases_count(), 1);
     ASSERT_EQ(value_of(&bob), 0);
     ASSERT_EQ(value_of(&alice), 1000);
     ASSERT_EQ(value_of(&carol), 500);
@@ -881,4 +1003,5 @@ TESTS(T(test_reclaim_with_refusal), T(test_reclaim_refused_cases), T(test_reclai
       T(test_reclaim_loses_to_payee_deposit), T(test_reclaim_server_kill9),
       T(test_refused_passed_on_after_reclaim), T(test_refused_passed_on_before_reclaim),
       T(test_refused_then_deposited_by_payee), T(test_payer_double_spent_then_reclaims),
-      T(test_refused_passed_on_culprit_pays_later), T(test_refused_passed_on_reclaim_kill9))
+      T(test_refused_passed_on_culprit_pays_later), T(test_refused_passed_on_reclaim_kill9),
+      T(test_refused_taken_reclaimed_once))

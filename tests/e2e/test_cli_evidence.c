@@ -15,7 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ducat/armor.h"
+#include "ducat/auth.h"
 #include "ducat/coin.h"
+#include "ducat/refusal.h"
+#include "fixture.h"
 
 static struct srv S;
 static struct dev alice, bob, carol;
@@ -281,10 +285,46 @@ static void test_cli_shows_provisional(void)
     srv_cleanup(&T);
 }
 
+/* The refusal evidence of a maximal payment (16 coins, a 16,035-byte
+ * PAYMENT: 16,495 bytes, more than fork evidence's 15,065) as armor and
+ * as hex, made in the deterministic world and checked with its master key:
+ * verified, naming Bob (before: "the armor does not decode"). */
+static void test_maximal_refusal_evidence(void)
+{
+    static struct world w;
+    static struct max_refusal m;
+    static uint8_t ev[DC_REFUSAL_EVIDENCE_MAX_BYTES];
+    static char text[4 * DC_REFUSAL_EVIDENCE_MAX_BYTES];
+    world_init(&w);
+    max_refusal_make(&w, &m);
+    size_t len = 0, tlen = 0;
+    ASSERT_OK(max_refusal_evidence(&w, &m, ev, sizeof ev, &len));
+    ASSERT(len > DC_EVIDENCE_MAX_BYTES);
+    char key[2 * DC_PUBKEY_BYTES + 1], bob_hex[2 * DC_PUBKEY_BYTES + 1], want[200];
+    dc_hex_encode(key, w.master_pk, DC_PUBKEY_BYTES);
+    dc_hex_encode(bob_hex, w.bob.pk, DC_PUBKEY_BYTES);
+    snprintf(want, sizeof want, "culprit device: %s", bob_hex);
+    char out[8192], file[160];
+    ASSERT_OK(dc_armor_encode(text, sizeof text, &tlen, DC_ARMOR_EVIDENCE, ev, len));
+    text[tlen] = 0;
+    put("max-refusal.txt", text, file, sizeof file);
+    int rc = verify(out, sizeof out, file, key);
+    if (rc) printf("# %s", out);
+    ASSERT_EQ(rc, 0);
+    ASSERT_HAS(out, want);
+    dc_hex_encode(text, ev, len);
+    put("max-refusal.hex", text, file, sizeof file);
+    rc = verify(out, sizeof out, file, key);
+    if (rc) printf("# %s", out);
+    ASSERT_EQ(rc, 0);
+    ASSERT_HAS(out, want);
+}
+
 static void test_teardown(void)
 {
     srv_cleanup(&S);
 }
 
 TESTS(T(test_setup), T(test_verifies_and_names_culprit), T(test_tampered_refused),
-      T(test_cases_show_branches), T(test_cli_shows_provisional), T(test_teardown))
+      T(test_maximal_refusal_evidence), T(test_cases_show_branches), T(test_cli_shows_provisional),
+      T(test_teardown))

@@ -3,6 +3,7 @@
  * with nothing but the master public key, naming the culprit; refused for
  * siblings, extensions, unrelated coins and any tampering.
  */
+#include "ducat/armor.h"
 #include "ducat/refusal.h"
 #include "fixture.h"
 #include "test.h"
@@ -235,5 +236,55 @@ static void test_refusal_passed_on(void)
     ASSERT_ERR(dc_evidence_verify(&info, W.master_pk, rev, len), DC_ERR_EVIDENCE_INVALID);
 }
 
+/* The refusal evidence of a maximal payment (16 coins, a 16,035-byte
+ * PAYMENT) is larger than fork evidence's maximum, fits
+ * DC_REFUSAL_EVIDENCE_MAX_BYTES and verifies, also through the armor; 17
+ * coins are neither built nor accepted. */
+static void test_refusal_evidence_of_maximal_payment(void)
+{
+    static struct max_refusal m;
+    static uint8_t rev[DC_REFUSAL_EVIDENCE_MAX_BYTES + 4096];
+    max_refusal_make(&W, &m);
+    ASSERT(m.total <= DC_REFUSAL_EVIDENCE_COINS_BYTES - 35); /* one PAYMENT's room */
+    ASSERT(m.total + 2 * DC_TRANSFER_BYTES > DC_REFUSAL_EVIDENCE_COINS_BYTES - 35);
+    size_t len = 0;
+    ASSERT_OK(max_refusal_evidence(&W, &m, rev, sizeof rev, &len));
+    printf("# refusal evidence of a %zu-byte payment: %zu bytes (fork evidence max %d)\n",
+           m.total + 35, len, (int)DC_EVIDENCE_MAX_BYTES);
+    ASSERT(len > DC_EVIDENCE_MAX_BYTES);
+    ASSERT(len <= DC_REFUSAL_EVIDENCE_MAX_BYTES);
+    ASSERT(DC_EVIDENCE_READ_MAX_BYTES >= DC_REFUSAL_EVIDENCE_MAX_BYTES);
+    struct dc_evidence_info info;
+    ASSERT_OK(dc_evidence_verify(&info, W.master_pk, rev, len));
+    ASSERT_EQ(info.kind, DC_TYPE_REFUSAL_EVIDENCE);
+    ASSERT_MEM(info.culprit, W.bob.pk, DC_PUBKEY_BYTES);
+    /* through the armor */
+    static char armor[4 * sizeof rev];
+    static uint8_t back[DC_EVIDENCE_READ_MAX_BYTES];
+    size_t alen = 0, blen = 0;
+    ASSERT_OK(dc_armor_encode(armor, sizeof armor, &alen, DC_ARMOR_EVIDENCE, rev, len));
+    ASSERT_OK(dc_armor_decode(back, sizeof back, &blen, DC_ARMOR_EVIDENCE, armor, alen));
+    ASSERT_EQ(blen, len);
+    ASSERT_OK(dc_evidence_verify(&info, W.master_pk, back, blen));
+
+    /* 17 coins: not built; and a hand-made one with n = 17 is refused */
+    ASSERT_ERR(dc_refusal_evidence_build(rev, sizeof rev, &len, &W.trust, m.refusal, m.coin,
+                                         m.coin_len, MAX_REFUSAL_COINS, 0, &m.c0,
+                                         &m.on_coin.rec[m.c0.n]),
+               DC_ERR_INVALID_ARGUMENT);
+    ASSERT_OK(max_refusal_evidence(&W, &m, rev, sizeof rev, &len));
+    size_t at_n = 3 + (size_t)rev[2] * DC_KEYCERT_BYTES + DC_REFUSAL_BYTES;
+    ASSERT_EQ(rev[at_n], 16);
+    /* coin 16 appended before the onward record, n = 17 */
+    size_t l16 = m.coin_len[16], tail = m.on_coin.rec[m.c0.n].len, at = len - tail;
+    memmove(rev + at + 2 + l16, rev + at, tail);
+    rev[at] = (uint8_t)(l16 & 0xff);
+    rev[at + 1] = (uint8_t)(l16 >> 8);
+    memcpy(rev + at + 2, m.cb[16], l16);
+    rev[at_n] = 17;
+    ASSERT_ERR(dc_evidence_verify(&info, W.master_pk, rev, len + 2 + l16), DC_ERR_DECODE_VALUE);
+}
+
 TESTS(T(test_double_spend_proves_culprit), T(test_fork_later_in_chain), T(test_no_fork),
-      T(test_tampered_evidence), T(test_refusal_passed_on))
+      T(test_tampered_evidence), T(test_refusal_passed_on),
+      T(test_refusal_evidence_of_maximal_payment))

@@ -1530,6 +1530,35 @@ struct reclaim_job {
 static enum dc_err refused_taken(struct reclaim_job *r, size_t i, const uint8_t *state,
                                  int64_t *case_id, int *opened, char *detail, size_t dcap);
 
+/*
+ * A reclaim with the payee's refusal of coins[i], whose payee's state
+ * `state` her own record consumed first, leaves no marker at `state`: the
+ * index keeps her record there, for the next holder's chain. So that the
+ * payer takes the coin back once, the reclaim is recorded under a derived
+ * key of the same serial, (serial, marker(state)) -> marker(marker(state));
+ * no record's state is a marker (another hash domain), so the key is only
+ * ever claimed here. An index claim, not a scan: two reclaims of the same
+ * coin, on two instances at once, meet at the primary key and the second
+ * waits for the first, then is refused (DC_ERR_COIN_SPENT).
+ */
+static enum dc_err claim_reclaimed_over(struct dc_store *st, const uint8_t *serial,
+                                        const uint8_t *state, int64_t dcoin_id, size_t i,
+                                        char *detail, size_t dcap)
+{
+    uint8_t key[DC_HASH_BYTES], succ[DC_HASH_BYTES], had[DC_HASH_BYTES];
+    dc_reclaim_marker(key, state);
+    dc_reclaim_marker(succ, key);
+    int inserted = 0;
+    enum dc_err e = st->ops->state_claim(st, serial, key, succ, dcoin_id, &inserted, had);
+    if (e != DC_OK) return e;
+    if (!inserted) {
+        set_detail(detail, dcap,
+                   "coins[%zu] was already reclaimed (under a case against its payee)", i);
+        return DC_ERR_COIN_SPENT;
+    }
+    return DC_OK;
+}
+
 /* Claims the states of coins[i] (j->coin, decoded) for dcoin_id; on the
  * payee's state already consumed by her record, opens the refusal case
  * (*case_id, *opened). */
@@ -1559,6 +1588,9 @@ static enum dc_err reclaim_claims(struct reclaim_job *r, size_t i, int64_t dcoin
         }
         if (!inserted && memcmp(had, succ, DC_HASH_BYTES) != 0) {
             if (k == coin->n && r->refusal) {
+                e = claim_reclaimed_over(st, coin->genesis.serial, state, dcoin_id, i, detail,
+                                         dcap);
+                if (e != DC_OK) return e;
                 return refused_taken(r, i, state, case_id, opened, detail, dcap);
             }
             if (k == coin->n) {
