@@ -1691,6 +1691,7 @@ static int dep_reads(enum stmt_id id)
     switch (id) {
     case S_META_GET:
     case S_ACCT_BY_ID:
+    case S_ACCT_BY_IDS: /* accounts only, as S_ACCT_BY_ID */
     case S_ACCT_BY_DEVICE:
     case S_ACCT_BY_ALIAS:
     case S_REQ_GET:

@@ -144,8 +144,9 @@ static enum dc_err deposit_then(struct dc_req *rq, struct dc_resp *rs, enum dc_e
     struct deposit_req *q = arg;
     struct deposit_args *d = &q->d;
     /* deposit_id is set only when deposit_fn ran: a replay, answered from
-     * the stored answer (before the job, or inside it), counts nothing */
-    if (e == DC_OK && !q->replayed && d->deposit_id) {
+     * the stored answer (before the job, or inside it: rq->replayed, also
+     * after an attempt the writer discarded), counts nothing */
+    if (e == DC_OK && !q->replayed && !rq->replayed && d->deposit_id) {
         dc_metrics_add(rq->x->metrics, DC_M_DEPOSITS, 1);
         dc_metrics_add(rq->x->metrics, DC_M_COINS_DEPOSITED, d->n);
         if (d->forks) dc_metrics_add(rq->x->metrics, DC_M_FORKS, d->forks);

@@ -66,7 +66,7 @@ enum dc_err dc_h_transfer(struct dc_req *rq, struct dc_resp *rs)
     const char *memos[1] = {memo[0] ? memo : NULL};
     struct transfer_args t = {1, &to, &amount, &id, memos, 0, 0};
     e = dc_idempotent(rq, rq->account.id, request_id, transfer_fn, &t, rs);
-    if (e == DC_OK && t.ran) dc_req_count(rq, DC_M_TRANSFERS, 1);
+    if (e == DC_OK && t.ran && !rq->replayed) dc_req_count(rq, DC_M_TRANSFERS, 1);
     return e;
 }
 
@@ -106,7 +106,7 @@ enum dc_err dc_h_transfer_batch(struct dc_req *rq, struct dc_resp *rs)
         t.memo[i] = jm && *json_string_value(jm) ? json_string_value(jm) : NULL;
     }
     if (e == DC_OK) e = dc_idempotent(rq, rq->account.id, request_id, transfer_fn, &t, rs);
-    if (e == DC_OK && t.ran) dc_req_count(rq, DC_M_TRANSFERS, n);
+    if (e == DC_OK && t.ran && !rq->replayed) dc_req_count(rq, DC_M_TRANSFERS, n);
     free(t.to);
     free(t.amount);
     free(t.ids);

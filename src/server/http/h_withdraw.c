@@ -59,9 +59,10 @@ enum dc_err dc_h_withdraw(struct dc_req *rq, struct dc_resp *rs)
     e = dc_idempotent(rq, rq->account.id, request_id, withdraw_fn, &w, rs);
     free(w.rnd);
     /* w.coins is set by any attempt of the job that ran withdraw_fn, also
-     * one whose batch the writer retried and whose retry found the stored
-     * answer (the commit had gone through): that answer is a replay, and
-     * this withdrawal was counted by the request that made it */
+     * one the writer discarded before a retry that found another request's
+     * stored answer (a resend of the same id): that answer is a replay. An
+     * answer this request stored itself (a commit that went through before
+     * a retry) is not (dc_idempotent tells the two apart). */
     if (e == DC_OK && w.coins && !rq->replayed) {
         dc_req_count(rq, DC_M_WITHDRAWALS, 1);
         dc_req_count(rq, DC_M_COINS_ISSUED, w.coins);

@@ -127,6 +127,13 @@ struct idem_job {
     char *replayed; /* stored answer, when this is a retry */
     int replay_status;
     enum dc_err refused; /* fn's refusal, stored as the answer (DC_OK: none) */
+    /* The answer text an attempt of this request stored. The writer may run
+     * the job again after a batch whose commit went through (a connection
+     * lost after COMMIT): the stored answer it then finds is this request's
+     * own work, not a replay of another request's, when it is these bytes
+     * (every answer carries fresh ids or serials). */
+    char *own;
+    int own_hit; /* the stored answer found is own */
 };
 
 /* A refusal that is the request's final answer: the request itself (its
@@ -165,15 +172,28 @@ void dc_req_count(struct dc_req *rq, int counter, uint64_t n)
     }
 }
 
-static void replay_into(struct dc_req *rq, struct dc_resp *rs, char *stored, int status)
+static void answer_stored(struct dc_resp *rs, char *stored, int status)
 {
     json_decref(rs->json);
     rs->json = NULL;
     rs->text = stored;
     rs->content_type = "application/json";
     rs->status = status;
+}
+
+static void replay_into(struct dc_req *rq, struct dc_resp *rs, char *stored, int status)
+{
+    answer_stored(rs, stored, status);
     rq->replayed = 1;
     dc_req_count(rq, DC_M_IDEMPOTENT_REPLAYS, 1);
+}
+
+/* Keeps a copy of the answer text this attempt stored (idem_job.own). */
+static enum dc_err keep_own(struct idem_job *j, const char *text)
+{
+    free(j->own);
+    j->own = strdup(text);
+    return j->own ? DC_OK : DC_ERR_NO_MEMORY;
 }
 
 enum dc_err dc_idempotent_replay(struct dc_req *rq, int64_t account, const char *request_id,
@@ -231,6 +251,7 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
         }
         j->replayed = rec.response;
         j->replay_status = rec.status;
+        j->own_hit = j->own && strcmp(rec.response, j->own) == 0;
         return DC_OK;
     }
     if (e != DC_ERR_NOT_FOUND) return e;
@@ -254,6 +275,7 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
         rec.status = dc_err_http_status(e);
         rec.created_at = j->rq->now;
         r = st->ops->request_put(st, &rec, text);
+        if (r == DC_OK) r = keep_own(j, text);
         free(text);
         if (r != DC_OK) return r;
         j->refused = e;
@@ -266,6 +288,7 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
     rec.status = j->rs->status;
     rec.created_at = j->rq->now;
     e = st->ops->request_put(st, &rec, text);
+    if (e == DC_OK) e = keep_own(j, text);
     /* the answer is the stored text itself: serialised once, and a
      * replay is byte for byte what the first answer was */
     json_decref(j->rs->json);
@@ -278,20 +301,28 @@ static enum dc_err idem_run(struct dc_store *st, void *ctx)
 /* What the request answers once its idem_run job is done with result e. */
 static enum dc_err idem_result(struct idem_job *j, enum dc_err e)
 {
+    free(j->own);
+    j->own = NULL;
     if (e == DC_OK) e = j->refused; /* rendered from rq->detail: the stored text */
     if (e != DC_OK) {
         free(j->replayed);
         j->replayed = NULL;
         return e;
     }
-    if (j->replayed) replay_into(j->rq, j->rs, j->replayed, j->replay_status);
+    if (j->replayed && j->own_hit) {
+        /* this request's own answer, stored by an attempt whose commit went
+         * through: sent as it was stored, counted as the request's work */
+        answer_stored(j->rs, j->replayed, j->replay_status);
+    } else if (j->replayed) {
+        replay_into(j->rq, j->rs, j->replayed, j->replay_status);
+    }
     return DC_OK;
 }
 
 enum dc_err dc_idempotent(struct dc_req *rq, int64_t account, const char *request_id, dc_idem_fn fn,
                           void *arg, struct dc_resp *rs)
 {
-    struct idem_job j = {rq, account, request_id, fn, arg, rs, NULL, 0, DC_OK};
+    struct idem_job j = {rq, account, request_id, fn, arg, rs, NULL, 0, DC_OK, NULL, 0};
     return idem_result(&j, dc_writer_run(rq->x->writer, idem_run, &j));
 }
 
@@ -323,7 +354,8 @@ enum dc_err dc_idempotent_then(struct dc_req *rq, int64_t account, const char *r
         struct idem_defer *d = malloc(sizeof *d);
         if (d) {
             snprintf(d->request_id, sizeof d->request_id, "%s", request_id);
-            d->j = (struct idem_job){rq, account, d->request_id, fn, arg, rs, NULL, 0, DC_OK};
+            d->j =
+                (struct idem_job){rq, account, d->request_id, fn, arg, rs, NULL, 0, DC_OK, NULL, 0};
             d->then = then;
             d->wj = (struct dc_writer_job){.fn = idem_run, .ctx = &d->j, .done = idem_defer_done};
             /* set first: once submitted, the writer may finish rq at any time */
