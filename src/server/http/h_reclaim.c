@@ -231,7 +231,9 @@ enum dc_err dc_h_reclaim(struct dc_req *rq, struct dc_resp *rs)
                      DC_KV_S("credited", dc_money(m, sizeof m, &rq->x->cfg.currency, d.credited)),
                      DC_KV_S("basis", has_refusal ? "refusal" : "deadline"));
     }
-    if (e == DC_OK && d.forks_new) dc_metrics_add(rq->x->metrics, DC_M_FORKS, d.forks_new);
+    /* counted once the answer is final, and not for a replay whose
+     * discarded attempt had run reclaim_fn (dc_idempotent) */
+    if (e == DC_OK && d.forks_new && !rq->replayed) dc_req_count(rq, DC_M_FORKS, d.forks_new);
     if (e == DC_OK && d.case_id) {
         /* a refused payment its payee passed on, or the payer's own double
          * spend: the case the operator will look at */
